@@ -1,0 +1,359 @@
+import {
+  CLOSE_CODES,
+  DEFAULT_LIMITS,
+  ProtocolError,
+  composeEphemeralFrame,
+  encodeErrorFrame,
+  encodeMessageBody,
+  parseClientFrame,
+  utf8Length,
+  type DirectFrame,
+  type ErrorCode,
+  type JoinFrame,
+  type LeaveFrame,
+  type Member,
+  type PublishFrame,
+  type Sender,
+} from '@classwire/protocol';
+import { mayJoinRoom } from './claims.js';
+import { silentLogger, type Logger } from './logger.js';
+import { PublishPolicy } from './policy.js';
+import {
+  StoreUnavailableError,
+  type ConnectionRecord,
+  type ConnectionRegistry,
+  type ConnectionState,
+  type FanOut,
+  type PresenceStore,
+  type RateLimiter,
+  type RoomLog,
+} from './ports.js';
+
+/** Counters the engine reports; the gateway maps them to Prometheus metrics. */
+export interface EngineObserver {
+  errorSent(code: ErrorCode): void;
+  published(ackLatencySeconds: number, outcome: 'acked' | 'duplicate'): void;
+}
+
+export interface EngineOptions {
+  registry: ConnectionRegistry;
+  roomLog: RoomLog;
+  presence: PresenceStore;
+  fanout: FanOut;
+  rateLimiter?: RateLimiter | undefined;
+  policy?: PublishPolicy | undefined;
+  /** Largest frame the engine will send, bytes. @default 32 KiB */
+  maxFrameBytes?: number | undefined;
+  /** Rooms one connection may be in at once. @default 50 */
+  maxRoomsPerConnection?: number | undefined;
+  now?: () => number;
+  logger?: Logger;
+  observer?: EngineObserver | undefined;
+}
+
+export interface ServerPublish {
+  event: string;
+  data?: unknown;
+  id?: string | undefined;
+  from?: Sender | undefined;
+}
+
+export interface ServerPublishResult {
+  seq: number;
+  duplicate: boolean;
+}
+
+const SERVER_SENDER: Sender = { userId: 'server', role: 'server', name: 'Server' };
+/** Bytes of `{"type":"message","room":"","seq":N,"ts":N,` with 16-digit seq and 13-digit ts. */
+const MESSAGE_PREFIX_BYTES = 80;
+
+/**
+ * The protocol's handlers: connect, one inbound frame, disconnect, and server-side publish. Runtime
+ * neutral: the self-hosted gateway and the AWS Lambda entry points both drive it through the ports.
+ */
+export class Engine {
+  private readonly registry: ConnectionRegistry;
+  private readonly roomLog: RoomLog;
+  private readonly presence: PresenceStore;
+  private readonly fanout: FanOut;
+  private readonly rateLimiter: RateLimiter | undefined;
+  private readonly policy: PublishPolicy;
+  private readonly maxFrameBytes: number;
+  private readonly maxRoomsPerConnection: number;
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private readonly observer: EngineObserver | undefined;
+
+  constructor(options: EngineOptions) {
+    this.registry = options.registry;
+    this.roomLog = options.roomLog;
+    this.presence = options.presence;
+    this.fanout = options.fanout;
+    this.rateLimiter = options.rateLimiter;
+    this.policy = options.policy ?? new PublishPolicy();
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes;
+    this.maxRoomsPerConnection = options.maxRoomsPerConnection ?? 50;
+    this.now = options.now ?? Date.now;
+    this.logger = options.logger ?? silentLogger;
+    this.observer = options.observer;
+  }
+
+  /**
+   * Registers an authenticated connection. With `room` (already checked against the claims) the
+   * connection becomes a member at once, as API Gateway's `$connect` does; it cannot be sent anything yet.
+   */
+  async connect(record: ConnectionRecord, room?: string): Promise<void> {
+    await this.registry.add(record);
+    if (room === undefined) return;
+    await this.registry.joinRoom(record.connectionId, room);
+    await this.fanout.subscribe(record.connectionId, room, false);
+    await this.announceJoin(record, room);
+  }
+
+  /** Unregisters a connection and announces presence changes. Safe to call twice. */
+  async disconnect(connectionId: string): Promise<void> {
+    this.rateLimiter?.forget(connectionId);
+    const state = await this.registry.remove(connectionId);
+    if (state === undefined) return;
+    for (const room of state.joined) {
+      await this.fanout.unsubscribe(connectionId, room);
+      await this.announceLeave(state, room);
+    }
+  }
+
+  /** Handles one inbound text frame. Never throws: failures become error frames. */
+  async handleFrame(connectionId: string, raw: string): Promise<void> {
+    let id: string | undefined;
+    let action: string | undefined;
+    let room: string | undefined;
+    try {
+      if (this.rateLimiter !== undefined) {
+        const decision = this.rateLimiter.take(connectionId);
+        if (decision !== 'ok') {
+          if (decision === 'abusive') {
+            await this.fanout.close(connectionId, CLOSE_CODES.rateLimited, 'rate limit exceeded');
+            return;
+          }
+          throw new ProtocolError('rate_limited', 'too many frames; slow down');
+        }
+      }
+      const parsed = parseClientFrame(raw);
+      if (!parsed.ok) {
+        id = parsed.id;
+        action = parsed.action;
+        throw new ProtocolError(parsed.code, parsed.message);
+      }
+      const frame = parsed.frame;
+      id = frame.id;
+      action = frame.action;
+      room = 'room' in frame ? frame.room : undefined;
+      if (frame.action === 'ping') {
+        await this.reply(connectionId, pongFrame(this.now(), frame.id));
+        return;
+      }
+      const connection = await this.registry.get(connectionId);
+      if (connection === undefined) throw new ProtocolError('not_found', 'connection is not registered');
+      switch (frame.action) {
+        case 'join':
+          return await this.join(connection, frame);
+        case 'leave':
+          return await this.leave(connection, frame);
+        case 'publish':
+          return await this.publish(connection, frame);
+        case 'direct':
+          return await this.direct(connection, frame);
+      }
+    } catch (error) {
+      await this.replyError(connectionId, error, { id, action, room });
+    }
+  }
+
+  /** A publish from an application backend (HTTP API): sequenced and stored like any other. */
+  async publishAsServer(room: string, message: ServerPublish): Promise<ServerPublishResult> {
+    const body = encodeMessageBody(message.event, message.data, message.from ?? SERVER_SENDER, message.id);
+    this.checkSize(room, body);
+    const dedupKey = message.id === undefined ? undefined : `server:${message.id}`;
+    const result = await this.roomLog.append(room, body, dedupKey);
+    if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message', message.id);
+    if (!result.duplicate) await this.fanout.broadcast(room, result.frame, { seq: result.seq });
+    return { seq: result.seq, duplicate: result.duplicate };
+  }
+
+  private async join(connection: ConnectionState, frame: JoinFrame): Promise<void> {
+    const { room } = frame;
+    if (!mayJoinRoom(connection, room)) throw new ProtocolError('forbidden', `not allowed to join room "${room}"`);
+    const rejoin = connection.joined.has(room);
+    if (!rejoin && connection.joined.size >= this.maxRoomsPerConnection) {
+      throw new ProtocolError('forbidden', `a connection may join at most ${this.maxRoomsPerConnection} rooms`);
+    }
+    const { connectionId } = connection;
+    await this.registry.joinRoom(connectionId, room);
+    await this.fanout.subscribe(connectionId, room, true);
+    let released = false;
+    try {
+      const history = await this.roomLog.read(room, frame.since, frame.epoch);
+      if (history.messages.length > 0) {
+        await this.fanout.sendMany(
+          connectionId,
+          history.messages.map((m) => m.frame),
+        );
+      }
+      if (!rejoin) await this.announceJoin(connection, room);
+      const presence = await this.presence.list(room);
+      const joined: Record<string, unknown> = {
+        type: 'joined',
+        room,
+        connectionId,
+        seq: history.seq,
+        epoch: history.epoch,
+        recovered: history.recovered,
+        presence,
+      };
+      if (frame.id !== undefined) joined.id = frame.id;
+      await this.fanout.send(connectionId, JSON.stringify(joined));
+      await this.fanout.release(connectionId, room, history.seq);
+      released = true;
+    } finally {
+      if (!released && !rejoin) {
+        await this.fanout.unsubscribe(connectionId, room);
+        await this.registry.leaveRoom(connectionId, room);
+      }
+    }
+  }
+
+  private async leave(connection: ConnectionState, frame: LeaveFrame): Promise<void> {
+    const { room } = frame;
+    if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `not a member of room "${room}"`);
+    await this.registry.leaveRoom(connection.connectionId, room);
+    await this.fanout.unsubscribe(connection.connectionId, room);
+    await this.announceLeave(connection, room);
+    const left: Record<string, unknown> = { type: 'left', room };
+    if (frame.id !== undefined) left.id = frame.id;
+    await this.reply(connection.connectionId, JSON.stringify(left));
+  }
+
+  private async publish(connection: ConnectionState, frame: PublishFrame): Promise<void> {
+    const started = performance.now();
+    const { room, event, id } = frame;
+    if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `join room "${room}" before publishing`);
+    if (!this.policy.mayPublish(connection.role, event)) {
+      throw new ProtocolError('forbidden', `role "${connection.role}" may not publish "${event}"`);
+    }
+    const body = encodeMessageBody(event, frame.data, senderOf(connection), id);
+    this.checkSize(room, body);
+    if (frame.ephemeral === true) {
+      await this.fanout.broadcast(room, composeEphemeralFrame(room, this.now(), body));
+      if (id !== undefined) await this.reply(connection.connectionId, ackFrame(id, room));
+      return;
+    }
+    // A durable publish always has an id (the parser enforces it).
+    const publishId = id as string;
+    const result = await this.roomLog.append(room, body, `${connection.userId}:${publishId}`);
+    if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message');
+    // Broadcast in the same continuation as the append resolves, so rooms see appends in seq order.
+    if (!result.duplicate) await this.fanout.broadcast(room, result.frame, { seq: result.seq });
+    await this.reply(connection.connectionId, ackFrame(publishId, room, result.seq));
+    this.observer?.published((performance.now() - started) / 1000, result.duplicate ? 'duplicate' : 'acked');
+  }
+
+  private async direct(connection: ConnectionState, frame: DirectFrame): Promise<void> {
+    const { to, event, id } = frame;
+    if (connection.role === 'observer') throw new ProtocolError('forbidden', 'observers may not send direct messages');
+    const recipients = await this.registry.connectionsOfUser(to);
+    const allowed = recipients.filter(
+      (r) => this.policy.mayDirect(connection.role, r.role) && sharesRoom(connection.joined, r.joined),
+    );
+    if (recipients.length === 0) throw new ProtocolError('not_found', `user "${to}" is not connected`);
+    if (allowed.length === 0) throw new ProtocolError('forbidden', `may not send direct messages to "${to}"`);
+    const payload: Record<string, unknown> = {
+      type: 'direct',
+      ts: this.now(),
+      event,
+      data: frame.data ?? null,
+      from: senderOf(connection),
+    };
+    if (id !== undefined) payload.id = id;
+    const encoded = JSON.stringify(payload);
+    if (utf8Length(encoded) > this.maxFrameBytes) throw new ProtocolError('payload_too_large', 'direct message too large');
+    await Promise.all(allowed.map((r) => this.fanout.send(r.connectionId, encoded)));
+    if (id !== undefined) await this.reply(connection.connectionId, ackFrame(id));
+  }
+
+  private async announceJoin(connection: ConnectionRecord, room: string): Promise<void> {
+    const member = memberOf(connection);
+    if (await this.presence.add(room, member, connection.connectionId)) {
+      await this.fanout.broadcast(room, presenceFrame(room, 'join', member), { except: connection.connectionId });
+    }
+  }
+
+  private async announceLeave(connection: ConnectionRecord, room: string): Promise<void> {
+    if (await this.presence.remove(room, connection.userId, connection.connectionId)) {
+      await this.fanout.broadcast(room, presenceFrame(room, 'leave', memberOf(connection)));
+    }
+  }
+
+  private checkSize(room: string, body: string): void {
+    if (utf8Length(body) + utf8Length(room) + MESSAGE_PREFIX_BYTES > this.maxFrameBytes) {
+      throw new ProtocolError('payload_too_large', `the message frame would exceed ${this.maxFrameBytes} bytes`);
+    }
+  }
+
+  private async reply(connectionId: string, frame: string): Promise<void> {
+    await this.fanout.send(connectionId, frame);
+  }
+
+  private async replyError(
+    connectionId: string,
+    error: unknown,
+    context: { id?: string | undefined; action?: string | undefined; room?: string | undefined },
+  ): Promise<void> {
+    let code: ErrorCode;
+    let message: string;
+    if (error instanceof ProtocolError) {
+      code = error.code;
+      message = error.message;
+    } else if (error instanceof StoreUnavailableError) {
+      code = 'unavailable';
+      message = 'the message store is unavailable; nothing was stored';
+      this.logger.warn({ err: error, connectionId }, 'store unavailable');
+    } else {
+      code = 'internal';
+      message = 'internal error; nothing was acknowledged';
+      this.logger.error({ err: error, connectionId, action: context.action }, 'frame handler failed');
+    }
+    this.observer?.errorSent(code);
+    try {
+      await this.fanout.send(connectionId, encodeErrorFrame(code, message, context));
+    } catch (sendError) {
+      this.logger.warn({ err: sendError, connectionId }, 'could not send error frame');
+    }
+  }
+}
+
+function senderOf(connection: ConnectionRecord): Sender {
+  return { userId: connection.userId, role: connection.role, name: connection.name };
+}
+
+function memberOf(connection: ConnectionRecord): Member {
+  return { userId: connection.userId, name: connection.name, role: connection.role };
+}
+
+function sharesRoom(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  for (const room of a) if (b.has(room)) return true;
+  return false;
+}
+
+function ackFrame(id: string, room?: string, seq?: number): string {
+  const ack: Record<string, unknown> = { type: 'ack', id };
+  if (room !== undefined) ack.room = room;
+  if (seq !== undefined) ack.seq = seq;
+  return JSON.stringify(ack);
+}
+
+function pongFrame(ts: number, id?: string): string {
+  return JSON.stringify(id === undefined ? { type: 'pong', ts } : { type: 'pong', ts, id });
+}
+
+function presenceFrame(room: string, action: 'join' | 'leave', member: Member): string {
+  return JSON.stringify({ type: 'presence', room, action, member });
+}

@@ -1,0 +1,10 @@
+export * from './claims.js';
+export * from './authorizer.js';
+export * from './policy.js';
+export * from './ports.js';
+export * from './logger.js';
+export * from './engine.js';
+export { MemoryRoomLog, newEpoch, type MemoryRoomLogOptions } from './memory/room-log.js';
+export { MemoryRegistry } from './memory/registry.js';
+export { MemoryPresence } from './memory/presence.js';
+export { MemoryRateLimiter, type TokenBucketOptions } from './memory/rate-limiter.js';

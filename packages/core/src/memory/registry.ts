@@ -1,0 +1,91 @@
+import type { ConnectionRecord, ConnectionRegistry, ConnectionState } from '../ports.js';
+
+interface Entry extends ConnectionRecord {
+  joined: Set<string>;
+}
+
+/** In-process connection registry for a single node. */
+export class MemoryRegistry implements ConnectionRegistry {
+  private readonly connections = new Map<string, Entry>();
+  private readonly byUser = new Map<string, Set<string>>();
+  private readonly byRoom = new Map<string, Set<string>>();
+
+  add(record: ConnectionRecord): Promise<void> {
+    this.connections.set(record.connectionId, { ...record, joined: new Set() });
+    addTo(this.byUser, record.userId, record.connectionId);
+    return Promise.resolve();
+  }
+
+  get(connectionId: string): Promise<ConnectionState | undefined> {
+    return Promise.resolve(this.connections.get(connectionId));
+  }
+
+  remove(connectionId: string): Promise<ConnectionState | undefined> {
+    const entry = this.connections.get(connectionId);
+    if (entry === undefined) return Promise.resolve(undefined);
+    this.connections.delete(connectionId);
+    removeFrom(this.byUser, entry.userId, connectionId);
+    for (const room of entry.joined) removeFrom(this.byRoom, room, connectionId);
+    return Promise.resolve(entry);
+  }
+
+  joinRoom(connectionId: string, room: string): Promise<void> {
+    const entry = this.connections.get(connectionId);
+    if (entry !== undefined) {
+      entry.joined.add(room);
+      addTo(this.byRoom, room, connectionId);
+    }
+    return Promise.resolve();
+  }
+
+  leaveRoom(connectionId: string, room: string): Promise<void> {
+    const entry = this.connections.get(connectionId);
+    if (entry !== undefined) {
+      entry.joined.delete(room);
+      removeFrom(this.byRoom, room, connectionId);
+    }
+    return Promise.resolve();
+  }
+
+  members(room: string): Promise<string[]> {
+    return Promise.resolve([...(this.byRoom.get(room) ?? [])]);
+  }
+
+  connectionsOfUser(userId: string): Promise<ConnectionState[]> {
+    const ids = this.byUser.get(userId) ?? [];
+    const states: ConnectionState[] = [];
+    for (const id of ids) {
+      const entry = this.connections.get(id);
+      if (entry !== undefined) states.push(entry);
+    }
+    return Promise.resolve(states);
+  }
+
+  countForUser(userId: string): Promise<number> {
+    return Promise.resolve(this.byUser.get(userId)?.size ?? 0);
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  get roomCount(): number {
+    return this.byRoom.size;
+  }
+}
+
+export function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  let set = index.get(key);
+  if (set === undefined) {
+    set = new Set();
+    index.set(key, set);
+  }
+  set.add(value);
+}
+
+export function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger, startGateway } from './gateway.js';
+
+const USAGE = `Usage: classwire serve [--dev]
+
+  serve        Start a gateway node (configuration from environment variables; see README.md).
+  --dev        Development mode: enables POST /dev/token with a random signing secret when
+               CLASSWIRE_JWT_SECRET is unset, and binds to 127.0.0.1 unless HOST is set.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...flags] = argv;
+  if (command !== 'serve' || flags.some((f) => f !== '--dev')) {
+    process.stderr.write(USAGE);
+    return command === undefined || command === '--help' || command === '-h' ? 0 : 2;
+  }
+  let config;
+  try {
+    config = loadConfig(process.env, { dev: flags.includes('--dev') });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`classwire: invalid configuration: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const gateway = await startGateway(config, { logger });
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'draining');
+    gateway.drain().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'drain failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`classwire: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

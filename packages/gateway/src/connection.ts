@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { CLOSE_CODES } from '@classwire/protocol';
+import type { WebSocket } from 'ws';
+
+/** API Gateway's connection id format: 16 characters of base64url ending in `=`. */
+export function newConnectionId(): string {
+  return `${randomBytes(11).toString('base64url')}=`;
+}
+
+interface RoomCursor {
+  /** While true (a join is replaying history), sequenced frames wait in `held`. */
+  holding: boolean;
+  /** Highest seq delivered live; lower or equal ones are duplicates of a replay. */
+  lastSeq: number;
+  held: { data: Buffer; seq: number }[];
+}
+
+export interface ConnectionEvents {
+  slowConsumer(connection: Connection): void;
+  framesOut(count: number): void;
+}
+
+/** Grace period for a close handshake before the socket is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+/** One WebSocket held by this gateway node: write side, per-room delivery cursors and liveness. */
+export class Connection {
+  readonly connectedAt = Date.now();
+  lastActiveAt = this.connectedAt;
+  alive = true;
+  /** Set once the engine registered the connection; management calls before that answer 410. */
+  registered = false;
+  private closing = false;
+  private readonly rooms = new Map<string, RoomCursor>();
+
+  constructor(
+    readonly id: string,
+    readonly socket: WebSocket,
+    readonly userId: string,
+    readonly expiresAt: number,
+    readonly sourceIp: string,
+    readonly userAgent: string,
+    private readonly maxBufferedBytes: number,
+    private readonly events: ConnectionEvents,
+  ) {}
+
+  get isOpen(): boolean {
+    return !this.closing && this.socket.readyState === this.socket.OPEN;
+  }
+
+  /**
+   * Writes one text frame. A consumer whose unsent bytes would exceed the buffer limit is closed with
+   * 4001 rather than silently skipped: it resumes from history when it reconnects.
+   */
+  send(data: Buffer | string): boolean {
+    if (!this.isOpen) return false;
+    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (this.socket.bufferedAmount + length > this.maxBufferedBytes) {
+      this.events.slowConsumer(this);
+      this.close(CLOSE_CODES.slowConsumer, 'slow consumer');
+      return false;
+    }
+    this.socket.send(data, { binary: false });
+    this.events.framesOut(1);
+    return true;
+  }
+
+  /** Whether a management-API post of `length` bytes fits the send buffer. */
+  canBuffer(length: number): boolean {
+    return this.socket.bufferedAmount + length <= this.maxBufferedBytes;
+  }
+
+  subscribe(room: string, holding: boolean): void {
+    const cursor = this.rooms.get(room);
+    if (cursor === undefined) this.rooms.set(room, { holding, lastSeq: 0, held: [] });
+    else if (holding) cursor.holding = true;
+  }
+
+  release(room: string, seq: number): void {
+    const cursor = this.rooms.get(room);
+    if (cursor === undefined) return;
+    cursor.holding = false;
+    cursor.lastSeq = Math.max(cursor.lastSeq, seq);
+    const held = cursor.held;
+    cursor.held = [];
+    for (const frame of held) this.deliver(room, frame.data, frame.seq);
+  }
+
+  unsubscribe(room: string): void {
+    this.rooms.delete(room);
+  }
+
+  /** A room broadcast: sequenced frames go through the room's cursor (hold, dedup), others straight out. */
+  deliver(room: string, data: Buffer, seq: number | undefined): boolean {
+    if (seq === undefined) return this.send(data);
+    const cursor = this.rooms.get(room);
+    if (cursor === undefined) return false;
+    if (cursor.holding) {
+      cursor.held.push({ data, seq });
+      return true;
+    }
+    if (seq <= cursor.lastSeq) return false;
+    cursor.lastSeq = seq;
+    return this.send(data);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.socket.close(code, reason);
+    // A peer that stopped reading never completes the close handshake.
+    setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS).unref();
+  }
+}

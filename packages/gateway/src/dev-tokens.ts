@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_LIMITS, ROLES } from '@classwire/protocol';
+import { SignJWT } from 'jose';
+import { z } from 'zod';
+
+const request = z.object({
+  userId: z.string().min(1).max(DEFAULT_LIMITS.maxUserIdLength).optional(),
+  name: z.string().trim().min(1).max(64),
+  role: z.enum(ROLES as [string, ...string[]]).default('student'),
+  rooms: z
+    .array(z.string().min(1).max(DEFAULT_LIMITS.maxRoomLength).regex(/^\*$|^[A-Za-z0-9][A-Za-z0-9_.:-]*\*?$/))
+    .max(32)
+    .default(['*']),
+  ttlSeconds: z.number().int().min(10).max(86_400).default(7_200),
+});
+
+export type DevTokenRequest = z.input<typeof request>;
+
+export function randomSecret(): string {
+  return randomBytes(36).toString('base64url');
+}
+
+/** Issues HS256 tokens for development. Enabled only by `--dev` or CLASSWIRE_DEV_TOKENS. */
+export class DevTokenIssuer {
+  private readonly key: Uint8Array;
+
+  constructor(
+    secret: string,
+    private readonly claims: { issuer?: string | undefined; audience?: string | undefined } = {},
+  ) {
+    this.key = new TextEncoder().encode(secret);
+  }
+
+  async issue(input: unknown): Promise<{ token: string; userId: string; expiresAt: number } | { error: string }> {
+    const parsed = request.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return { error: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid request'}` };
+    }
+    const { name, role, rooms, ttlSeconds } = parsed.data;
+    const userId = parsed.data.userId ?? `u-${randomBytes(6).toString('hex')}`;
+    const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
+    const jwt = new SignJWT({ name, role, rooms })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(userId)
+      .setIssuedAt()
+      .setExpirationTime(expiresAt);
+    if (this.claims.issuer !== undefined) jwt.setIssuer(this.claims.issuer);
+    if (this.claims.audience !== undefined) jwt.setAudience(this.claims.audience);
+    const token = await jwt.sign(this.key);
+    return { token, userId, expiresAt: expiresAt * 1000 };
+  }
+}

@@ -1,0 +1,80 @@
+import type { BroadcastOptions, FanOut } from '@classwire/core';
+import type { Connection } from './connection.js';
+
+/**
+ * FanOut over the sockets this node holds. A broadcast is encoded to bytes once and the same buffer is
+ * written to every member.
+ */
+export class LocalFanOut implements FanOut {
+  readonly connections = new Map<string, Connection>();
+  private readonly rooms = new Map<string, Set<Connection>>();
+
+  constructor(private readonly onDeliveries: (count: number) => void = () => {}) {}
+
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  send(connectionId: string, frame: string): Promise<boolean> {
+    const connection = this.connections.get(connectionId);
+    return Promise.resolve(connection !== undefined && connection.send(frame));
+  }
+
+  sendMany(connectionId: string, frames: readonly string[]): Promise<boolean> {
+    const connection = this.connections.get(connectionId);
+    if (connection === undefined) return Promise.resolve(false);
+    for (const frame of frames) if (!connection.send(frame)) return Promise.resolve(false);
+    return Promise.resolve(true);
+  }
+
+  broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void> {
+    const members = this.rooms.get(room);
+    if (members === undefined) return Promise.resolve();
+    const data = Buffer.from(frame);
+    const seq = options?.seq;
+    const except = options?.except;
+    let delivered = 0;
+    for (const connection of members) {
+      if (connection.id !== except && connection.deliver(room, data, seq)) delivered += 1;
+    }
+    this.onDeliveries(delivered);
+    return Promise.resolve();
+  }
+
+  subscribe(connectionId: string, room: string, held: boolean): Promise<void> {
+    const connection = this.connections.get(connectionId);
+    if (connection !== undefined) {
+      connection.subscribe(room, held);
+      let members = this.rooms.get(room);
+      if (members === undefined) {
+        members = new Set();
+        this.rooms.set(room, members);
+      }
+      members.add(connection);
+    }
+    return Promise.resolve();
+  }
+
+  release(connectionId: string, room: string, seq: number): Promise<void> {
+    this.connections.get(connectionId)?.release(room, seq);
+    return Promise.resolve();
+  }
+
+  unsubscribe(connectionId: string, room: string): Promise<void> {
+    const connection = this.connections.get(connectionId);
+    const members = this.rooms.get(room);
+    if (members !== undefined) {
+      for (const member of members) {
+        if (member.id === connectionId) members.delete(member);
+      }
+      if (members.size === 0) this.rooms.delete(room);
+    }
+    connection?.unsubscribe(room);
+    return Promise.resolve();
+  }
+
+  close(connectionId: string, code: number, reason: string): Promise<void> {
+    this.connections.get(connectionId)?.close(code, reason);
+    return Promise.resolve();
+  }
+}

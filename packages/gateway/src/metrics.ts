@@ -1,0 +1,96 @@
+import type { EngineObserver } from '@classwire/core';
+import type { ErrorCode } from '@classwire/protocol';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of one gateway node. Labels never carry room or user values (cardinality). */
+export class GatewayMetrics implements EngineObserver {
+  readonly registry = new Registry();
+  readonly framesIn: Counter;
+  readonly framesOut: Counter;
+  readonly deliveries: Counter;
+  readonly errors: Counter<'code'>;
+  readonly closes: Counter<'code'>;
+  readonly authRejects: Counter<'reason'>;
+  readonly slowConsumers: Counter;
+  readonly publishes: Counter<'outcome'>;
+  readonly publishAck: Histogram;
+  readonly managementRequests: Counter<'operation' | 'status'>;
+
+  constructor(gauges: { connections: () => number; rooms: () => number }) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
+    new Gauge({
+      name: 'classwire_connections',
+      help: 'Open WebSocket connections on this node.',
+      registers,
+      collect() {
+        this.set(gauges.connections());
+      },
+    });
+    new Gauge({
+      name: 'classwire_rooms',
+      help: 'Rooms with at least one member on this node.',
+      registers,
+      collect() {
+        this.set(gauges.rooms());
+      },
+    });
+    this.framesIn = new Counter({ name: 'classwire_frames_in_total', help: 'Text frames received from clients.', registers });
+    this.framesOut = new Counter({ name: 'classwire_frames_out_total', help: 'Frames written to clients.', registers });
+    this.deliveries = new Counter({
+      name: 'classwire_deliveries_total',
+      help: 'Room broadcast frames written to members.',
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'classwire_errors_total',
+      help: 'Error frames sent, by error code.',
+      labelNames: ['code'],
+      registers,
+    });
+    this.closes = new Counter({
+      name: 'classwire_closes_total',
+      help: 'Closed connections, by close code.',
+      labelNames: ['code'],
+      registers,
+    });
+    this.authRejects = new Counter({
+      name: 'classwire_auth_rejects_total',
+      help: 'Upgrade requests refused before a socket was created, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.slowConsumers = new Counter({
+      name: 'classwire_slow_consumer_closes_total',
+      help: 'Connections closed because their send buffer overflowed.',
+      registers,
+    });
+    this.publishes = new Counter({
+      name: 'classwire_publishes_total',
+      help: 'Durable publishes answered with an ack, by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.publishAck = new Histogram({
+      name: 'classwire_publish_ack_seconds',
+      help: 'Time from receiving a durable publish to sending its ack.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.managementRequests = new Counter({
+      name: 'classwire_management_requests_total',
+      help: 'HTTP management and publish API requests, by operation and status.',
+      labelNames: ['operation', 'status'],
+      registers,
+    });
+  }
+
+  errorSent(code: ErrorCode): void {
+    this.errors.inc({ code });
+  }
+
+  published(ackLatencySeconds: number, outcome: 'acked' | 'duplicate'): void {
+    this.publishes.inc({ outcome });
+    this.publishAck.observe(ackLatencySeconds);
+  }
+}

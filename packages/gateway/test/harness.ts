@@ -1,0 +1,162 @@
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
+import { loadConfig, startGateway, type Gateway } from '../src/index.js';
+import { pino } from 'pino';
+
+export const SECRET = 'test-secret-that-is-at-least-32-characters-long';
+export const API_KEY = 'test-api-key-0123456789';
+export const AWS_CREDENTIALS = { accessKeyId: 'AKIDCLASSWIRETEST', secretAccessKey: 'classwire-test-secret-key' };
+
+/** Starts a gateway on a free loopback port with test credentials; `env` overrides any variable. */
+export async function startTestGateway(env: Record<string, string> = {}): Promise<Gateway> {
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    CLASSWIRE_JWT_SECRET: SECRET,
+    CLASSWIRE_API_KEY: API_KEY,
+    CLASSWIRE_AWS_ACCESS_KEY_ID: AWS_CREDENTIALS.accessKeyId,
+    CLASSWIRE_AWS_SECRET_ACCESS_KEY: AWS_CREDENTIALS.secretAccessKey,
+    ...env,
+  });
+  return startGateway(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+}
+
+export interface TokenOptions {
+  sub?: string;
+  name?: string;
+  role?: string;
+  rooms?: string[] | string;
+  expiresIn?: string | number;
+  secret?: string;
+  alg?: string;
+  extra?: Record<string, unknown>;
+}
+
+let userCounter = 0;
+
+export async function makeToken(options: TokenOptions = {}): Promise<string> {
+  const payload: Record<string, unknown> = { ...options.extra };
+  if (options.name !== undefined) payload.name = options.name;
+  payload.role = options.role ?? 'student';
+  payload.rooms = options.rooms ?? ['*'];
+  const jwt = new SignJWT(payload)
+    .setProtectedHeader({ alg: options.alg ?? 'HS256' })
+    .setSubject(options.sub ?? `user-${++userCounter}`)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '1h');
+  return jwt.sign(new TextEncoder().encode(options.secret ?? SECRET));
+}
+
+export type Frame = Record<string, unknown> & { type: string };
+
+/** A raw protocol client over `ws` that records every frame, for tests. */
+export class TestClient {
+  readonly frames: Frame[] = [];
+  closeCode: number | undefined;
+  private readonly waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  private readonly closed: Promise<number>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as Frame;
+      this.frames.push(frame);
+      for (let i = this.waiters.length - 1; i >= 0; i--) {
+        const waiter = this.waiters[i]!;
+        if (waiter.match(frame)) {
+          this.waiters.splice(i, 1);
+          waiter.resolve(frame);
+        }
+      }
+    });
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code) => {
+        this.closeCode = code;
+        resolve(code);
+      }),
+    );
+  }
+
+  static async connect(gateway: Gateway, token: string, query: Record<string, string> = {}): Promise<TestClient> {
+    const params = new URLSearchParams({ token, ...query });
+    const ws = new WebSocket(`${gateway.url.replace('http', 'ws')}/ws?${params}`);
+    const client = new TestClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    });
+    return client;
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame (already received or future) matching `match`, which is then consumed. */
+  next(match: (f: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for a frame; got ${JSON.stringify(this.frames.slice(-5))}`)), timeoutMs);
+      this.waiters.push({
+        match,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      });
+    });
+  }
+
+  /** Sends a frame with an id and waits for the reply carrying that id (ack, joined, left, pong or error). */
+  async request(frame: Record<string, unknown>): Promise<Frame> {
+    const id = (frame.id as string | undefined) ?? `req-${Math.random().toString(36).slice(2)}`;
+    const reply = this.next((f) => f.id === id && f.type !== 'message' && f.type !== 'direct');
+    this.send({ ...frame, id });
+    return reply;
+  }
+
+  async join(room: string, extra: Record<string, unknown> = {}): Promise<Frame> {
+    return this.request({ action: 'join', room, ...extra });
+  }
+
+  messages(room?: string): Frame[] {
+    return this.frames.filter((f) => f.type === 'message' && (room === undefined || f.room === room));
+  }
+
+  /** Waits until `count` sequenced messages of `room` have arrived. */
+  async waitForMessages(room: string, count: number, timeoutMs = 5000): Promise<Frame[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.messages(room).length < count) {
+      if (Date.now() > deadline) throw new Error(`expected ${count} messages in ${room}, got ${this.messages(room).length}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this.messages(room);
+  }
+
+  waitClosed(): Promise<number> {
+    return this.closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    this.ws.close();
+    await this.closed;
+  }
+}
+
+/** The HTTP status an upgrade attempt is answered with (101 when it is accepted). */
+export function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+    });
+    ws.once('error', (error) => {
+      if (!/Unexpected server response/.test(error.message)) reject(error);
+    });
+  });
+}

@@ -1,0 +1,17 @@
+/** Default protocol limits. Servers may be configured with other values; docs/protocol.md explains each. */
+export const DEFAULT_LIMITS = {
+  /** Largest text frame accepted or sent, in bytes (API Gateway's frame limit). */
+  maxFrameBytes: 32 * 1024,
+  /** Longest room name. */
+  maxRoomLength: 128,
+  /** Longest event name. */
+  maxEventLength: 64,
+  /** Longest client message id. */
+  maxIdLength: 128,
+  /** Longest user id. */
+  maxUserIdLength: 128,
+} as const;
+
+export const ROOM_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+/** Dotted lower-case event names, e.g. `chat.message`, `whiteboard.stroke`, `class.start`. */
+export const EVENT_PATTERN = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
