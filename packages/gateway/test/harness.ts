@@ -54,18 +54,18 @@ export class TestClient {
   readonly frames: Frame[] = [];
   closeCode: number | undefined;
   private readonly waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  private readonly consumed = new Set<Frame>();
   private readonly closed: Promise<number>;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
       const frame = JSON.parse(String(data)) as Frame;
       this.frames.push(frame);
-      for (let i = this.waiters.length - 1; i >= 0; i--) {
-        const waiter = this.waiters[i]!;
-        if (waiter.match(frame)) {
-          this.waiters.splice(i, 1);
-          waiter.resolve(frame);
-        }
+      const index = this.waiters.findIndex((w) => w.match(frame));
+      if (index !== -1) {
+        const [waiter] = this.waiters.splice(index, 1);
+        this.consumed.add(frame);
+        waiter!.resolve(frame);
       }
     });
     this.closed = new Promise((resolve) =>
@@ -94,6 +94,11 @@ export class TestClient {
 
   /** The next frame (already received or future) matching `match`, which is then consumed. */
   next(match: (f: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
+    const earlier = this.frames.find((f) => !this.consumed.has(f) && match(f));
+    if (earlier !== undefined) {
+      this.consumed.add(earlier);
+      return Promise.resolve(earlier);
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for a frame; got ${JSON.stringify(this.frames.slice(-5))}`)), timeoutMs);
       this.waiters.push({
@@ -159,4 +164,13 @@ export function upgradeStatus(url: string, headers: Record<string, string> = {})
       if (!/Unexpected server response/.test(error.message)) reject(error);
     });
   });
+}
+
+/** Polls `condition` until it holds; fails after `timeoutMs`. For state that settles after a socket event. */
+export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition did not hold in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }

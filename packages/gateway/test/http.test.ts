@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Gateway } from '../src/index.js';
+import { TestClient, makeToken, startTestGateway, upgradeStatus } from './harness.js';
+
+let gateway: Gateway;
+
+beforeAll(async () => {
+  gateway = await startTestGateway();
+});
+afterAll(async () => {
+  await gateway.drain();
+});
+
+describe('HTTP endpoints', () => {
+  it('reports liveness and readiness', async () => {
+    const health = await fetch(`${gateway.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok' });
+    const ready = await fetch(`${gateway.url}/readyz`);
+    expect(ready.status).toBe(200);
+  });
+
+  it('exposes Prometheus metrics without per-room or per-user labels', async () => {
+    const client = await TestClient.connect(gateway, await makeToken({ sub: 'metrics-user', rooms: ['metrics-room'] }));
+    await client.join('metrics-room');
+    await client.request({ action: 'publish', room: 'metrics-room', event: 'chat.message', data: 1 });
+    await client.request({ action: 'join', room: 'not-allowed-room' }).catch(() => undefined);
+    const response = await fetch(`${gateway.url}/metrics`);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    for (const name of [
+      'classwire_connections 1',
+      'classwire_rooms 1',
+      'classwire_frames_in_total',
+      'classwire_frames_out_total',
+      'classwire_deliveries_total 1',
+      'classwire_errors_total',
+      'classwire_publish_ack_seconds_bucket',
+      'classwire_publishes_total{outcome="acked"} 1',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
+      expect(text).toContain(name);
+    }
+    expect(text).not.toContain('metrics-user');
+    expect(text).not.toContain('metrics-room');
+    await client.close();
+  });
+
+  it('serves the web app at / and 404s unknown files', async () => {
+    const page = await fetch(`${gateway.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('<title>Classwire</title>');
+    expect((await fetch(`${gateway.url}/missing.js`)).status).toBe(404);
+    expect((await fetch(`${gateway.url}/..%2f..%2fpackage.json`)).status).toBe(404);
+  });
+
+  it('has no development token endpoint unless enabled', async () => {
+    const response = await fetch(`${gateway.url}/dev/token`, { method: 'POST', body: '{"name":"x"}' });
+    expect(response.status).toBe(404);
+  });
+
+  it('issues development tokens when enabled, and validates the request', async () => {
+    const dev = await startTestGateway({ CLASSWIRE_DEV_TOKENS: '1' });
+    const response = await fetch(`${dev.url}/dev/token`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'Dana', role: 'teacher', rooms: ['r1'] }),
+    });
+    expect(response.status).toBe(200);
+    const { token, userId } = (await response.json()) as { token: string; userId: string };
+    const client = await TestClient.connect(dev, token);
+    const joined = await client.join('r1');
+    expect(joined.presence).toEqual([{ userId, name: 'Dana', role: 'teacher' }]);
+    expect(await client.join('r2')).toMatchObject({ code: 'forbidden' });
+    await client.close();
+    const bad = await fetch(`${dev.url}/dev/token`, { method: 'POST', body: JSON.stringify({ name: 'x', role: 'admin' }) });
+    expect(bad.status).toBe(400);
+    await dev.drain();
+  });
+});
+
+describe('drain', () => {
+  it('closes every socket with 4000 (reconnect), refuses new ones and stops', async () => {
+    const node = await startTestGateway();
+    const clients = await Promise.all([1, 2, 3].map(async () => TestClient.connect(node, await makeToken())));
+    const closes = Promise.all(clients.map((c) => c.waitClosed()));
+    const drained = node.drain();
+    expect(await closes).toEqual([4000, 4000, 4000]);
+    await drained;
+    expect(node.connectionCount).toBe(0);
+    await expect(fetch(`${node.url}/healthz`)).rejects.toThrow();
+    await expect(upgradeStatus(`${node.url.replace('http', 'ws')}/ws?token=${await makeToken()}`)).rejects.toThrow();
+  });
+});
