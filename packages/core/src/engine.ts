@@ -127,25 +127,18 @@ export class Engine {
     let action: string | undefined;
     let room: string | undefined;
     try {
-      if (this.rateLimiter !== undefined) {
-        const decision = this.rateLimiter.take(connectionId);
-        if (decision !== 'ok') {
-          if (decision === 'abusive') {
-            await this.fanout.close(connectionId, CLOSE_CODES.rateLimited, 'rate limit exceeded');
-            return;
-          }
-          throw new ProtocolError('rate_limited', 'too many frames; slow down');
-        }
+      const decision = this.rateLimiter?.take(connectionId) ?? 'ok';
+      if (decision === 'abusive') {
+        await this.fanout.close(connectionId, CLOSE_CODES.rateLimited, 'rate limit exceeded');
+        return;
       }
+      // Parsed even when limited, so the refusal carries the frame's id and the sender knows what to retry.
       const parsed = parseClientFrame(raw);
-      if (!parsed.ok) {
-        id = parsed.id;
-        action = parsed.action;
-        throw new ProtocolError(parsed.code, parsed.message);
-      }
+      id = parsed.ok ? parsed.frame.id : parsed.id;
+      action = parsed.ok ? parsed.frame.action : parsed.action;
+      if (decision === 'limited') throw new ProtocolError('rate_limited', 'too many frames; slow down and retry');
+      if (!parsed.ok) throw new ProtocolError(parsed.code, parsed.message);
       const frame = parsed.frame;
-      id = frame.id;
-      action = frame.action;
       room = 'room' in frame ? frame.room : undefined;
       if (frame.action === 'ping') {
         await this.reply(connectionId, pongFrame(this.now(), frame.id));
