@@ -165,7 +165,7 @@ export class Engine {
   async publishAsServer(room: string, message: ServerPublish): Promise<ServerPublishResult> {
     const body = encodeMessageBody(message.event, message.data, message.from ?? SERVER_SENDER, message.id);
     this.checkSize(room, body);
-    const dedupKey = message.id === undefined ? undefined : `server:${message.id}`;
+    const dedupKey = message.id === undefined ? undefined : serverDedupKey(message.id);
     const result = await this.roomLog.append(room, body, dedupKey);
     if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message', message.id);
     if (!result.duplicate) await this.fanout.broadcast(room, result.frame, { seq: result.seq });
@@ -183,6 +183,7 @@ export class Engine {
     await this.registry.joinRoom(connectionId, room);
     await this.fanout.subscribe(connectionId, room, true);
     let released = false;
+    let announced = false;
     try {
       const history = await this.roomLog.read(room, frame.since, frame.epoch);
       if (history.messages.length > 0) {
@@ -191,7 +192,10 @@ export class Engine {
           history.messages.map((m) => m.frame),
         );
       }
-      if (!rejoin) await this.announceJoin(connection, room);
+      if (!rejoin) {
+        announced = true;
+        await this.announceJoin(connection, room);
+      }
       const presence = await this.presence.list(room);
       const joined: Record<string, unknown> = {
         type: 'joined',
@@ -207,9 +211,11 @@ export class Engine {
       await this.fanout.release(connectionId, room, history.seq);
       released = true;
     } finally {
+      // A join that failed part-way leaves no trace: no membership, no presence.
       if (!released && !rejoin) {
         await this.fanout.unsubscribe(connectionId, room);
         await this.registry.leaveRoom(connectionId, room);
+        if (announced) await this.announceLeave(connection, room);
       }
     }
   }
@@ -241,7 +247,7 @@ export class Engine {
     }
     // A durable publish always has an id (the parser enforces it).
     const publishId = id as string;
-    const result = await this.roomLog.append(room, body, `${connection.userId}:${publishId}`);
+    const result = await this.roomLog.append(room, body, userDedupKey(connection.userId, publishId));
     if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message');
     // Broadcast in the same continuation as the append resolves, so rooms see appends in seq order.
     if (!result.duplicate) await this.fanout.broadcast(room, result.frame, { seq: result.seq });
@@ -321,6 +327,15 @@ export class Engine {
       this.logger.warn({ err: sendError, connectionId }, 'could not send error frame');
     }
   }
+}
+
+/** Dedup keys: length-prefixed user ids cannot collide with each other or with server publishes. */
+function userDedupKey(userId: string, id: string): string {
+  return `u${userId.length}:${userId}:${id}`;
+}
+
+function serverDedupKey(id: string): string {
+  return `s:${id}`;
 }
 
 function senderOf(connection: ConnectionRecord): Sender {

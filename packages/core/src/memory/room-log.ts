@@ -86,6 +86,7 @@ export class MemoryRoomLog implements RoomLog {
   read(room: string, since?: number, epoch?: string): Promise<ReadResult> {
     const now = this.now();
     const stream = this.stream(room, now);
+    stream.lastActivity = now;
     this.trim(stream, now);
     const result: ReadResult = { epoch: stream.epoch, seq: stream.seq, recovered: false, messages: [] };
     if (since === undefined || since > stream.seq || (epoch !== undefined && epoch !== stream.epoch)) {
@@ -108,7 +109,10 @@ export class MemoryRoomLog implements RoomLog {
     this.expireDedup(now);
     for (const [room, stream] of this.rooms) {
       this.trim(stream, now);
-      if (stream.head === stream.messages.length && now - stream.lastActivity > this.metaTtlMs) this.rooms.delete(room);
+      const idle = now - stream.lastActivity;
+      // A room that never had a message costs memory for nothing (a client may join many); forget it sooner.
+      const ttl = stream.seq === 0 ? this.maxAgeMs : this.metaTtlMs;
+      if (stream.head === stream.messages.length && idle > ttl) this.rooms.delete(room);
     }
   }
 

@@ -1,0 +1,385 @@
+import { describe, it, expect, afterEach } from 'vitest';
+import fc from 'fast-check';
+import { composeMessageFrame, encodeMessageBody, type Sender } from '@classwire/protocol';
+import type { RoomLog } from '@classwire/core';
+
+export interface RoomLogContractOptions {
+  maxMessages: number;
+  maxAgeMs: number;
+  now: () => number;
+}
+
+export type RoomLogFactory = (opts: RoomLogContractOptions) => Promise<RoomLog> | RoomLog;
+
+const START = 1_700_000_000_000;
+const SENDER: Sender = { userId: 'u1', role: 'student', name: 'Ada' };
+
+/** A clock the test moves by hand. */
+class ManualClock {
+  constructor(public value = START) {}
+  readonly now = (): number => this.value;
+  advance(ms: number): void {
+    this.value += ms;
+  }
+}
+
+function body(text: string, id?: string): string {
+  return encodeMessageBody('chat.message', { text }, SENDER, id);
+}
+
+/**
+ * The RoomLog port's behaviour, for every implementation. Uses only the port interface and the
+ * injected clock, so a shared backend (Redis) can run it: room names are unique per suite run.
+ */
+export function describeRoomLogContract(name: string, factory: RoomLogFactory, cleanup?: () => Promise<void>): void {
+  describe(`RoomLog contract: ${name}`, () => {
+    const runId = globalThis.crypto.randomUUID().slice(0, 8);
+    let roomCounter = 0;
+    const newRoom = (label = 'room'): string => `contract-${runId}-${label}-${++roomCounter}`;
+
+    async function make(opts: Partial<RoomLogContractOptions> & { clock?: ManualClock } = {}) {
+      const clock = opts.clock ?? new ManualClock();
+      const log = await factory({
+        maxMessages: opts.maxMessages ?? 100,
+        maxAgeMs: opts.maxAgeMs ?? 3_600_000,
+        now: opts.now ?? clock.now,
+      });
+      return { log, clock };
+    }
+
+    async function appendMany(log: RoomLog, room: string, count: number, clock?: ManualClock, stepMs = 0) {
+      const results = [];
+      for (let i = 1; i <= count; i++) {
+        results.push(await log.append(room, body(`m${i}`)));
+        clock?.advance(stepMs);
+      }
+      return results;
+    }
+
+    if (cleanup !== undefined) afterEach(cleanup);
+
+    describe('sequencing', () => {
+      it('assigns gapless seq from 1 per room', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        const results = await appendMany(log, room, 5);
+        expect(results.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+        for (const r of results) {
+          expect(r.duplicate).toBe(false);
+          expect(r.conflict).toBe(false);
+        }
+      });
+
+      it('keeps rooms independent', async () => {
+        const { log } = await make();
+        const a = newRoom('a');
+        const b = newRoom('b');
+        expect((await log.append(a, body('a1'))).seq).toBe(1);
+        expect((await log.append(a, body('a2'))).seq).toBe(2);
+        expect((await log.append(b, body('b1'))).seq).toBe(1);
+        expect((await log.append(a, body('a3'))).seq).toBe(3);
+        expect((await log.append(b, body('b2'))).seq).toBe(2);
+        const readA = await log.read(a, 0);
+        const readB = await log.read(b, 0);
+        expect(readA.seq).toBe(3);
+        expect(readB.seq).toBe(2);
+        expect(readA.messages.map((m) => (JSON.parse(m.frame) as { data: { text: string } }).data.text)).toEqual(['a1', 'a2', 'a3']);
+        expect(readB.messages.map((m) => (JSON.parse(m.frame) as { data: { text: string } }).data.text)).toEqual(['b1', 'b2']);
+      });
+
+      it('assigns distinct gapless seqs to concurrent appends', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(room, body(`c${i}`))));
+        expect(results.map((r) => r.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        const read = await log.read(room, 0);
+        expect(read.recovered).toBe(true);
+        expect(read.messages.map((m) => m.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        // The stored frame for each seq is the one that append returned for it.
+        const bySeq = new Map(results.map((r) => [r.seq, r.frame]));
+        for (const m of read.messages) expect(m.frame).toBe(bySeq.get(m.seq));
+      });
+
+      it('seq per room equals the number of appends to it, for random append sequences', async () => {
+        await fc.assert(
+          fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 30 }), async (targets) => {
+            const { log } = await make();
+            const rooms = [newRoom('p0'), newRoom('p1'), newRoom('p2')];
+            const counts = [0, 0, 0];
+            for (const t of targets) {
+              counts[t]! += 1;
+              const r = await log.append(rooms[t]!, body(`x${counts[t]}`));
+              expect(r.seq).toBe(counts[t]);
+            }
+            for (let i = 0; i < 3; i++) {
+              const read = await log.read(rooms[i]!, 0);
+              expect(read.seq).toBe(counts[i]);
+              expect(read.messages.map((m) => m.seq)).toEqual(Array.from({ length: counts[i]! }, (_, k) => k + 1));
+            }
+          }),
+          { numRuns: 25 },
+        );
+      });
+    });
+
+    describe('frames', () => {
+      it('composes the frame with composeMessageFrame(room, seq, ts, body), ts from the clock', async () => {
+        const clock = new ManualClock(START + 1234);
+        const { log } = await make({ clock });
+        const room = newRoom();
+        const b = encodeMessageBody('chat.message', { text: 'hi "quoted" \\ ünï 😀' }, SENDER, 'msg-1');
+        const result = await log.append(room, b);
+        expect(result.ts).toBe(START + 1234);
+        expect(result.frame).toBe(composeMessageFrame(room, result.seq, result.ts, b));
+        expect(JSON.parse(result.frame)).toEqual({
+          type: 'message',
+          room,
+          seq: 1,
+          ts: START + 1234,
+          event: 'chat.message',
+          data: { text: 'hi "quoted" \\ ünï 😀' },
+          from: SENDER,
+          id: 'msg-1',
+        });
+        clock.advance(10);
+        const second = await log.append(room, body('two'));
+        expect(second.ts).toBe(START + 1244);
+        expect((JSON.parse(second.frame) as { seq: number; ts: number }).seq).toBe(2);
+        expect((JSON.parse(second.frame) as { seq: number; ts: number }).ts).toBe(START + 1244);
+      });
+
+      it('read returns the same frames append returned', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        const appended = await appendMany(log, room, 3);
+        const read = await log.read(room, 0);
+        expect(read.messages).toEqual(appended.map((r) => ({ seq: r.seq, frame: r.frame })));
+      });
+    });
+
+    describe('read', () => {
+      it('returns exactly the messages with seq > since, in order, recovered', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        await appendMany(log, room, 6);
+        const epoch = (await log.read(room)).epoch;
+        for (const since of [0, 1, 3, 5]) {
+          const read = await log.read(room, since, epoch);
+          expect(read.recovered).toBe(true);
+          expect(read.seq).toBe(6);
+          expect(read.epoch).toBe(epoch);
+          expect(read.messages.map((m) => m.seq)).toEqual(Array.from({ length: 6 - since }, (_, i) => since + i + 1));
+          for (const m of read.messages) expect((JSON.parse(m.frame) as { seq: number }).seq).toBe(m.seq);
+        }
+      });
+
+      it('recovers without an epoch argument when since is in the window', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        await appendMany(log, room, 3);
+        const read = await log.read(room, 1);
+        expect(read.recovered).toBe(true);
+        expect(read.messages.map((m) => m.seq)).toEqual([2, 3]);
+      });
+
+      it('without since: not recovered, no messages, but seq and epoch reported', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        await appendMany(log, room, 4);
+        const read = await log.read(room);
+        expect(read.recovered).toBe(false);
+        expect(read.messages).toEqual([]);
+        expect(read.seq).toBe(4);
+        expect(typeof read.epoch).toBe('string');
+        expect(read.epoch.length).toBeGreaterThan(0);
+      });
+
+      it('an empty room reports seq 0, and since 0 recovers nothing', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        const plain = await log.read(room);
+        expect(plain).toMatchObject({ seq: 0, recovered: false, messages: [] });
+        const read = await log.read(room, 0, plain.epoch);
+        expect(read).toEqual({ epoch: plain.epoch, seq: 0, recovered: true, messages: [] });
+      });
+
+      it('since equal to the latest seq: recovered and empty', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        await appendMany(log, room, 3);
+        const { epoch } = await log.read(room);
+        expect(await log.read(room, 3, epoch)).toEqual({ epoch, seq: 3, recovered: true, messages: [] });
+      });
+
+      it('since beyond the latest seq: not recovered', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        await appendMany(log, room, 3);
+        const { epoch } = await log.read(room);
+        for (const since of [4, 100]) {
+          const read = await log.read(room, since, epoch);
+          expect(read.recovered).toBe(false);
+          expect(read.messages).toEqual([]);
+          expect(read.seq).toBe(3);
+        }
+      });
+
+      it('a different epoch: not recovered, no messages', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        await appendMany(log, room, 3);
+        const { epoch } = await log.read(room);
+        const read = await log.read(room, 1, `${epoch}x`);
+        expect(read.recovered).toBe(false);
+        expect(read.messages).toEqual([]);
+        expect(read.seq).toBe(3);
+        expect(read.epoch).toBe(epoch);
+      });
+
+      it('keeps the epoch stable across reads and appends, including the first read of an empty room', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        const first = (await log.read(room)).epoch;
+        expect((await log.read(room)).epoch).toBe(first);
+        await appendMany(log, room, 2);
+        expect((await log.read(room)).epoch).toBe(first);
+        expect((await log.read(room, 0, first)).recovered).toBe(true);
+        await log.append(room, body('more'));
+        const last = await log.read(room, 2, first);
+        expect(last.epoch).toBe(first);
+        expect(last.messages.map((m) => m.seq)).toEqual([3]);
+      });
+    });
+
+    describe('bounds', () => {
+      it('keeps at most maxMessages, dropping the oldest', async () => {
+        const { log } = await make({ maxMessages: 3 });
+        const room = newRoom();
+        await appendMany(log, room, 7);
+        const { epoch } = await log.read(room);
+        const kept = await log.read(room, 4, epoch);
+        expect(kept.recovered).toBe(true);
+        expect(kept.messages.map((m) => m.seq)).toEqual([5, 6, 7]);
+        expect((await log.read(room, 6, epoch)).messages.map((m) => m.seq)).toEqual([7]);
+      });
+
+      it('never replays partially: since before the kept window is not recovered', async () => {
+        const { log } = await make({ maxMessages: 3 });
+        const room = newRoom();
+        await appendMany(log, room, 7);
+        const { epoch } = await log.read(room);
+        for (const since of [0, 1, 2, 3]) {
+          const read = await log.read(room, since, epoch);
+          expect(read.recovered, `since ${since}`).toBe(false);
+          expect(read.messages, `since ${since}`).toEqual([]);
+          expect(read.seq).toBe(7);
+        }
+      });
+
+      it('the count bound keeps seq numbering gapless', async () => {
+        const { log } = await make({ maxMessages: 2 });
+        const room = newRoom();
+        const results = await appendMany(log, room, 5);
+        expect(results.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+        expect((await log.read(room, 3)).messages.map((m) => m.seq)).toEqual([4, 5]);
+      });
+
+      it('drops messages older than maxAgeMs (by the injected clock)', async () => {
+        const clock = new ManualClock();
+        const { log } = await make({ clock, maxAgeMs: 1000 });
+        const room = newRoom();
+        await log.append(room, body('old')); // t = 0
+        clock.advance(600);
+        await log.append(room, body('newer')); // t = 600
+        const { epoch } = await log.read(room);
+        expect((await log.read(room, 0, epoch)).messages.map((m) => m.seq)).toEqual([1, 2]);
+
+        clock.advance(700); // t = 1300: seq 1 is 1300 ms old, seq 2 is 700 ms old
+        const partial = await log.read(room, 0, epoch);
+        expect(partial.recovered).toBe(false);
+        expect(partial.messages).toEqual([]);
+        const rest = await log.read(room, 1, epoch);
+        expect(rest.recovered).toBe(true);
+        expect(rest.messages.map((m) => m.seq)).toEqual([2]);
+
+        clock.advance(1000); // t = 2300: everything expired
+        expect((await log.read(room, 1, epoch)).recovered).toBe(false);
+        const caughtUp = await log.read(room, 2, epoch);
+        expect(caughtUp).toEqual({ epoch, seq: 2, recovered: true, messages: [] });
+
+        // Sequencing and epoch survive the expiry of every message.
+        expect((await log.append(room, body('after'))).seq).toBe(3);
+        expect((await log.read(room, 2, epoch)).messages.map((m) => m.seq)).toEqual([3]);
+      });
+    });
+
+    describe('dedup', () => {
+      it('the same key returns the original seq and frame and appends nothing', async () => {
+        const clock = new ManualClock();
+        const { log } = await make({ clock });
+        const room = newRoom();
+        const first = await log.append(room, body('hello', 'k1'), 'u1:k1');
+        await log.append(room, body('other'));
+        clock.advance(50);
+        const again = await log.append(room, body('hello', 'k1'), 'u1:k1');
+        expect(again).toEqual({ seq: first.seq, ts: first.ts, frame: first.frame, duplicate: true, conflict: false });
+        const read = await log.read(room, 0);
+        expect(read.seq).toBe(2);
+        expect(read.messages.map((m) => m.seq)).toEqual([1, 2]);
+        expect((await log.append(room, body('next'))).seq).toBe(3);
+      });
+
+      it('the same key with a different body is a conflict and appends nothing', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        const first = await log.append(room, body('hello', 'k'), 'u1:k');
+        const clash = await log.append(room, body('changed', 'k'), 'u1:k');
+        expect(clash.duplicate).toBe(true);
+        expect(clash.conflict).toBe(true);
+        expect(clash.seq).toBe(first.seq);
+        expect(clash.frame).toBe(first.frame);
+        expect((await log.read(room, 0)).messages.map((m) => m.seq)).toEqual([1]);
+      });
+
+      it('the same key in different rooms is independent', async () => {
+        const { log } = await make();
+        const a = newRoom('a');
+        const b = newRoom('b');
+        await log.append(a, body('a0'));
+        const inA = await log.append(a, body('same', 'k'), 'u1:k');
+        const inB = await log.append(b, body('same', 'k'), 'u1:k');
+        expect(inA).toMatchObject({ seq: 2, duplicate: false, conflict: false });
+        expect(inB).toMatchObject({ seq: 1, duplicate: false, conflict: false });
+        expect(JSON.parse(inB.frame)).toMatchObject({ room: b, seq: 1 });
+      });
+
+      it('different keys in one room are independent', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        expect((await log.append(room, body('same'), 'u1:a')).seq).toBe(1);
+        expect((await log.append(room, body('same'), 'u1:b')).seq).toBe(2);
+        expect((await log.append(room, body('same'), 'u2:a')).seq).toBe(3);
+      });
+
+      it('appends without a key are never deduplicated', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        const results = await Promise.all([log.append(room, body('x')), log.append(room, body('x'))]);
+        expect(results.map((r) => r.duplicate)).toEqual([false, false]);
+        expect(new Set(results.map((r) => r.seq))).toEqual(new Set([1, 2]));
+      });
+
+      it('concurrent appends with the same key store one message', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        const results = await Promise.all(Array.from({ length: 5 }, () => log.append(room, body('retry', 'r'), 'u1:r')));
+        expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+        for (const r of results) {
+          expect(r.seq).toBe(1);
+          expect(r.conflict).toBe(false);
+        }
+        expect((await log.read(room, 0)).messages.map((m) => m.seq)).toEqual([1]);
+      });
+    });
+  });
+}

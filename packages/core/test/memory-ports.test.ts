@@ -1,0 +1,186 @@
+import { describe, it, expect } from 'vitest';
+import { encodeMessageBody } from '@classwire/protocol';
+import { MemoryPresence, MemoryRateLimiter, MemoryRegistry, MemoryRoomLog } from '@classwire/core';
+import { describeRoomLogContract } from './contracts/room-log.contract.js';
+import { describeRegistryContract } from './contracts/registry.contract.js';
+import { describePresenceContract } from './contracts/presence.contract.js';
+
+describeRoomLogContract('MemoryRoomLog', ({ maxMessages, maxAgeMs, now }) => new MemoryRoomLog({ maxMessages, maxAgeMs, now }));
+describeRegistryContract('MemoryRegistry', () => new MemoryRegistry());
+describePresenceContract('MemoryPresence', () => new MemoryPresence());
+
+const START = 1_700_000_000_000;
+
+function manualClock(start = START) {
+  const clock = {
+    value: start,
+    now: () => clock.value,
+    advance(ms: number) {
+      clock.value += ms;
+    },
+  };
+  return clock;
+}
+
+describe('MemoryRateLimiter', () => {
+  it('accepts a burst, then limits', () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 3, abusiveAfter: 100, now: clock.now });
+    expect([limiter.take('c'), limiter.take('c'), limiter.take('c')]).toEqual(['ok', 'ok', 'ok']);
+    expect(limiter.take('c')).toBe('limited');
+    expect(limiter.take('c')).toBe('limited');
+  });
+
+  it('refills at ratePerSecond, up to the burst size', () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 2, burst: 4, abusiveAfter: 100, now: clock.now });
+    for (let i = 0; i < 4; i++) expect(limiter.take('c')).toBe('ok');
+    expect(limiter.take('c')).toBe('limited');
+
+    clock.advance(499); // 0.998 tokens: not yet one
+    expect(limiter.take('c')).toBe('limited');
+    clock.advance(1); // 1 token after 500 ms at 2/s
+    expect(limiter.take('c')).toBe('ok');
+    expect(limiter.take('c')).toBe('limited');
+
+    clock.advance(60_000); // far more than the burst: capped at 4
+    for (let i = 0; i < 4; i++) expect(limiter.take('c')).toBe('ok');
+    expect(limiter.take('c')).toBe('limited');
+  });
+
+  it('keeps one bucket per connection', () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 1, now: clock.now });
+    expect(limiter.take('a')).toBe('ok');
+    expect(limiter.take('a')).toBe('limited');
+    expect(limiter.take('b')).toBe('ok');
+  });
+
+  it("judges a sender 'abusive' after abusiveAfter consecutive refusals", () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 2, abusiveAfter: 3, now: clock.now });
+    expect(limiter.take('c')).toBe('ok');
+    expect(limiter.take('c')).toBe('ok');
+    expect([limiter.take('c'), limiter.take('c'), limiter.take('c')]).toEqual(['limited', 'limited', 'limited']);
+    expect(limiter.take('c')).toBe('abusive');
+    expect(limiter.take('c')).toBe('abusive');
+  });
+
+  it('an accepted frame resets the refusal streak', () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 1, abusiveAfter: 2, now: clock.now });
+    expect(limiter.take('c')).toBe('ok');
+    expect(limiter.take('c')).toBe('limited');
+    expect(limiter.take('c')).toBe('limited');
+    clock.advance(1000);
+    expect(limiter.take('c')).toBe('ok');
+    expect(limiter.take('c')).toBe('limited');
+    expect(limiter.take('c')).toBe('limited');
+    expect(limiter.take('c')).toBe('abusive');
+  });
+
+  it('abusiveAfter defaults to the burst size', () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 2, now: clock.now });
+    expect([limiter.take('c'), limiter.take('c')]).toEqual(['ok', 'ok']);
+    expect([limiter.take('c'), limiter.take('c')]).toEqual(['limited', 'limited']);
+    expect(limiter.take('c')).toBe('abusive');
+  });
+
+  it('forget resets the connection to a full bucket', () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 2, abusiveAfter: 1, now: clock.now });
+    limiter.take('c');
+    limiter.take('c');
+    expect(limiter.take('c')).toBe('limited');
+    expect(limiter.take('c')).toBe('abusive');
+    limiter.forget('c');
+    expect([limiter.take('c'), limiter.take('c')]).toEqual(['ok', 'ok']);
+    expect(limiter.take('c')).toBe('limited');
+    limiter.forget('never-seen');
+  });
+});
+
+describe('MemoryRoomLog specifics', () => {
+  const sender = { userId: 'u', role: 'student', name: 'U' } as const;
+  const body = (text: string): string => encodeMessageBody('chat.message', { text }, sender);
+
+  it('rejects maxMessages below 1', () => {
+    expect(() => new MemoryRoomLog({ maxMessages: 0 })).toThrow();
+  });
+
+  it('sweep drops expired messages but keeps the room while its metadata lives', async () => {
+    const clock = manualClock();
+    const log = new MemoryRoomLog({ maxAgeMs: 1000, metaTtlMs: 10_000, now: clock.now });
+    await log.append('r', body('a'));
+    await log.append('r', body('b'));
+    const { epoch } = await log.read('r');
+    clock.advance(1001);
+    log.sweep();
+    expect(log.roomCount).toBe(1);
+    const read = await log.read('r', 0, epoch);
+    expect(read).toEqual({ epoch, seq: 2, recovered: false, messages: [] });
+    expect(await log.read('r', 2, epoch)).toEqual({ epoch, seq: 2, recovered: true, messages: [] });
+  });
+
+  it('sweep forgets a room after metaTtlMs of inactivity, so a later read has a new epoch and seq 0', async () => {
+    const clock = manualClock();
+    const log = new MemoryRoomLog({ maxAgeMs: 2000, metaTtlMs: 5000, now: clock.now });
+    await log.append('quiet', body('a'));
+    await log.append('busy', body('a'));
+    const quietEpoch = (await log.read('quiet')).epoch;
+    const busyEpoch = (await log.read('busy')).epoch;
+    expect(log.roomCount).toBe(2);
+
+    clock.advance(4000);
+    await log.append('busy', body('b'));
+    clock.advance(1500); // quiet: 5500 ms since its last append; busy: 1500 ms
+    log.sweep();
+    expect(log.roomCount).toBe(1);
+
+    const quiet = await log.read('quiet', 1, quietEpoch);
+    expect(quiet.epoch).not.toBe(quietEpoch);
+    expect(quiet.seq).toBe(0);
+    expect(quiet.recovered).toBe(false);
+    expect((await log.append('quiet', body('again'))).seq).toBe(1);
+
+    const busy = await log.read('busy', 1, busyEpoch);
+    expect(busy.epoch).toBe(busyEpoch);
+    expect(busy.seq).toBe(2);
+    expect(busy.recovered).toBe(true);
+    expect(busy.messages.map((m) => m.seq)).toEqual([2]);
+  });
+
+  it('sweep keeps a room that still holds unexpired messages', async () => {
+    const clock = manualClock();
+    const log = new MemoryRoomLog({ maxAgeMs: 60_000, metaTtlMs: 1000, now: clock.now });
+    await log.append('r', body('a'));
+    const { epoch } = await log.read('r');
+    clock.advance(2000);
+    log.sweep();
+    expect(log.roomCount).toBe(1);
+    expect((await log.read('r', 0, epoch)).messages.map((m) => m.seq)).toEqual([1]);
+  });
+
+  it('sweep expires dedup keys after dedupTtlMs', async () => {
+    const clock = manualClock();
+    const log = new MemoryRoomLog({ maxAgeMs: 60_000, dedupTtlMs: 1000, now: clock.now });
+    expect((await log.append('r', body('a'), 'k')).seq).toBe(1);
+    clock.advance(500);
+    expect(await log.append('r', body('a'), 'k')).toMatchObject({ seq: 1, duplicate: true });
+    clock.advance(600);
+    log.sweep();
+    expect(await log.append('r', body('a'), 'k')).toMatchObject({ seq: 2, duplicate: false });
+  });
+
+  it('keeps serving correct windows after many trims (internal compaction)', async () => {
+    const log = new MemoryRoomLog({ maxMessages: 10 });
+    for (let i = 1; i <= 500; i++) await log.append('r', body(`m${i}`));
+    const { epoch } = await log.read('r');
+    const read = await log.read('r', 490, epoch);
+    expect(read.recovered).toBe(true);
+    expect(read.messages.map((m) => m.seq)).toEqual([491, 492, 493, 494, 495, 496, 497, 498, 499, 500]);
+    expect((await log.read('r', 495, epoch)).messages.map((m) => m.seq)).toEqual([496, 497, 498, 499, 500]);
+    expect((await log.read('r', 489, epoch)).recovered).toBe(false);
+  });
+});

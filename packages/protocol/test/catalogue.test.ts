@@ -1,0 +1,58 @@
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { CLOSE_CODES, ERROR_CODES, shouldReconnect } from '@classwire/protocol';
+
+const DOC_URL = new URL('../../../docs/protocol.md', import.meta.url);
+
+function readProtocolDoc(): string {
+  try {
+    return readFileSync(DOC_URL, 'utf8');
+  } catch (error) {
+    throw new Error(`docs/protocol.md must exist and document the error and close code catalogue (${DOC_URL.pathname})`, {
+      cause: error,
+    });
+  }
+}
+
+describe('docs/protocol.md catalogue', () => {
+  it('lists every error code as `code`', () => {
+    const doc = readProtocolDoc();
+    const missing = Object.keys(ERROR_CODES).filter((code) => !doc.includes(`\`${code}\``));
+    expect(missing).toEqual([]);
+  });
+
+  it('lists every close code as a number', () => {
+    const doc = readProtocolDoc();
+    const missing = Object.entries(CLOSE_CODES)
+      .filter(([, code]) => !new RegExp(`(?<![0-9])${code}(?![0-9])`).test(doc))
+      .map(([name, code]) => `${name} (${code})`);
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('close codes', () => {
+  it('every close code is unique', () => {
+    const values = Object.values(CLOSE_CODES);
+    expect(new Set(values).size).toBe(values.length);
+  });
+
+  it('shouldReconnect is true for 4000-4499 and false for 4500-4999', () => {
+    for (let code = 4000; code <= 4499; code++) expect(shouldReconnect(code), String(code)).toBe(true);
+    for (let code = 4500; code <= 4999; code++) expect(shouldReconnect(code), String(code)).toBe(false);
+  });
+
+  it('classifies the named application close codes by their range', () => {
+    for (const [name, code] of Object.entries(CLOSE_CODES)) {
+      if (code >= 4000 && code <= 4499) expect(shouldReconnect(code), name).toBe(true);
+      if (code >= 4500 && code <= 4999) expect(shouldReconnect(code), name).toBe(false);
+    }
+    expect(shouldReconnect(CLOSE_CODES.rateLimited)).toBe(true);
+    expect(shouldReconnect(CLOSE_CODES.unauthorized)).toBe(false);
+    expect(shouldReconnect(CLOSE_CODES.classEnded)).toBe(false);
+  });
+
+  it('classifies the standard codes as documented', () => {
+    expect(shouldReconnect(1000)).toBe(false);
+    for (const code of [1001, 1003, 1006, 1009, 1011, 1012, 1013]) expect(shouldReconnect(code), String(code)).toBe(true);
+  });
+});

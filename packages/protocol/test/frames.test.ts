@@ -1,0 +1,460 @@
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import {
+  CLIENT_ACTIONS,
+  DEFAULT_LIMITS,
+  composeEphemeralFrame,
+  composeMessageFrame,
+  encodeErrorFrame,
+  encodeMessageBody,
+  parseClientFrame,
+  utf8Length,
+  type ParseResult,
+  type Sender,
+} from '@classwire/protocol';
+
+const json = (value: unknown): string => JSON.stringify(value);
+
+function expectOk(result: ParseResult): Extract<ParseResult, { ok: true }>['frame'] {
+  if (!result.ok) throw new Error(`expected ok, got ${result.code}: ${result.message}`);
+  return result.frame;
+}
+
+function expectBadRequest(result: ParseResult): Extract<ParseResult, { ok: false }> {
+  if (result.ok) throw new Error(`expected a rejection, got ${JSON.stringify(result.frame)}`);
+  expect(result.code).toBe('bad_request');
+  expect(typeof result.message).toBe('string');
+  expect(result.message.length).toBeGreaterThan(0);
+  return result;
+}
+
+describe('parseClientFrame: valid frames', () => {
+  it('accepts a minimal join', () => {
+    expect(expectOk(parseClientFrame(json({ action: 'join', room: 'physics-101' })))).toEqual({
+      action: 'join',
+      room: 'physics-101',
+    });
+  });
+
+  it('accepts a join with since, epoch and id', () => {
+    expect(
+      expectOk(parseClientFrame(json({ action: 'join', room: 'r:1_a.b-c', since: 0, epoch: 'abcd1234', id: 'j1' }))),
+    ).toEqual({ action: 'join', room: 'r:1_a.b-c', since: 0, epoch: 'abcd1234', id: 'j1' });
+    expect(expectOk(parseClientFrame(json({ action: 'join', room: 'r', since: Number.MAX_SAFE_INTEGER })))).toMatchObject({
+      since: Number.MAX_SAFE_INTEGER,
+    });
+  });
+
+  it('accepts a leave with and without id', () => {
+    expect(expectOk(parseClientFrame(json({ action: 'leave', room: 'r' })))).toEqual({ action: 'leave', room: 'r' });
+    expect(expectOk(parseClientFrame(json({ action: 'leave', room: 'r', id: 'l' })))).toEqual({
+      action: 'leave',
+      room: 'r',
+      id: 'l',
+    });
+  });
+
+  it('accepts a durable publish with an id and any JSON data', () => {
+    const data = { text: 'hi "there"', nested: [1, null, { a: true }] };
+    expect(
+      expectOk(parseClientFrame(json({ action: 'publish', room: 'r', event: 'chat.message', data, id: 'm1' }))),
+    ).toEqual({ action: 'publish', room: 'r', event: 'chat.message', data, id: 'm1' });
+    expect(
+      expectOk(parseClientFrame(json({ action: 'publish', room: 'r', event: 'x', id: 'm2', ephemeral: false }))),
+    ).toEqual({ action: 'publish', room: 'r', event: 'x', id: 'm2', ephemeral: false });
+  });
+
+  it('accepts an ephemeral publish without an id', () => {
+    expect(
+      expectOk(parseClientFrame(json({ action: 'publish', room: 'r', event: 'whiteboard.stroke', ephemeral: true, data: [1] }))),
+    ).toEqual({ action: 'publish', room: 'r', event: 'whiteboard.stroke', ephemeral: true, data: [1] });
+  });
+
+  it('accepts a direct message', () => {
+    expect(expectOk(parseClientFrame(json({ action: 'direct', to: 'teacher-1', event: 'hand.raise', id: 'd1' })))).toEqual({
+      action: 'direct',
+      to: 'teacher-1',
+      event: 'hand.raise',
+      id: 'd1',
+    });
+    expect(expectOk(parseClientFrame(json({ action: 'direct', to: 'u', event: 'e', data: 'x' })))).toEqual({
+      action: 'direct',
+      to: 'u',
+      event: 'e',
+      data: 'x',
+    });
+  });
+
+  it('accepts a ping with and without id', () => {
+    expect(expectOk(parseClientFrame(json({ action: 'ping' })))).toEqual({ action: 'ping' });
+    expect(expectOk(parseClientFrame(json({ action: 'ping', id: 'p' })))).toEqual({ action: 'ping', id: 'p' });
+  });
+
+  it('accepts names and ids exactly at their length limits', () => {
+    const room = 'r'.repeat(DEFAULT_LIMITS.maxRoomLength);
+    const event = 'e'.repeat(DEFAULT_LIMITS.maxEventLength);
+    const id = 'i'.repeat(DEFAULT_LIMITS.maxIdLength);
+    const to = 'u'.repeat(DEFAULT_LIMITS.maxUserIdLength);
+    expect(parseClientFrame(json({ action: 'publish', room, event, id })).ok).toBe(true);
+    expect(parseClientFrame(json({ action: 'direct', to, event: 'e' })).ok).toBe(true);
+  });
+
+  it('ignores unknown extra fields (and drops them from the frame)', () => {
+    const frame = expectOk(
+      parseClientFrame(json({ action: 'publish', room: 'r', event: 'e', id: 'x', from: { userId: 'admin' }, extra: 1, v: 2 })),
+    );
+    expect(frame).toEqual({ action: 'publish', room: 'r', event: 'e', id: 'x' });
+    expect(frame).not.toHaveProperty('from');
+    expect(frame).not.toHaveProperty('extra');
+  });
+
+  it('exposes the five actions', () => {
+    expect([...CLIENT_ACTIONS].sort()).toEqual(['direct', 'join', 'leave', 'ping', 'publish']);
+  });
+});
+
+describe('parseClientFrame: rejections', () => {
+  it('rejects invalid JSON', () => {
+    for (const raw of ['', '{', '{"action":"ping"', 'not json', "{'action':'ping'}", '{"action":"ping",}']) {
+      const result = expectBadRequest(parseClientFrame(raw));
+      expect(result.id).toBeUndefined();
+    }
+  });
+
+  it('rejects JSON that is not an object', () => {
+    for (const raw of ['null', '1', '"ping"', 'true', '[]', '[{"action":"ping","id":"x"}]']) {
+      const result = expectBadRequest(parseClientFrame(raw));
+      expect(result.id).toBeUndefined();
+    }
+  });
+
+  it('rejects a missing or non-string action, echoing the id', () => {
+    expect(expectBadRequest(parseClientFrame(json({ id: 'a1' }))).id).toBe('a1');
+    expect(expectBadRequest(parseClientFrame(json({ action: 1, id: 'a2' }))).id).toBe('a2');
+    expect(expectBadRequest(parseClientFrame(json({ action: null, id: 'a3' }))).id).toBe('a3');
+    expect(expectBadRequest(parseClientFrame(json({ action: ['join'], id: 'a4' }))).id).toBe('a4');
+    expect(expectBadRequest(parseClientFrame(json({}))).id).toBeUndefined();
+  });
+
+  it('rejects unknown actions, including inherited property names', () => {
+    for (const action of ['subscribe', 'JOIN', '', 'constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const result = expectBadRequest(parseClientFrame(json({ action, id: 'u1', room: 'r' })));
+      expect(result.id).toBe('u1');
+    }
+  });
+
+  it('rejects wrong field types with the action and id echoed', () => {
+    const cases: Record<string, unknown>[] = [
+      { action: 'join', room: 5 },
+      { action: 'join', room: 'r', since: '3' },
+      { action: 'join', room: 'r', since: -1 },
+      { action: 'join', room: 'r', since: 1.5 },
+      { action: 'join', room: 'r', since: Number.MAX_SAFE_INTEGER + 2 },
+      { action: 'join', room: 'r', epoch: 7 },
+      { action: 'join', room: 'r', epoch: '' },
+      { action: 'join', room: 'r', epoch: 'e'.repeat(65) },
+      { action: 'join' },
+      { action: 'leave' },
+      { action: 'leave', room: null },
+      { action: 'publish', room: 'r', event: 7 },
+      { action: 'publish', room: 'r' },
+      { action: 'publish', room: 'r', event: 'e', ephemeral: 'yes' },
+      { action: 'direct', event: 'e' },
+      { action: 'direct', to: '', event: 'e' },
+      { action: 'direct', to: 'u'.repeat(DEFAULT_LIMITS.maxUserIdLength + 1), event: 'e' },
+      { action: 'direct', to: 42, event: 'e' },
+      { action: 'direct', to: 'u' },
+    ];
+    for (const frame of cases) {
+      const result = expectBadRequest(parseClientFrame(json({ ...frame, id: 'w1' })));
+      expect(result.id, JSON.stringify(frame)).toBe('w1');
+      expect(result.action, JSON.stringify(frame)).toBe(frame.action);
+    }
+  });
+
+  it('rejects a non-string id (and does not echo it)', () => {
+    const result = expectBadRequest(parseClientFrame(json({ action: 'ping', id: 5 })));
+    expect(result.id).toBeUndefined();
+    expect(result.action).toBe('ping');
+    expect(expectBadRequest(parseClientFrame(json({ action: 'ping', id: '' }))).action).toBe('ping');
+  });
+
+  it('rejects bad room names', () => {
+    const rooms = [
+      '',
+      'r'.repeat(DEFAULT_LIMITS.maxRoomLength + 1),
+      '-starts-with-dash',
+      '.dot',
+      'has space',
+      'slash/room',
+      'new\nline',
+      'é',
+      'room*',
+    ];
+    for (const room of rooms) {
+      for (const action of ['join', 'leave']) {
+        const result = expectBadRequest(parseClientFrame(json({ action, room, id: 'r1' })));
+        expect(result.id).toBe('r1');
+        expect(result.action).toBe(action);
+      }
+      expectBadRequest(parseClientFrame(json({ action: 'publish', room, event: 'e', id: 'r2' })));
+    }
+  });
+
+  it('rejects bad event names', () => {
+    const events = [
+      '',
+      'Chat',
+      'chat.',
+      '.chat',
+      'chat..message',
+      '1chat',
+      'chat message',
+      'chat.Message',
+      'e'.repeat(DEFAULT_LIMITS.maxEventLength + 1),
+    ];
+    for (const event of events) {
+      const result = expectBadRequest(parseClientFrame(json({ action: 'publish', room: 'r', event, id: 'e1' })));
+      expect(result.id).toBe('e1');
+      expect(result.action).toBe('publish');
+      expect(expectBadRequest(parseClientFrame(json({ action: 'direct', to: 'u', event, id: 'e2' }))).id).toBe('e2');
+    }
+  });
+
+  it('rejects a durable publish without an id', () => {
+    const result = expectBadRequest(parseClientFrame(json({ action: 'publish', room: 'r', event: 'chat.message' })));
+    expect(result.action).toBe('publish');
+    expect(result.id).toBeUndefined();
+    expectBadRequest(parseClientFrame(json({ action: 'publish', room: 'r', event: 'chat.message', ephemeral: false })));
+  });
+
+  it('rejects ids longer than the limit without echoing them', () => {
+    const id = 'i'.repeat(DEFAULT_LIMITS.maxIdLength + 1);
+    for (const frame of [
+      { action: 'ping', id },
+      { action: 'join', room: 'r', id },
+      { action: 'leave', room: 'r', id },
+      { action: 'publish', room: 'r', event: 'e', id },
+      { action: 'direct', to: 'u', event: 'e', id },
+    ]) {
+      const result = expectBadRequest(parseClientFrame(json(frame)));
+      expect(result.id).toBeUndefined();
+      expect(result.action).toBe(frame.action);
+    }
+    // An over-long id is not echoed on any other rejection either.
+    expect(expectBadRequest(parseClientFrame(json({ action: 'nope', id }))).id).toBeUndefined();
+  });
+});
+
+describe('parseClientFrame never throws', () => {
+  const keyArb = fc.oneof(
+    fc.constantFrom('__proto__', 'constructor', 'prototype', 'action', 'room', 'id', 'event', 'since', 'toString', 'valueOf'),
+    fc.string(),
+  );
+  const actionArb = fc.oneof(
+    fc.constantFrom(...CLIENT_ACTIONS, '__proto__', 'constructor', 'toString', 'hasOwnProperty', ''),
+    fc.jsonValue(),
+  );
+  // JSON text built by hand, so `__proto__` appears as a literal key (JSON.stringify cannot emit one from a literal).
+  const objectText = fc
+    .record({
+      action: fc.option(actionArb, { nil: undefined }),
+      entries: fc.array(fc.tuple(keyArb, fc.jsonValue({ maxDepth: 3 })), { maxLength: 6 }),
+      protoAt: fc.constantFrom('none', 'first', 'last'),
+    })
+    .map(({ action, entries, protoAt }) => {
+      const parts = entries.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+      if (action !== undefined) parts.push(`"action":${JSON.stringify(action)}`);
+      const proto = '"__proto__":{"polluted":true,"action":"join","room":"r"}';
+      const ctor = '"constructor":{"prototype":{"polluted":true}}';
+      const all = protoAt === 'none' ? parts : protoAt === 'first' ? [proto, ctor, ...parts] : [...parts, proto, ctor];
+      return `{${all.join(',')}}`;
+    });
+  // Frames close to valid ones, so the property also exercises the accepting paths.
+  const nearValid = fc
+    .record(
+      {
+        action: fc.constantFrom(...CLIENT_ACTIONS),
+        room: fc.oneof(fc.constantFrom('r', 'physics-101', 'a:b.c_d', '', ' r', 'r'.repeat(129)), fc.string()),
+        event: fc.constantFrom('chat.message', 'class.start', 'Bad', ''),
+        to: fc.constantFrom('u1', ''),
+        id: fc.oneof(fc.string({ maxLength: 130 }), fc.integer()),
+        since: fc.oneof(fc.nat(), fc.integer(), fc.double()),
+        epoch: fc.string({ maxLength: 70 }),
+        ephemeral: fc.boolean(),
+        data: fc.jsonValue({ maxDepth: 2 }),
+      },
+      { requiredKeys: ['action'] },
+    )
+    .map((frame) => JSON.stringify(frame));
+  const frameText = fc.oneof(
+    nearValid,
+    fc.jsonValue().map((v) => JSON.stringify(v)),
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    objectText,
+  );
+
+  it('returns ok or bad_request for every input and leaves Object.prototype alone', () => {
+    const protoNames = Object.getOwnPropertyNames(Object.prototype).sort();
+    const protoDescriptors = Object.getOwnPropertyDescriptors(Object.prototype);
+    let accepted = 0;
+    let rejected = 0;
+    fc.assert(
+      fc.property(frameText, (raw) => {
+        let result: ParseResult | undefined;
+        expect(() => {
+          result = parseClientFrame(raw);
+        }).not.toThrow();
+        if (result === undefined) throw new Error('no result');
+        if (result.ok) {
+          accepted += 1;
+          expect(CLIENT_ACTIONS).toContain(result.frame.action);
+        } else {
+          rejected += 1;
+          expect(result.code).toBe('bad_request');
+          expect(typeof result.message).toBe('string');
+          if (result.id !== undefined) {
+            expect(typeof result.id).toBe('string');
+            expect(result.id.length).toBeLessThanOrEqual(DEFAULT_LIMITS.maxIdLength);
+          }
+        }
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      }),
+      { numRuns: 2000, seed: 42 },
+    );
+    // Both outcomes were exercised (the generators are not all trivially rejected).
+    expect(accepted).toBeGreaterThan(20);
+    expect(rejected).toBeGreaterThan(20);
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoNames);
+    expect(Object.getOwnPropertyDescriptors(Object.prototype)).toEqual(protoDescriptors);
+    expect(Object.getPrototypeOf({})).toBe(Object.prototype);
+  });
+
+  it('does not take fields from a __proto__ key', () => {
+    const result = parseClientFrame('{"__proto__":{"action":"ping"}}');
+    expectBadRequest(result);
+    const join = expectOk(parseClientFrame('{"action":"join","room":"r","__proto__":{"since":5,"id":"x"}}'));
+    expect(join).toEqual({ action: 'join', room: 'r' });
+    expect(({} as Record<string, unknown>).since).toBeUndefined();
+  });
+});
+
+describe('utf8Length', () => {
+  it('matches Buffer.byteLength on fixed examples', () => {
+    for (const text of ['', 'a', 'é', '€', '😀', 'a😀b', '\u07ff', '\u0800', '\uffff', '\u{10ffff}']) {
+      expect(utf8Length(text), JSON.stringify(text)).toBe(Buffer.byteLength(text, 'utf8'));
+    }
+  });
+
+  it('counts lone surrogates as 3 bytes, like Buffer (U+FFFD)', () => {
+    for (const text of ['\ud800', '\udc00', '\udfff', 'a\ud800', '\ud800a', '\udc00\ud800', '\ud800\ud800\udc00', '\ud83d', '😀\ud83d']) {
+      expect(utf8Length(text), JSON.stringify(text)).toBe(Buffer.byteLength(text, 'utf8'));
+    }
+  });
+
+  it('matches Buffer.byteLength for random strings', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => utf8Length(text) === Buffer.byteLength(text, 'utf8')),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('matches Buffer.byteLength for random UTF-16 code units, lone surrogates included', () => {
+    const codeUnit = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0xd800, max: 0xdfff }));
+    fc.assert(
+      fc.property(fc.array(codeUnit, { maxLength: 40 }), (units) => {
+        const text = String.fromCharCode(...units);
+        return utf8Length(text) === Buffer.byteLength(text, 'utf8');
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('message frame encoding', () => {
+  const anyString = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    fc.constantFrom('"', '\\', '\\"', '"}', '\u0000', '\n\r\t', '\u2028\u2029', '😀', '\ud800', 'a\udc00b', '</script>'),
+  );
+  const senderArb = fc.record({
+    userId: anyString,
+    name: anyString,
+    role: fc.constantFrom('teacher', 'assistant', 'student', 'observer', 'server') as fc.Arbitrary<Sender['role']>,
+  });
+
+  it('composeMessageFrame(encodeMessageBody(...)) round-trips through JSON.parse', () => {
+    fc.assert(
+      fc.property(
+        anyString,
+        anyString,
+        fc.nat(),
+        fc.nat(),
+        fc.jsonValue(),
+        senderArb,
+        fc.option(anyString, { nil: undefined }),
+        (room, event, seq, ts, data, from, id) => {
+          const frame = composeMessageFrame(room, seq, ts, encodeMessageBody(event, data, from, id));
+          const expected: Record<string, unknown> = {
+            type: 'message',
+            room,
+            seq,
+            ts,
+            event,
+            data: JSON.parse(JSON.stringify(data)) as unknown,
+            from,
+          };
+          if (id !== undefined) expected.id = id;
+          expect(JSON.parse(frame)).toEqual(expected);
+          expect(Object.keys(JSON.parse(frame) as object)).toEqual(Object.keys(expected));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('composeEphemeralFrame round-trips and has no seq', () => {
+    fc.assert(
+      fc.property(anyString, anyString, fc.nat(), fc.jsonValue(), senderArb, (room, event, ts, data, from) => {
+        const parsed = JSON.parse(composeEphemeralFrame(room, ts, encodeMessageBody(event, data, from))) as Record<string, unknown>;
+        expect(parsed).toEqual({
+          type: 'message',
+          room,
+          ephemeral: true,
+          ts,
+          event,
+          data: JSON.parse(JSON.stringify(data)) as unknown,
+          from,
+        });
+        expect(parsed).not.toHaveProperty('seq');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('encodes missing data as null and omits a missing id', () => {
+    const from: Sender = { userId: 'u', role: 'student', name: 'U' };
+    const parsed = JSON.parse(composeMessageFrame('r', 1, 2, encodeMessageBody('e', undefined, from))) as Record<string, unknown>;
+    expect(parsed).toEqual({ type: 'message', room: 'r', seq: 1, ts: 2, event: 'e', data: null, from });
+    expect(parsed).not.toHaveProperty('id');
+  });
+
+  it('encodeErrorFrame includes only the given context', () => {
+    expect(JSON.parse(encodeErrorFrame('forbidden', 'no'))).toEqual({ type: 'error', code: 'forbidden', message: 'no' });
+    expect(JSON.parse(encodeErrorFrame('not_joined', 'm', { id: 'i', action: 'publish', room: 'r' }))).toEqual({
+      type: 'error',
+      code: 'not_joined',
+      message: 'm',
+      id: 'i',
+      action: 'publish',
+      room: 'r',
+    });
+    expect(JSON.parse(encodeErrorFrame('internal', 'm', { id: undefined, action: 'x' }))).toEqual({
+      type: 'error',
+      code: 'internal',
+      message: 'm',
+      action: 'x',
+    });
+  });
+});
