@@ -1,5 +1,5 @@
 import type { ErrorCode } from './errors.js';
-import type { Sender } from './frames.js';
+import type { Sender } from './types.js';
 
 /**
  * Sequenced message frames are built in two halves so that a store can assign `seq` and `ts` without

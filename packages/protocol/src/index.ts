@@ -1,5 +1,3 @@
-export * from './errors.js';
-export * from './close-codes.js';
-export * from './limits.js';
-export * from './frames.js';
+export * from './wire.js';
+export * from './parse.js';
 export * from './encode.js';

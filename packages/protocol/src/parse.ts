@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { DEFAULT_LIMITS, EVENT_PATTERN, ROOM_PATTERN } from './limits.js';
 import type { ErrorCode } from './errors.js';
+import type { ClientAction, ClientFrame, DirectFrame, JoinFrame, LeaveFrame, PingFrame, PublishFrame } from './types.js';
 
-export type Role = 'teacher' | 'assistant' | 'student' | 'observer';
-export const ROLES: readonly Role[] = ['teacher', 'assistant', 'student', 'observer'];
 
 const room = z.string().min(1).max(DEFAULT_LIMITS.maxRoomLength).regex(ROOM_PATTERN, 'invalid room name');
 const event = z.string().min(1).max(DEFAULT_LIMITS.maxEventLength).regex(EVENT_PATTERN, 'invalid event name');
@@ -49,96 +48,18 @@ const schemas = {
   ping: pingFrame,
 } as const;
 
-export type ClientAction = keyof typeof schemas;
 export const CLIENT_ACTIONS = Object.keys(schemas) as ClientAction[];
 
-export type JoinFrame = z.infer<typeof joinFrame>;
-export type LeaveFrame = z.infer<typeof leaveFrame>;
-export type PublishFrame = z.infer<typeof publishFrame>;
-export type DirectFrame = z.infer<typeof directFrame>;
-export type PingFrame = z.infer<typeof pingFrame>;
-export type ClientFrame = JoinFrame | LeaveFrame | PublishFrame | DirectFrame | PingFrame;
-
-export interface Member {
-  userId: string;
-  name: string;
-  role: Role;
-}
-
-export interface Sender {
-  userId: string;
-  role: Role | 'server';
-  name: string;
-}
-
-export interface JoinedFrame {
-  type: 'joined';
-  room: string;
-  connectionId: string;
-  seq: number;
-  epoch: string;
-  recovered: boolean;
-  presence: Member[];
-  id?: string;
-}
-export interface MessageFrame {
-  type: 'message';
-  room: string;
-  seq?: number;
-  ts: number;
-  event: string;
-  data: unknown;
-  from: Sender;
-  id?: string;
-  ephemeral?: true;
-}
-export interface AckFrame {
-  type: 'ack';
-  id: string;
-  room?: string;
-  seq?: number;
-}
-export interface LeftFrame {
-  type: 'left';
-  room: string;
-  id?: string;
-}
-export interface PresenceFrame {
-  type: 'presence';
-  room: string;
-  action: 'join' | 'leave';
-  member: Member;
-}
-export interface DirectMessageFrame {
-  type: 'direct';
-  ts: number;
-  event: string;
-  data: unknown;
-  from: Sender;
-  id?: string;
-}
-export interface PongFrame {
-  type: 'pong';
-  ts: number;
-  id?: string;
-}
-export interface ErrorFrame {
-  type: 'error';
-  code: ErrorCode;
-  message: string;
-  id?: string;
-  action?: string;
-  room?: string;
-}
-export type ServerFrame =
-  | JoinedFrame
-  | MessageFrame
-  | AckFrame
-  | LeftFrame
-  | PresenceFrame
-  | DirectMessageFrame
-  | PongFrame
-  | ErrorFrame;
+// The hand-written frame types in types.ts are what the schemas produce; these lines fail to compile if not.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const frameTypesMatchSchemas: [
+  Same<z.infer<typeof joinFrame>, JoinFrame>,
+  Same<z.infer<typeof leaveFrame>, LeaveFrame>,
+  Same<z.infer<typeof publishFrame>, PublishFrame>,
+  Same<z.infer<typeof directFrame>, DirectFrame>,
+  Same<z.infer<typeof pingFrame>, PingFrame>,
+] = [true, true, true, true, true];
+void frameTypesMatchSchemas;
 
 export type ParseResult =
   | { ok: true; frame: ClientFrame }
@@ -184,6 +105,3 @@ export function parseClientFrame(raw: string): ParseResult {
   return { ok: true, frame: parsed.data as ClientFrame };
 }
 
-export function isRole(value: unknown): value is Role {
-  return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
-}

@@ -1,0 +1,123 @@
+import type { ErrorCode } from './errors.js';
+
+export type Role = 'teacher' | 'assistant' | 'student' | 'observer';
+export const ROLES: readonly Role[] = ['teacher', 'assistant', 'student', 'observer'];
+
+export function isRole(value: unknown): value is Role {
+  return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
+}
+
+export interface JoinFrame {
+  action: 'join';
+  room: string;
+  since?: number | undefined;
+  epoch?: string | undefined;
+  id?: string | undefined;
+}
+export interface LeaveFrame {
+  action: 'leave';
+  room: string;
+  id?: string | undefined;
+}
+export interface PublishFrame {
+  action: 'publish';
+  room: string;
+  event: string;
+  data?: unknown;
+  id?: string | undefined;
+  ephemeral?: boolean | undefined;
+}
+export interface DirectFrame {
+  action: 'direct';
+  to: string;
+  event: string;
+  data?: unknown;
+  id?: string | undefined;
+}
+export interface PingFrame {
+  action: 'ping';
+  id?: string | undefined;
+}
+export type ClientFrame = JoinFrame | LeaveFrame | PublishFrame | DirectFrame | PingFrame;
+export type ClientAction = ClientFrame['action'];
+
+export interface Member {
+  userId: string;
+  name: string;
+  role: Role;
+}
+
+export interface Sender {
+  userId: string;
+  role: Role | 'server';
+  name: string;
+}
+
+export interface JoinedFrame {
+  type: 'joined';
+  room: string;
+  connectionId: string;
+  seq: number;
+  epoch: string;
+  recovered: boolean;
+  presence: Member[];
+  id?: string;
+}
+export interface MessageFrame {
+  type: 'message';
+  room: string;
+  seq?: number;
+  ts: number;
+  event: string;
+  data: unknown;
+  from: Sender;
+  id?: string;
+  ephemeral?: true;
+}
+export interface AckFrame {
+  type: 'ack';
+  id: string;
+  room?: string;
+  seq?: number;
+}
+export interface LeftFrame {
+  type: 'left';
+  room: string;
+  id?: string;
+}
+export interface PresenceFrame {
+  type: 'presence';
+  room: string;
+  action: 'join' | 'leave';
+  member: Member;
+}
+export interface DirectMessageFrame {
+  type: 'direct';
+  ts: number;
+  event: string;
+  data: unknown;
+  from: Sender;
+  id?: string;
+}
+export interface PongFrame {
+  type: 'pong';
+  ts: number;
+  id?: string;
+}
+export interface ErrorFrame {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  id?: string;
+  action?: string;
+  room?: string;
+}
+export type ServerFrame =
+  | JoinedFrame
+  | MessageFrame
+  | AckFrame
+  | LeftFrame
+  | PresenceFrame
+  | DirectMessageFrame
+  | PongFrame
+  | ErrorFrame;

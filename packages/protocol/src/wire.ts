@@ -1,0 +1,8 @@
+/**
+ * The wire format without the validator: types, catalogues and limits. Browser code (the SDK) imports
+ * `@classwire/protocol/wire`, which pulls in no schema library.
+ */
+export * from './errors.js';
+export * from './close-codes.js';
+export * from './limits.js';
+export * from './types.js';
