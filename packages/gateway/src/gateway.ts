@@ -45,8 +45,12 @@ export interface GatewayOptions {
   logger?: Logger;
 }
 
-/** Frames a connection may have waiting for its handler; beyond this it is flooding. */
-const MAX_QUEUED_FRAMES = 256;
+/**
+ * Frames a connection may have waiting for its handler before the gateway stops reading its socket
+ * (TCP backpressure then slows the sender); reading resumes once the backlog is down to the low mark.
+ */
+const QUEUE_HIGH_WATER = 64;
+const QUEUE_LOW_WATER = 16;
 const SWEEP_INTERVAL_MS = 30_000;
 const DEV_TOKEN_BODY_LIMIT = 4096;
 const BUNDLED_WEB_ROOT = fileURLToPath(new URL('../public/', import.meta.url));
@@ -195,9 +199,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     const finish = () => {
       engine.disconnect(id).catch((error: unknown) => log.error({ err: error }, 'disconnect failed'));
     };
+    let paused = false;
     const pump = async () => {
       busy = true;
       for (let raw = queue.shift(); raw !== undefined && !closed; raw = queue.shift()) {
+        if (paused && queue.length <= QUEUE_LOW_WATER) {
+          paused = false;
+          ws.resume();
+        }
         await engine.handleFrame(id, raw);
       }
       busy = false;
@@ -211,11 +220,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         connection.close(CLOSE_CODES.unsupportedData, 'binary frames are not supported');
         return;
       }
-      if (queue.length >= MAX_QUEUED_FRAMES) {
-        connection.close(CLOSE_CODES.rateLimited, 'too many frames in flight');
-        return;
-      }
       queue.push(data.toString());
+      if (!paused && queue.length >= QUEUE_HIGH_WATER) {
+        paused = true;
+        ws.pause();
+      }
       if (!busy) void pump();
     });
     ws.on('pong', () => {

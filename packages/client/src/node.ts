@@ -1,0 +1,14 @@
+/**
+ * Node entry: the same client, with `ws` as the default WebSocket (Node 20 has no global WebSocket).
+ * `npm install ws` beside `@classwire/client` to use it.
+ */
+import WebSocket from 'ws';
+import { ClasswireClient, type ClientOptions, type WebSocketConstructor } from './client.js';
+
+export * from './index.js';
+
+export function connect(options: ClientOptions): ClasswireClient {
+  const client = new ClasswireClient({ WebSocket: WebSocket as unknown as WebSocketConstructor, ...options });
+  void client.connect().catch(() => undefined);
+  return client;
+}

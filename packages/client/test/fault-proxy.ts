@@ -1,0 +1,135 @@
+import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+interface DropRule {
+  match: (text: string) => boolean;
+  remaining: number;
+}
+
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+}
+
+/**
+ * A TCP proxy for fault tests, between a client and a gateway on loopback. It can cut every connection
+ * without a close frame (as a dropped Wi-Fi does), refuse new connections (the network is down), and
+ * drop chosen server-to-client WebSocket text frames (a message lost in transit on a live connection).
+ */
+export class FaultProxy {
+  private server: Server | undefined;
+  private readonly pairs = new Set<Pair>();
+  private readonly dropRules: DropRule[] = [];
+  private refusing = false;
+  /** Frames dropped so far. */
+  dropped: string[] = [];
+
+  constructor(private readonly targetPort: number) {}
+
+  async start(): Promise<number> {
+    this.server = createServer((client) => this.accept(client));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return this.port;
+  }
+
+  get port(): number {
+    return (this.server!.address() as AddressInfo).port;
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}/ws`;
+  }
+
+  get connectionCount(): number {
+    return this.pairs.size;
+  }
+
+  /** Destroys every proxied connection at the TCP level: neither side gets a close frame. */
+  cutAll(): void {
+    for (const pair of this.pairs) {
+      pair.client.destroy();
+      pair.upstream.destroy();
+    }
+    this.pairs.clear();
+  }
+
+  /** While on, new connections are reset at once. */
+  refuse(on: boolean): void {
+    this.refusing = on;
+  }
+
+  /** Drops the next `count` server-to-client text frames whose payload matches. */
+  dropDownstream(match: (text: string) => boolean, count = 1): void {
+    this.dropRules.push({ match, remaining: count });
+  }
+
+  async stop(): Promise<void> {
+    this.cutAll();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+
+  private accept(client: Socket): void {
+    if (this.refusing) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = tcpConnect(this.targetPort, '127.0.0.1');
+    const pair = { client, upstream };
+    this.pairs.add(pair);
+    const end = () => {
+      this.pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
+    let handshakeDone = false;
+    let pending: Buffer = Buffer.alloc(0);
+    upstream.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      if (!handshakeDone) {
+        const end = pending.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        client.write(pending.subarray(0, end + 4));
+        pending = pending.subarray(end + 4);
+        handshakeDone = true;
+      }
+      pending = this.forwardFrames(pending, client);
+    });
+  }
+
+  /** Writes every complete server frame in `buffer` (unless a rule drops it); returns the incomplete rest. */
+  private forwardFrames(buffer: Buffer, client: Socket): Buffer {
+    let offset = 0;
+    for (;;) {
+      if (buffer.length - offset < 2) break;
+      const opcode = buffer[offset]! & 0x0f;
+      let length = buffer[offset + 1]! & 0x7f;
+      let header = 2;
+      if (length === 126) {
+        if (buffer.length - offset < 4) break;
+        length = buffer.readUInt16BE(offset + 2);
+        header = 4;
+      } else if (length === 127) {
+        if (buffer.length - offset < 10) break;
+        length = Number(buffer.readBigUInt64BE(offset + 2));
+        header = 10;
+      }
+      if (buffer.length - offset < header + length) break;
+      const frame = buffer.subarray(offset, offset + header + length);
+      offset += header + length;
+      if (opcode === 1 && this.shouldDrop(frame.subarray(header).toString('utf8'))) continue;
+      client.write(frame);
+    }
+    return buffer.subarray(offset);
+  }
+
+  private shouldDrop(text: string): boolean {
+    const rule = this.dropRules.find((r) => r.remaining > 0 && r.match(text));
+    if (rule === undefined) return false;
+    rule.remaining -= 1;
+    this.dropped.push(text);
+    return true;
+  }
+}

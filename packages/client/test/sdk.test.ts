@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Gateway } from '../../gateway/src/index.js';
+import { ClasswireError, type ConnectionState, type RoomMessage } from '../src/node.js';
+import { API_KEY, collect, eventually, makeToken, range, sdkClient, startTestGateway, wsUrl } from './helpers.js';
+
+let gateway: Gateway;
+
+beforeAll(async () => {
+  gateway = await startTestGateway({ CLASSWIRE_RATE_PER_SECOND: '1000', CLASSWIRE_RATE_BURST: '1000' });
+});
+afterAll(async () => {
+  await gateway.drain();
+});
+
+describe('ClasswireClient', () => {
+  it('connects, joins, publishes with acks and delivers in order to every member', async () => {
+    const states: ConnectionState[] = [];
+    const alice = sdkClient(wsUrl(gateway), { token: await makeToken({ sub: 'alice', name: 'Alice', rooms: ['c1'] }) });
+    alice.on('state', ({ state }) => states.push(state));
+    const bob = sdkClient(wsUrl(gateway), { token: await makeToken({ sub: 'bob', rooms: ['c1'] }) });
+    const roomA = alice.join('c1');
+    const roomB = bob.join('c1');
+    const [infoA] = await Promise.all([roomA.ready, roomB.ready]);
+    expect(infoA.recovered).toBe(false);
+    const seen: RoomMessage[] = [];
+    roomB.on('chat.message', collect(seen));
+    const all: RoomMessage[] = [];
+    roomB.on('*', collect(all));
+    const seqs = await Promise.all(range(1, 20).map((i) => roomA.publish('chat.message', { i })));
+    expect(seqs).toEqual(range(1, 20));
+    await roomA.publish('chat.other', 'x');
+    await eventually(() => all.length === 21);
+    expect(seen.map((m) => m.seq)).toEqual(range(1, 20));
+    expect(seen.map((m) => (m.data as { i: number }).i)).toEqual(range(1, 20));
+    expect(seen[0]!.from).toEqual({ userId: 'alice', role: 'student', name: 'Alice' });
+    expect(roomB.lastSeq).toBe(21);
+    expect(states).toEqual(['connecting', 'open']);
+    alice.close();
+    bob.close();
+    expect(alice.state).toBe('closed');
+  });
+
+  it('tracks presence per user and reports changes', async () => {
+    const teacher = sdkClient(wsUrl(gateway), { token: await makeToken({ sub: 't', role: 'teacher', rooms: ['p1'] }) });
+    const room = teacher.join('p1');
+    await room.ready;
+    const changes: string[] = [];
+    room.onPresence((change) => changes.push(`${change.action}:${change.member.userId}:${change.members.length}`));
+    const student = sdkClient(wsUrl(gateway), { token: await makeToken({ sub: 's', rooms: ['p1'] }) });
+    await student.join('p1').ready;
+    await eventually(() => room.presence.length === 2);
+    student.close();
+    await eventually(() => room.presence.length === 1);
+    expect(changes).toEqual(['join:s:2', 'leave:s:1']);
+    teacher.close();
+  });
+
+  it('sends direct messages and delivers them once', async () => {
+    const teacher = sdkClient(wsUrl(gateway), { token: await makeToken({ sub: 'dm-t', role: 'teacher', rooms: ['dm'] }) });
+    const student = sdkClient(wsUrl(gateway), { token: await makeToken({ sub: 'dm-s', rooms: ['dm'] }) });
+    await Promise.all([teacher.join('dm').ready, student.join('dm').ready]);
+    const received: unknown[] = [];
+    teacher.on('direct', (message) => received.push(message.data));
+    await student.direct('dm-t', 'chat.private', 'question');
+    await eventually(() => received.length === 1);
+    expect(received).toEqual(['question']);
+    await expect(student.direct('nobody', 'chat.private', 'x')).rejects.toMatchObject({ code: 'not_found' });
+    teacher.close();
+    student.close();
+  });
+
+  it('rejects a refused join and a forbidden publish with typed errors', async () => {
+    const client = sdkClient(wsUrl(gateway), { token: await makeToken({ rooms: ['mine'] }) });
+    const refused = client.join('theirs');
+    await expect(refused.ready).rejects.toBeInstanceOf(ClasswireError);
+    await expect(refused.ready).rejects.toMatchObject({ code: 'forbidden' });
+    expect(refused.state).toBe('failed');
+    const room = client.join('mine');
+    await room.ready;
+    await expect(room.publish('class.start', {})).rejects.toMatchObject({ code: 'forbidden' });
+    expect(await room.publish('chat.message', 'still fine')).toBe(1);
+    client.close();
+  });
+
+  it('keeps working when an app handler throws', async () => {
+    const errors: unknown[] = [];
+    const client = sdkClient(wsUrl(gateway), { token: await makeToken({ rooms: ['throws'] }) });
+    client.on('error', (error) => errors.push(error));
+    const room = client.join('throws');
+    await room.ready;
+    const delivered: number[] = [];
+    room.on('chat.message', () => {
+      throw new Error('app bug');
+    });
+    room.on('chat.message', (m) => delivered.push(m.seq!));
+    await room.publish('chat.message', 1);
+    await room.publish('chat.message', 2);
+    await eventually(() => delivered.length === 2);
+    expect(delivered).toEqual([1, 2]);
+    expect(errors).toHaveLength(2);
+    expect((errors[0] as Error).message).toBe('app bug');
+    client.close();
+  });
+
+  it('leaves a room and rejects publishes to it', async () => {
+    const client = sdkClient(wsUrl(gateway), { token: await makeToken({ rooms: ['bye'] }) });
+    const room = client.join('bye');
+    await room.ready;
+    await room.leave();
+    expect(room.state).toBe('left');
+    await expect(room.publish('chat.message', 1)).rejects.toMatchObject({ code: 'not_joined' });
+    client.close();
+  });
+
+  it('queues publishes while offline up to a bound, and rejects everything pending on close', async () => {
+    const client = sdkClient('ws://127.0.0.1:9/ws', { token: await makeToken({ rooms: ['q'] }), maxPendingPublishes: 3 });
+    const room = client.join('q');
+    const queued = [room.publish('chat.message', 1), room.publish('chat.message', 2), room.publish('chat.message', 3)];
+    await expect(room.publish('chat.message', 4)).rejects.toMatchObject({ code: 'queue_full' });
+    expect(client.pendingCount).toBe(3);
+    client.close();
+    for (const publish of queued) await expect(publish).rejects.toMatchObject({ code: 'closed' });
+    await expect(room.ready).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('stops reconnecting when the server ends the session (DeleteConnection closes with 1000)', async () => {
+    const client = sdkClient(wsUrl(gateway), { token: await makeToken({ rooms: ['x'] }) });
+    const { connectionId } = await client.join('x').ready;
+    const closed = new Promise<number>((resolve) => client.on('closed', (info) => resolve(info.code)));
+    const response = await fetch(`${gateway.url}/@connections/${encodeURIComponent(connectionId)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(response.status).toBe(204);
+    expect(await closed).toBe(1000);
+    expect(client.state).toBe('closed');
+  });
+});
