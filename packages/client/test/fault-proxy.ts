@@ -24,7 +24,14 @@ export class FaultProxy {
   /** Frames dropped so far. */
   dropped: string[] = [];
 
-  constructor(private readonly targetPort: number) {}
+  private nextTarget = 0;
+
+  /** With several target ports, new connections go round-robin to the first one that accepts (a load balancer). */
+  constructor(
+    private readonly targetPort: number | number[],
+    /** Raw mode forwards bytes untouched (for non-WebSocket traffic such as Redis). */
+    private readonly options: { raw?: boolean } = {},
+  ) {}
 
   async start(): Promise<number> {
     this.server = createServer((client) => this.accept(client));
@@ -73,7 +80,28 @@ export class FaultProxy {
       client.resetAndDestroy();
       return;
     }
-    const upstream = tcpConnect(this.targetPort, '127.0.0.1');
+    const targets = Array.isArray(this.targetPort) ? this.targetPort : [this.targetPort];
+    const start = this.nextTarget++;
+    const tryTarget = (attempt: number): void => {
+      const port = targets[(start + attempt) % targets.length]!;
+      const upstream = tcpConnect(port, '127.0.0.1');
+      const refused = () => {
+        if (attempt + 1 < targets.length && !client.destroyed) tryTarget(attempt + 1);
+        else client.destroy();
+      };
+      upstream.once('error', refused);
+      upstream.once('connect', () => {
+        upstream.off('error', refused);
+        this.bridge(client, upstream);
+      });
+    };
+    client.pause();
+    client.on('error', () => client.destroy());
+    tryTarget(0);
+  }
+
+  private bridge(client: Socket, upstream: Socket): void {
+    client.resume();
     const pair = { client, upstream };
     this.pairs.add(pair);
     const end = () => {
@@ -84,6 +112,10 @@ export class FaultProxy {
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
     client.pipe(upstream);
+    if (this.options.raw === true) {
+      upstream.pipe(client);
+      return;
+    }
     let handshakeDone = false;
     let pending: Buffer = Buffer.alloc(0);
     upstream.on('data', (chunk: Buffer) => {

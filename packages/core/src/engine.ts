@@ -145,7 +145,8 @@ export class Engine {
         return;
       }
       const connection = await this.registry.get(connectionId);
-      if (connection === undefined) throw new ProtocolError('not_found', 'connection is not registered');
+      // The transport holds a live socket, so a missing record means the store lost it: retryable.
+      if (connection === undefined) throw new StoreUnavailableError('connection is not registered');
       switch (frame.action) {
         case 'join':
           return await this.join(connection, frame);
@@ -313,7 +314,7 @@ export class Engine {
       message = error.message;
     } else if (error instanceof StoreUnavailableError) {
       code = 'unavailable';
-      message = 'the message store is unavailable; nothing was stored';
+      message = 'the store is unavailable; the request may not have taken effect: retry with the same id';
       this.logger.warn({ err: error, connectionId }, 'store unavailable');
     } else {
       code = 'internal';

@@ -8,3 +8,4 @@ export { MemoryRoomLog, newEpoch, type MemoryRoomLogOptions } from './memory/roo
 export { MemoryRegistry } from './memory/registry.js';
 export { MemoryPresence } from './memory/presence.js';
 export { MemoryRateLimiter, type TokenBucketOptions } from './memory/rate-limiter.js';
+export * from './redis/index.js';

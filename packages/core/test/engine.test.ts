@@ -250,11 +250,11 @@ describe('Engine: join', () => {
     await t.join('c1', 'a');
   });
 
-  it('answers frames from an unregistered connection with not_found', async () => {
+  it('answers frames from a connection the registry lost with unavailable (retryable)', async () => {
     const t = setup();
     await t.send('ghost', { action: 'join', room: 'r', id: 'g' });
     expect(t.fanout.frames('ghost')).toEqual([
-      { type: 'error', code: 'not_found', message: expect.any(String) as unknown, id: 'g', action: 'join', room: 'r' },
+      { type: 'error', code: 'unavailable', message: expect.any(String) as unknown, id: 'g', action: 'join', room: 'r' },
     ]);
   });
 });

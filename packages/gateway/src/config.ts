@@ -43,6 +43,14 @@ const env = z.object({
   CLASSWIRE_PING_INTERVAL_MS: int(100).default(25_000),
   CLASSWIRE_DRAIN_TIMEOUT_MS: int(0).default(5_000),
   CLASSWIRE_STATIC_DIR: z.string().min(1).optional(),
+  CLASSWIRE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'CLASSWIRE_REDIS_URL must start with redis:// or rediss://').optional(),
+  CLASSWIRE_REDIS_SENTINELS: list.optional(),
+  CLASSWIRE_REDIS_MASTER_NAME: z.string().min(1).default('mymaster'),
+  CLASSWIRE_REDIS_PREFIX: z.string().min(1).max(32).regex(/^[A-Za-z0-9_-]+$/).default('cw'),
+  CLASSWIRE_REDIS_WAIT_REPLICAS: int(0).default(0),
+  CLASSWIRE_REDIS_WAIT_TIMEOUT_MS: int(1).default(1000),
+  CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS: int(10).default(2000),
+  CLASSWIRE_NODE_TTL_MS: int(300).default(15_000),
 });
 
 export interface GatewayConfig {
@@ -78,6 +86,19 @@ export interface GatewayConfig {
   drainTimeoutMs: number;
   /** Directory of the web app served at `/`; undefined serves the bundled page. */
   staticDir: string | undefined;
+  /** The Redis engine; undefined runs the in-memory engine (one node). */
+  redis:
+    | {
+        url: string | undefined;
+        sentinels: { host: string; port: number }[] | undefined;
+        masterName: string;
+        prefix: string;
+        waitReplicas: number;
+        waitTimeoutMs: number;
+        commandTimeoutMs: number;
+        nodeTtlMs: number;
+      }
+    | undefined;
 }
 
 export class ConfigError extends Error {
@@ -110,7 +131,29 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if ((awsId === undefined) !== (awsSecret === undefined)) {
     throw new ConfigError('set both CLASSWIRE_AWS_ACCESS_KEY_ID and CLASSWIRE_AWS_SECRET_ACCESS_KEY');
   }
+  if (e.CLASSWIRE_REDIS_URL !== undefined && e.CLASSWIRE_REDIS_SENTINELS !== undefined) {
+    throw new ConfigError('set CLASSWIRE_REDIS_URL or CLASSWIRE_REDIS_SENTINELS, not both');
+  }
+  const sentinels = e.CLASSWIRE_REDIS_SENTINELS?.map((entry) => {
+    const match = /^(.+):(\d+)$/.exec(entry);
+    if (match === null) throw new ConfigError(`CLASSWIRE_REDIS_SENTINELS: "${entry}" is not host:port`);
+    return { host: match[1]!, port: Number(match[2]) };
+  });
+  const redis =
+    e.CLASSWIRE_REDIS_URL === undefined && sentinels === undefined
+      ? undefined
+      : {
+          url: e.CLASSWIRE_REDIS_URL,
+          sentinels,
+          masterName: e.CLASSWIRE_REDIS_MASTER_NAME,
+          prefix: e.CLASSWIRE_REDIS_PREFIX,
+          waitReplicas: e.CLASSWIRE_REDIS_WAIT_REPLICAS,
+          waitTimeoutMs: e.CLASSWIRE_REDIS_WAIT_TIMEOUT_MS,
+          commandTimeoutMs: e.CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS,
+          nodeTtlMs: e.CLASSWIRE_NODE_TTL_MS,
+        };
   return {
+    redis,
     port: e.PORT,
     // Development mode answers token requests from anyone who can reach it, so it stays on loopback by default.
     host: e.HOST ?? (dev ? '127.0.0.1' : '0.0.0.0'),

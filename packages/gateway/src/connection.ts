@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CLOSE_CODES } from '@classwire/protocol';
+import type { ConnectionRecord } from '@classwire/core';
 import type { WebSocket } from 'ws';
 
 /** API Gateway's connection id format: 16 characters of base64url ending in `=`. */
@@ -30,6 +31,8 @@ export class Connection {
   alive = true;
   /** Set once the engine registered the connection; management calls before that answer 410. */
   registered = false;
+  /** The registry record, kept so a node can re-register its connections after Redis lost them. */
+  record: ConnectionRecord | undefined;
   private closing = false;
   private readonly rooms = new Map<string, RoomCursor>();
 
@@ -88,6 +91,11 @@ export class Connection {
 
   unsubscribe(room: string): void {
     this.rooms.delete(room);
+  }
+
+  /** Rooms this connection receives. */
+  subscribedRooms(): IterableIterator<string> {
+    return this.rooms.keys();
   }
 
   /** A room broadcast: sequenced frames go through the room's cursor (hold, dedup), others straight out. */

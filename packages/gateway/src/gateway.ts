@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import {
   AuthError,
   Engine,
+  type ConnectionRegistry,
+  type PresenceStore,
   JwtAuthorizer,
   MemoryPresence,
   MemoryRateLimiter,
@@ -25,7 +27,8 @@ import { Connection, newConnectionId } from './connection.js';
 import { DevTokenIssuer, randomSecret } from './dev-tokens.js';
 import { BodyTooLargeError, readBody, rejectUpgrade, sendError, sendJson } from './http-util.js';
 import { LocalFanOut } from './local-fanout.js';
-import { handleConnectionRequest, matchConnectionsPath, readManagementBody } from './management.js';
+import { handleConnectionRequest, handleRemoteConnectionRequest, matchConnectionsPath, readManagementBody } from './management.js';
+import { createCluster } from './cluster.js';
 import { GatewayMetrics } from './metrics.js';
 import { serveStatic } from './static-files.js';
 
@@ -88,13 +91,21 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 
   const fanout = new LocalFanOut((count) => metrics.deliveries.inc(count));
   const metrics = new GatewayMetrics({ connections: () => fanout.connections.size, rooms: () => fanout.roomCount });
-  const registry = new MemoryRegistry();
-  const roomLog = new MemoryRoomLog({ maxMessages: config.limits.historySize, maxAgeMs: config.limits.historyTtlMs });
+  const describeLocal = (connectionId: string) => {
+    const connection = fanout.connections.get(connectionId);
+    if (connection === undefined || !connection.registered || !connection.isOpen) return undefined;
+    const { connectedAt, lastActiveAt, sourceIp, userAgent } = connection;
+    return { connectedAt, lastActiveAt, sourceIp, userAgent };
+  };
+  const cluster = config.redis === undefined ? undefined : await createCluster(config, nodeId, fanout, logger, metrics, describeLocal);
+  const memoryLog = cluster === undefined ? new MemoryRoomLog({ maxMessages: config.limits.historySize, maxAgeMs: config.limits.historyTtlMs }) : undefined;
+  const registry: ConnectionRegistry = cluster?.registry ?? new MemoryRegistry();
+  const presence: PresenceStore = cluster?.presence ?? new MemoryPresence();
   const engine = new Engine({
     registry,
-    roomLog,
-    presence: new MemoryPresence(),
-    fanout,
+    roomLog: cluster?.roomLog ?? memoryLog!,
+    presence,
+    fanout: cluster?.fanout ?? fanout,
     rateLimiter: new MemoryRateLimiter({ ratePerSecond: config.limits.ratePerSecond, burst: config.limits.rateBurst }),
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
@@ -117,6 +128,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const webRoot = config.staticDir ?? BUNDLED_WEB_ROOT;
   let draining = false;
   let ready = false;
+  /** Disconnects still being processed; a drain waits for them before it lets go of Redis. */
+  const disconnecting = new Set<Promise<void>>();
 
   const server: Server = createServer((req, res) => {
     handleRequest(req, res).catch((error: unknown) => {
@@ -197,7 +210,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     let busy = true;
     let closed = false;
     const finish = () => {
-      engine.disconnect(id).catch((error: unknown) => log.error({ err: error }, 'disconnect failed'));
+      const done = engine.disconnect(id).catch((error: unknown) => log.error({ err: error }, 'disconnect failed'));
+      disconnecting.add(done);
+      void done.finally(() => disconnecting.delete(done));
     };
     let paused = false;
     const pump = async () => {
@@ -240,20 +255,18 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       if (!busy) finish();
     });
 
+    connection.record = {
+      connectionId: id,
+      userId: claims.userId,
+      name: claims.name,
+      role: claims.role,
+      rooms: claims.rooms,
+      expiresAt: claims.expiresAt,
+      connectedAt: connection.connectedAt,
+      node: nodeId,
+    };
     engine
-      .connect(
-        {
-          connectionId: id,
-          userId: claims.userId,
-          name: claims.name,
-          role: claims.role,
-          rooms: claims.rooms,
-          expiresAt: claims.expiresAt,
-          connectedAt: connection.connectedAt,
-          node: nodeId,
-        },
-        room,
-      )
+      .connect(connection.record, room)
       .then(() => {
         connection.registered = true;
         log.debug({ room }, 'connected');
@@ -273,7 +286,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     const method = req.method ?? 'GET';
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok', node: nodeId });
     if (path === '/readyz') {
-      return ready && !draining ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: draining ? 'draining' : 'starting' });
+      if (draining) return sendJson(res, 503, { status: 'draining' });
+      if (cluster !== undefined && !cluster.isReady()) return sendJson(res, 503, { status: 'redis unavailable' });
+      return ready ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'starting' });
     }
     if (path === '/metrics' && method === 'GET') {
       const text = await metrics.registry.metrics();
@@ -300,7 +315,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         res.setHeader('x-amzn-ErrorType', auth.status === 401 ? 'UnauthorizedException' : 'ForbiddenException');
         return sendJson(res, auth.status === 401 ? 403 : 403, { message: auth.message });
       }
-      const outcome = await handleConnectionRequest(req, res, connectionId, body, (id) => fanout.connections.get(id));
+      const outcome =
+        cluster !== undefined && !fanout.connections.has(connectionId)
+          ? await handleRemoteConnectionRequest(req, res, connectionId, body, cluster.fanout)
+          : await handleConnectionRequest(req, res, connectionId, body, (id) => fanout.connections.get(id));
       metrics.managementRequests.inc({ operation: `connections_${method.toLowerCase()}`, status: outcome });
       return;
     }
@@ -386,8 +404,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     }
   }, config.pingIntervalMs);
   heartbeat.unref();
-  const sweeper = setInterval(() => roomLog.sweep(), SWEEP_INTERVAL_MS);
+  const sweeper = setInterval(() => memoryLog?.sweep(), SWEEP_INTERVAL_MS);
   sweeper.unref();
+  await cluster?.start((connectionId) => engine.disconnect(connectionId));
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -421,6 +440,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     for (const connection of fanout.connections.values()) connection.socket.terminate();
     server.closeAllConnections();
     await closedServer;
+    while (disconnecting.size > 0) await Promise.all([...disconnecting]);
+    await cluster?.stop();
     logger.info({ node: nodeId }, 'drained');
   }
 

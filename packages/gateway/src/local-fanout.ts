@@ -15,6 +15,21 @@ export class LocalFanOut implements FanOut {
     return this.rooms.size;
   }
 
+  /** Whether any connection on this node is in the room. */
+  hasMembers(room: string): boolean {
+    return this.rooms.has(room);
+  }
+
+  /** Rooms with members on this node. */
+  localRooms(): IterableIterator<string> {
+    return this.rooms.keys();
+  }
+
+  /** The room's members on this node. */
+  membersOf(room: string): Connection[] {
+    return [...(this.rooms.get(room) ?? [])];
+  }
+
   send(connectionId: string, frame: string): Promise<boolean> {
     const connection = this.connections.get(connectionId);
     return Promise.resolve(connection !== undefined && connection.send(frame));

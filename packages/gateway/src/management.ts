@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
+import type { ClusterFanOut } from './cluster-fanout.js';
 import type { Connection } from './connection.js';
 import { BodyTooLargeError, readBody, sendJson } from './http-util.js';
 
@@ -88,5 +89,62 @@ export async function readManagementBody(req: IncomingMessage, res: ServerRespon
       return undefined;
     }
     throw error;
+  }
+}
+
+/** The same API for a connection held by another node: forwarded through Redis. */
+export async function handleRemoteConnectionRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  connectionId: string,
+  body: Buffer,
+  cluster: ClusterFanOut,
+): Promise<string> {
+  if (!CONNECTION_ID.test(connectionId)) {
+    sendAwsError(res, 400, 'BadRequestException', 'Invalid connectionId');
+    return 'bad_request';
+  }
+  switch (req.method) {
+    case 'POST': {
+      if (body.length > MAX_POST_BYTES) {
+        sendAwsError(res, 413, 'PayloadTooLargeException', `Message exceeds ${MAX_POST_BYTES} bytes`);
+        return 'too_large';
+      }
+      if (!isUtf8(body)) {
+        sendAwsError(res, 400, 'BadRequestException', 'Data must be UTF-8 text');
+        return 'bad_request';
+      }
+      if (!(await cluster.send(connectionId, body.toString('utf8')))) {
+        sendAwsError(res, 410, 'GoneException', '');
+        return 'gone';
+      }
+      res.writeHead(200, { 'content-length': 0 }).end();
+      return 'posted';
+    }
+    case 'GET': {
+      const info = await cluster.describe(connectionId);
+      if (info === undefined) {
+        sendAwsError(res, 410, 'GoneException', '');
+        return 'gone';
+      }
+      sendJson(res, 200, {
+        connectedAt: new Date(info.connectedAt).toISOString(),
+        identity: { sourceIp: info.sourceIp, userAgent: info.userAgent },
+        lastActiveAt: new Date(info.lastActiveAt).toISOString(),
+      });
+      return 'got';
+    }
+    case 'DELETE': {
+      if ((await cluster.describe(connectionId)) === undefined) {
+        sendAwsError(res, 410, 'GoneException', '');
+        return 'gone';
+      }
+      await cluster.close(connectionId, 1000, 'closed by the server');
+      res.writeHead(204).end();
+      return 'deleted';
+    }
+    default:
+      sendAwsError(res, 403, 'ForbiddenException', 'Forbidden');
+      return 'forbidden';
   }
 }

@@ -15,6 +15,10 @@ export class GatewayMetrics implements EngineObserver {
   readonly publishes: Counter<'outcome'>;
   readonly publishAck: Histogram;
   readonly managementRequests: Counter<'operation' | 'status'>;
+  readonly redisReconnects: Counter<'connection'>;
+  readonly backfilled: Counter;
+  readonly historyLost: Counter;
+  readonly nodesReaped: Counter;
 
   constructor(gauges: { connections: () => number; rooms: () => number }) {
     const registers = [this.registry];
@@ -81,6 +85,27 @@ export class GatewayMetrics implements EngineObserver {
       name: 'classwire_management_requests_total',
       help: 'HTTP management and publish API requests, by operation and status.',
       labelNames: ['operation', 'status'],
+      registers,
+    });
+    this.redisReconnects = new Counter({
+      name: 'classwire_redis_reconnects_total',
+      help: 'Reconnections to Redis, by connection (commands, subscriber).',
+      labelNames: ['connection'],
+      registers,
+    });
+    this.backfilled = new Counter({
+      name: 'classwire_backfilled_messages_total',
+      help: 'Messages this node read from the room log because pub/sub lost them.',
+      registers,
+    });
+    this.historyLost = new Counter({
+      name: 'classwire_history_lost_total',
+      help: 'Times a room history was found lost (Redis data loss); its local members were asked to resume.',
+      registers,
+    });
+    this.nodesReaped = new Counter({
+      name: 'classwire_nodes_reaped_total',
+      help: 'Dead gateway nodes whose connections this node removed.',
       registers,
     });
   }

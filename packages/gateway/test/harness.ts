@@ -76,9 +76,11 @@ export class TestClient {
     );
   }
 
-  static async connect(gateway: Gateway, token: string, query: Record<string, string> = {}): Promise<TestClient> {
+  /** Connects to a gateway (or to the base `http://host:port` of one running elsewhere). */
+  static async connect(gateway: Gateway | string, token: string, query: Record<string, string> = {}): Promise<TestClient> {
     const params = new URLSearchParams({ token, ...query });
-    const ws = new WebSocket(`${gateway.url.replace('http', 'ws')}/ws?${params}`);
+    const base = typeof gateway === 'string' ? gateway : gateway.url;
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/ws?${params}`);
     const client = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

@@ -1,0 +1,11 @@
+export {
+  RedisRoomLog,
+  roomChannel,
+  parseRoomPublication,
+  MAX_REPLAY,
+  type RedisRoomLogOptions,
+  type RoomPublication,
+} from './room-log.js';
+export { RedisRegistry, type RedisRegistryOptions } from './registry.js';
+export { RedisPresence, type RedisPresenceOptions } from './presence.js';
+export { isUnavailable } from './scripts.js';

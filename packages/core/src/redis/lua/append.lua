@@ -1,0 +1,72 @@
+-- Appends one message to a room, atomically: dedup, sequencing, storage, trimming, expiry and the
+-- live PUBLISH (so every node sees a room's messages in seq order).
+--
+-- KEYS[1] meta hash (epoch, seq)   KEYS[2] stream   KEYS[3] dedup key (only when deduplicating)
+-- ARGV[1] room as a JSON string literal (JSON.stringify(room), so the frame matches composeMessageFrame)
+-- ARGV[2] body                     ARGV[3] ts (the caller's clock, epoch ms, kept verbatim)
+-- ARGV[4] epoch candidate          ARGV[5] maxMessages        ARGV[6] maxAgeMs
+-- ARGV[7] TTL of meta and stream, ms   ARGV[8] dedup TTL, ms   ARGV[9] pub/sub channel
+--
+-- Returns {seq, ts, frame, duplicate (0/1), conflict (0/1)} with seq and ts as strings.
+-- The dedup value is "epoch\nseq\nts\nbody". It proves a duplicate only while the stream still holds
+-- that seq with that body, or the seq was trimmed away as old: after a failover that lost the original
+-- (the seq is missing, or now holds another message) the retry is a new message.
+
+local meta, log, dedup = KEYS[1], KEYS[2], KEYS[3]
+local room_json, body, now = ARGV[1], ARGV[2], ARGV[3]
+local max_messages = tonumber(ARGV[5])
+local max_age = tonumber(ARGV[6])
+local key_ttl = tonumber(ARGV[7])
+local dedup_ttl = tonumber(ARGV[8])
+local channel = ARGV[9]
+
+local function compose(seq, ts, b)
+  return '{"type":"message","room":' .. room_json .. ',"seq":' .. seq .. ',"ts":' .. ts .. ',' .. b
+end
+
+local epoch = ensure_meta(meta, log, ARGV[4])
+
+if dedup then
+  local seen = redis.call('GET', dedup)
+  if seen then
+    local p1 = string.find(seen, '\n', 1, true)
+    local p2 = p1 and string.find(seen, '\n', p1 + 1, true)
+    local p3 = p2 and string.find(seen, '\n', p2 + 1, true)
+    local stored = false
+    local seq, ts, original
+    if p3 then
+      seq = string.sub(seen, p1 + 1, p2 - 1)
+      ts = string.sub(seen, p2 + 1, p3 - 1)
+      original = string.sub(seen, p3 + 1)
+      if tonumber(seq) <= tonumber(redis.call('HGET', meta, 'seq') or '0') then
+        local entry = redis.call('XRANGE', log, seq .. '-0', seq .. '-0')
+        if entry[1] then
+          stored = entry[1][2][4] == original
+        else
+          local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+          stored = first[1] == nil or tonumber(seq) < tonumber(string.match(first[1][1], '^(%d+)'))
+        end
+      end
+    end
+    if stored then
+      -- A write, so that a WAIT after a duplicate also covers the original append (WAIT waits for the
+      -- connection's last write), and a retried room stays alive.
+      redis.call('PEXPIRE', meta, key_ttl)
+      redis.call('PEXPIRE', log, key_ttl)
+      return { seq, ts, compose(seq, ts, original), 1, original == body and 0 or 1 }
+    end
+  end
+end
+
+local seq = string.format('%d', redis.call('HINCRBY', meta, 'seq', 1))
+redis.call('XADD', log, seq .. '-0', 't', now, 'b', body)
+redis.call('XTRIM', log, 'MAXLEN', max_messages)
+trim_by_age(log, tonumber(now) - max_age)
+redis.call('PEXPIRE', meta, key_ttl)
+redis.call('PEXPIRE', log, key_ttl)
+if dedup then
+  redis.call('SET', dedup, epoch .. '\n' .. seq .. '\n' .. now .. '\n' .. body, 'PX', dedup_ttl)
+end
+local frame = compose(seq, now, body)
+redis.call('PUBLISH', channel, epoch .. '\n' .. seq .. '\n' .. frame)
+return { seq, now, frame, 0, 0 }

@@ -1,0 +1,187 @@
+import type { Redis } from 'ioredis';
+import { composeMessageFrame } from '@classwire/protocol';
+import { newEpoch } from '../memory/room-log.js';
+import { StoreUnavailableError, type AppendResult, type ReadResult, type RoomLog, type StoredMessage } from '../ports.js';
+import { asString, asStrings, guarded, withScripts, type ScriptCommands } from './scripts.js';
+
+export interface RedisRoomLogOptions {
+  /** Messages kept per room. @default 500 */
+  maxMessages?: number;
+  /** Age after which a message is dropped, ms (by `now`, the appending node's clock). @default 600_000 */
+  maxAgeMs?: number;
+  /**
+   * How long a room's seq and epoch outlive its last activity, ms, so a client resuming into a quiet room
+   * is told `recovered:false` rather than offered a new stream under old numbers. @default 86_400_000
+   */
+  metaTtlMs?: number;
+  /** How long a publish id is remembered for dedup, ms. @default maxAgeMs */
+  dedupTtlMs?: number;
+  /** Key and channel prefix. @default 'cw' */
+  prefix?: string;
+  now?: () => number;
+  /**
+   * Replicas that must acknowledge an append (Redis `WAIT`) before it is reported stored; fewer within
+   * `waitTimeoutMs` throws StoreUnavailableError. WAIT blocks the connection it runs on, so give the log
+   * a connection of its own when this is set. @default 0
+   */
+  waitReplicas?: number;
+  /** @default 1000 */
+  waitTimeoutMs?: number;
+}
+
+/** Most entries a single resume replays; a longer gap is reported `recovered:false`. */
+export const MAX_REPLAY = 10_000;
+
+/** The pub/sub channel on which append.lua publishes a room's new messages. */
+export function roomChannel(prefix: string, room: string): string {
+  return `${prefix}:room:${room}`;
+}
+
+export interface RoomPublication {
+  epoch: string;
+  seq: number;
+  frame: string;
+}
+
+/** Parses a payload published on `roomChannel`: `${epoch}\n${seq}\n${frame}`. */
+export function parseRoomPublication(payload: string): RoomPublication {
+  const first = payload.indexOf('\n');
+  const second = first < 0 ? -1 : payload.indexOf('\n', first + 1);
+  const seq = second < 0 ? NaN : Number(payload.slice(first + 1, second));
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new Error('malformed room publication');
+  return { epoch: payload.slice(0, first), seq, frame: payload.slice(second + 1) };
+}
+
+/**
+ * Room log in Redis: per room a stream (entry ID `${seq}-0`, fields `t` and `b`) and a meta hash
+ * (`seq`, `epoch`), both under the room's hash tag so they share a cluster slot; appends and reads are
+ * Lua scripts, and append publishes each new message on the room's channel from inside the script.
+ */
+export class RedisRoomLog implements RoomLog {
+  private readonly redis: Redis & ScriptCommands;
+  private readonly maxMessages: number;
+  private readonly maxAgeMs: number;
+  private readonly metaTtlMs: number;
+  private readonly dedupTtlMs: number;
+  private readonly prefix: string;
+  private readonly now: () => number;
+  private readonly waitReplicas: number;
+  private readonly waitTimeoutMs: number;
+
+  constructor(redis: Redis, options: RedisRoomLogOptions = {}) {
+    this.redis = withScripts(redis);
+    this.maxMessages = options.maxMessages ?? 500;
+    this.maxAgeMs = options.maxAgeMs ?? 600_000;
+    this.metaTtlMs = options.metaTtlMs ?? 86_400_000;
+    this.dedupTtlMs = options.dedupTtlMs ?? this.maxAgeMs;
+    this.prefix = options.prefix ?? 'cw';
+    this.now = options.now ?? Date.now;
+    this.waitReplicas = options.waitReplicas ?? 0;
+    this.waitTimeoutMs = options.waitTimeoutMs ?? 1000;
+    if (!Number.isSafeInteger(this.maxMessages) || this.maxMessages < 1) throw new Error('maxMessages must be at least 1');
+    for (const [name, value] of [
+      ['maxAgeMs', this.maxAgeMs],
+      ['metaTtlMs', this.metaTtlMs],
+      ['dedupTtlMs', this.dedupTtlMs],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+    }
+  }
+
+  async append(room: string, body: string, dedupKey?: string): Promise<AppendResult> {
+    const ts = this.now();
+    const keys = [this.metaKey(room), this.logKey(room)];
+    if (dedupKey !== undefined) keys.push(this.dedupKey(room, dedupKey));
+    const reply = await guarded('append', () =>
+      this.redis.classwireRoomAppend(
+        keys.length,
+        ...keys,
+        JSON.stringify(room),
+        body,
+        String(ts),
+        newEpoch(),
+        this.maxMessages,
+        this.maxAgeMs,
+        // The stream must outlive its youngest message, and the meta at least as long as the stream.
+        Math.max(this.metaTtlMs, this.maxAgeMs),
+        this.dedupTtlMs,
+        roomChannel(this.prefix, room),
+      ),
+    );
+    const [seq, storedTs, frame, duplicate, conflict] = asStrings(reply);
+    const result: AppendResult = {
+      seq: Number(seq),
+      ts: Number(storedTs),
+      frame: frame!,
+      duplicate: duplicate === '1',
+      conflict: conflict === '1',
+    };
+    if (this.waitReplicas > 0 && !result.conflict) await this.waitForReplicas();
+    return result;
+  }
+
+  async read(room: string, since?: number, epoch?: string): Promise<ReadResult> {
+    // Only a non-negative integer `since` can be served; anything else is treated as absent.
+    const validSince = since !== undefined && Number.isSafeInteger(since) && since >= 0 ? since : undefined;
+    const reply = await guarded('read', () =>
+      this.redis.classwireRoomRead(
+        2,
+        this.metaKey(room),
+        this.logKey(room),
+        newEpoch(),
+        this.now(),
+        this.maxAgeMs,
+        this.metaTtlMs,
+        // A room that never had a message is forgotten sooner, as in the memory log.
+        this.maxAgeMs,
+        validSince === undefined ? '' : String(validSince),
+        epoch ?? '',
+        MAX_REPLAY,
+      ),
+    );
+    const values = asStrings(reply);
+    const current = values[0]!;
+    const seq = Number(values[1]);
+    const messages: StoredMessage[] = [];
+    for (let i = 2; i + 2 < values.length; i += 3) {
+      const messageSeq = Number(values[i]);
+      messages.push({ seq: messageSeq, frame: composeMessageFrame(room, messageSeq, Number(values[i + 1]), values[i + 2]!) });
+    }
+    const result: ReadResult = { epoch: current, seq, recovered: false, messages: [] };
+    if (validSince === undefined || validSince > seq || (epoch !== undefined && epoch !== current)) return result;
+    // All of the gap or nothing: exactly seq - since messages, gapless from since + 1.
+    if (messages.length !== seq - validSince) return result;
+    for (let i = 0; i < messages.length; i++) if (messages[i]!.seq !== validSince + 1 + i) return result;
+    result.recovered = true;
+    result.messages = messages;
+    return result;
+  }
+
+  /** The stream key of a room (exposed for tests and tooling). */
+  logKey(room: string): string {
+    return `${this.prefix}:{${room}}:log`;
+  }
+
+  /** The meta hash key of a room (`seq`, `epoch`). */
+  metaKey(room: string): string {
+    return `${this.prefix}:{${room}}:meta`;
+  }
+
+  private dedupKey(room: string, dedupKey: string): string {
+    return `${this.prefix}:{${room}}:d:${dedupKey}`;
+  }
+
+  /**
+   * WAIT on the connection that ran the append. A shortfall is reported as unavailable: the message is
+   * stored on the primary (and was published), and a retry with the same dedup key gets it as a
+   * duplicate and waits again.
+   */
+  private async waitForReplicas(): Promise<void> {
+    const acknowledged = await guarded('wait', () => this.redis.wait(this.waitReplicas, this.waitTimeoutMs));
+    if (Number(asString(acknowledged)) < this.waitReplicas) {
+      throw new StoreUnavailableError(
+        `redis append acknowledged by ${String(acknowledged)} of ${this.waitReplicas} replicas within ${this.waitTimeoutMs} ms`,
+      );
+    }
+  }
+}

@@ -1,0 +1,475 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis, type RedisOptions } from 'ioredis';
+import { composeMessageFrame, encodeMessageBody } from '@classwire/protocol';
+import { StoreUnavailableError, type ConnectionRecord } from '@classwire/core';
+import { RedisPresence, RedisRegistry, RedisRoomLog, parseRoomPublication, roomChannel } from '../src/redis/index.js';
+import { describeRoomLogContract } from './contracts/room-log.contract.js';
+import { describeRegistryContract } from './contracts/registry.contract.js';
+import { describePresenceContract } from './contracts/presence.contract.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// A redis-server of the test's own, on a free port, without persistence.
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+class RedisServer {
+  private child: ChildProcess | undefined;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'cw-redis-'));
+  private readonly clients: Redis[] = [];
+
+  private constructor(readonly port: number) {}
+
+  static async start(replicaOf?: number, extraArgs: string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(await freePort());
+    const args = ['--port', String(server.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', server.dir, ...extraArgs];
+    if (replicaOf !== undefined) args.push('--replicaof', '127.0.0.1', String(replicaOf));
+    server.child = spawn('redis-server', args, { stdio: 'ignore' });
+    await waitFor(`redis-server on ${server.port}`, async () => {
+      const probe = new Redis(server.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } finally {
+        probe.disconnect();
+      }
+    });
+    return server;
+  }
+
+  /** A client closed by `stop`. */
+  client(options: RedisOptions = {}): Redis {
+    const client = new Redis(this.port, '127.0.0.1', { maxRetriesPerRequest: 1, ...options });
+    client.on('error', () => undefined);
+    this.clients.push(client);
+    return client;
+  }
+
+  kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const client of this.clients) client.disconnect();
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+let server: RedisServer;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+  redis = server.client();
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+// Room names, connection ids and users are unique per suite run, so the suites share one database.
+describeRoomLogContract('RedisRoomLog', ({ maxMessages, maxAgeMs, now }) => new RedisRoomLog(redis, { maxMessages, maxAgeMs, now }));
+describeRegistryContract('RedisRegistry', () => new RedisRegistry(redis));
+describePresenceContract('RedisPresence', () => new RedisPresence(redis));
+
+const SENDER = { userId: 'u1', role: 'student', name: 'Ada' } as const;
+const body = (text: string, id?: string): string => encodeMessageBody('chat.message', { text }, SENDER, id);
+let counter = 0;
+const unique = (label: string): string => `${label}-${process.pid}-${++counter}`;
+
+/** Subscribes a fresh client to a room's channel and collects the parsed publications. */
+async function listen(room: string, prefix = 'cw') {
+  const subscriber = server.client();
+  const received: ReturnType<typeof parseRoomPublication>[] = [];
+  subscriber.on('message', (_channel: string, payload: string) => received.push(parseRoomPublication(payload)));
+  await subscriber.subscribe(roomChannel(prefix, room));
+  return { received, subscriber };
+}
+
+describe('RedisRoomLog on Redis', () => {
+  it('publishes every new message on the room channel in seq order, for concurrent appends from two clients', async () => {
+    const room = unique('pub');
+    const { received } = await listen(room);
+    const a = new RedisRoomLog(server.client());
+    const b = new RedisRoomLog(server.client());
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).append(room, body(`m${i}`))),
+    );
+    await waitFor('60 publications', () => Promise.resolve(received.length >= 60), 5000);
+    expect(received.map((p) => p.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    const { epoch } = await a.read(room);
+    const frames = new Map(results.map((r) => [r.seq, r.frame]));
+    for (const p of received) {
+      expect(p.epoch).toBe(epoch);
+      expect(p.frame).toBe(frames.get(p.seq));
+    }
+  });
+
+  it('a duplicate append publishes nothing', async () => {
+    const room = unique('dup');
+    const { received } = await listen(room);
+    const log = new RedisRoomLog(redis);
+    const first = await log.append(room, body('once', 'k'), 'u1:k');
+    const again = await log.append(room, body('once', 'k'), 'u1:k');
+    const clash = await log.append(room, body('changed', 'k'), 'u1:k');
+    expect(again).toMatchObject({ seq: first.seq, duplicate: true, conflict: false });
+    expect(clash).toMatchObject({ seq: first.seq, duplicate: true, conflict: true });
+    await log.append(room, body('marker'));
+    // Pub/sub keeps order: once the marker arrived, any publication of the duplicates would have too.
+    await waitFor('the marker', () => Promise.resolve(received.length >= 2), 5000);
+    await sleep(50);
+    expect(received.map((p) => p.seq)).toEqual([1, 2]);
+  });
+
+  it('frames from append, read and pub/sub are identical (escapes, unicode, a room with JSON specials)', async () => {
+    const room = `${unique('esc')}"\\/é`;
+    const { received } = await listen(room);
+    const log = new RedisRoomLog(redis, { now: () => 1_700_000_000_123 });
+    const b = encodeMessageBody('chat.message', { text: 'a "q" \\ \n ü 😀 </script>' }, SENDER, 'id-1');
+    const appended = await log.append(room, b);
+    expect(appended.frame).toBe(composeMessageFrame(room, 1, 1_700_000_000_123, b));
+    expect((await log.read(room, 0)).messages).toEqual([{ seq: 1, frame: appended.frame }]);
+    await waitFor('the publication', () => Promise.resolve(received.length >= 1), 5000);
+    expect(received[0]!.frame).toBe(appended.frame);
+  });
+
+  it('uses the documented keys: a stream with ID seq-0 and fields t and b, and a meta hash', async () => {
+    const room = unique('keys');
+    const log = new RedisRoomLog(redis, { prefix: 'kp', now: () => 42 });
+    await log.append(room, body('x'), 'dk');
+    expect(await redis.xrange(`kp:{${room}}:log`, '-', '+')).toEqual([['1-0', ['t', '42', 'b', body('x')]]]);
+    expect(await redis.hget(`kp:{${room}}:meta`, 'seq')).toBe('1');
+    expect(await redis.exists(`kp:{${room}}:d:dk`)).toBe(1);
+    expect(await redis.pttl(`kp:{${room}}:meta`)).toBeGreaterThan(86_000_000);
+  });
+
+  it('a data loss (FLUSHALL) changes the epoch: an old since is not recovered and numbering restarts', async () => {
+    const room = unique('flush');
+    const log = new RedisRoomLog(redis);
+    for (let i = 0; i < 3; i++) await log.append(room, body(`m${i}`), `k${i}`);
+    const before = await log.read(room, 1);
+    expect(before.recovered).toBe(true);
+
+    await redis.flushall();
+
+    const after = await log.read(room, 2, before.epoch);
+    expect(after.epoch).not.toBe(before.epoch);
+    expect(after).toMatchObject({ seq: 0, recovered: false, messages: [] });
+    // Without the epoch argument, a since beyond the (new) seq is not recovered either.
+    expect((await log.read(room, 2)).recovered).toBe(false);
+    // The old dedup keys are gone with the rest: a retry is a new message in the new epoch.
+    expect(await log.append(room, body('m0'), 'k0')).toMatchObject({ seq: 1, duplicate: false });
+    expect((await log.read(room)).epoch).toBe(after.epoch);
+  });
+
+  it('a stream left without its meta (e.g. evicted) is dropped with the old generation', async () => {
+    const room = unique('evicted');
+    const log = new RedisRoomLog(redis);
+    await log.append(room, body('a'), 'k');
+    await log.append(room, body('b'));
+    const { epoch } = await log.read(room);
+    await redis.del(log.metaKey(room));
+    const read = await log.read(room, 0, epoch);
+    expect(read.epoch).not.toBe(epoch);
+    expect(read).toMatchObject({ seq: 0, recovered: false, messages: [] });
+    // The dedup key of the lost epoch does not answer for the new one.
+    expect(await log.append(room, body('a'), 'k')).toMatchObject({ seq: 1, duplicate: false });
+    expect((await log.read(room, 0)).messages.map((m) => m.seq)).toEqual([1]);
+  });
+
+  it('a gap longer than the replay cap is not recovered', async () => {
+    const room = unique('cap');
+    const log = new RedisRoomLog(redis, { maxMessages: 20_000 });
+    const pipeline = redis.pipeline();
+    // Build 10_001 entries directly, as append.lua would store them.
+    pipeline.hset(log.metaKey(room), 'epoch', 'abcdef01', 'seq', 10_001);
+    for (let seq = 1; seq <= 10_001; seq++) pipeline.xadd(log.logKey(room), `${seq}-0`, 't', Date.now(), 'b', body(`m${seq}`));
+    await pipeline.exec();
+    expect((await log.read(room, 0, 'abcdef01')).recovered).toBe(false);
+    const read = await log.read(room, 1, 'abcdef01');
+    expect(read.recovered).toBe(true);
+    expect(read.messages).toHaveLength(10_000);
+    expect(read.messages[0]!.seq).toBe(2);
+  });
+
+  it('a room read but never published expires after maxAgeMs; one with messages after metaTtlMs', async () => {
+    const log = new RedisRoomLog(redis, { maxAgeMs: 5000, metaTtlMs: 60_000 });
+    const quiet = unique('quiet');
+    await log.read(quiet);
+    expect(await redis.pttl(log.metaKey(quiet))).toBeLessThanOrEqual(5000);
+    const busy = unique('busy');
+    await log.append(busy, body('x'));
+    expect(await redis.pttl(log.metaKey(busy))).toBeGreaterThan(50_000);
+    expect(await redis.pttl(log.logKey(busy))).toBeGreaterThan(50_000);
+  });
+
+  it('rejects invalid options', () => {
+    expect(() => new RedisRoomLog(redis, { maxMessages: 0 })).toThrow();
+    expect(() => new RedisRoomLog(redis, { maxAgeMs: -1 })).toThrow();
+  });
+});
+
+describe('RedisRoomLog with WAIT', () => {
+  let primary: RedisServer;
+  let replica: RedisServer | undefined;
+
+  beforeAll(async () => {
+    // No 5 s wait for more replicas before a full sync.
+    primary = await RedisServer.start(undefined, ['--repl-diskless-sync-delay', '0']);
+  });
+
+  afterAll(async () => {
+    await replica?.stop();
+    await primary?.stop();
+  });
+
+  it('without a replica, append throws StoreUnavailableError within waitTimeoutMs, yet the message is stored', async () => {
+    const log = new RedisRoomLog(primary.client(), { waitReplicas: 1, waitTimeoutMs: 300 });
+    const room = unique('wait');
+    const started = Date.now();
+    await expect(log.append(room, body('hello', 'k'), 'u1:k')).rejects.toBeInstanceOf(StoreUnavailableError);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(250);
+    expect(elapsed).toBeLessThan(1500);
+    // Stored on the primary: readable, and a retry is answered as the duplicate (and waits again).
+    expect((await log.read(room, 0)).messages.map((m) => m.seq)).toEqual([1]);
+    await expect(log.append(room, body('hello', 'k'), 'u1:k')).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect((await log.read(room, 0)).seq).toBe(1);
+    // A conflicting retry does not wait: the conflict is the answer.
+    expect(await log.append(room, body('other', 'k'), 'u1:k')).toMatchObject({ seq: 1, duplicate: true, conflict: true });
+  });
+
+  it('with a connected replica, append succeeds, and a retry of an unacknowledged append is acknowledged', async () => {
+    const client = primary.client();
+    const log = new RedisRoomLog(client, { waitReplicas: 1, waitTimeoutMs: 2000 });
+    const room = unique('wait-ok');
+    const unreplicated = new RedisRoomLog(client, { waitReplicas: 1, waitTimeoutMs: 100 });
+    await expect(unreplicated.append(room, body('early', 'e'), 'u1:e')).rejects.toBeInstanceOf(StoreUnavailableError);
+
+    replica = await RedisServer.start(primary.port);
+    const replicaClient = replica.client();
+    await waitFor('the replica link', async () => (await replicaClient.info('replication')).includes('master_link_status:up'));
+
+    expect(await log.append(room, body('early', 'e'), 'u1:e')).toMatchObject({ seq: 1, duplicate: true, conflict: false });
+    expect(await log.append(room, body('hello'))).toMatchObject({ seq: 2, duplicate: false });
+    await waitFor('the replicated meta', async () => (await replicaClient.hget(log.metaKey(room), 'seq')) === '2');
+  });
+});
+
+describe('RedisRoomLog and friends when Redis is unreachable', () => {
+  it('a client that cannot connect makes every operation throw StoreUnavailableError, fast', async () => {
+    const port = await freePort();
+    const dead = new Redis(port, '127.0.0.1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 500,
+      retryStrategy: () => null,
+    });
+    dead.on('error', () => undefined);
+    try {
+      const log = new RedisRoomLog(dead);
+      const registry = new RedisRegistry(dead);
+      const presence = new RedisPresence(dead);
+      const started = Date.now();
+      await expect(log.append('r', body('x'))).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(log.read('r', 0)).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(registry.get('c')).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(registry.remove('c')).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(registry.touch(['c'])).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(presence.add('r', SENDER, 'c')).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(presence.list('r')).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(Date.now() - started).toBeLessThan(3000);
+      const error = await log.append('r', body('x')).catch((e: unknown) => e);
+      expect((error as Error).cause).toBeInstanceOf(Error);
+    } finally {
+      dead.disconnect();
+    }
+  });
+
+  it('a killed server makes append and read throw StoreUnavailableError instead of hanging', async () => {
+    const doomed = await RedisServer.start();
+    try {
+      const client = doomed.client({ commandTimeout: 500, maxRetriesPerRequest: 1 });
+      const log = new RedisRoomLog(client);
+      const room = unique('doomed');
+      expect((await log.append(room, body('before'))).seq).toBe(1);
+      await doomed.kill();
+      const started = Date.now();
+      await expect(log.append(room, body('after'))).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(log.read(room, 0)).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await doomed.stop();
+    }
+  });
+
+  it('a script error is not mistaken for unavailability', async () => {
+    const room = unique('wrongtype');
+    const log = new RedisRoomLog(redis);
+    await redis.set(log.metaKey(room), 'not a hash');
+    const error = await log.append(room, body('x')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(StoreUnavailableError);
+  });
+});
+
+describe('RedisRegistry on Redis', () => {
+  const record = (overrides: Partial<ConnectionRecord> = {}): ConnectionRecord => ({
+    connectionId: unique('conn'),
+    userId: unique('user'),
+    name: 'Grace',
+    role: 'teacher',
+    rooms: ['lobby'],
+    expiresAt: 1_700_000_360_000,
+    connectedAt: 1_700_000_000_000,
+    node: unique('node'),
+    ...overrides,
+  });
+
+  it('ignores and lazily removes ids whose record was deleted', async () => {
+    const registry = new RedisRegistry(redis);
+    const room = unique('room');
+    const gone = record();
+    const kept = record({ userId: gone.userId, node: gone.node });
+    await registry.add(gone);
+    await registry.add(kept);
+    await registry.joinRoom(gone.connectionId, room);
+    await registry.joinRoom(kept.connectionId, room);
+    await redis.del(`cw:conn:${gone.connectionId}`);
+
+    expect(await registry.members(room)).toEqual([kept.connectionId]);
+    expect(await registry.countForUser(gone.userId)).toBe(1);
+    expect((await registry.connectionsOfUser(gone.userId)).map((s) => s.connectionId)).toEqual([kept.connectionId]);
+    expect(await registry.connectionsOfNode(gone.node)).toEqual([kept.connectionId]);
+    // Lazily removed from the index sets.
+    expect(await redis.sismember(`cw:members:{${room}}`, gone.connectionId)).toBe(0);
+    expect(await redis.sismember(`cw:user:${gone.userId}`, gone.connectionId)).toBe(0);
+    expect(await redis.sismember(`cw:node:${gone.node}:conns`, gone.connectionId)).toBe(0);
+    expect(await registry.get(gone.connectionId)).toBeUndefined();
+  });
+
+  it('expired records disappear from every index; touch keeps records alive', async () => {
+    const registry = new RedisRegistry(redis, { recordTtlMs: 300 });
+    const room = unique('room');
+    const expiring = record();
+    const touched = record({ userId: expiring.userId, node: expiring.node });
+    await registry.add(expiring);
+    await registry.add(touched);
+    await registry.joinRoom(expiring.connectionId, room);
+    await registry.joinRoom(touched.connectionId, room);
+    for (let i = 0; i < 4; i++) {
+      await sleep(150);
+      await registry.touch([touched.connectionId, unique('never-added')]);
+    }
+    expect(await registry.get(expiring.connectionId)).toBeUndefined();
+    expect(await registry.members(room)).toEqual([touched.connectionId]);
+    expect(await registry.countForUser(expiring.userId)).toBe(1);
+    expect(await registry.connectionsOfNode(expiring.node)).toEqual([touched.connectionId]);
+    expect([...(await registry.get(touched.connectionId))!.joined]).toEqual([room]);
+
+    await sleep(450);
+    expect(await registry.members(room)).toEqual([]);
+    expect(await registry.countForUser(expiring.userId)).toBe(0);
+    expect(await registry.connectionsOfNode(expiring.node)).toEqual([]);
+    expect(await redis.exists(`cw:members:{${room}}`, `cw:user:${expiring.userId}`)).toBe(0);
+  });
+
+  it('connectionsOfNode lists the live connections of one node', async () => {
+    const registry = new RedisRegistry(redis);
+    const node = unique('node');
+    const a = record({ node });
+    const b = record({ node });
+    const elsewhere = record();
+    for (const r of [a, b, elsewhere]) await registry.add(r);
+    expect((await registry.connectionsOfNode(node)).sort()).toEqual([a.connectionId, b.connectionId].sort());
+    await registry.remove(a.connectionId);
+    expect(await registry.connectionsOfNode(node)).toEqual([b.connectionId]);
+    expect(await redis.sismember(`cw:node:${node}:conns`, a.connectionId)).toBe(0);
+  });
+
+  it('re-adding a connection id under another user moves it', async () => {
+    const registry = new RedisRegistry(redis);
+    const room = unique('room');
+    const first = record();
+    await registry.add(first);
+    await registry.joinRoom(first.connectionId, room);
+    const second = { ...first, userId: unique('user') };
+    await registry.add(second);
+    expect(await registry.countForUser(first.userId)).toBe(0);
+    expect(await registry.countForUser(second.userId)).toBe(1);
+    expect((await registry.get(first.connectionId))!.joined.size).toBe(0);
+    expect(await registry.members(room)).toEqual([]);
+  });
+
+  it('honours the prefix and the client keyPrefix, including keys built inside scripts', async () => {
+    const prefixed = server.client({ keyPrefix: 'app1:' });
+    const registry = new RedisRegistry(prefixed, { prefix: 'px' });
+    const room = unique('room');
+    const a = record();
+    await registry.add(a);
+    await registry.joinRoom(a.connectionId, room);
+    expect(await redis.exists(`app1:px:conn:${a.connectionId}`, `app1:px:members:{${room}}`, `app1:px:user:${a.userId}`)).toBe(3);
+    expect(await registry.members(room)).toEqual([a.connectionId]);
+    await registry.touch([a.connectionId]);
+    expect(await registry.remove(a.connectionId)).toMatchObject({ connectionId: a.connectionId, userId: a.userId });
+    expect(await redis.exists(`app1:px:conn:${a.connectionId}`, `app1:px:members:{${room}}`, `app1:px:user:${a.userId}`)).toBe(0);
+  });
+});
+
+describe('RedisPresence on Redis', () => {
+  it('with ttlMs, the keys of a room expire unless someone is added', async () => {
+    const presence = new RedisPresence(redis, { ttlMs: 60_000, prefix: 'pp' });
+    const room = unique('room');
+    await presence.add(room, SENDER, 'c1');
+    expect(await redis.pttl(`pp:{${room}}:presence`)).toBeGreaterThan(50_000);
+    expect(await redis.pttl(`pp:{${room}}:pc:${SENDER.userId}`)).toBeGreaterThan(50_000);
+    expect(await presence.remove(room, SENDER.userId, 'c1')).toBe(true);
+    expect(await redis.exists(`pp:{${room}}:presence`, `pp:{${room}}:pc:${SENDER.userId}`)).toBe(0);
+  });
+
+  it('two clients adding and removing one user concurrently announce exactly one join and one leave', async () => {
+    const a = new RedisPresence(server.client());
+    const b = new RedisPresence(server.client());
+    const room = unique('room');
+    const connections = Array.from({ length: 20 }, (_, i) => `c${i}`);
+    const joins = await Promise.all(connections.map((c, i) => (i % 2 ? a : b).add(room, SENDER, c)));
+    expect(joins.filter(Boolean)).toHaveLength(1);
+    const leaves = await Promise.all(connections.map((c, i) => (i % 2 ? b : a).remove(room, SENDER.userId, c)));
+    expect(leaves.filter(Boolean)).toHaveLength(1);
+    expect(await a.list(room)).toEqual([]);
+  });
+});

@@ -1,0 +1,202 @@
+import { RedisPresence, RedisRegistry, RedisRoomLog, newEpoch, type Logger } from '@classwire/core';
+import { randomUUID } from 'node:crypto';
+import { CLOSE_CODES } from '@classwire/protocol';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { GatewayConfig } from './config.js';
+import { ClusterFanOut, type ConnectionInfo } from './cluster-fanout.js';
+import type { LocalFanOut } from './local-fanout.js';
+import type { GatewayMetrics } from './metrics.js';
+
+export interface Cluster {
+  registry: RedisRegistry;
+  roomLog: RedisRoomLog;
+  presence: RedisPresence;
+  fanout: ClusterFanOut;
+  /** True while the command connection to Redis is ready. */
+  isReady(): boolean;
+  /** Starts heartbeats and the dead-node reaper; `disconnect` removes one connection through the engine. */
+  start(disconnect: (connectionId: string) => Promise<void>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Options shared by every Redis connection: fail fast instead of queueing, so nothing is falsely acked. */
+function redisOptions(config: NonNullable<GatewayConfig['redis']>, subscriber: boolean): RedisOptions {
+  const common: RedisOptions = {
+    commandTimeout: config.commandTimeoutMs,
+    maxRetriesPerRequest: subscriber ? null : 1,
+    // Commands fail at once while disconnected; the subscriber queues its SUBSCRIBEs for the reconnect.
+    enableOfflineQueue: subscriber,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000) + Math.floor(Math.random() * 100),
+    lazyConnect: true,
+  };
+  if (config.sentinels !== undefined) {
+    return {
+      ...common,
+      sentinels: config.sentinels,
+      name: config.masterName,
+      failoverDetector: true,
+      sentinelRetryStrategy: (times) => Math.min(100 * times, 2000),
+    };
+  }
+  return common;
+}
+
+function connectRedis(config: NonNullable<GatewayConfig['redis']>, subscriber: boolean): Redis {
+  const options = redisOptions(config, subscriber);
+  return config.url !== undefined ? new Redis(config.url, options) : new Redis(options);
+}
+
+/** The Redis engine for one gateway node: ports, cross-node fan-out, node liveness and clean-up. */
+export async function createCluster(
+  config: GatewayConfig,
+  nodeId: string,
+  local: LocalFanOut,
+  logger: Logger,
+  metrics: GatewayMetrics,
+  describeLocal: (connectionId: string) => ConnectionInfo | undefined,
+): Promise<Cluster> {
+  const settings = config.redis!;
+  const prefix = settings.prefix;
+  const redis = connectRedis(settings, false);
+  const subscriber = connectRedis(settings, true);
+  for (const [name, client] of [
+    ['commands', redis],
+    ['subscriber', subscriber],
+  ] as const) {
+    client.on('error', (error: Error) => logger.warn({ err: error, connection: name }, 'redis error'));
+    client.on('reconnecting', () => metrics.redisReconnects.inc({ connection: name }));
+  }
+  await Promise.all([redis.connect(), subscriber.connect()]);
+
+  // WAIT blocks the connection it runs on: the log gets its own, so registry and presence never queue behind it.
+  const logConnection = settings.waitReplicas > 0 ? connectRedis(settings, false) : redis;
+  if (logConnection !== redis) {
+    logConnection.on('error', (error: Error) => logger.warn({ err: error, connection: 'log' }, 'redis error'));
+    await logConnection.connect();
+  }
+  const roomLog = new RedisRoomLog(logConnection, {
+    maxMessages: config.limits.historySize,
+    maxAgeMs: config.limits.historyTtlMs,
+    prefix,
+    waitReplicas: settings.waitReplicas,
+    waitTimeoutMs: settings.waitTimeoutMs,
+  });
+  const registry = new RedisRegistry(redis, { prefix });
+  const presence = new RedisPresence(redis, { prefix });
+  const fanout = new ClusterFanOut(local, redis, subscriber, roomLog, registry, nodeId, prefix, logger, {
+    backfilled: (count) => metrics.backfilled.inc(count),
+    historyLost: () => metrics.historyLost.inc(),
+  }, describeLocal);
+
+  const aliveKey = `${prefix}:alive:${nodeId}`;
+  const nodesKey = `${prefix}:nodes`;
+  let timers: NodeJS.Timeout[] = [];
+  let disconnect: (connectionId: string) => Promise<void> = () => Promise.resolve();
+
+  const heartbeat = async () => {
+    await checkGeneration();
+    await redis.multi().set(aliveKey, '1', 'PX', settings.nodeTtlMs).sadd(nodesKey, nodeId).exec();
+    await registry.touch([...local.connections.keys()]);
+  };
+
+  const reap = async () => {
+    const nodes = await redis.smembers(nodesKey);
+    for (const node of nodes) {
+      if (node === nodeId || (await redis.exists(`${prefix}:alive:${node}`)) === 1) continue;
+      // One live node cleans up each dead one.
+      if ((await redis.set(`${prefix}:reaping:${node}`, nodeId, 'PX', settings.nodeTtlMs, 'NX')) !== 'OK') continue;
+      const connections = await registry.connectionsOfNode(node);
+      logger.warn({ node, connections: connections.length }, 'reaping the connections of a dead node');
+      for (const connectionId of connections) await disconnect(connectionId);
+      await redis.srem(nodesKey, node);
+      metrics.nodesReaped.inc();
+    }
+  };
+
+  // Redis may come back from a restart without its data. A generation id stored in Redis tells: when it
+  // changed, every registration and subscription of this node's connections is gone, so they are closed
+  // with a "reconnect" code; their resume then reports `recovered: false` (the history is gone too).
+  const generationKey = `${prefix}:generation`;
+  let generation: string | undefined;
+  let replicationId: string | undefined;
+  const checkGeneration = async () => {
+    // A new replication id means this is another server now (a failover) or a restarted one. Replication
+    // is asynchronous, so the new primary may lack writes that were delivered (or even acknowledged):
+    // one node gives every room a new epoch and a new generation, and every client resumes with
+    // `recovered: false` instead of trusting seq numbers the new primary may hand out again.
+    const currentReplicationId = /master_replid:(\w+)/.exec(await redis.info('replication'))?.[1];
+    if (replicationId !== undefined && currentReplicationId !== replicationId) {
+      const lock = `${prefix}:failover:${currentReplicationId}`;
+      if ((await redis.set(lock, nodeId, 'PX', 600_000, 'NX')) === 'OK') {
+        try {
+          const rooms = await renewEpochs(redis, prefix);
+          await redis.set(generationKey, randomUUID());
+          logger.warn({ node: nodeId, rooms }, 'Redis primary changed; every room starts a new epoch');
+        } catch (error) {
+          // Let the next check (on this node or another) do it.
+          await redis.del(lock).catch(() => undefined);
+          throw error;
+        }
+      }
+    }
+    replicationId = currentReplicationId;
+    await redis.set(generationKey, randomUUID(), 'NX');
+    const current = await redis.get(generationKey);
+    if (current === null) return;
+    if (generation !== undefined && current !== generation) {
+      logger.warn({ node: nodeId, connections: local.connections.size }, 'Redis lost its data; closing local connections so they resume');
+      metrics.historyLost.inc();
+      fanout.forgetRooms();
+      for (const connection of local.connections.values()) connection.close(CLOSE_CODES.serverError, 'state lost; resume');
+    }
+    generation = current;
+  };
+  redis.on('ready', () => {
+    checkGeneration().catch((error: unknown) => logger.warn({ err: error }, 'generation check failed'));
+  });
+  // The subscriber missed whatever was published while it was away.
+  subscriber.on('ready', () => fanout.resync());
+
+  return {
+    registry,
+    roomLog,
+    presence,
+    fanout,
+    isReady: () => redis.status === 'ready' && subscriber.status === 'ready',
+    async start(disconnectConnection) {
+      disconnect = disconnectConnection;
+      await checkGeneration();
+      await fanout.start();
+      await heartbeat();
+      const every = Math.max(100, Math.floor(settings.nodeTtlMs / 3));
+      const guard = (task: () => Promise<void>, what: string) => () => {
+        task().catch((error: unknown) => logger.warn({ err: error }, `${what} failed`));
+      };
+      timers = [setInterval(guard(heartbeat, 'heartbeat'), every), setInterval(guard(reap, 'reaper'), every)];
+      for (const timer of timers) timer.unref();
+    },
+    async stop() {
+      for (const timer of timers) clearInterval(timer);
+      // A node that stops cleanly removes its liveness at once; its connections were closed by the drain.
+      await redis.del(aliveKey).catch(() => undefined);
+      redis.disconnect();
+      subscriber.disconnect();
+      if (logConnection !== redis) logConnection.disconnect();
+    },
+  };
+}
+
+/** Gives every room a new epoch (see checkGeneration). Returns the number of rooms. */
+async function renewEpochs(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let rooms = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:{*}:meta`, 'COUNT', 500);
+    cursor = next;
+    for (const key of keys) {
+      await redis.hset(key, 'epoch', newEpoch());
+      rooms += 1;
+    }
+  } while (cursor !== '0');
+  return rooms;
+}

@@ -1,0 +1,182 @@
+import {
+  ApiGatewayManagementApiClient,
+  GetConnectionCommand,
+  GoneException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FaultProxy } from '../../client/test/fault-proxy.js';
+import { connect, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
+import type { Gateway } from '../src/index.js';
+import { AWS_CREDENTIALS, TestClient, eventually, makeToken, startTestGateway } from './harness.js';
+import { RedisProcess } from './redis-server.js';
+
+let redis: RedisProcess;
+const nodes: Gateway[] = [];
+
+function node(index: number): Gateway {
+  return nodes[index]!;
+}
+
+async function startNode(url: string, id: string, env: Record<string, string> = {}): Promise<Gateway> {
+  return startTestGateway({
+    CLASSWIRE_REDIS_URL: url,
+    CLASSWIRE_NODE_ID: id,
+    CLASSWIRE_NODE_TTL_MS: '1500',
+    CLASSWIRE_RATE_PER_SECOND: '5000',
+    CLASSWIRE_RATE_BURST: '5000',
+    ...env,
+  });
+}
+
+beforeAll(async () => {
+  redis = await RedisProcess.start();
+  for (let i = 0; i < 3; i++) nodes.push(await startNode(redis.url, `node-${i}`));
+});
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.drain()));
+  await redis.kill();
+});
+
+describe('three gateway nodes on one Redis', () => {
+  it('gives every member of a room spread over all nodes the same gapless sequence under concurrent publishers', async () => {
+    const members: TestClient[] = [];
+    for (let i = 0; i < 6; i++) {
+      const client = await TestClient.connect(node(i % 3), await makeToken({ rooms: ['spread'] }));
+      await client.join('spread');
+      members.push(client);
+    }
+    const perMember = 20;
+    const acks = await Promise.all(
+      members.flatMap((client, m) =>
+        Array.from({ length: perMember }, (_, i) => client.request({ action: 'publish', room: 'spread', event: 'chat.message', data: { m, i } })),
+      ),
+    );
+    const total = members.length * perMember;
+    expect(acks.every((a) => a.type === 'ack')).toBe(true);
+    expect(new Set(acks.map((a) => a.seq)).size).toBe(total);
+    const reference = (await members[0]!.waitForMessages('spread', total, 15_000)).map((f) => [f.seq, JSON.stringify(f.data)]);
+    expect(reference.map(([seq]) => seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    for (const client of members) {
+      const received = await client.waitForMessages('spread', total, 15_000);
+      expect(received.map((f) => [f.seq, JSON.stringify(f.data)])).toEqual(reference);
+      expect(received).toHaveLength(total);
+    }
+    await Promise.all(members.map((c) => c.close()));
+  });
+
+  it('keeps presence per user across nodes and delivers direct messages and management calls to any node', async () => {
+    const tab1 = await TestClient.connect(node(0), await makeToken({ sub: 'ana', rooms: ['x-node'] }));
+    const tab2 = await TestClient.connect(node(1), await makeToken({ sub: 'ana', rooms: ['x-node'] }));
+    const teacher = await TestClient.connect(node(2), await makeToken({ sub: 'tom', role: 'teacher', rooms: ['x-node'] }));
+    await teacher.join('x-node');
+    await tab1.join('x-node');
+    const second = await tab2.join('x-node');
+    expect((second.presence as { userId: string }[]).map((m) => m.userId).sort()).toEqual(['ana', 'tom']);
+    await teacher.next((f) => f.type === 'presence' && f.action === 'join');
+    await tab1.close();
+    await teacher.request({ action: 'ping' });
+    await tab2.request({ action: 'direct', to: 'tom', event: 'chat.private', data: 'from another node' });
+    expect(await teacher.next((f) => f.type === 'direct')).toMatchObject({ data: 'from another node', from: { userId: 'ana' } });
+    // ana still has a connection: no presence leave was announced.
+    expect(teacher.frames.filter((f) => f.type === 'presence' && f.action === 'leave')).toHaveLength(0);
+
+    // The management API of node 0 reaches tab2 on node 1.
+    const api = new ApiGatewayManagementApiClient({ endpoint: node(0).url, region: 'eu-west-1', credentials: AWS_CREDENTIALS });
+    const id = second.connectionId as string;
+    await api.send(new PostToConnectionCommand({ ConnectionId: id, Data: '{"type":"hello-from-node-0"}' }));
+    expect(await tab2.next((f) => f.type === 'hello-from-node-0')).toEqual({ type: 'hello-from-node-0' });
+    const info = await api.send(new GetConnectionCommand({ ConnectionId: id }));
+    expect(info.ConnectedAt).toBeInstanceOf(Date);
+    await tab2.close();
+    await eventually(async () => (await api.send(new GetConnectionCommand({ ConnectionId: id })).catch((e: unknown) => e)) instanceof GoneException);
+    expect(await teacher.next((f) => f.type === 'presence' && f.action === 'leave')).toMatchObject({ member: { userId: 'ana' } });
+    await teacher.close();
+  });
+
+  it('backfills a node whose Redis connection was cut, so its members miss nothing', async () => {
+    const path = new FaultProxy(redis.port, { raw: true });
+    await path.start();
+    const cutNode = await startNode(`redis://127.0.0.1:${path.port}`, 'node-cut');
+    try {
+      const reader = await TestClient.connect(cutNode, await makeToken({ rooms: ['cut'] }));
+      const writer = await TestClient.connect(node(0), await makeToken({ rooms: ['cut'] }));
+      await reader.join('cut');
+      await writer.join('cut');
+      for (let i = 1; i <= 5; i++) await writer.request({ action: 'publish', room: 'cut', event: 'chat.message', data: i });
+      await reader.waitForMessages('cut', 5);
+      // The node's Redis connections drop: whatever is published meanwhile never reaches its subscriber.
+      path.refuse(true);
+      path.cutAll();
+      for (let i = 6; i <= 15; i++) await writer.request({ action: 'publish', room: 'cut', event: 'chat.message', data: i });
+      path.refuse(false);
+      const received = await reader.waitForMessages('cut', 15, 15_000);
+      expect(received.map((f) => f.seq)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+      expect(received.map((f) => f.data)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+      expect(reader.closeCode).toBeUndefined();
+      const backfilled = (await cutNode.metrics.backfilled.get()).values[0]?.value ?? 0;
+      expect(backfilled).toBeGreaterThanOrEqual(10);
+      await Promise.all([reader.close(), writer.close()]);
+    } finally {
+      await cutNode.drain();
+      await path.stop();
+    }
+  });
+
+  it('refuses publishes with unavailable (never a false ack) and reports not ready while Redis is unreachable', async () => {
+    const path = new FaultProxy(redis.port, { raw: true });
+    await path.start();
+    const lonely = await startNode(`redis://127.0.0.1:${path.port}`, 'node-lonely', { CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS: '300' });
+    try {
+      const client = await TestClient.connect(lonely, await makeToken({ rooms: ['down'] }));
+      await client.join('down');
+      path.refuse(true);
+      path.cutAll();
+      await eventually(async () => (await fetch(`${lonely.url}/readyz`)).status === 503);
+      const reply = await client.request({ action: 'publish', room: 'down', event: 'chat.message', data: 'x', id: 'p-down' });
+      expect(reply).toMatchObject({ type: 'error', code: 'unavailable', id: 'p-down' });
+      path.refuse(false);
+      await eventually(async () => (await fetch(`${lonely.url}/readyz`)).status === 200, 10_000);
+      // The retry with the same id is stored once.
+      const ack = await client.request({ action: 'publish', room: 'down', event: 'chat.message', data: 'x', id: 'p-down' });
+      expect(ack).toMatchObject({ type: 'ack', id: 'p-down' });
+      await client.close();
+    } finally {
+      await lonely.drain();
+      await path.stop();
+    }
+  });
+});
+
+describe('Redis restarted empty', () => {
+  it('makes resuming SDK clients report reset (recovered:false), never a silent gap', async () => {
+    const fresh = await RedisProcess.start();
+    const a = await startNode(fresh.url, 'restart-a');
+    const b = await startNode(fresh.url, 'restart-b');
+    try {
+      const url = (g: Gateway) => `${g.url.replace('http', 'ws')}/ws`;
+      const reader = connect({ url: url(a), token: await makeToken({ rooms: ['gone'] }), reconnect: { baseDelayMs: 50, maxDelayMs: 300 } });
+      const writer = connect({ url: url(b), token: await makeToken({ rooms: ['gone'] }), reconnect: { baseDelayMs: 50, maxDelayMs: 300 } });
+      const readRoom = reader.join('gone');
+      const writeRoom = writer.join('gone');
+      await Promise.all([readRoom.ready, writeRoom.ready]);
+      const received: RoomMessage[] = [];
+      readRoom.on('*', (m) => received.push(m));
+      const resets: ResetInfo[] = [];
+      readRoom.onReset((r) => resets.push(r));
+      for (let i = 1; i <= 3; i++) await writeRoom.publish('chat.message', i);
+      await eventually(() => received.length === 3);
+      await fresh.restart();
+      await eventually(() => resets.length === 1, 20_000);
+      await eventually(() => writer.state === 'open' && writeRoom.state === 'joined' && !writeRoom.resuming, 20_000);
+      await writeRoom.publish('chat.message', 'after');
+      await eventually(() => received.length === 4, 10_000);
+      expect(received.map((m) => m.data)).toEqual([1, 2, 3, 'after']);
+      reader.close();
+      writer.close();
+    } finally {
+      await Promise.all([a.drain(), b.drain()]);
+      await fresh.kill();
+    }
+  });
+});
