@@ -93,9 +93,19 @@ export async function createCluster(
   let timers: NodeJS.Timeout[] = [];
   let disconnect: (connectionId: string) => Promise<void> = () => Promise.resolve();
 
+  let beaten = false;
   const heartbeat = async () => {
     await checkGeneration();
-    await redis.multi().set(aliveKey, '1', 'PX', settings.nodeTtlMs).sadd(nodesKey, nodeId).exec();
+    const previous = await redis.set(aliveKey, '1', 'PX', settings.nodeTtlMs, 'GET');
+    await redis.sadd(nodesKey, nodeId);
+    if (beaten && previous === null) {
+      // This node was cut off from Redis longer than its TTL, so a peer may have reaped its connections
+      // (records, memberships, presence). They reconnect and register again.
+      logger.warn({ node: nodeId, connections: local.connections.size }, 'this node was presumed dead; closing local connections so they resume');
+      fanout.forgetRooms();
+      for (const connection of local.connections.values()) connection.close(CLOSE_CODES.serverError, 'node was presumed dead; resume');
+    }
+    beaten = true;
     await registry.touch([...local.connections.keys()]);
   };
 

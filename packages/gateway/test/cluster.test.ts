@@ -148,6 +148,48 @@ describe('three gateway nodes on one Redis', () => {
   });
 });
 
+describe('a node cut off from Redis for longer than its TTL', () => {
+  it('is reaped by a peer, then makes its clients register again once Redis is back', async () => {
+    const path = new FaultProxy(redis.port, { raw: true });
+    await path.start();
+    const isolated = await startNode(`redis://127.0.0.1:${path.port}`, 'node-isolated', { CLASSWIRE_NODE_TTL_MS: '600' });
+    const peer = await startNode(redis.url, 'node-peer', { CLASSWIRE_NODE_TTL_MS: '600' });
+    try {
+      const url = (g: Gateway) => `${g.url.replace('http', 'ws')}/ws`;
+      const student = connect({ url: url(isolated), token: await makeToken({ rooms: ['isolated'] }), reconnect: { baseDelayMs: 50, maxDelayMs: 300 } });
+      const room = student.join('isolated');
+      await room.ready;
+      let drops = 0;
+      student.on('state', ({ state }) => (drops += state === 'reconnecting' ? 1 : 0));
+      const received: RoomMessage[] = [];
+      room.on('*', (m) => received.push(m));
+      const teacher = await TestClient.connect(peer, await makeToken({ role: 'teacher', rooms: ['isolated'] }));
+      await teacher.join('isolated');
+      path.refuse(true);
+      path.cutAll();
+      const reaped = async () => (await peer.metrics.nodesReaped.get()).values[0]?.value ?? 0;
+      await eventually(async () => (await reaped()) >= 1, 10_000);
+      path.refuse(false);
+      // Back on Redis, the isolated node finds it was presumed dead and has its clients register again.
+      await eventually(() => student.state === 'open' && room.state === 'joined' && !room.resuming && received.length === 0, 10_000);
+      await eventually(async () => {
+        await teacher.request({ action: 'publish', room: 'isolated', event: 'chat.message', data: 'still here?' });
+        return received.length > 0;
+      }, 10_000);
+      expect(received[0]!.data).toBe('still here?');
+      // Its own frames work again: it is registered (a reaped record would answer `unavailable` forever).
+      expect(await room.publish('chat.message', 'yes')).toBeGreaterThan(0);
+      expect(await teacher.next((f) => f.type === 'message' && f.data === 'yes')).toMatchObject({ data: 'yes' });
+      expect(drops).toBeGreaterThanOrEqual(1);
+      student.close();
+      await teacher.close();
+    } finally {
+      await Promise.all([isolated.drain(), peer.drain()]);
+      await path.stop();
+    }
+  });
+});
+
 describe('Redis restarted empty', () => {
   it('makes resuming SDK clients report reset (recovered:false), never a silent gap', async () => {
     const fresh = await RedisProcess.start();
