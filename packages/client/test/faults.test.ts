@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/src/index.js';
 import type { ClasswireClient, ResetInfo, RoomMessage } from '../src/node.js';
-import { FaultProxy } from './fault-proxy.js';
+import { FaultProxy } from '../../../test-support/fault-proxy.js';
+import { freePort } from '../../../test-support/redis-server.js';
 import { SECRET, collect, eventually, makeToken, range, sdkClient, startTestGateway, wsUrl } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -238,14 +237,3 @@ describe('server process killed and restarted (memory engine)', () => {
     expect(received.slice(3).map((m) => m.seq)).toEqual([1, 2]);
   }, 60_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -1,98 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis } from 'ioredis';
 import { composeMessageFrame, encodeMessageBody } from '@classwire/protocol';
 import { StoreUnavailableError, type ConnectionRecord } from '@classwire/core';
 import { RedisPresence, RedisRegistry, RedisRoomLog, parseRoomPublication, roomChannel } from '../src/redis/index.js';
 import { describeRoomLogContract } from './contracts/room-log.contract.js';
 import { describeRegistryContract } from './contracts/registry.contract.js';
 import { describePresenceContract } from './contracts/presence.contract.js';
-
-// ---------------------------------------------------------------------------------------------------------
-// A redis-server of the test's own, on a free port, without persistence.
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { RedisProcess, freePort, waitFor } from '../../../test-support/redis-server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-class RedisServer {
-  private child: ChildProcess | undefined;
-  private readonly dir = mkdtempSync(join(tmpdir(), 'cw-redis-'));
-  private readonly clients: Redis[] = [];
-
-  private constructor(readonly port: number) {}
-
-  static async start(replicaOf?: number, extraArgs: string[] = []): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
-    const args = ['--port', String(server.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', server.dir, ...extraArgs];
-    if (replicaOf !== undefined) args.push('--replicaof', '127.0.0.1', String(replicaOf));
-    server.child = spawn('redis-server', args, { stdio: 'ignore' });
-    await waitFor(`redis-server on ${server.port}`, async () => {
-      const probe = new Redis(server.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } finally {
-        probe.disconnect();
-      }
-    });
-    return server;
-  }
-
-  /** A client closed by `stop`. */
-  client(options: RedisOptions = {}): Redis {
-    const client = new Redis(this.port, '127.0.0.1', { maxRetriesPerRequest: 1, ...options });
-    client.on('error', () => undefined);
-    this.clients.push(client);
-    return client;
-  }
-
-  kill(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (child === undefined || child.exitCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    });
-  }
-
-  async stop(): Promise<void> {
-    for (const client of this.clients) client.disconnect();
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-
-let server: RedisServer;
+let server: RedisProcess;
 let redis: Redis;
 
 beforeAll(async () => {
-  server = await RedisServer.start();
+  server = await RedisProcess.start();
   redis = server.client();
 });
 
@@ -243,12 +165,12 @@ describe('RedisRoomLog on Redis', () => {
 });
 
 describe('RedisRoomLog with WAIT', () => {
-  let primary: RedisServer;
-  let replica: RedisServer | undefined;
+  let primary: RedisProcess;
+  let replica: RedisProcess | undefined;
 
   beforeAll(async () => {
     // No 5 s wait for more replicas before a full sync.
-    primary = await RedisServer.start(undefined, ['--repl-diskless-sync-delay', '0']);
+    primary = await RedisProcess.start({ args: ['--repl-diskless-sync-delay', '0'] });
   });
 
   afterAll(async () => {
@@ -279,7 +201,7 @@ describe('RedisRoomLog with WAIT', () => {
     const unreplicated = new RedisRoomLog(client, { waitReplicas: 1, waitTimeoutMs: 100 });
     await expect(unreplicated.append(room, body('early', 'e'), 'u1:e')).rejects.toBeInstanceOf(StoreUnavailableError);
 
-    replica = await RedisServer.start(primary.port);
+    replica = await RedisProcess.start({ replicaOf: primary.port });
     const replicaClient = replica.client();
     await waitFor('the replica link', async () => (await replicaClient.info('replication')).includes('master_link_status:up'));
 
@@ -321,7 +243,7 @@ describe('RedisRoomLog and friends when Redis is unreachable', () => {
   });
 
   it('a killed server makes append and read throw StoreUnavailableError instead of hanging', async () => {
-    const doomed = await RedisServer.start();
+    const doomed = await RedisProcess.start();
     try {
       const client = doomed.client({ commandTimeout: 500, maxRetriesPerRequest: 1 });
       const log = new RedisRoomLog(client);

@@ -27,7 +27,7 @@ import { Connection, newConnectionId } from './connection.js';
 import { DevTokenIssuer, randomSecret } from './dev-tokens.js';
 import { BodyTooLargeError, readBody, rejectUpgrade, sendError, sendJson } from './http-util.js';
 import { LocalFanOut } from './local-fanout.js';
-import { handleConnectionRequest, handleRemoteConnectionRequest, matchConnectionsPath, readManagementBody } from './management.js';
+import { handleConnectionRequest, localTarget, matchConnectionsPath, readManagementBody, remoteTarget } from './management.js';
 import { createCluster } from './cluster.js';
 import { GatewayMetrics } from './metrics.js';
 import { serveStatic } from './static-files.js';
@@ -315,10 +315,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         res.setHeader('x-amzn-ErrorType', auth.status === 401 ? 'UnauthorizedException' : 'ForbiddenException');
         return sendJson(res, auth.status === 401 ? 403 : 403, { message: auth.message });
       }
-      const outcome =
-        cluster !== undefined && !fanout.connections.has(connectionId)
-          ? await handleRemoteConnectionRequest(req, res, connectionId, body, cluster.fanout)
-          : await handleConnectionRequest(req, res, connectionId, body, (id) => fanout.connections.get(id));
+      const local = fanout.connections.get(connectionId);
+      const target = cluster !== undefined && local === undefined ? remoteTarget(cluster.fanout, connectionId) : localTarget(local);
+      const outcome = await handleConnectionRequest(req, res, connectionId, body, target);
       metrics.managementRequests.inc({ operation: `connections_${method.toLowerCase()}`, status: outcome });
       return;
     }

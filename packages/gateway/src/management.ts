@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
-import type { ClusterFanOut } from './cluster-fanout.js';
+import type { ClusterFanOut, ConnectionInfo } from './cluster-fanout.js';
 import type { Connection } from './connection.js';
 import { BodyTooLargeError, readBody, sendJson } from './http-util.js';
 
@@ -25,26 +25,70 @@ export function sendAwsError(res: ServerResponse, status: number, type: string, 
   sendJson(res, status, { message }, { 'x-amzn-ErrorType': type });
 }
 
+/** One connection as the management API sees it, wherever it is held. */
+export interface ConnectionTarget {
+  /** Delivers one text frame; 'gone' when no node holds the connection, 'limited' when its buffer is full. */
+  post(data: Buffer): Promise<'posted' | 'gone' | 'limited'>;
+  describe(): Promise<ConnectionInfo | undefined>;
+  /** Closes it (code 1000); false when no node holds it. */
+  close(): Promise<boolean>;
+}
+
+/** A connection on this node. */
+export function localTarget(connection: Connection | undefined): ConnectionTarget {
+  const live = () => connection !== undefined && connection.registered && connection.isOpen;
+  return {
+    post: (data) => {
+      if (!live()) return Promise.resolve('gone');
+      if (!connection!.canBuffer(data.length)) return Promise.resolve('limited');
+      connection!.send(data);
+      return Promise.resolve('posted');
+    },
+    describe: () => {
+      if (!live()) return Promise.resolve(undefined);
+      const { connectedAt, lastActiveAt, sourceIp, userAgent } = connection!;
+      return Promise.resolve({ connectedAt, lastActiveAt, sourceIp, userAgent });
+    },
+    close: () => {
+      if (!live()) return Promise.resolve(false);
+      connection!.close(1000, 'closed by the server');
+      return Promise.resolve(true);
+    },
+  };
+}
+
+/** A connection on another node, reached through Redis. */
+export function remoteTarget(cluster: ClusterFanOut, connectionId: string): ConnectionTarget {
+  return {
+    post: async (data) => ((await cluster.send(connectionId, data.toString('utf8'))) ? 'posted' : 'gone'),
+    describe: () => cluster.describe(connectionId),
+    close: async () => {
+      if ((await cluster.describe(connectionId)) === undefined) return false;
+      await cluster.close(connectionId, 1000, 'closed by the server');
+      return true;
+    },
+  };
+}
+
 /**
  * POST, GET and DELETE on `@connections/{id}`, compatible with `@aws-sdk/client-apigatewaymanagementapi`.
- * The caller has authenticated the request.
+ * The caller has authenticated the request. Returns the outcome, for metrics.
  */
 export async function handleConnectionRequest(
   req: IncomingMessage,
   res: ServerResponse,
   connectionId: string,
   body: Buffer,
-  lookup: (id: string) => Connection | undefined,
+  target: ConnectionTarget,
 ): Promise<string> {
   if (!CONNECTION_ID.test(connectionId)) {
     sendAwsError(res, 400, 'BadRequestException', 'Invalid connectionId');
     return 'bad_request';
   }
-  const connection = lookup(connectionId);
-  if (connection === undefined || !connection.registered || !connection.isOpen) {
+  const gone = () => {
     sendAwsError(res, 410, 'GoneException', '');
     return 'gone';
-  }
+  };
   switch (req.method) {
     case 'POST': {
       if (body.length > MAX_POST_BYTES) {
@@ -55,23 +99,27 @@ export async function handleConnectionRequest(
         sendAwsError(res, 400, 'BadRequestException', 'Data must be UTF-8 text');
         return 'bad_request';
       }
-      if (!connection.canBuffer(body.length)) {
+      const outcome = await target.post(body);
+      if (outcome === 'gone') return gone();
+      if (outcome === 'limited') {
         sendAwsError(res, 429, 'LimitExceededException', 'The client send buffer is full');
         return 'limited';
       }
-      connection.send(body);
       res.writeHead(200, { 'content-length': 0 }).end();
       return 'posted';
     }
-    case 'GET':
+    case 'GET': {
+      const info = await target.describe();
+      if (info === undefined) return gone();
       sendJson(res, 200, {
-        connectedAt: new Date(connection.connectedAt).toISOString(),
-        identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
-        lastActiveAt: new Date(connection.lastActiveAt).toISOString(),
+        connectedAt: new Date(info.connectedAt).toISOString(),
+        identity: { sourceIp: info.sourceIp, userAgent: info.userAgent },
+        lastActiveAt: new Date(info.lastActiveAt).toISOString(),
       });
       return 'got';
+    }
     case 'DELETE':
-      connection.close(1000, 'closed by the server');
+      if (!(await target.close())) return gone();
       res.writeHead(204).end();
       return 'deleted';
     default:
@@ -89,62 +137,5 @@ export async function readManagementBody(req: IncomingMessage, res: ServerRespon
       return undefined;
     }
     throw error;
-  }
-}
-
-/** The same API for a connection held by another node: forwarded through Redis. */
-export async function handleRemoteConnectionRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  connectionId: string,
-  body: Buffer,
-  cluster: ClusterFanOut,
-): Promise<string> {
-  if (!CONNECTION_ID.test(connectionId)) {
-    sendAwsError(res, 400, 'BadRequestException', 'Invalid connectionId');
-    return 'bad_request';
-  }
-  switch (req.method) {
-    case 'POST': {
-      if (body.length > MAX_POST_BYTES) {
-        sendAwsError(res, 413, 'PayloadTooLargeException', `Message exceeds ${MAX_POST_BYTES} bytes`);
-        return 'too_large';
-      }
-      if (!isUtf8(body)) {
-        sendAwsError(res, 400, 'BadRequestException', 'Data must be UTF-8 text');
-        return 'bad_request';
-      }
-      if (!(await cluster.send(connectionId, body.toString('utf8')))) {
-        sendAwsError(res, 410, 'GoneException', '');
-        return 'gone';
-      }
-      res.writeHead(200, { 'content-length': 0 }).end();
-      return 'posted';
-    }
-    case 'GET': {
-      const info = await cluster.describe(connectionId);
-      if (info === undefined) {
-        sendAwsError(res, 410, 'GoneException', '');
-        return 'gone';
-      }
-      sendJson(res, 200, {
-        connectedAt: new Date(info.connectedAt).toISOString(),
-        identity: { sourceIp: info.sourceIp, userAgent: info.userAgent },
-        lastActiveAt: new Date(info.lastActiveAt).toISOString(),
-      });
-      return 'got';
-    }
-    case 'DELETE': {
-      if ((await cluster.describe(connectionId)) === undefined) {
-        sendAwsError(res, 410, 'GoneException', '');
-        return 'gone';
-      }
-      await cluster.close(connectionId, 1000, 'closed by the server');
-      res.writeHead(204).end();
-      return 'deleted';
-    }
-    default:
-      sendAwsError(res, 403, 'ForbiddenException', 'Forbidden');
-      return 'forbidden';
   }
 }

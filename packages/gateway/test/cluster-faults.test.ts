@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FaultProxy } from '../../client/test/fault-proxy.js';
+import { FaultProxy } from '../../../test-support/fault-proxy.js';
 import { connect, type ClasswireClient, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
 import type { Gateway } from '../src/index.js';
 import { SECRET, TestClient, eventually, makeToken, startTestGateway } from './harness.js';
-import { RedisProcess, freePort } from './redis-server.js';
+import { RedisProcess, freePort } from '../../../test-support/redis-server.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -5,11 +5,11 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaultProxy } from '../../client/test/fault-proxy.js';
+import { FaultProxy } from '../../../test-support/fault-proxy.js';
 import { connect, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
 import type { Gateway } from '../src/index.js';
 import { AWS_CREDENTIALS, TestClient, eventually, makeToken, startTestGateway } from './harness.js';
-import { RedisProcess } from './redis-server.js';
+import { RedisProcess } from '../../../test-support/redis-server.js';
 
 let redis: RedisProcess;
 const nodes: Gateway[] = [];

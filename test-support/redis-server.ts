@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -17,7 +17,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+/** Polls until `condition` holds (errors count as "not yet"); fails after `timeoutMs`. */
+export async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -28,10 +29,12 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, wha
 /** A redis-server (or sentinel) process of the test's own, on a free loopback port, without persistence. */
 export class RedisProcess {
   private child: ChildProcess | undefined;
+  private readonly clients: Redis[] = [];
 
   private constructor(
     readonly port: number,
     private readonly args: string[],
+    private readonly dir: string,
   ) {}
 
   static async start(options: { port?: number; replicaOf?: number; args?: string[] } = {}): Promise<RedisProcess> {
@@ -41,7 +44,7 @@ export class RedisProcess {
     const dir = mkdtempSync(join(tmpdir(), 'cw-redis-'));
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...(options.args ?? [])];
     if (options.replicaOf !== undefined) args.push('--replicaof', '127.0.0.1', String(options.replicaOf));
-    const server = new RedisProcess(port, args);
+    const server = new RedisProcess(port, args, dir);
     await server.launch();
     return server;
   }
@@ -65,7 +68,7 @@ export class RedisProcess {
         '',
       ].join('\n'),
     );
-    const server = new RedisProcess(port, [file, '--sentinel']);
+    const server = new RedisProcess(port, [file, '--sentinel'], dir);
     await server.launch();
     return server;
   }
@@ -74,10 +77,19 @@ export class RedisProcess {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  client(): Redis {
-    const client = new Redis(this.port, '127.0.0.1', { lazyConnect: false, maxRetriesPerRequest: 1 });
+  /** A client that `stop` disconnects. */
+  client(options: RedisOptions = {}): Redis {
+    const client = new Redis(this.port, '127.0.0.1', { maxRetriesPerRequest: 1, ...options });
     client.on('error', () => {});
+    this.clients.push(client);
     return client;
+  }
+
+  /** Disconnects the clients made by `client`, kills the server and removes its directory. */
+  async stop(): Promise<void> {
+    for (const client of this.clients) client.disconnect();
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   async launch(): Promise<void> {
@@ -86,14 +98,10 @@ export class RedisProcess {
     // Refused connections are expected until the server is up.
     probe.on('error', () => {});
     try {
-      await waitFor(
-        async () => {
-          if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
-          return (await probe.ping()) === 'PONG';
-        },
-        10_000,
-        `redis on port ${this.port}`,
-      );
+      await waitFor(`redis on port ${this.port}`, async () => {
+        if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
+        return (await probe.ping()) === 'PONG';
+      });
     } finally {
       probe.disconnect();
     }
@@ -115,9 +123,10 @@ export class RedisProcess {
   }
 
   async waitForReplicaSync(): Promise<void> {
-    const client = this.client();
+    const client = new Redis(this.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    client.on('error', () => {});
     try {
-      await waitFor(async () => (await client.info('replication')).includes('master_link_status:up'), 10_000, 'replica sync');
+      await waitFor('replica sync', async () => (await client.info('replication')).includes('master_link_status:up'));
     } finally {
       client.disconnect();
     }
