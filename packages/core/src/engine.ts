@@ -181,11 +181,11 @@ export class Engine {
       throw new ProtocolError('forbidden', `a connection may join at most ${this.maxRoomsPerConnection} rooms`);
     }
     const { connectionId } = connection;
-    await this.registry.joinRoom(connectionId, room);
-    await this.fanout.subscribe(connectionId, room, true);
     let released = false;
     let announced = false;
     try {
+      await this.registry.joinRoom(connectionId, room);
+      await this.fanout.subscribe(connectionId, room, true);
       const history = await this.roomLog.read(room, frame.since, frame.epoch);
       if (history.messages.length > 0) {
         await this.fanout.sendMany(
@@ -212,11 +212,14 @@ export class Engine {
       await this.fanout.release(connectionId, room, history.seq);
       released = true;
     } finally {
-      // A join that failed part-way leaves no trace: no membership, no presence.
+      // A join that failed part-way leaves no trace: no membership, no presence. A failed rejoin keeps
+      // the membership it had, and live delivery resumes (nothing stays held).
       if (!released && !rejoin) {
         await this.fanout.unsubscribe(connectionId, room);
         await this.registry.leaveRoom(connectionId, room);
         if (announced) await this.announceLeave(connection, room);
+      } else if (!released) {
+        await this.fanout.release(connectionId, room, 0);
       }
     }
   }

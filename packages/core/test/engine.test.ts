@@ -686,6 +686,33 @@ describe('Engine: leave and presence', () => {
   });
 });
 
+describe('Engine: a failed rejoin', () => {
+  it('keeps the membership and resumes live delivery instead of holding frames forever', async () => {
+    class FlakyLog extends MemoryRoomLog {
+      failNextRead = false;
+      override read(room: string, since?: number, epoch?: string) {
+        if (this.failNextRead) {
+          this.failNextRead = false;
+          return Promise.reject(new StoreUnavailableError('log down'));
+        }
+        return super.read(room, since, epoch);
+      }
+    }
+    const roomLog = new FlakyLog();
+    const t = setup({ roomLog });
+    await t.connect('a', { userId: 'ada', role: 'teacher' });
+    await t.connect('b', { userId: 'bob' });
+    await t.join('a', 'r');
+    await t.join('b', 'r');
+    roomLog.failNextRead = true;
+    await t.send('b', { action: 'join', room: 'r', since: 0, id: 'again' });
+    expect(t.fanout.last('b')).toMatchObject({ type: 'error', code: 'unavailable', id: 'again' });
+    expect((await t.registry.get('b'))!.joined.has('r')).toBe(true);
+    await t.send('a', { action: 'publish', room: 'r', event: 'chat.message', data: 'live', id: 'm1' });
+    expect(t.fanout.ofType('b', 'message').map((f) => f.data)).toEqual(['live']);
+  });
+});
+
 describe('Engine: direct messages', () => {
   async function classroom() {
     const t = setup();

@@ -3,9 +3,10 @@
  *
  * 4000-4499: the client should reconnect (with backoff) and resume with `since`.
  * 4500-4999: the client must not reconnect with the same credentials.
- * Standard codes: 1000 (normal) ends the session; 1001, 1006, 1011, 1012, 1013 are transient, so reconnect;
- * 1003 (binary frame) and 1009 (frame too large) are sent when the client broke the protocol: it may reconnect,
- * but must not resend the offending frame.
+ * Standard codes: 1000 (normal) ends the session and 1008 (policy violation) is final too; every other
+ * code (1001 going away, 1005 no status, 1006 abnormal, 1011, 1012, 1013, ...) is transient, so reconnect.
+ * 1003 (binary frame) and 1009 (frame too large) are sent when the client broke the protocol: it may
+ * reconnect, but must not resend the offending frame.
  */
 export const CLOSE_CODES = {
   normal: 1000,
@@ -27,11 +28,11 @@ export const CLOSE_CODES = {
 export type CloseCodeName = keyof typeof CLOSE_CODES;
 export type CloseCode = (typeof CLOSE_CODES)[CloseCodeName];
 
-const TRANSIENT_STANDARD = new Set([1001, 1003, 1006, 1009, 1011, 1012, 1013]);
-
-/** Whether a client that saw this close code should reconnect. */
+/**
+ * Whether a client that saw this close code should reconnect. Unknown codes count as transient: a
+ * student's client stranded by a proxy's unusual close is worse than one reconnect too many.
+ */
 export function shouldReconnect(code: number): boolean {
-  if (code >= 4000 && code <= 4499) return true;
   if (code >= 4500 && code <= 4999) return false;
-  return TRANSIENT_STANDARD.has(code);
+  return code !== 1000 && code !== 1008;
 }

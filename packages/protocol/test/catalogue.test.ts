@@ -53,6 +53,7 @@ describe('close codes', () => {
 
   it('classifies the standard codes as documented', () => {
     expect(shouldReconnect(1000)).toBe(false);
-    for (const code of [1001, 1003, 1006, 1009, 1011, 1012, 1013]) expect(shouldReconnect(code), String(code)).toBe(true);
+    expect(shouldReconnect(1008)).toBe(false);
+    for (const code of [1001, 1002, 1003, 1005, 1006, 1009, 1011, 1012, 1013, 3000]) expect(shouldReconnect(code), String(code)).toBe(true);
   });
 });
