@@ -187,8 +187,8 @@ export async function createCluster(
     },
     async stop() {
       for (const timer of timers) clearInterval(timer);
-      // A node that stops cleanly removes its liveness at once; its connections were closed by the drain.
-      await redis.del(aliveKey).catch(() => undefined);
+      // A node that stops cleanly leaves at once; its connections were closed by the drain.
+      await redis.multi().del(aliveKey).srem(nodesKey, nodeId).exec().catch(() => undefined);
       redis.disconnect();
       subscriber.disconnect();
       if (logConnection !== redis) logConnection.disconnect();
