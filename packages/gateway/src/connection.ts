@@ -1,24 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { ConnectionRecord } from '@classwire/core';
-import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-
-/**
- * ws's frame encoder (`Sender.frame`). @types/ws does not declare it, and only ws's CommonJS entry
- * attaches it to the class in every version, hence `require`.
- */
-const encodeFrame = (
-  createRequire(import.meta.url)('ws') as {
-    Sender: { frame(data: Buffer, options: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean }): Buffer[] };
-  }
-).Sender.frame;
-
-/** Frames a text message once for the wire: an unmasked, final, text frame (server to client). */
-export function frameText(text: string): Buffer {
-  return Buffer.concat(encodeFrame(Buffer.from(text), { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: true }));
-}
 
 /** API Gateway's connection id format: 16 characters of base64url ending in `=`. */
 export function newConnectionId(): string {
@@ -30,7 +13,7 @@ interface RoomCursor {
   holding: boolean;
   /** Highest seq delivered live; lower or equal ones are duplicates of a replay. */
   lastSeq: number;
-  held: { frame: Buffer; seq: number }[];
+  held: { data: Buffer; seq: number }[];
 }
 
 export interface ConnectionEvents {
@@ -85,24 +68,6 @@ export class Connection {
     return true;
   }
 
-  /**
-   * Writes a text frame already framed for the wire (see `frameText`): a broadcast frames its message
-   * once and every member gets the same bytes. Same buffer limit as `send`.
-   */
-  sendFramed(frame: Buffer): boolean {
-    if (!this.isOpen) return false;
-    if (this.socket.bufferedAmount + frame.length > this.maxBufferedBytes) {
-      this.events.slowConsumer(this);
-      this.close(CLOSE_CODES.slowConsumer, 'slow consumer');
-      return false;
-    }
-    // Without permessage-deflate, ws writes each of its own frames synchronously and whole, so a whole
-    // frame written to the socket here never interleaves with one of ws's.
-    (this.socket as unknown as { _socket: Socket })._socket.write(frame);
-    this.events.framesOut(1);
-    return true;
-  }
-
   /** Whether a management-API post of `length` bytes fits the send buffer. */
   canBuffer(length: number): boolean {
     return this.socket.bufferedAmount + length <= this.maxBufferedBytes;
@@ -121,7 +86,7 @@ export class Connection {
     cursor.lastSeq = Math.max(cursor.lastSeq, seq);
     const held = cursor.held;
     cursor.held = [];
-    for (const entry of held) this.deliver(room, entry.frame, entry.seq);
+    for (const frame of held) this.deliver(room, frame.data, frame.seq);
   }
 
   unsubscribe(room: string): void {
@@ -133,21 +98,18 @@ export class Connection {
     return this.rooms.keys();
   }
 
-  /**
-   * A room broadcast (`frame` is wire-framed by `frameText`): sequenced frames go through the room's
-   * cursor (hold, dedup), others straight out.
-   */
-  deliver(room: string, frame: Buffer, seq: number | undefined): boolean {
-    if (seq === undefined) return this.sendFramed(frame);
+  /** A room broadcast: sequenced frames go through the room's cursor (hold, dedup), others straight out. */
+  deliver(room: string, data: Buffer, seq: number | undefined): boolean {
+    if (seq === undefined) return this.send(data);
     const cursor = this.rooms.get(room);
     if (cursor === undefined) return false;
     if (cursor.holding) {
-      cursor.held.push({ frame, seq });
+      cursor.held.push({ data, seq });
       return true;
     }
     if (seq <= cursor.lastSeq) return false;
     cursor.lastSeq = seq;
-    return this.sendFramed(frame);
+    return this.send(data);
   }
 
   close(code: number, reason: string): void {

@@ -1,9 +1,9 @@
 import type { BroadcastOptions, FanOut } from '@classwire/core';
-import { frameText, type Connection } from './connection.js';
+import type { Connection } from './connection.js';
 
 /**
- * FanOut over the sockets this node holds. A broadcast is serialized and framed for the wire once, and
- * the same bytes are written to every member.
+ * FanOut over the sockets this node holds. A broadcast is encoded to bytes once and the same buffer is
+ * written to every member.
  */
 export class LocalFanOut implements FanOut {
   readonly connections = new Map<string, Connection>();
@@ -45,7 +45,7 @@ export class LocalFanOut implements FanOut {
   broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void> {
     const members = this.rooms.get(room);
     if (members === undefined) return Promise.resolve();
-    const data = frameText(frame);
+    const data = Buffer.from(frame);
     const seq = options?.seq;
     const except = options?.except;
     let delivered = 0;
