@@ -11,6 +11,7 @@ import {
 } from '@classwire/core';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Redis } from 'ioredis';
+import type { ConnectionInfo } from './connection.js';
 import type { LocalFanOut } from './local-fanout.js';
 
 /** What this node has delivered of one room, to find pub/sub losses. */
@@ -24,14 +25,6 @@ interface RoomTracker {
 export interface ClusterFanOutEvents {
   backfilled(messages: number): void;
   historyLost(room: string): void;
-}
-
-/** Whatever a node asks another about one of its connections. */
-export interface ConnectionInfo {
-  connectedAt: number;
-  lastActiveAt: number;
-  sourceIp: string;
-  userAgent: string;
 }
 
 const EPHEMERAL_MARK = '~';

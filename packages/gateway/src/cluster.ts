@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { CLOSE_CODES } from '@classwire/protocol';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { GatewayConfig } from './config.js';
-import { ClusterFanOut, type ConnectionInfo } from './cluster-fanout.js';
+import { ClusterFanOut } from './cluster-fanout.js';
+import type { ConnectionInfo } from './connection.js';
 import type { LocalFanOut } from './local-fanout.js';
 import type { GatewayMetrics } from './metrics.js';
 

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { CLOSE_CODES } from '@classwire/protocol';
-import type { ConnectionRecord } from '@classwire/core';
 import type { WebSocket } from 'ws';
 
 /** API Gateway's connection id format: 16 characters of base64url ending in `=`. */
@@ -14,6 +13,14 @@ interface RoomCursor {
   /** Highest seq delivered live; lower or equal ones are duplicates of a replay. */
   lastSeq: number;
   held: { data: Buffer; seq: number }[];
+}
+
+/** A connection as the management API describes it. */
+export interface ConnectionInfo {
+  connectedAt: number;
+  lastActiveAt: number;
+  sourceIp: string;
+  userAgent: string;
 }
 
 export interface ConnectionEvents {
@@ -31,8 +38,6 @@ export class Connection {
   alive = true;
   /** Set once the engine registered the connection; management calls before that answer 410. */
   registered = false;
-  /** The registry record, kept so a node can re-register its connections after Redis lost them. */
-  record: ConnectionRecord | undefined;
   private closing = false;
   private readonly rooms = new Map<string, RoomCursor>();
 
@@ -68,6 +73,13 @@ export class Connection {
     return true;
   }
 
+  /** What the management API's GET reports; undefined unless registered and open (API Gateway's 410). */
+  info(): ConnectionInfo | undefined {
+    if (!this.registered || !this.isOpen) return undefined;
+    const { connectedAt, lastActiveAt, sourceIp, userAgent } = this;
+    return { connectedAt, lastActiveAt, sourceIp, userAgent };
+  }
+
   /** Whether a management-API post of `length` bytes fits the send buffer. */
   canBuffer(length: number): boolean {
     return this.socket.bufferedAmount + length <= this.maxBufferedBytes;
@@ -93,10 +105,6 @@ export class Connection {
     this.rooms.delete(room);
   }
 
-  /** Rooms this connection receives. */
-  subscribedRooms(): IterableIterator<string> {
-    return this.rooms.keys();
-  }
 
   /** A room broadcast: sequenced frames go through the room's cursor (hold, dedup), others straight out. */
   deliver(room: string, data: Buffer, seq: number | undefined): boolean {

@@ -91,12 +91,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 
   const fanout = new LocalFanOut((count) => metrics.deliveries.inc(count));
   const metrics = new GatewayMetrics({ connections: () => fanout.connections.size, rooms: () => fanout.roomCount });
-  const describeLocal = (connectionId: string) => {
-    const connection = fanout.connections.get(connectionId);
-    if (connection === undefined || !connection.registered || !connection.isOpen) return undefined;
-    const { connectedAt, lastActiveAt, sourceIp, userAgent } = connection;
-    return { connectedAt, lastActiveAt, sourceIp, userAgent };
-  };
+  const describeLocal = (connectionId: string) => fanout.connections.get(connectionId)?.info();
   const cluster = config.redis === undefined ? undefined : await createCluster(config, nodeId, fanout, logger, metrics, describeLocal);
   const memoryLog = cluster === undefined ? new MemoryRoomLog({ maxMessages: config.limits.historySize, maxAgeMs: config.limits.historyTtlMs }) : undefined;
   const registry: ConnectionRegistry = cluster?.registry ?? new MemoryRegistry();
@@ -255,7 +250,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       if (!busy) finish();
     });
 
-    connection.record = {
+    const record = {
       connectionId: id,
       userId: claims.userId,
       name: claims.name,
@@ -266,7 +261,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       node: nodeId,
     };
     engine
-      .connect(connection.record, room)
+      .connect(record, room)
       .then(() => {
         connection.registered = true;
         log.debug({ room }, 'connected');

@@ -20,11 +20,6 @@ export class LocalFanOut implements FanOut {
     return this.rooms.has(room);
   }
 
-  /** Rooms with members on this node. */
-  localRooms(): IterableIterator<string> {
-    return this.rooms.keys();
-  }
-
   /** The room's members on this node. */
   membersOf(room: string): Connection[] {
     return [...(this.rooms.get(room) ?? [])];

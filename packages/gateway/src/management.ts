@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
-import type { ClusterFanOut, ConnectionInfo } from './cluster-fanout.js';
-import type { Connection } from './connection.js';
+import type { ClusterFanOut } from './cluster-fanout.js';
+import type { Connection, ConnectionInfo } from './connection.js';
 import { BodyTooLargeError, readBody, sendJson } from './http-util.js';
 
 /** API Gateway's limit for one @connections post (a message, not a frame). */
@@ -36,22 +36,17 @@ export interface ConnectionTarget {
 
 /** A connection on this node. */
 export function localTarget(connection: Connection | undefined): ConnectionTarget {
-  const live = () => connection !== undefined && connection.registered && connection.isOpen;
   return {
     post: (data) => {
-      if (!live()) return Promise.resolve('gone');
-      if (!connection!.canBuffer(data.length)) return Promise.resolve('limited');
-      connection!.send(data);
+      if (connection?.info() === undefined) return Promise.resolve('gone');
+      if (!connection.canBuffer(data.length)) return Promise.resolve('limited');
+      connection.send(data);
       return Promise.resolve('posted');
     },
-    describe: () => {
-      if (!live()) return Promise.resolve(undefined);
-      const { connectedAt, lastActiveAt, sourceIp, userAgent } = connection!;
-      return Promise.resolve({ connectedAt, lastActiveAt, sourceIp, userAgent });
-    },
+    describe: () => Promise.resolve(connection?.info()),
     close: () => {
-      if (!live()) return Promise.resolve(false);
-      connection!.close(1000, 'closed by the server');
+      if (connection?.info() === undefined) return Promise.resolve(false);
+      connection.close(1000, 'closed by the server');
       return Promise.resolve(true);
     },
   };

@@ -65,13 +65,6 @@ export class MemoryRegistry implements ConnectionRegistry {
     return Promise.resolve(this.byUser.get(userId)?.size ?? 0);
   }
 
-  get size(): number {
-    return this.connections.size;
-  }
-
-  get roomCount(): number {
-    return this.byRoom.size;
-  }
 }
 
 export function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
