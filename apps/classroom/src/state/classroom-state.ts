@@ -80,7 +80,8 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
     hands: [...snapshot.hands],
   };
   if (!snapshot.full) {
-    return { ...state, ...control, private: mergePrivate(state.private, snapshot.private), seq: Math.max(state.seq, snapshot.seq) };
+    // `seq` stays: the chat and board events up to the snapshot's seq are still to be replayed.
+    return { ...state, ...control, private: mergePrivate(state.private, snapshot.private) };
   }
   return {
     ...control,
