@@ -403,6 +403,13 @@ export class ClasswireClient {
       case 'presence':
         this.rooms.get(frame.room)?.handlePresence(frame);
         return;
+      case 'snapshot':
+        try {
+          this.rooms.get(frame.room)?.handleSnapshotPart(frame);
+        } catch (error) {
+          this.reportError(error);
+        }
+        return;
       case 'ack': {
         const request = this.pending.get(frame.id);
         if (request === undefined) return;

@@ -1,5 +1,21 @@
 export { ClasswireClient, connect, type ClientOptions, type CloseInfo, type ConnectionState, type DirectMessage, type WebSocketConstructor, type WebSocketLike } from './client.js';
-export { Room, type JoinInfo, type PresenceChange, type PublishOptions, type ResetInfo, type RoomMessage, type RoomState } from './room.js';
+export { Room, type JoinInfo, type PresenceChange, type PublishOptions, type ResetInfo, type RoomMessage, type RoomSnapshot, type RoomState } from './room.js';
 export { ClasswireError, type ClientErrorCode } from './errors.js';
 export { fullJitterDelay, type BackoffOptions } from './backoff.js';
 export { shouldReconnect, CLOSE_CODES, ERROR_CODES, type ErrorCode, type Member, type Role, type Sender } from '@classwire/protocol/wire';
+export {
+  CLASSROOM_LIMITS,
+  type BoardEntry,
+  type BoardItem,
+  type ChatEntry,
+  type ClassroomEvent,
+  type ClassroomEventMap,
+  type ClassroomSnapshot,
+  type ClassSettings,
+  type ClassStatus,
+  type CursorData,
+  type PrivateEntry,
+  type RaisedHand,
+  type ShapeData,
+  type StrokeData,
+} from '@classwire/protocol/wire';

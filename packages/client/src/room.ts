@@ -1,4 +1,4 @@
-import type { JoinedFrame, Member, MessageFrame, PresenceFrame, Sender } from '@classwire/protocol/wire';
+import type { JoinedFrame, Member, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
 import { Emitter } from './emitter.js';
 import type { ClasswireError } from './errors.js';
 
@@ -34,6 +34,14 @@ export interface ResetInfo {
   epoch: string;
 }
 
+/** Room state the server sent with a join (the classroom's snapshot: see docs/classroom.md). */
+export interface RoomSnapshot<T = unknown> {
+  room: string;
+  /** The seq the state corresponds to: every message after it is delivered next. */
+  seq: number;
+  state: T;
+}
+
 export interface PresenceChange {
   action: 'join' | 'leave';
   member: Member;
@@ -51,6 +59,7 @@ interface RoomEvents {
   [key: string]: unknown;
   joined: JoinInfo;
   reset: ResetInfo;
+  snapshot: RoomSnapshot;
   presence: PresenceChange;
   error: ClasswireError;
 }
@@ -82,6 +91,9 @@ export class Room {
   private readonly handlers = new Map<string, Set<(message: RoomMessage) => void>>();
   private readonly lifecycle: Emitter<RoomEvents>;
   private readonly buffered = new Map<number, MessageFrame>();
+  /** Parts of the snapshot being received, and the complete one waiting for its `joined`. */
+  private snapshotParts: string[] = [];
+  private pendingSnapshot: RoomSnapshot | undefined;
   /** The highest seq the server is known to have reached. */
   private knownSeq = 0;
   private gapTimer: ReturnType<typeof setTimeout> | undefined;
@@ -135,6 +147,14 @@ export class Room {
     return this.lifecycle.on('reset', handler);
   }
 
+  /**
+   * The room's state, sent by the server with a join (first join, after a reset, and a lighter one on a
+   * resume). Emitted before any message that follows it.
+   */
+  onSnapshot<T = unknown>(handler: (snapshot: RoomSnapshot<T>) => void): () => void {
+    return this.lifecycle.on('snapshot', handler as (snapshot: RoomSnapshot) => void);
+  }
+
   onPresence(handler: (change: PresenceChange) => void): () => void {
     return this.lifecycle.on('presence', handler);
   }
@@ -168,6 +188,17 @@ export class Room {
     this.drain();
   }
 
+  /** @internal One part of a snapshot; parts arrive in order, before `joined`. */
+  handleSnapshotPart(frame: SnapshotFrame): void {
+    if (frame.part === 0) this.snapshotParts = [];
+    if (frame.part !== this.snapshotParts.length) return;
+    this.snapshotParts.push(frame.data);
+    if (this.snapshotParts.length < frame.parts) return;
+    const text = this.snapshotParts.join('');
+    this.snapshotParts = [];
+    this.pendingSnapshot = { room: this.id, seq: frame.seq, state: JSON.parse(text) as unknown };
+  }
+
   /** @internal */
   handleJoined(frame: JoinedFrame): void {
     const first = this.lastSeq === undefined;
@@ -188,6 +219,10 @@ export class Room {
     this.state = 'joined';
     // The app hears of the reset before any message that follows it, and sees the room's new position.
     if (!frame.recovered && !first) this.lifecycle.emit('reset', { room: this.id, seq: frame.seq, epoch: frame.epoch });
+    const snapshot = this.pendingSnapshot;
+    this.pendingSnapshot = undefined;
+    this.snapshotParts = [];
+    if (snapshot !== undefined) this.lifecycle.emit('snapshot', snapshot);
     this.drain();
     const info: JoinInfo = {
       room: this.id,
@@ -227,6 +262,8 @@ export class Room {
   /** @internal The connection dropped: the next join resumes from `lastSeq`. */
   disconnected(): void {
     this.resuming = false;
+    this.snapshotParts = [];
+    this.pendingSnapshot = undefined;
     this.clearGapTimer();
   }
 

@@ -42,7 +42,7 @@ describe('fault tolerance', () => {
     const rcvRoom = receiver.join('stream');
     await Promise.all([pubRoom.ready, rcvRoom.ready]);
     const received: RoomMessage[] = [];
-    rcvRoom.on('chat.message', collect(received));
+    rcvRoom.on('lesson.note', collect(received));
     const resets: ResetInfo[] = [];
     rcvRoom.onReset((info) => resets.push(info));
     let publisherDrops = 0;
@@ -53,7 +53,7 @@ describe('fault tolerance', () => {
     const total = 300;
     const acks: Promise<number | undefined>[] = [];
     for (let i = 1; i <= total; i++) {
-      acks.push(pubRoom.publish('chat.message', { i }));
+      acks.push(pubRoom.publish('lesson.note', { i }));
       // Cut each path five times while the stream flows: publishes are in flight, acks and deliveries lost.
       if (i % 60 === 20) {
         await eventually(() => publisher.state === 'open');
@@ -89,10 +89,10 @@ describe('fault tolerance', () => {
     const seen: RoomMessage[] = [];
     watch.on('*', collect(seen));
     path.dropDownstream((text) => text.includes('"type":"ack"'));
-    const seq = await room.publish('chat.message', 'once');
+    const seq = await room.publish('lesson.note', 'once');
     expect(path.dropped).toHaveLength(1);
     expect(seq).toBe(1);
-    expect(await room.publish('chat.message', 'twice')).toBe(2);
+    expect(await room.publish('lesson.note', 'twice')).toBe(2);
     await eventually(() => seen.length === 2);
     expect(seen.map((m) => m.data)).toEqual(['once', 'twice']);
   });
@@ -109,7 +109,7 @@ describe('fault tolerance', () => {
     rcvRoom.on('*', collect(received));
     // Message 2 is lost on its way, as a pub/sub hiccup would lose it; the socket stays up.
     path.dropDownstream((text) => text.includes('"type":"message"') && text.includes('"seq":2,'));
-    for (let i = 1; i <= 5; i++) await pubRoom.publish('chat.message', i);
+    for (let i = 1; i <= 5; i++) await pubRoom.publish('lesson.note', i);
     await eventually(() => received.length === 5);
     expect(path.dropped).toHaveLength(1);
     expect(received.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
@@ -126,7 +126,7 @@ describe('fault tolerance', () => {
     await Promise.all([room.ready, watch.ready]);
     const seen: RoomMessage[] = [];
     watch.on('*', collect(seen));
-    const seqs = await Promise.all(range(1, 40).map((i) => room.publish('chat.message', i)));
+    const seqs = await Promise.all(range(1, 40).map((i) => room.publish('lesson.note', i)));
     expect(seqs).toEqual(range(1, 40));
     await eventually(() => seen.length === 40);
     expect(seen.map((m) => m.data)).toEqual(range(1, 40));
@@ -146,18 +146,18 @@ describe('fault tolerance', () => {
     rcvRoom.on('*', collect(received));
     const resets: ResetInfo[] = [];
     rcvRoom.onReset((info) => resets.push(info));
-    await pubRoom.publish('chat.message', 1);
+    await pubRoom.publish('lesson.note', 1);
     await eventually(() => received.length === 1);
 
     path.refuse(true);
     path.cutAll();
     await eventually(() => receiver.state === 'reconnecting');
-    for (let i = 2; i <= 12; i++) await pubRoom.publish('chat.message', i);
+    for (let i = 2; i <= 12; i++) await pubRoom.publish('lesson.note', i);
     path.refuse(false);
     await eventually(() => resets.length === 1, 10_000);
     expect(resets[0]).toMatchObject({ room: 'offline', seq: 12 });
     expect(received.map((m) => m.data)).toEqual([1]);
-    await pubRoom.publish('chat.message', 13);
+    await pubRoom.publish('lesson.note', 13);
     await eventually(() => received.length === 2);
     expect(received.map((m) => m.seq)).toEqual([1, 13]);
   });
@@ -180,7 +180,7 @@ describe('fault tolerance', () => {
     await pubRoom.ready;
     const seen: RoomMessage[] = [];
     room.on('*', collect(seen));
-    await pubRoom.publish('chat.message', 'after refresh');
+    await pubRoom.publish('lesson.note', 'after refresh');
     await eventually(() => seen.length === 1);
   });
 });
@@ -215,13 +215,13 @@ describe('server process killed and restarted (memory engine)', () => {
     rcvRoom.on('*', collect(received));
     const resets: ResetInfo[] = [];
     rcvRoom.onReset((info) => resets.push(info));
-    for (let i = 1; i <= 3; i++) await pubRoom.publish('chat.message', i);
+    for (let i = 1; i <= 3; i++) await pubRoom.publish('lesson.note', i);
     await eventually(() => received.length === 3);
 
     child.kill('SIGKILL');
     await eventually(() => receiver.state === 'reconnecting' && publisher.state === 'reconnecting');
     // Published while the server is down: held in the offline queue, sent after reconnecting.
-    const queued = [pubRoom.publish('chat.message', 'q1'), pubRoom.publish('chat.message', 'q2')];
+    const queued = [pubRoom.publish('lesson.note', 'q1'), pubRoom.publish('lesson.note', 'q2')];
     // The publisher comes back only after the receiver has rejoined, so the receiver sees the queued
     // messages live. (Had they been stored first, they would precede the reset point: covered by reset.)
     publisherPath.refuse(true);

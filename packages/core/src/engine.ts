@@ -5,17 +5,19 @@ import {
   composeEphemeralFrame,
   encodeErrorFrame,
   encodeMessageBody,
+  inClassroomNamespace,
   parseClientFrame,
   utf8Length,
   type DirectFrame,
   type ErrorCode,
   type JoinFrame,
   type LeaveFrame,
-  type Member,
   type PublishFrame,
   type Sender,
 } from '@classwire/protocol';
+import type { Classroom } from './classroom/classroom.js';
 import { mayJoinRoom } from './claims.js';
+import { ackFrame, memberOf, pongFrame, presenceFrame, senderOf, serverDedupKey, userDedupKey } from './frames.js';
 import { silentLogger, type Logger } from './logger.js';
 import { PublishPolicy } from './policy.js';
 import {
@@ -49,6 +51,11 @@ export interface EngineOptions {
   now?: () => number;
   logger?: Logger;
   observer?: EngineObserver | undefined;
+  /**
+   * The classroom policy: events in its namespaces (`chat.`, `wb.`, …) are validated, authorized and
+   * applied to the room state by it, and joins receive its snapshot. Without it rooms are generic.
+   */
+  classroom?: Classroom | undefined;
 }
 
 export interface ServerPublish {
@@ -83,6 +90,7 @@ export class Engine {
   private readonly now: () => number;
   private readonly logger: Logger;
   private readonly observer: EngineObserver | undefined;
+  private readonly classroom: Classroom | undefined;
 
   constructor(options: EngineOptions) {
     this.registry = options.registry;
@@ -96,6 +104,7 @@ export class Engine {
     this.now = options.now ?? Date.now;
     this.logger = options.logger ?? silentLogger;
     this.observer = options.observer;
+    this.classroom = options.classroom;
   }
 
   /**
@@ -103,6 +112,7 @@ export class Engine {
    * connection becomes a member at once, as API Gateway's `$connect` does; it cannot be sent anything yet.
    */
   async connect(record: ConnectionRecord, room?: string): Promise<void> {
+    if (room !== undefined) await this.classroom?.checkJoin(record, room);
     await this.registry.add(record);
     if (room === undefined) return;
     await this.registry.joinRoom(record.connectionId, room);
@@ -113,6 +123,7 @@ export class Engine {
   /** Unregisters a connection and announces presence changes. Safe to call twice. */
   async disconnect(connectionId: string): Promise<void> {
     this.rateLimiter?.forget(connectionId);
+    this.classroom?.forget(connectionId);
     const state = await this.registry.remove(connectionId);
     if (state === undefined) return;
     for (const room of state.joined) {
@@ -180,6 +191,7 @@ export class Engine {
     if (!rejoin && connection.joined.size >= this.maxRoomsPerConnection) {
       throw new ProtocolError('forbidden', `a connection may join at most ${this.maxRoomsPerConnection} rooms`);
     }
+    await this.classroom?.checkJoin(connection, room);
     const { connectionId } = connection;
     let released = false;
     let announced = false;
@@ -193,6 +205,15 @@ export class Engine {
           history.messages.map((m) => m.frame),
         );
       }
+      // The position the joiner continues from: after the replay, or after the snapshot when nothing
+      // was replayed (the snapshot is read later, so it may be ahead of `history`; live frames up to it
+      // are held and then dropped by `release`).
+      let position = { seq: history.seq, epoch: history.epoch };
+      if (this.classroom !== undefined) {
+        const snapshot = await this.classroom.snapshot(connection, room, !history.recovered);
+        if (!history.recovered) position = { seq: snapshot.seq, epoch: snapshot.epoch };
+        await this.fanout.sendMany(connectionId, snapshot.frames);
+      }
       if (!rejoin) {
         announced = true;
         await this.announceJoin(connection, room);
@@ -202,14 +223,14 @@ export class Engine {
         type: 'joined',
         room,
         connectionId,
-        seq: history.seq,
-        epoch: history.epoch,
+        seq: position.seq,
+        epoch: position.epoch,
         recovered: history.recovered,
         presence,
       };
       if (frame.id !== undefined) joined.id = frame.id;
       await this.fanout.send(connectionId, JSON.stringify(joined));
-      await this.fanout.release(connectionId, room, history.seq);
+      await this.fanout.release(connectionId, room, position.seq);
       released = true;
     } finally {
       // A join that failed part-way leaves no trace: no membership, no presence. A failed rejoin keeps
@@ -239,6 +260,11 @@ export class Engine {
     const started = performance.now();
     const { room, event, id } = frame;
     if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `join room "${room}" before publishing`);
+    if (this.classroom !== undefined && inClassroomNamespace(event)) {
+      const outcome = await this.classroom.publish(connection, frame);
+      if (outcome !== 'relayed') this.observer?.published((performance.now() - started) / 1000, outcome);
+      return;
+    }
     if (!this.policy.mayPublish(connection.role, event)) {
       throw new ProtocolError('forbidden', `role "${connection.role}" may not publish "${event}"`);
     }
@@ -333,39 +359,7 @@ export class Engine {
   }
 }
 
-/** Dedup keys: length-prefixed user ids cannot collide with each other or with server publishes. */
-function userDedupKey(userId: string, id: string): string {
-  return `u${userId.length}:${userId}:${id}`;
-}
-
-function serverDedupKey(id: string): string {
-  return `s:${id}`;
-}
-
-function senderOf(connection: ConnectionRecord): Sender {
-  return { userId: connection.userId, role: connection.role, name: connection.name };
-}
-
-function memberOf(connection: ConnectionRecord): Member {
-  return { userId: connection.userId, name: connection.name, role: connection.role };
-}
-
 function sharesRoom(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   for (const room of a) if (b.has(room)) return true;
   return false;
-}
-
-function ackFrame(id: string, room?: string, seq?: number): string {
-  const ack: Record<string, unknown> = { type: 'ack', id };
-  if (room !== undefined) ack.room = room;
-  if (seq !== undefined) ack.seq = seq;
-  return JSON.stringify(ack);
-}
-
-function pongFrame(ts: number, id?: string): string {
-  return JSON.stringify(id === undefined ? { type: 'pong', ts } : { type: 'pong', ts, id });
-}
-
-function presenceFrame(room: string, action: 'join' | 'leave', member: Member): string {
-  return JSON.stringify({ type: 'presence', room, action, member });
 }

@@ -40,6 +40,64 @@ export interface ConnectionRegistry {
   countForUser(userId: string): Promise<number>;
 }
 
+/**
+ * Room state: named collections (field -> value, both strings) kept next to a room's log and changed
+ * atomically with the append of the message that changes them, so the state always corresponds to one
+ * seq. The classroom keeps its settings, hands, chat tail and whiteboard in them (docs/classroom.md).
+ */
+export type StateOp =
+  | {
+      op: 'set';
+      collection: string;
+      field: string;
+      value: string;
+      /** Only replace an existing field (an edit must not resurrect a deleted entry). */
+      onlyIfPresent?: boolean;
+      /** After setting, keep only this many fields: the greatest, compared as text. */
+      keep?: number;
+    }
+  | { op: 'delete'; collection: string; field: string }
+  | { op: 'clear'; collection: string };
+
+/**
+ * Placeholders an op may use in an append: as a `field` or `value`, SEQ is replaced by the appended
+ * message's seq zero-padded to 16 digits (so fields sort as text in seq order); as a `value`, FRAME by
+ * the stored message frame.
+ */
+export const STATE_SEQ = '$seq';
+export const STATE_FRAME = '$frame';
+
+/** Pads a seq as STATE_SEQ does. */
+export function stateSeqField(seq: number): string {
+  return String(seq).padStart(16, '0');
+}
+
+/** A condition on the state: `field` of `collection` equals `value` (null: is absent). */
+export interface StateGuard {
+  collection: string;
+  field: string;
+  value: string | null;
+}
+
+export interface StateEffects {
+  /** All must hold, or nothing is appended or changed (`AppendResult.staleGuard`). */
+  guards?: readonly StateGuard[];
+  ops: readonly StateOp[];
+}
+
+/** What to read of each collection: every field, only the count, or the listed fields. */
+export type StateQuery = Record<string, 'all' | 'count' | readonly string[]>;
+
+export interface StateRead {
+  epoch: string;
+  /** The room's seq the state corresponds to. */
+  seq: number;
+  /** Fields read, per collection (absent fields are left out). */
+  collections: Record<string, Record<string, string>>;
+  /** Field counts, for collections queried with 'count'. */
+  counts: Record<string, number>;
+}
+
 export interface AppendResult {
   seq: number;
   ts: number;
@@ -49,6 +107,12 @@ export interface AppendResult {
   duplicate: boolean;
   /** True when `dedupKey` was seen before with a different body. */
   conflict: boolean;
+  /**
+   * Index of the first guard that did not hold: nothing was appended and `seq`, `ts` and `frame` are
+   * meaningless. Undefined when every guard held (or there were none). A duplicate is reported as such
+   * without checking guards.
+   */
+  staleGuard?: number;
 }
 
 export interface StoredMessage {
@@ -71,7 +135,11 @@ export interface ReadResult {
  * appends. `append` assigns seq and ts and composes the frame with `composeMessageFrame`.
  */
 export interface RoomLog {
-  append(room: string, body: string, dedupKey?: string): Promise<AppendResult>;
+  append(room: string, body: string, dedupKey?: string, effects?: StateEffects): Promise<AppendResult>;
+  /** Changes the state without appending (guards checked); resolves with the failed guard's index, if any. */
+  updateState(room: string, effects: StateEffects): Promise<number | undefined>;
+  /** Reads the state, atomically with the room's current seq. */
+  readState(room: string, query: StateQuery): Promise<StateRead>;
   /**
    * Messages with seq > `since`. `recovered` is false (and `messages` empty) when `since` is absent,
    * when `epoch` differs from the room's, or when part of the gap is no longer kept.

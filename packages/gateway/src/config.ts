@@ -29,6 +29,7 @@ const env = z.object({
   CLASSWIRE_JWT_AUDIENCE: z.string().min(1).optional(),
   CLASSWIRE_DEV_TOKENS: flag.default(false),
   CLASSWIRE_ALLOWED_ORIGINS: list.default([]),
+  CLASSWIRE_CLASSROOM: flag.default(true),
   CLASSWIRE_API_KEY: z.string().min(16, 'CLASSWIRE_API_KEY must be at least 16 characters').optional(),
   CLASSWIRE_AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   CLASSWIRE_AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
@@ -68,6 +69,8 @@ export interface GatewayConfig {
   };
   devTokens: boolean;
   allowedOrigins: string[];
+  /** Rooms are classrooms (docs/classroom.md); off: generic rooms only. */
+  classroom: boolean;
   api: {
     key: string | undefined;
     awsCredentials: { accessKeyId: string; secretAccessKey: string } | undefined;
@@ -169,6 +172,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     devTokens,
     allowedOrigins: e.CLASSWIRE_ALLOWED_ORIGINS,
+    classroom: e.CLASSWIRE_CLASSROOM,
     api: {
       key: e.CLASSWIRE_API_KEY,
       awsCredentials: awsId !== undefined && awsSecret !== undefined ? { accessKeyId: awsId, secretAccessKey: awsSecret } : undefined,

@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   AuthError,
+  Classroom,
   Engine,
   type ConnectionRegistry,
   type PresenceStore,
@@ -104,11 +105,17 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const memoryLog = cluster === undefined ? new MemoryRoomLog({ maxMessages: config.limits.historySize, maxAgeMs: config.limits.historyTtlMs }) : undefined;
   const registry: ConnectionRegistry = cluster?.registry ?? new MemoryRegistry();
   const presence: PresenceStore = cluster?.presence ?? new MemoryPresence();
+  const roomLog = cluster?.roomLog ?? memoryLog!;
+  const engineFanout = cluster?.fanout ?? fanout;
+  const classroom = config.classroom
+    ? new Classroom({ registry, roomLog, presence, fanout: engineFanout, maxFrameBytes: config.limits.maxFrameBytes })
+    : undefined;
   const engine = new Engine({
     registry,
-    roomLog: cluster?.roomLog ?? memoryLog!,
+    roomLog,
     presence,
-    fanout: cluster?.fanout ?? fanout,
+    fanout: engineFanout,
+    classroom,
     rateLimiter: new MemoryRateLimiter({ ratePerSecond: config.limits.ratePerSecond, burst: config.limits.rateBurst }),
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,

@@ -83,7 +83,10 @@ describe('npm start', () => {
     ws.send(JSON.stringify({ action: 'join', room: 'demo' }));
     ws.send(JSON.stringify({ action: 'publish', room: 'demo', event: 'chat.message', data: { text: 'hello' }, id: 'q1' }));
     await acked;
-    expect(frames.map((f) => f.type)).toEqual(['joined', 'message', 'ack']);
+    // Rooms are classrooms by default: the join brings the class's state before `joined`.
+    expect(frames.map((f) => f.type)).toEqual(['snapshot', 'joined', 'message', 'ack']);
+    const snapshot = JSON.parse(String(frames[0]!.data)) as { full: boolean; status: string; chat: unknown[] };
+    expect(snapshot).toMatchObject({ full: true, status: 'waiting', chat: [] });
 
     const exited = new Promise<void>((resolve) => child!.once('close', () => resolve()));
     const drained = waitForLog(child, 'drained', 10_000);

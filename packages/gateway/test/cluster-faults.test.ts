@@ -75,7 +75,7 @@ describe('kill -9 of a gateway node mid-stream', () => {
         await room.ready;
         const received: RoomMessage[] = [];
         const resets: ResetInfo[] = [];
-        room.on('chat.message', (m) => received.push(m));
+        room.on('lesson.note', (m) => received.push(m));
         room.onReset((r) => resets.push(r));
         return { client, room, received, resets };
       }),
@@ -91,7 +91,7 @@ describe('kill -9 of a gateway node mid-stream', () => {
             children[2]!.kill('SIGKILL');
             killedAt = Date.now();
           }
-          acked.push((await room.publish('chat.message', { p, i }))!);
+          acked.push((await room.publish('lesson.note', { p, i }))!);
           await new Promise((r) => setTimeout(r, 3));
         }
       }),
@@ -150,7 +150,7 @@ describe('Sentinel failover', () => {
     const readRoom = reader.join('ha');
     await Promise.all([writeRoom.ready, readRoom.ready]);
     const received: RoomMessage[] = [];
-    readRoom.on('chat.message', (m) => received.push(m));
+    readRoom.on('lesson.note', (m) => received.push(m));
     const resets: ResetInfo[] = [];
     readRoom.onReset((r) => resets.push(r));
 
@@ -163,14 +163,14 @@ describe('Sentinel failover', () => {
         await primary.kill();
         killedAt = Date.now();
       }
-      acked.push((await writeRoom.publish('chat.message', i))!);
+      acked.push((await writeRoom.publish('lesson.note', i))!);
       if (killedAt > 0 && firstAckAfterKill === 0) firstAckAfterKill = Date.now();
     }
     // Both nodes noticed the new primary (a new replication id): rooms got new epochs, local members were
     // asked to resume. A last message, published after that, reaches the reader only once it caught up.
     const lostCount = async (g: Gateway) => (await g.metrics.historyLost.get()).values[0]?.value ?? 0;
     await eventually(async () => (await lostCount(a)) >= 1 && (await lostCount(b)) >= 1, 20_000);
-    acked.push((await writeRoom.publish('chat.message', total))!);
+    acked.push((await writeRoom.publish('lesson.note', total))!);
     await eventually(() => received.some((m) => m.data === total), 30_000);
 
     // Storage: the new primary holds every acknowledged message exactly once, in publish order.

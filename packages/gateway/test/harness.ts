@@ -16,6 +16,8 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     CLASSWIRE_API_KEY: API_KEY,
     CLASSWIRE_AWS_ACCESS_KEY_ID: AWS_CREDENTIALS.accessKeyId,
     CLASSWIRE_AWS_SECRET_ACCESS_KEY: AWS_CREDENTIALS.secretAccessKey,
+    // Generic rooms: these suites test the protocol with arbitrary events; classroom.test.ts turns it on.
+    CLASSWIRE_CLASSROOM: '0',
     ...env,
   });
   return startGateway(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });

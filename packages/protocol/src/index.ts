@@ -1,3 +1,4 @@
 export * from './wire.js';
 export * from './parse.js';
 export * from './encode.js';
+export * from './classroom.js';

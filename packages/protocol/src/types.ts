@@ -1,4 +1,5 @@
 import type { ErrorCode } from './errors.js';
+import type { SnapshotFrame } from './classroom-types.js';
 
 export type Role = 'teacher' | 'assistant' | 'student' | 'observer';
 export const ROLES: readonly Role[] = ['teacher', 'assistant', 'student', 'observer'];
@@ -120,4 +121,5 @@ export type ServerFrame =
   | PresenceFrame
   | DirectMessageFrame
   | PongFrame
-  | ErrorFrame;
+  | ErrorFrame
+  | SnapshotFrame;

@@ -1,5 +1,16 @@
 import { composeMessageFrame } from '@classwire/protocol';
-import type { AppendResult, ReadResult, RoomLog, StoredMessage } from '../ports.js';
+import {
+  STATE_FRAME,
+  STATE_SEQ,
+  stateSeqField,
+  type AppendResult,
+  type ReadResult,
+  type RoomLog,
+  type StateEffects,
+  type StateQuery,
+  type StateRead,
+  type StoredMessage,
+} from '../ports.js';
 
 export interface MemoryRoomLogOptions {
   /** Messages kept per room. @default 500 */
@@ -27,6 +38,7 @@ interface RoomStream {
   /** Index of the oldest kept message in `messages` (trimmed lazily to avoid O(n) shifts). */
   head: number;
   lastActivity: number;
+  state: Map<string, Map<string, string>>;
 }
 
 interface DedupEntry {
@@ -61,7 +73,7 @@ export class MemoryRoomLog implements RoomLog {
     if (this.maxMessages < 1) throw new Error('maxMessages must be at least 1');
   }
 
-  append(room: string, body: string, dedupKey?: string): Promise<AppendResult> {
+  append(room: string, body: string, dedupKey?: string, effects?: StateEffects): Promise<AppendResult> {
     const now = this.now();
     if (dedupKey !== undefined) {
       this.expireDedup(now);
@@ -76,11 +88,47 @@ export class MemoryRoomLog implements RoomLog {
           conflict: seen.body !== body,
         });
       }
-      const result = this.appendNew(room, body, now);
-      this.dedup.set(key, { seq: result.seq, ts: result.ts, frame: result.frame, body, expiresAt: now + this.dedupTtlMs });
+      const result = this.appendNew(room, body, now, effects);
+      if (result.staleGuard === undefined) {
+        this.dedup.set(key, { seq: result.seq, ts: result.ts, frame: result.frame, body, expiresAt: now + this.dedupTtlMs });
+      }
       return Promise.resolve(result);
     }
-    return Promise.resolve(this.appendNew(room, body, now));
+    return Promise.resolve(this.appendNew(room, body, now, effects));
+  }
+
+  updateState(room: string, effects: StateEffects): Promise<number | undefined> {
+    const now = this.now();
+    const stream = this.stream(room, now);
+    stream.lastActivity = now;
+    const stale = failedGuard(stream.state, effects);
+    if (stale === undefined) applyOps(stream.state, effects, '', '');
+    return Promise.resolve(stale);
+  }
+
+  readState(room: string, query: StateQuery): Promise<StateRead> {
+    const now = this.now();
+    const stream = this.stream(room, now);
+    stream.lastActivity = now;
+    const result: StateRead = { epoch: stream.epoch, seq: stream.seq, collections: {}, counts: {} };
+    for (const [name, what] of Object.entries(query)) {
+      const collection = stream.state.get(name);
+      if (what === 'count') {
+        result.counts[name] = collection?.size ?? 0;
+        continue;
+      }
+      const fields: Record<string, string> = {};
+      if (collection !== undefined) {
+        if (what === 'all') for (const [field, value] of collection) fields[field] = value;
+        else
+          for (const field of what) {
+            const value = collection.get(field);
+            if (value !== undefined) fields[field] = value;
+          }
+      }
+      result.collections[name] = fields;
+    }
+    return Promise.resolve(result);
   }
 
   read(room: string, since?: number, epoch?: string): Promise<ReadResult> {
@@ -111,7 +159,7 @@ export class MemoryRoomLog implements RoomLog {
       this.trim(stream, now);
       const idle = now - stream.lastActivity;
       // A room that never had a message costs memory for nothing (a client may join many); forget it sooner.
-      const ttl = stream.seq === 0 ? this.maxAgeMs : this.metaTtlMs;
+      const ttl = stream.seq === 0 && stream.state.size === 0 ? this.maxAgeMs : this.metaTtlMs;
       if (stream.head === stream.messages.length && idle > ttl) this.rooms.delete(room);
     }
   }
@@ -121,21 +169,26 @@ export class MemoryRoomLog implements RoomLog {
     return this.rooms.size;
   }
 
-  private appendNew(room: string, body: string, now: number): AppendResult {
+  private appendNew(room: string, body: string, now: number, effects?: StateEffects): AppendResult {
     const stream = this.stream(room, now);
+    if (effects !== undefined) {
+      const stale = failedGuard(stream.state, effects);
+      if (stale !== undefined) return { seq: 0, ts: now, frame: '', duplicate: false, conflict: false, staleGuard: stale };
+    }
     stream.seq += 1;
     stream.lastActivity = now;
     const frame = composeMessageFrame(room, stream.seq, now, body);
     stream.messages.push({ seq: stream.seq, ts: now, frame });
     if (stream.messages.length - stream.head > this.maxMessages) stream.head += 1;
     this.compact(stream);
+    if (effects !== undefined) applyOps(stream.state, effects, stateSeqField(stream.seq), frame);
     return { seq: stream.seq, ts: now, frame, duplicate: false, conflict: false };
   }
 
   private stream(room: string, now: number): RoomStream {
     let stream = this.rooms.get(room);
     if (stream === undefined) {
-      stream = { epoch: newEpoch(), seq: 0, messages: [], head: 0, lastActivity: now };
+      stream = { epoch: newEpoch(), seq: 0, messages: [], head: 0, lastActivity: now, state: new Map() };
       this.rooms.set(room, stream);
     }
     return stream;
@@ -158,6 +211,43 @@ export class MemoryRoomLog implements RoomLog {
     for (const [key, entry] of this.dedup) {
       if (entry.expiresAt > now) break;
       this.dedup.delete(key);
+    }
+  }
+}
+
+/** Index of the first guard that does not hold, or undefined. */
+function failedGuard(state: Map<string, Map<string, string>>, effects: StateEffects): number | undefined {
+  const guards = effects.guards ?? [];
+  for (let i = 0; i < guards.length; i++) {
+    const guard = guards[i]!;
+    if ((state.get(guard.collection)?.get(guard.field) ?? null) !== guard.value) return i;
+  }
+  return undefined;
+}
+
+/** Applies ops as state-common.lua does; `seqField` and `frame` replace the placeholders. */
+function applyOps(state: Map<string, Map<string, string>>, effects: StateEffects, seqField: string, frame: string): void {
+  for (const op of effects.ops) {
+    if (op.op === 'clear') {
+      state.delete(op.collection);
+      continue;
+    }
+    const field = op.field === STATE_SEQ ? seqField : op.field;
+    let collection = state.get(op.collection);
+    if (op.op === 'delete') {
+      collection?.delete(field);
+      if (collection?.size === 0) state.delete(op.collection);
+      continue;
+    }
+    if (op.onlyIfPresent === true && collection?.has(field) !== true) continue;
+    if (collection === undefined) {
+      collection = new Map();
+      state.set(op.collection, collection);
+    }
+    collection.set(field, op.value === STATE_SEQ ? seqField : op.value === STATE_FRAME ? frame : op.value);
+    if (op.keep !== undefined && collection.size > op.keep) {
+      const fields = [...collection.keys()].sort();
+      for (const old of fields.slice(0, fields.length - op.keep)) collection.delete(old);
     }
   }
 }

@@ -1,7 +1,16 @@
 import type { Redis } from 'ioredis';
 import { composeMessageFrame } from '@classwire/protocol';
 import { newEpoch } from '../memory/room-log.js';
-import { StoreUnavailableError, type AppendResult, type ReadResult, type RoomLog, type StoredMessage } from '../ports.js';
+import {
+  StoreUnavailableError,
+  type AppendResult,
+  type ReadResult,
+  type RoomLog,
+  type StateEffects,
+  type StateQuery,
+  type StateRead,
+  type StoredMessage,
+} from '../ports.js';
 import { asString, asStrings, guarded, withScripts, type ScriptCommands } from './scripts.js';
 
 export interface RedisRoomLogOptions {
@@ -88,10 +97,10 @@ export class RedisRoomLog implements RoomLog {
     }
   }
 
-  async append(room: string, body: string, dedupKey?: string): Promise<AppendResult> {
+  async append(room: string, body: string, dedupKey?: string, effects?: StateEffects): Promise<AppendResult> {
     const ts = this.now();
-    const keys = [this.metaKey(room), this.logKey(room)];
-    if (dedupKey !== undefined) keys.push(this.dedupKey(room, dedupKey));
+    const keys = [this.metaKey(room), this.logKey(room), this.dedupKey(room, dedupKey ?? '')];
+    const encodedEffects = effects === undefined ? '' : this.encodeEffects(room, effects, keys);
     const reply = await guarded('append', () =>
       this.redis.classwireRoomAppend(
         keys.length,
@@ -106,9 +115,11 @@ export class RedisRoomLog implements RoomLog {
         Math.max(this.metaTtlMs, this.maxAgeMs),
         this.dedupTtlMs,
         roomChannel(this.prefix, room),
+        encodedEffects,
+        dedupKey === undefined ? '0' : '1',
       ),
     );
-    const [seq, storedTs, frame, duplicate, conflict] = asStrings(reply);
+    const [seq, storedTs, frame, duplicate, conflict, stale] = asStrings(reply);
     const result: AppendResult = {
       seq: Number(seq),
       ts: Number(storedTs),
@@ -116,8 +127,83 @@ export class RedisRoomLog implements RoomLog {
       duplicate: duplicate === '1',
       conflict: conflict === '1',
     };
+    if (stale !== '0') {
+      result.staleGuard = Number(stale) - 1;
+      return result;
+    }
     if (this.waitReplicas > 0 && !result.conflict) await this.waitForReplicas();
     return result;
+  }
+
+  async updateState(room: string, effects: StateEffects): Promise<number | undefined> {
+    const keys = [this.metaKey(room), this.logKey(room)];
+    const encoded = this.encodeEffects(room, effects, keys);
+    const reply = await guarded('state update', () =>
+      this.redis.classwireStateUpdate(keys.length, ...keys, newEpoch(), encoded, Math.max(this.metaTtlMs, this.maxAgeMs)),
+    );
+    const stale = Number(asString(reply));
+    if (stale > 0) return stale - 1;
+    if (this.waitReplicas > 0) await this.waitForReplicas();
+    return undefined;
+  }
+
+  async readState(room: string, query: StateQuery): Promise<StateRead> {
+    const names = Object.keys(query);
+    const keys = [this.metaKey(room), this.logKey(room), ...names.map((name) => this.stateKey(room, name))];
+    const what = names.map((name) => {
+      const q = query[name]!;
+      return q === 'all' ? '*' : q === 'count' ? '#' : JSON.stringify(q);
+    });
+    const reply = await guarded('state read', () => this.redis.classwireStateRead(keys.length, ...keys, newEpoch(), ...what));
+    if (!Array.isArray(reply)) throw new Error('unexpected state-read reply');
+    const result: StateRead = { epoch: asString(reply[0]), seq: Number(asString(reply[1])), collections: {}, counts: {} };
+    names.forEach((name, i) => {
+      const q = query[name]!;
+      const part: unknown = reply[i + 2];
+      if (q === 'count') {
+        result.counts[name] = Number(part);
+        return;
+      }
+      const values = Array.isArray(part) ? (part as unknown[]) : [];
+      const fields: Record<string, string> = {};
+      if (q === 'all') {
+        for (let j = 0; j + 1 < values.length; j += 2) fields[asString(values[j])] = asString(values[j + 1]);
+      } else {
+        q.forEach((field, j) => {
+          const value = values[j];
+          if (value !== null && value !== undefined) fields[field] = asString(value);
+        });
+      }
+      result.collections[name] = fields;
+    });
+    return result;
+  }
+
+  /** The hash key of one state collection of a room. */
+  stateKey(room: string, collection: string): string {
+    return `${this.prefix}:{${room}}:s:${collection}`;
+  }
+
+  /** Encodes effects for state-common.lua, appending the collections' keys to `keys`. */
+  private encodeEffects(room: string, effects: StateEffects, keys: string[]): string {
+    const indexOf = new Map<string, number>();
+    const keyIndex = (collection: string): number => {
+      let index = indexOf.get(collection);
+      if (index === undefined) {
+        keys.push(this.stateKey(room, collection));
+        index = keys.length; // Lua's KEYS is 1-based
+        indexOf.set(collection, index);
+      }
+      return index;
+    };
+    const guards = (effects.guards ?? []).map((g) => [keyIndex(g.collection), g.field, g.value ?? false]);
+    const ops = effects.ops.map((op) => {
+      if (op.op === 'clear') return ['c', keyIndex(op.collection)];
+      if (op.op === 'delete') return ['d', keyIndex(op.collection), op.field];
+      return ['s', keyIndex(op.collection), op.field, op.value, op.onlyIfPresent === true ? 1 : 0, op.keep ?? 0];
+    });
+    // cjson decodes an empty JSON array as an empty table either way.
+    return JSON.stringify({ g: guards, o: ops });
   }
 
   async read(room: string, since?: number, epoch?: string): Promise<ReadResult> {

@@ -11,11 +11,14 @@ function lua(name: string): string {
 }
 
 const roomCommon = lua('room-common');
+const stateCommon = lua('state-common');
 
 /** Script sources by ioredis command name. Names are namespaced: the client may be shared. */
 const SCRIPTS = {
-  classwireRoomAppend: `${roomCommon}\n${lua('append')}`,
+  classwireRoomAppend: `${roomCommon}\n${stateCommon}\n${lua('append')}`,
   classwireRoomRead: `${roomCommon}\n${lua('read')}`,
+  classwireStateUpdate: `${roomCommon}\n${stateCommon}\n${lua('state-update')}`,
+  classwireStateRead: `${roomCommon}\n${lua('state-read')}`,
   classwirePresenceAdd: lua('presence-add'),
   classwirePresenceRemove: lua('presence-remove'),
   classwireRegistryJoin: lua('registry-join'),

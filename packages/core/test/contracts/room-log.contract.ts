@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import fc from 'fast-check';
 import { composeMessageFrame, encodeMessageBody, type Sender } from '@classwire/protocol';
-import type { RoomLog } from '@classwire/core';
+import { STATE_FRAME, STATE_SEQ, stateSeqField, type RoomLog } from '@classwire/core';
 
 export interface RoomLogContractOptions {
   maxMessages: number;
@@ -379,6 +379,97 @@ export function describeRoomLogContract(name: string, factory: RoomLogFactory, c
           expect(r.conflict).toBe(false);
         }
         expect((await log.read(room, 0)).messages.map((m) => m.seq)).toEqual([1]);
+      });
+    });
+
+    describe('state', () => {
+      it('applies ops atomically with the append, with seq and frame placeholders', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        await log.append(room, body('zero'));
+        const result = await log.append(room, body('one', 'a'), 'k1', {
+          ops: [
+            { op: 'set', collection: 'chat', field: STATE_SEQ, value: STATE_FRAME },
+            { op: 'set', collection: 'control', field: 'v', value: STATE_SEQ },
+          ],
+        });
+        expect(result.seq).toBe(2);
+        const state = await log.readState(room, { chat: 'all', control: ['v', 'missing'], board: 'count' });
+        expect(state.seq).toBe(2);
+        expect(state.collections.chat).toEqual({ [stateSeqField(2)]: result.frame });
+        expect(state.collections.control).toEqual({ v: '0000000000000002' });
+        expect(state.counts.board).toBe(0);
+      });
+
+      it('appends and changes nothing when a guard fails, and reports which', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        await log.updateState(room, { ops: [{ op: 'set', collection: 'control', field: 'v', value: '7' }] });
+        const stale = await log.append(room, body('x', 'a'), 'k1', {
+          guards: [
+            { collection: 'control', field: 'v', value: '7' },
+            { collection: 'control', field: 'locked', value: null },
+            { collection: 'control', field: 'v', value: '8' },
+          ],
+          ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: 'x' }],
+        });
+        expect(stale.staleGuard).toBe(2);
+        const state = await log.readState(room, { chat: 'all' });
+        expect(state.seq).toBe(0);
+        expect(state.collections.chat).toEqual({});
+        // The refused id was not remembered: the same id with guards that hold is a new message.
+        const ok = await log.append(room, body('x', 'a'), 'k1', {
+          guards: [{ collection: 'control', field: 'locked', value: null }],
+          ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: 'x' }],
+        });
+        expect(ok).toMatchObject({ seq: 1, duplicate: false });
+        expect(ok.staleGuard).toBeUndefined();
+        // A retry is a duplicate whatever the guards say now, and changes nothing again.
+        const retry = await log.append(room, body('x', 'a'), 'k1', {
+          guards: [{ collection: 'control', field: 'v', value: 'no' }],
+          ops: [{ op: 'clear', collection: 'chat' }],
+        });
+        expect(retry).toMatchObject({ seq: 1, duplicate: true });
+        expect((await log.readState(room, { chat: 'count' })).counts.chat).toBe(1);
+      });
+
+      it('keeps the greatest fields, replaces only present ones, deletes and clears', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        for (let i = 1; i <= 5; i++) {
+          await log.append(room, body(`m${i}`), undefined, {
+            ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: `m${i}`, keep: 3 }],
+          });
+        }
+        let chat = (await log.readState(room, { chat: 'all' })).collections.chat!;
+        expect(Object.keys(chat).sort()).toEqual([3, 4, 5].map(stateSeqField));
+        await log.updateState(room, {
+          ops: [
+            { op: 'set', collection: 'chat', field: stateSeqField(1), value: 'resurrected', onlyIfPresent: true },
+            { op: 'set', collection: 'chat', field: stateSeqField(4), value: 'edited', onlyIfPresent: true },
+            { op: 'delete', collection: 'chat', field: stateSeqField(3) },
+          ],
+        });
+        chat = (await log.readState(room, { chat: 'all' })).collections.chat!;
+        expect(chat).toEqual({ [stateSeqField(4)]: 'edited', [stateSeqField(5)]: 'm5' });
+        await log.updateState(room, { ops: [{ op: 'clear', collection: 'chat' }] });
+        expect((await log.readState(room, { chat: 'all' })).collections.chat).toEqual({});
+      });
+
+      it('reads a state consistent with the seq under concurrent appends', async () => {
+        const { log } = await make();
+        const room = newRoom();
+        const appends = Array.from({ length: 40 }, (_, i) =>
+          log.append(room, body(`m${i}`), undefined, {
+            ops: [{ op: 'set', collection: 'last', field: 'seq', value: STATE_SEQ }],
+          }),
+        );
+        const reads = Array.from({ length: 10 }, () => log.readState(room, { last: ['seq'] }));
+        await Promise.all(appends);
+        for (const read of await Promise.all(reads)) {
+          const last = read.collections.last!.seq;
+          expect(last === undefined ? 0 : Number(last)).toBe(read.seq);
+        }
       });
     });
   });

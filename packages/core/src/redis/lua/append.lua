@@ -1,18 +1,22 @@
 -- Appends one message to a room, atomically: dedup, sequencing, storage, trimming, expiry and the
 -- live PUBLISH (so every node sees a room's messages in seq order).
 --
--- KEYS[1] meta hash (epoch, seq)   KEYS[2] stream   KEYS[3] dedup key (only when deduplicating)
+-- KEYS[1] meta hash (epoch, seq)   KEYS[2] stream   KEYS[3] dedup key (ignored unless ARGV[11] is '1')
+-- KEYS[4..] the state collections the effects name (state-common.lua)
 -- ARGV[1] room as a JSON string literal (JSON.stringify(room), so the frame matches composeMessageFrame)
 -- ARGV[2] body                     ARGV[3] ts (the caller's clock, epoch ms, kept verbatim)
 -- ARGV[4] epoch candidate          ARGV[5] maxMessages        ARGV[6] maxAgeMs
 -- ARGV[7] TTL of meta and stream, ms   ARGV[8] dedup TTL, ms   ARGV[9] pub/sub channel
+-- ARGV[10] state effects as JSON ('' for none)   ARGV[11] '1' to deduplicate on KEYS[3]
 --
--- Returns {seq, ts, frame, duplicate (0/1), conflict (0/1)} with seq and ts as strings.
+-- Returns {seq, ts, frame, duplicate (0/1), conflict (0/1), failed guard (0 or its index)} with seq and
+-- ts as strings; a failed guard appends nothing. A duplicate is answered before the guards are checked.
 -- The dedup value is "epoch\nseq\nts\nbody". It proves a duplicate only while the stream still holds
 -- that seq with that body, or the seq was trimmed away as old: after a failover that lost the original
 -- (the seq is missing, or now holds another message) the retry is a new message.
 
-local meta, log, dedup = KEYS[1], KEYS[2], KEYS[3]
+local meta, log = KEYS[1], KEYS[2]
+local dedup = ARGV[11] == '1' and KEYS[3] or nil
 local room_json, body, now = ARGV[1], ARGV[2], ARGV[3]
 local max_messages = tonumber(ARGV[5])
 local max_age = tonumber(ARGV[6])
@@ -53,9 +57,15 @@ if dedup then
       -- connection's last write), and a retried room stays alive.
       redis.call('PEXPIRE', meta, key_ttl)
       redis.call('PEXPIRE', log, key_ttl)
-      return { seq, ts, compose(seq, ts, original), 1, original == body and 0 or 1 }
+      return { seq, ts, compose(seq, ts, original), 1, original == body and 0 or 1, 0 }
     end
   end
+end
+
+local effects = ARGV[10] ~= '' and cjson.decode(ARGV[10]) or nil
+if effects then
+  local stale = failed_guard(effects.g)
+  if stale > 0 then return { '0', '0', '', 0, 0, stale } end
 end
 
 local seq = string.format('%d', redis.call('HINCRBY', meta, 'seq', 1))
@@ -68,5 +78,6 @@ if dedup then
   redis.call('SET', dedup, epoch .. '\n' .. seq .. '\n' .. now .. '\n' .. body, 'PX', dedup_ttl)
 end
 local frame = compose(seq, now, body)
+if effects then apply_ops(effects.o, string.format('%016d', tonumber(seq)), frame, key_ttl) end
 redis.call('PUBLISH', channel, epoch .. '\n' .. seq .. '\n' .. frame)
-return { seq, now, frame, 0, 0 }
+return { seq, now, frame, 0, 0, 0 }

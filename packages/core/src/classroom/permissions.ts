@@ -1,0 +1,127 @@
+import type { ClassroomEvent, ClassSettings, ClassStatus, Role } from '@classwire/protocol';
+
+/** The part of a room's state that permissions depend on (the `control` collection). */
+export interface ControlState {
+  /** Seq of the last control change ('' when there was none): the guard of every classroom append. */
+  version: string | null;
+  status: ClassStatus;
+  settings: ClassSettings;
+  muted: ReadonlySet<string>;
+  granted: ReadonlySet<string>;
+  removed: ReadonlySet<string>;
+}
+
+export const EMPTY_CONTROL: ControlState = {
+  version: null,
+  status: 'waiting',
+  settings: { chatLocked: false, whiteboardLocked: false },
+  muted: new Set(),
+  granted: new Set(),
+  removed: new Set(),
+};
+
+export interface Actor {
+  userId: string;
+  role: Role;
+}
+
+/** Facts about the event's target or object, looked up by the caller when the rule needs them. */
+export interface Target {
+  /** The user an event acts on (moderation, hand.lower, chat.private `to`): their role, when known. */
+  userRole?: Role | undefined;
+  userId?: string | undefined;
+  /** The author of the chat message or board item an event changes. */
+  authorId?: string | undefined;
+}
+
+export function isStaff(role: Role): boolean {
+  return role === 'teacher' || role === 'assistant';
+}
+
+/** May this user send public chat now (also typing indicators and edits). */
+export function mayChat(actor: Actor, control: ControlState): boolean {
+  if (isStaff(actor.role)) return true;
+  if (actor.role !== 'student') return false;
+  return !control.settings.chatLocked && !control.muted.has(actor.userId);
+}
+
+/** May this user draw on the board now (also cursors and erasing their own items). */
+export function mayDraw(actor: Actor, control: ControlState): boolean {
+  if (isStaff(actor.role)) return true;
+  if (actor.role !== 'student') return false;
+  return !control.settings.whiteboardLocked || control.granted.has(actor.userId);
+}
+
+/** Whether staff may moderate this target: students and observers only (an unknown role is allowed). */
+function moderatable(target: Target): boolean {
+  return target.userRole === undefined || !isStaff(target.userRole);
+}
+
+/**
+ * The permission table of docs/classroom.md: undefined when allowed, otherwise why not. Pure; the
+ * classroom asks it for every event against the control state it is about to append under.
+ */
+export function refusal(event: ClassroomEvent, actor: Actor, control: ControlState, target: Target = {}): string | undefined {
+  const staff = isStaff(actor.role);
+  const self = target.userId === undefined || target.userId === actor.userId;
+  switch (event) {
+    case 'chat.message':
+    case 'chat.typing':
+    case 'chat.edit':
+      if (actor.role === 'observer') return 'observers may not chat';
+      if (control.muted.has(actor.userId) && !staff) return 'you are muted in this class';
+      if (!mayChat(actor, control)) return 'chat is locked by the teacher';
+      if (event === 'chat.edit' && target.authorId !== actor.userId) return 'only the author may edit a message';
+      return undefined;
+    case 'chat.delete':
+      if (staff || (actor.role === 'student' && target.authorId === actor.userId)) return undefined;
+      return 'only the author or a teacher may delete a message';
+    case 'chat.private':
+      if (staff) return undefined;
+      if (actor.role !== 'student') return 'observers may not send private messages';
+      if (target.userId !== undefined && (target.userRole === undefined || !isStaff(target.userRole))) {
+        return 'students may send private messages to teachers only';
+      }
+      return undefined;
+    case 'hand.raise':
+      return actor.role === 'student' || actor.role === 'assistant' ? undefined : `a ${actor.role} does not raise a hand`;
+    case 'hand.lower':
+      if (self) return actor.role === 'observer' ? 'observers have no hand to lower' : undefined;
+      return staff ? undefined : "only teachers may lower someone else's hand";
+    case 'hand.clear':
+      return staff ? undefined : 'only teachers may lower every hand';
+    case 'wb.stroke':
+    case 'wb.shape':
+    case 'wb.cursor':
+      if (mayDraw(actor, control)) return undefined;
+      return actor.role === 'student' ? 'the whiteboard is locked by the teacher' : `a ${actor.role} may not draw`;
+    case 'wb.erase':
+      if (staff) return undefined;
+      if (!mayDraw(actor, control)) return actor.role === 'student' ? 'the whiteboard is locked by the teacher' : 'may not draw';
+      return target.authorId === actor.userId ? undefined : 'students may erase only their own drawings';
+    case 'wb.clear':
+      return staff ? undefined : 'only teachers may clear the whiteboard';
+    case 'class.settings':
+      return staff ? undefined : 'only teachers may change the class settings';
+    case 'class.start':
+    case 'class.end':
+      return actor.role === 'teacher' ? undefined : 'only the teacher may start or end the class';
+    case 'moderation.mute':
+    case 'moderation.grant':
+    case 'moderation.remove':
+      if (!staff) return 'only teachers may moderate';
+      if (target.userId === actor.userId) return 'teachers may not moderate themselves';
+      if (!moderatable(target)) return 'teachers and assistants cannot be moderated';
+      if (event === 'moderation.grant' && target.userRole !== undefined && target.userRole !== 'student') {
+        return 'the whiteboard can be granted to students only';
+      }
+      return undefined;
+  }
+}
+
+/** Whether the user may join the class now. */
+export function joinRefusal(actor: Actor, control: ControlState): string | undefined {
+  if (control.removed.has(actor.userId)) return 'you were removed from this class';
+  if (control.status === 'ended' && !isStaff(actor.role)) return 'the class has ended';
+  return undefined;
+}

@@ -1,0 +1,178 @@
+import type { Sender } from './types.js';
+
+/**
+ * The classroom's events and room state (docs/classroom.md). Types and limits only, so browser code can
+ * import them from `@classwire/protocol/wire`; the validating schemas are in `classroom.ts`.
+ */
+
+export const CLASSROOM_LIMITS = {
+  /** Longest chat or private message, characters after trimming. */
+  maxChatText: 1000,
+  /** Chat messages kept in the room state (and sent to late joiners). */
+  chatTail: 100,
+  /** Private messages kept per room. */
+  privateTail: 100,
+  /** Whiteboard items kept; more are refused until some are erased or the board is cleared. */
+  maxBoardItems: 2000,
+  /** Numbers in one stroke's `points` (x, y pairs). */
+  maxStrokePoints: 2000,
+  /** Longest whiteboard item id. */
+  maxItemId: 64,
+  /** Cursor updates relayed per connection per second; more are dropped. */
+  cursorsPerSecond: 25,
+} as const;
+
+/** Namespaces whose events the classroom policy owns; unknown events in them are refused. */
+export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation'] as const;
+
+export type ClassStatus = 'waiting' | 'live' | 'ended';
+
+export interface ClassSettings {
+  chatLocked: boolean;
+  whiteboardLocked: boolean;
+}
+
+export interface ChatMessageData {
+  text: string;
+}
+export interface ChatEditData {
+  seq: number;
+  text: string;
+}
+export interface ChatDeleteData {
+  seq: number;
+}
+export interface ChatPrivateData {
+  /** A user id; omitted by a student to reach every staff member. */
+  to?: string | undefined;
+  text: string;
+}
+export interface HandLowerData {
+  userId?: string | undefined;
+}
+export interface StrokeData {
+  id: string;
+  color: string;
+  width: number;
+  /** Flat list of normalised coordinates: x0, y0, x1, y1, … */
+  points: number[];
+}
+export type ShapeKind = 'line' | 'rect' | 'ellipse';
+export interface ShapeData {
+  id: string;
+  kind: ShapeKind;
+  color: string;
+  width: number;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+export interface EraseData {
+  id: string;
+}
+export interface CursorData {
+  x: number;
+  y: number;
+}
+export interface SettingsData {
+  chatLocked?: boolean | undefined;
+  whiteboardLocked?: boolean | undefined;
+}
+export interface MuteData {
+  userId: string;
+  muted: boolean;
+}
+export interface GrantData {
+  userId: string;
+  granted: boolean;
+}
+export interface RemoveData {
+  userId: string;
+}
+
+/** Event name → its `data`. */
+export interface ClassroomEventMap {
+  'chat.message': ChatMessageData;
+  'chat.edit': ChatEditData;
+  'chat.delete': ChatDeleteData;
+  'chat.private': ChatPrivateData;
+  'chat.typing': Record<string, never>;
+  'hand.raise': Record<string, never>;
+  'hand.lower': HandLowerData;
+  'hand.clear': Record<string, never>;
+  'wb.stroke': StrokeData;
+  'wb.shape': ShapeData;
+  'wb.erase': EraseData;
+  'wb.clear': Record<string, never>;
+  'wb.cursor': CursorData;
+  'class.settings': SettingsData;
+  'class.start': Record<string, never>;
+  'class.end': Record<string, never>;
+  'moderation.mute': MuteData;
+  'moderation.grant': GrantData;
+  'moderation.remove': RemoveData;
+}
+export type ClassroomEvent = keyof ClassroomEventMap;
+
+/** Ephemeral events: relayed, never stored. */
+export const EPHEMERAL_CLASSROOM_EVENTS: ReadonlySet<ClassroomEvent> = new Set(['chat.typing', 'wb.cursor']);
+
+export interface ChatEntry {
+  seq: number;
+  ts: number;
+  /** The publish id the author chose. */
+  id?: string | undefined;
+  from: Sender;
+  text: string;
+  edited: boolean;
+}
+
+export interface PrivateEntry {
+  id: string;
+  ts: number;
+  from: Sender;
+  /** The recipient's user id, or null for "every staff member". */
+  to: string | null;
+  text: string;
+}
+
+export type BoardItem = ({ type: 'stroke' } & StrokeData) | ({ type: 'shape' } & ShapeData);
+
+export interface BoardEntry {
+  seq: number;
+  userId: string;
+  item: BoardItem;
+}
+
+export interface RaisedHand {
+  userId: string;
+  name: string;
+  raisedAt: number;
+}
+
+export interface ClassroomSnapshot {
+  /** False on a resumed join: `chat` and `whiteboard` are omitted (the replayed messages carry them). */
+  full: boolean;
+  seq: number;
+  status: ClassStatus;
+  settings: ClassSettings;
+  muted: string[];
+  granted: string[];
+  removed: string[];
+  hands: RaisedHand[];
+  chat?: ChatEntry[];
+  whiteboard?: BoardEntry[];
+  /** Only what the viewer may see. */
+  private: PrivateEntry[];
+}
+
+/** One slice of a snapshot's JSON text; parts 0 … parts-1 concatenated form the snapshot. */
+export interface SnapshotFrame {
+  type: 'snapshot';
+  room: string;
+  seq: number;
+  part: number;
+  parts: number;
+  data: string;
+}

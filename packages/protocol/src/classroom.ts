@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { CLASSROOM_LIMITS, CLASSROOM_NAMESPACES, type ClassroomEvent, type ClassroomEventMap } from './classroom-types.js';
+import { DEFAULT_LIMITS } from './limits.js';
+
+/** Validators for the classroom events' `data` (docs/classroom.md). Unknown keys are refused. */
+
+const text = z.string().trim().min(1).max(CLASSROOM_LIMITS.maxChatText);
+const userId = z.string().min(1).max(DEFAULT_LIMITS.maxUserIdLength);
+const seq = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const itemId = z.string().min(1).max(CLASSROOM_LIMITS.maxItemId);
+/** Normalised board coordinate: [0, 1], rounded to 4 decimals so every client stores the same value. */
+const coordinate = z
+  .number()
+  .min(0)
+  .max(1)
+  .transform((v) => Math.round(v * 10_000) / 10_000);
+const color = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'color must be #rrggbb');
+const width = z.number().min(1).max(40);
+const empty = z.strictObject({});
+
+export const CLASSROOM_SCHEMAS = {
+  'chat.message': z.strictObject({ text }),
+  'chat.edit': z.strictObject({ seq, text }),
+  'chat.delete': z.strictObject({ seq }),
+  'chat.private': z.strictObject({ to: userId.optional(), text }),
+  'chat.typing': empty,
+  'hand.raise': empty,
+  'hand.lower': z.strictObject({ userId: userId.optional() }),
+  'hand.clear': empty,
+  'wb.stroke': z.strictObject({
+    id: itemId,
+    color,
+    width,
+    points: z
+      .array(coordinate)
+      .min(2)
+      .max(CLASSROOM_LIMITS.maxStrokePoints)
+      .refine((p) => p.length % 2 === 0, 'points must be x, y pairs'),
+  }),
+  'wb.shape': z.strictObject({
+    id: itemId,
+    kind: z.enum(['line', 'rect', 'ellipse']),
+    color,
+    width,
+    x1: coordinate,
+    y1: coordinate,
+    x2: coordinate,
+    y2: coordinate,
+  }),
+  'wb.erase': z.strictObject({ id: itemId }),
+  'wb.clear': empty,
+  'wb.cursor': z.strictObject({ x: coordinate, y: coordinate }),
+  'class.settings': z
+    .strictObject({ chatLocked: z.boolean().optional(), whiteboardLocked: z.boolean().optional() })
+    .refine((s) => s.chatLocked !== undefined || s.whiteboardLocked !== undefined, 'change at least one setting'),
+  'class.start': empty,
+  'class.end': empty,
+  'moderation.mute': z.strictObject({ userId, muted: z.boolean() }),
+  'moderation.grant': z.strictObject({ userId, granted: z.boolean() }),
+  'moderation.remove': z.strictObject({ userId }),
+} satisfies { [E in ClassroomEvent]: z.ZodType<ClassroomEventMap[E], unknown> };
+
+export function isClassroomEvent(event: string): event is ClassroomEvent {
+  return Object.hasOwn(CLASSROOM_SCHEMAS, event);
+}
+
+/** True for events in a namespace the classroom owns (`chat.*`, `wb.*`, …), known or not. */
+export function inClassroomNamespace(event: string): boolean {
+  const dot = event.indexOf('.');
+  const namespace = dot < 0 ? event : event.slice(0, dot);
+  return (CLASSROOM_NAMESPACES as readonly string[]).includes(namespace);
+}
+
+export type ClassroomDataResult<E extends ClassroomEvent> =
+  | { ok: true; data: ClassroomEventMap[E] }
+  | { ok: false; message: string };
+
+/** Validates (and normalises: trims text, rounds coordinates) one event's data. */
+export function parseClassroomData<E extends ClassroomEvent>(event: E, data: unknown): ClassroomDataResult<E> {
+  const schema = CLASSROOM_SCHEMAS[event] as unknown as z.ZodType<ClassroomEventMap[E], unknown>;
+  const result = schema.safeParse(data ?? {});
+  if (result.success) return { ok: true, data: result.data };
+  const issue = result.error.issues[0];
+  const path = issue?.path.join('.') ?? '';
+  return { ok: false, message: `invalid ${event} data${path === '' ? '' : ` at ${path}`}: ${issue?.message ?? 'invalid'}` };
+}
