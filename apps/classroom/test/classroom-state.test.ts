@@ -84,10 +84,12 @@ describe('applyEvent: chat', () => {
 });
 
 describe('applyEvent: hands', () => {
-  it('raises once per user, lowers one (own or another), and clears all', () => {
-    let state = apply(initialState(), durable('hand.raise', {}, ada), durable('hand.raise', {}, bo), durable('hand.raise', {}, ada));
+  it('raises once per user (again: to the back), lowers one (own or another), and clears all', () => {
+    let state = apply(initialState(), durable('hand.raise', {}, ada), durable('hand.raise', {}, bo));
     expect(state.hands.map((h) => h.userId)).toEqual(['s1', 's2']);
-    expect(state.hands[0]).toMatchObject({ name: 'Ada' });
+    state = applyEvent(state, durable('hand.raise', {}, ada));
+    expect(state.hands.map((h) => h.userId)).toEqual(['s2', 's1']);
+    expect(state.hands[1]).toMatchObject({ name: 'Ada' });
     state = applyEvent(state, durable('hand.lower', {}, ada));
     expect(state.hands.map((h) => h.userId)).toEqual(['s2']);
     state = apply(state, durable('hand.raise', {}, ada), durable('hand.lower', { userId: 's2' }, teacher));

@@ -56,4 +56,14 @@ describe('throttle', () => {
     vi.advanceTimersByTime(100);
     expect(sent).toEqual([1]);
   });
+
+  it('sends at once after a reset', () => {
+    vi.useFakeTimers();
+    const sent: number[] = [];
+    const typing = throttle((value: number) => sent.push(value), 3000, { trailing: false });
+    typing.offer(1);
+    typing.reset();
+    typing.offer(2);
+    expect(sent).toEqual([1, 2]);
+  });
 });

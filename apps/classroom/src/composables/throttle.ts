@@ -3,7 +3,15 @@
  * period is sent when it ends (a cursor comes to rest where the pointer stopped); without, extra calls
  * are dropped (a typing indicator needs no catch-up).
  */
-export function throttle<T>(send: (value: T) => void, intervalMs: number, options: { trailing: boolean }): { offer(value: T): void; cancel(): void } {
+export interface Throttle<T> {
+  offer(value: T): void;
+  /** Drops a waiting value. */
+  cancel(): void;
+  /** Forgets the last send: the next offer goes out at once. */
+  reset(): void;
+}
+
+export function throttle<T>(send: (value: T) => void, intervalMs: number, options: { trailing: boolean }): Throttle<T> {
   let lastSent = -Infinity;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let waiting: { value: T } | undefined;
@@ -31,6 +39,10 @@ export function throttle<T>(send: (value: T) => void, intervalMs: number, option
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
       waiting = undefined;
+    },
+    reset() {
+      this.cancel();
+      lastSent = -Infinity;
     },
   };
 }

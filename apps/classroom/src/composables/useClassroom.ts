@@ -233,7 +233,7 @@ export function useClassroom(options: UseClassroomOptions = {}): Classroom {
     });
     const joined = session.join(request.classroom);
     room = joined;
-    onSnapshot(joined, (snapshot) => {
+    joined.onSnapshot<ClassroomSnapshot>(({ state: snapshot }) => {
       state.value = applySnapshot(state.value, snapshot);
     });
     joined.on('*', onMessage);
@@ -259,10 +259,8 @@ export function useClassroom(options: UseClassroomOptions = {}): Classroom {
     } catch (cause) {
       if (client !== session) return;
       shutdown();
-      error.value =
-        cause instanceof ClasswireError && cause.code === 'forbidden'
-          ? 'You cannot join this class: it has ended, or you were removed from it.'
-          : `Could not join: ${describeError(cause)}`;
+      // The server says why (removed from the class, or it has ended): its words are meant for people.
+      error.value = cause instanceof ClasswireError && cause.code === 'forbidden' ? `You cannot join: ${cause.message}.` : `Could not join: ${describeError(cause)}`;
       phase.value = 'idle';
     }
   }
@@ -327,7 +325,11 @@ export function useClassroom(options: UseClassroomOptions = {}): Classroom {
     leave,
     publish,
     attempt,
-    sendChat: (text) => act('chat.message', { text: text.trim().slice(0, CLASSROOM_LIMITS.maxChatText) }),
+    sendChat: (text) => {
+      // Others stop showing "typing" when the message arrives; the next keystroke starts it again.
+      typingSender.reset();
+      return act('chat.message', { text: text.trim().slice(0, CLASSROOM_LIMITS.maxChatText) });
+    },
     editChat: (seq, text) => act('chat.edit', { seq, text: text.trim().slice(0, CLASSROOM_LIMITS.maxChatText) }),
     deleteChat: (seq) => act('chat.delete', { seq }),
     sendPrivate: (text, to) => act('chat.private', { text: text.trim().slice(0, CLASSROOM_LIMITS.maxChatText), ...(to === undefined ? {} : { to }) }),
@@ -347,12 +349,6 @@ export function useClassroom(options: UseClassroomOptions = {}): Classroom {
     remove: (userId) => act('moderation.remove', { userId }),
     clientState: () => client?.state ?? 'idle',
   };
-}
-
-/** The SDK's snapshot hook (docs/classroom.md, "On the wire"). */
-function onSnapshot(room: Room, handler: (snapshot: ClassroomSnapshot) => void): void {
-  const withSnapshots = room as Room & { onSnapshot?: (listener: (event: { seq: number; state: unknown }) => void) => () => void };
-  withSnapshots.onSnapshot?.(({ state }) => handler(state as ClassroomSnapshot));
 }
 
 /** The same person re-joining the same class from this tab keeps their user id (and so their messages). */

@@ -125,8 +125,8 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
       if (!isPrivateEntry(message.data)) return state;
       return { ...state, private: mergePrivate(state.private, [message.data]) };
     case 'hand.raise':
-      if (state.hands.some((hand) => hand.userId === from.userId)) return state;
-      return { ...state, hands: [...state.hands, { userId: from.userId, name: from.name, raisedAt: ts }] };
+      // As on the server, raising again counts from now: the hand moves to the back of the queue.
+      return { ...state, hands: [...state.hands.filter((hand) => hand.userId !== from.userId), { userId: from.userId, name: from.name, raisedAt: ts }] };
     case 'hand.lower': {
       const userId = typeof data.userId === 'string' ? data.userId : from.userId;
       return { ...state, hands: state.hands.filter((hand) => hand.userId !== userId) };

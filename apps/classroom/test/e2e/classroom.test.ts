@@ -80,13 +80,58 @@ describe('the classroom app in three browsers', { timeout: 60_000 }, () => {
     ]);
   });
 
+  it('shows who is typing, lets authors edit their messages and teachers delete any', async () => {
+    await ada.page.getByLabel('Message the class').pressSequentially('I think');
+    await teacher.page.locator('.typing').getByText('Ada Lovelace is typing…').waitFor();
+    await ada.page.getByLabel('Message the class').fill('');
+
+    const question = ada.chatLog().locator('.message', { hasText: 'Is it page 12 today?' });
+    await question.hover();
+    await question.getByRole('button', { name: /^Edit message/ }).click();
+    await ada.page.getByLabel('Edit your message').fill('Is it page 12 or 13 today?');
+    await ada.page.getByLabel('Edit your message').press('Enter');
+    const thanks = teacher.chatLog().locator('.message', { hasText: 'Thanks!' });
+    await thanks.hover();
+    await thanks.getByRole('button', { name: /^Delete message/ }).click();
+    for (const person of everyone) {
+      const state = await person.waitForState('the edit and the delete', (s) => s.chat.length === 2 && s.chat[0]!.edited);
+      expect(state.chat.map((m) => m.text)).toEqual(['Is it page 12 or 13 today?', 'Yes: the pendulum on page 12.']);
+      await person.chatLog().getByText('(edited)').waitFor();
+    }
+    // Only the author may edit: the app offers nothing, and the server refuses a forced edit.
+    expect(await teacher.chatLog().locator('.message', { hasText: 'page 12 or 13' }).getByRole('button', { name: /^Edit/ }).count()).toBe(0);
+    const seq = (await bo.state()).chat[0]!.seq;
+    expect(await bo.publish('chat.edit', { seq, text: 'hijacked' })).toEqual({ ok: false, code: 'forbidden' });
+  });
+
+  it('sends a private question to the teachers only, and the teacher answers it', async () => {
+    await ada.page.getByRole('tab', { name: 'Private' }).click();
+    await ada.page.getByLabel('Private message to the teachers').fill('Can I hand in the lab report tomorrow?');
+    await ada.page.getByLabel('Private message to the teachers').press('Enter');
+    await teacher.page.getByRole('tab', { name: /Private/ }).locator('.unread').waitFor();
+    await teacher.page.getByRole('tab', { name: /Private/ }).click();
+    await teacher.page.getByRole('log', { name: 'Private messages' }).getByText('lab report tomorrow').waitFor();
+    // The answer goes to the last student who wrote, chosen for the teacher.
+    expect(await teacher.page.getByRole('combobox', { name: 'To' }).inputValue()).toBe(await ada.userId());
+    await teacher.page.getByLabel('Private message', { exact: true }).fill('Yes, by noon.');
+    await teacher.page.getByLabel('Private message', { exact: true }).press('Enter');
+    await ada.page.getByRole('log', { name: 'Private messages' }).getByText('Yes, by noon.').waitFor();
+    for (const page of [ada.page, teacher.page]) await page.getByRole('tab', { name: 'Class chat' }).click();
+    // Bo sees neither: the server sent the private messages before acknowledging them, so once a later
+    // public message reaches Bo, anything private meant for Bo would have arrived before it.
+    await teacher.sendChat('Back to the pendulum.');
+    await bo.chatLog().getByText('Back to the pendulum.').waitFor();
+    expect((await bo.state()).private).toEqual([]);
+  });
+
   it("shows a student's stroke on the teacher's board while it is being drawn", async () => {
     await ada.draw(wave(0.08, 0.3, 0.3, 0.08), async () => {
       // The pen is still down: the first segments have reached the teacher already.
       await teacher.waitForState('part of the stroke', (s) => s.board.length > 0);
     });
     const adaId = await ada.userId();
-    const drawn = await ada.waitForState('the stroke in segments', (s) => s.board.length > 1);
+    const drawn = await ada.drawingSettled();
+    expect(drawn.board.length).toBeGreaterThan(1);
     const seen = await teacher.waitForState('the whole stroke', (s, count) => s.board.length === count, drawn.board.length);
     expect(shared(seen).board).toEqual(shared(drawn).board);
     expect(seen.board.every((e) => e.userId === adaId && e.item.type === 'stroke')).toBe(true);
@@ -115,7 +160,8 @@ describe('the classroom app in three browsers', { timeout: 60_000 }, () => {
     await bo.page.getByTitle('Blue').click();
     await bo.draw(wave(0.35, 0.6, 0.62, 0.06));
     const boId = await bo.userId();
-    const drawn = await bo.waitForState("Bo's stroke", (s, id) => s.board.some((e) => e.userId === id), boId);
+    const drawn = await bo.drawingSettled();
+    expect(drawn.board.some((e) => e.userId === boId)).toBe(true);
     for (const person of [teacher, ada]) {
       const seen = await person.waitForState("Bo's stroke", (s, count) => s.board.length === count, drawn.board.length);
       expect(shared(seen).board).toEqual(shared(drawn).board);

@@ -99,6 +99,8 @@ export class Participant {
 
   static async join(browser: Browser, baseUrl: string, name: string, role: Role, classroom: string): Promise<Participant> {
     const context = await browser.newContext({ viewport: { width: 1366, height: 800 }, deviceScaleFactor: 1 });
+    // Every wait is for a condition that holds within a few seconds when the app works.
+    context.setDefaultTimeout(10_000);
     const page = await context.newPage();
     const participant = new Participant(name, context, page);
     page.on('pageerror', (error) => participant.errors.push(error.message));
@@ -184,6 +186,12 @@ export class Participant {
     for (const point of rest) await this.page.mouse.move(...at(point), { steps: 4 });
     if (whileDown !== undefined) await whileDown();
     await this.page.mouse.up();
+  }
+
+  /** Waits until everything this person drew was confirmed by the server (and so is in their state). */
+  async drawingSettled(): Promise<AppState> {
+    await this.page.locator('canvas[data-pending="0"]').waitFor();
+    return this.state();
   }
 
   async screenshot(name: string): Promise<void> {
