@@ -3,7 +3,7 @@ import { CLOSE_CODES, type ClassroomSnapshot } from '@classwire/protocol';
 import { connect, type ClasswireClient, type CloseInfo, type Room, type RoomMessage } from '../../client/src/node.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import type { Gateway } from '../src/index.js';
-import { eventually, makeToken, startTestGateway } from './harness.js';
+import { eventually, makeToken, startTestGateway, upgradeStatus } from './harness.js';
 
 /**
  * The classroom over real sockets with the SDK: one memory gateway, and two gateway nodes on one Redis
@@ -158,6 +158,11 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     const room = again.join(roomId);
     room.onError(() => undefined);
     await expect(room.ready).rejects.toMatchObject({ code: 'forbidden' });
+    // Connecting straight into the class (`?room=`, as API Gateway clients do) is refused before the upgrade.
+    const annToken = await makeToken({ sub: 'ann', role: 'student', rooms: ['*'] });
+    const base = `${on(0).url.replace('http', 'ws')}/ws?token=${annToken}`;
+    expect(await upgradeStatus(`${base}&room=${roomId}`)).toBe(403);
+    expect(await upgradeStatus(`${base}&room=another-class`)).toBe(101);
     await eventually(() => teacher.room.presence.length === 1 && teacher.room.presence[0]!.userId === 't');
   });
 
