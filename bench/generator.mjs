@@ -168,7 +168,7 @@ async function roomLoad(job) {
         for (let k = 0; k < owed; k += 1) {
           const n = (sentPerRoom[r] += 1);
           const sentAt = now();
-          publisher.publish(room.name, 'chat.message', { text, t: sentAt, s: stepId, k: n }, `m-${stepId}-${n}`);
+          publisher.publish(room.name, 'bench.chat', { text, t: sentAt, s: stepId, k: n }, `m-${stepId}-${n}`);
           step.sent += 1;
           step.expected += room.members.length;
           if (sentAt >= step.warmEnd) sentInWindow += 1;

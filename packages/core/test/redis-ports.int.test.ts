@@ -60,6 +60,20 @@ describe('RedisRoomLog on Redis', () => {
     }
   });
 
+  it('keeps room state for as long as the room is read: state keys expire with the meta TTL, reads extend it', async () => {
+    const room = unique('state-ttl');
+    const log = new RedisRoomLog(redis, { metaTtlMs: 60_000, maxAgeMs: 1000 });
+    await log.append(room, body('x'), undefined, { ops: [{ op: 'set', collection: 'control', field: 'chatLocked', value: '1' }] });
+    const key = log.stateKey(room, 'control');
+    const ttl = Number(await redis.pttl(key));
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    await redis.pexpire(key, 500);
+    const state = await log.readState(room, { control: 'all' });
+    expect(state.collections.control).toEqual({ chatLocked: '1' });
+    expect(Number(await redis.pttl(key))).toBeGreaterThan(50_000);
+  });
+
   it('a duplicate append publishes nothing', async () => {
     const room = unique('dup');
     const { received } = await listen(room);

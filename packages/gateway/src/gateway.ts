@@ -190,6 +190,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         return refuse(400, 'bad_request', 'room', 'invalid room name');
       }
       if (!mayJoinRoom(claims, room)) return refuse(403, 'forbidden', 'room', 'not allowed to join this room');
+      // Removed from the class, or a student after it ended: refused here rather than after the upgrade.
+      try {
+        await classroom?.checkJoin(claims, room);
+      } catch (error) {
+        if (error instanceof ProtocolError) return refuse(403, 'forbidden', 'room', error.message);
+        throw error;
+      }
     }
     if ((await registry.countForUser(claims.userId)) >= config.limits.maxConnectionsPerUser) {
       return refuse(429, 'rate_limited', 'connections', 'too many connections for this user');

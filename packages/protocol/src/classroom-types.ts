@@ -13,9 +13,9 @@ export const CLASSROOM_LIMITS = {
   /** Private messages kept per room. */
   privateTail: 100,
   /** Whiteboard items kept; more are refused until some are erased or the board is cleared. */
-  maxBoardItems: 2000,
-  /** Numbers in one stroke's `points` (x, y pairs). */
-  maxStrokePoints: 2000,
+  maxBoardItems: 1000,
+  /** Numbers in one stroke's `points` (x, y pairs): 500 points; longer strokes are sent in segments. */
+  maxStrokePoints: 1000,
   /** Longest whiteboard item id. */
   maxItemId: 64,
   /** Cursor updates relayed per connection per second; more are dropped. */

@@ -212,11 +212,10 @@ export class Classroom {
       if (result.staleGuard === 0) continue;
       if (result.staleGuard !== undefined) throw plan.guardError ?? new ProtocolError('conflict', 'the room state changed');
       if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message');
-      if (!result.duplicate) {
-        await this.fanout.broadcast(room, result.frame, { seq: result.seq });
-        await plan.after?.();
-      }
+      if (!result.duplicate) await this.fanout.broadcast(room, result.frame, { seq: result.seq });
+      // Acked before the effects, which may close the sender's own socket (class.end).
       await this.fanout.send(connection.connectionId, ackFrame(id, room, result.seq));
+      if (!result.duplicate) await plan.after?.();
       return result.duplicate ? 'duplicate' : 'acked';
     }
     throw new ProtocolError('unavailable', 'the class settings kept changing; retry with the same id');

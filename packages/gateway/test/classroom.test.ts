@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLOSE_CODES, type ClassroomSnapshot } from '@classwire/protocol';
+import { connect, type ClasswireClient, type CloseInfo, type Room, type RoomMessage } from '../../client/src/node.js';
+import { RedisProcess } from '../../../test-support/redis-server.js';
+import type { Gateway } from '../src/index.js';
+import { eventually, makeToken, startTestGateway, upgradeStatus } from './harness.js';
+
+/**
+ * The classroom over real sockets with the SDK: one memory gateway, and two gateway nodes on one Redis
+ * (where publishes really race: each node appends through its own connection).
+ */
+
+const CLASSROOM = { CLASSWIRE_CLASSROOM: '1', CLASSWIRE_RATE_PER_SECOND: '5000', CLASSWIRE_RATE_BURST: '5000' };
+
+interface Member {
+  client: ClasswireClient;
+  room: Room;
+  snapshots: ClassroomSnapshot[];
+  messages: RoomMessage[];
+  closed: Promise<CloseInfo>;
+}
+
+let redis: RedisProcess;
+let memoryGateway: Gateway;
+const redisNodes: Gateway[] = [];
+let roomCounter = 0;
+
+beforeAll(async () => {
+  redis = await RedisProcess.start();
+  memoryGateway = await startTestGateway(CLASSROOM);
+  for (let i = 0; i < 2; i++) {
+    redisNodes.push(await startTestGateway({ ...CLASSROOM, CLASSWIRE_REDIS_URL: redis.url, CLASSWIRE_NODE_ID: `class-node-${i}` }));
+  }
+});
+afterAll(async () => {
+  await Promise.all([memoryGateway, ...redisNodes].map((g) => g.drain()));
+  await redis.stop();
+});
+
+const clients: ClasswireClient[] = [];
+afterAll(() => {
+  for (const client of clients) client.close();
+});
+
+async function member(gateway: Gateway, roomId: string, role: string, sub: string): Promise<Member> {
+  const token = await makeToken({ sub, name: sub, role, rooms: ['*'] });
+  const client = connect({
+    url: `${gateway.url.replace('http', 'ws')}/ws`,
+    token,
+    reconnect: { baseDelayMs: 50, maxDelayMs: 400 },
+    ackTimeoutMs: 5000,
+    gapTimeoutMs: 200,
+  });
+  clients.push(client);
+  const closed = new Promise<CloseInfo>((resolve) => client.on('closed', resolve));
+  const room = client.join(roomId);
+  const snapshots: ClassroomSnapshot[] = [];
+  const messages: RoomMessage[] = [];
+  room.onSnapshot<ClassroomSnapshot>((s) => snapshots.push(s.state));
+  room.on('*', (m) => messages.push(m));
+  // Errors are asserted through publish promises; keep refused publishes from surfacing as unhandled.
+  room.onError(() => undefined);
+  await room.ready;
+  return { client, room, snapshots, messages, closed };
+}
+
+const modes: [string, () => Gateway[]][] = [
+  ['memory', () => [memoryGateway]],
+  ['redis, two nodes', () => redisNodes],
+];
+
+describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
+  const on = (i: number): Gateway => gateways()[i % gateways().length]!;
+
+  it('gives late joiners a snapshot plus a tail with no gap and no duplicate while three members publish', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const ann = await member(on(1), roomId, 'student', 'ann');
+    const bob = await member(on(0), roomId, 'student', 'bob');
+    const perPublisher = 30;
+    const publishing = [teacher, ann, bob].map(async (m, p) => {
+      for (let i = 0; i < perPublisher; i++) {
+        if (i % 5 === 0) await m.room.publish('wb.stroke', { id: `${p}-${i}`, color: '#123456', width: 2, points: [0.1, 0.1, 0.2, 0.2] });
+        else await m.room.publish('chat.message', { text: `${p}:${i}` });
+      }
+    });
+    const late: Member[] = [];
+    for (let j = 0; j < 4; j++) {
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      late.push(await member(on(j), roomId, 'student', `late-${j}`));
+    }
+    await Promise.all(publishing);
+    const total = perPublisher * 3;
+    await eventually(() => teacher.messages.filter((m) => m.seq !== undefined).length === total);
+    const chat = teacher.messages.filter((m) => m.event === 'chat.message').map((m) => m.seq);
+    const board = teacher.messages.filter((m) => m.event === 'wb.stroke').map((m) => m.seq);
+    for (const joiner of late) {
+      await eventually(() => (joiner.messages.at(-1)?.seq ?? joiner.snapshots[0]!.seq) === total);
+      expect(joiner.snapshots).toHaveLength(1);
+      const snapshot = joiner.snapshots[0]!;
+      const live = joiner.messages.filter((m) => m.seq !== undefined);
+      expect(live.map((m) => m.seq)).toEqual(live.map((_, k) => snapshot.seq + 1 + k));
+      expect([...snapshot.chat!.map((c) => c.seq), ...live.filter((m) => m.event === 'chat.message').map((m) => m.seq)]).toEqual(chat);
+      expect([...snapshot.whiteboard!.map((b) => b.seq), ...live.filter((m) => m.event === 'wb.stroke').map((m) => m.seq)]).toEqual(board);
+    }
+  });
+
+  it('never stores a student message after the teacher locked chat, even when they race', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(1), roomId, 'teacher', 't');
+    const students = await Promise.all([0, 1, 2].map((i) => member(on(i), roomId, 'student', `s${i}`)));
+    const stored: number[] = [];
+    const refusals: string[] = [];
+    // Each student chats until refused; the lock lands while all three are mid-stream.
+    const chatting = students.map(async (s) => {
+      for (let i = 0; i < 1000; i++) {
+        try {
+          stored.push((await s.room.publish('chat.message', { text: `${i}` }))!);
+        } catch (error) {
+          refusals.push((error as { code: string }).code);
+          return;
+        }
+      }
+    });
+    await eventually(() => stored.length >= 15);
+    const lockSeq = (await teacher.room.publish('class.settings', { chatLocked: true }))!;
+    await Promise.all(chatting);
+    expect(refusals).toEqual(['forbidden', 'forbidden', 'forbidden']);
+    expect(stored.filter((seq) => seq > lockSeq)).toEqual([]);
+    await eventually(() => teacher.messages.at(-1)?.seq === lockSeq);
+    const afterLock = teacher.messages.filter((m) => m.seq! > lockSeq!);
+    expect(afterLock).toEqual([]);
+  });
+
+  it('delivers a private question to the teacher on another node and to no other student', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(1), roomId, 'teacher', 't');
+    const ann = await member(on(0), roomId, 'student', 'ann');
+    const bob = await member(on(0), roomId, 'student', 'bob');
+    await ann.room.publish('chat.private', { text: 'what is a vector?' });
+    await eventually(() => teacher.messages.filter((m) => m.event === 'chat.private').length === 1);
+    await bob.room.publish('chat.message', { text: 'marker' });
+    await eventually(() => bob.messages.some((m) => m.event === 'chat.message'));
+    expect(bob.messages.filter((m) => m.event === 'chat.private')).toEqual([]);
+    expect(ann.messages.filter((m) => m.event === 'chat.private')).toHaveLength(1);
+  });
+
+  it('removes a student: closed with 4502, no reconnect, and a fresh token cannot rejoin', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(1), roomId, 'teacher', 't');
+    const ann = await member(on(0), roomId, 'student', 'ann');
+    await ann.room.publish('hand.raise', {});
+    await teacher.room.publish('moderation.remove', { userId: 'ann' });
+    expect((await ann.closed).code).toBe(CLOSE_CODES.removed);
+    expect(ann.client.state).toBe('closed');
+    const again = connect({ url: `${on(1).url.replace('http', 'ws')}/ws`, token: await makeToken({ sub: 'ann', role: 'student', rooms: ['*'] }) });
+    clients.push(again);
+    const room = again.join(roomId);
+    room.onError(() => undefined);
+    await expect(room.ready).rejects.toMatchObject({ code: 'forbidden' });
+    // Connecting straight into the class (`?room=`, as API Gateway clients do) is refused before the upgrade.
+    const annToken = await makeToken({ sub: 'ann', role: 'student', rooms: ['*'] });
+    const base = `${on(0).url.replace('http', 'ws')}/ws?token=${annToken}`;
+    expect(await upgradeStatus(`${base}&room=${roomId}`)).toBe(403);
+    expect(await upgradeStatus(`${base}&room=another-class`)).toBe(101);
+    await eventually(() => teacher.room.presence.length === 1 && teacher.room.presence[0]!.userId === 't');
+  });
+
+  it('ends the class: every member is told and closed with 4503', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const ann = await member(on(1), roomId, 'student', 'ann');
+    const obs = await member(on(0), roomId, 'observer', 'o');
+    const endSeq = await teacher.room.publish('class.end', {});
+    for (const m of [teacher, ann, obs]) {
+      expect((await m.closed).code).toBe(CLOSE_CODES.classEnded);
+      expect(m.messages.at(-1)).toMatchObject({ event: 'class.end', seq: endSeq });
+    }
+  });
+});
