@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BoardEntry } from '../src/state/types.js';
-import { StrokeRecorder, hitTest, quantise, strokeGroupOf, toBoardPoint } from '../src/whiteboard/geometry.js';
+import { StrokeRecorder, hitTest, quantise, strokeGroupOf, toBoardPoint, wholeStroke } from '../src/whiteboard/geometry.js';
 
 describe('toBoardPoint', () => {
   it('normalises to the board box, clamps to [0, 1] and keeps 4 decimals', () => {
@@ -66,5 +66,23 @@ describe('hitTest', () => {
     expect(hitTest(board, { x: 0.2, y: 0.2 }, 0.01, () => true)).toBeUndefined();
     // The rectangle's edge crosses the stroke at (0.4, 0.5); only b's items may be erased here.
     expect(hitTest(board, { x: 0.4, y: 0.5 }, 0.01, (e) => e.userId === 'a')?.item.id).toBe('low');
+  });
+});
+
+describe('wholeStroke', () => {
+  it('keeps a stroke within the limit as one item of its group', () => {
+    const points = [0.1, 0.1, 0.2, 0.2, 0.3, 0.1];
+    expect(wholeStroke('s1', '#000000', 4, points, 1000)).toEqual([{ id: 's1~w0', color: '#000000', width: 4, points }]);
+    expect(strokeGroupOf('s1~w0')).toBe('s1');
+  });
+
+  it('splits a longer stroke into pieces within the limit that join end to start and lose no point', () => {
+    const points = Array.from({ length: 2500 }, (_, i) => i / 10_000);
+    const pieces = wholeStroke('s2', '#000000', 4, points, 1000);
+    expect(pieces.length).toBe(3);
+    for (const piece of pieces) expect(piece.points.length).toBeLessThanOrEqual(1000);
+    for (let i = 1; i < pieces.length; i += 1) expect(pieces[i]!.points.slice(0, 2)).toEqual(pieces[i - 1]!.points.slice(-2));
+    const joined = pieces.flatMap((piece, i) => (i === 0 ? piece.points : piece.points.slice(2)));
+    expect(joined).toEqual(points);
   });
 });

@@ -40,6 +40,7 @@ const MAX_SEGMENT_NUMBERS = Math.min(CLASSROOM_LIMITS.maxStrokePoints, 600);
  */
 export class StrokeRecorder {
   private points: number[] = [];
+  private readonly all: number[] = [];
   private last: Point | undefined;
   private segments = 0;
   /** Points added since the last segment was taken. */
@@ -54,6 +55,7 @@ export class StrokeRecorder {
   add(point: Point): void {
     if (this.last !== undefined && Math.hypot(point.x - this.last.x, point.y - this.last.y) < MIN_STEP) return;
     this.points.push(point.x, point.y);
+    this.all.push(point.x, point.y);
     this.last = point;
     this.fresh += 1;
   }
@@ -65,6 +67,11 @@ export class StrokeRecorder {
 
   get segmentCount(): number {
     return this.segments;
+  }
+
+  /** Every point of the stroke so far. */
+  get allPoints(): readonly number[] {
+    return this.all;
   }
 
   /** The part drawn since the last segment, for the drawer's own screen until it is sent. */
@@ -85,6 +92,21 @@ export class StrokeRecorder {
     this.points = [this.last.x, this.last.y];
     return segment;
   }
+}
+
+/**
+ * A finished stroke as few items as the point limit allows, to replace the segments it was sent in: the
+ * board holds a bounded number of items, so a stroke should cost one, not one per 150 ms of drawing.
+ * Consecutive pieces share their joining point. Ids are `<stroke id>~w<n>`, in the stroke's group.
+ */
+export function wholeStroke(id: string, color: string, width: number, points: readonly number[], maxNumbers: number = CLASSROOM_LIMITS.maxStrokePoints): StrokeData[] {
+  const pieces: StrokeData[] = [];
+  const step = Math.max(4, maxNumbers - (maxNumbers % 2)) - 2;
+  for (let start = 0; start === 0 || start + 2 < points.length; start += step) {
+    const slice = points.slice(start, start + step + 2);
+    pieces.push({ id: `${id}~w${pieces.length}`, color, width, points: slice.length === 2 ? [...slice, ...slice] : slice });
+  }
+  return pieces;
 }
 
 /** Distance from p to the segment a–b, in board units with x scaled by the aspect ratio. */

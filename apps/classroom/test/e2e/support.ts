@@ -188,6 +188,12 @@ export class Participant {
     await this.page.mouse.up();
   }
 
+  /** Waits until this person's board holds exactly the items of `other` (ids in order). */
+  waitForBoard(other: AppState): Promise<AppState> {
+    const ids = other.board.map((entry) => entry.item.id).join(' ');
+    return this.waitForState('the same board', (s, expected) => s.board.map((e) => e.item.id).join(' ') === expected, ids);
+  }
+
   /** Waits until everything this person drew was confirmed by the server (and so is in their state). */
   async drawingSettled(): Promise<AppState> {
     await this.page.locator('canvas[data-pending="0"]').waitFor();
