@@ -8,6 +8,8 @@ export interface ClassroomTestHook {
   connection(): string;
   clientState(): string;
   me(): unknown;
+  /** Others' whiteboard cursors shown now. */
+  cursors(): { name: string; x: number; y: number }[];
   /** Publishes as the app would, bypassing its controls: the server's answer decides. */
   publish(event: string, data: unknown): Promise<{ ok: true; seq: number | undefined } | { ok: false; code: string }>;
 }
@@ -20,6 +22,7 @@ export function installTestHook(classroom: Classroom): void {
     connection: () => classroom.connection.value,
     clientState: () => classroom.clientState(),
     me: () => classroom.me.value,
+    cursors: () => classroom.cursors.value.map(({ name, x, y }) => ({ name, x, y })),
     publish: (event, data) =>
       classroom.publish(event, data).then(
         (seq) => ({ ok: true as const, seq }),

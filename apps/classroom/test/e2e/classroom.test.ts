@@ -164,6 +164,10 @@ describe('the classroom app in three browsers', { timeout: 60_000 }, () => {
     const drawn = await bo.drawingSettled();
     expect(drawn.board.filter((e) => e.userId === boId)).toHaveLength(1);
     for (const person of [teacher, ada]) expect((await person.waitForBoard(drawn)).board).toEqual(drawn.board);
+    // Whoever may draw shows their cursor to the others, live.
+    await bo.hover(0.8, 0.7);
+    await teacher.waitForCursor('Bo Chen', 0.8, 0.7);
+    await teacher.page.locator('.cursor', { hasText: 'Bo Chen' }).waitFor();
   });
 
   it("cuts a student's network and restores it: the SDK reconnects and nothing is missing", async () => {
@@ -172,14 +176,25 @@ describe('the classroom app in three browsers', { timeout: 60_000 }, () => {
     await bo.page.locator('[data-status="reconnecting"]').waitFor();
     // While Bo is away the class goes on, and Bo writes a message that waits in the SDK's queue.
     await teacher.sendChat('Everyone: sketch the forces on the bob.');
-    await teacher.page.getByTitle('Rectangle').click();
+    // A pendulum: the ceiling, the string, and a red bob.
+    await teacher.page.getByTitle('Line').click();
     await teacher.draw([
-      [0.62, 0.15],
-      [0.9, 0.45],
+      [0.66, 0.14],
+      [0.9, 0.14],
+    ]);
+    await teacher.draw([
+      [0.78, 0.14],
+      [0.7, 0.5],
+    ]);
+    await teacher.page.getByTitle('Ellipse').click();
+    await teacher.page.getByTitle('Red').click();
+    await teacher.draw([
+      [0.665, 0.475],
+      [0.735, 0.585],
     ]);
     await ada.page.getByRole('button', { name: 'Raise hand' }).click();
     await bo.sendChat('Sorry, my Wi-Fi dropped');
-    await teacher.waitForState('the hand and the rectangle', (s) => s.hands.length === 1 && s.board.some((e) => e.item.type === 'shape'));
+    await teacher.waitForState('the hand and the pendulum', (s) => s.hands.length === 1 && s.board.filter((e) => e.item.type === 'shape').length === 3);
     proxy.refuse(false);
     await bo.page.locator('[data-status="caught-up"]').waitFor({ timeout: 30_000 });
     const expected = await teacher.waitForState("Bo's queued message", (s) => s.chat.some((m) => m.text === 'Sorry, my Wi-Fi dropped'));
@@ -196,6 +211,8 @@ describe('the classroom app in three browsers', { timeout: 60_000 }, () => {
     expect(await cleo.canvas().getAttribute('data-can-draw')).toBe('false');
     await cleo.chatLog().getByText('Sorry, my Wi-Fi dropped').waitFor();
     await teacher.page.locator('.member').nth(3).waitFor();
+    await bo.hover(0.5, 0.75);
+    await teacher.waitForCursor('Bo Chen', 0.5, 0.75);
     await teacher.screenshot('teacher');
     await cleo.screenshot('late-joiner');
   });

@@ -81,6 +81,7 @@ interface Hook {
   connection(): string;
   clientState(): string;
   me(): { userId: string; name: string; role: Role };
+  cursors(): { name: string; x: number; y: number }[];
   publish(event: string, data: unknown): Promise<{ ok: true; seq: number | undefined } | { ok: false; code: string }>;
 }
 
@@ -186,6 +187,23 @@ export class Participant {
     for (const point of rest) await this.page.mouse.move(...at(point), { steps: 4 });
     if (whileDown !== undefined) await whileDown();
     await this.page.mouse.up();
+  }
+
+  /** Moves the pointer over the board without drawing. */
+  async hover(x: number, y: number): Promise<void> {
+    const box = await this.canvas().boundingBox();
+    if (box === null) throw new Error('no board on screen');
+    await this.page.mouse.move(box.x + x * box.width, box.y + y * box.height, { steps: 5 });
+  }
+
+  /** Waits until this person sees `name`'s cursor at (x, y) on the board, within a pixel or so. */
+  async waitForCursor(name: string, x: number, y: number): Promise<void> {
+    await this.page.waitForFunction(
+      ([who, cx, cy]) =>
+        (globalThis as unknown as PageGlobals).__classroom.cursors().some((c) => c.name === who && Math.abs(c.x - cx) < 0.002 && Math.abs(c.y - cy) < 0.002),
+      [name, x, y] as const,
+      { polling: 50 },
+    );
   }
 
   /** Waits until this person's board holds exactly the items of `other` (ids in order). */
