@@ -214,8 +214,9 @@ export function useClassroom(options: UseClassroomOptions = {}): Classroom {
       },
     });
     client = session;
-    session.on('error', () => {
-      // Failed token refreshes while the network is down are retried by the SDK; nothing to show.
+    session.on('error', (cause) => {
+      // While the network is down, failed token refreshes are retried by the SDK: expected, not news.
+      if (session.state !== 'reconnecting') console.warn('[classroom]', cause);
     });
     session.on('state', ({ state: next }) => {
       if (client !== session) return;
