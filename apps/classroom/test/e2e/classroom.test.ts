@@ -65,6 +65,8 @@ describe('the classroom app in three browsers', { timeout: 60_000 }, () => {
     await ada.sendChat('Is it page 12 today?');
     await teacher.chatLog().getByText('Is it page 12 today?').waitFor();
     await teacher.sendChat('Yes: the pendulum on page 12.');
+    // Bo answers what he has read: his message is sequenced after the teacher's.
+    await bo.chatLog().getByText('the pendulum on page 12').waitFor();
     await bo.sendChat('Thanks!');
     for (const person of everyone) {
       await person.waitForState('three chat messages', (s) => s.chat.length === 3);
