@@ -19,6 +19,7 @@ const env = z.object({
   CLASSWIRE_APIGW_CALLBACK_RPS: int(1).default(10_000),
   CLASSWIRE_APIGW_DISCONNECT_DROP_RATE: z.coerce.number().min(0).max(1).default(0),
   CLASSWIRE_APIGW_INVOKE_JITTER_MS: int(0).default(0),
+  CLASSWIRE_APIGW_HANDLER_MODULE: z.string().min(1).optional(),
   CLASSWIRE_REDIS_URL: z.string().optional(),
   CLASSWIRE_REDIS_SENTINELS: z.string().optional(),
   CLASSWIRE_WS_PATH: z.string().default('/ws'),
@@ -39,6 +40,11 @@ export interface ApiGatewayEmulatorConfig {
   disconnectDropRate: number;
   /** A random delay up to this before each MESSAGE invocation, so ordering assumptions fail visibly. */
   invokeJitterMs: number;
+  /**
+   * A module exporting `createHandlers` (the Lambda bundle, `packages/aws/asset/lambda/index.mjs`) to run
+   * instead of the handlers of `@classwire/aws` linked into the gateway.
+   */
+  handlerModule: string | undefined;
   /** The functions' environment: the variables the Lambda functions would get (before the emulator's own). */
   functionEnvironment: Record<string, string>;
 }
@@ -70,6 +76,7 @@ export function loadApiGatewayEmulatorConfig(source: Record<string, string | und
     callbackRps: e.CLASSWIRE_APIGW_CALLBACK_RPS,
     disconnectDropRate: e.CLASSWIRE_APIGW_DISCONNECT_DROP_RATE,
     invokeJitterMs: e.CLASSWIRE_APIGW_INVOKE_JITTER_MS,
+    handlerModule: e.CLASSWIRE_APIGW_HANDLER_MODULE,
     functionEnvironment,
   };
 }

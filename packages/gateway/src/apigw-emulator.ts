@@ -2,7 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   createHandlers,
   createLambdaEngine,
@@ -360,12 +361,16 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
   const url = `http://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${address.port}`;
   callbackUrl = `${url}/${apigw.stage}`;
   try {
+    const createFunction: typeof createHandlers =
+      apigw.handlerModule === undefined
+        ? createHandlers
+        : ((await import(pathToFileURL(resolve(apigw.handlerModule)).href)) as { createHandlers: typeof createHandlers }).createHandlers;
     // One set of handlers per function: like separate Lambda functions, they share nothing but Redis.
     functions = {
-      authorizer: createHandlers(functionEnvironment('classwire-authorizer'), { logger: logger.child({ function: 'authorizer' }) }),
-      connect: createHandlers(functionEnvironment('classwire-connect'), { logger: logger.child({ function: 'connect' }) }),
-      disconnect: createHandlers(functionEnvironment('classwire-disconnect'), { logger: logger.child({ function: 'disconnect' }) }),
-      message: createHandlers(functionEnvironment('classwire-default'), { logger: logger.child({ function: 'default' }) }),
+      authorizer: createFunction(functionEnvironment('classwire-authorizer'), { logger: logger.child({ function: 'authorizer' }) }),
+      connect: createFunction(functionEnvironment('classwire-connect'), { logger: logger.child({ function: 'connect' }) }),
+      disconnect: createFunction(functionEnvironment('classwire-disconnect'), { logger: logger.child({ function: 'disconnect' }) }),
+      message: createFunction(functionEnvironment('classwire-default'), { logger: logger.child({ function: 'default' }) }),
     };
     // An application backend's engine (server-side publishes), built like the handlers' own.
     backend = createLambdaEngine(loadLambdaConfig(functionEnvironment('classwire-backend')), { logger: logger.child({ function: 'backend' }) });
@@ -374,7 +379,7 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
     throw error;
   }
   ready = true;
-  logger.info({ url, ws: `${url.replace('http', 'ws')}/${apigw.stage}`, apiId: apigw.apiId, callbackUrl }, 'classwire API Gateway emulator listening');
+  logger.info({ url, ws: `${url.replace('http', 'ws')}/${apigw.stage}`, apiId: apigw.apiId, callbackUrl, handlers: apigw.handlerModule ?? '@classwire/aws' }, 'classwire API Gateway emulator listening');
   if (devTokens !== undefined) logger.warn({ endpoint: `${url}/dev/token` }, 'DEVELOPMENT TOKENS ARE ON. Never enable this in production.');
 
   let drained: Promise<void> | undefined;
