@@ -44,6 +44,7 @@ const env = z.object({
   CLASSWIRE_FANOUT_CONCURRENCY: int(1).max(1000).default(50),
   CLASSWIRE_GONE_GRACE_MS: int(0).default(30_000),
   CLASSWIRE_MAX_CONNECTION_AGE_MS: int(1000).default(API_GATEWAY_MAX_CONNECTION_MS),
+  CLASSWIRE_FAILOVER_CHECK_MS: int(0).default(5000),
 });
 
 export interface LambdaConfig {
@@ -91,6 +92,8 @@ export interface LambdaConfig {
   maxConnectionAgeMs: number;
   /** TTL of registry and presence entries: the 2-hour maximum plus time for the sweeper to run. */
   recordTtlMs: number;
+  /** How often an execution environment checks whether the Redis primary changed. */
+  failoverCheckMs: number;
 }
 
 export class LambdaConfigError extends Error {
@@ -153,6 +156,7 @@ export function loadLambdaConfig(source: Record<string, string | undefined>): La
     goneGraceMs: e.CLASSWIRE_GONE_GRACE_MS,
     maxConnectionAgeMs: e.CLASSWIRE_MAX_CONNECTION_AGE_MS,
     recordTtlMs: e.CLASSWIRE_MAX_CONNECTION_AGE_MS + RECORD_TTL_MARGIN_MS,
+    failoverCheckMs: e.CLASSWIRE_FAILOVER_CHECK_MS,
   };
 }
 

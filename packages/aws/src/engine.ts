@@ -1,6 +1,7 @@
 import { Engine, RedisPresence, RedisRegistry, RedisRoomLog, type Logger } from '@classwire/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import { LambdaConfigError, type LambdaConfig } from './config.js';
+import { FailoverGuard } from './failover.js';
 import { ManagementApiFanOut } from './fanout.js';
 
 /** Everything one execution environment builds once and reuses while it is warm. */
@@ -9,6 +10,7 @@ export interface LambdaEngine {
   registry: RedisRegistry;
   fanout: ManagementApiFanOut;
   connections: ConnectionIndex;
+  failover: FailoverGuard;
   redis: Redis;
   /** Sets the @connections endpoint for the event being handled (when none is configured). */
   useEndpoint(endpoint: string): void;
@@ -68,6 +70,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   const connections = new ConnectionIndex(redis, prefix);
+  const failover = new FailoverGuard(redis, prefix, logger, config.failoverCheckMs, options.now);
   fanout.onGone = async (connectionId) => {
     logger.info({ connectionId }, 'removing a connection that vanished without $disconnect');
     await engine.disconnect(connectionId);
@@ -78,6 +81,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     registry,
     fanout,
     connections,
+    failover,
     redis,
     useEndpoint(value) {
       if (config.callbackUrl === undefined) endpoint = value;

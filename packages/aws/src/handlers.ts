@@ -44,9 +44,10 @@ export function createHandlers(environment: Record<string, string | undefined>, 
   const now = options.now ?? Date.now;
   let runtime: LambdaEngine | undefined;
   let authorizer: RequestAuthorizer | undefined;
-  const engine = (event?: WebSocketEvent): LambdaEngine => {
+  const engine = async (event?: WebSocketEvent): Promise<LambdaEngine> => {
     runtime ??= createLambdaEngine(config, { logger, ...(options.redis === undefined ? {} : { redis: options.redis }), ...(options.now === undefined ? {} : { now: options.now }) });
     if (event !== undefined) runtime.useEndpoint(callbackUrlFor(config, event.requestContext));
+    await runtime.failover.check();
     return runtime;
   };
   /** Removes stale connections found while handling, then reports this invocation's posts. */
@@ -77,7 +78,7 @@ export function createHandlers(environment: Record<string, string | undefined>, 
         if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) return refuse(400, 'bad_request', 'invalid room name');
         if (!mayJoinRoom(claims, room)) return refuse(403, 'forbidden', 'not allowed to join this room');
       }
-      const lambda = engine(event);
+      const lambda = await engine(event);
       try {
         if ((await lambda.registry.countForUser(claims.userId)) >= config.limits.maxConnectionsPerUser) {
           return refuse(429, 'rate_limited', 'too many connections for this user');
@@ -108,7 +109,7 @@ export function createHandlers(environment: Record<string, string | undefined>, 
     },
 
     async disconnect(event) {
-      const lambda = engine(event);
+      const lambda = await engine(event);
       const { connectionId } = event.requestContext;
       try {
         await lambda.engine.disconnect(connectionId);
@@ -120,7 +121,7 @@ export function createHandlers(environment: Record<string, string | undefined>, 
     },
 
     async message(event) {
-      const lambda = engine(event);
+      const lambda = await engine(event);
       try {
         // handleFrame never throws: refusals and store failures become error frames to the sender.
         await lambda.engine.handleFrame(event.requestContext.connectionId, event.body ?? '');
@@ -131,7 +132,7 @@ export function createHandlers(environment: Record<string, string | undefined>, 
     },
 
     async sweep() {
-      const lambda = engine();
+      const lambda = await engine();
       const expired = await lambda.connections.connectedBefore(now() - config.maxConnectionAgeMs, SWEEP_BATCH);
       try {
         for (const connectionId of expired) {
