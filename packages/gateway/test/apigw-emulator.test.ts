@@ -21,7 +21,8 @@ import {
   type EventSource,
 } from '../src/apigw-events.js';
 import type { Gateway } from '../src/index.js';
-import { AWS_CREDENTIALS, TestClient, makeToken, startTestGateway, upgradeStatus } from './harness.js';
+import { connect } from '../../client/src/node.js';
+import { AWS_CREDENTIALS, TestClient, eventually, makeToken, startTestGateway, upgradeStatus } from './harness.js';
 
 const ARN = 'arn:aws:execute-api:us-east-1:123456789012:abc/prod/$connect';
 const allow = (extra: object = {}) => ({
@@ -173,6 +174,31 @@ describe('the emulated API', () => {
     const idle = await TestClient.connect(sleepy, await makeToken());
     expect(await idle.waitClosed()).toBe(1001);
     await sleepy.drain();
+  });
+
+  it('keeps the SDK\'s order and exactly-once delivery when invocations are delayed at random and race', async () => {
+    const jittery = await startTestGateway({
+      CLASSWIRE_MODE: 'apigw-emulator',
+      CLASSWIRE_REDIS_URL: redis.url,
+      CLASSWIRE_REDIS_PREFIX: 'jitter',
+      CLASSWIRE_APIGW_INVOKE_JITTER_MS: '15',
+    });
+    const url = `${jittery.url.replace('http', 'ws')}/ws`;
+    const options = { reconnect: { baseDelayMs: 50, maxDelayMs: 400 }, gapTimeoutMs: 500 };
+    const clients = await Promise.all(['p1', 'p2', 'reader'].map(async (sub) => connect({ url, token: await makeToken({ sub, rooms: ['race'] }), ...options })));
+    const rooms = clients.map((c) => c.join('race'));
+    await Promise.all(rooms.map((r) => r.ready));
+    const received: { seq: number; from: string; i: number }[] = [];
+    rooms[2]!.on<{ i: number }>('chat.message', (m) => received.push({ seq: m.seq!, from: m.from.userId, i: m.data.i }));
+    const perPublisher = 15;
+    await Promise.all([0, 1].flatMap((p) => Array.from({ length: perPublisher }, (_, i) => rooms[p]!.publish('chat.message', { i }))));
+    await eventually(() => received.length >= 2 * perPublisher, 10_000);
+    expect(received.map((m) => m.seq)).toEqual(Array.from({ length: 2 * perPublisher }, (_, i) => i + 1));
+    for (const publisher of ['p1', 'p2']) {
+      expect(received.filter((m) => m.from === publisher).map((m) => m.i)).toEqual(Array.from({ length: perPublisher }, (_, i) => i));
+    }
+    for (const client of clients) client.close();
+    await jittery.drain();
   });
 
   it('refuses an upgrade without the identity source with 401, and another path with 403', async () => {
