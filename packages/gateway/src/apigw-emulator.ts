@@ -154,7 +154,8 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
       rejectAws(socket, status, message);
     };
     if (path !== `/${apigw.stage}`) return refuse(403, 'Forbidden', 'path');
-    if (draining) return refuse(503, 'Service Unavailable', 'draining');
+    // Not ready: the functions are built once the port (and so the callback URL) is known.
+    if (draining || functions === undefined) return refuse(503, 'Service Unavailable', draining ? 'draining' : 'starting');
     if (!connectBucket.take()) return refuse(429, 'Too Many Requests', 'connect_rate');
     const forwarded = req.headers['x-forwarded-for'];
     const source: EventSource = {
