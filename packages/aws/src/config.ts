@@ -41,6 +41,7 @@ const env = z.object({
   CLASSWIRE_HISTORY_SIZE: int(1).default(500),
   CLASSWIRE_HISTORY_TTL_SECONDS: int(1).default(600),
   CLASSWIRE_ALLOWED_ORIGINS: list.default([]),
+  CLASSWIRE_CLASSROOM: z.enum(['0', '1', 'true', 'false', 'yes', 'no']).default('1').transform((v) => v === '1' || v === 'true' || v === 'yes'),
   CLASSWIRE_FANOUT_CONCURRENCY: int(1).max(1000).default(50),
   CLASSWIRE_GONE_GRACE_MS: int(0).default(30_000),
   CLASSWIRE_MAX_CONNECTION_AGE_MS: int(1000).default(API_GATEWAY_MAX_CONNECTION_MS),
@@ -81,6 +82,8 @@ export interface LambdaConfig {
     historyTtlMs: number;
   };
   allowedOrigins: string[];
+  /** Rooms are classrooms (docs/classroom.md), as on the self-hosted gateway; false: generic rooms. */
+  classroom: boolean;
   /** PostToConnection calls in flight at once per broadcast. */
   fanoutConcurrency: number;
   /**
@@ -152,6 +155,7 @@ export function loadLambdaConfig(source: Record<string, string | undefined>): La
       historyTtlMs: e.CLASSWIRE_HISTORY_TTL_SECONDS * 1000,
     },
     allowedOrigins: e.CLASSWIRE_ALLOWED_ORIGINS,
+    classroom: e.CLASSWIRE_CLASSROOM,
     fanoutConcurrency: e.CLASSWIRE_FANOUT_CONCURRENCY,
     goneGraceMs: e.CLASSWIRE_GONE_GRACE_MS,
     maxConnectionAgeMs: e.CLASSWIRE_MAX_CONNECTION_AGE_MS,

@@ -1,4 +1,4 @@
-import { Engine, RedisPresence, RedisRegistry, RedisRoomLog, type Logger } from '@classwire/core';
+import { Classroom, Engine, RedisPresence, RedisRegistry, RedisRoomLog, type Logger } from '@classwire/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import { LambdaConfigError, type LambdaConfig } from './config.js';
 import { FailoverGuard } from './failover.js';
@@ -59,11 +59,16 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   });
   // No rate limiter: the port is per process and synchronous, and consecutive frames of one connection
   // land in different execution environments. API Gateway's stage throttling limits the API instead.
+  // Cursor throttling in the classroom is per execution environment here: best effort, as cursors are.
+  const classroom = config.classroom
+    ? new Classroom({ registry, roomLog, presence, fanout, maxFrameBytes: config.limits.maxFrameBytes, ...(options.now === undefined ? {} : { now: options.now }) })
+    : undefined;
   const engine = new Engine({
     registry,
     roomLog,
     presence,
     fanout,
+    classroom,
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
     logger,

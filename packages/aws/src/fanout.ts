@@ -95,6 +95,9 @@ export class ManagementApiFanOut implements FanOut {
 
   /** DeleteConnection. API Gateway chooses the close code; `code` and `reason` are only logged. */
   async close(connectionId: string, code: number, reason: string): Promise<void> {
+    // DeleteConnection cannot choose the close code: tell the client first (a `closing` frame), so it
+    // acts on the code (4502 removed: do not reconnect) exactly as it does on the self-hosted gateway.
+    await this.send(connectionId, JSON.stringify({ type: 'closing', code, reason }));
     try {
       await this.client().send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
       this.options.logger.info({ connectionId, code, reason }, 'connection deleted');

@@ -1,5 +1,5 @@
 import { mayJoinRoom, type Logger } from '@classwire/core';
-import { DEFAULT_LIMITS, ROOM_PATTERN } from '@classwire/protocol';
+import { DEFAULT_LIMITS, ProtocolError, ROOM_PATTERN } from '@classwire/protocol';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { RequestAuthorizer, claimsFromContext } from './authorizer.js';
@@ -101,6 +101,8 @@ export function createHandlers(environment: Record<string, string | undefined>, 
         await lambda.connections.add(context.connectionId, connectedAt);
         return { statusCode: 200 };
       } catch (error) {
+        // Removed from the class, or a student after it ended (the classroom's join rule).
+        if (error instanceof ProtocolError) return refuse(403, 'forbidden', error.message);
         logger.error({ err: error, connectionId: context.connectionId }, '$connect failed');
         return refuse(500, 'internal', 'could not register the connection');
       } finally {
