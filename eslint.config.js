@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import pluginVue from 'eslint-plugin-vue';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'test-output/**', '**/public/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'test-output/**', '**/public/**', 'packages/aws/asset/**', 'packages/aws/cdk.out/**'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

@@ -121,6 +121,8 @@ export class ClasswireClient {
   private attempt = 0;
   private token: string | undefined;
   private tokenStale = true;
+  /** A `closing` frame's code, applied when the socket closes. */
+  private closingNotice: CloseInfo | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
@@ -263,7 +265,12 @@ export class ClasswireClient {
       if (this.socket !== socket) return;
       // A socket that never opened may have been refused (an expired or revoked token): refresh it.
       if (!opened) this.tokenStale = true;
-      this.onSocketClosed(event.code, event.reason);
+      // On API Gateway the server announces its close code in a `closing` frame (DeleteConnection
+      // cannot set one); it decides over the code the socket actually closed with.
+      const notice = this.closingNotice;
+      this.closingNotice = undefined;
+      if (notice !== undefined) this.onSocketClosed(notice.code, notice.reason);
+      else this.onSocketClosed(event.code, event.reason);
     };
   }
 
@@ -431,6 +438,9 @@ export class ClasswireClient {
         this.onError(frame.code, frame.message, frame.id);
         return;
       case 'pong':
+        return;
+      case 'closing':
+        this.closingNotice = { code: frame.code, reason: frame.reason };
         return;
     }
   }

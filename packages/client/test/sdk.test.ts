@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/src/index.js';
 import { ClasswireError, type ConnectionState, type RoomMessage } from '../src/node.js';
-import { API_KEY, collect, eventually, makeToken, range, sdkClient, startTestGateway, wsUrl } from './helpers.js';
+import { API_KEY, RUNTIMES, collect, eventually, makeToken, range, sdkClient, startRuntime, wsUrl } from './helpers.js';
 
-let gateway: Gateway;
+describe.each(RUNTIMES)('ClasswireClient on %s', (runtime) => {
+  let gateway: Gateway;
 
-beforeAll(async () => {
-  gateway = await startTestGateway({ CLASSWIRE_RATE_PER_SECOND: '1000', CLASSWIRE_RATE_BURST: '1000' });
-});
-afterAll(async () => {
-  await gateway.drain();
-});
+  beforeAll(async () => {
+    gateway = await startRuntime(runtime, { CLASSWIRE_RATE_PER_SECOND: '1000', CLASSWIRE_RATE_BURST: '1000' });
+  });
+  afterAll(async () => {
+    await gateway.drain();
+  });
 
-describe('ClasswireClient', () => {
   it('connects, joins, publishes with acks and delivers in order to every member', async () => {
     const states: ConnectionState[] = [];
     const alice = sdkClient(wsUrl(gateway), { token: await makeToken({ sub: 'alice', name: 'Alice', rooms: ['c1'] }) });

@@ -3,14 +3,20 @@ import { ConfigError, loadConfig } from './config.js';
 import { createLogger, startGateway } from './gateway.js';
 
 const USAGE = `Usage: classwire serve [--dev]
+       classwire cost [options]
 
   serve        Start a gateway node (configuration from environment variables; see README.md).
+  cost         Price a month of classroom traffic on AWS, self-hosted and Ably (--help; docs/cost.md).
   --dev        Development mode: enables POST /dev/token with a random signing secret when
                CLASSWIRE_JWT_SECRET is unset, and binds to 127.0.0.1 unless HOST is set.
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...flags] = argv;
+  if (command === 'cost') {
+    const { runCostCommand } = await import('@classwire/aws/cost');
+    return runCostCommand(flags, process.stdout, process.stderr);
+  }
   if (command !== 'serve' || flags.some((f) => f !== '--dev')) {
     process.stderr.write(USAGE);
     return command === undefined || command === '--help' || command === '-h' ? 0 : 2;

@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS } from '@classwire/protocol';
 import { z } from 'zod';
+import { loadApiGatewayEmulatorConfig, type ApiGatewayEmulatorConfig } from './apigw-config.js';
 
 /**
  * Every setting, its environment variable and its default. README.md's configuration table mirrors this
@@ -102,6 +103,8 @@ export interface GatewayConfig {
         nodeTtlMs: number;
       }
     | undefined;
+  /** API Gateway emulation mode (the Lambda handlers behind an emulated API); undefined runs the gateway. */
+  apigw: ApiGatewayEmulatorConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -155,8 +158,15 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           commandTimeoutMs: e.CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS,
           nodeTtlMs: e.CLASSWIRE_NODE_TTL_MS,
         };
+  let apigw: ApiGatewayEmulatorConfig | undefined;
+  try {
+    apigw = loadApiGatewayEmulatorConfig(source);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
   return {
     redis,
+    apigw,
     port: e.PORT,
     // Development mode answers token requests from anyone who can reach it, so it stays on loopback by default.
     host: e.HOST ?? (dev ? '127.0.0.1' : '0.0.0.0'),

@@ -33,6 +33,7 @@ import { handleConnectionRequest, localTarget, matchConnectionsPath, readManagem
 import { createCluster } from './cluster.js';
 import { GatewayMetrics } from './metrics.js';
 import { serveStatic } from './static-files.js';
+import { startApiGatewayEmulator } from './apigw-emulator.js';
 
 export interface Gateway {
   /** `http://host:port` of the listening server. */
@@ -85,6 +86,7 @@ export function createLogger(level: string): Logger {
 /** Starts one self-hosted gateway node: WebSocket endpoint, HTTP APIs, health and metrics on one port. */
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  if (config.apigw !== undefined) return startApiGatewayEmulator(config, config.apigw, { ...options, logger });
   const nodeId = config.nodeId ?? `${hostname()}-${process.pid}`;
   const devSecret = config.devTokens && config.auth.secret === undefined ? randomSecret() : undefined;
   const authorizer: Authorizer = new JwtAuthorizer({

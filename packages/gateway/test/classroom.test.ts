@@ -3,11 +3,12 @@ import { CLOSE_CODES, type ClassroomSnapshot } from '@classwire/protocol';
 import { connect, type ClasswireClient, type CloseInfo, type Room, type RoomMessage } from '../../client/src/node.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import type { Gateway } from '../src/index.js';
-import { eventually, makeToken, startTestGateway, upgradeStatus } from './harness.js';
+import { eventually, makeToken, startRuntime, startTestGateway, upgradeStatus } from './harness.js';
 
 /**
- * The classroom over real sockets with the SDK: one memory gateway, and two gateway nodes on one Redis
- * (where publishes really race: each node appends through its own connection).
+ * The classroom over real sockets with the SDK: one memory gateway, two gateway nodes on one Redis (where
+ * publishes really race: each node appends through its own connection), and the Lambda handlers behind
+ * the API Gateway emulator (frames invoked concurrently, closes through DeleteConnection).
  */
 
 const CLASSROOM = { CLASSWIRE_CLASSROOM: '1', CLASSWIRE_RATE_PER_SECOND: '5000', CLASSWIRE_RATE_BURST: '5000' };
@@ -22,18 +23,20 @@ interface Member {
 
 let redis: RedisProcess;
 let memoryGateway: Gateway;
+let emulator: Gateway;
 const redisNodes: Gateway[] = [];
 let roomCounter = 0;
 
 beforeAll(async () => {
   redis = await RedisProcess.start();
   memoryGateway = await startTestGateway(CLASSROOM);
+  emulator = await startRuntime('apigw-emulator', CLASSROOM);
   for (let i = 0; i < 2; i++) {
     redisNodes.push(await startTestGateway({ ...CLASSROOM, CLASSWIRE_REDIS_URL: redis.url, CLASSWIRE_NODE_ID: `class-node-${i}` }));
   }
 });
 afterAll(async () => {
-  await Promise.all([memoryGateway, ...redisNodes].map((g) => g.drain()));
+  await Promise.all([memoryGateway, emulator, ...redisNodes].map((g) => g.drain()));
   await redis.stop();
 });
 
@@ -67,6 +70,7 @@ async function member(gateway: Gateway, roomId: string, role: string, sub: strin
 const modes: [string, () => Gateway[]][] = [
   ['memory', () => [memoryGateway]],
   ['redis, two nodes', () => redisNodes],
+  ['API Gateway emulator, Lambda handlers', () => [emulator]],
 ];
 
 describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {

@@ -2,6 +2,7 @@ import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { loadConfig, startGateway, type Gateway } from '../src/index.js';
 import { pino } from 'pino';
+import { RedisProcess } from '../../../test-support/redis-server.js';
 
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long';
 export const API_KEY = 'test-api-key-0123456789';
@@ -21,6 +22,32 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     ...env,
   });
   return startGateway(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+}
+
+/** The runtimes the protocol and SDK suites run against. */
+export type RuntimeName = 'gateway' | 'apigw-emulator';
+export const RUNTIMES: readonly RuntimeName[] = ['gateway', 'apigw-emulator'];
+
+/**
+ * Starts a runtime for a suite: the self-hosted gateway (memory engine unless `env` says otherwise), or
+ * the API Gateway emulator running the Lambda handlers on a Redis process of its own, stopped by `drain`.
+ */
+export async function startRuntime(runtime: RuntimeName, env: Record<string, string> = {}): Promise<Gateway> {
+  if (runtime === 'gateway') return startTestGateway(env);
+  const redis = await RedisProcess.start();
+  try {
+    const gateway = await startTestGateway({ CLASSWIRE_MODE: 'apigw-emulator', CLASSWIRE_REDIS_URL: redis.url, ...env });
+    const drain = gateway.drain.bind(gateway);
+    return Object.assign(gateway, {
+      drain: async () => {
+        await drain();
+        await redis.stop();
+      },
+    });
+  } catch (error) {
+    await redis.stop();
+    throw error;
+  }
 }
 
 export interface TokenOptions {

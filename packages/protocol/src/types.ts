@@ -113,6 +113,16 @@ export interface ErrorFrame {
   action?: string;
   room?: string;
 }
+/**
+ * The server is about to close this connection with `code`. Sent where the transport cannot choose the
+ * close code itself (API Gateway's DeleteConnection); clients act on `code` as if the socket closed
+ * with it.
+ */
+export interface ClosingFrame {
+  type: 'closing';
+  code: number;
+  reason: string;
+}
 export type ServerFrame =
   | JoinedFrame
   | MessageFrame
@@ -122,4 +132,5 @@ export type ServerFrame =
   | DirectMessageFrame
   | PongFrame
   | ErrorFrame
-  | SnapshotFrame;
+  | SnapshotFrame
+  | ClosingFrame;

@@ -1,0 +1,35 @@
+/**
+ * The CDK app: `npm run synth -w packages/aws` bundles the handlers and writes the CloudFormation
+ * template to packages/aws/cdk.out, offline. Settings come from the environment (docs/aws.md).
+ */
+import { fileURLToPath } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { Runtime, RuntimeFamily } from 'aws-cdk-lib/aws-lambda';
+import { ClasswireStack, type ClasswireStackProps } from './stack.js';
+
+const env = process.env;
+const list = (value: string | undefined) => value?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+
+const jwt: ClasswireStackProps['jwt'] =
+  env.CLASSWIRE_JWKS_URL !== undefined
+    ? { jwksUrl: env.CLASSWIRE_JWKS_URL, issuer: env.CLASSWIRE_JWT_ISSUER, audience: env.CLASSWIRE_JWT_AUDIENCE }
+    : env.CLASSWIRE_JWT_SECRET_ARN !== undefined
+      ? { secretArn: env.CLASSWIRE_JWT_SECRET_ARN, issuer: env.CLASSWIRE_JWT_ISSUER, audience: env.CLASSWIRE_JWT_AUDIENCE }
+      : undefined;
+
+const app = new App({ outdir: fileURLToPath(new URL('../../cdk.out', import.meta.url)) });
+new ClasswireStack(app, env.CLASSWIRE_STACK_NAME ?? 'Classwire', {
+  assetDir: fileURLToPath(new URL('../../asset/lambda', import.meta.url)),
+  description: 'Classwire: real-time classroom messaging on API Gateway WebSockets, Lambda and ElastiCache',
+  ...(env.CDK_DEFAULT_ACCOUNT !== undefined && env.CDK_DEFAULT_REGION !== undefined
+    ? { env: { account: env.CDK_DEFAULT_ACCOUNT, region: env.CDK_DEFAULT_REGION } }
+    : {}),
+  ...(env.CLASSWIRE_STAGE === undefined ? {} : { stageName: env.CLASSWIRE_STAGE }),
+  ...(jwt === undefined ? {} : { jwt }),
+  ...(env.CLASSWIRE_REDIS_NODE_TYPE === undefined ? {} : { redisNodeType: env.CLASSWIRE_REDIS_NODE_TYPE }),
+  ...(env.CLASSWIRE_NAT_GATEWAYS === undefined ? {} : { natGateways: Number(env.CLASSWIRE_NAT_GATEWAYS) }),
+  ...(env.CLASSWIRE_ALLOWED_ORIGINS === undefined ? {} : { allowedOrigins: list(env.CLASSWIRE_ALLOWED_ORIGINS)! }),
+  ...(env.CLASSWIRE_ALARM_EMAIL === undefined ? {} : { alarmEmail: env.CLASSWIRE_ALARM_EMAIL }),
+  ...(env.CLASSWIRE_LAMBDA_RUNTIME === undefined ? {} : { runtime: new Runtime(env.CLASSWIRE_LAMBDA_RUNTIME, RuntimeFamily.NODEJS) }),
+});
+app.synth();

@@ -1,0 +1,312 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elasticache from 'aws-cdk-lib/aws-elasticache';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+
+export interface ClasswireStackProps extends StackProps {
+  /** Directory of the pre-built Lambda bundle (`scripts/bundle.js`): `index.mjs` and `lua/`. */
+  assetDir: string;
+  /** @default 'prod' */
+  stageName?: string;
+  /**
+   * How tokens are verified. A JWKS URL (asymmetric keys; nothing secret in AWS), an existing Secrets
+   * Manager secret holding the HS256 secret, or by default a new generated secret your backend reads.
+   */
+  jwt?: { jwksUrl: string; issuer?: string; audience?: string } | { secretArn: string; issuer?: string; audience?: string };
+  /** @default 'cache.t4g.small' */
+  redisNodeType?: string;
+  /** NAT gateways: 1 is cheaper, 2 keeps egress to @connections working when one zone fails. @default 1 */
+  natGateways?: number;
+  /** @default one month */
+  logRetention?: logs.RetentionDays;
+  /** Stage throttling of inbound messages across all clients. @default 1,000/s, burst 500 */
+  throttle?: { rateLimit: number; burstLimit: number };
+  /** Browser origins allowed to connect (CLASSWIRE_ALLOWED_ORIGINS). @default any */
+  allowedOrigins?: string[];
+  /** An address that receives the alarms (through an SNS topic). */
+  alarmEmail?: string;
+  /**
+   * The Lambda runtime. Classwire targets Node 20; AWS deprecated `nodejs20.x` (new functions are refused
+   * from 2027-02-01), and the bundle runs unchanged on newer Node runtimes. @default nodejs20.x
+   */
+  runtime?: lambda.Runtime;
+}
+
+/** Lambda's maximum for an API Gateway integration is 29 s; the handlers finish far sooner. */
+const INTEGRATION_TIMEOUT = Duration.seconds(29);
+const REDIS_PORT = 6379;
+
+/**
+ * Classwire on AWS: an API Gateway WebSocket API whose `$connect` (with a REQUEST authorizer),
+ * `$disconnect` and `$default` routes run the Lambda handlers, ElastiCache Redis (primary and replica in
+ * two zones) for every state, the VPC and NAT the handlers need, a scheduled sweeper, logs, a dashboard
+ * and alarms. Synthesizes offline: the code is a pre-built asset, and nothing is looked up.
+ */
+export class ClasswireStack extends Stack {
+  readonly api: WebSocketApi;
+  readonly stage: WebSocketStage;
+  readonly functions: Record<'authorizer' | 'connect' | 'disconnect' | 'message' | 'sweep', lambda.Function>;
+  readonly redis: elasticache.CfnReplicationGroup;
+
+  constructor(scope: Construct, id: string, props: ClasswireStackProps) {
+    super(scope, id, props);
+    const stageName = props.stageName ?? 'prod';
+    const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+
+    // Private subnets reach the public @connections endpoint through NAT; Redis is in the same subnets.
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: props.natGateways ?? 1,
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+      ],
+    });
+    const handlerSecurityGroup = new ec2.SecurityGroup(this, 'HandlerSecurityGroup', {
+      vpc,
+      description: 'Classwire Lambda handlers',
+      allowAllOutbound: true,
+    });
+    const redisSecurityGroup = new ec2.SecurityGroup(this, 'RedisSecurityGroup', {
+      vpc,
+      description: 'Classwire Redis: reachable from the handlers only',
+      allowAllOutbound: false,
+    });
+    redisSecurityGroup.addIngressRule(handlerSecurityGroup, ec2.Port.tcp(REDIS_PORT), 'Redis from the Classwire handlers');
+
+    const subnetGroup = new elasticache.CfnSubnetGroup(this, 'RedisSubnets', {
+      description: 'Classwire Redis',
+      subnetIds: vpc.privateSubnets.map((subnet) => subnet.subnetId),
+    });
+    const replicationGroupId = `${this.stackName}-redis`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40);
+    this.redis = new elasticache.CfnReplicationGroup(this, 'Redis', {
+      replicationGroupId,
+      replicationGroupDescription: 'Classwire rooms, registry and presence',
+      engine: 'redis',
+      engineVersion: '7.1',
+      cacheNodeType: props.redisNodeType ?? 'cache.t4g.small',
+      // A primary and one replica, in two zones; ElastiCache promotes the replica if the primary fails.
+      numCacheClusters: 2,
+      automaticFailoverEnabled: true,
+      multiAzEnabled: true,
+      transitEncryptionEnabled: true,
+      transitEncryptionMode: 'required',
+      atRestEncryptionEnabled: true,
+      port: REDIS_PORT,
+      cacheSubnetGroupName: subnetGroup.ref,
+      securityGroupIds: [redisSecurityGroup.securityGroupId],
+      snapshotRetentionLimit: 1,
+    });
+    this.redis.addDependency(subnetGroup);
+    // TLS (in-transit encryption): ioredis uses TLS for rediss:// and checks the certificate's host name.
+    const redisUrl = `rediss://${this.redis.attrPrimaryEndPointAddress}:${this.redis.attrPrimaryEndPointPort}`;
+
+    const jwtEnvironment: Record<string, string> = {};
+    let generatedSecret: secretsmanager.Secret | undefined;
+    if (props.jwt !== undefined && 'jwksUrl' in props.jwt) {
+      jwtEnvironment.CLASSWIRE_JWKS_URL = props.jwt.jwksUrl;
+    } else if (props.jwt !== undefined) {
+      jwtEnvironment.CLASSWIRE_JWT_SECRET_ARN = props.jwt.secretArn;
+    } else {
+      generatedSecret = new secretsmanager.Secret(this, 'JwtSecret', {
+        description: 'Classwire HS256 token secret: your backend signs tokens with it',
+        generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      });
+      jwtEnvironment.CLASSWIRE_JWT_SECRET_ARN = generatedSecret.secretArn;
+    }
+    if (props.jwt?.issuer !== undefined) jwtEnvironment.CLASSWIRE_JWT_ISSUER = props.jwt.issuer;
+    if (props.jwt?.audience !== undefined) jwtEnvironment.CLASSWIRE_JWT_AUDIENCE = props.jwt.audience;
+
+    const code = lambda.Code.fromAsset(props.assetDir);
+    const make = (name: string, handler: string, options: { inVpc: boolean; timeout: Duration; memorySize: number; environment: Record<string, string> }) => {
+      const logGroup = new logs.LogGroup(this, `${name}Logs`, { retention, removalPolicy: RemovalPolicy.DESTROY });
+      return new lambda.Function(this, name, {
+        runtime: props.runtime ?? lambda.Runtime.NODEJS_20_X,
+        architecture: lambda.Architecture.ARM_64,
+        code,
+        handler: `index.${handler}`,
+        timeout: options.timeout,
+        memorySize: options.memorySize,
+        logGroup,
+        environment: { NODE_OPTIONS: '--enable-source-maps', LOG_LEVEL: 'info', ...options.environment },
+        ...(options.inVpc
+          ? { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, securityGroups: [handlerSecurityGroup] }
+          : {}),
+      });
+    };
+    // The authorizer needs no Redis: outside the VPC it starts faster and reaches JWKS or Secrets Manager directly.
+    const authorizer = make('Authorizer', 'authorizer', { inVpc: false, timeout: Duration.seconds(10), memorySize: 256, environment: jwtEnvironment });
+    generatedSecret?.grantRead(authorizer);
+    if (props.jwt !== undefined && 'secretArn' in props.jwt) {
+      secretsmanager.Secret.fromSecretCompleteArn(this, 'ImportedJwtSecret', props.jwt.secretArn).grantRead(authorizer);
+    }
+
+    this.api = new WebSocketApi(this, 'Api', {
+      apiName: `${this.stackName}-classwire`,
+      description: 'Classwire real-time classroom messaging',
+      routeSelectionExpression: '$request.body.action',
+    });
+    this.stage = new WebSocketStage(this, 'Stage', {
+      webSocketApi: this.api,
+      stageName,
+      autoDeploy: true,
+      throttle: props.throttle ?? { rateLimit: 1000, burstLimit: 500 },
+    });
+    const handlerEnvironment: Record<string, string> = {
+      CLASSWIRE_REDIS_URL: redisUrl,
+      WS_CALLBACK_URL: this.stage.callbackUrl,
+      ...(props.allowedOrigins === undefined ? {} : { CLASSWIRE_ALLOWED_ORIGINS: props.allowedOrigins.join(',') }),
+    };
+    const handlerOptions = { inVpc: true, timeout: INTEGRATION_TIMEOUT, memorySize: 512, environment: handlerEnvironment };
+    const connect = make('Connect', 'connect', handlerOptions);
+    const disconnect = make('Disconnect', 'disconnect', handlerOptions);
+    const message = make('Default', 'message', handlerOptions);
+    const sweep = make('Sweep', 'sweep', { ...handlerOptions, timeout: Duration.minutes(4) });
+    this.functions = { authorizer, connect, disconnect, message, sweep };
+
+    this.api.addRoute('$connect', {
+      integration: new WebSocketLambdaIntegration('ConnectIntegration', connect),
+      // Browsers cannot set headers on a WebSocket: the token travels in the query string.
+      authorizer: new WebSocketLambdaAuthorizer('Authorizer', authorizer, { identitySource: ['route.request.querystring.token'] }),
+    });
+    this.api.addRoute('$disconnect', { integration: new WebSocketLambdaIntegration('DisconnectIntegration', disconnect) });
+    this.api.addRoute('$default', { integration: new WebSocketLambdaIntegration('DefaultIntegration', message) });
+    // execute-api:ManageConnections on this API's stage only, for the functions that post.
+    for (const fn of [connect, disconnect, message, sweep]) this.stage.grantManagementApiAccess(fn);
+
+    // `$disconnect` is best effort: every 5 minutes, connections past the 2-hour maximum are removed.
+    new events.Rule(this, 'SweepSchedule', {
+      description: 'Classwire: remove connections that outlived API Gateway\'s 2-hour maximum',
+      schedule: events.Schedule.rate(Duration.minutes(5)),
+      targets: [new targets.LambdaFunction(sweep)],
+    });
+
+    this.observe(replicationGroupId, props.alarmEmail);
+
+    new CfnOutput(this, 'WebSocketUrl', { value: this.stage.url, description: 'Clients connect here: wss://…/stage?token=<JWT>' });
+    new CfnOutput(this, 'CallbackUrl', { value: this.stage.callbackUrl, description: '@connections endpoint' });
+    if (generatedSecret !== undefined) new CfnOutput(this, 'JwtSecretArn', { value: generatedSecret.secretArn, description: 'Your backend signs tokens with this secret' });
+  }
+
+  /** The dashboard (connections, messages, errors, latency, Redis health) and the alarms. */
+  private observe(replicationGroupId: string, alarmEmail: string | undefined): void {
+    const apiDimensions = { ApiId: this.api.apiId, Stage: this.stage.stageName };
+    const api = (metricName: string, statistic = 'Sum') =>
+      new cloudwatch.Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: apiDimensions, statistic, period: Duration.minutes(1) });
+    const redis = (metricName: string, node: '001' | '002', statistic = 'Average') =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/ElastiCache',
+        metricName,
+        dimensionsMap: { CacheClusterId: `${replicationGroupId}-${node}` },
+        statistic,
+        period: Duration.minutes(1),
+        label: `${metricName} ${node}`,
+      });
+    const classwire = (metricName: string) =>
+      new cloudwatch.Metric({ namespace: 'Classwire', metricName, dimensionsMap: { Node: 'apigw' }, statistic: 'Sum', period: Duration.minutes(1) });
+    const { connect, disconnect, message, authorizer, sweep } = this.functions;
+    const handlers = [authorizer, connect, message, disconnect, sweep];
+
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: `${this.stackName}-classwire` });
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Connections', left: [api('ConnectCount')], width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Messages', left: [api('MessageCount'), classwire('Posts'), classwire('BilledMessageUnits')], width: 8 }),
+      new cloudwatch.GraphWidget({
+        title: 'Errors',
+        left: [api('ClientError'), api('ExecutionError'), api('IntegrationError'), classwire('GonePosts'), classwire('FailedPosts')],
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Integration latency (p50, p99)', left: [api('IntegrationLatency', 'p50'), api('IntegrationLatency', 'p99')], width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Lambda duration p99', left: handlers.map((fn) => fn.metricDuration({ statistic: 'p99' })), width: 8 }),
+      new cloudwatch.GraphWidget({
+        title: 'Lambda errors and throttles',
+        left: handlers.map((fn) => fn.metricErrors()),
+        right: handlers.map((fn) => fn.metricThrottles()),
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Redis engine CPU %', left: [redis('EngineCPUUtilization', '001'), redis('EngineCPUUtilization', '002')], width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Redis memory %', left: [redis('DatabaseMemoryUsagePercentage', '001'), redis('DatabaseMemoryUsagePercentage', '002')], width: 8 }),
+      new cloudwatch.GraphWidget({
+        title: 'Redis connections and replication lag',
+        left: [redis('CurrConnections', '001'), redis('CurrConnections', '002')],
+        right: [redis('ReplicationLag', '001', 'Maximum'), redis('ReplicationLag', '002', 'Maximum')],
+        width: 8,
+      }),
+    );
+
+    const alarms = [
+      new cloudwatch.Alarm(this, 'HandlerErrorsAlarm', {
+        alarmDescription: 'Classwire handlers are failing',
+        metric: new cloudwatch.MathExpression({
+          expression: handlers.map((_, i) => `e${i}`).join(' + '),
+          usingMetrics: Object.fromEntries(handlers.map((fn, i) => [`e${i}`, fn.metricErrors({ period: Duration.minutes(5) })])),
+          period: Duration.minutes(5),
+        }),
+        threshold: 5,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'HandlerThrottlesAlarm', {
+        alarmDescription: 'Lambda throttled Classwire handlers (concurrency limit)',
+        metric: message.metricThrottles({ period: Duration.minutes(5) }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'IntegrationErrorsAlarm', {
+        alarmDescription: 'API Gateway could not run a Classwire integration',
+        metric: api('IntegrationError').with({ period: Duration.minutes(5) }),
+        threshold: 10,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'FailedPostsAlarm', {
+        alarmDescription: 'PostToConnection calls fail (throttling, NAT or IAM trouble)',
+        metric: classwire('FailedPosts').with({ period: Duration.minutes(5) }),
+        threshold: 100,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'RedisCpuAlarm', {
+        alarmDescription: 'Redis engine CPU above 80% for 15 minutes',
+        metric: redis('EngineCPUUtilization', '001').with({ period: Duration.minutes(5) }),
+        threshold: 80,
+        evaluationPeriods: 3,
+      }),
+      new cloudwatch.Alarm(this, 'RedisMemoryAlarm', {
+        alarmDescription: 'Redis memory above 80%',
+        metric: redis('DatabaseMemoryUsagePercentage', '001').with({ period: Duration.minutes(5) }),
+        threshold: 80,
+        evaluationPeriods: 2,
+      }),
+      new cloudwatch.Alarm(this, 'RedisReplicationLagAlarm', {
+        alarmDescription: 'The Redis replica lags: a failover now would lose more writes',
+        metric: redis('ReplicationLag', '002', 'Maximum').with({ period: Duration.minutes(5) }),
+        threshold: 5,
+        evaluationPeriods: 2,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    if (alarmEmail !== undefined) {
+      const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Classwire alarms' });
+      topic.addSubscription(new subscriptions.EmailSubscription(alarmEmail));
+      for (const alarm of alarms) alarm.addAlarmAction(new SnsAction(topic));
+    }
+  }
+}

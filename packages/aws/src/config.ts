@@ -1,0 +1,170 @@
+import { DEFAULT_LIMITS } from '@classwire/protocol';
+import { z } from 'zod';
+
+/**
+ * Settings of the Lambda handlers, read from the function's environment. The names are the gateway's
+ * where the meaning is the same (README.md); the AWS-only ones are documented in docs/aws.md.
+ */
+const int = (min: number) => z.coerce.number().int().min(min);
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
+
+/** API Gateway closes every WebSocket after 2 hours. */
+export const API_GATEWAY_MAX_CONNECTION_MS = 2 * 60 * 60 * 1000;
+
+const env = z.object({
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CLASSWIRE_JWT_SECRET: z.string().min(32, 'CLASSWIRE_JWT_SECRET must be at least 32 characters').optional(),
+  CLASSWIRE_JWT_SECRET_ARN: z.string().startsWith('arn:').optional(),
+  CLASSWIRE_JWKS_URL: z.url().optional(),
+  CLASSWIRE_JWT_ALGORITHMS: list.optional(),
+  CLASSWIRE_JWT_ISSUER: z.string().min(1).optional(),
+  CLASSWIRE_JWT_AUDIENCE: z.string().min(1).optional(),
+  CLASSWIRE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'CLASSWIRE_REDIS_URL must start with redis:// or rediss://').optional(),
+  CLASSWIRE_REDIS_PREFIX: z.string().min(1).max(32).regex(/^[A-Za-z0-9_-]+$/).default('cw'),
+  CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS: int(10).default(2000),
+  CLASSWIRE_REDIS_WAIT_REPLICAS: int(0).default(0),
+  CLASSWIRE_REDIS_WAIT_TIMEOUT_MS: int(1).default(1000),
+  WS_CALLBACK_URL: z.url().optional(),
+  AWS_REGION: z.string().min(1).optional(),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  AWS_SESSION_TOKEN: z.string().min(1).optional(),
+  CLASSWIRE_NODE_ID: z.string().min(1).max(64).default('apigw'),
+  CLASSWIRE_MAX_FRAME_BYTES: int(1024).max(DEFAULT_LIMITS.maxFrameBytes).default(DEFAULT_LIMITS.maxFrameBytes),
+  CLASSWIRE_MAX_CONNECTIONS_PER_USER: int(1).default(10),
+  CLASSWIRE_MAX_ROOMS_PER_CONNECTION: int(1).default(50),
+  CLASSWIRE_HISTORY_SIZE: int(1).default(500),
+  CLASSWIRE_HISTORY_TTL_SECONDS: int(1).default(600),
+  CLASSWIRE_ALLOWED_ORIGINS: list.default([]),
+  CLASSWIRE_CLASSROOM: z.enum(['0', '1', 'true', 'false', 'yes', 'no']).default('1').transform((v) => v === '1' || v === 'true' || v === 'yes'),
+  CLASSWIRE_FANOUT_CONCURRENCY: int(1).max(1000).default(50),
+  CLASSWIRE_GONE_GRACE_MS: int(0).default(30_000),
+  CLASSWIRE_MAX_CONNECTION_AGE_MS: int(1000).default(API_GATEWAY_MAX_CONNECTION_MS),
+  CLASSWIRE_FAILOVER_CHECK_MS: int(0).default(5000),
+});
+
+export interface LambdaConfig {
+  logLevel: string;
+  auth: {
+    /** HS256 secret given directly (development and the emulator). */
+    secret: string | undefined;
+    /** Secrets Manager secret holding the HS256 secret (production): read once per execution environment. */
+    secretArn: string | undefined;
+    jwksUrl: string | undefined;
+    algorithms: string[] | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+  };
+  redis: {
+    url: string | undefined;
+    prefix: string;
+    commandTimeoutMs: number;
+    waitReplicas: number;
+    waitTimeoutMs: number;
+  };
+  /** The @connections endpoint; undefined derives `https://{domainName}/{stage}` from each event. */
+  callbackUrl: string | undefined;
+  region: string | undefined;
+  /** Explicit credentials for the management API client; undefined uses the SDK's default chain. */
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+  /** The registry's `node` of every connection (one name for the whole API). */
+  nodeId: string;
+  limits: {
+    maxFrameBytes: number;
+    maxConnectionsPerUser: number;
+    maxRoomsPerConnection: number;
+    historySize: number;
+    historyTtlMs: number;
+  };
+  allowedOrigins: string[];
+  /** Rooms are classrooms (docs/classroom.md), as on the self-hosted gateway; false: generic rooms. */
+  classroom: boolean;
+  /** PostToConnection calls in flight at once per broadcast. */
+  fanoutConcurrency: number;
+  /**
+   * A 410 for a connection registered less than this long ago is not treated as stale: API Gateway
+   * answers 410 until `$connect` has returned, and a broadcast may reach a connection still connecting.
+   */
+  goneGraceMs: number;
+  /** Connections older than this are dead on API Gateway; the sweeper disconnects what `$disconnect` missed. */
+  maxConnectionAgeMs: number;
+  /** TTL of registry and presence entries: the 2-hour maximum plus time for the sweeper to run. */
+  recordTtlMs: number;
+  /** How often an execution environment checks whether the Redis primary changed. */
+  failoverCheckMs: number;
+}
+
+export class LambdaConfigError extends Error {
+  override readonly name = 'LambdaConfigError';
+}
+
+/** Margin over the maximum connection age before registry and presence keys expire on their own. */
+const RECORD_TTL_MARGIN_MS = 15 * 60 * 1000;
+
+export function loadLambdaConfig(source: Record<string, string | undefined>): LambdaConfig {
+  const parsed = env.safeParse(Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== '')));
+  if (!parsed.success) {
+    throw new LambdaConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  const e = parsed.data;
+  const jwtSources = [e.CLASSWIRE_JWT_SECRET, e.CLASSWIRE_JWT_SECRET_ARN, e.CLASSWIRE_JWKS_URL].filter((v) => v !== undefined);
+  if (jwtSources.length > 1) {
+    throw new LambdaConfigError('set one of CLASSWIRE_JWT_SECRET, CLASSWIRE_JWT_SECRET_ARN or CLASSWIRE_JWKS_URL');
+  }
+  if ((e.AWS_ACCESS_KEY_ID === undefined) !== (e.AWS_SECRET_ACCESS_KEY === undefined)) {
+    throw new LambdaConfigError('set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither');
+  }
+  return {
+    logLevel: e.LOG_LEVEL,
+    auth: {
+      secret: e.CLASSWIRE_JWT_SECRET,
+      secretArn: e.CLASSWIRE_JWT_SECRET_ARN,
+      jwksUrl: e.CLASSWIRE_JWKS_URL,
+      algorithms: e.CLASSWIRE_JWT_ALGORITHMS,
+      issuer: e.CLASSWIRE_JWT_ISSUER,
+      audience: e.CLASSWIRE_JWT_AUDIENCE,
+    },
+    redis: {
+      url: e.CLASSWIRE_REDIS_URL,
+      prefix: e.CLASSWIRE_REDIS_PREFIX,
+      commandTimeoutMs: e.CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS,
+      waitReplicas: e.CLASSWIRE_REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: e.CLASSWIRE_REDIS_WAIT_TIMEOUT_MS,
+    },
+    callbackUrl: e.WS_CALLBACK_URL?.replace(/\/+$/, ''),
+    region: e.AWS_REGION,
+    credentials:
+      e.AWS_ACCESS_KEY_ID !== undefined && e.AWS_SECRET_ACCESS_KEY !== undefined
+        ? {
+            accessKeyId: e.AWS_ACCESS_KEY_ID,
+            secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+            ...(e.AWS_SESSION_TOKEN === undefined ? {} : { sessionToken: e.AWS_SESSION_TOKEN }),
+          }
+        : undefined,
+    nodeId: e.CLASSWIRE_NODE_ID,
+    limits: {
+      maxFrameBytes: e.CLASSWIRE_MAX_FRAME_BYTES,
+      maxConnectionsPerUser: e.CLASSWIRE_MAX_CONNECTIONS_PER_USER,
+      maxRoomsPerConnection: e.CLASSWIRE_MAX_ROOMS_PER_CONNECTION,
+      historySize: e.CLASSWIRE_HISTORY_SIZE,
+      historyTtlMs: e.CLASSWIRE_HISTORY_TTL_SECONDS * 1000,
+    },
+    allowedOrigins: e.CLASSWIRE_ALLOWED_ORIGINS,
+    classroom: e.CLASSWIRE_CLASSROOM,
+    fanoutConcurrency: e.CLASSWIRE_FANOUT_CONCURRENCY,
+    goneGraceMs: e.CLASSWIRE_GONE_GRACE_MS,
+    maxConnectionAgeMs: e.CLASSWIRE_MAX_CONNECTION_AGE_MS,
+    recordTtlMs: e.CLASSWIRE_MAX_CONNECTION_AGE_MS + RECORD_TTL_MARGIN_MS,
+    failoverCheckMs: e.CLASSWIRE_FAILOVER_CHECK_MS,
+  };
+}
+
+/** The @connections endpoint for an event: the configured one, else `https://{domainName}/{stage}`. */
+export function callbackUrlFor(config: Pick<LambdaConfig, 'callbackUrl'>, requestContext: { domainName: string; stage: string }): string {
+  return config.callbackUrl ?? `https://${requestContext.domainName}/${requestContext.stage}`;
+}

@@ -1,0 +1,140 @@
+import { parseArgs } from 'node:util';
+import {
+  DEFAULT_AWS,
+  DEFAULT_SELF_HOSTED,
+  DEFAULT_WORKLOAD,
+  ablyCost,
+  awsCost,
+  selfHostedCost,
+  traffic,
+  type Estimate,
+  type Workload,
+} from './model.js';
+import { PRICES } from './prices.js';
+
+export const COST_USAGE = `Usage: classwire cost [options]
+
+Prices a month of classroom traffic on AWS (API Gateway, Lambda, NAT, ElastiCache), on self-hosted
+gateways (EC2 and a load balancer, sized from the benchmark), and on Ably. Prices: us-east-1, ${PRICES.asOf}.
+
+  --rooms N            classrooms live at once                      (default ${DEFAULT_WORKLOAD.rooms})
+  --members N          connections per room                         (default ${DEFAULT_WORKLOAD.members})
+  --rate N             messages per room per minute                 (default ${DEFAULT_WORKLOAD.messagesPerRoomPerMinute})
+  --size BYTES         message payload                              (default ${DEFAULT_WORKLOAD.messageBytes})
+  --hours N            live hours per month                         (default ${DEFAULT_WORKLOAD.liveHours})
+  --ping-seconds N     client ping interval                         (default ${DEFAULT_WORKLOAD.pingSeconds})
+  --session-minutes N  length of a class                            (default ${DEFAULT_WORKLOAD.sessionMinutes})
+  --nat-gateways N     AWS: NAT gateways                            (default ${DEFAULT_AWS.natGateways})
+  --redis-node TYPE    ElastiCache node type (both deployments)     (default ${DEFAULT_AWS.redisNodeType})
+  --lambda-ms N        AWS: average handler duration, ms            (default ${DEFAULT_AWS.lambdaMs})
+  --lambda-memory MB   AWS: handler memory                          (default ${DEFAULT_AWS.lambdaMemoryMb})
+  --instance TYPE      self-hosted: EC2 instance type               (default ${DEFAULT_SELF_HOSTED.instanceType})
+  --engine NAME        self-hosted: memory or redis                 (default ${DEFAULT_SELF_HOSTED.engine})
+  --peak-factor N      self-hosted: peak over average traffic       (default ${DEFAULT_SELF_HOSTED.peakFactor})
+  --json               print the estimates as JSON
+`;
+
+const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor'] as const;
+
+export interface CostOutput {
+  write(text: string): void;
+}
+
+/** `classwire cost`: returns the exit code (0, or 2 for bad input). */
+export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput): number {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        ...Object.fromEntries(NUMBER_OPTIONS.map((name) => [name, { type: 'string' as const }])),
+        'redis-node': { type: 'string' },
+        instance: { type: 'string' },
+        engine: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    err.write(`classwire cost: ${(error as Error).message}\n\n${COST_USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    out.write(COST_USAGE);
+    return 0;
+  }
+  const number = (name: (typeof NUMBER_OPTIONS)[number], fallback: number): number => {
+    const raw = values[name];
+    if (raw === undefined) return fallback;
+    const parsed = Number(raw);
+    if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(parsed) || parsed <= 0) throw new RangeError(`--${name} must be a positive number`);
+    return parsed;
+  };
+  try {
+    const workload: Workload = {
+      rooms: number('rooms', DEFAULT_WORKLOAD.rooms),
+      members: number('members', DEFAULT_WORKLOAD.members),
+      messagesPerRoomPerMinute: number('rate', DEFAULT_WORKLOAD.messagesPerRoomPerMinute),
+      messageBytes: number('size', DEFAULT_WORKLOAD.messageBytes),
+      liveHours: number('hours', DEFAULT_WORKLOAD.liveHours),
+      pingSeconds: number('ping-seconds', DEFAULT_WORKLOAD.pingSeconds),
+      sessionMinutes: number('session-minutes', DEFAULT_WORKLOAD.sessionMinutes),
+    };
+    const engine = (values.engine as string | undefined) ?? DEFAULT_SELF_HOSTED.engine;
+    if (engine !== 'memory' && engine !== 'redis') throw new RangeError('--engine must be memory or redis');
+    const redisNodeType = (values['redis-node'] as string | undefined) ?? DEFAULT_AWS.redisNodeType;
+    const estimates = [
+      awsCost(workload, {
+        ...DEFAULT_AWS,
+        natGateways: number('nat-gateways', DEFAULT_AWS.natGateways),
+        lambdaMs: number('lambda-ms', DEFAULT_AWS.lambdaMs),
+        lambdaMemoryMb: number('lambda-memory', DEFAULT_AWS.lambdaMemoryMb),
+        redisNodeType,
+      }),
+      selfHostedCost(workload, {
+        ...DEFAULT_SELF_HOSTED,
+        engine,
+        instanceType: (values.instance as string | undefined) ?? DEFAULT_SELF_HOSTED.instanceType,
+        peakFactor: number('peak-factor', DEFAULT_SELF_HOSTED.peakFactor),
+        redisNodeType,
+      }),
+      ablyCost(workload),
+    ];
+    if (values.json === true) {
+      out.write(`${JSON.stringify({ prices: PRICES.asOf, region: PRICES.region, workload, traffic: traffic(workload), estimates }, null, 2)}\n`);
+    } else {
+      out.write(render(workload, estimates));
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof RangeError) {
+      err.write(`classwire cost: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+function render(w: Workload, estimates: Estimate[]): string {
+  const t = traffic(w);
+  const money = (usd: number) => `$${usd.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  const count = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: n < 100 ? 2 : 0 });
+  const lines = [
+    `Workload: ${w.rooms} rooms × ${w.members} members, ${w.messagesPerRoomPerMinute} messages/room/min of ${w.messageBytes} B, ${w.liveHours} live hours/month, pings every ${w.pingSeconds} s`,
+    `Traffic:  ${count(t.publishes)} publishes, ${count(t.deliveries)} deliveries, ${count(t.pings)} pings, ${count(t.connects)} connects, ${count(t.connectionMinutes)} connection minutes`,
+    `Prices:   ${PRICES.region}, ${PRICES.asOf} (see docs/cost.md)`,
+    '',
+  ];
+  for (const e of estimates) {
+    lines.push(`${e.name}: ${money(e.total)} / month`);
+    for (const line of e.lines) lines.push(`  ${line.item.padEnd(48)} ${count(line.quantity).padStart(16)} ${line.unit.padEnd(14)} ${money(line.usd).padStart(12)}`);
+    for (const note of e.notes) lines.push(`  note: ${note}`);
+    lines.push('');
+  }
+  const [aws, self, ably] = estimates as [Estimate, Estimate, Estimate];
+  lines.push(`Ably / AWS: ${(ably.total / aws.total).toFixed(2)}×   Ably / self-hosted: ${(ably.total / self.total).toFixed(2)}×   AWS / self-hosted: ${(aws.total / self.total).toFixed(2)}×`);
+  const perHour = (usd: number) => `$${(usd / (t.connectionMinutes / 60)).toFixed(4)}`;
+  lines.push(`Per connection-hour: AWS ${perHour(aws.total)}, self-hosted ${perHour(self.total)}, Ably ${perHour(ably.total)}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,247 @@
+import { BENCHMARK, HOURS_PER_MONTH, PRICES } from './prices.js';
+
+/** A month of classroom traffic. */
+export interface Workload {
+  /** Classrooms live at the same time. */
+  rooms: number;
+  /** Connections per room (students and teacher). */
+  members: number;
+  /** Messages published per room per minute (all members together). */
+  messagesPerRoomPerMinute: number;
+  /** Payload of one message (event and data), bytes. */
+  messageBytes: number;
+  /** Hours a month the rooms are live. */
+  liveHours: number;
+  /** Client ping interval, seconds (the SDK's default is 25). */
+  pingSeconds: number;
+  /** Length of one class, minutes: each member connects once per class (and again every 2 hours on AWS). */
+  sessionMinutes: number;
+}
+
+export interface AwsOptions {
+  natGateways: number;
+  redisNodeType: string;
+  redisNodes: number;
+  lambdaMemoryMb: number;
+  /** Average billed duration of one handler invocation, ms. */
+  lambdaMs: number;
+}
+
+export interface SelfHostedOptions {
+  engine: 'memory' | 'redis';
+  instanceType: string;
+  /** At least this many instances (two zones). */
+  minInstances: number;
+  /** CPU share a node is planned to use at peak. */
+  targetUtilization: number;
+  /** Peak traffic over the live-hours average. */
+  peakFactor: number;
+  redisNodeType: string;
+  redisNodes: number;
+}
+
+export const DEFAULT_WORKLOAD: Workload = {
+  rooms: 500,
+  members: 26,
+  messagesPerRoomPerMinute: 20,
+  messageBytes: 300,
+  liveHours: 132,
+  pingSeconds: 25,
+  sessionMinutes: 60,
+};
+
+export const DEFAULT_AWS: AwsOptions = { natGateways: 1, redisNodeType: 'cache.t4g.small', redisNodes: 2, lambdaMemoryMb: 512, lambdaMs: 40 };
+
+export const DEFAULT_SELF_HOSTED: SelfHostedOptions = {
+  engine: 'redis',
+  instanceType: 'c7g.large',
+  minInstances: 2,
+  targetUtilization: 0.5,
+  peakFactor: 2,
+  redisNodeType: 'cache.t4g.small',
+  redisNodes: 2,
+};
+
+/** Bytes a message frame adds to its payload: type, room, seq, ts, from, id. */
+export const MESSAGE_ENVELOPE_BYTES = 170;
+/** Bytes a publish frame adds to its payload: action, room, id. */
+const PUBLISH_ENVELOPE_BYTES = 80;
+/** Small frames: ack, pong, presence, and a `joined` reply without its presence list. */
+const ACK_BYTES = 60;
+const PONG_BYTES = 40;
+const PRESENCE_BYTES = 120;
+const JOINED_BYTES = 200;
+const JOINED_BYTES_PER_MEMBER = 60;
+/** HTTPS and SigV4 overhead of one PostToConnection through the NAT gateway (request and response). */
+const POST_OVERHEAD_BYTES = 1500;
+/** CloudWatch log bytes per invocation (START, END, REPORT lines and the fan-out metrics line). */
+const LOG_BYTES_PER_INVOCATION = 700;
+/** API Gateway ends every connection after 2 hours. */
+const MAX_CONNECTION_MINUTES = 120;
+/** An ALB capacity unit covers 3,000 active connections, or 1 GB processed per hour. */
+const LCU_CONNECTIONS = 3000;
+const LCU_GB_PER_HOUR = 1;
+const GB = 1e9;
+const MILLION = 1e6;
+const BILLION = 1e9;
+
+/** Messages, connections and bytes of a month. */
+export interface Traffic {
+  connections: number;
+  publishes: number;
+  pings: number;
+  /** Connections opened (one per class, more when a class outlasts API Gateway's 2 hours). */
+  connects: number;
+  inboundMessages: number;
+  /** Every frame sent to a client: deliveries (the sender included), acks, pongs, joined replies, presence. */
+  outboundMessages: number;
+  deliveries: number;
+  /** 32 KB units API Gateway bills, both directions. */
+  billedUnits: number;
+  connectionMinutes: number;
+  outboundBytes: number;
+  /** Frames per second sent to clients, averaged over the live hours. */
+  outboundPerSecond: number;
+}
+
+export function traffic(w: Workload): Traffic {
+  validate(w);
+  const connections = w.rooms * w.members;
+  const liveSeconds = w.liveHours * 3600;
+  const publishes = w.rooms * w.messagesPerRoomPerMinute * 60 * w.liveHours;
+  const pings = (connections * liveSeconds) / w.pingSeconds;
+  const classes = (w.liveHours * 60) / w.sessionMinutes;
+  const connects = connections * classes * Math.ceil(w.sessionMinutes / MAX_CONNECTION_MINUTES);
+  // Classwire delivers a message to every member, the sender included (one order for all), and acks it.
+  const deliveries = publishes * w.members;
+  const acks = publishes;
+  const presence = connects * 2 * (w.members - 1);
+  const inboundMessages = publishes + pings + connects;
+  const outboundMessages = deliveries + acks + pings + connects + presence;
+  const units = (bytes: number) => Math.ceil(bytes / PRICES.apiGateway.meterBytes);
+  const messageFrameBytes = w.messageBytes + MESSAGE_ENVELOPE_BYTES;
+  const billedUnits =
+    publishes * units(w.messageBytes + PUBLISH_ENVELOPE_BYTES) + pings + connects + deliveries * units(messageFrameBytes) + acks + pings + connects + presence;
+  const outboundBytes =
+    deliveries * messageFrameBytes + acks * ACK_BYTES + pings * PONG_BYTES + connects * (JOINED_BYTES + JOINED_BYTES_PER_MEMBER * w.members) + presence * PRESENCE_BYTES;
+  return {
+    connections,
+    publishes,
+    pings,
+    connects,
+    inboundMessages,
+    outboundMessages,
+    deliveries,
+    billedUnits,
+    connectionMinutes: connections * w.liveHours * 60,
+    outboundBytes,
+    outboundPerSecond: outboundMessages / liveSeconds,
+  };
+}
+
+export interface CostLine {
+  item: string;
+  quantity: number;
+  unit: string;
+  usd: number;
+}
+
+export interface Estimate {
+  name: string;
+  lines: CostLine[];
+  total: number;
+  notes: string[];
+}
+
+function estimate(name: string, lines: CostLine[], notes: string[] = []): Estimate {
+  return { name, lines, total: lines.reduce((sum, line) => sum + line.usd, 0), notes };
+}
+
+/** Classwire on API Gateway, Lambda, NAT and ElastiCache (the CDK stack). */
+export function awsCost(w: Workload, o: AwsOptions = DEFAULT_AWS): Estimate {
+  const t = traffic(w);
+  const p = PRICES;
+  const nodePrice = p.elastiCacheNodeHour[o.redisNodeType];
+  if (nodePrice === undefined) throw new RangeError(`unknown ElastiCache node type ${o.redisNodeType}`);
+  const firstBillion = Math.min(t.billedUnits, BILLION);
+  const messagesUsd =
+    (firstBillion / MILLION) * p.apiGateway.messagesPerMillion + (Math.max(0, t.billedUnits - BILLION) / MILLION) * p.apiGateway.messagesPerMillionOverBillion;
+  // Every inbound frame runs $default; every connection runs the authorizer, $connect and $disconnect.
+  const invocations = t.inboundMessages + 3 * t.connects;
+  const gbSeconds = invocations * (o.lambdaMs / 1000) * (o.lambdaMemoryMb / 1024);
+  // Every frame to a client is a PostToConnection leaving the VPC through NAT.
+  const natGb = (t.outboundBytes + t.outboundMessages * POST_OVERHEAD_BYTES) / GB;
+  const logGb = (invocations * LOG_BYTES_PER_INVOCATION) / GB;
+  const notes: string[] = [];
+  const postsPerSecond = t.outboundPerSecond;
+  if (postsPerSecond > 10_000) notes.push(`~${Math.round(postsPerSecond)} posts/s on average exceeds the account's 10,000 requests/s API Gateway throttle: ask AWS for more`);
+  const connectsAtStart = t.connections / 60;
+  if (connectsAtStart > 500) notes.push(`all classes starting within one minute means ~${Math.round(connectsAtStart)} new connections/s, over the 500/s quota`);
+  return estimate(
+    'AWS (API Gateway + Lambda + ElastiCache)',
+    [
+      { item: 'API Gateway messages (32 KB units)', quantity: t.billedUnits, unit: 'messages', usd: messagesUsd },
+      { item: 'API Gateway connection minutes', quantity: t.connectionMinutes, unit: 'minutes', usd: (t.connectionMinutes / MILLION) * p.apiGateway.connectionMinutesPerMillion },
+      { item: 'Lambda requests', quantity: invocations, unit: 'requests', usd: (invocations / MILLION) * p.lambda.requestsPerMillion },
+      { item: `Lambda duration (arm64, ${o.lambdaMemoryMb} MB, ${o.lambdaMs} ms)`, quantity: gbSeconds, unit: 'GB-s', usd: gbSeconds * p.lambda.gbSecond },
+      { item: `NAT gateway hours (${o.natGateways})`, quantity: o.natGateways * HOURS_PER_MONTH, unit: 'hours', usd: o.natGateways * HOURS_PER_MONTH * p.natGateway.hour },
+      { item: 'NAT data processed', quantity: natGb, unit: 'GB', usd: natGb * p.natGateway.gbProcessed },
+      { item: `ElastiCache ${o.redisNodes} × ${o.redisNodeType}`, quantity: o.redisNodes * HOURS_PER_MONTH, unit: 'node-hours', usd: o.redisNodes * HOURS_PER_MONTH * nodePrice },
+      { item: 'Data transfer out', quantity: t.outboundBytes / GB, unit: 'GB', usd: (t.outboundBytes / GB) * p.dataTransferOutGb },
+      { item: 'CloudWatch Logs ingestion', quantity: logGb, unit: 'GB', usd: logGb * p.cloudWatchLogsIngestGb },
+    ],
+    notes,
+  );
+}
+
+/** Classwire's own gateway on EC2 behind a load balancer, sized from the benchmark's CPU per delivery. */
+export function selfHostedCost(w: Workload, o: SelfHostedOptions = DEFAULT_SELF_HOSTED): Estimate {
+  const t = traffic(w);
+  const p = PRICES;
+  const instance = p.ec2[o.instanceType];
+  if (instance === undefined) throw new RangeError(`unknown instance type ${o.instanceType}`);
+  const measured = BENCHMARK[o.engine];
+  const cores = (t.outboundPerSecond * o.peakFactor * measured.cpuMicrosPerDelivery) / 1e6 / o.targetUtilization;
+  // Twice the measured memory per connection: buffers and headroom.
+  const memoryGiB = (2 * t.connections * measured.kibPerConnection) / (1024 * 1024);
+  const instances = Math.max(o.minInstances, Math.ceil(cores / instance.vcpus), Math.ceil(memoryGiB / instance.memoryGiB));
+  const lcus = Math.max(t.connections / LCU_CONNECTIONS, t.outboundBytes / GB / w.liveHours / LCU_GB_PER_HOUR);
+  const lines: CostLine[] = [
+    { item: `EC2 ${instances} × ${o.instanceType}`, quantity: instances * HOURS_PER_MONTH, unit: 'instance-hours', usd: instances * HOURS_PER_MONTH * instance.hour },
+    { item: 'Load balancer hours', quantity: HOURS_PER_MONTH, unit: 'hours', usd: HOURS_PER_MONTH * p.loadBalancer.hour },
+    { item: 'Load balancer capacity units (live hours)', quantity: lcus * w.liveHours, unit: 'LCU-hours', usd: lcus * w.liveHours * p.loadBalancer.lcuHour },
+    { item: 'Data transfer out', quantity: t.outboundBytes / GB, unit: 'GB', usd: (t.outboundBytes / GB) * p.dataTransferOutGb },
+  ];
+  if (o.engine === 'redis') {
+    const nodePrice = p.elastiCacheNodeHour[o.redisNodeType];
+    if (nodePrice === undefined) throw new RangeError(`unknown ElastiCache node type ${o.redisNodeType}`);
+    lines.push({ item: `ElastiCache ${o.redisNodes} × ${o.redisNodeType}`, quantity: o.redisNodes * HOURS_PER_MONTH, unit: 'node-hours', usd: o.redisNodes * HOURS_PER_MONTH * nodePrice });
+  }
+  const notes = [
+    `${Math.round(t.outboundPerSecond * o.peakFactor)} frames/s at peak × ${measured.cpuMicrosPerDelivery} µs (${o.engine} engine, measured ${BENCHMARK.measured}) = ${cores.toFixed(2)} cores at ${Math.round(o.targetUtilization * 100)} % utilisation`,
+  ];
+  if (o.engine === 'memory') notes.push('memory engine: one node holds every room; a second instance is a cold standby, not a second active node');
+  return estimate(`Self-hosted Classwire (${o.engine} engine)`, lines, notes);
+}
+
+/** Ably's per-minute pricing (Standard package): the commercial service the case study moved away from. */
+export function ablyCost(w: Workload): Estimate {
+  const t = traffic(w);
+  const a = PRICES.ably;
+  // Ably counts each publish once and each delivery once; presence enters and leaves are messages too.
+  const messages = t.publishes + t.deliveries + t.connects * 2 * (1 + w.members);
+  const channelMinutes = w.rooms * w.liveHours * 60;
+  return estimate('Ably (per-minute pricing, Standard)', [
+    { item: 'Package', quantity: 1, unit: 'month', usd: a.packagePerMonth },
+    { item: 'Messages', quantity: messages, unit: 'messages', usd: (messages / MILLION) * a.messagesPerMillion },
+    { item: 'Connection minutes', quantity: t.connectionMinutes, unit: 'minutes', usd: (t.connectionMinutes / MILLION) * a.connectionMinutesPerMillion },
+    { item: 'Channel minutes', quantity: channelMinutes, unit: 'minutes', usd: (channelMinutes / MILLION) * a.channelMinutesPerMillion },
+  ]);
+}
+
+function validate(w: Workload): void {
+  for (const [name, value] of Object.entries(w)) {
+    if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number`);
+  }
+  if (w.members < 1 || !Number.isInteger(w.members)) throw new RangeError('members must be a whole number');
+}

@@ -1,0 +1,83 @@
+/**
+ * The API Gateway WebSocket events and results the handlers see, typed from the documented shapes and
+ * real captures (see docs/aws.md). The emulator in the gateway builds exactly these.
+ */
+
+export type WebSocketEventType = 'CONNECT' | 'MESSAGE' | 'DISCONNECT';
+
+/** What the REQUEST authorizer returned as `context`, plus `principalId`, on every later event. */
+export type AuthorizerContext = Record<string, string | number | boolean | undefined>;
+
+export interface WebSocketRequestContext {
+  routeKey: string;
+  eventType: WebSocketEventType;
+  /** Present on MESSAGE events only. */
+  messageId?: string;
+  extendedRequestId: string;
+  /** Common Log Format, e.g. `19/Jan/2023:21:13:26 +0000`. */
+  requestTime: string;
+  messageDirection: 'IN';
+  stage: string;
+  /** Epoch ms of the upgrade request. */
+  connectedAt: number;
+  requestTimeEpoch: number;
+  identity: { sourceIp: string; userAgent?: string };
+  requestId: string;
+  domainName: string;
+  connectionId: string;
+  apiId: string;
+  authorizer?: AuthorizerContext;
+  /** DISCONNECT only: the close code and reason. */
+  disconnectStatusCode?: number;
+  disconnectReason?: string;
+}
+
+export interface WebSocketEvent {
+  requestContext: WebSocketRequestContext;
+  isBase64Encoded: boolean;
+  /** MESSAGE only: the raw text frame. */
+  body?: string;
+  /** CONNECT and DISCONNECT only. */
+  headers?: Record<string, string>;
+  multiValueHeaders?: Record<string, string[]>;
+  /** CONNECT only, and only when the URL has a query string. */
+  queryStringParameters?: Record<string, string>;
+  multiValueQueryStringParameters?: Record<string, string[]>;
+}
+
+export interface WebSocketResult {
+  statusCode: number;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+export interface RequestAuthorizerEvent {
+  type: 'REQUEST';
+  /** `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/$connect` */
+  methodArn: string;
+  headers?: Record<string, string>;
+  multiValueHeaders?: Record<string, string[]>;
+  queryStringParameters?: Record<string, string>;
+  multiValueQueryStringParameters?: Record<string, string[]>;
+  stageVariables?: Record<string, string>;
+  requestContext: WebSocketRequestContext;
+}
+
+export interface PolicyStatement {
+  Action: string | string[];
+  Effect: 'Allow' | 'Deny';
+  Resource: string | string[];
+}
+
+export interface AuthorizerResult {
+  principalId: string;
+  policyDocument: { Version: '2012-10-17'; Statement: PolicyStatement[] };
+  context?: Record<string, string | number | boolean>;
+}
+
+/** The parts of the Lambda context object the handlers use. */
+export interface LambdaContext {
+  awsRequestId: string;
+  functionName: string;
+  getRemainingTimeInMillis(): number;
+}

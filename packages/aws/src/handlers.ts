@@ -1,0 +1,209 @@
+import { mayJoinRoom, type Logger } from '@classwire/core';
+import { DEFAULT_LIMITS, ProtocolError, ROOM_PATTERN } from '@classwire/protocol';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { RequestAuthorizer, claimsFromContext } from './authorizer.js';
+import { callbackUrlFor, loadLambdaConfig, type LambdaConfig } from './config.js';
+import { createLambdaEngine, type LambdaEngine } from './engine.js';
+import type { AuthorizerResult, RequestAuthorizerEvent, WebSocketEvent, WebSocketResult } from './events.js';
+import type { FanOutStats } from './fanout.js';
+
+/** The Lambda entry points. Each function of the deployment uses one of them. */
+export interface ClasswireHandlers {
+  /** REQUEST authorizer of `$connect`. */
+  authorizer(event: RequestAuthorizerEvent): Promise<AuthorizerResult>;
+  /** `$connect`: registers the connection (and its `?room=`) with the authorizer's claims. */
+  connect(event: WebSocketEvent): Promise<WebSocketResult>;
+  /** `$disconnect` (best effort on API Gateway: the sweeper and 410s catch what it misses). */
+  disconnect(event: WebSocketEvent): Promise<WebSocketResult>;
+  /** `$default`: every protocol frame. */
+  message(event: WebSocketEvent): Promise<WebSocketResult>;
+  /** Scheduled: disconnects connections older than API Gateway's 2-hour maximum. */
+  sweep(): Promise<{ disconnected: number }>;
+  /** Releases Redis and HTTP clients (tests and the emulator; Lambda just freezes). */
+  close(): Promise<void>;
+}
+
+export interface HandlerOptions {
+  logger?: Logger;
+  /** Use this Redis client instead of connecting (tests). */
+  redis?: Redis;
+  now?: () => number;
+}
+
+/** Connections the sweeper handles per run; the rest wait for the next run. */
+const SWEEP_BATCH = 1000;
+
+/**
+ * Builds the handlers from a function environment (`process.env` on Lambda; the emulator passes one
+ * per function). Nothing connects until a handler that needs it runs: the authorizer never opens Redis.
+ */
+export function createHandlers(environment: Record<string, string | undefined>, options: HandlerOptions = {}): ClasswireHandlers {
+  const config = loadLambdaConfig(environment);
+  const logger = options.logger ?? createLambdaLogger(config, environment.AWS_LAMBDA_FUNCTION_NAME);
+  const now = options.now ?? Date.now;
+  let runtime: LambdaEngine | undefined;
+  let authorizer: RequestAuthorizer | undefined;
+  const engine = async (event?: WebSocketEvent): Promise<LambdaEngine> => {
+    runtime ??= createLambdaEngine(config, { logger, ...(options.redis === undefined ? {} : { redis: options.redis }), ...(options.now === undefined ? {} : { now: options.now }) });
+    if (event !== undefined) runtime.useEndpoint(callbackUrlFor(config, event.requestContext));
+    await runtime.failover.check();
+    return runtime;
+  };
+  /** Removes stale connections found while handling, then reports this invocation's posts. */
+  const finish = async (lambda: LambdaEngine, route: string) => {
+    await lambda.fanout.removeStale();
+    reportMetrics(logger, config, route, lambda.fanout.takeStats());
+  };
+
+  return {
+    async authorizer(event) {
+      authorizer ??= new RequestAuthorizer(config, logger);
+      return authorizer.authorize(event);
+    },
+
+    async connect(event) {
+      const context = event.requestContext;
+      const claims = claimsFromContext(context.authorizer);
+      if (claims === undefined) {
+        logger.error({ connectionId: context.connectionId }, '$connect without the authorizer context: is the authorizer attached to $connect?');
+        return refuse(500, 'internal', 'internal error');
+      }
+      const origin = headerValue(event.headers, 'origin');
+      if (config.allowedOrigins.length > 0 && origin !== undefined && !config.allowedOrigins.includes(origin)) {
+        return refuse(403, 'forbidden', 'origin not allowed');
+      }
+      const room = event.queryStringParameters?.room;
+      if (room !== undefined) {
+        if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) return refuse(400, 'bad_request', 'invalid room name');
+        if (!mayJoinRoom(claims, room)) return refuse(403, 'forbidden', 'not allowed to join this room');
+      }
+      const lambda = await engine(event);
+      try {
+        if ((await lambda.registry.countForUser(claims.userId)) >= config.limits.maxConnectionsPerUser) {
+          return refuse(429, 'rate_limited', 'too many connections for this user');
+        }
+        const connectedAt = context.connectedAt;
+        // Nothing may be posted to this connection before this handler returns (API Gateway answers 410).
+        await lambda.engine.connect(
+          {
+            connectionId: context.connectionId,
+            userId: claims.userId,
+            name: claims.name,
+            role: claims.role,
+            rooms: claims.rooms,
+            expiresAt: claims.expiresAt,
+            connectedAt,
+            node: config.nodeId,
+          },
+          room,
+        );
+        await lambda.connections.add(context.connectionId, connectedAt);
+        return { statusCode: 200 };
+      } catch (error) {
+        // Removed from the class, or a student after it ended (the classroom's join rule).
+        if (error instanceof ProtocolError) return refuse(403, 'forbidden', error.message);
+        logger.error({ err: error, connectionId: context.connectionId }, '$connect failed');
+        return refuse(500, 'internal', 'could not register the connection');
+      } finally {
+        await finish(lambda, '$connect');
+      }
+    },
+
+    async disconnect(event) {
+      const lambda = await engine(event);
+      const { connectionId } = event.requestContext;
+      try {
+        await lambda.engine.disconnect(connectionId);
+        await lambda.connections.remove(connectionId);
+      } finally {
+        await finish(lambda, '$disconnect');
+      }
+      return { statusCode: 200 };
+    },
+
+    async message(event) {
+      const lambda = await engine(event);
+      try {
+        // handleFrame never throws: refusals and store failures become error frames to the sender.
+        await lambda.engine.handleFrame(event.requestContext.connectionId, event.body ?? '');
+      } finally {
+        await finish(lambda, '$default');
+      }
+      return { statusCode: 200 };
+    },
+
+    async sweep() {
+      const lambda = await engine();
+      const expired = await lambda.connections.connectedBefore(now() - config.maxConnectionAgeMs, SWEEP_BATCH);
+      try {
+        for (const connectionId of expired) {
+          await lambda.engine.disconnect(connectionId);
+          await lambda.connections.remove(connectionId);
+        }
+      } finally {
+        await finish(lambda, 'sweep');
+      }
+      if (expired.length > 0) logger.info({ disconnected: expired.length }, 'swept connections older than the 2-hour maximum');
+      return { disconnected: expired.length };
+    },
+
+    async close() {
+      await runtime?.close();
+    },
+  };
+}
+
+export function createLambdaLogger(config: Pick<LambdaConfig, 'logLevel'>, functionName: string | undefined): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { service: 'classwire', ...(functionName === undefined ? {} : { function: functionName }) },
+    redact: { paths: ['token', '*.token', 'headers.Authorization', 'headers.authorization'], censor: '[redacted]' },
+  });
+}
+
+/**
+ * One CloudWatch Embedded Metric Format line per invocation that posted: CloudWatch turns it into
+ * metrics (namespace `Classwire`) with no API call. The dashboard graphs them.
+ */
+function reportMetrics(logger: Logger, config: LambdaConfig, route: string, stats: FanOutStats): void {
+  if (stats.posts + stats.gone + stats.failed === 0) return;
+  logger.info(
+    {
+      _aws: {
+        Timestamp: Date.now(),
+        CloudWatchMetrics: [
+          {
+            Namespace: 'Classwire',
+            Dimensions: [['Node']],
+            Metrics: [
+              { Name: 'Posts', Unit: 'Count' },
+              { Name: 'BilledMessageUnits', Unit: 'Count' },
+              { Name: 'GonePosts', Unit: 'Count' },
+              { Name: 'FailedPosts', Unit: 'Count' },
+              { Name: 'StaleRemoved', Unit: 'Count' },
+            ],
+          },
+        ],
+      },
+      Node: config.nodeId,
+      route,
+      Posts: stats.posts,
+      BilledMessageUnits: stats.billedUnits,
+      GonePosts: stats.gone,
+      FailedPosts: stats.failed,
+      StaleRemoved: stats.staleRemoved,
+    },
+    'fan-out',
+  );
+}
+
+function refuse(statusCode: number, code: string, message: string): WebSocketResult {
+  return { statusCode, body: JSON.stringify({ code, message }), headers: { 'content-type': 'application/json' } };
+}
+
+function headerValue(headers: Record<string, string> | undefined, name: string): string | undefined {
+  if (headers === undefined) return undefined;
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
+  return undefined;
+}

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_WORKLOAD, ablyCost, awsCost, runCostCommand, selfHostedCost, traffic, type Estimate, type Workload } from '../src/cost/index.js';
+
+// Small enough to compute by hand: 2 rooms of 3, 6 messages/room/min of 1,000 B, 10 live hours, pings every 60 s.
+const SMALL: Workload = { rooms: 2, members: 3, messagesPerRoomPerMinute: 6, messageBytes: 1000, liveHours: 10, pingSeconds: 60, sessionMinutes: 60 };
+
+function line(estimate: Estimate, prefix: string): { quantity: number; usd: number } {
+  const found = estimate.lines.find((l) => l.item.startsWith(prefix));
+  if (found === undefined) throw new Error(`no line ${prefix} in ${estimate.name}`);
+  return found;
+}
+
+describe('traffic', () => {
+  it('counts a month of messages by hand', () => {
+    const t = traffic(SMALL);
+    expect(t.connections).toBe(6);
+    expect(t.publishes).toBe(7_200); // 2 rooms × 6/min × 60 × 10 h
+    expect(t.pings).toBe(3_600); // 6 connections × 36,000 s / 60 s
+    expect(t.connects).toBe(60); // 6 connections × 10 one-hour classes
+    expect(t.deliveries).toBe(21_600); // every member, the sender included
+    expect(t.inboundMessages).toBe(10_860); // publishes + pings + joins
+    expect(t.outboundMessages).toBe(32_700); // deliveries + acks + pongs + joined + presence (60 × 2 × 2)
+    expect(t.billedUnits).toBe(43_560); // every frame under 32 KB is one unit
+    expect(t.connectionMinutes).toBe(3_600);
+    expect(t.outboundBytes).toBe(25_899_600); // 21,600 × 1,170 + 7,200 × 60 + 3,600 × 40 + 60 × 380 + 240 × 120
+  });
+
+  it('meters in 32 KB units, and reconnects classes longer than 2 hours', () => {
+    const big = traffic({ ...SMALL, messageBytes: 40_000 });
+    // Publish frames (40,080 B) and message frames (40,170 B) are 2 units each.
+    expect(big.billedUnits).toBe(43_560 + 7_200 + 21_600);
+    const long = traffic({ ...SMALL, sessionMinutes: 180 });
+    expect(long.connects).toBe(6 * (600 / 180) * 2);
+  });
+
+  it('refuses a workload that is not positive', () => {
+    expect(() => traffic({ ...SMALL, rooms: 0 })).toThrow(RangeError);
+    expect(() => traffic({ ...SMALL, members: 2.5 })).toThrow(RangeError);
+  });
+});
+
+describe('prices', () => {
+  it('prices AWS line by line', () => {
+    const aws = awsCost(SMALL);
+    expect(line(aws, 'API Gateway messages').usd).toBeCloseTo(0.04356, 10);
+    expect(line(aws, 'API Gateway connection minutes').usd).toBeCloseTo(0.0009, 10);
+    expect(line(aws, 'Lambda requests')).toEqual(expect.objectContaining({ quantity: 11_040 })); // 10,860 + 3 × 60
+    expect(line(aws, 'Lambda duration').quantity).toBeCloseTo(220.8, 10); // 11,040 × 0.04 s × 0.5 GB
+    expect(line(aws, 'NAT gateway hours').usd).toBeCloseTo(32.85, 10);
+    expect(line(aws, 'NAT data processed').quantity).toBeCloseTo(0.0749496, 10); // (25,899,600 + 32,700 × 1,500) B
+    expect(line(aws, 'ElastiCache').usd).toBeCloseTo(46.72, 10);
+    expect(aws.total).toBeCloseTo(79.629179711, 6);
+  });
+
+  it('applies the lower message price beyond a billion', () => {
+    const aws = awsCost(DEFAULT_WORKLOAD);
+    const units = traffic(DEFAULT_WORKLOAD).billedUnits;
+    expect(units).toBe(2_801_040_000);
+    expect(line(aws, 'API Gateway messages').usd).toBeCloseTo(1000 + ((units - 1e9) / 1e6) * 0.8, 6);
+  });
+
+  it('sizes self-hosted nodes from the measured CPU per delivery', () => {
+    const small = selfHostedCost(SMALL);
+    expect(line(small, 'EC2 2 × c7g.large').usd).toBeCloseTo(105.85, 10);
+    expect(small.total).toBeCloseTo(168.997538161, 6);
+    // 32,692 frames/s × 2 (peak) × 35.1 µs / 50 % = 4.59 cores: 3 two-core instances.
+    const busy = selfHostedCost({ rooms: 1000, members: 30, messagesPerRoomPerMinute: 60, messageBytes: 100, liveHours: 100, pingSeconds: 25, sessionMinutes: 60 });
+    expect(line(busy, 'EC2').quantity).toBe(3 * 730);
+    const memory = selfHostedCost(SMALL, { engine: 'memory', instanceType: 'c7g.large', minInstances: 2, targetUtilization: 0.5, peakFactor: 2, redisNodeType: 'cache.t4g.small', redisNodes: 2 });
+    expect(memory.lines.some((l) => l.item.startsWith('ElastiCache'))).toBe(false);
+  });
+
+  it('prices Ably per message and minute', () => {
+    const ably = ablyCost(SMALL);
+    expect(line(ably, 'Messages').quantity).toBe(29_280); // 7,200 published + 21,600 delivered + 60 × 2 × 4 presence
+    expect(ably.total).toBeCloseTo(29 + 0.0732 + 0.0036 + 0.0012, 10);
+  });
+});
+
+describe('classwire cost', () => {
+  const run = (argv: string[]) => {
+    let out = '';
+    let err = '';
+    const code = runCostCommand(argv, { write: (t) => (out += t) }, { write: (t) => (err += t) });
+    return { code, out, err };
+  };
+
+  it('prints the three estimates, or JSON', () => {
+    const text = run(['--rooms', '2', '--members', '3', '--rate', '6', '--size', '1000', '--hours', '10', '--ping-seconds', '60']);
+    expect(text.code).toBe(0);
+    expect(text.out).toContain('AWS (API Gateway + Lambda + ElastiCache): $79.63 / month');
+    expect(text.out).toContain('Self-hosted Classwire (redis engine): $169.00 / month');
+    const json = run(['--rooms', '2', '--members', '3', '--rate', '6', '--size', '1000', '--hours', '10', '--ping-seconds', '60', '--json']);
+    const parsed = JSON.parse(json.out) as { estimates: Estimate[]; traffic: { billedUnits: number } };
+    expect(parsed.traffic.billedUnits).toBe(43_560);
+    expect(parsed.estimates.map((e) => e.total)).toEqual([awsCost(SMALL).total, selfHostedCost(SMALL).total, ablyCost(SMALL).total]);
+  });
+
+  it('refuses bad input with a message and exit code 2', () => {
+    for (const argv of [['--rooms', '-1'], ['--rooms', 'many'], ['--engine', 'postgres'], ['--instance', 'm9.huge'], ['--redis-node', 'cache.x'], ['--bogus']]) {
+      const result = run(argv);
+      expect({ argv, code: result.code }).toEqual({ argv, code: 2 });
+      expect(result.err).toMatch(/^classwire cost: /);
+    }
+    expect(run(['--help'])).toMatchObject({ code: 0, out: expect.stringContaining('Usage: classwire cost') });
+  });
+});
