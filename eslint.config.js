@@ -1,6 +1,7 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import pluginVue from 'eslint-plugin-vue';
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'test-output/**', '**/public/**', 'packages/aws/asset/**', 'packages/aws/cdk.out/**'] },
@@ -38,4 +39,25 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  // The classroom app's single-file components: Vue's rules, TypeScript in <script setup>. Type-aware
+  // rules stay on the .ts files (vue-tsc typechecks the components).
+  ...pluginVue.configs['flat/recommended'].map((config) => ({ ...config, files: ['apps/classroom/src/**/*.vue'] })),
+  {
+    files: ['apps/classroom/src/**/*.vue'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.vue'], projectService: false, sourceType: 'module' },
+    },
+  },
+  {
+    files: ['apps/classroom/src/**/*.vue'],
+    rules: {
+      ...pluginVue.configs['no-layout-rules'].rules,
+      // User text is rendered by interpolation only: never as HTML.
+      'vue/no-v-html': 'error',
+      'vue/no-v-text-v-html-on-component': 'error',
+      // vue-tsc resolves names (DOM globals included); ESLint's scope analysis does not know them.
+      'no-undef': 'off',
+    },
+  },
 );

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
@@ -59,6 +60,13 @@ const QUEUE_LOW_WATER = 16;
 const SWEEP_INTERVAL_MS = 30_000;
 const DEV_TOKEN_BODY_LIMIT = 4096;
 const BUNDLED_WEB_ROOT = fileURLToPath(new URL('../public/', import.meta.url));
+/** The classroom app's build in this repository (`npm run build`); from src/ and dist/ alike. */
+const CLASSROOM_APP_ROOT = fileURLToPath(new URL('../../../apps/classroom/dist/', import.meta.url));
+
+/** The classroom app when it was built, else the bundled development console. */
+function defaultWebRoot(): string {
+  return existsSync(`${CLASSROOM_APP_ROOT}index.html`) ? CLASSROOM_APP_ROOT : BUNDLED_WEB_ROOT;
+}
 
 const serverPublish = z.object({
   event: z.string().min(1).max(DEFAULT_LIMITS.maxEventLength).regex(EVENT_PATTERN, 'invalid event name'),
@@ -129,7 +137,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     },
     framesOut: (count: number) => metrics.framesOut.inc(count),
   };
-  const webRoot = config.staticDir ?? BUNDLED_WEB_ROOT;
+  const webRoot = config.staticDir ?? defaultWebRoot();
   let draining = false;
   let ready = false;
   /** Disconnects still being processed; a drain waits for them before it lets go of Redis. */

@@ -53,7 +53,12 @@ describe('npm start', () => {
     expect(listening.url).toBe(base);
 
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
-    expect(await (await fetch(`${base}/`)).text()).toContain('Classwire');
+    // The quick start serves the classroom app that `npm start` has just built, with its assets.
+    const page = await (await fetch(`${base}/`)).text();
+    expect(page).toContain('<div id="app"></div>');
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(page)?.[1];
+    expect(script).toBeDefined();
+    expect((await fetch(`${base}${script}`)).headers.get('content-type')).toContain('text/javascript');
     const tokenResponse = await fetch(`${base}/dev/token`, {
       method: 'POST',
       body: JSON.stringify({ name: 'Quick Start', role: 'teacher', rooms: ['demo'] }),

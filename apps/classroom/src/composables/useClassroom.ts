@@ -1,0 +1,383 @@
+/**
+ * The classroom session: a development token, one SDK client, one joined room, and the classroom state
+ * built from the room's snapshot and events. Components read the refs and call the actions; nothing
+ * here touches the DOM.
+ */
+import { ClasswireError, connect, type ClasswireClient, type Member, type Role, type Room, type RoomMessage } from '@classwire/client';
+import { computed, onScopeDispose, ref, shallowRef, type Ref, type ShallowRef } from 'vue';
+import { applyEvent, applySnapshot, initialState, type ClassroomState } from '../state/classroom-state.js';
+import { permissionsOf, type Permissions } from '../state/permissions.js';
+import { CLASSROOM_LIMITS, type ClassSettings, type ClassroomSnapshot, type ShapeData, type StrokeData } from '../state/types.js';
+import { throttle } from './throttle.js';
+
+/** Where the session is. `removed` and `ended` are final: the SDK does not reconnect after them. */
+export type Phase = 'idle' | 'joining' | 'in-class' | 'removed' | 'ended' | 'disconnected';
+
+/**
+ * What the connection indicator shows. `caught-up` follows a reconnect once the room was re-joined and
+ * everything missed was delivered (replayed, or reloaded from a snapshot).
+ */
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'caught-up' | 'offline';
+
+export interface JoinRequest {
+  name: string;
+  role: Role;
+  classroom: string;
+}
+
+export interface RemoteCursor {
+  userId: string;
+  name: string;
+  x: number;
+  y: number;
+  at: number;
+}
+
+export interface UseClassroomOptions {
+  /** Base URL of the gateway (HTTP); defaults to the page's origin. */
+  origin?: string;
+}
+
+/** How long "caught up" stays on the indicator before it settles to "connected". */
+const CAUGHT_UP_MS = 5000;
+/** At most one typing event per this interval; others show "typing" for a little longer than that. */
+const TYPING_SEND_MS = 3000;
+const TYPING_SHOW_MS = 5000;
+/** 20 cursor updates per second: under the server's 25/s cut-off, with room for the pen's segments. */
+const CURSOR_SEND_MS = 50;
+const CURSOR_IDLE_MS = 4000;
+
+const ERROR_TEXT: Record<string, string> = {
+  forbidden: 'That is not allowed right now.',
+  payload_too_large: 'The whiteboard is full: erase something or clear it first.',
+  bad_request: 'The server did not accept that.',
+  rate_limited: 'Slow down a little.',
+  not_joined: 'You are not in the class any more.',
+  closed: 'You are not connected.',
+  queue_full: 'Too many messages are waiting to be sent.',
+};
+
+export function describeError(error: unknown): string {
+  if (error instanceof ClasswireError) return ERROR_TEXT[error.code] ?? error.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+export interface Classroom {
+  phase: Ref<Phase>;
+  connection: Ref<ConnectionStatus>;
+  /** Why the last join failed, or what the last refused action was. */
+  error: Ref<string | undefined>;
+  notice: Ref<string | undefined>;
+  classroom: Ref<string>;
+  me: ShallowRef<Member | undefined>;
+  state: ShallowRef<ClassroomState>;
+  roster: ShallowRef<Member[]>;
+  typing: Ref<string[]>;
+  cursors: ShallowRef<RemoteCursor[]>;
+  permissions: Ref<Permissions>;
+  join(request: JoinRequest): Promise<void>;
+  leave(): void;
+  publish(event: string, data: unknown): Promise<number | undefined>;
+  /** Runs an action and turns a refusal into the notice. Resolves false when it was refused. */
+  attempt(action: () => Promise<unknown>): Promise<boolean>;
+  sendChat(text: string): Promise<boolean>;
+  editChat(seq: number, text: string): Promise<boolean>;
+  deleteChat(seq: number): Promise<boolean>;
+  sendPrivate(text: string, to?: string): Promise<boolean>;
+  typingNow(): void;
+  setHand(raised: boolean, userId?: string): Promise<boolean>;
+  clearHands(): Promise<boolean>;
+  drawStroke(stroke: StrokeData): Promise<boolean>;
+  drawShape(shape: ShapeData): Promise<boolean>;
+  erase(ids: string[]): Promise<boolean>;
+  clearBoard(): Promise<boolean>;
+  moveCursor(x: number, y: number): void;
+  changeSettings(settings: Partial<ClassSettings>): Promise<boolean>;
+  startClass(): Promise<boolean>;
+  endClass(): Promise<boolean>;
+  mute(userId: string, muted: boolean): Promise<boolean>;
+  grant(userId: string, granted: boolean): Promise<boolean>;
+  remove(userId: string): Promise<boolean>;
+  /** The SDK's connection state, for the test hook. */
+  clientState(): string;
+}
+
+interface DevToken {
+  token: string;
+  userId: string;
+}
+
+export function useClassroom(options: UseClassroomOptions = {}): Classroom {
+  const origin = options.origin ?? globalThis.location.origin;
+  const phase = ref<Phase>('idle');
+  const connection = ref<ConnectionStatus>('connecting');
+  const error = ref<string>();
+  const notice = ref<string>();
+  const classroom = ref('');
+  const me = shallowRef<Member>();
+  const state = shallowRef<ClassroomState>(initialState());
+  const roster = shallowRef<Member[]>([]);
+  const typers = shallowRef(new Map<string, { name: string; until: number }>());
+  const cursorMap = shallowRef(new Map<string, RemoteCursor>());
+  const now = ref(Date.now());
+
+  let client: ClasswireClient | undefined;
+  let room: Room | undefined;
+  let caughtUpTimer: ReturnType<typeof setTimeout> | undefined;
+  let sweepTimer: ReturnType<typeof setInterval> | undefined;
+
+  const permissions = computed(() =>
+    me.value === undefined ? permissionsOf(state.value, { userId: '', role: 'observer' }) : permissionsOf(state.value, me.value),
+  );
+  const typing = computed(() =>
+    [...typers.value.entries()].filter(([userId, t]) => t.until > now.value && userId !== me.value?.userId).map(([, t]) => t.name),
+  );
+  const cursors = computed(() => [...cursorMap.value.values()].filter((c) => c.at + CURSOR_IDLE_MS > now.value));
+
+  const typingSender = throttle(() => void publishEphemeral('chat.typing', {}), TYPING_SEND_MS, { trailing: false });
+  const cursorSender = throttle((point: { x: number; y: number }) => void publishEphemeral('wb.cursor', point), CURSOR_SEND_MS, { trailing: true });
+
+  async function fetchToken(request: JoinRequest, userId?: string): Promise<DevToken> {
+    const response = await fetch(`${origin}/dev/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: request.name, role: request.role, rooms: [request.classroom], ...(userId === undefined ? {} : { userId }) }),
+    });
+    if (!response.ok) {
+      const body = (await response.json().catch(() => ({}))) as { message?: string };
+      throw new Error(body.message ?? `the server refused a token (${response.status})`);
+    }
+    return (await response.json()) as DevToken;
+  }
+
+  function onMessage(message: RoomMessage): void {
+    if (message.ephemeral) {
+      onEphemeral(message);
+      return;
+    }
+    state.value = applyEvent(state.value, message);
+    if (message.event === 'chat.message' && typers.value.has(message.from.userId)) {
+      const next = new Map(typers.value);
+      next.delete(message.from.userId);
+      typers.value = next;
+    }
+  }
+
+  function onEphemeral(message: RoomMessage): void {
+    const { userId, name } = message.from;
+    if (userId === me.value?.userId) return;
+    if (message.event === 'chat.typing') {
+      typers.value = new Map(typers.value).set(userId, { name, until: Date.now() + TYPING_SHOW_MS });
+      now.value = Date.now();
+    } else if (message.event === 'wb.cursor') {
+      const data = message.data as { x?: unknown; y?: unknown };
+      if (typeof data.x !== 'number' || typeof data.y !== 'number') return;
+      cursorMap.value = new Map(cursorMap.value).set(userId, { userId, name, x: data.x, y: data.y, at: Date.now() });
+      now.value = Date.now();
+    }
+  }
+
+  function onPresence(members: Member[]): void {
+    roster.value = members;
+    const present = new Set(members.map((m) => m.userId));
+    if ([...cursorMap.value.keys()].some((id) => !present.has(id))) {
+      cursorMap.value = new Map([...cursorMap.value].filter(([id]) => present.has(id)));
+    }
+  }
+
+  async function join(request: JoinRequest): Promise<void> {
+    if (phase.value === 'joining' || phase.value === 'in-class') return;
+    shutdown();
+    phase.value = 'joining';
+    error.value = undefined;
+    notice.value = undefined;
+    classroom.value = request.classroom;
+    state.value = initialState();
+    let first: DevToken;
+    try {
+      first = await fetchToken(request, rememberedUserId(request));
+    } catch (cause) {
+      error.value = `Could not sign in: ${describeError(cause)}`;
+      phase.value = 'idle';
+      return;
+    }
+    remember(request, first.userId);
+    me.value = { userId: first.userId, name: request.name, role: request.role };
+    let unusedToken: string | undefined = first.token;
+    const session = connect({
+      url: `${origin.replace(/^http/, 'ws')}/ws`,
+      // The first token is the one fetched above; a refused or expiring one is replaced for the same user.
+      getToken: async () => {
+        const token = unusedToken ?? (await fetchToken(request, first.userId)).token;
+        unusedToken = undefined;
+        return token;
+      },
+    });
+    client = session;
+    session.on('error', (cause) => {
+      // While the network is down, failed token refreshes are retried by the SDK: expected, not news.
+      if (session.state !== 'reconnecting') console.warn('[classroom]', cause);
+    });
+    session.on('state', ({ state: next }) => {
+      if (client !== session) return;
+      if (next === 'reconnecting') {
+        clearTimeout(caughtUpTimer);
+        connection.value = 'reconnecting';
+      } else if (next === 'connecting') connection.value = 'connecting';
+      else if (next === 'closed') connection.value = 'offline';
+    });
+    session.on('closed', ({ code }) => {
+      if (client !== session) return;
+      if (code === 4502) phase.value = 'removed';
+      else if (code === 4503) phase.value = 'ended';
+      else if (phase.value === 'in-class') phase.value = 'disconnected';
+    });
+    const joined = session.join(request.classroom);
+    room = joined;
+    joined.onSnapshot<ClassroomSnapshot>(({ state: snapshot }) => {
+      state.value = applySnapshot(state.value, snapshot);
+    });
+    joined.on('*', onMessage);
+    joined.onPresence(({ members }) => onPresence(members));
+    joined.onJoined((info) => {
+      onPresence(info.presence);
+      if (phase.value === 'joining') {
+        phase.value = 'in-class';
+        connection.value = 'connected';
+        return;
+      }
+      connection.value = 'caught-up';
+      clearTimeout(caughtUpTimer);
+      caughtUpTimer = setTimeout(() => {
+        if (connection.value === 'caught-up') connection.value = 'connected';
+      }, CAUGHT_UP_MS);
+    });
+    sweepTimer = setInterval(() => {
+      now.value = Date.now();
+    }, 1000);
+    try {
+      await joined.ready;
+    } catch (cause) {
+      if (client !== session) return;
+      shutdown();
+      // The server says why (removed from the class, or it has ended): its words are meant for people.
+      error.value = cause instanceof ClasswireError && cause.code === 'forbidden' ? `You cannot join: ${cause.message}.` : `Could not join: ${describeError(cause)}`;
+      phase.value = 'idle';
+    }
+  }
+
+  function shutdown(): void {
+    clearTimeout(caughtUpTimer);
+    clearInterval(sweepTimer);
+    typingSender.cancel();
+    cursorSender.cancel();
+    const closing = client;
+    client = undefined;
+    room = undefined;
+    closing?.close();
+    typers.value = new Map();
+    cursorMap.value = new Map();
+    roster.value = [];
+  }
+
+  function leave(): void {
+    shutdown();
+    phase.value = 'idle';
+    connection.value = 'connecting';
+    state.value = initialState();
+  }
+
+  function publish(event: string, data: unknown): Promise<number | undefined> {
+    if (room === undefined) return Promise.reject(new ClasswireError('closed', 'not in a class'));
+    return room.publish(event, data);
+  }
+
+  function publishEphemeral(event: string, data: unknown): Promise<unknown> {
+    return room?.publish(event, data, { ephemeral: true }).catch(() => undefined) ?? Promise.resolve();
+  }
+
+  async function attempt(action: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await action();
+      return true;
+    } catch (cause) {
+      notice.value = describeError(cause);
+      return false;
+    }
+  }
+
+  const act = (event: string, data: unknown) => attempt(() => publish(event, data));
+
+  onScopeDispose(shutdown);
+
+  return {
+    phase,
+    connection,
+    error,
+    notice,
+    classroom,
+    me,
+    state,
+    roster,
+    typing,
+    cursors,
+    permissions,
+    join,
+    leave,
+    publish,
+    attempt,
+    sendChat: (text) => {
+      // Others stop showing "typing" when the message arrives; the next keystroke starts it again.
+      typingSender.reset();
+      return act('chat.message', { text: text.trim().slice(0, CLASSROOM_LIMITS.maxChatText) });
+    },
+    editChat: (seq, text) => act('chat.edit', { seq, text: text.trim().slice(0, CLASSROOM_LIMITS.maxChatText) }),
+    deleteChat: (seq) => act('chat.delete', { seq }),
+    sendPrivate: (text, to) => act('chat.private', { text: text.trim().slice(0, CLASSROOM_LIMITS.maxChatText), ...(to === undefined ? {} : { to }) }),
+    typingNow: () => typingSender.offer(undefined),
+    setHand: (raised, userId) => act(raised ? 'hand.raise' : 'hand.lower', userId === undefined ? {} : { userId }),
+    clearHands: () => act('hand.clear', {}),
+    drawStroke: (stroke) => act('wb.stroke', stroke),
+    drawShape: (shape) => act('wb.shape', shape),
+    erase: (ids) => attempt(() => Promise.all(ids.map((id) => publish('wb.erase', { id })))),
+    clearBoard: () => act('wb.clear', {}),
+    moveCursor: (x, y) => cursorSender.offer({ x, y }),
+    changeSettings: (settings) => act('class.settings', settings),
+    startClass: () => act('class.start', {}),
+    endClass: () => act('class.end', {}),
+    mute: (userId, muted) => act('moderation.mute', { userId, muted }),
+    grant: (userId, granted) => act('moderation.grant', { userId, granted }),
+    remove: (userId) => act('moderation.remove', { userId }),
+    clientState: () => client?.state ?? 'idle',
+  };
+}
+
+/** The same person re-joining the same class from this tab keeps their user id (and so their messages). */
+const IDENTITY_KEY = 'classwire.identity';
+
+function rememberedUserId(request: JoinRequest): string | undefined {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(IDENTITY_KEY) ?? 'null') as (JoinRequest & { userId: string }) | null;
+    if (saved !== null && saved.name === request.name && saved.role === request.role && saved.classroom === request.classroom) return saved.userId;
+  } catch {
+    // unreadable storage: a new identity
+  }
+  return undefined;
+}
+
+function remember(request: JoinRequest, userId: string): void {
+  try {
+    sessionStorage.setItem(IDENTITY_KEY, JSON.stringify({ ...request, userId }));
+  } catch {
+    // storage may be unavailable (private mode); the session still works
+  }
+}
+
+export function lastIdentity(): JoinRequest | undefined {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(IDENTITY_KEY) ?? 'null') as JoinRequest | null;
+    return saved ?? undefined;
+  } catch {
+    return undefined;
+  }
+}

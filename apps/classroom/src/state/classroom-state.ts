@@ -1,0 +1,212 @@
+/**
+ * The classroom as one client sees it, built from the join snapshot and the room's events
+ * (docs/classroom.md). Pure functions: each returns a new state and shares what did not change, so the
+ * app can keep the state in a `shallowRef` and tests can drive it without a server.
+ *
+ * The server has already authorized every event it relays; this module only applies them. It mirrors
+ * the server's own state rules (tail lengths, what each event changes) so that a member who was there
+ * all along and a late joiner who got a snapshot see the same classroom.
+ */
+import {
+  CLASSROOM_LIMITS,
+  type BoardEntry,
+  type BoardItem,
+  type ChatEntry,
+  type ClassSettings,
+  type ClassStatus,
+  type ClassroomSnapshot,
+  type PrivateEntry,
+  type RaisedHand,
+  type Sender,
+  type ShapeKind,
+} from './types.js';
+
+export interface ClassroomState {
+  status: ClassStatus;
+  settings: ClassSettings;
+  muted: readonly string[];
+  granted: readonly string[];
+  removed: readonly string[];
+  hands: readonly RaisedHand[];
+  /** The public chat tail, in seq order. */
+  chat: readonly ChatEntry[];
+  /** The whiteboard's items, in the order they were drawn. */
+  board: readonly BoardEntry[];
+  /** Private messages this viewer may see, oldest first. */
+  private: readonly PrivateEntry[];
+  /** The seq of the last full snapshot: every durable event at or below it is already in the state. */
+  baseSeq: number;
+  /** The last seq applied (snapshot or event). */
+  seq: number;
+}
+
+/** A room message as the SDK delivers it. */
+export interface ClassroomMessage {
+  event: string;
+  data: unknown;
+  from: Sender;
+  ts: number;
+  seq?: number | undefined;
+  id?: string | undefined;
+}
+
+export function initialState(): ClassroomState {
+  return {
+    status: 'waiting',
+    settings: { chatLocked: false, whiteboardLocked: false },
+    muted: [],
+    granted: [],
+    removed: [],
+    hands: [],
+    chat: [],
+    board: [],
+    private: [],
+    baseSeq: 0,
+    seq: 0,
+  };
+}
+
+/**
+ * A full snapshot replaces the state. A partial one (a resumed join) replaces only the control state and
+ * merges the private messages: the chat and board events it omits are replayed as messages.
+ */
+export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot): ClassroomState {
+  const control = {
+    status: snapshot.status,
+    settings: { ...snapshot.settings },
+    muted: [...snapshot.muted],
+    granted: [...snapshot.granted],
+    removed: [...snapshot.removed],
+    hands: [...snapshot.hands],
+  };
+  if (!snapshot.full) {
+    // `seq` stays: the chat and board events up to the snapshot's seq are still to be replayed.
+    return { ...state, ...control, private: mergePrivate(state.private, snapshot.private) };
+  }
+  return {
+    ...control,
+    chat: [...(snapshot.chat ?? [])].slice(-CLASSROOM_LIMITS.chatTail),
+    board: [...(snapshot.whiteboard ?? [])],
+    private: mergePrivate([], snapshot.private),
+    baseSeq: snapshot.seq,
+    seq: snapshot.seq,
+  };
+}
+
+/** Applies one room event. Unknown events and malformed data leave the state as it was. */
+export function applyEvent(state: ClassroomState, message: ClassroomMessage): ClassroomState {
+  const { seq } = message;
+  // Already contained in the last full snapshot.
+  if (seq !== undefined && seq <= state.baseSeq) return state;
+  const next = reduce(state, message);
+  if (seq === undefined || seq <= next.seq) return next;
+  return { ...next, seq };
+}
+
+function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomState {
+  const data = (typeof message.data === 'object' && message.data !== null ? message.data : {}) as Record<string, unknown>;
+  const { from, ts } = message;
+  switch (message.event) {
+    case 'chat.message': {
+      if (message.seq === undefined || typeof data.text !== 'string') return state;
+      if (state.chat.some((entry) => entry.seq === message.seq)) return state;
+      const entry: ChatEntry = { seq: message.seq, ts, id: message.id, from, text: data.text, edited: false };
+      return { ...state, chat: [...state.chat, entry].slice(-CLASSROOM_LIMITS.chatTail) };
+    }
+    case 'chat.edit': {
+      if (typeof data.seq !== 'number' || typeof data.text !== 'string') return state;
+      const text = data.text;
+      return { ...state, chat: state.chat.map((entry) => (entry.seq === data.seq ? { ...entry, text, edited: true } : entry)) };
+    }
+    case 'chat.delete':
+      if (typeof data.seq !== 'number') return state;
+      return { ...state, chat: state.chat.filter((entry) => entry.seq !== data.seq) };
+    case 'chat.private':
+      if (!isPrivateEntry(message.data)) return state;
+      return { ...state, private: mergePrivate(state.private, [message.data]) };
+    case 'hand.raise':
+      // As on the server, raising again counts from now: the hand moves to the back of the queue.
+      return { ...state, hands: [...state.hands.filter((hand) => hand.userId !== from.userId), { userId: from.userId, name: from.name, raisedAt: ts }] };
+    case 'hand.lower': {
+      const userId = typeof data.userId === 'string' ? data.userId : from.userId;
+      return { ...state, hands: state.hands.filter((hand) => hand.userId !== userId) };
+    }
+    case 'hand.clear':
+      return { ...state, hands: [] };
+    case 'wb.stroke':
+    case 'wb.shape': {
+      const item = toBoardItem(message.event, data);
+      if (item === undefined || message.seq === undefined) return state;
+      if (state.board.some((entry) => entry.item.id === item.id)) return state;
+      return { ...state, board: [...state.board, { seq: message.seq, userId: from.userId, item }] };
+    }
+    case 'wb.erase':
+      if (typeof data.id !== 'string') return state;
+      return { ...state, board: state.board.filter((entry) => entry.item.id !== data.id) };
+    case 'wb.clear':
+      return { ...state, board: [] };
+    case 'class.settings': {
+      const settings = { ...state.settings };
+      if (typeof data.chatLocked === 'boolean') settings.chatLocked = data.chatLocked;
+      if (typeof data.whiteboardLocked === 'boolean') settings.whiteboardLocked = data.whiteboardLocked;
+      return { ...state, settings };
+    }
+    case 'class.start':
+      return { ...state, status: 'live' };
+    case 'class.end':
+      return { ...state, status: 'ended' };
+    case 'moderation.mute':
+      if (typeof data.userId !== 'string' || typeof data.muted !== 'boolean') return state;
+      return { ...state, muted: toggle(state.muted, data.userId, data.muted) };
+    case 'moderation.grant':
+      if (typeof data.userId !== 'string' || typeof data.granted !== 'boolean') return state;
+      return { ...state, granted: toggle(state.granted, data.userId, data.granted) };
+    case 'moderation.remove': {
+      if (typeof data.userId !== 'string') return state;
+      const userId = data.userId;
+      return { ...state, removed: toggle(state.removed, userId, true), hands: state.hands.filter((hand) => hand.userId !== userId) };
+    }
+    default:
+      return state;
+  }
+}
+
+function toggle(list: readonly string[], userId: string, on: boolean): readonly string[] {
+  const has = list.includes(userId);
+  if (on === has) return list;
+  return on ? [...list, userId] : list.filter((id) => id !== userId);
+}
+
+/** Private messages arrive live and again in a later snapshot: merged by id, oldest first, bounded. */
+function mergePrivate(current: readonly PrivateEntry[], incoming: readonly PrivateEntry[]): readonly PrivateEntry[] {
+  const byId = new Map(current.map((entry) => [entry.id, entry]));
+  let changed = false;
+  for (const entry of incoming) {
+    if (byId.has(entry.id)) continue;
+    byId.set(entry.id, entry);
+    changed = true;
+  }
+  if (!changed) return current;
+  return [...byId.values()].sort((a, b) => a.ts - b.ts).slice(-CLASSROOM_LIMITS.privateTail);
+}
+
+function isPrivateEntry(value: unknown): value is PrivateEntry {
+  if (typeof value !== 'object' || value === null) return false;
+  const entry = value as Record<string, unknown>;
+  return typeof entry.id === 'string' && typeof entry.text === 'string' && typeof entry.ts === 'number' && typeof entry.from === 'object';
+}
+
+const SHAPE_KINDS: readonly ShapeKind[] = ['line', 'rect', 'ellipse'];
+
+function toBoardItem(event: string, data: Record<string, unknown>): BoardItem | undefined {
+  if (typeof data.id !== 'string' || typeof data.color !== 'string' || typeof data.width !== 'number') return undefined;
+  const { id, color, width } = data;
+  if (event === 'wb.stroke') {
+    if (!Array.isArray(data.points) || !data.points.every((n) => typeof n === 'number')) return undefined;
+    return { type: 'stroke', id, color, width, points: data.points as number[] };
+  }
+  const { kind, x1, y1, x2, y2 } = data;
+  if (!SHAPE_KINDS.includes(kind as ShapeKind)) return undefined;
+  if (typeof x1 !== 'number' || typeof y1 !== 'number' || typeof x2 !== 'number' || typeof y2 !== 'number') return undefined;
+  return { type: 'shape', id, kind: kind as ShapeKind, color, width, x1, y1, x2, y2 };
+}
