@@ -92,6 +92,8 @@ interface PendingRequest {
   sentOn: WebSocketLike | undefined;
   ackTimer: ReturnType<typeof setTimeout> | undefined;
   retries: number;
+  /** Times a `not_joined` answer made the client join the room again for this request. */
+  rejoins: number;
   /** Set while a refused request waits out its backoff; its lane waits with it. */
   retryTimer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -99,6 +101,8 @@ interface PendingRequest {
 const OPEN = 1;
 /** A token that expires within this margin is refreshed before connecting. */
 const TOKEN_REFRESH_MARGIN_MS = 30_000;
+/** Times one publish answered `not_joined` makes the client join its room again before giving up. */
+const MAX_REJOINS = 3;
 const MAX_REMEMBERED_DIRECT_IDS = 1000;
 
 /**
@@ -481,6 +485,15 @@ export class ClasswireClient {
       this.reportError(error);
       return;
     }
+    const room = request.room;
+    if (errorCode === 'not_joined' && room !== undefined && room.state === 'joined' && request.rejoins < MAX_REJOINS) {
+      // This client never left: the server lost the membership (its store failed over, or the
+      // registration expired). Join again (resuming from lastSeq) and resend with the same id after it.
+      this.unsend(request);
+      request.rejoins += 1;
+      if (!room.resuming) this.sendJoin(room);
+      return;
+    }
     if (ERROR_CODES[errorCode].retryable) {
       // Same id, so a retry the server already stored is answered with the original ack. Its lane waits.
       this.unsend(request);
@@ -541,6 +554,7 @@ export class ClasswireClient {
         sentOn: undefined,
         ackTimer: undefined,
         retries: 0,
+        rejoins: 0,
         retryTimer: undefined,
       };
       this.pending.set(frame.id, request);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { ConnectionRegistry } from '@classwire/core';
 import type { Gateway } from '../../gateway/src/index.js';
 import type { ClasswireClient, ResetInfo, RoomMessage } from '../src/node.js';
 import { FaultProxy } from '../../../test-support/fault-proxy.js';
@@ -76,6 +77,28 @@ describe('fault tolerance', () => {
     // The faults really happened: both sides lost their socket five times.
     expect(publisherDrops).toBe(5);
     expect(receiverDrops).toBe(5);
+  });
+
+  it('joins again and resends when the server lost its membership (not_joined on a joined room)', async () => {
+    const gateway = await gatewayWith();
+    const publisher = client(wsUrl(gateway), await makeToken({ sub: 'pub', rooms: ['kept'] }));
+    const receiver = client(wsUrl(gateway), await makeToken({ sub: 'rcv', rooms: ['kept'] }));
+    const pubRoom = publisher.join('kept');
+    const rcvRoom = receiver.join('kept');
+    const { connectionId } = await pubRoom.ready;
+    await rcvRoom.ready;
+    const received: RoomMessage[] = [];
+    rcvRoom.on('note', collect(received));
+    expect(await pubRoom.publish('note', 1)).toBe(1);
+    // What a Redis failover that lost the latest writes does to a registration: the socket stays, the
+    // membership is gone.
+    const registry = (gateway.engine as unknown as { registry: ConnectionRegistry }).registry;
+    await registry.leaveRoom(connectionId, 'kept');
+    expect(await pubRoom.publish('note', 2)).toBe(2);
+    expect(await pubRoom.publish('note', 3)).toBe(3);
+    await eventually(() => received.length === 3);
+    expect(received.map((m) => m.data)).toEqual([1, 2, 3]);
+    expect((await registry.get(connectionId))?.joined.has('kept')).toBe(true);
   });
 
   it('retries a publish whose ack was lost and delivers it once', async () => {
