@@ -25,6 +25,11 @@ afterAll(async () => {
 // Room names, connection ids and users are unique per suite run, so the suites share one database.
 describeRoomLogContract('RedisRoomLog', ({ maxMessages, maxAgeMs, now }) => new RedisRoomLog(redis, { maxMessages, maxAgeMs, now }));
 describeRegistryContract('RedisRegistry', () => new RedisRegistry(redis));
+describeRegistryContract('RedisRegistry caching node-a', () => {
+  const registry = new RedisRegistry(redis, { localNode: 'node-a' });
+  registry.trustLocalUntil(Number.MAX_SAFE_INTEGER);
+  return registry;
+});
 describePresenceContract('RedisPresence', () => new RedisPresence(redis));
 
 const SENDER = { userId: 'u1', role: 'student', name: 'Ada' } as const;
@@ -369,6 +374,106 @@ describe('RedisRegistry on Redis', () => {
     await registry.touch([a.connectionId]);
     expect(await registry.remove(a.connectionId)).toMatchObject({ connectionId: a.connectionId, userId: a.userId });
     expect(await redis.exists(`app1:px:conn:${a.connectionId}`, `app1:px:members:{${room}}`, `app1:px:user:${a.userId}`)).toBe(0);
+  });
+});
+
+describe('RedisRegistry caching its own node\'s records', () => {
+  const record = (overrides: Partial<ConnectionRecord> = {}): ConnectionRecord => ({
+    connectionId: unique('conn'),
+    userId: unique('user'),
+    name: 'Grace',
+    role: 'student',
+    rooms: ['*'],
+    expiresAt: 1_700_000_360_000,
+    connectedAt: 1_700_000_000_000,
+    node: 'node-a',
+    ...overrides,
+  });
+  /** How many record reads (HMGET) Redis has executed so far. */
+  const recordReads = async (): Promise<number> => Number(/cmdstat_hmget:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+  const cachingRegistry = () => {
+    const clock = { now: 1_000_000 };
+    const registry = new RedisRegistry(redis, { localNode: 'node-a', now: () => clock.now });
+    registry.trustLocalUntil(clock.now + 1000);
+    return { registry, clock };
+  };
+
+  it('answers its own connections from memory, with joins and leaves written through to Redis', async () => {
+    const { registry } = cachingRegistry();
+    const uncached = new RedisRegistry(redis);
+    const own = record();
+    const room = unique('room');
+    await registry.add(own);
+    const reads = await recordReads();
+    const before = await registry.get(own.connectionId);
+    await registry.joinRoom(own.connectionId, room);
+    expect([...(await registry.get(own.connectionId))!.joined]).toEqual([room]);
+    expect(await recordReads()).toBe(reads);
+    // Redis holds the same, and a state handed out earlier is not changed behind its holder's back.
+    expect([...(await uncached.get(own.connectionId))!.joined]).toEqual([room]);
+    expect(await uncached.members(room)).toEqual([own.connectionId]);
+    expect(before!.joined.size).toBe(0);
+    await registry.leaveRoom(own.connectionId, room);
+    expect((await registry.get(own.connectionId))!.joined.size).toBe(0);
+    expect((await uncached.get(own.connectionId))!.joined.size).toBe(0);
+    expect(await registry.remove(own.connectionId)).toMatchObject({ connectionId: own.connectionId });
+    expect(await registry.get(own.connectionId)).toBeUndefined();
+  });
+
+  it('reads the connections of other nodes from Redis every time', async () => {
+    const { registry } = cachingRegistry();
+    const other = record({ node: 'node-b' });
+    await new RedisRegistry(redis).add(other);
+    const reads = await recordReads();
+    await registry.get(other.connectionId);
+    await registry.get(other.connectionId);
+    expect(await recordReads()).toBe(reads + 2);
+  });
+
+  it('does not serve a record a peer removed (a reaper) once the node\'s liveness has lapsed, nor after forgetLocal', async () => {
+    const { registry, clock } = cachingRegistry();
+    const peer = new RedisRegistry(redis, { localNode: 'node-b' });
+    const reaped = record();
+    const dropped = record();
+    await registry.add(reaped);
+    await registry.add(dropped);
+    // A peer reaps only after this node's liveness key expired, which is when its trust ends.
+    await peer.remove(reaped.connectionId);
+    clock.now += 1000;
+    expect(await registry.get(reaped.connectionId)).toBeUndefined();
+    // Trust renewed by a heartbeat: a record still in Redis is cached again on the first read.
+    registry.trustLocalUntil(clock.now + 1000);
+    expect(await registry.get(dropped.connectionId)).toMatchObject({ connectionId: dropped.connectionId });
+    const reads = await recordReads();
+    expect(await registry.get(dropped.connectionId)).toBeDefined();
+    expect(await recordReads()).toBe(reads);
+    await peer.remove(dropped.connectionId);
+    registry.forgetLocal();
+    expect(await registry.get(dropped.connectionId)).toBeUndefined();
+  });
+
+  it('caches nothing from a read that raced with a removal, and keeps a join that raced with a read', async () => {
+    const { registry } = cachingRegistry();
+    const removed = record();
+    const joining = record();
+    const room = unique('room');
+    await registry.add(removed);
+    await registry.add(joining);
+    registry.forgetLocal();
+    const [read] = await Promise.all([registry.get(removed.connectionId), registry.remove(removed.connectionId)]);
+    expect(read).toMatchObject({ connectionId: removed.connectionId });
+    expect(await registry.get(removed.connectionId)).toBeUndefined();
+    await Promise.all([registry.get(joining.connectionId), registry.joinRoom(joining.connectionId, room)]);
+    expect([...(await registry.get(joining.connectionId))!.joined]).toEqual([room]);
+  });
+
+  it('drops a cached record whose Redis record vanished when a join finds it gone', async () => {
+    const { registry } = cachingRegistry();
+    const expired = record();
+    await registry.add(expired);
+    await redis.del(`cw:conn:${expired.connectionId}`);
+    await registry.joinRoom(expired.connectionId, unique('room'));
+    expect(await registry.get(expired.connectionId)).toBeUndefined();
   });
 });
 

@@ -82,7 +82,8 @@ export async function createCluster(
     waitReplicas: settings.waitReplicas,
     waitTimeoutMs: settings.waitTimeoutMs,
   });
-  const registry = new RedisRegistry(redis, { prefix });
+  // Caches this node's own connection records: the per-frame lookup then costs no round trip.
+  const registry = new RedisRegistry(redis, { prefix, localNode: nodeId });
   const presence = new RedisPresence(redis, { prefix });
   const fanout = new ClusterFanOut(local, redis, subscriber, roomLog, registry, nodeId, prefix, logger, {
     backfilled: (count) => metrics.backfilled.inc(count),
@@ -97,12 +98,16 @@ export async function createCluster(
   let beaten = false;
   const heartbeat = async () => {
     await checkGeneration();
+    const sentAt = Date.now();
     const previous = await redis.set(aliveKey, '1', 'PX', settings.nodeTtlMs, 'GET');
+    // No peer can reap this node before the key just set expires: until then its cached records hold.
+    registry.trustLocalUntil(sentAt + settings.nodeTtlMs);
     await redis.sadd(nodesKey, nodeId);
     if (beaten && previous === null) {
       // This node was cut off from Redis longer than its TTL, so a peer may have reaped its connections
       // (records, memberships, presence). They reconnect and register again.
       logger.warn({ node: nodeId, connections: local.connections.size }, 'this node was presumed dead; closing local connections so they resume');
+      registry.forgetLocal();
       fanout.forgetRooms();
       for (const connection of local.connections.values()) connection.close(CLOSE_CODES.serverError, 'node was presumed dead; resume');
     }
@@ -157,12 +162,15 @@ export async function createCluster(
     if (generation !== undefined && current !== generation) {
       logger.warn({ node: nodeId, connections: local.connections.size }, 'Redis lost its data; closing local connections so they resume');
       metrics.historyLost.inc();
+      registry.forgetLocal();
       fanout.forgetRooms();
       for (const connection of local.connections.values()) connection.close(CLOSE_CODES.serverError, 'state lost; resume');
     }
     generation = current;
   };
   redis.on('ready', () => {
+    // Reconnected: Redis may be another server now, or have lost its data.
+    registry.forgetLocal();
     checkGeneration().catch((error: unknown) => logger.warn({ err: error }, 'generation check failed'));
   });
   // The subscriber missed whatever was published while it was away.
