@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { composeMessageFrame, encodeMessageBody } from '@classwire/protocol';
 import { StoreUnavailableError, type ConnectionRecord } from '@classwire/core';
-import { RedisPresence, RedisRegistry, RedisRoomLog, parseRoomPublication, roomChannel } from '../src/redis/index.js';
+import { RedisPresence, RedisRegistry, RedisRoomLog, parseRoomPublication, parseRoomPublicationBytes, roomChannel } from '../src/redis/index.js';
 import { describeRoomLogContract } from './contracts/room-log.contract.js';
 import { describeRegistryContract } from './contracts/registry.contract.js';
 import { describePresenceContract } from './contracts/presence.contract.js';
@@ -41,9 +41,11 @@ const unique = (label: string): string => `${label}-${process.pid}-${++counter}`
 async function listen(room: string, prefix = 'cw') {
   const subscriber = server.client();
   const received: ReturnType<typeof parseRoomPublication>[] = [];
+  const receivedBytes: ReturnType<typeof parseRoomPublicationBytes>[] = [];
   subscriber.on('message', (_channel: string, payload: string) => received.push(parseRoomPublication(payload)));
+  subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => receivedBytes.push(parseRoomPublicationBytes(payload)));
   await subscriber.subscribe(roomChannel(prefix, room));
-  return { received, subscriber };
+  return { received, receivedBytes, subscriber };
 }
 
 describe('RedisRoomLog on Redis', () => {
@@ -83,7 +85,7 @@ describe('RedisRoomLog on Redis', () => {
 
   it('frames from append, read and pub/sub are identical (escapes, unicode, a room with JSON specials)', async () => {
     const room = `${unique('esc')}"\\/é`;
-    const { received } = await listen(room);
+    const { received, receivedBytes } = await listen(room);
     const log = new RedisRoomLog(redis, { now: () => 1_700_000_000_123 });
     const b = encodeMessageBody('chat.message', { text: 'a "q" \\ \n ü 😀 </script>' }, SENDER, 'id-1');
     const appended = await log.append(room, b);
@@ -91,6 +93,9 @@ describe('RedisRoomLog on Redis', () => {
     expect((await log.read(room, 0)).messages).toEqual([{ seq: 1, frame: appended.frame }]);
     await waitFor('the publication', () => Promise.resolve(received.length >= 1), 5000);
     expect(received[0]!.frame).toBe(appended.frame);
+    // The gateway's parse of the raw payload: the same frame, as the bytes sockets are sent.
+    expect(receivedBytes[0]!.frame.equals(Buffer.from(appended.frame))).toBe(true);
+    expect({ ...receivedBytes[0]!, frame: undefined }).toEqual({ ...received[0]!, frame: undefined });
   });
 
   it('uses the documented keys: a stream with ID seq-0 and fields t and b, and a meta hash', async () => {
