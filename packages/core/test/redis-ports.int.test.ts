@@ -157,6 +157,27 @@ describe('RedisRoomLog on Redis', () => {
     expect(read.messages[0]!.seq).toBe(2);
   });
 
+  it('appends drop aged entries from the stream every 32nd seq (a memory bound); reads never serve them', async () => {
+    const clock = { now: 1_000_000 };
+    const log = new RedisRoomLog(redis, { maxAgeMs: 1000, now: () => clock.now });
+    const room = unique('aged');
+    for (let i = 1; i <= 20; i++) await log.append(room, body(`old ${i}`));
+    clock.now += 5000;
+    for (let i = 21; i <= 31; i++) await log.append(room, body(`young ${i}`));
+    expect(await redis.xlen(log.logKey(room))).toBe(31);
+    await log.append(room, body('young 32'));
+    expect(await redis.xlen(log.logKey(room))).toBe(12);
+    expect((await log.read(room, 20)).messages.map((m) => m.seq)).toEqual(Array.from({ length: 12 }, (_, i) => 21 + i));
+    const other = unique('aged-read');
+    clock.now -= 5000;
+    for (let i = 1; i <= 3; i++) await log.append(other, body(`old ${i}`));
+    clock.now += 5000;
+    await log.append(other, body('young'));
+    const read = await log.read(other, 0);
+    expect(read.recovered).toBe(false);
+    expect((await log.read(other, 3)).messages.map((m) => m.seq)).toEqual([4]);
+  });
+
   it('a room read but never published expires after maxAgeMs; one with messages after metaTtlMs', async () => {
     const log = new RedisRoomLog(redis, { maxAgeMs: 5000, metaTtlMs: 60_000 });
     const quiet = unique('quiet');
