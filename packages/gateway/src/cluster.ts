@@ -96,6 +96,10 @@ export async function createCluster(
   let disconnect: (connectionId: string) => Promise<void> = () => Promise.resolve();
 
   let beaten = false;
+  // Connection records outlive their last touch by the registry's record TTL (about two hours): touching
+  // every connection on every heartbeat would cost Redis a script per connection every few seconds.
+  const touchEveryMs = registry.recordTtlMs / 8;
+  let touchedAt = Date.now();
   const heartbeat = async () => {
     await checkGeneration();
     const sentAt = Date.now();
@@ -112,7 +116,10 @@ export async function createCluster(
       for (const connection of local.connections.values()) connection.close(CLOSE_CODES.serverError, 'node was presumed dead; resume');
     }
     beaten = true;
-    await registry.touch([...local.connections.keys()]);
+    if (Date.now() - touchedAt >= touchEveryMs) {
+      touchedAt = Date.now();
+      await registry.touch([...local.connections.keys()]);
+    }
   };
 
   const reap = async () => {

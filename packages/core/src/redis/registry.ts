@@ -54,6 +54,11 @@ export class RedisRegistry implements ConnectionRegistry {
     if (!Number.isSafeInteger(this.ttlMs) || this.ttlMs < 1) throw new Error('recordTtlMs must be a positive integer');
   }
 
+  /** How long a connection's keys live after its last `add`, `joinRoom` or `touch`, ms. */
+  get recordTtlMs(): number {
+    return this.ttlMs;
+  }
+
   /**
    * Lets `get` answer this node's connections from memory until `epochMs`. Only the owning node changes a
    * connection's record and rooms, except a peer reaping the node once its liveness key expired; so the
