@@ -98,25 +98,33 @@ export class RedisRegistry implements ConnectionRegistry {
     const nodeKey = this.nodeKey(record.node);
     this.cacheChanged(id, undefined);
     // Re-adding an id starts it afresh with no rooms joined (stale index entries are skipped lazily).
-    const multi = this.redis
-      .multi()
-      .del(recordKey, roomsKey)
-      .hset(recordKey, {
-        connectionId: id,
-        userId: record.userId,
-        name: record.name,
-        role: record.role,
-        rooms: JSON.stringify(record.rooms),
-        expiresAt: String(record.expiresAt),
-        connectedAt: String(record.connectedAt),
-        node: record.node,
-      })
-      .sadd(userKey, id)
-      .sadd(nodeKey, id)
-      .pexpire(recordKey, this.ttlMs)
-      .pexpire(userKey, this.ttlMs)
-      .pexpire(nodeKey, this.ttlMs);
-    await execAll(multi, 'registry add');
+    await guarded('registry add', () =>
+      this.redis.classwireRegistryAdd(
+        4,
+        recordKey,
+        roomsKey,
+        userKey,
+        nodeKey,
+        this.ttlMs,
+        id,
+        'connectionId',
+        id,
+        'userId',
+        record.userId,
+        'name',
+        record.name,
+        'role',
+        record.role,
+        'rooms',
+        JSON.stringify(record.rooms),
+        'expiresAt',
+        String(record.expiresAt),
+        'connectedAt',
+        String(record.connectedAt),
+        'node',
+        record.node,
+      ),
+    );
     if (record.node === this.localNode && this.trusted()) this.cacheChanged(id, { ...record, rooms: [...record.rooms], joined: new Set() });
   }
 
