@@ -189,6 +189,20 @@ describe('RedisRoomLog on Redis', () => {
     expect(await redis.pttl(log.logKey(busy))).toBeGreaterThan(50_000);
   });
 
+  it('a state read keeps the room alive as a log read does (a classroom join reads only the state)', async () => {
+    const log = new RedisRoomLog(redis, { maxAgeMs: 5000, metaTtlMs: 60_000 });
+    const quiet = unique('quiet-state');
+    await log.readState(quiet, { control: 'all' });
+    const quietTtl = await redis.pttl(log.metaKey(quiet));
+    expect(quietTtl).toBeGreaterThan(0);
+    expect(quietTtl).toBeLessThanOrEqual(5000);
+    const busy = unique('busy-state');
+    await log.append(busy, body('x'));
+    await redis.pexpire(log.metaKey(busy), 1000);
+    await log.readState(busy, { control: 'all' });
+    expect(await redis.pttl(log.metaKey(busy))).toBeGreaterThan(50_000);
+  });
+
   it('rejects invalid options', () => {
     expect(() => new RedisRoomLog(redis, { maxMessages: 0 })).toThrow();
     expect(() => new RedisRoomLog(redis, { maxAgeMs: -1 })).toThrow();

@@ -172,7 +172,9 @@ export class RedisRoomLog implements RoomLog {
       const q = query[name]!;
       return q === 'all' ? '*' : q === 'count' ? '#' : JSON.stringify(q);
     });
-    const reply = await guarded('state read', () => this.redis.classwireStateRead(keys.length, ...keys, newEpoch(), ...what));
+    const reply = await guarded('state read', () =>
+      this.redis.classwireStateRead(keys.length, ...keys, newEpoch(), this.metaTtlMs, this.maxAgeMs, ...what),
+    );
     if (!Array.isArray(reply)) throw new Error('unexpected state-read reply');
     const result: StateRead = { epoch: asString(reply[0]), seq: Number(asString(reply[1])), collections: {}, counts: {} };
     names.forEach((name, i) => {
