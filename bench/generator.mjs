@@ -21,7 +21,7 @@ import { Histogram } from './lib/stats.mjs';
  *   payloadBytes: number, connectConcurrency: number,
  *   startRate: number, maxSteps: number, refineSteps: number, stepSec: number, stepWarmupSec: number, p99LimitMs: number,
  *   idleClients: number, idleWarmupClients: number, settleSec: number,
- *   joinRate: number, joinSec: number,
+ *   joinRate: number, joinSec: number, joinWarmupSec: number, event: string,
  * }} Job
  */
 
@@ -76,15 +76,38 @@ async function signTokens(secret, count, prefix) {
   return tokens;
 }
 
-/** Window-aligned CPU figures of the servers and of the generator. */
+/** Window-aligned CPU figures of the servers (in total and per process) and of the generator. */
 function cpuWindow(/** @type {readonly number[]} */ pids) {
-  const start = { t: now(), server: totalCpu(pids), own: ownCpu() };
+  const start = { t: now(), server: totalCpu(pids), perProcess: pids.map((pid) => cpuSeconds(pid) ?? 0), own: ownCpu() };
   return () => {
     const seconds = (now() - start.t) / 1000;
     const server = totalCpu(pids) - start.server;
     const own = ownCpu() - start.own;
-    return { seconds, serverCpuSec: server, serverCpuPct: (100 * server) / seconds, generatorCpuPct: (100 * own) / seconds };
+    const serverCpuSecByProcess = pids.map((pid, i) => round((cpuSeconds(pid) ?? 0) - (start.perProcess[i] ?? 0)));
+    return { seconds, serverCpuSec: server, serverCpuSecByProcess, serverCpuPct: (100 * server) / seconds, generatorCpuPct: (100 * own) / seconds };
   };
+}
+
+/** The classroom's `chat.message` takes `{text}` only: the timing fields travel inside the text. */
+const CHAT_EVENT = 'chat.message';
+
+/**
+ * The publish data of message `n` of step `s` sent at `t`, padded to about `text` characters.
+ * @param {string} event @param {string} text @param {number} t @param {number} s @param {number} n
+ */
+function messageData(event, text, t, s, n) {
+  return event === CHAT_EVENT ? { text: `${s}|${t}|${n}|${text}` } : { text, t, s, k: n };
+}
+
+/**
+ * The step and send time of a received message's data (see messageData).
+ * @param {any} data
+ * @returns {{ s: number, t: number }}
+ */
+function timingOf(data) {
+  if (data.s !== undefined) return data;
+  const [s, t] = String(data.text).split('|', 2);
+  return { s: Number(s), t: Number(t) };
 }
 
 /**
@@ -103,10 +126,11 @@ async function roomLoad(job) {
   const handlers = {
     onMessage(/** @type {string} */ _room, /** @type {any} */ data) {
       counters.received += 1;
-      const step = steps[data.s];
+      const { s, t } = timingOf(data);
+      const step = steps[s];
       if (step === undefined) return;
       step.received += 1;
-      if (data.t >= step.warmEnd && data.t < step.end) step.hist.record(now() - data.t);
+      if (t >= step.warmEnd && t < step.end) step.hist.record(now() - t);
     },
     onAck() {
       counters.acks += 1;
@@ -168,7 +192,7 @@ async function roomLoad(job) {
         for (let k = 0; k < owed; k += 1) {
           const n = (sentPerRoom[r] += 1);
           const sentAt = now();
-          publisher.publish(room.name, 'bench.chat', { text, t: sentAt, s: stepId, k: n }, `m-${stepId}-${n}`);
+          publisher.publish(room.name, job.event, messageData(job.event, text, sentAt, stepId, n), `m-${stepId}-${n}`);
           step.sent += 1;
           step.expected += room.members.length;
           if (sentAt >= step.warmEnd) sentInWindow += 1;
@@ -202,6 +226,7 @@ async function roomLoad(job) {
       serverCpuSec: round(window.serverCpuSec),
       serverCpuPct: round(window.serverCpuPct, 1),
       serverCpuUsPerDelivery: round((window.serverCpuSec * 1e6) / Math.max(1, deliveredInWindow), 2),
+      serverCpuSecByProcess: window.serverCpuSecByProcess,
       generatorCpuPct: round(window.generatorCpuPct, 1),
       windowSec: round(window.seconds),
     };
@@ -312,52 +337,71 @@ async function idle(job) {
 
 /**
  * Authenticated joins at a fixed rate, each a new connection (token in the upgrade) that sends `join` and
- * waits for its `joined` reply; the latency runs from opening the socket to that reply.
+ * waits for its `joined` reply (a classroom also sends its snapshot first); the latency runs from opening
+ * the socket to that reply. A first storm of `joinWarmupSec` into other rooms is not measured.
  * @param {Job} job
  */
 async function joinStorm(job) {
+  const warmupCount = Math.round(job.joinRate * job.joinWarmupSec);
   const count = Math.round(job.joinRate * job.joinSec);
-  const tokens = await signTokens(job.secret, count, 'join');
+  const tokens = await signTokens(job.secret, warmupCount + count, 'join');
   const handlers = { onMessage() {}, onAck() {}, onError() {}, onClose() {} };
-  const hist = new Histogram();
   /** @type {Client[]} */
   const all = [];
-  /** @type {Promise<void>[]} */
-  const pending = [];
   /** @type {Map<string, number>} */
   const failures = new Map();
-  let lastDone = 0;
-  const cpu = cpuWindow(job.serverPids);
-  const t0 = now();
-  let started = 0;
-  const end = t0 + job.joinSec * 1000 + 5000;
-  while (started < count && now() < end) {
-    const due = Math.min(count, Math.floor(((now() - t0) / 1000) * job.joinRate));
-    for (; started < due; started += 1) {
-      const index = started;
-      const begin = now();
-      pending.push(
-        (async () => {
-          try {
-            const client = await openClient(job.protocol, /** @type {string} */ (job.urls[index % job.urls.length]), /** @type {string} */ (tokens[index]), handlers, 10_000);
-            all.push(client);
-            await client.join(`storm-${Math.floor(index / 25)}`);
-            lastDone = now();
-            hist.record(lastDone - begin);
-          } catch (error) {
-            const reason = error instanceof Error ? error.message : String(error);
-            failures.set(reason, (failures.get(reason) ?? 0) + 1);
-          }
-        })(),
-      );
+
+  /**
+   * `total` joins at the job's rate, tokens from `offset`, into rooms of 25 named `${prefix}-${i}`.
+   * @param {number} offset @param {number} total @param {string} prefix @param {Histogram} hist
+   */
+  async function storm(offset, total, prefix, hist) {
+    /** @type {Promise<void>[]} */
+    const pending = [];
+    let lastDone = 0;
+    const t0 = now();
+    let started = 0;
+    const end = t0 + (total / job.joinRate) * 1000 + 5000;
+    while (started < total && now() < end) {
+      const due = Math.min(total, Math.floor(((now() - t0) / 1000) * job.joinRate));
+      for (; started < due; started += 1) {
+        const index = started;
+        const begin = now();
+        pending.push(
+          (async () => {
+            try {
+              const client = await openClient(job.protocol, /** @type {string} */ (job.urls[index % job.urls.length]), /** @type {string} */ (tokens[offset + index]), handlers, 10_000);
+              all.push(client);
+              await client.join(`${prefix}-${Math.floor(index / 25)}`);
+              lastDone = now();
+              hist.record(lastDone - begin);
+            } catch (error) {
+              const reason = error instanceof Error ? error.message : String(error);
+              failures.set(reason, (failures.get(reason) ?? 0) + 1);
+            }
+          })(),
+        );
+      }
+      await sleep(5);
     }
-    await sleep(5);
+    await Promise.race([Promise.all(pending), sleep(15_000)]);
+    return { t0, lastDone };
   }
-  await Promise.race([Promise.all(pending), sleep(15_000)]);
+
+  // Servers run for days: a first storm of its own warms the code paths (JIT) before the measured one.
+  if (warmupCount > 0) {
+    await storm(0, warmupCount, 'warm', new Histogram());
+    failures.clear();
+    await sleep(500);
+  }
+  const hist = new Histogram();
+  const cpu = cpuWindow(job.serverPids);
+  const { t0, lastDone } = await storm(warmupCount, count, 'storm', hist);
   const window = cpu();
   const latency = hist.summary();
   const result = {
     joins: count,
+    warmupJoins: warmupCount,
     completed: latency.samples,
     failed: count - latency.samples,
     failures: Object.fromEntries(failures),
@@ -367,6 +411,7 @@ async function joinStorm(job) {
     p99: round(latency.p99),
     max: round(latency.max),
     serverCpuSec: round(window.serverCpuSec),
+    serverCpuSecByProcess: window.serverCpuSecByProcess,
     serverCpuPct: round(window.serverCpuPct, 1),
     serverCpuMsPerJoin: round((window.serverCpuSec * 1000) / Math.max(1, latency.samples), 3),
     generatorCpuPct: round(window.generatorCpuPct, 1),

@@ -19,7 +19,9 @@ import { BASELINE, idleTable, joinTable, maxTable, num, steadyTable } from './li
 import { TARGETS, TARGET_LABELS, killAll, spawnTracked, startTarget } from './lib/targets.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const PROFILES = ['steady', 'max', 'idle', 'join', 'cpu'];
+const PROFILES = ['steady', 'max', 'idle', 'join', 'chat', 'cpu'];
+/** Profiles that only Classwire targets run (classroom semantics the baselines lack). */
+const CLASSWIRE_ONLY = new Set(['chat']);
 
 const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options])
 
@@ -32,8 +34,9 @@ const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --step S             max: measured seconds per rate step after a 0.5 s warm-up (default 2)
   --start-rate N       max: first rate step in msg/s per room; doubles until a step fails (default 20)
   --idle-clients N     idle: idle connections measured (default 4000)
-  --join-rate N        join: new authenticated connections + joins per second (default 250)
-  --join-seconds S     join: length of the storm (default 4)
+  --join-rate N        join: new authenticated connections + joins per second (default 300)
+  --join-seconds S     join: length of the measured storm (default 4)
+  --join-warmup S      join: length of an unmeasured storm into other rooms first (default 1; 0: none)
   --cpu-rate N         cpu: msg/s per room of the profiled Classwire memory run (default 80)
   --out DIR            where tables and JSON go (default bench/results)
   --no-taskset         do not pin servers to core 0 and the generator to core 1
@@ -51,8 +54,9 @@ const { values: flags } = parseArgs({
     step: { type: 'string', default: '2' },
     'start-rate': { type: 'string', default: '20' },
     'idle-clients': { type: 'string', default: '4000' },
-    'join-rate': { type: 'string', default: '250' },
+    'join-rate': { type: 'string', default: '300' },
     'join-seconds': { type: 'string', default: '4' },
+    'join-warmup': { type: 'string', default: '1' },
     'cpu-rate': { type: 'string', default: '80' },
     out: { type: 'string', default: join(ROOT, 'bench/results') },
     'no-taskset': { type: 'boolean', default: false },
@@ -69,6 +73,15 @@ function positive(name) {
   const value = Number(/** @type {Record<string, unknown>} */ (flags)[name]);
   if (!Number.isFinite(value) || value <= 0) {
     process.stderr.write(`--${name} must be a positive number\n${USAGE}`);
+    process.exit(2);
+  }
+  return value;
+}
+/** @param {string} name */
+function nonNegative(name) {
+  const value = Number(/** @type {Record<string, unknown>} */ (flags)[name]);
+  if (!Number.isFinite(value) || value < 0) {
+    process.stderr.write(`--${name} must be a number >= 0\n${USAGE}`);
     process.exit(2);
   }
   return value;
@@ -96,6 +109,7 @@ const sizes = {
   idleClients: positive('idle-clients'),
   joinRate: positive('join-rate'),
   joinSeconds: positive('join-seconds'),
+  joinWarmup: nonNegative('join-warmup'),
   cpuRate: positive('cpu-rate'),
 };
 const outDir = resolve(flags.out);
@@ -127,7 +141,10 @@ const secret = randomBytes(32).toString('base64url');
  */
 function jobFor(profile, target) {
   const job = {
-    profile: profile === 'cpu' ? 'steady' : profile,
+    profile: profile === 'cpu' || profile === 'chat' ? 'steady' : profile,
+    // The chat profile publishes the classroom's chat.message (validated, authorized against the room's
+    // control state, appended with its chat-tail state change); the others a generic event.
+    event: profile === 'chat' ? 'chat.message' : 'bench.chat',
     target: target.name,
     protocol: target.protocol,
     urls: target.urls,
@@ -152,6 +169,7 @@ function jobFor(profile, target) {
     settleSec: 1.5,
     joinRate: sizes.joinRate,
     joinSec: sizes.joinSeconds,
+    joinWarmupSec: sizes.joinWarmup,
     budgetMs: 0,
   };
   const connectMs = 20_000 + (sizes.clients + sizes.idleClients) * 10;
@@ -162,7 +180,7 @@ function jobFor(profile, target) {
         ? (job.maxSteps + job.refineSteps) * (job.stepWarmupSec + job.stepSec + job.drainSec + 1) * 1000
         : job.profile === 'idle'
           ? 4 * job.settleSec * 1000 + 5000
-          : job.joinSec * 1000 + 25_000;
+          : (job.joinWarmupSec + job.joinSec) * 1000 + 45_000;
   job.budgetMs = connectMs + runMs;
   return job;
 }
@@ -229,7 +247,9 @@ mkdirSync(outDir, { recursive: true });
 const loadProfiles = profiles.filter((p) => p !== 'cpu');
 for (const [index, profile] of loadProfiles.entries()) {
   // Alternate the order between profiles, so no target always runs first (or last) on a warm machine.
-  const order = index % 2 === 0 ? [...targets] : [...targets].reverse();
+  const eligible = CLASSWIRE_ONLY.has(profile) ? targets.filter((t) => t.startsWith('classwire')) : targets;
+  const order = index % 2 === 0 ? [...eligible] : [...eligible].reverse();
+  if (order.length === 0) continue;
   /** @type {{ target: string, ok: boolean, error?: string, result?: any }[]} */
   const rows = [];
   for (const name of order) rows.push(await measure(profile, name));
@@ -243,8 +263,10 @@ for (const [index, profile] of loadProfiles.entries()) {
     section = `## Maximum throughput\n\nThe steady room layout; the rate per room starts at ${num(sizes.startRate)} msg/s and doubles each step (0.5 s warm-up, ${sizes.step} s measured, up to 5 s drain), then two bisection steps between the last passing and the first failing rate. A step passes when p99 ≤ 100 ms, deliveries keep up (≥ 95 % of offered per second), nothing is lost, and the generator sent on schedule.\n\n${maxTable(sorted, 1)}`;
   } else if (profile === 'idle') {
     section = `## Idle memory per connection\n\n${num(sizes.idleClients)} idle clients (after 100 warm-up clients), each authenticated and joined to a room of 25; RSS of every server process (Redis included) before and after, median of 5 samples after 1.5 s of settling.\n\n${idleTable(sorted)}`;
+  } else if (profile === 'chat') {
+    section = `## Classroom chat\n\nThe steady layout (${num(sizes.clients)} clients in ${num(sizes.rooms)} rooms, ${num(sizes.rate)} msg/s per room), publishing the classroom's \`chat.message {text}\` instead of a generic event: each message is validated, authorized against the room's control state (one state read) and appended with its chat-tail change (one state write, in the append). Classwire targets only; compare with their steady rows.\n\n${steadyTable(sorted)}`;
   } else {
-    section = `## Join storm\n\n${num(sizes.joinRate)} new connections per second for ${sizes.joinSeconds} s, each with its token in the upgrade, sending one join and waiting for its joined reply (rooms of 25); latency from opening the socket to the reply.\n\n${joinTable(sorted)}`;
+    section = `## Join storm\n\n${num(sizes.joinRate)} new connections per second for ${sizes.joinSeconds} s, each with its token in the upgrade, sending one join and waiting for its joined reply (rooms of 25; a Classwire classroom sends its snapshot first); latency from opening the socket to the reply. ${sizes.joinWarmup > 0 ? `A first storm of ${sizes.joinWarmup} s at the same rate into other rooms warms the servers and is not measured.` : 'No warm-up storm.'}\n\n${joinTable(sorted)}`;
   }
   section += `\n\nRun order: ${order.join(', ')}.`;
   sections.push(section);

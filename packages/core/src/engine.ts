@@ -198,22 +198,30 @@ export class Engine {
     try {
       await this.registry.joinRoom(connectionId, room);
       await this.fanout.subscribe(connectionId, room, true);
-      const history = await this.roomLog.read(room, frame.since, frame.epoch);
-      if (history.messages.length > 0) {
-        await this.fanout.sendMany(
-          connectionId,
-          history.messages.map((m) => m.frame),
-        );
-      }
       // The position the joiner continues from: after the replay, or after the snapshot when nothing
-      // was replayed (the snapshot is read later, so it may be ahead of `history`; live frames up to it
-      // are held and then dropped by `release`).
-      let position = { seq: history.seq, epoch: history.epoch };
+      // was replayed (the snapshot is read later, so it may be ahead of the log read; live frames up to
+      // it are held and then dropped by `release`). A classroom join without `since` has nothing to
+      // replay: the snapshot alone gives its position, and the log is not read.
+      let position: { seq: number; epoch: string } | undefined;
+      let recovered = false;
+      if (frame.since !== undefined || this.classroom === undefined) {
+        const history = await this.roomLog.read(room, frame.since, frame.epoch);
+        if (history.messages.length > 0) {
+          await this.fanout.sendMany(
+            connectionId,
+            history.messages.map((m) => m.frame),
+          );
+        }
+        recovered = history.recovered;
+        position = { seq: history.seq, epoch: history.epoch };
+      }
       if (this.classroom !== undefined) {
-        const snapshot = await this.classroom.snapshot(connection, room, !history.recovered);
-        if (!history.recovered) position = { seq: snapshot.seq, epoch: snapshot.epoch };
+        const snapshot = await this.classroom.snapshot(connection, room, !recovered);
+        if (!recovered) position = { seq: snapshot.seq, epoch: snapshot.epoch };
         await this.fanout.sendMany(connectionId, snapshot.frames);
       }
+      // Set by the log read, by the snapshot, or by both.
+      const { seq, epoch } = position!;
       if (!rejoin) {
         announced = true;
         await this.announceJoin(connection, room);
@@ -223,14 +231,14 @@ export class Engine {
         type: 'joined',
         room,
         connectionId,
-        seq: position.seq,
-        epoch: position.epoch,
-        recovered: history.recovered,
+        seq,
+        epoch,
+        recovered,
         presence,
       };
       if (frame.id !== undefined) joined.id = frame.id;
       await this.fanout.send(connectionId, JSON.stringify(joined));
-      await this.fanout.release(connectionId, room, position.seq);
+      await this.fanout.release(connectionId, room, seq);
       released = true;
     } finally {
       // A join that failed part-way leaves no trace: no membership, no presence. A failed rejoin keeps

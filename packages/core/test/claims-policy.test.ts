@@ -292,6 +292,15 @@ describe('JwtAuthorizer with an HS256 secret', () => {
     await expectAuthError(hs384.authorize(await signToken({ alg: 'HS256' })), 'invalid');
   });
 
+  it('with several HS algorithms allowed, verifies each with its own key, again and again', async () => {
+    const both = new JwtAuthorizer({ secret: SECRET, algorithms: ['HS256', 'HS512'] });
+    for (let round = 0; round < 2; round++) {
+      expect((await both.authorize(await signToken({ alg: 'HS512', sub: 'u5' }))).userId).toBe('u5');
+      expect((await both.authorize(await signToken({ alg: 'HS256', sub: 'u2' }))).userId).toBe('u2');
+      await expectAuthError(both.authorize(await signToken({ alg: 'HS384' })), 'invalid');
+    }
+  });
+
   it("rejects a token without exp: 'invalid'", async () => {
     await expectAuthError(authorizer.authorize(await signToken({ exp: null })), 'invalid');
   });

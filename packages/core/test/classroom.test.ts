@@ -19,6 +19,8 @@ const ROOM = 'physics';
 /** A room log whose next readState can be paused, to interleave two publishes deterministically. */
 class GatedRoomLog extends MemoryRoomLog {
   private gate: { reached: () => void; open: Promise<void> } | undefined;
+  /** State reads so far. */
+  stateReads = 0;
 
   /** The next readState waits after reading until `release` is called. */
   pauseNextRead(): { reached: Promise<void>; release: () => void } {
@@ -31,6 +33,7 @@ class GatedRoomLog extends MemoryRoomLog {
   }
 
   override async readState(room: string, query: StateQuery): Promise<StateRead> {
+    this.stateReads += 1;
     const result = await super.readState(room, query);
     const gate = this.gate;
     if (gate !== undefined) {
@@ -99,7 +102,7 @@ function setup(options: Options = {}) {
     return JSON.parse(parts.map((p) => p.data as string).join('')) as ClassroomSnapshot;
   }
 
-  return { clock, roomLog, fanout, engine, connect, send, join, publish, snapshotOf };
+  return { clock, now, registry, presence, roomLog, fanout, engine, connect, send, join, publish, snapshotOf };
 }
 
 type Setup = ReturnType<typeof setup>;
@@ -210,6 +213,31 @@ describe('Classroom: authorization against the state at sequencing time', () => 
     await t.publish('teacher', 'class.settings', { whiteboardLocked: true });
     gate.release();
     expect(await student).toMatchObject({ type: 'ack', seq: 2 });
+  });
+});
+
+describe('Classroom: the control state remembered per room', () => {
+  it('decides on it without a read, yet never accepts or refuses on a stale one changed through another node', async () => {
+    const t = setup();
+    await classOf(t);
+    // A second node: its own Classroom and Engine over the same stores.
+    const stores = { registry: t.registry, roomLog: t.roomLog, presence: t.presence, fanout: t.fanout, now: t.now };
+    const otherNode = new Engine({ ...stores, classroom: new Classroom(stores) });
+    const teacherOnOtherNode = (data: Record<string, unknown>, id: string) =>
+      otherNode.handleFrame('teacher', JSON.stringify({ action: 'publish', room: ROOM, event: 'class.settings', data, id }));
+
+    expect(await t.publish('ann', 'chat.message', { text: 'one' })).toMatchObject({ type: 'ack' });
+    const reads = t.roomLog.stateReads;
+    expect(await t.publish('bob', 'chat.message', { text: 'two' })).toMatchObject({ type: 'ack' });
+    expect(t.roomLog.stateReads).toBe(reads);
+    // Locked through the other node: this node's remembered "open" fails the append's version guard.
+    await teacherOnOtherNode({ chatLocked: true }, 'lock');
+    expect(await t.publish('ann', 'chat.message', { text: 'three' })).toMatchObject({ type: 'error', code: 'forbidden' });
+    // Unlocked through the other node: this node's remembered "locked" refusal is taken again on a fresh read.
+    await teacherOnOtherNode({ chatLocked: false }, 'unlock');
+    expect(await t.publish('ann', 'chat.message', { text: 'four' })).toMatchObject({ type: 'ack' });
+    const stored = t.fanout.ofType('obs', 'message').filter((m) => m.event === 'chat.message');
+    expect(stored.map((m) => (m.data as { text: string }).text)).toEqual(['one', 'two', 'four']);
   });
 });
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { composeMessageFrame, encodeMessageBody } from '@classwire/protocol';
 import { StoreUnavailableError, type ConnectionRecord } from '@classwire/core';
-import { RedisPresence, RedisRegistry, RedisRoomLog, parseRoomPublication, roomChannel } from '../src/redis/index.js';
+import { RedisPresence, RedisRegistry, RedisRoomLog, parseRoomPublication, parseRoomPublicationBytes, roomChannel } from '../src/redis/index.js';
 import { describeRoomLogContract } from './contracts/room-log.contract.js';
 import { describeRegistryContract } from './contracts/registry.contract.js';
 import { describePresenceContract } from './contracts/presence.contract.js';
@@ -25,6 +25,11 @@ afterAll(async () => {
 // Room names, connection ids and users are unique per suite run, so the suites share one database.
 describeRoomLogContract('RedisRoomLog', ({ maxMessages, maxAgeMs, now }) => new RedisRoomLog(redis, { maxMessages, maxAgeMs, now }));
 describeRegistryContract('RedisRegistry', () => new RedisRegistry(redis));
+describeRegistryContract('RedisRegistry caching node-a', () => {
+  const registry = new RedisRegistry(redis, { localNode: 'node-a' });
+  registry.trustLocalUntil(Number.MAX_SAFE_INTEGER);
+  return registry;
+});
 describePresenceContract('RedisPresence', () => new RedisPresence(redis));
 
 const SENDER = { userId: 'u1', role: 'student', name: 'Ada' } as const;
@@ -36,9 +41,11 @@ const unique = (label: string): string => `${label}-${process.pid}-${++counter}`
 async function listen(room: string, prefix = 'cw') {
   const subscriber = server.client();
   const received: ReturnType<typeof parseRoomPublication>[] = [];
+  const receivedBytes: ReturnType<typeof parseRoomPublicationBytes>[] = [];
   subscriber.on('message', (_channel: string, payload: string) => received.push(parseRoomPublication(payload)));
+  subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => receivedBytes.push(parseRoomPublicationBytes(payload)));
   await subscriber.subscribe(roomChannel(prefix, room));
-  return { received, subscriber };
+  return { received, receivedBytes, subscriber };
 }
 
 describe('RedisRoomLog on Redis', () => {
@@ -92,7 +99,7 @@ describe('RedisRoomLog on Redis', () => {
 
   it('frames from append, read and pub/sub are identical (escapes, unicode, a room with JSON specials)', async () => {
     const room = `${unique('esc')}"\\/é`;
-    const { received } = await listen(room);
+    const { received, receivedBytes } = await listen(room);
     const log = new RedisRoomLog(redis, { now: () => 1_700_000_000_123 });
     const b = encodeMessageBody('chat.message', { text: 'a "q" \\ \n ü 😀 </script>' }, SENDER, 'id-1');
     const appended = await log.append(room, b);
@@ -100,6 +107,9 @@ describe('RedisRoomLog on Redis', () => {
     expect((await log.read(room, 0)).messages).toEqual([{ seq: 1, frame: appended.frame }]);
     await waitFor('the publication', () => Promise.resolve(received.length >= 1), 5000);
     expect(received[0]!.frame).toBe(appended.frame);
+    // The gateway's parse of the raw payload: the same frame, as the bytes sockets are sent.
+    expect(receivedBytes[0]!.frame.equals(Buffer.from(appended.frame))).toBe(true);
+    expect({ ...receivedBytes[0]!, frame: undefined }).toEqual({ ...received[0]!, frame: undefined });
   });
 
   it('uses the documented keys: a stream with ID seq-0 and fields t and b, and a meta hash', async () => {
@@ -161,6 +171,27 @@ describe('RedisRoomLog on Redis', () => {
     expect(read.messages[0]!.seq).toBe(2);
   });
 
+  it('appends drop aged entries from the stream every 32nd seq (a memory bound); reads never serve them', async () => {
+    const clock = { now: 1_000_000 };
+    const log = new RedisRoomLog(redis, { maxAgeMs: 1000, now: () => clock.now });
+    const room = unique('aged');
+    for (let i = 1; i <= 20; i++) await log.append(room, body(`old ${i}`));
+    clock.now += 5000;
+    for (let i = 21; i <= 31; i++) await log.append(room, body(`young ${i}`));
+    expect(await redis.xlen(log.logKey(room))).toBe(31);
+    await log.append(room, body('young 32'));
+    expect(await redis.xlen(log.logKey(room))).toBe(12);
+    expect((await log.read(room, 20)).messages.map((m) => m.seq)).toEqual(Array.from({ length: 12 }, (_, i) => 21 + i));
+    const other = unique('aged-read');
+    clock.now -= 5000;
+    for (let i = 1; i <= 3; i++) await log.append(other, body(`old ${i}`));
+    clock.now += 5000;
+    await log.append(other, body('young'));
+    const read = await log.read(other, 0);
+    expect(read.recovered).toBe(false);
+    expect((await log.read(other, 3)).messages.map((m) => m.seq)).toEqual([4]);
+  });
+
   it('a room read but never published expires after maxAgeMs; one with messages after metaTtlMs', async () => {
     const log = new RedisRoomLog(redis, { maxAgeMs: 5000, metaTtlMs: 60_000 });
     const quiet = unique('quiet');
@@ -170,6 +201,20 @@ describe('RedisRoomLog on Redis', () => {
     await log.append(busy, body('x'));
     expect(await redis.pttl(log.metaKey(busy))).toBeGreaterThan(50_000);
     expect(await redis.pttl(log.logKey(busy))).toBeGreaterThan(50_000);
+  });
+
+  it('a state read keeps the room alive as a log read does (a classroom join reads only the state)', async () => {
+    const log = new RedisRoomLog(redis, { maxAgeMs: 5000, metaTtlMs: 60_000 });
+    const quiet = unique('quiet-state');
+    await log.readState(quiet, { control: 'all' });
+    const quietTtl = await redis.pttl(log.metaKey(quiet));
+    expect(quietTtl).toBeGreaterThan(0);
+    expect(quietTtl).toBeLessThanOrEqual(5000);
+    const busy = unique('busy-state');
+    await log.append(busy, body('x'));
+    await redis.pexpire(log.metaKey(busy), 1000);
+    await log.readState(busy, { control: 'all' });
+    expect(await redis.pttl(log.metaKey(busy))).toBeGreaterThan(50_000);
   });
 
   it('rejects invalid options', () => {
@@ -383,6 +428,106 @@ describe('RedisRegistry on Redis', () => {
     await registry.touch([a.connectionId]);
     expect(await registry.remove(a.connectionId)).toMatchObject({ connectionId: a.connectionId, userId: a.userId });
     expect(await redis.exists(`app1:px:conn:${a.connectionId}`, `app1:px:members:{${room}}`, `app1:px:user:${a.userId}`)).toBe(0);
+  });
+});
+
+describe('RedisRegistry caching its own node\'s records', () => {
+  const record = (overrides: Partial<ConnectionRecord> = {}): ConnectionRecord => ({
+    connectionId: unique('conn'),
+    userId: unique('user'),
+    name: 'Grace',
+    role: 'student',
+    rooms: ['*'],
+    expiresAt: 1_700_000_360_000,
+    connectedAt: 1_700_000_000_000,
+    node: 'node-a',
+    ...overrides,
+  });
+  /** How many record reads (HMGET) Redis has executed so far. */
+  const recordReads = async (): Promise<number> => Number(/cmdstat_hmget:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+  const cachingRegistry = () => {
+    const clock = { now: 1_000_000 };
+    const registry = new RedisRegistry(redis, { localNode: 'node-a', now: () => clock.now });
+    registry.trustLocalUntil(clock.now + 1000);
+    return { registry, clock };
+  };
+
+  it('answers its own connections from memory, with joins and leaves written through to Redis', async () => {
+    const { registry } = cachingRegistry();
+    const uncached = new RedisRegistry(redis);
+    const own = record();
+    const room = unique('room');
+    await registry.add(own);
+    const reads = await recordReads();
+    const before = await registry.get(own.connectionId);
+    await registry.joinRoom(own.connectionId, room);
+    expect([...(await registry.get(own.connectionId))!.joined]).toEqual([room]);
+    expect(await recordReads()).toBe(reads);
+    // Redis holds the same, and a state handed out earlier is not changed behind its holder's back.
+    expect([...(await uncached.get(own.connectionId))!.joined]).toEqual([room]);
+    expect(await uncached.members(room)).toEqual([own.connectionId]);
+    expect(before!.joined.size).toBe(0);
+    await registry.leaveRoom(own.connectionId, room);
+    expect((await registry.get(own.connectionId))!.joined.size).toBe(0);
+    expect((await uncached.get(own.connectionId))!.joined.size).toBe(0);
+    expect(await registry.remove(own.connectionId)).toMatchObject({ connectionId: own.connectionId });
+    expect(await registry.get(own.connectionId)).toBeUndefined();
+  });
+
+  it('reads the connections of other nodes from Redis every time', async () => {
+    const { registry } = cachingRegistry();
+    const other = record({ node: 'node-b' });
+    await new RedisRegistry(redis).add(other);
+    const reads = await recordReads();
+    await registry.get(other.connectionId);
+    await registry.get(other.connectionId);
+    expect(await recordReads()).toBe(reads + 2);
+  });
+
+  it('does not serve a record a peer removed (a reaper) once the node\'s liveness has lapsed, nor after forgetLocal', async () => {
+    const { registry, clock } = cachingRegistry();
+    const peer = new RedisRegistry(redis, { localNode: 'node-b' });
+    const reaped = record();
+    const dropped = record();
+    await registry.add(reaped);
+    await registry.add(dropped);
+    // A peer reaps only after this node's liveness key expired, which is when its trust ends.
+    await peer.remove(reaped.connectionId);
+    clock.now += 1000;
+    expect(await registry.get(reaped.connectionId)).toBeUndefined();
+    // Trust renewed by a heartbeat: a record still in Redis is cached again on the first read.
+    registry.trustLocalUntil(clock.now + 1000);
+    expect(await registry.get(dropped.connectionId)).toMatchObject({ connectionId: dropped.connectionId });
+    const reads = await recordReads();
+    expect(await registry.get(dropped.connectionId)).toBeDefined();
+    expect(await recordReads()).toBe(reads);
+    await peer.remove(dropped.connectionId);
+    registry.forgetLocal();
+    expect(await registry.get(dropped.connectionId)).toBeUndefined();
+  });
+
+  it('caches nothing from a read that raced with a removal, and keeps a join that raced with a read', async () => {
+    const { registry } = cachingRegistry();
+    const removed = record();
+    const joining = record();
+    const room = unique('room');
+    await registry.add(removed);
+    await registry.add(joining);
+    registry.forgetLocal();
+    const [read] = await Promise.all([registry.get(removed.connectionId), registry.remove(removed.connectionId)]);
+    expect(read).toMatchObject({ connectionId: removed.connectionId });
+    expect(await registry.get(removed.connectionId)).toBeUndefined();
+    await Promise.all([registry.get(joining.connectionId), registry.joinRoom(joining.connectionId, room)]);
+    expect([...(await registry.get(joining.connectionId))!.joined]).toEqual([room]);
+  });
+
+  it('drops a cached record whose Redis record vanished when a join finds it gone', async () => {
+    const { registry } = cachingRegistry();
+    const expired = record();
+    await registry.add(expired);
+    await redis.del(`cw:conn:${expired.connectionId}`);
+    await registry.joinRoom(expired.connectionId, unique('room'));
+    expect(await registry.get(expired.connectionId)).toBeUndefined();
   });
 });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   StoreUnavailableError,
-  parseRoomPublication,
+  parseRoomPublicationBytes,
   roomChannel,
   type BroadcastOptions,
   type ConnectionRegistry,
@@ -19,7 +19,7 @@ interface RoomTracker {
   epoch: string;
   lastSeq: number;
   /** While a backfill runs, live publications wait here, in arrival order. */
-  pending: { epoch: string; seq: number; frame: string }[] | undefined;
+  pending: { epoch: string; seq: number; frame: Buffer }[] | undefined;
 }
 
 export interface ClusterFanOutEvents {
@@ -28,6 +28,8 @@ export interface ClusterFanOutEvents {
 }
 
 const EPHEMERAL_MARK = '~';
+const EPHEMERAL_MARK_BYTE = 0x7e;
+const NEWLINE = 0x0a;
 const REMOTE_REPLY_TIMEOUT_MS = 2000;
 const BACKFILL_RETRY_MS = 500;
 
@@ -46,6 +48,7 @@ export class ClusterFanOut implements FanOut {
   private readonly subscribing = new Map<string, Promise<void>>();
   private readonly replies = new Map<string, (payload: string) => void>();
   private readonly nodeChannel: string;
+  private readonly roomChannelPrefixLength: number;
 
   constructor(
     private readonly local: LocalFanOut,
@@ -60,7 +63,9 @@ export class ClusterFanOut implements FanOut {
     private readonly describeLocal: (connectionId: string) => ConnectionInfo | undefined,
   ) {
     this.nodeChannel = `${prefix}:nodech:${nodeId}`;
-    subscriber.on('message', (channel: string, payload: string) => this.onMessage(channel, payload));
+    this.roomChannelPrefixLength = roomChannel(prefix, '').length;
+    // Buffers: a room's frame goes from the pub/sub payload to the sockets without being decoded.
+    subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.onMessage(channel.toString(), payload));
   }
 
   /** Subscribes to this node's own channel (directed frames, management calls). */
@@ -167,27 +172,27 @@ export class ClusterFanOut implements FanOut {
     if (!this.trackers.has(room)) this.trackers.set(room, { epoch: position.epoch, lastSeq: position.seq, pending: undefined });
   }
 
-  private onMessage(channel: string, payload: string): void {
+  private onMessage(channel: string, payload: Buffer): void {
     try {
       if (channel === this.nodeChannel) {
-        this.onNodeMessage(payload);
+        this.onNodeMessage(payload.toString());
         return;
       }
-      const room = channel.slice(roomChannel(this.prefix, '').length);
-      if (payload.startsWith(EPHEMERAL_MARK)) {
-        const newline = payload.indexOf('\n');
-        const except = payload.slice(1, newline);
-        void this.local.broadcast(room, payload.slice(newline + 1), except === '' ? undefined : { except });
+      const room = channel.slice(this.roomChannelPrefixLength);
+      if (payload[0] === EPHEMERAL_MARK_BYTE) {
+        const newline = payload.indexOf(NEWLINE);
+        const except = payload.toString('utf8', 1, newline);
+        this.local.broadcastBytes(room, payload.subarray(newline + 1), except === '' ? undefined : { except });
         return;
       }
-      const publication = parseRoomPublication(payload);
+      const publication = parseRoomPublicationBytes(payload);
       this.onPublication(room, publication.epoch, publication.seq, publication.frame);
     } catch (error) {
       this.logger.error({ err: error, channel }, 'bad pub/sub message');
     }
   }
 
-  private onPublication(room: string, epoch: string, seq: number, frame: string): void {
+  private onPublication(room: string, epoch: string, seq: number, frame: Buffer): void {
     const tracker = this.trackers.get(room);
     if (tracker === undefined) return;
     if (tracker.pending !== undefined) {
@@ -204,7 +209,7 @@ export class ClusterFanOut implements FanOut {
       return;
     }
     tracker.lastSeq = seq;
-    void this.local.broadcast(room, frame, { seq });
+    this.local.broadcastBytes(room, frame, { seq });
   }
 
   /** Reads what this node missed from the room log and delivers it, then what arrived meanwhile. */
@@ -216,7 +221,7 @@ export class ClusterFanOut implements FanOut {
       const missed = await this.roomLog.read(room, tracker.lastSeq, tracker.epoch);
       if (missed.recovered) {
         for (const message of missed.messages) {
-          await this.local.broadcast(room, message.frame, { seq: message.seq });
+          this.local.broadcastBytes(room, Buffer.from(message.frame), { seq: message.seq });
           tracker.lastSeq = message.seq;
         }
         this.events.backfilled(missed.messages.length);

@@ -82,7 +82,8 @@ export async function createCluster(
     waitReplicas: settings.waitReplicas,
     waitTimeoutMs: settings.waitTimeoutMs,
   });
-  const registry = new RedisRegistry(redis, { prefix });
+  // Caches this node's own connection records: the per-frame lookup then costs no round trip.
+  const registry = new RedisRegistry(redis, { prefix, localNode: nodeId });
   const presence = new RedisPresence(redis, { prefix });
   const fanout = new ClusterFanOut(local, redis, subscriber, roomLog, registry, nodeId, prefix, logger, {
     backfilled: (count) => metrics.backfilled.inc(count),
@@ -95,19 +96,30 @@ export async function createCluster(
   let disconnect: (connectionId: string) => Promise<void> = () => Promise.resolve();
 
   let beaten = false;
+  // Connection records outlive their last touch by the registry's record TTL (about two hours): touching
+  // every connection on every heartbeat would cost Redis a script per connection every few seconds.
+  const touchEveryMs = registry.recordTtlMs / 8;
+  let touchedAt = Date.now();
   const heartbeat = async () => {
     await checkGeneration();
+    const sentAt = Date.now();
     const previous = await redis.set(aliveKey, '1', 'PX', settings.nodeTtlMs, 'GET');
+    // No peer can reap this node before the key just set expires: until then its cached records hold.
+    registry.trustLocalUntil(sentAt + settings.nodeTtlMs);
     await redis.sadd(nodesKey, nodeId);
     if (beaten && previous === null) {
       // This node was cut off from Redis longer than its TTL, so a peer may have reaped its connections
       // (records, memberships, presence). They reconnect and register again.
       logger.warn({ node: nodeId, connections: local.connections.size }, 'this node was presumed dead; closing local connections so they resume');
+      registry.forgetLocal();
       fanout.forgetRooms();
       for (const connection of local.connections.values()) connection.close(CLOSE_CODES.serverError, 'node was presumed dead; resume');
     }
     beaten = true;
-    await registry.touch([...local.connections.keys()]);
+    if (Date.now() - touchedAt >= touchEveryMs) {
+      touchedAt = Date.now();
+      await registry.touch([...local.connections.keys()]);
+    }
   };
 
   const reap = async () => {
@@ -157,12 +169,15 @@ export async function createCluster(
     if (generation !== undefined && current !== generation) {
       logger.warn({ node: nodeId, connections: local.connections.size }, 'Redis lost its data; closing local connections so they resume');
       metrics.historyLost.inc();
+      registry.forgetLocal();
       fanout.forgetRooms();
       for (const connection of local.connections.values()) connection.close(CLOSE_CODES.serverError, 'state lost; resume');
     }
     generation = current;
   };
   redis.on('ready', () => {
+    // Reconnected: Redis may be another server now, or have lost its data.
+    registry.forgetLocal();
     checkGeneration().catch((error: unknown) => logger.warn({ err: error }, 'generation check failed'));
   });
   // The subscriber missed whatever was published while it was away.

@@ -38,9 +38,14 @@ export class LocalFanOut implements FanOut {
   }
 
   broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void> {
+    if (this.rooms.has(room)) this.broadcastBytes(room, Buffer.from(frame), options);
+    return Promise.resolve();
+  }
+
+  /** `broadcast` of a frame already encoded (e.g. straight from a Redis pub/sub payload). */
+  broadcastBytes(room: string, data: Buffer, options?: BroadcastOptions): void {
     const members = this.rooms.get(room);
-    if (members === undefined) return Promise.resolve();
-    const data = Buffer.from(frame);
+    if (members === undefined) return;
     const seq = options?.seq;
     const except = options?.except;
     let delivered = 0;
@@ -48,7 +53,6 @@ export class LocalFanOut implements FanOut {
       if (connection.id !== except && connection.deliver(room, data, seq)) delivered += 1;
     }
     this.onDeliveries(delivered);
-    return Promise.resolve();
   }
 
   subscribe(connectionId: string, room: string, held: boolean): Promise<void> {

@@ -1,5 +1,6 @@
 import {
   ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
   GetConnectionCommand,
   GoneException,
   PostToConnectionCommand,
@@ -91,6 +92,24 @@ describe('three gateway nodes on one Redis', () => {
     await tab2.close();
     await eventually(async () => (await api.send(new GetConnectionCommand({ ConnectionId: id })).catch((e: unknown) => e)) instanceof GoneException);
     expect(await teacher.next((f) => f.type === 'presence' && f.action === 'leave')).toMatchObject({ member: { userId: 'ana' } });
+    await teacher.close();
+  });
+
+  it('closes a connection deleted through another node\'s management API and forgets it on every node', async () => {
+    const api = new ApiGatewayManagementApiClient({ endpoint: node(0).url, region: 'eu-west-1', credentials: AWS_CREDENTIALS });
+    const user = `deleted-${Date.now()}`;
+    const student = await TestClient.connect(node(1), await makeToken({ sub: user, rooms: ['deleted'] }));
+    const teacher = await TestClient.connect(node(2), await makeToken({ role: 'teacher', rooms: ['deleted'] }));
+    const id = (await student.join('deleted')).connectionId as string;
+    await teacher.join('deleted');
+    await api.send(new DeleteConnectionCommand({ ConnectionId: id }));
+    expect(await student.waitClosed()).toBe(1000);
+    // Removed from the registry by the node that held it: every node answers Gone, and the user is unknown.
+    for (const endpoint of [node(0).url, node(1).url]) {
+      const client = new ApiGatewayManagementApiClient({ endpoint, region: 'eu-west-1', credentials: AWS_CREDENTIALS });
+      await eventually(async () => (await client.send(new GetConnectionCommand({ ConnectionId: id })).catch((e: unknown) => e)) instanceof GoneException);
+    }
+    await eventually(async () => (await teacher.request({ action: 'direct', to: user, event: 'chat.private', data: 'x' })).code === 'not_found');
     await teacher.close();
   });
 
@@ -189,6 +208,47 @@ describe('a node cut off from Redis for longer than its TTL', () => {
       await path.stop();
     }
   });
+});
+
+describe('a connection whose registration a peer reaped', () => {
+  it('never has a publish acknowledged under the reaped record: unavailable or a reconnect, then it registers again', async () => {
+    const path = new FaultProxy(redis.port, { raw: true });
+    await path.start();
+    // Heartbeats every second: the first frames after Redis is back usually run before the node's next one.
+    const stale = await startNode(`redis://127.0.0.1:${path.port}`, 'node-stale', { CLASSWIRE_NODE_TTL_MS: '3000' });
+    const reaper = await startNode(redis.url, 'node-reaper', { CLASSWIRE_NODE_TTL_MS: '3000' });
+    try {
+      const student = await TestClient.connect(stale, await makeToken({ rooms: ['reaped'] }));
+      await student.join('reaped');
+      expect(await student.request({ action: 'publish', room: 'reaped', event: 'chat.message', data: 'before' })).toMatchObject({ type: 'ack' });
+      path.refuse(true);
+      path.cutAll();
+      const observer = redis.client();
+      await eventually(async () => (await observer.sismember('cw:nodes', 'node-stale')) === 0, 15_000);
+      path.refuse(false);
+      await eventually(async () => (await fetch(`${stale.url}/readyz`)).status === 200, 10_000);
+      const outcome = await Promise.race([
+        student.request({ action: 'publish', room: 'reaped', event: 'chat.message', data: 'after', id: 'p-reaped' }),
+        student.waitClosed().then((code) => ({ type: 'closed', code })),
+      ]);
+      if (outcome.type === 'closed') expect(outcome.code).toBe(4005);
+      else expect(outcome).toMatchObject({ type: 'error', code: 'unavailable', id: 'p-reaped' });
+      // The room holds only what was acknowledged.
+      const reader = await TestClient.connect(reaper, await makeToken({ rooms: ['reaped'] }));
+      const position = await reader.join('reaped');
+      await reader.join('reaped', { since: 0, epoch: position.epoch });
+      expect(reader.messages('reaped').map((f) => f.data)).toEqual(['before']);
+      // Reconnected, the same user registers afresh and publishes.
+      await student.close();
+      const again = await TestClient.connect(stale, await makeToken({ rooms: ['reaped'] }));
+      await again.join('reaped');
+      expect(await again.request({ action: 'publish', room: 'reaped', event: 'chat.message', data: 'again' })).toMatchObject({ type: 'ack' });
+      await Promise.all([reader.close(), again.close()]);
+    } finally {
+      await Promise.all([stale.drain(), reaper.drain()]);
+      await path.stop();
+    }
+  }, 40_000);
 });
 
 describe('Redis restarted empty', () => {

@@ -71,6 +71,10 @@ interface Plan {
 
 /** How often a decision is retaken when control events keep landing in between. */
 const MAX_ATTEMPTS = 8;
+/** Rooms whose control state is remembered; past this many the memory starts over. */
+const MAX_REMEMBERED_CONTROLS = 10_000;
+/** The state planEvent gets when only the control state was needed (and it was remembered). */
+const NO_STATE: StateRead = { epoch: '', seq: 0, collections: {}, counts: {} };
 /** Room and framing overhead of a snapshot part around its `data` string. */
 const SNAPSHOT_PART_OVERHEAD = 256;
 const VERSION = 'v';
@@ -90,6 +94,11 @@ export class Classroom {
   private readonly maxBoardItems: number;
   private readonly minCursorIntervalMs = 1000 / CLASSROOM_LIMITS.cursorsPerSecond;
   private readonly lastCursor = new Map<string, number>();
+  /**
+   * The control state last read per room. A decision taken on it is appended under its version guard, so
+   * a stale one costs a retry, never a wrong acceptance; a refusal is confirmed on a fresh read.
+   */
+  private readonly controls = new Map<string, ControlState>();
 
   constructor(options: ClassroomOptions) {
     this.registry = options.registry;
@@ -202,7 +211,8 @@ export class Classroom {
       throw new ProtocolError('payload_too_large', `the message frame would exceed ${this.maxFrameBytes} bytes`);
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { control, plan } = await this.plan(connection, room, event, data);
+      // After a stale guard the remembered control state is not used again.
+      const { control, plan } = await this.plan(connection, room, event, data, attempt === 0);
       const versionGuard: StateGuard = { collection: COLLECTIONS.control, field: VERSION, value: control.version };
       const result = await this.roomLog.append(room, body, userDedupKey(connection.userId, id), {
         guards: [versionGuard, ...plan.guards],
@@ -221,12 +231,17 @@ export class Classroom {
     throw new ProtocolError('unavailable', 'the class settings kept changing; retry with the same id');
   }
 
-  /** Reads what the event's rule needs, checks it, and plans the state change. */
+  /**
+   * Reads what the event's rule needs, checks it, and plans the state change. An event whose rule needs
+   * only the control state may be decided on the one remembered for the room (`remembered`): the append's
+   * version guard catches a stale one, and a refusal is taken again on a fresh read.
+   */
   private async plan(
     connection: ConnectionState,
     room: string,
     event: ClassroomEvent,
     data: unknown,
+    remembered: boolean,
   ): Promise<{ control: ControlState; plan: Plan }> {
     const query: StateQuery = { [COLLECTIONS.control]: 'all' };
     if (event === 'chat.edit' || event === 'chat.delete') {
@@ -236,10 +251,24 @@ export class Classroom {
     } else if (event === 'wb.stroke' || event === 'wb.shape') {
       query[COLLECTIONS.board] = 'count';
     }
+    const known = remembered && Object.keys(query).length === 1 ? this.controls.get(room) : undefined;
+    if (known !== undefined) {
+      try {
+        return { control: known, plan: await this.planEvent(connection, room, event, data, known, NO_STATE) };
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+      }
+    }
     const state = await this.roomLog.readState(room, query);
     const control = parseControl(state.collections[COLLECTIONS.control]);
+    this.remember(room, control);
     const plan = await this.planEvent(connection, room, event, data, control, state);
     return { control, plan };
+  }
+
+  private remember(room: string, control: ControlState): void {
+    if (this.controls.size >= MAX_REMEMBERED_CONTROLS && !this.controls.has(room)) this.controls.clear();
+    this.controls.set(room, control);
   }
 
   private async planEvent(

@@ -12,6 +12,13 @@ export interface RedisRegistryOptions {
    * duration plus 5 minutes)
    */
   recordTtlMs?: number;
+  /**
+   * The id of the node this registry runs on. The records of its own connections are then kept in memory,
+   * written through, and `get` answers them without a round trip while `trustLocalUntil` allows (see
+   * there). @default none: every read goes to Redis
+   */
+  localNode?: string;
+  now?: () => number;
 }
 
 /** Record hash fields, in the order registry-remove.lua returns them. */
@@ -30,12 +37,57 @@ export class RedisRegistry implements ConnectionRegistry {
   private readonly redis: Redis & ScriptCommands;
   private readonly prefix: string;
   private readonly ttlMs: number;
+  private readonly localNode: string | undefined;
+  private readonly now: () => number;
+  /** States of this node's connections; never mutated, replaced on every change. */
+  private readonly local = new Map<string, ConnectionState>();
+  private trustedUntil = 0;
+  /** Bumped by every change, so a Redis read that raced with one is not cached. */
+  private changes = 0;
 
   constructor(redis: Redis, options: RedisRegistryOptions = {}) {
     this.redis = withScripts(redis);
     this.prefix = options.prefix ?? 'cw';
     this.ttlMs = options.recordTtlMs ?? 7_500_000;
+    this.localNode = options.localNode;
+    this.now = options.now ?? Date.now;
     if (!Number.isSafeInteger(this.ttlMs) || this.ttlMs < 1) throw new Error('recordTtlMs must be a positive integer');
+  }
+
+  /** How long a connection's keys live after its last `add`, `joinRoom` or `touch`, ms. */
+  get recordTtlMs(): number {
+    return this.ttlMs;
+  }
+
+  /**
+   * Lets `get` answer this node's connections from memory until `epochMs`. Only the owning node changes a
+   * connection's record and rooms, except a peer reaping the node once its liveness key expired; so the
+   * node passes the send time of its last successful heartbeat plus its TTL. When that time has passed,
+   * everything cached is dropped and read again from Redis.
+   */
+  trustLocalUntil(epochMs: number): void {
+    this.trustedUntil = epochMs;
+  }
+
+  /** Drops every cached record (the node was presumed dead, or Redis may have lost its data). */
+  forgetLocal(): void {
+    this.changes += 1;
+    this.local.clear();
+  }
+
+  /** Whether cached records may be used; drops them once they may not. */
+  private trusted(): boolean {
+    if (this.localNode === undefined) return false;
+    if (this.now() < this.trustedUntil) return true;
+    if (this.local.size > 0) this.forgetLocal();
+    return false;
+  }
+
+  /** Records a change of a connection (so racing reads are not cached) and its new cached state, if any. */
+  private cacheChanged(connectionId: string, state: ConnectionState | undefined): void {
+    this.changes += 1;
+    if (state === undefined) this.local.delete(connectionId);
+    else this.local.set(connectionId, state);
   }
 
   async add(record: ConnectionRecord): Promise<void> {
@@ -44,29 +96,45 @@ export class RedisRegistry implements ConnectionRegistry {
     const roomsKey = this.roomsKey(id);
     const userKey = this.userKey(record.userId);
     const nodeKey = this.nodeKey(record.node);
+    this.cacheChanged(id, undefined);
     // Re-adding an id starts it afresh with no rooms joined (stale index entries are skipped lazily).
-    const multi = this.redis
-      .multi()
-      .del(recordKey, roomsKey)
-      .hset(recordKey, {
-        connectionId: id,
-        userId: record.userId,
-        name: record.name,
-        role: record.role,
-        rooms: JSON.stringify(record.rooms),
-        expiresAt: String(record.expiresAt),
-        connectedAt: String(record.connectedAt),
-        node: record.node,
-      })
-      .sadd(userKey, id)
-      .sadd(nodeKey, id)
-      .pexpire(recordKey, this.ttlMs)
-      .pexpire(userKey, this.ttlMs)
-      .pexpire(nodeKey, this.ttlMs);
-    await execAll(multi, 'registry add');
+    await guarded('registry add', () =>
+      this.redis.classwireRegistryAdd(
+        4,
+        recordKey,
+        roomsKey,
+        userKey,
+        nodeKey,
+        this.ttlMs,
+        id,
+        'connectionId',
+        id,
+        'userId',
+        record.userId,
+        'name',
+        record.name,
+        'role',
+        record.role,
+        'rooms',
+        JSON.stringify(record.rooms),
+        'expiresAt',
+        String(record.expiresAt),
+        'connectedAt',
+        String(record.connectedAt),
+        'node',
+        record.node,
+      ),
+    );
+    if (record.node === this.localNode && this.trusted()) this.cacheChanged(id, { ...record, rooms: [...record.rooms], joined: new Set() });
   }
 
   async get(connectionId: string): Promise<ConnectionState | undefined> {
+    const trusted = this.trusted();
+    if (trusted) {
+      const cached = this.local.get(connectionId);
+      if (cached !== undefined) return cached;
+    }
+    const changes = this.changes;
     const [fields, joined] = await execAll(
       this.redis
         .pipeline()
@@ -74,10 +142,16 @@ export class RedisRegistry implements ConnectionRegistry {
         .smembers(this.roomsKey(connectionId)),
       'registry get',
     );
-    return toState(connectionId, fields, joined);
+    const state = toState(connectionId, fields, joined);
+    // Cached only when nothing changed meanwhile: the read could predate a join, a leave or a removal.
+    if (trusted && state !== undefined && state.node === this.localNode && changes === this.changes && this.trusted()) {
+      this.local.set(connectionId, state);
+    }
+    return state;
   }
 
   async remove(connectionId: string): Promise<ConnectionState | undefined> {
+    this.cacheChanged(connectionId, undefined);
     const reply = await guarded('registry remove', () =>
       this.redis.classwireRegistryRemove(2, this.recordKey(connectionId), this.roomsKey(connectionId), this.keyBase(), connectionId),
     );
@@ -87,7 +161,7 @@ export class RedisRegistry implements ConnectionRegistry {
   }
 
   async joinRoom(connectionId: string, room: string): Promise<void> {
-    await guarded('registry join', () =>
+    const reply = await this.writeThrough(connectionId, 'registry join', () =>
       this.redis.classwireRegistryJoin(
         3,
         this.recordKey(connectionId),
@@ -98,13 +172,30 @@ export class RedisRegistry implements ConnectionRegistry {
         this.ttlMs,
       ),
     );
+    const cached = this.local.get(connectionId);
+    // 0: the record is gone (removed, reaped or expired), so the cache must not keep it either.
+    const joined = cached === undefined || Number(reply) !== 1 ? undefined : { ...cached, joined: new Set([...cached.joined, room]) };
+    this.cacheChanged(connectionId, joined);
   }
 
   async leaveRoom(connectionId: string, room: string): Promise<void> {
-    await execAll(
-      this.redis.multi().srem(this.roomsKey(connectionId), room).srem(this.membersKey(room), connectionId),
-      'registry leave',
+    await this.writeThrough(connectionId, 'registry leave', () =>
+      execAll(this.redis.multi().srem(this.roomsKey(connectionId), room).srem(this.membersKey(room), connectionId), 'registry leave'),
     );
+    const cached = this.local.get(connectionId);
+    const joined = new Set(cached?.joined);
+    joined.delete(room);
+    this.cacheChanged(connectionId, cached === undefined ? undefined : { ...cached, joined });
+  }
+
+  /** Runs a change in Redis; when it fails (it may or may not have happened) the cached record is dropped. */
+  private async writeThrough<T>(connectionId: string, what: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await guarded(what, operation);
+    } catch (error) {
+      this.cacheChanged(connectionId, undefined);
+      throw error;
+    }
   }
 
   members(room: string): Promise<string[]> {

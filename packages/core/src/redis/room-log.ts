@@ -61,6 +61,24 @@ export function parseRoomPublication(payload: string): RoomPublication {
   return { epoch: payload.slice(0, first), seq, frame: payload.slice(second + 1) };
 }
 
+export interface RoomPublicationBytes {
+  epoch: string;
+  seq: number;
+  /** The frame's UTF-8 bytes, a view into the payload. */
+  frame: Buffer;
+}
+
+/** `parseRoomPublication` of the raw payload: the frame stays bytes, ready to be written to sockets as is. */
+export function parseRoomPublicationBytes(payload: Buffer): RoomPublicationBytes {
+  const first = payload.indexOf(NEWLINE);
+  const second = first < 0 ? -1 : payload.indexOf(NEWLINE, first + 1);
+  const seq = second < 0 ? NaN : Number(payload.toString('latin1', first + 1, second));
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new Error('malformed room publication');
+  return { epoch: payload.toString('utf8', 0, first), seq, frame: payload.subarray(second + 1) };
+}
+
+const NEWLINE = 0x0a;
+
 /**
  * Room log in Redis: per room a stream (entry ID `${seq}-0`, fields `t` and `b`) and a meta hash
  * (`seq`, `epoch`), both under the room's hash tag so they share a cluster slot; appends and reads are
@@ -154,7 +172,9 @@ export class RedisRoomLog implements RoomLog {
       const q = query[name]!;
       return q === 'all' ? '*' : q === 'count' ? '#' : JSON.stringify(q);
     });
-    const reply = await guarded('state read', () => this.redis.classwireStateRead(keys.length, ...keys, newEpoch(), Math.max(this.metaTtlMs, this.maxAgeMs), ...what));
+    const reply = await guarded('state read', () =>
+      this.redis.classwireStateRead(keys.length, ...keys, newEpoch(), this.metaTtlMs, this.maxAgeMs, ...what),
+    );
     if (!Array.isArray(reply)) throw new Error('unexpected state-read reply');
     const result: StateRead = { epoch: asString(reply[0]), seq: Number(asString(reply[1])), collections: {}, counts: {} };
     names.forEach((name, i) => {

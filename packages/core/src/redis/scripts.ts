@@ -21,6 +21,7 @@ const SCRIPTS = {
   classwireStateRead: `${roomCommon}\n${lua('state-read')}`,
   classwirePresenceAdd: lua('presence-add'),
   classwirePresenceRemove: lua('presence-remove'),
+  classwireRegistryAdd: lua('registry-add'),
   classwireRegistryJoin: lua('registry-join'),
   classwireRegistryRemove: lua('registry-remove'),
   classwireRegistryAlive: lua('registry-alive'),

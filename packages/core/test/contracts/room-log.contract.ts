@@ -454,6 +454,14 @@ export function describeRoomLogContract(name: string, factory: RoomLogFactory, c
         expect(chat).toEqual({ [stateSeqField(4)]: 'edited', [stateSeqField(5)]: 'm5' });
         await log.updateState(room, { ops: [{ op: 'clear', collection: 'chat' }] });
         expect((await log.readState(room, { chat: 'all' })).collections.chat).toEqual({});
+        // Several over the bound at once (a smaller keep): still the greatest ones are kept.
+        for (let i = 6; i <= 9; i++) {
+          await log.append(room, body(`m${i}`), undefined, {
+            ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: `m${i}`, keep: i === 9 ? 2 : 5 }],
+          });
+        }
+        chat = (await log.readState(room, { chat: 'all' })).collections.chat!;
+        expect(chat).toEqual({ [stateSeqField(8)]: 'm8', [stateSeqField(9)]: 'm9' });
       });
 
       it('reads a state consistent with the seq under concurrent appends', async () => {

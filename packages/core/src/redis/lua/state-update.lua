@@ -7,5 +7,5 @@ ensure_meta(KEYS[1], KEYS[2], ARGV[1])
 local effects = cjson.decode(ARGV[2])
 local stale = failed_guard(effects.g)
 if stale > 0 then return stale end
-apply_ops(effects.o, '', '', tonumber(ARGV[3]))
+apply_ops(effects.o, '', '', ARGV[3])
 return 0
