@@ -251,6 +251,9 @@ async function roomLoad(job) {
       if (s.lost > 0) reasons.push('deliveries lost');
       return reasons;
     };
+    // Unmeasured: the first step used to meet cold servers (JIT, first subscriptions) and a target could
+    // fail the search at a rate it sustains in the steady profile.
+    await phase(job.startRate, job.warmupSec, 1);
     let rate = job.startRate;
     let best = /** @type {Awaited<ReturnType<typeof phase>> | undefined} */ (undefined);
     let failed = /** @type {(Awaited<ReturnType<typeof phase>> & { reasons: string[] }) | undefined} */ (undefined);

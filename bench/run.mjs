@@ -177,7 +177,7 @@ function jobFor(profile, target) {
     job.profile === 'steady'
       ? (job.warmupSec + job.durationSec + job.drainSec) * 1000
       : job.profile === 'max'
-        ? (job.maxSteps + job.refineSteps) * (job.stepWarmupSec + job.stepSec + job.drainSec + 1) * 1000
+        ? (job.maxSteps + job.refineSteps + 1) * (job.stepWarmupSec + job.stepSec + job.drainSec + 1) * 1000
         : job.profile === 'idle'
           ? 4 * job.settleSec * 1000 + 5000
           : (job.joinWarmupSec + job.joinSec) * 1000 + 45_000;
@@ -260,11 +260,11 @@ for (const [index, profile] of loadProfiles.entries()) {
   if (profile === 'steady') {
     section = `## Steady classroom\n\n${num(sizes.clients)} clients in ${num(sizes.rooms)} rooms of ${num(Math.ceil(sizes.clients / sizes.rooms))}, one publisher per room at ${num(sizes.rate)} msg/s (~200-byte chat messages with a send timestamp; every member, the publisher included, receives each message): ${num(sizes.rate * sizes.rooms * Math.ceil(sizes.clients / sizes.rooms))} deliveries/s offered, measured for ${sizes.duration} s after a 1 s warm-up. Ratios are against the pre-framed ws target.\n\n${steadyTable(sorted)}`;
   } else if (profile === 'max') {
-    section = `## Maximum throughput\n\nThe steady room layout; the rate per room starts at ${num(sizes.startRate)} msg/s and doubles each step (0.5 s warm-up, ${sizes.step} s measured, up to 5 s drain), then two bisection steps between the last passing and the first failing rate. A step passes when p99 ≤ 100 ms, deliveries keep up (≥ 95 % of offered per second), nothing is lost, and the generator sent on schedule.\n\n${maxTable(sorted, 1)}`;
+    section = `## Maximum throughput\n\nThe steady room layout; after an unmeasured 2 s at the first rate, the rate per room starts at ${num(sizes.startRate)} msg/s and doubles each step (0.5 s warm-up, ${sizes.step} s measured, up to 5 s drain), then two bisection steps between the last passing and the first failing rate. A step passes when p99 ≤ 100 ms, deliveries keep up (≥ 95 % of offered per second), nothing is lost, and the generator sent on schedule.\n\n${maxTable(sorted, 1)}`;
   } else if (profile === 'idle') {
     section = `## Idle memory per connection\n\n${num(sizes.idleClients)} idle clients (after 100 warm-up clients), each authenticated and joined to a room of 25; RSS of every server process (Redis included) before and after, median of 5 samples after 1.5 s of settling.\n\n${idleTable(sorted)}`;
   } else if (profile === 'chat') {
-    section = `## Classroom chat\n\nThe steady layout (${num(sizes.clients)} clients in ${num(sizes.rooms)} rooms, ${num(sizes.rate)} msg/s per room), publishing the classroom's \`chat.message {text}\` instead of a generic event: each message is validated, authorized against the room's control state (one state read) and appended with its chat-tail change (one state write, in the append). Classwire targets only; compare with their steady rows.\n\n${steadyTable(sorted)}`;
+    section = `## Classroom chat\n\nThe steady layout (${num(sizes.clients)} clients in ${num(sizes.rooms)} rooms, ${num(sizes.rate)} msg/s per room), publishing the classroom's \`chat.message {text}\` instead of a generic event: each message is validated, authorized against the room's control state (a state read, skipped while the node remembers that state) and appended with its chat-tail change (a state write, inside the append). Classwire targets only; compare with their steady rows.\n\n${steadyTable(sorted)}`;
   } else {
     section = `## Join storm\n\n${num(sizes.joinRate)} new connections per second for ${sizes.joinSeconds} s, each with its token in the upgrade, sending one join and waiting for its joined reply (rooms of 25; a Classwire classroom sends its snapshot first); latency from opening the socket to the reply. ${sizes.joinWarmup > 0 ? `A first storm of ${sizes.joinWarmup} s at the same rate into other rooms warms the servers and is not measured.` : 'No warm-up storm.'}\n\n${joinTable(sorted)}`;
   }
