@@ -17,7 +17,7 @@ import {
 } from '@classwire/protocol';
 import type { Classroom } from './classroom/classroom.js';
 import { mayJoinRoom } from './claims.js';
-import { ackFrame, memberOf, pongFrame, presenceFrame, senderOf, serverDedupKey, userDedupKey } from './frames.js';
+import { ackFrame, checkMessageSize, memberOf, pongFrame, presenceFrame, senderOf, serverDedupKey, userDedupKey } from './frames.js';
 import { silentLogger, type Logger } from './logger.js';
 import { PublishPolicy } from './policy.js';
 import {
@@ -71,8 +71,6 @@ export interface ServerPublishResult {
 }
 
 const SERVER_SENDER: Sender = { userId: 'server', role: 'server', name: 'Server' };
-/** Bytes of `{"type":"message","room":"","seq":N,"ts":N,` with 16-digit seq and 13-digit ts. */
-const MESSAGE_PREFIX_BYTES = 80;
 
 /**
  * The protocol's handlers: connect, one inbound frame, disconnect, and server-side publish. Runtime
@@ -176,7 +174,7 @@ export class Engine {
   /** A publish from an application backend (HTTP API): sequenced and stored like any other. */
   async publishAsServer(room: string, message: ServerPublish): Promise<ServerPublishResult> {
     const body = encodeMessageBody(message.event, message.data, message.from ?? SERVER_SENDER, message.id);
-    this.checkSize(room, body);
+    checkMessageSize(room, body, this.maxFrameBytes);
     const dedupKey = message.id === undefined ? undefined : serverDedupKey(message.id);
     const result = await this.roomLog.append(room, body, dedupKey);
     if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message', message.id);
@@ -277,7 +275,7 @@ export class Engine {
       throw new ProtocolError('forbidden', `role "${connection.role}" may not publish "${event}"`);
     }
     const body = encodeMessageBody(event, frame.data, senderOf(connection), id);
-    this.checkSize(room, body);
+    checkMessageSize(room, body, this.maxFrameBytes);
     if (frame.ephemeral === true) {
       await this.fanout.broadcast(room, composeEphemeralFrame(room, this.now(), body));
       if (id !== undefined) await this.reply(connection.connectionId, ackFrame(id, room));
@@ -326,12 +324,6 @@ export class Engine {
   private async announceLeave(connection: ConnectionRecord, room: string): Promise<void> {
     if (await this.presence.remove(room, connection.userId, connection.connectionId)) {
       await this.fanout.broadcast(room, presenceFrame(room, 'leave', memberOf(connection)));
-    }
-  }
-
-  private checkSize(room: string, body: string): void {
-    if (utf8Length(body) + utf8Length(room) + MESSAGE_PREFIX_BYTES > this.maxFrameBytes) {
-      throw new ProtocolError('payload_too_large', `the message frame would exceed ${this.maxFrameBytes} bytes`);
     }
   }
 

@@ -1,4 +1,4 @@
-import type { Member, Sender } from '@classwire/protocol';
+import { ProtocolError, utf8Length, type Member, type Sender } from '@classwire/protocol';
 import type { ConnectionRecord } from './ports.js';
 
 /** Small frame and key helpers shared by the engine and the classroom. */
@@ -33,4 +33,14 @@ export function pongFrame(ts: number, id?: string): string {
 
 export function presenceFrame(room: string, action: 'join' | 'leave', member: Member): string {
   return JSON.stringify({ type: 'presence', room, action, member });
+}
+
+/** Bytes of `{"type":"message","room":"","seq":N,"ts":N,` with 16-digit seq and 13-digit ts. */
+const MESSAGE_PREFIX_BYTES = 80;
+
+/** Throws `payload_too_large` when the message frame composed from `body` would not fit in a frame. */
+export function checkMessageSize(room: string, body: string, maxFrameBytes: number): void {
+  if (utf8Length(body) + utf8Length(room) + MESSAGE_PREFIX_BYTES > maxFrameBytes) {
+    throw new ProtocolError('payload_too_large', `the message frame would exceed ${maxFrameBytes} bytes`);
+  }
 }

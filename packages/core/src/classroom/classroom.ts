@@ -20,7 +20,7 @@ import {
   type RaisedHand,
   type Role,
 } from '@classwire/protocol';
-import { ackFrame, senderOf, userDedupKey } from '../frames.js';
+import { ackFrame, checkMessageSize, senderOf, userDedupKey } from '../frames.js';
 import {
   STATE_FRAME,
   STATE_SEQ,
@@ -207,9 +207,7 @@ export class Classroom {
     // The parser requires an id on every durable publish.
     const id = frame.id as string;
     const body = encodeMessageBody(event, data, senderOf(connection), id);
-    if (utf8Length(body) + utf8Length(room) + 80 > this.maxFrameBytes) {
-      throw new ProtocolError('payload_too_large', `the message frame would exceed ${this.maxFrameBytes} bytes`);
-    }
+    checkMessageSize(room, body, this.maxFrameBytes);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       // After a stale guard the remembered control state is not used again.
       const { control, plan } = await this.plan(connection, room, event, data, attempt === 0);
