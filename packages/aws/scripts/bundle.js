@@ -18,7 +18,7 @@ await build({
   outfile: join(outdir, 'index.mjs'),
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node24',
   format: 'esm',
   // Workspace packages resolve to their TypeScript sources: no prior build needed.
   conditions: ['source'],

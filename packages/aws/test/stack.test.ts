@@ -91,7 +91,7 @@ describe('the CDK stack (synthesized offline)', () => {
     const fns = functionsByHandler();
     expect(Object.keys(fns).sort()).toEqual(['index.authorizer', 'index.connect', 'index.disconnect', 'index.message', 'index.sweep']);
     for (const fn of Object.values(fns)) {
-      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs20.x', Architectures: ['arm64'] });
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'] });
       expect(fn.Properties.Code).toMatchObject({ S3Key: expect.stringMatching(/\.zip$/) });
     }
     const privateSubnets = Object.keys(resources('AWS::EC2::Subnet')).filter((id) => id.includes('private'));

@@ -38,8 +38,8 @@ export interface ClasswireStackProps extends StackProps {
   /** An address that receives the alarms (through an SNS topic). */
   alarmEmail?: string;
   /**
-   * The Lambda runtime. Classwire targets Node 20; AWS deprecated `nodejs20.x` (new functions are refused
-   * from 2027-02-01), and the bundle runs unchanged on newer Node runtimes. @default nodejs20.x
+   * The Lambda runtime: a supported Node LTS (`nodejs20.x` reached its end of life, and Lambda refuses new
+   * functions on it from 2027-02-01). The bundle is built for the same Node line. @default nodejs24.x
    */
   runtime?: lambda.Runtime;
 }
@@ -133,7 +133,7 @@ export class ClasswireStack extends Stack {
     const make = (name: string, handler: string, options: { inVpc: boolean; timeout: Duration; memorySize: number; environment: Record<string, string> }) => {
       const logGroup = new logs.LogGroup(this, `${name}Logs`, { retention, removalPolicy: RemovalPolicy.DESTROY });
       return new lambda.Function(this, name, {
-        runtime: props.runtime ?? lambda.Runtime.NODEJS_20_X,
+        runtime: props.runtime ?? lambda.Runtime.NODEJS_24_X,
         architecture: lambda.Architecture.ARM_64,
         code,
         handler: `index.${handler}`,
