@@ -98,6 +98,9 @@ export class GatewayMetrics implements EngineObserver {
       labelNames: ['outcome'],
       registers,
     });
+    // Both outcomes exist from the start: a ratio of failures to publishes then has a denominator
+    // even on a node that never acked anything.
+    for (const outcome of ['acked', 'duplicate']) this.publishes.inc({ outcome }, 0);
     this.publishAck = new Histogram({
       name: 'classwire_publish_ack_seconds',
       help: 'Time from receiving a durable publish to sending its ack.',
@@ -137,9 +140,8 @@ export class GatewayMetrics implements EngineObserver {
       labelNames: ['recovered'],
       registers,
     });
-    // Both outcomes exist from the start, so rates and ratios have a series before the first resume.
-    this.resumes.inc({ recovered: 'true' }, 0);
-    this.resumes.inc({ recovered: 'false' }, 0);
+    // Likewise for resumes: rates and ratios have a series before the first one.
+    for (const recovered of ['true', 'false']) this.resumes.inc({ recovered }, 0);
     new Gauge({
       name: 'classwire_build_info',
       help: 'Always 1; the labels say which build and Node.js version this node runs.',
