@@ -51,7 +51,7 @@ describe('the shipped configurations', () => {
       CLASSWIRE_NODE2: 'node2.invalid:8080',
       CLASSWIRE_NODE3: 'node3.invalid:8080',
       HAPROXY_STATS_BIND: ':8404',
-      HAPROXY_STATS_SOCKET: '/var/lib/haproxy/admin.sock',
+      HAPROXY_STATS_SOCKET: 'ipv4@127.0.0.1:9999',
     });
     expect(compose.status, compose.output).toBe(0);
   });
