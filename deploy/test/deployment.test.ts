@@ -28,7 +28,7 @@ let prometheus: Child | undefined;
 let lbUrl: string;
 let statsSocket: string;
 let prometheusUrl: string;
-const peers: Peer[] = [];
+const openPeers = new Set<Peer>();
 /** The node each peer's current socket is on. */
 const home = new Map<Peer, string>();
 /** Connected in the first test, one on each node, members of room "lesson" throughout. */
@@ -59,20 +59,32 @@ async function connectionsPerNode(): Promise<Record<string, number>> {
   return counts;
 }
 
+/** Waits until the nodes together hold exactly the sockets of the peers that are open. */
+async function settled(): Promise<Record<string, number>> {
+  return until('the nodes to count exactly the open peers', async () => {
+    const counts = await connectionsPerNode();
+    return Object.values(counts).reduce((a, b) => a + b, 0) === openPeers.size ? counts : undefined;
+  });
+}
+
 /** Opens a WebSocket through HAProxy and finds the node it landed on (the one whose count went up). */
 async function connectThroughHaproxy(user: string, headers: Record<string, string> = {}): Promise<Peer> {
-  const before = await connectionsPerNode();
+  const before = await settled();
   const peer = await Peer.open(`${lbUrl}/ws?token=${await token(user)}`, headers);
-  peers.push(peer);
-  home.set(
-    peer,
-    await until(`the node ${user} landed on`, async () => {
-      const after = await connectionsPerNode();
-      const grown = Object.keys(after).filter((name) => after[name] !== before[name]);
-      return grown.length === 1 && after[grown[0]!] === before[grown[0]!]! + 1 ? grown[0] : undefined;
-    }),
-  );
+  openPeers.add(peer);
+  const after = await settled();
+  const grown = Object.keys(after).filter((name) => after[name] !== before[name]);
+  expect(grown).toHaveLength(1);
+  home.set(peer, grown[0]!);
   return peer;
+}
+
+async function disconnect(peer: Peer): Promise<number> {
+  peer.close();
+  openPeers.delete(peer);
+  const code = await peer.closeCode;
+  await settled();
+  return code;
 }
 
 async function promQuery(expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
@@ -148,7 +160,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  for (const peer of peers) peer.close();
+  for (const peer of openPeers) peer.close();
   await prometheus?.stop();
   await haproxy?.stop();
   await Promise.all(nodes.map((n) => n.child.stop()));
@@ -181,8 +193,7 @@ describe('three nodes behind the real HAProxy', () => {
     });
     expect(response.status).toBe(200);
     expect(((await response.json()) as { identity: { sourceIp: string } }).identity.sourceIp).toBe('127.0.0.1');
-    mallory.close();
-    expect(await mallory.closeCode).toBe(1000);
+    expect(await disconnect(mallory)).toBe(1000);
   });
 
   it('does not expose the nodes\' /metrics through the load balancer', async () => {
@@ -198,8 +209,7 @@ describe('Prometheus against the live cluster', () => {
     await dave.join('lesson', 'j-dave');
     for (let i = 0; i < 5; i++) expect((await dave.request({ action: 'publish', room: 'lesson', event: 'chat.message', data: { text: `n${i}` } }, `d${i}`)).type).toBe('ack');
     expect(await dave.request({ action: 'no-such-action' }, 'bad')).toMatchObject({ type: 'error', code: 'bad_request' });
-    dave.close();
-    await dave.closeCode;
+    await disconnect(dave);
 
     const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana/dashboards/classwire.json'), 'utf8')) as {
       panels: { type: string; title: string; targets?: { expr: string }[] }[];
@@ -227,7 +237,7 @@ describe('Prometheus against the live cluster', () => {
     );
   }, 45_000);
 
-  it('loads the alert rules and evaluates each of them without error', async () => {
+  it('loads the alert rules, has every metric they read, and evaluates each of them without error', async () => {
     const response = await fetch(`${prometheusUrl}/api/v1/rules?type=alert`);
     const body = (await response.json()) as { data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } };
     const rules = body.data.groups.flatMap((g) => g.rules);
@@ -241,6 +251,12 @@ describe('Prometheus against the live cluster', () => {
       'ClasswireResumesNotRecovered',
       'ClasswireSlowConsumersRising',
     ]);
+    // Every metric an alert reads (or its runbook names) is exported by the live nodes: a renamed metric
+    // would leave its alert quiet forever.
+    const alertSource = readFileSync(join(DEPLOY, 'prometheus/alerts.yml'), 'utf8');
+    const metrics = new Set([...alertSource.matchAll(/\b((?:classwire|nodejs|process)_[a-z0-9_]+)\b/g)].map((m) => m[1]!));
+    expect(metrics.size).toBeGreaterThanOrEqual(10);
+    for (const metric of metrics) expect(await promQuery(`count(${metric})`), metric).not.toEqual([]);
     await until('every rule evaluated', async () => {
       const latest = (await (await fetch(`${prometheusUrl}/api/v1/rules?type=alert`)).json()) as typeof body;
       const health = latest.data.groups.flatMap((g) => g.rules).map((r) => `${r.name}: ${r.health}${r.lastError ? ` ${r.lastError}` : ''}`);
@@ -267,10 +283,7 @@ describe('taking a node out', () => {
 
     expect(await haproxyCommand(statsSocket, `set server classwire/${drained} state ready`)).toBe('\n');
     expect((await backendServers(statsSocket, 'classwire')).get(drained)?.status).toBe('UP');
-    for (const peer of newcomers) {
-      peer.close();
-      await peer.closeCode;
-    }
+    for (const peer of newcomers) await disconnect(peer);
   });
 
   it('takes a node that stops (SIGTERM) out; its clients reconnect through HAProxy and resume without a gap', async () => {
