@@ -5,6 +5,7 @@ export * from './ports.js';
 export * from './logger.js';
 export * from './engine.js';
 export { MemoryRoomLog, newEpoch, type MemoryRoomLogOptions } from './memory/room-log.js';
+export { MemoryBroker, type MemoryBrokerOptions } from './memory/broker.js';
 export { MemoryRegistry } from './memory/registry.js';
 export { MemoryPresence } from './memory/presence.js';
 export { MemoryRateLimiter, type TokenBucketOptions } from './memory/rate-limiter.js';
