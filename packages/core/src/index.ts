@@ -4,7 +4,7 @@ export * from './policy.js';
 export * from './ports.js';
 export * from './logger.js';
 export * from './engine.js';
-export { MemoryRoomLog, newEpoch, type MemoryRoomLogOptions } from './memory/room-log.js';
+export { MemoryRoomLog, type MemoryRoomLogOptions } from './memory/room-log.js';
 export { MemoryBroker, type MemoryBrokerOptions } from './memory/broker.js';
 export { MemoryRegistry } from './memory/registry.js';
 export { MemoryPresence } from './memory/presence.js';
