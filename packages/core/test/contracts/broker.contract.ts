@@ -100,7 +100,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       return { broker, clock, delivery };
     }
 
-    async function appendMany(broker: Broker, room: string, count: number, clock?: ManualClock, stepMs = 0) {
+    async function publishMany(broker: Broker, room: string, count: number, clock?: ManualClock, stepMs = 0) {
       const results = [];
       for (let i = 1; i <= count; i++) {
         results.push(await broker.publish(room, body(`m${i}`)));
@@ -115,7 +115,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       it('assigns gapless seq from 1 per room', async () => {
         const { broker } = await make();
         const room = newRoom();
-        const results = await appendMany(broker, room, 5);
+        const results = await publishMany(broker, room, 5);
         expect(results.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
         for (const r of results) {
           expect(r.duplicate).toBe(false);
@@ -154,7 +154,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
         expect(delivery.messages(room)).toEqual(read.messages);
       });
 
-      it('seq per room equals the number of appends to it, for random append sequences', async () => {
+      it('seq per room equals the number of publishes to it, for random publish sequences', async () => {
         await fc.assert(
           fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 30 }), async (targets) => {
             const { broker } = await make();
@@ -230,7 +230,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       it('returns exactly the messages with seq > since, in order, recovered', async () => {
         const { broker } = await make();
         const room = newRoom();
-        await appendMany(broker, room, 6);
+        await publishMany(broker, room, 6);
         const epoch = (await broker.read(room)).epoch;
         for (const since of [0, 1, 3, 5]) {
           const read = await broker.read(room, since, epoch);
@@ -245,7 +245,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       it('recovers without an epoch argument when since is in the window', async () => {
         const { broker } = await make();
         const room = newRoom();
-        await appendMany(broker, room, 3);
+        await publishMany(broker, room, 3);
         const read = await broker.read(room, 1);
         expect(read.recovered).toBe(true);
         expect(read.messages.map((m) => m.seq)).toEqual([2, 3]);
@@ -254,7 +254,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       it('without since: not recovered, no messages, but seq and epoch reported', async () => {
         const { broker } = await make();
         const room = newRoom();
-        await appendMany(broker, room, 4);
+        await publishMany(broker, room, 4);
         const read = await broker.read(room);
         expect(read.recovered).toBe(false);
         expect(read.messages).toEqual([]);
@@ -275,7 +275,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       it('since equal to the latest seq: recovered and empty', async () => {
         const { broker } = await make();
         const room = newRoom();
-        await appendMany(broker, room, 3);
+        await publishMany(broker, room, 3);
         const { epoch } = await broker.read(room);
         expect(await broker.read(room, 3, epoch)).toEqual({ epoch, seq: 3, recovered: true, messages: [] });
       });
@@ -283,7 +283,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       it('since beyond the latest seq: not recovered', async () => {
         const { broker } = await make();
         const room = newRoom();
-        await appendMany(broker, room, 3);
+        await publishMany(broker, room, 3);
         const { epoch } = await broker.read(room);
         for (const since of [4, 100]) {
           const read = await broker.read(room, since, epoch);
@@ -296,7 +296,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       it('a different epoch: not recovered, no messages', async () => {
         const { broker } = await make();
         const room = newRoom();
-        await appendMany(broker, room, 3);
+        await publishMany(broker, room, 3);
         const { epoch } = await broker.read(room);
         const read = await broker.read(room, 1, `${epoch}x`);
         expect(read.recovered).toBe(false);
@@ -305,12 +305,12 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
         expect(read.epoch).toBe(epoch);
       });
 
-      it('keeps the epoch stable across reads and appends, including the first read of an empty room', async () => {
+      it('keeps the epoch stable across reads and publishes, including the first read of an empty room', async () => {
         const { broker } = await make();
         const room = newRoom();
         const first = (await broker.read(room)).epoch;
         expect((await broker.read(room)).epoch).toBe(first);
-        await appendMany(broker, room, 2);
+        await publishMany(broker, room, 2);
         expect((await broker.read(room)).epoch).toBe(first);
         expect((await broker.read(room, 0, first)).recovered).toBe(true);
         await broker.publish(room, body('more'));
@@ -324,7 +324,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       it('keeps at most maxMessages, dropping the oldest', async () => {
         const { broker } = await make({ maxMessages: 3 });
         const room = newRoom();
-        await appendMany(broker, room, 7);
+        await publishMany(broker, room, 7);
         const { epoch } = await broker.read(room);
         const kept = await broker.read(room, 4, epoch);
         expect(kept.recovered).toBe(true);
@@ -335,7 +335,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       it('never replays partially: since before the kept window is not recovered', async () => {
         const { broker } = await make({ maxMessages: 3 });
         const room = newRoom();
-        await appendMany(broker, room, 7);
+        await publishMany(broker, room, 7);
         const { epoch } = await broker.read(room);
         for (const since of [0, 1, 2, 3]) {
           const read = await broker.read(room, since, epoch);
@@ -348,7 +348,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
       it('the count bound keeps seq numbering gapless', async () => {
         const { broker } = await make({ maxMessages: 2 });
         const room = newRoom();
-        const results = await appendMany(broker, room, 5);
+        const results = await publishMany(broker, room, 5);
         expect(results.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
         expect((await broker.read(room, 3)).messages.map((m) => m.seq)).toEqual([4, 5]);
       });
@@ -402,7 +402,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
         expect(delivery.messages(room).map((m) => m.seq)).toEqual([1, 2, 3]);
       });
 
-      it('the same key with a different body is a conflict and appends nothing', async () => {
+      it('the same key with a different body is a conflict and stores nothing', async () => {
         const { broker } = await make();
         const room = newRoom();
         const first = await broker.publish(room, body('hello', 'k'), { dedupKey: 'u1:k' });
@@ -434,7 +434,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
         expect((await broker.publish(room, body('same'), { dedupKey: 'u2:a' })).seq).toBe(3);
       });
 
-      it('appends without a key are never deduplicated', async () => {
+      it('publishes without a key are never deduplicated', async () => {
         const { broker } = await make();
         const room = newRoom();
         const results = await Promise.all([broker.publish(room, body('x')), broker.publish(room, body('x'))]);
@@ -442,7 +442,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
         expect(new Set(results.map((r) => r.seq))).toEqual(new Set([1, 2]));
       });
 
-      it('concurrent appends with the same key store one message', async () => {
+      it('concurrent publishes with the same key store one message', async () => {
         const { broker } = await make();
         const room = newRoom();
         const results = await Promise.all(Array.from({ length: 5 }, () => broker.publish(room, body('retry', 'r'), { dedupKey: 'u1:r' })));
@@ -456,16 +456,19 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
     });
 
     describe('state', () => {
-      it('applies ops atomically with the append, with seq and frame placeholders', async () => {
+      it('applies ops atomically with the publish, with seq and frame placeholders', async () => {
         const { broker } = await make();
         const room = newRoom();
         await broker.publish(room, body('zero'));
-        const result = await broker.publish(room, body('one', 'a'), { dedupKey: 'k1', effects: {
-          ops: [
-            { op: 'set', collection: 'chat', field: STATE_SEQ, value: STATE_FRAME },
-            { op: 'set', collection: 'control', field: 'v', value: STATE_SEQ },
-          ],
-        } });
+        const result = await broker.publish(room, body('one', 'a'), {
+          dedupKey: 'k1',
+          effects: {
+            ops: [
+              { op: 'set', collection: 'chat', field: STATE_SEQ, value: STATE_FRAME },
+              { op: 'set', collection: 'control', field: 'v', value: STATE_SEQ },
+            ],
+          },
+        });
         expect(result.seq).toBe(2);
         const state = await broker.readState(room, { chat: 'all', control: ['v', 'missing'], board: 'count' });
         expect(state.seq).toBe(2);
@@ -480,30 +483,39 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
         const room = newRoom();
         await broker.subscribe(room);
         await broker.updateState(room, { ops: [{ op: 'set', collection: 'control', field: 'v', value: '7' }] });
-        const stale = await broker.publish(room, body('x', 'a'), { dedupKey: 'k1', effects: {
-          guards: [
-            { collection: 'control', field: 'v', value: '7' },
-            { collection: 'control', field: 'locked', value: null },
-            { collection: 'control', field: 'v', value: '8' },
-          ],
-          ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: 'x' }],
-        } });
+        const stale = await broker.publish(room, body('x', 'a'), {
+          dedupKey: 'k1',
+          effects: {
+            guards: [
+              { collection: 'control', field: 'v', value: '7' },
+              { collection: 'control', field: 'locked', value: null },
+              { collection: 'control', field: 'v', value: '8' },
+            ],
+            ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: 'x' }],
+          },
+        });
         expect(stale.staleGuard).toBe(2);
         const state = await broker.readState(room, { chat: 'all' });
         expect(state.seq).toBe(0);
         expect(state.collections.chat).toEqual({});
         // The refused id was not remembered: the same id with guards that hold is a new message.
-        const ok = await broker.publish(room, body('x', 'a'), { dedupKey: 'k1', effects: {
-          guards: [{ collection: 'control', field: 'locked', value: null }],
-          ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: 'x' }],
-        } });
+        const ok = await broker.publish(room, body('x', 'a'), {
+          dedupKey: 'k1',
+          effects: {
+            guards: [{ collection: 'control', field: 'locked', value: null }],
+            ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: 'x' }],
+          },
+        });
         expect(ok).toMatchObject({ seq: 1, duplicate: false });
         expect(ok.staleGuard).toBeUndefined();
         // A retry is a duplicate whatever the guards say now, and changes nothing again.
-        const retry = await broker.publish(room, body('x', 'a'), { dedupKey: 'k1', effects: {
-          guards: [{ collection: 'control', field: 'v', value: 'no' }],
-          ops: [{ op: 'clear', collection: 'chat' }],
-        } });
+        const retry = await broker.publish(room, body('x', 'a'), {
+          dedupKey: 'k1',
+          effects: {
+            guards: [{ collection: 'control', field: 'v', value: 'no' }],
+            ops: [{ op: 'clear', collection: 'chat' }],
+          },
+        });
         expect(retry).toMatchObject({ seq: 1, duplicate: true });
         expect((await broker.readState(room, { chat: 'count' })).counts.chat).toBe(1);
         await delivery.until(room, 1);
@@ -514,9 +526,9 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
         const { broker } = await make();
         const room = newRoom();
         for (let i = 1; i <= 5; i++) {
-          await broker.publish(room, body(`m${i}`), { effects: {
-            ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: `m${i}`, keep: 3 }],
-          } });
+          await broker.publish(room, body(`m${i}`), {
+            effects: { ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: `m${i}`, keep: 3 }] },
+          });
         }
         let chat = (await broker.readState(room, { chat: 'all' })).collections.chat!;
         expect(Object.keys(chat).sort()).toEqual([3, 4, 5].map(stateSeqField));
@@ -533,24 +545,22 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
         expect((await broker.readState(room, { chat: 'all' })).collections.chat).toEqual({});
         // Several over the bound at once (a smaller keep): still the greatest ones are kept.
         for (let i = 6; i <= 9; i++) {
-          await broker.publish(room, body(`m${i}`), { effects: {
-            ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: `m${i}`, keep: i === 9 ? 2 : 5 }],
-          } });
+          await broker.publish(room, body(`m${i}`), {
+            effects: { ops: [{ op: 'set', collection: 'chat', field: STATE_SEQ, value: `m${i}`, keep: i === 9 ? 2 : 5 }] },
+          });
         }
         chat = (await broker.readState(room, { chat: 'all' })).collections.chat!;
         expect(chat).toEqual({ [stateSeqField(8)]: 'm8', [stateSeqField(9)]: 'm9' });
       });
 
-      it('reads a state consistent with the seq under concurrent appends', async () => {
+      it('reads a state consistent with the seq under concurrent publishes', async () => {
         const { broker } = await make();
         const room = newRoom();
-        const appends = Array.from({ length: 40 }, (_, i) =>
-          broker.publish(room, body(`m${i}`), { effects: {
-            ops: [{ op: 'set', collection: 'last', field: 'seq', value: STATE_SEQ }],
-          } }),
+        const publishes = Array.from({ length: 40 }, (_, i) =>
+          broker.publish(room, body(`m${i}`), { effects: { ops: [{ op: 'set', collection: 'last', field: 'seq', value: STATE_SEQ }] } }),
         );
         const reads = Array.from({ length: 10 }, () => broker.readState(room, { last: ['seq'] }));
-        await Promise.all(appends);
+        await Promise.all(publishes);
         for (const read of await Promise.all(reads)) {
           const last = read.collections.last!.seq;
           expect(last === undefined ? 0 : Number(last)).toBe(read.seq);
