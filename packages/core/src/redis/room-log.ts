@@ -212,7 +212,7 @@ export class RedisRoomLog {
 
   /**
    * WAIT on the connection that ran the append. A shortfall is reported as unavailable: the message is
-   * stored on the primary (and was published), and a retry with the same dedup key gets it as a
+   * stored on the primary (and, with `pubsub`, published), and a retry with the same dedup key gets it as a
    * duplicate and waits again.
    */
   private async waitForReplicas(): Promise<void> {
