@@ -8,13 +8,14 @@ import {
   AuthError,
   Classroom,
   Engine,
+  type Broker,
   type ConnectionRegistry,
   type PresenceStore,
   JwtAuthorizer,
   MemoryPresence,
   MemoryRateLimiter,
   MemoryRegistry,
-  MemoryRoomLog,
+  MemoryBroker,
   mayJoinRoom,
   type Authorizer,
   type Claims,
@@ -104,17 +105,20 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const metrics = new GatewayMetrics({ connections: () => fanout.connections.size, rooms: () => fanout.roomCount });
   const describeLocal = (connectionId: string) => fanout.connections.get(connectionId)?.info();
   const cluster = config.redis === undefined ? undefined : await createCluster(config, nodeId, fanout, logger, metrics, describeLocal);
-  const memoryLog = cluster === undefined ? new MemoryRoomLog({ maxMessages: config.limits.historySize, maxAgeMs: config.limits.historyTtlMs }) : undefined;
+  const memoryBroker =
+    cluster === undefined
+      ? new MemoryBroker({ maxMessages: config.limits.historySize, maxAgeMs: config.limits.historyTtlMs, delivery: fanout })
+      : undefined;
   const registry: ConnectionRegistry = cluster?.registry ?? new MemoryRegistry();
   const presence: PresenceStore = cluster?.presence ?? new MemoryPresence();
-  const roomLog = cluster?.roomLog ?? memoryLog!;
+  const broker: Broker = cluster?.broker ?? memoryBroker!;
   const engineFanout = cluster?.fanout ?? fanout;
   const classroom = config.classroom
-    ? new Classroom({ registry, roomLog, presence, fanout: engineFanout, maxFrameBytes: config.limits.maxFrameBytes })
+    ? new Classroom({ registry, broker, presence, fanout: engineFanout, maxFrameBytes: config.limits.maxFrameBytes })
     : undefined;
   const engine = new Engine({
     registry,
-    roomLog,
+    broker,
     presence,
     fanout: engineFanout,
     classroom,
@@ -422,7 +426,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     }
   }, config.pingIntervalMs);
   heartbeat.unref();
-  const sweeper = setInterval(() => memoryLog?.sweep(), SWEEP_INTERVAL_MS);
+  const sweeper = setInterval(() => memoryBroker?.log.sweep(), SWEEP_INTERVAL_MS);
   sweeper.unref();
   await cluster?.start((connectionId) => engine.disconnect(connectionId));
 

@@ -25,11 +25,11 @@ import {
   STATE_FRAME,
   STATE_SEQ,
   stateSeqField,
+  type Broker,
   type ConnectionRegistry,
   type ConnectionState,
   type FanOut,
   type PresenceStore,
-  type RoomLog,
   type StateGuard,
   type StateOp,
   type StateQuery,
@@ -48,7 +48,7 @@ export const COLLECTIONS = {
 
 export interface ClassroomOptions {
   registry: ConnectionRegistry;
-  roomLog: RoomLog;
+  broker: Broker;
   presence: PresenceStore;
   fanout: FanOut;
   now?: () => number;
@@ -86,7 +86,7 @@ const VERSION = 'v';
  */
 export class Classroom {
   private readonly registry: ConnectionRegistry;
-  private readonly roomLog: RoomLog;
+  private readonly broker: Broker;
   private readonly presence: PresenceStore;
   private readonly fanout: FanOut;
   private readonly now: () => number;
@@ -102,7 +102,7 @@ export class Classroom {
 
   constructor(options: ClassroomOptions) {
     this.registry = options.registry;
-    this.roomLog = options.roomLog;
+    this.broker = options.broker;
     this.presence = options.presence;
     this.fanout = options.fanout;
     this.now = options.now ?? Date.now;
@@ -143,7 +143,7 @@ export class Classroom {
       query[COLLECTIONS.chat] = 'all';
       query[COLLECTIONS.board] = 'all';
     }
-    const state = await this.roomLog.readState(room, query);
+    const state = await this.broker.readState(room, query);
     const control = parseControl(state.collections[COLLECTIONS.control]);
     const snapshot: ClassroomSnapshot = {
       full,
@@ -192,7 +192,7 @@ export class Classroom {
     const control = await this.readControl(room);
     this.authorize(event, connection, control);
     const body = encodeMessageBody(event, data, senderOf(connection), id);
-    await this.fanout.broadcast(room, composeEphemeralFrame(room, this.now(), body), { except: connection.connectionId });
+    await this.broker.broadcast(room, composeEphemeralFrame(room, this.now(), body), { except: connection.connectionId });
     if (id !== undefined) await this.fanout.send(connection.connectionId, ackFrame(id, room));
     return 'relayed';
   }
@@ -212,15 +212,14 @@ export class Classroom {
       // After a stale guard the remembered control state is not used again.
       const { control, plan } = await this.plan(connection, room, event, data, attempt === 0);
       const versionGuard: StateGuard = { collection: COLLECTIONS.control, field: VERSION, value: control.version };
-      const result = await this.roomLog.append(room, body, userDedupKey(connection.userId, id), {
-        guards: [versionGuard, ...plan.guards],
-        ops: plan.ops,
+      const result = await this.broker.publish(room, body, {
+        dedupKey: userDedupKey(connection.userId, id),
+        effects: { guards: [versionGuard, ...plan.guards], ops: plan.ops },
       });
       // The control state changed between the read and the append: decide again on the new state.
       if (result.staleGuard === 0) continue;
       if (result.staleGuard !== undefined) throw plan.guardError ?? new ProtocolError('conflict', 'the room state changed');
       if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message');
-      if (!result.duplicate) await this.fanout.broadcast(room, result.frame, { seq: result.seq });
       // Acked before the effects, which may close the sender's own socket (class.end).
       await this.fanout.send(connection.connectionId, ackFrame(id, room, result.seq));
       if (!result.duplicate) await plan.after?.();
@@ -257,7 +256,7 @@ export class Classroom {
         if (!(error instanceof ProtocolError)) throw error;
       }
     }
-    const state = await this.roomLog.readState(room, query);
+    const state = await this.broker.readState(room, query);
     const control = parseControl(state.collections[COLLECTIONS.control]);
     this.remember(room, control);
     const plan = await this.planEvent(connection, room, event, data, control, state);
@@ -399,7 +398,7 @@ export class Classroom {
     const members = await this.presence.list(room);
     const recipient = data.to === undefined ? undefined : members.find((m) => m.userId === data.to);
     if (data.to !== undefined && recipient === undefined) throw new ProtocolError('not_found', `user "${data.to}" is not in this class`);
-    const state = await this.roomLog.readState(room, { [COLLECTIONS.control]: 'all', [COLLECTIONS.private]: 'all' });
+    const state = await this.broker.readState(room, { [COLLECTIONS.control]: 'all', [COLLECTIONS.private]: 'all' });
     this.authorize('chat.private', connection, parseControl(state.collections[COLLECTIONS.control]), {
       userId: data.to,
       userRole: recipient?.role,
@@ -415,7 +414,7 @@ export class Classroom {
     }
     const ts = this.now();
     const entry: PrivateEntry = { id: entryId, ts, from: senderOf(connection), to: data.to ?? null, text: data.text };
-    await this.roomLog.updateState(room, {
+    await this.broker.updateState(room, {
       ops: [
         {
           op: 'set',
@@ -453,7 +452,7 @@ export class Classroom {
   }
 
   private async readControl(room: string): Promise<ControlState> {
-    const state = await this.roomLog.readState(room, { [COLLECTIONS.control]: 'all' });
+    const state = await this.broker.readState(room, { [COLLECTIONS.control]: 'all' });
     return parseControl(state.collections[COLLECTIONS.control]);
   }
 
