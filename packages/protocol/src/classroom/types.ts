@@ -1,8 +1,8 @@
-import type { Sender } from './types.js';
+import type { Sender } from '../types.js';
 
 /**
  * The classroom's events and room state (docs/classroom.md). Types and limits only, so browser code can
- * import them from `@classwire/protocol/wire`; the validating schemas are in `classroom.ts`.
+ * import them from `@classwire/protocol/wire`; the validating schemas are in `schemas.ts`.
  */
 
 export const CLASSROOM_LIMITS = {

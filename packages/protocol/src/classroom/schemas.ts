@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { CLASSROOM_LIMITS, CLASSROOM_NAMESPACES, type ClassroomEvent, type ClassroomEventMap } from './classroom-types.js';
-import { DEFAULT_LIMITS } from './limits.js';
+import { CLASSROOM_LIMITS, CLASSROOM_NAMESPACES, type ClassroomEvent, type ClassroomEventMap } from './types.js';
+import { DEFAULT_LIMITS } from '../limits.js';
 
 /** Validators for the classroom events' `data` (docs/classroom.md). Unknown keys are refused. */
 
