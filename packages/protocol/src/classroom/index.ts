@@ -7,3 +7,4 @@ export * from './types.js';
 export * from './roles.js';
 export * from './control.js';
 export * from './permissions.js';
+export type { Member, Role, Sender } from '../types.js';
