@@ -5,11 +5,13 @@ import {
   composeEphemeralFrame,
   encodeMessageBody,
   isClassroomEvent,
+  isEphemeralClassroomEvent,
   joinRefusal,
   parseClassroomData,
   type Actor,
   type ClassroomEvent,
   type ClassroomEventMap,
+  type EphemeralClassroomEvent,
   type PublishFrame,
   type Role,
 } from '@classwire/protocol';
@@ -19,7 +21,7 @@ import { AppendedEvents } from './appended-events.js';
 import { authorize } from './authorize.js';
 import { ControlCache } from './control-cache.js';
 import { CursorThrottle } from './cursor-throttle.js';
-import type { EphemeralEvent, HandlerServices } from './handlers.js';
+import type { HandlerServices } from './handlers.js';
 import { PrivateMessages } from './private-messages.js';
 import { RoomStore } from './room-store.js';
 import { buildSnapshot, snapshotFrames, snapshotQuery } from './snapshot.js';
@@ -38,15 +40,11 @@ export interface ClassroomOptions {
 
 export type ClassroomPublishOutcome = 'acked' | 'duplicate' | 'relayed';
 
-function isEphemeral(event: ClassroomEvent): event is EphemeralEvent {
-  return event === 'chat.typing' || event === 'wb.cursor';
-}
-
 /** Validates and normalises (trims text, rounds coordinates) one event's data; throws bad_request. */
 function parseData<E extends ClassroomEvent>(event: E, frame: PublishFrame): ClassroomEventMap[E] {
   const parsed = parseClassroomData(event, frame.data);
   if (!parsed.ok) throw new ProtocolError('bad_request', parsed.message);
-  const ephemeral = isEphemeral(event);
+  const ephemeral = isEphemeralClassroomEvent(event);
   if (ephemeral !== (frame.ephemeral === true)) {
     throw new ProtocolError('bad_request', `"${event}" must be published ${ephemeral ? 'with' : 'without'} ephemeral: true`);
   }
@@ -104,7 +102,7 @@ export class Classroom {
   async publish(connection: ConnectionState, frame: PublishFrame): Promise<ClassroomPublishOutcome> {
     const { event } = frame;
     if (!isClassroomEvent(event)) throw new ProtocolError('bad_request', `unknown classroom event "${event}"`);
-    if (isEphemeral(event)) return this.relay(connection, frame, event, parseData(event, frame));
+    if (isEphemeralClassroomEvent(event)) return this.relay(connection, frame, event, parseData(event, frame));
     if (event === 'chat.private') return this.privateMessages.publish(connection, withId(frame), parseData(event, frame));
     return this.appended.publish(connection, withId(frame), event, parseData(event, frame));
   }
@@ -122,7 +120,7 @@ export class Classroom {
   }
 
   /** Typing indicators and cursors: authorized, relayed to everyone else, never stored. */
-  private async relay<E extends EphemeralEvent>(
+  private async relay<E extends EphemeralClassroomEvent>(
     connection: ConnectionState,
     frame: PublishFrame,
     event: E,

@@ -7,6 +7,7 @@ import {
   type Actor,
   type ClassroomEvent,
   type ClassroomEventMap,
+  type EphemeralClassroomEvent,
   type MessageFrame,
   type Role,
 } from '@classwire/protocol';
@@ -14,10 +15,8 @@ import { STATE_FRAME, STATE_SEQ, stateSeqField, type StateGuard, type StateOp, t
 import { authorize } from './authorize.js';
 import { COLLECTIONS, controlChange, type ControlState } from './room-state.js';
 
-/** Events relayed to the room without being stored. */
-export type EphemeralEvent = 'chat.typing' | 'wb.cursor';
 /** Events sequenced into the room log, each with a handler below. */
-export type AppendedEvent = Exclude<ClassroomEvent, EphemeralEvent | 'chat.private'>;
+export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private'>;
 
 /** A decision taken against one read of the state: what to guard, what to change, what to do after. */
 export interface Plan {

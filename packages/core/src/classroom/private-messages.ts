@@ -33,6 +33,7 @@ export class PrivateMessages {
 
   async publish(connection: ConnectionState, frame: PublishFrame & { id: string }, data: ChatPrivateData): Promise<'acked' | 'duplicate'> {
     const { room, id: publishId } = frame;
+    // The permission table refuses this too; it is checked first so that the answer stays bad_request.
     if (isStaff(connection.role) && data.to === undefined) {
       throw new ProtocolError('bad_request', 'a private message from a teacher needs `to`');
     }

@@ -24,22 +24,9 @@ export const INITIAL_CONTROL: ClassControl = {
 /** The events that change the control state. */
 export type ControlEvent = 'class.settings' | 'class.start' | 'class.end' | 'moderation.mute' | 'moderation.grant' | 'moderation.remove';
 
-const CONTROL_EVENTS: ReadonlySet<string> = new Set<ControlEvent>([
-  'class.settings',
-  'class.start',
-  'class.end',
-  'moderation.mute',
-  'moderation.grant',
-  'moderation.remove',
-]);
-
-export function isControlEvent(event: string): event is ControlEvent {
-  return CONTROL_EVENTS.has(event);
-}
-
 type ControlTransitions = { [E in ControlEvent]: (control: ClassControl, data: ClassroomEventMap[E]) => ClassControl };
 
-/** What each control event changes. Removing a user also lowers their hand (see `handToLower`). */
+/** What each control event changes. (Removing a user also lowers their hand: hands are not control state.) */
 const CONTROL_TRANSITIONS: ControlTransitions = {
   'class.settings': (control, change) => {
     const settings: ClassSettings = {

@@ -116,7 +116,11 @@ export interface ClassroomEventMap {
 export type ClassroomEvent = keyof ClassroomEventMap;
 
 /** Ephemeral events: relayed, never stored. */
-export const EPHEMERAL_CLASSROOM_EVENTS: ReadonlySet<ClassroomEvent> = new Set(['chat.typing', 'wb.cursor']);
+export type EphemeralClassroomEvent = 'chat.typing' | 'wb.cursor';
+
+export function isEphemeralClassroomEvent(event: ClassroomEvent): event is EphemeralClassroomEvent {
+  return event === 'chat.typing' || event === 'wb.cursor';
+}
 
 export interface ChatEntry {
   seq: number;
