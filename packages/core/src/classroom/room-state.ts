@@ -27,19 +27,26 @@ export const EMPTY_CONTROL: ControlState = { ...INITIAL_CONTROL, version: null }
 /** Reads the control collection: fields `status`, `chatLocked`, `whiteboardLocked`, `v`, and per-user flags. */
 export function parseControl(fields: Record<string, string> | undefined): ControlState {
   if (fields === undefined || Object.keys(fields).length === 0) return EMPTY_CONTROL;
-  const lists: Record<string, string[]> = { muted: [], granted: [], removed: [] };
+  const muted: string[] = [];
+  const granted: string[] = [];
+  const removed: string[] = [];
   for (const field of Object.keys(fields)) {
     const colon = field.indexOf(':');
-    if (colon >= 0) lists[field.slice(0, colon)]?.push(field.slice(colon + 1));
+    if (colon < 0) continue;
+    const kind = field.slice(0, colon);
+    const userId = field.slice(colon + 1);
+    if (kind === 'muted') muted.push(userId);
+    else if (kind === 'granted') granted.push(userId);
+    else if (kind === 'removed') removed.push(userId);
   }
   const status = fields.status;
   return {
     version: fields[VERSION_FIELD] ?? null,
     status: status === 'live' || status === 'ended' ? status : 'waiting',
     settings: { chatLocked: fields.chatLocked === '1', whiteboardLocked: fields.whiteboardLocked === '1' },
-    muted: lists.muted!,
-    granted: lists.granted!,
-    removed: lists.removed!,
+    muted,
+    granted,
+    removed,
   };
 }
 
