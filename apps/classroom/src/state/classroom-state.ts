@@ -140,8 +140,10 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
       return { ...state, board: state.board.filter((entry) => entry.item.id !== data.id) };
     case 'wb.clear':
       return { ...state, board: [] };
-    case 'class.settings':
-      return withControl(state, applyControlEvent(state, 'class.settings', { chatLocked: optionalBoolean(data.chatLocked), whiteboardLocked: optionalBoolean(data.whiteboardLocked) }));
+    case 'class.settings': {
+      const change = { chatLocked: optionalBoolean(data.chatLocked), whiteboardLocked: optionalBoolean(data.whiteboardLocked) };
+      return withControl(state, applyControlEvent(state, 'class.settings', change));
+    }
     case 'class.start':
     case 'class.end':
       return withControl(state, applyControlEvent(state, message.event, {}));
