@@ -11,5 +11,4 @@ export { MemoryPresence } from './memory/presence.js';
 export { MemoryRateLimiter, type TokenBucketOptions } from './memory/rate-limiter.js';
 export * from './redis/index.js';
 export * from './frames.js';
-export { Classroom, COLLECTIONS, parseControl, type ClassroomOptions, type ClassroomPublishOutcome } from './classroom/classroom.js';
-export * from './classroom/permissions.js';
+export { Classroom, type ClassroomOptions, type ClassroomPublishOutcome } from './classroom/classroom.js';
