@@ -12,3 +12,6 @@ export * from './redis/index.js';
 export * from './frames.js';
 export { Classroom, COLLECTIONS, parseControl, type ClassroomOptions, type ClassroomPublishOutcome } from './classroom/classroom.js';
 export * from './classroom/permissions.js';
+export * from './connect-checks.js';
+export * from './config/defaults.js';
+export * from './config/env.js';
