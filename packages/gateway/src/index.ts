@@ -1,4 +1,4 @@
-export { startGateway, createLogger, type Gateway, type GatewayOptions } from './gateway.js';
+export { startGateway, type Gateway, type GatewayOptions } from './gateway.js';
+export { createLogger } from './logger.js';
 export { loadConfig, ConfigError, type GatewayConfig } from './config.js';
-export { authenticateApiRequest, type ApiCredentials } from './api-auth.js';
-export { newConnectionId } from './connection.js';
+export { BUNDLED_WEB_ROOT } from './static-files.js';

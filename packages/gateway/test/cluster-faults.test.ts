@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../../test-support/fault-proxy.js';
 import { connect, type ClasswireClient, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
 import type { Gateway } from '../src/index.js';
-import { SECRET, TestClient, eventually, makeToken, startTestGateway } from './harness.js';
+import { SECRET, TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { RedisProcess, freePort } from '../../../test-support/redis-server.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));

@@ -40,11 +40,20 @@ export const SHARED_ENV = {
   CLASSWIRE_REDIS_WAIT_TIMEOUT_MS: envInt(1).default(DEFAULTS.redisWaitTimeoutMs),
 };
 
+/** A setting that is missing, malformed or contradicts another; the message names the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
 /**
  * Parses an environment with `schema`, unset and empty variables counting as absent. Throws the error
- * `fail` builds from one message that names every bad variable.
+ * `fail` builds (a ConfigError unless given) from one message that names every bad variable.
  */
-export function parseEnv<S extends z.ZodType>(schema: S, source: Record<string, string | undefined>, fail: (message: string) => Error): z.output<S> {
+export function parseEnv<S extends z.ZodType>(
+  schema: S,
+  source: Record<string, string | undefined>,
+  fail: (message: string) => Error = (message) => new ConfigError(message),
+): z.output<S> {
   const defined = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''));
   const parsed = schema.safeParse(defined);
   if (!parsed.success) throw fail(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
