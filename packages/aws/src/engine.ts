@@ -8,6 +8,7 @@ import { ManagementApiFanOut } from './fanout.js';
 export interface LambdaEngine {
   engine: Engine;
   registry: RedisRegistry;
+  classroom: Classroom | undefined;
   fanout: ManagementApiFanOut;
   connections: ConnectionIndex;
   failover: FailoverGuard;
@@ -84,6 +85,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   return {
     engine,
     registry,
+    classroom,
     fanout,
     connections,
     failover,

@@ -42,7 +42,7 @@ export const SHARED_ENV = {
 
 /** A setting that is missing, malformed or contradicts another; the message names the variable. */
 export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+  override readonly name: string = 'ConfigError';
 }
 
 /**
