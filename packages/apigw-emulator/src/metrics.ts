@@ -1,8 +1,6 @@
+import { BILLING_UNIT_BYTES } from '@classwire/aws';
 import { GatewayMetrics } from '@classwire/gateway/http';
 import { Counter, Histogram } from 'prom-client';
-
-/** API Gateway bills messages in 32 KB units. */
-const BILLING_UNIT_BYTES = 32 * 1024;
 
 /** The gateway's metrics plus what API Gateway and Lambda would report (invocations, billed units). */
 export class EmulatorMetrics extends GatewayMetrics {

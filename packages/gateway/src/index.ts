@@ -1,4 +1,3 @@
 export { startGateway, type Gateway, type GatewayOptions } from './gateway.js';
 export { createLogger } from './logger.js';
 export { loadConfig, ConfigError, type GatewayConfig } from './config.js';
-export { BUNDLED_WEB_ROOT } from './static-files.js';
