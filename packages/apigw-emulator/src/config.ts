@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { API_GATEWAY_MAX_CONNECTION_MS } from '@classwire/aws';
 import { ConfigError, SHARED_ENV, envInt as int, parseEnv } from '@classwire/core';
 import { z } from 'zod';
 
@@ -14,7 +15,7 @@ const env = z.object({
   CLASSWIRE_APIGW_REGION: z.string().regex(/^[a-z0-9-]+$/).default('us-east-1'),
   CLASSWIRE_APIGW_ACCOUNT_ID: z.string().regex(/^\d{12}$/).default('123456789012'),
   CLASSWIRE_APIGW_IDLE_TIMEOUT_MS: int(100).default(10 * 60 * 1000),
-  CLASSWIRE_APIGW_MAX_CONNECTION_MS: int(100).default(2 * 60 * 60 * 1000),
+  CLASSWIRE_APIGW_MAX_CONNECTION_MS: int(100).default(API_GATEWAY_MAX_CONNECTION_MS),
   CLASSWIRE_APIGW_INTEGRATION_TIMEOUT_MS: int(50).max(29_000).default(29_000),
   CLASSWIRE_APIGW_CONNECTS_PER_SECOND: int(1).default(500),
   CLASSWIRE_APIGW_CALLBACK_RPS: int(1).default(10_000),
