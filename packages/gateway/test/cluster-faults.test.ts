@@ -7,7 +7,7 @@ import type { Gateway } from '../src/index.js';
 import { SECRET, TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { RedisProcess, freePort } from '../../../test-support/redis-server.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/dist/cli.js', import.meta.url));
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
