@@ -16,7 +16,7 @@ export interface EmulatedConnection {
   maxTimer: NodeJS.Timeout;
 }
 
-/** What the emulator's modules (upgrade, connections, routes) share while it runs. */
+/** What the emulator's modules (upgrade, connection pump, routes) share while it runs. */
 export interface EmulatorContext {
   config: GatewayConfig;
   apigw: ApiGatewayEmulatorConfig;

@@ -20,7 +20,7 @@ const DRAIN_POLL_MS = 20;
  * (`WS_CALLBACK_URL` points here). docs/aws.md lists what is emulated and what is not.
  *
  * The lifecycle lives here (listen, build the functions, drain); the upgrade with the authorizer and
- * `$connect` in upgrade.ts, the per-connection invocations in connections.ts, HTTP in routes.ts.
+ * `$connect` in upgrade.ts, the per-connection invocations in connection-pump.ts, HTTP in routes.ts.
  */
 export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiGatewayEmulatorConfig, options: { logger: Logger }): Promise<Gateway> {
   const { logger } = options;

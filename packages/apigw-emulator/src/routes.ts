@@ -12,7 +12,7 @@ import {
   type ApiCredentials,
   type DevTokenIssuer,
 } from '@classwire/gateway/http';
-import { connectionTarget } from './connections.js';
+import { connectionTarget } from './connection-pump.js';
 import type { EmulatorContext } from './context.js';
 import { TokenBucket } from './token-bucket.js';
 

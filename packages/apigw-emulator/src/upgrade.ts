@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocketResult } from '@classwire/aws';
 import { newConnectionId, sourceIpOf } from '@classwire/gateway/http';
 import { WebSocketServer } from 'ws';
-import { acceptConnection, fireDisconnect, FRAME_BYTES } from './connections.js';
+import { acceptConnection, fireDisconnect, FRAME_BYTES } from './connection-pump.js';
 import type { EmulatorContext } from './context.js';
 import { authorizerEvent, connectEvent, evaluateAuthorizer, methodArnFor, type EventSource } from './events.js';
 import { TokenBucket } from './token-bucket.js';
