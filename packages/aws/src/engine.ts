@@ -9,6 +9,7 @@ import { ManagementApiFanOut } from './fanout.js';
 export interface LambdaEngine {
   engine: Engine;
   registry: RedisRegistry;
+  classroom: Classroom | undefined;
   fanout: ManagementApiFanOut;
   connections: ConnectionIndex;
   failover: FailoverGuard;
@@ -88,6 +89,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   return {
     engine,
     registry,
+    classroom,
     fanout,
     connections,
     failover,

@@ -8,7 +8,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisProcess } from '../../../test-support/redis-server.js';
-import { makeToken, startTestGateway } from '../../gateway/test/harness.js';
+import { makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { connect } from '../../client/src/node.js';
 import { bundleLambdaHandlers } from '../src/cdk/bundle.js';
 import { ClasswireStack, type ClasswireStackProps } from '../src/cdk/stack.js';

@@ -30,6 +30,7 @@ import {
   type PresenceStore,
   type RateLimiter,
 } from './ports.js';
+import { DEFAULTS } from './config/defaults.js';
 
 /** Counters the engine reports; the gateway maps them to Prometheus metrics. */
 export interface EngineObserver {
@@ -98,7 +99,7 @@ export class Engine {
     this.rateLimiter = options.rateLimiter;
     this.policy = options.policy ?? new PublishPolicy();
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes;
-    this.maxRoomsPerConnection = options.maxRoomsPerConnection ?? 50;
+    this.maxRoomsPerConnection = options.maxRoomsPerConnection ?? DEFAULTS.maxRoomsPerConnection;
     this.now = options.now ?? Date.now;
     this.logger = options.logger ?? silentLogger;
     this.observer = options.observer;

@@ -12,3 +12,6 @@ export { MemoryRateLimiter, type TokenBucketOptions } from './memory/rate-limite
 export * from './redis/index.js';
 export * from './frames.js';
 export { Classroom, type ClassroomOptions, type ClassroomPublishOutcome } from './classroom/classroom.js';
+export * from './connect-checks.js';
+export * from './config/defaults.js';
+export * from './config/env.js';

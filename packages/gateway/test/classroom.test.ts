@@ -3,7 +3,7 @@ import { CLASSROOM_LIMITS, CLOSE_CODES, type ClassroomSnapshot } from '@classwir
 import { connect, type ClasswireClient, type CloseInfo, type Room, type RoomMessage } from '../../client/src/node.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import type { Gateway } from '../src/index.js';
-import { eventually, makeToken, startRuntime, startTestGateway, upgradeStatus } from './harness.js';
+import { eventually, makeToken, startRuntime, startTestGateway, upgradeStatus } from '../../../test-support/harness.js';
 
 /**
  * The classroom over real sockets with the SDK: one memory gateway, two gateway nodes on one Redis (where

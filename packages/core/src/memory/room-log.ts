@@ -10,6 +10,7 @@ import {
   type StateRead,
   type StoredMessage,
 } from '../ports.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 export interface MemoryRoomLogOptions {
   /** Messages kept per room. @default 500 */
@@ -74,9 +75,9 @@ export class MemoryRoomLog {
   private readonly now: () => number;
 
   constructor(options: MemoryRoomLogOptions = {}) {
-    this.maxMessages = options.maxMessages ?? 500;
-    this.maxAgeMs = options.maxAgeMs ?? 600_000;
-    this.metaTtlMs = options.metaTtlMs ?? 86_400_000;
+    this.maxMessages = options.maxMessages ?? DEFAULTS.historySize;
+    this.maxAgeMs = options.maxAgeMs ?? DEFAULTS.historyTtlMs;
+    this.metaTtlMs = options.metaTtlMs ?? DEFAULTS.historyMetaTtlMs;
     this.dedupTtlMs = options.dedupTtlMs ?? this.maxAgeMs;
     this.now = options.now ?? Date.now;
     if (this.maxMessages < 1) throw new Error('maxMessages must be at least 1');

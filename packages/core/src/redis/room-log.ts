@@ -13,6 +13,7 @@ import {
 } from '../ports.js';
 import { redisKeys, type RedisKeys } from './keys.js';
 import { asString, asStrings, guarded, withScripts, type ScriptCommands } from './scripts.js';
+import { DEFAULTS } from '../config/defaults.js';
 import { encodeEffects } from './wire.js';
 
 export interface RedisRoomLogOptions {
@@ -68,15 +69,15 @@ export class RedisRoomLog {
 
   constructor(redis: Redis, options: RedisRoomLogOptions = {}) {
     this.redis = withScripts(redis);
-    this.maxMessages = options.maxMessages ?? 500;
-    this.maxAgeMs = options.maxAgeMs ?? 600_000;
-    this.metaTtlMs = options.metaTtlMs ?? 86_400_000;
+    this.maxMessages = options.maxMessages ?? DEFAULTS.historySize;
+    this.maxAgeMs = options.maxAgeMs ?? DEFAULTS.historyTtlMs;
+    this.metaTtlMs = options.metaTtlMs ?? DEFAULTS.historyMetaTtlMs;
     this.dedupTtlMs = options.dedupTtlMs ?? this.maxAgeMs;
-    this.keys = redisKeys(options.prefix);
+    this.keys = redisKeys(options.prefix ?? DEFAULTS.redisPrefix);
     this.pubsub = options.pubsub ?? true;
     this.now = options.now ?? Date.now;
-    this.waitReplicas = options.waitReplicas ?? 0;
-    this.waitTimeoutMs = options.waitTimeoutMs ?? 1000;
+    this.waitReplicas = options.waitReplicas ?? DEFAULTS.redisWaitReplicas;
+    this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULTS.redisWaitTimeoutMs;
     if (!Number.isSafeInteger(this.maxMessages) || this.maxMessages < 1) throw new Error('maxMessages must be at least 1');
     for (const [name, value] of [
       ['maxAgeMs', this.maxAgeMs],
