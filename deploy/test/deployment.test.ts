@@ -11,7 +11,7 @@ import { API_KEY, Child, DEPLOY, JWT_SECRET, Peer, ROOT, backendServers, haproxy
  * Debian prometheus with deploy/prometheus/ scraping them. The tests run in order on one cluster.
  */
 
-const CLI = join(ROOT, 'packages/gateway/dist/cli.js');
+const CLI = join(ROOT, 'packages/cli/dist/cli.js');
 const NODE_NAMES = ['node1', 'node2', 'node3'] as const;
 
 interface Node {
