@@ -20,7 +20,7 @@ function memoryLimitBytes(): number {
 export interface GatewayGauges {
   connections: () => number;
   rooms: () => number;
-  /** Whether this node's Redis connections are ready; absent in memory mode (no Redis metrics then). */
+  /** Whether this node's Redis connections are ready; absent in memory mode (no Redis gauge then). */
   redisReady?: (() => boolean) | undefined;
 }
 
@@ -171,6 +171,7 @@ export class GatewayMetrics implements EngineObserver {
           this.set(redisReady() ? 1 : 0);
         },
       });
+      // Each connection's reconnect series exists before its first reconnect, as the dashboard expects.
       for (const connection of ['commands', 'subscriber']) this.redisReconnects.inc({ connection }, 0);
     }
   }
