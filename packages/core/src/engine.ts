@@ -36,6 +36,8 @@ import { DEFAULTS } from './config/defaults.js';
 export interface EngineObserver {
   errorSent(code: ErrorCode): void;
   published(ackLatencySeconds: number, outcome: 'acked' | 'duplicate'): void;
+  /** A join with `since` (a resume), and whether every missed message was replayed. */
+  resumed(recovered: boolean): void;
 }
 
 export interface EngineOptions {
@@ -211,6 +213,7 @@ export class Engine {
           );
         }
         recovered = history.recovered;
+        if (frame.since !== undefined) this.observer?.resumed(recovered);
         position = { seq: history.seq, epoch: history.epoch };
       }
       if (this.classroom !== undefined) {

@@ -46,6 +46,19 @@ describe('HTTP endpoints', () => {
     await client.close();
   });
 
+  it('counts resumes by outcome: a join with a kept position recovers, one from another epoch does not', async () => {
+    const resumes = async (recovered: 'true' | 'false') =>
+      (await gateway.metrics.resumes.get()).values.find((v) => v.labels.recovered === recovered)?.value ?? 0;
+    const before = { true: await resumes('true'), false: await resumes('false') };
+    const client = await TestClient.connect(gateway, await makeToken({ sub: 'resumer', rooms: ['resume-room'] }));
+    const joined = await client.join('resume-room');
+    await client.request({ action: 'join', room: 'resume-room', since: 0, epoch: joined.epoch as string });
+    await client.request({ action: 'join', room: 'resume-room', since: 0, epoch: 'another-epoch' });
+    expect(await resumes('true')).toBe(before.true + 1);
+    expect(await resumes('false')).toBe(before.false + 1);
+    await client.close();
+  });
+
   it('serves the web app at / and 404s unknown files', async () => {
     const page = await fetch(`${gateway.url}/`);
     expect(page.status).toBe(200);
