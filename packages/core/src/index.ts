@@ -9,6 +9,5 @@ export { MemoryRegistry } from './memory/registry.js';
 export { MemoryPresence } from './memory/presence.js';
 export { MemoryRateLimiter, type TokenBucketOptions } from './memory/rate-limiter.js';
 export * from './redis/index.js';
-export * from './frames.js';
 export { Classroom, COLLECTIONS, parseControl, type ClassroomOptions, type ClassroomPublishOutcome } from './classroom/classroom.js';
 export * from './classroom/permissions.js';

@@ -5,7 +5,10 @@ import {
   EPHEMERAL_CLASSROOM_EVENTS,
   ProtocolError,
   composeEphemeralFrame,
+  composePrivateMessageFrame,
+  encodeAckFrame,
   encodeMessageBody,
+  encodeSnapshotFrame,
   isClassroomEvent,
   parseClassroomData,
   utf8Length,
@@ -20,7 +23,7 @@ import {
   type RaisedHand,
   type Role,
 } from '@classwire/protocol';
-import { ackFrame, checkMessageSize, senderOf, userDedupKey } from '../frames.js';
+import { checkMessageSize, senderOf, userDedupKey } from '../frames.js';
 import {
   STATE_FRAME,
   STATE_SEQ,
@@ -193,7 +196,7 @@ export class Classroom {
     this.authorize(event, connection, control);
     const body = encodeMessageBody(event, data, senderOf(connection), id);
     await this.fanout.broadcast(room, composeEphemeralFrame(room, this.now(), body), { except: connection.connectionId });
-    if (id !== undefined) await this.fanout.send(connection.connectionId, ackFrame(id, room));
+    if (id !== undefined) await this.fanout.send(connection.connectionId, encodeAckFrame(id, room));
     return 'relayed';
   }
 
@@ -222,7 +225,7 @@ export class Classroom {
       if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message');
       if (!result.duplicate) await this.fanout.broadcast(room, result.frame, { seq: result.seq });
       // Acked before the effects, which may close the sender's own socket (class.end).
-      await this.fanout.send(connection.connectionId, ackFrame(id, room, result.seq));
+      await this.fanout.send(connection.connectionId, encodeAckFrame(id, room, result.seq));
       if (!result.duplicate) await plan.after?.();
       return result.duplicate ? 'duplicate' : 'acked';
     }
@@ -410,7 +413,7 @@ export class Classroom {
     );
     if (stored !== undefined) {
       // A retry whose ack was lost: stored and delivered already.
-      await this.fanout.send(connection.connectionId, ackFrame(publishId, room));
+      await this.fanout.send(connection.connectionId, encodeAckFrame(publishId, room));
       return 'duplicate';
     }
     const ts = this.now();
@@ -426,15 +429,7 @@ export class Classroom {
         },
       ],
     });
-    const message = JSON.stringify({
-      type: 'message',
-      room,
-      ts,
-      event: 'chat.private',
-      data: entry,
-      from: entry.from,
-      id: publishId,
-    });
+    const message = composePrivateMessageFrame(room, ts, encodeMessageBody('chat.private', entry, entry.from, publishId));
     const audience = new Set(members.filter((m) => isStaff(m.role)).map((m) => m.userId));
     audience.add(connection.userId);
     if (data.to !== undefined) audience.add(data.to);
@@ -443,7 +438,7 @@ export class Classroom {
         if (target.joined.has(room)) await this.fanout.send(target.connectionId, message);
       }
     }
-    await this.fanout.send(connection.connectionId, ackFrame(publishId, room));
+    await this.fanout.send(connection.connectionId, encodeAckFrame(publishId, room));
     return 'acked';
   }
 
@@ -484,7 +479,7 @@ export class Classroom {
       start += length;
     }
     if (slices.length === 0) slices.push('');
-    return slices.map((data, part) => JSON.stringify({ type: 'snapshot', room, seq, part, parts: slices.length, data }));
+    return slices.map((data, part) => encodeSnapshotFrame(room, seq, part, slices.length, data));
   }
 }
 
