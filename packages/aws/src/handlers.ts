@@ -1,5 +1,5 @@
 import { mayJoinRoom, type Logger } from '@classwire/core';
-import { DEFAULT_LIMITS, ProtocolError, ROOM_PATTERN } from '@classwire/protocol';
+import { DEFAULT_LIMITS, ERROR_CODES, ProtocolError, ROOM_PATTERN, type ErrorCode } from '@classwire/protocol';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { RequestAuthorizer, claimsFromContext } from './authorizer.js';
@@ -67,21 +67,21 @@ export function createHandlers(environment: Record<string, string | undefined>, 
       const claims = claimsFromContext(context.authorizer);
       if (claims === undefined) {
         logger.error({ connectionId: context.connectionId }, '$connect without the authorizer context: is the authorizer attached to $connect?');
-        return refuse(500, 'internal', 'internal error');
+        return refuse('internal', 'internal error');
       }
       const origin = headerValue(event.headers, 'origin');
       if (config.allowedOrigins.length > 0 && origin !== undefined && !config.allowedOrigins.includes(origin)) {
-        return refuse(403, 'forbidden', 'origin not allowed');
+        return refuse('forbidden', 'origin not allowed');
       }
       const room = event.queryStringParameters?.room;
       if (room !== undefined) {
-        if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) return refuse(400, 'bad_request', 'invalid room name');
-        if (!mayJoinRoom(claims, room)) return refuse(403, 'forbidden', 'not allowed to join this room');
+        if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) return refuse('bad_request', 'invalid room name');
+        if (!mayJoinRoom(claims, room)) return refuse('forbidden', 'not allowed to join this room');
       }
       const lambda = await engine(event);
       try {
         if ((await lambda.registry.countForUser(claims.userId)) >= config.limits.maxConnectionsPerUser) {
-          return refuse(429, 'rate_limited', 'too many connections for this user');
+          return refuse('rate_limited', 'too many connections for this user');
         }
         const connectedAt = context.connectedAt;
         // Nothing may be posted to this connection before this handler returns (API Gateway answers 410).
@@ -102,9 +102,9 @@ export function createHandlers(environment: Record<string, string | undefined>, 
         return { statusCode: 200 };
       } catch (error) {
         // Removed from the class, or a student after it ended (the classroom's join rule).
-        if (error instanceof ProtocolError) return refuse(403, 'forbidden', error.message);
+        if (error instanceof ProtocolError) return refuse('forbidden', error.message);
         logger.error({ err: error, connectionId: context.connectionId }, '$connect failed');
-        return refuse(500, 'internal', 'could not register the connection');
+        return refuse('internal', 'could not register the connection');
       } finally {
         await finish(lambda, '$connect');
       }
@@ -198,8 +198,8 @@ function reportMetrics(logger: Logger, config: LambdaConfig, route: string, stat
   );
 }
 
-function refuse(statusCode: number, code: string, message: string): WebSocketResult {
-  return { statusCode, body: JSON.stringify({ code, message }), headers: { 'content-type': 'application/json' } };
+function refuse(code: ErrorCode, message: string): WebSocketResult {
+  return { statusCode: ERROR_CODES[code].httpStatus, body: JSON.stringify({ code, message }), headers: { 'content-type': 'application/json' } };
 }
 
 function headerValue(headers: Record<string, string> | undefined, name: string): string | undefined {

@@ -13,6 +13,7 @@ import {
   type WebSocketEvent,
   type WebSocketResult,
 } from '@classwire/aws';
+import { CLOSE_CODES } from '@classwire/protocol';
 import { Counter, Histogram } from 'prom-client';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -33,7 +34,7 @@ import type { GatewayConfig } from './config.js';
 import { Connection, newConnectionId } from './connection.js';
 import { DevTokenIssuer, randomSecret } from './dev-tokens.js';
 import type { Gateway, GatewayOptions } from './gateway.js';
-import { BodyTooLargeError, readBody, sendError, sendJson } from './http-util.js';
+import { BodyTooLargeError, readBody, sendError, sendJson, sendMethodNotAllowed } from './http-util.js';
 import { handleConnectionRequest, readManagementBody, sendAwsError, type ConnectionTarget } from './management.js';
 import { GatewayMetrics } from './metrics.js';
 import { serveStatic } from './static-files.js';
@@ -217,8 +218,8 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
       source,
       connection,
       socket: ws,
-      idleTimer: setTimeout(() => close(1001, 'Going away'), apigw.idleTimeoutMs),
-      maxTimer: setTimeout(() => close(1001, 'Going away'), apigw.maxConnectionMs),
+      idleTimer: setTimeout(() => close(CLOSE_CODES.apiGatewayGoingAway, 'Going away'), apigw.idleTimeoutMs),
+      maxTimer: setTimeout(() => close(CLOSE_CODES.apiGatewayGoingAway, 'Going away'), apigw.maxConnectionMs),
     };
     entry.idleTimer.unref();
     entry.maxTimer.unref();
@@ -227,7 +228,7 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
     ws.on('message', (data: RawData, isBinary: boolean) => {
       metrics.framesIn.inc();
       if (isBinary) {
-        connection.close(1003, 'Binary frames are not supported');
+        connection.close(CLOSE_CODES.unsupportedData, 'Binary frames are not supported');
         return;
       }
       connection.lastActiveAt = Date.now();
@@ -281,7 +282,7 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
       describe: () => Promise.resolve(entry?.connection.info()),
       close: () => {
         if (entry === undefined || !entry.connection.isOpen) return Promise.resolve(false);
-        entry.connection.close(1000, 'Connection deleted');
+        entry.connection.close(CLOSE_CODES.normal, 'Connection deleted');
         return Promise.resolve(true);
       },
     };
@@ -300,15 +301,15 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
     const management = /^(?:\/([^/@%]+))?\/(?:@|%40)connections\/([^/]+)$/.exec(rawPath);
     if (management !== null) return handleManagement(req, res, management[1], management[2]!);
     if (rawPath === '/dev/token' && devTokens !== undefined) {
-      if (method !== 'POST') return sendError(res, 405, 'bad_request', 'use POST');
+      if (method !== 'POST') return sendMethodNotAllowed(res, 'POST');
       let input: unknown;
       try {
         input = JSON.parse((await readBody(req, DEV_TOKEN_BODY_LIMIT)).toString('utf8'));
       } catch (error) {
-        return error instanceof BodyTooLargeError ? sendError(res, 413, 'payload_too_large', error.message) : sendError(res, 400, 'bad_request', 'body is not valid JSON');
+        return error instanceof BodyTooLargeError ? sendError(res, 'payload_too_large', error.message) : sendError(res, 'bad_request', 'body is not valid JSON');
       }
       const issued = await devTokens.issue(input as never);
-      return 'error' in issued ? sendError(res, 400, 'bad_request', issued.error) : sendJson(res, 200, issued);
+      return 'error' in issued ? sendError(res, 'bad_request', issued.error) : sendJson(res, 200, issued);
     }
     if ((method === 'GET' || method === 'HEAD') && (await serveStatic(req, res, config.staticDir ?? BUNDLED_WEB_ROOT, rawPath))) return;
     sendAwsError(res, 403, 'ForbiddenException', 'Forbidden');
@@ -388,7 +389,7 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
     draining = true;
     ready = false;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const entry of live.values()) entry.connection.close(1001, 'Going away');
+    for (const entry of live.values()) entry.connection.close(CLOSE_CODES.apiGatewayGoingAway, 'Going away');
     const deadline = Date.now() + config.drainTimeoutMs;
     while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const entry of live.values()) entry.socket.terminate();

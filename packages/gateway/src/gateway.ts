@@ -19,7 +19,7 @@ import {
   type Authorizer,
   type Claims,
 } from '@classwire/core';
-import { CLOSE_CODES, DEFAULT_LIMITS, EVENT_PATTERN, ProtocolError, ROOM_PATTERN } from '@classwire/protocol';
+import { CLOSE_CODES, DEFAULT_LIMITS, ERROR_CODES, EVENT_PATTERN, ProtocolError, ROOM_PATTERN, type ErrorCode } from '@classwire/protocol';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { z } from 'zod';
@@ -27,7 +27,7 @@ import { authenticateApiRequest } from './api-auth.js';
 import type { GatewayConfig } from './config.js';
 import { Connection, newConnectionId } from './connection.js';
 import { DevTokenIssuer, randomSecret } from './dev-tokens.js';
-import { BodyTooLargeError, readBody, rejectUpgrade, sendError, sendJson } from './http-util.js';
+import { BodyTooLargeError, readBody, rejectUpgrade, sendError, sendJson, sendMethodNotAllowed } from './http-util.js';
 import { LocalFanOut } from './local-fanout.js';
 import { handleConnectionRequest, localTarget, matchConnectionsPath, readManagementBody, remoteTarget } from './management.js';
 import { createCluster } from './cluster.js';
@@ -146,7 +146,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const server: Server = createServer((req, res) => {
     handleRequest(req, res).catch((error: unknown) => {
       logger.error({ err: error, method: req.method, path: pathOf(req) }, 'request failed');
-      if (!res.headersSent) sendError(res, 500, 'internal', 'internal error');
+      if (!res.headersSent) sendError(res, 'internal', 'internal error');
       else res.destroy();
     });
   });
@@ -154,7 +154,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     socket.on('error', (error) => logger.debug({ err: error }, 'upgrade socket error'));
     handleUpgrade(req, socket, head).catch((error: unknown) => {
       logger.error({ err: error, path: pathOf(req) }, 'upgrade failed');
-      rejectUpgrade(socket, 500, 'internal', 'internal error');
+      rejectUpgrade(socket, 'internal', 'internal error');
     });
   });
   server.on('clientError', (error, socket) => {
@@ -165,43 +165,43 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const refuse = (status: number, code: string, reason: string, message: string) => {
+    const refuse = (code: ErrorCode, reason: string, message: string) => {
       metrics.authRejects.inc({ reason });
-      logger.info({ path: url.pathname, status, reason }, 'upgrade refused');
-      rejectUpgrade(socket, status, code, message);
+      logger.info({ path: url.pathname, status: ERROR_CODES[code].httpStatus, reason }, 'upgrade refused');
+      rejectUpgrade(socket, code, message);
     };
-    if (url.pathname !== config.wsPath) return refuse(404, 'not_found', 'path', 'no WebSocket endpoint at this path');
-    if (draining) return refuse(503, 'unavailable', 'draining', 'server is shutting down; reconnect elsewhere');
+    if (url.pathname !== config.wsPath) return refuse('not_found', 'path', 'no WebSocket endpoint at this path');
+    if (draining) return refuse('unavailable', 'draining', 'server is shutting down; reconnect elsewhere');
     const origin = req.headers.origin;
     if (config.allowedOrigins.length > 0 && origin !== undefined && !config.allowedOrigins.includes(origin)) {
-      return refuse(403, 'forbidden', 'origin', 'origin not allowed');
+      return refuse('forbidden', 'origin', 'origin not allowed');
     }
     const bearer = req.headers.authorization?.startsWith('Bearer ') === true ? req.headers.authorization.slice(7) : undefined;
     const token = url.searchParams.get('token') ?? bearer;
-    if (token === undefined || token.length === 0) return refuse(401, 'unauthorized', 'missing', 'a token is required');
+    if (token === undefined || token.length === 0) return refuse('unauthorized', 'missing', 'a token is required');
     let claims: Claims;
     try {
       claims = await authorizer.authorize(token);
     } catch (error) {
-      if (error instanceof AuthError) return refuse(error.status, 'unauthorized', error.reason, error.message);
+      if (error instanceof AuthError) return refuse('unauthorized', error.reason, error.message);
       throw error;
     }
     const room = url.searchParams.get('room') ?? undefined;
     if (room !== undefined) {
       if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) {
-        return refuse(400, 'bad_request', 'room', 'invalid room name');
+        return refuse('bad_request', 'room', 'invalid room name');
       }
-      if (!mayJoinRoom(claims, room)) return refuse(403, 'forbidden', 'room', 'not allowed to join this room');
+      if (!mayJoinRoom(claims, room)) return refuse('forbidden', 'room', 'not allowed to join this room');
       // Removed from the class, or a student after it ended: refused here rather than after the upgrade.
       try {
         await classroom?.checkJoin(claims, room);
       } catch (error) {
-        if (error instanceof ProtocolError) return refuse(403, 'forbidden', 'room', error.message);
+        if (error instanceof ProtocolError) return refuse('forbidden', 'room', error.message);
         throw error;
       }
     }
     if ((await registry.countForUser(claims.userId)) >= config.limits.maxConnectionsPerUser) {
-      return refuse(429, 'rate_limited', 'connections', 'too many connections for this user');
+      return refuse('rate_limited', 'connections', 'too many connections for this user');
     }
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, claims, room));
@@ -316,11 +316,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       return;
     }
     if (path === '/dev/token' && devTokens !== undefined) {
-      if (method !== 'POST') return sendError(res, 405, 'bad_request', 'use POST');
+      if (method !== 'POST') return sendMethodNotAllowed(res, 'POST');
       const input = await readJson(req, res, DEV_TOKEN_BODY_LIMIT);
       if (input === undefined) return;
       const issued = await devTokens.issue(input);
-      if ('error' in issued) return sendError(res, 400, 'bad_request', issued.error);
+      if ('error' in issued) return sendError(res, 'bad_request', issued.error);
       return sendJson(res, 200, issued);
     }
     const rawPath = (req.url ?? '/').split('?')[0]!;
@@ -343,39 +343,39 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     const roomMatch = /^\/rooms\/([^/]+)\/messages$/.exec(path);
     if (roomMatch !== null) return handleRoomPublish(req, res, roomMatch[1]!);
     if ((method === 'GET' || method === 'HEAD') && (await serveStatic(req, res, webRoot, path))) return;
-    sendError(res, 404, 'not_found', 'not found');
+    sendError(res, 'not_found', 'not found');
   }
 
   async function handleRoomPublish(req: IncomingMessage, res: ServerResponse, encodedRoom: string): Promise<void> {
-    if (req.method !== 'POST') return sendError(res, 405, 'bad_request', 'use POST');
+    if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');
     let body: Buffer;
     try {
       body = await readBody(req, config.limits.maxFrameBytes);
     } catch (error) {
-      if (error instanceof BodyTooLargeError) return sendError(res, 413, 'payload_too_large', error.message);
+      if (error instanceof BodyTooLargeError) return sendError(res, 'payload_too_large', error.message);
       throw error;
     }
     const auth = await authenticateApiRequest(req, body, config.api);
-    if (!auth.ok) return sendError(res, auth.status, auth.status === 401 ? 'unauthorized' : 'forbidden', auth.message);
+    if (!auth.ok) return sendError(res, auth.status === 401 ? 'unauthorized' : 'forbidden', auth.message);
     let room: string;
     try {
       room = decodeURIComponent(encodedRoom);
     } catch {
-      return sendError(res, 400, 'bad_request', 'invalid room name');
+      return sendError(res, 'bad_request', 'invalid room name');
     }
     if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) {
-      return sendError(res, 400, 'bad_request', 'invalid room name');
+      return sendError(res, 'bad_request', 'invalid room name');
     }
     let input: unknown;
     try {
       input = JSON.parse(body.toString('utf8'));
     } catch {
-      return sendError(res, 400, 'bad_request', 'body is not valid JSON');
+      return sendError(res, 'bad_request', 'body is not valid JSON');
     }
     const parsed = serverPublish.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return sendError(res, 400, 'bad_request', `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid body'}`);
+      return sendError(res, 'bad_request', `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid body'}`);
     }
     try {
       const result = await engine.publishAsServer(room, parsed.data);
@@ -383,7 +383,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       sendJson(res, result.duplicate ? 200 : 201, { room, seq: result.seq, duplicate: result.duplicate, ...(parsed.data.id === undefined ? {} : { id: parsed.data.id }) });
     } catch (error) {
       if (error instanceof ProtocolError) {
-        return sendError(res, error.code === 'payload_too_large' ? 413 : error.code === 'conflict' ? 409 : 400, error.code, error.message);
+        return sendError(res, error.code, error.message);
       }
       throw error;
     }
@@ -395,7 +395,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       body = await readBody(req, limit);
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
-        sendError(res, 413, 'payload_too_large', error.message);
+        sendError(res, 'payload_too_large', error.message);
         return undefined;
       }
       throw error;
@@ -403,7 +403,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     try {
       return JSON.parse(body.toString('utf8')) as unknown;
     } catch {
-      sendError(res, 400, 'bad_request', 'body is not valid JSON');
+      sendError(res, 'bad_request', 'body is not valid JSON');
       return undefined;
     }
   }
