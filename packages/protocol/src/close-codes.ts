@@ -27,9 +27,6 @@ export const CLOSE_CODES = {
   connectionLimit: 4504,
 } as const;
 
-export type CloseCodeName = keyof typeof CLOSE_CODES;
-export type CloseCode = (typeof CLOSE_CODES)[CloseCodeName];
-
 /** A standard code Classwire never sends, but which ends a session when a proxy or peer sends it. */
 const POLICY_VIOLATION = 1008;
 
