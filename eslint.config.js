@@ -16,6 +16,9 @@ function forbidSourcesOf(names, message) {
   return { regex: `(^|/)(${names.join('|')})/src(/|$)`, message };
 }
 
+/** The runtimes, and the CLI that assembles them. */
+const RUNTIMES = ['gateway', 'aws', 'apigw-emulator', 'cli'];
+
 const NODE_BUILTINS = { regex: `^(node:.*|${builtinModules.join('|')})$`, message: 'protocol runs in browsers: no Node modules' };
 
 export default tseslint.config(
@@ -47,7 +50,7 @@ export default tseslint.config(
           patterns: [
             NODE_BUILTINS,
             { regex: '^@classwire/', message: 'protocol is the bottom layer: it imports no package of ours' },
-            forbidSourcesOf(['core', 'client', 'gateway', 'aws'], 'protocol is the bottom layer: it imports no package of ours'),
+            forbidSourcesOf(['core', 'client', ...RUNTIMES], 'protocol is the bottom layer: it imports no package of ours'),
           ],
         },
       ],
@@ -61,7 +64,7 @@ export default tseslint.config(
         'error',
         {
           paths: ['ws', 'node:http', 'node:net', 'http', 'net'],
-          patterns: forbidPackages(['gateway', 'aws', 'client'], 'core never imports a runtime or the client SDK'),
+          patterns: forbidPackages([...RUNTIMES, 'client'], 'core never imports a runtime or the client SDK'),
         },
       ],
     },
@@ -75,7 +78,7 @@ export default tseslint.config(
         {
           patterns: [
             { regex: '^@classwire/(?!protocol/wire$)', message: 'the client imports only @classwire/protocol/wire (no server code, no schema library)' },
-            forbidSourcesOf(['core', 'gateway', 'aws'], 'the client imports only @classwire/protocol/wire'),
+            forbidSourcesOf(['core', ...RUNTIMES], 'the client imports only @classwire/protocol/wire'),
           ],
         },
       ],
@@ -85,21 +88,27 @@ export default tseslint.config(
     // The classroom app talks to the server through the SDK only.
     files: ['apps/classroom/src/**/*.ts', 'apps/classroom/src/**/*.vue'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: forbidPackages(['core', 'gateway', 'aws'], 'the app uses the client SDK, never server code') }],
+      'no-restricted-imports': ['error', { patterns: forbidPackages(['core', ...RUNTIMES], 'the app uses the client SDK, never server code') }],
     },
   },
   {
-    // The self-hosted gateway does not ship the AWS runtime.
+    // The self-hosted gateway does not ship the AWS runtime (nor the emulator that runs it).
     files: ['packages/gateway/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: forbidPackages(['aws', 'client'], 'the gateway never imports the AWS runtime or the client SDK') }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: forbidPackages(['aws', 'apigw-emulator', 'cli', 'client'], 'the gateway never imports the AWS runtime, the emulator, the CLI or the client SDK') },
+      ],
     },
   },
   {
     // The AWS runtime does not depend on the self-hosted one.
     files: ['packages/aws/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: forbidPackages(['gateway', 'client'], 'the AWS runtime never imports the gateway or the client SDK') }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: forbidPackages(['gateway', 'apigw-emulator', 'cli', 'client'], 'the AWS runtime never imports the gateway, the emulator, the CLI or the client SDK') },
+      ],
     },
   },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },

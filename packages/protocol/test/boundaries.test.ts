@@ -39,18 +39,22 @@ describe('package boundaries (lint)', () => {
     [CORE, '@classwire/client'],
     [CORE, '../../gateway/src/index.js'],
     [CORE, 'ws'],
+    [CORE, '@classwire/cli'],
     [CLIENT, '@classwire/core'],
     [CLIENT, '@classwire/gateway'],
     [CLIENT, '@classwire/aws/handlers'],
     [CLIENT, '@classwire/protocol'],
     [APP, '@classwire/core'],
     [APP, '@classwire/gateway'],
+    [APP, '@classwire/apigw-emulator'],
     [APP, '../../../../packages/aws/src/index.js'],
     [APP_COMPONENT, '@classwire/core'],
     [GATEWAY, '@classwire/aws'],
     [GATEWAY, '@classwire/client'],
+    [GATEWAY, '@classwire/apigw-emulator'],
     [AWS, '@classwire/gateway'],
     [AWS, '@classwire/client'],
+    [AWS, '../../apigw-emulator/src/index.js'],
   ])('%s may not import %s', async (file, specifier) => {
     expect(await restrictedImports(file, specifier)).toHaveLength(1);
   });
