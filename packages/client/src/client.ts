@@ -59,14 +59,14 @@ interface ClientEvents {
  * publishing) and `Inbound` (dispatch of server frames).
  */
 export class ClasswireClient {
-  readonly #events: Emitter<ClientEvents>;
-  readonly #connection: Connection;
-  readonly #membership: Membership;
-  readonly #outbox: Outbox;
-  readonly #inbound: Inbound;
-  readonly #roomHost: RoomHost;
-  readonly #idPrefix: string;
-  #counter = 0;
+  private readonly events: Emitter<ClientEvents>;
+  private readonly connection: Connection;
+  private readonly membership: Membership;
+  private readonly outbox: Outbox;
+  private readonly inbound: Inbound;
+  private readonly roomHost: RoomHost;
+  private readonly idPrefix: string;
+  private counter = 0;
 
   constructor(options: ClientOptions) {
     if (options.token === undefined && options.getToken === undefined) throw new Error('token or getToken is required');
@@ -75,11 +75,11 @@ export class ClasswireClient {
       throw new Error('no WebSocket implementation: pass options.WebSocket (for Node 20, import from "@classwire/client/node")');
     }
     const random = options.random ?? Math.random;
-    this.#idPrefix = Math.floor(random() * 36 ** 8).toString(36);
-    this.#events = new Emitter((error) => this.#reportError(error));
+    this.idPrefix = Math.floor(random() * 36 ** 8).toString(36);
+    this.events = new Emitter((error) => this.reportError(error));
     const backoff = (attempt: number) => fullJitterDelay(attempt, options.reconnect, random);
-    const link = () => this.#connection.link;
-    this.#connection = new Connection(
+    const link = () => this.connection.link;
+    this.connection = new Connection(
       {
         url: options.url,
         WebSocket,
@@ -90,60 +90,60 @@ export class ClasswireClient {
       new TokenSource(options.token, options.getToken),
       {
         // Listeners run after the current call stack, so one added right after `connect()` sees every state.
-        stateChanged: (state, previous) => queueMicrotask(() => this.#events.emit('state', { state, previous })),
+        stateChanged: (state, previous) => queueMicrotask(() => this.events.emit('state', { state, previous })),
         opened: () => {
-          this.#membership.rejoinAll();
+          this.membership.rejoinAll();
           // Direct messages need no room; publishes wait for their room's `joined`.
-          this.#outbox.flush();
+          this.outbox.flush();
         },
-        frame: (data) => this.#inbound.receive(data),
+        frame: (data) => this.inbound.receive(data),
         lost: () => {
-          this.#outbox.unsendAll();
-          this.#membership.connectionLost();
+          this.outbox.unsendAll();
+          this.membership.connectionLost();
         },
-        ended: (info) => this.#ended(info),
-        reportError: (error) => this.#reportError(error),
+        ended: (info) => this.ended(info),
+        reportError: (error) => this.reportError(error),
       },
     );
-    this.#outbox = new Outbox(
+    this.outbox = new Outbox(
       {
         maxPending: options.maxPendingPublishes ?? 1000,
         maxInFlight: options.maxInFlight ?? 1,
         ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
         retryDelay: backoff,
       },
-      { link, rejoin: (room) => this.#membership.sendJoin(room) },
+      { link, rejoin: (room) => this.membership.sendJoin(room) },
     );
-    this.#membership = new Membership({
+    this.membership = new Membership({
       link,
-      nextId: (kind) => this.#nextId(kind),
+      nextId: (kind) => this.nextId(kind),
       retryDelay: () => backoff(1),
-      failed: (room, error) => this.#outbox.rejectRoom(room, error),
+      failed: (room, error) => this.outbox.rejectRoom(room, error),
     });
-    this.#inbound = new Inbound({
-      connection: this.#connection,
-      membership: this.#membership,
-      outbox: this.#outbox,
-      direct: (message) => this.#events.emit('direct', message),
-      reportError: (error) => this.#reportError(error),
+    this.inbound = new Inbound({
+      connection: this.connection,
+      membership: this.membership,
+      outbox: this.outbox,
+      direct: (message) => this.events.emit('direct', message),
+      reportError: (error) => this.reportError(error),
     });
-    this.#roomHost = {
-      publish: (room, event, data, publishOptions) => this.#publishTo(room, event, data, publishOptions),
-      leave: (room) => this.#leaveRoom(room),
-      resume: (room) => this.#membership.sendJoin(room),
-      reportError: (error) => this.#reportError(error),
+    this.roomHost = {
+      publish: (room, event, data, publishOptions) => this.publishTo(room, event, data, publishOptions),
+      leave: (room) => this.leaveRoom(room),
+      resume: (room) => this.membership.sendJoin(room),
+      reportError: (error) => this.reportError(error),
       gapTimeoutMs: options.gapTimeoutMs ?? 1000,
     };
   }
 
   get state(): ConnectionState {
-    return this.#connection.state;
+    return this.connection.state;
   }
 
   /** Starts connecting (idempotent). Resolves when the connection is open. */
   connect(): Promise<void> {
     if (this.state === 'closed') return Promise.reject(new ClasswireError('closed', 'the client is closed'));
-    this.#connection.start();
+    this.connection.start();
     return this.whenOpen();
   }
 
@@ -151,7 +151,7 @@ export class ClasswireClient {
   whenOpen(): Promise<void> {
     if (this.state === 'open') return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const off = this.#events.on('state', ({ state }) => {
+      const off = this.events.on('state', ({ state }) => {
         if (state === 'open') {
           off();
           resolve();
@@ -165,82 +165,82 @@ export class ClasswireClient {
 
   /** Joins a room (or returns the room already joined). Connects if needed. */
   join(roomId: string): Room {
-    const existing = this.#membership.get(roomId);
+    const existing = this.membership.get(roomId);
     if (existing !== undefined && existing.state !== 'left' && existing.state !== 'failed') return existing;
-    const room = new Room(roomId, this.#roomHost);
-    this.#membership.add(room);
+    const room = new Room(roomId, this.roomHost);
+    this.membership.add(room);
     if (this.state === 'idle') void this.connect().catch(() => undefined);
     return room;
   }
 
   /** A room this client joined. */
   room(roomId: string): Room | undefined {
-    return this.#membership.get(roomId);
+    return this.membership.get(roomId);
   }
 
   /** Sends a private message to every connection of `userId`; resolves when the server accepted it. */
   async direct<T>(userId: string, event: string, data: T): Promise<void> {
-    const id = this.#nextId('d');
-    await this.#request({ action: 'direct', to: userId, event, data, id }, undefined);
+    const id = this.nextId('d');
+    await this.request({ action: 'direct', to: userId, event, data, id }, undefined);
   }
 
   on<K extends keyof ClientEvents & string>(event: K, listener: (value: ClientEvents[K]) => void): () => void {
-    return this.#events.on(event, listener);
+    return this.events.on(event, listener);
   }
 
   /** Closes for good: rejects what is pending and stops reconnecting. */
   close(): void {
     if (this.state === 'closed') return;
-    this.#connection.close({ code: CLOSE_CODES.normal, reason: 'closed by the client' });
+    this.connection.close({ code: CLOSE_CODES.normal, reason: 'closed by the client' });
   }
 
   /** Publishes waiting for an ack (sent or queued). */
   get pendingCount(): number {
-    return this.#outbox.size;
+    return this.outbox.size;
   }
 
-  #ended(info: CloseInfo): void {
+  private ended(info: CloseInfo): void {
     const error = new ClasswireError('closed', `the connection closed (${info.code}${info.reason === '' ? '' : `: ${info.reason}`})`);
-    this.#outbox.rejectAll(error);
-    this.#membership.ended(error);
-    this.#events.emit('closed', info);
+    this.outbox.rejectAll(error);
+    this.membership.ended(error);
+    this.events.emit('closed', info);
   }
 
-  #publishTo(room: Room, event: string, data: unknown, options: PublishOptions): Promise<number | undefined> {
+  private publishTo(room: Room, event: string, data: unknown, options: PublishOptions): Promise<number | undefined> {
     if (room.state === 'left' || room.state === 'failed') {
       return Promise.reject(new ClasswireError('not_joined', `room "${room.id}" was left`));
     }
     if (options.ephemeral === true) {
       // Ephemeral events are for the present moment: dropped, not queued, while offline.
-      const link = this.#connection.link;
+      const link = this.connection.link;
       if (link !== undefined && room.state === 'joined') {
         const frame: ClientFrame = { action: 'publish', room: room.id, event, data, ephemeral: true };
         link.send(JSON.stringify(frame));
       }
       return Promise.resolve(undefined);
     }
-    return this.#request({ action: 'publish', room: room.id, event, data, id: this.#nextId('p') }, room);
+    return this.request({ action: 'publish', room: room.id, event, data, id: this.nextId('p') }, room);
   }
 
-  #request(frame: ClientFrame & { id: string }, room: Room | undefined): Promise<number | undefined> {
+  private request(frame: ClientFrame & { id: string }, room: Room | undefined): Promise<number | undefined> {
     if (this.state === 'closed') return Promise.reject(new ClasswireError('closed', 'the client is closed'));
-    return this.#outbox.add(frame, room);
+    return this.outbox.add(frame, room);
   }
 
-  #leaveRoom(room: Room): Promise<void> {
-    if (!this.#membership.remove(room)) return Promise.resolve();
-    this.#outbox.rejectRoom(room, new ClasswireError('not_joined', `room "${room.id}" was left`));
+  private leaveRoom(room: Room): Promise<void> {
+    if (!this.membership.remove(room)) return Promise.resolve();
+    this.outbox.rejectRoom(room, new ClasswireError('not_joined', `room "${room.id}" was left`));
     room.closed();
-    return this.#membership.sendLeave(room);
+    return this.membership.sendLeave(room);
   }
 
-  #nextId(kind: string): string {
-    this.#counter += 1;
-    return `${kind}-${this.#idPrefix}-${this.#counter.toString(36)}`;
+  private nextId(kind: string): string {
+    this.counter += 1;
+    return `${kind}-${this.idPrefix}-${this.counter.toString(36)}`;
   }
 
-  #reportError(error: unknown): void {
-    if (this.#events.has('error')) this.#events.emit('error', error);
+  private reportError(error: unknown): void {
+    if (this.events.has('error')) this.events.emit('error', error);
     else console.error('[classwire]', error);
   }
 }

@@ -54,46 +54,43 @@ const OPEN = 1;
  * transient close, applies the close code rules of the protocol, and runs the heartbeat while open.
  */
 export class Connection {
-  #current: ConnectionState = 'idle';
-  #socket: WebSocketLike | undefined;
+  private current: ConnectionState = 'idle';
+  private socket: WebSocketLike | undefined;
   /** Reconnect attempts since a room was last joined: the backoff's exponent. */
-  #attempt = 0;
+  private attempt = 0;
   /** A `closing` frame's code, applied when the socket closes. */
-  #closingNotice: CloseInfo | undefined;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #heartbeat: Heartbeat;
+  private closingNotice: CloseInfo | undefined;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly heartbeat: Heartbeat;
 
-  readonly #settings: ConnectionSettings;
-  readonly #tokens: TokenSource;
-  readonly #hooks: ConnectionHooks;
-
-  constructor(settings: ConnectionSettings, tokens: TokenSource, hooks: ConnectionHooks) {
-    this.#settings = settings;
-    this.#tokens = tokens;
-    this.#hooks = hooks;
-    this.#heartbeat = new Heartbeat(settings.pingIntervalMs, settings.pongTimeoutMs);
+  constructor(
+    private readonly settings: ConnectionSettings,
+    private readonly tokens: TokenSource,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.heartbeat = new Heartbeat(settings.pingIntervalMs, settings.pongTimeoutMs);
   }
 
   get state(): ConnectionState {
-    return this.#current;
+    return this.current;
   }
 
   /** The socket while the connection is open; undefined otherwise. */
   get link(): Link | undefined {
-    const socket = this.#socket;
-    return this.#current === 'open' && socket !== undefined && socket.readyState === OPEN ? socket : undefined;
+    const socket = this.socket;
+    return this.current === 'open' && socket !== undefined && socket.readyState === OPEN ? socket : undefined;
   }
 
   /** Opens the first socket; later calls do nothing. */
   start(): void {
-    if (this.#current !== 'idle') return;
-    this.#setState('connecting');
-    void this.#openSocket();
+    if (this.current !== 'idle') return;
+    this.setState('connecting');
+    void this.openSocket();
   }
 
   /** A room was joined: the connection works, so the next outage's backoff starts from the beginning. */
   resetBackoff(): void {
-    this.#attempt = 0;
+    this.attempt = 0;
   }
 
   /**
@@ -101,13 +98,13 @@ export class Connection {
    * cannot set one); it decides over the code the socket actually closes with.
    */
   announceClose(notice: CloseInfo): void {
-    this.#closingNotice = notice;
+    this.closingNotice = notice;
   }
 
   /** Closes for good. */
   close(info: CloseInfo): void {
-    const socket = this.#socket;
-    this.#socket = undefined;
+    const socket = this.socket;
+    this.socket = undefined;
     if (socket !== undefined) {
       detach(socket);
       try {
@@ -116,82 +113,82 @@ export class Connection {
         // already closing
       }
     }
-    this.#heartbeat.stop();
-    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
-    this.#setState('closed');
-    this.#hooks.ended(info);
+    this.heartbeat.stop();
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.setState('closed');
+    this.hooks.ended(info);
   }
 
-  #setState(next: ConnectionState): void {
-    const previous = this.#current;
+  private setState(next: ConnectionState): void {
+    const previous = this.current;
     if (previous === next) return;
-    this.#current = next;
-    this.#hooks.stateChanged(next, previous);
+    this.current = next;
+    this.hooks.stateChanged(next, previous);
   }
 
-  async #openSocket(): Promise<void> {
+  private async openSocket(): Promise<void> {
     let token: string;
     try {
-      token = await this.#tokens.current();
+      token = await this.tokens.current();
     } catch (error) {
-      this.#hooks.reportError(error);
-      this.#scheduleReconnect();
+      this.hooks.reportError(error);
+      this.scheduleReconnect();
       return;
     }
-    if (this.#current === 'closed') return;
-    const { url } = this.#settings;
+    if (this.current === 'closed') return;
+    const { url } = this.settings;
     const separator = url.includes('?') ? '&' : '?';
     let socket: WebSocketLike;
     try {
-      socket = new this.#settings.WebSocket(`${url}${separator}token=${encodeURIComponent(token)}`);
+      socket = new this.settings.WebSocket(`${url}${separator}token=${encodeURIComponent(token)}`);
     } catch (error) {
-      this.#hooks.reportError(error);
-      this.#scheduleReconnect();
+      this.hooks.reportError(error);
+      this.scheduleReconnect();
       return;
     }
-    this.#socket = socket;
+    this.socket = socket;
     let opened = false;
     socket.onopen = () => {
       opened = true;
-      this.#onOpen(socket);
+      this.onOpen(socket);
     };
     socket.onmessage = (event) => {
-      if (this.#socket !== socket) return;
-      this.#heartbeat.alive();
-      this.#hooks.frame(event.data);
+      if (this.socket !== socket) return;
+      this.heartbeat.alive();
+      this.hooks.frame(event.data);
     };
     socket.onerror = () => {
       // Always followed by onclose, which decides what happens next.
     };
     socket.onclose = (event) => {
-      if (this.#socket !== socket) return;
+      if (this.socket !== socket) return;
       // A socket that never opened may have been refused (an expired or revoked token): refresh it.
-      if (!opened) this.#tokens.markStale();
-      const notice = this.#closingNotice ?? event;
-      this.#closingNotice = undefined;
-      this.#onSocketClosed(notice.code, notice.reason);
+      if (!opened) this.tokens.markStale();
+      const notice = this.closingNotice ?? event;
+      this.closingNotice = undefined;
+      this.onSocketClosed(notice.code, notice.reason);
     };
   }
 
-  #onOpen(socket: WebSocketLike): void {
-    this.#setState('open');
-    this.#heartbeat.start(
-      () => this.#ping(socket),
-      () => this.#onSilence(socket),
+  private onOpen(socket: WebSocketLike): void {
+    this.setState('open');
+    this.heartbeat.start(
+      () => this.ping(socket),
+      () => this.onSilence(socket),
     );
-    this.#hooks.opened();
+    this.hooks.opened();
   }
 
-  #ping(socket: WebSocketLike): boolean {
-    if (this.#socket !== socket || socket.readyState !== OPEN) return false;
+  private ping(socket: WebSocketLike): boolean {
+    if (this.socket !== socket || socket.readyState !== OPEN) return false;
     const ping: PingFrame = { action: 'ping' };
     socket.send(JSON.stringify(ping));
     return true;
   }
 
   /** Nothing answered a ping: the network path is dead even if the socket does not know it yet. */
-  #onSilence(socket: WebSocketLike): void {
-    if (this.#socket !== socket) return;
+  private onSilence(socket: WebSocketLike): void {
+    if (this.socket !== socket) return;
     const reason = 'no answer to ping';
     detach(socket);
     try {
@@ -199,29 +196,29 @@ export class Connection {
     } catch {
       // already closing
     }
-    this.#onSocketClosed(CLOSE_CODES.heartbeatTimeout, reason);
+    this.onSocketClosed(CLOSE_CODES.heartbeatTimeout, reason);
   }
 
-  #onSocketClosed(code: number, reason: string): void {
-    this.#socket = undefined;
-    this.#heartbeat.stop();
-    this.#hooks.lost();
+  private onSocketClosed(code: number, reason: string): void {
+    this.socket = undefined;
+    this.heartbeat.stop();
+    this.hooks.lost();
     if (!shouldReconnect(code)) {
       this.close({ code, reason });
       return;
     }
-    if (code === CLOSE_CODES.tokenExpired) this.#tokens.markStale();
-    this.#scheduleReconnect();
+    if (code === CLOSE_CODES.tokenExpired) this.tokens.markStale();
+    this.scheduleReconnect();
   }
 
-  #scheduleReconnect(): void {
-    if (this.#current === 'closed') return;
-    this.#setState('reconnecting');
-    const delay = this.#settings.reconnectDelay(this.#attempt);
-    this.#attempt += 1;
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      void this.#openSocket();
+  private scheduleReconnect(): void {
+    if (this.current === 'closed') return;
+    this.setState('reconnecting');
+    const delay = this.settings.reconnectDelay(this.attempt);
+    this.attempt += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.openSocket();
     }, delay);
   }
 }

@@ -29,17 +29,14 @@ const MAX_REMEMBERED_DIRECT_IDS = 1000;
 /** Inbound dispatch: parses each server frame and hands it to the part of the client it concerns. */
 export class Inbound {
   /** Senders' direct message ids seen lately: a resent direct message (its ack was lost) is delivered once. */
-  readonly #seenDirect = new Set<string>();
-  readonly #handlers: ServerFrameHandlers;
+  private readonly seenDirect = new Set<string>();
+  private readonly handlers: ServerFrameHandlers;
 
-  readonly #parts: InboundParts;
-
-  constructor(parts: InboundParts) {
-    this.#parts = parts;
+  constructor(private readonly parts: InboundParts) {
     const { connection, membership, outbox } = parts;
-    this.#handlers = {
+    this.handlers = {
       message: (frame) => membership.get(frame.room)?.handleMessage(frame),
-      joined: (frame) => this.#onJoined(frame),
+      joined: (frame) => this.onJoined(frame),
       presence: (frame) => membership.get(frame.room)?.handlePresence(frame),
       snapshot: (frame) => {
         try {
@@ -50,8 +47,8 @@ export class Inbound {
       },
       ack: (frame) => outbox.acknowledged(frame),
       left: (frame) => membership.left(frame),
-      direct: (frame) => this.#onDirect(frame),
-      error: (frame) => this.#onError(frame),
+      direct: (frame) => this.onDirect(frame),
+      error: (frame) => this.onError(frame),
       pong: () => {},
       closing: (frame) => connection.announceClose({ code: frame.code, reason: frame.reason }),
     };
@@ -62,39 +59,39 @@ export class Inbound {
     try {
       frame = JSON.parse(typeof data === 'string' ? data : String(data)) as ServerFrame;
     } catch (error) {
-      this.#parts.reportError(error);
+      this.parts.reportError(error);
       return;
     }
     // Frame types this client does not know (from a newer server) are ignored.
-    if (!Object.hasOwn(this.#handlers, frame.type)) return;
-    (this.#handlers[frame.type] as (frame: ServerFrame) => void)(frame);
+    if (!Object.hasOwn(this.handlers, frame.type)) return;
+    (this.handlers[frame.type] as (frame: ServerFrame) => void)(frame);
   }
 
-  #onJoined(frame: JoinedFrame): void {
-    const room = this.#parts.membership.joined(frame);
+  private onJoined(frame: JoinedFrame): void {
+    const room = this.parts.membership.joined(frame);
     if (room === undefined) return;
-    this.#parts.connection.resetBackoff();
+    this.parts.connection.resetBackoff();
     room.handleJoined(frame);
     // The room's publishes waited for this.
-    this.#parts.outbox.flush();
+    this.parts.outbox.flush();
   }
 
-  #onDirect(frame: DirectMessageFrame): void {
+  private onDirect(frame: DirectMessageFrame): void {
     if (frame.id !== undefined) {
       const key = `${frame.from.userId}\n${frame.id}`;
-      if (this.#seenDirect.has(key)) return;
-      this.#seenDirect.add(key);
-      if (this.#seenDirect.size > MAX_REMEMBERED_DIRECT_IDS) this.#seenDirect.delete(this.#seenDirect.values().next().value!);
+      if (this.seenDirect.has(key)) return;
+      this.seenDirect.add(key);
+      if (this.seenDirect.size > MAX_REMEMBERED_DIRECT_IDS) this.seenDirect.delete(this.seenDirect.values().next().value!);
     }
     const message: DirectMessage = { event: frame.event, data: frame.data, from: frame.from, ts: frame.ts };
     if (frame.id !== undefined) message.id = frame.id;
-    this.#parts.direct(message);
+    this.parts.direct(message);
   }
 
-  #onError(frame: ErrorFrame): void {
+  private onError(frame: ErrorFrame): void {
     const code: ErrorCode = isErrorCode(frame.code) ? frame.code : 'internal';
     const error = new ClasswireError(code, frame.message);
-    if (this.#parts.membership.joinRefused(frame.id, code, error)) return;
-    if (!this.#parts.outbox.refused(frame.id, code, error)) this.#parts.reportError(error);
+    if (this.parts.membership.joinRefused(frame.id, code, error)) return;
+    if (!this.parts.outbox.refused(frame.id, code, error)) this.parts.reportError(error);
   }
 }

@@ -5,19 +5,15 @@ type Listener<T> = (value: T) => void;
  * the SDK: the error goes to `onListenerError`.
  */
 export class Emitter<Events extends Record<string, unknown>> {
-  readonly #listeners = new Map<keyof Events, Set<Listener<never>>>();
+  private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();
 
-  readonly #onListenerError: (error: unknown, event: keyof Events) => void;
-
-  constructor(onListenerError: (error: unknown, event: keyof Events) => void) {
-    this.#onListenerError = onListenerError;
-  }
+  constructor(private readonly onListenerError: (error: unknown, event: keyof Events) => void) {}
 
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
-    let set = this.#listeners.get(event);
+    let set = this.listeners.get(event);
     if (set === undefined) {
       set = new Set();
-      this.#listeners.set(event, set);
+      this.listeners.set(event, set);
     }
     set.add(listener as Listener<never>);
     return () => {
@@ -26,18 +22,18 @@ export class Emitter<Events extends Record<string, unknown>> {
   }
 
   emit<K extends keyof Events>(event: K, value: Events[K]): void {
-    const set = this.#listeners.get(event);
+    const set = this.listeners.get(event);
     if (set === undefined) return;
     for (const listener of [...set]) {
       try {
         (listener as Listener<Events[K]>)(value);
       } catch (error) {
-        this.#onListenerError(error, event);
+        this.onListenerError(error, event);
       }
     }
   }
 
   has(event: keyof Events): boolean {
-    return (this.#listeners.get(event)?.size ?? 0) > 0;
+    return (this.listeners.get(event)?.size ?? 0) > 0;
   }
 }

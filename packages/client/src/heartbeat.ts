@@ -3,38 +3,35 @@
  * keep API Gateway's idle timer from firing. Any inbound frame counts as the answer.
  */
 export class Heartbeat {
-  #pingTimer: ReturnType<typeof setInterval> | undefined;
-  #answerTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private answerTimer: ReturnType<typeof setTimeout> | undefined;
 
-  readonly #intervalMs: number;
-  readonly #answerTimeoutMs: number;
-
-  constructor(intervalMs: number, answerTimeoutMs: number) {
-    this.#intervalMs = intervalMs;
-    this.#answerTimeoutMs = answerTimeoutMs;
-  }
+  constructor(
+    private readonly intervalMs: number,
+    private readonly answerTimeoutMs: number,
+  ) {}
 
   /** `ping` sends a ping and says whether it could; `silent` runs when nothing arrived in time after one. */
   start(ping: () => boolean, silent: () => void): void {
     this.stop();
-    this.#pingTimer = setInterval(() => {
-      if (!ping() || this.#answerTimer !== undefined) return;
-      this.#answerTimer = setTimeout(() => {
-        this.#answerTimer = undefined;
+    this.pingTimer = setInterval(() => {
+      if (!ping() || this.answerTimer !== undefined) return;
+      this.answerTimer = setTimeout(() => {
+        this.answerTimer = undefined;
         silent();
-      }, this.#answerTimeoutMs);
-    }, this.#intervalMs);
+      }, this.answerTimeoutMs);
+    }, this.intervalMs);
   }
 
   /** A frame arrived: the path is alive. */
   alive(): void {
-    if (this.#answerTimer !== undefined) clearTimeout(this.#answerTimer);
-    this.#answerTimer = undefined;
+    if (this.answerTimer !== undefined) clearTimeout(this.answerTimer);
+    this.answerTimer = undefined;
   }
 
   stop(): void {
-    if (this.#pingTimer !== undefined) clearInterval(this.#pingTimer);
-    this.#pingTimer = undefined;
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
     this.alive();
   }
 }

@@ -19,36 +19,32 @@ export interface MembershipHost {
  * or fails refused joins.
  */
 export class Membership {
-  readonly #rooms = new Map<string, Room>();
-  readonly #joinRequests = new Map<string, Room>();
-  readonly #leaveRequests = new Map<string, () => void>();
+  private readonly rooms = new Map<string, Room>();
+  private readonly joinRequests = new Map<string, Room>();
+  private readonly leaveRequests = new Map<string, () => void>();
 
-  readonly #host: MembershipHost;
-
-  constructor(host: MembershipHost) {
-    this.#host = host;
-  }
+  constructor(private readonly host: MembershipHost) {}
 
   get(roomId: string): Room | undefined {
-    return this.#rooms.get(roomId);
+    return this.rooms.get(roomId);
   }
 
   /** Adds a room and joins it if the connection is open (otherwise `rejoinAll` will). */
   add(room: Room): void {
-    this.#rooms.set(room.id, room);
+    this.rooms.set(room.id, room);
     this.sendJoin(room);
   }
 
   /** The connection (re)opened: join every room again, resuming where each left off. */
   rejoinAll(): void {
-    for (const room of this.#rooms.values()) if (room.state !== 'failed' && room.state !== 'left') this.sendJoin(room);
+    for (const room of this.rooms.values()) if (room.state !== 'failed' && room.state !== 'left') this.sendJoin(room);
   }
 
   sendJoin(room: Room): void {
-    const link = this.#host.link();
+    const link = this.host.link();
     if (link === undefined) return;
-    const id = this.#host.nextId('j');
-    this.#joinRequests.set(id, room);
+    const id = this.host.nextId('j');
+    this.joinRequests.set(id, room);
     room.resuming = true;
     const frame: ClientFrame = { action: 'join', room: room.id, id };
     if (room.lastSeq !== undefined && room.epoch !== undefined) {
@@ -60,42 +56,42 @@ export class Membership {
 
   /** The room a `joined` answers, or undefined when it answers a room since left or joined anew. */
   joined(frame: JoinedFrame): Room | undefined {
-    const room = (frame.id !== undefined ? this.#joinRequests.get(frame.id) : undefined) ?? this.#rooms.get(frame.room);
-    if (frame.id !== undefined) this.#joinRequests.delete(frame.id);
-    return room !== undefined && room === this.#rooms.get(frame.room) ? room : undefined;
+    const room = (frame.id !== undefined ? this.joinRequests.get(frame.id) : undefined) ?? this.rooms.get(frame.room);
+    if (frame.id !== undefined) this.joinRequests.delete(frame.id);
+    return room !== undefined && room === this.rooms.get(frame.room) ? room : undefined;
   }
 
   /** Whether `id` was a join request; if so it is retried later or the room fails. */
   joinRefused(id: string | undefined, code: ErrorCode, error: ClasswireError): boolean {
-    const room = id === undefined ? undefined : this.#joinRequests.get(id);
+    const room = id === undefined ? undefined : this.joinRequests.get(id);
     if (room === undefined) return false;
-    this.#joinRequests.delete(id!);
+    this.joinRequests.delete(id!);
     if (ERROR_CODES[code].retryable) {
       room.resuming = false;
       setTimeout(() => {
-        if (this.#rooms.get(room.id) === room) this.sendJoin(room);
-      }, this.#host.retryDelay());
+        if (this.rooms.get(room.id) === room) this.sendJoin(room);
+      }, this.host.retryDelay());
     } else {
-      this.#rooms.delete(room.id);
+      this.rooms.delete(room.id);
       room.fail(error);
-      this.#host.failed(room, error);
+      this.host.failed(room, error);
     }
     return true;
   }
 
   /** Removes the room; false when it is no longer this client's room under that name. */
   remove(room: Room): boolean {
-    if (this.#rooms.get(room.id) !== room) return false;
-    this.#rooms.delete(room.id);
+    if (this.rooms.get(room.id) !== room) return false;
+    this.rooms.delete(room.id);
     return true;
   }
 
   /** Tells the server the room was left; resolves on its `left` (at once while offline). */
   sendLeave(room: Room): Promise<void> {
-    const link = this.#host.link();
+    const link = this.host.link();
     if (link === undefined) return Promise.resolve();
-    const id = this.#host.nextId('l');
-    const done = new Promise<void>((resolve) => this.#leaveRequests.set(id, resolve));
+    const id = this.host.nextId('l');
+    const done = new Promise<void>((resolve) => this.leaveRequests.set(id, resolve));
     const frame: ClientFrame = { action: 'leave', room: room.id, id };
     link.send(JSON.stringify(frame));
     return done;
@@ -103,23 +99,23 @@ export class Membership {
 
   left(frame: LeftFrame): void {
     if (frame.id === undefined) return;
-    this.#leaveRequests.get(frame.id)?.();
-    this.#leaveRequests.delete(frame.id);
+    this.leaveRequests.get(frame.id)?.();
+    this.leaveRequests.delete(frame.id);
   }
 
   /** The socket was lost: its join requests will not be answered; rooms resume on the next one. */
   connectionLost(): void {
-    for (const room of this.#rooms.values()) room.disconnected();
-    this.#joinRequests.clear();
+    for (const room of this.rooms.values()) room.disconnected();
+    this.joinRequests.clear();
   }
 
   /** The client closed for good. */
   ended(error: ClasswireError): void {
-    for (const room of this.#rooms.values()) {
+    for (const room of this.rooms.values()) {
       if (room.state === 'joining') room.fail(error);
       room.closed();
     }
-    for (const done of this.#leaveRequests.values()) done();
-    this.#leaveRequests.clear();
+    for (const done of this.leaveRequests.values()) done();
+    this.leaveRequests.clear();
   }
 }

@@ -48,28 +48,25 @@ export interface OutboxHost {
  * retried before anything made after it.
  */
 export class Outbox {
-  readonly #pending = new Map<string, PendingRequest>();
+  private readonly pending = new Map<string, PendingRequest>();
 
-  readonly #settings: OutboxSettings;
-  readonly #host: OutboxHost;
-
-  constructor(settings: OutboxSettings, host: OutboxHost) {
-    this.#settings = settings;
-    this.#host = host;
-  }
+  constructor(
+    private readonly settings: OutboxSettings,
+    private readonly host: OutboxHost,
+  ) {}
 
   get size(): number {
-    return this.#pending.size;
+    return this.pending.size;
   }
 
   /** Resolves with the seq the server stored a publish at (undefined for a direct message). */
   add(frame: ClientFrame & { id: string }, room: Room | undefined): Promise<number | undefined> {
-    const limit = this.#settings.maxPending;
-    if (this.#pending.size >= limit) {
+    const limit = this.settings.maxPending;
+    if (this.pending.size >= limit) {
       return Promise.reject(new ClasswireError('queue_full', `${limit} messages are already waiting for an ack`));
     }
     return new Promise((resolve, reject) => {
-      this.#pending.set(frame.id, {
+      this.pending.set(frame.id, {
         id: frame.id,
         frame,
         room,
@@ -90,11 +87,11 @@ export class Outbox {
    * is on the wire and fewer than `maxInFlight` await their ack.
    */
   flush(): void {
-    const link = this.#host.link();
+    const link = this.host.link();
     if (link === undefined) return;
     const inFlight = new Map<string, number>();
     const blocked = new Set<string>();
-    for (const request of this.#pending.values()) {
+    for (const request of this.pending.values()) {
       const lane = request.room === undefined ? '' : `#${request.room.id}`;
       if (blocked.has(lane)) continue;
       const sent = inFlight.get(lane) ?? 0;
@@ -104,47 +101,47 @@ export class Outbox {
       }
       const room = request.room;
       const ready = room === undefined || (room.state === 'joined' && !room.resuming);
-      if (!ready || request.retryTimer !== undefined || sent >= this.#settings.maxInFlight) {
+      if (!ready || request.retryTimer !== undefined || sent >= this.settings.maxInFlight) {
         blocked.add(lane);
         continue;
       }
-      this.#transmit(request, link);
+      this.transmit(request, link);
       inFlight.set(lane, sent + 1);
     }
   }
 
   acknowledged(frame: AckFrame): void {
-    const request = this.#pending.get(frame.id);
+    const request = this.pending.get(frame.id);
     if (request === undefined) return;
-    this.#settle(request);
+    this.settle(request);
     request.resolve(frame.seq);
     this.flush();
   }
 
   /** The server refused request `id`: retry it or fail it. False when no request has that id. */
   refused(id: string | undefined, code: ErrorCode, error: ClasswireError): boolean {
-    const request = id === undefined ? undefined : this.#pending.get(id);
+    const request = id === undefined ? undefined : this.pending.get(id);
     if (request === undefined) return false;
     const room = request.room;
     if (code === 'not_joined' && room !== undefined && room.state === 'joined' && request.rejoins < MAX_REJOINS) {
       // This client never left: the server lost the membership (its store failed over, or the
       // registration expired). Join again (resuming from lastSeq) and resend with the same id after it.
-      this.#unsend(request);
+      this.unsend(request);
       request.rejoins += 1;
-      if (!room.resuming) this.#host.rejoin(room);
+      if (!room.resuming) this.host.rejoin(room);
       return true;
     }
     if (ERROR_CODES[code].retryable) {
       // Same id, so a retry the server already stored is answered with the original ack. Its lane waits.
-      this.#unsend(request);
+      this.unsend(request);
       request.retries += 1;
       request.retryTimer = setTimeout(() => {
         request.retryTimer = undefined;
         this.flush();
-      }, this.#settings.retryDelay(request.retries));
+      }, this.settings.retryDelay(request.retries));
       return true;
     }
-    this.#settle(request);
+    this.settle(request);
     request.reject(error);
     this.flush();
     return true;
@@ -152,55 +149,55 @@ export class Outbox {
 
   /** The socket was lost: everything unacknowledged goes out again on the next one. */
   unsendAll(): void {
-    for (const request of this.#pending.values()) this.#unsend(request);
+    for (const request of this.pending.values()) this.unsend(request);
   }
 
   rejectAll(error: ClasswireError): void {
-    for (const request of this.#pending.values()) {
-      this.#unsend(request);
-      this.#clearRetry(request);
+    for (const request of this.pending.values()) {
+      this.unsend(request);
+      this.clearRetry(request);
       request.reject(error);
     }
-    this.#pending.clear();
+    this.pending.clear();
   }
 
   rejectRoom(room: Room, error: ClasswireError): void {
-    for (const request of [...this.#pending.values()]) {
+    for (const request of [...this.pending.values()]) {
       if (request.room === room) {
-        this.#settle(request);
+        this.settle(request);
         request.reject(error);
       }
     }
   }
 
-  #transmit(request: PendingRequest, link: Link): void {
+  private transmit(request: PendingRequest, link: Link): void {
     request.sentOn = link;
     link.send(JSON.stringify(request.frame));
     if (request.ackTimer !== undefined) clearTimeout(request.ackTimer);
     request.ackTimer = setTimeout(() => {
       request.ackTimer = undefined;
       // No ack on a live connection: resend with the same id; the server answers a duplicate with the first ack.
-      if (this.#pending.get(request.id) === request && request.sentOn === link) {
+      if (this.pending.get(request.id) === request && request.sentOn === link) {
         request.sentOn = undefined;
         this.flush();
       }
-    }, this.#settings.ackTimeoutMs);
+    }, this.settings.ackTimeoutMs);
   }
 
-  #unsend(request: PendingRequest): void {
+  private unsend(request: PendingRequest): void {
     request.sentOn = undefined;
     if (request.ackTimer !== undefined) clearTimeout(request.ackTimer);
     request.ackTimer = undefined;
   }
 
-  #clearRetry(request: PendingRequest): void {
+  private clearRetry(request: PendingRequest): void {
     if (request.retryTimer !== undefined) clearTimeout(request.retryTimer);
     request.retryTimer = undefined;
   }
 
-  #settle(request: PendingRequest): void {
-    this.#unsend(request);
-    this.#clearRetry(request);
-    this.#pending.delete(request.id);
+  private settle(request: PendingRequest): void {
+    this.unsend(request);
+    this.clearRetry(request);
+    this.pending.delete(request.id);
   }
 }

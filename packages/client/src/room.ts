@@ -87,30 +87,27 @@ export class Room {
   epoch: string | undefined;
   /** Resolves on the first `joined`; rejects when the server refuses the join. */
   readonly ready: Promise<JoinInfo>;
-  #members = new Map<string, Member>();
-  readonly #handlers = new Map<string, Set<(message: RoomMessage) => void>>();
-  readonly #lifecycle: Emitter<RoomEvents>;
-  readonly #buffered = new Map<number, MessageFrame>();
+  private members = new Map<string, Member>();
+  private readonly handlers = new Map<string, Set<(message: RoomMessage) => void>>();
+  private readonly lifecycle: Emitter<RoomEvents>;
+  private readonly buffered = new Map<number, MessageFrame>();
   /** Parts of the snapshot being received, and the complete one waiting for its `joined`. */
-  #snapshotParts: string[] = [];
-  #pendingSnapshot: RoomSnapshot | undefined;
+  private snapshotParts: string[] = [];
+  private pendingSnapshot: RoomSnapshot | undefined;
   /** The highest seq the server is known to have reached. */
-  #knownSeq = 0;
-  #gapTimer: ReturnType<typeof setTimeout> | undefined;
+  private knownSeq = 0;
+  private gapTimer: ReturnType<typeof setTimeout> | undefined;
   /** True from sending a join until its `joined` arrives. */
   resuming = false;
-  #settleReady!: { resolve: (info: JoinInfo) => void; reject: (error: ClasswireError) => void };
-
-  readonly #host: RoomHost;
+  private settleReady!: { resolve: (info: JoinInfo) => void; reject: (error: ClasswireError) => void };
 
   constructor(
     readonly id: string,
-    host: RoomHost,
+    private readonly host: RoomHost,
   ) {
-    this.#host = host;
-    this.#lifecycle = new Emitter((error) => host.reportError(error));
+    this.lifecycle = new Emitter((error) => host.reportError(error));
     this.ready = new Promise((resolve, reject) => {
-      this.#settleReady = { resolve, reject };
+      this.settleReady = { resolve, reject };
     });
     // An app that never awaits `ready` must not see an unhandled rejection.
     this.ready.catch(() => undefined);
@@ -118,7 +115,7 @@ export class Room {
 
   /** Members present now (one entry per user, however many connections it has). */
   get presence(): Member[] {
-    return [...this.#members.values()];
+    return [...this.members.values()];
   }
 
   /**
@@ -126,15 +123,15 @@ export class Room {
    * disconnected the publish waits in the offline queue and is sent (with the same id) after reconnecting.
    */
   publish<T>(event: string, data: T, options: PublishOptions = {}): Promise<number | undefined> {
-    return this.#host.publish(this, event, data, options);
+    return this.host.publish(this, event, data, options);
   }
 
   /** Messages of one event, or of every event with `'*'`. Returns a function that removes the handler. */
   on<T = unknown>(event: string, handler: (message: RoomMessage<T>) => void): () => void {
-    let set = this.#handlers.get(event);
+    let set = this.handlers.get(event);
     if (set === undefined) {
       set = new Set();
-      this.#handlers.set(event, set);
+      this.handlers.set(event, set);
     }
     set.add(handler as (message: RoomMessage) => void);
     return () => set.delete(handler as (message: RoomMessage) => void);
@@ -142,12 +139,12 @@ export class Room {
 
   /** Each successful (re)join. */
   onJoined(handler: (info: JoinInfo) => void): () => void {
-    return this.#lifecycle.on('joined', handler);
+    return this.lifecycle.on('joined', handler);
   }
 
   /** Missed messages could not be replayed: reload the room's state. */
   onReset(handler: (info: ResetInfo) => void): () => void {
-    return this.#lifecycle.on('reset', handler);
+    return this.lifecycle.on('reset', handler);
   }
 
   /**
@@ -155,78 +152,78 @@ export class Room {
    * resume). Emitted before any message that follows it.
    */
   onSnapshot<T = unknown>(handler: (snapshot: RoomSnapshot<T>) => void): () => void {
-    return this.#lifecycle.on('snapshot', handler as (snapshot: RoomSnapshot) => void);
+    return this.lifecycle.on('snapshot', handler as (snapshot: RoomSnapshot) => void);
   }
 
   onPresence(handler: (change: PresenceChange) => void): () => void {
-    return this.#lifecycle.on('presence', handler);
+    return this.lifecycle.on('presence', handler);
   }
 
   /** The server refused this room (the join, or a publish whose promise nobody awaits). */
   onError(handler: (error: ClasswireError) => void): () => void {
-    return this.#lifecycle.on('error', handler);
+    return this.lifecycle.on('error', handler);
   }
 
   leave(): Promise<void> {
-    return this.#host.leave(this);
+    return this.host.leave(this);
   }
 
   /** @internal */
   handleMessage(frame: MessageFrame): void {
     const seq = frame.seq;
     if (seq === undefined) {
-      this.#deliver(frame);
+      this.deliver(frame);
       return;
     }
     if (this.lastSeq !== undefined && seq <= this.lastSeq) return;
-    this.#knownSeq = Math.max(this.#knownSeq, seq);
+    this.knownSeq = Math.max(this.knownSeq, seq);
     if (this.lastSeq === undefined || seq > this.lastSeq + 1) {
       // Before the first `joined` there is no baseline yet; afterwards this is a gap. Either way, hold it.
-      this.#buffered.set(seq, frame);
-      if (this.lastSeq !== undefined) this.#onGap();
+      this.buffered.set(seq, frame);
+      if (this.lastSeq !== undefined) this.onGap();
       return;
     }
     this.lastSeq = seq;
-    this.#deliver(frame);
-    this.#drain();
+    this.deliver(frame);
+    this.drain();
   }
 
   /** @internal One part of a snapshot; parts arrive in order, before `joined`. */
   handleSnapshotPart(frame: SnapshotFrame): void {
-    if (frame.part === 0) this.#snapshotParts = [];
-    if (frame.part !== this.#snapshotParts.length) return;
-    this.#snapshotParts.push(frame.data);
-    if (this.#snapshotParts.length < frame.parts) return;
-    const text = this.#snapshotParts.join('');
-    this.#snapshotParts = [];
-    this.#pendingSnapshot = { room: this.id, seq: frame.seq, state: JSON.parse(text) as unknown };
+    if (frame.part === 0) this.snapshotParts = [];
+    if (frame.part !== this.snapshotParts.length) return;
+    this.snapshotParts.push(frame.data);
+    if (this.snapshotParts.length < frame.parts) return;
+    const text = this.snapshotParts.join('');
+    this.snapshotParts = [];
+    this.pendingSnapshot = { room: this.id, seq: frame.seq, state: JSON.parse(text) as unknown };
   }
 
   /** @internal */
   handleJoined(frame: JoinedFrame): void {
     const first = this.lastSeq === undefined;
     this.resuming = false;
-    this.#clearGapTimer();
+    this.clearGapTimer();
     const epochChanged = this.epoch !== undefined && this.epoch !== frame.epoch;
     this.epoch = frame.epoch;
-    this.#knownSeq = Math.max(this.#knownSeq, frame.seq);
+    this.knownSeq = Math.max(this.knownSeq, frame.seq);
     if (!frame.recovered) {
       // Frames held from an older epoch belong to a stream that no longer exists.
-      if (epochChanged) this.#buffered.clear();
+      if (epochChanged) this.buffered.clear();
       this.lastSeq = frame.seq;
-      this.#knownSeq = frame.seq;
-      for (const seq of this.#buffered.keys()) if (seq <= frame.seq) this.#buffered.delete(seq);
-      for (const seq of this.#buffered.keys()) this.#knownSeq = Math.max(this.#knownSeq, seq);
+      this.knownSeq = frame.seq;
+      for (const seq of this.buffered.keys()) if (seq <= frame.seq) this.buffered.delete(seq);
+      for (const seq of this.buffered.keys()) this.knownSeq = Math.max(this.knownSeq, seq);
     }
-    this.#members = new Map(frame.presence.map((m) => [m.userId, m]));
+    this.members = new Map(frame.presence.map((m) => [m.userId, m]));
     this.state = 'joined';
     // The app hears of the reset before any message that follows it, and sees the room's new position.
-    if (!frame.recovered && !first) this.#lifecycle.emit('reset', { room: this.id, seq: frame.seq, epoch: frame.epoch });
-    const snapshot = this.#pendingSnapshot;
-    this.#pendingSnapshot = undefined;
-    this.#snapshotParts = [];
-    if (snapshot !== undefined) this.#lifecycle.emit('snapshot', snapshot);
-    this.#drain();
+    if (!frame.recovered && !first) this.lifecycle.emit('reset', { room: this.id, seq: frame.seq, epoch: frame.epoch });
+    const snapshot = this.pendingSnapshot;
+    this.pendingSnapshot = undefined;
+    this.snapshotParts = [];
+    if (snapshot !== undefined) this.lifecycle.emit('snapshot', snapshot);
+    this.drain();
     const info: JoinInfo = {
       room: this.id,
       connectionId: frame.connectionId,
@@ -235,87 +232,87 @@ export class Room {
       recovered: frame.recovered,
       presence: this.presence,
     };
-    this.#lifecycle.emit('joined', info);
-    this.#settleReady.resolve(info);
+    this.lifecycle.emit('joined', info);
+    this.settleReady.resolve(info);
     // A join whose seq is ahead of what arrived means something is still missing.
-    if (this.#hasGap()) this.#onGap();
+    if (this.hasGap()) this.onGap();
   }
 
   /** @internal */
   handlePresence(frame: PresenceFrame): void {
-    if (frame.action === 'join') this.#members.set(frame.member.userId, frame.member);
-    else this.#members.delete(frame.member.userId);
-    this.#lifecycle.emit('presence', { action: frame.action, member: frame.member, members: this.presence });
+    if (frame.action === 'join') this.members.set(frame.member.userId, frame.member);
+    else this.members.delete(frame.member.userId);
+    this.lifecycle.emit('presence', { action: frame.action, member: frame.member, members: this.presence });
   }
 
   /** @internal The join was refused for good. */
   fail(error: ClasswireError): void {
     this.state = 'failed';
-    this.#clearGapTimer();
-    this.#settleReady.reject(error);
-    this.#lifecycle.emit('error', error);
+    this.clearGapTimer();
+    this.settleReady.reject(error);
+    this.lifecycle.emit('error', error);
   }
 
   /** @internal */
   reportError(error: ClasswireError): void {
-    if (this.#lifecycle.has('error')) this.#lifecycle.emit('error', error);
-    else this.#host.reportError(error);
+    if (this.lifecycle.has('error')) this.lifecycle.emit('error', error);
+    else this.host.reportError(error);
   }
 
   /** @internal The connection dropped: the next join resumes from `lastSeq`. */
   disconnected(): void {
     this.resuming = false;
-    this.#snapshotParts = [];
-    this.#pendingSnapshot = undefined;
-    this.#clearGapTimer();
+    this.snapshotParts = [];
+    this.pendingSnapshot = undefined;
+    this.clearGapTimer();
   }
 
   /** @internal */
   closed(): void {
     this.state = this.state === 'failed' ? 'failed' : 'left';
-    this.#clearGapTimer();
-    this.#buffered.clear();
+    this.clearGapTimer();
+    this.buffered.clear();
   }
 
   /** @internal */
   get bufferedCount(): number {
-    return this.#buffered.size;
+    return this.buffered.size;
   }
 
-  #hasGap(): boolean {
-    return this.lastSeq !== undefined && (this.#buffered.size > 0 || this.#knownSeq > this.lastSeq);
+  private hasGap(): boolean {
+    return this.lastSeq !== undefined && (this.buffered.size > 0 || this.knownSeq > this.lastSeq);
   }
 
-  #drain(): void {
+  private drain(): void {
     if (this.lastSeq === undefined) return;
-    for (let next = this.#buffered.get(this.lastSeq + 1); next !== undefined; next = this.#buffered.get(this.lastSeq + 1)) {
-      this.#buffered.delete(this.lastSeq + 1);
+    for (let next = this.buffered.get(this.lastSeq + 1); next !== undefined; next = this.buffered.get(this.lastSeq + 1)) {
+      this.buffered.delete(this.lastSeq + 1);
       this.lastSeq += 1;
-      this.#deliver(next);
+      this.deliver(next);
     }
-    for (const seq of this.#buffered.keys()) if (seq <= this.lastSeq) this.#buffered.delete(seq);
-    if (!this.#hasGap()) this.#clearGapTimer();
+    for (const seq of this.buffered.keys()) if (seq <= this.lastSeq) this.buffered.delete(seq);
+    if (!this.hasGap()) this.clearGapTimer();
   }
 
-  #onGap(): void {
-    if (this.resuming || this.#gapTimer !== undefined) return;
-    if (this.#buffered.size > MAX_BUFFERED) {
-      this.#host.resume(this);
+  private onGap(): void {
+    if (this.resuming || this.gapTimer !== undefined) return;
+    if (this.buffered.size > MAX_BUFFERED) {
+      this.host.resume(this);
       return;
     }
     // Messages may arrive slightly out of order (API Gateway posts concurrently): wait briefly first.
-    this.#gapTimer = setTimeout(() => {
-      this.#gapTimer = undefined;
-      if (this.state === 'joined' && this.#hasGap()) this.#host.resume(this);
-    }, this.#host.gapTimeoutMs);
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = undefined;
+      if (this.state === 'joined' && this.hasGap()) this.host.resume(this);
+    }, this.host.gapTimeoutMs);
   }
 
-  #clearGapTimer(): void {
-    if (this.#gapTimer !== undefined) clearTimeout(this.#gapTimer);
-    this.#gapTimer = undefined;
+  private clearGapTimer(): void {
+    if (this.gapTimer !== undefined) clearTimeout(this.gapTimer);
+    this.gapTimer = undefined;
   }
 
-  #deliver(frame: MessageFrame): void {
+  private deliver(frame: MessageFrame): void {
     const message: RoomMessage = {
       room: frame.room,
       event: frame.event,
@@ -327,13 +324,13 @@ export class Room {
       ...(frame.id === undefined ? {} : { id: frame.id }),
     };
     for (const key of [frame.event, '*']) {
-      const set = this.#handlers.get(key);
+      const set = this.handlers.get(key);
       if (set === undefined) continue;
       for (const handler of [...set]) {
         try {
           handler(message);
         } catch (error) {
-          this.#host.reportError(error);
+          this.host.reportError(error);
         }
       }
     }

@@ -9,29 +9,26 @@ const REFRESH_MARGIN_MS = 30_000;
  */
 export class TokenSource {
   /** Fetch a new token before the next connection; true until the first fetch. */
-  #stale = true;
+  private stale = true;
 
-  #token: string | undefined;
-  readonly #getToken: (() => string | Promise<string>) | undefined;
-
-  constructor(token: string | undefined, getToken: (() => string | Promise<string>) | undefined) {
-    this.#token = token;
-    this.#getToken = getToken;
-  }
+  constructor(
+    private token: string | undefined,
+    private readonly getToken: (() => string | Promise<string>) | undefined,
+  ) {}
 
   /** The server refused the token or said it expired. */
   markStale(): void {
-    this.#stale = true;
+    this.stale = true;
   }
 
   async current(): Promise<string> {
-    const getToken = this.#getToken;
-    if (getToken !== undefined && (this.#stale || this.#token === undefined || expiresSoon(this.#token))) {
-      this.#token = await getToken();
-      this.#stale = false;
+    const getToken = this.getToken;
+    if (getToken !== undefined && (this.stale || this.token === undefined || expiresSoon(this.token))) {
+      this.token = await getToken();
+      this.stale = false;
     }
-    if (this.#token === undefined) throw new ClasswireError('unauthorized', 'no token');
-    return this.#token;
+    if (this.token === undefined) throw new ClasswireError('unauthorized', 'no token');
+    return this.token;
   }
 }
 
