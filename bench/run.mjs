@@ -117,8 +117,8 @@ const pin = !flags['no-taskset'] && tasksetAvailable();
 const SERVER_CORE = pin ? '0' : undefined;
 const GENERATOR_CORE = pin ? '1' : undefined;
 
-if (!existsSync(join(ROOT, 'packages/gateway/dist/cli.js'))) {
-  process.stderr.write('packages/gateway/dist/cli.js is missing: run `npm run build` (npm run bench does).\n');
+if (!existsSync(join(ROOT, 'packages/cli/dist/cli.js'))) {
+  process.stderr.write('packages/cli/dist/cli.js is missing: run `npm run build` (npm run bench does).\n');
   process.exit(2);
 }
 

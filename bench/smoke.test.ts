@@ -35,7 +35,7 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('bench harness (smoke)', () => {
   it('runs a tiny steady profile against Classwire memory and pre-framed ws, and measures it', async () => {
-    expect(existsSync(join(ROOT, 'packages/gateway/dist/cli.js')), 'run `npm run build` first').toBe(true);
+    expect(existsSync(join(ROOT, 'packages/cli/dist/cli.js')), 'run `npm run build` first').toBe(true);
     const args = ['bench/run.mjs', '--profiles', 'steady', '--targets', 'classwire-memory,ws-preframed', '--clients', '40', '--rooms', '2', '--duration', '2', '--out', out, '--no-taskset'];
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

@@ -14,7 +14,7 @@ import { URL, fileURLToPath } from 'node:url';
 import { freePort } from './proc.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'packages/gateway/dist/cli.js');
+const CLI = join(ROOT, 'packages/cli/dist/cli.js');
 const WS_SERVER = join(ROOT, 'bench/servers/ws-server.mjs');
 const SOCKETIO_SERVER = join(ROOT, 'bench/servers/socketio-server.mjs');
 

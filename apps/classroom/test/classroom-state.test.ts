@@ -1,13 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { applyEvent, applySnapshot, initialState, type ClassroomMessage, type ClassroomState } from '../src/state/classroom-state.js';
-import { canDeleteMessage, canEditMessage, canEraseItem, canModerateMember, permissionsOf } from '../src/state/permissions.js';
 import type { ClassroomSnapshot, Member, PrivateEntry, Sender } from '../src/state/types.js';
 
 const teacher: Member = { userId: 't1', name: 'Ms Rivera', role: 'teacher' };
-const assistant: Member = { userId: 'a1', name: 'Sam', role: 'assistant' };
 const ada: Member = { userId: 's1', name: 'Ada', role: 'student' };
 const bo: Member = { userId: 's2', name: 'Bo', role: 'student' };
-const olive: Member = { userId: 'o1', name: 'Olive', role: 'observer' };
 
 let nextSeq = 1;
 function durable(event: string, data: unknown, from: Sender = ada, seq = nextSeq++): ClassroomMessage {
@@ -217,53 +214,5 @@ describe('applySnapshot', () => {
     expect(resumed.settings).toEqual(lived.settings);
     expect(resumed.muted).toEqual(lived.muted);
     expect(resumed.hands.map((h) => h.userId)).toEqual(lived.hands.map((h) => h.userId));
-  });
-});
-
-describe('permissions', () => {
-  const base = initialState();
-
-  it('students chat unless the chat is locked or they are muted; staff always; observers never', () => {
-    expect(permissionsOf(base, ada).chat).toBe(true);
-    expect(permissionsOf({ ...base, settings: { ...base.settings, chatLocked: true } }, ada).chat).toBe(false);
-    expect(permissionsOf({ ...base, muted: ['s1'] }, ada).chat).toBe(false);
-    expect(permissionsOf({ ...base, settings: { ...base.settings, chatLocked: true } }, teacher).chat).toBe(true);
-    expect(permissionsOf({ ...base, settings: { ...base.settings, chatLocked: true } }, assistant).chat).toBe(true);
-    expect(permissionsOf(base, olive).chat).toBe(false);
-    expect(permissionsOf(base, olive).privateChat).toBe(false);
-  });
-
-  it('students draw while the board is unlocked or when granted it', () => {
-    const locked = { ...base, settings: { ...base.settings, whiteboardLocked: true } };
-    expect(permissionsOf(base, ada).draw).toBe(true);
-    expect(permissionsOf(locked, ada).draw).toBe(false);
-    expect(permissionsOf({ ...locked, granted: ['s1'] }, ada).draw).toBe(true);
-    expect(permissionsOf(locked, teacher).draw).toBe(true);
-    expect(permissionsOf(base, olive).draw).toBe(false);
-  });
-
-  it('only the teacher runs the class; staff moderate; students and assistants raise hands', () => {
-    expect(permissionsOf(base, teacher)).toMatchObject({ runClass: true, moderate: true, raiseHand: false });
-    expect(permissionsOf(base, assistant)).toMatchObject({ runClass: false, moderate: true, raiseHand: true });
-    expect(permissionsOf(base, ada)).toMatchObject({ runClass: false, moderate: false, raiseHand: true });
-  });
-
-  it('staff moderate students and observers, never staff or themselves', () => {
-    expect(canModerateMember(teacher, ada)).toEqual({ mute: true, remove: true, grant: true });
-    expect(canModerateMember(assistant, olive)).toEqual({ mute: true, remove: true, grant: false });
-    expect(canModerateMember(assistant, teacher)).toEqual({ mute: false, remove: false, grant: false });
-    expect(canModerateMember(ada, bo)).toEqual({ mute: false, remove: false, grant: false });
-  });
-
-  it('authors edit their messages; authors and staff delete; authors and staff erase', () => {
-    const entry = { seq: 1, ts: 1, from: ada, text: 'x', edited: false };
-    expect(canEditMessage(ada, entry)).toBe(true);
-    expect(canEditMessage(teacher, entry)).toBe(false);
-    expect(canDeleteMessage(teacher, entry)).toBe(true);
-    expect(canDeleteMessage(bo, entry)).toBe(false);
-    const item = { seq: 1, userId: 's1', item: { type: 'stroke' as const, id: 'a', color: '#000000', width: 2, points: [0, 0, 1, 1] } };
-    expect(canEraseItem(ada, item)).toBe(true);
-    expect(canEraseItem(assistant, item)).toBe(true);
-    expect(canEraseItem(bo, item)).toBe(false);
   });
 });

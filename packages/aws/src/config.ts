@@ -1,47 +1,26 @@
+import { ConfigError, DEFAULTS, SHARED_ENV, envInt as int, parseEnv } from '@classwire/core';
 import { DEFAULT_LIMITS } from '@classwire/protocol';
 import { z } from 'zod';
 
 /**
- * Settings of the Lambda handlers, read from the function's environment. The names are the gateway's
- * where the meaning is the same (README.md); the AWS-only ones are documented in docs/aws.md.
+ * Settings of the Lambda handlers, read from the function's environment: core's shared variables
+ * (README.md) and the AWS-only ones (docs/aws.md).
  */
-const int = (min: number) => z.coerce.number().int().min(min);
-const list = z.string().transform((v) =>
-  v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0),
-);
 
 /** API Gateway closes every WebSocket after 2 hours. */
 export const API_GATEWAY_MAX_CONNECTION_MS = 2 * 60 * 60 * 1000;
 
 const env = z.object({
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  CLASSWIRE_JWT_SECRET: z.string().min(32, 'CLASSWIRE_JWT_SECRET must be at least 32 characters').optional(),
+  ...SHARED_ENV,
   CLASSWIRE_JWT_SECRET_ARN: z.string().startsWith('arn:').optional(),
-  CLASSWIRE_JWKS_URL: z.url().optional(),
-  CLASSWIRE_JWT_ALGORITHMS: list.optional(),
-  CLASSWIRE_JWT_ISSUER: z.string().min(1).optional(),
-  CLASSWIRE_JWT_AUDIENCE: z.string().min(1).optional(),
-  CLASSWIRE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'CLASSWIRE_REDIS_URL must start with redis:// or rediss://').optional(),
-  CLASSWIRE_REDIS_PREFIX: z.string().min(1).max(32).regex(/^[A-Za-z0-9_-]+$/).default('cw'),
-  CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS: int(10).default(2000),
-  CLASSWIRE_REDIS_WAIT_REPLICAS: int(0).default(0),
-  CLASSWIRE_REDIS_WAIT_TIMEOUT_MS: int(1).default(1000),
   WS_CALLBACK_URL: z.url().optional(),
   AWS_REGION: z.string().min(1).optional(),
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   AWS_SESSION_TOKEN: z.string().min(1).optional(),
   CLASSWIRE_NODE_ID: z.string().min(1).max(64).default('apigw'),
-  CLASSWIRE_MAX_FRAME_BYTES: int(1024).max(DEFAULT_LIMITS.maxFrameBytes).default(DEFAULT_LIMITS.maxFrameBytes),
-  CLASSWIRE_MAX_CONNECTIONS_PER_USER: int(1).default(10),
-  CLASSWIRE_MAX_ROOMS_PER_CONNECTION: int(1).default(50),
-  CLASSWIRE_HISTORY_SIZE: int(1).default(500),
-  CLASSWIRE_HISTORY_TTL_SECONDS: int(1).default(600),
-  CLASSWIRE_ALLOWED_ORIGINS: list.default([]),
-  CLASSWIRE_CLASSROOM: z.enum(['0', '1', 'true', 'false', 'yes', 'no']).default('1').transform((v) => v === '1' || v === 'true' || v === 'yes'),
+  // API Gateway's frame limit: a larger setting could not be sent.
+  CLASSWIRE_MAX_FRAME_BYTES: int(1024).max(DEFAULT_LIMITS.maxFrameBytes).default(DEFAULTS.maxFrameBytes),
   CLASSWIRE_FANOUT_CONCURRENCY: int(1).max(1000).default(50),
   CLASSWIRE_GONE_GRACE_MS: int(0).default(30_000),
   CLASSWIRE_MAX_CONNECTION_AGE_MS: int(1000).default(API_GATEWAY_MAX_CONNECTION_MS),
@@ -99,7 +78,7 @@ export interface LambdaConfig {
   failoverCheckMs: number;
 }
 
-export class LambdaConfigError extends Error {
+export class LambdaConfigError extends ConfigError {
   override readonly name = 'LambdaConfigError';
 }
 
@@ -107,11 +86,7 @@ export class LambdaConfigError extends Error {
 const RECORD_TTL_MARGIN_MS = 15 * 60 * 1000;
 
 export function loadLambdaConfig(source: Record<string, string | undefined>): LambdaConfig {
-  const parsed = env.safeParse(Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== '')));
-  if (!parsed.success) {
-    throw new LambdaConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  }
-  const e = parsed.data;
+  const e = parseEnv(env, source, (message) => new LambdaConfigError(message));
   const jwtSources = [e.CLASSWIRE_JWT_SECRET, e.CLASSWIRE_JWT_SECRET_ARN, e.CLASSWIRE_JWKS_URL].filter((v) => v !== undefined);
   if (jwtSources.length > 1) {
     throw new LambdaConfigError('set one of CLASSWIRE_JWT_SECRET, CLASSWIRE_JWT_SECRET_ARN or CLASSWIRE_JWKS_URL');

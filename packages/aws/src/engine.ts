@@ -1,5 +1,6 @@
-import { Classroom, Engine, RedisPresence, RedisRegistry, RedisRoomLog, type Logger } from '@classwire/core';
+import { Classroom, Engine, RedisPresence, RedisRegistry, RedisRoomLog, redisKeys, type Logger, type RedisKeys } from '@classwire/core';
 import { Redis, type RedisOptions } from 'ioredis';
+import { ManagementApiBroker } from './broker.js';
 import { LambdaConfigError, type LambdaConfig } from './config.js';
 import { FailoverGuard } from './failover.js';
 import { ManagementApiFanOut } from './fanout.js';
@@ -8,6 +9,7 @@ import { ManagementApiFanOut } from './fanout.js';
 export interface LambdaEngine {
   engine: Engine;
   registry: RedisRegistry;
+  classroom: Classroom | undefined;
   fanout: ManagementApiFanOut;
   connections: ConnectionIndex;
   failover: FailoverGuard;
@@ -25,18 +27,20 @@ export interface LambdaEngineOptions {
 }
 
 /**
- * Builds the engine for the Lambda runtime: core's Engine on the Redis ports (the same as the
- * self-hosted Redis engine) with PostToConnection as the fan-out. The only place the AWS runtime
- * constructs an Engine.
+ * Builds the engine for the Lambda runtime: core's Engine on the Redis stores (the same as the
+ * self-hosted Redis engine), with PostToConnection as the fan-out and a broker that posts each message
+ * to the room's members instead of publishing it. The only place the AWS runtime constructs an Engine.
  */
 export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOptions): LambdaEngine {
   const { logger } = options;
   const redis = options.redis ?? connectRedis(config, logger);
-  const prefix = config.redis.prefix;
-  const registry = new RedisRegistry(redis, { prefix, recordTtlMs: config.recordTtlMs });
-  const presence = new RedisPresence(redis, { prefix, ttlMs: config.recordTtlMs });
+  const keys = redisKeys(config.redis.prefix);
+  const registry = new RedisRegistry(redis, { prefix: keys.prefix, recordTtlMs: config.recordTtlMs });
+  const presence = new RedisPresence(redis, { prefix: keys.prefix, ttlMs: config.recordTtlMs });
   const roomLog = new RedisRoomLog(redis, {
-    prefix,
+    prefix: keys.prefix,
+    // No node subscribes here: the broker posts to the members itself.
+    pubsub: false,
     maxMessages: config.limits.historySize,
     maxAgeMs: config.limits.historyTtlMs,
     waitReplicas: config.redis.waitReplicas,
@@ -59,13 +63,14 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   });
   // No rate limiter: the port is per process and synchronous, and consecutive frames of one connection
   // land in different execution environments. API Gateway's stage throttling limits the API instead.
+  const broker = new ManagementApiBroker(roomLog, fanout);
   // Cursor throttling in the classroom is per execution environment here: best effort, as cursors are.
   const classroom = config.classroom
-    ? new Classroom({ registry, roomLog, presence, fanout, maxFrameBytes: config.limits.maxFrameBytes, ...(options.now === undefined ? {} : { now: options.now }) })
+    ? new Classroom({ registry, broker, presence, fanout, maxFrameBytes: config.limits.maxFrameBytes, ...(options.now === undefined ? {} : { now: options.now }) })
     : undefined;
   const engine = new Engine({
     registry,
-    roomLog,
+    broker,
     presence,
     fanout,
     classroom,
@@ -74,8 +79,8 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     logger,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
-  const connections = new ConnectionIndex(redis, prefix);
-  const failover = new FailoverGuard(redis, prefix, logger, config.failoverCheckMs, options.now);
+  const connections = new ConnectionIndex(redis, keys);
+  const failover = new FailoverGuard(redis, keys, logger, config.failoverCheckMs, options.now);
   fanout.onGone = async (connectionId) => {
     logger.info({ connectionId }, 'removing a connection that vanished without $disconnect');
     await engine.disconnect(connectionId);
@@ -84,6 +89,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   return {
     engine,
     registry,
+    classroom,
     fanout,
     connections,
     failover,
@@ -107,9 +113,9 @@ export class ConnectionIndex {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    keys: RedisKeys,
   ) {
-    this.key = `${prefix}:apigw:connections`;
+    this.key = keys.apigwConnections();
   }
 
   async add(connectionId: string, connectedAt: number): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * The API Gateway WebSocket events and results the handlers see, typed from the documented shapes and
- * real captures (see docs/aws.md). The emulator in the gateway builds exactly these.
+ * real captures (see docs/aws.md). The emulator (`@classwire/apigw-emulator`) builds exactly these.
  */
 
 export type WebSocketEventType = 'CONNECT' | 'MESSAGE' | 'DISCONNECT';

@@ -1,4 +1,4 @@
-import { newEpoch, type Logger } from '@classwire/core';
+import { renewEpochs, type Logger, type RedisKeys } from '@classwire/core';
 import type { Redis } from 'ioredis';
 
 /**
@@ -14,17 +14,14 @@ import type { Redis } from 'ioredis';
  */
 export class FailoverGuard {
   private lastCheck = Number.NEGATIVE_INFINITY;
-  private readonly replidKey: string;
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
     private readonly logger: Logger,
     private readonly intervalMs: number,
     private readonly now: () => number = Date.now,
-  ) {
-    this.replidKey = `${prefix}:replid`;
-  }
+  ) {}
 
   /** Returns true when this call renewed the epochs. Never throws: a failed check is retried later. */
   async check(): Promise<boolean> {
@@ -34,35 +31,21 @@ export class FailoverGuard {
     try {
       const current = /master_replid:(\w+)/.exec(await this.redis.info('replication'))?.[1];
       if (current === undefined) return false;
-      const stored = await this.redis.get(this.replidKey);
+      const stored = await this.redis.get(this.keys.replicationId());
       if (stored === current) return false;
       if (stored === null) {
         // First use, or a Redis that lost its data (whose rooms get new epochs anyway when read).
-        await this.redis.set(this.replidKey, current, 'NX');
+        await this.redis.set(this.keys.replicationId(), current, 'NX');
         return false;
       }
-      if ((await this.redis.set(`${this.prefix}:failover:${current}`, '1', 'PX', 600_000, 'NX')) !== 'OK') return false;
-      const rooms = await this.renewEpochs();
-      await this.redis.set(this.replidKey, current);
+      if ((await this.redis.set(this.keys.failoverLock(current), '1', 'PX', 600_000, 'NX')) !== 'OK') return false;
+      const rooms = await renewEpochs(this.redis, this.keys);
+      await this.redis.set(this.keys.replicationId(), current);
       this.logger.warn({ rooms }, 'the Redis primary changed; every room starts a new epoch');
       return true;
     } catch (error) {
       this.logger.warn({ err: error }, 'failover check failed');
       return false;
     }
-  }
-
-  private async renewEpochs(): Promise<number> {
-    let cursor = '0';
-    let rooms = 0;
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}:{*}:meta`, 'COUNT', 500);
-      cursor = next;
-      for (const key of keys) {
-        await this.redis.hset(key, 'epoch', newEpoch());
-        rooms += 1;
-      }
-    } while (cursor !== '0');
-    return rooms;
   }
 }

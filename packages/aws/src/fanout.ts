@@ -4,7 +4,7 @@ import {
   GoneException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import type { BroadcastOptions, ConnectionRegistry, FanOut, Logger } from '@classwire/core';
+import type { ConnectionRegistry, FanOut, Logger } from '@classwire/core';
 import { encodeClosingFrame } from '@classwire/protocol';
 
 /** API Gateway's largest @connections post (it splits a message into 32 KB frames itself). */
@@ -38,8 +38,8 @@ export interface ManagementApiFanOutOptions {
 /**
  * FanOut over API Gateway's management API: every frame is one PostToConnection.
  *
- * A broadcast reads the room's members from the registry and posts to them in parallel, at most
- * `concurrency` at a time. A post answered 410 marks that connection stale (it vanished without a
+ * `postToMembers` (the broker's delivery, `ManagementApiBroker`) reads the room's members from the
+ * registry and posts to them in parallel, at most `concurrency` at a time. A post answered 410 marks that connection stale (it vanished without a
  * `$disconnect`); stale connections are removed through `onGone` (the engine's disconnect) by
  * `removeStale`, after the handler's own work, so the sender's ack is not delayed by clean-up. Other
  * failures (throttling, a full client buffer) are logged and counted, never thrown: the message is
@@ -76,9 +76,10 @@ export class ManagementApiFanOut implements FanOut {
     return true;
   }
 
-  async broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void> {
+  /** One frame to every member of the room (but `except`), posted in parallel. */
+  async postToMembers(room: string, frame: string, except?: string): Promise<void> {
     const members = await this.options.registry.members(room);
-    const targets = options?.except === undefined ? members : members.filter((id) => id !== options.except);
+    const targets = except === undefined ? members : members.filter((id) => id !== except);
     await forEachLimited(targets, this.options.concurrency, (id) => this.post(id, frame));
   }
 

@@ -1,5 +1,5 @@
-import { mayJoinRoom, type Logger } from '@classwire/core';
-import { DEFAULT_LIMITS, ERROR_CODES, ProtocolError, ROOM_PATTERN, type ErrorCode } from '@classwire/protocol';
+import { checkConnect, type Logger } from '@classwire/core';
+import { ERROR_CODES, ProtocolError, type ErrorCode } from '@classwire/protocol';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { RequestAuthorizer, claimsFromContext } from './authorizer.js';
@@ -69,20 +69,15 @@ export function createHandlers(environment: Record<string, string | undefined>, 
         logger.error({ connectionId: context.connectionId }, '$connect without the authorizer context: is the authorizer attached to $connect?');
         return refuse('internal', 'internal error');
       }
-      const origin = headerValue(event.headers, 'origin');
-      if (config.allowedOrigins.length > 0 && origin !== undefined && !config.allowedOrigins.includes(origin)) {
-        return refuse('forbidden', 'origin not allowed');
-      }
-      const room = event.queryStringParameters?.room;
-      if (room !== undefined) {
-        if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) return refuse('bad_request', 'invalid room name');
-        if (!mayJoinRoom(claims, room)) return refuse('forbidden', 'not allowed to join this room');
-      }
       const lambda = await engine(event);
       try {
-        if ((await lambda.registry.countForUser(claims.userId)) >= config.limits.maxConnectionsPerUser) {
-          return refuse('rate_limited', 'too many connections for this user');
-        }
+        // The same checks as the gateway's upgrade (core's checkConnect), the token having been verified by the authorizer.
+        const decision = await checkConnect(
+          { identity: { claims }, origin: headerValue(event.headers, 'origin'), room: event.queryStringParameters?.room },
+          { allowedOrigins: config.allowedOrigins, maxConnectionsPerUser: config.limits.maxConnectionsPerUser, registry: lambda.registry, classroom: lambda.classroom },
+        );
+        if (!decision.allowed) return refuse(decision.code, decision.message);
+        const { room } = decision;
         const connectedAt = context.connectedAt;
         // Nothing may be posted to this connection before this handler returns (API Gateway answers 410).
         await lambda.engine.connect(
@@ -101,7 +96,7 @@ export function createHandlers(environment: Record<string, string | undefined>, 
         await lambda.connections.add(context.connectionId, connectedAt);
         return { statusCode: 200 };
       } catch (error) {
-        // Removed from the class, or a student after it ended (the classroom's join rule).
+        // The classroom's join rule, when the class changed since checkConnect read it.
         if (error instanceof ProtocolError) return refuse('forbidden', error.message);
         logger.error({ err: error, connectionId: context.connectionId }, '$connect failed');
         return refuse('internal', 'could not register the connection');

@@ -1,7 +1,7 @@
 /**
  * The Lambda bundle's entry (scripts/bundle.js): one module, one handler export per function. The
  * handlers are built on the first event and reused while the execution environment is warm.
- * `createHandlers` is exported too, so the gateway's API Gateway emulator can run this very bundle.
+ * `createHandlers` is exported too, so the API Gateway emulator (`@classwire/apigw-emulator`) can run this very bundle.
  */
 import type { AuthorizerResult, RequestAuthorizerEvent, WebSocketEvent, WebSocketResult } from './events.js';
 import { createHandlers, type ClasswireHandlers } from './handlers.js';

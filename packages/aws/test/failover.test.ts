@@ -1,9 +1,10 @@
-import { RedisRoomLog } from '@classwire/core';
+import { RedisRoomLog, redisKeys } from '@classwire/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import { FailoverGuard, createLambdaLogger } from '../src/index.js';
 
 const silent = createLambdaLogger({ logLevel: 'silent' }, undefined);
+const keys = redisKeys('fo');
 let primary: RedisProcess;
 let replica: RedisProcess;
 
@@ -21,22 +22,24 @@ describe('failover guard', () => {
   it('gives every room a new epoch once the primary changed, so resumes across it are not trusted', async () => {
     const before = primary.client();
     const log = new RedisRoomLog(before, { prefix: 'fo' });
-    await log.append('room-a', '"event":"e","data":1', 'k1');
-    await log.append('room-b', '"event":"e","data":2', 'k2');
+    await log.append('room-a', '"event":"e","data":1', { dedupKey: 'k1' });
+    await log.append('room-b', '"event":"e","data":2', { dedupKey: 'k2' });
     const { epoch: epochA } = await log.read('room-a');
     const { epoch: epochB } = await log.read('room-b');
-    expect(await new FailoverGuard(before, 'fo', silent, 0).check()).toBe(false);
-    const unchanged = new FailoverGuard(before, 'fo', silent, 0);
+    expect(await new FailoverGuard(before, keys, silent, 0).check()).toBe(false);
+    const unchanged = new FailoverGuard(before, keys, silent, 0);
     expect(await unchanged.check()).toBe(false);
     expect((await log.read('room-a', 0, epochA)).recovered).toBe(true);
-    await waitForReplicaToHave(replica, 'fo:replid');
+    // WAIT answers once the replica acknowledged every write of this connection (the stored replication id).
+    expect(await before.wait(1, 10_000)).toBe(1);
+    expect(await replica.client().exists(keys.replicationId())).toBe(1);
 
     // ElastiCache promotes the replica; the primary endpoint now leads to it.
     const after = replica.client();
     await after.call('REPLICAOF', 'NO', 'ONE');
     const promotedLog = new RedisRoomLog(after, { prefix: 'fo' });
     // Two environments notice; one renews.
-    const results = await Promise.all([new FailoverGuard(after, 'fo', silent, 0).check(), new FailoverGuard(after, 'fo', silent, 0).check()]);
+    const results = await Promise.all([new FailoverGuard(after, keys, silent, 0).check(), new FailoverGuard(after, keys, silent, 0).check()]);
     expect(results.sort()).toEqual([false, true]);
     const resumedA = await promotedLog.read('room-a', 0, epochA);
     const resumedB = await promotedLog.read('room-b', 0, epochB);
@@ -44,7 +47,7 @@ describe('failover guard', () => {
     expect(resumedA.epoch).not.toBe(epochA);
     expect(resumedB.recovered).toBe(false);
     // Later checks see the new primary as known.
-    expect(await new FailoverGuard(after, 'fo', silent, 0).check()).toBe(false);
+    expect(await new FailoverGuard(after, keys, silent, 0).check()).toBe(false);
   });
 
   it('checks at most once per interval per environment', async () => {
@@ -57,7 +60,7 @@ describe('failover guard', () => {
         return Reflect.get(target, property, receiver) as unknown;
       },
     });
-    const guard = new FailoverGuard(counting, 'interval', silent, 5000, () => now);
+    const guard = new FailoverGuard(counting, redisKeys('interval'), silent, 5000, () => now);
     await guard.check();
     now = 4999;
     await guard.check();
@@ -67,9 +70,3 @@ describe('failover guard', () => {
     expect(infos).toBe(2);
   });
 });
-
-async function waitForReplicaToHave(server: RedisProcess, key: string): Promise<void> {
-  const client = server.client();
-  for (let i = 0; i < 200 && (await client.exists(key)) === 0; i++) await new Promise((r) => setTimeout(r, 10));
-  expect(await client.exists(key)).toBe(1);
-}

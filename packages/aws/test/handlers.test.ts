@@ -1,7 +1,7 @@
 import { GoneException } from '@aws-sdk/client-apigatewaymanagementapi';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { SECRET, makeToken } from '../../gateway/test/harness.js';
+import { SECRET, makeToken } from '../../../test-support/harness.js';
 import {
   LambdaConfigError,
   RequestAuthorizer,

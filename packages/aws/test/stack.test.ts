@@ -1,14 +1,16 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisProcess } from '../../../test-support/redis-server.js';
-import { makeToken, startTestGateway } from '../../gateway/test/harness.js';
+import { makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { connect } from '../../client/src/node.js';
+import { bundleLambdaHandlers } from '../src/cdk/bundle.js';
 import { ClasswireStack, type ClasswireStackProps } from '../src/cdk/stack.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
@@ -17,10 +19,9 @@ let template: Template;
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 
-beforeAll(() => {
-  // The real bundle, built as `npm run synth` builds it.
-  assetDir = join(mkdtempSync(join(tmpdir(), 'cw-asset-')), 'lambda');
-  execFileSync(process.execPath, [join(packageDir, 'scripts', 'bundle.js'), assetDir], { stdio: 'pipe' });
+beforeAll(async () => {
+  // The real bundle, built as `cdk synth` builds it.
+  assetDir = await bundleLambdaHandlers(join(mkdtempSync(join(tmpdir(), 'cw-asset-')), 'lambda'));
   template = synth();
 });
 afterAll(() => {
@@ -87,11 +88,11 @@ describe('the CDK stack (synthesized offline)', () => {
     });
   });
 
-  it('runs every handler on Node 20, arm64, from the pre-built asset; the Redis users in private subnets', () => {
+  it('runs every handler on Node 24, arm64, from the pre-built asset; the Redis users in private subnets', () => {
     const fns = functionsByHandler();
     expect(Object.keys(fns).sort()).toEqual(['index.authorizer', 'index.connect', 'index.disconnect', 'index.message', 'index.sweep']);
     for (const fn of Object.values(fns)) {
-      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs20.x', Architectures: ['arm64'] });
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'] });
       expect(fn.Properties.Code).toMatchObject({ S3Key: expect.stringMatching(/\.zip$/) });
     }
     const privateSubnets = Object.keys(resources('AWS::EC2::Subnet')).filter((id) => id.includes('private'));
@@ -179,17 +180,41 @@ describe('the CDK stack (synthesized offline)', () => {
       expect(body).toContain(metric);
     }
     const alarms = Object.values(resources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
-    expect(alarms).toHaveLength(7);
+    expect(alarms).toHaveLength(15);
     // Each alarm's metric (the handler-errors alarm sums the Errors of every function).
     const watched = alarms.map((a) => [...new Set([...JSON.stringify(a).matchAll(/"MetricName":"(\w+)"/g)].map((m) => m[1]))].join('+'));
     expect(watched.sort()).toEqual(
-      ['DatabaseMemoryUsagePercentage', 'EngineCPUUtilization', 'Errors', 'FailedPosts', 'IntegrationError', 'ReplicationLag', 'Throttles'].sort(),
+      [
+        'ClientError', 'DatabaseMemoryUsagePercentage', 'EngineCPUUtilization', 'Errors', 'Evictions', 'ExecutionError', 'FailedPosts',
+        'IntegrationError', 'IntegrationLatency', 'ReplicationLag', 'Throttles', 'Throttles', 'Throttles', 'Throttles', 'Throttles',
+      ].sort(),
     );
+    // Every function has its own throttle alarm.
+    const throttled = alarms.filter((a) => JSON.stringify(a).includes('"Throttles"')).map((a) => JSON.stringify(a.Dimensions));
+    const fnIds = Object.values(functionsByHandler()).map((fn) => fn.id);
+    for (const id of fnIds) expect(throttled.filter((d) => d.includes(`"Ref":"${id}"`))).toHaveLength(1);
+    // A failover makes the other node the primary: every Redis alarm watches both cache clusters.
+    for (const metric of ['EngineCPUUtilization', 'DatabaseMemoryUsagePercentage', 'Evictions', 'ReplicationLag']) {
+      const redisAlarm = JSON.stringify(alarms.find((a) => JSON.stringify(a).includes(`"${metric}"`)));
+      expect(redisAlarm).toMatch(/-redis-001/);
+      expect(redisAlarm).toMatch(/-redis-002/);
+    }
     const withEmail = synth({ alarmEmail: 'ops@example.com' });
     withEmail.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     for (const alarm of Object.values(withEmail.findResources('AWS::CloudWatch::Alarm')) as Resource[]) {
       expect(alarm.Properties.AlarmActions).toHaveLength(1);
     }
+  });
+
+  it('traces with X-Ray and writes API access logs only when asked', () => {
+    for (const fn of Object.values(functionsByHandler())) expect(fn.Properties.TracingConfig).toBeUndefined();
+    expect(JSON.stringify(resources('AWS::ApiGatewayV2::Stage'))).not.toContain('AccessLogSettings');
+    const observed = synth({ tracing: true, accessLogs: true });
+    for (const fn of Object.values(functionsByHandler(observed))) expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+    const stage = Object.values(observed.findResources('AWS::ApiGatewayV2::Stage'))[0] as Resource;
+    const settings = stage.Properties.AccessLogSettings as { DestinationArn: unknown; Format: string };
+    expect(settings.DestinationArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^AccessLogs/), 'Arn'] });
+    expect(JSON.parse(settings.Format)).toMatchObject({ requestId: '$context.requestId', connectionId: '$context.connectionId', status: '$context.status' });
   });
 
   it('sweeps every 5 minutes, and keeps the token secret in Secrets Manager readable by the authorizer only', () => {
@@ -209,4 +234,28 @@ describe('the CDK stack (synthesized offline)', () => {
       Variables: expect.objectContaining({ CLASSWIRE_JWKS_URL: 'https://idp.example/.well-known/jwks.json', CLASSWIRE_JWT_ISSUER: 'https://idp.example' }),
     });
   });
+});
+
+describe('the CDK CLI', () => {
+  it('synthesizes with `cdk synth` from the sources: the app bundles the handlers itself and writes where the CLI says', async () => {
+    const output = mkdtempSync(join(tmpdir(), 'cw-cdk-out-'));
+    try {
+      const cdk = join(packageDir, '..', '..', 'node_modules', '.bin', 'cdk');
+      await promisify(execFile)(cdk, ['synth', '--no-notices', '--quiet', '--output', output], {
+        cwd: packageDir,
+        // Offline, and no telemetry from a test run.
+        env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true', CLASSWIRE_STACK_NAME: 'ClasswireCliTest' },
+        timeout: 120_000,
+      });
+      const manifest = JSON.parse(readFileSync(join(output, 'manifest.json'), 'utf8')) as { artifacts: Record<string, { type: string }> };
+      expect(manifest.artifacts.ClasswireCliTest?.type).toBe('aws:cloudformation:stack');
+      const synthesized = JSON.parse(readFileSync(join(output, 'ClasswireCliTest.template.json'), 'utf8')) as { Resources: Record<string, { Type: string }> };
+      expect(Object.values(synthesized.Resources).filter((r) => r.Type === 'AWS::Lambda::Function')).toHaveLength(5);
+      // The staged asset is the bundle that synth just built.
+      const staged = readdirSync(output).filter((name) => name.startsWith('asset.'));
+      expect(staged.some((dir) => existsSync(join(output, dir, 'index.mjs')) && existsSync(join(output, dir, 'lua', 'append.lua')))).toBe(true);
+    } finally {
+      rmSync(output, { recursive: true, force: true });
+    }
+  }, 150_000);
 });

@@ -1,7 +1,7 @@
 import { RedisPresence, RedisRegistry } from '@classwire/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/src/index.js';
-import { TestClient, eventually, makeToken, startTestGateway } from '../../gateway/test/harness.js';
+import { TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import { createHandlers } from '../src/index.js';
 

@@ -217,7 +217,7 @@ describe('server process killed and restarted (memory engine)', () => {
   it('reconnects, signals the lost history with reset, and delivers what was queued once', async () => {
     const port = await freePort();
     const start = async () => {
-      const proc = spawn(process.execPath, [fileURLToPath(new URL('../../gateway/dist/cli.js', import.meta.url)), 'serve'], {
+      const proc = spawn(process.execPath, [fileURLToPath(new URL('../../cli/dist/cli.js', import.meta.url)), 'serve'], {
         env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CLASSWIRE_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
         stdio: 'ignore',
       });

@@ -1,7 +1,7 @@
 import type { Gateway } from '../../gateway/src/index.js';
 import { connect, type ClasswireClient, type ClientOptions, type RoomMessage } from '../src/node.js';
 
-export { startTestGateway, startRuntime, RUNTIMES, makeToken, eventually, API_KEY, SECRET } from '../../gateway/test/harness.js';
+export { startTestGateway, startRuntime, RUNTIMES, makeToken, eventually, API_KEY, SECRET } from '../../../test-support/harness.js';
 
 /** An SDK client (Node entry, `ws`) with fast timers for tests. */
 export function sdkClient(url: string, options: Partial<ClientOptions> & Pick<ClientOptions, 'token'> | Partial<ClientOptions>): ClasswireClient {

@@ -28,14 +28,15 @@ import { silentLogger, type Logger } from './logger.js';
 import { PublishPolicy } from './policy.js';
 import {
   StoreUnavailableError,
+  type Broker,
   type ConnectionRecord,
   type ConnectionRegistry,
   type ConnectionState,
   type FanOut,
   type PresenceStore,
   type RateLimiter,
-  type RoomLog,
 } from './ports.js';
+import { DEFAULTS } from './config/defaults.js';
 
 /** Counters the engine reports; the gateway maps them to Prometheus metrics. */
 export interface EngineObserver {
@@ -45,7 +46,7 @@ export interface EngineObserver {
 
 export interface EngineOptions {
   registry: ConnectionRegistry;
-  roomLog: RoomLog;
+  broker: Broker;
   presence: PresenceStore;
   fanout: FanOut;
   rateLimiter?: RateLimiter | undefined;
@@ -84,7 +85,7 @@ const SERVER_SENDER: Sender = { userId: 'server', role: 'server', name: 'Server'
  */
 export class Engine {
   private readonly registry: ConnectionRegistry;
-  private readonly roomLog: RoomLog;
+  private readonly broker: Broker;
   private readonly presence: PresenceStore;
   private readonly fanout: FanOut;
   private readonly rateLimiter: RateLimiter | undefined;
@@ -98,13 +99,13 @@ export class Engine {
 
   constructor(options: EngineOptions) {
     this.registry = options.registry;
-    this.roomLog = options.roomLog;
+    this.broker = options.broker;
     this.presence = options.presence;
     this.fanout = options.fanout;
     this.rateLimiter = options.rateLimiter;
     this.policy = options.policy ?? new PublishPolicy();
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes;
-    this.maxRoomsPerConnection = options.maxRoomsPerConnection ?? 50;
+    this.maxRoomsPerConnection = options.maxRoomsPerConnection ?? DEFAULTS.maxRoomsPerConnection;
     this.now = options.now ?? Date.now;
     this.logger = options.logger ?? silentLogger;
     this.observer = options.observer;
@@ -120,7 +121,7 @@ export class Engine {
     await this.registry.add(record);
     if (room === undefined) return;
     await this.registry.joinRoom(record.connectionId, room);
-    await this.fanout.subscribe(record.connectionId, room, false);
+    await this.subscribe(record.connectionId, room, false);
     await this.announceJoin(record, room);
   }
 
@@ -131,7 +132,7 @@ export class Engine {
     const state = await this.registry.remove(connectionId);
     if (state === undefined) return;
     for (const room of state.joined) {
-      await this.fanout.unsubscribe(connectionId, room);
+      await this.unsubscribe(connectionId, room);
       await this.announceLeave(state, room);
     }
   }
@@ -182,9 +183,8 @@ export class Engine {
     const body = encodeMessageBody(message.event, message.data, message.from ?? SERVER_SENDER, message.id);
     checkMessageSize(room, body, this.maxFrameBytes);
     const dedupKey = message.id === undefined ? undefined : serverDedupKey(message.id);
-    const result = await this.roomLog.append(room, body, dedupKey);
+    const result = await this.broker.publish(room, body, { dedupKey });
     if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message', message.id);
-    if (!result.duplicate) await this.fanout.broadcast(room, result.frame, { seq: result.seq });
     return { seq: result.seq, duplicate: result.duplicate };
   }
 
@@ -201,7 +201,7 @@ export class Engine {
     let announced = false;
     try {
       await this.registry.joinRoom(connectionId, room);
-      await this.fanout.subscribe(connectionId, room, true);
+      await this.subscribe(connectionId, room, true);
       // The position the joiner continues from: after the replay, or after the snapshot when nothing
       // was replayed (the snapshot is read later, so it may be ahead of the log read; live frames up to
       // it are held and then dropped by `release`). A classroom join without `since` has nothing to
@@ -209,7 +209,7 @@ export class Engine {
       let position: { seq: number; epoch: string } | undefined;
       let recovered = false;
       if (frame.since !== undefined || this.classroom === undefined) {
-        const history = await this.roomLog.read(room, frame.since, frame.epoch);
+        const history = await this.broker.read(room, frame.since, frame.epoch);
         if (history.messages.length > 0) {
           await this.fanout.sendMany(
             connectionId,
@@ -238,7 +238,7 @@ export class Engine {
       // A join that failed part-way leaves no trace: no membership, no presence. A failed rejoin keeps
       // the membership it had, and live delivery resumes (nothing stays held).
       if (!released && !rejoin) {
-        await this.fanout.unsubscribe(connectionId, room);
+        await this.unsubscribe(connectionId, room);
         await this.registry.leaveRoom(connectionId, room);
         if (announced) await this.announceLeave(connection, room);
       } else if (!released) {
@@ -251,7 +251,7 @@ export class Engine {
     const { room } = frame;
     if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `not a member of room "${room}"`);
     await this.registry.leaveRoom(connection.connectionId, room);
-    await this.fanout.unsubscribe(connection.connectionId, room);
+    await this.unsubscribe(connection.connectionId, room);
     await this.announceLeave(connection, room);
     await this.reply(connection.connectionId, encodeLeftFrame(room, frame.id));
   }
@@ -271,16 +271,15 @@ export class Engine {
     const body = encodeMessageBody(event, frame.data, senderOf(connection), id);
     checkMessageSize(room, body, this.maxFrameBytes);
     if (frame.ephemeral === true) {
-      await this.fanout.broadcast(room, composeEphemeralFrame(room, this.now(), body));
+      await this.broker.broadcast(room, composeEphemeralFrame(room, this.now(), body));
       if (id !== undefined) await this.reply(connection.connectionId, encodeAckFrame(id, room));
       return;
     }
     // A durable publish always has an id (the parser enforces it).
     const publishId = id as string;
-    const result = await this.roomLog.append(room, body, userDedupKey(connection.userId, publishId));
+    // The broker delivers the message to the room; a duplicate or a conflict delivers nothing.
+    const result = await this.broker.publish(room, body, { dedupKey: userDedupKey(connection.userId, publishId) });
     if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message');
-    // Broadcast in the same continuation as the append resolves, so rooms see appends in seq order.
-    if (!result.duplicate) await this.fanout.broadcast(room, result.frame, { seq: result.seq });
     await this.reply(connection.connectionId, encodeAckFrame(publishId, room, result.seq));
     this.observer?.published((performance.now() - started) / 1000, result.duplicate ? 'duplicate' : 'acked');
   }
@@ -303,14 +302,25 @@ export class Engine {
   private async announceJoin(connection: ConnectionRecord, room: string): Promise<void> {
     const member = memberOf(connection);
     if (await this.presence.add(room, member, connection.connectionId)) {
-      await this.fanout.broadcast(room, encodePresenceFrame(room, 'join', member), { except: connection.connectionId });
+      await this.broker.broadcast(room, encodePresenceFrame(room, 'join', member), { except: connection.connectionId });
     }
   }
 
   private async announceLeave(connection: ConnectionRecord, room: string): Promise<void> {
     if (await this.presence.remove(room, connection.userId, connection.connectionId)) {
-      await this.fanout.broadcast(room, encodePresenceFrame(room, 'leave', memberOf(connection)));
+      await this.broker.broadcast(room, encodePresenceFrame(room, 'leave', memberOf(connection)));
     }
+  }
+
+  /** The connection's side first, then the node's: a broker drops a room only when no member is left. */
+  private async subscribe(connectionId: string, room: string, held: boolean): Promise<void> {
+    await this.fanout.subscribe(connectionId, room, held);
+    await this.broker.subscribe(room);
+  }
+
+  private async unsubscribe(connectionId: string, room: string): Promise<void> {
+    await this.fanout.unsubscribe(connectionId, room);
+    await this.broker.unsubscribe(room);
   }
 
   private async reply(connectionId: string, frame: string): Promise<void> {

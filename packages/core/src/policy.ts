@@ -1,4 +1,4 @@
-import type { Role } from '@classwire/protocol';
+import { STAFF_ROLES, type Role } from '@classwire/protocol';
 
 /**
  * Which roles may publish which events. The first rule whose pattern matches decides.
@@ -15,8 +15,8 @@ export const DEFAULT_PUBLISH_RULES: readonly PublishRule[] = [
   { events: '*', roles: ['teacher', 'assistant', 'student'] },
 ];
 
-/** Roles that may send direct messages to anyone sharing a room; others may only message these roles. */
-export const STAFF_ROLES: ReadonlySet<Role> = new Set(['teacher', 'assistant']);
+/** Staff may send direct messages to anyone sharing a room; others may only message staff. */
+export { STAFF_ROLES };
 
 export function matchesEventPattern(pattern: string, event: string): boolean {
   if (pattern === '*') return true;

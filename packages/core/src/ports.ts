@@ -80,7 +80,7 @@ export interface StateGuard {
 }
 
 export interface StateEffects {
-  /** All must hold, or nothing is appended or changed (`AppendResult.staleGuard`). */
+  /** All must hold, or nothing is published or changed (`PublishResult.staleGuard`). */
   guards?: readonly StateGuard[];
   ops: readonly StateOp[];
 }
@@ -98,17 +98,26 @@ export interface StateRead {
   counts: Record<string, number>;
 }
 
-export interface AppendResult {
+/** What a publish needs besides the body. */
+export interface PublishOptions {
+  /** A retry with the same key stores and delivers nothing, and gets the original's seq. */
+  dedupKey?: string | undefined;
+  /** State changes applied atomically with the append (`StateEffects`). */
+  effects?: StateEffects | undefined;
+}
+
+/** What the engine needs of a publish: the message's position, not its frame (the broker delivered it). */
+export interface PublishResult {
   seq: number;
   ts: number;
-  /** The stored message frame (what members receive). */
-  frame: string;
-  /** True when `dedupKey` was seen before: nothing was appended and `seq`/`frame` are the original's. */
+  /** The room's stream generation the seq belongs to. */
+  epoch: string;
+  /** True when `dedupKey` was seen before: nothing was stored or delivered, `seq` and `ts` are the original's. */
   duplicate: boolean;
   /** True when `dedupKey` was seen before with a different body. */
   conflict: boolean;
   /**
-   * Index of the first guard that did not hold: nothing was appended and `seq`, `ts` and `frame` are
+   * Index of the first guard that did not hold: nothing was stored or delivered, and `seq` and `ts` are
    * meaningless. Undefined when every guard held (or there were none). A duplicate is reported as such
    * without checking guards.
    */
@@ -130,21 +139,59 @@ export interface ReadResult {
   messages: StoredMessage[];
 }
 
+export interface BroadcastOptions {
+  /** A connection that must not receive the frame. */
+  except?: string | undefined;
+}
+
 /**
- * Per-room append-only log with gapless sequence numbers, bounded by count and age, with idempotent
- * appends. `append` assigns seq and ts and composes the frame with `composeMessageFrame`.
+ * A room's messages: sequencing, history and delivery in one port, like a pub/sub broker with history.
+ *
+ * The contract: `publish` assigns the next gapless seq and the ts, stores the frame composed by
+ * `composeMessageFrame`, applies the effects, and delivers the frame to every subscriber of the room,
+ * atomically. Every subscriber sees a room's messages in seq order, exactly the stored ones: a duplicate,
+ * a conflict or a failed guard stores and delivers nothing. History is bounded by count and age, and each
+ * room has an epoch that changes when its history is lost.
+ *
+ * Subscribers are this node's members, reached through its `RoomDelivery` (LocalFanOut on the gateway);
+ * on AWS, where no process holds sockets, the broker posts to the room's members itself.
  */
-export interface RoomLog {
-  append(room: string, body: string, dedupKey?: string, effects?: StateEffects): Promise<AppendResult>;
-  /** Changes the state without appending (guards checked); resolves with the failed guard's index, if any. */
-  updateState(room: string, effects: StateEffects): Promise<number | undefined>;
-  /** Reads the state, atomically with the room's current seq. */
-  readState(room: string, query: StateQuery): Promise<StateRead>;
+export interface Broker {
+  /** Sequences, stores and delivers one message body (see the contract above). */
+  publish(room: string, body: string, options?: PublishOptions): Promise<PublishResult>;
+  /** An unsequenced frame (ephemeral, presence) to the room's subscribers: best effort, never stored. */
+  broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void>;
+  /**
+   * Makes this node receive the room's deliveries. Resolves once every message published from now on will
+   * be delivered, so a read that follows misses nothing.
+   */
+  subscribe(room: string): Promise<void>;
+  /** Stops the room's deliveries to this node once it has no member there any more. */
+  unsubscribe(room: string): Promise<void>;
   /**
    * Messages with seq > `since`. `recovered` is false (and `messages` empty) when `since` is absent,
    * when `epoch` differs from the room's, or when part of the gap is no longer kept.
    */
   read(room: string, since?: number, epoch?: string): Promise<ReadResult>;
+  /** Reads the state, atomically with the room's current seq. */
+  readState(room: string, query: StateQuery): Promise<StateRead>;
+  /** Changes the state without publishing (guards checked); resolves with the failed guard's index, if any. */
+  updateState(room: string, effects: StateEffects): Promise<number | undefined>;
+}
+
+export interface DeliveryOptions extends BroadcastOptions {
+  /** Set for sequenced messages: lets the node drop duplicates and hold frames during a resume. */
+  seq?: number | undefined;
+}
+
+/** The node's side of a broker: where it hands the frames meant for this node's members of a room. */
+export interface RoomDelivery {
+  /** Writes the frame (text, or its UTF-8 bytes) to the room's members on this node, in call order. */
+  deliver(room: string, frame: string | Buffer, options?: DeliveryOptions): void;
+  /** Whether this node still has a member in the room. */
+  hasMembers(room: string): boolean;
+  /** Closes this node's members of the room (their history was lost: they resume). */
+  closeMembers(room: string, code: number, reason: string): void;
 }
 
 /** Per-user presence per room: a user with two connections is one member. */
@@ -156,26 +203,19 @@ export interface PresenceStore {
   list(room: string): Promise<Member[]>;
 }
 
-export interface BroadcastOptions {
-  /** Set for sequenced messages: lets a transport drop duplicates and order resumes. */
-  seq?: number;
-  /** A connection that must not receive the frame. */
-  except?: string;
-}
-
 /**
- * Delivery to connections. Implementations must preserve call order: frames broadcast to a room are
- * delivered to each member in the order `broadcast` was called.
+ * Delivery to single connections and the node's per-connection room state. Room-wide delivery is the
+ * broker's. On the gateway it writes to sockets (forwarding to the node that holds a remote one); on AWS
+ * it calls PostToConnection.
  */
 export interface FanOut {
   /** One frame to one connection; false when the connection is gone. */
   send(connectionId: string, frame: string): Promise<boolean>;
   /** Several frames to one connection, in order. */
   sendMany(connectionId: string, frames: readonly string[]): Promise<boolean>;
-  broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void>;
   /**
-   * Starts delivering the room's broadcasts to the connection. With `held`, sequenced frames are held
-   * until `release`, so a resume replay and live traffic cannot interleave.
+   * Makes the connection receive the room's deliveries. With `held`, sequenced frames are held until
+   * `release`, so a resume replay and live traffic cannot interleave.
    */
   subscribe(connectionId: string, room: string, held: boolean): Promise<void>;
   /** Ends a hold: frames held with seq > `seq` are delivered, the rest dropped as already replayed. */

@@ -5,9 +5,9 @@ import {
   Engine,
   MemoryPresence,
   MemoryRegistry,
-  MemoryRoomLog,
+  MemoryBroker,
   type ConnectionRecord,
-  type RoomLog,
+  type Broker,
   type StateQuery,
   type StateRead,
 } from '@classwire/core';
@@ -16,8 +16,8 @@ import { RecordingFanOut, type Frame } from './recording-fanout.js';
 const START = 1_700_000_000_000;
 const ROOM = 'physics';
 
-/** A room log whose next readState can be paused, to interleave two publishes deterministically. */
-class GatedRoomLog extends MemoryRoomLog {
+/** A broker whose next readState can be paused, to interleave two publishes deterministically. */
+class GatedBroker extends MemoryBroker {
   private gate: { reached: () => void; open: Promise<void> } | undefined;
   /** State reads so far. */
   stateReads = 0;
@@ -54,11 +54,11 @@ function setup(options: Options = {}) {
   const clock = { value: START };
   const now = (): number => clock.value;
   const registry = new MemoryRegistry();
-  const roomLog = new GatedRoomLog({ now });
   const presence = new MemoryPresence();
   const fanout = new RecordingFanOut();
-  const classroom = new Classroom({ registry, roomLog, presence, fanout, now, ...options });
-  const engine = new Engine({ registry, roomLog, presence, fanout, now, classroom, maxFrameBytes: options.maxFrameBytes });
+  const broker = new GatedBroker({ now, delivery: fanout });
+  const classroom = new Classroom({ registry, broker, presence, fanout, now, ...options });
+  const engine = new Engine({ registry, broker, presence, fanout, now, classroom, maxFrameBytes: options.maxFrameBytes });
   let ids = 0;
 
   async function connect(connectionId: string, role: Role, userId = connectionId): Promise<ConnectionRecord> {
@@ -102,7 +102,7 @@ function setup(options: Options = {}) {
     return JSON.parse(parts.map((p) => p.data as string).join('')) as ClassroomSnapshot;
   }
 
-  return { clock, now, registry, presence, roomLog, fanout, engine, connect, send, join, publish, snapshotOf };
+  return { clock, now, registry, presence, broker, fanout, engine, connect, send, join, publish, snapshotOf };
 }
 
 type Setup = ReturnType<typeof setup>;
@@ -179,7 +179,7 @@ describe('Classroom: authorization against the state at sequencing time', () => 
   it('refuses a student message whose check passed before a lock that was sequenced first', async () => {
     const t = setup();
     await classOf(t);
-    const gate = t.roomLog.pauseNextRead();
+    const gate = t.broker.pauseNextRead();
     const student = t.publish('ann', 'chat.message', { text: 'sneaky' });
     await gate.reached;
     // The student's decision was taken on "chat open"; the lock lands before its append.
@@ -192,7 +192,7 @@ describe('Classroom: authorization against the state at sequencing time', () => 
   it('refuses a stroke decided before the board was locked, and one decided before a mute is lifted stays refused', async () => {
     const t = setup();
     await classOf(t);
-    const gate = t.roomLog.pauseNextRead();
+    const gate = t.broker.pauseNextRead();
     const stroking = t.publish('ann', 'wb.stroke', stroke('late'));
     await gate.reached;
     await t.publish('teacher', 'class.settings', { whiteboardLocked: true });
@@ -207,7 +207,7 @@ describe('Classroom: authorization against the state at sequencing time', () => 
   it('allows a message decided before an unrelated control change, by deciding again', async () => {
     const t = setup();
     await classOf(t);
-    const gate = t.roomLog.pauseNextRead();
+    const gate = t.broker.pauseNextRead();
     const student = t.publish('ann', 'chat.message', { text: 'fine' });
     await gate.reached;
     await t.publish('teacher', 'class.settings', { whiteboardLocked: true });
@@ -221,15 +221,15 @@ describe('Classroom: the control state remembered per room', () => {
     const t = setup();
     await classOf(t);
     // A second node: its own Classroom and Engine over the same stores.
-    const stores = { registry: t.registry, roomLog: t.roomLog, presence: t.presence, fanout: t.fanout, now: t.now };
+    const stores = { registry: t.registry, broker: t.broker, presence: t.presence, fanout: t.fanout, now: t.now };
     const otherNode = new Engine({ ...stores, classroom: new Classroom(stores) });
     const teacherOnOtherNode = (data: Record<string, unknown>, id: string) =>
       otherNode.handleFrame('teacher', JSON.stringify({ action: 'publish', room: ROOM, event: 'class.settings', data, id }));
 
     expect(await t.publish('ann', 'chat.message', { text: 'one' })).toMatchObject({ type: 'ack' });
-    const reads = t.roomLog.stateReads;
+    const reads = t.broker.stateReads;
     expect(await t.publish('bob', 'chat.message', { text: 'two' })).toMatchObject({ type: 'ack' });
-    expect(t.roomLog.stateReads).toBe(reads);
+    expect(t.broker.stateReads).toBe(reads);
     // Locked through the other node: this node's remembered "open" fails the append's version guard.
     await teacherOnOtherNode({ chatLocked: true }, 'lock');
     expect(await t.publish('ann', 'chat.message', { text: 'three' })).toMatchObject({ type: 'error', code: 'forbidden' });
@@ -511,9 +511,9 @@ describe('Classroom: snapshot and tail', () => {
 describe('Classroom: generic rooms stay generic without it', () => {
   it('an engine without the classroom takes any data under classroom event names and sends no snapshot', async () => {
     const registry = new MemoryRegistry();
-    const roomLog: RoomLog = new MemoryRoomLog();
     const fanout = new RecordingFanOut();
-    const engine = new Engine({ registry, roomLog, presence: new MemoryPresence(), fanout });
+    const broker: Broker = new MemoryBroker({ delivery: fanout });
+    const engine = new Engine({ registry, broker, presence: new MemoryPresence(), fanout });
     await engine.connect({ connectionId: 'c', userId: 'u', name: 'U', role: 'student', rooms: ['*'], expiresAt: Date.now() + 60_000, connectedAt: Date.now(), node: 'n' });
     await engine.handleFrame('c', JSON.stringify({ action: 'join', room: ROOM }));
     await engine.handleFrame('c', JSON.stringify({ action: 'publish', room: ROOM, event: 'chat.message', data: 7, id: 'x' }));

@@ -6,10 +6,11 @@ import {
   MemoryPresence,
   MemoryRateLimiter,
   MemoryRegistry,
-  MemoryRoomLog,
+  MemoryBroker,
   StoreUnavailableError,
   type ConnectionRecord,
   type EngineOptions,
+  type MemoryRoomLogOptions,
   type PresenceStore,
   type RateLimiter,
 } from '@classwire/core';
@@ -25,15 +26,21 @@ interface ClientSpec {
   rooms?: string[];
 }
 
-function setup(options: Partial<EngineOptions> & { roomLogOptions?: ConstructorParameters<typeof MemoryRoomLog>[0] } = {}) {
+interface SetupOptions extends Partial<Omit<EngineOptions, 'broker'>> {
+  roomLogOptions?: MemoryRoomLogOptions;
+  /** A MemoryBroker subclass, to inject failures. */
+  Broker?: typeof MemoryBroker;
+}
+
+function setup(options: SetupOptions = {}) {
   const clock = { value: START };
   const now = (): number => clock.value;
   const registry = new MemoryRegistry();
-  const { roomLogOptions, ...engineOptions } = options;
-  const roomLog = new MemoryRoomLog({ now, ...roomLogOptions });
+  const { roomLogOptions, Broker = MemoryBroker, ...engineOptions } = options;
   const presence = options.presence ?? new MemoryPresence();
   const fanout = new RecordingFanOut();
-  const engine = new Engine({ registry, roomLog, presence, fanout, now, ...engineOptions });
+  const broker = new Broker({ now, ...roomLogOptions, delivery: fanout });
+  const engine = new Engine({ registry, broker, presence, fanout, now, ...engineOptions });
   let counter = 0;
 
   async function connect(connectionId: string, spec: ClientSpec = {}): Promise<ConnectionRecord> {
@@ -64,7 +71,7 @@ function setup(options: Partial<EngineOptions> & { roomLogOptions?: ConstructorP
   const messages = (connectionId: string, room?: string): Frame[] =>
     fanout.ofType(connectionId, 'message').filter((f) => room === undefined || f.room === room);
 
-  return { clock, now, registry, roomLog, presence, fanout, engine, connect, send, join, messages };
+  return { clock, now, registry, broker, presence, fanout, engine, connect, send, join, messages };
 }
 
 const memberOf = (r: ConnectionRecord): Member => ({ userId: r.userId, name: r.name, role: r.role });
@@ -191,7 +198,7 @@ describe('Engine: publish', () => {
       { type: 'error', code: 'not_joined', message: expect.any(String) as unknown, id: 'p1', action: 'publish', room: 'r' },
     ]);
     expect(t.fanout.frames('b')).toEqual([]);
-    expect((await t.roomLog.read('r', 0)).messages).toEqual([]);
+    expect((await t.broker.read('r', 0)).messages).toEqual([]);
   });
 
   it('refuses a student publishing class.start: forbidden, id echoed, nothing stored', async () => {
@@ -206,7 +213,7 @@ describe('Engine: publish', () => {
       { type: 'error', code: 'forbidden', message: expect.any(String) as unknown, id: 'start-1', action: 'publish', room: 'r' },
     ]);
     expect(t.fanout.frames('t')).toEqual([]);
-    expect((await t.roomLog.read('r', 0)).seq).toBe(0);
+    expect((await t.broker.read('r', 0)).seq).toBe(0);
 
     await t.send('t', { action: 'publish', room: 'r', event: 'class.start', id: 'start-2' });
     expect(t.fanout.last('t')).toEqual({ type: 'ack', id: 'start-2', room: 'r', seq: 1 });
@@ -226,7 +233,7 @@ describe('Engine: publish', () => {
     await t.connect('b');
     await t.join('a', 'r');
     await t.join('b', 'r');
-    const { epoch } = await t.roomLog.read('r');
+    const { epoch } = await t.broker.read('r');
     t.fanout.clear();
 
     await t.send('a', { action: 'publish', room: 'r', event: 'whiteboard.stroke', data: [1, 2], ephemeral: true, id: 'e1' });
@@ -258,7 +265,7 @@ describe('Engine: publish', () => {
     expect(t.fanout.ofType('a', 'ack')).toEqual([{ type: 'ack', id: 'e1', room: 'r' }]);
     expect(t.messages('a')).toHaveLength(2);
 
-    expect((await t.roomLog.read('r', 0, epoch)).seq).toBe(0);
+    expect((await t.broker.read('r', 0, epoch)).seq).toBe(0);
     await t.send('a', { action: 'publish', room: 'r', event: 'chat.message', data: 'durable', id: 'd1' });
     expect(t.fanout.last('a')).toEqual({ type: 'ack', id: 'd1', room: 'r', seq: 1 });
 
@@ -286,7 +293,7 @@ describe('Engine: publish', () => {
       { type: 'ack', id: 'retry-1', room: 'r', seq: 1 },
     ]);
     expect(t.messages('b').map((m) => m.seq)).toEqual([1, 2]);
-    expect((await t.roomLog.read('r', 0)).seq).toBe(2);
+    expect((await t.broker.read('r', 0)).seq).toBe(2);
   });
 
   it('answers a reused id with different content: conflict', async () => {
@@ -380,7 +387,7 @@ describe('Engine: resume', () => {
     await t.engine.disconnect('c1');
 
     for (let i = 4; i <= 6; i++) await t.send('pub', { action: 'publish', room: 'r', event: 'chat.message', data: i, id: `m${i}` });
-    const storedFrames = (await t.roomLog.read('r', 3, epoch)).messages.map((m) => m.frame);
+    const storedFrames = (await t.broker.read('r', 3, epoch)).messages.map((m) => m.frame);
 
     await t.connect('c2', { userId: 'student' });
     await t.send('c2', { action: 'join', room: 'r', since: 3, epoch, id: 'resume' });
@@ -400,7 +407,7 @@ describe('Engine: resume', () => {
     await t.connect('pub', { role: 'teacher' });
     await t.join('pub', 'r');
     await t.send('pub', { action: 'publish', room: 'r', event: 'chat.message', id: 'm1' });
-    const { epoch } = await t.roomLog.read('r');
+    const { epoch } = await t.broker.read('r');
 
     await t.connect('c1');
     await t.send('c1', { action: 'join', room: 'r', since: 0, epoch: 'stale-epoch' });
@@ -416,7 +423,7 @@ describe('Engine: resume', () => {
     await t.connect('pub', { role: 'teacher' });
     await t.join('pub', 'r');
     for (let i = 1; i <= 5; i++) await t.send('pub', { action: 'publish', room: 'r', event: 'chat.message', id: `m${i}` });
-    const { epoch } = await t.roomLog.read('r');
+    const { epoch } = await t.broker.read('r');
     await t.connect('c1');
     await t.send('c1', { action: 'join', room: 'r', since: 1, epoch });
     expect(t.fanout.frames('c1')).toEqual([expect.objectContaining({ type: 'joined', recovered: false, seq: 5 })]);
@@ -569,7 +576,7 @@ describe('Engine: leave and presence', () => {
 
 describe('Engine: a failed rejoin', () => {
   it('keeps the membership and resumes live delivery instead of holding frames forever', async () => {
-    class FlakyLog extends MemoryRoomLog {
+    class FlakyBroker extends MemoryBroker {
       failNextRead = false;
       override read(room: string, since?: number, epoch?: string) {
         if (this.failNextRead) {
@@ -579,13 +586,13 @@ describe('Engine: a failed rejoin', () => {
         return super.read(room, since, epoch);
       }
     }
-    const roomLog = new FlakyLog();
-    const t = setup({ roomLog });
+    const t = setup({ Broker: FlakyBroker });
+    const broker = t.broker as FlakyBroker;
     await t.connect('a', { userId: 'ada', role: 'teacher' });
     await t.connect('b', { userId: 'bob' });
     await t.join('a', 'r');
     await t.join('b', 'r');
-    roomLog.failNextRead = true;
+    broker.failNextRead = true;
     await t.send('b', { action: 'join', room: 'r', since: 0, id: 'again' });
     expect(t.fanout.last('b')).toMatchObject({ type: 'error', code: 'unavailable', id: 'again' });
     expect((await t.registry.get('b'))!.joined.has('r')).toBe(true);
@@ -803,7 +810,7 @@ describe('Engine: publishAsServer', () => {
     await expect(t.engine.publishAsServer('r', { event: 'e', data: 'x'.repeat(1000) })).rejects.toMatchObject({
       code: 'payload_too_large',
     });
-    expect((await t.roomLog.read('r')).seq).toBe(0);
+    expect((await t.broker.read('r')).seq).toBe(0);
   });
 });
 
@@ -843,14 +850,14 @@ describe('Engine: bad frames', () => {
     const t = setup();
     await t.connect('c');
     await t.join('c', 'r');
-    const original = t.roomLog.append.bind(t.roomLog);
-    t.roomLog.append = () => Promise.reject(new StoreUnavailableError('redis down'));
+    const original = t.broker.publish.bind(t.broker);
+    t.broker.publish = () => Promise.reject(new StoreUnavailableError('redis down'));
     await t.send('c', { action: 'publish', room: 'r', event: 'chat.message', id: 'u' });
     expect(t.fanout.last('c')).toMatchObject({ type: 'error', code: 'unavailable', id: 'u', action: 'publish', room: 'r' });
-    t.roomLog.append = () => Promise.reject(new Error('boom'));
+    t.broker.publish = () => Promise.reject(new Error('boom'));
     await t.send('c', { action: 'publish', room: 'r', event: 'chat.message', id: 'i' });
     expect(t.fanout.last('c')).toMatchObject({ type: 'error', code: 'internal', id: 'i' });
-    t.roomLog.append = original;
+    t.broker.publish = original;
     await t.send('c', { action: 'publish', room: 'r', event: 'chat.message', id: 'ok' });
     expect(t.fanout.last('c')).toEqual({ type: 'ack', id: 'ok', room: 'r', seq: 1 });
   });
@@ -925,7 +932,7 @@ describe('Engine: concurrent publishes (property)', () => {
               JSON.stringify({ action: 'publish', room: 'room', event: 'chat.message', data: n, id: `p${n}` }),
             );
           for (let n = 0; n < before; n++) await publish(n % 2, n);
-          const { epoch } = await t.roomLog.read('room');
+          const { epoch } = await t.broker.read('room');
           await t.connect('late', { userId: 'late-user' });
 
           const calls = senders.map((s, k) => () => publish(s, before + k));

@@ -1,11 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import { encodeMessageBody } from '@classwire/protocol';
-import { MemoryPresence, MemoryRateLimiter, MemoryRegistry, MemoryRoomLog } from '@classwire/core';
-import { describeRoomLogContract } from './contracts/room-log.contract.js';
+import { MemoryBroker, MemoryPresence, MemoryRateLimiter, MemoryRegistry, MemoryRoomLog } from '@classwire/core';
+import { describeBrokerContract } from './contracts/broker.contract.js';
 import { describeRegistryContract } from './contracts/registry.contract.js';
 import { describePresenceContract } from './contracts/presence.contract.js';
 
-describeRoomLogContract('MemoryRoomLog', ({ maxMessages, maxAgeMs, now }) => new MemoryRoomLog({ maxMessages, maxAgeMs, now }));
+describeBrokerContract('MemoryBroker', (options) => new MemoryBroker(options));
 describeRegistryContract('MemoryRegistry', () => new MemoryRegistry());
 describePresenceContract('MemoryPresence', () => new MemoryPresence());
 
@@ -112,8 +112,8 @@ describe('MemoryRoomLog specifics', () => {
   it('sweep drops expired messages but keeps the room while its metadata lives', async () => {
     const clock = manualClock();
     const log = new MemoryRoomLog({ maxAgeMs: 1000, metaTtlMs: 10_000, now: clock.now });
-    await log.append('r', body('a'));
-    await log.append('r', body('b'));
+    log.append('r', body('a'));
+    log.append('r', body('b'));
     const { epoch } = await log.read('r');
     clock.advance(1001);
     log.sweep();
@@ -126,14 +126,14 @@ describe('MemoryRoomLog specifics', () => {
   it('sweep forgets a room after metaTtlMs of inactivity, so a later read has a new epoch and seq 0', async () => {
     const clock = manualClock();
     const log = new MemoryRoomLog({ maxAgeMs: 2000, metaTtlMs: 5000, now: clock.now });
-    await log.append('quiet', body('a'));
-    await log.append('busy', body('a'));
+    log.append('quiet', body('a'));
+    log.append('busy', body('a'));
     const quietEpoch = (await log.read('quiet')).epoch;
     const busyEpoch = (await log.read('busy')).epoch;
     expect(log.roomCount).toBe(2);
 
     clock.advance(4000);
-    await log.append('busy', body('b'));
+    log.append('busy', body('b'));
     clock.advance(1500); // quiet: 5500 ms since its last append; busy: 1500 ms
     log.sweep();
     expect(log.roomCount).toBe(1);
@@ -142,7 +142,7 @@ describe('MemoryRoomLog specifics', () => {
     expect(quiet.epoch).not.toBe(quietEpoch);
     expect(quiet.seq).toBe(0);
     expect(quiet.recovered).toBe(false);
-    expect((await log.append('quiet', body('again'))).seq).toBe(1);
+    expect(log.append('quiet', body('again')).result.seq).toBe(1);
 
     const busy = await log.read('busy', 1, busyEpoch);
     expect(busy.epoch).toBe(busyEpoch);
@@ -154,7 +154,7 @@ describe('MemoryRoomLog specifics', () => {
   it('sweep keeps a room that still holds unexpired messages', async () => {
     const clock = manualClock();
     const log = new MemoryRoomLog({ maxAgeMs: 60_000, metaTtlMs: 1000, now: clock.now });
-    await log.append('r', body('a'));
+    log.append('r', body('a'));
     const { epoch } = await log.read('r');
     clock.advance(2000);
     log.sweep();
@@ -165,17 +165,17 @@ describe('MemoryRoomLog specifics', () => {
   it('sweep expires dedup keys after dedupTtlMs', async () => {
     const clock = manualClock();
     const log = new MemoryRoomLog({ maxAgeMs: 60_000, dedupTtlMs: 1000, now: clock.now });
-    expect((await log.append('r', body('a'), 'k')).seq).toBe(1);
+    expect(log.append('r', body('a'), 'k').result.seq).toBe(1);
     clock.advance(500);
-    expect(await log.append('r', body('a'), 'k')).toMatchObject({ seq: 1, duplicate: true });
+    expect(log.append('r', body('a'), 'k').result).toMatchObject({ seq: 1, duplicate: true });
     clock.advance(600);
     log.sweep();
-    expect(await log.append('r', body('a'), 'k')).toMatchObject({ seq: 2, duplicate: false });
+    expect(log.append('r', body('a'), 'k').result).toMatchObject({ seq: 2, duplicate: false });
   });
 
   it('keeps serving correct windows after many trims (internal compaction)', async () => {
     const log = new MemoryRoomLog({ maxMessages: 10 });
-    for (let i = 1; i <= 500; i++) await log.append('r', body(`m${i}`));
+    for (let i = 1; i <= 500; i++) log.append('r', body(`m${i}`));
     const { epoch } = await log.read('r');
     const read = await log.read('r', 490, epoch);
     expect(read.recovered).toBe(true);

@@ -1,4 +1,4 @@
-import type { BroadcastOptions, FanOut } from '@classwire/core';
+import type { DeliveryOptions, FanOut, RoomDelivery } from '@classwire/core';
 
 export type Frame = Record<string, unknown> & { type: string };
 
@@ -8,16 +8,15 @@ interface Subscription {
 }
 
 /**
- * An in-memory FanOut that records what each connection would receive. Implements the port's documented
- * semantics: broadcasts reach subscribed connections in call order; `except` is skipped; while a
- * subscription is held, sequenced frames wait and `release(seq)` delivers those with a higher seq and
- * drops the rest; unsequenced frames are never held. It does not deduplicate anything else, so a test
- * sees every frame the engine caused.
+ * An in-memory FanOut and RoomDelivery that records what each connection would receive. Implements the
+ * ports' documented semantics: room deliveries reach subscribed connections in call order; `except` is
+ * skipped; while a subscription is held, sequenced frames wait and `release(seq)` delivers those with a
+ * higher seq and drops the rest; unsequenced frames are never held. It does not deduplicate anything
+ * else, so a test sees every frame the engine caused.
  */
-export class RecordingFanOut implements FanOut {
+export class RecordingFanOut implements FanOut, RoomDelivery {
   readonly received = new Map<string, string[]>();
   readonly closed: { connectionId: string; code: number; reason: string }[] = [];
-  readonly broadcasts: { room: string; frame: string; options: BroadcastOptions | undefined }[] = [];
   private readonly subscriptions = new Map<string, Map<string, Subscription>>();
 
   send(connectionId: string, frame: string): Promise<boolean> {
@@ -32,16 +31,21 @@ export class RecordingFanOut implements FanOut {
     return Promise.resolve(true);
   }
 
-  broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void> {
-    this.broadcasts.push({ room, frame, options });
-    const members = this.subscriptions.get(room);
-    if (members === undefined) return Promise.resolve();
-    for (const [connectionId, subscription] of members) {
+  deliver(room: string, frame: string | Buffer, options?: DeliveryOptions): void {
+    const text = frame.toString();
+    for (const [connectionId, subscription] of this.subscriptions.get(room) ?? []) {
       if (connectionId === options?.except) continue;
-      if (options?.seq !== undefined && subscription.holding) subscription.held.push({ frame, seq: options.seq });
-      else this.record(connectionId, frame);
+      if (options?.seq !== undefined && subscription.holding) subscription.held.push({ frame: text, seq: options.seq });
+      else this.record(connectionId, text);
     }
-    return Promise.resolve();
+  }
+
+  hasMembers(room: string): boolean {
+    return this.subscriptions.has(room);
+  }
+
+  closeMembers(room: string, code: number, reason: string): void {
+    for (const connectionId of this.subscriptions.get(room)?.keys() ?? []) this.closed.push({ connectionId, code, reason });
   }
 
   subscribe(connectionId: string, room: string, held: boolean): Promise<void> {

@@ -2,13 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { composeMessageFrame, encodeMessageBody } from '@classwire/protocol';
 import { StoreUnavailableError, type ConnectionRecord } from '@classwire/core';
-import { RedisPresence, RedisRegistry, RedisRoomLog, parseRoomPublication, parseRoomPublicationBytes, roomChannel } from '../src/redis/index.js';
-import { describeRoomLogContract } from './contracts/room-log.contract.js';
+import { RedisBroker, RedisPresence, RedisRegistry, RedisRoomLog, redisKeys } from '../src/redis/index.js';
+import { decodeRoomPublication, type MessagePublication } from '../src/redis/wire.js';
+import { describeBrokerContract } from './contracts/broker.contract.js';
 import { describeRegistryContract } from './contracts/registry.contract.js';
 import { describePresenceContract } from './contracts/presence.contract.js';
 import { RedisProcess, freePort, waitFor } from '../../../test-support/redis-server.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let server: RedisProcess;
 let redis: Redis;
@@ -22,8 +21,13 @@ afterAll(async () => {
   await server?.stop();
 });
 
+const keys = redisKeys();
+
 // Room names, connection ids and users are unique per suite run, so the suites share one database.
-describeRoomLogContract('RedisRoomLog', ({ maxMessages, maxAgeMs, now }) => new RedisRoomLog(redis, { maxMessages, maxAgeMs, now }));
+describeBrokerContract('RedisBroker', ({ maxMessages, maxAgeMs, now, delivery }) => {
+  const log = new RedisRoomLog(redis, { maxMessages, maxAgeMs, now });
+  return new RedisBroker({ log, redis, subscriber: server.client(), delivery });
+});
 describeRegistryContract('RedisRegistry', () => new RedisRegistry(redis));
 describeRegistryContract('RedisRegistry caching node-a', () => {
   const registry = new RedisRegistry(redis, { localNode: 'node-a' });
@@ -37,15 +41,16 @@ const body = (text: string, id?: string): string => encodeMessageBody('chat.mess
 let counter = 0;
 const unique = (label: string): string => `${label}-${process.pid}-${++counter}`;
 
-/** Subscribes a fresh client to a room's channel and collects the parsed publications. */
-async function listen(room: string, prefix = 'cw') {
+/** Subscribes a fresh client to a room's channel and collects the decoded message publications. */
+async function listen(room: string) {
   const subscriber = server.client();
-  const received: ReturnType<typeof parseRoomPublication>[] = [];
-  const receivedBytes: ReturnType<typeof parseRoomPublicationBytes>[] = [];
-  subscriber.on('message', (_channel: string, payload: string) => received.push(parseRoomPublication(payload)));
-  subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => receivedBytes.push(parseRoomPublicationBytes(payload)));
-  await subscriber.subscribe(roomChannel(prefix, room));
-  return { received, receivedBytes, subscriber };
+  const received: MessagePublication[] = [];
+  subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => {
+    const publication = decodeRoomPublication(payload);
+    if (publication.kind === 'message') received.push(publication);
+  });
+  await subscriber.subscribe(keys.roomChannel(room));
+  return { received, subscriber };
 }
 
 describe('RedisRoomLog on Redis', () => {
@@ -54,24 +59,33 @@ describe('RedisRoomLog on Redis', () => {
     const { received } = await listen(room);
     const a = new RedisRoomLog(server.client());
     const b = new RedisRoomLog(server.client());
-    const results = await Promise.all(
-      Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).append(room, body(`m${i}`))),
-    );
+    await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).append(room, body(`m${i}`))));
     await waitFor('60 publications', () => Promise.resolve(received.length >= 60), 5000);
     expect(received.map((p) => p.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
-    const { epoch } = await a.read(room);
-    const frames = new Map(results.map((r) => [r.seq, r.frame]));
-    for (const p of received) {
-      expect(p.epoch).toBe(epoch);
-      expect(p.frame).toBe(frames.get(p.seq));
+    const stored = await a.read(room, 0);
+    for (const [i, p] of received.entries()) {
+      expect(p.epoch).toBe(stored.epoch);
+      expect(p.frame.toString()).toBe(stored.messages[i]!.frame);
     }
+  });
+
+  it('without pubsub (the AWS runtime), an append publishes nothing', async () => {
+    const room = unique('no-pubsub');
+    const { received } = await listen(room);
+    const silent = new RedisRoomLog(redis, { pubsub: false });
+    expect(await silent.append(room, body('unpublished'))).toMatchObject({ seq: 1, duplicate: false });
+    expect(await redis.pubsub('NUMSUB', keys.roomChannel(room))).toEqual([keys.roomChannel(room), 1]);
+    await new RedisRoomLog(redis).append(room, body('marker'));
+    // Pub/sub keeps order: a publication of seq 1 would have arrived before the marker's.
+    await waitFor('the marker', () => Promise.resolve(received.length >= 1), 5000);
+    expect(received.map((p) => p.seq)).toEqual([2]);
   });
 
   it('keeps room state for as long as the room is read: state keys expire with the meta TTL, reads extend it', async () => {
     const room = unique('state-ttl');
     const log = new RedisRoomLog(redis, { metaTtlMs: 60_000, maxAgeMs: 1000 });
-    await log.append(room, body('x'), undefined, { ops: [{ op: 'set', collection: 'control', field: 'chatLocked', value: '1' }] });
-    const key = log.stateKey(room, 'control');
+    await log.append(room, body('x'), { effects: { ops: [{ op: 'set', collection: 'control', field: 'chatLocked', value: '1' }] } });
+    const key = keys.roomState(room, 'control');
     const ttl = Number(await redis.pttl(key));
     expect(ttl).toBeGreaterThan(50_000);
     expect(ttl).toBeLessThanOrEqual(60_000);
@@ -81,41 +95,23 @@ describe('RedisRoomLog on Redis', () => {
     expect(Number(await redis.pttl(key))).toBeGreaterThan(50_000);
   });
 
-  it('a duplicate append publishes nothing', async () => {
-    const room = unique('dup');
-    const { received } = await listen(room);
-    const log = new RedisRoomLog(redis);
-    const first = await log.append(room, body('once', 'k'), 'u1:k');
-    const again = await log.append(room, body('once', 'k'), 'u1:k');
-    const clash = await log.append(room, body('changed', 'k'), 'u1:k');
-    expect(again).toMatchObject({ seq: first.seq, duplicate: true, conflict: false });
-    expect(clash).toMatchObject({ seq: first.seq, duplicate: true, conflict: true });
-    await log.append(room, body('marker'));
-    // Pub/sub keeps order: once the marker arrived, any publication of the duplicates would have too.
-    await waitFor('the marker', () => Promise.resolve(received.length >= 2), 5000);
-    await sleep(50);
-    expect(received.map((p) => p.seq)).toEqual([1, 2]);
-  });
-
-  it('frames from append, read and pub/sub are identical (escapes, unicode, a room with JSON specials)', async () => {
+  it('frames from read, pub/sub and composeMessageFrame are identical (escapes, unicode, a room with JSON specials)', async () => {
     const room = `${unique('esc')}"\\/é`;
-    const { received, receivedBytes } = await listen(room);
+    const { received } = await listen(room);
     const log = new RedisRoomLog(redis, { now: () => 1_700_000_000_123 });
     const b = encodeMessageBody('chat.message', { text: 'a "q" \\ \n ü 😀 </script>' }, SENDER, 'id-1');
-    const appended = await log.append(room, b);
-    expect(appended.frame).toBe(composeMessageFrame(room, 1, 1_700_000_000_123, b));
-    expect((await log.read(room, 0)).messages).toEqual([{ seq: 1, frame: appended.frame }]);
+    await log.append(room, b);
+    const frame = composeMessageFrame(room, 1, 1_700_000_000_123, b);
+    expect((await log.read(room, 0)).messages).toEqual([{ seq: 1, frame }]);
     await waitFor('the publication', () => Promise.resolve(received.length >= 1), 5000);
-    expect(received[0]!.frame).toBe(appended.frame);
-    // The gateway's parse of the raw payload: the same frame, as the bytes sockets are sent.
-    expect(receivedBytes[0]!.frame.equals(Buffer.from(appended.frame))).toBe(true);
-    expect({ ...receivedBytes[0]!, frame: undefined }).toEqual({ ...received[0]!, frame: undefined });
+    // The gateway's decode of the raw payload: the same frame, as the bytes sockets are sent.
+    expect(received[0]!.frame.equals(Buffer.from(frame))).toBe(true);
   });
 
   it('uses the documented keys: a stream with ID seq-0 and fields t and b, and a meta hash', async () => {
     const room = unique('keys');
     const log = new RedisRoomLog(redis, { prefix: 'kp', now: () => 42 });
-    await log.append(room, body('x'), 'dk');
+    await log.append(room, body('x'), { dedupKey: 'dk' });
     expect(await redis.xrange(`kp:{${room}}:log`, '-', '+')).toEqual([['1-0', ['t', '42', 'b', body('x')]]]);
     expect(await redis.hget(`kp:{${room}}:meta`, 'seq')).toBe('1');
     expect(await redis.exists(`kp:{${room}}:d:dk`)).toBe(1);
@@ -125,7 +121,7 @@ describe('RedisRoomLog on Redis', () => {
   it('a data loss (FLUSHALL) changes the epoch: an old since is not recovered and numbering restarts', async () => {
     const room = unique('flush');
     const log = new RedisRoomLog(redis);
-    for (let i = 0; i < 3; i++) await log.append(room, body(`m${i}`), `k${i}`);
+    for (let i = 0; i < 3; i++) await log.append(room, body(`m${i}`), { dedupKey: `k${i}` });
     const before = await log.read(room, 1);
     expect(before.recovered).toBe(true);
 
@@ -137,22 +133,22 @@ describe('RedisRoomLog on Redis', () => {
     // Without the epoch argument, a since beyond the (new) seq is not recovered either.
     expect((await log.read(room, 2)).recovered).toBe(false);
     // The old dedup keys are gone with the rest: a retry is a new message in the new epoch.
-    expect(await log.append(room, body('m0'), 'k0')).toMatchObject({ seq: 1, duplicate: false });
+    expect(await log.append(room, body('m0'), { dedupKey: 'k0' })).toMatchObject({ seq: 1, duplicate: false });
     expect((await log.read(room)).epoch).toBe(after.epoch);
   });
 
   it('a stream left without its meta (e.g. evicted) is dropped with the old generation', async () => {
     const room = unique('evicted');
     const log = new RedisRoomLog(redis);
-    await log.append(room, body('a'), 'k');
+    await log.append(room, body('a'), { dedupKey: 'k' });
     await log.append(room, body('b'));
     const { epoch } = await log.read(room);
-    await redis.del(log.metaKey(room));
+    await redis.del(keys.roomMeta(room));
     const read = await log.read(room, 0, epoch);
     expect(read.epoch).not.toBe(epoch);
     expect(read).toMatchObject({ seq: 0, recovered: false, messages: [] });
     // The dedup key of the lost epoch does not answer for the new one.
-    expect(await log.append(room, body('a'), 'k')).toMatchObject({ seq: 1, duplicate: false });
+    expect(await log.append(room, body('a'), { dedupKey: 'k' })).toMatchObject({ seq: 1, duplicate: false });
     expect((await log.read(room, 0)).messages.map((m) => m.seq)).toEqual([1]);
   });
 
@@ -161,8 +157,8 @@ describe('RedisRoomLog on Redis', () => {
     const log = new RedisRoomLog(redis, { maxMessages: 20_000 });
     const pipeline = redis.pipeline();
     // Build 10_001 entries directly, as append.lua would store them.
-    pipeline.hset(log.metaKey(room), 'epoch', 'abcdef01', 'seq', 10_001);
-    for (let seq = 1; seq <= 10_001; seq++) pipeline.xadd(log.logKey(room), `${seq}-0`, 't', Date.now(), 'b', body(`m${seq}`));
+    pipeline.hset(keys.roomMeta(room), 'epoch', 'abcdef01', 'seq', 10_001);
+    for (let seq = 1; seq <= 10_001; seq++) pipeline.xadd(keys.roomStream(room), `${seq}-0`, 't', Date.now(), 'b', body(`m${seq}`));
     await pipeline.exec();
     expect((await log.read(room, 0, 'abcdef01')).recovered).toBe(false);
     const read = await log.read(room, 1, 'abcdef01');
@@ -178,9 +174,9 @@ describe('RedisRoomLog on Redis', () => {
     for (let i = 1; i <= 20; i++) await log.append(room, body(`old ${i}`));
     clock.now += 5000;
     for (let i = 21; i <= 31; i++) await log.append(room, body(`young ${i}`));
-    expect(await redis.xlen(log.logKey(room))).toBe(31);
+    expect(await redis.xlen(keys.roomStream(room))).toBe(31);
     await log.append(room, body('young 32'));
-    expect(await redis.xlen(log.logKey(room))).toBe(12);
+    expect(await redis.xlen(keys.roomStream(room))).toBe(12);
     expect((await log.read(room, 20)).messages.map((m) => m.seq)).toEqual(Array.from({ length: 12 }, (_, i) => 21 + i));
     const other = unique('aged-read');
     clock.now -= 5000;
@@ -196,25 +192,25 @@ describe('RedisRoomLog on Redis', () => {
     const log = new RedisRoomLog(redis, { maxAgeMs: 5000, metaTtlMs: 60_000 });
     const quiet = unique('quiet');
     await log.read(quiet);
-    expect(await redis.pttl(log.metaKey(quiet))).toBeLessThanOrEqual(5000);
+    expect(await redis.pttl(keys.roomMeta(quiet))).toBeLessThanOrEqual(5000);
     const busy = unique('busy');
     await log.append(busy, body('x'));
-    expect(await redis.pttl(log.metaKey(busy))).toBeGreaterThan(50_000);
-    expect(await redis.pttl(log.logKey(busy))).toBeGreaterThan(50_000);
+    expect(await redis.pttl(keys.roomMeta(busy))).toBeGreaterThan(50_000);
+    expect(await redis.pttl(keys.roomStream(busy))).toBeGreaterThan(50_000);
   });
 
   it('a state read keeps the room alive as a log read does (a classroom join reads only the state)', async () => {
     const log = new RedisRoomLog(redis, { maxAgeMs: 5000, metaTtlMs: 60_000 });
     const quiet = unique('quiet-state');
     await log.readState(quiet, { control: 'all' });
-    const quietTtl = await redis.pttl(log.metaKey(quiet));
+    const quietTtl = await redis.pttl(keys.roomMeta(quiet));
     expect(quietTtl).toBeGreaterThan(0);
     expect(quietTtl).toBeLessThanOrEqual(5000);
     const busy = unique('busy-state');
     await log.append(busy, body('x'));
-    await redis.pexpire(log.metaKey(busy), 1000);
+    await redis.pexpire(keys.roomMeta(busy), 1000);
     await log.readState(busy, { control: 'all' });
-    expect(await redis.pttl(log.metaKey(busy))).toBeGreaterThan(50_000);
+    expect(await redis.pttl(keys.roomMeta(busy))).toBeGreaterThan(50_000);
   });
 
   it('rejects invalid options', () => {
@@ -241,16 +237,16 @@ describe('RedisRoomLog with WAIT', () => {
     const log = new RedisRoomLog(primary.client(), { waitReplicas: 1, waitTimeoutMs: 300 });
     const room = unique('wait');
     const started = Date.now();
-    await expect(log.append(room, body('hello', 'k'), 'u1:k')).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(log.append(room, body('hello', 'k'), { dedupKey: 'u1:k' })).rejects.toBeInstanceOf(StoreUnavailableError);
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(250);
     expect(elapsed).toBeLessThan(1500);
     // Stored on the primary: readable, and a retry is answered as the duplicate (and waits again).
     expect((await log.read(room, 0)).messages.map((m) => m.seq)).toEqual([1]);
-    await expect(log.append(room, body('hello', 'k'), 'u1:k')).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(log.append(room, body('hello', 'k'), { dedupKey: 'u1:k' })).rejects.toBeInstanceOf(StoreUnavailableError);
     expect((await log.read(room, 0)).seq).toBe(1);
     // A conflicting retry does not wait: the conflict is the answer.
-    expect(await log.append(room, body('other', 'k'), 'u1:k')).toMatchObject({ seq: 1, duplicate: true, conflict: true });
+    expect(await log.append(room, body('other', 'k'), { dedupKey: 'u1:k' })).toMatchObject({ seq: 1, duplicate: true, conflict: true });
   });
 
   it('with a connected replica, append succeeds, and a retry of an unacknowledged append is acknowledged', async () => {
@@ -258,15 +254,15 @@ describe('RedisRoomLog with WAIT', () => {
     const log = new RedisRoomLog(client, { waitReplicas: 1, waitTimeoutMs: 2000 });
     const room = unique('wait-ok');
     const unreplicated = new RedisRoomLog(client, { waitReplicas: 1, waitTimeoutMs: 100 });
-    await expect(unreplicated.append(room, body('early', 'e'), 'u1:e')).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(unreplicated.append(room, body('early', 'e'), { dedupKey: 'u1:e' })).rejects.toBeInstanceOf(StoreUnavailableError);
 
     replica = await RedisProcess.start({ replicaOf: primary.port });
     const replicaClient = replica.client();
     await waitFor('the replica link', async () => (await replicaClient.info('replication')).includes('master_link_status:up'));
 
-    expect(await log.append(room, body('early', 'e'), 'u1:e')).toMatchObject({ seq: 1, duplicate: true, conflict: false });
+    expect(await log.append(room, body('early', 'e'), { dedupKey: 'u1:e' })).toMatchObject({ seq: 1, duplicate: true, conflict: false });
     expect(await log.append(room, body('hello'))).toMatchObject({ seq: 2, duplicate: false });
-    await waitFor('the replicated meta', async () => (await replicaClient.hget(log.metaKey(room), 'seq')) === '2');
+    await waitFor('the replicated meta', async () => (await replicaClient.hget(keys.roomMeta(room), 'seq')) === '2');
   });
 });
 
@@ -321,7 +317,7 @@ describe('RedisRoomLog and friends when Redis is unreachable', () => {
   it('a script error is not mistaken for unavailability', async () => {
     const room = unique('wrongtype');
     const log = new RedisRoomLog(redis);
-    await redis.set(log.metaKey(room), 'not a hash');
+    await redis.set(keys.roomMeta(room), 'not a hash');
     const error = await log.append(room, body('x')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect(error).not.toBeInstanceOf(StoreUnavailableError);
@@ -350,7 +346,7 @@ describe('RedisRegistry on Redis', () => {
     await registry.add(kept);
     await registry.joinRoom(gone.connectionId, room);
     await registry.joinRoom(kept.connectionId, room);
-    await redis.del(`cw:conn:${gone.connectionId}`);
+    await redis.del(keys.connection(gone.connectionId));
 
     expect(await registry.members(room)).toEqual([kept.connectionId]);
     expect(await registry.countForUser(gone.userId)).toBe(1);
@@ -363,30 +359,45 @@ describe('RedisRegistry on Redis', () => {
     expect(await registry.get(gone.connectionId)).toBeUndefined();
   });
 
-  it('expired records disappear from every index; touch keeps records alive', async () => {
-    const registry = new RedisRegistry(redis, { recordTtlMs: 300 });
+  it('every key of a connection has the record TTL; touch re-arms them; an expired record leaves every index', async () => {
+    const ttl = 60_000;
+    const registry = new RedisRegistry(redis, { recordTtlMs: ttl });
     const room = unique('room');
     const expiring = record();
     const touched = record({ userId: expiring.userId, node: expiring.node });
-    await registry.add(expiring);
-    await registry.add(touched);
-    await registry.joinRoom(expiring.connectionId, room);
-    await registry.joinRoom(touched.connectionId, room);
-    for (let i = 0; i < 4; i++) {
-      await sleep(150);
-      await registry.touch([touched.connectionId, unique('never-added')]);
+    const keysOf = (r: ConnectionRecord): string[] => [
+      keys.connection(r.connectionId),
+      keys.connectionRooms(r.connectionId),
+      keys.userConnections(r.userId),
+      keys.nodeConnections(r.node),
+      keys.roomMembers(room),
+    ];
+    const pttls = async (list: string[]): Promise<number[]> => Promise.all(list.map((key) => redis.pttl(key)));
+    for (const r of [expiring, touched]) {
+      await registry.add(r);
+      await registry.joinRoom(r.connectionId, room);
     }
+    // No key lives forever (-1) or is missing (-2).
+    for (const left of await pttls([...keysOf(expiring), ...keysOf(touched)])) {
+      expect(left).toBeGreaterThan(ttl - 10_000);
+      expect(left).toBeLessThanOrEqual(ttl);
+    }
+
+    // As time passes: every TTL runs down. A touch re-arms every key of the touched connection only.
+    for (const key of new Set([...keysOf(expiring), ...keysOf(touched)])) await redis.pexpire(key, 5000);
+    await registry.touch([touched.connectionId, unique('never-added')]);
+    for (const left of await pttls(keysOf(touched))) expect(left).toBeGreaterThan(5000);
+    for (const left of await pttls(keysOf(expiring).slice(0, 2))) expect(left).toBeLessThanOrEqual(5000);
+
+    // The untouched connection's own keys expire: it disappears from every index.
+    await redis.pexpire(keys.connection(expiring.connectionId), 1);
+    await redis.pexpire(keys.connectionRooms(expiring.connectionId), 1);
+    await waitFor('the expiry', async () => (await redis.exists(...keysOf(expiring).slice(0, 2))) === 0);
     expect(await registry.get(expiring.connectionId)).toBeUndefined();
     expect(await registry.members(room)).toEqual([touched.connectionId]);
     expect(await registry.countForUser(expiring.userId)).toBe(1);
     expect(await registry.connectionsOfNode(expiring.node)).toEqual([touched.connectionId]);
     expect([...(await registry.get(touched.connectionId))!.joined]).toEqual([room]);
-
-    await sleep(450);
-    expect(await registry.members(room)).toEqual([]);
-    expect(await registry.countForUser(expiring.userId)).toBe(0);
-    expect(await registry.connectionsOfNode(expiring.node)).toEqual([]);
-    expect(await redis.exists(`cw:members:{${room}}`, `cw:user:${expiring.userId}`)).toBe(0);
   });
 
   it('connectionsOfNode lists the live connections of one node', async () => {
@@ -416,7 +427,7 @@ describe('RedisRegistry on Redis', () => {
     expect(await registry.members(room)).toEqual([]);
   });
 
-  it('honours the prefix and the client keyPrefix, including keys built inside scripts', async () => {
+  it('honours the prefix and the client keyPrefix, including the keys scripts receive', async () => {
     const prefixed = server.client({ keyPrefix: 'app1:' });
     const registry = new RedisRegistry(prefixed, { prefix: 'px' });
     const room = unique('room');

@@ -1,4 +1,4 @@
-import { RedisPresence, RedisRegistry, RedisRoomLog, newEpoch, type Logger } from '@classwire/core';
+import { RedisBroker, RedisPresence, RedisRegistry, RedisRoomLog, redisKeys, renewEpochs, type Logger } from '@classwire/core';
 import { randomUUID } from 'node:crypto';
 import { CLOSE_CODES } from '@classwire/protocol';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -10,7 +10,7 @@ import type { GatewayMetrics } from './metrics.js';
 
 export interface Cluster {
   registry: RedisRegistry;
-  roomLog: RedisRoomLog;
+  broker: RedisBroker;
   presence: RedisPresence;
   fanout: ClusterFanOut;
   /** True while the command connection to Redis is ready. */
@@ -47,7 +47,7 @@ function connectRedis(config: NonNullable<GatewayConfig['redis']>, subscriber: b
   return config.url !== undefined ? new Redis(config.url, options) : new Redis(options);
 }
 
-/** The Redis engine for one gateway node: ports, cross-node fan-out, node liveness and clean-up. */
+/** The Redis engine for one gateway node: ports, broker, cross-node fan-out, node liveness and clean-up. */
 export async function createCluster(
   config: GatewayConfig,
   nodeId: string,
@@ -57,7 +57,7 @@ export async function createCluster(
   describeLocal: (connectionId: string) => ConnectionInfo | undefined,
 ): Promise<Cluster> {
   const settings = config.redis!;
-  const prefix = settings.prefix;
+  const keys = redisKeys(settings.prefix);
   const redis = connectRedis(settings, false);
   const subscriber = connectRedis(settings, true);
   for (const [name, client] of [
@@ -78,20 +78,25 @@ export async function createCluster(
   const roomLog = new RedisRoomLog(logConnection, {
     maxMessages: config.limits.historySize,
     maxAgeMs: config.limits.historyTtlMs,
-    prefix,
+    prefix: keys.prefix,
     waitReplicas: settings.waitReplicas,
     waitTimeoutMs: settings.waitTimeoutMs,
   });
   // Caches this node's own connection records: the per-frame lookup then costs no round trip.
-  const registry = new RedisRegistry(redis, { prefix, localNode: nodeId });
-  const presence = new RedisPresence(redis, { prefix });
-  const fanout = new ClusterFanOut(local, redis, subscriber, roomLog, registry, nodeId, prefix, logger, {
-    backfilled: (count) => metrics.backfilled.inc(count),
-    historyLost: () => metrics.historyLost.inc(),
-  }, describeLocal);
+  const registry = new RedisRegistry(redis, { prefix: keys.prefix, localNode: nodeId });
+  const presence = new RedisPresence(redis, { prefix: keys.prefix });
+  const broker = new RedisBroker({
+    log: roomLog,
+    redis,
+    subscriber,
+    delivery: local,
+    logger,
+    events: { backfilled: (count) => metrics.backfilled.inc(count), historyLost: () => metrics.historyLost.inc() },
+  });
+  const fanout = new ClusterFanOut({ local, redis, subscriber, registry, keys, nodeId, logger, describeLocal });
 
-  const aliveKey = `${prefix}:alive:${nodeId}`;
-  const nodesKey = `${prefix}:nodes`;
+  const aliveKey = keys.nodeAlive(nodeId);
+  const nodesKey = keys.nodes();
   let timers: NodeJS.Timeout[] = [];
   let disconnect: (connectionId: string) => Promise<void> = () => Promise.resolve();
 
@@ -112,7 +117,7 @@ export async function createCluster(
       // (records, memberships, presence). They reconnect and register again.
       logger.warn({ node: nodeId, connections: local.connections.size }, 'this node was presumed dead; closing local connections so they resume');
       registry.forgetLocal();
-      fanout.forgetRooms();
+      broker.forgetRooms();
       for (const connection of local.connections.values()) connection.close(CLOSE_CODES.serverError, 'node was presumed dead; resume');
     }
     beaten = true;
@@ -125,9 +130,9 @@ export async function createCluster(
   const reap = async () => {
     const nodes = await redis.smembers(nodesKey);
     for (const node of nodes) {
-      if (node === nodeId || (await redis.exists(`${prefix}:alive:${node}`)) === 1) continue;
+      if (node === nodeId || (await redis.exists(keys.nodeAlive(node))) === 1) continue;
       // One live node cleans up each dead one.
-      if ((await redis.set(`${prefix}:reaping:${node}`, nodeId, 'PX', settings.nodeTtlMs, 'NX')) !== 'OK') continue;
+      if ((await redis.set(keys.nodeReaping(node), nodeId, 'PX', settings.nodeTtlMs, 'NX')) !== 'OK') continue;
       const connections = await registry.connectionsOfNode(node);
       logger.warn({ node, connections: connections.length }, 'reaping the connections of a dead node');
       for (const connectionId of connections) await disconnect(connectionId);
@@ -139,7 +144,7 @@ export async function createCluster(
   // Redis may come back from a restart without its data. A generation id stored in Redis tells: when it
   // changed, every registration and subscription of this node's connections is gone, so they are closed
   // with a "reconnect" code; their resume then reports `recovered: false` (the history is gone too).
-  const generationKey = `${prefix}:generation`;
+  const generationKey = keys.generation();
   let generation: string | undefined;
   let replicationId: string | undefined;
   const checkGeneration = async () => {
@@ -149,10 +154,10 @@ export async function createCluster(
     // `recovered: false` instead of trusting seq numbers the new primary may hand out again.
     const currentReplicationId = /master_replid:(\w+)/.exec(await redis.info('replication'))?.[1];
     if (replicationId !== undefined && currentReplicationId !== replicationId) {
-      const lock = `${prefix}:failover:${currentReplicationId}`;
+      const lock = keys.failoverLock(currentReplicationId ?? '');
       if ((await redis.set(lock, nodeId, 'PX', 600_000, 'NX')) === 'OK') {
         try {
-          const rooms = await renewEpochs(redis, prefix);
+          const rooms = await renewEpochs(redis, keys);
           await redis.set(generationKey, randomUUID());
           logger.warn({ node: nodeId, rooms }, 'Redis primary changed; every room starts a new epoch');
         } catch (error) {
@@ -170,7 +175,7 @@ export async function createCluster(
       logger.warn({ node: nodeId, connections: local.connections.size }, 'Redis lost its data; closing local connections so they resume');
       metrics.historyLost.inc();
       registry.forgetLocal();
-      fanout.forgetRooms();
+      broker.forgetRooms();
       for (const connection of local.connections.values()) connection.close(CLOSE_CODES.serverError, 'state lost; resume');
     }
     generation = current;
@@ -181,11 +186,11 @@ export async function createCluster(
     checkGeneration().catch((error: unknown) => logger.warn({ err: error }, 'generation check failed'));
   });
   // The subscriber missed whatever was published while it was away.
-  subscriber.on('ready', () => fanout.resync());
+  subscriber.on('ready', () => broker.resync());
 
   return {
     registry,
-    roomLog,
+    broker,
     presence,
     fanout,
     isReady: () => redis.status === 'ready' && subscriber.status === 'ready',
@@ -210,19 +215,4 @@ export async function createCluster(
       if (logConnection !== redis) logConnection.disconnect();
     },
   };
-}
-
-/** Gives every room a new epoch (see checkGeneration). Returns the number of rooms. */
-async function renewEpochs(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let rooms = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:{*}:meta`, 'COUNT', 500);
-    cursor = next;
-    for (const key of keys) {
-      await redis.hset(key, 'epoch', newEpoch());
-      rooms += 1;
-    }
-  } while (cursor !== '0');
-  return rooms;
 }

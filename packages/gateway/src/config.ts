@@ -1,58 +1,31 @@
-import { DEFAULT_LIMITS } from '@classwire/protocol';
+import { ConfigError, DEFAULTS, SHARED_ENV, envFlag, envInt, envList, parseEnv } from '@classwire/core';
 import { z } from 'zod';
-import { loadApiGatewayEmulatorConfig, type ApiGatewayEmulatorConfig } from './apigw-config.js';
+
+export { ConfigError };
 
 /**
- * Every setting, its environment variable and its default. README.md's configuration table mirrors this
- * file; `loadConfig` is the only place defaults are filled in.
+ * The gateway's settings: core's shared variables (`SHARED_ENV`, defaults in core's `DEFAULTS`) and the
+ * gateway's own. README.md's configuration table mirrors both; `loadConfig` is the only place the
+ * gateway fills in defaults.
  */
-const flag = z
-  .enum(['0', '1', 'true', 'false', 'yes', 'no', ''])
-  .transform((v) => v === '1' || v === 'true' || v === 'yes');
-const int = (min: number) => z.coerce.number().int().min(min);
-const list = z.string().transform((v) =>
-  v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0),
-);
-
 const env = z.object({
-  PORT: int(0).max(65535).default(8080),
+  ...SHARED_ENV,
+  PORT: envInt(0).max(65535).default(8080),
   HOST: z.string().min(1).optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CLASSWIRE_NODE_ID: z.string().min(1).optional(),
-  CLASSWIRE_WS_PATH: z.string().startsWith('/').default('/ws'),
-  CLASSWIRE_JWT_SECRET: z.string().min(32, 'CLASSWIRE_JWT_SECRET must be at least 32 characters').optional(),
-  CLASSWIRE_JWKS_URL: z.url().optional(),
-  CLASSWIRE_JWT_ALGORITHMS: list.optional(),
-  CLASSWIRE_JWT_ISSUER: z.string().min(1).optional(),
-  CLASSWIRE_JWT_AUDIENCE: z.string().min(1).optional(),
-  CLASSWIRE_DEV_TOKENS: flag.default(false),
-  CLASSWIRE_ALLOWED_ORIGINS: list.default([]),
-  CLASSWIRE_CLASSROOM: flag.default(true),
+  CLASSWIRE_DEV_TOKENS: envFlag.default(false),
   CLASSWIRE_API_KEY: z.string().min(16, 'CLASSWIRE_API_KEY must be at least 16 characters').optional(),
   CLASSWIRE_AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   CLASSWIRE_AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
-  CLASSWIRE_MAX_FRAME_BYTES: int(1024).default(DEFAULT_LIMITS.maxFrameBytes),
-  CLASSWIRE_RATE_PER_SECOND: int(1).default(50),
-  CLASSWIRE_RATE_BURST: int(1).default(100),
-  CLASSWIRE_MAX_CONNECTIONS_PER_USER: int(1).default(10),
-  CLASSWIRE_MAX_ROOMS_PER_CONNECTION: int(1).default(50),
-  CLASSWIRE_MAX_BUFFERED_BYTES: int(1024).default(1024 * 1024),
-  CLASSWIRE_HISTORY_SIZE: int(1).default(500),
-  CLASSWIRE_HISTORY_TTL_SECONDS: int(1).default(600),
-  CLASSWIRE_PING_INTERVAL_MS: int(100).default(25_000),
-  CLASSWIRE_DRAIN_TIMEOUT_MS: int(0).default(5_000),
+  CLASSWIRE_RATE_PER_SECOND: envInt(1).default(DEFAULTS.ratePerSecond),
+  CLASSWIRE_RATE_BURST: envInt(1).default(DEFAULTS.rateBurst),
+  CLASSWIRE_MAX_BUFFERED_BYTES: envInt(1024).default(1024 * 1024),
+  CLASSWIRE_PING_INTERVAL_MS: envInt(100).default(25_000),
+  CLASSWIRE_DRAIN_TIMEOUT_MS: envInt(0).default(5_000),
   CLASSWIRE_STATIC_DIR: z.string().min(1).optional(),
-  CLASSWIRE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'CLASSWIRE_REDIS_URL must start with redis:// or rediss://').optional(),
-  CLASSWIRE_REDIS_SENTINELS: list.optional(),
+  CLASSWIRE_REDIS_SENTINELS: envList.optional(),
   CLASSWIRE_REDIS_MASTER_NAME: z.string().min(1).default('mymaster'),
-  CLASSWIRE_REDIS_PREFIX: z.string().min(1).max(32).regex(/^[A-Za-z0-9_-]+$/).default('cw'),
-  CLASSWIRE_REDIS_WAIT_REPLICAS: int(0).default(0),
-  CLASSWIRE_REDIS_WAIT_TIMEOUT_MS: int(1).default(1000),
-  CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS: int(10).default(2000),
-  CLASSWIRE_NODE_TTL_MS: int(300).default(15_000),
+  CLASSWIRE_NODE_TTL_MS: envInt(300).default(15_000),
 });
 
 export interface GatewayConfig {
@@ -88,7 +61,10 @@ export interface GatewayConfig {
   };
   pingIntervalMs: number;
   drainTimeoutMs: number;
-  /** Directory of the web app served at `/`; undefined serves the bundled page. */
+  /**
+   * Directory of the web app served at `/`; undefined serves the gateway's bundled development console.
+   * The `classwire` CLI defaults it to the classroom app's build.
+   */
   staticDir: string | undefined;
   /** The Redis engine; undefined runs the in-memory engine (one node). */
   redis:
@@ -103,24 +79,10 @@ export interface GatewayConfig {
         nodeTtlMs: number;
       }
     | undefined;
-  /** API Gateway emulation mode (the Lambda handlers behind an emulated API); undefined runs the gateway. */
-  apigw: ApiGatewayEmulatorConfig | undefined;
-}
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
 }
 
 export function loadConfig(source: Record<string, string | undefined> = process.env, overrides: { dev?: boolean } = {}): GatewayConfig {
-  const parsed = env.safeParse(
-    Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== '' )),
-  );
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-    );
-  }
-  const e = parsed.data;
+  const e = parseEnv(env, source);
   const dev = overrides.dev === true;
   const devTokens = e.CLASSWIRE_DEV_TOKENS || dev;
   if (e.CLASSWIRE_JWT_SECRET !== undefined && e.CLASSWIRE_JWKS_URL !== undefined) {
@@ -158,15 +120,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           commandTimeoutMs: e.CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS,
           nodeTtlMs: e.CLASSWIRE_NODE_TTL_MS,
         };
-  let apigw: ApiGatewayEmulatorConfig | undefined;
-  try {
-    apigw = loadApiGatewayEmulatorConfig(source);
-  } catch (error) {
-    throw new ConfigError((error as Error).message);
-  }
   return {
     redis,
-    apigw,
     port: e.PORT,
     // Development mode answers token requests from anyone who can reach it, so it stays on loopback by default.
     host: e.HOST ?? (dev ? '127.0.0.1' : '0.0.0.0'),

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DEFAULT_LIMITS, ROLES } from '@classwire/protocol';
 import { SignJWT } from 'jose';
 import { z } from 'zod';
+import type { GatewayConfig } from './config.js';
+import { readJson, sendError, sendJson, sendMethodNotAllowed } from './http-util.js';
 
 const request = z.object({
   userId: z.string().min(1).max(DEFAULT_LIMITS.maxUserIdLength).optional(),
@@ -14,11 +17,7 @@ const request = z.object({
   ttlSeconds: z.number().int().min(10).max(86_400).default(7_200),
 });
 
-export type DevTokenRequest = z.input<typeof request>;
-
-export function randomSecret(): string {
-  return randomBytes(36).toString('base64url');
-}
+const DEV_TOKEN_BODY_LIMIT = 4096;
 
 /** Issues HS256 tokens for development. Enabled only by `--dev` or CLASSWIRE_DEV_TOKENS. */
 export class DevTokenIssuer {
@@ -50,4 +49,24 @@ export class DevTokenIssuer {
     const token = await jwt.sign(this.key);
     return { token, userId, expiresAt: expiresAt * 1000 };
   }
+}
+
+/**
+ * Development tokens when the configuration enables them: the issuer, and the secret it signs with (the
+ * configured one, else a random one for this run, which the verifier must then use too).
+ */
+export function createDevTokens(config: Pick<GatewayConfig, 'devTokens' | 'auth'>): { secret: string; issuer: DevTokenIssuer } | undefined {
+  if (!config.devTokens) return undefined;
+  const secret = config.auth.secret ?? randomBytes(36).toString('base64url');
+  return { secret, issuer: new DevTokenIssuer(secret, { issuer: config.auth.issuer, audience: config.auth.audience }) };
+}
+
+/** `POST /dev/token`: issues a token for the requested user. */
+export async function serveDevToken(req: IncomingMessage, res: ServerResponse, issuer: DevTokenIssuer): Promise<void> {
+  if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');
+  const input = await readJson(req, res, DEV_TOKEN_BODY_LIMIT);
+  if (input === undefined) return;
+  const issued = await issuer.issue(input.value);
+  if ('error' in issued) return sendError(res, 'bad_request', issued.error);
+  sendJson(res, 200, issued);
 }

@@ -1,6 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { STATUS_CODES } from 'node:http';
 import { ERROR_CODES, type ErrorCode } from '@classwire/protocol';
 
 export class BodyTooLargeError extends Error {
@@ -53,4 +53,49 @@ export function rejectUpgrade(socket: Duplex, code: ErrorCode, message: string):
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/** Reads a JSON body of at most `limit` bytes; answers 413 or 400 itself and returns undefined on failure. */
+export async function readJson(req: IncomingMessage, res: ServerResponse, limit: number): Promise<{ value: unknown } | undefined> {
+  let body: Buffer;
+  try {
+    body = await readBody(req, limit);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) {
+      sendError(res, 'payload_too_large', error.message);
+      return undefined;
+    }
+    throw error;
+  }
+  try {
+    return { value: JSON.parse(body.toString('utf8')) as unknown };
+  } catch {
+    sendError(res, 'bad_request', 'body is not valid JSON');
+    return undefined;
+  }
+}
+
+/** The request path without its query string, still percent-encoded. */
+export function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0]!;
+}
+
+/** The client's address: the first `X-Forwarded-For` hop behind a proxy, else the socket's peer. */
+export function sourceIpOf(req: IncomingMessage): string {
+  const forwarded = req.headers['x-forwarded-for'];
+  return (typeof forwarded === 'string' ? forwarded.split(',')[0]?.trim() : undefined) ?? req.socket.remoteAddress ?? '';
+}
+
+/** Starts listening and returns the port and the `http://host:port` to advertise (loopback for a wildcard host). */
+export async function listen(server: Server, port: number, host: string): Promise<{ url: string; port: number }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const displayHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return { url: `http://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${address.port}`, port: address.port };
 }

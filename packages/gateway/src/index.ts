@@ -1,4 +1,3 @@
-export { startGateway, createLogger, type Gateway, type GatewayOptions } from './gateway.js';
+export { startGateway, type Gateway, type GatewayOptions } from './gateway.js';
+export { createLogger } from './logger.js';
 export { loadConfig, ConfigError, type GatewayConfig } from './config.js';
-export { authenticateApiRequest, type ApiCredentials } from './api-auth.js';
-export { newConnectionId } from './connection.js';

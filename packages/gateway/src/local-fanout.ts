@@ -1,11 +1,12 @@
-import type { BroadcastOptions, FanOut } from '@classwire/core';
+import type { DeliveryOptions, FanOut, RoomDelivery } from '@classwire/core';
 import type { Connection } from './connection.js';
 
 /**
- * FanOut over the sockets this node holds. A broadcast is encoded to bytes once and the same buffer is
- * written to every member.
+ * The sockets this node holds: FanOut for the engine (one connection at a time), and the broker's
+ * RoomDelivery (a room's frames to its members here). A room frame is encoded to bytes once and the same
+ * buffer is written to every member.
  */
-export class LocalFanOut implements FanOut {
+export class LocalFanOut implements FanOut, RoomDelivery {
   readonly connections = new Map<string, Connection>();
   private readonly rooms = new Map<string, Set<Connection>>();
 
@@ -20,9 +21,8 @@ export class LocalFanOut implements FanOut {
     return this.rooms.has(room);
   }
 
-  /** The room's members on this node. */
-  membersOf(room: string): Connection[] {
-    return [...(this.rooms.get(room) ?? [])];
+  closeMembers(room: string, code: number, reason: string): void {
+    for (const connection of [...(this.rooms.get(room) ?? [])]) connection.close(code, reason);
   }
 
   send(connectionId: string, frame: string): Promise<boolean> {
@@ -37,15 +37,11 @@ export class LocalFanOut implements FanOut {
     return Promise.resolve(true);
   }
 
-  broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void> {
-    if (this.rooms.has(room)) this.broadcastBytes(room, Buffer.from(frame), options);
-    return Promise.resolve();
-  }
-
-  /** `broadcast` of a frame already encoded (e.g. straight from a Redis pub/sub payload). */
-  broadcastBytes(room: string, data: Buffer, options?: BroadcastOptions): void {
+  /** A frame as text, or already encoded (e.g. straight from a Redis pub/sub payload). */
+  deliver(room: string, frame: string | Buffer, options?: DeliveryOptions): void {
     const members = this.rooms.get(room);
     if (members === undefined) return;
+    const data = typeof frame === 'string' ? Buffer.from(frame) : frame;
     const seq = options?.seq;
     const except = options?.except;
     let delivered = 0;

@@ -6,7 +6,7 @@ import type { Connection, ConnectionInfo } from './connection.js';
 import { BodyTooLargeError, readBody, sendJson } from './http-util.js';
 
 /** API Gateway's limit for one @connections post (a message, not a frame). */
-export const MAX_POST_BYTES = 128 * 1024;
+const MAX_POST_BYTES = 128 * 1024;
 const CONNECTION_ID = /^[A-Za-z0-9_-]{15}=$/;
 /** `/@connections/{id}` and `/{stage}/@connections/{id}`, with `@` raw or as `%40`. */
 const CONNECTIONS_PATH = /^(?:\/[^/@%]+)?\/(?:@|%40)connections\/([^/]+)$/;

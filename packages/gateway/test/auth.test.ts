@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../src/index.js';
-import { RUNTIMES, SECRET, TestClient, eventually, makeToken, startRuntime, startTestGateway, upgradeStatus } from './harness.js';
+import { RUNTIMES, SECRET, TestClient, eventually, makeToken, startRuntime, startTestGateway, upgradeStatus } from '../../../test-support/harness.js';
 
 // The same checks against the gateway and against the Lambda authorizer and $connect behind the API Gateway
 // emulator; where API Gateway answers differently by design, the test says so.

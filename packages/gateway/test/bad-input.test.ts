@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../src/index.js';
-import { RUNTIMES, TestClient, makeToken, startRuntime } from './harness.js';
+import { RUNTIMES, TestClient, makeToken, startRuntime } from '../../../test-support/harness.js';
 
 describe.each(RUNTIMES)('on %s', (runtime) => {
   let gateway: Gateway;

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLOSE_CODES, type ClassroomSnapshot } from '@classwire/protocol';
+import { CLASSROOM_LIMITS, CLOSE_CODES, type ClassroomSnapshot } from '@classwire/protocol';
 import { connect, type ClasswireClient, type CloseInfo, type Room, type RoomMessage } from '../../client/src/node.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import type { Gateway } from '../src/index.js';
-import { eventually, makeToken, startRuntime, startTestGateway, upgradeStatus } from './harness.js';
+import { eventually, makeToken, startRuntime, startTestGateway, upgradeStatus } from '../../../test-support/harness.js';
 
 /**
  * The classroom over real sockets with the SDK: one memory gateway, two gateway nodes on one Redis (where
@@ -67,6 +67,25 @@ async function member(gateway: Gateway, roomId: string, role: string, sub: strin
   return { client, room, snapshots, messages, closed };
 }
 
+/** Counts stored publishes; `atLeast` resolves once the count reaches a number. */
+class Counter {
+  value = 0;
+  private readonly waiting: { count: number; resolve: () => void }[] = [];
+
+  add(): void {
+    this.value += 1;
+    for (const waiter of this.waiting.filter((w) => w.count <= this.value)) {
+      this.waiting.splice(this.waiting.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  }
+
+  atLeast(count: number): Promise<void> {
+    if (this.value >= count) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push({ count, resolve }));
+  }
+}
+
 const modes: [string, () => Gateway[]][] = [
   ['memory', () => [memoryGateway]],
   ['redis, two nodes', () => redisNodes],
@@ -81,30 +100,44 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     const teacher = await member(on(0), roomId, 'teacher', 't');
     const ann = await member(on(1), roomId, 'student', 'ann');
     const bob = await member(on(0), roomId, 'student', 'bob');
-    const perPublisher = 30;
+    const joiners = 4;
+    const late: Member[] = [];
+    const published = new Counter();
+    // The publishers stop only after every late joiner is in (and a few messages later), so each join
+    // happens mid-stream: its snapshot is read while publishes are being sequenced.
     const publishing = [teacher, ann, bob].map(async (m, p) => {
-      for (let i = 0; i < perPublisher; i++) {
+      let afterJoins = 0;
+      for (let i = 0; afterJoins < 5; i++) {
+        if (late.length === joiners) afterJoins++;
         if (i % 5 === 0) await m.room.publish('wb.stroke', { id: `${p}-${i}`, color: '#123456', width: 2, points: [0.1, 0.1, 0.2, 0.2] });
         else await m.room.publish('chat.message', { text: `${p}:${i}` });
+        published.add();
       }
     });
-    const late: Member[] = [];
-    for (let j = 0; j < 4; j++) {
-      await new Promise((resolve) => setTimeout(resolve, 15));
+    for (let j = 0; j < joiners; j++) {
+      // Each joiner comes in once more messages were stored since the previous one.
+      await published.atLeast(published.value + 6);
       late.push(await member(on(j), roomId, 'student', `late-${j}`));
     }
     await Promise.all(publishing);
-    const total = perPublisher * 3;
+    const total = published.value;
     await eventually(() => teacher.messages.filter((m) => m.seq !== undefined).length === total);
-    const chat = teacher.messages.filter((m) => m.event === 'chat.message').map((m) => m.seq);
-    const board = teacher.messages.filter((m) => m.event === 'wb.stroke').map((m) => m.seq);
+    const chat = teacher.messages.filter((m) => m.event === 'chat.message').map((m) => m.seq!);
+    const board = teacher.messages.filter((m) => m.event === 'wb.stroke').map((m) => m.seq!);
     for (const joiner of late) {
       await eventually(() => (joiner.messages.at(-1)?.seq ?? joiner.snapshots[0]!.seq) === total);
       expect(joiner.snapshots).toHaveLength(1);
       const snapshot = joiner.snapshots[0]!;
       const live = joiner.messages.filter((m) => m.seq !== undefined);
+      // The race happened: messages before the snapshot, and messages after it.
+      expect(snapshot.seq).toBeGreaterThan(0);
+      expect(live.length).toBeGreaterThan(0);
       expect(live.map((m) => m.seq)).toEqual(live.map((_, k) => snapshot.seq + 1 + k));
-      expect([...snapshot.chat!.map((c) => c.seq), ...live.filter((m) => m.event === 'chat.message').map((m) => m.seq)]).toEqual(chat);
+      const chatBefore = chat.filter((seq) => seq <= snapshot.seq).slice(-CLASSROOM_LIMITS.chatTail);
+      expect([...snapshot.chat!.map((c) => c.seq), ...live.filter((m) => m.event === 'chat.message').map((m) => m.seq)]).toEqual([
+        ...chatBefore,
+        ...chat.filter((seq) => seq > snapshot.seq),
+      ]);
       expect([...snapshot.whiteboard!.map((b) => b.seq), ...live.filter((m) => m.event === 'wb.stroke').map((m) => m.seq)]).toEqual(board);
     }
   });

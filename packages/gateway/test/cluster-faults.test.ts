@@ -4,10 +4,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../../test-support/fault-proxy.js';
 import { connect, type ClasswireClient, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
 import type { Gateway } from '../src/index.js';
-import { SECRET, TestClient, eventually, makeToken, startTestGateway } from './harness.js';
+import { SECRET, TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { RedisProcess, freePort } from '../../../test-support/redis-server.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/dist/cli.js', import.meta.url));
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();

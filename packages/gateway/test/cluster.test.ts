@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../../test-support/fault-proxy.js';
 import { connect, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
 import type { Gateway } from '../src/index.js';
-import { AWS_CREDENTIALS, TestClient, eventually, makeToken, startTestGateway } from './harness.js';
+import { AWS_CREDENTIALS, TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 
 let redis: RedisProcess;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../src/index.js';
-import { TestClient, makeToken, startTestGateway, upgradeStatus } from './harness.js';
+import { TestClient, makeToken, startTestGateway, upgradeStatus } from '../../../test-support/harness.js';
 
 let gateway: Gateway;
 

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, startGateway } from '../src/index.js';
-import { API_KEY, SECRET, TestClient, eventually, makeToken, startTestGateway, upgradeStatus } from './harness.js';
+import { API_KEY, SECRET, TestClient, eventually, makeToken, startTestGateway, upgradeStatus } from '../../../test-support/harness.js';
 
 describe('rate limit', () => {
   it('refuses frames beyond the bucket with rate_limited, then closes a sustained flood with 4002', async () => {

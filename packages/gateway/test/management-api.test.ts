@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../src/index.js';
-import { API_KEY, AWS_CREDENTIALS, RUNTIMES, TestClient, makeToken, startRuntime, startTestGateway } from './harness.js';
+import { API_KEY, AWS_CREDENTIALS, RUNTIMES, TestClient, makeToken, startRuntime, startTestGateway } from '../../../test-support/harness.js';
 
 let gateway: Gateway;
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../src/index.js';
-import { RUNTIMES, TestClient, makeToken, startRuntime, type Frame } from './harness.js';
+import { RUNTIMES, TestClient, makeToken, startRuntime, type Frame } from '../../../test-support/harness.js';
 
 describe.each(RUNTIMES)('rooms on %s', (runtime) => {
   let gateway: Gateway;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../src/index.js';
-import { TestClient, makeToken, startTestGateway } from './harness.js';
+import { TestClient, makeToken, startTestGateway } from '../../../test-support/harness.js';
 
 let gateway: Gateway;
 

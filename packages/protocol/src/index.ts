@@ -1,4 +1,5 @@
 export * from './wire.js';
 export * from './parse.js';
 export * from './encode.js';
-export * from './classroom.js';
+export * from './classroom/schemas.js';
+export * from './classroom/index.js';

@@ -1,5 +1,5 @@
 import type { ErrorCode } from './errors.js';
-import type { SnapshotFrame } from './classroom-types.js';
+import type { SnapshotFrame } from './classroom/types.js';
 
 export type Role = 'teacher' | 'assistant' | 'student' | 'observer';
 export const ROLES: readonly Role[] = ['teacher', 'assistant', 'student', 'observer'];

@@ -6,4 +6,4 @@ export * from './errors.js';
 export * from './close-codes.js';
 export * from './limits.js';
 export * from './types.js';
-export * from './classroom-types.js';
+export * from './classroom/types.js';

@@ -3,17 +3,17 @@
  * (docs/classroom.md). Pure functions: each returns a new state and shares what did not change, so the
  * app can keep the state in a `shallowRef` and tests can drive it without a server.
  *
- * The server has already authorized every event it relays; this module only applies them. It mirrors
- * the server's own state rules (tail lengths, what each event changes) so that a member who was there
- * all along and a late joiner who got a snapshot see the same classroom.
+ * The server has already authorized every event it relays; this module only applies them. What a control
+ * event changes and whose hand a lowering lowers come from the rules the server applies too
+ * (`@classwire/protocol/classroom`), and the tails have the server's lengths, so that a member who was
+ * there all along and a late joiner who got a snapshot see the same classroom.
  */
+import { applyControlEvent, handToLower, type ClassControl } from '@classwire/protocol/classroom';
 import {
   CLASSROOM_LIMITS,
   type BoardEntry,
   type BoardItem,
   type ChatEntry,
-  type ClassSettings,
-  type ClassStatus,
   type ClassroomSnapshot,
   type PrivateEntry,
   type RaisedHand,
@@ -21,12 +21,7 @@ import {
   type ShapeKind,
 } from './types.js';
 
-export interface ClassroomState {
-  status: ClassStatus;
-  settings: ClassSettings;
-  muted: readonly string[];
-  granted: readonly string[];
-  removed: readonly string[];
+export interface ClassroomState extends ClassControl {
   hands: readonly RaisedHand[];
   /** The public chat tail, in seq order. */
   chat: readonly ChatEntry[];
@@ -128,7 +123,7 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
       // As on the server, raising again counts from now: the hand moves to the back of the queue.
       return { ...state, hands: [...state.hands.filter((hand) => hand.userId !== from.userId), { userId: from.userId, name: from.name, raisedAt: ts }] };
     case 'hand.lower': {
-      const userId = typeof data.userId === 'string' ? data.userId : from.userId;
+      const userId = handToLower({ userId: optionalString(data.userId) }, from.userId);
       return { ...state, hands: state.hands.filter((hand) => hand.userId !== userId) };
     }
     case 'hand.clear':
@@ -146,35 +141,43 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
     case 'wb.clear':
       return { ...state, board: [] };
     case 'class.settings': {
-      const settings = { ...state.settings };
-      if (typeof data.chatLocked === 'boolean') settings.chatLocked = data.chatLocked;
-      if (typeof data.whiteboardLocked === 'boolean') settings.whiteboardLocked = data.whiteboardLocked;
-      return { ...state, settings };
+      const change = { chatLocked: optionalBoolean(data.chatLocked), whiteboardLocked: optionalBoolean(data.whiteboardLocked) };
+      return withControl(state, applyControlEvent(state, 'class.settings', change));
     }
     case 'class.start':
-      return { ...state, status: 'live' };
     case 'class.end':
-      return { ...state, status: 'ended' };
+      return withControl(state, applyControlEvent(state, message.event, {}));
     case 'moderation.mute':
       if (typeof data.userId !== 'string' || typeof data.muted !== 'boolean') return state;
-      return { ...state, muted: toggle(state.muted, data.userId, data.muted) };
+      return withControl(state, applyControlEvent(state, 'moderation.mute', { userId: data.userId, muted: data.muted }));
     case 'moderation.grant':
       if (typeof data.userId !== 'string' || typeof data.granted !== 'boolean') return state;
-      return { ...state, granted: toggle(state.granted, data.userId, data.granted) };
+      return withControl(state, applyControlEvent(state, 'moderation.grant', { userId: data.userId, granted: data.granted }));
     case 'moderation.remove': {
       if (typeof data.userId !== 'string') return state;
       const userId = data.userId;
-      return { ...state, removed: toggle(state.removed, userId, true), hands: state.hands.filter((hand) => hand.userId !== userId) };
+      // The removed user's hand goes down with them, as on the server.
+      const removed = withControl(state, applyControlEvent(state, 'moderation.remove', { userId }));
+      return { ...removed, hands: removed.hands.filter((hand) => hand.userId !== userId) };
     }
     default:
       return state;
   }
 }
 
-function toggle(list: readonly string[], userId: string, on: boolean): readonly string[] {
-  const has = list.includes(userId);
-  if (on === has) return list;
-  return on ? [...list, userId] : list.filter((id) => id !== userId);
+/** The state with the control part an accepted control event left; the same state when nothing changed. */
+function withControl(state: ClassroomState, control: ClassControl): ClassroomState {
+  if (control === state) return state;
+  const { status, settings, muted, granted, removed } = control;
+  return { ...state, status, settings, muted, granted, removed };
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function optionalBoolean(value: unknown): boolean | undefined {
+  return typeof value === 'boolean' ? value : undefined;
 }
 
 /** Private messages arrive live and again in a later snapshot: merged by id, oldest first, bounded. */

@@ -1,59 +1,59 @@
 /**
- * What the viewer may do now, from the permission table in docs/classroom.md. The server decides every
- * event again; the app uses this only to offer the controls that will work.
+ * What the viewer is offered now: each answer is the shared permission table's
+ * (`@classwire/protocol/classroom`, docs/classroom.md) for the event the control sends, so the app offers
+ * exactly what the server accepts. The server still decides every event.
  */
-import type { ClassroomState } from './classroom-state.js';
-import type { BoardEntry, ChatEntry, Member, Role } from './types.js';
-
-export interface Viewer {
-  userId: string;
-  role: Role;
-}
-
-export function isStaff(role: Role | 'server'): boolean {
-  return role === 'teacher' || role === 'assistant';
-}
+import { isAllowed, isStaff, type Actor, type ClassControl, type ClassroomEvent, type Target } from '@classwire/protocol/classroom';
+import type { BoardEntry, ChatEntry, Member } from './types.js';
 
 export interface Permissions {
+  /** Send public chat and typing indicators. */
   chat: boolean;
-  /** Private messages: students to staff, staff to one user. */
+  /** The private composer: students write to every staff member, staff to one person. */
   privateChat: boolean;
+  /** Write privately to this member, or (none) to every staff member. */
+  privateTo(recipient?: Pick<Member, 'userId' | 'role'>): boolean;
+  /** Draw strokes and shapes, show a cursor. */
   draw: boolean;
   raiseHand: boolean;
-  /** Lock chat or the board, lower every hand, clear the board, delete any message, erase any item. */
-  moderate: boolean;
+  /** Lock or unlock chat and the whiteboard. */
+  changeSettings: boolean;
+  /** Lower every hand. */
+  clearHands: boolean;
+  clearBoard: boolean;
   /** Start and end the class. */
   runClass: boolean;
+  /** Lower this user's raised hand (one's own or someone else's). */
+  lowerHandOf(userId: string): boolean;
+  editMessage(entry: ChatEntry): boolean;
+  deleteMessage(entry: ChatEntry): boolean;
+  eraseItem(entry: BoardEntry): boolean;
+  /** Mute, let draw and remove this member. */
+  moderate(member: Pick<Member, 'userId' | 'role'>): { mute: boolean; grant: boolean; remove: boolean };
 }
 
-export function permissionsOf(state: ClassroomState, viewer: Viewer): Permissions {
-  const staff = isStaff(viewer.role);
-  const student = viewer.role === 'student';
+export function permissionsOf(control: ClassControl, viewer: Actor): Permissions {
+  const may = (event: ClassroomEvent, target?: Target): boolean => isAllowed(event, viewer, control, target);
+  const memberTarget = (member: Pick<Member, 'userId' | 'role'>): Target => ({ userId: member.userId, userRole: member.role });
   return {
-    chat: staff || (student && !state.settings.chatLocked && !state.muted.includes(viewer.userId)),
-    privateChat: staff || student,
-    draw: staff || (student && (!state.settings.whiteboardLocked || state.granted.includes(viewer.userId))),
-    raiseHand: student || viewer.role === 'assistant',
-    moderate: staff,
-    runClass: viewer.role === 'teacher',
+    chat: may('chat.message'),
+    // Staff write to one student (or observer) they pick; students to the staff as a whole.
+    privateChat: isStaff(viewer.role) ? may('chat.private', { userId: 'a student', userRole: 'student' }) : may('chat.private'),
+    privateTo: (recipient) => may('chat.private', recipient === undefined ? undefined : memberTarget(recipient)),
+    draw: may('wb.stroke'),
+    raiseHand: may('hand.raise'),
+    changeSettings: may('class.settings'),
+    clearHands: may('hand.clear'),
+    clearBoard: may('wb.clear'),
+    runClass: may('class.start'),
+    lowerHandOf: (userId) => may('hand.lower', { userId }),
+    editMessage: (entry) => may('chat.edit', { authorId: entry.from.userId }),
+    deleteMessage: (entry) => may('chat.delete', { authorId: entry.from.userId }),
+    eraseItem: (entry) => may('wb.erase', { authorId: entry.userId }),
+    moderate: (member) => ({
+      mute: may('moderation.mute', memberTarget(member)),
+      grant: may('moderation.grant', memberTarget(member)),
+      remove: may('moderation.remove', memberTarget(member)),
+    }),
   };
-}
-
-/** Mute and remove apply to students and observers; granting the board to students only. */
-export function canModerateMember(viewer: Viewer, member: Member): { mute: boolean; remove: boolean; grant: boolean } {
-  const staff = isStaff(viewer.role) && member.userId !== viewer.userId;
-  const target = member.role === 'student' || member.role === 'observer';
-  return { mute: staff && target, remove: staff && target, grant: staff && member.role === 'student' };
-}
-
-export function canEditMessage(viewer: Viewer, entry: ChatEntry): boolean {
-  return entry.from.userId === viewer.userId;
-}
-
-export function canDeleteMessage(viewer: Viewer, entry: ChatEntry): boolean {
-  return entry.from.userId === viewer.userId || isStaff(viewer.role);
-}
-
-export function canEraseItem(viewer: Viewer, entry: BoardEntry): boolean {
-  return entry.userId === viewer.userId || isStaff(viewer.role);
 }

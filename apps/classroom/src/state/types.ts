@@ -5,7 +5,6 @@ export {
   type BoardItem,
   type ChatEntry,
   type ClassSettings,
-  type ClassStatus,
   type ClassroomSnapshot,
   type Member,
   type PrivateEntry,

@@ -1,10 +1,12 @@
 /**
- * The CDK app: `npm run synth -w packages/aws` bundles the handlers and writes the CloudFormation
- * template to packages/aws/cdk.out, offline. Settings come from the environment (docs/aws.md).
+ * The CDK app, run by the CDK CLI (`npx cdk synth`, `npx cdk deploy` in packages/aws; cdk.json runs this
+ * file with tsx). Every synth bundles the handlers first, so a fresh checkout needs no build step. The
+ * output directory is the CLI's (`CDK_OUTDIR`, `--output`), never fixed here. Settings come from the
+ * environment (docs/aws.md).
  */
-import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Runtime, RuntimeFamily } from 'aws-cdk-lib/aws-lambda';
+import { bundleLambdaHandlers } from './bundle.js';
 import { ClasswireStack, type ClasswireStackProps } from './stack.js';
 
 const env = process.env;
@@ -17,9 +19,10 @@ const jwt: ClasswireStackProps['jwt'] =
       ? { secretArn: env.CLASSWIRE_JWT_SECRET_ARN, issuer: env.CLASSWIRE_JWT_ISSUER, audience: env.CLASSWIRE_JWT_AUDIENCE }
       : undefined;
 
-const app = new App({ outdir: fileURLToPath(new URL('../../cdk.out', import.meta.url)) });
+const assetDir = await bundleLambdaHandlers();
+const app = new App();
 new ClasswireStack(app, env.CLASSWIRE_STACK_NAME ?? 'Classwire', {
-  assetDir: fileURLToPath(new URL('../../asset/lambda', import.meta.url)),
+  assetDir,
   description: 'Classwire: real-time classroom messaging on API Gateway WebSockets, Lambda and ElastiCache',
   ...(env.CDK_DEFAULT_ACCOUNT !== undefined && env.CDK_DEFAULT_REGION !== undefined
     ? { env: { account: env.CDK_DEFAULT_ACCOUNT, region: env.CDK_DEFAULT_REGION } }
@@ -30,6 +33,8 @@ new ClasswireStack(app, env.CLASSWIRE_STACK_NAME ?? 'Classwire', {
   ...(env.CLASSWIRE_NAT_GATEWAYS === undefined ? {} : { natGateways: Number(env.CLASSWIRE_NAT_GATEWAYS) }),
   ...(env.CLASSWIRE_ALLOWED_ORIGINS === undefined ? {} : { allowedOrigins: list(env.CLASSWIRE_ALLOWED_ORIGINS)! }),
   ...(env.CLASSWIRE_ALARM_EMAIL === undefined ? {} : { alarmEmail: env.CLASSWIRE_ALARM_EMAIL }),
+  ...(env.CLASSWIRE_TRACING === '1' ? { tracing: true } : {}),
+  ...(env.CLASSWIRE_ACCESS_LOGS === '1' ? { accessLogs: true } : {}),
   ...(env.CLASSWIRE_LAMBDA_RUNTIME === undefined ? {} : { runtime: new Runtime(env.CLASSWIRE_LAMBDA_RUNTIME, RuntimeFamily.NODEJS) }),
 });
 app.synth();

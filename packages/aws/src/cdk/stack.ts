@@ -1,5 +1,6 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -38,15 +39,37 @@ export interface ClasswireStackProps extends StackProps {
   /** An address that receives the alarms (through an SNS topic). */
   alarmEmail?: string;
   /**
-   * The Lambda runtime. Classwire targets Node 20; AWS deprecated `nodejs20.x` (new functions are refused
-   * from 2027-02-01), and the bundle runs unchanged on newer Node runtimes. @default nodejs20.x
+   * The Lambda runtime: a supported Node LTS (`nodejs20.x` reached its end of life, and Lambda refuses new
+   * functions on it from 2027-02-01). The bundle is built for the same Node line. @default nodejs24.x
    */
   runtime?: lambda.Runtime;
+  /** Active X-Ray tracing of every function. @default false */
+  tracing?: boolean;
+  /**
+   * API Gateway access logs (one JSON line per connect, message and disconnect) in a log group. API
+   * Gateway writes them only once the account has a CloudWatch Logs role (docs/aws.md). @default false
+   */
+  accessLogs?: boolean;
 }
 
 /** Lambda's maximum for an API Gateway integration is 29 s; the handlers finish far sooner. */
 const INTEGRATION_TIMEOUT = Duration.seconds(29);
 const REDIS_PORT = 6379;
+/** The replication group's two cache clusters (`<group>-001`, `<group>-002`); either may be the primary. */
+const REDIS_NODES = ['001', '002'] as const;
+/** One access log line: what an operator needs to follow a connection ($context variables of WebSocket APIs). */
+const ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  requestTime: '$context.requestTimeEpoch',
+  eventType: '$context.eventType',
+  routeKey: '$context.routeKey',
+  connectionId: '$context.connectionId',
+  sourceIp: '$context.identity.sourceIp',
+  status: '$context.status',
+  integrationLatency: '$context.integrationLatency',
+  error: '$context.error.message',
+  authorizerError: '$context.authorizer.error',
+};
 
 /**
  * Classwire on AWS: an API Gateway WebSocket API whose `$connect` (with a REQUEST authorizer),
@@ -109,7 +132,7 @@ export class ClasswireStack extends Stack {
       securityGroupIds: [redisSecurityGroup.securityGroupId],
       snapshotRetentionLimit: 1,
     });
-    this.redis.addDependency(subnetGroup);
+    this.redis.addResourceDependency(subnetGroup);
     // TLS (in-transit encryption): ioredis uses TLS for rediss:// and checks the certificate's host name.
     const redisUrl = `rediss://${this.redis.attrPrimaryEndPointAddress}:${this.redis.attrPrimaryEndPointPort}`;
 
@@ -133,7 +156,7 @@ export class ClasswireStack extends Stack {
     const make = (name: string, handler: string, options: { inVpc: boolean; timeout: Duration; memorySize: number; environment: Record<string, string> }) => {
       const logGroup = new logs.LogGroup(this, `${name}Logs`, { retention, removalPolicy: RemovalPolicy.DESTROY });
       return new lambda.Function(this, name, {
-        runtime: props.runtime ?? lambda.Runtime.NODEJS_20_X,
+        runtime: props.runtime ?? lambda.Runtime.NODEJS_24_X,
         architecture: lambda.Architecture.ARM_64,
         code,
         handler: `index.${handler}`,
@@ -141,6 +164,7 @@ export class ClasswireStack extends Stack {
         memorySize: options.memorySize,
         logGroup,
         environment: { NODE_OPTIONS: '--enable-source-maps', LOG_LEVEL: 'info', ...options.environment },
+        ...(props.tracing === true ? { tracing: lambda.Tracing.ACTIVE } : {}),
         ...(options.inVpc
           ? { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, securityGroups: [handlerSecurityGroup] }
           : {}),
@@ -163,6 +187,14 @@ export class ClasswireStack extends Stack {
       stageName,
       autoDeploy: true,
       throttle: props.throttle ?? { rateLimit: 1000, burstLimit: 500 },
+      ...(props.accessLogs === true
+        ? {
+            accessLogSettings: {
+              destination: new LogGroupLogDestination(new logs.LogGroup(this, 'AccessLogs', { retention, removalPolicy: RemovalPolicy.DESTROY })),
+              format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+            },
+          }
+        : {}),
     });
     const handlerEnvironment: Record<string, string> = {
       CLASSWIRE_REDIS_URL: redisUrl,
@@ -203,21 +235,30 @@ export class ClasswireStack extends Stack {
   /** The dashboard (connections, messages, errors, latency, Redis health) and the alarms. */
   private observe(replicationGroupId: string, alarmEmail: string | undefined): void {
     const apiDimensions = { ApiId: this.api.apiId, Stage: this.stage.stageName };
-    const api = (metricName: string, statistic = 'Sum') =>
-      new cloudwatch.Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: apiDimensions, statistic, period: Duration.minutes(1) });
-    const redis = (metricName: string, node: '001' | '002', statistic = 'Average') =>
+    const api = (metricName: string, statistic = 'Sum', period = Duration.minutes(1)) =>
+      new cloudwatch.Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: apiDimensions, statistic, period });
+    const redis = (metricName: string, node: (typeof REDIS_NODES)[number], statistic = 'Average', period = Duration.minutes(1)) =>
       new cloudwatch.Metric({
         namespace: 'AWS/ElastiCache',
         metricName,
         dimensionsMap: { CacheClusterId: `${replicationGroupId}-${node}` },
         statistic,
-        period: Duration.minutes(1),
+        period,
         label: `${metricName} ${node}`,
       });
+    // After a failover the primary is the other node: an alarm on one fixed node would watch a replica. So
+    // each Redis alarm watches every node, through the worst (or summed) value of all of them.
+    const everyRedisNode = (metricName: string, how: 'MAX' | 'SUM', statistic: string) => {
+      const period = Duration.minutes(5);
+      const usingMetrics = Object.fromEntries(REDIS_NODES.map((node) => [`n${node}`, redis(metricName, node, statistic, period)]));
+      const ids = Object.keys(usingMetrics).join(', ');
+      return new cloudwatch.MathExpression({ expression: how === 'MAX' ? `MAX([${ids}])` : `SUM([${ids}])`, usingMetrics, period, label: `${metricName} (${how.toLowerCase()} of all nodes)` });
+    };
     const classwire = (metricName: string) =>
       new cloudwatch.Metric({ namespace: 'Classwire', metricName, dimensionsMap: { Node: 'apigw' }, statistic: 'Sum', period: Duration.minutes(1) });
     const { connect, disconnect, message, authorizer, sweep } = this.functions;
     const handlers = [authorizer, connect, message, disconnect, sweep];
+    const allRedisNodes = (metricName: string, statistic = 'Average') => REDIS_NODES.map((node) => redis(metricName, node, statistic));
 
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: `${this.stackName}-classwire` });
     dashboard.addWidgets(
@@ -240,68 +281,51 @@ export class ClasswireStack extends Stack {
       }),
     );
     dashboard.addWidgets(
-      new cloudwatch.GraphWidget({ title: 'Redis engine CPU %', left: [redis('EngineCPUUtilization', '001'), redis('EngineCPUUtilization', '002')], width: 8 }),
-      new cloudwatch.GraphWidget({ title: 'Redis memory %', left: [redis('DatabaseMemoryUsagePercentage', '001'), redis('DatabaseMemoryUsagePercentage', '002')], width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Redis engine CPU %', left: allRedisNodes('EngineCPUUtilization'), width: 6 }),
+      new cloudwatch.GraphWidget({ title: 'Redis memory % and evictions', left: allRedisNodes('DatabaseMemoryUsagePercentage'), right: allRedisNodes('Evictions', 'Sum'), width: 6 }),
       new cloudwatch.GraphWidget({
         title: 'Redis connections and replication lag',
-        left: [redis('CurrConnections', '001'), redis('CurrConnections', '002')],
-        right: [redis('ReplicationLag', '001', 'Maximum'), redis('ReplicationLag', '002', 'Maximum')],
-        width: 8,
+        left: allRedisNodes('CurrConnections'),
+        right: allRedisNodes('ReplicationLag', 'Maximum'),
+        width: 6,
       }),
+      new cloudwatch.GraphWidget({ title: 'Redis primary (1) per node', left: allRedisNodes('IsMaster', 'Maximum'), width: 6 }),
     );
 
+    const alarm = (id: string, description: string, metric: cloudwatch.IMetric, threshold: number, evaluationPeriods: number, missingIsFine = true) =>
+      new cloudwatch.Alarm(this, id, {
+        alarmDescription: description,
+        metric,
+        threshold,
+        evaluationPeriods,
+        ...(missingIsFine ? { treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING } : {}),
+      });
     const alarms = [
-      new cloudwatch.Alarm(this, 'HandlerErrorsAlarm', {
-        alarmDescription: 'Classwire handlers are failing',
-        metric: new cloudwatch.MathExpression({
+      alarm(
+        'HandlerErrorsAlarm',
+        'Classwire handlers are failing',
+        new cloudwatch.MathExpression({
           expression: handlers.map((_, i) => `e${i}`).join(' + '),
           usingMetrics: Object.fromEntries(handlers.map((fn, i) => [`e${i}`, fn.metricErrors({ period: Duration.minutes(5) })])),
           period: Duration.minutes(5),
         }),
-        threshold: 5,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'HandlerThrottlesAlarm', {
-        alarmDescription: 'Lambda throttled Classwire handlers (concurrency limit)',
-        metric: message.metricThrottles({ period: Duration.minutes(5) }),
-        threshold: 1,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'IntegrationErrorsAlarm', {
-        alarmDescription: 'API Gateway could not run a Classwire integration',
-        metric: api('IntegrationError').with({ period: Duration.minutes(5) }),
-        threshold: 10,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'FailedPostsAlarm', {
-        alarmDescription: 'PostToConnection calls fail (throttling, NAT or IAM trouble)',
-        metric: classwire('FailedPosts').with({ period: Duration.minutes(5) }),
-        threshold: 100,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'RedisCpuAlarm', {
-        alarmDescription: 'Redis engine CPU above 80% for 15 minutes',
-        metric: redis('EngineCPUUtilization', '001').with({ period: Duration.minutes(5) }),
-        threshold: 80,
-        evaluationPeriods: 3,
-      }),
-      new cloudwatch.Alarm(this, 'RedisMemoryAlarm', {
-        alarmDescription: 'Redis memory above 80%',
-        metric: redis('DatabaseMemoryUsagePercentage', '001').with({ period: Duration.minutes(5) }),
-        threshold: 80,
-        evaluationPeriods: 2,
-      }),
-      new cloudwatch.Alarm(this, 'RedisReplicationLagAlarm', {
-        alarmDescription: 'The Redis replica lags: a failover now would lose more writes',
-        metric: redis('ReplicationLag', '002', 'Maximum').with({ period: Duration.minutes(5) }),
-        threshold: 5,
-        evaluationPeriods: 2,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+        5,
+        1,
+      ),
+      // One throttle alarm per function: a throttled authorizer refuses connections, a throttled $default
+      // drops messages, a throttled sweeper leaves stale connections; each needs its own reserved concurrency.
+      ...handlers.map((fn) =>
+        alarm(`${fn.node.id}ThrottlesAlarm`, `Lambda throttled the ${fn.node.id} function (concurrency limit)`, fn.metricThrottles({ period: Duration.minutes(5) }), 1, 1),
+      ),
+      alarm('ClientErrorsAlarm', 'Many requests refused before the handlers (4xx: authorizer refusals, throttling, bad routes)', api('ClientError', 'Sum', Duration.minutes(5)), 500, 2),
+      alarm('ExecutionErrorsAlarm', 'API Gateway failed to call a Classwire integration (5xx)', api('ExecutionError', 'Sum', Duration.minutes(5)), 10, 1),
+      alarm('IntegrationErrorsAlarm', 'A Classwire integration returned an error (5xx)', api('IntegrationError', 'Sum', Duration.minutes(5)), 10, 1),
+      alarm('IntegrationLatencyAlarm', 'Handler latency p99 above 1 s for 15 minutes', api('IntegrationLatency', 'p99', Duration.minutes(5)), 1000, 3),
+      alarm('FailedPostsAlarm', 'PostToConnection calls fail (throttling, NAT or IAM trouble)', classwire('FailedPosts').with({ period: Duration.minutes(5) }), 100, 1),
+      alarm('RedisCpuAlarm', 'Redis engine CPU above 80% for 15 minutes on a node (the primary after any failover)', everyRedisNode('EngineCPUUtilization', 'MAX', 'Average'), 80, 3, false),
+      alarm('RedisMemoryAlarm', 'Redis memory above 80% on a node', everyRedisNode('DatabaseMemoryUsagePercentage', 'MAX', 'Average'), 80, 2, false),
+      alarm('RedisEvictionsAlarm', 'Redis evicted keys: room history and state are being lost (maxmemory reached)', everyRedisNode('Evictions', 'SUM', 'Sum'), 0, 1),
+      alarm('RedisReplicationLagAlarm', 'The Redis replica lags: a failover now would lose more writes', everyRedisNode('ReplicationLag', 'MAX', 'Maximum'), 5, 2),
     ];
     if (alarmEmail !== undefined) {
       const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Classwire alarms' });

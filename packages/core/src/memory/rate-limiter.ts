@@ -1,4 +1,5 @@
 import type { RateDecision, RateLimiter } from '../ports.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 export interface TokenBucketOptions {
   /** Sustained frames per second. @default 50 */
@@ -25,8 +26,8 @@ export class MemoryRateLimiter implements RateLimiter {
   private readonly now: () => number;
 
   constructor(options: TokenBucketOptions = {}) {
-    this.rate = options.ratePerSecond ?? 50;
-    this.burst = options.burst ?? 100;
+    this.rate = options.ratePerSecond ?? DEFAULTS.ratePerSecond;
+    this.burst = options.burst ?? DEFAULTS.rateBurst;
     this.abusiveAfter = options.abusiveAfter ?? this.burst;
     this.now = options.now ?? Date.now;
   }

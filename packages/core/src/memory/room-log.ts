@@ -3,14 +3,14 @@ import {
   STATE_FRAME,
   STATE_SEQ,
   stateSeqField,
-  type AppendResult,
+  type PublishResult,
   type ReadResult,
-  type RoomLog,
   type StateEffects,
   type StateQuery,
   type StateRead,
   type StoredMessage,
 } from '../ports.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 export interface MemoryRoomLogOptions {
   /** Messages kept per room. @default 500 */
@@ -44,17 +44,27 @@ interface RoomStream {
 interface DedupEntry {
   seq: number;
   ts: number;
-  frame: string;
+  epoch: string;
   body: string;
   expiresAt: number;
+}
+
+/** An append's result and, when a message was stored, its frame (for the broker to deliver). */
+export interface MemoryAppend {
+  result: PublishResult;
+  /** Undefined for a duplicate, a conflict or a failed guard: nothing to deliver. */
+  frame?: string;
 }
 
 export function newEpoch(): string {
   return globalThis.crypto.randomUUID().slice(0, 8);
 }
 
-/** In-process room log: one node, lost on restart (a restart changes every epoch). */
-export class MemoryRoomLog implements RoomLog {
+/**
+ * In-process room log, the storage half of `MemoryBroker`: one node, lost on restart (a restart changes
+ * every epoch).
+ */
+export class MemoryRoomLog {
   private readonly rooms = new Map<string, RoomStream>();
   /** Insertion-ordered, and every entry has the same TTL, so expired entries are always at the front. */
   private readonly dedup = new Map<string, DedupEntry>();
@@ -65,36 +75,30 @@ export class MemoryRoomLog implements RoomLog {
   private readonly now: () => number;
 
   constructor(options: MemoryRoomLogOptions = {}) {
-    this.maxMessages = options.maxMessages ?? 500;
-    this.maxAgeMs = options.maxAgeMs ?? 600_000;
-    this.metaTtlMs = options.metaTtlMs ?? 86_400_000;
+    this.maxMessages = options.maxMessages ?? DEFAULTS.historySize;
+    this.maxAgeMs = options.maxAgeMs ?? DEFAULTS.historyTtlMs;
+    this.metaTtlMs = options.metaTtlMs ?? DEFAULTS.historyMetaTtlMs;
     this.dedupTtlMs = options.dedupTtlMs ?? this.maxAgeMs;
     this.now = options.now ?? Date.now;
     if (this.maxMessages < 1) throw new Error('maxMessages must be at least 1');
   }
 
-  append(room: string, body: string, dedupKey?: string, effects?: StateEffects): Promise<AppendResult> {
+  /** Appends synchronously, so the broker delivers in the same turn and deliveries keep seq order. */
+  append(room: string, body: string, dedupKey?: string, effects?: StateEffects): MemoryAppend {
     const now = this.now();
-    if (dedupKey !== undefined) {
-      this.expireDedup(now);
-      const key = `${room}\n${dedupKey}`;
-      const seen = this.dedup.get(key);
-      if (seen !== undefined) {
-        return Promise.resolve({
-          seq: seen.seq,
-          ts: seen.ts,
-          frame: seen.frame,
-          duplicate: true,
-          conflict: seen.body !== body,
-        });
-      }
-      const result = this.appendNew(room, body, now, effects);
-      if (result.staleGuard === undefined) {
-        this.dedup.set(key, { seq: result.seq, ts: result.ts, frame: result.frame, body, expiresAt: now + this.dedupTtlMs });
-      }
-      return Promise.resolve(result);
+    if (dedupKey === undefined) return this.appendNew(room, body, now, effects);
+    this.expireDedup(now);
+    const key = `${room}\n${dedupKey}`;
+    const seen = this.dedup.get(key);
+    if (seen !== undefined) {
+      return { result: { seq: seen.seq, ts: seen.ts, epoch: seen.epoch, duplicate: true, conflict: seen.body !== body } };
     }
-    return Promise.resolve(this.appendNew(room, body, now, effects));
+    const appended = this.appendNew(room, body, now, effects);
+    const { result } = appended;
+    if (result.staleGuard === undefined) {
+      this.dedup.set(key, { seq: result.seq, ts: result.ts, epoch: result.epoch, body, expiresAt: now + this.dedupTtlMs });
+    }
+    return appended;
   }
 
   updateState(room: string, effects: StateEffects): Promise<number | undefined> {
@@ -169,11 +173,11 @@ export class MemoryRoomLog implements RoomLog {
     return this.rooms.size;
   }
 
-  private appendNew(room: string, body: string, now: number, effects?: StateEffects): AppendResult {
+  private appendNew(room: string, body: string, now: number, effects?: StateEffects): MemoryAppend {
     const stream = this.stream(room, now);
     if (effects !== undefined) {
       const stale = failedGuard(stream.state, effects);
-      if (stale !== undefined) return { seq: 0, ts: now, frame: '', duplicate: false, conflict: false, staleGuard: stale };
+      if (stale !== undefined) return { result: { seq: 0, ts: now, epoch: stream.epoch, duplicate: false, conflict: false, staleGuard: stale } };
     }
     stream.seq += 1;
     stream.lastActivity = now;
@@ -182,7 +186,7 @@ export class MemoryRoomLog implements RoomLog {
     if (stream.messages.length - stream.head > this.maxMessages) stream.head += 1;
     this.compact(stream);
     if (effects !== undefined) applyOps(stream.state, effects, stateSeqField(stream.seq), frame);
-    return { seq: stream.seq, ts: now, frame, duplicate: false, conflict: false };
+    return { result: { seq: stream.seq, ts: now, epoch: stream.epoch, duplicate: false, conflict: false }, frame };
   }
 
   private stream(room: string, now: number): RoomStream {

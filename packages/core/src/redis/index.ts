@@ -1,13 +1,5 @@
-export {
-  RedisRoomLog,
-  roomChannel,
-  parseRoomPublication,
-  parseRoomPublicationBytes,
-  MAX_REPLAY,
-  type RedisRoomLogOptions,
-  type RoomPublication,
-  type RoomPublicationBytes,
-} from './room-log.js';
+export { RedisRoomLog, renewEpochs, type RedisRoomLogOptions } from './room-log.js';
+export { RedisBroker, type RedisBrokerOptions, type RedisBrokerEvents } from './broker.js';
 export { RedisRegistry, type RedisRegistryOptions } from './registry.js';
 export { RedisPresence, type RedisPresenceOptions } from './presence.js';
-export { isUnavailable } from './scripts.js';
+export { redisKeys, type RedisKeys } from './keys.js';

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Member, Role } from '@classwire/protocol';
 import type { PresenceStore } from '../ports.js';
+import { redisKeys, type RedisKeys } from './keys.js';
 import { asStrings, guarded, withScripts, type ScriptCommands } from './scripts.js';
 
 export interface RedisPresenceOptions {
@@ -21,12 +22,12 @@ export interface RedisPresenceOptions {
  */
 export class RedisPresence implements PresenceStore {
   private readonly redis: Redis & ScriptCommands;
-  private readonly prefix: string;
+  private readonly keys: RedisKeys;
   private readonly ttlMs: number;
 
   constructor(redis: Redis, options: RedisPresenceOptions = {}) {
     this.redis = withScripts(redis);
-    this.prefix = options.prefix ?? 'cw';
+    this.keys = redisKeys(options.prefix);
     this.ttlMs = options.ttlMs ?? 0;
     if (!Number.isSafeInteger(this.ttlMs) || this.ttlMs < 0) throw new Error('ttlMs must be a positive integer');
   }
@@ -36,8 +37,8 @@ export class RedisPresence implements PresenceStore {
     const reply = await guarded('presence add', () =>
       this.redis.classwirePresenceAdd(
         2,
-        this.presenceKey(room),
-        this.connectionsKey(room, member.userId),
+        this.keys.presence(room),
+        this.keys.presenceConnections(room, member.userId),
         member.userId,
         json,
         connectionId,
@@ -49,24 +50,16 @@ export class RedisPresence implements PresenceStore {
 
   async remove(room: string, userId: string, connectionId: string): Promise<boolean> {
     const reply = await guarded('presence remove', () =>
-      this.redis.classwirePresenceRemove(2, this.presenceKey(room), this.connectionsKey(room, userId), userId, connectionId),
+      this.redis.classwirePresenceRemove(2, this.keys.presence(room), this.keys.presenceConnections(room, userId), userId, connectionId),
     );
     return Number(reply) === 1;
   }
 
   async list(room: string): Promise<Member[]> {
-    const values = asStrings(await guarded('presence list', () => this.redis.hvals(this.presenceKey(room))));
+    const values = asStrings(await guarded('presence list', () => this.redis.hvals(this.keys.presence(room))));
     return values.map((value) => {
       const parsed = JSON.parse(value) as { userId: string; name: string; role: Role };
       return { userId: parsed.userId, name: parsed.name, role: parsed.role };
     });
-  }
-
-  private presenceKey(room: string): string {
-    return `${this.prefix}:{${room}}:presence`;
-  }
-
-  private connectionsKey(room: string, userId: string): string {
-    return `${this.prefix}:{${room}}:pc:${userId}`;
   }
 }

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Role } from '@classwire/protocol';
-import type { ConnectionRecord, ConnectionRegistry, ConnectionState } from '../ports.js';
-import { asString, asStrings, clientKeyPrefix, execAll, guarded, scriptPipeline, withScripts, type ScriptCommands } from './scripts.js';
+import { StoreUnavailableError, type ConnectionRecord, type ConnectionRegistry, type ConnectionState } from '../ports.js';
+import { redisKeys, type RedisKeys } from './keys.js';
+import { asString, asStrings, execAll, guarded, withScripts, type ScriptCommands } from './scripts.js';
 
 export interface RedisRegistryOptions {
   /** Key prefix. @default 'cw' */
@@ -26,16 +27,19 @@ const FIELDS = ['userId', 'name', 'role', 'rooms', 'expiresAt', 'connectedAt', '
 
 /** Connections touched per pipeline. */
 const TOUCH_BATCH = 1000;
+/** Removal attempts while joins keep racing it. */
+const REMOVE_ATTEMPTS = 5;
 
 /**
  * Connection registry in Redis, shared by every node: a hash per connection, the set of rooms it joined,
  * and index sets by user, by room and by node. Index sets are cleaned lazily: ids whose record expired
- * or was removed are skipped and removed when read. Add, join, leave and remove are one round trip each.
- * Uses keys derived inside scripts (remove, touch, index reads): a single Redis, not Redis Cluster.
+ * or was removed are skipped and removed when read. Add, join and leave are one round trip each; remove
+ * and index reads two (the keys of what they touch are read first, then passed to the script). A
+ * connection's keys span cluster slots: a single Redis, not Redis Cluster.
  */
 export class RedisRegistry implements ConnectionRegistry {
   private readonly redis: Redis & ScriptCommands;
-  private readonly prefix: string;
+  private readonly keys: RedisKeys;
   private readonly ttlMs: number;
   private readonly localNode: string | undefined;
   private readonly now: () => number;
@@ -47,7 +51,7 @@ export class RedisRegistry implements ConnectionRegistry {
 
   constructor(redis: Redis, options: RedisRegistryOptions = {}) {
     this.redis = withScripts(redis);
-    this.prefix = options.prefix ?? 'cw';
+    this.keys = redisKeys(options.prefix);
     this.ttlMs = options.recordTtlMs ?? 7_500_000;
     this.localNode = options.localNode;
     this.now = options.now ?? Date.now;
@@ -92,10 +96,10 @@ export class RedisRegistry implements ConnectionRegistry {
 
   async add(record: ConnectionRecord): Promise<void> {
     const id = record.connectionId;
-    const recordKey = this.recordKey(id);
-    const roomsKey = this.roomsKey(id);
-    const userKey = this.userKey(record.userId);
-    const nodeKey = this.nodeKey(record.node);
+    const recordKey = this.keys.connection(id);
+    const roomsKey = this.keys.connectionRooms(id);
+    const userKey = this.keys.userConnections(record.userId);
+    const nodeKey = this.keys.nodeConnections(record.node);
     this.cacheChanged(id, undefined);
     // Re-adding an id starts it afresh with no rooms joined (stale index entries are skipped lazily).
     await guarded('registry add', () =>
@@ -138,8 +142,8 @@ export class RedisRegistry implements ConnectionRegistry {
     const [fields, joined] = await execAll(
       this.redis
         .pipeline()
-        .hmget(this.recordKey(connectionId), ...FIELDS)
-        .smembers(this.roomsKey(connectionId)),
+        .hmget(this.keys.connection(connectionId), ...FIELDS)
+        .smembers(this.keys.connectionRooms(connectionId)),
       'registry get',
     );
     const state = toState(connectionId, fields, joined);
@@ -152,21 +156,41 @@ export class RedisRegistry implements ConnectionRegistry {
 
   async remove(connectionId: string): Promise<ConnectionState | undefined> {
     this.cacheChanged(connectionId, undefined);
-    const reply = await guarded('registry remove', () =>
-      this.redis.classwireRegistryRemove(2, this.recordKey(connectionId), this.roomsKey(connectionId), this.keyBase(), connectionId),
-    );
-    if (reply === null || reply === undefined) return undefined;
-    const values = asStrings(reply);
-    return toState(connectionId, values.slice(0, FIELDS.length), values.slice(FIELDS.length));
+    const recordKey = this.keys.connection(connectionId);
+    const roomsKey = this.keys.connectionRooms(connectionId);
+    for (let attempt = 0; attempt < REMOVE_ATTEMPTS; attempt++) {
+      const [owner, joinedReply] = await execAll(
+        this.redis.pipeline().hmget(recordKey, 'userId', 'node').smembers(roomsKey),
+        'registry remove',
+      );
+      const [userId, node] = (owner as (string | null)[]).map((value) => value ?? '');
+      const joined = asStrings(joinedReply);
+      const keys = [
+        recordKey,
+        roomsKey,
+        userId === '' ? recordKey : this.keys.userConnections(userId!),
+        node === '' ? recordKey : this.keys.nodeConnections(node!),
+        ...joined.map((room) => this.keys.roomMembers(room)),
+      ];
+      const reply = await guarded('registry remove', () =>
+        this.redis.classwireRegistryRemove(keys.length, ...keys, connectionId, userId!, node!, ...joined),
+      );
+      // 0: a join or a re-add changed what was read; read again.
+      if (reply === 0) continue;
+      if (reply === null || reply === undefined) return undefined;
+      const values = asStrings(reply);
+      return toState(connectionId, values.slice(0, FIELDS.length), values.slice(FIELDS.length));
+    }
+    throw new StoreUnavailableError(`registry remove of ${connectionId} kept racing other changes`);
   }
 
   async joinRoom(connectionId: string, room: string): Promise<void> {
     const reply = await this.writeThrough(connectionId, 'registry join', () =>
       this.redis.classwireRegistryJoin(
         3,
-        this.recordKey(connectionId),
-        this.roomsKey(connectionId),
-        this.membersKey(room),
+        this.keys.connection(connectionId),
+        this.keys.connectionRooms(connectionId),
+        this.keys.roomMembers(room),
         room,
         connectionId,
         this.ttlMs,
@@ -180,7 +204,10 @@ export class RedisRegistry implements ConnectionRegistry {
 
   async leaveRoom(connectionId: string, room: string): Promise<void> {
     await this.writeThrough(connectionId, 'registry leave', () =>
-      execAll(this.redis.multi().srem(this.roomsKey(connectionId), room).srem(this.membersKey(room), connectionId), 'registry leave'),
+      execAll(
+        this.redis.multi().srem(this.keys.connectionRooms(connectionId), room).srem(this.keys.roomMembers(room), connectionId),
+        'registry leave',
+      ),
     );
     const cached = this.local.get(connectionId);
     const joined = new Set(cached?.joined);
@@ -199,14 +226,14 @@ export class RedisRegistry implements ConnectionRegistry {
   }
 
   members(room: string): Promise<string[]> {
-    return this.alive(this.membersKey(room), 'joined', room);
+    return this.alive(this.keys.roomMembers(room), 'joined', room);
   }
 
   async connectionsOfUser(userId: string): Promise<ConnectionState[]> {
-    const ids = await this.alive(this.userKey(userId), 'field', 'userId', userId);
+    const ids = await this.alive(this.keys.userConnections(userId), 'field', 'userId', userId);
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.recordKey(id), ...FIELDS).smembers(this.roomsKey(id));
+    for (const id of ids) pipeline.hmget(this.keys.connection(id), ...FIELDS).smembers(this.keys.connectionRooms(id));
     const replies = await execAll(pipeline, 'registry connectionsOfUser');
     const states: ConnectionState[] = [];
     ids.forEach((id, i) => {
@@ -218,55 +245,51 @@ export class RedisRegistry implements ConnectionRegistry {
   }
 
   async countForUser(userId: string): Promise<number> {
-    return (await this.alive(this.userKey(userId), 'field', 'userId', userId)).length;
+    return (await this.alive(this.keys.userConnections(userId), 'field', 'userId', userId)).length;
   }
 
   /** Ids of the live connections registered by `node` (e.g. to clean up after a node that died). */
   connectionsOfNode(node: string): Promise<string[]> {
-    return this.alive(this.nodeKey(node), 'field', 'node', node);
+    return this.alive(this.keys.nodeConnections(node), 'field', 'node', node);
   }
 
-  /** Re-arms the TTL of the connections' keys (record, joined rooms, user/node/room indexes), pipelined. */
+  /**
+   * Re-arms the TTL of the connections' keys (record, joined rooms, user/node/room indexes): their records
+   * are read, then the keys expired, each step pipelined. A key of a connection changed in between is
+   * either re-armed by that change itself or harmlessly kept a while longer.
+   */
   async touch(connectionIds: string[]): Promise<void> {
     for (let start = 0; start < connectionIds.length; start += TOUCH_BATCH) {
-      const pipeline = scriptPipeline(this.redis);
-      for (const id of connectionIds.slice(start, start + TOUCH_BATCH)) {
-        pipeline.classwireRegistryTouch(2, this.recordKey(id), this.roomsKey(id), this.keyBase(), this.ttlMs);
-      }
-      await execAll(pipeline, 'registry touch');
+      const batch = connectionIds.slice(start, start + TOUCH_BATCH);
+      const reads = this.redis.pipeline();
+      for (const id of batch) reads.hmget(this.keys.connection(id), 'userId', 'node').smembers(this.keys.connectionRooms(id));
+      const replies = await execAll(reads, 'registry touch');
+      const expiries = this.redis.pipeline();
+      batch.forEach((id, i) => {
+        const [userId, node] = replies[2 * i] as (string | null)[];
+        if (userId === null || userId === undefined) return;
+        const keys = [this.keys.connection(id), this.keys.connectionRooms(id), this.keys.userConnections(userId)];
+        if (node !== null && node !== undefined) keys.push(this.keys.nodeConnections(node));
+        for (const room of asStrings(replies[2 * i + 1])) keys.push(this.keys.roomMembers(room));
+        for (const key of keys) expiries.pexpire(key, this.ttlMs);
+      });
+      await execAll(expiries, 'registry touch');
     }
   }
 
-  private async alive(setKey: string, mode: 'joined' | 'field', ...args: string[]): Promise<string[]> {
+  /** The ids of an index set whose connection is alive (see registry-alive.lua); the others are dropped. */
+  private async alive(setKey: string, mode: 'joined' | 'field', roomOrField: string, fieldValue = ''): Promise<string[]> {
+    const ids = asStrings(await guarded('registry index read', () => this.redis.smembers(setKey)));
+    if (ids.length === 0) return [];
+    const keys = [setKey];
+    for (const id of ids) {
+      keys.push(this.keys.connection(id));
+      if (mode === 'joined') keys.push(this.keys.connectionRooms(id));
+    }
     const reply = await guarded('registry index read', () =>
-      this.redis.classwireRegistryAlive(1, setKey, `${this.keyBase()}conn:`, mode, ...args),
+      this.redis.classwireRegistryAlive(keys.length, ...keys, mode, roomOrField, fieldValue, ...ids),
     );
     return asStrings(reply);
-  }
-
-  /** The prefix of every key, including the client's own keyPrefix, for keys built inside scripts. */
-  private keyBase(): string {
-    return `${clientKeyPrefix(this.redis)}${this.prefix}:`;
-  }
-
-  private recordKey(connectionId: string): string {
-    return `${this.prefix}:conn:${connectionId}`;
-  }
-
-  private roomsKey(connectionId: string): string {
-    return `${this.prefix}:conn:${connectionId}:rooms`;
-  }
-
-  private userKey(userId: string): string {
-    return `${this.prefix}:user:${userId}`;
-  }
-
-  private membersKey(room: string): string {
-    return `${this.prefix}:members:{${room}}`;
-  }
-
-  private nodeKey(node: string): string {
-    return `${this.prefix}:node:${node}:conns`;
   }
 }
 

@@ -3,15 +3,18 @@ import { composeMessageFrame } from '@classwire/protocol';
 import { newEpoch } from '../memory/room-log.js';
 import {
   StoreUnavailableError,
-  type AppendResult,
+  type PublishOptions,
+  type PublishResult,
   type ReadResult,
-  type RoomLog,
   type StateEffects,
   type StateQuery,
   type StateRead,
   type StoredMessage,
 } from '../ports.js';
+import { redisKeys, type RedisKeys } from './keys.js';
 import { asString, asStrings, guarded, withScripts, type ScriptCommands } from './scripts.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { encodeEffects } from './wire.js';
 
 export interface RedisRoomLogOptions {
   /** Messages kept per room. @default 500 */
@@ -25,8 +28,13 @@ export interface RedisRoomLogOptions {
   metaTtlMs?: number;
   /** How long a publish id is remembered for dedup, ms. @default maxAgeMs */
   dedupTtlMs?: number;
-  /** Key and channel prefix. @default 'cw' */
+  /** Key and channel prefix (`redisKeys`). @default 'cw' */
   prefix?: string;
+  /**
+   * Whether an append publishes the new message on the room's channel, inside the script. False on AWS,
+   * where no node subscribes and the broker posts to the members itself. @default true
+   */
+  pubsub?: boolean;
   now?: () => number;
   /**
    * Replicas that must acknowledge an append (Redis `WAIT`) before it is reported stored; fewer within
@@ -41,70 +49,35 @@ export interface RedisRoomLogOptions {
 /** Most entries a single resume replays; a longer gap is reported `recovered:false`. */
 export const MAX_REPLAY = 10_000;
 
-/** The pub/sub channel on which append.lua publishes a room's new messages. */
-export function roomChannel(prefix: string, room: string): string {
-  return `${prefix}:room:${room}`;
-}
-
-export interface RoomPublication {
-  epoch: string;
-  seq: number;
-  frame: string;
-}
-
-/** Parses a payload published on `roomChannel`: `${epoch}\n${seq}\n${frame}`. */
-export function parseRoomPublication(payload: string): RoomPublication {
-  const first = payload.indexOf('\n');
-  const second = first < 0 ? -1 : payload.indexOf('\n', first + 1);
-  const seq = second < 0 ? NaN : Number(payload.slice(first + 1, second));
-  if (!Number.isSafeInteger(seq) || seq < 1) throw new Error('malformed room publication');
-  return { epoch: payload.slice(0, first), seq, frame: payload.slice(second + 1) };
-}
-
-export interface RoomPublicationBytes {
-  epoch: string;
-  seq: number;
-  /** The frame's UTF-8 bytes, a view into the payload. */
-  frame: Buffer;
-}
-
-/** `parseRoomPublication` of the raw payload: the frame stays bytes, ready to be written to sockets as is. */
-export function parseRoomPublicationBytes(payload: Buffer): RoomPublicationBytes {
-  const first = payload.indexOf(NEWLINE);
-  const second = first < 0 ? -1 : payload.indexOf(NEWLINE, first + 1);
-  const seq = second < 0 ? NaN : Number(payload.toString('latin1', first + 1, second));
-  if (!Number.isSafeInteger(seq) || seq < 1) throw new Error('malformed room publication');
-  return { epoch: payload.toString('utf8', 0, first), seq, frame: payload.subarray(second + 1) };
-}
-
-const NEWLINE = 0x0a;
-
 /**
- * Room log in Redis: per room a stream (entry ID `${seq}-0`, fields `t` and `b`) and a meta hash
- * (`seq`, `epoch`), both under the room's hash tag so they share a cluster slot; appends and reads are
- * Lua scripts, and append publishes each new message on the room's channel from inside the script.
+ * Room log in Redis, the storage half of the Redis brokers: per room a stream (entry ID `${seq}-0`,
+ * fields `t` and `b`) and a meta hash (`seq`, `epoch`), both under the room's hash tag so they share a
+ * cluster slot; appends and reads are Lua scripts. With `pubsub`, the append script also publishes each
+ * new message on the room's channel, so every subscribed node sees a room's messages in seq order.
  */
-export class RedisRoomLog implements RoomLog {
+export class RedisRoomLog {
+  readonly keys: RedisKeys;
   private readonly redis: Redis & ScriptCommands;
   private readonly maxMessages: number;
   private readonly maxAgeMs: number;
   private readonly metaTtlMs: number;
   private readonly dedupTtlMs: number;
-  private readonly prefix: string;
+  private readonly pubsub: boolean;
   private readonly now: () => number;
   private readonly waitReplicas: number;
   private readonly waitTimeoutMs: number;
 
   constructor(redis: Redis, options: RedisRoomLogOptions = {}) {
     this.redis = withScripts(redis);
-    this.maxMessages = options.maxMessages ?? 500;
-    this.maxAgeMs = options.maxAgeMs ?? 600_000;
-    this.metaTtlMs = options.metaTtlMs ?? 86_400_000;
+    this.maxMessages = options.maxMessages ?? DEFAULTS.historySize;
+    this.maxAgeMs = options.maxAgeMs ?? DEFAULTS.historyTtlMs;
+    this.metaTtlMs = options.metaTtlMs ?? DEFAULTS.historyMetaTtlMs;
     this.dedupTtlMs = options.dedupTtlMs ?? this.maxAgeMs;
-    this.prefix = options.prefix ?? 'cw';
+    this.keys = redisKeys(options.prefix ?? DEFAULTS.redisPrefix);
+    this.pubsub = options.pubsub ?? true;
     this.now = options.now ?? Date.now;
-    this.waitReplicas = options.waitReplicas ?? 0;
-    this.waitTimeoutMs = options.waitTimeoutMs ?? 1000;
+    this.waitReplicas = options.waitReplicas ?? DEFAULTS.redisWaitReplicas;
+    this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULTS.redisWaitTimeoutMs;
     if (!Number.isSafeInteger(this.maxMessages) || this.maxMessages < 1) throw new Error('maxMessages must be at least 1');
     for (const [name, value] of [
       ['maxAgeMs', this.maxAgeMs],
@@ -115,10 +88,12 @@ export class RedisRoomLog implements RoomLog {
     }
   }
 
-  async append(room: string, body: string, dedupKey?: string, effects?: StateEffects): Promise<AppendResult> {
+  /** Sequences and stores a message (and publishes it, with `pubsub`); see `Broker.publish`. */
+  async append(room: string, body: string, options: PublishOptions = {}): Promise<PublishResult> {
+    const { dedupKey, effects } = options;
     const ts = this.now();
-    const keys = [this.metaKey(room), this.logKey(room), this.dedupKey(room, dedupKey ?? '')];
-    const encodedEffects = effects === undefined ? '' : this.encodeEffects(room, effects, keys);
+    const keys = [this.keys.roomMeta(room), this.keys.roomStream(room), this.keys.roomDedup(room, dedupKey ?? '')];
+    const encodedEffects = effects === undefined ? '' : encodeEffects(effects, keys, (name) => this.keys.roomState(room, name));
     const reply = await guarded('append', () =>
       this.redis.classwireRoomAppend(
         keys.length,
@@ -132,16 +107,16 @@ export class RedisRoomLog implements RoomLog {
         // The stream must outlive its youngest message, and the meta at least as long as the stream.
         Math.max(this.metaTtlMs, this.maxAgeMs),
         this.dedupTtlMs,
-        roomChannel(this.prefix, room),
+        this.pubsub ? this.keys.roomChannel(room) : '',
         encodedEffects,
         dedupKey === undefined ? '0' : '1',
       ),
     );
-    const [seq, storedTs, frame, duplicate, conflict, stale] = asStrings(reply);
-    const result: AppendResult = {
+    const [seq, storedTs, epoch, duplicate, conflict, stale] = asStrings(reply);
+    const result: PublishResult = {
       seq: Number(seq),
       ts: Number(storedTs),
-      frame: frame!,
+      epoch: epoch!,
       duplicate: duplicate === '1',
       conflict: conflict === '1',
     };
@@ -154,8 +129,8 @@ export class RedisRoomLog implements RoomLog {
   }
 
   async updateState(room: string, effects: StateEffects): Promise<number | undefined> {
-    const keys = [this.metaKey(room), this.logKey(room)];
-    const encoded = this.encodeEffects(room, effects, keys);
+    const keys = [this.keys.roomMeta(room), this.keys.roomStream(room)];
+    const encoded = encodeEffects(effects, keys, (name) => this.keys.roomState(room, name));
     const reply = await guarded('state update', () =>
       this.redis.classwireStateUpdate(keys.length, ...keys, newEpoch(), encoded, Math.max(this.metaTtlMs, this.maxAgeMs)),
     );
@@ -167,7 +142,7 @@ export class RedisRoomLog implements RoomLog {
 
   async readState(room: string, query: StateQuery): Promise<StateRead> {
     const names = Object.keys(query);
-    const keys = [this.metaKey(room), this.logKey(room), ...names.map((name) => this.stateKey(room, name))];
+    const keys = [this.keys.roomMeta(room), this.keys.roomStream(room), ...names.map((name) => this.keys.roomState(room, name))];
     const what = names.map((name) => {
       const q = query[name]!;
       return q === 'all' ? '*' : q === 'count' ? '#' : JSON.stringify(q);
@@ -199,41 +174,14 @@ export class RedisRoomLog implements RoomLog {
     return result;
   }
 
-  /** The hash key of one state collection of a room. */
-  stateKey(room: string, collection: string): string {
-    return `${this.prefix}:{${room}}:s:${collection}`;
-  }
-
-  /** Encodes effects for state-common.lua, appending the collections' keys to `keys`. */
-  private encodeEffects(room: string, effects: StateEffects, keys: string[]): string {
-    const indexOf = new Map<string, number>();
-    const keyIndex = (collection: string): number => {
-      let index = indexOf.get(collection);
-      if (index === undefined) {
-        keys.push(this.stateKey(room, collection));
-        index = keys.length; // Lua's KEYS is 1-based
-        indexOf.set(collection, index);
-      }
-      return index;
-    };
-    const guards = (effects.guards ?? []).map((g) => [keyIndex(g.collection), g.field, g.value ?? false]);
-    const ops = effects.ops.map((op) => {
-      if (op.op === 'clear') return ['c', keyIndex(op.collection)];
-      if (op.op === 'delete') return ['d', keyIndex(op.collection), op.field];
-      return ['s', keyIndex(op.collection), op.field, op.value, op.onlyIfPresent === true ? 1 : 0, op.keep ?? 0];
-    });
-    // cjson decodes an empty JSON array as an empty table either way.
-    return JSON.stringify({ g: guards, o: ops });
-  }
-
   async read(room: string, since?: number, epoch?: string): Promise<ReadResult> {
     // Only a non-negative integer `since` can be served; anything else is treated as absent.
     const validSince = since !== undefined && Number.isSafeInteger(since) && since >= 0 ? since : undefined;
     const reply = await guarded('read', () =>
       this.redis.classwireRoomRead(
         2,
-        this.metaKey(room),
-        this.logKey(room),
+        this.keys.roomMeta(room),
+        this.keys.roomStream(room),
         newEpoch(),
         this.now(),
         this.maxAgeMs,
@@ -263,23 +211,9 @@ export class RedisRoomLog implements RoomLog {
     return result;
   }
 
-  /** The stream key of a room (exposed for tests and tooling). */
-  logKey(room: string): string {
-    return `${this.prefix}:{${room}}:log`;
-  }
-
-  /** The meta hash key of a room (`seq`, `epoch`). */
-  metaKey(room: string): string {
-    return `${this.prefix}:{${room}}:meta`;
-  }
-
-  private dedupKey(room: string, dedupKey: string): string {
-    return `${this.prefix}:{${room}}:d:${dedupKey}`;
-  }
-
   /**
    * WAIT on the connection that ran the append. A shortfall is reported as unavailable: the message is
-   * stored on the primary (and was published), and a retry with the same dedup key gets it as a
+   * stored on the primary (and, with `pubsub`, published), and a retry with the same dedup key gets it as a
    * duplicate and waits again.
    */
   private async waitForReplicas(): Promise<void> {
@@ -290,4 +224,23 @@ export class RedisRoomLog implements RoomLog {
       );
     }
   }
+}
+
+/**
+ * Gives every room a new epoch, so clients resume with `recovered: false`: after a failover the new
+ * primary may lack messages members already received, and would hand out their seqs again. Returns the
+ * number of rooms.
+ */
+export async function renewEpochs(redis: Redis, keys: RedisKeys): Promise<number> {
+  let cursor = '0';
+  let rooms = 0;
+  do {
+    const [next, metas] = await redis.scan(cursor, 'MATCH', keys.roomMetaPattern(), 'COUNT', 500);
+    cursor = next;
+    for (const meta of metas) {
+      await redis.hset(meta, 'epoch', newEpoch());
+      rooms += 1;
+    }
+  } while (cursor !== '0');
+  return rooms;
 }

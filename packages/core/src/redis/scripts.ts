@@ -25,7 +25,6 @@ const SCRIPTS = {
   classwireRegistryJoin: lua('registry-join'),
   classwireRegistryRemove: lua('registry-remove'),
   classwireRegistryAlive: lua('registry-alive'),
-  classwireRegistryTouch: lua('registry-touch'),
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -33,7 +32,6 @@ type ScriptArg = string | number;
 
 /** A script command as ioredis defines it: `numkeys, ...keys, ...args` (numkeys passed per call). */
 export type ScriptCommands = { [K in ScriptName]: (...args: ScriptArg[]) => Promise<unknown> };
-export type PipelineScriptCommands = { [K in ScriptName]: (...args: ScriptArg[]) => ChainableCommander };
 
 const defined = new WeakSet<Redis>();
 
@@ -47,15 +45,6 @@ export function withScripts(redis: Redis): Redis & ScriptCommands {
     defined.add(redis);
   }
   return redis as Redis & ScriptCommands;
-}
-
-export function scriptPipeline(redis: Redis): ChainableCommander & PipelineScriptCommands {
-  return redis.pipeline() as ChainableCommander & PipelineScriptCommands;
-}
-
-/** The client's own `keyPrefix`, which ioredis adds to declared keys but a script must add itself. */
-export function clientKeyPrefix(redis: Redis): string {
-  return redis.options.keyPrefix ?? '';
 }
 
 /**

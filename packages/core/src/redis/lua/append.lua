@@ -1,35 +1,39 @@
--- Appends one message to a room, atomically: dedup, sequencing, storage, trimming, expiry and the
--- live PUBLISH (so every node sees a room's messages in seq order).
+-- Appends one message to a room, atomically: dedup, sequencing, storage, trimming, expiry, the state
+-- effects and, when a channel is given, the live PUBLISH (so every node sees a room's messages in seq
+-- order). Without a channel nothing is published: on AWS no node subscribes.
 --
--- KEYS[1] meta hash (epoch, seq)   KEYS[2] stream   KEYS[3] dedup key (ignored unless ARGV[11] is '1')
--- KEYS[4..] the state collections the effects name (state-common.lua)
--- ARGV[1] room as a JSON string literal (JSON.stringify(room), so the frame matches composeMessageFrame)
--- ARGV[2] body                     ARGV[3] ts (the caller's clock, epoch ms, kept verbatim)
--- ARGV[4] epoch candidate          ARGV[5] maxMessages        ARGV[6] maxAgeMs
--- ARGV[7] TTL of meta and stream, ms   ARGV[8] dedup TTL, ms   ARGV[9] pub/sub channel
--- ARGV[10] state effects as JSON ('' for none)   ARGV[11] '1' to deduplicate on KEYS[3]
---
--- Returns {seq, ts, frame, duplicate (0/1), conflict (0/1), failed guard (0 or its index)} with seq and
+-- Returns {seq, ts, epoch, duplicate (0/1), conflict (0/1), failed guard (0 or its index)} with seq and
 -- ts as strings; a failed guard appends nothing. A duplicate is answered before the guards are checked.
 -- The dedup value is "epoch\nseq\nts\nbody". It proves a duplicate only while the stream still holds
 -- that seq with that body, or the seq was trimmed away as old: after a failover that lost the original
 -- (the seq is missing, or now holds another message) the retry is a new message.
+-- The publication is `${epoch}\n${seq}\n${frame}` (decodeRoomPublication in wire.ts).
 
-local meta, log = KEYS[1], KEYS[2]
-local dedup = ARGV[11] == '1' and KEYS[3] or nil
-local room_json, body, now = ARGV[1], ARGV[2], ARGV[3]
+local meta = KEYS[1]          -- the room's meta hash (epoch, seq)
+local log = KEYS[2]           -- the room's stream
+local dedup_key = KEYS[3]     -- the publish id's dedup key (ignored unless deduplicate is '1')
+-- KEYS[4..]: the state collections the effects name (state-common.lua)
+
+local room_json = ARGV[1]     -- the room as a JSON string literal, so the frame matches composeMessageFrame
+local body = ARGV[2]
+local now = ARGV[3]           -- ts: the caller's clock, epoch ms, kept verbatim
+local epoch_candidate = ARGV[4]
 -- Kept as the strings they came as: a Lua number passed to redis.call is formatted with snprintf.
 local max_messages = ARGV[5]
 local max_age = tonumber(ARGV[6])
-local key_ttl = ARGV[7]
-local dedup_ttl = ARGV[8]
-local channel = ARGV[9]
+local key_ttl = ARGV[7]       -- TTL of meta and stream, ms
+local dedup_ttl = ARGV[8]     -- ms
+local channel = ARGV[9]       -- the room's channel, '' to publish nothing
+local effects_json = ARGV[10] -- state effects ('' for none)
+local deduplicate = ARGV[11] == '1'
+
+local dedup = deduplicate and dedup_key or nil
 
 local function compose(seq, ts, b)
   return '{"type":"message","room":' .. room_json .. ',"seq":' .. seq .. ',"ts":' .. ts .. ',' .. b
 end
 
-local epoch = ensure_meta(meta, log, ARGV[4])
+local epoch = ensure_meta(meta, log, epoch_candidate)
 
 if dedup then
   local seen = redis.call('GET', dedup)
@@ -58,15 +62,15 @@ if dedup then
       -- connection's last write), and a retried room stays alive.
       redis.call('PEXPIRE', meta, key_ttl)
       redis.call('PEXPIRE', log, key_ttl)
-      return { seq, ts, compose(seq, ts, original), 1, original == body and 0 or 1, 0 }
+      return { seq, ts, epoch, 1, original == body and 0 or 1, 0 }
     end
   end
 end
 
-local effects = ARGV[10] ~= '' and cjson.decode(ARGV[10]) or nil
+local effects = effects_json ~= '' and cjson.decode(effects_json) or nil
 if effects then
   local stale = failed_guard(effects.g)
-  if stale > 0 then return { '0', '0', '', 0, 0, stale } end
+  if stale > 0 then return { '0', '0', epoch, 0, 0, stale } end
 end
 
 local seq_number = redis.call('HINCRBY', meta, 'seq', 1)
@@ -83,5 +87,5 @@ if dedup then
 end
 local frame = compose(seq, now, body)
 if effects then apply_ops(effects.o, string.format('%016d', tonumber(seq)), frame, key_ttl) end
-redis.call('PUBLISH', channel, epoch .. '\n' .. seq .. '\n' .. frame)
-return { seq, now, frame, 0, 0, 0 }
+if channel ~= '' then redis.call('PUBLISH', channel, epoch .. '\n' .. seq .. '\n' .. frame) end
+return { seq, now, epoch, 0, 0, 0 }

@@ -1,31 +1,32 @@
 -- Reads a room's state, atomically: creates the meta (new epoch) when missing, trims by age, refreshes
 -- the room's TTL and returns the entries after `since` when they can all be served.
 --
--- KEYS[1] meta hash   KEYS[2] stream
--- ARGV[1] epoch candidate   ARGV[2] now (ms)   ARGV[3] maxAgeMs
--- ARGV[4] TTL for a room with messages, ms   ARGV[5] TTL for a room that never had one, ms
--- ARGV[6] since ('' for none; otherwise a non-negative integer)
--- ARGV[7] the caller's epoch ('' for none)   ARGV[8] most entries to return
---
 -- Returns {epoch, seq, seq1, ts1, body1, seq2, ts2, body2, ...}. Entries are returned only when since is
 -- given, the epoch matches (when given), since <= seq, seq - since <= the cap and the oldest kept entry
 -- is at most since + 1: all of the gap or nothing.
 
-local meta, log = KEYS[1], KEYS[2]
-local now = tonumber(ARGV[2])
-local max_age = tonumber(ARGV[3])
-local cap = tonumber(ARGV[8])
+local meta = KEYS[1]                   -- the room's meta hash
+local log = KEYS[2]                    -- the room's stream
 
-local epoch = ensure_meta(meta, log, ARGV[1])
+local epoch_candidate = ARGV[1]
+local now = tonumber(ARGV[2])          -- ms
+local max_age = tonumber(ARGV[3])      -- ms
+local ttl_with_messages = tonumber(ARGV[4])
+local ttl_without_messages = tonumber(ARGV[5])
+local since_arg = ARGV[6]              -- '' for none; otherwise a non-negative integer
+local caller_epoch = ARGV[7]           -- '' for none
+local cap = tonumber(ARGV[8])          -- most entries to return
+
+local epoch = ensure_meta(meta, log, epoch_candidate)
 local seq = tonumber(redis.call('HGET', meta, 'seq')) or 0
 trim_by_age(log, now - max_age)
-local ttl = seq == 0 and tonumber(ARGV[5]) or tonumber(ARGV[4])
+local ttl = seq == 0 and ttl_without_messages or ttl_with_messages
 extend_ttl(meta, ttl)
 extend_ttl(log, ttl)
 
 local out = { epoch, string.format('%d', seq) }
-if ARGV[6] == '' or (ARGV[7] ~= '' and ARGV[7] ~= epoch) then return out end
-local since = tonumber(ARGV[6])
+if since_arg == '' or (caller_epoch ~= '' and caller_epoch ~= epoch) then return out end
+local since = tonumber(since_arg)
 if since == nil or since < 0 or since >= seq or seq - since > cap then return out end
 
 local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)

@@ -1,4 +1,4 @@
--- Shared by append.lua and read.lua: prepended to them when the scripts are loaded (see scripts.ts).
+-- Shared by the room scripts (append, read, state-read, state-update): prepended when loaded (scripts.ts).
 -- A room's stream holds entries with ID `${seq}-0` and fields `t` (ts, epoch ms) and `b` (body). Entries
 -- are only ever removed from the head, so the kept seqs are gapless.
 

@@ -1,6 +1,6 @@
 -- Shared by append.lua, state-update.lua and state-read.lua (prepended when loaded, see scripts.ts).
 -- A room's state is a set of hashes, one per collection; the caller declares their keys after the
--- script's fixed keys, and the effects (JSON, see RedisRoomLog.encodeEffects) name them by KEYS index:
+-- script's fixed keys, and the effects (JSON, see encodeEffects in wire.ts) name them by KEYS index:
 --   guards: { {key index, field, value or false for "absent"}, ... }
 --   ops:    { {'s', key index, field, value, only-if-present 0/1, keep (0: no limit)}
 --           | {'d', key index, field} | {'c', key index} }

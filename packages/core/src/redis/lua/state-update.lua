@@ -1,11 +1,17 @@
 -- Changes a room's state without appending: guards, then ops (no placeholders).
--- KEYS[1] meta hash   KEYS[2] stream   KEYS[3..] state collections
--- ARGV[1] epoch candidate   ARGV[2] effects JSON   ARGV[3] TTL of the state keys, ms
 -- Returns the index of the failed guard, or 0.
 
-ensure_meta(KEYS[1], KEYS[2], ARGV[1])
-local effects = cjson.decode(ARGV[2])
+local meta = KEYS[1]                   -- the room's meta hash
+local log = KEYS[2]                    -- the room's stream
+-- KEYS[3..]: the state collections the effects name (state-common.lua)
+
+local epoch_candidate = ARGV[1]
+local effects_json = ARGV[2]
+local state_ttl = ARGV[3]              -- ms
+
+ensure_meta(meta, log, epoch_candidate)
+local effects = cjson.decode(effects_json)
 local stale = failed_guard(effects.g)
 if stale > 0 then return stale end
-apply_ops(effects.o, '', '', ARGV[3])
+apply_ops(effects.o, '', '', state_ttl)
 return 0

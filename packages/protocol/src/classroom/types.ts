@@ -1,8 +1,8 @@
-import type { Sender } from './types.js';
+import type { Sender } from '../types.js';
 
 /**
  * The classroom's events and room state (docs/classroom.md). Types and limits only, so browser code can
- * import them from `@classwire/protocol/wire`; the validating schemas are in `classroom.ts`.
+ * import them from `@classwire/protocol/wire`; the validating schemas are in `schemas.ts`.
  */
 
 export const CLASSROOM_LIMITS = {
@@ -116,7 +116,11 @@ export interface ClassroomEventMap {
 export type ClassroomEvent = keyof ClassroomEventMap;
 
 /** Ephemeral events: relayed, never stored. */
-export const EPHEMERAL_CLASSROOM_EVENTS: ReadonlySet<ClassroomEvent> = new Set(['chat.typing', 'wb.cursor']);
+export type EphemeralClassroomEvent = 'chat.typing' | 'wb.cursor';
+
+export function isEphemeralClassroomEvent(event: ClassroomEvent): event is EphemeralClassroomEvent {
+  return event === 'chat.typing' || event === 'wb.cursor';
+}
 
 export interface ChatEntry {
   seq: number;

@@ -1,16 +1,25 @@
+import { loadServeConfig, startServer } from '@classwire/cli';
+import type { Gateway } from '@classwire/gateway';
 import { SignJWT } from 'jose';
-import WebSocket from 'ws';
-import { loadConfig, startGateway, type Gateway } from '../src/index.js';
 import { pino } from 'pino';
-import { RedisProcess } from '../../../test-support/redis-server.js';
+import WebSocket from 'ws';
+import { RedisProcess } from './redis-server.js';
+
+/**
+ * The shared test harness: servers on loopback ports started as `classwire serve` starts them, tokens,
+ * and a raw protocol client. Used by the gateway, emulator, AWS and SDK suites.
+ */
 
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long';
 export const API_KEY = 'test-api-key-0123456789';
 export const AWS_CREDENTIALS = { accessKeyId: 'AKIDCLASSWIRETEST', secretAccessKey: 'classwire-test-secret-key' };
 
-/** Starts a gateway on a free loopback port with test credentials; `env` overrides any variable. */
+/**
+ * Starts a server on a free loopback port with test credentials, as `classwire serve` would: the gateway,
+ * or the emulator with `CLASSWIRE_MODE: 'apigw-emulator'`. `env` overrides any variable.
+ */
 export async function startTestGateway(env: Record<string, string> = {}): Promise<Gateway> {
-  const config = loadConfig({
+  const config = loadServeConfig({
     PORT: '0',
     HOST: '127.0.0.1',
     CLASSWIRE_JWT_SECRET: SECRET,
@@ -21,7 +30,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     CLASSWIRE_CLASSROOM: '0',
     ...env,
   });
-  return startGateway(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  return startServer(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
 }
 
 /** The runtimes the protocol and SDK suites run against. */
@@ -83,6 +92,8 @@ export class TestClient {
   readonly frames: Frame[] = [];
   closeCode: number | undefined;
   private readonly waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  /** Called after every received frame; conditions on the frames so far re-check there. */
+  private readonly frameListeners = new Set<() => void>();
   private readonly consumed = new Set<Frame>();
   private readonly closed: Promise<number>;
 
@@ -96,6 +107,7 @@ export class TestClient {
         this.consumed.add(frame);
         waiter!.resolve(frame);
       }
+      for (const listener of this.frameListeners) listener();
     });
     this.closed = new Promise((resolve) =>
       ws.on('close', (code) => {
@@ -158,14 +170,22 @@ export class TestClient {
     return this.frames.filter((f) => f.type === 'message' && (room === undefined || f.room === room));
   }
 
-  /** Waits until `count` sequenced messages of `room` have arrived. */
-  async waitForMessages(room: string, count: number, timeoutMs = 5000): Promise<Frame[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.messages(room).length < count) {
-      if (Date.now() > deadline) throw new Error(`expected ${count} messages in ${room}, got ${this.messages(room).length}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return this.messages(room);
+  /** Waits until `count` sequenced messages of `room` have arrived, re-checking on every frame. */
+  waitForMessages(room: string, count: number, timeoutMs = 5000): Promise<Frame[]> {
+    if (this.messages(room).length >= count) return Promise.resolve(this.messages(room));
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.messages(room).length < count) return;
+        this.frameListeners.delete(check);
+        clearTimeout(timer);
+        resolve(this.messages(room));
+      };
+      const timer = setTimeout(() => {
+        this.frameListeners.delete(check);
+        reject(new Error(`expected ${count} messages in ${room}, got ${this.messages(room).length}`));
+      }, timeoutMs);
+      this.frameListeners.add(check);
+    });
   }
 
   waitClosed(): Promise<number> {
@@ -197,7 +217,11 @@ export function upgradeStatus(url: string, headers: Record<string, string> = {})
   });
 }
 
-/** Polls `condition` until it holds; fails after `timeoutMs`. For state that settles after a socket event. */
+/**
+ * Polls `condition` until it holds; fails after `timeoutMs`. Only for state that signals no event a test
+ * can await (server counters, Redis keys, HTTP readiness, SDK state); frames have event-driven waits
+ * (`TestClient.next`, `waitForMessages`).
+ */
 export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {

@@ -1,11 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type {
-  AuthorizerContext,
-  AuthorizerResult,
-  RequestAuthorizerEvent,
-  WebSocketEvent,
-  WebSocketRequestContext,
+import {
+  MAX_AUTHORIZER_RESULT_BYTES,
+  type AuthorizerContext,
+  type AuthorizerResult,
+  type RequestAuthorizerEvent,
+  type WebSocketEvent,
+  type WebSocketRequestContext,
 } from '@classwire/aws';
 
 /**
@@ -183,9 +184,6 @@ export function selectRoute(expression: string, body: string, routes: ReadonlySe
 export type AuthorizerOutcome =
   | { allowed: true; context: AuthorizerContext }
   | { allowed: false; status: 401 | 403 | 500; reason: string };
-
-/** API Gateway refuses an authorizer result larger than this. */
-export const MAX_AUTHORIZER_RESULT_BYTES = 8 * 1024;
 
 /**
  * How API Gateway treats a REQUEST authorizer's result: a thrown `Unauthorized` is 401; a Deny, or a

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { CLASSROOM_LIMITS, CLASSROOM_NAMESPACES, type ClassroomEvent, type ClassroomEventMap } from './classroom-types.js';
-import { DEFAULT_LIMITS } from './limits.js';
+import { CLASSROOM_LIMITS, CLASSROOM_NAMESPACES, type ClassroomEvent, type ClassroomEventMap } from './types.js';
+import { DEFAULT_LIMITS } from '../limits.js';
 
 /** Validators for the classroom events' `data` (docs/classroom.md). Unknown keys are refused. */
 
@@ -18,7 +18,7 @@ const color = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'color must be #rrggbb');
 const width = z.number().min(1).max(40);
 const empty = z.strictObject({});
 
-export const CLASSROOM_SCHEMAS = {
+const CLASSROOM_SCHEMAS = {
   'chat.message': z.strictObject({ text }),
   'chat.edit': z.strictObject({ seq, text }),
   'chat.delete': z.strictObject({ seq }),

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from './config.js';
-import { createLogger, startGateway } from './gateway.js';
+import { ConfigError } from '@classwire/core';
+import { createLogger } from '@classwire/gateway';
+import { loadServeConfig, startServer } from './serve.js';
 
 const USAGE = `Usage: classwire serve [--dev]
        classwire cost [options]
 
-  serve        Start a gateway node (configuration from environment variables; see README.md).
+  serve        Start a gateway node, or with CLASSWIRE_MODE=apigw-emulator the Lambda handlers behind
+               an emulated API Gateway (configuration from environment variables; see README.md).
   cost         Price a month of classroom traffic on AWS, self-hosted and Ably (--help; docs/cost.md).
   --dev        Development mode: enables POST /dev/token with a random signing secret when
                CLASSWIRE_JWT_SECRET is unset, and binds to 127.0.0.1 unless HOST is set.
@@ -23,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
   }
   let config;
   try {
-    config = loadConfig(process.env, { dev: flags.includes('--dev') });
+    config = loadServeConfig(process.env, { dev: flags.includes('--dev') });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`classwire: invalid configuration: ${error.message}\n`);
@@ -31,8 +33,8 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
-  const gateway = await startGateway(config, { logger });
+  const logger = createLogger(config.gateway.logLevel);
+  const gateway = await startServer(config, { logger });
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'draining');
     gateway.drain().then(

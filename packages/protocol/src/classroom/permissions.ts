@@ -1,24 +1,12 @@
-import type { ClassroomEvent, ClassSettings, ClassStatus, Role } from '@classwire/protocol';
+import type { Role } from '../types.js';
+import type { ClassControl } from './control.js';
+import { isStaff } from './roles.js';
+import type { ClassroomEvent } from './types.js';
 
-/** The part of a room's state that permissions depend on (the `control` collection). */
-export interface ControlState {
-  /** Seq of the last control change ('' when there was none): the guard of every classroom append. */
-  version: string | null;
-  status: ClassStatus;
-  settings: ClassSettings;
-  muted: ReadonlySet<string>;
-  granted: ReadonlySet<string>;
-  removed: ReadonlySet<string>;
-}
-
-export const EMPTY_CONTROL: ControlState = {
-  version: null,
-  status: 'waiting',
-  settings: { chatLocked: false, whiteboardLocked: false },
-  muted: new Set(),
-  granted: new Set(),
-  removed: new Set(),
-};
+/**
+ * The permission table of docs/classroom.md. The server asks it for every event against the control
+ * state the event is sequenced under; the app asks it which controls to offer. Pure and browser safe.
+ */
 
 export interface Actor {
   userId: string;
@@ -34,34 +22,20 @@ export interface Target {
   authorId?: string | undefined;
 }
 
-export function isStaff(role: Role): boolean {
-  return role === 'teacher' || role === 'assistant';
-}
-
 /** May this user send public chat now (also typing indicators and edits). */
-export function mayChat(actor: Actor, control: ControlState): boolean {
+function mayChat(actor: Actor, control: ClassControl): boolean {
   if (isStaff(actor.role)) return true;
-  if (actor.role !== 'student') return false;
-  return !control.settings.chatLocked && !control.muted.has(actor.userId);
+  return actor.role === 'student' && !control.settings.chatLocked && !control.muted.includes(actor.userId);
 }
 
 /** May this user draw on the board now (also cursors and erasing their own items). */
-export function mayDraw(actor: Actor, control: ControlState): boolean {
+function mayDraw(actor: Actor, control: ClassControl): boolean {
   if (isStaff(actor.role)) return true;
-  if (actor.role !== 'student') return false;
-  return !control.settings.whiteboardLocked || control.granted.has(actor.userId);
+  return actor.role === 'student' && (!control.settings.whiteboardLocked || control.granted.includes(actor.userId));
 }
 
-/** Whether staff may moderate this target: students and observers only (an unknown role is allowed). */
-function moderatable(target: Target): boolean {
-  return target.userRole === undefined || !isStaff(target.userRole);
-}
-
-/**
- * The permission table of docs/classroom.md: undefined when allowed, otherwise why not. Pure; the
- * classroom asks it for every event against the control state it is about to append under.
- */
-export function refusal(event: ClassroomEvent, actor: Actor, control: ControlState, target: Target = {}): string | undefined {
+/** Undefined when the event is allowed, otherwise why not. */
+export function refusal(event: ClassroomEvent, actor: Actor, control: ClassControl, target: Target = {}): string | undefined {
   const staff = isStaff(actor.role);
   const self = target.userId === undefined || target.userId === actor.userId;
   switch (event) {
@@ -69,7 +43,7 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ControlSta
     case 'chat.typing':
     case 'chat.edit':
       if (actor.role === 'observer') return 'observers may not chat';
-      if (control.muted.has(actor.userId) && !staff) return 'you are muted in this class';
+      if (control.muted.includes(actor.userId) && !staff) return 'you are muted in this class';
       if (!mayChat(actor, control)) return 'chat is locked by the teacher';
       if (event === 'chat.edit' && target.authorId !== actor.userId) return 'only the author may edit a message';
       return undefined;
@@ -77,7 +51,7 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ControlSta
       if (staff || (actor.role === 'student' && target.authorId === actor.userId)) return undefined;
       return 'only the author or a teacher may delete a message';
     case 'chat.private':
-      if (staff) return undefined;
+      if (staff) return target.userId === undefined ? 'a private message from a teacher needs `to`' : undefined;
       if (actor.role !== 'student') return 'observers may not send private messages';
       if (target.userId !== undefined && (target.userRole === undefined || !isStaff(target.userRole))) {
         return 'students may send private messages to teachers only';
@@ -97,7 +71,7 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ControlSta
       return actor.role === 'student' ? 'the whiteboard is locked by the teacher' : `a ${actor.role} may not draw`;
     case 'wb.erase':
       if (staff) return undefined;
-      if (!mayDraw(actor, control)) return actor.role === 'student' ? 'the whiteboard is locked by the teacher' : 'may not draw';
+      if (!mayDraw(actor, control)) return actor.role === 'student' ? 'the whiteboard is locked by the teacher' : `a ${actor.role} may not draw`;
       return target.authorId === actor.userId ? undefined : 'students may erase only their own drawings';
     case 'wb.clear':
       return staff ? undefined : 'only teachers may clear the whiteboard';
@@ -111,7 +85,8 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ControlSta
     case 'moderation.remove':
       if (!staff) return 'only teachers may moderate';
       if (target.userId === actor.userId) return 'teachers may not moderate themselves';
-      if (!moderatable(target)) return 'teachers and assistants cannot be moderated';
+      // A user not in the class (unknown role) may be muted or granted ahead of joining.
+      if (target.userRole !== undefined && isStaff(target.userRole)) return 'teachers and assistants cannot be moderated';
       if (event === 'moderation.grant' && target.userRole !== undefined && target.userRole !== 'student') {
         return 'the whiteboard can be granted to students only';
       }
@@ -119,9 +94,13 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ControlSta
   }
 }
 
+export function isAllowed(event: ClassroomEvent, actor: Actor, control: ClassControl, target?: Target): boolean {
+  return refusal(event, actor, control, target) === undefined;
+}
+
 /** Whether the user may join the class now. */
-export function joinRefusal(actor: Actor, control: ControlState): string | undefined {
-  if (control.removed.has(actor.userId)) return 'you were removed from this class';
+export function joinRefusal(actor: Actor, control: ClassControl): string | undefined {
+  if (control.removed.includes(actor.userId)) return 'you were removed from this class';
   if (control.status === 'ended' && !isStaff(actor.role)) return 'the class has ended';
   return undefined;
 }

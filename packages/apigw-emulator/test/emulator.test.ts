@@ -19,10 +19,10 @@ import {
   queryMaps,
   selectRoute,
   type EventSource,
-} from '../src/apigw-events.js';
-import type { Gateway } from '../src/index.js';
+} from '../src/events.js';
+import type { Gateway } from '@classwire/gateway';
 import { connect } from '../../client/src/node.js';
-import { AWS_CREDENTIALS, TestClient, eventually, makeToken, startTestGateway, upgradeStatus } from './harness.js';
+import { AWS_CREDENTIALS, TestClient, eventually, makeToken, startTestGateway, upgradeStatus } from '../../../test-support/harness.js';
 
 const ARN = 'arn:aws:execute-api:us-east-1:123456789012:abc/prod/$connect';
 const allow = (extra: object = {}) => ({

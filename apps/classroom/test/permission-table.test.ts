@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { INITIAL_CONTROL, type Role } from '@classwire/protocol/classroom';
+import { permissionsOf, type Permissions } from '../src/state/permissions.js';
+import type { BoardEntry, ChatEntry } from '../src/state/types.js';
+import { ME, OFFLINE, PERMISSION_CASES, ROLES, caseTitle, type PermissionCase } from '../../../test-support/classroom-permission-table.js';
+
+/**
+ * The shared permission table (test-support/classroom-permission-table.ts) against what the app offers:
+ * for each case, the control the UI shows for that event must be there exactly when the server accepts
+ * the event (packages/core/test/classroom-permission-table.test.ts runs the same cases on the server).
+ */
+
+function chatEntry(authorId: string): ChatEntry {
+  return { seq: 1, ts: 1, from: { userId: authorId, name: authorId, role: 'student' }, text: 'x', edited: false };
+}
+
+function boardEntry(authorId: string): BoardEntry {
+  return { seq: 1, userId: authorId, item: { type: 'stroke', id: 'a', color: '#000000', width: 2, points: [0, 0, 1, 1] } };
+}
+
+/** Whether the app offers the case's event; undefined when the UI has no control for that situation. */
+function offered(p: Permissions, row: PermissionCase, role: Role): boolean | undefined {
+  const target = row.target ?? {};
+  // Moderation acts on a roster row: people not in the class are not listed.
+  const member = () => ({ userId: target.userId!, role: target.userRole ?? role });
+  switch (row.event) {
+    case 'chat.message':
+    case 'chat.typing':
+      return p.chat;
+    case 'chat.edit':
+      return p.editMessage(chatEntry(target.authorId!));
+    case 'chat.delete':
+      return p.deleteMessage(chatEntry(target.authorId!));
+    case 'chat.private':
+      return target.userId === undefined ? p.privateTo() : p.privateTo(member());
+    case 'hand.raise':
+      return p.raiseHand;
+    case 'hand.lower':
+      return p.lowerHandOf(target.userId ?? ME);
+    case 'hand.clear':
+      return p.clearHands;
+    case 'wb.stroke':
+    case 'wb.shape':
+    case 'wb.cursor':
+      return p.draw;
+    case 'wb.erase':
+      return p.eraseItem(boardEntry(target.authorId!));
+    case 'wb.clear':
+      return p.clearBoard;
+    case 'class.settings':
+      return p.changeSettings;
+    case 'class.start':
+    case 'class.end':
+      return p.runClass;
+    case 'moderation.mute':
+    case 'moderation.grant':
+    case 'moderation.remove':
+      if (target.userId === OFFLINE.userId) return undefined;
+      return p.moderate(member())[row.event === 'moderation.mute' ? 'mute' : row.event === 'moderation.grant' ? 'grant' : 'remove'];
+  }
+}
+
+describe('the classroom permission table: what the app offers', () => {
+  for (const row of PERMISSION_CASES) {
+    it(caseTitle(row), () => {
+      for (const role of ROLES) {
+        const answer = offered(permissionsOf({ ...INITIAL_CONTROL, ...row.control }, { userId: ME, role }), row, role);
+        if (answer !== undefined) expect(answer, role).toBe(row.allowed.includes(role));
+      }
+    });
+  }
+
+  it('offers the private composer to students and staff, not to observers', () => {
+    const composer = (role: Role) => permissionsOf(INITIAL_CONTROL, { userId: ME, role }).privateChat;
+    expect(ROLES.filter(composer)).toEqual(['teacher', 'assistant', 'student']);
+  });
+});

@@ -1,0 +1,2 @@
+export { startApiGatewayEmulator } from './emulator.js';
+export { loadApiGatewayEmulatorConfig, type ApiGatewayEmulatorConfig } from './config.js';

@@ -1,0 +1,62 @@
+import type {
+  BroadcastOptions,
+  Broker,
+  PublishOptions,
+  PublishResult,
+  ReadResult,
+  RedisRoomLog,
+  StateEffects,
+  StateQuery,
+  StateRead,
+} from '@classwire/core';
+import { composeMessageFrame } from '@classwire/protocol';
+import type { ManagementApiFanOut } from './fanout.js';
+
+/**
+ * The broker of the Lambda runtime. No process subscribes to anything here, so the room log appends
+ * without publishing (`pubsub: false`), and the handler that published posts the new message to the
+ * room's members itself, with the same frame the log stores (`composeMessageFrame`, as append.lua
+ * composes it) and the other runtimes deliver.
+ *
+ * Concurrent invocations post independently, so members may receive two messages out of order; the
+ * clients reorder by seq (docs/aws.md). Subscribing is membership in the registry, which the engine
+ * keeps: `subscribe` and `unsubscribe` have nothing to do.
+ */
+export class ManagementApiBroker implements Broker {
+  constructor(
+    private readonly log: RedisRoomLog,
+    private readonly fanout: ManagementApiFanOut,
+  ) {}
+
+  async publish(room: string, body: string, options?: PublishOptions): Promise<PublishResult> {
+    const result = await this.log.append(room, body, options);
+    if (!result.duplicate && !result.conflict && result.staleGuard === undefined) {
+      await this.fanout.postToMembers(room, composeMessageFrame(room, result.seq, result.ts, body));
+    }
+    return result;
+  }
+
+  broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void> {
+    return this.fanout.postToMembers(room, frame, options?.except);
+  }
+
+  subscribe(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  unsubscribe(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  read(room: string, since?: number, epoch?: string): Promise<ReadResult> {
+    return this.log.read(room, since, epoch);
+  }
+
+  readState(room: string, query: StateQuery): Promise<StateRead> {
+    return this.log.readState(room, query);
+  }
+
+  updateState(room: string, effects: StateEffects): Promise<number | undefined> {
+    return this.log.updateState(room, effects);
+  }
+}

@@ -1,0 +1,1 @@
+export { loadServeConfig, startServer, type ServeConfig } from './serve.js';

@@ -1,0 +1,208 @@
+import {
+  CLASSROOM_LIMITS,
+  CLOSE_CODES,
+  ProtocolError,
+  applyControlEvent,
+  handToLower,
+  type Actor,
+  type ClassroomEvent,
+  type ClassroomEventMap,
+  type EphemeralClassroomEvent,
+  type MessageFrame,
+  type Role,
+} from '@classwire/protocol';
+import { STATE_FRAME, STATE_SEQ, stateSeqField, type StateGuard, type StateOp, type StateQuery, type StateRead } from '../ports.js';
+import { authorize } from './authorize.js';
+import { COLLECTIONS, controlChange, type ControlState } from './room-state.js';
+
+/** Events sequenced into the room log, each with a handler below. */
+export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private'>;
+
+/** A decision taken against one read of the state: what to guard, what to change, what to do after. */
+export interface Plan {
+  guards: StateGuard[];
+  ops: StateOp[];
+  /** Why a guard after the version guard failed. */
+  guardError?: ProtocolError;
+  /** Runs once the message is stored, delivered and acked. */
+  after?: () => Promise<void>;
+}
+
+/** What the handlers need beyond the state: the room's members and closing their connections. */
+export interface HandlerServices {
+  maxBoardItems: number;
+  roleInRoom(room: string, userId: string): Promise<Role | undefined>;
+  closeRoom(room: string, code: number, reason: string): Promise<void>;
+  closeUser(room: string, userId: string, code: number, reason: string): Promise<void>;
+}
+
+export interface EventInput<E extends AppendedEvent> {
+  actor: Actor;
+  room: string;
+  data: ClassroomEventMap[E];
+  control: ControlState;
+  /** What `reads` asked for (empty when the decision is taken on the remembered control state). */
+  state: StateRead;
+  services: HandlerServices;
+}
+
+export interface EventHandler<E extends AppendedEvent> {
+  /** The state the rule needs beyond the control state (always read). */
+  reads?: (data: ClassroomEventMap[E]) => StateQuery;
+  /** Authorizes the event (throws ProtocolErrors) and plans its state change. */
+  plan(input: EventInput<E>): Plan | Promise<Plan>;
+}
+
+type EventHandlers = { [E in AppendedEvent]: EventHandler<E> };
+
+const chatMessageAt = (data: { seq: number }): StateQuery => ({ [COLLECTIONS.chat]: [stateSeqField(data.seq)] });
+const boardItem = (data: { id: string }): StateQuery => ({ [COLLECTIONS.board]: [data.id] });
+const boardCount = (): StateQuery => ({ [COLLECTIONS.board]: 'count' });
+
+/** The stored chat message an edit or delete refers to. */
+function storedChat(state: StateRead, seq: number): { field: string; frame: MessageFrame & { edited?: boolean } } {
+  const field = stateSeqField(seq);
+  const stored = state.collections[COLLECTIONS.chat]?.[field];
+  if (stored === undefined) throw new ProtocolError('not_found', `no chat message with seq ${seq} in the recent chat`);
+  return { field, frame: JSON.parse(stored) as MessageFrame & { edited?: boolean } };
+}
+
+function drawing({ data, state, services }: EventInput<'wb.stroke' | 'wb.shape'>): Plan {
+  if ((state.counts[COLLECTIONS.board] ?? 0) >= services.maxBoardItems) {
+    throw new ProtocolError('payload_too_large', `the whiteboard holds ${services.maxBoardItems} items; erase some or clear it`);
+  }
+  return {
+    guards: [{ collection: COLLECTIONS.board, field: data.id, value: null }],
+    ops: [{ op: 'set', collection: COLLECTIONS.board, field: data.id, value: STATE_FRAME }],
+    guardError: new ProtocolError('conflict', `the whiteboard already has an item "${data.id}"`),
+  };
+}
+
+/** Per event: what it reads, who may send it, what it changes. */
+export const EVENT_HANDLERS: EventHandlers = {
+  'chat.message': {
+    plan: ({ actor, control }) => {
+      authorize('chat.message', actor, control);
+      return {
+        guards: [],
+        ops: [{ op: 'set', collection: COLLECTIONS.chat, field: STATE_SEQ, value: STATE_FRAME, keep: CLASSROOM_LIMITS.chatTail }],
+      };
+    },
+  },
+  'chat.edit': {
+    reads: chatMessageAt,
+    plan: ({ actor, control, data, state }) => {
+      const { field, frame } = storedChat(state, data.seq);
+      authorize('chat.edit', actor, control, { authorId: frame.from.userId });
+      const edited = JSON.stringify({ ...frame, data: { text: data.text }, edited: true });
+      return { guards: [], ops: [{ op: 'set', collection: COLLECTIONS.chat, field, value: edited, onlyIfPresent: true }] };
+    },
+  },
+  'chat.delete': {
+    reads: chatMessageAt,
+    plan: ({ actor, control, data, state }) => {
+      const { field, frame } = storedChat(state, data.seq);
+      authorize('chat.delete', actor, control, { authorId: frame.from.userId });
+      return { guards: [], ops: [{ op: 'delete', collection: COLLECTIONS.chat, field }] };
+    },
+  },
+  'hand.raise': {
+    plan: ({ actor, control }) => {
+      authorize('hand.raise', actor, control);
+      return { guards: [], ops: [{ op: 'set', collection: COLLECTIONS.hands, field: actor.userId, value: STATE_FRAME }] };
+    },
+  },
+  'hand.lower': {
+    plan: ({ actor, control, data }) => {
+      const userId = handToLower(data, actor.userId);
+      authorize('hand.lower', actor, control, { userId });
+      return { guards: [], ops: [{ op: 'delete', collection: COLLECTIONS.hands, field: userId }] };
+    },
+  },
+  'hand.clear': {
+    plan: ({ actor, control }) => {
+      authorize('hand.clear', actor, control);
+      return { guards: [], ops: [{ op: 'clear', collection: COLLECTIONS.hands }] };
+    },
+  },
+  'wb.stroke': {
+    reads: boardCount,
+    plan: (input) => {
+      authorize('wb.stroke', input.actor, input.control);
+      return drawing(input);
+    },
+  },
+  'wb.shape': {
+    reads: boardCount,
+    plan: (input) => {
+      authorize('wb.shape', input.actor, input.control);
+      return drawing(input);
+    },
+  },
+  'wb.erase': {
+    reads: boardItem,
+    plan: ({ actor, control, data, state }) => {
+      const stored = state.collections[COLLECTIONS.board]?.[data.id];
+      if (stored === undefined) throw new ProtocolError('not_found', `no whiteboard item "${data.id}"`);
+      authorize('wb.erase', actor, control, { authorId: (JSON.parse(stored) as MessageFrame).from.userId });
+      return { guards: [], ops: [{ op: 'delete', collection: COLLECTIONS.board, field: data.id }] };
+    },
+  },
+  'wb.clear': {
+    plan: ({ actor, control }) => {
+      authorize('wb.clear', actor, control);
+      return { guards: [], ops: [{ op: 'clear', collection: COLLECTIONS.board }] };
+    },
+  },
+  'class.settings': {
+    plan: ({ actor, control, data }) => {
+      authorize('class.settings', actor, control);
+      return { guards: [], ops: controlChange(control, applyControlEvent(control, 'class.settings', data)) };
+    },
+  },
+  'class.start': {
+    plan: ({ actor, control, data }) => {
+      authorize('class.start', actor, control);
+      return { guards: [], ops: controlChange(control, applyControlEvent(control, 'class.start', data)) };
+    },
+  },
+  'class.end': {
+    plan: ({ actor, control, data, room, services }) => {
+      authorize('class.end', actor, control);
+      return {
+        guards: [],
+        ops: controlChange(control, applyControlEvent(control, 'class.end', data)),
+        after: () => services.closeRoom(room, CLOSE_CODES.classEnded, 'the class has ended'),
+      };
+    },
+  },
+  'moderation.mute': {
+    plan: async ({ actor, control, data, room, services }) => {
+      authorize('moderation.mute', actor, control, { userId: data.userId, userRole: await services.roleInRoom(room, data.userId) });
+      return { guards: [], ops: controlChange(control, applyControlEvent(control, 'moderation.mute', data)) };
+    },
+  },
+  'moderation.grant': {
+    plan: async ({ actor, control, data, room, services }) => {
+      authorize('moderation.grant', actor, control, { userId: data.userId, userRole: await services.roleInRoom(room, data.userId) });
+      return { guards: [], ops: controlChange(control, applyControlEvent(control, 'moderation.grant', data)) };
+    },
+  },
+  'moderation.remove': {
+    plan: async ({ actor, control, data, room, services }) => {
+      const { userId } = data;
+      const userRole = await services.roleInRoom(room, userId);
+      // Only someone in the class can be removed: a typo must not bar a user (or a teacher) for good.
+      if (userRole === undefined) throw new ProtocolError('not_found', `user "${userId}" is not in this class`);
+      authorize('moderation.remove', actor, control, { userId, userRole });
+      return {
+        guards: [],
+        ops: [
+          ...controlChange(control, applyControlEvent(control, 'moderation.remove', data)),
+          { op: 'delete', collection: COLLECTIONS.hands, field: userId },
+        ],
+        after: () => services.closeUser(room, userId, CLOSE_CODES.removed, 'removed from the class by a teacher'),
+      };
+    },
+  },
+};

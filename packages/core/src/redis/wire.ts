@@ -1,0 +1,89 @@
+import type { StateEffects } from '../ports.js';
+
+/**
+ * What travels on a room's channel. append.lua publishes `message` (its encoder lives there, next to the
+ * append it must be atomic with); `unsequenced` frames (ephemeral, presence) are published by the broker.
+ */
+export type RoomPublication = MessagePublication | UnsequencedPublication;
+
+/** A stored message: `${epoch}\n${seq}\n${frame}`. */
+export interface MessagePublication {
+  kind: 'message';
+  epoch: string;
+  seq: number;
+  /** The frame's UTF-8 bytes, a view into the payload: written to sockets without decoding. */
+  frame: Buffer;
+}
+
+/** A best-effort frame: `~${except}\n${frame}` (`except` empty for none). */
+export interface UnsequencedPublication {
+  kind: 'unsequenced';
+  except: string | undefined;
+  frame: Buffer;
+}
+
+const UNSEQUENCED_MARK = '~';
+const UNSEQUENCED_MARK_BYTE = 0x7e;
+const NEWLINE = 0x0a;
+
+export function encodeUnsequencedPublication(frame: string, except: string | undefined): string {
+  return `${UNSEQUENCED_MARK}${except ?? ''}\n${frame}`;
+}
+
+/** Decodes a room channel payload; throws on a malformed one. */
+export function decodeRoomPublication(payload: Buffer): RoomPublication {
+  const first = payload.indexOf(NEWLINE);
+  if (first < 0) throw new Error('malformed room publication');
+  if (payload[0] === UNSEQUENCED_MARK_BYTE) {
+    const except = payload.toString('utf8', 1, first);
+    return { kind: 'unsequenced', except: except === '' ? undefined : except, frame: payload.subarray(first + 1) };
+  }
+  const second = payload.indexOf(NEWLINE, first + 1);
+  const seq = second < 0 ? NaN : Number(payload.toString('latin1', first + 1, second));
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new Error('malformed room publication');
+  return { kind: 'message', epoch: payload.toString('utf8', 0, first), seq, frame: payload.subarray(second + 1) };
+}
+
+/**
+ * State effects as state-common.lua decodes them (cjson): collections are named by their index in the
+ * script's KEYS (1-based), so every key the script touches is declared by the caller.
+ */
+export interface EffectsWire {
+  g: GuardWire[];
+  o: OpWire[];
+}
+
+/** `field` of the hash KEYS[index] equals `value` (false: is absent). */
+export type GuardWire = [keyIndex: number, field: string, value: string | false];
+
+export type OpWire = SetOpWire | DeleteOpWire | ClearOpWire;
+export type SetOpWire = ['s', keyIndex: number, field: string, value: string, onlyIfPresent: 0 | 1, keep: number];
+export type DeleteOpWire = ['d', keyIndex: number, field: string];
+export type ClearOpWire = ['c', keyIndex: number];
+
+/**
+ * Encodes effects for a script whose KEYS start with `keys`: each collection's key (`stateKey`) is
+ * appended to `keys` once, and the effects refer to it by index.
+ */
+export function encodeEffects(effects: StateEffects, keys: string[], stateKey: (collection: string) => string): string {
+  const indexOf = new Map<string, number>();
+  const keyIndex = (collection: string): number => {
+    let index = indexOf.get(collection);
+    if (index === undefined) {
+      keys.push(stateKey(collection));
+      index = keys.length; // Lua's KEYS is 1-based
+      indexOf.set(collection, index);
+    }
+    return index;
+  };
+  const wire: EffectsWire = {
+    g: (effects.guards ?? []).map((g): GuardWire => [keyIndex(g.collection), g.field, g.value ?? false]),
+    o: effects.ops.map((op): OpWire => {
+      if (op.op === 'clear') return ['c', keyIndex(op.collection)];
+      if (op.op === 'delete') return ['d', keyIndex(op.collection), op.field];
+      return ['s', keyIndex(op.collection), op.field, op.value, op.onlyIfPresent === true ? 1 : 0, op.keep ?? 0];
+    }),
+  };
+  // cjson decodes an empty JSON array as an empty table either way.
+  return JSON.stringify(wire);
+}

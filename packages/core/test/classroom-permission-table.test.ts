@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { INITIAL_CONTROL, encodeMessageBody, isStaff, type ClassroomEvent, type Role, type Target } from '@classwire/protocol';
+import { Classroom, Engine, MemoryBroker, MemoryPresence, MemoryRegistry } from '@classwire/core';
+import { ME, OTHER_AUTHOR, PERMISSION_CASES, PRESENT, ROLES, caseTitle, type PermissionCase } from '../../../test-support/classroom-permission-table.js';
+import { controlChange } from '../src/classroom/room-state.js';
+import { RecordingFanOut } from './recording-fanout.js';
+
+/**
+ * The shared permission table (test-support/classroom-permission-table.ts) against the server's
+ * decision: for each case and role a fresh class with the case's control state, where `ME` publishes
+ * the event through the engine and is acked or refused.
+ */
+
+const ROOM = 'table';
+const START = 1_700_000_000_000;
+
+/** The data the event is published with, aimed at the case's target. */
+function dataFor(event: ClassroomEvent, target: Target, authored: { seq: number; itemId: string }): unknown {
+  switch (event) {
+    case 'chat.message':
+      return { text: 'hello' };
+    case 'chat.edit':
+      return { seq: authored.seq, text: 'edited' };
+    case 'chat.delete':
+      return { seq: authored.seq };
+    case 'chat.private':
+      return { text: 'psst', ...(target.userId === undefined ? {} : { to: target.userId }) };
+    case 'hand.lower':
+      return target.userId === undefined ? {} : { userId: target.userId };
+    case 'wb.stroke':
+      return { id: 'new', color: '#112233', width: 3, points: [0.1, 0.1, 0.2, 0.2] };
+    case 'wb.shape':
+      return { id: 'new', kind: 'rect', color: '#112233', width: 3, x1: 0, y1: 0, x2: 0.5, y2: 0.5 };
+    case 'wb.cursor':
+      return { x: 0.5, y: 0.5 };
+    case 'wb.erase':
+      return { id: authored.itemId };
+    case 'class.settings':
+      return { chatLocked: true };
+    case 'moderation.mute':
+      return { userId: target.userId, muted: true };
+    case 'moderation.grant':
+      return { userId: target.userId, granted: true };
+    case 'moderation.remove':
+      return { userId: target.userId };
+    case 'chat.typing':
+    case 'hand.raise':
+    case 'hand.clear':
+    case 'wb.clear':
+    case 'class.start':
+    case 'class.end':
+      return {};
+  }
+}
+
+/** Whether the server accepts the case's event from `ME` in `role`. */
+async function serverAllows(row: PermissionCase, role: Role): Promise<boolean> {
+  const now = (): number => START;
+  const registry = new MemoryRegistry();
+  const presence = new MemoryPresence();
+  const fanout = new RecordingFanOut();
+  const broker = new MemoryBroker({ now, delivery: fanout });
+  const engine = new Engine({ registry, broker, presence, fanout, now, classroom: new Classroom({ registry, broker, presence, fanout, now }) });
+  let frames = 0;
+  async function publish(connectionId: string, event: string, data: unknown, ephemeral = false): Promise<Record<string, unknown>> {
+    const id = `f${++frames}`;
+    await engine.handleFrame(connectionId, JSON.stringify({ action: 'publish', room: ROOM, event, data, id, ...(ephemeral ? { ephemeral } : {}) }));
+    const reply = fanout.frames(connectionId).find((f) => f.id === id && (f.type === 'ack' || f.type === 'error'));
+    expect(reply, `a reply to ${event}`).toBeDefined();
+    return reply!;
+  }
+  async function enter(connectionId: string, userId: string, userRole: Role): Promise<void> {
+    await engine.connect({ connectionId, userId, name: userId, role: userRole, rooms: ['*'], expiresAt: START + 3_600_000, connectedAt: START, node: 'test' });
+    await engine.handleFrame(connectionId, JSON.stringify({ action: 'join', room: ROOM }));
+  }
+
+  for (const [userId, userRole] of Object.entries(PRESENT)) await enter(userId, userId, userRole);
+  // The message and board item the case acts on, written by their author as a student while all is open.
+  const author = row.target?.authorId ?? OTHER_AUTHOR;
+  const authorConnection = author === ME ? 'me-as-student' : author;
+  if (author === ME) await enter(authorConnection, ME, 'student');
+  const message = await publish(authorConnection, 'chat.message', { text: 'mine' });
+  await publish(authorConnection, 'wb.stroke', { id: 'drawn', color: '#000000', width: 2, points: [0, 0, 1, 1] });
+  if (author === ME) await engine.disconnect(authorConnection);
+  // The case's control state, stored as a control change would store it.
+  const body = encodeMessageBody('test.seed', {}, { userId: 'seeder', role: 'server', name: 'seeder' });
+  await broker.publish(ROOM, body, { effects: { ops: controlChange(INITIAL_CONTROL, { ...INITIAL_CONTROL, ...row.control }) } });
+
+  await enter(ME, ME, role);
+  const ephemeral = row.event === 'chat.typing' || row.event === 'wb.cursor';
+  const reply = await publish(ME, row.event, dataFor(row.event, row.target ?? {}, { seq: message.seq as number, itemId: 'drawn' }), ephemeral);
+  if (reply.type === 'ack') return true;
+  // A staff private message without `to` is malformed rather than forbidden; everything else is forbidden.
+  expect(reply.code).toBe(row.event === 'chat.private' && row.target === undefined && isStaff(role) ? 'bad_request' : 'forbidden');
+  return false;
+}
+
+describe('the classroom permission table: the server decides through the engine', () => {
+  for (const row of PERMISSION_CASES) {
+    it(caseTitle(row), async () => {
+      for (const role of ROLES) {
+        expect(await serverAllows(row, role), `${role}`).toBe(row.allowed.includes(role));
+      }
+    });
+  }
+});

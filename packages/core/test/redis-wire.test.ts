@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { decodeRoomPublication, encodeEffects, encodeUnsequencedPublication } from '../src/redis/wire.js';
+
+describe('room channel wire', () => {
+  it('decodes an unsequenced frame as the broker encodes it, with and without except', () => {
+    const frame = '{"type":"presence","room":"r"}\n';
+    const decoded = decodeRoomPublication(Buffer.from(encodeUnsequencedPublication(frame, 'c1=')));
+    expect(decoded).toMatchObject({ kind: 'unsequenced', except: 'c1=' });
+    expect(decoded.frame.toString()).toBe(frame);
+    expect(decodeRoomPublication(Buffer.from(encodeUnsequencedPublication(frame, undefined)))).toMatchObject({ except: undefined });
+  });
+
+  it('decodes a message as append.lua publishes it: epoch, seq, frame', () => {
+    const decoded = decodeRoomPublication(Buffer.from('ab12cd34\n42\n{"type":"message","seq":42}'));
+    expect(decoded).toMatchObject({ kind: 'message', epoch: 'ab12cd34', seq: 42 });
+    expect(decoded.frame.toString()).toBe('{"type":"message","seq":42}');
+  });
+
+  it('refuses a malformed payload', () => {
+    expect(() => decodeRoomPublication(Buffer.from('no newline'))).toThrow();
+    expect(() => decodeRoomPublication(Buffer.from('epoch\nnot-a-seq\n{}'))).toThrow();
+  });
+});
+
+describe('state effects wire', () => {
+  it('names each collection by its index in KEYS, declaring each key once after the fixed ones', () => {
+    const keys = ['meta', 'stream'];
+    const encoded = encodeEffects(
+      {
+        guards: [{ collection: 'control', field: 'v', value: null }],
+        ops: [
+          { op: 'set', collection: 'chat', field: '$seq', value: '$frame', keep: 3 },
+          { op: 'delete', collection: 'control', field: 'muted:u' },
+          { op: 'clear', collection: 'hands' },
+        ],
+      },
+      keys,
+      (collection) => `s:${collection}`,
+    );
+    expect(keys).toEqual(['meta', 'stream', 's:control', 's:chat', 's:hands']);
+    expect(JSON.parse(encoded)).toEqual({
+      g: [[3, 'v', false]],
+      o: [
+        ['s', 4, '$seq', '$frame', 0, 3],
+        ['d', 3, 'muted:u'],
+        ['c', 5],
+      ],
+    });
+  });
+});

@@ -1,0 +1,99 @@
+import type { ClassControl, ClassroomEvent, Role, Target } from '@classwire/protocol/classroom';
+
+/**
+ * The permission table of docs/classroom.md as cases (role × state × event → allowed or refused), written
+ * out by hand from the doc. The same cases run against the pure rules (packages/protocol/test), the
+ * server's decision through the engine (packages/core/test) and what the app offers (apps/classroom/test).
+ */
+
+export const ROLES: readonly Role[] = ['teacher', 'assistant', 'student', 'observer'];
+
+/** The acting user. */
+export const ME = 'me';
+/** Another student, the author of "someone else's" chat message or board item. */
+export const OTHER_AUTHOR = 'other';
+/** The other people in the class, by user id. */
+export const PRESENT: Readonly<Record<string, Role>> = { pupil: 'student', parent: 'observer', boss: 'teacher', ta: 'assistant', [OTHER_AUTHOR]: 'student' };
+
+export interface PermissionCase {
+  event: ClassroomEvent;
+  when: string;
+  /** The control state, as a change of the initial one (lists name `ME`). */
+  control?: Partial<ClassControl>;
+  target?: Target;
+  allowed: readonly Role[];
+}
+
+const chatLocked: Partial<ClassControl> = { settings: { chatLocked: true, whiteboardLocked: false } };
+const boardLocked: Partial<ClassControl> = { settings: { chatLocked: false, whiteboardLocked: true } };
+const meMuted: Partial<ClassControl> = { muted: [ME] };
+const meGranted: Partial<ClassControl> = { settings: { chatLocked: false, whiteboardLocked: true }, granted: [ME] };
+const own: Target = { authorId: ME };
+const someoneElses: Target = { authorId: OTHER_AUTHOR };
+const aStudent: Target = { userId: 'pupil', userRole: 'student' };
+const anObserver: Target = { userId: 'parent', userRole: 'observer' };
+const aTeacher: Target = { userId: 'boss', userRole: 'teacher' };
+const anAssistant: Target = { userId: 'ta', userRole: 'assistant' };
+/** Someone not in the class: their role is unknown. */
+export const OFFLINE: Target = { userId: 'away' };
+
+const STAFF: readonly Role[] = ['teacher', 'assistant'];
+const MEMBERS: readonly Role[] = ['teacher', 'assistant', 'student'];
+
+export const PERMISSION_CASES: readonly PermissionCase[] = [
+  { event: 'chat.message', when: 'chat open', allowed: MEMBERS },
+  { event: 'chat.message', when: 'chat locked', control: chatLocked, allowed: STAFF },
+  { event: 'chat.message', when: 'sender muted', control: meMuted, allowed: STAFF },
+  { event: 'chat.typing', when: 'chat open', allowed: MEMBERS },
+  { event: 'chat.typing', when: 'chat locked', control: chatLocked, allowed: STAFF },
+  { event: 'chat.typing', when: 'sender muted', control: meMuted, allowed: STAFF },
+  { event: 'chat.edit', when: 'own message', target: own, allowed: MEMBERS },
+  { event: 'chat.edit', when: "someone else's message", target: someoneElses, allowed: [] },
+  { event: 'chat.edit', when: 'own message, chat locked', control: chatLocked, target: own, allowed: STAFF },
+  { event: 'chat.edit', when: 'own message, sender muted', control: meMuted, target: own, allowed: STAFF },
+  { event: 'chat.delete', when: 'own message', target: own, allowed: MEMBERS },
+  { event: 'chat.delete', when: 'own message, chat locked', control: chatLocked, target: own, allowed: MEMBERS },
+  { event: 'chat.delete', when: "someone else's message", target: someoneElses, allowed: STAFF },
+  { event: 'chat.private', when: 'to all staff (no `to`)', allowed: ['student'] },
+  { event: 'chat.private', when: 'to a teacher', target: aTeacher, allowed: MEMBERS },
+  { event: 'chat.private', when: 'to a student', target: aStudent, allowed: STAFF },
+  { event: 'chat.private', when: 'to an observer', target: anObserver, allowed: STAFF },
+  { event: 'chat.private', when: 'to a teacher, chat locked (private stays open)', control: chatLocked, target: aTeacher, allowed: MEMBERS },
+  { event: 'hand.raise', when: 'any time', allowed: ['assistant', 'student'] },
+  { event: 'hand.lower', when: 'own hand', allowed: MEMBERS },
+  { event: 'hand.lower', when: "someone else's hand", target: { userId: 'pupil' }, allowed: STAFF },
+  { event: 'hand.clear', when: 'any time', allowed: STAFF },
+  { event: 'wb.stroke', when: 'board open', allowed: MEMBERS },
+  { event: 'wb.stroke', when: 'board locked', control: boardLocked, allowed: STAFF },
+  { event: 'wb.stroke', when: 'board locked, sender granted', control: meGranted, allowed: MEMBERS },
+  { event: 'wb.stroke', when: 'chat locked (the board stays open)', control: chatLocked, allowed: MEMBERS },
+  { event: 'wb.shape', when: 'board open', allowed: MEMBERS },
+  { event: 'wb.shape', when: 'board locked', control: boardLocked, allowed: STAFF },
+  { event: 'wb.cursor', when: 'board open', allowed: MEMBERS },
+  { event: 'wb.cursor', when: 'board locked', control: boardLocked, allowed: STAFF },
+  { event: 'wb.erase', when: 'own item', target: own, allowed: MEMBERS },
+  { event: 'wb.erase', when: "someone else's item", target: someoneElses, allowed: STAFF },
+  { event: 'wb.erase', when: 'own item, board locked', control: boardLocked, target: own, allowed: STAFF },
+  { event: 'wb.erase', when: 'own item, board locked, sender granted', control: meGranted, target: own, allowed: MEMBERS },
+  { event: 'wb.clear', when: 'any time', allowed: STAFF },
+  { event: 'class.settings', when: 'any time', allowed: STAFF },
+  { event: 'class.start', when: 'any time', allowed: ['teacher'] },
+  { event: 'class.end', when: 'any time', allowed: ['teacher'] },
+  { event: 'moderation.mute', when: 'a student', target: aStudent, allowed: STAFF },
+  { event: 'moderation.mute', when: 'an observer', target: anObserver, allowed: STAFF },
+  { event: 'moderation.mute', when: 'a teacher', target: aTeacher, allowed: [] },
+  { event: 'moderation.mute', when: 'an assistant', target: anAssistant, allowed: [] },
+  { event: 'moderation.mute', when: 'a user not in class', target: OFFLINE, allowed: STAFF },
+  { event: 'moderation.mute', when: 'oneself', target: { userId: ME }, allowed: [] },
+  { event: 'moderation.grant', when: 'a student', target: aStudent, allowed: STAFF },
+  { event: 'moderation.grant', when: 'an observer', target: anObserver, allowed: [] },
+  { event: 'moderation.grant', when: 'a teacher', target: aTeacher, allowed: [] },
+  { event: 'moderation.remove', when: 'a student', target: aStudent, allowed: STAFF },
+  { event: 'moderation.remove', when: 'an observer', target: anObserver, allowed: STAFF },
+  { event: 'moderation.remove', when: 'a teacher', target: aTeacher, allowed: [] },
+  { event: 'moderation.remove', when: 'an assistant', target: anAssistant, allowed: [] },
+];
+
+export function caseTitle(c: PermissionCase): string {
+  return `${c.event}, ${c.when}: allows ${c.allowed.join(', ') || 'nobody'}`;
+}
