@@ -1,6 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import type { EngineObserver } from '@classwire/core';
 import type { ErrorCode } from '@classwire/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The gateway package's version, read from src/ and dist/ alike. */
+const GATEWAY_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/**
+ * The memory this process may use: the cgroup limit when one is set (a container), else the machine's
+ * memory. Node reports an unconstrained process as a huge number, hence the minimum.
+ */
+function memoryLimitBytes(): number {
+  const constrained = process.constrainedMemory();
+  return constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
+}
+
+export interface GatewayGauges {
+  connections: () => number;
+  rooms: () => number;
+  /** Whether this node's Redis connections are ready; absent in memory mode (no Redis gauge then). */
+  redisReady?: (() => boolean) | undefined;
+}
 
 /** Prometheus metrics of one gateway node. Labels never carry room or user values (cardinality). */
 export class GatewayMetrics implements EngineObserver {
@@ -19,8 +41,9 @@ export class GatewayMetrics implements EngineObserver {
   readonly backfilled: Counter;
   readonly historyLost: Counter;
   readonly nodesReaped: Counter;
+  readonly resumes: Counter<'recovered'>;
 
-  constructor(gauges: { connections: () => number; rooms: () => number }) {
+  constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
     new Gauge({
@@ -75,6 +98,9 @@ export class GatewayMetrics implements EngineObserver {
       labelNames: ['outcome'],
       registers,
     });
+    // Both outcomes exist from the start: a ratio of failures to publishes then has a denominator
+    // even on a node that never acked anything.
+    for (const outcome of ['acked', 'duplicate']) this.publishes.inc({ outcome }, 0);
     this.publishAck = new Histogram({
       name: 'classwire_publish_ack_seconds',
       help: 'Time from receiving a durable publish to sending its ack.',
@@ -108,6 +134,46 @@ export class GatewayMetrics implements EngineObserver {
       help: 'Dead gateway nodes whose connections this node removed.',
       registers,
     });
+    this.resumes = new Counter({
+      name: 'classwire_resumes_total',
+      help: 'Joins that resumed from a seq (`since`), by whether every missed message was replayed.',
+      labelNames: ['recovered'],
+      registers,
+    });
+    // Likewise for resumes: rates and ratios have a series before the first one.
+    for (const recovered of ['true', 'false']) this.resumes.inc({ recovered }, 0);
+    new Gauge({
+      name: 'classwire_build_info',
+      help: 'Always 1; the labels say which build and Node.js version this node runs.',
+      labelNames: ['version', 'node_version'],
+      registers,
+    }).set({ version: GATEWAY_VERSION, node_version: process.version }, 1);
+    new Gauge({
+      name: 'classwire_memory_limit_bytes',
+      help: 'Memory this process may use: the container (cgroup) limit, else the machine memory.',
+      registers,
+      collect() {
+        this.set(memoryLimitBytes());
+      },
+    });
+    new Gauge({
+      name: 'classwire_heap_limit_bytes',
+      help: 'Largest V8 heap this process may grow to (--max-old-space-size or its default).',
+      registers,
+    }).set(getHeapStatistics().heap_size_limit);
+    const redisReady = gauges.redisReady;
+    if (redisReady !== undefined) {
+      new Gauge({
+        name: 'classwire_redis_up',
+        help: '1 while this node\'s Redis connections (commands and subscriber) are ready, else 0.',
+        registers,
+        collect() {
+          this.set(redisReady() ? 1 : 0);
+        },
+      });
+      // Each connection's reconnect series exists before its first reconnect, as the dashboard expects.
+      for (const connection of ['commands', 'subscriber']) this.redisReconnects.inc({ connection }, 0);
+    }
   }
 
   errorSent(code: ErrorCode): void {
@@ -117,5 +183,10 @@ export class GatewayMetrics implements EngineObserver {
   published(ackLatencySeconds: number, outcome: 'acked' | 'duplicate'): void {
     this.publishes.inc({ outcome });
     this.publishAck.observe(ackLatencySeconds);
+  }
+
+  /** A join with `since` answered; `recovered` as in its `joined` frame. */
+  resumed(recovered: boolean): void {
+    this.resumes.inc({ recovered: String(recovered) });
   }
 }
