@@ -1,7 +1,25 @@
 // @ts-check
+import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import pluginVue from 'eslint-plugin-vue';
+
+/**
+ * Package boundaries (docs/architecture.md): the packages of ours that a package must never import, by
+ * name or by a relative path into their sources.
+ */
+function forbidPackages(names, message) {
+  return [{ regex: `^@classwire/(${names.join('|')})(/|$)`, message }, forbidSourcesOf(names, message)];
+}
+
+function forbidSourcesOf(names, message) {
+  return { regex: `(^|/)(${names.join('|')})/src(/|$)`, message };
+}
+
+/** The runtimes, and the CLI that assembles them. */
+const RUNTIMES = ['gateway', 'aws', 'apigw-emulator', 'cli'];
+
+const NODE_BUILTINS = { regex: `^(node:.*|${builtinModules.join('|')})$`, message: 'protocol runs in browsers: no Node modules' };
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'test-output/**', '**/public/**', 'packages/aws/asset/**', 'packages/aws/cdk.out/**'] },
@@ -22,19 +40,74 @@ export default tseslint.config(
     },
   },
   {
-    // The wire format is shared with browsers: no Node globals.
+    // The wire format is shared with browsers: no Node globals or modules, and nothing of ours.
     files: ['packages/protocol/src/**/*.ts'],
     rules: {
       'no-restricted-globals': ['error', 'process', 'Buffer', 'require', '__dirname'],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            NODE_BUILTINS,
+            { regex: '^@classwire/', message: 'protocol is the bottom layer: it imports no package of ours' },
+            forbidSourcesOf(['core', 'client', ...RUNTIMES], 'protocol is the bottom layer: it imports no package of ours'),
+          ],
+        },
+      ],
     },
   },
   {
-    // Core holds no transport code.
+    // Core holds the handlers and ports: no transport code, no runtime.
     files: ['packages/core/src/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: ['ws', 'node:http', 'node:net', 'http', 'net'], patterns: ['@classwire/gateway*'] },
+        {
+          paths: ['ws', 'node:http', 'node:net', 'http', 'net'],
+          patterns: forbidPackages([...RUNTIMES, 'client'], 'core never imports a runtime or the client SDK'),
+        },
+      ],
+    },
+  },
+  {
+    // The SDK runs in browsers and sees the server only through the wire format.
+    files: ['packages/client/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^@classwire/(?!protocol/wire$)', message: 'the client imports only @classwire/protocol/wire (no server code, no schema library)' },
+            forbidSourcesOf(['core', ...RUNTIMES], 'the client imports only @classwire/protocol/wire'),
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The classroom app talks to the server through the SDK only.
+    files: ['apps/classroom/src/**/*.ts', 'apps/classroom/src/**/*.vue'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: forbidPackages(['core', ...RUNTIMES], 'the app uses the client SDK, never server code') }],
+    },
+  },
+  {
+    // The self-hosted gateway does not ship the AWS runtime (nor the emulator that runs it).
+    files: ['packages/gateway/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: forbidPackages(['aws', 'apigw-emulator', 'cli', 'client'], 'the gateway never imports the AWS runtime, the emulator, the CLI or the client SDK') },
+      ],
+    },
+  },
+  {
+    // The AWS runtime does not depend on the self-hosted one.
+    files: ['packages/aws/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: forbidPackages(['gateway', 'apigw-emulator', 'cli', 'client'], 'the AWS runtime never imports the gateway, the emulator, the CLI or the client SDK') },
       ],
     },
   },

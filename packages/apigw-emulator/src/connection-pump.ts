@@ -1,5 +1,6 @@
 import { Connection } from '@classwire/gateway/http';
 import type { ConnectionTarget } from '@classwire/gateway/http';
+import { CLOSE_CODES } from '@classwire/protocol';
 import type { RawData, WebSocket } from 'ws';
 import type { EmulatedConnection, EmulatorContext } from './context.js';
 import { disconnectEvent, messageEvent, selectRoute, type EventSource } from './events.js';
@@ -28,7 +29,7 @@ export function acceptConnection(ctx: EmulatorContext, ws: WebSocket, source: Ev
     { slowConsumer: () => metrics.slowConsumers.inc(), framesOut: (n) => metrics.framesOut.inc(n) },
   );
   connection.registered = true;
-  const close = () => connection.close(1001, 'Going away');
+  const close = () => connection.close(CLOSE_CODES.apiGatewayGoingAway, 'Going away');
   const entry: EmulatedConnection = {
     source,
     connection,
@@ -43,7 +44,7 @@ export function acceptConnection(ctx: EmulatorContext, ws: WebSocket, source: Ev
   ws.on('message', (data: RawData, isBinary: boolean) => {
     metrics.framesIn.inc();
     if (isBinary) {
-      connection.close(1003, 'Binary frames are not supported');
+      connection.close(CLOSE_CODES.unsupportedData, 'Binary frames are not supported');
       return;
     }
     connection.lastActiveAt = Date.now();
@@ -97,7 +98,7 @@ export function connectionTarget(ctx: EmulatorContext, entry: EmulatedConnection
     describe: () => Promise.resolve(entry?.connection.info()),
     close: () => {
       if (entry === undefined || !entry.connection.isOpen) return Promise.resolve(false);
-      entry.connection.close(1000, 'Connection deleted');
+      entry.connection.close(CLOSE_CODES.normal, 'Connection deleted');
       return Promise.resolve(true);
     },
   };

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Gateway, GatewayConfig } from '@classwire/gateway';
 import { BUNDLED_WEB_ROOT, createDevTokens, listen, sendAwsError } from '@classwire/gateway/http';
+import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { ApiGatewayEmulatorConfig } from './config.js';
 import type { EmulatorContext } from './context.js';
@@ -89,7 +90,7 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
   async function drain(): Promise<void> {
     draining = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const entry of live.values()) entry.connection.close(1001, 'Going away');
+    for (const entry of live.values()) entry.connection.close(CLOSE_CODES.apiGatewayGoingAway, 'Going away');
     const deadline = Date.now() + config.drainTimeoutMs;
     while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
     for (const entry of live.values()) entry.socket.terminate();

@@ -5,6 +5,7 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ConnectionRegistry, FanOut, Logger } from '@classwire/core';
+import { encodeClosingFrame } from '@classwire/protocol';
 
 /** API Gateway's largest @connections post (it splits a message into 32 KB frames itself). */
 export const MAX_POST_BYTES = 128 * 1024;
@@ -98,7 +99,7 @@ export class ManagementApiFanOut implements FanOut {
   async close(connectionId: string, code: number, reason: string): Promise<void> {
     // DeleteConnection cannot choose the close code: tell the client first (a `closing` frame), so it
     // acts on the code (4502 removed: do not reconnect) exactly as it does on the self-hosted gateway.
-    await this.send(connectionId, JSON.stringify({ type: 'closing', code, reason }));
+    await this.send(connectionId, encodeClosingFrame(code, reason));
     try {
       await this.client().send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
       this.options.logger.info({ connectionId, code, reason }, 'connection deleted');

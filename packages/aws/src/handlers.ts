@@ -1,5 +1,5 @@
 import { checkConnect, type Logger } from '@classwire/core';
-import { ProtocolError } from '@classwire/protocol';
+import { ERROR_CODES, ProtocolError, type ErrorCode } from '@classwire/protocol';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { RequestAuthorizer, claimsFromContext } from './authorizer.js';
@@ -67,7 +67,7 @@ export function createHandlers(environment: Record<string, string | undefined>, 
       const claims = claimsFromContext(context.authorizer);
       if (claims === undefined) {
         logger.error({ connectionId: context.connectionId }, '$connect without the authorizer context: is the authorizer attached to $connect?');
-        return refuse(500, 'internal', 'internal error');
+        return refuse('internal', 'internal error');
       }
       const lambda = await engine(event);
       try {
@@ -76,7 +76,7 @@ export function createHandlers(environment: Record<string, string | undefined>, 
           { identity: { claims }, origin: headerValue(event.headers, 'origin'), room: event.queryStringParameters?.room },
           { allowedOrigins: config.allowedOrigins, maxConnectionsPerUser: config.limits.maxConnectionsPerUser, registry: lambda.registry, classroom: lambda.classroom },
         );
-        if (!decision.allowed) return refuse(decision.status, decision.code, decision.message);
+        if (!decision.allowed) return refuse(decision.code, decision.message);
         const { room } = decision;
         const connectedAt = context.connectedAt;
         // Nothing may be posted to this connection before this handler returns (API Gateway answers 410).
@@ -97,9 +97,9 @@ export function createHandlers(environment: Record<string, string | undefined>, 
         return { statusCode: 200 };
       } catch (error) {
         // The classroom's join rule, when the class changed since checkConnect read it.
-        if (error instanceof ProtocolError) return refuse(403, 'forbidden', error.message);
+        if (error instanceof ProtocolError) return refuse('forbidden', error.message);
         logger.error({ err: error, connectionId: context.connectionId }, '$connect failed');
-        return refuse(500, 'internal', 'could not register the connection');
+        return refuse('internal', 'could not register the connection');
       } finally {
         await finish(lambda, '$connect');
       }
@@ -193,8 +193,8 @@ function reportMetrics(logger: Logger, config: LambdaConfig, route: string, stat
   );
 }
 
-function refuse(statusCode: number, code: string, message: string): WebSocketResult {
-  return { statusCode, body: JSON.stringify({ code, message }), headers: { 'content-type': 'application/json' } };
+function refuse(code: ErrorCode, message: string): WebSocketResult {
+  return { statusCode: ERROR_CODES[code].httpStatus, body: JSON.stringify({ code, message }), headers: { 'content-type': 'application/json' } };
 }
 
 function headerValue(headers: Record<string, string> | undefined, name: string): string | undefined {

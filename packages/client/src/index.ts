@@ -1,4 +1,6 @@
-export { ClasswireClient, connect, type ClientOptions, type CloseInfo, type ConnectionState, type DirectMessage, type WebSocketConstructor, type WebSocketLike } from './client.js';
+export { ClasswireClient, connect, type ClientOptions } from './client.js';
+export { type CloseInfo, type ConnectionState, type WebSocketConstructor, type WebSocketLike } from './connection.js';
+export { type DirectMessage } from './dispatch.js';
 export { Room, type JoinInfo, type PresenceChange, type PublishOptions, type ResetInfo, type RoomMessage, type RoomSnapshot, type RoomState } from './room.js';
 export { ClasswireError, type ClientErrorCode } from './errors.js';
 export { fullJitterDelay, type BackoffOptions } from './backoff.js';

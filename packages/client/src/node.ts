@@ -3,7 +3,8 @@
  * `npm install ws` beside `@classwire/client` to use it.
  */
 import WebSocket from 'ws';
-import { ClasswireClient, type ClientOptions, type WebSocketConstructor } from './client.js';
+import { ClasswireClient, type ClientOptions } from './client.js';
+import type { WebSocketConstructor } from './connection.js';
 
 export * from './index.js';
 

@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, ProtocolError, ROOM_PATTERN, type ErrorCode } from '@classwire/protocol';
+import { DEFAULT_LIMITS, ERROR_CODES, ProtocolError, ROOM_PATTERN, type ErrorCode } from '@classwire/protocol';
 import { AuthError, type Authorizer } from './authorizer.js';
 import { mayJoinRoom, type Claims } from './claims.js';
 import type { Classroom } from './classroom/classroom.js';
@@ -36,44 +36,45 @@ export type ConnectRefusalReason = 'origin' | 'room' | 'connections' | AuthError
 
 export type ConnectDecision =
   | { allowed: true; claims: Claims; room: string | undefined }
-  | { allowed: false; status: 400 | 401 | 403 | 429; code: ErrorCode; reason: ConnectRefusalReason; message: string };
+  | { allowed: false; status: number; code: ErrorCode; reason: ConnectRefusalReason; message: string };
 
-function refuse(status: 400 | 401 | 403 | 429, code: ErrorCode, reason: ConnectRefusalReason, message: string): ConnectDecision {
-  return { allowed: false, status, code, reason, message };
+/** A refusal; its HTTP status is the error code's, from the catalogue. */
+function refuse(code: ErrorCode, reason: ConnectRefusalReason, message: string): ConnectDecision {
+  return { allowed: false, status: ERROR_CODES[code].httpStatus, code, reason, message };
 }
 
 /** Runs the checks in order: origin, token, room name and claim, classroom join rule, per-user limit. */
 export async function checkConnect(request: ConnectRequest, checks: ConnectChecks): Promise<ConnectDecision> {
   const { origin, room } = request;
   if (checks.allowedOrigins.length > 0 && origin !== undefined && !checks.allowedOrigins.includes(origin)) {
-    return refuse(403, 'forbidden', 'origin', 'origin not allowed');
+    return refuse('forbidden', 'origin', 'origin not allowed');
   }
   let claims: Claims;
   if ('claims' in request.identity) {
     claims = request.identity.claims;
   } else {
     const { token } = request.identity;
-    if (token === undefined || token.length === 0) return refuse(401, 'unauthorized', 'missing', 'a token is required');
+    if (token === undefined || token.length === 0) return refuse('unauthorized', 'missing', 'a token is required');
     if (checks.authorizer === undefined) throw new Error('checkConnect: a token identity needs an authorizer');
     try {
       claims = await checks.authorizer.authorize(token);
     } catch (error) {
-      if (error instanceof AuthError) return refuse(error.status, 'unauthorized', error.reason, error.message);
+      if (error instanceof AuthError) return refuse('unauthorized', error.reason, error.message);
       throw error;
     }
   }
   if (room !== undefined) {
-    if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) return refuse(400, 'bad_request', 'room', 'invalid room name');
-    if (!mayJoinRoom(claims, room)) return refuse(403, 'forbidden', 'room', 'not allowed to join this room');
+    if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) return refuse('bad_request', 'room', 'invalid room name');
+    if (!mayJoinRoom(claims, room)) return refuse('forbidden', 'room', 'not allowed to join this room');
     try {
       await checks.classroom?.checkJoin(claims, room);
     } catch (error) {
-      if (error instanceof ProtocolError) return refuse(403, 'forbidden', 'room', error.message);
+      if (error instanceof ProtocolError) return refuse('forbidden', 'room', error.message);
       throw error;
     }
   }
   if ((await checks.registry.countForUser(claims.userId)) >= checks.maxConnectionsPerUser) {
-    return refuse(429, 'rate_limited', 'connections', 'too many connections for this user');
+    return refuse('rate_limited', 'connections', 'too many connections for this user');
   }
   return { allowed: true, claims, room };
 }

@@ -3,8 +3,14 @@ import {
   DEFAULT_LIMITS,
   ProtocolError,
   composeEphemeralFrame,
+  encodeAckFrame,
+  encodeDirectFrame,
   encodeErrorFrame,
+  encodeJoinedFrame,
+  encodeLeftFrame,
   encodeMessageBody,
+  encodePongFrame,
+  encodePresenceFrame,
   inClassroomNamespace,
   parseClientFrame,
   utf8Length,
@@ -17,7 +23,7 @@ import {
 } from '@classwire/protocol';
 import type { Classroom } from './classroom/classroom.js';
 import { mayJoinRoom } from './claims.js';
-import { ackFrame, checkMessageSize, memberOf, pongFrame, presenceFrame, senderOf, serverDedupKey, userDedupKey } from './frames.js';
+import { checkMessageSize, memberOf, senderOf, serverDedupKey, userDedupKey } from './frames.js';
 import { silentLogger, type Logger } from './logger.js';
 import { PublishPolicy } from './policy.js';
 import {
@@ -153,7 +159,7 @@ export class Engine {
       const frame = parsed.frame;
       room = 'room' in frame ? frame.room : undefined;
       if (frame.action === 'ping') {
-        await this.reply(connectionId, pongFrame(this.now(), frame.id));
+        await this.reply(connectionId, encodePongFrame(this.now(), frame.id));
         return;
       }
       const connection = await this.registry.get(connectionId);
@@ -228,17 +234,7 @@ export class Engine {
         await this.announceJoin(connection, room);
       }
       const presence = await this.presence.list(room);
-      const joined: Record<string, unknown> = {
-        type: 'joined',
-        room,
-        connectionId,
-        seq,
-        epoch,
-        recovered,
-        presence,
-      };
-      if (frame.id !== undefined) joined.id = frame.id;
-      await this.fanout.send(connectionId, JSON.stringify(joined));
+      await this.fanout.send(connectionId, encodeJoinedFrame({ room, connectionId, seq, epoch, recovered, presence, id: frame.id }));
       await this.fanout.release(connectionId, room, seq);
       released = true;
     } finally {
@@ -260,9 +256,7 @@ export class Engine {
     await this.registry.leaveRoom(connection.connectionId, room);
     await this.unsubscribe(connection.connectionId, room);
     await this.announceLeave(connection, room);
-    const left: Record<string, unknown> = { type: 'left', room };
-    if (frame.id !== undefined) left.id = frame.id;
-    await this.reply(connection.connectionId, JSON.stringify(left));
+    await this.reply(connection.connectionId, encodeLeftFrame(room, frame.id));
   }
 
   private async publish(connection: ConnectionState, frame: PublishFrame): Promise<void> {
@@ -281,7 +275,7 @@ export class Engine {
     checkMessageSize(room, body, this.maxFrameBytes);
     if (frame.ephemeral === true) {
       await this.broker.broadcast(room, composeEphemeralFrame(room, this.now(), body));
-      if (id !== undefined) await this.reply(connection.connectionId, ackFrame(id, room));
+      if (id !== undefined) await this.reply(connection.connectionId, encodeAckFrame(id, room));
       return;
     }
     // A durable publish always has an id (the parser enforces it).
@@ -289,7 +283,7 @@ export class Engine {
     // The broker delivers the message to the room; a duplicate or a conflict delivers nothing.
     const result = await this.broker.publish(room, body, { dedupKey: userDedupKey(connection.userId, publishId) });
     if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message');
-    await this.reply(connection.connectionId, ackFrame(publishId, room, result.seq));
+    await this.reply(connection.connectionId, encodeAckFrame(publishId, room, result.seq));
     this.observer?.published((performance.now() - started) / 1000, result.duplicate ? 'duplicate' : 'acked');
   }
 
@@ -302,30 +296,22 @@ export class Engine {
     );
     if (recipients.length === 0) throw new ProtocolError('not_found', `user "${to}" is not connected`);
     if (allowed.length === 0) throw new ProtocolError('forbidden', `may not send direct messages to "${to}"`);
-    const payload: Record<string, unknown> = {
-      type: 'direct',
-      ts: this.now(),
-      event,
-      data: frame.data ?? null,
-      from: senderOf(connection),
-    };
-    if (id !== undefined) payload.id = id;
-    const encoded = JSON.stringify(payload);
+    const encoded = encodeDirectFrame(this.now(), event, frame.data, senderOf(connection), id);
     if (utf8Length(encoded) > this.maxFrameBytes) throw new ProtocolError('payload_too_large', 'direct message too large');
     await Promise.all(allowed.map((r) => this.fanout.send(r.connectionId, encoded)));
-    if (id !== undefined) await this.reply(connection.connectionId, ackFrame(id));
+    if (id !== undefined) await this.reply(connection.connectionId, encodeAckFrame(id));
   }
 
   private async announceJoin(connection: ConnectionRecord, room: string): Promise<void> {
     const member = memberOf(connection);
     if (await this.presence.add(room, member, connection.connectionId)) {
-      await this.broker.broadcast(room, presenceFrame(room, 'join', member), { except: connection.connectionId });
+      await this.broker.broadcast(room, encodePresenceFrame(room, 'join', member), { except: connection.connectionId });
     }
   }
 
   private async announceLeave(connection: ConnectionRecord, room: string): Promise<void> {
     if (await this.presence.remove(room, connection.userId, connection.connectionId)) {
-      await this.broker.broadcast(room, presenceFrame(room, 'leave', memberOf(connection)));
+      await this.broker.broadcast(room, encodePresenceFrame(room, 'leave', memberOf(connection)));
     }
   }
 

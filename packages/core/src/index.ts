@@ -10,7 +10,6 @@ export { MemoryRegistry } from './memory/registry.js';
 export { MemoryPresence } from './memory/presence.js';
 export { MemoryRateLimiter, type TokenBucketOptions } from './memory/rate-limiter.js';
 export * from './redis/index.js';
-export * from './frames.js';
 export { Classroom, type ClassroomOptions, type ClassroomPublishOutcome } from './classroom/classroom.js';
 export * from './connect-checks.js';
 export * from './config/defaults.js';

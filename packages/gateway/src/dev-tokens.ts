@@ -4,7 +4,7 @@ import { DEFAULT_LIMITS, ROLES } from '@classwire/protocol';
 import { SignJWT } from 'jose';
 import { z } from 'zod';
 import type { GatewayConfig } from './config.js';
-import { readJson, sendError, sendJson } from './http-util.js';
+import { readJson, sendError, sendJson, sendMethodNotAllowed } from './http-util.js';
 
 const request = z.object({
   userId: z.string().min(1).max(DEFAULT_LIMITS.maxUserIdLength).optional(),
@@ -63,10 +63,10 @@ export function createDevTokens(config: Pick<GatewayConfig, 'devTokens' | 'auth'
 
 /** `POST /dev/token`: issues a token for the requested user. */
 export async function serveDevToken(req: IncomingMessage, res: ServerResponse, issuer: DevTokenIssuer): Promise<void> {
-  if (req.method !== 'POST') return sendError(res, 405, 'bad_request', 'use POST');
+  if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');
   const input = await readJson(req, res, DEV_TOKEN_BODY_LIMIT);
   if (input === undefined) return;
   const issued = await issuer.issue(input.value);
-  if ('error' in issued) return sendError(res, 400, 'bad_request', issued.error);
+  if ('error' in issued) return sendError(res, 'bad_request', issued.error);
   sendJson(res, 200, issued);
 }

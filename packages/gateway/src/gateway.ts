@@ -109,7 +109,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const server = createServer((req, res) => {
     routes(req, res).catch((error: unknown) => {
       logger.error({ err: error, method: req.method, path: pathOf(req) }, 'request failed');
-      if (!res.headersSent) sendError(res, 500, 'internal', 'internal error');
+      if (!res.headersSent) sendError(res, 'internal', 'internal error');
       else res.destroy();
     });
   });

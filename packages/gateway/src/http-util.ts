@@ -1,6 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { ERROR_CODES, type ErrorCode } from '@classwire/protocol';
 
 export class BodyTooLargeError extends Error {
   override readonly name = 'BodyTooLargeError';
@@ -31,13 +32,20 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, status: number, code: string, message: string): void {
-  sendJson(res, status, { code, message });
+/** An error answer `{code, message}` with the code's status from the error catalogue. */
+export function sendError(res: ServerResponse, code: ErrorCode, message: string): void {
+  sendJson(res, ERROR_CODES[code].httpStatus, { code, message });
 }
 
-/** Answers an upgrade request with a plain HTTP error; no WebSocket is created. */
-export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+/** 405 for a route called with another method: a fault of the route, not one the error catalogue names. */
+export function sendMethodNotAllowed(res: ServerResponse, allowed: string): void {
+  sendJson(res, 405, { code: 'bad_request', message: `use ${allowed}` });
+}
+
+/** Answers an upgrade request with a plain HTTP error (the code's status); no WebSocket is created. */
+export function rejectUpgrade(socket: Duplex, code: ErrorCode, message: string): void {
   if (socket.destroyed) return;
+  const status = ERROR_CODES[code].httpStatus;
   const body = JSON.stringify({ code, message });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
@@ -54,7 +62,7 @@ export async function readJson(req: IncomingMessage, res: ServerResponse, limit:
     body = await readBody(req, limit);
   } catch (error) {
     if (error instanceof BodyTooLargeError) {
-      sendError(res, 413, 'payload_too_large', error.message);
+      sendError(res, 'payload_too_large', error.message);
       return undefined;
     }
     throw error;
@@ -62,7 +70,7 @@ export async function readJson(req: IncomingMessage, res: ServerResponse, limit:
   try {
     return { value: JSON.parse(body.toString('utf8')) as unknown };
   } catch {
-    sendError(res, 400, 'bad_request', 'body is not valid JSON');
+    sendError(res, 'bad_request', 'body is not valid JSON');
     return undefined;
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
+import { CLOSE_CODES } from '@classwire/protocol';
 import type { ClusterFanOut } from './cluster-fanout.js';
 import type { Connection, ConnectionInfo } from './connection.js';
 import { BodyTooLargeError, readBody, sendJson } from './http-util.js';
@@ -46,7 +47,7 @@ export function localTarget(connection: Connection | undefined): ConnectionTarge
     describe: () => Promise.resolve(connection?.info()),
     close: () => {
       if (connection?.info() === undefined) return Promise.resolve(false);
-      connection.close(1000, 'closed by the server');
+      connection.close(CLOSE_CODES.normal, 'closed by the server');
       return Promise.resolve(true);
     },
   };
@@ -59,7 +60,7 @@ export function remoteTarget(cluster: ClusterFanOut, connectionId: string): Conn
     describe: () => cluster.describe(connectionId),
     close: async () => {
       if ((await cluster.describe(connectionId)) === undefined) return false;
-      await cluster.close(connectionId, 1000, 'closed by the server');
+      await cluster.close(connectionId, CLOSE_CODES.normal, 'closed by the server');
       return true;
     },
   };

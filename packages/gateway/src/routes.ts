@@ -6,7 +6,7 @@ import { authenticateApiRequest } from './api-auth.js';
 import type { Cluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
 import { serveDevToken, type DevTokenIssuer } from './dev-tokens.js';
-import { BodyTooLargeError, readBody, sendError, sendJson, pathOf } from './http-util.js';
+import { BodyTooLargeError, readBody, sendError, sendJson, sendMethodNotAllowed, pathOf } from './http-util.js';
 import type { LocalFanOut } from './local-fanout.js';
 import { handleConnectionRequest, localTarget, matchConnectionsPath, readManagementBody, remoteTarget } from './management.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -55,7 +55,7 @@ export function createRoutes(deps: RouteDeps): (req: IncomingMessage, res: Serve
     const roomMatch = /^\/rooms\/([^/]+)\/messages$/.exec(path);
     if (roomMatch !== null) return roomPublish(deps, req, res, roomMatch[1]!);
     if ((method === 'GET' || method === 'HEAD') && (await serveStatic(req, res, deps.webRoot, path))) return;
-    sendError(res, 404, 'not_found', 'not found');
+    sendError(res, 'not_found', 'not found');
   };
 }
 
@@ -85,35 +85,35 @@ async function connectionsApi(deps: RouteDeps, req: IncomingMessage, res: Server
 
 /** `POST /rooms/{room}/messages`: a publish by the application's backend (`Engine.publishAsServer`). */
 async function roomPublish(deps: RouteDeps, req: IncomingMessage, res: ServerResponse, encodedRoom: string): Promise<void> {
-  if (req.method !== 'POST') return sendError(res, 405, 'bad_request', 'use POST');
+  if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');
   let body: Buffer;
   try {
     body = await readBody(req, deps.config.limits.maxFrameBytes);
   } catch (error) {
-    if (error instanceof BodyTooLargeError) return sendError(res, 413, 'payload_too_large', error.message);
+    if (error instanceof BodyTooLargeError) return sendError(res, 'payload_too_large', error.message);
     throw error;
   }
   const auth = await authenticateApiRequest(req, body, deps.config.api);
-  if (!auth.ok) return sendError(res, auth.status, auth.status === 401 ? 'unauthorized' : 'forbidden', auth.message);
+  if (!auth.ok) return sendError(res, auth.status === 401 ? 'unauthorized' : 'forbidden', auth.message);
   let room: string;
   try {
     room = decodeURIComponent(encodedRoom);
   } catch {
-    return sendError(res, 400, 'bad_request', 'invalid room name');
+    return sendError(res, 'bad_request', 'invalid room name');
   }
   if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) {
-    return sendError(res, 400, 'bad_request', 'invalid room name');
+    return sendError(res, 'bad_request', 'invalid room name');
   }
   let input: unknown;
   try {
     input = JSON.parse(body.toString('utf8'));
   } catch {
-    return sendError(res, 400, 'bad_request', 'body is not valid JSON');
+    return sendError(res, 'bad_request', 'body is not valid JSON');
   }
   const parsed = serverPublish.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    return sendError(res, 400, 'bad_request', `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid body'}`);
+    return sendError(res, 'bad_request', `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid body'}`);
   }
   try {
     const result = await deps.engine.publishAsServer(room, parsed.data);
@@ -121,7 +121,7 @@ async function roomPublish(deps: RouteDeps, req: IncomingMessage, res: ServerRes
     sendJson(res, result.duplicate ? 200 : 201, { room, seq: result.seq, duplicate: result.duplicate, ...(parsed.data.id === undefined ? {} : { id: parsed.data.id }) });
   } catch (error) {
     if (error instanceof ProtocolError) {
-      return sendError(res, error.code === 'payload_too_large' ? 413 : error.code === 'conflict' ? 409 : 400, error.code, error.message);
+      return sendError(res, error.code, error.message);
     }
     throw error;
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { checkConnect, type Claims, type ConnectChecks } from '@classwire/core';
+import { ERROR_CODES, type ErrorCode } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { pathOf, rejectUpgrade } from './http-util.js';
@@ -26,25 +27,25 @@ export function handleUpgrades(server: Server, deps: UpgradeDeps): void {
     socket.on('error', (error) => deps.logger.debug({ err: error }, 'upgrade socket error'));
     upgrade(deps, req, socket, head).catch((error: unknown) => {
       deps.logger.error({ err: error, path: pathOf(req) }, 'upgrade failed');
-      rejectUpgrade(socket, 500, 'internal', 'internal error');
+      rejectUpgrade(socket, 'internal', 'internal error');
     });
   });
 }
 
 async function upgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  const refuse = (status: number, code: string, reason: string, message: string) => {
+  const refuse = (code: ErrorCode, reason: string, message: string) => {
     deps.metrics.authRejects.inc({ reason });
-    deps.logger.info({ path: url.pathname, status, reason }, 'upgrade refused');
-    rejectUpgrade(socket, status, code, message);
+    deps.logger.info({ path: url.pathname, status: ERROR_CODES[code].httpStatus, reason }, 'upgrade refused');
+    rejectUpgrade(socket, code, message);
   };
-  if (url.pathname !== deps.wsPath) return refuse(404, 'not_found', 'path', 'no WebSocket endpoint at this path');
-  if (deps.isDraining()) return refuse(503, 'unavailable', 'draining', 'server is shutting down; reconnect elsewhere');
+  if (url.pathname !== deps.wsPath) return refuse('not_found', 'path', 'no WebSocket endpoint at this path');
+  if (deps.isDraining()) return refuse('unavailable', 'draining', 'server is shutting down; reconnect elsewhere');
   const decision = await checkConnect(
     { identity: { token: url.searchParams.get('token') ?? bearerToken(req) }, origin: req.headers.origin, room: url.searchParams.get('room') ?? undefined },
     deps.checks,
   );
-  if (!decision.allowed) return refuse(decision.status, decision.code, decision.reason, decision.message);
+  if (!decision.allowed) return refuse(decision.code, decision.reason, decision.message);
   if (socket.destroyed) return;
   deps.wss.handleUpgrade(req, socket, head, (ws) => deps.accept(ws, req, decision.claims, decision.room));
 }

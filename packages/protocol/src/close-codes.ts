@@ -10,6 +10,8 @@
  */
 export const CLOSE_CODES = {
   normal: 1000,
+  /** API Gateway's close of an idle connection, one at its 2-hour limit, or on redeployment (the emulator's too). */
+  apiGatewayGoingAway: 1001,
   unsupportedData: 1003,
   messageTooBig: 1009,
   goingAway: 4000,
@@ -25,8 +27,8 @@ export const CLOSE_CODES = {
   connectionLimit: 4504,
 } as const;
 
-export type CloseCodeName = keyof typeof CLOSE_CODES;
-export type CloseCode = (typeof CLOSE_CODES)[CloseCodeName];
+/** A standard code Classwire never sends, but which ends a session when a proxy or peer sends it. */
+const POLICY_VIOLATION = 1008;
 
 /**
  * Whether a client that saw this close code should reconnect. Unknown codes count as transient: a
@@ -34,5 +36,5 @@ export type CloseCode = (typeof CLOSE_CODES)[CloseCodeName];
  */
 export function shouldReconnect(code: number): boolean {
   if (code >= 4500 && code <= 4999) return false;
-  return code !== 1000 && code !== 1008;
+  return code !== CLOSE_CODES.normal && code !== POLICY_VIOLATION;
 }

@@ -1,5 +1,11 @@
 import type { ErrorCode } from './errors.js';
-import type { Sender } from './types.js';
+import type { AckFrame, ClosingFrame, DirectMessageFrame, ErrorFrame, JoinedFrame, LeftFrame, Member, PongFrame, PresenceFrame, Sender, ServerFrame } from './types.js';
+
+/**
+ * One encoder per server frame type: every frame a server sends is built here, so its fields and their
+ * order are defined once. Each builds a value of the frame's type, so a field that does not match the
+ * protocol's types fails to compile.
+ */
 
 /**
  * Sequenced message frames are built in two halves so that a store can assign `seq` and `ts` without
@@ -20,15 +26,75 @@ export function composeEphemeralFrame(room: string, ts: number, body: string): s
   return `{"type":"message","room":${JSON.stringify(room)},"ephemeral":true,"ts":${ts},${body}`;
 }
 
+/** A message delivered live to some members only, neither sequenced nor stored (a classroom's private messages). */
+export function composePrivateMessageFrame(room: string, ts: number, body: string): string {
+  return `{"type":"message","room":${JSON.stringify(room)},"ts":${ts},${body}`;
+}
+
+export function encodeJoinedFrame(joined: Omit<JoinedFrame, 'type'>): string {
+  const frame: JoinedFrame = {
+    type: 'joined',
+    room: joined.room,
+    connectionId: joined.connectionId,
+    seq: joined.seq,
+    epoch: joined.epoch,
+    recovered: joined.recovered,
+    presence: joined.presence,
+  };
+  if (joined.id !== undefined) frame.id = joined.id;
+  return JSON.stringify(frame);
+}
+
+export function encodeLeftFrame(room: string, id?: string): string {
+  const frame: LeftFrame = { type: 'left', room };
+  if (id !== undefined) frame.id = id;
+  return JSON.stringify(frame);
+}
+
+export function encodeAckFrame(id: string, room?: string, seq?: number): string {
+  const frame: AckFrame = { type: 'ack', id };
+  if (room !== undefined) frame.room = room;
+  if (seq !== undefined) frame.seq = seq;
+  return JSON.stringify(frame);
+}
+
+export function encodePresenceFrame(room: string, action: PresenceFrame['action'], member: Member): string {
+  const frame: PresenceFrame = { type: 'presence', room, action, member };
+  return JSON.stringify(frame);
+}
+
+export function encodeDirectFrame(ts: number, event: string, data: unknown, from: Sender, id?: string): string {
+  const frame: DirectMessageFrame = { type: 'direct', ts, event, data: data ?? null, from };
+  if (id !== undefined) frame.id = id;
+  return JSON.stringify(frame);
+}
+
+export function encodePongFrame(ts: number, id?: string): string {
+  const frame: PongFrame = { type: 'pong', ts };
+  if (id !== undefined) frame.id = id;
+  return JSON.stringify(frame);
+}
+
 export function encodeErrorFrame(
   code: ErrorCode,
   message: string,
   extra?: { id?: string | undefined; action?: string | undefined; room?: string | undefined },
 ): string {
-  const frame: Record<string, unknown> = { type: 'error', code, message };
+  const frame: ErrorFrame = { type: 'error', code, message };
   if (extra?.id !== undefined) frame.id = extra.id;
   if (extra?.action !== undefined) frame.action = extra.action;
   if (extra?.room !== undefined) frame.room = extra.room;
+  return JSON.stringify(frame);
+}
+
+/** One slice of a room state's JSON text; a snapshot is `parts` of these, in order. */
+export function encodeSnapshotFrame(room: string, seq: number, part: number, parts: number, data: string): string {
+  const frame: Extract<ServerFrame, { type: 'snapshot' }> = { type: 'snapshot', room, seq, part, parts, data };
+  return JSON.stringify(frame);
+}
+
+export function encodeClosingFrame(code: number, reason: string): string {
+  const frame: ClosingFrame = { type: 'closing', code, reason };
   return JSON.stringify(frame);
 }
 

@@ -1,19 +1,20 @@
 /**
- * The error catalogue: every `code` an error frame or an HTTP error body can carry.
- * Codes are stable API. docs/protocol.md lists each one; a test keeps the two in sync.
+ * The error catalogue: every `code` an error frame or an HTTP error body can carry, and the HTTP status
+ * an HTTP answer with that code has. Codes are stable API. docs/protocol.md lists each one; a test keeps
+ * the two in sync.
  */
 export const ERROR_CODES = {
-  bad_request: { retryable: false, description: 'The frame is not valid JSON, has an unknown action, or a field has the wrong type or size.' },
-  unauthorized: { retryable: false, description: 'The token is missing, malformed, forged, expired or signed with a disallowed algorithm.' },
-  forbidden: { retryable: false, description: 'The claims do not allow this room, event or recipient.' },
-  not_joined: { retryable: false, description: 'The connection must join the room before publishing or leaving it.' },
-  not_found: { retryable: false, description: 'The recipient, connection or route does not exist.' },
-  payload_too_large: { retryable: false, description: 'The resulting frame would exceed the frame size limit.' },
-  rate_limited: { retryable: true, description: 'The connection sends faster than its rate limit allows; retry later.' },
-  conflict: { retryable: false, description: 'The request conflicts with the current state (for example a publish id reused with different content).' },
-  unavailable: { retryable: true, description: 'A backing store is unreachable; nothing was stored or acknowledged. Retry later.' },
-  internal: { retryable: true, description: 'An unexpected server error; nothing was acknowledged. Retry later.' },
-} as const satisfies Record<string, { retryable: boolean; description: string }>;
+  bad_request: { retryable: false, httpStatus: 400, description: 'The frame is not valid JSON, has an unknown action, or a field has the wrong type or size.' },
+  unauthorized: { retryable: false, httpStatus: 401, description: 'The token is missing, malformed, forged, expired or signed with a disallowed algorithm.' },
+  forbidden: { retryable: false, httpStatus: 403, description: 'The claims do not allow this room, event or recipient.' },
+  not_joined: { retryable: false, httpStatus: 409, description: 'The connection must join the room before publishing or leaving it.' },
+  not_found: { retryable: false, httpStatus: 404, description: 'The recipient, connection or route does not exist.' },
+  payload_too_large: { retryable: false, httpStatus: 413, description: 'The resulting frame would exceed the frame size limit.' },
+  rate_limited: { retryable: true, httpStatus: 429, description: 'The connection sends faster than its rate limit allows; retry later.' },
+  conflict: { retryable: false, httpStatus: 409, description: 'The request conflicts with the current state (for example a publish id reused with different content).' },
+  unavailable: { retryable: true, httpStatus: 503, description: 'A backing store is unreachable; nothing was stored or acknowledged. Retry later.' },
+  internal: { retryable: true, httpStatus: 500, description: 'An unexpected server error; nothing was acknowledged. Retry later.' },
+} as const satisfies Record<string, { retryable: boolean; httpStatus: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 

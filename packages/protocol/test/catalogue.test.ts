@@ -21,12 +21,30 @@ describe('docs/protocol.md catalogue', () => {
     expect(missing).toEqual([]);
   });
 
+  it('gives every error code its retry rule and HTTP status from the catalogue', () => {
+    const doc = readProtocolDoc();
+    const mismatched = Object.entries(ERROR_CODES)
+      .filter(([code, entry]) => !doc.includes(`| \`${code}\` | ${entry.retryable ? 'yes' : 'no'} | ${entry.httpStatus} |`))
+      .map(([code]) => code);
+    expect(mismatched).toEqual([]);
+  });
+
   it('lists every close code as a number', () => {
     const doc = readProtocolDoc();
     const missing = Object.entries(CLOSE_CODES)
       .filter(([, code]) => !new RegExp(`(?<![0-9])${code}(?![0-9])`).test(doc))
       .map(([name, code]) => `${name} (${code})`);
     expect(missing).toEqual([]);
+  });
+});
+
+describe('error codes', () => {
+  it('each has an HTTP error status (4xx or 5xx), and retryable ones are the 429 and 5xx ones', () => {
+    for (const [code, entry] of Object.entries(ERROR_CODES)) {
+      expect(entry.httpStatus, code).toBeGreaterThanOrEqual(400);
+      expect(entry.httpStatus, code).toBeLessThan(600);
+      expect(entry.retryable, code).toBe(entry.httpStatus === 429 || entry.httpStatus >= 500);
+    }
   });
 });
 

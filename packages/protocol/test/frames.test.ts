@@ -5,8 +5,17 @@ import {
   DEFAULT_LIMITS,
   composeEphemeralFrame,
   composeMessageFrame,
+  composePrivateMessageFrame,
+  encodeAckFrame,
+  encodeClosingFrame,
+  encodeDirectFrame,
   encodeErrorFrame,
+  encodeJoinedFrame,
+  encodeLeftFrame,
   encodeMessageBody,
+  encodePongFrame,
+  encodePresenceFrame,
+  encodeSnapshotFrame,
   parseClientFrame,
   utf8Length,
   type ParseResult,
@@ -455,6 +464,53 @@ describe('message frame encoding', () => {
       code: 'internal',
       message: 'm',
       action: 'x',
+    });
+  });
+});
+
+describe('server frame encoders', () => {
+  const from: Sender = { userId: 'u1', role: 'teacher', name: 'Ms "Gray"' };
+  const member = { userId: 'u1', name: 'Ms "Gray"', role: 'teacher' as const };
+
+  /** The frame as JSON text, keys in the documented order. */
+  const expectFrame = (encoded: string, expected: Record<string, unknown>) => {
+    expect(JSON.parse(encoded)).toEqual(expected);
+    expect(Object.keys(JSON.parse(encoded) as object)).toEqual(Object.keys(expected));
+  };
+
+  it('encodes joined, with the id only when given', () => {
+    const joined = { room: 'r', connectionId: 'Ks3n0Yq1aZ_8cQw=', seq: 42, epoch: 'e1', recovered: true, presence: [member] };
+    expectFrame(encodeJoinedFrame(joined), { type: 'joined', ...joined });
+    expectFrame(encodeJoinedFrame({ ...joined, id: 'j1' }), { type: 'joined', ...joined, id: 'j1' });
+  });
+
+  it('encodes left, ack and pong with their optional fields only when given', () => {
+    expectFrame(encodeLeftFrame('r'), { type: 'left', room: 'r' });
+    expectFrame(encodeLeftFrame('r', 'l1'), { type: 'left', room: 'r', id: 'l1' });
+    expectFrame(encodeAckFrame('d1'), { type: 'ack', id: 'd1' });
+    expectFrame(encodeAckFrame('p1', 'r'), { type: 'ack', id: 'p1', room: 'r' });
+    expectFrame(encodeAckFrame('p1', 'r', 0), { type: 'ack', id: 'p1', room: 'r', seq: 0 });
+    expectFrame(encodePongFrame(5), { type: 'pong', ts: 5 });
+    expectFrame(encodePongFrame(5, 'x'), { type: 'pong', ts: 5, id: 'x' });
+  });
+
+  it('encodes presence, direct, snapshot and closing', () => {
+    expectFrame(encodePresenceFrame('r', 'leave', member), { type: 'presence', room: 'r', action: 'leave', member });
+    expectFrame(encodeDirectFrame(7, 'chat.private', undefined, from), { type: 'direct', ts: 7, event: 'chat.private', data: null, from });
+    expectFrame(encodeDirectFrame(7, 'e', { a: 1 }, from, 'd1'), { type: 'direct', ts: 7, event: 'e', data: { a: 1 }, from, id: 'd1' });
+    expectFrame(encodeSnapshotFrame('r', 3, 0, 2, '{"a'), { type: 'snapshot', room: 'r', seq: 3, part: 0, parts: 2, data: '{"a' });
+    expectFrame(encodeClosingFrame(4502, 'removed'), { type: 'closing', code: 4502, reason: 'removed' });
+  });
+
+  it('composes a private message: no seq, not ephemeral', () => {
+    expectFrame(composePrivateMessageFrame('r', 9, encodeMessageBody('chat.private', { text: 'hi' }, from, 'p1')), {
+      type: 'message',
+      room: 'r',
+      ts: 9,
+      event: 'chat.private',
+      data: { text: 'hi' },
+      from,
+      id: 'p1',
     });
   });
 });

@@ -3,7 +3,7 @@
  * built from the room's snapshot and events. Components read the refs and call the actions; nothing
  * here touches the DOM.
  */
-import { ClasswireError, connect, type ClasswireClient, type Member, type Role, type Room, type RoomMessage } from '@classwire/client';
+import { CLOSE_CODES, ClasswireError, connect, type ClasswireClient, type Member, type Role, type Room, type RoomMessage } from '@classwire/client';
 import { computed, onScopeDispose, ref, shallowRef, type Ref, type ShallowRef } from 'vue';
 import { applyEvent, applySnapshot, initialState, type ClassroomState } from '../state/classroom-state.js';
 import { permissionsOf, type Permissions } from '../state/permissions.js';
@@ -228,8 +228,8 @@ export function useClassroom(options: UseClassroomOptions = {}): Classroom {
     });
     session.on('closed', ({ code }) => {
       if (client !== session) return;
-      if (code === 4502) phase.value = 'removed';
-      else if (code === 4503) phase.value = 'ended';
+      if (code === CLOSE_CODES.removed) phase.value = 'removed';
+      else if (code === CLOSE_CODES.classEnded) phase.value = 'ended';
       else if (phase.value === 'in-class') phase.value = 'disconnected';
     });
     const joined = session.join(request.classroom);

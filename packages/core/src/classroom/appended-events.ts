@@ -1,5 +1,5 @@
-import { ProtocolError, encodeMessageBody, type ClassroomEventMap, type PublishFrame } from '@classwire/protocol';
-import { ackFrame, checkMessageSize, senderOf, userDedupKey } from '../frames.js';
+import { ProtocolError, encodeAckFrame, encodeMessageBody, type ClassroomEventMap, type PublishFrame } from '@classwire/protocol';
+import { checkMessageSize, senderOf, userDedupKey } from '../frames.js';
 import type { ConnectionState, FanOut, StateQuery, StateRead } from '../ports.js';
 import type { ControlCache } from './control-cache.js';
 import { EVENT_HANDLERS, type AppendedEvent, type HandlerServices, type Plan } from './handlers.js';
@@ -46,7 +46,7 @@ export class AppendedEvents {
       if (outcome.kind === 'stale') throw plan.guardError ?? new ProtocolError('conflict', 'the room state changed');
       if (outcome.kind === 'conflict') throw new ProtocolError('conflict', 'this id was already used for a different message');
       // Acked before the effects, which may close the sender's own socket (class.end).
-      await this.fanout.send(connection.connectionId, ackFrame(id, room, outcome.seq));
+      await this.fanout.send(connection.connectionId, encodeAckFrame(id, room, outcome.seq));
       if (outcome.duplicate) return 'duplicate';
       await plan.after?.();
       return 'acked';

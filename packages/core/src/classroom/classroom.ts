@@ -3,6 +3,7 @@ import {
   DEFAULT_LIMITS,
   ProtocolError,
   composeEphemeralFrame,
+  encodeAckFrame,
   encodeMessageBody,
   isClassroomEvent,
   isEphemeralClassroomEvent,
@@ -15,7 +16,7 @@ import {
   type PublishFrame,
   type Role,
 } from '@classwire/protocol';
-import { ackFrame, senderOf } from '../frames.js';
+import { senderOf } from '../frames.js';
 import type { Broker, ConnectionRegistry, ConnectionState, FanOut, PresenceStore } from '../ports.js';
 import { AppendedEvents } from './appended-events.js';
 import { authorize } from './authorize.js';
@@ -137,7 +138,7 @@ export class Classroom {
     authorize(event, connection, await this.store.readControl(room));
     const body = encodeMessageBody(event, data, senderOf(connection), id);
     await this.broker.broadcast(room, composeEphemeralFrame(room, this.now(), body), { except: connection.connectionId });
-    if (id !== undefined) await this.fanout.send(connection.connectionId, ackFrame(id, room));
+    if (id !== undefined) await this.fanout.send(connection.connectionId, encodeAckFrame(id, room));
     return 'relayed';
   }
 

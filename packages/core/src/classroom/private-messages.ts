@@ -1,13 +1,16 @@
 import {
   CLASSROOM_LIMITS,
   ProtocolError,
+  composePrivateMessageFrame,
+  encodeAckFrame,
+  encodeMessageBody,
   isStaff,
   type Actor,
   type ChatPrivateData,
   type PrivateEntry,
   type PublishFrame,
 } from '@classwire/protocol';
-import { ackFrame, senderOf, userDedupKey } from '../frames.js';
+import { senderOf, userDedupKey } from '../frames.js';
 import { stateSeqField, type ConnectionRegistry, type ConnectionState, type FanOut, type PresenceStore } from '../ports.js';
 import { authorize } from './authorize.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
@@ -49,7 +52,7 @@ export class PrivateMessages {
     const stored = Object.values(state.collections[COLLECTIONS.private] ?? {}).some((value) => (JSON.parse(value) as PrivateEntry).id === entryId);
     if (stored) {
       // A retry whose ack was lost: stored and delivered already.
-      await this.fanout.send(connection.connectionId, ackFrame(publishId, room));
+      await this.fanout.send(connection.connectionId, encodeAckFrame(publishId, room));
       return 'duplicate';
     }
     const ts = this.now();
@@ -63,7 +66,7 @@ export class PrivateMessages {
         keep: CLASSROOM_LIMITS.privateTail,
       },
     ]);
-    const message = JSON.stringify({ type: 'message', room, ts, event: 'chat.private', data: entry, from: entry.from, id: publishId });
+    const message = composePrivateMessageFrame(room, ts, encodeMessageBody('chat.private', entry, entry.from, publishId));
     // Those who may read it (`mayRead`): every staff member here, the author and the recipient.
     const audience = new Set(members.filter((m) => isStaff(m.role)).map((m) => m.userId));
     audience.add(connection.userId);
@@ -73,7 +76,7 @@ export class PrivateMessages {
         if (target.joined.has(room)) await this.fanout.send(target.connectionId, message);
       }
     }
-    await this.fanout.send(connection.connectionId, ackFrame(publishId, room));
+    await this.fanout.send(connection.connectionId, encodeAckFrame(publishId, room));
     return 'acked';
   }
 }

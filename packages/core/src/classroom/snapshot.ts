@@ -1,4 +1,4 @@
-import { utf8Length, type Actor, type BoardEntry, type ChatEntry, type ClassroomSnapshot, type MessageFrame, type PrivateEntry, type RaisedHand } from '@classwire/protocol';
+import { encodeSnapshotFrame, utf8Length, type Actor, type BoardEntry, type ChatEntry, type ClassroomSnapshot, type MessageFrame, type PrivateEntry, type RaisedHand } from '@classwire/protocol';
 import type { StateQuery, StateRead } from '../ports.js';
 import { mayRead } from './private-messages.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
@@ -58,7 +58,7 @@ export function snapshotFrames(room: string, seq: number, text: string, maxFrame
     start += length;
   }
   if (slices.length === 0) slices.push('');
-  return slices.map((data, part) => JSON.stringify({ type: 'snapshot', room, seq, part, parts: slices.length, data }));
+  return slices.map((data, part) => encodeSnapshotFrame(room, seq, part, slices.length, data));
 }
 
 function sortedValues(fields: Record<string, string> | undefined): string[] {

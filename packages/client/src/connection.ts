@@ -1,0 +1,232 @@
+import { CLOSE_CODES, shouldReconnect, type PingFrame } from '@classwire/protocol/wire';
+import { Heartbeat } from './heartbeat.js';
+import type { TokenSource } from './token.js';
+
+/** The connection's state. It changes only in `Connection.setState`. */
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** The part of the WebSocket API the SDK uses: the browser's, `ws`'s, or Node 22's global one. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** An open socket as the senders see it; its identity tells one connection from the next. */
+export type Link = Pick<WebSocketLike, 'send'>;
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+}
+
+export interface ConnectionSettings {
+  url: string;
+  WebSocket: WebSocketConstructor;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  /** The wait before reconnect attempt `attempt` (0 for the first). */
+  reconnectDelay(attempt: number): number;
+}
+
+/** What the rest of the client does at each step of the connection's life. */
+export interface ConnectionHooks {
+  stateChanged(state: ConnectionState, previous: ConnectionState): void;
+  opened(): void;
+  frame(data: unknown): void;
+  /** The socket is gone; a reconnect or the end follows. Nothing sent on it will be answered. */
+  lost(): void;
+  /** Closed for good. */
+  ended(info: CloseInfo): void;
+  reportError(error: unknown): void;
+}
+
+const OPEN = 1;
+
+/**
+ * The socket's lifecycle: opens it with the current token, reconnects with jittered backoff after any
+ * transient close, applies the close code rules of the protocol, and runs the heartbeat while open.
+ */
+export class Connection {
+  private current: ConnectionState = 'idle';
+  private socket: WebSocketLike | undefined;
+  /** Reconnect attempts since a room was last joined: the backoff's exponent. */
+  private attempt = 0;
+  /** A `closing` frame's code, applied when the socket closes. */
+  private closingNotice: CloseInfo | undefined;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly heartbeat: Heartbeat;
+
+  constructor(
+    private readonly settings: ConnectionSettings,
+    private readonly tokens: TokenSource,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.heartbeat = new Heartbeat(settings.pingIntervalMs, settings.pongTimeoutMs);
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** The socket while the connection is open; undefined otherwise. */
+  get link(): Link | undefined {
+    const socket = this.socket;
+    return this.current === 'open' && socket !== undefined && socket.readyState === OPEN ? socket : undefined;
+  }
+
+  /** Opens the first socket; later calls do nothing. */
+  start(): void {
+    if (this.current !== 'idle') return;
+    this.setState('connecting');
+    void this.openSocket();
+  }
+
+  /** A room was joined: the connection works, so the next outage's backoff starts from the beginning. */
+  resetBackoff(): void {
+    this.attempt = 0;
+  }
+
+  /**
+   * A `closing` frame. On API Gateway the server announces its close code this way (DeleteConnection
+   * cannot set one); it decides over the code the socket actually closes with.
+   */
+  announceClose(notice: CloseInfo): void {
+    this.closingNotice = notice;
+  }
+
+  /** Closes for good. */
+  close(info: CloseInfo): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket !== undefined) {
+      detach(socket);
+      try {
+        socket.close(CLOSE_CODES.normal, 'client closed');
+      } catch {
+        // already closing
+      }
+    }
+    this.heartbeat.stop();
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.setState('closed');
+    this.hooks.ended(info);
+  }
+
+  private setState(next: ConnectionState): void {
+    const previous = this.current;
+    if (previous === next) return;
+    this.current = next;
+    this.hooks.stateChanged(next, previous);
+  }
+
+  private async openSocket(): Promise<void> {
+    let token: string;
+    try {
+      token = await this.tokens.current();
+    } catch (error) {
+      this.hooks.reportError(error);
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.current === 'closed') return;
+    const { url } = this.settings;
+    const separator = url.includes('?') ? '&' : '?';
+    let socket: WebSocketLike;
+    try {
+      socket = new this.settings.WebSocket(`${url}${separator}token=${encodeURIComponent(token)}`);
+    } catch (error) {
+      this.hooks.reportError(error);
+      this.scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    let opened = false;
+    socket.onopen = () => {
+      opened = true;
+      this.onOpen(socket);
+    };
+    socket.onmessage = (event) => {
+      if (this.socket !== socket) return;
+      this.heartbeat.alive();
+      this.hooks.frame(event.data);
+    };
+    socket.onerror = () => {
+      // Always followed by onclose, which decides what happens next.
+    };
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      // A socket that never opened may have been refused (an expired or revoked token): refresh it.
+      if (!opened) this.tokens.markStale();
+      const notice = this.closingNotice ?? event;
+      this.closingNotice = undefined;
+      this.onSocketClosed(notice.code, notice.reason);
+    };
+  }
+
+  private onOpen(socket: WebSocketLike): void {
+    this.setState('open');
+    this.heartbeat.start(
+      () => this.ping(socket),
+      () => this.onSilence(socket),
+    );
+    this.hooks.opened();
+  }
+
+  private ping(socket: WebSocketLike): boolean {
+    if (this.socket !== socket || socket.readyState !== OPEN) return false;
+    const ping: PingFrame = { action: 'ping' };
+    socket.send(JSON.stringify(ping));
+    return true;
+  }
+
+  /** Nothing answered a ping: the network path is dead even if the socket does not know it yet. */
+  private onSilence(socket: WebSocketLike): void {
+    if (this.socket !== socket) return;
+    const reason = 'no answer to ping';
+    detach(socket);
+    try {
+      socket.close(CLOSE_CODES.heartbeatTimeout, reason);
+    } catch {
+      // already closing
+    }
+    this.onSocketClosed(CLOSE_CODES.heartbeatTimeout, reason);
+  }
+
+  private onSocketClosed(code: number, reason: string): void {
+    this.socket = undefined;
+    this.heartbeat.stop();
+    this.hooks.lost();
+    if (!shouldReconnect(code)) {
+      this.close({ code, reason });
+      return;
+    }
+    if (code === CLOSE_CODES.tokenExpired) this.tokens.markStale();
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.current === 'closed') return;
+    this.setState('reconnecting');
+    const delay = this.settings.reconnectDelay(this.attempt);
+    this.attempt += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.openSocket();
+    }, delay);
+  }
+}
+
+function detach(socket: WebSocketLike): void {
+  socket.onopen = null;
+  socket.onmessage = null;
+  socket.onclose = null;
+  // Keep a listener: `ws` reports closing a still-connecting socket as an 'error' event, fatal if unheard.
+  socket.onerror = () => {};
+}

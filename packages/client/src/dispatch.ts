@@ -1,0 +1,97 @@
+import { isErrorCode, type DirectMessageFrame, type ErrorCode, type ErrorFrame, type JoinedFrame, type Sender, type ServerFrame } from '@classwire/protocol/wire';
+import type { Connection } from './connection.js';
+import { ClasswireError } from './errors.js';
+import type { Membership } from './membership.js';
+import type { Outbox } from './outbox.js';
+
+/** A private message as the app receives it. */
+export interface DirectMessage<T = unknown> {
+  event: string;
+  data: T;
+  from: Sender;
+  ts: number;
+  id?: string;
+}
+
+/** One handler per server frame type: a frame type added to the protocol does not compile until handled. */
+type ServerFrameHandlers = { [T in ServerFrame['type']]: (frame: Extract<ServerFrame, { type: T }>) => void };
+
+export interface InboundParts {
+  connection: Connection;
+  membership: Membership;
+  outbox: Outbox;
+  direct(message: DirectMessage): void;
+  reportError(error: unknown): void;
+}
+
+const MAX_REMEMBERED_DIRECT_IDS = 1000;
+
+/** Inbound dispatch: parses each server frame and hands it to the part of the client it concerns. */
+export class Inbound {
+  /** Senders' direct message ids seen lately: a resent direct message (its ack was lost) is delivered once. */
+  private readonly seenDirect = new Set<string>();
+  private readonly handlers: ServerFrameHandlers;
+
+  constructor(private readonly parts: InboundParts) {
+    const { connection, membership, outbox } = parts;
+    this.handlers = {
+      message: (frame) => membership.get(frame.room)?.handleMessage(frame),
+      joined: (frame) => this.onJoined(frame),
+      presence: (frame) => membership.get(frame.room)?.handlePresence(frame),
+      snapshot: (frame) => {
+        try {
+          membership.get(frame.room)?.handleSnapshotPart(frame);
+        } catch (error) {
+          parts.reportError(error);
+        }
+      },
+      ack: (frame) => outbox.acknowledged(frame),
+      left: (frame) => membership.left(frame),
+      direct: (frame) => this.onDirect(frame),
+      error: (frame) => this.onError(frame),
+      pong: () => {},
+      closing: (frame) => connection.announceClose({ code: frame.code, reason: frame.reason }),
+    };
+  }
+
+  receive(data: unknown): void {
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(typeof data === 'string' ? data : String(data)) as ServerFrame;
+    } catch (error) {
+      this.parts.reportError(error);
+      return;
+    }
+    // Frame types this client does not know (from a newer server) are ignored.
+    if (!Object.hasOwn(this.handlers, frame.type)) return;
+    (this.handlers[frame.type] as (frame: ServerFrame) => void)(frame);
+  }
+
+  private onJoined(frame: JoinedFrame): void {
+    const room = this.parts.membership.joined(frame);
+    if (room === undefined) return;
+    this.parts.connection.resetBackoff();
+    room.handleJoined(frame);
+    // The room's publishes waited for this.
+    this.parts.outbox.flush();
+  }
+
+  private onDirect(frame: DirectMessageFrame): void {
+    if (frame.id !== undefined) {
+      const key = `${frame.from.userId}\n${frame.id}`;
+      if (this.seenDirect.has(key)) return;
+      this.seenDirect.add(key);
+      if (this.seenDirect.size > MAX_REMEMBERED_DIRECT_IDS) this.seenDirect.delete(this.seenDirect.values().next().value!);
+    }
+    const message: DirectMessage = { event: frame.event, data: frame.data, from: frame.from, ts: frame.ts };
+    if (frame.id !== undefined) message.id = frame.id;
+    this.parts.direct(message);
+  }
+
+  private onError(frame: ErrorFrame): void {
+    const code: ErrorCode = isErrorCode(frame.code) ? frame.code : 'internal';
+    const error = new ClasswireError(code, frame.message);
+    if (this.parts.membership.joinRefused(frame.id, code, error)) return;
+    if (!this.parts.outbox.refused(frame.id, code, error)) this.parts.reportError(error);
+  }
+}
