@@ -7,4 +7,6 @@ export * from './types.js';
 export * from './roles.js';
 export * from './control.js';
 export * from './permissions.js';
+export * from './client-state.js';
+export * from './viewer-permissions.js';
 export type { Member, Role, Sender } from '../types.js';
