@@ -1,0 +1,3 @@
+export { useClient, type UseClient } from './client.js';
+export { useRoom, useRoomEvent, usePresence, type UseRoom } from './room.js';
+export { useClassroom, type UseClassroom } from './classroom.js';
