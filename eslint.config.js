@@ -92,7 +92,7 @@ export default tseslint.config(
         'error',
         {
           paths: [{ name: '@classwire/protocol', message: 'the bindings use @classwire/protocol/wire or /classroom (no schema library)' }],
-          patterns: [NODE_BUILTINS, ...forbidPackages(['core', ...RUNTIMES], 'the bindings use the client SDK, never server code')],
+          patterns: [{ ...NODE_BUILTINS, message: 'the bindings run in browsers: no Node modules' }, ...forbidPackages(['core', ...RUNTIMES], 'the bindings use the client SDK, never server code')],
         },
       ],
     },

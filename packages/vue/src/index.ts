@@ -1,3 +1,7 @@
+/**
+ * Vue 3 composables on the Classwire client.
+ * @module @classwire/vue
+ */
 export { useClient, type UseClient } from './client.js';
 export { useRoom, usePresence, type UseRoom } from './room.js';
 export {
