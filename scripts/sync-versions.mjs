@@ -2,8 +2,10 @@
 // each of them and into their dependencies on one another. `npm run version:sync` after changing it;
 // packages/client/test/published-packages.test.ts fails while they differ.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { stdout } from 'node:process';
+import { URL } from 'node:url';
 
-export const PUBLISHED = ['protocol', 'client', 'vue', 'react'];
+const PUBLISHED = ['protocol', 'client', 'vue', 'react'];
 
 const root = new URL('../', import.meta.url);
 const { version } = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
@@ -18,4 +20,4 @@ for (const name of PUBLISHED) {
   }
   writeFileSync(path, `${JSON.stringify(manifest, null, 2)}\n`);
 }
-console.log(`published packages at ${version}`);
+stdout.write(`published packages at ${version}\n`);
