@@ -15,7 +15,8 @@ let gateway: Gateway;
 let url: string;
 
 beforeAll(async () => {
-  gateway = await startTestGateway({ CLASSWIRE_CLASSROOM: '1', CLASSWIRE_RATE_PER_SECOND: '1000', CLASSWIRE_RATE_BURST: '1000' });
+  // Expired tokens are noticed at each heartbeat: a short one lets the token-expiry test finish soon.
+  gateway = await startTestGateway({ CLASSWIRE_CLASSROOM: '1', CLASSWIRE_RATE_PER_SECOND: '1000', CLASSWIRE_RATE_BURST: '1000', CLASSWIRE_PING_INTERVAL_MS: '100' });
   url = `${gateway.url.replace('http', 'ws')}/ws`;
 });
 afterAll(async () => {
@@ -104,7 +105,7 @@ describe('useClient, useRoom, usePresence', () => {
 });
 
 describe('useClassroom', () => {
-  function mountClassroom(tokenCalls: [JoinRequest, string | undefined][]): { classroom: Classroom; unmount(): void } {
+  function mountClassroom(tokenCalls: [JoinRequest, string | undefined][], firstExpiresIn = '1h'): { classroom: Classroom; unmount(): void } {
     let classroom!: Classroom;
     const wrapper = mount(
       defineComponent({
@@ -114,7 +115,8 @@ describe('useClassroom', () => {
             getToken: async (request, userId) => {
               tokenCalls.push([request, userId]);
               const sub = userId ?? `${request.name.toLowerCase()}-id`;
-              return { userId: sub, token: await makeToken({ sub, name: request.name, role: request.role, rooms: [request.classroom] }) };
+              const expiresIn = tokenCalls.length === 1 ? firstExpiresIn : '1h';
+              return { userId: sub, token: await makeToken({ sub, name: request.name, role: request.role, rooms: [request.classroom], expiresIn }) };
             },
             client: { WebSocket: NodeWebSocket, reconnect: { baseDelayMs: 20, maxDelayMs: 100 } },
           });
@@ -154,6 +156,23 @@ describe('useClassroom', () => {
     await eventually(() => teacher.classroom.roster.value.length === 1);
     teacher.unmount();
     student.unmount();
+  });
+
+  it('asks the app for a fresh token for the same user when the first one expires, and stays in class', async () => {
+    const calls: [JoinRequest, string | undefined][] = [];
+    const request: JoinRequest = { name: 'Bo', role: 'student', classroom: 'vue-expiry' };
+    // The server closes the connection when the token expires (4004); the SDK reconnects with a new one.
+    const { classroom, unmount } = mountClassroom(calls, '2s');
+    await classroom.join(request);
+    expect(classroom.phase.value).toBe('in-class');
+    await eventually(() => calls.length === 2, 10_000);
+    expect(calls).toEqual([
+      [request, undefined],
+      [request, 'bo-id'],
+    ]);
+    await eventually(() => classroom.connection.value === 'caught-up', 10_000);
+    expect(classroom.phase.value).toBe('in-class');
+    unmount();
   });
 
   it('shows why a sign-in failed and stays idle', async () => {
