@@ -124,6 +124,14 @@ describe('published packages, installed from their tarballs outside the workspac
     });
   }, 60_000);
 
+  it('ship their license and readme', async () => {
+    for (const name of PUBLISHED) {
+      const installed = join(scratch, 'node_modules/@classwire', name);
+      expect(await readFile(join(installed, 'LICENSE'), 'utf8'), name).toMatch(/MIT License/);
+      expect(await readFile(join(installed, 'README.md'), 'utf8'), name).toMatch(new RegExp(`^# @classwire/${name}`));
+    }
+  });
+
   it('ship the script-tag build, which defines the global Classwire', async () => {
     const code = await readFile(join(scratch, 'node_modules/@classwire/client/dist/classwire.iife.js'), 'utf8');
     const context: { Classwire?: Record<string, unknown> } = {};
