@@ -33,9 +33,12 @@ async function manifest(path: string): Promise<Manifest> {
   return JSON.parse(await readFile(join(ROOT, path, 'package.json'), 'utf8')) as Manifest;
 }
 
-/** Runs a command; rejects with its output when it fails. npm's own variables stay out of the child. */
+/** npm's settings a child npm should share (the cache above all); the rest of `npm test`'s npm_* names the workspace. */
+const SHARED_NPM_SETTINGS = /^npm_config_(cache|userconfig|globalconfig|registry)$/i;
+
+/** Runs a command; rejects with its output when it fails. */
 function run(command: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<string> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name) || SHARED_NPM_SETTINGS.test(name)));
   return new Promise((resolve, reject) => {
     execFile(command, args, { cwd, env: { ...clean, ...env }, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${command} ${args.join(' ')} failed:\n${stdout}\n${stderr}`));
