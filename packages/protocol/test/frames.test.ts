@@ -123,6 +123,22 @@ describe('parseClientFrame: valid frames', () => {
 });
 
 describe('parseClientFrame: rejections', () => {
+  it('rejects nesting deeper than maxDepth before validating, echoing the id; accepts maxDepth itself', () => {
+    const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
+    // The frame object is level 1, `data` holds the rest.
+    const publish = (dataDepth: number): string =>
+      `{"action":"publish","room":"r","event":"e","id":"deep","data":${nested(dataDepth)}}`;
+    expect(DEFAULT_LIMITS.maxDepth).toBe(32);
+    expectOk(parseClientFrame(publish(DEFAULT_LIMITS.maxDepth - 1)));
+    for (const depth of [DEFAULT_LIMITS.maxDepth, 16_000]) {
+      const result = expectBadRequest(parseClientFrame(publish(depth)));
+      expect(result.message).toContain('deeper than 32');
+      expect(result.id).toBe('deep');
+    }
+    const deepObject = `{"action":"ping","x":${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`;
+    expectBadRequest(parseClientFrame(deepObject));
+  });
+
   it('rejects invalid JSON', () => {
     for (const raw of ['', '{', '{"action":"ping"', 'not json', "{'action':'ping'}", '{"action":"ping",}']) {
       const result = expectBadRequest(parseClientFrame(raw));
