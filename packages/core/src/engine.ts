@@ -290,12 +290,11 @@ export class Engine {
   private async direct(connection: ConnectionState, frame: DirectFrame): Promise<void> {
     const { to, event, id } = frame;
     if (connection.role === 'observer') throw new ProtocolError('forbidden', 'observers may not send direct messages');
-    const recipients = await this.registry.connectionsOfUser(to);
-    const allowed = recipients.filter(
+    const allowed = (await this.registry.connectionsOfUser(to)).filter(
       (r) => this.policy.mayDirect(connection.role, r.role) && sharesRoom(connection.joined, r.joined),
     );
-    if (recipients.length === 0) throw new ProtocolError('not_found', `user "${to}" is not connected`);
-    if (allowed.length === 0) throw new ProtocolError('forbidden', `may not send direct messages to "${to}"`);
+    // One answer whether the user is offline or out of reach: a refusal must not reveal who is online.
+    if (allowed.length === 0) throw new ProtocolError('not_found', 'no recipient you may message is connected under this user id');
     const encoded = encodeDirectFrame(this.now(), event, frame.data, senderOf(connection), id);
     if (utf8Length(encoded) > this.maxFrameBytes) throw new ProtocolError('payload_too_large', 'direct message too large');
     await Promise.all(allowed.map((r) => this.fanout.send(r.connectionId, encoded)));

@@ -656,19 +656,24 @@ describe('Engine: direct messages', () => {
     expect(t.fanout.last('t')).toEqual({ type: 'ack', id: 'd2' });
   });
 
-  it('forbids student to student', async () => {
+  /** The answer to a direct message from `from` to `to`, without its id. */
+  async function directAnswer(t: Awaited<ReturnType<typeof classroom>>, from: string, to: string): Promise<unknown> {
+    t.fanout.clear();
+    await t.send(from, { action: 'direct', to, event: 'note', id: 'probe' });
+    return t.fanout.last(from);
+  }
+
+  it('refuses student to student exactly as an offline user: who is online does not leak', async () => {
     const t = await classroom();
-    await t.send('s1', { action: 'direct', to: 'stu2', event: 'note', id: 'd3' });
-    expect(t.fanout.frames('s1')).toEqual([
-      { type: 'error', code: 'forbidden', message: expect.any(String) as unknown, id: 'd3', action: 'direct' },
-    ]);
+    const offline = await directAnswer(t, 's1', 'nobody');
+    expect(offline).toEqual({ type: 'error', code: 'not_found', message: expect.any(String) as unknown, id: 'probe', action: 'direct' });
+    expect(await directAnswer(t, 's1', 'stu2')).toEqual(offline);
     expect(t.fanout.frames('s2')).toEqual([]);
   });
 
-  it('forbids messaging staff who share no room', async () => {
+  it('refuses messaging staff who share no room exactly as an offline user', async () => {
     const t = await classroom();
-    await t.send('far', { action: 'direct', to: 'teach', event: 'note', id: 'd4' });
-    expect(t.fanout.last('far')).toMatchObject({ type: 'error', code: 'forbidden', id: 'd4' });
+    expect(await directAnswer(t, 'far', 'teach')).toEqual(await directAnswer(t, 'far', 'nobody'));
     expect(t.fanout.frames('t')).toEqual([]);
   });
 
