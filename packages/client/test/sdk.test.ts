@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { encodeAckFrame, encodeErrorFrame, encodeJoinedFrame, encodePongFrame } from '@classwire/protocol';
+import { MAX_REFUSED_RETRIES } from '../src/outbox.js';
 import type { Gateway } from '../../gateway/src/index.js';
 import { ClasswireError, type ConnectionState, type RoomMessage } from '../src/node.js';
 import { API_KEY, RUNTIMES, collect, eventually, makeToken, range, sdkClient, startRuntime, wsUrl } from './helpers.js';
@@ -134,5 +137,41 @@ describe.each(RUNTIMES)('ClasswireClient on %s', (runtime) => {
     expect(response.status).toBe(204);
     expect(await closed).toBe(1000);
     expect(client.state).toBe('closed');
+  });
+});
+
+describe('ClasswireClient against a server that keeps refusing one publish', () => {
+  it('gives the publish up after a bounded number of retries, rejects it with the last error, and later ones go ahead', async () => {
+    // A real socket server whose only fault is answering every `doomed` publish with a retryable error.
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => server.once('listening', resolve));
+    const attempts: string[] = [];
+    server.on('connection', (socket) => {
+      socket.on('message', (raw: Buffer) => {
+        const frame = JSON.parse(raw.toString()) as { action: string; room: string; id?: string; event?: string };
+        if (frame.action === 'ping') socket.send(encodePongFrame(Date.now(), frame.id));
+        if (frame.action === 'join') {
+          socket.send(encodeJoinedFrame({ room: frame.room, connectionId: 'c', seq: 0, epoch: 'e', recovered: false, presence: [], id: frame.id }));
+        }
+        if (frame.action !== 'publish') return;
+        attempts.push(frame.event!);
+        if (frame.event === 'doomed') socket.send(encodeErrorFrame('internal', 'always', { id: frame.id, action: 'publish', room: frame.room }));
+        else socket.send(encodeAckFrame(frame.id!, frame.room, 1));
+      });
+    });
+    const { port } = server.address() as { port: number };
+    const client = sdkClient(`ws://127.0.0.1:${port}`, { token: 'unused', reconnect: { baseDelayMs: 1, maxDelayMs: 5 } });
+    try {
+      const room = client.join('r');
+      await room.ready;
+      const doomed = room.publish('doomed', 1);
+      const later = room.publish('fine', 2);
+      await expect(doomed).rejects.toMatchObject({ code: 'internal' });
+      expect(await later).toBe(1);
+      expect(attempts.filter((e) => e === 'doomed')).toHaveLength(1 + MAX_REFUSED_RETRIES);
+    } finally {
+      client.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -67,6 +67,19 @@ export type StateOp =
 export const STATE_SEQ = '$seq';
 export const STATE_FRAME = '$frame';
 
+/**
+ * A collection as read: field → value, with no prototype, so user-chosen fields (`__proto__`,
+ * `constructor`) are plain own entries. Look fields up with `stateField`.
+ */
+export function emptyFields(): Record<string, string> {
+  return Object.create(null) as Record<string, string>;
+}
+
+/** The value of one field of a read collection, only when the collection holds it as its own. */
+export function stateField(fields: Record<string, string> | undefined, field: string): string | undefined {
+  return fields !== undefined && Object.hasOwn(fields, field) ? fields[field] : undefined;
+}
+
 /** Pads a seq as STATE_SEQ does. */
 export function stateSeqField(seq: number): string {
   return String(seq).padStart(16, '0');

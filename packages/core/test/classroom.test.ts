@@ -381,6 +381,30 @@ describe('Classroom: hands, board, moderation, lifecycle', () => {
     expect(t.snapshotOf('later').whiteboard).toEqual([]);
   });
 
+  it('treats ids that are object internals as plain ids, and refuses reserved and $-prefixed ids', async () => {
+    const t = setup();
+    await classOf(t);
+    // Not stored ids answer not_found (never internal, which the SDK would retry forever).
+    for (const id of ['toString', 'hasOwnProperty', 'valueOf']) {
+      expect(await t.publish('teacher', 'wb.erase', { id })).toMatchObject({ code: 'not_found' });
+    }
+    for (const id of ['__proto__', 'constructor', 'prototype', '$seq', '$frame']) {
+      expect(await t.publish('ann', 'wb.stroke', stroke(id))).toMatchObject({ code: 'bad_request' });
+      expect(await t.publish('teacher', 'wb.erase', { id })).toMatchObject({ code: 'bad_request' });
+    }
+    expect(await t.publish('ann', 'wb.stroke', stroke('toString'))).toMatchObject({ type: 'ack' });
+    expect(await t.publish('bob', 'wb.stroke', stroke('toString'))).toMatchObject({ code: 'conflict' });
+    expect(await t.publish('ann', 'wb.shape', { id: 'valueOf', kind: 'line', color: '#000000', width: 1, x1: 0, y1: 0, x2: 1, y2: 1 })).toMatchObject({
+      type: 'ack',
+    });
+    await t.connect('late', 'student');
+    await t.join('late');
+    expect(t.snapshotOf('late').whiteboard!.map((b) => b.item.id)).toEqual(['toString', 'valueOf']);
+    expect(await t.publish('bob', 'wb.erase', { id: 'toString' })).toMatchObject({ code: 'forbidden' });
+    expect(await t.publish('ann', 'wb.erase', { id: 'toString' })).toMatchObject({ type: 'ack' });
+    expect(await t.publish('ann', 'wb.erase', { id: 'toString' })).toMatchObject({ code: 'not_found' });
+  });
+
   it('throttles cursors per connection and relays them to everyone but the sender', async () => {
     const t = setup();
     await classOf(t);

@@ -11,7 +11,7 @@ import {
   type MessageFrame,
   type Role,
 } from '@classwire/protocol';
-import { STATE_FRAME, STATE_SEQ, stateSeqField, type StateGuard, type StateOp, type StateQuery, type StateRead } from '../ports.js';
+import { STATE_FRAME, STATE_SEQ, stateField, stateSeqField, type StateGuard, type StateOp, type StateQuery, type StateRead } from '../ports.js';
 import { authorize } from './authorize.js';
 import { COLLECTIONS, controlChange, type ControlState } from './room-state.js';
 
@@ -62,7 +62,7 @@ const boardCount = (): StateQuery => ({ [COLLECTIONS.board]: 'count' });
 /** The stored chat message an edit or delete refers to. */
 function storedChat(state: StateRead, seq: number): { field: string; frame: MessageFrame & { edited?: boolean } } {
   const field = stateSeqField(seq);
-  const stored = state.collections[COLLECTIONS.chat]?.[field];
+  const stored = stateField(state.collections[COLLECTIONS.chat], field);
   if (stored === undefined) throw new ProtocolError('not_found', `no chat message with seq ${seq} in the recent chat`);
   return { field, frame: JSON.parse(stored) as MessageFrame & { edited?: boolean } };
 }
@@ -142,7 +142,7 @@ export const EVENT_HANDLERS: EventHandlers = {
   'wb.erase': {
     reads: boardItem,
     plan: ({ actor, control, data, state }) => {
-      const stored = state.collections[COLLECTIONS.board]?.[data.id];
+      const stored = stateField(state.collections[COLLECTIONS.board], data.id);
       if (stored === undefined) throw new ProtocolError('not_found', `no whiteboard item "${data.id}"`);
       authorize('wb.erase', actor, control, { authorId: (JSON.parse(stored) as MessageFrame).from.userId });
       return { guards: [], ops: [{ op: 'delete', collection: COLLECTIONS.board, field: data.id }] };

@@ -1,5 +1,6 @@
 import { composeMessageFrame } from '@classwire/protocol';
 import {
+  emptyFields,
   STATE_FRAME,
   STATE_SEQ,
   stateSeqField,
@@ -121,7 +122,7 @@ export class MemoryRoomLog {
         result.counts[name] = collection?.size ?? 0;
         continue;
       }
-      const fields: Record<string, string> = {};
+      const fields = emptyFields();
       if (collection !== undefined) {
         if (what === 'all') for (const [field, value] of collection) fields[field] = value;
         else

@@ -553,6 +553,18 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
         expect(chat).toEqual({ [stateSeqField(8)]: 'm8', [stateSeqField(9)]: 'm9' });
       });
 
+      it('reads fields named like object internals as plain own fields', async () => {
+        const { broker } = await make();
+        const room = newRoom();
+        const names = ['__proto__', 'constructor', 'toString'];
+        await broker.updateState(room, { ops: names.map((field) => ({ op: 'set' as const, collection: 'board', field, value: `v-${field}` })) });
+        const all = (await broker.readState(room, { board: 'all' })).collections.board!;
+        expect(Object.keys(all).sort()).toEqual([...names].sort());
+        const named = (await broker.readState(room, { board: ['__proto__', 'hasOwnProperty'] })).collections.board!;
+        expect(Object.keys(named)).toEqual(['__proto__']);
+        expect(Object.hasOwn(named, 'hasOwnProperty')).toBe(false);
+      });
+
       it('reads a state consistent with the seq under concurrent publishes', async () => {
         const { broker } = await make();
         const room = newRoom();
