@@ -145,7 +145,7 @@ export class Engine {
     let action: string | undefined;
     let room: string | undefined;
     try {
-      const decision = this.rateLimiter?.take(connectionId) ?? 'ok';
+      const decision = this.rateLimiter?.take(connectionId, utf8Length(raw)) ?? 'ok';
       if (decision === 'abusive') {
         await this.fanout.close(connectionId, CLOSE_CODES.rateLimited, 'rate limit exceeded');
         return;
@@ -154,7 +154,7 @@ export class Engine {
       const parsed = parseClientFrame(raw);
       id = parsed.ok ? parsed.frame.id : parsed.id;
       action = parsed.ok ? parsed.frame.action : parsed.action;
-      if (decision === 'limited') throw new ProtocolError('rate_limited', 'too many frames; slow down and retry');
+      if (decision === 'limited') throw new ProtocolError('rate_limited', 'too many frames or bytes; slow down and retry');
       if (!parsed.ok) throw new ProtocolError(parsed.code, parsed.message);
       const frame = parsed.frame;
       room = 'room' in frame ? frame.room : undefined;

@@ -242,7 +242,8 @@ export type RateDecision = 'ok' | 'limited' | 'abusive';
 
 /** Inbound frame rate per connection. */
 export interface RateLimiter {
-  take(connectionId: string): RateDecision;
+  /** Admits (or not) one inbound frame of `bytes` UTF-8 bytes. */
+  take(connectionId: string, bytes: number): RateDecision;
   forget(connectionId: string): void;
 }
 

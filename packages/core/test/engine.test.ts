@@ -725,6 +725,23 @@ describe('Engine: rate limiting', () => {
     expect(t.fanout.frames('c')).toHaveLength(2);
   });
 
+  it('charges the byte bucket with each frame\'s UTF-8 size, refusing with rate_limited', async () => {
+    const clock = { value: START };
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 1000, burst: 1000, bytesPerSecond: 1024, bytesBurst: 4096, now: () => clock.value });
+    const t = setup({ rateLimiter: limiter });
+    await t.connect('c');
+    // 700 two-byte characters: about 1,440 bytes a frame, but only 740 UTF-16 units.
+    const ping = (id: string) => t.send('c', { action: 'ping', id, pad: 'é'.repeat(700) });
+    await ping('b1');
+    await ping('b2');
+    await ping('b3');
+    expect(t.fanout.frames('c').map((f) => f.type)).toEqual(['pong', 'pong', 'error']);
+    expect(t.fanout.last('c')).toMatchObject({ code: 'rate_limited', id: 'b3' });
+    clock.value += 2000;
+    await ping('b4');
+    expect(t.fanout.last('c')).toMatchObject({ type: 'pong', id: 'b4' });
+  });
+
   it('consults the limiter before parsing, and forgets the connection on disconnect', async () => {
     const decisions: string[] = [];
     const forgotten: string[] = [];

@@ -86,7 +86,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     presence,
     fanout: engineFanout,
     classroom,
-    rateLimiter: new MemoryRateLimiter({ ratePerSecond: config.limits.ratePerSecond, burst: config.limits.rateBurst }),
+    rateLimiter: new MemoryRateLimiter({
+      ratePerSecond: config.limits.ratePerSecond,
+      burst: config.limits.rateBurst,
+      bytesPerSecond: config.limits.rateBytesPerSecond,
+      bytesBurst: config.limits.rateBytesBurst,
+    }),
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
     logger,

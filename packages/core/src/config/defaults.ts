@@ -15,6 +15,10 @@ export const DEFAULTS = {
   ratePerSecond: 50,
   /** Token bucket size: frames accepted in a burst. */
   rateBurst: 100,
+  /** Sustained inbound bytes per second per connection (token bucket beside the frame rate). */
+  rateBytesPerSecond: 128 * 1024,
+  /** Byte bucket size: inbound bytes accepted in a burst (16 frames of the largest size). */
+  rateBytesBurst: 512 * 1024,
   maxConnectionsPerUser: 10,
   maxRoomsPerConnection: 50,
   /** Messages kept per room. */
