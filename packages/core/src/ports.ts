@@ -57,7 +57,9 @@ export type StateOp =
       keep?: number;
     }
   | { op: 'delete'; collection: string; field: string }
-  | { op: 'clear'; collection: string };
+  | { op: 'clear'; collection: string }
+  /** Adds `by` (an integer, may be negative) to the field read as an integer (absent: 0). */
+  | { op: 'add'; collection: string; field: string; by: number };
 
 /**
  * Placeholders an op may use in an append: as a `field` or `value`, SEQ is replaced by the appended

@@ -48,6 +48,7 @@ class GatedBroker extends MemoryBroker {
 interface Options {
   maxFrameBytes?: number;
   maxBoardItems?: number;
+  maxBoardBytes?: number;
 }
 
 function setup(options: Options = {}) {
@@ -379,6 +380,43 @@ describe('Classroom: hands, board, moderation, lifecycle', () => {
     await t.connect('later', 'student');
     await t.join('later');
     expect(t.snapshotOf('later').whiteboard).toEqual([]);
+  });
+
+  it('keeps the board within its byte budget: erasing and clearing give the bytes back', async () => {
+    const cost = JSON.stringify(stroke('a1')).length;
+    const t = setup({ maxBoardBytes: cost * 3 });
+    await classOf(t);
+    for (const id of ['a1', 'a2', 'a3']) expect(await t.publish('ann', 'wb.stroke', stroke(id))).toMatchObject({ type: 'ack' });
+    expect(await t.publish('ann', 'wb.stroke', stroke('a4'))).toMatchObject({ code: 'payload_too_large', message: expect.stringContaining('bytes') as unknown });
+    expect(await t.publish('ann', 'wb.erase', { id: 'a2' })).toMatchObject({ type: 'ack' });
+    expect(await t.publish('ann', 'wb.stroke', stroke('a4'))).toMatchObject({ type: 'ack' });
+    expect(await t.publish('ann', 'wb.stroke', stroke('a5'))).toMatchObject({ code: 'payload_too_large' });
+    await t.publish('teacher', 'wb.clear', {});
+    for (const id of ['b1', 'b2', 'b3']) expect(await t.publish('ann', 'wb.stroke', stroke(id))).toMatchObject({ type: 'ack' });
+  });
+
+  it('bounds the snapshot of a board flooded with maximal strokes by the default 1 MiB budget', async () => {
+    const t = setup();
+    await classOf(t);
+    // The reported attack: strokes of the most points allowed, until the board refuses.
+    const points = Array.from({ length: 1000 }, (_, i) => ((i * 7919) % 10_000) / 10_000);
+    let accepted = 0;
+    for (let i = 0; i < 1000; i++) {
+      const reply = await t.publish('ann', 'wb.stroke', { ...stroke(`s${i}`), points });
+      if (reply.type !== 'ack') {
+        expect(reply).toMatchObject({ code: 'payload_too_large' });
+        break;
+      }
+      accepted += 1;
+    }
+    expect(accepted).toBeGreaterThan(100);
+    expect(accepted).toBeLessThan(1000);
+    await t.connect('late', 'student');
+    await t.join('late');
+    const parts = t.fanout.ofType('late', 'snapshot');
+    const bytes = parts.reduce((sum, p) => sum + (p.data as string).length, 0);
+    expect(bytes).toBeLessThan(1024 * 1024 + 64 * 1024);
+    expect(t.snapshotOf('late').whiteboard).toHaveLength(accepted);
   });
 
   it('treats ids that are object internals as plain ids, and refuses reserved and $-prefixed ids', async () => {

@@ -60,6 +60,7 @@ export interface GatewayConfig {
     maxConnectionsPerUser: number;
     maxRoomsPerConnection: number;
     maxBufferedBytes: number;
+    maxBoardBytes: number;
     historySize: number;
     historyTtlMs: number;
   };
@@ -154,6 +155,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       rateBytesBurst: e.CLASSWIRE_RATE_BYTES_BURST,
       maxConnectionsPerUser: e.CLASSWIRE_MAX_CONNECTIONS_PER_USER,
       maxRoomsPerConnection: e.CLASSWIRE_MAX_ROOMS_PER_CONNECTION,
+      maxBoardBytes: e.CLASSWIRE_MAX_BOARD_BYTES,
       maxBufferedBytes: e.CLASSWIRE_MAX_BUFFERED_BYTES,
       historySize: e.CLASSWIRE_HISTORY_SIZE,
       historyTtlMs: e.CLASSWIRE_HISTORY_TTL_SECONDS * 1000,

@@ -16,6 +16,7 @@ import {
   type PublishFrame,
   type Role,
 } from '@classwire/protocol';
+import { DEFAULTS } from '../config/defaults.js';
 import { senderOf } from '../frames.js';
 import type { Broker, ConnectionRegistry, ConnectionState, FanOut, PresenceStore } from '../ports.js';
 import { AppendedEvents } from './appended-events.js';
@@ -37,6 +38,8 @@ export interface ClassroomOptions {
   maxFrameBytes?: number;
   /** @default CLASSROOM_LIMITS.maxBoardItems */
   maxBoardItems?: number;
+  /** Serialized size of the board's items, bytes. @default DEFAULTS.maxBoardBytes (1 MiB) */
+  maxBoardBytes?: number;
 }
 
 export type ClassroomPublishOutcome = 'acked' | 'duplicate' | 'relayed';
@@ -87,6 +90,7 @@ export class Classroom {
     this.cursors = new CursorThrottle(CLASSROOM_LIMITS.cursorsPerSecond, this.now);
     const services: HandlerServices = {
       maxBoardItems: options.maxBoardItems ?? CLASSROOM_LIMITS.maxBoardItems,
+      maxBoardBytes: options.maxBoardBytes ?? DEFAULTS.maxBoardBytes,
       roleInRoom: (room, userId) => this.roleInRoom(room, userId),
       closeRoom: (room, code, reason) => this.closeRoom(room, code, reason),
       closeUser: (room, userId, code, reason) => this.closeUser(room, userId, code, reason),

@@ -21,6 +21,8 @@ export const DEFAULTS = {
   rateBytesBurst: 512 * 1024,
   maxConnectionsPerUser: 10,
   maxRoomsPerConnection: 50,
+  /** Serialized size of a classroom's whiteboard items (their data as JSON), bytes: bounds every snapshot. */
+  maxBoardBytes: 1024 * 1024,
   /** Messages kept per room. */
   historySize: 500,
   /** Age after which a room's message is dropped. */

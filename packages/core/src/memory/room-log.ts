@@ -256,6 +256,14 @@ function applyOps(state: Map<string, Map<string, string>>, effects: StateEffects
     }
     const field = op.field === STATE_SEQ ? seqField : op.field;
     let collection = state.get(op.collection);
+    if (op.op === 'add') {
+      if (collection === undefined) {
+        collection = new Map();
+        state.set(op.collection, collection);
+      }
+      collection.set(field, String(Number(collection.get(field) ?? '0') + op.by));
+      continue;
+    }
     if (op.op === 'delete') {
       collection?.delete(field);
       if (collection?.size === 0) state.delete(op.collection);
