@@ -103,7 +103,7 @@ function setup(options: Options = {}) {
     return JSON.parse(parts.map((p) => p.data as string).join('')) as ClassroomSnapshot;
   }
 
-  return { clock, now, registry, presence, broker, fanout, engine, connect, send, join, publish, snapshotOf };
+  return { clock, now, registry, presence, broker, fanout, engine, classroom, connect, send, join, publish, snapshotOf };
 }
 
 type Setup = ReturnType<typeof setup>;
@@ -417,6 +417,28 @@ describe('Classroom: hands, board, moderation, lifecycle', () => {
     const bytes = parts.reduce((sum, p) => sum + (p.data as string).length, 0);
     expect(bytes).toBeLessThan(1024 * 1024 + 64 * 1024);
     expect(t.snapshotOf('late').whiteboard).toHaveLength(accepted);
+  });
+
+  it('serializes chat and board once per room and seq, however many join at that seq', async () => {
+    const t = setup();
+    await classOf(t);
+    await t.publish('ann', 'wb.stroke', stroke('a1'));
+    await t.publish('ann', 'chat.message', { text: 'hello' });
+    const builds = t.classroom.snapshots.builds;
+    for (const id of ['j1', 'j2', 'j3']) {
+      await t.connect(id, 'student');
+      await t.join(id);
+    }
+    expect(t.classroom.snapshots.builds).toBe(builds + 1);
+    expect(t.snapshotOf('j3')).toEqual(t.snapshotOf('j1'));
+    expect(t.snapshotOf('j3').whiteboard!.map((b) => b.item.id)).toEqual(['a1']);
+    expect(t.snapshotOf('j3').chat!.map((c) => c.text)).toEqual(['hello']);
+    // A new message changes the seq: the next joiner sees it.
+    await t.publish('ann', 'wb.stroke', stroke('a2'));
+    await t.connect('j4', 'student');
+    await t.join('j4');
+    expect(t.classroom.snapshots.builds).toBe(builds + 2);
+    expect(t.snapshotOf('j4').whiteboard!.map((b) => b.item.id)).toEqual(['a1', 'a2']);
   });
 
   it('treats ids that are object internals as plain ids, and refuses reserved and $-prefixed ids', async () => {

@@ -26,7 +26,7 @@ import { CursorThrottle } from './cursor-throttle.js';
 import type { HandlerServices } from './handlers.js';
 import { PrivateMessages } from './private-messages.js';
 import { RoomStore } from './room-store.js';
-import { buildSnapshot, snapshotFrames, snapshotQuery } from './snapshot.js';
+import { SnapshotCache, snapshotFrames, snapshotQuery, snapshotText } from './snapshot.js';
 
 export interface ClassroomOptions {
   registry: ConnectionRegistry;
@@ -78,6 +78,8 @@ export class Classroom {
   private readonly appended: AppendedEvents;
   private readonly privateMessages: PrivateMessages;
   private readonly broker: Broker;
+  /** The serialized chat and board of recently joined rooms, shared by every joiner at the same seq. */
+  readonly snapshots = new SnapshotCache();
 
   constructor(options: ClassroomOptions) {
     this.registry = options.registry;
@@ -114,10 +116,10 @@ export class Classroom {
     return this.appended.publish(connection, withId(frame), event, parseData(event, frame));
   }
 
-  /** The snapshot frames for a join, and the seq and epoch they correspond to (see `buildSnapshot`). */
+  /** The snapshot frames for a join, and the seq and epoch they correspond to (see `snapshotText`). */
   async snapshot(connection: ConnectionState, room: string, full: boolean): Promise<{ seq: number; epoch: string; frames: string[] }> {
     const state = await this.store.read(room, snapshotQuery(full));
-    const text = JSON.stringify(buildSnapshot(state, connection, full));
+    const text = snapshotText(room, state, connection, full, this.snapshots);
     return { seq: state.seq, epoch: state.epoch, frames: snapshotFrames(room, state.seq, text, this.maxFrameBytes) };
   }
 
