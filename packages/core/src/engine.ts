@@ -25,6 +25,7 @@ import type { Classroom } from './classroom/classroom.js';
 import { mayJoinRoom } from './claims.js';
 import { checkMessageSize, memberOf, senderOf, serverDedupKey, userDedupKey } from './frames.js';
 import { silentLogger, type Logger } from './logger.js';
+import { JoinThrottle } from './join-throttle.js';
 import { PublishPolicy } from './policy.js';
 import {
   StoreUnavailableError,
@@ -57,6 +58,8 @@ export interface EngineOptions {
   maxFrameBytes?: number | undefined;
   /** Rooms one connection may be in at once. @default 50 */
   maxRoomsPerConnection?: number | undefined;
+  /** Joins per user on this node: sustained per second, and burst. @default DEFAULTS.joinsPerSecond, DEFAULTS.joinBurst */
+  joinRate?: { perSecond: number; burst: number } | undefined;
   now?: () => number;
   logger?: Logger;
   observer?: EngineObserver | undefined;
@@ -98,6 +101,7 @@ export class Engine {
   private readonly logger: Logger;
   private readonly observer: EngineObserver | undefined;
   private readonly classroom: Classroom | undefined;
+  private readonly joins: JoinThrottle;
 
   constructor(options: EngineOptions) {
     this.registry = options.registry;
@@ -112,6 +116,8 @@ export class Engine {
     this.logger = options.logger ?? silentLogger;
     this.observer = options.observer;
     this.classroom = options.classroom;
+    const joinRate = options.joinRate ?? { perSecond: DEFAULTS.joinsPerSecond, burst: DEFAULTS.joinBurst };
+    this.joins = new JoinThrottle(joinRate.perSecond, joinRate.burst, this.now);
   }
 
   /**
@@ -193,6 +199,7 @@ export class Engine {
   private async join(connection: ConnectionState, frame: JoinFrame): Promise<void> {
     const { room } = frame;
     if (!mayJoinRoom(connection, room)) throw new ProtocolError('forbidden', `not allowed to join room "${room}"`);
+    if (!this.joins.admit(connection.userId)) throw new ProtocolError('rate_limited', 'joining too often; retry later');
     const rejoin = connection.joined.has(room);
     if (!rejoin && connection.joined.size >= this.maxRoomsPerConnection) {
       throw new ProtocolError('forbidden', `a connection may join at most ${this.maxRoomsPerConnection} rooms`);

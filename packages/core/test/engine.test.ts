@@ -742,6 +742,26 @@ describe('Engine: rate limiting', () => {
     expect(t.fanout.last('c')).toMatchObject({ type: 'pong', id: 'b4' });
   });
 
+  it('limits joins per user across connections with rate_limited, refilling over time (a rejoin loop slows down)', async () => {
+    const t = setup({ joinRate: { perSecond: 0.5, burst: 3 } });
+    await t.connect('a', { userId: 'looper' });
+    await t.connect('b', { userId: 'looper' });
+    await t.connect('other', { userId: 'calm' });
+    const join = async (connectionId: string, id: string) => {
+      await t.send(connectionId, { action: 'join', room: 'r', id });
+      return t.fanout.frames(connectionId).find((f) => f.id === id);
+    };
+    expect(await join('a', 'j1')).toMatchObject({ type: 'joined' });
+    expect(await join('a', 'j2')).toMatchObject({ type: 'joined' });
+    expect(await join('b', 'j3')).toMatchObject({ type: 'joined' });
+    expect(await join('b', 'j4')).toMatchObject({ type: 'error', code: 'rate_limited', id: 'j4', action: 'join' });
+    // Other users are not affected.
+    expect(await join('other', 'j5')).toMatchObject({ type: 'joined' });
+    t.clock.value += 2000;
+    expect(await join('b', 'j6')).toMatchObject({ type: 'joined' });
+    expect(await join('a', 'j7')).toMatchObject({ type: 'error', code: 'rate_limited' });
+  });
+
   it('consults the limiter before parsing, and forgets the connection on disconnect', async () => {
     const decisions: string[] = [];
     const forgotten: string[] = [];

@@ -21,6 +21,10 @@ export const DEFAULTS = {
   rateBytesBurst: 512 * 1024,
   maxConnectionsPerUser: 10,
   maxRoomsPerConnection: 50,
+  /** Sustained joins per second per user on one node (token bucket): slows down a rejoin loop. */
+  joinsPerSecond: 1,
+  /** Joins per user accepted in a burst: a reconnect re-joins every room (at most 50) at once. */
+  joinBurst: 100,
   /** Serialized size of a classroom's whiteboard items (their data as JSON), bytes: bounds every snapshot. */
   maxBoardBytes: 1024 * 1024,
   /** Messages kept per room. */
