@@ -5,6 +5,7 @@ import { MAX_REFUSED_RETRIES } from '../src/outbox.js';
 import type { Gateway } from '../../gateway/src/index.js';
 import { ClasswireError, type ConnectionState, type RoomMessage } from '../src/node.js';
 import { API_KEY, RUNTIMES, collect, eventually, makeToken, range, sdkClient, startRuntime, wsUrl } from './helpers.js';
+import { TestClient } from '../../../test-support/harness.js';
 
 describe.each(RUNTIMES)('ClasswireClient on %s', (runtime) => {
   let gateway: Gateway;
@@ -172,6 +173,36 @@ describe('ClasswireClient against a server that keeps refusing one publish', () 
     } finally {
       client.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe.each(RUNTIMES)('a member list larger than a frame on %s', (runtime) => {
+  it('arrives in members frames that each fit, and the SDK assembles the whole presence', async () => {
+    const maxFrameBytes = 2048;
+    const gateway = await startRuntime(runtime, { CLASSWIRE_MAX_FRAME_BYTES: String(maxFrameBytes), CLASSWIRE_RATE_PER_SECOND: '1000', CLASSWIRE_RATE_BURST: '1000' });
+    const members: TestClient[] = [];
+    try {
+      // 40 members of ~250 bytes each: about five frames' worth of presence.
+      for (let i = 0; i < 40; i++) {
+        const token = await makeToken({ sub: `member-${i}-${'m'.repeat(100)}`, name: `Member ${i} ${'n'.repeat(40)}`, rooms: ['crowd'] });
+        members.push(await TestClient.connect(gateway, token, { room: 'crowd' }));
+      }
+      const raw = await TestClient.connect(gateway, await makeToken({ sub: 'raw-joiner', rooms: ['crowd'] }));
+      members.push(raw);
+      const joined = await raw.join('crowd');
+      expect(joined).toMatchObject({ type: 'joined', presence: [] });
+      const parts = raw.frames.filter((f) => f.type === 'members');
+      expect(parts.length).toBe(joined.presenceParts);
+      expect(parts.flatMap((p) => p.members as unknown[])).toHaveLength(41);
+      for (const frame of raw.frames) expect(Buffer.byteLength(JSON.stringify(frame))).toBeLessThanOrEqual(maxFrameBytes);
+      const sdk = sdkClient(wsUrl(gateway), { token: await makeToken({ sub: 'sdk-joiner', rooms: ['crowd'] }) });
+      const info = await sdk.join('crowd').ready;
+      expect(info.presence).toHaveLength(42);
+      sdk.close();
+    } finally {
+      await Promise.all(members.map((m) => m.close()));
+      await gateway.drain();
     }
   });
 });

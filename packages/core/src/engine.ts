@@ -6,7 +6,7 @@ import {
   encodeAckFrame,
   encodeDirectFrame,
   encodeErrorFrame,
-  encodeJoinedFrame,
+  encodeJoinFrames,
   encodeLeftFrame,
   encodeMessageBody,
   encodePongFrame,
@@ -241,7 +241,8 @@ export class Engine {
         await this.announceJoin(connection, room);
       }
       const presence = await this.presence.list(room);
-      await this.fanout.send(connectionId, encodeJoinedFrame({ room, connectionId, seq, epoch, recovered, presence, id: frame.id }));
+      const joinFrames = encodeJoinFrames({ room, connectionId, seq, epoch, recovered, presence, id: frame.id }, this.maxFrameBytes);
+      await this.fanout.sendMany(connectionId, joinFrames);
       await this.fanout.release(connectionId, room, seq);
       released = true;
     } finally {

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { CLOSE_CODES, ProtocolError, type Member, type Role } from '@classwire/protocol';
+import { CLOSE_CODES, DEFAULT_LIMITS, ProtocolError, utf8Length, type Member, type Role } from '@classwire/protocol';
 import {
   Engine,
   MemoryPresence,
@@ -693,6 +693,28 @@ describe('Engine: direct messages', () => {
     expect(t.fanout.frames('s1')).toEqual([
       { type: 'error', code: 'not_found', message: expect.any(String) as unknown, id: 'd6', action: 'direct' },
     ]);
+  });
+});
+
+describe('Engine: joined with many members', () => {
+  it('pages 1,000 members with long names into members frames before joined: every frame fits', async () => {
+    const presence = new MemoryPresence();
+    const t = setup({ presence });
+    for (let i = 0; i < 1000; i++) {
+      await presence.add('big', { userId: `member-${i}-${'x'.repeat(100)}`, role: 'student', name: `Student ${i} ${'y'.repeat(50)}` }, `conn-${i}`);
+    }
+    await t.connect('joiner');
+    await t.send('joiner', { action: 'join', room: 'big', id: 'j' });
+    const raw = t.fanout.raw('joiner');
+    for (const frame of raw) expect(utf8Length(frame)).toBeLessThanOrEqual(DEFAULT_LIMITS.maxFrameBytes);
+    const frames = t.fanout.frames('joiner');
+    const joined = frames.at(-1)!;
+    const parts = frames.filter((f) => f.type === 'members');
+    expect(parts.length).toBeGreaterThan(1);
+    expect(joined).toMatchObject({ type: 'joined', id: 'j', presence: [], presenceParts: parts.length });
+    const members = parts.flatMap((p) => p.members as { userId: string }[]);
+    expect(members).toHaveLength(1001);
+    expect(new Set(members.map((m) => m.userId)).size).toBe(1001);
   });
 });
 

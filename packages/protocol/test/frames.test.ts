@@ -10,6 +10,7 @@ import {
   encodeClosingFrame,
   encodeDirectFrame,
   encodeErrorFrame,
+  encodeJoinFrames,
   encodeJoinedFrame,
   encodeLeftFrame,
   encodeMessageBody,
@@ -481,6 +482,37 @@ describe('message frame encoding', () => {
       message: 'm',
       action: 'x',
     });
+  });
+});
+
+describe('encodeJoinFrames', () => {
+  const joined = (count: number) => ({
+    room: 'big',
+    connectionId: 'c',
+    seq: 3,
+    epoch: 'e',
+    recovered: false,
+    presence: Array.from({ length: count }, (_, i) => ({ userId: `user-${i}-${'u'.repeat(100)}`, role: 'student' as const, name: `Ünïcödé "${i}" ${'n'.repeat(50)}` })),
+    id: 'j',
+  });
+
+  it('sends one joined frame while the members fit', () => {
+    const frames = encodeJoinFrames(joined(3), DEFAULT_LIMITS.maxFrameBytes);
+    expect(frames).toEqual([encodeJoinedFrame(joined(3))]);
+  });
+
+  it('pages 1,000 members with long names into members frames that each fit, then an empty joined', () => {
+    const input = joined(1000);
+    expect(utf8Length(encodeJoinedFrame(input))).toBeGreaterThan(DEFAULT_LIMITS.maxFrameBytes);
+    const frames = encodeJoinFrames(input, DEFAULT_LIMITS.maxFrameBytes).map((f) => {
+      expect(utf8Length(f)).toBeLessThanOrEqual(DEFAULT_LIMITS.maxFrameBytes);
+      return JSON.parse(f) as Record<string, unknown>;
+    });
+    const last = frames.at(-1)!;
+    const parts = frames.slice(0, -1);
+    expect(last).toMatchObject({ type: 'joined', room: 'big', presence: [], presenceParts: parts.length, id: 'j' });
+    expect(parts.map((p) => [p.type, p.part, p.parts])).toEqual(parts.map((_, i) => ['members', i, parts.length]));
+    expect(parts.flatMap((p) => p.members as unknown[])).toEqual(input.presence);
   });
 });
 
