@@ -24,18 +24,25 @@ export interface LogRecord {
   [key: string]: unknown;
 }
 
-/** A pino logger for a server under test that keeps every record at error level or above. */
-export function capturingLogger(): { logger: Logger; errors: LogRecord[] } {
+/**
+ * A pino logger for a server under test: `errors` keeps every record at error level or above, `records`
+ * every record at `level` or above.
+ */
+export function capturingLogger(level = 'error'): { logger: Logger; errors: LogRecord[]; records: LogRecord[] } {
   const errors: LogRecord[] = [];
+  const records: LogRecord[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString('utf8').split('\n')) {
-        if (line !== '') errors.push(JSON.parse(line) as LogRecord);
+        if (line === '') continue;
+        const record = JSON.parse(line) as LogRecord;
+        records.push(record);
+        if (record.level >= 50) errors.push(record);
       }
       done();
     },
   });
-  return { logger: pino({ level: 'error' }, sink), errors };
+  return { logger: pino({ level }, sink), errors, records };
 }
 
 /** Strings that have broken parsers, renderers and lookups elsewhere. */
