@@ -8,13 +8,15 @@ import { pino, type Logger } from 'pino';
  */
 
 /**
- * fast-check parameters of every adversarial property: a fixed seed (override with FUZZ_SEED to explore;
- * fast-check prints the seed and the shrunk counterexample on failure) and a bounded number of runs.
+ * fast-check parameters of every adversarial property: a fixed seed and a bounded number of runs.
+ * To explore, FUZZ_SEED=n picks another sequence and FUZZ_RUNS_FACTOR=k multiplies the runs; fast-check
+ * prints the seed, the path and the shrunk counterexample of a failure.
  */
 export function fuzzParameters(numRuns: number, stream = 0): { seed: number; numRuns: number; endOnFailure: true } {
-  const fromEnv = Number(process.env.FUZZ_SEED);
+  const seed = Number(process.env.FUZZ_SEED || 20261204);
+  const factor = Number(process.env.FUZZ_RUNS_FACTOR || 1);
   // `stream` gives each property of a file its own sequence from the same seed.
-  return { seed: (Number.isSafeInteger(fromEnv) && process.env.FUZZ_SEED !== '' ? fromEnv : 20261204) + stream, numRuns, endOnFailure: true };
+  return { seed: (Number.isSafeInteger(seed) ? seed : 20261204) + stream, numRuns: Math.ceil(numRuns * (factor > 0 ? factor : 1)), endOnFailure: true };
 }
 
 export interface LogRecord {

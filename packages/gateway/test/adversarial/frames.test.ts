@@ -36,6 +36,8 @@ function knownIssue(raw: string): string | undefined {
 
 interface FuzzTarget {
   client: TestClient;
+  /** The runtime handles a connection's frames concurrently (API Gateway): answers may come late. */
+  concurrent: boolean;
   scene: FrameScene;
   /** Called when the fuzzer was closed; returns its replacement when that close was legitimate. */
   reopen(code: number, closed: TestClient): Promise<TestClient | undefined>;
@@ -52,12 +54,17 @@ function idOf(raw: string): string | undefined {
 
 /** Pings and waits for the pong, or for the close that a frame legitimately caused. */
 async function probe(client: TestClient, n: number): Promise<{ answer: Frame } | { closed: number }> {
-  return Promise.race([client.request({ action: 'ping', id: `probe-${n}` }).then((answer) => ({ answer })), client.waitClosed().then((closed) => ({ closed }))]);
+  const closed = client.waitClosed().then((code) => ({ closed: code }));
+  // On API Gateway a `closing` frame announces the close, which DeleteConnection then makes.
+  const closing = client.next((f) => f.type === 'closing', 20_000).then(() => closed);
+  const pong = client.request({ action: 'ping', id: `probe-${n}` }).then((answer) => ({ answer }));
+  return Promise.race([pong, closed, closing]);
 }
 
 async function fuzzFrames(target: FuzzTarget, logErrors: LogRecord[], numRuns: number, stream: number, everyFewRuns: () => Promise<void>): Promise<void> {
   let n = 0;
   const sentWithId = new Map<string, string>();
+  let lastKnownIssueRun = -Infinity;
   await fc.assert(
     fc.asyncProperty(clientFrameText(target.scene), async (raw) => {
       n += 1;
@@ -67,7 +74,8 @@ async function fuzzFrames(target: FuzzTarget, logErrors: LogRecord[], numRuns: n
       client.send(raw);
       const id = idOf(raw);
       if (id !== undefined) sentWithId.set(id, raw);
-      const probed = await probe(client, n);
+      let probed = await probe(client, n);
+      if (!('closed' in probed) && client.frames.slice(framesBefore).some((f) => f.type === 'closing')) probed = { closed: await client.waitClosed() };
       const errors = client.frames.slice(framesBefore).filter((f) => f.type === 'error');
       // On API Gateway a connection's frames run concurrently: an error may answer an earlier frame, named by its id.
       const known = [raw, ...errors.map((e) => (typeof e.id === 'string' ? sentWithId.get(e.id) : undefined))].some((r) => r !== undefined && knownIssue(r) !== undefined);
@@ -76,7 +84,9 @@ async function fuzzFrames(target: FuzzTarget, logErrors: LogRecord[], numRuns: n
         const cause = (typeof error.id === 'string' ? sentWithId.get(error.id) : undefined) ?? raw;
         if (knownIssue(cause) === undefined) expect(error.code, `${cause} was answered ${JSON.stringify(error)}`).not.toBe('internal');
       }
-      if (!known) expect(logErrors.slice(logsBefore)).toEqual([]);
+      if (known) lastKnownIssueRun = n;
+      // A frame's log record may likewise come a few frames later on API Gateway.
+      if (n - lastKnownIssueRun > (target.concurrent ? 5 : 0)) expect(logErrors.slice(logsBefore).map((e) => `${e.msg}: ${e.err?.message} ${JSON.stringify(e).slice(0, 600)}`)).toEqual([]);
       if ('closed' in probed) {
         const replacement = await target.reopen(probed.closed, client);
         expect(replacement, `the fuzzer was closed with ${probed.closed}`).toBeDefined();
@@ -85,7 +95,8 @@ async function fuzzFrames(target: FuzzTarget, logErrors: LogRecord[], numRuns: n
         expect(probed.answer.type).toBe('pong');
       }
       // Fuzzing left the room (or never got in): back in, so the next frames reach the handlers.
-      if (!('closed' in probed) && client.frames.slice(framesBefore).some((f) => f.type === 'left' || f.code === 'not_joined')) {
+      const ownRoom = (f: Frame) => f.room === target.scene.room && (f.type === 'left' || f.code === 'not_joined');
+      if (!('closed' in probed) && client.frames.slice(framesBefore).some(ownRoom)) {
         expect((await target.client.join(target.scene.room)).type).toBe('joined');
       }
       if (n % 50 === 0) await everyFewRuns();
@@ -137,6 +148,7 @@ describe.each<[RuntimeName, number]>([
     const mallory = await member(gateway, 'mallory', 'student', sharedRoom);
     const target: FuzzTarget = {
       client: mallory,
+      concurrent: runtime === 'apigw-emulator',
       scene: { room: sharedRoom, users: ['teach', 'bystander', 'mallory'], maxFrameBytes: DEFAULT_LIMITS.maxFrameBytes },
       // A student can do nothing that closes its own connection.
       reopen: () => Promise.resolve(undefined),
@@ -153,6 +165,7 @@ describe.each<[RuntimeName, number]>([
     const scene: FrameScene = { room, users: ['boss', 'helper', 'pupil'], maxFrameBytes: DEFAULT_LIMITS.maxFrameBytes };
     const target: FuzzTarget = {
       client: await member(gateway, 'boss', 'teacher', room),
+      concurrent: runtime === 'apigw-emulator',
       scene,
       // `class.end` closes everyone in the class, the teacher too; staff may come back.
       // On API Gateway the close code is its own; a `closing` frame says why (packages/aws/src/fanout.ts).
