@@ -144,7 +144,7 @@ describe.each<[RuntimeName, number]>([
     expect(teacher.closeCode).toBeUndefined();
   }
 
-  it('a student fuzzing its own class: no internal, no error log, bystander served', async () => {
+  it('a student fuzzing its own class: no internal, no error log, bystander served', { timeout: 60_000 }, async () => {
     const mallory = await member(gateway, 'mallory', 'student', sharedRoom);
     const target: FuzzTarget = {
       client: mallory,
@@ -160,7 +160,7 @@ describe.each<[RuntimeName, number]>([
     await target.client.close();
   });
 
-  it('a teacher fuzzing a class of their own: no internal, no error log, other classes served', async () => {
+  it('a teacher fuzzing a class of their own: no internal, no error log, other classes served', { timeout: 60_000 }, async () => {
     const room = 'fuzz-staff';
     const scene: FrameScene = { room, users: ['boss', 'helper', 'pupil'], maxFrameBytes: DEFAULT_LIMITS.maxFrameBytes };
     const target: FuzzTarget = {

@@ -230,7 +230,7 @@ describe.each<[RuntimeName, number]>([
     expect(errors.map((e) => e.msg)).not.toContain('request failed');
   });
 
-  it('never answers 500, answers JSON errors from the catalogue, serves nothing outside the web root', async () => {
+  it('never answers 500, answers JSON errors from the catalogue, serves nothing outside the web root', { timeout: 60_000 }, async () => {
     // The management API's paths, as the gateway matches them (management.ts).
     const awsShaped = (path: string) => runtime === 'apigw-emulator' || /^(?:\/[^/@%]+)?\/(?:@|%40)connections\/[^/]+$/.test(path);
     await fc.assert(

@@ -16,6 +16,8 @@ const CLASS_SIZE = 25;
 /** Rounds of one chat message and one stroke per well-behaved member, each awaiting its ack. */
 const ROUNDS = 6;
 const ROOM = 'class';
+/** Generous: the suite shares two cores with every other test file. */
+const RUN_TIMEOUT_MS = 60_000;
 
 type Misbehaviour = (ctx: MisbehaviourContext) => Promise<void>;
 
@@ -224,14 +226,14 @@ describe('isolation: one member of a class of 25 misbehaves, the other 24 chat a
     console.log(`isolation runs (latency: publish sent → message received by each of the 24)\n${rows.join('\n')}`);
   });
 
-  it('quiet run', async () => {
+  it('quiet run', { timeout: 2 * RUN_TIMEOUT_MS }, async () => {
     // The first run warms the JIT up; the second is the baseline.
     await runClass('quiet (warm-up)', undefined);
     await runClass('quiet', undefined);
   });
 
   for (const [name, misbehaviour] of Object.entries(MISBEHAVIOURS)) {
-    it(`one member ${name}`, async () => {
+    it(`one member ${name}`, { timeout: RUN_TIMEOUT_MS }, async () => {
       await runClass(name, misbehaviour);
     });
   }
