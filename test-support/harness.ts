@@ -1,7 +1,7 @@
 import { loadServeConfig, startServer } from '@classwire/cli';
 import type { Gateway } from '@classwire/gateway';
 import { SignJWT } from 'jose';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
 import { RedisProcess } from './redis-server.js';
 
@@ -18,7 +18,7 @@ export const AWS_CREDENTIALS = { accessKeyId: 'AKIDCLASSWIRETEST', secretAccessK
  * Starts a server on a free loopback port with test credentials, as `classwire serve` would: the gateway,
  * or the emulator with `CLASSWIRE_MODE: 'apigw-emulator'`. `env` overrides any variable.
  */
-export async function startTestGateway(env: Record<string, string> = {}): Promise<Gateway> {
+export async function startTestGateway(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<Gateway> {
   const config = loadServeConfig({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -30,7 +30,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     CLASSWIRE_CLASSROOM: '0',
     ...env,
   });
-  return startServer(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  return startServer(config, { logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
 }
 
 /** The runtimes the protocol and SDK suites run against. */
@@ -41,11 +41,11 @@ export const RUNTIMES: readonly RuntimeName[] = ['gateway', 'apigw-emulator'];
  * Starts a runtime for a suite: the self-hosted gateway (memory engine unless `env` says otherwise), or
  * the API Gateway emulator running the Lambda handlers on a Redis process of its own, stopped by `drain`.
  */
-export async function startRuntime(runtime: RuntimeName, env: Record<string, string> = {}): Promise<Gateway> {
-  if (runtime === 'gateway') return startTestGateway(env);
+export async function startRuntime(runtime: RuntimeName, env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<Gateway> {
+  if (runtime === 'gateway') return startTestGateway(env, options);
   const redis = await RedisProcess.start();
   try {
-    const gateway = await startTestGateway({ CLASSWIRE_MODE: 'apigw-emulator', CLASSWIRE_REDIS_URL: redis.url, ...env });
+    const gateway = await startTestGateway({ CLASSWIRE_MODE: 'apigw-emulator', CLASSWIRE_REDIS_URL: redis.url, ...env }, options);
     const drain = gateway.drain.bind(gateway);
     return Object.assign(gateway, {
       drain: async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Gateway, GatewayConfig } from '@classwire/gateway';
-import { BUNDLED_WEB_ROOT, createDevTokens, listen, sendAwsError } from '@classwire/gateway/http';
+import { BUNDLED_WEB_ROOT, createDevTokens, isAbandoned, listen, sendAwsError } from '@classwire/gateway/http';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { ApiGatewayEmulatorConfig } from './config.js';
@@ -59,6 +59,11 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
   });
   const server = createServer((req, res) => {
     routes(req, res).catch((error: unknown) => {
+      if (isAbandoned(req)) {
+        logger.debug({ err: error, method: req.method }, 'request abandoned by the client');
+        res.destroy();
+        return;
+      }
       logger.error({ err: error, method: req.method }, 'request failed');
       if (!res.headersSent) sendAwsError(res, 500, 'InternalServerErrorException', 'Internal server error');
       else res.destroy();

@@ -1,5 +1,6 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
 import {
   Classroom,
   Engine,
@@ -19,7 +20,7 @@ import { createCluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
 import { createConnectionPump, startHeartbeat } from './connection-pump.js';
 import { createDevTokens } from './dev-tokens.js';
-import { listen, pathOf, sendError } from './http-util.js';
+import { isAbandoned, listen, pathOf, sendError } from './http-util.js';
 import { LocalFanOut } from './local-fanout.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
@@ -111,8 +112,16 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     webRoot: config.staticDir ?? BUNDLED_WEB_ROOT,
     status: () => status,
   });
+  // The latest answer on each socket: a parse error found once it has started must not add a second one.
+  const answers = new WeakMap<Duplex, ServerResponse>();
   const server = createServer((req, res) => {
+    answers.set(req.socket, res);
     routes(req, res).catch((error: unknown) => {
+      if (isAbandoned(req)) {
+        logger.debug({ err: error, method: req.method, path: pathOf(req) }, 'request abandoned by the client');
+        res.destroy();
+        return;
+      }
       logger.error({ err: error, method: req.method, path: pathOf(req) }, 'request failed');
       if (!res.headersSent) sendError(res, 'internal', 'internal error');
       else res.destroy();
@@ -120,7 +129,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
   server.on('clientError', (error, socket) => {
     logger.debug({ err: error }, 'malformed HTTP request');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    if (socket.writable && answers.get(socket)?.headersSent !== true) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });
   handleUpgrades(server, {

@@ -75,6 +75,14 @@ export async function readJson(req: IncomingMessage, res: ServerResponse, limit:
   }
 }
 
+/**
+ * Whether the client went away before its request was complete (an upload cut short): the route's
+ * failure is then the client's doing, and no one is left to answer.
+ */
+export function isAbandoned(req: IncomingMessage): boolean {
+  return req.destroyed && !req.complete;
+}
+
 /** The request path without its query string, still percent-encoded. */
 export function pathOf(req: IncomingMessage): string {
   return (req.url ?? '/').split('?')[0]!;
