@@ -7,6 +7,7 @@ import { ClasswireError } from './errors.js';
 import { Membership } from './membership.js';
 import { Outbox } from './outbox.js';
 import { Room, type PublishOptions, type RoomHost } from './room.js';
+import { TokenRefresher } from './refresh.js';
 import { TokenSource } from './token.js';
 
 export interface ClientOptions {
@@ -14,8 +15,13 @@ export interface ClientOptions {
   url: string;
   /** A fixed token. Use `getToken` instead when tokens expire during a session. */
   token?: string;
-  /** Called for the first connection and whenever the token was refused, expired or is about to. */
+  /**
+   * Called for the first connection, whenever the token was refused, expired or is about to, and ahead of
+   * the token's `exp` while connected: the new token is sent in-band (`refresh`) and the connection stays open.
+   */
   getToken?: () => string | Promise<string>;
+  /** How long before the token's `exp` an open connection refreshes it (with `getToken`), ms. @default 60_000 */
+  refreshLeadMs?: number;
   /** WebSocket implementation. @default globalThis.WebSocket */
   WebSocket?: WebSocketConstructor;
   /** Reconnect backoff (full jitter). */
@@ -64,6 +70,7 @@ export class ClasswireClient {
   private readonly membership: Membership;
   private readonly outbox: Outbox;
   private readonly inbound: Inbound;
+  private readonly refresher: TokenRefresher;
   private readonly roomHost: RoomHost;
   private readonly idPrefix: string;
   private counter = 0;
@@ -79,6 +86,7 @@ export class ClasswireClient {
     this.events = new Emitter((error) => this.reportError(error));
     const backoff = (attempt: number) => fullJitterDelay(attempt, options.reconnect, random);
     const link = () => this.connection.link;
+    const tokens = new TokenSource(options.token, options.getToken);
     this.connection = new Connection(
       {
         url: options.url,
@@ -87,17 +95,19 @@ export class ClasswireClient {
         pongTimeoutMs: options.pongTimeoutMs ?? 10_000,
         reconnectDelay: backoff,
       },
-      new TokenSource(options.token, options.getToken),
+      tokens,
       {
         // Listeners run after the current call stack, so one added right after `connect()` sees every state.
         stateChanged: (state, previous) => queueMicrotask(() => this.events.emit('state', { state, previous })),
         opened: () => {
+          this.refresher.schedule();
           this.membership.rejoinAll();
           // Direct messages need no room; publishes wait for their room's `joined`.
           this.outbox.flush();
         },
         frame: (data) => this.inbound.receive(data),
         lost: () => {
+          this.refresher.stop();
           this.outbox.unsendAll();
           this.membership.connectionLost();
         },
@@ -120,10 +130,16 @@ export class ClasswireClient {
       retryDelay: () => backoff(1),
       failed: (room, error) => this.outbox.rejectRoom(room, error),
     });
+    this.refresher = new TokenRefresher(
+      tokens,
+      { link, nextId: (kind) => this.nextId(kind), reportError: (error) => this.reportError(error) },
+      options.refreshLeadMs ?? 60_000,
+    );
     this.inbound = new Inbound({
       connection: this.connection,
       membership: this.membership,
       outbox: this.outbox,
+      refresher: this.refresher,
       direct: (message) => this.events.emit('direct', message),
       reportError: (error) => this.reportError(error),
     });
@@ -200,6 +216,7 @@ export class ClasswireClient {
   }
 
   private ended(info: CloseInfo): void {
+    this.refresher.stop();
     const error = new ClasswireError('closed', `the connection closed (${info.code}${info.reason === '' ? '' : `: ${info.reason}`})`);
     this.outbox.rejectAll(error);
     this.membership.ended(error);

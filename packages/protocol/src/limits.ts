@@ -10,6 +10,8 @@ export const DEFAULT_LIMITS = {
   maxIdLength: 128,
   /** Longest user id. */
   maxUserIdLength: 128,
+  /** Longest token a `refresh` frame may carry (the upgrade's limit too). */
+  maxTokenLength: 8192,
 } as const;
 
 export const ROOM_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;

@@ -117,8 +117,12 @@ describe('parseClientFrame: valid frames', () => {
     expect(frame).not.toHaveProperty('extra');
   });
 
-  it('exposes the five actions', () => {
-    expect([...CLIENT_ACTIONS].sort()).toEqual(['direct', 'join', 'leave', 'ping', 'publish']);
+  it('accepts a refresh with a token and an id', () => {
+    expect(expectOk(parseClientFrame(json({ action: 'refresh', token: 'a.b.c', id: 'r1' })))).toEqual({ action: 'refresh', token: 'a.b.c', id: 'r1' });
+  });
+
+  it('exposes the six actions', () => {
+    expect([...CLIENT_ACTIONS].sort()).toEqual(['direct', 'join', 'leave', 'ping', 'publish', 'refresh']);
   });
 });
 
@@ -179,6 +183,14 @@ describe('parseClientFrame: rejections', () => {
       expect(result.id, JSON.stringify(frame)).toBe('w1');
       expect(result.action, JSON.stringify(frame)).toBe(frame.action);
     }
+  });
+
+  it('rejects a refresh without an id, without a token, or with an over-long token', () => {
+    expect(expectBadRequest(parseClientFrame(json({ action: 'refresh', token: 'a.b.c' }))).action).toBe('refresh');
+    expect(expectBadRequest(parseClientFrame(json({ action: 'refresh', id: 'r' }))).id).toBe('r');
+    expectBadRequest(parseClientFrame(json({ action: 'refresh', token: '', id: 'r' })));
+    expectBadRequest(parseClientFrame(json({ action: 'refresh', token: 7, id: 'r' })));
+    expectBadRequest(parseClientFrame(json({ action: 'refresh', token: 't'.repeat(DEFAULT_LIMITS.maxTokenLength + 1), id: 'r' })));
   });
 
   it('rejects a non-string id (and does not echo it)', () => {
@@ -245,6 +257,7 @@ describe('parseClientFrame: rejections', () => {
       { action: 'leave', room: 'r', id },
       { action: 'publish', room: 'r', event: 'e', id },
       { action: 'direct', to: 'u', event: 'e', id },
+      { action: 'refresh', token: 'a.b.c', id },
     ]) {
       const result = expectBadRequest(parseClientFrame(json(frame)));
       expect(result.id).toBeUndefined();
