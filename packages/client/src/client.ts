@@ -1,5 +1,6 @@
 import { CLOSE_CODES, type ClientFrame } from '@classwire/protocol/wire';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
+import { watchDeadline, type OperationOptions } from './deadline.js';
 import { Connection, type CloseInfo, type ConnectionState, type WebSocketConstructor } from './connection.js';
 import { Inbound, type DirectMessage } from './dispatch.js';
 import { Emitter } from './emitter.js';
@@ -179,12 +180,23 @@ export class ClasswireClient {
     });
   }
 
-  /** Joins a room (or returns the room already joined). Connects if needed. */
-  join(roomId: string): Room {
+  /**
+   * Joins a room (or returns the room already joined). Connects if needed. With `timeoutMs` or `signal`,
+   * a room not joined in time fails: `ready` rejects with code `timeout` or `aborted` and the room is left.
+   */
+  join(roomId: string, options: OperationOptions = {}): Room {
     const existing = this.membership.get(roomId);
     if (existing !== undefined && existing.state !== 'left' && existing.state !== 'failed') return existing;
     const room = new Room(roomId, this.roomHost);
     this.membership.add(room);
+    if (options.timeoutMs !== undefined || options.signal !== undefined) {
+      const unwatch = watchDeadline(`joining room "${roomId}"`, options, (error) => {
+        if (room.state !== 'joining') return;
+        room.fail(error);
+        void this.leaveRoom(room);
+      });
+      room.ready.then(unwatch, unwatch);
+    }
     if (this.state === 'idle') void this.connect().catch(() => undefined);
     return room;
   }
@@ -236,12 +248,12 @@ export class ClasswireClient {
       }
       return Promise.resolve(undefined);
     }
-    return this.request({ action: 'publish', room: room.id, event, data, id: this.nextId('p') }, room);
+    return this.request({ action: 'publish', room: room.id, event, data, id: options.id ?? this.nextId('p') }, room, options);
   }
 
-  private request(frame: ClientFrame & { id: string }, room: Room | undefined): Promise<number | undefined> {
+  private request(frame: ClientFrame & { id: string }, room: Room | undefined, limits: OperationOptions = {}): Promise<number | undefined> {
     if (this.state === 'closed') return Promise.reject(new ClasswireError('closed', 'the client is closed'));
-    return this.outbox.add(frame, room);
+    return this.outbox.add(frame, room, limits);
   }
 
   private leaveRoom(room: Room): Promise<void> {

@@ -1,6 +1,7 @@
 import type { AckFrame, ClientFrame, ErrorCode } from '@classwire/protocol/wire';
 import { ERROR_CODES } from '@classwire/protocol/wire';
 import type { Link } from './connection.js';
+import { watchDeadline, type OperationOptions } from './deadline.js';
 import { ClasswireError } from './errors.js';
 import type { Room } from './room.js';
 
@@ -20,6 +21,8 @@ interface PendingRequest {
   rejoins: number;
   /** Set while a refused request waits out its backoff; its lane waits with it. */
   retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Stops watching the caller's timeout and abort signal. */
+  unwatch: () => void;
 }
 
 /** Times one publish answered `not_joined` makes the client join its room again before giving up. */
@@ -60,13 +63,16 @@ export class Outbox {
   }
 
   /** Resolves with the seq the server stored a publish at (undefined for a direct message). */
-  add(frame: ClientFrame & { id: string }, room: Room | undefined): Promise<number | undefined> {
+  add(frame: ClientFrame & { id: string }, room: Room | undefined, limits: OperationOptions = {}): Promise<number | undefined> {
     const limit = this.settings.maxPending;
     if (this.pending.size >= limit) {
       return Promise.reject(new ClasswireError('queue_full', `${limit} messages are already waiting for an ack`));
     }
+    if (this.pending.has(frame.id)) {
+      return Promise.reject(new ClasswireError('conflict', `a request with id "${frame.id}" is already pending`));
+    }
     return new Promise((resolve, reject) => {
-      this.pending.set(frame.id, {
+      const request: PendingRequest = {
         id: frame.id,
         frame,
         room,
@@ -77,9 +83,23 @@ export class Outbox {
         retries: 0,
         rejoins: 0,
         retryTimer: undefined,
-      });
+        unwatch: () => {},
+      };
+      this.pending.set(frame.id, request);
+      request.unwatch = watchDeadline(`request ${frame.id}`, limits, (error) => this.abandon(request, error));
       this.flush();
     });
+  }
+
+  /**
+   * The caller gave up (timeout or abort). A copy already sent may still be stored: a retry with the same
+   * id is then answered with its ack, never stored twice.
+   */
+  private abandon(request: PendingRequest, error: ClasswireError): void {
+    if (this.pending.get(request.id) !== request) return;
+    this.settle(request);
+    request.reject(error);
+    this.flush();
   }
 
   /**
@@ -156,6 +176,7 @@ export class Outbox {
     for (const request of this.pending.values()) {
       this.unsend(request);
       this.clearRetry(request);
+      request.unwatch();
       request.reject(error);
     }
     this.pending.clear();
@@ -198,6 +219,7 @@ export class Outbox {
   private settle(request: PendingRequest): void {
     this.unsend(request);
     this.clearRetry(request);
+    request.unwatch();
     this.pending.delete(request.id);
   }
 }

@@ -1,5 +1,6 @@
 import type { JoinedFrame, Member, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
 import { Emitter } from './emitter.js';
+import type { OperationOptions } from './deadline.js';
 import type { ClasswireError } from './errors.js';
 
 /** A room message as the app receives it. */
@@ -50,9 +51,14 @@ export interface PresenceChange {
 
 export type RoomState = 'joining' | 'joined' | 'left' | 'failed';
 
-export interface PublishOptions {
+export interface PublishOptions extends OperationOptions {
   /** Deliver without storing, sequencing or acknowledging (cursors, typing). */
   ephemeral?: boolean;
+  /**
+   * The publish's id (1–128 characters, unique per user and room), chosen by the SDK when absent. Pass
+   * the same id to retry a publish that timed out or was aborted: it is stored at most once.
+   */
+  id?: string;
 }
 
 interface RoomEvents {
