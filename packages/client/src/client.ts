@@ -1,4 +1,4 @@
-import { CLOSE_CODES, type ClientFrame } from '@classwire/protocol/wire';
+import { CLOSE_CODES, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
 import { Connection, type CloseInfo, type ConnectionState, type WebSocketConstructor } from './connection.js';
@@ -7,7 +7,7 @@ import { Emitter } from './emitter.js';
 import { ClasswireError } from './errors.js';
 import { Membership } from './membership.js';
 import { Outbox } from './outbox.js';
-import { Room, type PublishOptions, type RoomHost } from './room.js';
+import { Room, type AnyRoom, type PublishOptions, type RoomHost } from './room.js';
 import { TokenRefresher } from './refresh.js';
 import { TokenSource } from './token.js';
 
@@ -65,7 +65,7 @@ interface ClientEvents {
  * `TokenSource` and `Heartbeat`), `Membership` (rooms, joins and leaves), `Outbox` (acknowledged
  * publishing) and `Inbound` (dispatch of server frames).
  */
-export class ClasswireClient {
+export class ClasswireClient<Events = ClassroomEventMap> {
   private readonly events: Emitter<ClientEvents>;
   private readonly connection: Connection;
   private readonly membership: Membership;
@@ -184,10 +184,10 @@ export class ClasswireClient {
    * Joins a room (or returns the room already joined). Connects if needed. With `timeoutMs` or `signal`,
    * a room not joined in time fails: `ready` rejects with code `timeout` or `aborted` and the room is left.
    */
-  join(roomId: string, options: OperationOptions = {}): Room {
+  join<E = Events>(roomId: string, options: OperationOptions = {}): Room<E> {
     const existing = this.membership.get(roomId);
-    if (existing !== undefined && existing.state !== 'left' && existing.state !== 'failed') return existing;
-    const room = new Room(roomId, this.roomHost);
+    if (existing !== undefined && existing.state !== 'left' && existing.state !== 'failed') return existing as Room<E>;
+    const room: AnyRoom = new Room(roomId, this.roomHost);
     this.membership.add(room);
     if (options.timeoutMs !== undefined || options.signal !== undefined) {
       const unwatch = watchDeadline(`joining room "${roomId}"`, options, (error) => {
@@ -198,12 +198,12 @@ export class ClasswireClient {
       room.ready.then(unwatch, unwatch);
     }
     if (this.state === 'idle') void this.connect().catch(() => undefined);
-    return room;
+    return room as Room<E>;
   }
 
   /** A room this client joined. */
-  room(roomId: string): Room | undefined {
-    return this.membership.get(roomId);
+  room<E = Events>(roomId: string): Room<E> | undefined {
+    return this.membership.get(roomId) as Room<E> | undefined;
   }
 
   /** Sends a private message to every connection of `userId`; resolves when the server accepted it. */
@@ -235,7 +235,7 @@ export class ClasswireClient {
     this.events.emit('closed', info);
   }
 
-  private publishTo(room: Room, event: string, data: unknown, options: PublishOptions): Promise<number | undefined> {
+  private publishTo(room: AnyRoom, event: string, data: unknown, options: PublishOptions): Promise<number | undefined> {
     if (room.state === 'left' || room.state === 'failed') {
       return Promise.reject(new ClasswireError('not_joined', `room "${room.id}" was left`));
     }
@@ -251,12 +251,12 @@ export class ClasswireClient {
     return this.request({ action: 'publish', room: room.id, event, data, id: options.id ?? this.nextId('p') }, room, options);
   }
 
-  private request(frame: ClientFrame & { id: string }, room: Room | undefined, limits: OperationOptions = {}): Promise<number | undefined> {
+  private request(frame: ClientFrame & { id: string }, room: AnyRoom | undefined, limits: OperationOptions = {}): Promise<number | undefined> {
     if (this.state === 'closed') return Promise.reject(new ClasswireError('closed', 'the client is closed'));
     return this.outbox.add(frame, room, limits);
   }
 
-  private leaveRoom(room: Room): Promise<void> {
+  private leaveRoom(room: AnyRoom): Promise<void> {
     if (!this.membership.remove(room)) return Promise.resolve();
     this.outbox.rejectRoom(room, new ClasswireError('not_joined', `room "${room.id}" was left`));
     room.closed();
@@ -274,9 +274,9 @@ export class ClasswireClient {
   }
 }
 
-/** Creates a client and starts connecting. */
-export function connect(options: ClientOptions): ClasswireClient {
-  const client = new ClasswireClient(options);
+/** Creates a client and starts connecting. `Events` is the rooms' event map (the classroom's by default). */
+export function connect<Events = ClassroomEventMap>(options: ClientOptions): ClasswireClient<Events> {
+  const client = new ClasswireClient<Events>(options);
   void client.connect().catch(() => undefined);
   return client;
 }

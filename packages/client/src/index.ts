@@ -1,7 +1,7 @@
 export { ClasswireClient, connect, type ClientOptions } from './client.js';
 export { type CloseInfo, type ConnectionState, type WebSocketConstructor, type WebSocketLike } from './connection.js';
 export { type DirectMessage } from './dispatch.js';
-export { Room, type JoinInfo, type PresenceChange, type PublishOptions, type ResetInfo, type RoomMessage, type RoomSnapshot, type RoomState } from './room.js';
+export { Room, type AnyEventMessage, type EventMessage, type OpenEventMap, type JoinInfo, type PresenceChange, type PublishOptions, type ResetInfo, type RoomMessage, type RoomSnapshot, type RoomState } from './room.js';
 export { ClasswireError, type ClientErrorCode } from './errors.js';
 export { type OperationOptions } from './deadline.js';
 export { fullJitterDelay, type BackoffOptions } from './backoff.js';
@@ -11,6 +11,7 @@ export {
   type BoardEntry,
   type BoardItem,
   type ChatEntry,
+  type ChatMessageData,
   type ClassroomEvent,
   type ClassroomEventMap,
   type ClassroomSnapshot,

@@ -3,14 +3,14 @@ import { ERROR_CODES } from '@classwire/protocol/wire';
 import type { Link } from './connection.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
 import { ClasswireError } from './errors.js';
-import type { Room } from './room.js';
+import type { AnyRoom } from './room.js';
 
 /** A publish or direct message, from the app's call until its ack or its final refusal. */
 interface PendingRequest {
   id: string;
   frame: ClientFrame & { id: string };
   /** Undefined for direct messages. */
-  room: Room | undefined;
+  room: AnyRoom | undefined;
   resolve: (seq: number | undefined) => void;
   reject: (error: ClasswireError) => void;
   /** The socket it was last written to; undefined while it waits to be (re)sent. */
@@ -40,7 +40,7 @@ export interface OutboxHost {
   /** The open socket, or undefined while offline. */
   link(): Link | undefined;
   /** The server lost the room's membership: join again. The room's requests wait for its `joined`. */
-  rejoin(room: Room): void;
+  rejoin(room: AnyRoom): void;
 }
 
 /**
@@ -63,7 +63,7 @@ export class Outbox {
   }
 
   /** Resolves with the seq the server stored a publish at (undefined for a direct message). */
-  add(frame: ClientFrame & { id: string }, room: Room | undefined, limits: OperationOptions = {}): Promise<number | undefined> {
+  add(frame: ClientFrame & { id: string }, room: AnyRoom | undefined, limits: OperationOptions = {}): Promise<number | undefined> {
     const limit = this.settings.maxPending;
     if (this.pending.size >= limit) {
       return Promise.reject(new ClasswireError('queue_full', `${limit} messages are already waiting for an ack`));
@@ -182,7 +182,7 @@ export class Outbox {
     this.pending.clear();
   }
 
-  rejectRoom(room: Room, error: ClasswireError): void {
+  rejectRoom(room: AnyRoom, error: ClasswireError): void {
     for (const request of [...this.pending.values()]) {
       if (request.room === room) {
         this.settle(request);
