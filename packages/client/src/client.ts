@@ -1,7 +1,7 @@
 import { CLOSE_CODES, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
-import { Connection, type CloseInfo, type ConnectionState, type WebSocketConstructor } from './connection.js';
+import { browserNetwork, Connection, type CloseInfo, type ConnectionState, type NetworkStatus, type WebSocketConstructor } from './connection.js';
 import { Inbound, type DirectMessage } from './dispatch.js';
 import { Emitter } from './emitter.js';
 import { ClasswireError } from './errors.js';
@@ -44,6 +44,11 @@ export interface ClientOptions {
    * guarantee for throughput on high-latency links. @default 1
    */
   maxInFlight?: number;
+  /**
+   * Network events: on `offline` the state becomes `offline` and no reconnect is attempted; on `online`
+   * the client reconnects at once. @default the browser's `window` and `navigator.onLine`; none elsewhere
+   */
+  network?: NetworkStatus;
   /** Random source for jitter and ids (tests inject a seeded one). @default Math.random */
   random?: () => number;
 }
@@ -95,6 +100,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
         pingIntervalMs: options.pingIntervalMs ?? 25_000,
         pongTimeoutMs: options.pongTimeoutMs ?? 10_000,
         reconnectDelay: backoff,
+        network: options.network ?? browserNetwork(),
       },
       tokens,
       {
