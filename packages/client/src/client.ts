@@ -8,6 +8,7 @@ import { ClasswireError } from './errors.js';
 import { Membership } from './membership.js';
 import { Outbox } from './outbox.js';
 import { Room, type AnyRoom, type PublishOptions, type RoomHost } from './room.js';
+import { Positions, type PositionStorage } from './positions.js';
 import { TokenRefresher } from './refresh.js';
 import { TokenSource } from './token.js';
 
@@ -49,6 +50,13 @@ export interface ClientOptions {
    * the client reconnects at once. @default the browser's `window` and `navigator.onLine`; none elsewhere
    */
   network?: NetworkStatus;
+  /**
+   * Resume across page reloads (opt-in): each room's position (seq, epoch) is kept in this storage, and a
+   * room joined again from it (after a reload) resumes, receiving only what it missed, instead of starting
+   * over. `true` uses `sessionStorage` (per tab) when there is one. Keep your own state of the room (the
+   * messages you show) across the reload too, as the missed messages are all a resume delivers.
+   */
+  rememberPositions?: boolean | PositionStorage;
   /** Random source for jitter and ids (tests inject a seeded one). @default Math.random */
   random?: () => number;
 }
@@ -78,6 +86,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
   private readonly inbound: Inbound;
   private readonly refresher: TokenRefresher;
   private readonly roomHost: RoomHost;
+  private readonly positions: Positions | undefined;
   private readonly idPrefix: string;
   private counter = 0;
 
@@ -150,10 +159,15 @@ export class ClasswireClient<Events = ClassroomEventMap> {
       direct: (message) => this.events.emit('direct', message),
       reportError: (error) => this.reportError(error),
     });
+    const storage = options.rememberPositions === true ? Positions.sessionStorage() : options.rememberPositions || undefined;
+    this.positions = storage === undefined ? undefined : new Positions(storage, options.url);
     this.roomHost = {
       publish: (room, event, data, publishOptions) => this.publishTo(room, event, data, publishOptions),
       leave: (room) => this.leaveRoom(room),
       resume: (room) => this.membership.sendJoin(room),
+      moved: (room) => {
+        if (room.lastSeq !== undefined && room.epoch !== undefined) this.positions?.write(room.id, { seq: room.lastSeq, epoch: room.epoch });
+      },
       reportError: (error) => this.reportError(error),
       gapTimeoutMs: options.gapTimeoutMs ?? 1000,
     };
@@ -194,6 +208,11 @@ export class ClasswireClient<Events = ClassroomEventMap> {
     const existing = this.membership.get(roomId);
     if (existing !== undefined && existing.state !== 'left' && existing.state !== 'failed') return existing as Room<E>;
     const room: AnyRoom = new Room(roomId, this.roomHost);
+    const saved = this.positions?.read(roomId);
+    if (saved !== undefined) {
+      room.lastSeq = saved.seq;
+      room.epoch = saved.epoch;
+    }
     this.membership.add(room);
     if (options.timeoutMs !== undefined || options.signal !== undefined) {
       const unwatch = watchDeadline(`joining room "${roomId}"`, options, (error) => {
@@ -264,6 +283,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
 
   private leaveRoom(room: AnyRoom): Promise<void> {
     if (!this.membership.remove(room)) return Promise.resolve();
+    this.positions?.forget(room.id);
     this.outbox.rejectRoom(room, new ClasswireError('not_joined', `room "${room.id}" was left`));
     room.closed();
     return this.membership.sendLeave(room);

@@ -4,6 +4,7 @@ export { type DirectMessage } from './dispatch.js';
 export { Room, type AnyEventMessage, type EventMessage, type OpenEventMap, type JoinInfo, type PresenceChange, type PublishOptions, type ResetInfo, type RoomMessage, type RoomSnapshot, type RoomState } from './room.js';
 export { ClasswireError, type ClientErrorCode } from './errors.js';
 export { type OperationOptions } from './deadline.js';
+export { type PositionStorage } from './positions.js';
 export { fullJitterDelay, type BackoffOptions } from './backoff.js';
 export { shouldReconnect, CLOSE_CODES, ERROR_CODES, type ErrorCode, type Member, type Role, type Sender } from '@classwire/protocol/wire';
 export {

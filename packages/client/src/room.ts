@@ -87,6 +87,8 @@ export interface RoomHost {
   publish(room: AnyRoom, event: string, data: unknown, options: PublishOptions): Promise<number | undefined>;
   leave(room: AnyRoom): Promise<void>;
   resume(room: AnyRoom): void;
+  /** The room's position moved (a delivery, a join): keep it for a resume after a reload. */
+  moved(room: AnyRoom): void;
   reportError(error: unknown): void;
   readonly gapTimeoutMs: number;
 }
@@ -215,6 +217,7 @@ export class Room<Events = ClassroomEventMap> {
     this.lastSeq = seq;
     this.deliver(frame);
     this.drain();
+    this.host.moved(this.held);
   }
 
   /** @internal One part of a snapshot; parts arrive in order, before `joined`. */
@@ -261,6 +264,7 @@ export class Room<Events = ClassroomEventMap> {
       recovered: frame.recovered,
       presence: this.presence,
     };
+    this.host.moved(this.held);
     this.lifecycle.emit('joined', info);
     this.settleReady.resolve(info);
     // A join whose seq is ahead of what arrived means something is still missing.
