@@ -1,6 +1,7 @@
 /**
- * Node entry: the same client, with `ws` as the default WebSocket (Node 20 has no global WebSocket).
- * `npm install ws` beside `@classwire/client` to use it.
+ * Node 20 entry: the same client, with `ws` as the default WebSocket, as Node 20 has no global one.
+ * `npm install ws` beside `@classwire/client` to use it. On Node 22 and newer import the main entry
+ * instead: it uses the global WebSocket and needs no `ws`.
  */
 import type { ClassroomEventMap } from '@classwire/protocol/wire';
 import WebSocket from 'ws';
