@@ -1,30 +1,41 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisRegistry } from '../../core/src/index.js';
 import type { Gateway } from '../../gateway/src/index.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import type { ConnectionState, RoomMessage } from '../src/node.js';
-import { collect, eventually, makeToken, sdkClient, startRuntime, startTestGateway, wsUrl } from './helpers.js';
+import { collect, eventually, makeToken, sdkClient, startTestGateway, wsUrl } from './helpers.js';
 
 /** The gateway checks expiry this often (ms), so a connection outliving its token would be closed within it. */
 const EXPIRY_CHECK_MS = '100';
 
 type Setup = 'gateway (memory)' | 'gateway (redis)' | 'apigw-emulator';
 
-async function start(setup: Setup): Promise<{ gateway: Gateway; stop: () => Promise<void> }> {
+const REDIS_PREFIX = 'refresh';
+
+interface Started {
+  gateway: Gateway;
+  /** The shared connection registry, on the Redis setups. */
+  registry: RedisRegistry | undefined;
+  stop: () => Promise<void>;
+}
+
+async function start(setup: Setup): Promise<Started> {
   const env = { CLASSWIRE_PING_INTERVAL_MS: EXPIRY_CHECK_MS, CLASSWIRE_RATE_PER_SECOND: '1000', CLASSWIRE_RATE_BURST: '1000' };
-  if (setup === 'apigw-emulator') {
-    const gateway = await startRuntime('apigw-emulator', env);
-    return { gateway, stop: () => gateway.drain() };
-  }
   if (setup === 'gateway (memory)') {
     const gateway = await startTestGateway(env);
-    return { gateway, stop: () => gateway.drain() };
+    return { gateway, registry: undefined, stop: () => gateway.drain() };
   }
   const redis = await RedisProcess.start();
-  const gateway = await startTestGateway({ ...env, CLASSWIRE_REDIS_URL: redis.url });
+  const mode: Record<string, string> = setup === 'apigw-emulator' ? { CLASSWIRE_MODE: 'apigw-emulator' } : {};
+  const gateway = await startTestGateway({ ...env, ...mode, CLASSWIRE_REDIS_URL: redis.url, CLASSWIRE_REDIS_PREFIX: REDIS_PREFIX });
+  const reader = new Redis(redis.url);
   return {
     gateway,
+    registry: new RedisRegistry(reader, { prefix: REDIS_PREFIX }),
     stop: async () => {
       await gateway.drain();
+      reader.disconnect();
       await redis.stop();
     },
   };
@@ -32,10 +43,11 @@ async function start(setup: Setup): Promise<{ gateway: Gateway; stop: () => Prom
 
 describe.each<Setup>(['gateway (memory)', 'gateway (redis)', 'apigw-emulator'])('in-band token refresh on %s', (setup) => {
   let gateway: Gateway;
+  let registry: RedisRegistry | undefined;
   let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    ({ gateway, stop } = await start(setup));
+    ({ gateway, registry, stop } = await start(setup));
   });
   afterAll(async () => {
     await stop();
@@ -53,16 +65,20 @@ describe.each<Setup>(['gateway (memory)', 'gateway (redis)', 'apigw-emulator'])(
     const errors: unknown[] = [];
     client.on('error', (error) => errors.push(error));
     const room = client.join('r');
-    await room.ready;
+    const { connectionId } = await room.ready;
     const firstExp = Math.floor(issued[0]! / 1000) * 1000 + 3000;
     // Past the first token's exp, plus time for the server's expiry check to have fired.
     await eventually(() => Date.now() > firstExp + 1000 && issued.length >= 3, 10_000);
     const seen: RoomMessage[] = [];
     room.on('note', collect(seen));
     expect(await room.publish('note', 'still here')).toBe(1);
+    // With Redis the broadcast may arrive after the ack.
+    await eventually(() => seen.length === 1);
     expect(seen.map((m) => m.data)).toEqual(['still here']);
     expect(states).toEqual(['connecting', 'open']);
     expect(errors).toEqual([]);
+    // The registry every node and handler reads holds the refreshed expiry, not the first token's.
+    if (registry !== undefined) expect((await registry.get(connectionId))?.expiresAt).toBeGreaterThan(firstExp);
     client.close();
   });
 
