@@ -3,6 +3,9 @@ import type { Link } from './connection.js';
 import type { ClasswireError } from './errors.js';
 import type { TokenSource } from './token.js';
 
+/** The shortest wait before a refresh: bounds a `getToken` that keeps returning the same token to one a second. */
+const MIN_DELAY_MS = 1000;
+
 export interface RefresherHost {
   /** The open socket, or undefined while offline. */
   link(): Link | undefined;
@@ -31,14 +34,15 @@ export class TokenRefresher {
 
   /**
    * Plans the refresh of the current token: `leadMs` before its `exp`, but never before half its remaining
-   * life has passed, so a token shorter-lived than the lead time cannot make the client refresh in a loop.
+   * life has passed (and never sooner than a second), so a token shorter-lived than the lead time cannot
+   * make the client refresh in a loop.
    */
   schedule(): void {
     this.stop();
     const expiresAt = this.tokens.expiresAt;
     if (!this.tokens.renewable || expiresAt === undefined) return;
     const remaining = expiresAt - Date.now();
-    const delay = Math.max(remaining - this.leadMs, remaining / 2, 0);
+    const delay = Math.max(remaining - this.leadMs, remaining / 2, MIN_DELAY_MS);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.refresh();
