@@ -21,7 +21,7 @@ import {
   type EventSource,
 } from '../src/events.js';
 import type { Gateway } from '@classwire/gateway';
-import { connect } from '../../client/src/node.js';
+import { connect, type OpenEventMap } from '../../client/src/node.js';
 import { AWS_CREDENTIALS, TestClient, eventually, makeToken, startTestGateway, upgradeStatus } from '../../../test-support/harness.js';
 
 const ARN = 'arn:aws:execute-api:us-east-1:123456789012:abc/prod/$connect';
@@ -185,11 +185,11 @@ describe('the emulated API', () => {
     });
     const url = `${jittery.url.replace('http', 'ws')}/ws`;
     const options = { reconnect: { baseDelayMs: 50, maxDelayMs: 400 }, gapTimeoutMs: 500 };
-    const clients = await Promise.all(['p1', 'p2', 'reader'].map(async (sub) => connect({ url, token: await makeToken({ sub, rooms: ['race'] }), ...options })));
+    const clients = await Promise.all(['p1', 'p2', 'reader'].map(async (sub) => connect<OpenEventMap>({ url, token: await makeToken({ sub, rooms: ['race'] }), ...options })));
     const rooms = clients.map((c) => c.join('race'));
     await Promise.all(rooms.map((r) => r.ready));
     const received: { seq: number; from: string; i: number }[] = [];
-    rooms[2]!.on<{ i: number }>('chat.message', (m) => received.push({ seq: m.seq!, from: m.from.userId, i: m.data.i }));
+    rooms[2]!.on('chat.message', (m) => received.push({ seq: m.seq!, from: m.from.userId, i: (m.data as { i: number }).i }));
     const perPublisher = 15;
     await Promise.all([0, 1].flatMap((p) => Array.from({ length: perPublisher }, (_, i) => rooms[p]!.publish('chat.message', { i }))));
     await eventually(() => received.length >= 2 * perPublisher, 10_000);

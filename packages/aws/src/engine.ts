@@ -1,4 +1,4 @@
-import { Classroom, Engine, RedisPresence, RedisRegistry, RedisRoomLog, redisKeys, type Logger, type RedisKeys } from '@classwire/core';
+import { Classroom, Engine, type Authorizer, RedisPresence, RedisRegistry, RedisRoomLog, redisKeys, type Logger, type RedisKeys } from '@classwire/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ManagementApiBroker } from './broker.js';
 import { LambdaConfigError, type LambdaConfig } from './config.js';
@@ -24,6 +24,8 @@ export interface LambdaEngineOptions {
   /** A Redis client to use instead of connecting to `config.redis.url` (tests). */
   redis?: Redis;
   now?: () => number;
+  /** Verifies in-band refresh tokens; without it refreshes are refused. */
+  tokens?: Authorizer;
 }
 
 /**
@@ -85,6 +87,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
     logger,
+    tokens: options.tokens,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   const connections = new ConnectionIndex(redis, keys);

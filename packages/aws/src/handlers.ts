@@ -44,8 +44,11 @@ export function createHandlers(environment: Record<string, string | undefined>, 
   const now = options.now ?? Date.now;
   let runtime: LambdaEngine | undefined;
   let authorizer: RequestAuthorizer | undefined;
+  const verifier = (): RequestAuthorizer => (authorizer ??= new RequestAuthorizer(config, logger));
+  // `$default` verifies in-band refresh tokens as the authorizer verifies `$connect`'s.
+  const tokens = { authorize: (token: string) => verifier().verify(token) };
   const engine = async (event?: WebSocketEvent): Promise<LambdaEngine> => {
-    runtime ??= createLambdaEngine(config, { logger, ...(options.redis === undefined ? {} : { redis: options.redis }), ...(options.now === undefined ? {} : { now: options.now }) });
+    runtime ??= createLambdaEngine(config, { logger, tokens, ...(options.redis === undefined ? {} : { redis: options.redis }), ...(options.now === undefined ? {} : { now: options.now }) });
     if (event !== undefined) runtime.useEndpoint(callbackUrlFor(config, event.requestContext));
     await runtime.failover.check();
     return runtime;
@@ -58,8 +61,7 @@ export function createHandlers(environment: Record<string, string | undefined>, 
 
   return {
     async authorizer(event) {
-      authorizer ??= new RequestAuthorizer(config, logger);
-      return authorizer.authorize(event);
+      return verifier().authorize(event);
     },
 
     async connect(event) {

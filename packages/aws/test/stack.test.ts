@@ -9,7 +9,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import { makeToken, startTestGateway } from '../../../test-support/harness.js';
-import { connect } from '../../client/src/node.js';
+import { connect, type OpenEventMap } from '../../client/src/node.js';
 import { bundleLambdaHandlers } from '../src/cdk/bundle.js';
 import { ClasswireStack, type ClasswireStackProps } from '../src/cdk/stack.js';
 
@@ -54,7 +54,7 @@ describe('the Lambda bundle', () => {
       CLASSWIRE_REDIS_URL: redis.url,
       CLASSWIRE_APIGW_HANDLER_MODULE: join(assetDir, 'index.mjs'),
     });
-    const client = connect({ url: `${gateway.url.replace('http', 'ws')}/ws`, token: await makeToken({ rooms: ['bundle'] }) });
+    const client = connect<OpenEventMap>({ url: `${gateway.url.replace('http', 'ws')}/ws`, token: await makeToken({ rooms: ['bundle'] }) });
     const room = client.join('bundle');
     await room.ready;
     const received = new Promise((resolve) => room.on('chat.message', (m) => resolve(m.data)));

@@ -1,12 +1,15 @@
-import { CLOSE_CODES, type ClientFrame } from '@classwire/protocol/wire';
+import { CLOSE_CODES, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
-import { Connection, type CloseInfo, type ConnectionState, type WebSocketConstructor } from './connection.js';
+import { watchDeadline, type OperationOptions } from './deadline.js';
+import { browserNetwork, Connection, type CloseInfo, type ConnectionState, type NetworkStatus, type WebSocketConstructor } from './connection.js';
 import { Inbound, type DirectMessage } from './dispatch.js';
 import { Emitter } from './emitter.js';
 import { ClasswireError } from './errors.js';
 import { Membership } from './membership.js';
 import { Outbox } from './outbox.js';
-import { Room, type PublishOptions, type RoomHost } from './room.js';
+import { Room, type AnyRoom, type PublishOptions, type RoomHost } from './room.js';
+import { Positions, type PositionStorage } from './positions.js';
+import { TokenRefresher } from './refresh.js';
 import { TokenSource } from './token.js';
 
 export interface ClientOptions {
@@ -14,8 +17,13 @@ export interface ClientOptions {
   url: string;
   /** A fixed token. Use `getToken` instead when tokens expire during a session. */
   token?: string;
-  /** Called for the first connection and whenever the token was refused, expired or is about to. */
+  /**
+   * Called for the first connection, whenever the token was refused, expired or is about to, and ahead of
+   * the token's `exp` while connected: the new token is sent in-band (`refresh`) and the connection stays open.
+   */
   getToken?: () => string | Promise<string>;
+  /** How long before the token's `exp` an open connection refreshes it (with `getToken`), ms. @default 60_000 */
+  refreshLeadMs?: number;
   /** WebSocket implementation. @default globalThis.WebSocket */
   WebSocket?: WebSocketConstructor;
   /** Reconnect backoff (full jitter). */
@@ -37,6 +45,18 @@ export interface ClientOptions {
    * guarantee for throughput on high-latency links. @default 1
    */
   maxInFlight?: number;
+  /**
+   * Network events: on `offline` the state becomes `offline` and no reconnect is attempted; on `online`
+   * the client reconnects at once. @default the browser's `window` and `navigator.onLine`; none elsewhere
+   */
+  network?: NetworkStatus;
+  /**
+   * Resume across page reloads (opt-in): each room's position (seq, epoch) is kept in this storage, and a
+   * room joined again from it (after a reload) resumes, receiving only what it missed, instead of starting
+   * over. `true` uses `sessionStorage` (per tab) when there is one. Keep your own state of the room (the
+   * messages you show) across the reload too, as the missed messages are all a resume delivers.
+   */
+  rememberPositions?: boolean | PositionStorage;
   /** Random source for jitter and ids (tests inject a seeded one). @default Math.random */
   random?: () => number;
 }
@@ -58,13 +78,15 @@ interface ClientEvents {
  * `TokenSource` and `Heartbeat`), `Membership` (rooms, joins and leaves), `Outbox` (acknowledged
  * publishing) and `Inbound` (dispatch of server frames).
  */
-export class ClasswireClient {
+export class ClasswireClient<Events = ClassroomEventMap> {
   private readonly events: Emitter<ClientEvents>;
   private readonly connection: Connection;
   private readonly membership: Membership;
   private readonly outbox: Outbox;
   private readonly inbound: Inbound;
+  private readonly refresher: TokenRefresher;
   private readonly roomHost: RoomHost;
+  private readonly positions: Positions | undefined;
   private readonly idPrefix: string;
   private counter = 0;
 
@@ -79,6 +101,7 @@ export class ClasswireClient {
     this.events = new Emitter((error) => this.reportError(error));
     const backoff = (attempt: number) => fullJitterDelay(attempt, options.reconnect, random);
     const link = () => this.connection.link;
+    const tokens = new TokenSource(options.token, options.getToken);
     this.connection = new Connection(
       {
         url: options.url,
@@ -86,18 +109,21 @@ export class ClasswireClient {
         pingIntervalMs: options.pingIntervalMs ?? 25_000,
         pongTimeoutMs: options.pongTimeoutMs ?? 10_000,
         reconnectDelay: backoff,
+        network: options.network ?? browserNetwork(),
       },
-      new TokenSource(options.token, options.getToken),
+      tokens,
       {
         // Listeners run after the current call stack, so one added right after `connect()` sees every state.
         stateChanged: (state, previous) => queueMicrotask(() => this.events.emit('state', { state, previous })),
         opened: () => {
+          this.refresher.schedule();
           this.membership.rejoinAll();
           // Direct messages need no room; publishes wait for their room's `joined`.
           this.outbox.flush();
         },
         frame: (data) => this.inbound.receive(data),
         lost: () => {
+          this.refresher.stop();
           this.outbox.unsendAll();
           this.membership.connectionLost();
         },
@@ -120,17 +146,28 @@ export class ClasswireClient {
       retryDelay: () => backoff(1),
       failed: (room, error) => this.outbox.rejectRoom(room, error),
     });
+    this.refresher = new TokenRefresher(
+      tokens,
+      { link, nextId: (kind) => this.nextId(kind), reportError: (error) => this.reportError(error) },
+      options.refreshLeadMs ?? 60_000,
+    );
     this.inbound = new Inbound({
       connection: this.connection,
       membership: this.membership,
       outbox: this.outbox,
+      refresher: this.refresher,
       direct: (message) => this.events.emit('direct', message),
       reportError: (error) => this.reportError(error),
     });
+    const storage = options.rememberPositions === true ? Positions.sessionStorage() : options.rememberPositions || undefined;
+    this.positions = storage === undefined ? undefined : new Positions(storage, options.url);
     this.roomHost = {
       publish: (room, event, data, publishOptions) => this.publishTo(room, event, data, publishOptions),
       leave: (room) => this.leaveRoom(room),
       resume: (room) => this.membership.sendJoin(room),
+      moved: (room) => {
+        if (room.lastSeq !== undefined && room.epoch !== undefined) this.positions?.write(room.id, { seq: room.lastSeq, epoch: room.epoch });
+      },
       reportError: (error) => this.reportError(error),
       gapTimeoutMs: options.gapTimeoutMs ?? 1000,
     };
@@ -163,19 +200,35 @@ export class ClasswireClient {
     });
   }
 
-  /** Joins a room (or returns the room already joined). Connects if needed. */
-  join(roomId: string): Room {
+  /**
+   * Joins a room (or returns the room already joined). Connects if needed. With `timeoutMs` or `signal`,
+   * a room not joined in time fails: `ready` rejects with code `timeout` or `aborted` and the room is left.
+   */
+  join<E = Events>(roomId: string, options: OperationOptions = {}): Room<E> {
     const existing = this.membership.get(roomId);
-    if (existing !== undefined && existing.state !== 'left' && existing.state !== 'failed') return existing;
-    const room = new Room(roomId, this.roomHost);
+    if (existing !== undefined && existing.state !== 'left' && existing.state !== 'failed') return existing as Room<E>;
+    const room: AnyRoom = new Room(roomId, this.roomHost);
+    const saved = this.positions?.read(roomId);
+    if (saved !== undefined) {
+      room.lastSeq = saved.seq;
+      room.epoch = saved.epoch;
+    }
     this.membership.add(room);
+    if (options.timeoutMs !== undefined || options.signal !== undefined) {
+      const unwatch = watchDeadline(`joining room "${roomId}"`, options, (error) => {
+        if (room.state !== 'joining') return;
+        room.fail(error);
+        void this.leaveRoom(room);
+      });
+      room.ready.then(unwatch, unwatch);
+    }
     if (this.state === 'idle') void this.connect().catch(() => undefined);
-    return room;
+    return room as Room<E>;
   }
 
   /** A room this client joined. */
-  room(roomId: string): Room | undefined {
-    return this.membership.get(roomId);
+  room<E = Events>(roomId: string): Room<E> | undefined {
+    return this.membership.get(roomId) as Room<E> | undefined;
   }
 
   /** Sends a private message to every connection of `userId`; resolves when the server accepted it. */
@@ -200,13 +253,14 @@ export class ClasswireClient {
   }
 
   private ended(info: CloseInfo): void {
+    this.refresher.stop();
     const error = new ClasswireError('closed', `the connection closed (${info.code}${info.reason === '' ? '' : `: ${info.reason}`})`);
     this.outbox.rejectAll(error);
     this.membership.ended(error);
     this.events.emit('closed', info);
   }
 
-  private publishTo(room: Room, event: string, data: unknown, options: PublishOptions): Promise<number | undefined> {
+  private publishTo(room: AnyRoom, event: string, data: unknown, options: PublishOptions): Promise<number | undefined> {
     if (room.state === 'left' || room.state === 'failed') {
       return Promise.reject(new ClasswireError('not_joined', `room "${room.id}" was left`));
     }
@@ -219,16 +273,17 @@ export class ClasswireClient {
       }
       return Promise.resolve(undefined);
     }
-    return this.request({ action: 'publish', room: room.id, event, data, id: this.nextId('p') }, room);
+    return this.request({ action: 'publish', room: room.id, event, data, id: options.id ?? this.nextId('p') }, room, options);
   }
 
-  private request(frame: ClientFrame & { id: string }, room: Room | undefined): Promise<number | undefined> {
+  private request(frame: ClientFrame & { id: string }, room: AnyRoom | undefined, limits: OperationOptions = {}): Promise<number | undefined> {
     if (this.state === 'closed') return Promise.reject(new ClasswireError('closed', 'the client is closed'));
-    return this.outbox.add(frame, room);
+    return this.outbox.add(frame, room, limits);
   }
 
-  private leaveRoom(room: Room): Promise<void> {
+  private leaveRoom(room: AnyRoom): Promise<void> {
     if (!this.membership.remove(room)) return Promise.resolve();
+    this.positions?.forget(room.id);
     this.outbox.rejectRoom(room, new ClasswireError('not_joined', `room "${room.id}" was left`));
     room.closed();
     return this.membership.sendLeave(room);
@@ -245,9 +300,9 @@ export class ClasswireClient {
   }
 }
 
-/** Creates a client and starts connecting. */
-export function connect(options: ClientOptions): ClasswireClient {
-  const client = new ClasswireClient(options);
+/** Creates a client and starts connecting. `Events` is the rooms' event map (the classroom's by default). */
+export function connect<Events = ClassroomEventMap>(options: ClientOptions): ClasswireClient<Events> {
+  const client = new ClasswireClient<Events>(options);
   void client.connect().catch(() => undefined);
   return client;
 }

@@ -2,8 +2,34 @@ import { CLOSE_CODES, shouldReconnect, type PingFrame } from '@classwire/protoco
 import { Heartbeat } from './heartbeat.js';
 import type { TokenSource } from './token.js';
 
-/** The connection's state. It changes only in `Connection.setState`. */
-export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+/**
+ * The connection's state. It changes only in `Connection.setState`. `offline`: the browser reported the
+ * network gone; the client reconnects as soon as it reports it back.
+ */
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'offline' | 'closed';
+
+/** The browser's network events (`window`, with `navigator.onLine`); absent outside browsers. */
+export interface NetworkStatus {
+  addEventListener(type: 'online' | 'offline', listener: () => void): void;
+  removeEventListener(type: 'online' | 'offline', listener: () => void): void;
+  /** False when the network is known to be down. */
+  readonly onLine?: boolean;
+}
+
+/** The browser's `window` and `navigator` as a NetworkStatus; undefined in Node and workers without them. */
+export function browserNetwork(): NetworkStatus | undefined {
+  const scope = globalThis as { addEventListener?: unknown; navigator?: { onLine?: boolean } };
+  if (typeof scope.addEventListener !== 'function' || typeof scope.navigator?.onLine !== 'boolean') return undefined;
+  const target = globalThis as unknown as Pick<NetworkStatus, 'addEventListener' | 'removeEventListener'>;
+  const navigator = scope.navigator;
+  return {
+    addEventListener: (type, listener) => target.addEventListener(type, listener),
+    removeEventListener: (type, listener) => target.removeEventListener(type, listener),
+    get onLine() {
+      return navigator.onLine;
+    },
+  };
+}
 
 /** The part of the WebSocket API the SDK uses: the browser's, `ws`'s, or Node 22's global one. */
 export interface WebSocketLike {
@@ -33,6 +59,7 @@ export interface ConnectionSettings {
   pongTimeoutMs: number;
   /** The wait before reconnect attempt `attempt` (0 for the first). */
   reconnectDelay(attempt: number): number;
+  network: NetworkStatus | undefined;
 }
 
 /** What the rest of the client does at each step of the connection's life. */
@@ -62,6 +89,8 @@ export class Connection {
   private closingNotice: CloseInfo | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly heartbeat: Heartbeat;
+  private readonly wentOffline = () => this.onOffline();
+  private readonly cameOnline = () => this.onOnline();
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -69,6 +98,8 @@ export class Connection {
     private readonly hooks: ConnectionHooks,
   ) {
     this.heartbeat = new Heartbeat(settings.pingIntervalMs, settings.pongTimeoutMs);
+    settings.network?.addEventListener('offline', this.wentOffline);
+    settings.network?.addEventListener('online', this.cameOnline);
   }
 
   get state(): ConnectionState {
@@ -115,8 +146,43 @@ export class Connection {
     }
     this.heartbeat.stop();
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.settings.network?.removeEventListener('offline', this.wentOffline);
+    this.settings.network?.removeEventListener('online', this.cameOnline);
     this.setState('closed');
     this.hooks.ended(info);
+  }
+
+  /** The network is gone: drop the socket (it cannot work) and wait for `online` instead of retrying. */
+  private onOffline(): void {
+    if (this.current === 'idle' || this.current === 'closed') return;
+    this.cancelReconnect();
+    const socket = this.socket;
+    if (socket !== undefined) {
+      this.socket = undefined;
+      detach(socket);
+      try {
+        socket.close(CLOSE_CODES.normal, 'network offline');
+      } catch {
+        // already closing
+      }
+      this.heartbeat.stop();
+      this.hooks.lost();
+    }
+    this.setState('offline');
+  }
+
+  /** The network is back: reconnect at once, from the start of the backoff. */
+  private onOnline(): void {
+    if (this.current !== 'offline' && this.current !== 'reconnecting') return;
+    this.cancelReconnect();
+    this.attempt = 0;
+    this.setState('connecting');
+    void this.openSocket();
+  }
+
+  private cancelReconnect(): void {
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
   }
 
   private setState(next: ConnectionState): void {
@@ -213,6 +279,11 @@ export class Connection {
 
   private scheduleReconnect(): void {
     if (this.current === 'closed') return;
+    // Attempts cannot succeed without a network: the `online` event reconnects.
+    if (this.settings.network?.onLine === false) {
+      this.setState('offline');
+      return;
+    }
     this.setState('reconnecting');
     const delay = this.settings.reconnectDelay(this.attempt);
     this.attempt += 1;

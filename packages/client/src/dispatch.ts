@@ -3,6 +3,7 @@ import type { Connection } from './connection.js';
 import { ClasswireError } from './errors.js';
 import type { Membership } from './membership.js';
 import type { Outbox } from './outbox.js';
+import type { TokenRefresher } from './refresh.js';
 
 /** A private message as the app receives it. */
 export interface DirectMessage<T = unknown> {
@@ -20,6 +21,7 @@ export interface InboundParts {
   connection: Connection;
   membership: Membership;
   outbox: Outbox;
+  refresher: TokenRefresher;
   direct(message: DirectMessage): void;
   reportError(error: unknown): void;
 }
@@ -33,7 +35,7 @@ export class Inbound {
   private readonly handlers: ServerFrameHandlers;
 
   constructor(private readonly parts: InboundParts) {
-    const { connection, membership, outbox } = parts;
+    const { connection, membership, outbox, refresher } = parts;
     this.handlers = {
       message: (frame) => membership.get(frame.room)?.handleMessage(frame),
       joined: (frame) => this.onJoined(frame),
@@ -46,7 +48,9 @@ export class Inbound {
           parts.reportError(error);
         }
       },
-      ack: (frame) => outbox.acknowledged(frame),
+      ack: (frame) => {
+        if (!refresher.acknowledged(frame.id)) outbox.acknowledged(frame);
+      },
       left: (frame) => membership.left(frame),
       direct: (frame) => this.onDirect(frame),
       error: (frame) => this.onError(frame),
@@ -92,6 +96,7 @@ export class Inbound {
   private onError(frame: ErrorFrame): void {
     const code: ErrorCode = isErrorCode(frame.code) ? frame.code : 'internal';
     const error = new ClasswireError(code, frame.message);
+    if (this.parts.refresher.refused(frame.id, error)) return;
     if (this.parts.membership.joinRefused(frame.id, code, error)) return;
     if (!this.parts.outbox.refused(frame.id, code, error)) this.parts.reportError(error);
   }

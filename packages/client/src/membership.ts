@@ -1,7 +1,7 @@
 import { ERROR_CODES, type ClientFrame, type ErrorCode, type JoinedFrame, type LeftFrame } from '@classwire/protocol/wire';
 import type { Link } from './connection.js';
 import type { ClasswireError } from './errors.js';
-import type { Room } from './room.js';
+import type { AnyRoom } from './room.js';
 
 export interface MembershipHost {
   /** The open socket, or undefined while offline. */
@@ -10,7 +10,7 @@ export interface MembershipHost {
   /** The wait before joining again after a retryable refusal. */
   retryDelay(): number;
   /** A join was refused for good: whatever waits for the room fails with the same error. */
-  failed(room: Room, error: ClasswireError): void;
+  failed(room: AnyRoom, error: ClasswireError): void;
 }
 
 /**
@@ -19,18 +19,18 @@ export interface MembershipHost {
  * or fails refused joins.
  */
 export class Membership {
-  private readonly rooms = new Map<string, Room>();
-  private readonly joinRequests = new Map<string, Room>();
+  private readonly rooms = new Map<string, AnyRoom>();
+  private readonly joinRequests = new Map<string, AnyRoom>();
   private readonly leaveRequests = new Map<string, () => void>();
 
   constructor(private readonly host: MembershipHost) {}
 
-  get(roomId: string): Room | undefined {
+  get(roomId: string): AnyRoom | undefined {
     return this.rooms.get(roomId);
   }
 
   /** Adds a room and joins it if the connection is open (otherwise `rejoinAll` will). */
-  add(room: Room): void {
+  add(room: AnyRoom): void {
     this.rooms.set(room.id, room);
     this.sendJoin(room);
   }
@@ -40,7 +40,7 @@ export class Membership {
     for (const room of this.rooms.values()) if (room.state !== 'failed' && room.state !== 'left') this.sendJoin(room);
   }
 
-  sendJoin(room: Room): void {
+  sendJoin(room: AnyRoom): void {
     const link = this.host.link();
     if (link === undefined) return;
     const id = this.host.nextId('j');
@@ -55,7 +55,7 @@ export class Membership {
   }
 
   /** The room a `joined` answers, or undefined when it answers a room since left or joined anew. */
-  joined(frame: JoinedFrame): Room | undefined {
+  joined(frame: JoinedFrame): AnyRoom | undefined {
     const room = (frame.id !== undefined ? this.joinRequests.get(frame.id) : undefined) ?? this.rooms.get(frame.room);
     if (frame.id !== undefined) this.joinRequests.delete(frame.id);
     return room !== undefined && room === this.rooms.get(frame.room) ? room : undefined;
@@ -80,14 +80,14 @@ export class Membership {
   }
 
   /** Removes the room; false when it is no longer this client's room under that name. */
-  remove(room: Room): boolean {
+  remove(room: AnyRoom): boolean {
     if (this.rooms.get(room.id) !== room) return false;
     this.rooms.delete(room.id);
     return true;
   }
 
   /** Tells the server the room was left; resolves on its `left` (at once while offline). */
-  sendLeave(room: Room): Promise<void> {
+  sendLeave(room: AnyRoom): Promise<void> {
     const link = this.host.link();
     if (link === undefined) return Promise.resolve();
     const id = this.host.nextId('l');

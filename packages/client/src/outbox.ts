@@ -1,15 +1,16 @@
 import type { AckFrame, ClientFrame, ErrorCode } from '@classwire/protocol/wire';
 import { ERROR_CODES } from '@classwire/protocol/wire';
 import type { Link } from './connection.js';
+import { watchDeadline, type OperationOptions } from './deadline.js';
 import { ClasswireError } from './errors.js';
-import type { Room } from './room.js';
+import type { AnyRoom } from './room.js';
 
 /** A publish or direct message, from the app's call until its ack or its final refusal. */
 interface PendingRequest {
   id: string;
   frame: ClientFrame & { id: string };
   /** Undefined for direct messages. */
-  room: Room | undefined;
+  room: AnyRoom | undefined;
   resolve: (seq: number | undefined) => void;
   reject: (error: ClasswireError) => void;
   /** The socket it was last written to; undefined while it waits to be (re)sent. */
@@ -20,6 +21,8 @@ interface PendingRequest {
   rejoins: number;
   /** Set while a refused request waits out its backoff; its lane waits with it. */
   retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Stops watching the caller's timeout and abort signal. */
+  unwatch: () => void;
 }
 
 /** Times one publish answered `not_joined` makes the client join its room again before giving up. */
@@ -42,7 +45,7 @@ export interface OutboxHost {
   /** The open socket, or undefined while offline. */
   link(): Link | undefined;
   /** The server lost the room's membership: join again. The room's requests wait for its `joined`. */
-  rejoin(room: Room): void;
+  rejoin(room: AnyRoom): void;
 }
 
 /**
@@ -65,13 +68,16 @@ export class Outbox {
   }
 
   /** Resolves with the seq the server stored a publish at (undefined for a direct message). */
-  add(frame: ClientFrame & { id: string }, room: Room | undefined): Promise<number | undefined> {
+  add(frame: ClientFrame & { id: string }, room: AnyRoom | undefined, limits: OperationOptions = {}): Promise<number | undefined> {
     const limit = this.settings.maxPending;
     if (this.pending.size >= limit) {
       return Promise.reject(new ClasswireError('queue_full', `${limit} messages are already waiting for an ack`));
     }
+    if (this.pending.has(frame.id)) {
+      return Promise.reject(new ClasswireError('conflict', `a request with id "${frame.id}" is already pending`));
+    }
     return new Promise((resolve, reject) => {
-      this.pending.set(frame.id, {
+      const request: PendingRequest = {
         id: frame.id,
         frame,
         room,
@@ -82,9 +88,23 @@ export class Outbox {
         retries: 0,
         rejoins: 0,
         retryTimer: undefined,
-      });
+        unwatch: () => {},
+      };
+      this.pending.set(frame.id, request);
+      request.unwatch = watchDeadline(`request ${frame.id}`, limits, (error) => this.abandon(request, error));
       this.flush();
     });
+  }
+
+  /**
+   * The caller gave up (timeout or abort). A copy already sent may still be stored: a retry with the same
+   * id is then answered with its ack, never stored twice.
+   */
+  private abandon(request: PendingRequest, error: ClasswireError): void {
+    if (this.pending.get(request.id) !== request) return;
+    this.settle(request);
+    request.reject(error);
+    this.flush();
   }
 
   /**
@@ -161,12 +181,13 @@ export class Outbox {
     for (const request of this.pending.values()) {
       this.unsend(request);
       this.clearRetry(request);
+      request.unwatch();
       request.reject(error);
     }
     this.pending.clear();
   }
 
-  rejectRoom(room: Room, error: ClasswireError): void {
+  rejectRoom(room: AnyRoom, error: ClasswireError): void {
     for (const request of [...this.pending.values()]) {
       if (request.room === room) {
         this.settle(request);
@@ -203,6 +224,7 @@ export class Outbox {
   private settle(request: PendingRequest): void {
     this.unsend(request);
     this.clearRetry(request);
+    request.unwatch();
     this.pending.delete(request.id);
   }
 }

@@ -1,5 +1,6 @@
-import type { JoinedFrame, Member, MembersFrame, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
+import type { ClassroomEventMap, JoinedFrame, Member, MembersFrame, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
 import { Emitter } from './emitter.js';
+import type { OperationOptions } from './deadline.js';
 import type { ClasswireError } from './errors.js';
 
 /** A room message as the app receives it. */
@@ -14,6 +15,18 @@ export interface RoomMessage<T = unknown> {
   id?: string;
   ephemeral: boolean;
 }
+
+/**
+ * The event map of rooms whose events are not the classroom's (a server with `CLASSWIRE_CLASSROOM=0`):
+ * any event name, any payload. Use it as `client.join<OpenEventMap>(room)` or `connect<OpenEventMap>(…)`.
+ */
+export type OpenEventMap = Record<string, unknown>;
+
+/** A message of event `K` of the map `Events`. */
+export type EventMessage<Events, K extends keyof Events & string> = RoomMessage<Events[K]> & { event: K };
+
+/** A message of any event of the map `Events` (what a `'*'` handler receives), discriminated by `event`. */
+export type AnyEventMessage<Events> = { [K in keyof Events & string]: EventMessage<Events, K> }[keyof Events & string];
 
 export interface JoinInfo {
   room: string;
@@ -50,9 +63,14 @@ export interface PresenceChange {
 
 export type RoomState = 'joining' | 'joined' | 'left' | 'failed';
 
-export interface PublishOptions {
+export interface PublishOptions extends OperationOptions {
   /** Deliver without storing, sequencing or acknowledging (cursors, typing). */
   ephemeral?: boolean;
+  /**
+   * The publish's id (1–128 characters, unique per user and room), chosen by the SDK when absent. Pass
+   * the same id to retry a publish that timed out or was aborted: it is stored at most once.
+   */
+  id?: string;
 }
 
 interface RoomEvents {
@@ -66,21 +84,28 @@ interface RoomEvents {
 
 /** What a Room needs from its client. */
 export interface RoomHost {
-  publish(room: Room, event: string, data: unknown, options: PublishOptions): Promise<number | undefined>;
-  leave(room: Room): Promise<void>;
-  resume(room: Room): void;
+  publish(room: AnyRoom, event: string, data: unknown, options: PublishOptions): Promise<number | undefined>;
+  leave(room: AnyRoom): Promise<void>;
+  resume(room: AnyRoom): void;
+  /** The room's position moved (a delivery, a join): keep it for a resume after a reload. */
+  moved(room: AnyRoom): void;
   reportError(error: unknown): void;
   readonly gapTimeoutMs: number;
 }
+
+/** A room whatever its event map: how the client's internals hold rooms. */
+export type AnyRoom = Room<OpenEventMap>;
 
 /** Frames held beyond a gap before the room gives up waiting and resumes. */
 const MAX_BUFFERED = 10_000;
 
 /**
  * One joined room: delivers messages to the app in seq order, exactly once, and detects gaps.
- * Create rooms with `client.join(roomId)`.
+ * Create rooms with `client.join(roomId)`. `Events` maps each event name to its payload type, so `on` and
+ * `publish` refuse unknown events and wrong payloads at compile time; it is the classroom's map unless
+ * the client or the join says otherwise (`OpenEventMap` for generic rooms).
  */
-export class Room {
+export class Room<Events = ClassroomEventMap> {
   state: RoomState = 'joining';
   /** The last seq delivered to the app; undefined before the first join. */
   lastSeq: number | undefined;
@@ -101,6 +126,8 @@ export class Room {
   private gapTimer: ReturnType<typeof setTimeout> | undefined;
   /** True from sending a join until its `joined` arrives. */
   resuming = false;
+  /** This room as the host holds it, whatever its event map. */
+  private readonly held = this as unknown as AnyRoom;
   private settleReady!: { resolve: (info: JoinInfo) => void; reject: (error: ClasswireError) => void };
 
   constructor(
@@ -124,19 +151,23 @@ export class Room {
    * Publishes an event to the room. Resolves with the message's seq once the server stored it. While
    * disconnected the publish waits in the offline queue and is sent (with the same id) after reconnecting.
    */
-  publish<T>(event: string, data: T, options: PublishOptions = {}): Promise<number | undefined> {
-    return this.host.publish(this, event, data, options);
+  publish<K extends keyof Events & string>(event: K, data: Events[K], options: PublishOptions = {}): Promise<number | undefined> {
+    return this.host.publish(this.held, event, data, options);
   }
 
-  /** Messages of one event, or of every event with `'*'`. Returns a function that removes the handler. */
-  on<T = unknown>(event: string, handler: (message: RoomMessage<T>) => void): () => void {
+  /** Messages of every event. Returns a function that removes the handler. */
+  on(event: '*', handler: (message: AnyEventMessage<Events>) => void): () => void;
+  /** Messages of one event. Returns a function that removes the handler. */
+  on<K extends keyof Events & string>(event: K, handler: (message: EventMessage<Events, K>) => void): () => void;
+  on(event: string, handler: (message: never) => void): () => void {
     let set = this.handlers.get(event);
     if (set === undefined) {
       set = new Set();
       this.handlers.set(event, set);
     }
-    set.add(handler as (message: RoomMessage) => void);
-    return () => set.delete(handler as (message: RoomMessage) => void);
+    const stored = handler as (message: RoomMessage) => void;
+    set.add(stored);
+    return () => set.delete(stored);
   }
 
   /** Each successful (re)join. */
@@ -167,7 +198,7 @@ export class Room {
   }
 
   leave(): Promise<void> {
-    return this.host.leave(this);
+    return this.host.leave(this.held);
   }
 
   /** @internal */
@@ -188,6 +219,7 @@ export class Room {
     this.lastSeq = seq;
     this.deliver(frame);
     this.drain();
+    this.host.moved(this.held);
   }
 
   /** @internal One part of the member list of a large room; parts arrive in order, before `joined`. */
@@ -243,6 +275,7 @@ export class Room {
       recovered: frame.recovered,
       presence: this.presence,
     };
+    this.host.moved(this.held);
     this.lifecycle.emit('joined', info);
     this.settleReady.resolve(info);
     // A join whose seq is ahead of what arrived means something is still missing.
@@ -308,13 +341,13 @@ export class Room {
   private onGap(): void {
     if (this.resuming || this.gapTimer !== undefined) return;
     if (this.buffered.size > MAX_BUFFERED) {
-      this.host.resume(this);
+      this.host.resume(this.held);
       return;
     }
     // Messages may arrive slightly out of order (API Gateway posts concurrently): wait briefly first.
     this.gapTimer = setTimeout(() => {
       this.gapTimer = undefined;
-      if (this.state === 'joined' && this.hasGap()) this.host.resume(this);
+      if (this.state === 'joined' && this.hasGap()) this.host.resume(this.held);
     }, this.host.gapTimeoutMs);
   }
 

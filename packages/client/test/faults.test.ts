@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ConnectionRegistry } from '@classwire/core';
 import type { Gateway } from '../../gateway/src/index.js';
-import type { ClasswireClient, ResetInfo, RoomMessage } from '../src/node.js';
+import type { ClasswireClient, OpenEventMap, ResetInfo, RoomMessage } from '../src/node.js';
 import { FaultProxy } from '../../../test-support/fault-proxy.js';
 import { freePort } from '../../../test-support/redis-server.js';
 import { SECRET, collect, eventually, makeToken, range, sdkClient, startTestGateway, wsUrl } from './helpers.js';
@@ -26,7 +26,7 @@ async function proxyTo(gateway: Gateway): Promise<FaultProxy> {
   return proxy;
 }
 
-function client(url: string, token: string, extra: Parameters<typeof sdkClient>[1] = {}): ClasswireClient {
+function client(url: string, token: string, extra: Parameters<typeof sdkClient>[1] = {}): ClasswireClient<OpenEventMap> {
   const c = sdkClient(url, { token, ...extra });
   cleanups.push(() => c.close());
   return c;

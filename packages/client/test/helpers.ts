@@ -1,11 +1,11 @@
 import type { Gateway } from '../../gateway/src/index.js';
-import { connect, type ClasswireClient, type ClientOptions, type RoomMessage } from '../src/node.js';
+import { connect, type ClasswireClient, type ClientOptions, type OpenEventMap, type RoomMessage } from '../src/node.js';
 
 export { startTestGateway, startRuntime, RUNTIMES, makeToken, eventually, API_KEY, SECRET } from '../../../test-support/harness.js';
 
-/** An SDK client (Node entry, `ws`) with fast timers for tests. */
-export function sdkClient(url: string, options: Partial<ClientOptions> & Pick<ClientOptions, 'token'> | Partial<ClientOptions>): ClasswireClient {
-  return connect({
+/** An SDK client (Node entry, `ws`) with fast timers for tests, on generic rooms (the suites' servers run without the classroom). */
+export function sdkClient(url: string, options: Partial<ClientOptions> & Pick<ClientOptions, 'token'> | Partial<ClientOptions>): ClasswireClient<OpenEventMap> {
+  return connect<OpenEventMap>({
     url,
     reconnect: { baseDelayMs: 50, maxDelayMs: 400 },
     ackTimeoutMs: 2000,

@@ -13,6 +13,7 @@ function host(): RoomHost & { resumes: number; errors: unknown[] } {
     resume() {
       this.resumes += 1;
     },
+    moved() {},
     reportError(error: unknown) {
       this.errors.push(error);
     },

@@ -19,8 +19,10 @@ import {
   type JoinFrame,
   type LeaveFrame,
   type PublishFrame,
+  type RefreshFrame,
   type Sender,
 } from '@classwire/protocol';
+import { AuthError, type Authorizer } from './authorizer.js';
 import type { Classroom } from './classroom/classroom.js';
 import { mayJoinRoom } from './claims.js';
 import { checkMessageSize, memberOf, senderOf, serverDedupKey, userDedupKey } from './frames.js';
@@ -68,6 +70,13 @@ export interface EngineOptions {
    * applied to the room state by it, and joins receive its snapshot. Without it rooms are generic.
    */
   classroom?: Classroom | undefined;
+  /** Verifies the tokens of in-band `refresh` frames. Without it every refresh is refused (`unauthorized`). */
+  tokens?: Authorizer | undefined;
+  /**
+   * Told of every refreshed expiry, after the registry holds it: the runtime that enforces expiry next to
+   * the socket (the gateway) moves its deadline.
+   */
+  expiryChanged?: ((connectionId: string, expiresAt: number) => void) | undefined;
 }
 
 export interface ServerPublish {
@@ -102,6 +111,8 @@ export class Engine {
   private readonly observer: EngineObserver | undefined;
   private readonly classroom: Classroom | undefined;
   private readonly joins: JoinThrottle;
+  private readonly tokens: Authorizer | undefined;
+  private readonly expiryChanged: ((connectionId: string, expiresAt: number) => void) | undefined;
 
   constructor(options: EngineOptions) {
     this.registry = options.registry;
@@ -118,6 +129,8 @@ export class Engine {
     this.classroom = options.classroom;
     const joinRate = options.joinRate ?? { perSecond: DEFAULTS.joinsPerSecond, burst: DEFAULTS.joinBurst };
     this.joins = new JoinThrottle(joinRate.perSecond, joinRate.burst, this.now);
+    this.tokens = options.tokens;
+    this.expiryChanged = options.expiryChanged;
   }
 
   /**
@@ -180,6 +193,8 @@ export class Engine {
           return await this.publish(connection, frame);
         case 'direct':
           return await this.direct(connection, frame);
+        case 'refresh':
+          return await this.refresh(connection, frame);
       }
     } catch (error) {
       await this.replyError(connectionId, error, { id, action, room });
@@ -307,6 +322,24 @@ export class Engine {
     if (utf8Length(encoded) > this.maxFrameBytes) throw new ProtocolError('payload_too_large', 'direct message too large');
     await Promise.all(allowed.map((r) => this.fanout.send(r.connectionId, encoded)));
     if (id !== undefined) await this.reply(connection.connectionId, encodeAckFrame(id));
+  }
+
+  /**
+   * An in-band token refresh: a valid token of the same user moves the connection's expiry to its `exp`.
+   * Only the expiry changes; role, name and room claims stay those the connection was opened with.
+   * A refused refresh leaves the old expiry in force.
+   */
+  private async refresh(connection: ConnectionState, frame: RefreshFrame): Promise<void> {
+    if (this.tokens === undefined) throw new ProtocolError('unauthorized', 'token refresh is not enabled on this server');
+    const claims = await this.tokens.authorize(frame.token).catch((error: unknown) => {
+      throw error instanceof AuthError ? new ProtocolError('unauthorized', `refresh refused: ${error.message}`) : error;
+    });
+    if (claims.userId !== connection.userId) throw new ProtocolError('forbidden', 'a refresh token must be for the same user (sub)');
+    if (!(await this.registry.setExpiry(connection.connectionId, claims.expiresAt))) {
+      throw new StoreUnavailableError('connection is not registered');
+    }
+    this.expiryChanged?.(connection.connectionId, claims.expiresAt);
+    await this.reply(connection.connectionId, encodeAckFrame(frame.id));
   }
 
   private async announceJoin(connection: ConnectionRecord, room: string): Promise<void> {

@@ -32,6 +32,8 @@ export interface ConnectionRegistry {
   get(connectionId: string): Promise<ConnectionState | undefined>;
   /** Removes the connection and its memberships; returns what was removed. */
   remove(connectionId: string): Promise<ConnectionState | undefined>;
+  /** Moves the connection's token expiry (an in-band refresh); false when it is not registered. */
+  setExpiry(connectionId: string, expiresAt: number): Promise<boolean>;
   joinRoom(connectionId: string, room: string): Promise<void>;
   leaveRoom(connectionId: string, room: string): Promise<void>;
   /** Connection ids that joined `room`. */

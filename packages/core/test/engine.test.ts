@@ -1,8 +1,10 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
+import { SignJWT } from 'jose';
 import { CLOSE_CODES, DEFAULT_LIMITS, ProtocolError, utf8Length, type Member, type Role } from '@classwire/protocol';
 import {
   Engine,
+  JwtAuthorizer,
   MemoryPresence,
   MemoryRateLimiter,
   MemoryRegistry,
@@ -1018,5 +1020,62 @@ describe('Engine: concurrent publishes (property)', () => {
       ),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('Engine: in-band token refresh', () => {
+  const secret = 'engine-test-secret-that-is-at-least-32-chars';
+  const tokens = new JwtAuthorizer({ secret });
+  const sign = (sub: string, exp: number, key = secret): Promise<string> =>
+    new SignJWT({ role: 'student', rooms: ['*'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(key));
+  // Tokens are verified against the real clock, so their exp is in the real future.
+  const later = (): number => Math.floor(Date.now() / 1000) + 7200;
+
+  function refreshSetup() {
+    const changed: [string, number][] = [];
+    const t = setup({ tokens, expiryChanged: (connectionId, expiresAt) => changed.push([connectionId, expiresAt]) });
+    return { ...t, changed };
+  }
+
+  it('moves the connection\'s expiry to the new token\'s exp, tells the runtime, and acks', async () => {
+    const t = refreshSetup();
+    const record = await t.connect('c', { userId: 'ada' });
+    const exp = later();
+    await t.send('c', { action: 'refresh', token: await sign('ada', exp), id: 'r1' });
+    expect(t.fanout.last('c')).toEqual({ type: 'ack', id: 'r1' });
+    expect((await t.registry.get('c'))?.expiresAt).toBe(exp * 1000);
+    expect(exp * 1000).not.toBe(record.expiresAt);
+    expect(t.changed).toEqual([['c', exp * 1000]]);
+  });
+
+  it('refuses a token of another user: forbidden, and the old expiry stands', async () => {
+    const t = refreshSetup();
+    const record = await t.connect('c', { userId: 'ada' });
+    await t.send('c', { action: 'refresh', token: await sign('mallory', later()), id: 'r1' });
+    expect(t.fanout.last('c')).toMatchObject({ type: 'error', code: 'forbidden', id: 'r1' });
+    expect((await t.registry.get('c'))?.expiresAt).toBe(record.expiresAt);
+    expect(t.changed).toEqual([]);
+  });
+
+  it('refuses a forged or expired token: unauthorized, and the old expiry stands', async () => {
+    const t = refreshSetup();
+    const record = await t.connect('c', { userId: 'ada' });
+    await t.send('c', { action: 'refresh', token: await sign('ada', later(), 'another-secret-that-is-at-least-32-chars!'), id: 'r1' });
+    expect(t.fanout.last('c')).toMatchObject({ type: 'error', code: 'unauthorized', id: 'r1' });
+    await t.send('c', { action: 'refresh', token: await sign('ada', Math.floor(Date.now() / 1000) - 60), id: 'r2' });
+    expect(t.fanout.last('c')).toMatchObject({ type: 'error', code: 'unauthorized', id: 'r2' });
+    expect((await t.registry.get('c'))?.expiresAt).toBe(record.expiresAt);
+    expect(t.changed).toEqual([]);
+  });
+
+  it('refuses every refresh when no token verifier is configured', async () => {
+    const t = setup();
+    await t.connect('c', { userId: 'ada' });
+    await t.send('c', { action: 'refresh', token: await sign('ada', later()), id: 'r1' });
+    expect(t.fanout.last('c')).toMatchObject({ type: 'error', code: 'unauthorized', id: 'r1' });
   });
 });

@@ -45,7 +45,8 @@ export class Connection {
     readonly id: string,
     readonly socket: WebSocket,
     readonly userId: string,
-    readonly expiresAt: number,
+    /** Token expiry, epoch ms; moved by an in-band refresh. */
+    public expiresAt: number,
     readonly sourceIp: string,
     readonly userAgent: string,
     private readonly maxBufferedBytes: number,

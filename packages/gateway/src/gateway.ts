@@ -97,6 +97,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
     logger,
     observer: metrics,
+    tokens: authorizer,
+    expiryChanged: (connectionId, expiresAt) => {
+      const connection = fanout.connections.get(connectionId);
+      if (connection !== undefined) connection.expiresAt = expiresAt;
+    },
   });
 
   let status: NodeStatus = 'starting';

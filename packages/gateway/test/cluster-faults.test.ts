@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../../test-support/fault-proxy.js';
-import { connect, type ClasswireClient, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
+import { connect, type ClasswireClient, type OpenEventMap, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
 import type { Gateway } from '../src/index.js';
 import { SECRET, TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { RedisProcess, freePort } from '../../../test-support/redis-server.js';
@@ -26,8 +26,8 @@ async function spawnNode(port: number, env: Record<string, string>): Promise<Chi
   return child;
 }
 
-function sdk(url: string, token: string): ClasswireClient {
-  const client = connect({ url, token, reconnect: { baseDelayMs: 50, maxDelayMs: 500 }, ackTimeoutMs: 3000, gapTimeoutMs: 200 });
+function sdk(url: string, token: string): ClasswireClient<OpenEventMap> {
+  const client = connect<OpenEventMap>({ url, token, reconnect: { baseDelayMs: 50, maxDelayMs: 500 }, ackTimeoutMs: 3000, gapTimeoutMs: 200 });
   cleanups.push(() => client.close());
   return client;
 }

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../../test-support/fault-proxy.js';
-import { connect, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
+import { connect, type OpenEventMap, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
 import type { Gateway } from '../src/index.js';
 import { AWS_CREDENTIALS, TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
@@ -175,7 +175,7 @@ describe('a node cut off from Redis for longer than its TTL', () => {
     const peer = await startNode(redis.url, 'node-peer', { CLASSWIRE_NODE_TTL_MS: '600' });
     try {
       const url = (g: Gateway) => `${g.url.replace('http', 'ws')}/ws`;
-      const student = connect({ url: url(isolated), token: await makeToken({ rooms: ['isolated'] }), reconnect: { baseDelayMs: 50, maxDelayMs: 300 } });
+      const student = connect<OpenEventMap>({ url: url(isolated), token: await makeToken({ rooms: ['isolated'] }), reconnect: { baseDelayMs: 50, maxDelayMs: 300 } });
       const room = student.join('isolated');
       await room.ready;
       let drops = 0;
@@ -258,8 +258,8 @@ describe('Redis restarted empty', () => {
     const b = await startNode(fresh.url, 'restart-b');
     try {
       const url = (g: Gateway) => `${g.url.replace('http', 'ws')}/ws`;
-      const reader = connect({ url: url(a), token: await makeToken({ rooms: ['gone'] }), reconnect: { baseDelayMs: 50, maxDelayMs: 300 } });
-      const writer = connect({ url: url(b), token: await makeToken({ rooms: ['gone'] }), reconnect: { baseDelayMs: 50, maxDelayMs: 300 } });
+      const reader = connect<OpenEventMap>({ url: url(a), token: await makeToken({ rooms: ['gone'] }), reconnect: { baseDelayMs: 50, maxDelayMs: 300 } });
+      const writer = connect<OpenEventMap>({ url: url(b), token: await makeToken({ rooms: ['gone'] }), reconnect: { baseDelayMs: 50, maxDelayMs: 300 } });
       const readRoom = reader.join('gone');
       const writeRoom = writer.join('gone');
       await Promise.all([readRoom.ready, writeRoom.ready]);

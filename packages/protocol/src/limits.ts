@@ -12,6 +12,8 @@ export const DEFAULT_LIMITS = {
   maxUserIdLength: 128,
   /** Deepest nesting of arrays and objects in a frame (the frame itself is depth 1). */
   maxDepth: 32,
+  /** Longest token a `refresh` frame may carry (the upgrade's limit too). */
+  maxTokenLength: 8192,
 } as const;
 
 export const ROOM_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;

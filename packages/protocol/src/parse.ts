@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_LIMITS, EVENT_PATTERN, ROOM_PATTERN } from './limits.js';
 import type { ErrorCode } from './errors.js';
-import type { ClientAction, ClientFrame, DirectFrame, JoinFrame, LeaveFrame, PingFrame, PublishFrame } from './types.js';
+import type { ClientAction, ClientFrame, DirectFrame, JoinFrame, LeaveFrame, PingFrame, PublishFrame, RefreshFrame } from './types.js';
 
 
 const room = z.string().min(1).max(DEFAULT_LIMITS.maxRoomLength).regex(ROOM_PATTERN, 'invalid room name');
@@ -39,6 +39,8 @@ const directFrame = z.object({
   id: clientId.optional(),
 });
 const pingFrame = z.object({ action: z.literal('ping'), id: clientId.optional() });
+// The id is required: the ack (or the error) names the refresh it answers.
+const refreshFrame = z.object({ action: z.literal('refresh'), token: z.string().min(1).max(DEFAULT_LIMITS.maxTokenLength), id: clientId });
 
 const schemas = {
   join: joinFrame,
@@ -46,6 +48,7 @@ const schemas = {
   publish: publishFrame,
   direct: directFrame,
   ping: pingFrame,
+  refresh: refreshFrame,
 } as const;
 
 export const CLIENT_ACTIONS = Object.keys(schemas) as ClientAction[];
@@ -58,7 +61,8 @@ const frameTypesMatchSchemas: [
   Same<z.infer<typeof publishFrame>, PublishFrame>,
   Same<z.infer<typeof directFrame>, DirectFrame>,
   Same<z.infer<typeof pingFrame>, PingFrame>,
-] = [true, true, true, true, true];
+  Same<z.infer<typeof refreshFrame>, RefreshFrame>,
+] = [true, true, true, true, true, true];
 void frameTypesMatchSchemas;
 
 export type ParseResult =

@@ -39,7 +39,13 @@ export interface PingFrame {
   action: 'ping';
   id?: string | undefined;
 }
-export type ClientFrame = JoinFrame | LeaveFrame | PublishFrame | DirectFrame | PingFrame;
+/** A new token for the open connection: the server moves the connection's expiry to its `exp`. */
+export interface RefreshFrame {
+  action: 'refresh';
+  token: string;
+  id: string;
+}
+export type ClientFrame = JoinFrame | LeaveFrame | PublishFrame | DirectFrame | PingFrame | RefreshFrame;
 export type ClientAction = ClientFrame['action'];
 
 export interface Member {

@@ -118,8 +118,12 @@ describe('parseClientFrame: valid frames', () => {
     expect(frame).not.toHaveProperty('extra');
   });
 
-  it('exposes the five actions', () => {
-    expect([...CLIENT_ACTIONS].sort()).toEqual(['direct', 'join', 'leave', 'ping', 'publish']);
+  it('accepts a refresh with a token and an id', () => {
+    expect(expectOk(parseClientFrame(json({ action: 'refresh', token: 'a.b.c', id: 'r1' })))).toEqual({ action: 'refresh', token: 'a.b.c', id: 'r1' });
+  });
+
+  it('exposes the six actions', () => {
+    expect([...CLIENT_ACTIONS].sort()).toEqual(['direct', 'join', 'leave', 'ping', 'publish', 'refresh']);
   });
 });
 
@@ -198,6 +202,14 @@ describe('parseClientFrame: rejections', () => {
     }
   });
 
+  it('rejects a refresh without an id, without a token, or with an over-long token', () => {
+    expect(expectBadRequest(parseClientFrame(json({ action: 'refresh', token: 'a.b.c' }))).action).toBe('refresh');
+    expect(expectBadRequest(parseClientFrame(json({ action: 'refresh', id: 'r' }))).id).toBe('r');
+    expectBadRequest(parseClientFrame(json({ action: 'refresh', token: '', id: 'r' })));
+    expectBadRequest(parseClientFrame(json({ action: 'refresh', token: 7, id: 'r' })));
+    expectBadRequest(parseClientFrame(json({ action: 'refresh', token: 't'.repeat(DEFAULT_LIMITS.maxTokenLength + 1), id: 'r' })));
+  });
+
   it('rejects a non-string id (and does not echo it)', () => {
     const result = expectBadRequest(parseClientFrame(json({ action: 'ping', id: 5 })));
     expect(result.id).toBeUndefined();
@@ -262,6 +274,7 @@ describe('parseClientFrame: rejections', () => {
       { action: 'leave', room: 'r', id },
       { action: 'publish', room: 'r', event: 'e', id },
       { action: 'direct', to: 'u', event: 'e', id },
+      { action: 'refresh', token: 'a.b.c', id },
     ]) {
       const result = expectBadRequest(parseClientFrame(json(frame)));
       expect(result.id).toBeUndefined();

@@ -1,4 +1,4 @@
-import { ClasswireError, type ClasswireClient, type JoinInfo, type Member, type Room } from '@classwire/client';
+import { ClasswireError, type ClassroomEvent, type ClassroomEventMap, type ClasswireClient, type JoinInfo, type Member, type Room } from '@classwire/client';
 import { applyEvent, applySnapshot, initialState, permissionsOf, type Actor, type ClassroomSnapshot, type ClassroomState, type Permissions } from '@classwire/protocol/classroom';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 
@@ -15,7 +15,7 @@ export interface UseClassroom {
   /** Why the server refused the join (removed from the class, or it has ended). */
   error: ClasswireError | undefined;
   /** Publishes a classroom event; the server's refusal rejects with its code. */
-  publish(event: string, data: unknown): Promise<number | undefined>;
+  publish<K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]): Promise<number | undefined>;
 }
 
 interface ClassroomView {
@@ -67,7 +67,8 @@ export function useClassroom(client: ClasswireClient | undefined, classroomId: s
   const { userId, role } = viewer;
   const permissions = useMemo(() => permissionsOf(state, { userId, role }), [state, userId, role]);
   const publish = useCallback(
-    (event: string, data: unknown) => (room === undefined ? Promise.reject(new ClasswireError('closed', 'not in a class')) : room.publish(event, data)),
+    <K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]) =>
+      room === undefined ? Promise.reject(new ClasswireError('closed', 'not in a class')) : room.publish(event, data),
     [room],
   );
   return { ...view, permissions, publish };

@@ -1,9 +1,22 @@
-import { ClasswireError, type ClasswireClient, type JoinInfo, type Member, type PublishOptions, type Room, type RoomMessage, type RoomState } from '@classwire/client';
+import {
+  ClasswireError,
+  type AnyEventMessage,
+  type ClassroomEventMap,
+  type ClasswireClient,
+  type EventMessage,
+  type JoinInfo,
+  type Member,
+  type OpenEventMap,
+  type PublishOptions,
+  type Room,
+  type RoomMessage,
+  type RoomState,
+} from '@classwire/client';
 import { useCallback, useEffect, useRef, useState } from 'react';
 
-export interface UseRoom {
+export interface UseRoom<Events = ClassroomEventMap> {
   /** The joined room; undefined without a client or a room id. */
-  room: Room | undefined;
+  room: Room<Events> | undefined;
   /** `idle` without a room, then the room's own state. */
   state: RoomState | 'idle';
   /** The last successful (re)join. */
@@ -11,29 +24,31 @@ export interface UseRoom {
   /** Why the server refused the join (or a publish nobody awaited). */
   error: ClasswireError | undefined;
   /** Publishes to the joined room; rejects with `closed` when there is none. */
-  publish<T>(event: string, data: T, options?: PublishOptions): Promise<number | undefined>;
+  publish<K extends keyof Events & string>(event: K, data: Events[K], options?: PublishOptions): Promise<number | undefined>;
 }
 
-interface RoomView {
-  room: Room | undefined;
+interface RoomView<Events> {
+  room: Room<Events> | undefined;
   state: RoomState | 'idle';
   joined: JoinInfo | undefined;
   error: ClasswireError | undefined;
 }
 
-const IDLE: RoomView = { room: undefined, state: 'idle', joined: undefined, error: undefined };
+function idle<Events>(): RoomView<Events> {
+  return { room: undefined, state: 'idle', joined: undefined, error: undefined };
+}
 
 /** Joins `roomId` while the component is mounted (the old room is left when the id changes). */
-export function useRoom(client: ClasswireClient | undefined, roomId: string | undefined): UseRoom {
-  const [view, setView] = useState<RoomView>(IDLE);
+export function useRoom<Events = ClassroomEventMap>(client: ClasswireClient<Events> | undefined, roomId: string | undefined): UseRoom<Events> {
+  const [view, setView] = useState<RoomView<Events>>(idle);
 
   useEffect(() => {
     if (client === undefined || roomId === undefined) {
-      setView(IDLE);
+      setView(idle());
       return;
     }
     const room = client.join(roomId);
-    const follow = (change: Partial<RoomView> = {}) => setView((previous) => (previous.room === room ? { ...previous, ...change, state: room.state } : previous));
+    const follow = (change: Partial<RoomView<Events>> = {}) => setView((previous) => (previous.room === room ? { ...previous, ...change, state: room.state } : previous));
     setView({ room, state: room.state, joined: undefined, error: undefined });
     const offs = [room.onJoined((joined) => follow({ joined })), room.onError((error) => follow({ error }))];
     // A refused join settles `ready` before any event says so.
@@ -50,7 +65,7 @@ export function useRoom(client: ClasswireClient | undefined, roomId: string | un
 
   const { room } = view;
   const publish = useCallback(
-    <T>(event: string, data: T, options?: PublishOptions) =>
+    <K extends keyof Events & string>(event: K, data: Events[K], options?: PublishOptions) =>
       room === undefined ? Promise.reject(new ClasswireError('closed', 'no room joined')) : room.publish(event, data, options),
     [room],
   );
@@ -61,16 +76,18 @@ export function useRoom(client: ClasswireClient | undefined, roomId: string | un
  * Calls `handler` for each message of `event` (or of every event with `'*'`) in the room, in seq order,
  * once. The latest handler is the one called: it need not be memoized.
  */
-export function useRoomEvent<T = unknown>(room: Room | undefined, event: string, handler: (message: RoomMessage<T>) => void): void {
+export function useRoomEvent<Events>(room: Room<Events> | undefined, event: '*', handler: (message: AnyEventMessage<Events>) => void): void;
+export function useRoomEvent<Events, K extends keyof Events & string>(room: Room<Events> | undefined, event: K, handler: (message: EventMessage<Events, K>) => void): void;
+export function useRoomEvent(room: Room<OpenEventMap> | undefined, event: string, handler: (message: RoomMessage) => void): void {
   const latest = useRef(handler);
   useEffect(() => {
     latest.current = handler;
   });
-  useEffect(() => room?.on<T>(event, (message) => latest.current(message)), [room, event]);
+  useEffect(() => room?.on(event, (message) => latest.current(message)), [room, event]);
 }
 
 /** The members present in a room, updated on every join and leave (and after each re-join). */
-export function usePresence(room: Room | undefined): Member[] {
+export function usePresence<Events>(room: Room<Events> | undefined): Member[] {
   const [members, setMembers] = useState<Member[]>([]);
   useEffect(() => {
     setMembers(room?.presence ?? []);

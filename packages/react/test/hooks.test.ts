@@ -50,7 +50,7 @@ describe('useClient, useRoom, useRoomEvent, usePresence', () => {
       const session = useClient(options);
       const room = useRoom(session.client, roomId);
       const members = usePresence(room.room);
-      useRoomEvent<{ text: string }>(room.room, 'chat.message', (message) => received.push(message));
+      useRoomEvent(room.room, 'chat.message', (message) => received.push(message));
       bound = { session, room, setRoomId };
       return createElement(
         'ul',

@@ -3,7 +3,7 @@
  * built from the room's snapshot and events. Components read the refs and call the actions; nothing
  * here touches the DOM.
  */
-import { CLOSE_CODES, ClasswireClient, ClasswireError, type ClientOptions, type Member, type Role, type Room, type RoomMessage } from '@classwire/client';
+import { CLOSE_CODES, ClasswireClient, ClasswireError, type ClassroomEvent, type ClassroomEventMap, type ClientOptions, type Member, type Role, type Room, type RoomMessage } from '@classwire/client';
 import {
   CLASSROOM_LIMITS,
   applyEvent,
@@ -101,7 +101,7 @@ export interface Classroom {
   permissions: Ref<Permissions>;
   join(request: JoinRequest): Promise<void>;
   leave(): void;
-  publish(event: string, data: unknown): Promise<number | undefined>;
+  publish<K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]): Promise<number | undefined>;
   /** Runs an action and turns a refusal into the notice. Resolves false when it was refused. */
   attempt(action: () => Promise<unknown>): Promise<boolean>;
   sendChat(text: string): Promise<boolean>;
@@ -294,12 +294,12 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     state.value = initialState();
   }
 
-  function publish(event: string, data: unknown): Promise<number | undefined> {
+  function publish<K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]): Promise<number | undefined> {
     if (room === undefined) return Promise.reject(new ClasswireError('closed', 'not in a class'));
     return room.publish(event, data);
   }
 
-  function publishEphemeral(event: string, data: unknown): Promise<unknown> {
+  function publishEphemeral<K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]): Promise<unknown> {
     return room?.publish(event, data, { ephemeral: true }).catch(() => undefined) ?? Promise.resolve();
   }
 
@@ -313,7 +313,7 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     }
   }
 
-  const act = (event: string, data: unknown) => attempt(() => publish(event, data));
+  const act = <K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]) => attempt(() => publish(event, data));
 
   onScopeDispose(shutdown);
 

@@ -1,9 +1,25 @@
-import { ClasswireError, type ClasswireClient, type JoinInfo, type Member, type PublishOptions, type Room, type RoomMessage, type RoomState } from '@classwire/client';
+import {
+  ClasswireError,
+  type AnyEventMessage,
+  type ClassroomEventMap,
+  type ClasswireClient,
+  type EventMessage,
+  type JoinInfo,
+  type Member,
+  type OpenEventMap,
+  type PublishOptions,
+  type Room,
+  type RoomMessage,
+  type RoomState,
+} from '@classwire/client';
 import { onScopeDispose, shallowRef, toValue, watch, type MaybeRefOrGetter, type ShallowRef } from 'vue';
 
-export interface UseRoom {
+/** A room of any event map, for what does not depend on its events. */
+type UntypedRoom = Room<OpenEventMap>;
+
+export interface UseRoom<Events = ClassroomEventMap> {
   /** The joined room; undefined while no room id is given. */
-  room: Readonly<ShallowRef<Room | undefined>>;
+  room: Readonly<ShallowRef<Room<Events> | undefined>>;
   /** `idle` without a room id, then the room's own state. */
   state: Readonly<ShallowRef<RoomState | 'idle'>>;
   /** The last successful (re)join. */
@@ -14,23 +30,24 @@ export interface UseRoom {
    * Handles messages of one event (or `'*'`) of whichever room is joined now, until the scope ends.
    * Returns a function that removes the handler earlier.
    */
-  on<T = unknown>(event: string, handler: (message: RoomMessage<T>) => void): () => void;
+  on(event: '*', handler: (message: AnyEventMessage<Events>) => void): () => void;
+  on<K extends keyof Events & string>(event: K, handler: (message: EventMessage<Events, K>) => void): () => void;
   /** Publishes to the joined room; rejects with `closed` when there is none. */
-  publish<T>(event: string, data: T, options?: PublishOptions): Promise<number | undefined>;
+  publish<K extends keyof Events & string>(event: K, data: Events[K], options?: PublishOptions): Promise<number | undefined>;
 }
 
 /**
  * Joins `roomId` (a ref or getter may change it: the old room is left, the new one joined) and leaves it
  * when the scope ends. Handlers registered with `on` follow the room across such changes.
  */
-export function useRoom(client: ClasswireClient, roomId: MaybeRefOrGetter<string | undefined>): UseRoom {
-  const room = shallowRef<Room>();
+export function useRoom<Events = ClassroomEventMap>(client: ClasswireClient<Events>, roomId: MaybeRefOrGetter<string | undefined>): UseRoom<Events> {
+  const room = shallowRef<Room<Events>>();
   const state = shallowRef<RoomState | 'idle'>('idle');
   const joined = shallowRef<JoinInfo>();
   const error = shallowRef<ClasswireError>();
   let detach: (() => void)[] = [];
 
-  function attach(next: Room): void {
+  function attach(next: Room<Events>): void {
     const follow = () => {
       state.value = next.state;
     };
@@ -81,14 +98,16 @@ export function useRoom(client: ClasswireClient, roomId: MaybeRefOrGetter<string
     state,
     joined,
     error,
-    on<T>(event: string, handler: (message: RoomMessage<T>) => void) {
-      let off = room.value?.on(event, handler);
+    on: ((event: string, handler: (message: RoomMessage) => void) => {
+      // The overloads above type the handler; underneath, one handler of an untyped room.
+      const untyped = (r: Room<Events> | undefined) => r as UntypedRoom | undefined;
+      let off = untyped(room.value)?.on(event, handler);
       // Synchronously, so that no message of a newly joined room arrives before the handler is on it.
       const stopFollowing = watch(
         room,
         (next) => {
           off?.();
-          off = next?.on(event, handler);
+          off = untyped(next)?.on(event, handler);
         },
         { flush: 'sync' },
       );
@@ -98,7 +117,7 @@ export function useRoom(client: ClasswireClient, roomId: MaybeRefOrGetter<string
       };
       onScopeDispose(remove);
       return remove;
-    },
+    }) as UseRoom<Events>['on'],
     publish(event, data, options) {
       const current = room.value;
       if (current === undefined) return Promise.reject(new ClasswireError('closed', 'no room joined'));
@@ -108,7 +127,7 @@ export function useRoom(client: ClasswireClient, roomId: MaybeRefOrGetter<string
 }
 
 /** The members present in a room, updated on every join and leave (and after each re-join). */
-export function usePresence(room: MaybeRefOrGetter<Room | undefined>): Readonly<ShallowRef<Member[]>> {
+export function usePresence<Events>(room: MaybeRefOrGetter<Room<Events> | undefined>): Readonly<ShallowRef<Member[]>> {
   const members = shallowRef<Member[]>([]);
   let offs: (() => void)[] = [];
   watch(

@@ -38,7 +38,7 @@ describe('useClient, useRoom, usePresence', () => {
         const room = useRoom(session.client, roomId);
         const members = usePresence(room.room);
         const received: RoomMessage<{ text: string }>[] = [];
-        room.on<{ text: string }>('chat.message', (message) => received.push(message));
+        room.on('chat.message', (message) => received.push(message));
         bound = { session, room, received };
         return () => h('ul', members.value.map((member) => h('li', { key: member.userId }, member.name)));
       },

@@ -23,7 +23,7 @@ const vue = scope.run(() => {
   const session = useClient(student);
   const room = useRoom(session.client, 'packed');
   const members = usePresence(room.room);
-  const chat = new Promise<RoomMessage<{ text: string }>>((resolve) => room.on<{ text: string }>('chat.message', resolve));
+  const chat = new Promise<RoomMessage<{ text: string }>>((resolve) => room.on('chat.message', resolve));
   return { session, room, members, chat };
 })!;
 await vue.room.room.value!.ready;

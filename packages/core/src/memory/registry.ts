@@ -29,6 +29,12 @@ export class MemoryRegistry implements ConnectionRegistry {
     return Promise.resolve(entry);
   }
 
+  setExpiry(connectionId: string, expiresAt: number): Promise<boolean> {
+    const entry = this.connections.get(connectionId);
+    if (entry !== undefined) entry.expiresAt = expiresAt;
+    return Promise.resolve(entry !== undefined);
+  }
+
   joinRoom(connectionId: string, room: string): Promise<void> {
     const entry = this.connections.get(connectionId);
     if (entry !== undefined) {

@@ -184,6 +184,16 @@ export class RedisRegistry implements ConnectionRegistry {
     throw new StoreUnavailableError(`registry remove of ${connectionId} kept racing other changes`);
   }
 
+  async setExpiry(connectionId: string, expiresAt: number): Promise<boolean> {
+    const reply = await this.writeThrough(connectionId, 'registry expiry', () =>
+      this.redis.classwireRegistryExpiry(1, this.keys.connection(connectionId), String(expiresAt)),
+    );
+    const cached = this.local.get(connectionId);
+    const updated = Number(reply) === 1;
+    this.cacheChanged(connectionId, cached === undefined || !updated ? undefined : { ...cached, expiresAt });
+    return updated;
+  }
+
   async joinRoom(connectionId: string, room: string): Promise<void> {
     const reply = await this.writeThrough(connectionId, 'registry join', () =>
       this.redis.classwireRegistryJoin(

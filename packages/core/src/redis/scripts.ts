@@ -23,6 +23,7 @@ const SCRIPTS = {
   classwirePresenceRemove: lua('presence-remove'),
   classwireRegistryAdd: lua('registry-add'),
   classwireRegistryJoin: lua('registry-join'),
+  classwireRegistryExpiry: lua('registry-expiry'),
   classwireRegistryRemove: lua('registry-remove'),
   classwireRegistryAlive: lua('registry-alive'),
 } as const;

@@ -46,6 +46,21 @@ export function describeRegistryContract(name: string, factory: RegistryFactory)
       expect(state!.joined.size).toBe(0);
     });
 
+    it('setExpiry moves a registered connection\'s expiry and never recreates a removed one', async () => {
+      const registry = await factory();
+      const rec = record(unique('user'));
+      await registry.add(rec);
+      await registry.joinRoom(rec.connectionId, 'lobby');
+      expect(await registry.setExpiry(rec.connectionId, rec.expiresAt + 60_000)).toBe(true);
+      const state = await registry.get(rec.connectionId);
+      expect(state?.expiresAt).toBe(rec.expiresAt + 60_000);
+      expect([...state!.joined]).toEqual(['lobby']);
+      await registry.remove(rec.connectionId);
+      expect(await registry.setExpiry(rec.connectionId, rec.expiresAt + 120_000)).toBe(false);
+      expect(await registry.get(rec.connectionId)).toBeUndefined();
+      expect(await registry.setExpiry(unique('missing'), rec.expiresAt)).toBe(false);
+    });
+
     it('get of an unknown connection is undefined', async () => {
       const registry = await factory();
       expect(await registry.get(unique('missing'))).toBeUndefined();
