@@ -1,5 +1,6 @@
 import { ConfigError, DEFAULTS, SHARED_ENV, envFlag, envInt, envList, parseEnv } from '@classwire/core';
 import { z } from 'zod';
+import { TrustedProxies } from './trusted-proxies.js';
 
 export { ConfigError };
 
@@ -26,6 +27,7 @@ const env = z.object({
   CLASSWIRE_REDIS_SENTINELS: envList.optional(),
   CLASSWIRE_REDIS_MASTER_NAME: z.string().min(1).default('mymaster'),
   CLASSWIRE_NODE_TTL_MS: envInt(300).default(15_000),
+  CLASSWIRE_TRUSTED_PROXIES: envList.default([]),
 });
 
 export interface GatewayConfig {
@@ -42,6 +44,8 @@ export interface GatewayConfig {
     audience: string | undefined;
   };
   devTokens: boolean;
+  /** The proxies whose X-Forwarded-For names the client (none by default). */
+  trustedProxies: TrustedProxies;
   allowedOrigins: string[];
   /** Rooms are classrooms (docs/classroom.md); off: generic rooms only. */
   classroom: boolean;
@@ -136,6 +140,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       audience: e.CLASSWIRE_JWT_AUDIENCE,
     },
     devTokens,
+    trustedProxies: new TrustedProxies(e.CLASSWIRE_TRUSTED_PROXIES),
     allowedOrigins: e.CLASSWIRE_ALLOWED_ORIGINS,
     classroom: e.CLASSWIRE_CLASSROOM,
     api: {

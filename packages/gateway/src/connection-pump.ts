@@ -4,9 +4,9 @@ import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import { Connection, newConnectionId, type ConnectionEvents } from './connection.js';
-import { sourceIpOf } from './http-util.js';
 import type { LocalFanOut } from './local-fanout.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 
 /**
  * Frames a connection may have waiting for its handler before the gateway stops reading its socket
@@ -22,6 +22,7 @@ export interface PumpDeps {
   logger: Logger;
   nodeId: string;
   maxBufferedBytes: number;
+  trustedProxies: TrustedProxies;
   /** Disconnects still being processed; a drain waits for them before it lets go of Redis. */
   disconnecting: Set<Promise<void>>;
 }
@@ -42,7 +43,7 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
 
   return (ws, req, claims, room) => {
     const id = newConnectionId();
-    const connection = new Connection(id, ws, claims.userId, claims.expiresAt, sourceIpOf(req), req.headers['user-agent'] ?? '', deps.maxBufferedBytes, events);
+    const connection = new Connection(id, ws, claims.userId, claims.expiresAt, deps.trustedProxies.sourceIpOf(req), req.headers['user-agent'] ?? '', deps.maxBufferedBytes, events);
     fanout.connections.set(id, connection);
     const log = logger.child({ connectionId: id, userId: claims.userId });
 

@@ -9,4 +9,5 @@ export { handleConnectionRequest, readManagementBody, sendAwsError, type Connect
 export { createDevTokens, serveDevToken, type DevTokenIssuer } from './dev-tokens.js';
 export { GatewayMetrics } from './metrics.js';
 export { serveStatic, BUNDLED_WEB_ROOT } from './static-files.js';
-export { listen, pathOf, sendJson, sourceIpOf } from './http-util.js';
+export { listen, pathOf, sendJson } from './http-util.js';
+export { TrustedProxies } from './trusted-proxies.js';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { ApiGatewayManagementApiClient, PostToConnectionCommand, type ServiceInputTypes, type ServiceOutputTypes } from '@aws-sdk/client-apigatewaymanagementapi';
+import type { FinalizeHandler, FinalizeHandlerArguments } from '@smithy/types';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -20,7 +21,7 @@ function recordingClient(endpoint: string): { api: ApiGatewayManagementApiClient
   const api = new ApiGatewayManagementApiClient({ endpoint, region: 'eu-west-2', credentials: AWS_CREDENTIALS });
   const sent: CapturedRequest[] = [];
   api.middlewareStack.addRelativeTo(
-    (next) => (args) => {
+    (next: FinalizeHandler<ServiceInputTypes, ServiceOutputTypes>) => (args: FinalizeHandlerArguments<ServiceInputTypes>) => {
       const request = args.request as HttpRequest;
       const query = new URLSearchParams(request.query as Record<string, string>).toString();
       sent.push({
