@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Gateway, GatewayConfig } from '@classwire/gateway';
-import { BUNDLED_WEB_ROOT, createDevTokens, listen, sendAwsError } from '@classwire/gateway/http';
+import { BUNDLED_WEB_ROOT, createDevTokens, devTokenWarning, listen, sendAwsError } from '@classwire/gateway/http';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { ApiGatewayEmulatorConfig } from './config.js';
@@ -85,7 +85,10 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
   }
   const backend = functions.backend;
   logger.info({ url, ws: `${url.replace('http', 'ws')}/${apigw.stage}`, apiId: apigw.apiId, callbackUrl, handlers: apigw.handlerModule ?? '@classwire/aws' }, 'classwire API Gateway emulator listening');
-  if (devTokens !== undefined) logger.warn({ endpoint: `${url}/dev/token` }, 'DEVELOPMENT TOKENS ARE ON. Never enable this in production.');
+  if (devTokens !== undefined) {
+    const warning = devTokenWarning(config, url);
+    logger.warn(warning.fields, warning.message);
+  }
 
   async function drain(): Promise<void> {
     draining = true;

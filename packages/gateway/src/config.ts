@@ -15,6 +15,7 @@ const env = z.object({
   HOST: z.string().min(1).optional(),
   CLASSWIRE_NODE_ID: z.string().min(1).optional(),
   CLASSWIRE_DEV_TOKENS: envFlag.default(false),
+  CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET: envFlag.default(false),
   CLASSWIRE_API_KEY: z.string().min(16, 'CLASSWIRE_API_KEY must be at least 16 characters').optional(),
   CLASSWIRE_AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   CLASSWIRE_AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
@@ -95,6 +96,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (devTokens && e.CLASSWIRE_JWKS_URL !== undefined) {
     throw new ConfigError('development tokens are signed with a secret; they cannot be used with CLASSWIRE_JWKS_URL');
   }
+  if (devTokens && e.CLASSWIRE_JWT_SECRET !== undefined && !e.CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET) {
+    throw new ConfigError(
+      'development tokens would be signed with CLASSWIRE_JWT_SECRET, so anyone reaching /dev/token could mint tokens your ' +
+        'production verifies: unset CLASSWIRE_JWT_SECRET (a random secret is used) or set CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET=1',
+    );
+  }
   if (!devTokens && e.CLASSWIRE_JWT_SECRET === undefined && e.CLASSWIRE_JWKS_URL === undefined) {
     throw new ConfigError('set CLASSWIRE_JWT_SECRET or CLASSWIRE_JWKS_URL (or run with --dev for development tokens)');
   }
@@ -127,8 +134,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   return {
     redis,
     port: e.PORT,
-    // Development mode answers token requests from anyone who can reach it, so it stays on loopback by default.
-    host: e.HOST ?? (dev ? '127.0.0.1' : '0.0.0.0'),
+    // The token endpoint answers anyone who can reach it, so with it on the node stays on loopback unless HOST says otherwise.
+    host: e.HOST ?? (devTokens ? '127.0.0.1' : '0.0.0.0'),
     logLevel: e.LOG_LEVEL,
     nodeId: e.CLASSWIRE_NODE_ID,
     wsPath: e.CLASSWIRE_WS_PATH,

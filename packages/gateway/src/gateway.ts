@@ -18,7 +18,7 @@ import { WebSocketServer } from 'ws';
 import { createCluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
 import { createConnectionPump, startHeartbeat } from './connection-pump.js';
-import { createDevTokens } from './dev-tokens.js';
+import { createDevTokens, devTokenWarning } from './dev-tokens.js';
 import { listen, pathOf, sendError } from './http-util.js';
 import { LocalFanOut } from './local-fanout.js';
 import { createLogger } from './logger.js';
@@ -143,10 +143,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   status = 'ready';
   logger.info({ url, node: nodeId, ws: `${url.replace('http', 'ws')}${config.wsPath}` }, 'classwire gateway listening');
   if (devTokens !== undefined) {
-    logger.warn(
-      { endpoint: `${url}/dev/token` },
-      'DEVELOPMENT TOKENS ARE ON: anyone who reaches this server can mint a token for any user and role. Never enable this in production.',
-    );
+    const warning = devTokenWarning(config, url);
+    logger.warn(warning.fields, warning.message);
   }
 
   async function drain(): Promise<void> {
