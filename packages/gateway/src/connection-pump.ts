@@ -14,6 +14,8 @@ import type { TrustedProxies } from './trusted-proxies.js';
  */
 const QUEUE_HIGH_WATER = 64;
 const QUEUE_LOW_WATER = 16;
+/** setTimeout's largest delay; a token living longer is caught by the per-frame check and the heartbeat. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface PumpDeps {
   engine: Engine;
@@ -46,6 +48,10 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     const connection = new Connection(id, ws, claims.userId, claims.expiresAt, deps.trustedProxies.sourceIpOf(req), req.headers['user-agent'] ?? '', deps.maxBufferedBytes, events);
     fanout.connections.set(id, connection);
     const log = logger.child({ connectionId: id, userId: claims.userId });
+    const closeExpired = () => connection.close(CLOSE_CODES.tokenExpired, 'token expired');
+    const untilExpiry = claims.expiresAt - Date.now();
+    const expiryTimer = untilExpiry <= MAX_TIMER_MS ? setTimeout(closeExpired, Math.max(0, untilExpiry)) : undefined;
+    expiryTimer?.unref();
 
     const queue: string[] = [];
     // Busy until the engine has registered the connection: frames wait in the queue meanwhile.
@@ -63,6 +69,11 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
         if (paused && queue.length <= QUEUE_LOW_WATER) {
           paused = false;
           ws.resume();
+        }
+        // Frames queued before the token's expiry but handled after it are refused too.
+        if (Date.now() >= connection.expiresAt) {
+          closeExpired();
+          break;
         }
         await engine.handleFrame(id, raw);
       }
@@ -90,6 +101,7 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     ws.on('error', (error) => log.debug({ err: error }, 'socket error'));
     ws.on('close', (code: number) => {
       closed = true;
+      clearTimeout(expiryTimer);
       queue.length = 0;
       fanout.connections.delete(id);
       metrics.closes.inc({ code: String(code) });
