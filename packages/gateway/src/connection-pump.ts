@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import type { Claims, Engine } from '@classwire/core';
+import type { Claims, ConnectionRegistry, Engine } from '@classwire/core';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
-import { Connection, newConnectionId, type ConnectionEvents } from './connection.js';
+import { Connection, type ConnectionEvents } from './connection.js';
 import type { LocalFanOut } from './local-fanout.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { TrustedProxies } from './trusted-proxies.js';
@@ -19,6 +19,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface PumpDeps {
   engine: Engine;
+  registry: Pick<ConnectionRegistry, 'releaseSlot'>;
   fanout: LocalFanOut;
   metrics: GatewayMetrics;
   logger: Logger;
@@ -33,7 +34,7 @@ export interface PumpDeps {
  * The connection pump: registers an upgraded socket with the engine, then feeds its frames to
  * `Engine.handleFrame` one at a time in arrival order, and disconnects it when the socket closes.
  */
-export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: IncomingMessage, claims: Claims, room: string | undefined) => void {
+export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: IncomingMessage, id: string, claims: Claims, room: string | undefined) => void {
   const { engine, fanout, metrics, logger } = deps;
   const events: ConnectionEvents = {
     slowConsumer: (connection) => {
@@ -43,8 +44,7 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     framesOut: (count) => metrics.framesOut.inc(count),
   };
 
-  return (ws, req, claims, room) => {
-    const id = newConnectionId();
+  return (ws, req, id, claims, room) => {
     const connection = new Connection(id, ws, claims.userId, claims.expiresAt, deps.trustedProxies.sourceIpOf(req), req.headers['user-agent'] ?? '', deps.maxBufferedBytes, events);
     fanout.connections.set(id, connection);
     const log = logger.child({ connectionId: id, userId: claims.userId });
@@ -128,6 +128,8 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
       })
       .catch((error: unknown) => {
         log.error({ err: error }, 'connect failed');
+        // Not registered, so no disconnect frees the slot checkConnect reserved.
+        deps.registry.releaseSlot(claims.userId, id).catch((releaseError: unknown) => log.warn({ err: releaseError }, 'slot release failed'));
         connection.close(CLOSE_CODES.serverError, 'could not register the connection');
         busy = false;
         if (closed) finish();

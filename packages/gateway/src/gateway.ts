@@ -131,7 +131,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     metrics,
     logger,
     isDraining: () => status === 'draining',
-    accept: createConnectionPump({ engine, fanout, metrics, logger, nodeId, maxBufferedBytes: config.limits.maxBufferedBytes, trustedProxies: config.trustedProxies, disconnecting }),
+    accept: createConnectionPump({ engine, registry, fanout, metrics, logger, nodeId, maxBufferedBytes: config.limits.maxBufferedBytes, trustedProxies: config.trustedProxies, disconnecting }),
   });
 
   const heartbeat = startHeartbeat(fanout.connections, config.pingIntervalMs);

@@ -22,6 +22,7 @@ const SCRIPTS = {
   classwirePresenceAdd: lua('presence-add'),
   classwirePresenceRemove: lua('presence-remove'),
   classwireRegistryAdd: lua('registry-add'),
+  classwireRegistryReserve: lua('registry-reserve'),
   classwireRegistryJoin: lua('registry-join'),
   classwireRegistryRemove: lua('registry-remove'),
   classwireRegistryAlive: lua('registry-alive'),
