@@ -1,11 +1,11 @@
-import { CLOSE_CODES, type ClientFrame } from '@classwire/protocol/wire';
+import { CLOSE_CODES, DEFAULT_LIMITS, type ClientFrame } from '@classwire/protocol/wire';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { Connection, type CloseInfo, type ConnectionState, type WebSocketConstructor } from './connection.js';
 import { Inbound, type DirectMessage } from './dispatch.js';
 import { Emitter } from './emitter.js';
 import { ClasswireError } from './errors.js';
 import { Membership } from './membership.js';
-import { Outbox } from './outbox.js';
+import { Outbox, frameBytes, tooLarge } from './outbox.js';
 import { Room, type PublishOptions, type RoomHost } from './room.js';
 import { TokenSource } from './token.js';
 
@@ -37,6 +37,11 @@ export interface ClientOptions {
    * guarantee for throughput on high-latency links. @default 1
    */
   maxInFlight?: number;
+  /**
+   * The largest frame the server accepts, bytes (`CLASSWIRE_MAX_FRAME_BYTES`). A larger publish is
+   * rejected with `payload_too_large` before it is sent. @default 32768
+   */
+  maxFrameBytes?: number;
   /** Random source for jitter and ids (tests inject a seeded one). @default Math.random */
   random?: () => number;
 }
@@ -97,8 +102,8 @@ export class ClasswireClient {
           this.outbox.flush();
         },
         frame: (data) => this.inbound.receive(data),
-        lost: () => {
-          this.outbox.unsendAll();
+        lost: (code) => {
+          this.outbox.unsendAll(code);
           this.membership.connectionLost();
         },
         ended: (info) => this.ended(info),
@@ -108,6 +113,7 @@ export class ClasswireClient {
     this.outbox = new Outbox(
       {
         maxPending: options.maxPendingPublishes ?? 1000,
+        maxFrameBytes: options.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
         maxInFlight: options.maxInFlight ?? 1,
         ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
         retryDelay: backoff,
@@ -215,7 +221,10 @@ export class ClasswireClient {
       const link = this.connection.link;
       if (link !== undefined && room.state === 'joined') {
         const frame: ClientFrame = { action: 'publish', room: room.id, event, data, ephemeral: true };
-        link.send(JSON.stringify(frame));
+        const text = JSON.stringify(frame);
+        const bytes = frameBytes(text);
+        if (bytes > this.outbox.maxFrameBytes) return Promise.reject(tooLarge(bytes, this.outbox.maxFrameBytes));
+        link.send(text);
       }
       return Promise.resolve(undefined);
     }

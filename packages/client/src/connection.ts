@@ -40,8 +40,8 @@ export interface ConnectionHooks {
   stateChanged(state: ConnectionState, previous: ConnectionState): void;
   opened(): void;
   frame(data: unknown): void;
-  /** The socket is gone; a reconnect or the end follows. Nothing sent on it will be answered. */
-  lost(): void;
+  /** The socket is gone (with this close code); a reconnect or the end follows. Nothing sent on it will be answered. */
+  lost(code: number): void;
   /** Closed for good. */
   ended(info: CloseInfo): void;
   reportError(error: unknown): void;
@@ -202,7 +202,7 @@ export class Connection {
   private onSocketClosed(code: number, reason: string): void {
     this.socket = undefined;
     this.heartbeat.stop();
-    this.hooks.lost();
+    this.hooks.lost(code);
     if (!shouldReconnect(code)) {
       this.close({ code, reason });
       return;

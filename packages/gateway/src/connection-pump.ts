@@ -14,6 +14,18 @@ import type { TrustedProxies } from './trusted-proxies.js';
  */
 const QUEUE_HIGH_WATER = 64;
 const QUEUE_LOW_WATER = 16;
+/**
+ * The close code `ws` sends for each protocol violation it detects; it drops the socket without waiting
+ * for the peer's reply, so its close event would report 1006 (no close frame received) instead.
+ */
+const VIOLATION_CLOSE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CLOSE_CODES.messageTooBig,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: CLOSE_CODES.messageTooBig,
+  WS_ERR_INVALID_UTF8: 1007,
+};
+/** What `ws` sends for any other framing error: 1002, protocol error. */
+const PROTOCOL_ERROR = 1002;
+
 /** setTimeout's largest delay; a token living longer is caught by the per-frame check and the heartbeat. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -98,14 +110,24 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     ws.on('pong', () => {
       connection.alive = true;
     });
-    ws.on('error', (error) => log.debug({ err: error }, 'socket error'));
-    ws.on('close', (code: number) => {
+    let violation: number | undefined;
+    ws.on('error', (error: Error & { code?: string }) => {
+      if (error.code?.startsWith('WS_ERR_') === true) {
+        violation = VIOLATION_CLOSE_CODES[error.code] ?? PROTOCOL_ERROR;
+        log.info({ code: violation, error: error.code, message: error.message }, 'closed for a protocol violation');
+      } else {
+        log.debug({ err: error }, 'socket error');
+      }
+    });
+    ws.on('close', (received: number) => {
       closed = true;
       clearTimeout(expiryTimer);
       queue.length = 0;
       fanout.connections.delete(id);
+      // The code this side closed with when it closed first (what the peer echoes, or would have).
+      const code = violation ?? connection.closedWith ?? received;
       metrics.closes.inc({ code: String(code) });
-      log.debug({ code }, 'closed');
+      log.debug({ code, received }, 'closed');
       if (!busy) finish();
     });
 
