@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Gateway, GatewayConfig } from '@classwire/gateway';
-import { BUNDLED_WEB_ROOT, createDevTokens, devTokenWarning, listen, sendAwsError } from '@classwire/gateway/http';
+import { applySecurityHeaders, BUNDLED_WEB_ROOT, createDevTokens, devTokenWarning, listen, sendAwsError } from '@classwire/gateway/http';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { ApiGatewayEmulatorConfig } from './config.js';
@@ -58,6 +58,7 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
     isReady: () => functions !== undefined,
   });
   const server = createServer((req, res) => {
+    applySecurityHeaders(req, res);
     routes(req, res).catch((error: unknown) => {
       logger.error({ err: error, method: req.method }, 'request failed');
       if (!res.headersSent) sendAwsError(res, 500, 'InternalServerErrorException', 'Internal server error');

@@ -11,3 +11,4 @@ export { GatewayMetrics } from './metrics.js';
 export { serveStatic, BUNDLED_WEB_ROOT } from './static-files.js';
 export { listen, pathOf, sendJson } from './http-util.js';
 export { TrustedProxies } from './trusted-proxies.js';
+export { applySecurityHeaders } from './security-headers.js';
