@@ -48,6 +48,8 @@ export interface ConnectionHooks {
 }
 
 const OPEN = 1;
+/** The longest reconnect delay a server's hint may impose. */
+const MAX_SERVER_DELAY_MS = 60_000;
 
 /**
  * The socket's lifecycle: opens it with the current token, reconnects with jittered backoff after any
@@ -58,8 +60,8 @@ export class Connection {
   private socket: WebSocketLike | undefined;
   /** Reconnect attempts since a room was last joined: the backoff's exponent. */
   private attempt = 0;
-  /** A `closing` frame's code, applied when the socket closes. */
-  private closingNotice: CloseInfo | undefined;
+  /** A `closing` frame's code (and reconnect delay), applied when the socket closes. */
+  private closingNotice: (CloseInfo & { retryAfterMs?: number | undefined }) | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly heartbeat: Heartbeat;
 
@@ -95,10 +97,11 @@ export class Connection {
 
   /**
    * A `closing` frame. On API Gateway the server announces its close code this way (DeleteConnection
-   * cannot set one); it decides over the code the socket actually closes with.
+   * cannot set one); it decides over the code the socket actually closes with. `retryAfterMs`, from a
+   * draining server, replaces the backoff's delay before the next attempt.
    */
-  announceClose(notice: CloseInfo): void {
-    this.closingNotice = notice;
+  announceClose(notice: CloseInfo, retryAfterMs?: number): void {
+    this.closingNotice = { ...notice, retryAfterMs };
   }
 
   /** Closes for good. */
@@ -165,8 +168,9 @@ export class Connection {
       // A socket that never opened may have been refused (an expired or revoked token): refresh it.
       if (!opened) this.tokens.markStale();
       const notice = this.closingNotice ?? event;
+      const retryAfterMs = this.closingNotice?.retryAfterMs;
       this.closingNotice = undefined;
-      this.onSocketClosed(notice.code, notice.reason);
+      this.onSocketClosed(notice.code, notice.reason, retryAfterMs);
     };
   }
 
@@ -199,7 +203,7 @@ export class Connection {
     this.onSocketClosed(CLOSE_CODES.heartbeatTimeout, reason);
   }
 
-  private onSocketClosed(code: number, reason: string): void {
+  private onSocketClosed(code: number, reason: string, retryAfterMs?: number): void {
     this.socket = undefined;
     this.heartbeat.stop();
     this.hooks.lost(code);
@@ -208,13 +212,14 @@ export class Connection {
       return;
     }
     if (code === CLOSE_CODES.tokenExpired) this.tokens.markStale();
-    this.scheduleReconnect();
+    this.scheduleReconnect(retryAfterMs);
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(serverDelayMs?: number): void {
     if (this.current === 'closed') return;
     this.setState('reconnecting');
-    const delay = this.settings.reconnectDelay(this.attempt);
+    const hinted = typeof serverDelayMs === 'number' && Number.isFinite(serverDelayMs) && serverDelayMs >= 0;
+    const delay = hinted ? Math.min(serverDelayMs, MAX_SERVER_DELAY_MS) : this.settings.reconnectDelay(this.attempt);
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

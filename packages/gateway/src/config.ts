@@ -24,6 +24,7 @@ const env = z.object({
   CLASSWIRE_MAX_BUFFERED_BYTES: envInt(1024).default(1024 * 1024),
   CLASSWIRE_PING_INTERVAL_MS: envInt(100).default(25_000),
   CLASSWIRE_DRAIN_TIMEOUT_MS: envInt(0).default(5_000),
+  CLASSWIRE_DRAIN_SPREAD_MS: envInt(0).max(600_000).default(DEFAULTS.drainSpreadMs),
   CLASSWIRE_STATIC_DIR: z.string().min(1).optional(),
   CLASSWIRE_REDIS_SENTINELS: envList.optional(),
   CLASSWIRE_REDIS_MASTER_NAME: z.string().min(1).default('mymaster'),
@@ -66,6 +67,8 @@ export interface GatewayConfig {
   };
   pingIntervalMs: number;
   drainTimeoutMs: number;
+  /** The window a drain spreads its closes over (each client is told to wait its offset before reconnecting). */
+  drainSpreadMs: number;
   /**
    * Directory of the web app served at `/`; undefined serves the gateway's bundled development console.
    * The `classwire` CLI defaults it to the classroom app's build.
@@ -166,6 +169,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     pingIntervalMs: e.CLASSWIRE_PING_INTERVAL_MS,
     drainTimeoutMs: e.CLASSWIRE_DRAIN_TIMEOUT_MS,
+    drainSpreadMs: e.CLASSWIRE_DRAIN_SPREAD_MS,
     staticDir: e.CLASSWIRE_STATIC_DIR,
   };
 }

@@ -12,11 +12,12 @@ import {
   type ConnectionRegistry,
   type PresenceStore,
 } from '@classwire/core';
-import { CLOSE_CODES } from '@classwire/protocol';
+import { CLOSE_CODES, encodeClosingFrame } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { createCluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
+import type { Connection } from './connection.js';
 import { createConnectionPump, startHeartbeat } from './connection-pump.js';
 import { createDevTokens, devTokenWarning } from './dev-tokens.js';
 import { listen, pathOf, sendError } from './http-util.js';
@@ -24,8 +25,27 @@ import { LocalFanOut } from './local-fanout.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { createRoutes, type NodeStatus } from './routes.js';
+import { applySecurityHeaders } from './security-headers.js';
 import { BUNDLED_WEB_ROOT } from './static-files.js';
 import { handleUpgrades } from './upgrade.js';
+
+/**
+ * Closes the connections one by one over `windowMs` (4000), each first told in a `closing` frame to wait
+ * its offset in the window before reconnecting, so the reconnects spread over twice the window.
+ */
+function spreadCloses(connections: Connection[], windowMs: number): NodeJS.Timeout[] {
+  const timers: NodeJS.Timeout[] = [];
+  connections.forEach((connection, index) => {
+    const offset = Math.floor((index * windowMs) / connections.length);
+    const close = () => {
+      connection.send(encodeClosingFrame(CLOSE_CODES.goingAway, 'server shutting down', offset));
+      connection.close(CLOSE_CODES.goingAway, 'server shutting down');
+    };
+    if (offset === 0) close();
+    else timers.push(setTimeout(close, offset));
+  });
+  return timers;
+}
 
 /** A running server: the gateway, or another runtime on the same HTTP pieces (the API Gateway emulator). */
 export interface Gateway {
@@ -36,7 +56,7 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   /** Number of open sockets on this node. */
   readonly connectionCount: number;
-  /** Stops accepting, closes every socket with 4000 ("reconnect"), and stops the server. */
+  /** Stops accepting, closes every socket with 4000 ("reconnect") spread over the drain window, and stops the server. */
   drain(): Promise<void>;
 }
 
@@ -107,6 +127,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     status: () => status,
   });
   const server = createServer((req, res) => {
+    applySecurityHeaders(req, res);
     routes(req, res).catch((error: unknown) => {
       logger.error({ err: error, method: req.method, path: pathOf(req) }, 'request failed');
       if (!res.headersSent) sendError(res, 'internal', 'internal error');
@@ -152,9 +173,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     clearInterval(heartbeat);
     clearInterval(sweeper);
     const closedServer = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const connection of fanout.connections.values()) connection.close(CLOSE_CODES.goingAway, 'server shutting down');
-    const deadline = Date.now() + config.drainTimeoutMs;
+    const scheduled = spreadCloses([...fanout.connections.values()], config.drainSpreadMs);
+    const deadline = Date.now() + config.drainSpreadMs + config.drainTimeoutMs;
     while (fanout.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    for (const timer of scheduled) clearTimeout(timer);
     for (const connection of fanout.connections.values()) connection.socket.terminate();
     server.closeAllConnections();
     await closedServer;
