@@ -1,7 +1,9 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Gateway } from '../../gateway/src/index.js';
+import { loadConfig, startGateway, type Gateway } from '../../gateway/src/index.js';
 import { ClasswireError, type ConnectionState } from '../src/node.js';
-import { RUNTIMES, eventually, makeToken, sdkClient, startRuntime, startTestGateway, wsUrl } from './helpers.js';
+import { RUNTIMES, SECRET, eventually, makeToken, sdkClient, startRuntime, wsUrl } from './helpers.js';
 
 const refusal = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error);
 
@@ -33,9 +35,17 @@ describe.each(RUNTIMES)('an oversized publish on %s', (runtime) => {
 
 describe('a publish over a server limit the SDK did not know', () => {
   let gateway: Gateway;
+  const logLines: string[] = [];
 
   beforeAll(async () => {
-    gateway = await startTestGateway({ CLASSWIRE_MAX_FRAME_BYTES: '4096' });
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        logLines.push(chunk.toString());
+        callback();
+      },
+    });
+    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', CLASSWIRE_JWT_SECRET: SECRET, CLASSWIRE_CLASSROOM: '0', CLASSWIRE_MAX_FRAME_BYTES: '4096' });
+    gateway = await startGateway(config, { logger: pino({ level: 'info' }, sink) });
   });
   afterAll(async () => {
     await gateway.drain();
@@ -57,6 +67,8 @@ describe('a publish over a server limit the SDK did not know', () => {
     expect(states.filter((s) => s === 'reconnecting')).toHaveLength(1);
     await eventually(async () => /classwire_closes_total\{code="1009"\} 1/.test(await gateway.metrics.registry.metrics()));
     expect(await gateway.metrics.registry.metrics()).not.toMatch(/classwire_closes_total\{code="1006"\}/);
+    const logged = logLines.map((line) => JSON.parse(line) as { msg: string; code?: number });
+    expect(logged).toContainEqual(expect.objectContaining({ msg: 'closed for a protocol violation', code: 1009 }));
     client.close();
   });
 });
