@@ -28,6 +28,8 @@ export async function startTestGateway(env: Record<string, string> = {}, options
     CLASSWIRE_AWS_SECRET_ACCESS_KEY: AWS_CREDENTIALS.secretAccessKey,
     // Generic rooms: these suites test the protocol with arbitrary events; classroom.test.ts turns it on.
     CLASSWIRE_CLASSROOM: '0',
+    // Drains close every socket at once, so suites end quickly; drain.test.ts sets a window.
+    CLASSWIRE_DRAIN_SPREAD_MS: '0',
     ...env,
   });
   return startServer(config, { logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Gateway, GatewayConfig } from '@classwire/gateway';
-import { BUNDLED_WEB_ROOT, createDevTokens, isAbandoned, listen, sendAwsError } from '@classwire/gateway/http';
+import { applySecurityHeaders, BUNDLED_WEB_ROOT, createDevTokens, devTokenWarning, isAbandoned, listen, sendAwsError } from '@classwire/gateway/http';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { ApiGatewayEmulatorConfig } from './config.js';
@@ -58,6 +58,7 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
     isReady: () => functions !== undefined,
   });
   const server = createServer((req, res) => {
+    applySecurityHeaders(req, res);
     routes(req, res).catch((error: unknown) => {
       if (isAbandoned(req)) {
         logger.debug({ err: error, method: req.method }, 'request abandoned by the client');
@@ -90,7 +91,10 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
   }
   const backend = functions.backend;
   logger.info({ url, ws: `${url.replace('http', 'ws')}/${apigw.stage}`, apiId: apigw.apiId, callbackUrl, handlers: apigw.handlerModule ?? '@classwire/aws' }, 'classwire API Gateway emulator listening');
-  if (devTokens !== undefined) logger.warn({ endpoint: `${url}/dev/token` }, 'DEVELOPMENT TOKENS ARE ON. Never enable this in production.');
+  if (devTokens !== undefined) {
+    const warning = devTokenWarning(config, url);
+    logger.warn(warning.fields, warning.message);
+  }
 
   async function drain(): Promise<void> {
     draining = true;

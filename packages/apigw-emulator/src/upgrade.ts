@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketResult } from '@classwire/aws';
-import { newConnectionId, sourceIpOf } from '@classwire/gateway/http';
+import { newConnectionId } from '@classwire/gateway/http';
 import { WebSocketServer } from 'ws';
 import { acceptConnection, fireDisconnect, FRAME_BYTES } from './connection-pump.js';
 import type { EmulatorContext } from './context.js';
@@ -44,7 +44,7 @@ export function handleUpgrades(server: Server, ctx: EmulatorContext): void {
       domainName: req.headers.host ?? `localhost`,
       connectionId: newConnectionId(),
       connectedAt,
-      sourceIp: sourceIpOf(req),
+      sourceIp: ctx.config.trustedProxies.sourceIpOf(req),
       userAgent: req.headers['user-agent'],
       authorizer: undefined,
     };

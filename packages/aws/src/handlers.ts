@@ -72,13 +72,15 @@ export function createHandlers(environment: Record<string, string | undefined>, 
         return refuse('internal', 'internal error');
       }
       const lambda = await engine(event);
+      let reserved = false;
       try {
         // The same checks as the gateway's upgrade (core's checkConnect), the token having been verified by the authorizer.
         const decision = await checkConnect(
-          { identity: { claims }, origin: headerValue(event.headers, 'origin'), room: event.queryStringParameters?.room },
+          { connectionId: context.connectionId, identity: { claims }, origin: headerValue(event.headers, 'origin'), room: event.queryStringParameters?.room },
           { allowedOrigins: config.allowedOrigins, maxConnectionsPerUser: config.limits.maxConnectionsPerUser, registry: lambda.registry, classroom: lambda.classroom },
         );
         if (!decision.allowed) return refuse(decision.code, decision.message);
+        reserved = true;
         const { room } = decision;
         const connectedAt = context.connectedAt;
         // Nothing may be posted to this connection before this handler returns (API Gateway answers 410).
@@ -98,6 +100,11 @@ export function createHandlers(environment: Record<string, string | undefined>, 
         await lambda.connections.add(context.connectionId, connectedAt);
         return { statusCode: 200 };
       } catch (error) {
+        // Refused after its slot was reserved: the connection will not exist, so the slot is freed.
+        if (reserved) {
+          // Unfreed, the reservation lapses by itself (SLOT_RESERVATION_MS).
+          await lambda.registry.releaseSlot(claims.userId, context.connectionId).catch((releaseError: unknown) => logger.warn({ err: releaseError }, 'slot release failed'));
+        }
         // The classroom's join rule, when the class changed since checkConnect read it.
         if (error instanceof ProtocolError) return refuse('forbidden', error.message);
         logger.error({ err: error, connectionId: context.connectionId }, '$connect failed');

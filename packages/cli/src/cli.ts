@@ -9,8 +9,9 @@ const USAGE = `Usage: classwire serve [--dev]
   serve        Start a gateway node, or with CLASSWIRE_MODE=apigw-emulator the Lambda handlers behind
                an emulated API Gateway (configuration from environment variables; see README.md).
   cost         Price a month of classroom traffic on AWS, self-hosted and Ably (--help; docs/cost.md).
-  --dev        Development mode: enables POST /dev/token with a random signing secret when
-               CLASSWIRE_JWT_SECRET is unset, and binds to 127.0.0.1 unless HOST is set.
+  --dev        Development mode: enables POST /dev/token, signing with a random secret (with
+               CLASSWIRE_JWT_SECRET only if CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET=1), and binds to
+               127.0.0.1 unless HOST is set.
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -1,4 +1,4 @@
-import { CLOSE_CODES, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
+import { CLOSE_CODES, DEFAULT_LIMITS, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
 import { browserNetwork, Connection, type CloseInfo, type ConnectionState, type NetworkStatus, type WebSocketConstructor } from './connection.js';
@@ -6,7 +6,7 @@ import { Inbound, type DirectMessage } from './dispatch.js';
 import { Emitter } from './emitter.js';
 import { ClasswireError } from './errors.js';
 import { Membership } from './membership.js';
-import { Outbox } from './outbox.js';
+import { Outbox, frameBytes, tooLarge } from './outbox.js';
 import { Room, type AnyRoom, type PublishOptions, type RoomHost } from './room.js';
 import { Positions, type PositionStorage } from './positions.js';
 import { TokenRefresher } from './refresh.js';
@@ -57,6 +57,11 @@ export interface ClientOptions {
    * messages you show) across the reload too, as the missed messages are all a resume delivers.
    */
   rememberPositions?: boolean | PositionStorage;
+  /**
+   * The largest frame the server accepts, bytes (`CLASSWIRE_MAX_FRAME_BYTES`). A larger publish is
+   * rejected with `payload_too_large` before it is sent. @default 32768
+   */
+  maxFrameBytes?: number;
   /** Random source for jitter and ids (tests inject a seeded one). @default Math.random */
   random?: () => number;
 }
@@ -122,9 +127,9 @@ export class ClasswireClient<Events = ClassroomEventMap> {
           this.outbox.flush();
         },
         frame: (data) => this.inbound.receive(data),
-        lost: () => {
+        lost: (code) => {
           this.refresher.stop();
-          this.outbox.unsendAll();
+          this.outbox.unsendAll(code);
           this.membership.connectionLost();
         },
         ended: (info) => this.ended(info),
@@ -134,6 +139,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
     this.outbox = new Outbox(
       {
         maxPending: options.maxPendingPublishes ?? 1000,
+        maxFrameBytes: options.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
         maxInFlight: options.maxInFlight ?? 1,
         ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
         retryDelay: backoff,
@@ -269,7 +275,10 @@ export class ClasswireClient<Events = ClassroomEventMap> {
       const link = this.connection.link;
       if (link !== undefined && room.state === 'joined') {
         const frame: ClientFrame = { action: 'publish', room: room.id, event, data, ephemeral: true };
-        link.send(JSON.stringify(frame));
+        const text = JSON.stringify(frame);
+        const bytes = frameBytes(text);
+        if (bytes > this.outbox.maxFrameBytes) return Promise.reject(tooLarge(bytes, this.outbox.maxFrameBytes));
+        link.send(text);
       }
       return Promise.resolve(undefined);
     }

@@ -67,14 +67,16 @@ export interface ConnectionHooks {
   stateChanged(state: ConnectionState, previous: ConnectionState): void;
   opened(): void;
   frame(data: unknown): void;
-  /** The socket is gone; a reconnect or the end follows. Nothing sent on it will be answered. */
-  lost(): void;
+  /** The socket is gone (with this close code); a reconnect or the end follows. Nothing sent on it will be answered. */
+  lost(code: number): void;
   /** Closed for good. */
   ended(info: CloseInfo): void;
   reportError(error: unknown): void;
 }
 
 const OPEN = 1;
+/** The longest reconnect delay a server's hint may impose. */
+const MAX_SERVER_DELAY_MS = 60_000;
 
 /**
  * The socket's lifecycle: opens it with the current token, reconnects with jittered backoff after any
@@ -85,8 +87,8 @@ export class Connection {
   private socket: WebSocketLike | undefined;
   /** Reconnect attempts since a room was last joined: the backoff's exponent. */
   private attempt = 0;
-  /** A `closing` frame's code, applied when the socket closes. */
-  private closingNotice: CloseInfo | undefined;
+  /** A `closing` frame's code (and reconnect delay), applied when the socket closes. */
+  private closingNotice: (CloseInfo & { retryAfterMs?: number | undefined }) | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly heartbeat: Heartbeat;
   private readonly wentOffline = () => this.onOffline();
@@ -126,10 +128,11 @@ export class Connection {
 
   /**
    * A `closing` frame. On API Gateway the server announces its close code this way (DeleteConnection
-   * cannot set one); it decides over the code the socket actually closes with.
+   * cannot set one); it decides over the code the socket actually closes with. `retryAfterMs`, from a
+   * draining server, replaces the backoff's delay before the next attempt.
    */
-  announceClose(notice: CloseInfo): void {
-    this.closingNotice = notice;
+  announceClose(notice: CloseInfo, retryAfterMs?: number): void {
+    this.closingNotice = { ...notice, retryAfterMs };
   }
 
   /** Closes for good. */
@@ -231,8 +234,9 @@ export class Connection {
       // A socket that never opened may have been refused (an expired or revoked token): refresh it.
       if (!opened) this.tokens.markStale();
       const notice = this.closingNotice ?? event;
+      const retryAfterMs = this.closingNotice?.retryAfterMs;
       this.closingNotice = undefined;
-      this.onSocketClosed(notice.code, notice.reason);
+      this.onSocketClosed(notice.code, notice.reason, retryAfterMs);
     };
   }
 
@@ -265,19 +269,19 @@ export class Connection {
     this.onSocketClosed(CLOSE_CODES.heartbeatTimeout, reason);
   }
 
-  private onSocketClosed(code: number, reason: string): void {
+  private onSocketClosed(code: number, reason: string, retryAfterMs?: number): void {
     this.socket = undefined;
     this.heartbeat.stop();
-    this.hooks.lost();
+    this.hooks.lost(code);
     if (!shouldReconnect(code)) {
       this.close({ code, reason });
       return;
     }
     if (code === CLOSE_CODES.tokenExpired) this.tokens.markStale();
-    this.scheduleReconnect();
+    this.scheduleReconnect(retryAfterMs);
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(serverDelayMs?: number): void {
     if (this.current === 'closed') return;
     // Attempts cannot succeed without a network: the `online` event reconnects.
     if (this.settings.network?.onLine === false) {
@@ -285,7 +289,8 @@ export class Connection {
       return;
     }
     this.setState('reconnecting');
-    const delay = this.settings.reconnectDelay(this.attempt);
+    const hinted = typeof serverDelayMs === 'number' && Number.isFinite(serverDelayMs) && serverDelayMs >= 0;
+    const delay = hinted ? Math.min(serverDelayMs, MAX_SERVER_DELAY_MS) : this.settings.reconnectDelay(this.attempt);
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

@@ -55,7 +55,7 @@ export class Inbound {
       direct: (frame) => this.onDirect(frame),
       error: (frame) => this.onError(frame),
       pong: () => {},
-      closing: (frame) => connection.announceClose({ code: frame.code, reason: frame.reason }),
+      closing: (frame) => connection.announceClose({ code: frame.code, reason: frame.reason }, frame.retryAfterMs),
     };
   }
 

@@ -1,5 +1,5 @@
 import type { AckFrame, ClientFrame, ErrorCode } from '@classwire/protocol/wire';
-import { ERROR_CODES } from '@classwire/protocol/wire';
+import { CLOSE_CODES, ERROR_CODES } from '@classwire/protocol/wire';
 import type { Link } from './connection.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
 import { ClasswireError } from './errors.js';
@@ -9,6 +9,9 @@ import type { AnyRoom } from './room.js';
 interface PendingRequest {
   id: string;
   frame: ClientFrame & { id: string };
+  /** The frame as sent, and its size in bytes. */
+  text: string;
+  bytes: number;
   /** Undefined for direct messages. */
   room: AnyRoom | undefined;
   resolve: (seq: number | undefined) => void;
@@ -33,8 +36,21 @@ const MAX_REJOINS = 3;
  */
 export const MAX_REFUSED_RETRIES = 8;
 
+const utf8 = new TextEncoder();
+
+/** A frame's size on the wire, in bytes. */
+export function frameBytes(text: string): number {
+  return utf8.encode(text).length;
+}
+
+export function tooLarge(bytes: number, limit: number): ClasswireError {
+  return new ClasswireError('payload_too_large', `the frame is ${bytes} bytes; the server accepts at most ${limit}`);
+}
+
 export interface OutboxSettings {
   maxPending: number;
+  /** The largest frame the server accepts; a larger request is refused before it is sent. */
+  maxFrameBytes: number;
   maxInFlight: number;
   ackTimeoutMs: number;
   /** The wait before resending a request refused with a retryable error, by its number of retries. */
@@ -57,11 +73,20 @@ export interface OutboxHost {
  */
 export class Outbox {
   private readonly pending = new Map<string, PendingRequest>();
+  /** The frame limit: the configured one, lowered when the server closed with 1009 on a smaller frame. */
+  private frameLimit: number;
 
   constructor(
     private readonly settings: OutboxSettings,
     private readonly host: OutboxHost,
-  ) {}
+  ) {
+    this.frameLimit = settings.maxFrameBytes;
+  }
+
+  /** The largest frame the server is known to accept. */
+  get maxFrameBytes(): number {
+    return this.frameLimit;
+  }
 
   get size(): number {
     return this.pending.size;
@@ -76,10 +101,16 @@ export class Outbox {
     if (this.pending.has(frame.id)) {
       return Promise.reject(new ClasswireError('conflict', `a request with id "${frame.id}" is already pending`));
     }
+    const text = JSON.stringify(frame);
+    const bytes = frameBytes(text);
+    // Sent, it would close the connection (1009) and be resent after every reconnect.
+    if (bytes > this.frameLimit) return Promise.reject(tooLarge(bytes, this.frameLimit));
     return new Promise((resolve, reject) => {
       const request: PendingRequest = {
         id: frame.id,
         frame,
+        text,
+        bytes,
         room,
         resolve,
         reject,
@@ -172,8 +203,23 @@ export class Outbox {
     return true;
   }
 
-  /** The socket was lost: everything unacknowledged goes out again on the next one. */
-  unsendAll(): void {
+  /**
+   * The socket was lost: everything unacknowledged goes out again on the next one, except, after a 1009
+   * close (a frame over the server's limit), the largest request in flight: it is the one the server
+   * refused (or as large), so it is rejected and the limit lowered below it, never resent.
+   */
+  unsendAll(closeCode: number): void {
+    if (closeCode === CLOSE_CODES.messageTooBig) {
+      let largest: PendingRequest | undefined;
+      for (const request of this.pending.values()) {
+        if (request.sentOn !== undefined && (largest === undefined || request.bytes > largest.bytes)) largest = request;
+      }
+      if (largest !== undefined) {
+        this.frameLimit = Math.min(this.frameLimit, largest.bytes - 1);
+        this.settle(largest);
+        largest.reject(tooLarge(largest.bytes, this.frameLimit));
+      }
+    }
     for (const request of this.pending.values()) this.unsend(request);
   }
 
@@ -198,7 +244,7 @@ export class Outbox {
 
   private transmit(request: PendingRequest, link: Link): void {
     request.sentOn = link;
-    link.send(JSON.stringify(request.frame));
+    link.send(request.text);
     if (request.ackTimer !== undefined) clearTimeout(request.ackTimer);
     request.ackTimer = setTimeout(() => {
       request.ackTimer = undefined;

@@ -13,6 +13,8 @@ import type { ConnectionRegistry } from './ports.js';
 export type ConnectIdentity = { token: string | undefined } | { claims: Claims };
 
 export interface ConnectRequest {
+  /** The id the connection will have: its slot of the per-user limit is reserved under it. */
+  connectionId: string;
   identity: ConnectIdentity;
   /** The `Origin` header, when the client sent one (browsers do; other clients need not). */
   origin: string | undefined;
@@ -26,7 +28,7 @@ export interface ConnectChecks {
   maxConnectionsPerUser: number;
   /** Verifies a token identity; not needed when identities arrive as claims. */
   authorizer?: Authorizer | undefined;
-  registry: Pick<ConnectionRegistry, 'countForUser'>;
+  registry: Pick<ConnectionRegistry, 'reserveSlot'>;
   /** The classroom's join rule (removed users, students after the class ended); absent for generic rooms. */
   classroom?: Pick<Classroom, 'checkJoin'> | undefined;
 }
@@ -43,7 +45,11 @@ function refuse(code: ErrorCode, reason: ConnectRefusalReason, message: string):
   return { allowed: false, status: ERROR_CODES[code].httpStatus, code, reason, message };
 }
 
-/** Runs the checks in order: origin, token, room name and claim, classroom join rule, per-user limit. */
+/**
+ * Runs the checks in order: origin, token, room name and claim, classroom join rule, per-user limit. The
+ * last one reserves the connection's slot atomically: an allowed connection holds it, and the caller
+ * either registers the connection (`Engine.connect`) or frees it (`ConnectionRegistry.releaseSlot`).
+ */
 export async function checkConnect(request: ConnectRequest, checks: ConnectChecks): Promise<ConnectDecision> {
   const { origin, room } = request;
   if (checks.allowedOrigins.length > 0 && origin !== undefined && !checks.allowedOrigins.includes(origin)) {
@@ -73,7 +79,7 @@ export async function checkConnect(request: ConnectRequest, checks: ConnectCheck
       throw error;
     }
   }
-  if ((await checks.registry.countForUser(claims.userId)) >= checks.maxConnectionsPerUser) {
+  if (!(await checks.registry.reserveSlot(claims.userId, request.connectionId, checks.maxConnectionsPerUser))) {
     return refuse('rate_limited', 'connections', 'too many connections for this user');
   }
   return { allowed: true, claims, room };

@@ -184,6 +184,11 @@ export class Engine {
       const connection = await this.registry.get(connectionId);
       // The transport holds a live socket, so a missing record means the store lost it: retryable.
       if (connection === undefined) throw new StoreUnavailableError('connection is not registered');
+      // Checked per frame, so a runtime without a timer per connection (Lambda) accepts nothing after exp.
+      if (connection.expiresAt <= this.now()) {
+        await this.fanout.close(connectionId, CLOSE_CODES.tokenExpired, 'token expired');
+        return;
+      }
       switch (frame.action) {
         case 'join':
           return await this.join(connection, frame);

@@ -40,7 +40,19 @@ export interface ConnectionRegistry {
   members(room: string): Promise<string[]>;
   connectionsOfUser(userId: string): Promise<ConnectionState[]>;
   countForUser(userId: string): Promise<number>;
+  /**
+   * Takes one of a user's `max` connection slots for `connectionId` in one atomic step (count and take),
+   * so concurrent connects of one user never overshoot the limit; true when taken (or already held). A
+   * slot not registered by `add` lapses after `SLOT_RESERVATION_MS`; a registered one lasts as long as
+   * the record. `remove` frees it.
+   */
+  reserveSlot(userId: string, connectionId: string, max: number): Promise<boolean>;
+  /** Frees a slot whose connection will not be registered (its upgrade or `$connect` failed). */
+  releaseSlot(userId: string, connectionId: string): Promise<void>;
 }
+
+/** How long a connection slot is held for a connect that has not registered yet. */
+export const SLOT_RESERVATION_MS = 60_000;
 
 /**
  * Room state: named collections (field -> value, both strings) kept next to a room's log and changed

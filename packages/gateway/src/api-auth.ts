@@ -50,6 +50,18 @@ export async function authenticateApiRequest(
   }
   if (Math.abs(now - signingDate.getTime()) > MAX_SKEW_MS) return { ok: false, status: 403, message: 'Signature expired' };
 
+  // The signature covers the declared body hash, not the body: compare the declaration with the body
+  // received, or a captured request replays with any body of the caller's choice.
+  const bodyHash = createHash('sha256').update(body).digest('hex');
+  const declaredHash = headerValue(req, 'x-amz-content-sha256');
+  if (declaredHash !== undefined && declaredHash !== bodyHash) {
+    return {
+      ok: false,
+      status: 403,
+      message: declaredHash === 'UNSIGNED-PAYLOAD' ? 'UNSIGNED-PAYLOAD is not accepted' : 'x-amz-content-sha256 does not match the body',
+    };
+  }
+
   const signedHeaders = signedHeaderList!.split(';');
   const headers: Record<string, string> = {};
   for (const name of signedHeaders) {

@@ -1,5 +1,6 @@
 import { ConfigError, DEFAULTS, SHARED_ENV, envFlag, envInt, envList, parseEnv } from '@classwire/core';
 import { z } from 'zod';
+import { TrustedProxies } from './trusted-proxies.js';
 
 export { ConfigError };
 
@@ -14,6 +15,7 @@ const env = z.object({
   HOST: z.string().min(1).optional(),
   CLASSWIRE_NODE_ID: z.string().min(1).optional(),
   CLASSWIRE_DEV_TOKENS: envFlag.default(false),
+  CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET: envFlag.default(false),
   CLASSWIRE_API_KEY: z.string().min(16, 'CLASSWIRE_API_KEY must be at least 16 characters').optional(),
   CLASSWIRE_AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   CLASSWIRE_AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
@@ -24,10 +26,12 @@ const env = z.object({
   CLASSWIRE_MAX_BUFFERED_BYTES: envInt(1024).default(1024 * 1024),
   CLASSWIRE_PING_INTERVAL_MS: envInt(100).default(25_000),
   CLASSWIRE_DRAIN_TIMEOUT_MS: envInt(0).default(5_000),
+  CLASSWIRE_DRAIN_SPREAD_MS: envInt(0).max(600_000).default(DEFAULTS.drainSpreadMs),
   CLASSWIRE_STATIC_DIR: z.string().min(1).optional(),
   CLASSWIRE_REDIS_SENTINELS: envList.optional(),
   CLASSWIRE_REDIS_MASTER_NAME: z.string().min(1).default('mymaster'),
   CLASSWIRE_NODE_TTL_MS: envInt(300).default(15_000),
+  CLASSWIRE_TRUSTED_PROXIES: envList.default([]),
 });
 
 export interface GatewayConfig {
@@ -44,6 +48,8 @@ export interface GatewayConfig {
     audience: string | undefined;
   };
   devTokens: boolean;
+  /** The proxies whose X-Forwarded-For names the client (none by default). */
+  trustedProxies: TrustedProxies;
   allowedOrigins: string[];
   /** Rooms are classrooms (docs/classroom.md); off: generic rooms only. */
   classroom: boolean;
@@ -66,6 +72,8 @@ export interface GatewayConfig {
   };
   pingIntervalMs: number;
   drainTimeoutMs: number;
+  /** The window a drain spreads its closes over (each client is told to wait its offset before reconnecting). */
+  drainSpreadMs: number;
   /**
    * Directory of the web app served at `/`; undefined serves the gateway's bundled development console.
    * The `classwire` CLI defaults it to the classroom app's build.
@@ -95,6 +103,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   if (devTokens && e.CLASSWIRE_JWKS_URL !== undefined) {
     throw new ConfigError('development tokens are signed with a secret; they cannot be used with CLASSWIRE_JWKS_URL');
+  }
+  if (devTokens && e.CLASSWIRE_JWT_SECRET !== undefined && !e.CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET) {
+    throw new ConfigError(
+      'development tokens would be signed with CLASSWIRE_JWT_SECRET, so anyone reaching /dev/token could mint tokens your ' +
+        'production verifies: unset CLASSWIRE_JWT_SECRET (a random secret is used) or set CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET=1',
+    );
   }
   if (!devTokens && e.CLASSWIRE_JWT_SECRET === undefined && e.CLASSWIRE_JWKS_URL === undefined) {
     throw new ConfigError('set CLASSWIRE_JWT_SECRET or CLASSWIRE_JWKS_URL (or run with --dev for development tokens)');
@@ -128,8 +142,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   return {
     redis,
     port: e.PORT,
-    // Development mode answers token requests from anyone who can reach it, so it stays on loopback by default.
-    host: e.HOST ?? (dev ? '127.0.0.1' : '0.0.0.0'),
+    // The token endpoint answers anyone who can reach it, so with it on the node stays on loopback unless HOST says otherwise.
+    host: e.HOST ?? (devTokens ? '127.0.0.1' : '0.0.0.0'),
     logLevel: e.LOG_LEVEL,
     nodeId: e.CLASSWIRE_NODE_ID,
     wsPath: e.CLASSWIRE_WS_PATH,
@@ -141,6 +155,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       audience: e.CLASSWIRE_JWT_AUDIENCE,
     },
     devTokens,
+    trustedProxies: new TrustedProxies(e.CLASSWIRE_TRUSTED_PROXIES),
     allowedOrigins: e.CLASSWIRE_ALLOWED_ORIGINS,
     classroom: e.CLASSWIRE_CLASSROOM,
     api: {
@@ -162,6 +177,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     pingIntervalMs: e.CLASSWIRE_PING_INTERVAL_MS,
     drainTimeoutMs: e.CLASSWIRE_DRAIN_TIMEOUT_MS,
+    drainSpreadMs: e.CLASSWIRE_DRAIN_SPREAD_MS,
     staticDir: e.CLASSWIRE_STATIC_DIR,
   };
 }

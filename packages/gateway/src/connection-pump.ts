@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import type { Claims, Engine } from '@classwire/core';
+import type { Claims, ConnectionRegistry, Engine } from '@classwire/core';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
-import { Connection, newConnectionId, type ConnectionEvents } from './connection.js';
-import { sourceIpOf } from './http-util.js';
+import { Connection, type ConnectionEvents } from './connection.js';
 import type { LocalFanOut } from './local-fanout.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 
 /**
  * Frames a connection may have waiting for its handler before the gateway stops reading its socket
@@ -14,14 +14,30 @@ import type { GatewayMetrics } from './metrics.js';
  */
 const QUEUE_HIGH_WATER = 64;
 const QUEUE_LOW_WATER = 16;
+/**
+ * The close code `ws` sends for each protocol violation it detects; it drops the socket without waiting
+ * for the peer's reply, so its close event would report 1006 (no close frame received) instead.
+ */
+const VIOLATION_CLOSE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CLOSE_CODES.messageTooBig,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: CLOSE_CODES.messageTooBig,
+  WS_ERR_INVALID_UTF8: 1007,
+};
+/** What `ws` sends for any other framing error: 1002, protocol error. */
+const PROTOCOL_ERROR = 1002;
+
+/** setTimeout's largest delay; a token living longer is caught by the per-frame check and the heartbeat. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface PumpDeps {
   engine: Engine;
+  registry: Pick<ConnectionRegistry, 'releaseSlot'>;
   fanout: LocalFanOut;
   metrics: GatewayMetrics;
   logger: Logger;
   nodeId: string;
   maxBufferedBytes: number;
+  trustedProxies: TrustedProxies;
   /** Disconnects still being processed; a drain waits for them before it lets go of Redis. */
   disconnecting: Set<Promise<void>>;
 }
@@ -30,7 +46,7 @@ export interface PumpDeps {
  * The connection pump: registers an upgraded socket with the engine, then feeds its frames to
  * `Engine.handleFrame` one at a time in arrival order, and disconnects it when the socket closes.
  */
-export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: IncomingMessage, claims: Claims, room: string | undefined) => void {
+export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: IncomingMessage, id: string, claims: Claims, room: string | undefined) => void {
   const { engine, fanout, metrics, logger } = deps;
   const events: ConnectionEvents = {
     slowConsumer: (connection) => {
@@ -40,11 +56,14 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     framesOut: (count) => metrics.framesOut.inc(count),
   };
 
-  return (ws, req, claims, room) => {
-    const id = newConnectionId();
-    const connection = new Connection(id, ws, claims.userId, claims.expiresAt, sourceIpOf(req), req.headers['user-agent'] ?? '', deps.maxBufferedBytes, events);
+  return (ws, req, id, claims, room) => {
+    const connection = new Connection(id, ws, claims.userId, claims.expiresAt, deps.trustedProxies.sourceIpOf(req), req.headers['user-agent'] ?? '', deps.maxBufferedBytes, events);
     fanout.connections.set(id, connection);
     const log = logger.child({ connectionId: id, userId: claims.userId });
+    const closeExpired = () => connection.close(CLOSE_CODES.tokenExpired, 'token expired');
+    const untilExpiry = claims.expiresAt - Date.now();
+    const expiryTimer = untilExpiry <= MAX_TIMER_MS ? setTimeout(closeExpired, Math.max(0, untilExpiry)) : undefined;
+    expiryTimer?.unref();
 
     const queue: string[] = [];
     // Busy until the engine has registered the connection: frames wait in the queue meanwhile.
@@ -62,6 +81,11 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
         if (paused && queue.length <= QUEUE_LOW_WATER) {
           paused = false;
           ws.resume();
+        }
+        // Frames queued before the token's expiry but handled after it are refused too.
+        if (Date.now() >= connection.expiresAt) {
+          closeExpired();
+          break;
         }
         await engine.handleFrame(id, raw);
       }
@@ -86,13 +110,24 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     ws.on('pong', () => {
       connection.alive = true;
     });
-    ws.on('error', (error) => log.debug({ err: error }, 'socket error'));
-    ws.on('close', (code: number) => {
+    let violation: number | undefined;
+    ws.on('error', (error: Error & { code?: string }) => {
+      if (error.code?.startsWith('WS_ERR_') === true) {
+        violation = VIOLATION_CLOSE_CODES[error.code] ?? PROTOCOL_ERROR;
+        log.info({ code: violation, error: error.code, message: error.message }, 'closed for a protocol violation');
+      } else {
+        log.debug({ err: error }, 'socket error');
+      }
+    });
+    ws.on('close', (received: number) => {
       closed = true;
+      clearTimeout(expiryTimer);
       queue.length = 0;
       fanout.connections.delete(id);
+      // The code this side closed with when it closed first (what the peer echoes, or would have).
+      const code = violation ?? connection.closedWith ?? received;
       metrics.closes.inc({ code: String(code) });
-      log.debug({ code }, 'closed');
+      log.debug({ code, received }, 'closed');
       if (!busy) finish();
     });
 
@@ -115,6 +150,8 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
       })
       .catch((error: unknown) => {
         log.error({ err: error }, 'connect failed');
+        // Not registered, so no disconnect frees the slot checkConnect reserved.
+        deps.registry.releaseSlot(claims.userId, id).catch((releaseError: unknown) => log.warn({ err: releaseError }, 'slot release failed'));
         connection.close(CLOSE_CODES.serverError, 'could not register the connection');
         busy = false;
         if (closed) finish();

@@ -39,6 +39,7 @@ export class Connection {
   /** Set once the engine registered the connection; management calls before that answer 410. */
   registered = false;
   private closing = false;
+  private closeCode: number | undefined;
   private readonly rooms = new Map<string, RoomCursor>();
 
   constructor(
@@ -52,6 +53,11 @@ export class Connection {
     private readonly maxBufferedBytes: number,
     private readonly events: ConnectionEvents,
   ) {}
+
+  /** The code this server closed the socket with, once it did. */
+  get closedWith(): number | undefined {
+    return this.closeCode;
+  }
 
   get isOpen(): boolean {
     return !this.closing && this.socket.readyState === this.socket.OPEN;
@@ -142,6 +148,7 @@ export class Connection {
   close(code: number, reason: string): void {
     if (this.closing) return;
     this.closing = true;
+    this.closeCode = code;
     this.socket.close(code, reason);
     // A peer that stopped reading never completes the close handshake.
     setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS).unref();

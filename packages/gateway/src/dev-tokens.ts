@@ -61,6 +61,26 @@ export function createDevTokens(config: Pick<GatewayConfig, 'devTokens' | 'auth'
   return { secret, issuer: new DevTokenIssuer(secret, { issuer: config.auth.issuer, audience: config.auth.audience }) };
 }
 
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/**
+ * The startup warning for development tokens: who can reach the endpoint (loopback, or every network
+ * the explicit HOST is on) and which secret the tokens are signed with.
+ */
+export function devTokenWarning(config: Pick<GatewayConfig, 'host' | 'auth'>, url: string): { fields: Record<string, string>; message: string } {
+  const reach = LOOPBACK.test(config.host)
+    ? `only from this machine (${config.host})`
+    : `from every network ${config.host} reaches, because HOST is set`;
+  const signing =
+    config.auth.secret === undefined
+      ? 'a random secret of this run (only tokens of this process verify)'
+      : 'CLASSWIRE_JWT_SECRET, allowed by CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET: these tokens are valid wherever that secret is';
+  return {
+    fields: { endpoint: `${url}/dev/token`, host: config.host, signing: config.auth.secret === undefined ? 'random' : 'CLASSWIRE_JWT_SECRET' },
+    message: `DEVELOPMENT TOKENS ARE ON: anyone who reaches this server can mint a token for any user and role, ${reach}; tokens are signed with ${signing}. Never enable this in production.`,
+  };
+}
+
 /** `POST /dev/token`: issues a token for the requested user. */
 export async function serveDevToken(req: IncomingMessage, res: ServerResponse, issuer: DevTokenIssuer): Promise<void> {
   if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');

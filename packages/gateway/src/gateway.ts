@@ -13,20 +13,40 @@ import {
   type ConnectionRegistry,
   type PresenceStore,
 } from '@classwire/core';
-import { CLOSE_CODES } from '@classwire/protocol';
+import { CLOSE_CODES, encodeClosingFrame } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { createCluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
+import type { Connection } from './connection.js';
 import { createConnectionPump, startHeartbeat } from './connection-pump.js';
-import { createDevTokens } from './dev-tokens.js';
+import { createDevTokens, devTokenWarning } from './dev-tokens.js';
 import { isAbandoned, listen, pathOf, sendError } from './http-util.js';
 import { LocalFanOut } from './local-fanout.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { createRoutes, type NodeStatus } from './routes.js';
+import { applySecurityHeaders } from './security-headers.js';
 import { BUNDLED_WEB_ROOT } from './static-files.js';
 import { handleUpgrades } from './upgrade.js';
+
+/**
+ * Closes the connections one by one over `windowMs` (4000), each first told in a `closing` frame to wait
+ * its offset in the window before reconnecting, so the reconnects spread over twice the window.
+ */
+function spreadCloses(connections: Connection[], windowMs: number): NodeJS.Timeout[] {
+  const timers: NodeJS.Timeout[] = [];
+  connections.forEach((connection, index) => {
+    const offset = Math.floor((index * windowMs) / connections.length);
+    const close = () => {
+      connection.send(encodeClosingFrame(CLOSE_CODES.goingAway, 'server shutting down', offset));
+      connection.close(CLOSE_CODES.goingAway, 'server shutting down');
+    };
+    if (offset === 0) close();
+    else timers.push(setTimeout(close, offset));
+  });
+  return timers;
+}
 
 /** A running server: the gateway, or another runtime on the same HTTP pieces (the API Gateway emulator). */
 export interface Gateway {
@@ -37,7 +57,7 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   /** Number of open sockets on this node. */
   readonly connectionCount: number;
-  /** Stops accepting, closes every socket with 4000 ("reconnect"), and stops the server. */
+  /** Stops accepting, closes every socket with 4000 ("reconnect") spread over the drain window, and stops the server. */
   drain(): Promise<void>;
 }
 
@@ -121,6 +141,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const answers = new WeakMap<Duplex, ServerResponse>();
   const server = createServer((req, res) => {
     answers.set(req.socket, res);
+    applySecurityHeaders(req, res);
     routes(req, res).catch((error: unknown) => {
       if (isAbandoned(req)) {
         logger.debug({ err: error, method: req.method, path: pathOf(req) }, 'request abandoned by the client');
@@ -150,7 +171,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     metrics,
     logger,
     isDraining: () => status === 'draining',
-    accept: createConnectionPump({ engine, fanout, metrics, logger, nodeId, maxBufferedBytes: config.limits.maxBufferedBytes, disconnecting }),
+    accept: createConnectionPump({ engine, registry, fanout, metrics, logger, nodeId, maxBufferedBytes: config.limits.maxBufferedBytes, trustedProxies: config.trustedProxies, disconnecting }),
   });
 
   const heartbeat = startHeartbeat(fanout.connections, config.pingIntervalMs);
@@ -162,10 +183,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   status = 'ready';
   logger.info({ url, node: nodeId, ws: `${url.replace('http', 'ws')}${config.wsPath}` }, 'classwire gateway listening');
   if (devTokens !== undefined) {
-    logger.warn(
-      { endpoint: `${url}/dev/token` },
-      'DEVELOPMENT TOKENS ARE ON: anyone who reaches this server can mint a token for any user and role. Never enable this in production.',
-    );
+    const warning = devTokenWarning(config, url);
+    logger.warn(warning.fields, warning.message);
   }
 
   async function drain(): Promise<void> {
@@ -173,9 +192,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     clearInterval(heartbeat);
     clearInterval(sweeper);
     const closedServer = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const connection of fanout.connections.values()) connection.close(CLOSE_CODES.goingAway, 'server shutting down');
-    const deadline = Date.now() + config.drainTimeoutMs;
+    const scheduled = spreadCloses([...fanout.connections.values()], config.drainSpreadMs);
+    const deadline = Date.now() + config.drainSpreadMs + config.drainTimeoutMs;
     while (fanout.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    for (const timer of scheduled) clearTimeout(timer);
     for (const connection of fanout.connections.values()) connection.socket.terminate();
     server.closeAllConnections();
     await closedServer;

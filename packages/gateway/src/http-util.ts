@@ -88,12 +88,6 @@ export function pathOf(req: IncomingMessage): string {
   return (req.url ?? '/').split('?')[0]!;
 }
 
-/** The client's address: the first `X-Forwarded-For` hop behind a proxy, else the socket's peer. */
-export function sourceIpOf(req: IncomingMessage): string {
-  const forwarded = req.headers['x-forwarded-for'];
-  return (typeof forwarded === 'string' ? forwarded.split(',')[0]?.trim() : undefined) ?? req.socket.remoteAddress ?? '';
-}
-
 /** Starts listening and returns the port and the `http://host:port` to advertise (loopback for a wildcard host). */
 export async function listen(server: Server, port: number, host: string): Promise<{ url: string; port: number }> {
   await new Promise<void>((resolve, reject) => {

@@ -6,7 +6,9 @@
 export { Connection, newConnectionId } from './connection.js';
 export { authenticateApiRequest, type ApiCredentials } from './api-auth.js';
 export { handleConnectionRequest, readManagementBody, sendAwsError, type ConnectionTarget } from './management.js';
-export { createDevTokens, serveDevToken, type DevTokenIssuer } from './dev-tokens.js';
+export { createDevTokens, devTokenWarning, serveDevToken, type DevTokenIssuer } from './dev-tokens.js';
 export { GatewayMetrics } from './metrics.js';
 export { serveStatic, BUNDLED_WEB_ROOT } from './static-files.js';
-export { isAbandoned, listen, pathOf, sendJson, sourceIpOf } from './http-util.js';
+export { isAbandoned, listen, pathOf, sendJson } from './http-util.js';
+export { TrustedProxies } from './trusted-proxies.js';
+export { applySecurityHeaders } from './security-headers.js';

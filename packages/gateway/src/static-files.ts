@@ -48,7 +48,6 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, roo
     'content-type': type,
     'content-length': content.length,
     'cache-control': file.includes(`${sep}assets${sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache',
-    'x-content-type-options': 'nosniff',
   });
   res.end(req.method === 'HEAD' ? undefined : content);
   return true;

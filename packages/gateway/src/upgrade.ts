@@ -1,21 +1,22 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { checkConnect, type Claims, type ConnectChecks } from '@classwire/core';
+import { checkConnect, type Claims, type ConnectChecks, type ConnectionRegistry } from '@classwire/core';
 import { ERROR_CODES, type ErrorCode } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { newConnectionId } from './connection.js';
 import { pathOf, rejectUpgrade } from './http-util.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface UpgradeDeps {
   wsPath: string;
-  checks: ConnectChecks;
+  checks: ConnectChecks & { registry: Pick<ConnectionRegistry, 'reserveSlot' | 'releaseSlot'> };
   wss: WebSocketServer;
   metrics: GatewayMetrics;
   logger: Logger;
   isDraining(): boolean;
-  /** Takes over an upgraded socket whose request passed every check. */
-  accept(ws: WebSocket, req: IncomingMessage, claims: Claims, room: string | undefined): void;
+  /** Takes over an upgraded socket whose request passed every check (its slot is reserved under `connectionId`). */
+  accept(ws: WebSocket, req: IncomingMessage, connectionId: string, claims: Claims, room: string | undefined): void;
 }
 
 /**
@@ -41,13 +42,27 @@ async function upgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, 
   };
   if (url.pathname !== deps.wsPath) return refuse('not_found', 'path', 'no WebSocket endpoint at this path');
   if (deps.isDraining()) return refuse('unavailable', 'draining', 'server is shutting down; reconnect elsewhere');
+  const connectionId = newConnectionId();
   const decision = await checkConnect(
-    { identity: { token: url.searchParams.get('token') ?? bearerToken(req) }, origin: req.headers.origin, room: url.searchParams.get('room') ?? undefined },
+    {
+      connectionId,
+      identity: { token: url.searchParams.get('token') ?? bearerToken(req) },
+      origin: req.headers.origin,
+      room: url.searchParams.get('room') ?? undefined,
+    },
     deps.checks,
   );
   if (!decision.allowed) return refuse(decision.code, decision.reason, decision.message);
-  if (socket.destroyed) return;
-  deps.wss.handleUpgrade(req, socket, head, (ws) => deps.accept(ws, req, decision.claims, decision.room));
+  let accepted = false;
+  if (!socket.destroyed) {
+    deps.wss.handleUpgrade(req, socket, head, (ws) => {
+      accepted = true;
+      deps.accept(ws, req, connectionId, decision.claims, decision.room);
+    });
+  }
+  // `ws` answers a malformed handshake itself and never calls back (it completes a valid one at once):
+  // the slot reserved for this connection is then freed.
+  if (!accepted) await deps.checks.registry.releaseSlot(decision.claims.userId, connectionId);
 }
 
 function bearerToken(req: IncomingMessage): string | undefined {

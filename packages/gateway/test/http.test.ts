@@ -74,7 +74,7 @@ describe('HTTP endpoints', () => {
   });
 
   it('issues development tokens when enabled, and validates the request', async () => {
-    const dev = await startTestGateway({ CLASSWIRE_DEV_TOKENS: '1' });
+    const dev = await startTestGateway({ CLASSWIRE_DEV_TOKENS: '1', CLASSWIRE_JWT_SECRET: '' });
     const response = await fetch(`${dev.url}/dev/token`, {
       method: 'POST',
       body: JSON.stringify({ name: 'Dana', role: 'teacher', rooms: ['r1'] }),

@@ -52,6 +52,7 @@ describe('logs', () => {
       CLASSWIRE_JWT_SECRET: SECRET,
       CLASSWIRE_API_KEY: API_KEY,
       CLASSWIRE_DEV_TOKENS: '1',
+      CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET: '1',
     });
     const gateway = await startGateway(config, { logger: pino({ level: 'debug' }, sink) });
     const token = await makeToken({ sub: 'logged-user' });

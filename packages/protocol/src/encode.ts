@@ -123,8 +123,8 @@ export function encodeSnapshotFrame(room: string, seq: number, part: number, par
   return JSON.stringify(frame);
 }
 
-export function encodeClosingFrame(code: number, reason: string): string {
-  const frame: ClosingFrame = { type: 'closing', code, reason };
+export function encodeClosingFrame(code: number, reason: string, retryAfterMs?: number): string {
+  const frame: ClosingFrame = retryAfterMs === undefined ? { type: 'closing', code, reason } : { type: 'closing', code, reason, retryAfterMs };
   return JSON.stringify(frame);
 }
 

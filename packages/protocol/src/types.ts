@@ -139,6 +139,8 @@ export interface ClosingFrame {
   type: 'closing';
   code: number;
   reason: string;
+  /** How long to wait before reconnecting, ms (a draining node spreads its clients' reconnects). */
+  retryAfterMs?: number;
 }
 export type ServerFrame =
   | JoinedFrame

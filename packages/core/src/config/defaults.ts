@@ -37,4 +37,9 @@ export const DEFAULTS = {
   redisCommandTimeoutMs: 2000,
   redisWaitReplicas: 0,
   redisWaitTimeoutMs: 1000,
+  /**
+   * A draining gateway closes its sockets spread over this window, and tells each client to wait its
+   * offset before reconnecting, so a node's population does not land on the others at once.
+   */
+  drainSpreadMs: 3000,
 } as const;

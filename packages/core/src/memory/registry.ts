@@ -1,4 +1,4 @@
-import type { ConnectionRecord, ConnectionRegistry, ConnectionState } from '../ports.js';
+import { SLOT_RESERVATION_MS, type ConnectionRecord, type ConnectionRegistry, type ConnectionState } from '../ports.js';
 
 interface Entry extends ConnectionRecord {
   joined: Set<string>;
@@ -9,10 +9,15 @@ export class MemoryRegistry implements ConnectionRegistry {
   private readonly connections = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
   private readonly byRoom = new Map<string, Set<string>>();
+  /** user -> connection -> when its slot lapses (never, once registered). */
+  private readonly slots = new Map<string, Map<string, number>>();
+
+  constructor(private readonly now: () => number = Date.now) {}
 
   add(record: ConnectionRecord): Promise<void> {
     this.connections.set(record.connectionId, { ...record, joined: new Set() });
     addTo(this.byUser, record.userId, record.connectionId);
+    this.slotsOf(record.userId).set(record.connectionId, Number.POSITIVE_INFINITY);
     return Promise.resolve();
   }
 
@@ -25,6 +30,7 @@ export class MemoryRegistry implements ConnectionRegistry {
     if (entry === undefined) return Promise.resolve(undefined);
     this.connections.delete(connectionId);
     removeFrom(this.byUser, entry.userId, connectionId);
+    this.releaseSlotNow(entry.userId, connectionId);
     for (const room of entry.joined) removeFrom(this.byRoom, room, connectionId);
     return Promise.resolve(entry);
   }
@@ -69,6 +75,37 @@ export class MemoryRegistry implements ConnectionRegistry {
 
   countForUser(userId: string): Promise<number> {
     return Promise.resolve(this.byUser.get(userId)?.size ?? 0);
+  }
+
+  reserveSlot(userId: string, connectionId: string, max: number): Promise<boolean> {
+    const slots = this.slotsOf(userId);
+    const now = this.now();
+    for (const [id, lapsesAt] of slots) if (lapsesAt <= now) slots.delete(id);
+    if (!slots.has(connectionId)) {
+      if (slots.size >= max) return Promise.resolve(false);
+      slots.set(connectionId, now + SLOT_RESERVATION_MS);
+    }
+    return Promise.resolve(true);
+  }
+
+  releaseSlot(userId: string, connectionId: string): Promise<void> {
+    this.releaseSlotNow(userId, connectionId);
+    return Promise.resolve();
+  }
+
+  private slotsOf(userId: string): Map<string, number> {
+    let slots = this.slots.get(userId);
+    if (slots === undefined) {
+      slots = new Map();
+      this.slots.set(userId, slots);
+    }
+    return slots;
+  }
+
+  private releaseSlotNow(userId: string, connectionId: string): void {
+    const slots = this.slots.get(userId);
+    slots?.delete(connectionId);
+    if (slots?.size === 0) this.slots.delete(userId);
   }
 
 }

@@ -25,6 +25,8 @@ export interface RedisKeys {
   connectionRooms(connectionId: string): string;
   /** Set: a user's connections. */
   userConnections(userId: string): string;
+  /** Sorted set: a user's connection slots (the per-user limit), scored by when each lapses (ms). */
+  userSlots(userId: string): string;
   /** Set: the connections that joined a room. */
   roomMembers(room: string): string;
   /** Set: the connections a node registered. */
@@ -64,6 +66,7 @@ export function redisKeys(prefix = 'cw'): RedisKeys {
     connection: (connectionId) => `${prefix}:conn:${connectionId}`,
     connectionRooms: (connectionId) => `${prefix}:conn:${connectionId}:rooms`,
     userConnections: (userId) => `${prefix}:user:${userId}`,
+    userSlots: (userId) => `${prefix}:slots:${userId}`,
     roomMembers: (room) => `${prefix}:members:{${room}}`,
     nodeConnections: (node) => `${prefix}:node:${node}:conns`,
     nodeAlive: (node) => `${prefix}:alive:${node}`,

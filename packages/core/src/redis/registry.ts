@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Role } from '@classwire/protocol';
-import { StoreUnavailableError, type ConnectionRecord, type ConnectionRegistry, type ConnectionState } from '../ports.js';
+import { SLOT_RESERVATION_MS, StoreUnavailableError, type ConnectionRecord, type ConnectionRegistry, type ConnectionState } from '../ports.js';
 import { redisKeys, type RedisKeys } from './keys.js';
 import { asString, asStrings, execAll, guarded, withScripts, type ScriptCommands } from './scripts.js';
 
@@ -104,13 +104,15 @@ export class RedisRegistry implements ConnectionRegistry {
     // Re-adding an id starts it afresh with no rooms joined (stale index entries are skipped lazily).
     await guarded('registry add', () =>
       this.redis.classwireRegistryAdd(
-        4,
+        5,
         recordKey,
         roomsKey,
         userKey,
         nodeKey,
+        this.keys.userSlots(record.userId),
         this.ttlMs,
         id,
+        this.now() + this.ttlMs,
         'connectionId',
         id,
         'userId',
@@ -178,6 +180,7 @@ export class RedisRegistry implements ConnectionRegistry {
       // 0: a join or a re-add changed what was read; read again.
       if (reply === 0) continue;
       if (reply === null || reply === undefined) return undefined;
+      await guarded('registry remove', () => this.redis.zrem(this.keys.userSlots(userId!), connectionId));
       const values = asStrings(reply);
       return toState(connectionId, values.slice(0, FIELDS.length), values.slice(FIELDS.length));
     }
@@ -258,6 +261,18 @@ export class RedisRegistry implements ConnectionRegistry {
     return (await this.alive(this.keys.userConnections(userId), 'field', 'userId', userId)).length;
   }
 
+  async reserveSlot(userId: string, connectionId: string, max: number): Promise<boolean> {
+    const now = this.now();
+    const reply = await guarded('registry reserve', () =>
+      this.redis.classwireRegistryReserve(1, this.keys.userSlots(userId), now, now + SLOT_RESERVATION_MS, max, connectionId, this.ttlMs),
+    );
+    return Number(reply) === 1;
+  }
+
+  async releaseSlot(userId: string, connectionId: string): Promise<void> {
+    await guarded('registry release', () => this.redis.zrem(this.keys.userSlots(userId), connectionId));
+  }
+
   /** Ids of the live connections registered by `node` (e.g. to clean up after a node that died). */
   connectionsOfNode(node: string): Promise<string[]> {
     return this.alive(this.keys.nodeConnections(node), 'field', 'node', node);
@@ -269,6 +284,7 @@ export class RedisRegistry implements ConnectionRegistry {
    * either re-armed by that change itself or harmlessly kept a while longer.
    */
   async touch(connectionIds: string[]): Promise<void> {
+    const now = this.now();
     for (let start = 0; start < connectionIds.length; start += TOUCH_BATCH) {
       const batch = connectionIds.slice(start, start + TOUCH_BATCH);
       const reads = this.redis.pipeline();
@@ -278,7 +294,9 @@ export class RedisRegistry implements ConnectionRegistry {
       batch.forEach((id, i) => {
         const [userId, node] = replies[2 * i] as (string | null)[];
         if (userId === null || userId === undefined) return;
-        const keys = [this.keys.connection(id), this.keys.connectionRooms(id), this.keys.userConnections(userId)];
+        const keys = [this.keys.connection(id), this.keys.connectionRooms(id), this.keys.userConnections(userId), this.keys.userSlots(userId)];
+        // The slot lapses with the record: a connection of a dead node stops counting once its keys expire.
+        expiries.zadd(this.keys.userSlots(userId), 'XX', now + this.ttlMs, id);
         if (node !== null && node !== undefined) keys.push(this.keys.nodeConnections(node));
         for (const room of asStrings(replies[2 * i + 1])) keys.push(this.keys.roomMembers(room));
         for (const key of keys) expiries.pexpire(key, this.ttlMs);

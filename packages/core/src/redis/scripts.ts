@@ -22,6 +22,7 @@ const SCRIPTS = {
   classwirePresenceAdd: lua('presence-add'),
   classwirePresenceRemove: lua('presence-remove'),
   classwireRegistryAdd: lua('registry-add'),
+  classwireRegistryReserve: lua('registry-reserve'),
   classwireRegistryJoin: lua('registry-join'),
   classwireRegistryExpiry: lua('registry-expiry'),
   classwireRegistryRemove: lua('registry-remove'),

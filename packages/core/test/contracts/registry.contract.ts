@@ -186,6 +186,26 @@ export function describeRegistryContract(name: string, factory: RegistryFactory)
       expect((await registry.connectionsOfUser(user)).map((s) => s.connectionId)).toEqual([c2.connectionId]);
     });
 
+    it('reserveSlot takes at most max slots of a user, even concurrently; remove and releaseSlot free them', async () => {
+      const registry = await factory();
+      const user = unique('user');
+      const ids = Array.from({ length: 12 }, () => unique('conn'));
+      const taken = await Promise.all(ids.map((id) => registry.reserveSlot(user, id, 5)));
+      expect(taken.filter(Boolean)).toHaveLength(5);
+      const holders = ids.filter((_, i) => taken[i]);
+      expect(await registry.reserveSlot(user, holders[0]!, 5)).toBe(true);
+      expect(await registry.reserveSlot(unique('user'), unique('conn'), 5)).toBe(true);
+
+      await registry.releaseSlot(user, holders[0]!);
+      const registered = unique('conn');
+      expect(await registry.reserveSlot(user, registered, 5)).toBe(true);
+      expect(await registry.reserveSlot(user, unique('conn'), 5)).toBe(false);
+      await registry.add(record(user, { connectionId: registered }));
+      expect(await registry.reserveSlot(user, unique('conn'), 5)).toBe(false);
+      await registry.remove(registered);
+      expect(await registry.reserveSlot(user, unique('conn'), 5)).toBe(true);
+    });
+
     it('joinRoom on an unknown connection is harmless', async () => {
       const registry = await factory();
       const ghost = unique('ghost');
