@@ -1,4 +1,4 @@
-import { CLOSE_CODES, DEFAULT_LIMITS, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
+import { CLOSE_CODES, DEFAULT_LIMITS, utf8Length, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
 import { browserNetwork, Connection, type CloseInfo, type ConnectionState, type NetworkStatus, type WebSocketConstructor } from './connection.js';
@@ -6,7 +6,7 @@ import { Inbound, type DirectMessage } from './dispatch.js';
 import { Emitter } from './emitter.js';
 import { ClasswireError } from './errors.js';
 import { Membership } from './membership.js';
-import { Outbox, frameBytes, tooLarge } from './outbox.js';
+import { Outbox, tooLarge } from './outbox.js';
 import { Room, type AnyRoom, type PublishOptions, type RoomHost } from './room.js';
 import { Positions, type PositionStorage } from './positions.js';
 import { TokenRefresher } from './refresh.js';
@@ -34,6 +34,12 @@ export interface ClientOptions {
   pongTimeoutMs?: number;
   /** Unacknowledged publishes are resent (same id) after this long on a live connection, ms. @default 10_000 */
   ackTimeoutMs?: number;
+  /**
+   * A publish the server keeps refusing with a retryable error (`unavailable`, `rate_limited`, `internal`)
+   * is retried, with backoff and the same id, until it was retried 8 times and its refusals lasted this
+   * long; then it rejects with the last error, ms. Longer than a store failover. @default 30_000
+   */
+  retryWindowMs?: number;
   /** Publishes (and direct messages) waiting for an ack, including while offline. @default 1000 */
   maxPendingPublishes?: number;
   /** How long an out-of-order message waits for the missing ones before the room resumes, ms. @default 1000 */
@@ -143,6 +149,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
         maxInFlight: options.maxInFlight ?? 1,
         ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
         retryDelay: backoff,
+        retryWindowMs: options.retryWindowMs ?? 30_000,
       },
       { link, rejoin: (room) => this.membership.sendJoin(room) },
     );
@@ -276,7 +283,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
       if (link !== undefined && room.state === 'joined') {
         const frame: ClientFrame = { action: 'publish', room: room.id, event, data, ephemeral: true };
         const text = JSON.stringify(frame);
-        const bytes = frameBytes(text);
+        const bytes = utf8Length(text);
         if (bytes > this.outbox.maxFrameBytes) return Promise.reject(tooLarge(bytes, this.outbox.maxFrameBytes));
         link.send(text);
       }

@@ -169,7 +169,7 @@ export class Connection {
         // already closing
       }
       this.heartbeat.stop();
-      this.hooks.lost();
+      this.hooks.lost(CLOSE_CODES.normal);
     }
     this.setState('offline');
   }

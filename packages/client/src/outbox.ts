@@ -1,5 +1,5 @@
 import type { AckFrame, ClientFrame, ErrorCode } from '@classwire/protocol/wire';
-import { CLOSE_CODES, ERROR_CODES } from '@classwire/protocol/wire';
+import { CLOSE_CODES, ERROR_CODES, utf8Length } from '@classwire/protocol/wire';
 import type { Link } from './connection.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
 import { ClasswireError } from './errors.js';
@@ -20,6 +20,8 @@ interface PendingRequest {
   sentOn: Link | undefined;
   ackTimer: ReturnType<typeof setTimeout> | undefined;
   retries: number;
+  /** When the server first refused it with a retryable error, epoch ms. */
+  firstRefusedAt: number | undefined;
   /** Times a `not_joined` answer made the client join the room again for this request. */
   rejoins: number;
   /** Set while a refused request waits out its backoff; its lane waits with it. */
@@ -31,17 +33,13 @@ interface PendingRequest {
 /** Times one publish answered `not_joined` makes the client join its room again before giving up. */
 const MAX_REJOINS = 3;
 /**
- * Times one request refused with a retryable error is resent before it is rejected with that error: a
- * refusal that never clears must not hold its lane (and every later request in it) forever.
+ * A request refused with a retryable error is resent until it has been retried this many times AND its
+ * refusals have lasted `retryWindowMs`; then it is rejected with the last error. A refusal that never
+ * clears must not hold its lane (and every later request in it) forever, while one that clears within the
+ * window (a store failing over) costs no message.
  */
 export const MAX_REFUSED_RETRIES = 8;
 
-const utf8 = new TextEncoder();
-
-/** A frame's size on the wire, in bytes. */
-export function frameBytes(text: string): number {
-  return utf8.encode(text).length;
-}
 
 export function tooLarge(bytes: number, limit: number): ClasswireError {
   return new ClasswireError('payload_too_large', `the frame is ${bytes} bytes; the server accepts at most ${limit}`);
@@ -55,6 +53,8 @@ export interface OutboxSettings {
   ackTimeoutMs: number;
   /** The wait before resending a request refused with a retryable error, by its number of retries. */
   retryDelay(retries: number): number;
+  /** How long retryable refusals of one request may last before it is given up (with the count above). */
+  retryWindowMs: number;
 }
 
 export interface OutboxHost {
@@ -102,7 +102,7 @@ export class Outbox {
       return Promise.reject(new ClasswireError('conflict', `a request with id "${frame.id}" is already pending`));
     }
     const text = JSON.stringify(frame);
-    const bytes = frameBytes(text);
+    const bytes = utf8Length(text);
     // Sent, it would close the connection (1009) and be resent after every reconnect.
     if (bytes > this.frameLimit) return Promise.reject(tooLarge(bytes, this.frameLimit));
     return new Promise((resolve, reject) => {
@@ -117,6 +117,7 @@ export class Outbox {
         sentOn: undefined,
         ackTimer: undefined,
         retries: 0,
+        firstRefusedAt: undefined,
         rejoins: 0,
         retryTimer: undefined,
         unwatch: () => {},
@@ -187,7 +188,8 @@ export class Outbox {
       if (!room.resuming) this.host.rejoin(room);
       return true;
     }
-    if (ERROR_CODES[code].retryable && request.retries < MAX_REFUSED_RETRIES) {
+    const refusedFor = Date.now() - (request.firstRefusedAt ??= Date.now());
+    if (ERROR_CODES[code].retryable && (request.retries < MAX_REFUSED_RETRIES || refusedFor < this.settings.retryWindowMs)) {
       // Same id, so a retry the server already stored is answered with the original ack. Its lane waits.
       this.unsend(request);
       request.retries += 1;

@@ -142,7 +142,7 @@ describe.each(RUNTIMES)('ClasswireClient on %s', (runtime) => {
 });
 
 describe('ClasswireClient against a server that keeps refusing one publish', () => {
-  it('gives the publish up after a bounded number of retries, rejects it with the last error, and later ones go ahead', async () => {
+  it('gives the publish up after a bounded number of retries and time, rejects it with the last error, and later ones go ahead', async () => {
     // A real socket server whose only fault is answering every `doomed` publish with a retryable error.
     const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await new Promise<void>((resolve) => server.once('listening', resolve));
@@ -161,7 +161,8 @@ describe('ClasswireClient against a server that keeps refusing one publish', () 
       });
     });
     const { port } = server.address() as { port: number };
-    const client = sdkClient(`ws://127.0.0.1:${port}`, { token: 'unused', reconnect: { baseDelayMs: 1, maxDelayMs: 5 } });
+    // A window shorter than 8 retries take: the count decides (the window is the same rule's other half).
+    const client = sdkClient(`ws://127.0.0.1:${port}`, { token: 'unused', reconnect: { baseDelayMs: 1, maxDelayMs: 5 }, retryWindowMs: 1 });
     try {
       const room = client.join('r');
       await room.ready;

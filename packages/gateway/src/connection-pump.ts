@@ -61,9 +61,15 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     fanout.connections.set(id, connection);
     const log = logger.child({ connectionId: id, userId: claims.userId });
     const closeExpired = () => connection.close(CLOSE_CODES.tokenExpired, 'token expired');
-    const untilExpiry = claims.expiresAt - Date.now();
-    const expiryTimer = untilExpiry <= MAX_TIMER_MS ? setTimeout(closeExpired, Math.max(0, untilExpiry)) : undefined;
-    expiryTimer?.unref();
+    let expiryTimer: NodeJS.Timeout | undefined;
+    const armExpiry = () => {
+      const untilExpiry = connection.expiresAt - Date.now();
+      expiryTimer = untilExpiry <= MAX_TIMER_MS ? setTimeout(onExpiry, Math.max(0, untilExpiry)) : undefined;
+      expiryTimer?.unref();
+    };
+    // An in-band refresh may have moved the expiry since the timer was armed: then it waits for the new one.
+    const onExpiry = () => (Date.now() < connection.expiresAt ? armExpiry() : closeExpired());
+    armExpiry();
 
     const queue: string[] = [];
     // Busy until the engine has registered the connection: frames wait in the queue meanwhile.

@@ -8,3 +8,4 @@ export * from './close-codes.js';
 export * from './limits.js';
 export * from './types.js';
 export * from './classroom/types.js';
+export { utf8Length } from './encode.js';

@@ -190,7 +190,7 @@ describe.each<[RuntimeName, number]>([
     await writeFile(join(dir, 'secret.txt'), SENTINEL);
     gateway = await startRuntime(
       runtime,
-      { CLASSWIRE_DEV_TOKENS: '1', CLASSWIRE_STATIC_DIR: join(dir, 'web'), CLASSWIRE_CLASSROOM: '1' },
+      { CLASSWIRE_DEV_TOKENS: '1', CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET: '1', CLASSWIRE_STATIC_DIR: join(dir, 'web'), CLASSWIRE_CLASSROOM: '1' },
       { logger },
     );
     // A live connection, so some management calls reach a real target.
