@@ -44,6 +44,8 @@ export interface EngineObserver {
   published(ackLatencySeconds: number, outcome: 'acked' | 'duplicate'): void;
   /** A join with `since` (a resume), and whether every missed message was replayed. */
   resumed(recovered: boolean): void;
+  /** One inbound frame handled: its action (`invalid` when it did not parse) and how long it took. */
+  handled?(action: string, seconds: number): void;
 }
 
 export interface EngineOptions {
@@ -144,6 +146,8 @@ export class Engine {
     let id: string | undefined;
     let action: string | undefined;
     let room: string | undefined;
+    let knownAction: string | undefined;
+    const started = performance.now();
     try {
       const decision = this.rateLimiter?.take(connectionId) ?? 'ok';
       if (decision === 'abusive') {
@@ -154,6 +158,8 @@ export class Engine {
       const parsed = parseClientFrame(raw);
       id = parsed.ok ? parsed.frame.id : parsed.id;
       action = parsed.ok ? parsed.frame.action : parsed.action;
+      // Only a parsed frame's action is one of a fixed set; anything else would let clients invent labels.
+      knownAction = parsed.ok ? parsed.frame.action : undefined;
       if (decision === 'limited') throw new ProtocolError('rate_limited', 'too many frames; slow down and retry');
       if (!parsed.ok) throw new ProtocolError(parsed.code, parsed.message);
       const frame = parsed.frame;
@@ -177,6 +183,8 @@ export class Engine {
       }
     } catch (error) {
       await this.replyError(connectionId, error, { id, action, room });
+    } finally {
+      this.observer?.handled?.(knownAction ?? 'invalid', (performance.now() - started) / 1000);
     }
   }
 

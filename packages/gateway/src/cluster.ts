@@ -91,7 +91,12 @@ export async function createCluster(
     subscriber,
     delivery: local,
     logger,
-    events: { backfilled: (count) => metrics.backfilled.inc(count), historyLost: () => metrics.historyLost.inc() },
+    events: {
+      backfilled: (count) => metrics.backfilled.inc(count),
+      historyLost: () => metrics.historyLost.inc(),
+      // Clocks of two nodes may disagree by a little; a negative lag is skew, not news.
+      received: (lagMs) => metrics.pubsubLag.observe(Math.max(0, lagMs) / 1000),
+    },
   });
   const fanout = new ClusterFanOut({ local, redis, subscriber, registry, keys, nodeId, logger, describeLocal });
 
@@ -129,8 +134,12 @@ export async function createCluster(
 
   const reap = async () => {
     const nodes = await redis.smembers(nodesKey);
+    let alive = 0;
     for (const node of nodes) {
-      if (node === nodeId || (await redis.exists(keys.nodeAlive(node))) === 1) continue;
+      if (node === nodeId || (await redis.exists(keys.nodeAlive(node))) === 1) {
+        alive += 1;
+        continue;
+      }
       // One live node cleans up each dead one.
       if ((await redis.set(keys.nodeReaping(node), nodeId, 'PX', settings.nodeTtlMs, 'NX')) !== 'OK') continue;
       const connections = await registry.connectionsOfNode(node);
@@ -139,6 +148,7 @@ export async function createCluster(
       await redis.srem(nodesKey, node);
       metrics.nodesReaped.inc();
     }
+    metrics.nodesSeen.set(alive);
   };
 
   // Redis may come back from a restart without its data. A generation id stored in Redis tells: when it

@@ -66,7 +66,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
 
   const fanout = new LocalFanOut((count) => metrics.deliveries.inc(count));
-  const metrics = new GatewayMetrics({ connections: () => fanout.connections.size, rooms: () => fanout.roomCount, redisReady: config.redis && ((): boolean => cluster!.isReady()) });
+  const metrics = new GatewayMetrics({ connections: () => fanout.connections.size, users: () => fanout.userCount(), rooms: () => fanout.roomCount, redisReady: config.redis && ((): boolean => cluster!.isReady()) });
   const describeLocal = (connectionId: string) => fanout.connections.get(connectionId)?.info();
   const cluster = config.redis === undefined ? undefined : await createCluster(config, nodeId, fanout, logger, metrics, describeLocal);
   const memoryBroker =

@@ -16,6 +16,11 @@ export class LocalFanOut implements FanOut, RoomDelivery {
     return this.rooms.size;
   }
 
+  /** Distinct users with a connection on this node (a scan: for metrics scrapes, not hot paths). */
+  userCount(): number {
+    return new Set(Array.from(this.connections.values(), (connection) => connection.userId)).size;
+  }
+
   /** Whether any connection on this node is in the room. */
   hasMembers(room: string): boolean {
     return this.rooms.has(room);
