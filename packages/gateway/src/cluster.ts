@@ -13,6 +13,11 @@ export interface Cluster {
   broker: RedisBroker;
   presence: RedisPresence;
   fanout: ClusterFanOut;
+  /** Each node's ops console report, stored with a TTL so a dead node's disappears. */
+  statusRecords: {
+    write(record: string, ttlMs: number): Promise<void>;
+    readAll(): Promise<string[]>;
+  };
   /** True while the command connection to Redis is ready. */
   isReady(): boolean;
   /** Starts heartbeats and the dead-node reaper; `disconnect` removes one connection through the engine. */
@@ -203,6 +208,17 @@ export async function createCluster(
     broker,
     presence,
     fanout,
+    statusRecords: {
+      async write(record, ttlMs) {
+        await redis.set(`${keys.prefix}:admin:node:${nodeId}`, record, 'PX', ttlMs);
+      },
+      async readAll() {
+        const nodes = await redis.smembers(nodesKey);
+        if (nodes.length === 0) return [];
+        const records = await redis.mget(nodes.map((node) => `${keys.prefix}:admin:node:${node}`));
+        return records.filter((record): record is string => record !== null);
+      },
+    },
     isReady: () => redis.status === 'ready' && subscriber.status === 'ready',
     async start(disconnectConnection) {
       disconnect = disconnectConnection;

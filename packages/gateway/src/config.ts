@@ -16,6 +16,7 @@ const env = z.object({
   CLASSWIRE_NODE_ID: z.string().min(1).optional(),
   CLASSWIRE_DEV_TOKENS: envFlag.default(false),
   CLASSWIRE_API_KEY: z.string().min(16, 'CLASSWIRE_API_KEY must be at least 16 characters').optional(),
+  CLASSWIRE_ADMIN_KEY: z.string().min(16, 'CLASSWIRE_ADMIN_KEY must be at least 16 characters').optional(),
   CLASSWIRE_AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   CLASSWIRE_AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   CLASSWIRE_RATE_PER_SECOND: envInt(1).default(DEFAULTS.ratePerSecond),
@@ -51,6 +52,8 @@ export interface GatewayConfig {
   api: {
     key: string | undefined;
     awsCredentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+    /** Bearer key of the ops console (`/admin`); undefined turns the console off. */
+    adminKey: string | undefined;
   };
   limits: {
     maxFrameBytes: number;
@@ -116,6 +119,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if ((awsId === undefined) !== (awsSecret === undefined)) {
     problems.push(`${awsId === undefined ? 'CLASSWIRE_AWS_ACCESS_KEY_ID' : 'CLASSWIRE_AWS_SECRET_ACCESS_KEY'}: set both CLASSWIRE_AWS_ACCESS_KEY_ID and CLASSWIRE_AWS_SECRET_ACCESS_KEY`);
   }
+  if (e.CLASSWIRE_ADMIN_KEY !== undefined && e.CLASSWIRE_ADMIN_KEY === e.CLASSWIRE_API_KEY) {
+    problems.push('CLASSWIRE_ADMIN_KEY: use a key of its own, not CLASSWIRE_API_KEY (backends hold that one)');
+  }
   if (e.CLASSWIRE_REDIS_URL !== undefined && e.CLASSWIRE_REDIS_SENTINELS !== undefined) {
     problems.push('CLASSWIRE_REDIS_URL, CLASSWIRE_REDIS_SENTINELS: set one, not both');
   }
@@ -163,6 +169,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     api: {
       key: e.CLASSWIRE_API_KEY,
       awsCredentials: awsId !== undefined && awsSecret !== undefined ? { accessKeyId: awsId, secretAccessKey: awsSecret } : undefined,
+      adminKey: e.CLASSWIRE_ADMIN_KEY,
     },
     limits: {
       maxFrameBytes: e.CLASSWIRE_MAX_FRAME_BYTES,

@@ -15,6 +15,7 @@ import {
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import { AdminApi } from './admin.js';
 import { createCluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
 import { createConnectionPump, startHeartbeat } from './connection-pump.js';
@@ -93,6 +94,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     observer: metrics,
   });
 
+  const admin = config.api.adminKey === undefined ? undefined : new AdminApi({ key: config.api.adminKey, nodeId, fanout, registry, cluster, metrics });
   let status: NodeStatus = 'starting';
   const disconnecting = new Set<Promise<void>>();
   const routes = createRoutes({
@@ -103,6 +105,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     cluster,
     metrics,
     devTokens: devTokens?.issuer,
+    admin,
     webRoot: config.staticDir ?? BUNDLED_WEB_ROOT,
     status: () => status,
   });
@@ -151,6 +154,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 
   async function drain(): Promise<void> {
     status = 'draining';
+    admin?.stop();
     clearInterval(heartbeat);
     clearInterval(sweeper);
     const closedServer = new Promise<void>((resolve) => server.close(() => resolve()));
