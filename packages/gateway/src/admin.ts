@@ -158,7 +158,7 @@ export class AdminApi {
       addCounts(closes, report.closes);
       addCounts(errors, report.errors);
     }
-    const nodes = [...reports.values()].sort((a, b) => a.node.localeCompare(b.node)).map(({ busiestRooms: _rooms, ...node }) => node);
+    const nodes = [...reports.values()].sort((a, b) => a.node.localeCompare(b.node)).map((report) => withoutRooms(report));
     return { nodes, rooms: busiest([...rooms.values()]), closes, errors };
   }
 
@@ -186,6 +186,11 @@ export class AdminApi {
     await cluster.fanout.close(connectionId, CLOSE_CODES.removed, 'closed by an administrator');
     return true;
   }
+}
+
+function withoutRooms(report: NodeReport): Omit<NodeReport, 'busiestRooms'> {
+  const { node, connections, users, rooms, eventLoopLagMs, redis, closes, errors, reportedAt } = report;
+  return { node, connections, users, rooms, eventLoopLagMs, redis, closes, errors, reportedAt };
 }
 
 function decodeSegment(segment: string): string | undefined {
