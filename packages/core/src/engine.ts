@@ -44,7 +44,7 @@ export interface EngineObserver {
   published(ackLatencySeconds: number, outcome: 'acked' | 'duplicate'): void;
   /** A join with `since` (a resume), and whether every missed message was replayed. */
   resumed(recovered: boolean): void;
-  /** One inbound frame handled: its action (`invalid` when it did not parse) and how long it took. */
+  /** A connect or one inbound frame handled: `connect` or the frame's action (`invalid` when it did not parse), and how long it took. */
   handled?(action: string, seconds: number): void;
 }
 
@@ -121,6 +121,15 @@ export class Engine {
    * connection becomes a member at once, as API Gateway's `$connect` does; it cannot be sent anything yet.
    */
   async connect(record: ConnectionRecord, room?: string): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.register(record, room);
+    } finally {
+      this.observer?.handled?.('connect', (performance.now() - started) / 1000);
+    }
+  }
+
+  private async register(record: ConnectionRecord, room: string | undefined): Promise<void> {
     if (room !== undefined) await this.classroom?.checkJoin(record, room);
     await this.registry.add(record);
     if (room === undefined) return;

@@ -28,6 +28,7 @@ const env = z.object({
   CLASSWIRE_REDIS_SENTINELS: envList.optional(),
   CLASSWIRE_REDIS_MASTER_NAME: z.string().min(1).default('mymaster'),
   CLASSWIRE_NODE_TTL_MS: envInt(300).default(15_000),
+  CLASSWIRE_OTEL_ENABLED: envFlag.default(false),
 });
 
 export interface GatewayConfig {
@@ -67,6 +68,8 @@ export interface GatewayConfig {
   };
   pingIntervalMs: number;
   drainTimeoutMs: number;
+  /** OpenTelemetry spans for connect, join and publish (the SDK is loaded only then). */
+  otelEnabled: boolean;
   /**
    * Directory of the web app served at `/`; undefined serves the gateway's bundled development console.
    * The `classwire` CLI defaults it to the classroom app's build.
@@ -183,6 +186,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     pingIntervalMs: e.CLASSWIRE_PING_INTERVAL_MS,
     drainTimeoutMs: e.CLASSWIRE_DRAIN_TIMEOUT_MS,
+    otelEnabled: e.CLASSWIRE_OTEL_ENABLED,
     staticDir: e.CLASSWIRE_STATIC_DIR,
   };
 }

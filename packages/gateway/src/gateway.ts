@@ -15,6 +15,7 @@ import {
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { AdminApi } from './admin.js';
 import { createCluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
@@ -43,6 +44,8 @@ export interface Gateway {
 
 export interface GatewayOptions {
   logger?: Logger;
+  /** Where spans go when tracing is on, instead of OTLP (tests). */
+  spanExporter?: SpanExporter;
 }
 
 const SWEEP_INTERVAL_MS = 30_000;
@@ -66,6 +69,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     audience: config.auth.audience,
   });
 
+  const tracing = config.otelEnabled ? await (await import('./tracing.js')).startTracing(nodeId, options.spanExporter) : undefined;
   const fanout = new LocalFanOut((count) => metrics.deliveries.inc(count));
   const metrics = new GatewayMetrics({ connections: () => fanout.connections.size, users: () => fanout.userCount(), rooms: () => fanout.roomCount, redisReady: config.redis && ((): boolean => cluster!.isReady()) });
   const describeLocal = (connectionId: string) => fanout.connections.get(connectionId)?.info();
@@ -91,7 +95,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
     logger,
-    observer: metrics,
+    observer: tracing?.observe(metrics) ?? metrics,
   });
 
   const admin = config.api.adminKey === undefined ? undefined : new AdminApi({ key: config.api.adminKey, nodeId, fanout, registry, cluster, metrics });
@@ -166,6 +170,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     await closedServer;
     while (disconnecting.size > 0) await Promise.all([...disconnecting]);
     await cluster?.stop();
+    await tracing?.shutdown();
     logger.info({ node: nodeId }, 'drained');
   }
 
