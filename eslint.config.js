@@ -85,6 +85,19 @@ export default tseslint.config(
     },
   },
   {
+    // The framework bindings run in browsers, on the SDK's public API and the protocol's browser-safe entries.
+    files: ['packages/vue/src/**/*.ts', 'packages/react/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: '@classwire/protocol', message: 'the bindings use @classwire/protocol/wire or /classroom (no schema library)' }],
+          patterns: [{ ...NODE_BUILTINS, message: 'the bindings run in browsers: no Node modules' }, ...forbidPackages(['core', ...RUNTIMES], 'the bindings use the client SDK, never server code')],
+        },
+      ],
+    },
+  },
+  {
     // The classroom app talks to the server through the SDK only.
     files: ['apps/classroom/src/**/*.ts', 'apps/classroom/src/**/*.vue'],
     rules: {

@@ -58,6 +58,7 @@ export interface LambdaConfig {
   nodeId: string;
   limits: {
     maxFrameBytes: number;
+    maxBoardBytes: number;
     maxConnectionsPerUser: number;
     maxRoomsPerConnection: number;
     historySize: number;
@@ -127,6 +128,7 @@ export function loadLambdaConfig(source: Record<string, string | undefined>): La
     nodeId: e.CLASSWIRE_NODE_ID,
     limits: {
       maxFrameBytes: e.CLASSWIRE_MAX_FRAME_BYTES,
+      maxBoardBytes: e.CLASSWIRE_MAX_BOARD_BYTES,
       maxConnectionsPerUser: e.CLASSWIRE_MAX_CONNECTIONS_PER_USER,
       maxRoomsPerConnection: e.CLASSWIRE_MAX_ROOMS_PER_CONNECTION,
       historySize: e.CLASSWIRE_HISTORY_SIZE,

@@ -66,7 +66,15 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   const broker = new ManagementApiBroker(roomLog, fanout);
   // Cursor throttling in the classroom is per execution environment here: best effort, as cursors are.
   const classroom = config.classroom
-    ? new Classroom({ registry, broker, presence, fanout, maxFrameBytes: config.limits.maxFrameBytes, ...(options.now === undefined ? {} : { now: options.now }) })
+    ? new Classroom({
+        registry,
+        broker,
+        presence,
+        fanout,
+        maxFrameBytes: config.limits.maxFrameBytes,
+        maxBoardBytes: config.limits.maxBoardBytes,
+        ...(options.now === undefined ? {} : { now: options.now }),
+      })
     : undefined;
   const engine = new Engine({
     registry,

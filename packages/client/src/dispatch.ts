@@ -37,6 +37,7 @@ export class Inbound {
     this.handlers = {
       message: (frame) => membership.get(frame.room)?.handleMessage(frame),
       joined: (frame) => this.onJoined(frame),
+      members: (frame) => membership.get(frame.room)?.handleMembersPart(frame),
       presence: (frame) => membership.get(frame.room)?.handlePresence(frame),
       snapshot: (frame) => {
         try {

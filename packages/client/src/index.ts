@@ -1,3 +1,7 @@
+/**
+ * The Classwire client for browsers (and Node 22+, whose WebSocket is global).
+ * @module @classwire/client
+ */
 export { ClasswireClient, connect, type ClientOptions } from './client.js';
 export { type CloseInfo, type ConnectionState, type WebSocketConstructor, type WebSocketLike } from './connection.js';
 export { type DirectMessage } from './dispatch.js';

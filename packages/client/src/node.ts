@@ -1,6 +1,7 @@
 /**
  * Node entry: the same client, with `ws` as the default WebSocket (Node 20 has no global WebSocket).
  * `npm install ws` beside `@classwire/client` to use it.
+ * @module @classwire/client/node
  */
 import WebSocket from 'ws';
 import { ClasswireClient, type ClientOptions } from './client.js';

@@ -24,6 +24,11 @@ interface PendingRequest {
 
 /** Times one publish answered `not_joined` makes the client join its room again before giving up. */
 const MAX_REJOINS = 3;
+/**
+ * Times one request refused with a retryable error is resent before it is rejected with that error: a
+ * refusal that never clears must not hold its lane (and every later request in it) forever.
+ */
+export const MAX_REFUSED_RETRIES = 8;
 
 export interface OutboxSettings {
   maxPending: number;
@@ -131,7 +136,7 @@ export class Outbox {
       if (!room.resuming) this.host.rejoin(room);
       return true;
     }
-    if (ERROR_CODES[code].retryable) {
+    if (ERROR_CODES[code].retryable && request.retries < MAX_REFUSED_RETRIES) {
       // Same id, so a retry the server already stored is answered with the original ack. Its lane waits.
       this.unsend(request);
       request.retries += 1;

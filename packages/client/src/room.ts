@@ -1,4 +1,4 @@
-import type { JoinedFrame, Member, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
+import type { JoinedFrame, Member, MembersFrame, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
 import { Emitter } from './emitter.js';
 import type { ClasswireError } from './errors.js';
 
@@ -93,6 +93,8 @@ export class Room {
   private readonly buffered = new Map<number, MessageFrame>();
   /** Parts of the snapshot being received, and the complete one waiting for its `joined`. */
   private snapshotParts: string[] = [];
+  /** Parts of the member list of a `joined` that did not fit in one frame. */
+  private memberParts: Member[][] = [];
   private pendingSnapshot: RoomSnapshot | undefined;
   /** The highest seq the server is known to have reached. */
   private knownSeq = 0;
@@ -188,6 +190,12 @@ export class Room {
     this.drain();
   }
 
+  /** @internal One part of the member list of a large room; parts arrive in order, before `joined`. */
+  handleMembersPart(frame: MembersFrame): void {
+    if (frame.part === 0) this.memberParts = [];
+    if (frame.part === this.memberParts.length) this.memberParts.push(frame.members);
+  }
+
   /** @internal One part of a snapshot; parts arrive in order, before `joined`. */
   handleSnapshotPart(frame: SnapshotFrame): void {
     if (frame.part === 0) this.snapshotParts = [];
@@ -215,7 +223,10 @@ export class Room {
       for (const seq of this.buffered.keys()) if (seq <= frame.seq) this.buffered.delete(seq);
       for (const seq of this.buffered.keys()) this.knownSeq = Math.max(this.knownSeq, seq);
     }
-    this.members = new Map(frame.presence.map((m) => [m.userId, m]));
+    const parts = this.memberParts;
+    this.memberParts = [];
+    const presence = frame.presenceParts !== undefined && parts.length === frame.presenceParts ? parts.flat() : frame.presence;
+    this.members = new Map(presence.map((m) => [m.userId, m]));
     this.state = 'joined';
     // The app hears of the reset before any message that follows it, and sees the room's new position.
     if (!frame.recovered && !first) this.lifecycle.emit('reset', { room: this.id, seq: frame.seq, epoch: frame.epoch });

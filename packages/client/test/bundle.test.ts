@@ -26,6 +26,6 @@ describe('browser bundle', () => {
     expect(code).not.toMatch(/require\(/);
     const gzip = gzipSync(code).length;
     console.log(`@classwire/client browser bundle: ${code.length} bytes minified, ${gzip} bytes gzipped`);
-    expect(gzip).toBeLessThan(12 * 1024);
+    expect(gzip).toBeLessThan(8 * 1024);
   });
 });

@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { encodeAckFrame, encodeErrorFrame, encodeJoinedFrame, encodePongFrame } from '@classwire/protocol';
+import { MAX_REFUSED_RETRIES } from '../src/outbox.js';
 import type { Gateway } from '../../gateway/src/index.js';
 import { ClasswireError, type ConnectionState, type RoomMessage } from '../src/node.js';
 import { API_KEY, RUNTIMES, collect, eventually, makeToken, range, sdkClient, startRuntime, wsUrl } from './helpers.js';
+import { TestClient } from '../../../test-support/harness.js';
 
 describe.each(RUNTIMES)('ClasswireClient on %s', (runtime) => {
   let gateway: Gateway;
@@ -134,5 +138,71 @@ describe.each(RUNTIMES)('ClasswireClient on %s', (runtime) => {
     expect(response.status).toBe(204);
     expect(await closed).toBe(1000);
     expect(client.state).toBe('closed');
+  });
+});
+
+describe('ClasswireClient against a server that keeps refusing one publish', () => {
+  it('gives the publish up after a bounded number of retries, rejects it with the last error, and later ones go ahead', async () => {
+    // A real socket server whose only fault is answering every `doomed` publish with a retryable error.
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => server.once('listening', resolve));
+    const attempts: string[] = [];
+    server.on('connection', (socket) => {
+      socket.on('message', (raw: Buffer) => {
+        const frame = JSON.parse(raw.toString()) as { action: string; room: string; id?: string; event?: string };
+        if (frame.action === 'ping') socket.send(encodePongFrame(Date.now(), frame.id));
+        if (frame.action === 'join') {
+          socket.send(encodeJoinedFrame({ room: frame.room, connectionId: 'c', seq: 0, epoch: 'e', recovered: false, presence: [], id: frame.id }));
+        }
+        if (frame.action !== 'publish') return;
+        attempts.push(frame.event!);
+        if (frame.event === 'doomed') socket.send(encodeErrorFrame('internal', 'always', { id: frame.id, action: 'publish', room: frame.room }));
+        else socket.send(encodeAckFrame(frame.id!, frame.room, 1));
+      });
+    });
+    const { port } = server.address() as { port: number };
+    const client = sdkClient(`ws://127.0.0.1:${port}`, { token: 'unused', reconnect: { baseDelayMs: 1, maxDelayMs: 5 } });
+    try {
+      const room = client.join('r');
+      await room.ready;
+      const doomed = room.publish('doomed', 1);
+      const later = room.publish('fine', 2);
+      await expect(doomed).rejects.toMatchObject({ code: 'internal' });
+      expect(await later).toBe(1);
+      expect(attempts.filter((e) => e === 'doomed')).toHaveLength(1 + MAX_REFUSED_RETRIES);
+    } finally {
+      client.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe.each(RUNTIMES)('a member list larger than a frame on %s', (runtime) => {
+  it('arrives in members frames that each fit, and the SDK assembles the whole presence', async () => {
+    const maxFrameBytes = 2048;
+    const gateway = await startRuntime(runtime, { CLASSWIRE_MAX_FRAME_BYTES: String(maxFrameBytes), CLASSWIRE_RATE_PER_SECOND: '1000', CLASSWIRE_RATE_BURST: '1000' });
+    const members: TestClient[] = [];
+    try {
+      // 40 members of ~250 bytes each: about five frames' worth of presence.
+      for (let i = 0; i < 40; i++) {
+        const token = await makeToken({ sub: `member-${i}-${'m'.repeat(100)}`, name: `Member ${i} ${'n'.repeat(40)}`, rooms: ['crowd'] });
+        members.push(await TestClient.connect(gateway, token, { room: 'crowd' }));
+      }
+      const raw = await TestClient.connect(gateway, await makeToken({ sub: 'raw-joiner', rooms: ['crowd'] }));
+      members.push(raw);
+      const joined = await raw.join('crowd');
+      expect(joined).toMatchObject({ type: 'joined', presence: [] });
+      const parts = raw.frames.filter((f) => f.type === 'members');
+      expect(parts.length).toBe(joined.presenceParts);
+      expect(parts.flatMap((p) => p.members as unknown[])).toHaveLength(41);
+      for (const frame of raw.frames) expect(Buffer.byteLength(JSON.stringify(frame))).toBeLessThanOrEqual(maxFrameBytes);
+      const sdk = sdkClient(wsUrl(gateway), { token: await makeToken({ sub: 'sdk-joiner', rooms: ['crowd'] }) });
+      const info = await sdk.join('crowd').ready;
+      expect(info.presence).toHaveLength(42);
+      sdk.close();
+    } finally {
+      await Promise.all(members.map((m) => m.close()));
+      await gateway.drain();
+    }
   });
 });

@@ -6,7 +6,7 @@ import {
   encodeAckFrame,
   encodeDirectFrame,
   encodeErrorFrame,
-  encodeJoinedFrame,
+  encodeJoinFrames,
   encodeLeftFrame,
   encodeMessageBody,
   encodePongFrame,
@@ -25,6 +25,7 @@ import type { Classroom } from './classroom/classroom.js';
 import { mayJoinRoom } from './claims.js';
 import { checkMessageSize, memberOf, senderOf, serverDedupKey, userDedupKey } from './frames.js';
 import { silentLogger, type Logger } from './logger.js';
+import { JoinThrottle } from './join-throttle.js';
 import { PublishPolicy } from './policy.js';
 import {
   StoreUnavailableError,
@@ -59,6 +60,8 @@ export interface EngineOptions {
   maxFrameBytes?: number | undefined;
   /** Rooms one connection may be in at once. @default 50 */
   maxRoomsPerConnection?: number | undefined;
+  /** Joins per user on this node: sustained per second, and burst. @default DEFAULTS.joinsPerSecond, DEFAULTS.joinBurst */
+  joinRate?: { perSecond: number; burst: number } | undefined;
   now?: () => number;
   logger?: Logger;
   observer?: EngineObserver | undefined;
@@ -100,6 +103,7 @@ export class Engine {
   private readonly logger: Logger;
   private readonly observer: EngineObserver | undefined;
   private readonly classroom: Classroom | undefined;
+  private readonly joins: JoinThrottle;
 
   constructor(options: EngineOptions) {
     this.registry = options.registry;
@@ -114,6 +118,8 @@ export class Engine {
     this.logger = options.logger ?? silentLogger;
     this.observer = options.observer;
     this.classroom = options.classroom;
+    const joinRate = options.joinRate ?? { perSecond: DEFAULTS.joinsPerSecond, burst: DEFAULTS.joinBurst };
+    this.joins = new JoinThrottle(joinRate.perSecond, joinRate.burst, this.now);
   }
 
   /**
@@ -158,7 +164,7 @@ export class Engine {
     let knownAction: string | undefined;
     const started = performance.now();
     try {
-      const decision = this.rateLimiter?.take(connectionId) ?? 'ok';
+      const decision = this.rateLimiter?.take(connectionId, utf8Length(raw)) ?? 'ok';
       if (decision === 'abusive') {
         await this.fanout.close(connectionId, CLOSE_CODES.rateLimited, 'rate limit exceeded');
         return;
@@ -169,7 +175,7 @@ export class Engine {
       action = parsed.ok ? parsed.frame.action : parsed.action;
       // Only a parsed frame's action is one of a fixed set; anything else would let clients invent labels.
       knownAction = parsed.ok ? parsed.frame.action : undefined;
-      if (decision === 'limited') throw new ProtocolError('rate_limited', 'too many frames; slow down and retry');
+      if (decision === 'limited') throw new ProtocolError('rate_limited', 'too many frames or bytes; slow down and retry');
       if (!parsed.ok) throw new ProtocolError(parsed.code, parsed.message);
       const frame = parsed.frame;
       room = 'room' in frame ? frame.room : undefined;
@@ -210,6 +216,7 @@ export class Engine {
   private async join(connection: ConnectionState, frame: JoinFrame): Promise<void> {
     const { room } = frame;
     if (!mayJoinRoom(connection, room)) throw new ProtocolError('forbidden', `not allowed to join room "${room}"`);
+    if (!this.joins.admit(connection.userId)) throw new ProtocolError('rate_limited', 'joining too often; retry later');
     const rejoin = connection.joined.has(room);
     if (!rejoin && connection.joined.size >= this.maxRoomsPerConnection) {
       throw new ProtocolError('forbidden', `a connection may join at most ${this.maxRoomsPerConnection} rooms`);
@@ -251,7 +258,8 @@ export class Engine {
         await this.announceJoin(connection, room);
       }
       const presence = await this.presence.list(room);
-      await this.fanout.send(connectionId, encodeJoinedFrame({ room, connectionId, seq, epoch, recovered, presence, id: frame.id }));
+      const joinFrames = encodeJoinFrames({ room, connectionId, seq, epoch, recovered, presence, id: frame.id }, this.maxFrameBytes);
+      await this.fanout.sendMany(connectionId, joinFrames);
       await this.fanout.release(connectionId, room, seq);
       released = true;
     } finally {
@@ -307,12 +315,11 @@ export class Engine {
   private async direct(connection: ConnectionState, frame: DirectFrame): Promise<void> {
     const { to, event, id } = frame;
     if (connection.role === 'observer') throw new ProtocolError('forbidden', 'observers may not send direct messages');
-    const recipients = await this.registry.connectionsOfUser(to);
-    const allowed = recipients.filter(
+    const allowed = (await this.registry.connectionsOfUser(to)).filter(
       (r) => this.policy.mayDirect(connection.role, r.role) && sharesRoom(connection.joined, r.joined),
     );
-    if (recipients.length === 0) throw new ProtocolError('not_found', `user "${to}" is not connected`);
-    if (allowed.length === 0) throw new ProtocolError('forbidden', `may not send direct messages to "${to}"`);
+    // One answer whether the user is offline or out of reach: a refusal must not reveal who is online.
+    if (allowed.length === 0) throw new ProtocolError('not_found', 'no recipient you may message is connected under this user id');
     const encoded = encodeDirectFrame(this.now(), event, frame.data, senderOf(connection), id);
     if (utf8Length(encoded) > this.maxFrameBytes) throw new ProtocolError('payload_too_large', 'direct message too large');
     await Promise.all(allowed.map((r) => this.fanout.send(r.connectionId, encoded)));

@@ -57,7 +57,9 @@ export type StateOp =
       keep?: number;
     }
   | { op: 'delete'; collection: string; field: string }
-  | { op: 'clear'; collection: string };
+  | { op: 'clear'; collection: string }
+  /** Adds `by` (an integer, may be negative) to the field read as an integer (absent: 0). */
+  | { op: 'add'; collection: string; field: string; by: number };
 
 /**
  * Placeholders an op may use in an append: as a `field` or `value`, SEQ is replaced by the appended
@@ -66,6 +68,19 @@ export type StateOp =
  */
 export const STATE_SEQ = '$seq';
 export const STATE_FRAME = '$frame';
+
+/**
+ * A collection as read: field → value, with no prototype, so user-chosen fields (`__proto__`,
+ * `constructor`) are plain own entries. Look fields up with `stateField`.
+ */
+export function emptyFields(): Record<string, string> {
+  return Object.create(null) as Record<string, string>;
+}
+
+/** The value of one field of a read collection, only when the collection holds it as its own. */
+export function stateField(fields: Record<string, string> | undefined, field: string): string | undefined {
+  return fields !== undefined && Object.hasOwn(fields, field) ? fields[field] : undefined;
+}
 
 /** Pads a seq as STATE_SEQ does. */
 export function stateSeqField(seq: number): string {
@@ -229,7 +244,8 @@ export type RateDecision = 'ok' | 'limited' | 'abusive';
 
 /** Inbound frame rate per connection. */
 export interface RateLimiter {
-  take(connectionId: string): RateDecision;
+  /** Admits (or not) one inbound frame of `bytes` UTF-8 bytes. */
+  take(connectionId: string, bytes: number): RateDecision;
   forget(connectionId: string): void;
 }
 

@@ -48,6 +48,7 @@ class GatedBroker extends MemoryBroker {
 interface Options {
   maxFrameBytes?: number;
   maxBoardItems?: number;
+  maxBoardBytes?: number;
 }
 
 function setup(options: Options = {}) {
@@ -102,7 +103,7 @@ function setup(options: Options = {}) {
     return JSON.parse(parts.map((p) => p.data as string).join('')) as ClassroomSnapshot;
   }
 
-  return { clock, now, registry, presence, broker, fanout, engine, connect, send, join, publish, snapshotOf };
+  return { clock, now, registry, presence, broker, fanout, engine, classroom, connect, send, join, publish, snapshotOf };
 }
 
 type Setup = ReturnType<typeof setup>;
@@ -379,6 +380,89 @@ describe('Classroom: hands, board, moderation, lifecycle', () => {
     await t.connect('later', 'student');
     await t.join('later');
     expect(t.snapshotOf('later').whiteboard).toEqual([]);
+  });
+
+  it('keeps the board within its byte budget: erasing and clearing give the bytes back', async () => {
+    const cost = JSON.stringify(stroke('a1')).length;
+    const t = setup({ maxBoardBytes: cost * 3 });
+    await classOf(t);
+    for (const id of ['a1', 'a2', 'a3']) expect(await t.publish('ann', 'wb.stroke', stroke(id))).toMatchObject({ type: 'ack' });
+    expect(await t.publish('ann', 'wb.stroke', stroke('a4'))).toMatchObject({ code: 'payload_too_large', message: expect.stringContaining('bytes') as unknown });
+    expect(await t.publish('ann', 'wb.erase', { id: 'a2' })).toMatchObject({ type: 'ack' });
+    expect(await t.publish('ann', 'wb.stroke', stroke('a4'))).toMatchObject({ type: 'ack' });
+    expect(await t.publish('ann', 'wb.stroke', stroke('a5'))).toMatchObject({ code: 'payload_too_large' });
+    await t.publish('teacher', 'wb.clear', {});
+    for (const id of ['b1', 'b2', 'b3']) expect(await t.publish('ann', 'wb.stroke', stroke(id))).toMatchObject({ type: 'ack' });
+  });
+
+  it('bounds the snapshot of a board flooded with maximal strokes by the default 1 MiB budget', async () => {
+    const t = setup();
+    await classOf(t);
+    // The reported attack: strokes of the most points allowed, until the board refuses.
+    const points = Array.from({ length: 1000 }, (_, i) => ((i * 7919) % 10_000) / 10_000);
+    let accepted = 0;
+    for (let i = 0; i < 1000; i++) {
+      const reply = await t.publish('ann', 'wb.stroke', { ...stroke(`s${i}`), points });
+      if (reply.type !== 'ack') {
+        expect(reply).toMatchObject({ code: 'payload_too_large' });
+        break;
+      }
+      accepted += 1;
+    }
+    expect(accepted).toBeGreaterThan(100);
+    expect(accepted).toBeLessThan(1000);
+    await t.connect('late', 'student');
+    await t.join('late');
+    const parts = t.fanout.ofType('late', 'snapshot');
+    const bytes = parts.reduce((sum, p) => sum + (p.data as string).length, 0);
+    expect(bytes).toBeLessThan(1024 * 1024 + 64 * 1024);
+    expect(t.snapshotOf('late').whiteboard).toHaveLength(accepted);
+  });
+
+  it('serializes chat and board once per room and seq, however many join at that seq', async () => {
+    const t = setup();
+    await classOf(t);
+    await t.publish('ann', 'wb.stroke', stroke('a1'));
+    await t.publish('ann', 'chat.message', { text: 'hello' });
+    const builds = t.classroom.snapshots.builds;
+    for (const id of ['j1', 'j2', 'j3']) {
+      await t.connect(id, 'student');
+      await t.join(id);
+    }
+    expect(t.classroom.snapshots.builds).toBe(builds + 1);
+    expect(t.snapshotOf('j3')).toEqual(t.snapshotOf('j1'));
+    expect(t.snapshotOf('j3').whiteboard!.map((b) => b.item.id)).toEqual(['a1']);
+    expect(t.snapshotOf('j3').chat!.map((c) => c.text)).toEqual(['hello']);
+    // A new message changes the seq: the next joiner sees it.
+    await t.publish('ann', 'wb.stroke', stroke('a2'));
+    await t.connect('j4', 'student');
+    await t.join('j4');
+    expect(t.classroom.snapshots.builds).toBe(builds + 2);
+    expect(t.snapshotOf('j4').whiteboard!.map((b) => b.item.id)).toEqual(['a1', 'a2']);
+  });
+
+  it('treats ids that are object internals as plain ids, and refuses reserved and $-prefixed ids', async () => {
+    const t = setup();
+    await classOf(t);
+    // Not stored ids answer not_found (never internal, which the SDK would retry forever).
+    for (const id of ['toString', 'hasOwnProperty', 'valueOf']) {
+      expect(await t.publish('teacher', 'wb.erase', { id })).toMatchObject({ code: 'not_found' });
+    }
+    for (const id of ['__proto__', 'constructor', 'prototype', '$seq', '$frame']) {
+      expect(await t.publish('ann', 'wb.stroke', stroke(id))).toMatchObject({ code: 'bad_request' });
+      expect(await t.publish('teacher', 'wb.erase', { id })).toMatchObject({ code: 'bad_request' });
+    }
+    expect(await t.publish('ann', 'wb.stroke', stroke('toString'))).toMatchObject({ type: 'ack' });
+    expect(await t.publish('bob', 'wb.stroke', stroke('toString'))).toMatchObject({ code: 'conflict' });
+    expect(await t.publish('ann', 'wb.shape', { id: 'valueOf', kind: 'line', color: '#000000', width: 1, x1: 0, y1: 0, x2: 1, y2: 1 })).toMatchObject({
+      type: 'ack',
+    });
+    await t.connect('late', 'student');
+    await t.join('late');
+    expect(t.snapshotOf('late').whiteboard!.map((b) => b.item.id)).toEqual(['toString', 'valueOf']);
+    expect(await t.publish('bob', 'wb.erase', { id: 'toString' })).toMatchObject({ code: 'forbidden' });
+    expect(await t.publish('ann', 'wb.erase', { id: 'toString' })).toMatchObject({ type: 'ack' });
+    expect(await t.publish('ann', 'wb.erase', { id: 'toString' })).toMatchObject({ code: 'not_found' });
   });
 
   it('throttles cursors per connection and relays them to everyone but the sender', async () => {

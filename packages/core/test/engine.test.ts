@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { CLOSE_CODES, ProtocolError, type Member, type Role } from '@classwire/protocol';
+import { CLOSE_CODES, DEFAULT_LIMITS, ProtocolError, utf8Length, type Member, type Role } from '@classwire/protocol';
 import {
   Engine,
   MemoryPresence,
@@ -656,19 +656,24 @@ describe('Engine: direct messages', () => {
     expect(t.fanout.last('t')).toEqual({ type: 'ack', id: 'd2' });
   });
 
-  it('forbids student to student', async () => {
+  /** The answer to a direct message from `from` to `to`, without its id. */
+  async function directAnswer(t: Awaited<ReturnType<typeof classroom>>, from: string, to: string): Promise<unknown> {
+    t.fanout.clear();
+    await t.send(from, { action: 'direct', to, event: 'note', id: 'probe' });
+    return t.fanout.last(from);
+  }
+
+  it('refuses student to student exactly as an offline user: who is online does not leak', async () => {
     const t = await classroom();
-    await t.send('s1', { action: 'direct', to: 'stu2', event: 'note', id: 'd3' });
-    expect(t.fanout.frames('s1')).toEqual([
-      { type: 'error', code: 'forbidden', message: expect.any(String) as unknown, id: 'd3', action: 'direct' },
-    ]);
+    const offline = await directAnswer(t, 's1', 'nobody');
+    expect(offline).toEqual({ type: 'error', code: 'not_found', message: expect.any(String) as unknown, id: 'probe', action: 'direct' });
+    expect(await directAnswer(t, 's1', 'stu2')).toEqual(offline);
     expect(t.fanout.frames('s2')).toEqual([]);
   });
 
-  it('forbids messaging staff who share no room', async () => {
+  it('refuses messaging staff who share no room exactly as an offline user', async () => {
     const t = await classroom();
-    await t.send('far', { action: 'direct', to: 'teach', event: 'note', id: 'd4' });
-    expect(t.fanout.last('far')).toMatchObject({ type: 'error', code: 'forbidden', id: 'd4' });
+    expect(await directAnswer(t, 'far', 'teach')).toEqual(await directAnswer(t, 'far', 'nobody'));
     expect(t.fanout.frames('t')).toEqual([]);
   });
 
@@ -688,6 +693,28 @@ describe('Engine: direct messages', () => {
     expect(t.fanout.frames('s1')).toEqual([
       { type: 'error', code: 'not_found', message: expect.any(String) as unknown, id: 'd6', action: 'direct' },
     ]);
+  });
+});
+
+describe('Engine: joined with many members', () => {
+  it('pages 1,000 members with long names into members frames before joined: every frame fits', async () => {
+    const presence = new MemoryPresence();
+    const t = setup({ presence });
+    for (let i = 0; i < 1000; i++) {
+      await presence.add('big', { userId: `member-${i}-${'x'.repeat(100)}`, role: 'student', name: `Student ${i} ${'y'.repeat(50)}` }, `conn-${i}`);
+    }
+    await t.connect('joiner');
+    await t.send('joiner', { action: 'join', room: 'big', id: 'j' });
+    const raw = t.fanout.raw('joiner');
+    for (const frame of raw) expect(utf8Length(frame)).toBeLessThanOrEqual(DEFAULT_LIMITS.maxFrameBytes);
+    const frames = t.fanout.frames('joiner');
+    const joined = frames.at(-1)!;
+    const parts = frames.filter((f) => f.type === 'members');
+    expect(parts.length).toBeGreaterThan(1);
+    expect(joined).toMatchObject({ type: 'joined', id: 'j', presence: [], presenceParts: parts.length });
+    const members = parts.flatMap((p) => p.members as { userId: string }[]);
+    expect(members).toHaveLength(1001);
+    expect(new Set(members.map((m) => m.userId)).size).toBe(1001);
   });
 });
 
@@ -718,6 +745,43 @@ describe('Engine: rate limiting', () => {
     expect(t.fanout.closed).toEqual([{ connectionId: 'c', code: CLOSE_CODES.rateLimited, reason: expect.any(String) as unknown }]);
     expect(CLOSE_CODES.rateLimited).toBe(4002);
     expect(t.fanout.frames('c')).toHaveLength(2);
+  });
+
+  it('charges the byte bucket with each frame\'s UTF-8 size, refusing with rate_limited', async () => {
+    const clock = { value: START };
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 1000, burst: 1000, bytesPerSecond: 1024, bytesBurst: 4096, now: () => clock.value });
+    const t = setup({ rateLimiter: limiter });
+    await t.connect('c');
+    // 700 two-byte characters: about 1,440 bytes a frame, but only 740 UTF-16 units.
+    const ping = (id: string) => t.send('c', { action: 'ping', id, pad: 'é'.repeat(700) });
+    await ping('b1');
+    await ping('b2');
+    await ping('b3');
+    expect(t.fanout.frames('c').map((f) => f.type)).toEqual(['pong', 'pong', 'error']);
+    expect(t.fanout.last('c')).toMatchObject({ code: 'rate_limited', id: 'b3' });
+    clock.value += 2000;
+    await ping('b4');
+    expect(t.fanout.last('c')).toMatchObject({ type: 'pong', id: 'b4' });
+  });
+
+  it('limits joins per user across connections with rate_limited, refilling over time (a rejoin loop slows down)', async () => {
+    const t = setup({ joinRate: { perSecond: 0.5, burst: 3 } });
+    await t.connect('a', { userId: 'looper' });
+    await t.connect('b', { userId: 'looper' });
+    await t.connect('other', { userId: 'calm' });
+    const join = async (connectionId: string, id: string) => {
+      await t.send(connectionId, { action: 'join', room: 'r', id });
+      return t.fanout.frames(connectionId).find((f) => f.id === id);
+    };
+    expect(await join('a', 'j1')).toMatchObject({ type: 'joined' });
+    expect(await join('a', 'j2')).toMatchObject({ type: 'joined' });
+    expect(await join('b', 'j3')).toMatchObject({ type: 'joined' });
+    expect(await join('b', 'j4')).toMatchObject({ type: 'error', code: 'rate_limited', id: 'j4', action: 'join' });
+    // Other users are not affected.
+    expect(await join('other', 'j5')).toMatchObject({ type: 'joined' });
+    t.clock.value += 2000;
+    expect(await join('b', 'j6')).toMatchObject({ type: 'joined' });
+    expect(await join('a', 'j7')).toMatchObject({ type: 'error', code: 'rate_limited' });
   });
 
   it('consults the limiter before parsing, and forgets the connection on disconnect', async () => {

@@ -26,77 +26,93 @@ describe('MemoryRateLimiter', () => {
   it('accepts a burst, then limits', () => {
     const clock = manualClock();
     const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 3, abusiveAfter: 100, now: clock.now });
-    expect([limiter.take('c'), limiter.take('c'), limiter.take('c')]).toEqual(['ok', 'ok', 'ok']);
-    expect(limiter.take('c')).toBe('limited');
-    expect(limiter.take('c')).toBe('limited');
+    expect([limiter.take('c', 1), limiter.take('c', 1), limiter.take('c', 1)]).toEqual(['ok', 'ok', 'ok']);
+    expect(limiter.take('c', 1)).toBe('limited');
+    expect(limiter.take('c', 1)).toBe('limited');
   });
 
   it('refills at ratePerSecond, up to the burst size', () => {
     const clock = manualClock();
     const limiter = new MemoryRateLimiter({ ratePerSecond: 2, burst: 4, abusiveAfter: 100, now: clock.now });
-    for (let i = 0; i < 4; i++) expect(limiter.take('c')).toBe('ok');
-    expect(limiter.take('c')).toBe('limited');
+    for (let i = 0; i < 4; i++) expect(limiter.take('c', 1)).toBe('ok');
+    expect(limiter.take('c', 1)).toBe('limited');
 
     clock.advance(499); // 0.998 tokens: not yet one
-    expect(limiter.take('c')).toBe('limited');
+    expect(limiter.take('c', 1)).toBe('limited');
     clock.advance(1); // 1 token after 500 ms at 2/s
-    expect(limiter.take('c')).toBe('ok');
-    expect(limiter.take('c')).toBe('limited');
+    expect(limiter.take('c', 1)).toBe('ok');
+    expect(limiter.take('c', 1)).toBe('limited');
 
     clock.advance(60_000); // far more than the burst: capped at 4
-    for (let i = 0; i < 4; i++) expect(limiter.take('c')).toBe('ok');
-    expect(limiter.take('c')).toBe('limited');
+    for (let i = 0; i < 4; i++) expect(limiter.take('c', 1)).toBe('ok');
+    expect(limiter.take('c', 1)).toBe('limited');
+  });
+
+  it('limits bytes beside frames: a frame needs room in both buckets, a refused one takes from neither', () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 100, burst: 100, bytesPerSecond: 1000, bytesBurst: 3000, abusiveAfter: 100, now: clock.now });
+    expect([limiter.take('c', 1000), limiter.take('c', 1000), limiter.take('c', 1000)]).toEqual(['ok', 'ok', 'ok']);
+    expect(limiter.take('c', 1000)).toBe('limited');
+    // Small frames still fit once a little has refilled; the frame bucket was not charged by refusals.
+    clock.advance(100);
+    expect(limiter.take('c', 100)).toBe('ok');
+    expect(limiter.take('c', 100)).toBe('limited');
+    clock.advance(60_000); // capped at the byte burst
+    expect([limiter.take('c', 3000), limiter.take('c', 1)]).toEqual(['ok', 'limited']);
+    // A frame larger than the byte burst costs a full bucket, so it can still pass when the bucket is full.
+    clock.advance(60_000);
+    expect(limiter.take('c', 10_000)).toBe('ok');
   });
 
   it('keeps one bucket per connection', () => {
     const clock = manualClock();
     const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 1, now: clock.now });
-    expect(limiter.take('a')).toBe('ok');
-    expect(limiter.take('a')).toBe('limited');
-    expect(limiter.take('b')).toBe('ok');
+    expect(limiter.take('a', 1)).toBe('ok');
+    expect(limiter.take('a', 1)).toBe('limited');
+    expect(limiter.take('b', 1)).toBe('ok');
   });
 
   it("judges a sender 'abusive' after abusiveAfter consecutive refusals", () => {
     const clock = manualClock();
     const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 2, abusiveAfter: 3, now: clock.now });
-    expect(limiter.take('c')).toBe('ok');
-    expect(limiter.take('c')).toBe('ok');
-    expect([limiter.take('c'), limiter.take('c'), limiter.take('c')]).toEqual(['limited', 'limited', 'limited']);
-    expect(limiter.take('c')).toBe('abusive');
-    expect(limiter.take('c')).toBe('abusive');
+    expect(limiter.take('c', 1)).toBe('ok');
+    expect(limiter.take('c', 1)).toBe('ok');
+    expect([limiter.take('c', 1), limiter.take('c', 1), limiter.take('c', 1)]).toEqual(['limited', 'limited', 'limited']);
+    expect(limiter.take('c', 1)).toBe('abusive');
+    expect(limiter.take('c', 1)).toBe('abusive');
   });
 
   it('an accepted frame resets the refusal streak', () => {
     const clock = manualClock();
     const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 1, abusiveAfter: 2, now: clock.now });
-    expect(limiter.take('c')).toBe('ok');
-    expect(limiter.take('c')).toBe('limited');
-    expect(limiter.take('c')).toBe('limited');
+    expect(limiter.take('c', 1)).toBe('ok');
+    expect(limiter.take('c', 1)).toBe('limited');
+    expect(limiter.take('c', 1)).toBe('limited');
     clock.advance(1000);
-    expect(limiter.take('c')).toBe('ok');
-    expect(limiter.take('c')).toBe('limited');
-    expect(limiter.take('c')).toBe('limited');
-    expect(limiter.take('c')).toBe('abusive');
+    expect(limiter.take('c', 1)).toBe('ok');
+    expect(limiter.take('c', 1)).toBe('limited');
+    expect(limiter.take('c', 1)).toBe('limited');
+    expect(limiter.take('c', 1)).toBe('abusive');
   });
 
   it('abusiveAfter defaults to the burst size', () => {
     const clock = manualClock();
     const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 2, now: clock.now });
-    expect([limiter.take('c'), limiter.take('c')]).toEqual(['ok', 'ok']);
-    expect([limiter.take('c'), limiter.take('c')]).toEqual(['limited', 'limited']);
-    expect(limiter.take('c')).toBe('abusive');
+    expect([limiter.take('c', 1), limiter.take('c', 1)]).toEqual(['ok', 'ok']);
+    expect([limiter.take('c', 1), limiter.take('c', 1)]).toEqual(['limited', 'limited']);
+    expect(limiter.take('c', 1)).toBe('abusive');
   });
 
   it('forget resets the connection to a full bucket', () => {
     const clock = manualClock();
     const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 2, abusiveAfter: 1, now: clock.now });
-    limiter.take('c');
-    limiter.take('c');
-    expect(limiter.take('c')).toBe('limited');
-    expect(limiter.take('c')).toBe('abusive');
+    limiter.take('c', 1);
+    limiter.take('c', 1);
+    expect(limiter.take('c', 1)).toBe('limited');
+    expect(limiter.take('c', 1)).toBe('abusive');
     limiter.forget('c');
-    expect([limiter.take('c'), limiter.take('c')]).toEqual(['ok', 'ok']);
-    expect(limiter.take('c')).toBe('limited');
+    expect([limiter.take('c', 1), limiter.take('c', 1)]).toEqual(['ok', 'ok']);
+    expect(limiter.take('c', 1)).toBe('limited');
     limiter.forget('never-seen');
   });
 });

@@ -95,6 +95,25 @@ describe('RedisRoomLog on Redis', () => {
     expect(Number(await redis.pttl(key))).toBeGreaterThan(50_000);
   });
 
+  it('keeps a hash, never the body, per publish id: max-size publishes cost a bounded number of bytes per room', async () => {
+    const room = unique('bounded');
+    const maxMessages = 20;
+    const log = new RedisRoomLog(redis, { maxMessages });
+    const text = (i: number) => `${i}:`.padEnd(32 * 1024 - 200, 'x');
+    const publishes = 60;
+    for (let i = 0; i < publishes; i++) await log.append(room, body(text(i), `k${i}`), { dedupKey: `u1:k${i}` });
+    const usage = async (key: string) => Number(await redis.memory('USAGE', key));
+    // docs/security.md: a dedup key costs at most 256 bytes, whatever the message size.
+    for (let i = 0; i < publishes; i++) expect(await usage(keys.roomDedup(room, `u1:k${i}`))).toBeLessThanOrEqual(256);
+    // The stream holds maxMessages frames and little else.
+    expect(await usage(keys.roomStream(room))).toBeLessThan(maxMessages * 32 * 1024 * 1.1);
+    // Same semantics as before: a retry of a kept message is a duplicate, a changed body a conflict, by hash.
+    expect(await log.append(room, body(text(59), 'k59'), { dedupKey: 'u1:k59' })).toMatchObject({ seq: 60, duplicate: true, conflict: false });
+    expect(await log.append(room, body('changed', 'k59'), { dedupKey: 'u1:k59' })).toMatchObject({ seq: 60, duplicate: true, conflict: true });
+    // A trimmed original (old) still answers as a duplicate.
+    expect(await log.append(room, body(text(0), 'k0'), { dedupKey: 'u1:k0' })).toMatchObject({ seq: 1, duplicate: true, conflict: false });
+  });
+
   it('frames from read, pub/sub and composeMessageFrame are identical (escapes, unicode, a room with JSON specials)', async () => {
     const room = `${unique('esc')}"\\/é`;
     const { received } = await listen(room);

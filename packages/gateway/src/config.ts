@@ -21,6 +21,8 @@ const env = z.object({
   CLASSWIRE_AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   CLASSWIRE_RATE_PER_SECOND: envInt(1).default(DEFAULTS.ratePerSecond),
   CLASSWIRE_RATE_BURST: envInt(1).default(DEFAULTS.rateBurst),
+  CLASSWIRE_RATE_BYTES_PER_SECOND: envInt(1024).default(DEFAULTS.rateBytesPerSecond),
+  CLASSWIRE_RATE_BYTES_BURST: envInt(1024).default(DEFAULTS.rateBytesBurst),
   CLASSWIRE_MAX_BUFFERED_BYTES: envInt(1024).default(1024 * 1024),
   CLASSWIRE_PING_INTERVAL_MS: envInt(100).default(25_000),
   CLASSWIRE_DRAIN_TIMEOUT_MS: envInt(0).default(5_000),
@@ -60,9 +62,12 @@ export interface GatewayConfig {
     maxFrameBytes: number;
     ratePerSecond: number;
     rateBurst: number;
+    rateBytesPerSecond: number;
+    rateBytesBurst: number;
     maxConnectionsPerUser: number;
     maxRoomsPerConnection: number;
     maxBufferedBytes: number;
+    maxBoardBytes: number;
     historySize: number;
     historyTtlMs: number;
   };
@@ -178,8 +183,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       maxFrameBytes: e.CLASSWIRE_MAX_FRAME_BYTES,
       ratePerSecond: e.CLASSWIRE_RATE_PER_SECOND,
       rateBurst: e.CLASSWIRE_RATE_BURST,
+      rateBytesPerSecond: e.CLASSWIRE_RATE_BYTES_PER_SECOND,
+      rateBytesBurst: e.CLASSWIRE_RATE_BYTES_BURST,
       maxConnectionsPerUser: e.CLASSWIRE_MAX_CONNECTIONS_PER_USER,
       maxRoomsPerConnection: e.CLASSWIRE_MAX_ROOMS_PER_CONNECTION,
+      maxBoardBytes: e.CLASSWIRE_MAX_BOARD_BYTES,
       maxBufferedBytes: e.CLASSWIRE_MAX_BUFFERED_BYTES,
       historySize: e.CLASSWIRE_HISTORY_SIZE,
       historyTtlMs: e.CLASSWIRE_HISTORY_TTL_SECONDS * 1000,

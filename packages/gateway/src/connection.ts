@@ -75,6 +75,24 @@ export class Connection {
     return true;
   }
 
+  /**
+   * Writes frames in order without ever counting as a slow consumer: whenever its unsent bytes pass half
+   * the buffer limit it waits until the socket has taken what was written (the other half stays free for
+   * live traffic). For large replies such as snapshots. False when the connection closed meanwhile.
+   */
+  async sendStream(frames: readonly string[]): Promise<boolean> {
+    let written: Promise<void> = Promise.resolve();
+    for (const frame of frames) {
+      const data = Buffer.from(frame);
+      if (this.socket.bufferedAmount + data.length > this.maxBufferedBytes / 2) await written;
+      if (!this.isOpen) return false;
+      // ws calls back once the frame left its buffers (or the socket failed): either way, stop waiting.
+      written = new Promise((resolve) => this.socket.send(data, { binary: false }, () => resolve()));
+      this.events.framesOut(1, data.length);
+    }
+    return this.isOpen;
+  }
+
   /** What the management API's GET reports; undefined unless registered and open (API Gateway's 410). */
   info(): ConnectionInfo | undefined {
     if (!this.registered || !this.isOpen) return undefined;

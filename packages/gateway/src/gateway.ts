@@ -83,7 +83,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const broker: Broker = cluster?.broker ?? memoryBroker!;
   const engineFanout = cluster?.fanout ?? fanout;
   const classroom = config.classroom
-    ? new Classroom({ registry, broker, presence, fanout: engineFanout, maxFrameBytes: config.limits.maxFrameBytes })
+    ? new Classroom({ registry, broker, presence, fanout: engineFanout, maxFrameBytes: config.limits.maxFrameBytes, maxBoardBytes: config.limits.maxBoardBytes })
     : undefined;
   const engine = new Engine({
     registry,
@@ -91,7 +91,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     presence,
     fanout: engineFanout,
     classroom,
-    rateLimiter: new MemoryRateLimiter({ ratePerSecond: config.limits.ratePerSecond, burst: config.limits.rateBurst }),
+    rateLimiter: new MemoryRateLimiter({
+      ratePerSecond: config.limits.ratePerSecond,
+      burst: config.limits.rateBurst,
+      bytesPerSecond: config.limits.rateBytesPerSecond,
+      bytesBurst: config.limits.rateBytesBurst,
+    }),
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
     logger,

@@ -49,8 +49,7 @@ export class LocalFanOut implements FanOut, RoomDelivery {
   sendMany(connectionId: string, frames: readonly string[]): Promise<boolean> {
     const connection = this.connections.get(connectionId);
     if (connection === undefined) return Promise.resolve(false);
-    for (const frame of frames) if (!connection.send(frame)) return Promise.resolve(false);
-    return Promise.resolve(true);
+    return connection.sendStream(frames);
   }
 
   /** A frame as text, or already encoded (e.g. straight from a Redis pub/sub payload). */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import type { EngineObserver } from '@classwire/core';
-import type { ErrorCode } from '@classwire/protocol';
+import { CLIENT_ACTIONS, type ErrorCode } from '@classwire/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The gateway package's version, read from src/ and dist/ alike. */
@@ -98,6 +98,8 @@ export class GatewayMetrics implements EngineObserver {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
+    // Every action's series exists from the start, so a rate over the first handlings is not lost.
+    for (const action of ['connect', ...CLIENT_ACTIONS, 'invalid']) this.actionDuration.zero({ action });
     this.nodesSeen = new Gauge({
       name: 'classwire_nodes_seen',
       help: 'Live gateway nodes this node sees in Redis, itself included (1 in memory mode).',

@@ -58,6 +58,18 @@ describe.each(RUNTIMES)('on %s', (runtime) => {
       });
     }
 
+    it('answers a 16,000-deep publish with bad_request (not internal) and keeps the connection', async () => {
+      const client = await TestClient.connect(gateway, await makeToken({ rooms: ['steady'] }));
+      await client.join('steady');
+      const deep = '['.repeat(16_000) + ']'.repeat(16_000);
+      const error = client.next((f) => f.type === 'error');
+      client.send(`{"action":"publish","room":"steady","event":"chat.message","id":"deep","data":${deep}}`);
+      expect(await error).toMatchObject({ code: 'bad_request', id: 'deep' });
+      expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+      await othersStillServed();
+      await client.close();
+    });
+
     it('closes an oversized frame with 1009 and nobody else is affected', async () => {
       const client = await TestClient.connect(gateway, await makeToken());
       client.send(JSON.stringify({ action: 'ping', pad: 'x'.repeat(40 * 1024) }));

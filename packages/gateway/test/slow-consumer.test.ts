@@ -9,6 +9,8 @@ beforeAll(async () => {
     CLASSWIRE_MAX_BUFFERED_BYTES: String(256 * 1024),
     CLASSWIRE_RATE_PER_SECOND: '100000',
     CLASSWIRE_RATE_BURST: '100000',
+    CLASSWIRE_RATE_BYTES_PER_SECOND: String(1024 * 1024 * 1024),
+    CLASSWIRE_RATE_BYTES_BURST: String(1024 * 1024 * 1024),
     CLASSWIRE_HISTORY_SIZE: '10000',
   });
 });
@@ -44,5 +46,25 @@ describe('slow consumers', () => {
     rawSocket.resume();
     expect(await slow.waitClosed()).toBe(4001);
     await Promise.all([publisher.close(), healthy.close()]);
+  });
+
+  it('streams a replay far larger than the send buffer with backpressure: the joiner is never closed as slow', async () => {
+    const room = 'big-replay';
+    const token = () => makeToken({ rooms: [room] });
+    const publisher = await TestClient.connect(gateway, await token());
+    await publisher.join(room);
+    // 500 x 30 KiB = 15 MiB: far beyond the 256 KiB send buffer and what loopback kernel buffers absorb.
+    const count = 500;
+    const payload = 'r'.repeat(30 * 1024);
+    for (let i = 0; i < count; i++) await publisher.request({ action: 'publish', room, event: 'chat.message', data: payload });
+    const closesBefore = await slowConsumerCloses();
+    const joiner = await TestClient.connect(gateway, await token());
+    const joinedReply = joiner.next((f) => f.type === 'joined', 15_000);
+    joiner.send({ action: 'join', room, since: 0 });
+    expect(await joinedReply).toMatchObject({ type: 'joined', recovered: true, seq: count });
+    expect(joiner.messages(room).map((f) => f.seq)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    expect(await slowConsumerCloses()).toBe(closesBefore);
+    expect(await joiner.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    await Promise.all([publisher.close(), joiner.close()]);
   });
 });

@@ -1,5 +1,5 @@
 import type { ErrorCode } from './errors.js';
-import type { AckFrame, ClosingFrame, DirectMessageFrame, ErrorFrame, JoinedFrame, LeftFrame, Member, PongFrame, PresenceFrame, Sender, ServerFrame } from './types.js';
+import type { AckFrame, ClosingFrame, DirectMessageFrame, ErrorFrame, JoinedFrame, LeftFrame, Member, MembersFrame, PongFrame, PresenceFrame, Sender, ServerFrame } from './types.js';
 
 /**
  * One encoder per server frame type: every frame a server sends is built here, so its fields and their
@@ -41,8 +41,38 @@ export function encodeJoinedFrame(joined: Omit<JoinedFrame, 'type'>): string {
     recovered: joined.recovered,
     presence: joined.presence,
   };
+  if (joined.presenceParts !== undefined) frame.presenceParts = joined.presenceParts;
   if (joined.id !== undefined) frame.id = joined.id;
   return JSON.stringify(frame);
+}
+
+/** Room and framing overhead of a `members` frame around its member list. */
+const MEMBERS_FRAME_OVERHEAD = 128;
+
+/**
+ * The `joined` frame, preceded by `members` frames when the member list does not fit in one frame of
+ * `maxFrameBytes`: then `joined` carries `presenceParts` and an empty `presence`, and every frame fits.
+ */
+export function encodeJoinFrames(joined: Omit<JoinedFrame, 'type' | 'presenceParts'>, maxFrameBytes: number): string[] {
+  const whole = encodeJoinedFrame(joined);
+  if (utf8Length(whole) <= maxFrameBytes) return [whole];
+  const budget = maxFrameBytes - MEMBERS_FRAME_OVERHEAD - utf8Length(JSON.stringify(joined.room));
+  const pages: Member[][] = [[]];
+  let used = 0;
+  for (const member of joined.presence) {
+    const size = utf8Length(JSON.stringify(member)) + 1;
+    if (used + size > budget && pages.at(-1)!.length > 0) {
+      pages.push([]);
+      used = 0;
+    }
+    pages.at(-1)!.push(member);
+    used += size;
+  }
+  const parts = pages.map((members, part) => {
+    const frame: MembersFrame = { type: 'members', room: joined.room, part, parts: pages.length, members };
+    return JSON.stringify(frame);
+  });
+  return [...parts, encodeJoinedFrame({ ...joined, presence: [], presenceParts: pages.length })];
 }
 
 export function encodeLeftFrame(room: string, id?: string): string {

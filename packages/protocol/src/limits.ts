@@ -10,6 +10,8 @@ export const DEFAULT_LIMITS = {
   maxIdLength: 128,
   /** Longest user id. */
   maxUserIdLength: 128,
+  /** Deepest nesting of arrays and objects in a frame (the frame itself is depth 1). */
+  maxDepth: 32,
 } as const;
 
 export const ROOM_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;

@@ -81,6 +81,14 @@ export function parseClientFrame(raw: string): ParseResult {
   }
   const record = value as Record<string, unknown>;
   const id = typeof record.id === 'string' && record.id.length <= DEFAULT_LIMITS.maxIdLength ? record.id : undefined;
+  if (exceedsDepth(value, DEFAULT_LIMITS.maxDepth)) {
+    return {
+      ok: false,
+      code: 'bad_request',
+      message: `frame nests arrays and objects deeper than ${DEFAULT_LIMITS.maxDepth} levels`,
+      ...(id === undefined ? {} : { id }),
+    };
+  }
   const action = record.action;
   if (typeof action !== 'string' || !Object.hasOwn(schemas, action)) {
     return {
@@ -105,3 +113,18 @@ export function parseClientFrame(raw: string): ParseResult {
   return { ok: true, frame: parsed.data as ClientFrame };
 }
 
+/**
+ * Whether `value` nests arrays and objects deeper than `maxDepth`. Iterative, so that it is safe to call
+ * on any parsed JSON before anything recursive (validation, JSON.stringify) touches the value.
+ */
+export function exceedsDepth(value: unknown, maxDepth: number): boolean {
+  const pending: { value: unknown; depth: number }[] = [{ value, depth: 1 }];
+  while (pending.length > 0) {
+    const { value: current, depth } = pending.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth > maxDepth) return true;
+    const children: unknown[] = Array.isArray(current) ? current : Object.values(current);
+    for (const child of children) if (typeof child === 'object' && child !== null) pending.push({ value: child, depth: depth + 1 });
+  }
+  return false;
+}

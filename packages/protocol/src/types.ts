@@ -61,8 +61,19 @@ export interface JoinedFrame {
   seq: number;
   epoch: string;
   recovered: boolean;
+  /** The room's members; empty when they did not fit and came in `presenceParts` `members` frames. */
   presence: Member[];
+  /** Set when the members were sent before this frame in that many `members` frames. */
+  presenceParts?: number;
   id?: string;
+}
+/** One part of a join's member list, sent before `joined` when the list does not fit in one frame. */
+export interface MembersFrame {
+  type: 'members';
+  room: string;
+  part: number;
+  parts: number;
+  members: Member[];
 }
 export interface MessageFrame {
   type: 'message';
@@ -125,6 +136,7 @@ export interface ClosingFrame {
 }
 export type ServerFrame =
   | JoinedFrame
+  | MembersFrame
   | MessageFrame
   | AckFrame
   | LeftFrame

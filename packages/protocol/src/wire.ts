@@ -1,6 +1,7 @@
 /**
  * The wire format without the validator: types, catalogues and limits. Browser code (the SDK) imports
  * `@classwire/protocol/wire`, which pulls in no schema library.
+ * @module @classwire/protocol/wire
  */
 export * from './errors.js';
 export * from './close-codes.js';

@@ -26,6 +26,8 @@ const APP = 'apps/classroom/src/state/boundary-probe.ts';
 const APP_COMPONENT = 'apps/classroom/src/components/BoundaryProbe.vue';
 const GATEWAY = 'packages/gateway/src/boundary-probe.ts';
 const AWS = 'packages/aws/src/boundary-probe.ts';
+const VUE = 'packages/vue/src/boundary-probe.ts';
+const REACT = 'packages/react/src/boundary-probe.ts';
 
 describe('package boundaries (lint)', () => {
   it.each([
@@ -55,6 +57,13 @@ describe('package boundaries (lint)', () => {
     [AWS, '@classwire/gateway'],
     [AWS, '@classwire/client'],
     [AWS, '../../apigw-emulator/src/index.js'],
+    [VUE, '@classwire/core'],
+    [VUE, '@classwire/gateway'],
+    [VUE, '@classwire/protocol'],
+    [VUE, 'node:events'],
+    [REACT, '@classwire/core'],
+    [REACT, '../../aws/src/index.js'],
+    [REACT, '@classwire/protocol'],
   ])('%s may not import %s', async (file, specifier) => {
     expect(await restrictedImports(file, specifier)).toHaveLength(1);
   });
@@ -69,6 +78,12 @@ describe('package boundaries (lint)', () => {
     [APP_COMPONENT, '@classwire/client'],
     [GATEWAY, '@classwire/core'],
     [AWS, '@classwire/core'],
+    [VUE, '@classwire/client'],
+    [VUE, '@classwire/protocol/classroom'],
+    [VUE, 'vue'],
+    [REACT, '@classwire/client'],
+    [REACT, '@classwire/protocol/classroom'],
+    [REACT, 'react'],
   ])('%s may import %s', async (file, specifier) => {
     expect(await restrictedImports(file, specifier)).toEqual([]);
   });

@@ -10,6 +10,7 @@ import {
   encodeClosingFrame,
   encodeDirectFrame,
   encodeErrorFrame,
+  encodeJoinFrames,
   encodeJoinedFrame,
   encodeLeftFrame,
   encodeMessageBody,
@@ -123,6 +124,22 @@ describe('parseClientFrame: valid frames', () => {
 });
 
 describe('parseClientFrame: rejections', () => {
+  it('rejects nesting deeper than maxDepth before validating, echoing the id; accepts maxDepth itself', () => {
+    const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
+    // The frame object is level 1, `data` holds the rest.
+    const publish = (dataDepth: number): string =>
+      `{"action":"publish","room":"r","event":"e","id":"deep","data":${nested(dataDepth)}}`;
+    expect(DEFAULT_LIMITS.maxDepth).toBe(32);
+    expectOk(parseClientFrame(publish(DEFAULT_LIMITS.maxDepth - 1)));
+    for (const depth of [DEFAULT_LIMITS.maxDepth, 16_000]) {
+      const result = expectBadRequest(parseClientFrame(publish(depth)));
+      expect(result.message).toContain('deeper than 32');
+      expect(result.id).toBe('deep');
+    }
+    const deepObject = `{"action":"ping","x":${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`;
+    expectBadRequest(parseClientFrame(deepObject));
+  });
+
   it('rejects invalid JSON', () => {
     for (const raw of ['', '{', '{"action":"ping"', 'not json', "{'action':'ping'}", '{"action":"ping",}']) {
       const result = expectBadRequest(parseClientFrame(raw));
@@ -465,6 +482,37 @@ describe('message frame encoding', () => {
       message: 'm',
       action: 'x',
     });
+  });
+});
+
+describe('encodeJoinFrames', () => {
+  const joined = (count: number) => ({
+    room: 'big',
+    connectionId: 'c',
+    seq: 3,
+    epoch: 'e',
+    recovered: false,
+    presence: Array.from({ length: count }, (_, i) => ({ userId: `user-${i}-${'u'.repeat(100)}`, role: 'student' as const, name: `Ünïcödé "${i}" ${'n'.repeat(50)}` })),
+    id: 'j',
+  });
+
+  it('sends one joined frame while the members fit', () => {
+    const frames = encodeJoinFrames(joined(3), DEFAULT_LIMITS.maxFrameBytes);
+    expect(frames).toEqual([encodeJoinedFrame(joined(3))]);
+  });
+
+  it('pages 1,000 members with long names into members frames that each fit, then an empty joined', () => {
+    const input = joined(1000);
+    expect(utf8Length(encodeJoinedFrame(input))).toBeGreaterThan(DEFAULT_LIMITS.maxFrameBytes);
+    const frames = encodeJoinFrames(input, DEFAULT_LIMITS.maxFrameBytes).map((f) => {
+      expect(utf8Length(f)).toBeLessThanOrEqual(DEFAULT_LIMITS.maxFrameBytes);
+      return JSON.parse(f) as Record<string, unknown>;
+    });
+    const last = frames.at(-1)!;
+    const parts = frames.slice(0, -1);
+    expect(last).toMatchObject({ type: 'joined', room: 'big', presence: [], presenceParts: parts.length, id: 'j' });
+    expect(parts.map((p) => [p.type, p.part, p.parts])).toEqual(parts.map((_, i) => ['members', i, parts.length]));
+    expect(parts.flatMap((p) => p.members as unknown[])).toEqual(input.presence);
   });
 });
 

@@ -16,6 +16,7 @@ import {
   type PublishFrame,
   type Role,
 } from '@classwire/protocol';
+import { DEFAULTS } from '../config/defaults.js';
 import { senderOf } from '../frames.js';
 import type { Broker, ConnectionRegistry, ConnectionState, FanOut, PresenceStore } from '../ports.js';
 import { AppendedEvents } from './appended-events.js';
@@ -25,7 +26,7 @@ import { CursorThrottle } from './cursor-throttle.js';
 import type { HandlerServices } from './handlers.js';
 import { PrivateMessages } from './private-messages.js';
 import { RoomStore } from './room-store.js';
-import { buildSnapshot, snapshotFrames, snapshotQuery } from './snapshot.js';
+import { SnapshotCache, snapshotFrames, snapshotQuery, snapshotText } from './snapshot.js';
 
 export interface ClassroomOptions {
   registry: ConnectionRegistry;
@@ -37,6 +38,8 @@ export interface ClassroomOptions {
   maxFrameBytes?: number;
   /** @default CLASSROOM_LIMITS.maxBoardItems */
   maxBoardItems?: number;
+  /** Serialized size of the board's items, bytes. @default DEFAULTS.maxBoardBytes (1 MiB) */
+  maxBoardBytes?: number;
 }
 
 export type ClassroomPublishOutcome = 'acked' | 'duplicate' | 'relayed';
@@ -75,6 +78,8 @@ export class Classroom {
   private readonly appended: AppendedEvents;
   private readonly privateMessages: PrivateMessages;
   private readonly broker: Broker;
+  /** The serialized chat and board of recently joined rooms, shared by every joiner at the same seq. */
+  readonly snapshots = new SnapshotCache();
 
   constructor(options: ClassroomOptions) {
     this.registry = options.registry;
@@ -87,6 +92,7 @@ export class Classroom {
     this.cursors = new CursorThrottle(CLASSROOM_LIMITS.cursorsPerSecond, this.now);
     const services: HandlerServices = {
       maxBoardItems: options.maxBoardItems ?? CLASSROOM_LIMITS.maxBoardItems,
+      maxBoardBytes: options.maxBoardBytes ?? DEFAULTS.maxBoardBytes,
       roleInRoom: (room, userId) => this.roleInRoom(room, userId),
       closeRoom: (room, code, reason) => this.closeRoom(room, code, reason),
       closeUser: (room, userId, code, reason) => this.closeUser(room, userId, code, reason),
@@ -110,10 +116,10 @@ export class Classroom {
     return this.appended.publish(connection, withId(frame), event, parseData(event, frame));
   }
 
-  /** The snapshot frames for a join, and the seq and epoch they correspond to (see `buildSnapshot`). */
+  /** The snapshot frames for a join, and the seq and epoch they correspond to (see `snapshotText`). */
   async snapshot(connection: ConnectionState, room: string, full: boolean): Promise<{ seq: number; epoch: string; frames: string[] }> {
     const state = await this.store.read(room, snapshotQuery(full));
-    const text = JSON.stringify(buildSnapshot(state, connection, full));
+    const text = snapshotText(room, state, connection, full, this.snapshots);
     return { seq: state.seq, epoch: state.epoch, frames: snapshotFrames(room, state.seq, text, this.maxFrameBytes) };
   }
 

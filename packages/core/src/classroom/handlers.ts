@@ -10,10 +10,11 @@ import {
   type EphemeralClassroomEvent,
   type MessageFrame,
   type Role,
+  utf8Length,
 } from '@classwire/protocol';
-import { STATE_FRAME, STATE_SEQ, stateSeqField, type StateGuard, type StateOp, type StateQuery, type StateRead } from '../ports.js';
+import { STATE_FRAME, STATE_SEQ, stateField, stateSeqField, type StateGuard, type StateOp, type StateQuery, type StateRead } from '../ports.js';
 import { authorize } from './authorize.js';
-import { COLLECTIONS, controlChange, type ControlState } from './room-state.js';
+import { BOARD_BYTES_FIELD, COLLECTIONS, controlChange, type ControlState } from './room-state.js';
 
 /** Events sequenced into the room log, each with a handler below. */
 export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private'>;
@@ -31,6 +32,7 @@ export interface Plan {
 /** What the handlers need beyond the state: the room's members and closing their connections. */
 export interface HandlerServices {
   maxBoardItems: number;
+  maxBoardBytes: number;
   roleInRoom(room: string, userId: string): Promise<Role | undefined>;
   closeRoom(room: string, code: number, reason: string): Promise<void>;
   closeUser(room: string, userId: string, code: number, reason: string): Promise<void>;
@@ -57,12 +59,17 @@ type EventHandlers = { [E in AppendedEvent]: EventHandler<E> };
 
 const chatMessageAt = (data: { seq: number }): StateQuery => ({ [COLLECTIONS.chat]: [stateSeqField(data.seq)] });
 const boardItem = (data: { id: string }): StateQuery => ({ [COLLECTIONS.board]: [data.id] });
-const boardCount = (): StateQuery => ({ [COLLECTIONS.board]: 'count' });
+const boardUsage = (): StateQuery => ({ [COLLECTIONS.board]: 'count', [COLLECTIONS.boardSize]: [BOARD_BYTES_FIELD] });
+
+/** What an item costs the board's byte budget: its data as the snapshot serializes it. */
+function itemBytes(data: unknown): number {
+  return utf8Length(JSON.stringify(data));
+}
 
 /** The stored chat message an edit or delete refers to. */
 function storedChat(state: StateRead, seq: number): { field: string; frame: MessageFrame & { edited?: boolean } } {
   const field = stateSeqField(seq);
-  const stored = state.collections[COLLECTIONS.chat]?.[field];
+  const stored = stateField(state.collections[COLLECTIONS.chat], field);
   if (stored === undefined) throw new ProtocolError('not_found', `no chat message with seq ${seq} in the recent chat`);
   return { field, frame: JSON.parse(stored) as MessageFrame & { edited?: boolean } };
 }
@@ -71,9 +78,18 @@ function drawing({ data, state, services }: EventInput<'wb.stroke' | 'wb.shape'>
   if ((state.counts[COLLECTIONS.board] ?? 0) >= services.maxBoardItems) {
     throw new ProtocolError('payload_too_large', `the whiteboard holds ${services.maxBoardItems} items; erase some or clear it`);
   }
+  const bytes = itemBytes(data);
+  const used = Number(stateField(state.collections[COLLECTIONS.boardSize], BOARD_BYTES_FIELD) ?? '0');
+  // Decided on a read: drawers racing each other may overshoot by the items in flight, never more.
+  if (used + bytes > services.maxBoardBytes) {
+    throw new ProtocolError('payload_too_large', `the whiteboard holds ${services.maxBoardBytes} bytes of drawings; erase some or clear it`);
+  }
   return {
     guards: [{ collection: COLLECTIONS.board, field: data.id, value: null }],
-    ops: [{ op: 'set', collection: COLLECTIONS.board, field: data.id, value: STATE_FRAME }],
+    ops: [
+      { op: 'set', collection: COLLECTIONS.board, field: data.id, value: STATE_FRAME },
+      { op: 'add', collection: COLLECTIONS.boardSize, field: BOARD_BYTES_FIELD, by: bytes },
+    ],
     guardError: new ProtocolError('conflict', `the whiteboard already has an item "${data.id}"`),
   };
 }
@@ -126,14 +142,14 @@ export const EVENT_HANDLERS: EventHandlers = {
     },
   },
   'wb.stroke': {
-    reads: boardCount,
+    reads: boardUsage,
     plan: (input) => {
       authorize('wb.stroke', input.actor, input.control);
       return drawing(input);
     },
   },
   'wb.shape': {
-    reads: boardCount,
+    reads: boardUsage,
     plan: (input) => {
       authorize('wb.shape', input.actor, input.control);
       return drawing(input);
@@ -142,16 +158,31 @@ export const EVENT_HANDLERS: EventHandlers = {
   'wb.erase': {
     reads: boardItem,
     plan: ({ actor, control, data, state }) => {
-      const stored = state.collections[COLLECTIONS.board]?.[data.id];
+      const stored = stateField(state.collections[COLLECTIONS.board], data.id);
       if (stored === undefined) throw new ProtocolError('not_found', `no whiteboard item "${data.id}"`);
-      authorize('wb.erase', actor, control, { authorId: (JSON.parse(stored) as MessageFrame).from.userId });
-      return { guards: [], ops: [{ op: 'delete', collection: COLLECTIONS.board, field: data.id }] };
+      const frame = JSON.parse(stored) as MessageFrame;
+      authorize('wb.erase', actor, control, { authorId: frame.from.userId });
+      return {
+        // Guarded on the item read, so a concurrent erase of it cannot subtract its size twice.
+        guards: [{ collection: COLLECTIONS.board, field: data.id, value: stored }],
+        ops: [
+          { op: 'delete', collection: COLLECTIONS.board, field: data.id },
+          { op: 'add', collection: COLLECTIONS.boardSize, field: BOARD_BYTES_FIELD, by: -itemBytes(frame.data) },
+        ],
+        guardError: new ProtocolError('not_found', `no whiteboard item "${data.id}"`),
+      };
     },
   },
   'wb.clear': {
     plan: ({ actor, control }) => {
       authorize('wb.clear', actor, control);
-      return { guards: [], ops: [{ op: 'clear', collection: COLLECTIONS.board }] };
+      return {
+        guards: [],
+        ops: [
+          { op: 'clear', collection: COLLECTIONS.board },
+          { op: 'clear', collection: COLLECTIONS.boardSize },
+        ],
+      };
     },
   },
   'class.settings': {

@@ -11,7 +11,12 @@ export const COLLECTIONS = {
   chat: 'chat',
   board: 'board',
   private: 'private',
+  /** Running totals of the board (field `bytes`), kept apart so the board holds only items. */
+  boardSize: 'boardSize',
 } as const;
+
+/** The `boardSize` field holding the serialized size of the board's items. */
+export const BOARD_BYTES_FIELD = 'bytes';
 
 /** The control field holding the seq of the last control change. */
 const VERSION_FIELD = 'v';

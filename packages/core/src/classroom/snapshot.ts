@@ -16,12 +16,55 @@ export function snapshotQuery(full: boolean): StateQuery {
   return query;
 }
 
+/** Rooms whose serialized chat and board are kept; the least recently joined is dropped first. */
+const SHARED_PARTS_ROOMS = 64;
+
 /**
- * The classroom as `viewer` may see it at `state.seq`. A full snapshot (first join, or history not
- * recovered) carries chat and board; a resumed join only the control state and private messages, since
- * the replayed messages carry the rest.
+ * The part of a full snapshot every viewer gets alike (chat and board) as JSON members, kept per room
+ * for the (epoch, seq) it was built at: a join at the same seq reuses it instead of parsing and
+ * serializing the whole board again. Chat and board change only with an appended message, so the seq
+ * identifies them; the epoch tells a new history apart.
  */
-export function buildSnapshot(state: StateRead, viewer: Actor, full: boolean): ClassroomSnapshot {
+export class SnapshotCache {
+  private readonly rooms = new Map<string, { epoch: string; seq: number; members: string }>();
+  /** Times the shared part was built rather than reused (for tests and metrics). */
+  builds = 0;
+
+  sharedMembers(room: string, state: StateRead): string {
+    const cached = this.rooms.get(room);
+    this.rooms.delete(room);
+    let members: string;
+    if (cached !== undefined && cached.epoch === state.epoch && cached.seq === state.seq) {
+      members = cached.members;
+    } else {
+      this.builds += 1;
+      const shared = {
+        chat: sortedValues(state.collections[COLLECTIONS.chat]).map(chatEntryOf),
+        whiteboard: Object.values(state.collections[COLLECTIONS.board] ?? {})
+          .map(boardEntryOf)
+          .sort((a, b) => a.seq - b.seq),
+      };
+      members = JSON.stringify(shared).slice(1, -1);
+    }
+    this.rooms.set(room, { epoch: state.epoch, seq: state.seq, members });
+    if (this.rooms.size > SHARED_PARTS_ROOMS) this.rooms.delete(this.rooms.keys().next().value!);
+    return members;
+  }
+}
+
+/**
+ * The snapshot's JSON text: the classroom as `viewer` may see it at `state.seq`. A full snapshot (first
+ * join, or history not recovered) carries chat and board, from `cache`; a resumed join only the control
+ * state and private messages, since the replayed messages carry the rest.
+ */
+export function snapshotText(room: string, state: StateRead, viewer: Actor, full: boolean, cache: SnapshotCache): string {
+  const own = JSON.stringify(viewerSnapshot(state, viewer, full));
+  if (!full) return own;
+  return `${own.slice(0, -1)},${cache.sharedMembers(room, state)}}`;
+}
+
+/** The part of a snapshot that depends on the viewer (private messages) or is small: all but chat and board. */
+function viewerSnapshot(state: StateRead, viewer: Actor, full: boolean): ClassroomSnapshot {
   const control = parseControl(state.collections[COLLECTIONS.control]);
   const snapshot: ClassroomSnapshot = {
     full,
@@ -36,12 +79,6 @@ export function buildSnapshot(state: StateRead, viewer: Actor, full: boolean): C
       .map((value) => JSON.parse(value) as PrivateEntry)
       .filter((entry) => mayRead(entry, viewer)),
   };
-  if (full) {
-    snapshot.chat = sortedValues(state.collections[COLLECTIONS.chat]).map(chatEntryOf);
-    snapshot.whiteboard = Object.values(state.collections[COLLECTIONS.board] ?? {})
-      .map(boardEntryOf)
-      .sort((a, b) => a.seq - b.seq);
-  }
   return snapshot;
 }
 

@@ -15,8 +15,18 @@ export const DEFAULTS = {
   ratePerSecond: 50,
   /** Token bucket size: frames accepted in a burst. */
   rateBurst: 100,
+  /** Sustained inbound bytes per second per connection (token bucket beside the frame rate). */
+  rateBytesPerSecond: 128 * 1024,
+  /** Byte bucket size: inbound bytes accepted in a burst (16 frames of the largest size). */
+  rateBytesBurst: 512 * 1024,
   maxConnectionsPerUser: 10,
   maxRoomsPerConnection: 50,
+  /** Sustained joins per second per user on one node (token bucket): slows down a rejoin loop. */
+  joinsPerSecond: 1,
+  /** Joins per user accepted in a burst: a reconnect re-joins every room (at most 50) at once. */
+  joinBurst: 100,
+  /** Serialized size of a classroom's whiteboard items (their data as JSON), bytes: bounds every snapshot. */
+  maxBoardBytes: 1024 * 1024,
   /** Messages kept per room. */
   historySize: 500,
   /** Age after which a room's message is dropped. */

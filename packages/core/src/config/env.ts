@@ -37,6 +37,7 @@ export const SHARED_ENV = {
   CLASSWIRE_MAX_FRAME_BYTES: envInt(1024).default(DEFAULTS.maxFrameBytes),
   CLASSWIRE_MAX_CONNECTIONS_PER_USER: envInt(1).default(DEFAULTS.maxConnectionsPerUser),
   CLASSWIRE_MAX_ROOMS_PER_CONNECTION: envInt(1).default(DEFAULTS.maxRoomsPerConnection),
+  CLASSWIRE_MAX_BOARD_BYTES: envInt(1024).default(DEFAULTS.maxBoardBytes),
   CLASSWIRE_HISTORY_SIZE: envInt(1).default(DEFAULTS.historySize),
   CLASSWIRE_HISTORY_TTL_SECONDS: envInt(1).default(DEFAULTS.historyTtlMs / 1000),
   CLASSWIRE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'CLASSWIRE_REDIS_URL must start with redis:// or rediss://').optional(),

@@ -6,44 +6,61 @@ export interface TokenBucketOptions {
   ratePerSecond?: number;
   /** Bucket size: frames accepted in a burst. @default 100 */
   burst?: number;
+  /** Sustained inbound bytes per second. @default 128 KiB */
+  bytesPerSecond?: number;
+  /** Byte bucket size: bytes accepted in a burst. @default 512 KiB */
+  bytesBurst?: number;
   /** Consecutive refused frames after which the sender is judged abusive. @default burst */
   abusiveAfter?: number;
   now?: () => number;
 }
 
 interface Bucket {
-  tokens: number;
+  frames: number;
+  bytes: number;
   updatedAt: number;
   refusedInRow: number;
 }
 
-/** A token bucket per connection, held in process. */
+/**
+ * Two token buckets per connection, held in process: frames and bytes. A frame is admitted only when
+ * both have room, and then takes from both; a refused frame takes from neither.
+ */
 export class MemoryRateLimiter implements RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly rate: number;
   private readonly burst: number;
+  private readonly byteRate: number;
+  private readonly byteBurst: number;
   private readonly abusiveAfter: number;
   private readonly now: () => number;
 
   constructor(options: TokenBucketOptions = {}) {
     this.rate = options.ratePerSecond ?? DEFAULTS.ratePerSecond;
     this.burst = options.burst ?? DEFAULTS.rateBurst;
+    this.byteRate = options.bytesPerSecond ?? DEFAULTS.rateBytesPerSecond;
+    this.byteBurst = options.bytesBurst ?? DEFAULTS.rateBytesBurst;
     this.abusiveAfter = options.abusiveAfter ?? this.burst;
     this.now = options.now ?? Date.now;
   }
 
-  take(connectionId: string): RateDecision {
+  take(connectionId: string, bytes: number): RateDecision {
     const now = this.now();
     let bucket = this.buckets.get(connectionId);
     if (bucket === undefined) {
-      bucket = { tokens: this.burst, updatedAt: now, refusedInRow: 0 };
+      bucket = { frames: this.burst, bytes: this.byteBurst, updatedAt: now, refusedInRow: 0 };
       this.buckets.set(connectionId, bucket);
     } else {
-      bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.rate);
+      const elapsedSeconds = (now - bucket.updatedAt) / 1000;
+      bucket.frames = Math.min(this.burst, bucket.frames + elapsedSeconds * this.rate);
+      bucket.bytes = Math.min(this.byteBurst, bucket.bytes + elapsedSeconds * this.byteRate);
       bucket.updatedAt = now;
     }
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    // A frame larger than the whole byte bucket would never fit: it costs a full bucket instead.
+    const cost = Math.min(bytes, this.byteBurst);
+    if (bucket.frames >= 1 && bucket.bytes >= cost) {
+      bucket.frames -= 1;
+      bucket.bytes -= cost;
       bucket.refusedInRow = 0;
       return 'ok';
     }

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { composeMessageFrame } from '@classwire/protocol';
 import {
+  emptyFields,
   STATE_FRAME,
   STATE_SEQ,
   stateSeqField,
@@ -41,12 +43,18 @@ interface RoomStream {
   state: Map<string, Map<string, string>>;
 }
 
+/** What a publish id remembers: never the body (a 32 KiB body kept for the history TTL), only its hash. */
 interface DedupEntry {
   seq: number;
   ts: number;
   epoch: string;
-  body: string;
+  bodyHash: string;
   expiresAt: number;
+}
+
+/** The body's digest as append.lua computes it (`redis.sha1hex`), so both logs detect conflicts alike. */
+export function dedupBodyHash(body: string): string {
+  return createHash('sha1').update(body).digest('hex');
 }
 
 /** An append's result and, when a message was stored, its frame (for the broker to deliver). */
@@ -90,13 +98,14 @@ export class MemoryRoomLog {
     this.expireDedup(now);
     const key = `${room}\n${dedupKey}`;
     const seen = this.dedup.get(key);
+    const bodyHash = dedupBodyHash(body);
     if (seen !== undefined) {
-      return { result: { seq: seen.seq, ts: seen.ts, epoch: seen.epoch, duplicate: true, conflict: seen.body !== body } };
+      return { result: { seq: seen.seq, ts: seen.ts, epoch: seen.epoch, duplicate: true, conflict: seen.bodyHash !== bodyHash } };
     }
     const appended = this.appendNew(room, body, now, effects);
     const { result } = appended;
     if (result.staleGuard === undefined) {
-      this.dedup.set(key, { seq: result.seq, ts: result.ts, epoch: result.epoch, body, expiresAt: now + this.dedupTtlMs });
+      this.dedup.set(key, { seq: result.seq, ts: result.ts, epoch: result.epoch, bodyHash, expiresAt: now + this.dedupTtlMs });
     }
     return appended;
   }
@@ -121,7 +130,7 @@ export class MemoryRoomLog {
         result.counts[name] = collection?.size ?? 0;
         continue;
       }
-      const fields: Record<string, string> = {};
+      const fields = emptyFields();
       if (collection !== undefined) {
         if (what === 'all') for (const [field, value] of collection) fields[field] = value;
         else
@@ -183,7 +192,7 @@ export class MemoryRoomLog {
     stream.lastActivity = now;
     const frame = composeMessageFrame(room, stream.seq, now, body);
     stream.messages.push({ seq: stream.seq, ts: now, frame });
-    if (stream.messages.length - stream.head > this.maxMessages) stream.head += 1;
+    if (stream.messages.length - stream.head > this.maxMessages) dropOldest(stream);
     this.compact(stream);
     if (effects !== undefined) applyOps(stream.state, effects, stateSeqField(stream.seq), frame);
     return { result: { seq: stream.seq, ts: now, epoch: stream.epoch, duplicate: false, conflict: false }, frame };
@@ -200,7 +209,7 @@ export class MemoryRoomLog {
 
   private trim(stream: RoomStream, now: number): void {
     const cutoff = now - this.maxAgeMs;
-    while (stream.head < stream.messages.length && stream.messages[stream.head]!.ts < cutoff) stream.head += 1;
+    while (stream.head < stream.messages.length && stream.messages[stream.head]!.ts < cutoff) dropOldest(stream);
     this.compact(stream);
   }
 
@@ -217,6 +226,15 @@ export class MemoryRoomLog {
       this.dedup.delete(key);
     }
   }
+}
+
+/** What a dropped slot holds until the array is compacted: the dropped frame is released at once. */
+const DROPPED: TimedMessage = { seq: 0, ts: 0, frame: '' };
+
+/** Drops the oldest kept message, so the log retains at most its bound of frames, not up to twice that. */
+function dropOldest(stream: RoomStream): void {
+  stream.messages[stream.head] = DROPPED;
+  stream.head += 1;
 }
 
 /** Index of the first guard that does not hold, or undefined. */
@@ -238,6 +256,14 @@ function applyOps(state: Map<string, Map<string, string>>, effects: StateEffects
     }
     const field = op.field === STATE_SEQ ? seqField : op.field;
     let collection = state.get(op.collection);
+    if (op.op === 'add') {
+      if (collection === undefined) {
+        collection = new Map();
+        state.set(op.collection, collection);
+      }
+      collection.set(field, String(Number(collection.get(field) ?? '0') + op.by));
+      continue;
+    }
     if (op.op === 'delete') {
       collection?.delete(field);
       if (collection?.size === 0) state.delete(op.collection);

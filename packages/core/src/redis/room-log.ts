@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { composeMessageFrame } from '@classwire/protocol';
 import { newEpoch } from '../memory/room-log.js';
 import {
+  emptyFields,
   StoreUnavailableError,
   type PublishOptions,
   type PublishResult,
@@ -160,7 +161,7 @@ export class RedisRoomLog {
         return;
       }
       const values = Array.isArray(part) ? (part as unknown[]) : [];
-      const fields: Record<string, string> = {};
+      const fields = emptyFields();
       if (q === 'all') {
         for (let j = 0; j + 1 < values.length; j += 2) fields[asString(values[j])] = asString(values[j + 1]);
       } else {

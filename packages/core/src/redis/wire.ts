@@ -73,10 +73,11 @@ export interface EffectsWire {
 /** `field` of the hash KEYS[index] equals `value` (false: is absent). */
 export type GuardWire = [keyIndex: number, field: string, value: string | false];
 
-export type OpWire = SetOpWire | DeleteOpWire | ClearOpWire;
+export type OpWire = SetOpWire | DeleteOpWire | ClearOpWire | AddOpWire;
 export type SetOpWire = ['s', keyIndex: number, field: string, value: string, onlyIfPresent: 0 | 1, keep: number];
 export type DeleteOpWire = ['d', keyIndex: number, field: string];
 export type ClearOpWire = ['c', keyIndex: number];
+export type AddOpWire = ['a', keyIndex: number, field: string, by: number];
 
 /**
  * Encodes effects for a script whose KEYS start with `keys`: each collection's key (`stateKey`) is
@@ -98,6 +99,7 @@ export function encodeEffects(effects: StateEffects, keys: string[], stateKey: (
     o: effects.ops.map((op): OpWire => {
       if (op.op === 'clear') return ['c', keyIndex(op.collection)];
       if (op.op === 'delete') return ['d', keyIndex(op.collection), op.field];
+      if (op.op === 'add') return ['a', keyIndex(op.collection), op.field, op.by];
       return ['s', keyIndex(op.collection), op.field, op.value, op.onlyIfPresent === true ? 1 : 0, op.keep ?? 0];
     }),
   };

@@ -553,6 +553,31 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
         expect(chat).toEqual({ [stateSeqField(8)]: 'm8', [stateSeqField(9)]: 'm9' });
       });
 
+      it('adds integers to a field (absent counts as 0), atomically with the publish', async () => {
+        const { broker } = await make();
+        const room = newRoom();
+        const add = (by: number) => ({ ops: [{ op: 'add' as const, collection: 'size', field: 'bytes', by }] });
+        await broker.publish(room, body('a'), { effects: add(700) });
+        await broker.publish(room, body('b'), { effects: add(1300) });
+        await broker.updateState(room, add(-500));
+        expect((await broker.readState(room, { size: ['bytes'] })).collections.size).toEqual({ bytes: '1500' });
+        await broker.updateState(room, { ops: [{ op: 'clear', collection: 'size' }] });
+        await broker.updateState(room, add(7));
+        expect((await broker.readState(room, { size: ['bytes'] })).collections.size).toEqual({ bytes: '7' });
+      });
+
+      it('reads fields named like object internals as plain own fields', async () => {
+        const { broker } = await make();
+        const room = newRoom();
+        const names = ['__proto__', 'constructor', 'toString'];
+        await broker.updateState(room, { ops: names.map((field) => ({ op: 'set' as const, collection: 'board', field, value: `v-${field}` })) });
+        const all = (await broker.readState(room, { board: 'all' })).collections.board!;
+        expect(Object.keys(all).sort()).toEqual([...names].sort());
+        const named = (await broker.readState(room, { board: ['__proto__', 'hasOwnProperty'] })).collections.board!;
+        expect(Object.keys(named)).toEqual(['__proto__']);
+        expect(Object.hasOwn(named, 'hasOwnProperty')).toBe(false);
+      });
+
       it('reads a state consistent with the seq under concurrent publishes', async () => {
         const { broker } = await make();
         const room = newRoom();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CLASSROOM_LIMITS, CLASSROOM_NAMESPACES, type ClassroomEvent, type ClassroomEventMap } from './types.js';
+import { CLASSROOM_LIMITS, CLASSROOM_NAMESPACES, itemIdRefusal, type ClassroomEvent, type ClassroomEventMap } from './types.js';
 import { DEFAULT_LIMITS } from '../limits.js';
 
 /** Validators for the classroom events' `data` (docs/classroom.md). Unknown keys are refused. */
@@ -7,7 +7,14 @@ import { DEFAULT_LIMITS } from '../limits.js';
 const text = z.string().trim().min(1).max(CLASSROOM_LIMITS.maxChatText);
 const userId = z.string().min(1).max(DEFAULT_LIMITS.maxUserIdLength);
 const seq = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-const itemId = z.string().min(1).max(CLASSROOM_LIMITS.maxItemId);
+const itemId = z
+  .string()
+  .min(1)
+  .max(CLASSROOM_LIMITS.maxItemId)
+  .superRefine((id, context) => {
+    const refusal = itemIdRefusal(id);
+    if (refusal !== undefined) context.addIssue({ code: 'custom', message: refusal });
+  });
 /** Normalised board coordinate: [0, 1], rounded to 4 decimals so every client stores the same value. */
 const coordinate = z
   .number()

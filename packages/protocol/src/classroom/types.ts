@@ -22,6 +22,19 @@ export const CLASSROOM_LIMITS = {
   cursorsPerSecond: 25,
 } as const;
 
+/**
+ * Names a whiteboard item id may not be: they mean something to JavaScript objects. Ids starting with `$`
+ * are refused too: the room state reserves them for its placeholders.
+ */
+export const RESERVED_ITEM_IDS: readonly string[] = ['__proto__', 'constructor', 'prototype'];
+
+/** Undefined when `id` may name a whiteboard item, otherwise why not. */
+export function itemIdRefusal(id: string): string | undefined {
+  if (id.startsWith('$')) return 'an id may not start with "$"';
+  if (RESERVED_ITEM_IDS.includes(id)) return `"${id}" is a reserved name`;
+  return undefined;
+}
+
 /** Namespaces whose events the classroom policy owns; unknown events in them are refused. */
 export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation'] as const;
 

@@ -4,9 +4,11 @@
 --
 -- Returns {seq, ts, epoch, duplicate (0/1), conflict (0/1), failed guard (0 or its index)} with seq and
 -- ts as strings; a failed guard appends nothing. A duplicate is answered before the guards are checked.
--- The dedup value is "epoch\nseq\nts\nbody". It proves a duplicate only while the stream still holds
--- that seq with that body, or the seq was trimmed away as old: after a failover that lost the original
--- (the seq is missing, or now holds another message) the retry is a new message.
+-- The dedup value is "epoch\nseq\nts\nsha1(body)": a hash, never the body, so a key costs ~150 bytes
+-- whatever the message size. It proves a duplicate only while the stream still holds that seq with a
+-- body of that hash, or the seq was trimmed away as old: after a failover that lost the original (the seq
+-- is missing, or now holds another message) the retry is a new message. A different body under the same
+-- key is a conflict (compared by hash, as the memory log does).
 -- The publication is `${epoch}\n${seq}\n${frame}` (decodeRoomPublication in wire.ts).
 
 local meta = KEYS[1]          -- the room's meta hash (epoch, seq)
@@ -42,15 +44,15 @@ if dedup then
     local p2 = p1 and string.find(seen, '\n', p1 + 1, true)
     local p3 = p2 and string.find(seen, '\n', p2 + 1, true)
     local stored = false
-    local seq, ts, original
+    local seq, ts, original_hash
     if p3 then
       seq = string.sub(seen, p1 + 1, p2 - 1)
       ts = string.sub(seen, p2 + 1, p3 - 1)
-      original = string.sub(seen, p3 + 1)
+      original_hash = string.sub(seen, p3 + 1)
       if tonumber(seq) <= tonumber(redis.call('HGET', meta, 'seq') or '0') then
         local entry = redis.call('XRANGE', log, seq .. '-0', seq .. '-0')
         if entry[1] then
-          stored = entry[1][2][4] == original
+          stored = redis.sha1hex(entry[1][2][4]) == original_hash
         else
           local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
           stored = first[1] == nil or tonumber(seq) < tonumber(string.match(first[1][1], '^(%d+)'))
@@ -62,7 +64,7 @@ if dedup then
       -- connection's last write), and a retried room stays alive.
       redis.call('PEXPIRE', meta, key_ttl)
       redis.call('PEXPIRE', log, key_ttl)
-      return { seq, ts, epoch, 1, original == body and 0 or 1, 0 }
+      return { seq, ts, epoch, 1, original_hash == redis.sha1hex(body) and 0 or 1, 0 }
     end
   end
 end
@@ -83,7 +85,7 @@ if seq_number % 32 == 0 then trim_by_age(log, tonumber(now) - max_age) end
 redis.call('PEXPIRE', meta, key_ttl)
 redis.call('PEXPIRE', log, key_ttl)
 if dedup then
-  redis.call('SET', dedup, epoch .. '\n' .. seq .. '\n' .. now .. '\n' .. body, 'PX', dedup_ttl)
+  redis.call('SET', dedup, epoch .. '\n' .. seq .. '\n' .. now .. '\n' .. redis.sha1hex(body), 'PX', dedup_ttl)
 end
 local frame = compose(seq, now, body)
 if effects then apply_ops(effects.o, string.format('%016d', tonumber(seq)), frame, key_ttl) end

@@ -3,7 +3,7 @@
 -- script's fixed keys, and the effects (JSON, see encodeEffects in wire.ts) name them by KEYS index:
 --   guards: { {key index, field, value or false for "absent"}, ... }
 --   ops:    { {'s', key index, field, value, only-if-present 0/1, keep (0: no limit)}
---           | {'d', key index, field} | {'c', key index} }
+--           | {'d', key index, field} | {'c', key index} | {'a', key index, field, integer to add} }
 -- In an append, '$seq' as a field or value stands for the new seq zero-padded to 16 digits, and
 -- '$frame' as a value for the stored message frame.
 
@@ -31,6 +31,9 @@ local function apply_ops(ops, seq_field, frame, ttl)
       redis.call('DEL', key)
     elseif o[1] == 'd' then
       redis.call('HDEL', key, o[3])
+    elseif o[1] == 'a' then
+      -- Formatted by Lua as an integer: cjson decodes every number as a double.
+      redis.call('HINCRBY', key, o[3], string.format('%d', o[4]))
     else
       local field = o[3]
       if field == '$seq' then field = seq_field end

@@ -1,5 +1,5 @@
 import { ClasswireError } from '@classwire/client';
-import type { Classroom } from './useClassroom.js';
+import type { Classroom } from '@classwire/vue';
 
 /** What the browser tests read and do through `window.__classroom` (only with `?debug` in the URL). */
 export interface ClassroomTestHook {

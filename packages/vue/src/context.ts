@@ -1,5 +1,5 @@
 import { inject, provide, type InjectionKey } from 'vue';
-import type { Classroom } from './useClassroom.js';
+import type { Classroom } from './classroom.js';
 
 const KEY: InjectionKey<Classroom> = Symbol('classroom');
 
@@ -10,6 +10,6 @@ export function provideClassroom(classroom: Classroom): void {
 /** The session provided by the app root; components destructure its refs at the top of their setup. */
 export function useClassroomContext(): Classroom {
   const classroom = inject(KEY);
-  if (classroom === undefined) throw new Error('useClassroomContext() outside the classroom app');
+  if (classroom === undefined) throw new Error('useClassroomContext() without a provideClassroom() above');
   return classroom;
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { throttle } from '../src/composables/throttle.js';
+import { throttle } from '../src/throttle.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -1,13 +1,23 @@
 /**
- * The classroom session: a development token, one SDK client, one joined room, and the classroom state
+ * The classroom session: a token from the app's `getToken`, one SDK client, one joined room, and the classroom state
  * built from the room's snapshot and events. Components read the refs and call the actions; nothing
  * here touches the DOM.
  */
-import { CLOSE_CODES, ClasswireError, connect, type ClasswireClient, type Member, type Role, type Room, type RoomMessage } from '@classwire/client';
+import { CLOSE_CODES, ClasswireClient, ClasswireError, type ClientOptions, type Member, type Role, type Room, type RoomMessage } from '@classwire/client';
+import {
+  CLASSROOM_LIMITS,
+  applyEvent,
+  applySnapshot,
+  initialState,
+  permissionsOf,
+  type ClassSettings,
+  type ClassroomSnapshot,
+  type ClassroomState,
+  type Permissions,
+  type ShapeData,
+  type StrokeData,
+} from '@classwire/protocol/classroom';
 import { computed, onScopeDispose, ref, shallowRef, type Ref, type ShallowRef } from 'vue';
-import { applyEvent, applySnapshot, initialState, type ClassroomState } from '../state/classroom-state.js';
-import { permissionsOf, type Permissions } from '../state/permissions.js';
-import { CLASSROOM_LIMITS, type ClassSettings, type ClassroomSnapshot, type ShapeData, type StrokeData } from '../state/types.js';
 import { throttle } from './throttle.js';
 
 /** Where the session is. `removed` and `ended` are final: the SDK does not reconnect after them. */
@@ -33,9 +43,23 @@ export interface RemoteCursor {
   at: number;
 }
 
+/** A token for the classroom and the user id it is for. */
+export interface ClassroomCredentials {
+  token: string;
+  userId: string;
+}
+
 export interface UseClassroomOptions {
-  /** Base URL of the gateway (HTTP); defaults to the page's origin. */
-  origin?: string;
+  /** The gateway's WebSocket URL, e.g. `wss://classwire.example/ws`. */
+  url: string;
+  /**
+   * Issues a token for joining `request.classroom` as `request.name` with `request.role`. Called on each
+   * join with `userId` undefined, and when the SDK needs a fresh token (expired or refused) with the user
+   * id of the first one: the new token must be for the same user.
+   */
+  getToken(request: JoinRequest, userId: string | undefined): Promise<ClassroomCredentials>;
+  /** Further SDK options (a WebSocket implementation for Node, timeouts…). */
+  client?: Omit<ClientOptions, 'url' | 'token' | 'getToken'>;
 }
 
 /** How long "caught up" stays on the indicator before it settles to "connected". */
@@ -102,13 +126,7 @@ export interface Classroom {
   clientState(): string;
 }
 
-interface DevToken {
-  token: string;
-  userId: string;
-}
-
-export function useClassroom(options: UseClassroomOptions = {}): Classroom {
-  const origin = options.origin ?? globalThis.location.origin;
+export function useClassroom(options: UseClassroomOptions): Classroom {
   const phase = ref<Phase>('idle');
   const connection = ref<ConnectionStatus>('connecting');
   const error = ref<string>();
@@ -136,19 +154,6 @@ export function useClassroom(options: UseClassroomOptions = {}): Classroom {
 
   const typingSender = throttle(() => void publishEphemeral('chat.typing', {}), TYPING_SEND_MS, { trailing: false });
   const cursorSender = throttle((point: { x: number; y: number }) => void publishEphemeral('wb.cursor', point), CURSOR_SEND_MS, { trailing: true });
-
-  async function fetchToken(request: JoinRequest, userId?: string): Promise<DevToken> {
-    const response = await fetch(`${origin}/dev/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: request.name, role: request.role, rooms: [request.classroom], ...(userId === undefined ? {} : { userId }) }),
-    });
-    if (!response.ok) {
-      const body = (await response.json().catch(() => ({}))) as { message?: string };
-      throw new Error(body.message ?? `the server refused a token (${response.status})`);
-    }
-    return (await response.json()) as DevToken;
-  }
 
   function onMessage(message: RoomMessage): void {
     if (message.ephemeral) {
@@ -193,27 +198,29 @@ export function useClassroom(options: UseClassroomOptions = {}): Classroom {
     notice.value = undefined;
     classroom.value = request.classroom;
     state.value = initialState();
-    let first: DevToken;
+    let first: ClassroomCredentials;
     try {
-      first = await fetchToken(request, rememberedUserId(request));
+      first = await options.getToken(request, undefined);
     } catch (cause) {
       error.value = `Could not sign in: ${describeError(cause)}`;
       phase.value = 'idle';
       return;
     }
-    remember(request, first.userId);
     me.value = { userId: first.userId, name: request.name, role: request.role };
     let unusedToken: string | undefined = first.token;
-    const session = connect({
-      url: `${origin.replace(/^http/, 'ws')}/ws`,
+    const session = new ClasswireClient({
+      ...options.client,
+      url: options.url,
       // The first token is the one fetched above; a refused or expiring one is replaced for the same user.
       getToken: async () => {
-        const token = unusedToken ?? (await fetchToken(request, first.userId)).token;
+        const token = unusedToken ?? (await options.getToken(request, first.userId)).token;
         unusedToken = undefined;
         return token;
       },
     });
     client = session;
+    // A failed first connection is reported through the `state` and `closed` events.
+    void session.connect().catch(() => undefined);
     session.on('error', (cause) => {
       // While the network is down, failed token refreshes are retried by the SDK: expected, not news.
       if (session.state !== 'reconnecting') console.warn('[classroom]', cause);
@@ -350,34 +357,4 @@ export function useClassroom(options: UseClassroomOptions = {}): Classroom {
     remove: (userId) => act('moderation.remove', { userId }),
     clientState: () => client?.state ?? 'idle',
   };
-}
-
-/** The same person re-joining the same class from this tab keeps their user id (and so their messages). */
-const IDENTITY_KEY = 'classwire.identity';
-
-function rememberedUserId(request: JoinRequest): string | undefined {
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(IDENTITY_KEY) ?? 'null') as (JoinRequest & { userId: string }) | null;
-    if (saved !== null && saved.name === request.name && saved.role === request.role && saved.classroom === request.classroom) return saved.userId;
-  } catch {
-    // unreadable storage: a new identity
-  }
-  return undefined;
-}
-
-function remember(request: JoinRequest, userId: string): void {
-  try {
-    sessionStorage.setItem(IDENTITY_KEY, JSON.stringify({ ...request, userId }));
-  } catch {
-    // storage may be unavailable (private mode); the session still works
-  }
-}
-
-export function lastIdentity(): JoinRequest | undefined {
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(IDENTITY_KEY) ?? 'null') as JoinRequest | null;
-    return saved ?? undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, applySnapshot, initialState, type ClassroomMessage, type ClassroomState } from '../src/state/classroom-state.js';
-import type { ClassroomSnapshot, Member, PrivateEntry, Sender } from '../src/state/types.js';
+import {
+  applyEvent,
+  applySnapshot,
+  initialState,
+  type ClassroomMessage,
+  type ClassroomSnapshot,
+  type ClassroomState,
+  type Member,
+  type PrivateEntry,
+  type Sender,
+} from '@classwire/protocol/classroom';
 
 const teacher: Member = { userId: 't1', name: 'Ms Rivera', role: 'teacher' };
 const ada: Member = { userId: 's1', name: 'Ada', role: 'student' };

@@ -1,10 +1,13 @@
 /**
- * What the viewer is offered now: each answer is the shared permission table's
+ * What the viewer is offered now (the classroom app, the Vue and React bindings): each answer is the shared permission table's
  * (`@classwire/protocol/classroom`, docs/classroom.md) for the event the control sends, so the app offers
  * exactly what the server accepts. The server still decides every event.
  */
-import { isAllowed, isStaff, type Actor, type ClassControl, type ClassroomEvent, type Target } from '@classwire/protocol/classroom';
-import type { BoardEntry, ChatEntry, Member } from './types.js';
+import type { Member } from '../types.js';
+import type { ClassControl } from './control.js';
+import { isAllowed, type Actor, type Target } from './permissions.js';
+import { isStaff } from './roles.js';
+import type { BoardEntry, ChatEntry, ClassroomEvent } from './types.js';
 
 export interface Permissions {
   /** Send public chat and typing indicators. */

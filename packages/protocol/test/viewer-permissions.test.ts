@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { INITIAL_CONTROL, type Role } from '@classwire/protocol/classroom';
-import { permissionsOf, type Permissions } from '../src/state/permissions.js';
-import type { BoardEntry, ChatEntry } from '../src/state/types.js';
+import { INITIAL_CONTROL, permissionsOf, type BoardEntry, type ChatEntry, type Permissions, type Role } from '@classwire/protocol/classroom';
 import { ME, OFFLINE, PERMISSION_CASES, ROLES, caseTitle, type PermissionCase } from '../../../test-support/classroom-permission-table.js';
 
 /**

@@ -1,14 +1,15 @@
 /**
  * The classroom as one client sees it, built from the join snapshot and the room's events
  * (docs/classroom.md). Pure functions: each returns a new state and shares what did not change, so the
- * app can keep the state in a `shallowRef` and tests can drive it without a server.
+ * app (and the bindings) can keep the state in a `shallowRef` and tests can drive it without a server.
  *
  * The server has already authorized every event it relays; this module only applies them. What a control
  * event changes and whose hand a lowering lowers come from the rules the server applies too
- * (`@classwire/protocol/classroom`), and the tails have the server's lengths, so that a member who was
+ * (`./control.ts`), and the tails have the server's lengths, so that a member who was
  * there all along and a late joiner who got a snapshot see the same classroom.
  */
-import { applyControlEvent, handToLower, type ClassControl } from '@classwire/protocol/classroom';
+import type { Sender } from '../types.js';
+import { applyControlEvent, handToLower, type ClassControl } from './control.js';
 import {
   CLASSROOM_LIMITS,
   type BoardEntry,
@@ -17,7 +18,6 @@ import {
   type ClassroomSnapshot,
   type PrivateEntry,
   type RaisedHand,
-  type Sender,
   type ShapeKind,
 } from './types.js';
 
