@@ -24,6 +24,9 @@ const env = z.object({
   CLASSWIRE_APIGW_HANDLER_MODULE: z.string().min(1).optional(),
 });
 
+/** Every variable the emulator reads, for the CLI's unknown-variable check. */
+export const APIGW_EMULATOR_ENV_NAMES: readonly string[] = Object.keys(env.shape);
+
 export interface ApiGatewayEmulatorConfig {
   apiId: string;
   region: string;

@@ -1,2 +1,2 @@
 export { startApiGatewayEmulator } from './emulator.js';
-export { loadApiGatewayEmulatorConfig, type ApiGatewayEmulatorConfig } from './config.js';
+export { loadApiGatewayEmulatorConfig, APIGW_EMULATOR_ENV_NAMES, type ApiGatewayEmulatorConfig } from './config.js';

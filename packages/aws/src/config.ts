@@ -27,6 +27,9 @@ const env = z.object({
   CLASSWIRE_FAILOVER_CHECK_MS: int(0).default(5000),
 });
 
+/** Every variable the Lambda handlers read (the emulator passes `CLASSWIRE_*` on to them). */
+export const LAMBDA_ENV_NAMES: readonly string[] = Object.keys(env.shape);
+
 export interface LambdaConfig {
   logLevel: string;
   auth: {

@@ -4,5 +4,5 @@ export { FailoverGuard } from './failover.js';
 export { ManagementApiBroker } from './broker.js';
 export { ManagementApiFanOut, isGoneError, MAX_POST_BYTES, BILLING_UNIT_BYTES, type FanOutStats } from './fanout.js';
 export { RequestAuthorizer, claimsFromContext, contextOf, MAX_AUTHORIZER_RESULT_BYTES } from './authorizer.js';
-export { loadLambdaConfig, callbackUrlFor, LambdaConfigError, API_GATEWAY_MAX_CONNECTION_MS, type LambdaConfig } from './config.js';
+export { loadLambdaConfig, callbackUrlFor, LambdaConfigError, API_GATEWAY_MAX_CONNECTION_MS, LAMBDA_ENV_NAMES, type LambdaConfig } from './config.js';
 export type * from './events.js';

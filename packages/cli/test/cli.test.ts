@@ -42,7 +42,8 @@ describe('npm start', () => {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CLASSWIRE_') && !k.startsWith('npm_')));
     child = spawn('npm', ['start', '--silent'], {
       cwd: ROOT,
-      env: { ...env, PORT: String(port) },
+      // --dev logs for humans; JSON lines are what this test reads.
+      env: { ...env, PORT: String(port), LOG_FORMAT: 'json' },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -47,6 +47,8 @@ export interface EngineObserver {
   published(ackLatencySeconds: number, outcome: 'acked' | 'duplicate'): void;
   /** A join with `since` (a resume), and whether every missed message was replayed. */
   resumed(recovered: boolean): void;
+  /** A connect or one inbound frame handled: `connect` or the frame's action (`invalid` when it did not parse), and how long it took. */
+  handled?(action: string, seconds: number): void;
 }
 
 export interface EngineOptions {
@@ -138,6 +140,15 @@ export class Engine {
    * connection becomes a member at once, as API Gateway's `$connect` does; it cannot be sent anything yet.
    */
   async connect(record: ConnectionRecord, room?: string): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.register(record, room);
+    } finally {
+      this.observer?.handled?.('connect', (performance.now() - started) / 1000);
+    }
+  }
+
+  private async register(record: ConnectionRecord, room: string | undefined): Promise<void> {
     if (room !== undefined) await this.classroom?.checkJoin(record, room);
     await this.registry.add(record);
     if (room === undefined) return;
@@ -163,6 +174,8 @@ export class Engine {
     let id: string | undefined;
     let action: string | undefined;
     let room: string | undefined;
+    let knownAction: string | undefined;
+    const started = performance.now();
     try {
       const decision = this.rateLimiter?.take(connectionId, utf8Length(raw)) ?? 'ok';
       if (decision === 'abusive') {
@@ -173,6 +186,8 @@ export class Engine {
       const parsed = parseClientFrame(raw);
       id = parsed.ok ? parsed.frame.id : parsed.id;
       action = parsed.ok ? parsed.frame.action : parsed.action;
+      // Only a parsed frame's action is one of a fixed set; anything else would let clients invent labels.
+      knownAction = parsed.ok ? parsed.frame.action : undefined;
       if (decision === 'limited') throw new ProtocolError('rate_limited', 'too many frames or bytes; slow down and retry');
       if (!parsed.ok) throw new ProtocolError(parsed.code, parsed.message);
       const frame = parsed.frame;
@@ -203,6 +218,8 @@ export class Engine {
       }
     } catch (error) {
       await this.replyError(connectionId, error, { id, action, room });
+    } finally {
+      this.observer?.handled?.(knownAction ?? 'invalid', (performance.now() - started) / 1000);
     }
   }
 

@@ -13,6 +13,11 @@ export interface Cluster {
   broker: RedisBroker;
   presence: RedisPresence;
   fanout: ClusterFanOut;
+  /** Each node's ops console report, stored with a TTL so a dead node's disappears. */
+  statusRecords: {
+    write(record: string, ttlMs: number): Promise<void>;
+    readAll(): Promise<string[]>;
+  };
   /** True while the command connection to Redis is ready. */
   isReady(): boolean;
   /** Starts heartbeats and the dead-node reaper; `disconnect` removes one connection through the engine. */
@@ -91,7 +96,12 @@ export async function createCluster(
     subscriber,
     delivery: local,
     logger,
-    events: { backfilled: (count) => metrics.backfilled.inc(count), historyLost: () => metrics.historyLost.inc() },
+    events: {
+      backfilled: (count) => metrics.backfilled.inc(count),
+      historyLost: () => metrics.historyLost.inc(),
+      // Clocks of two nodes may disagree by a little; a negative lag is skew, not news.
+      received: (lagMs) => metrics.pubsubLag.observe(Math.max(0, lagMs) / 1000),
+    },
   });
   const fanout = new ClusterFanOut({ local, redis, subscriber, registry, keys, nodeId, logger, describeLocal });
 
@@ -129,8 +139,12 @@ export async function createCluster(
 
   const reap = async () => {
     const nodes = await redis.smembers(nodesKey);
+    let alive = 0;
     for (const node of nodes) {
-      if (node === nodeId || (await redis.exists(keys.nodeAlive(node))) === 1) continue;
+      if (node === nodeId || (await redis.exists(keys.nodeAlive(node))) === 1) {
+        alive += 1;
+        continue;
+      }
       // One live node cleans up each dead one.
       if ((await redis.set(keys.nodeReaping(node), nodeId, 'PX', settings.nodeTtlMs, 'NX')) !== 'OK') continue;
       const connections = await registry.connectionsOfNode(node);
@@ -139,6 +153,7 @@ export async function createCluster(
       await redis.srem(nodesKey, node);
       metrics.nodesReaped.inc();
     }
+    metrics.nodesSeen.set(alive);
   };
 
   // Redis may come back from a restart without its data. A generation id stored in Redis tells: when it
@@ -193,6 +208,17 @@ export async function createCluster(
     broker,
     presence,
     fanout,
+    statusRecords: {
+      async write(record, ttlMs) {
+        await redis.set(`${keys.prefix}:admin:node:${nodeId}`, record, 'PX', ttlMs);
+      },
+      async readAll() {
+        const nodes = await redis.smembers(nodesKey);
+        if (nodes.length === 0) return [];
+        const records = await redis.mget(nodes.map((node) => `${keys.prefix}:admin:node:${node}`));
+        return records.filter((record): record is string => record !== null);
+      },
+    },
     isReady: () => redis.status === 'ready' && subscriber.status === 'ready',
     async start(disconnectConnection) {
       disconnect = disconnectConnection;

@@ -11,12 +11,14 @@ export { ConfigError };
  */
 const env = z.object({
   ...SHARED_ENV,
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   PORT: envInt(0).max(65535).default(8080),
   HOST: z.string().min(1).optional(),
   CLASSWIRE_NODE_ID: z.string().min(1).optional(),
   CLASSWIRE_DEV_TOKENS: envFlag.default(false),
   CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET: envFlag.default(false),
   CLASSWIRE_API_KEY: z.string().min(16, 'CLASSWIRE_API_KEY must be at least 16 characters').optional(),
+  CLASSWIRE_ADMIN_KEY: z.string().min(16, 'CLASSWIRE_ADMIN_KEY must be at least 16 characters').optional(),
   CLASSWIRE_AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   CLASSWIRE_AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   CLASSWIRE_RATE_PER_SECOND: envInt(1).default(DEFAULTS.ratePerSecond),
@@ -32,12 +34,15 @@ const env = z.object({
   CLASSWIRE_REDIS_MASTER_NAME: z.string().min(1).default('mymaster'),
   CLASSWIRE_NODE_TTL_MS: envInt(300).default(15_000),
   CLASSWIRE_TRUSTED_PROXIES: envList.default([]),
+  CLASSWIRE_OTEL_ENABLED: envFlag.default(false),
 });
 
 export interface GatewayConfig {
   port: number;
   host: string;
   logLevel: string;
+  /** JSON lines for collectors, or human-readable lines (the default with `--dev`). */
+  logFormat: 'json' | 'pretty';
   nodeId: string | undefined;
   wsPath: string;
   auth: {
@@ -56,6 +61,8 @@ export interface GatewayConfig {
   api: {
     key: string | undefined;
     awsCredentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+    /** Bearer key of the ops console (`/admin`); undefined turns the console off. */
+    adminKey: string | undefined;
   };
   limits: {
     maxFrameBytes: number;
@@ -74,6 +81,8 @@ export interface GatewayConfig {
   drainTimeoutMs: number;
   /** The window a drain spreads its closes over (each client is told to wait its offset before reconnecting). */
   drainSpreadMs: number;
+  /** OpenTelemetry spans for connect, join and publish (the SDK is loaded only then). */
+  otelEnabled: boolean;
   /**
    * Directory of the web app served at `/`; undefined serves the gateway's bundled development console.
    * The `classwire` CLI defaults it to the classroom app's build.
@@ -94,15 +103,20 @@ export interface GatewayConfig {
     | undefined;
 }
 
+/** Every variable the gateway reads, for the CLI's unknown-variable check. */
+export const GATEWAY_ENV_NAMES: readonly string[] = Object.keys(env.shape);
+
 export function loadConfig(source: Record<string, string | undefined> = process.env, overrides: { dev?: boolean } = {}): GatewayConfig {
   const e = parseEnv(env, source);
   const dev = overrides.dev === true;
   const devTokens = e.CLASSWIRE_DEV_TOKENS || dev;
+  // Every contradiction is reported, so one run shows an operator all of them.
+  const problems: string[] = [];
   if (e.CLASSWIRE_JWT_SECRET !== undefined && e.CLASSWIRE_JWKS_URL !== undefined) {
-    throw new ConfigError('set CLASSWIRE_JWT_SECRET or CLASSWIRE_JWKS_URL, not both');
+    problems.push('CLASSWIRE_JWT_SECRET, CLASSWIRE_JWKS_URL: set one, not both');
   }
   if (devTokens && e.CLASSWIRE_JWKS_URL !== undefined) {
-    throw new ConfigError('development tokens are signed with a secret; they cannot be used with CLASSWIRE_JWKS_URL');
+    problems.push('CLASSWIRE_JWKS_URL: development tokens are signed with a secret; they cannot be used with a JWKS URL');
   }
   if (devTokens && e.CLASSWIRE_JWT_SECRET !== undefined && !e.CLASSWIRE_DEV_TOKENS_USE_JWT_SECRET) {
     throw new ConfigError(
@@ -111,21 +125,37 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     );
   }
   if (!devTokens && e.CLASSWIRE_JWT_SECRET === undefined && e.CLASSWIRE_JWKS_URL === undefined) {
-    throw new ConfigError('set CLASSWIRE_JWT_SECRET or CLASSWIRE_JWKS_URL (or run with --dev for development tokens)');
+    problems.push('CLASSWIRE_JWT_SECRET: set it or CLASSWIRE_JWKS_URL (or run with --dev for development tokens)');
+  }
+  const algorithms = e.CLASSWIRE_JWT_ALGORITHMS;
+  if (algorithms !== undefined) {
+    const symmetric = algorithms.filter((a) => a.startsWith('HS'));
+    if (e.CLASSWIRE_JWKS_URL !== undefined && symmetric.length > 0) {
+      problems.push(`CLASSWIRE_JWT_ALGORITHMS: a JWKS URL only verifies asymmetric algorithms, not ${symmetric.join(', ')}`);
+    } else if (e.CLASSWIRE_JWKS_URL === undefined && symmetric.length < algorithms.length) {
+      problems.push(`CLASSWIRE_JWT_ALGORITHMS: a secret only verifies HS256, HS384 or HS512, not ${algorithms.filter((a) => !a.startsWith('HS')).join(', ')}`);
+    }
   }
   const awsId = e.CLASSWIRE_AWS_ACCESS_KEY_ID;
   const awsSecret = e.CLASSWIRE_AWS_SECRET_ACCESS_KEY;
   if ((awsId === undefined) !== (awsSecret === undefined)) {
-    throw new ConfigError('set both CLASSWIRE_AWS_ACCESS_KEY_ID and CLASSWIRE_AWS_SECRET_ACCESS_KEY');
+    problems.push(`${awsId === undefined ? 'CLASSWIRE_AWS_ACCESS_KEY_ID' : 'CLASSWIRE_AWS_SECRET_ACCESS_KEY'}: set both CLASSWIRE_AWS_ACCESS_KEY_ID and CLASSWIRE_AWS_SECRET_ACCESS_KEY`);
+  }
+  if (e.CLASSWIRE_ADMIN_KEY !== undefined && e.CLASSWIRE_ADMIN_KEY === e.CLASSWIRE_API_KEY) {
+    problems.push('CLASSWIRE_ADMIN_KEY: use a key of its own, not CLASSWIRE_API_KEY (backends hold that one)');
   }
   if (e.CLASSWIRE_REDIS_URL !== undefined && e.CLASSWIRE_REDIS_SENTINELS !== undefined) {
-    throw new ConfigError('set CLASSWIRE_REDIS_URL or CLASSWIRE_REDIS_SENTINELS, not both');
+    problems.push('CLASSWIRE_REDIS_URL, CLASSWIRE_REDIS_SENTINELS: set one, not both');
   }
-  const sentinels = e.CLASSWIRE_REDIS_SENTINELS?.map((entry) => {
+  const sentinels = e.CLASSWIRE_REDIS_SENTINELS?.flatMap((entry) => {
     const match = /^(.+):(\d+)$/.exec(entry);
-    if (match === null) throw new ConfigError(`CLASSWIRE_REDIS_SENTINELS: "${entry}" is not host:port`);
-    return { host: match[1]!, port: Number(match[2]) };
+    if (match === null || Number(match[2]) > 65535) {
+      problems.push(`CLASSWIRE_REDIS_SENTINELS: "${entry}" is not host:port`);
+      return [];
+    }
+    return [{ host: match[1]!, port: Number(match[2]) }];
   });
+  if (problems.length > 0) throw new ConfigError(problems);
   const redis =
     e.CLASSWIRE_REDIS_URL === undefined && sentinels === undefined
       ? undefined
@@ -145,6 +175,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     // The token endpoint answers anyone who can reach it, so with it on the node stays on loopback unless HOST says otherwise.
     host: e.HOST ?? (devTokens ? '127.0.0.1' : '0.0.0.0'),
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT ?? (dev ? 'pretty' : 'json'),
     nodeId: e.CLASSWIRE_NODE_ID,
     wsPath: e.CLASSWIRE_WS_PATH,
     auth: {
@@ -161,6 +192,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     api: {
       key: e.CLASSWIRE_API_KEY,
       awsCredentials: awsId !== undefined && awsSecret !== undefined ? { accessKeyId: awsId, secretAccessKey: awsSecret } : undefined,
+      adminKey: e.CLASSWIRE_ADMIN_KEY,
     },
     limits: {
       maxFrameBytes: e.CLASSWIRE_MAX_FRAME_BYTES,
@@ -178,6 +210,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     pingIntervalMs: e.CLASSWIRE_PING_INTERVAL_MS,
     drainTimeoutMs: e.CLASSWIRE_DRAIN_TIMEOUT_MS,
     drainSpreadMs: e.CLASSWIRE_DRAIN_SPREAD_MS,
+    otelEnabled: e.CLASSWIRE_OTEL_ENABLED,
     staticDir: e.CLASSWIRE_STATIC_DIR,
   };
 }

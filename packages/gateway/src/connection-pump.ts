@@ -53,7 +53,10 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
       metrics.slowConsumers.inc();
       logger.warn({ connectionId: connection.id, userId: connection.userId }, 'slow consumer closed');
     },
-    framesOut: (count) => metrics.framesOut.inc(count),
+    framesOut: (count, bytes) => {
+      metrics.framesOut.inc(count);
+      metrics.bytesOut.inc(bytes);
+    },
   };
 
   return (ws, req, id, claims, room) => {
@@ -101,6 +104,7 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       metrics.framesIn.inc();
+      metrics.bytesIn.inc(Array.isArray(data) ? data.reduce((total, part) => total + part.length, 0) : data.byteLength);
       connection.lastActiveAt = Date.now();
       if (isBinary) {
         connection.close(CLOSE_CODES.unsupportedData, 'binary frames are not supported');
@@ -115,6 +119,9 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     });
     ws.on('pong', () => {
       connection.alive = true;
+      // Only the answer to our ping counts: a client may send unsolicited pongs.
+      if (connection.pingSentAt !== undefined) metrics.pingRoundTrip.observe((performance.now() - connection.pingSentAt) / 1000);
+      connection.pingSentAt = undefined;
     });
     let violation: number | undefined;
     ws.on('error', (error: Error & { code?: string }) => {
@@ -179,6 +186,7 @@ export function startHeartbeat(connections: ReadonlyMap<string, Connection>, int
         connection.socket.terminate();
       } else {
         connection.alive = false;
+        connection.pingSentAt = performance.now();
         connection.socket.ping();
       }
     }

@@ -25,7 +25,7 @@ export interface ConnectionInfo {
 
 export interface ConnectionEvents {
   slowConsumer(connection: Connection): void;
-  framesOut(count: number): void;
+  framesOut(count: number, bytes: number): void;
 }
 
 /** Grace period for a close handshake before the socket is destroyed. */
@@ -36,6 +36,8 @@ export class Connection {
   readonly connectedAt = Date.now();
   lastActiveAt = this.connectedAt;
   alive = true;
+  /** When the unanswered heartbeat ping was sent (performance.now()), for the round-trip time. */
+  pingSentAt: number | undefined;
   /** Set once the engine registered the connection; management calls before that answer 410. */
   registered = false;
   private closing = false;
@@ -76,7 +78,7 @@ export class Connection {
       return false;
     }
     this.socket.send(data, { binary: false });
-    this.events.framesOut(1);
+    this.events.framesOut(1, length);
     return true;
   }
 
@@ -93,7 +95,7 @@ export class Connection {
       if (!this.isOpen) return false;
       // ws calls back once the frame left its buffers (or the socket failed): either way, stop waiting.
       written = new Promise((resolve) => this.socket.send(data, { binary: false }, () => resolve()));
-      this.events.framesOut(1);
+      this.events.framesOut(1, data.length);
     }
     return this.isOpen;
   }

@@ -16,6 +16,8 @@ import {
 import { CLOSE_CODES, encodeClosingFrame } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import { AdminApi } from './admin.js';
 import { createCluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
 import type { Connection } from './connection.js';
@@ -63,6 +65,8 @@ export interface Gateway {
 
 export interface GatewayOptions {
   logger?: Logger;
+  /** Where spans go when tracing is on, instead of OTLP (tests). */
+  spanExporter?: SpanExporter;
 }
 
 const SWEEP_INTERVAL_MS = 30_000;
@@ -86,8 +90,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     audience: config.auth.audience,
   });
 
+  const tracing = config.otelEnabled ? await (await import('./tracing.js')).startTracing(nodeId, options.spanExporter) : undefined;
   const fanout = new LocalFanOut((count) => metrics.deliveries.inc(count));
-  const metrics = new GatewayMetrics({ connections: () => fanout.connections.size, rooms: () => fanout.roomCount, redisReady: config.redis && ((): boolean => cluster!.isReady()) });
+  const metrics = new GatewayMetrics({ connections: () => fanout.connections.size, users: () => fanout.userCount(), rooms: () => fanout.roomCount, redisReady: config.redis && ((): boolean => cluster!.isReady()) });
   const describeLocal = (connectionId: string) => fanout.connections.get(connectionId)?.info();
   const cluster = config.redis === undefined ? undefined : await createCluster(config, nodeId, fanout, logger, metrics, describeLocal);
   const memoryBroker =
@@ -116,7 +121,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
     logger,
-    observer: metrics,
+    observer: tracing?.observe(metrics) ?? metrics,
     tokens: authorizer,
     expiryChanged: (connectionId, expiresAt) => {
       const connection = fanout.connections.get(connectionId);
@@ -124,6 +129,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     },
   });
 
+  const admin = config.api.adminKey === undefined ? undefined : new AdminApi({ key: config.api.adminKey, nodeId, fanout, registry, cluster, metrics });
   let status: NodeStatus = 'starting';
   const disconnecting = new Set<Promise<void>>();
   const routes = createRoutes({
@@ -134,6 +140,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     cluster,
     metrics,
     devTokens: devTokens?.issuer,
+    admin,
     webRoot: config.staticDir ?? BUNDLED_WEB_ROOT,
     status: () => status,
   });
@@ -189,6 +196,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 
   async function drain(): Promise<void> {
     status = 'draining';
+    admin?.stop();
     clearInterval(heartbeat);
     clearInterval(sweeper);
     const closedServer = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -201,6 +209,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     await closedServer;
     while (disconnecting.size > 0) await Promise.all([...disconnecting]);
     await cluster?.stop();
+    await tracing?.shutdown();
     logger.info({ node: nodeId }, 'drained');
   }
 

@@ -1,3 +1,4 @@
 export { startGateway, type Gateway, type GatewayOptions } from './gateway.js';
 export { createLogger } from './logger.js';
-export { loadConfig, ConfigError, type GatewayConfig } from './config.js';
+export { DevTokenIssuer } from './dev-tokens.js';
+export { loadConfig, ConfigError, GATEWAY_ENV_NAMES, type GatewayConfig } from './config.js';

@@ -9,11 +9,27 @@ import type { Connection } from './connection.js';
 export class LocalFanOut implements FanOut, RoomDelivery {
   readonly connections = new Map<string, Connection>();
   private readonly rooms = new Map<string, Set<Connection>>();
+  /** Room frames delivered here since the room got its first local member (the ops console's rates). */
+  private readonly roomMessages = new Map<string, number>();
 
   constructor(private readonly onDeliveries: (count: number) => void = () => {}) {}
 
   get roomCount(): number {
     return this.rooms.size;
+  }
+
+  /** Distinct users with a connection on this node (a scan: for metrics scrapes, not hot paths). */
+  userCount(): number {
+    return new Set(Array.from(this.connections.values(), (connection) => connection.userId)).size;
+  }
+
+  /** Members on this node of each room that has any. */
+  *roomSizes(): IterableIterator<[string, number]> {
+    for (const [room, members] of this.rooms) yield [room, members.size];
+  }
+
+  roomMessageCounts(): ReadonlyMap<string, number> {
+    return this.roomMessages;
   }
 
   /** Whether any connection on this node is in the room. */
@@ -40,6 +56,7 @@ export class LocalFanOut implements FanOut, RoomDelivery {
   deliver(room: string, frame: string | Buffer, options?: DeliveryOptions): void {
     const members = this.rooms.get(room);
     if (members === undefined) return;
+    this.roomMessages.set(room, (this.roomMessages.get(room) ?? 0) + 1);
     const data = typeof frame === 'string' ? Buffer.from(frame) : frame;
     const seq = options?.seq;
     const except = options?.except;
@@ -76,7 +93,10 @@ export class LocalFanOut implements FanOut, RoomDelivery {
       for (const member of members) {
         if (member.id === connectionId) members.delete(member);
       }
-      if (members.size === 0) this.rooms.delete(room);
+      if (members.size === 0) {
+        this.rooms.delete(room);
+        this.roomMessages.delete(room);
+      }
     }
     connection?.unsubscribe(room);
     return Promise.resolve();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import type { EngineObserver } from '@classwire/core';
-import type { ErrorCode } from '@classwire/protocol';
+import { CLIENT_ACTIONS, type ErrorCode } from '@classwire/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The gateway package's version, read from src/ and dist/ alike. */
@@ -19,6 +19,8 @@ function memoryLimitBytes(): number {
 
 export interface GatewayGauges {
   connections: () => number;
+  /** Distinct users connected to this node; absent where the process holds no sockets (the emulator). */
+  users?: (() => number) | undefined;
   rooms: () => number;
   /** Whether this node's Redis connections are ready; absent in memory mode (no Redis gauge then). */
   redisReady?: (() => boolean) | undefined;
@@ -42,6 +44,12 @@ export class GatewayMetrics implements EngineObserver {
   readonly historyLost: Counter;
   readonly nodesReaped: Counter;
   readonly resumes: Counter<'recovered'>;
+  readonly bytesIn: Counter;
+  readonly bytesOut: Counter;
+  readonly pingRoundTrip: Histogram;
+  readonly actionDuration: Histogram<'action'>;
+  readonly nodesSeen: Gauge;
+  readonly pubsubLag: Histogram;
 
   constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
@@ -54,6 +62,17 @@ export class GatewayMetrics implements EngineObserver {
         this.set(gauges.connections());
       },
     });
+    const users = gauges.users;
+    if (users !== undefined) {
+      new Gauge({
+        name: 'classwire_users',
+        help: 'Distinct users with a connection on this node (a user on two nodes counts on both).',
+        registers,
+        collect() {
+          this.set(users());
+        },
+      });
+    }
     new Gauge({
       name: 'classwire_rooms',
       help: 'Rooms with at least one member on this node.',
@@ -64,6 +83,36 @@ export class GatewayMetrics implements EngineObserver {
     });
     this.framesIn = new Counter({ name: 'classwire_frames_in_total', help: 'Text frames received from clients.', registers });
     this.framesOut = new Counter({ name: 'classwire_frames_out_total', help: 'Frames written to clients.', registers });
+    this.bytesIn = new Counter({ name: 'classwire_bytes_in_total', help: 'Payload bytes of the frames received from clients.', registers });
+    this.bytesOut = new Counter({ name: 'classwire_bytes_out_total', help: 'Payload bytes of the frames written to clients.', registers });
+    this.pingRoundTrip = new Histogram({
+      name: 'classwire_ping_rtt_seconds',
+      help: 'Time from a heartbeat ping to its pong: network round trip plus the client\'s busy time.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.actionDuration = new Histogram({
+      name: 'classwire_action_duration_seconds',
+      help: 'Time to handle one inbound frame, by action (invalid: it did not parse).',
+      labelNames: ['action'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    // Every action's series exists from the start, so a rate over the first handlings is not lost.
+    for (const action of ['connect', ...CLIENT_ACTIONS, 'invalid']) this.actionDuration.zero({ action });
+    this.nodesSeen = new Gauge({
+      name: 'classwire_nodes_seen',
+      help: 'Live gateway nodes this node sees in Redis, itself included (1 in memory mode).',
+      registers,
+    });
+    this.pubsubLag = new Histogram({
+      name: 'classwire_pubsub_lag_seconds',
+      help: 'Time from a room message\'s append (by the appending node\'s clock) to its arrival here over Redis pub/sub.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    // Until the first liveness scan this node knows only itself.
+    this.nodesSeen.set(1);
     this.deliveries = new Counter({
       name: 'classwire_deliveries_total',
       help: 'Room broadcast frames written to members.',
@@ -183,6 +232,10 @@ export class GatewayMetrics implements EngineObserver {
   published(ackLatencySeconds: number, outcome: 'acked' | 'duplicate'): void {
     this.publishes.inc({ outcome });
     this.publishAck.observe(ackLatencySeconds);
+  }
+
+  handled(action: string, seconds: number): void {
+    this.actionDuration.observe({ action }, seconds);
   }
 
   /** A join with `since` answered; `recovered` as in its `joined` frame. */

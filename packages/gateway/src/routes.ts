@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '@classwire/core';
 import { DEFAULT_LIMITS, EVENT_PATTERN, ProtocolError, ROOM_PATTERN } from '@classwire/protocol';
 import { z } from 'zod';
+import type { AdminApi } from './admin.js';
 import { authenticateApiRequest } from './api-auth.js';
 import type { Cluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
@@ -22,6 +23,8 @@ export interface RouteDeps {
   cluster: Cluster | undefined;
   metrics: GatewayMetrics;
   devTokens: DevTokenIssuer | undefined;
+  /** The ops console's API; undefined when no admin key is configured. */
+  admin?: AdminApi | undefined;
   webRoot: string;
   status(): NodeStatus;
 }
@@ -50,6 +53,7 @@ export function createRoutes(deps: RouteDeps): (req: IncomingMessage, res: Serve
       return;
     }
     if (path === '/dev/token' && deps.devTokens !== undefined) return serveDevToken(req, res, deps.devTokens);
+    if (path.startsWith('/admin/api/')) return deps.admin === undefined ? sendError(res, 'not_found', 'the ops console is off') : deps.admin.handle(req, res, path);
     const connectionId = matchConnectionsPath(pathOf(req));
     if (connectionId !== undefined) return connectionsApi(deps, req, res, connectionId);
     const roomMatch = /^\/rooms\/([^/]+)\/messages$/.exec(path);

@@ -15,7 +15,7 @@ import {
 } from '../ports.js';
 import { roomOfChannel } from './keys.js';
 import type { RedisRoomLog } from './room-log.js';
-import { decodeRoomPublication, encodeUnsequencedPublication } from './wire.js';
+import { decodeRoomPublication, encodeUnsequencedPublication, messageTimestamp } from './wire.js';
 
 /** What this node has delivered of one room, to find pub/sub losses. */
 interface RoomTracker {
@@ -28,6 +28,8 @@ interface RoomTracker {
 export interface RedisBrokerEvents {
   backfilled(messages: number): void;
   historyLost(room: string): void;
+  /** A room message arrived over pub/sub `lagMs` after its append (the appending node's clock). */
+  received?(lagMs: number): void;
 }
 
 export interface RedisBrokerOptions {
@@ -149,6 +151,8 @@ export class RedisBroker implements Broker {
         this.delivery.deliver(room, publication.frame, { except: publication.except });
         return;
       }
+      const appendedAt = this.events?.received === undefined ? undefined : messageTimestamp(publication.frame);
+      if (appendedAt !== undefined) this.events?.received?.(Date.now() - appendedAt);
       this.onPublication(room, publication.epoch, publication.seq, publication.frame);
     } catch (error) {
       this.logger.error({ err: error, channel }, 'bad pub/sub message');

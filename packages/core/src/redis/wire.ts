@@ -44,6 +44,23 @@ export function decodeRoomPublication(payload: Buffer): RoomPublication {
   return { kind: 'message', epoch: payload.toString('utf8', 0, first), seq, frame: payload.subarray(second + 1) };
 }
 
+/** Bytes of a message frame that hold its header: the room name is at most a few hundred bytes long. */
+const FRAME_HEADER_BYTES = 512;
+const TS_FIELD = Buffer.from(',"ts":');
+
+/**
+ * The `ts` of a composed message frame (`composeMessageFrame`), read from its header without parsing
+ * the payload. The first `,"ts":` is the header's: inside the room's JSON string every quote is escaped.
+ */
+export function messageTimestamp(frame: Buffer): number | undefined {
+  const header = frame.subarray(0, FRAME_HEADER_BYTES);
+  const start = header.indexOf(TS_FIELD);
+  if (start < 0) return undefined;
+  const end = header.indexOf(0x2c, start + TS_FIELD.length);
+  const ts = Number(header.toString('latin1', start + TS_FIELD.length, end < 0 ? undefined : end));
+  return Number.isSafeInteger(ts) ? ts : undefined;
+}
+
 /**
  * State effects as state-common.lua decodes them (cjson): collections are named by their index in the
  * script's KEYS (1-based), so every key the script touches is declared by the caller.

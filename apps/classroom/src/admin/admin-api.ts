@@ -1,0 +1,73 @@
+/** The ops console's view of the gateway's `/admin/api/*` (packages/gateway/src/admin.ts). */
+
+export interface NodeReport {
+  node: string;
+  connections: number;
+  users: number;
+  rooms: number;
+  eventLoopLagMs: number;
+  redis: 'ready' | 'unavailable' | 'memory';
+  closes: Record<string, number>;
+  errors: Record<string, number>;
+  reportedAt: number;
+}
+
+export interface RoomReport {
+  room: string;
+  members: number;
+  messagesPerSecond: number;
+}
+
+export interface Overview {
+  nodes: NodeReport[];
+  rooms: RoomReport[];
+  closes: Record<string, number>;
+  errors: Record<string, number>;
+}
+
+export interface UserConnection {
+  connectionId: string;
+  node: string;
+  name: string;
+  role: string;
+  joined: string[];
+  connectedAt: number;
+}
+
+/** A refused or failed request, with the catalogue code the gateway answered. */
+export class AdminApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class AdminClient {
+  constructor(private readonly key: string) {}
+
+  overview(): Promise<Overview> {
+    return this.request<Overview>('GET', 'overview');
+  }
+
+  async connectionsOf(userId: string): Promise<UserConnection[]> {
+    return (await this.request<{ connections: UserConnection[] }>('GET', `users/${encodeURIComponent(userId)}/connections`)).connections;
+  }
+
+  async closeConnection(connectionId: string): Promise<void> {
+    await this.request('POST', `connections/${encodeURIComponent(connectionId)}/close`);
+  }
+
+  async closeRoom(room: string): Promise<number> {
+    return (await this.request<{ closed: number }>('POST', `rooms/${encodeURIComponent(room)}/close`)).closed;
+  }
+
+  private async request<T>(method: 'GET' | 'POST', path: string): Promise<T> {
+    const response = await fetch(`/admin/api/${path}`, { method, headers: { authorization: `Bearer ${this.key}` } });
+    const body = (await response.json().catch(() => ({}))) as { code?: string; message?: string };
+    if (!response.ok) throw new AdminApiError(response.status, body.code ?? 'internal', body.message ?? response.statusText);
+    return body as T;
+  }
+}
