@@ -136,7 +136,15 @@ export class ChaosCluster {
     else await this.redisOn(from).kill();
     await waitFor('a new primary', async () => (await this.primaryPort()) !== from, 30_000);
     const to = await this.primaryPort();
-    if (how === 'kill-primary') await this.redisOn(from).launch();
+    if (how === 'kill-primary') {
+      // It comes back empty (no persistence) and configured as it first started; point it at the new
+      // primary at once, as the Sentinels would after a while.
+      const revived = this.redisOn(from);
+      await revived.launch();
+      const client = revived.client();
+      await client.call('REPLICAOF', '127.0.0.1', String(to));
+      client.disconnect();
+    }
     const probe = new Redis(to, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: true });
     probe.on('error', () => {});
     try {

@@ -30,6 +30,8 @@ export interface ChaosReport extends Tally {
   waitReplicas: number;
   /** Faults injected and recovered from, by kind. */
   faults: Record<FaultKind, number>;
+  /** Faults that could not be injected or recovered from (a node that did not come back, a failover that did not finish). */
+  faultErrors: string[];
   /** Publishes the SDK rejected (a final error), by code. */
   refusedPublishes: Record<string, number>;
   /** Publishes still pending when the quiesce deadline passed. */
@@ -89,7 +91,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const clientCount = options.clients ?? 6;
   const roomIds = Array.from({ length: options.rooms ?? 3 }, (_, i) => `chaos-room-${i}`);
   const waitReplicas = options.waitReplicas ?? 1;
-  const random = seededRandom(options.seed);
   const secret = randomBytes(32).toString('hex');
   const nodeLogs = mkdtempSync(join(tmpdir(), 'cw-chaos-'));
   const started = Date.now();
@@ -102,6 +103,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const refusedPublishes: Record<string, number> = {};
   const faults = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<FaultKind, number>;
   let cluster: ChaosCluster | undefined;
+  const faultErrors: string[] = [];
   let stopping = false;
 
   try {
@@ -179,56 +181,72 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     });
 
     const deadline = Date.now() + options.durationMs;
-    const infraKinds = bag(random, ['node-kill', 'node-restart', 'redis-failover'] as const);
-    const clientKinds = bag(random, ['network-cut', 'client-pause'] as const);
-    const failoverHow = bag(random, ['sentinel', 'kill-primary'] as const);
+    // One generator per lane: the two lanes interleave by timing, and must not draw from each other's sequence.
+    const infraRandom = seededRandom(options.seed);
+    const clientRandom = seededRandom(options.seed ^ 0x5bd1e995);
+    const infraKinds = bag(infraRandom, ['node-kill', 'node-restart', 'redis-failover'] as const);
+    const clientKinds = bag(clientRandom, ['network-cut', 'client-pause'] as const);
+    const failoverHow = bag(infraRandom, ['sentinel', 'kill-primary'] as const);
+    /** A fault counts once the system is back; a fault that could not be injected is reported, not fatal. */
+    const attempt = async (kind: FaultKind, inject: () => Promise<void>) => {
+      try {
+        await inject();
+        faults[kind] += 1;
+      } catch (error) {
+        faultErrors.push(`${kind}: ${(error as Error).message}`);
+        note(`${kind} failed: ${(error as Error).message}`);
+      }
+    };
     const infraLane = async () => {
       while (Date.now() < deadline) {
-        await pause(randomBetween(random, 2000, 5000));
+        await pause(randomBetween(infraRandom, 2000, 5000));
         const kind = infraKinds();
-        const running = nodes.nodePorts.map((_, i) => i).filter((i) => nodes.isRunning(i));
-        const index = pick(random, running);
-        if (kind === 'node-kill') {
-          const downMs = randomBetween(random, 1000, 4000);
-          note(`kill -9 node ${index}, back in ${downMs} ms`);
-          await nodes.killNode(index);
-          await pause(downMs);
-          await nodes.startNode(index);
-        } else if (kind === 'node-restart') {
-          note(`restart node ${index} (SIGTERM, drain, start)`);
-          await nodes.restartNode(index);
-        } else {
-          const how = failoverHow();
-          note(`fail Redis over (${how})`);
-          const { from, to } = await nodes.failover(how);
-          note(`Redis primary moved from port ${from} to ${to}; both replicas back in sync`);
-        }
-        faults[kind] += 1;
+        await attempt(kind, async () => {
+          const running = nodes.nodePorts.map((_, i) => i).filter((i) => nodes.isRunning(i));
+          const index = pick(infraRandom, running);
+          if (kind === 'node-kill') {
+            const downMs = randomBetween(infraRandom, 1000, 4000);
+            note(`kill -9 node ${index}, back in ${downMs} ms`);
+            await nodes.killNode(index);
+            await pause(downMs);
+            await nodes.startNode(index);
+          } else if (kind === 'node-restart') {
+            note(`restart node ${index} (SIGTERM, drain, start)`);
+            await nodes.restartNode(index);
+          } else {
+            const how = failoverHow();
+            note(`fail Redis over (${how})`);
+            const { from, to } = await nodes.failover(how);
+            note(`Redis primary moved from port ${from} to ${to}; both replicas back in sync`);
+          }
+        });
       }
     };
     const clientLane = async () => {
       while (Date.now() < deadline) {
-        await pause(randomBetween(random, 1500, 4000));
+        await pause(randomBetween(clientRandom, 1500, 4000));
         const kind = clientKinds();
-        const target = pick(random, clients);
-        const downMs = randomBetween(random, 1000, 5000);
-        if (kind === 'network-cut') {
-          note(`cut client ${target.index}'s network for ${downMs} ms`);
-          target.proxy.refuse(true);
-          target.proxy.cutAll();
-          await pause(downMs);
-          target.proxy.refuse(false);
-        } else {
-          note(`pause client ${target.index} (stop reading) for ${downMs} ms`);
-          target.proxy.pauseDownstream(true);
-          await pause(downMs);
-          target.proxy.pauseDownstream(false);
-        }
-        faults[kind] += 1;
+        await attempt(kind, async () => {
+          const target = pick(clientRandom, clients);
+          const downMs = randomBetween(clientRandom, 1000, 5000);
+          if (kind === 'network-cut') {
+            note(`cut client ${target.index}'s network for ${downMs} ms`);
+            target.proxy.refuse(true);
+            target.proxy.cutAll();
+            await pause(downMs);
+            target.proxy.refuse(false);
+          } else {
+            note(`pause client ${target.index} (stop reading) for ${downMs} ms`);
+            target.proxy.pauseDownstream(true);
+            await pause(downMs);
+            target.proxy.pauseDownstream(false);
+          }
+        });
       }
     };
     await Promise.all([infraLane(), clientLane()]);
 
+    for (let index = 0; index < nodes.nodePorts.length; index++) if (!nodes.isRunning(index)) await nodes.startNode(index);
     note('faults over; quiescing: publishers stop, pending publishes settle, every member catches up');
     stopping = true;
     const quiesceDeadline = Date.now() + QUIESCE_MS;
@@ -266,6 +284,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       waitReplicas,
       ...tally(acked, allLogs),
       faults,
+      faultErrors,
       refusedPublishes,
       unsettledPublishes,
       notQuiesced,
@@ -292,6 +311,7 @@ export function formatReport(report: ChaosReport): string {
   return [
     `Chaos report (seed ${report.seed}, ${Math.round(report.durationMs / 60_000)} min of faults, WAIT replicas ${report.waitReplicas})`,
     `  faults survived           ${faults.join(', ')}`,
+    `  faults that failed        ${report.faultErrors.length === 0 ? 0 : report.faultErrors.join('; ')}`,
     `  acked publishes           ${report.ackedPublishes}`,
     `  deliveries                ${report.deliveries}`,
     `  lost acked                ${report.lostAcked}${report.lostExamples.length > 0 ? ` (${report.lostExamples.join('; ')})` : ''}`,
