@@ -4,8 +4,10 @@ import { FAULT_KINDS, formatReport, runChaos } from './run.js';
 describe('chaos run (2 minutes)', () => {
   it('loses, duplicates and reorders no acked message across node kills, restarts, Redis failovers, network cuts and paused clients', async () => {
     const seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    const report = await runChaos({ durationMs: 120_000, seed, log: (line) => console.log(line) });
-    console.log(formatReport(report));
+    // One block at the end: the fault log line by line would interleave with other test files' output.
+    const lines: string[] = [];
+    const report = await runChaos({ durationMs: 120_000, seed, log: (line) => lines.push(line) });
+    console.log(`${lines.join('\n')}\n${formatReport(report)}`);
     expect({ lostAcked: report.lostAcked, duplicates: report.duplicates, orderViolations: report.orderViolations }).toEqual({
       lostAcked: 0,
       duplicates: 0,
