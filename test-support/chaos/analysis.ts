@@ -24,7 +24,7 @@ export interface MemberLog {
   timeline: TimelineEntry[];
 }
 
-export type ResetReason = 'new epoch (failover or Redis data loss)' | 'gap older than the history';
+export type ResetReason = 'new epoch (failover or Redis data loss)' | 'same epoch, position outside the history (older, or ahead of a promoted replica)';
 
 export interface Tally {
   ackedPublishes: number;
@@ -34,6 +34,8 @@ export interface Tally {
   lostExamples: string[];
   /** Acked but not delivered to a member that was told so with a `recovered: false` reset covering it. */
   excusedByReset: number;
+  /** Acked but received by no member at all: gone from the store (a failover), each member told by a reset. */
+  deliveredToNoMember: number;
   /** The same message handed to one member's handlers twice. */
   duplicates: number;
   duplicateExamples: string[];
@@ -58,6 +60,7 @@ export function tally(acked: readonly AckedPublish[], members: readonly MemberLo
     lostAcked: 0,
     lostExamples: [],
     excusedByReset: 0,
+    deliveredToNoMember: 0,
     duplicates: 0,
     duplicateExamples: [],
     orderViolations: 0,
@@ -69,6 +72,7 @@ export function tally(acked: readonly AckedPublish[], members: readonly MemberLo
   const ackedByRoom = new Map<string, AckedPublish[]>();
   for (const publish of acked) ackedByRoom.set(publish.room, [...(ackedByRoom.get(publish.room) ?? []), publish]);
 
+  const deliveredAnywhere = new Set<string>();
   for (const log of members) {
     const seen = new Map<string, Extract<TimelineEntry, { kind: 'message' }>>();
     const resets: Extract<TimelineEntry, { kind: 'reset' }>[] = [];
@@ -78,7 +82,7 @@ export function tally(acked: readonly AckedPublish[], members: readonly MemberLo
       if (entry.kind === 'reset') {
         resets.push(entry);
         result.resets += 1;
-        const reason: ResetReason = entry.epoch !== entry.previousEpoch ? 'new epoch (failover or Redis data loss)' : 'gap older than the history';
+        const reason: ResetReason = entry.epoch !== entry.previousEpoch ? 'new epoch (failover or Redis data loss)' : 'same epoch, position outside the history (older, or ahead of a promoted replica)';
         result.resetReasons[reason] = (result.resetReasons[reason] ?? 0) + 1;
         previousSeq = entry.seq;
         lastOfPublisher = new Map();
@@ -96,6 +100,7 @@ export function tally(acked: readonly AckedPublish[], members: readonly MemberLo
         }
       }
       seen.set(entry.id, entry);
+      deliveredAnywhere.add(entry.id);
       if (previousSeq !== undefined) {
         if (entry.seq <= previousSeq) result.orderViolations += 1;
         else if (entry.seq > previousSeq + 1) result.silentGaps += 1;
@@ -121,5 +126,6 @@ export function tally(acked: readonly AckedPublish[], members: readonly MemberLo
       }
     }
   }
+  result.deliveredToNoMember = acked.filter((publish) => !deliveredAnywhere.has(publish.id)).length;
   return result;
 }

@@ -105,6 +105,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let cluster: ChaosCluster | undefined;
   const faultErrors: string[] = [];
   let stopping = false;
+  let tornDown: Promise<void> | undefined;
+  const teardown = () =>
+    (tornDown ??= (async () => {
+      stopping = true;
+      for (const c of clients) {
+        c.client.close();
+        await c.proxy.stop();
+      }
+      await cluster?.stop();
+    })());
+  // Interrupted (Ctrl-C, a test runner's timeout): the Redis and node processes must not outlive the run.
+  const interrupted = (signal: NodeJS.Signals) => {
+    note(`${signal}: stopping every process of the run`);
+    void teardown().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
 
   try {
     note(`seed ${options.seed}; ${options.nodes ?? 3} nodes, ${clientCount} clients, ${roomIds.length} rooms, WAIT replicas ${waitReplicas}; node logs in ${nodeLogs}`);
@@ -295,12 +311,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     note('done');
     return report;
   } finally {
-    stopping = true;
-    for (const c of clients) {
-      c.client.close();
-      await c.proxy.stop();
-    }
-    await cluster?.stop();
+    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
+    await teardown();
   }
 }
 
@@ -319,7 +331,7 @@ export function formatReport(report: ChaosReport): string {
     `  order violations          ${report.orderViolations}`,
     `  silent gaps               ${report.silentGaps}`,
     `  recovered:false resets    ${report.resets}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`,
-    `  acked, not delivered, covered by a reset  ${report.excusedByReset}`,
+    `  acked, skipped by a member's reset  ${report.excusedByReset} (received by no member at all: ${report.deliveredToNoMember})`,
     `  publishes refused         ${refused.length > 0 ? refused.join(', ') : 0}`,
     `  publishes unsettled       ${report.unsettledPublishes}`,
     `  members not caught up     ${report.notQuiesced}; members no longer joined ${report.membersNotJoined}`,
