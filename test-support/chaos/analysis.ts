@@ -43,6 +43,8 @@ export interface Tally {
   orderViolations: number;
   /** A seq skipped between two resets without a reset: a silent gap. */
   silentGaps: number;
+  /** Each with how long after it the member's next reset came (none: no reset followed). */
+  silentGapExamples: string[];
   resets: number;
   resetReasons: Partial<Record<ResetReason, number>>;
   membersNotJoined: number;
@@ -65,6 +67,7 @@ export function tally(acked: readonly AckedPublish[], members: readonly MemberLo
     duplicateExamples: [],
     orderViolations: 0,
     silentGaps: 0,
+    silentGapExamples: [],
     resets: 0,
     resetReasons: {},
     membersNotJoined: 0,
@@ -103,7 +106,14 @@ export function tally(acked: readonly AckedPublish[], members: readonly MemberLo
       deliveredAnywhere.add(entry.id);
       if (previousSeq !== undefined) {
         if (entry.seq <= previousSeq) result.orderViolations += 1;
-        else if (entry.seq > previousSeq + 1) result.silentGaps += 1;
+        else if (entry.seq > previousSeq + 1) {
+          result.silentGaps += 1;
+          if (result.silentGapExamples.length < 10) {
+            const nextReset = log.timeline.find((e) => e.kind === 'reset' && e.at >= entry.at);
+            const after = nextReset === undefined ? 'no reset after it' : `reset ${nextReset.at - entry.at} ms later`;
+            result.silentGapExamples.push(`member ${log.member} ${log.room}: seq ${previousSeq} → ${entry.seq} (epoch ${entry.epoch}), ${after}`);
+          }
+        }
       }
       previousSeq = entry.seq;
       const last = lastOfPublisher.get(entry.publisher);

@@ -329,7 +329,7 @@ export function formatReport(report: ChaosReport): string {
     `  lost acked                ${report.lostAcked}${report.lostExamples.length > 0 ? ` (${report.lostExamples.join('; ')})` : ''}`,
     `  duplicates after dedup    ${report.duplicates}${report.duplicateExamples.length > 0 ? ` (${report.duplicateExamples.join('; ')})` : ''}`,
     `  order violations          ${report.orderViolations}`,
-    `  silent gaps               ${report.silentGaps}`,
+    `  silent gaps               ${report.silentGaps}${report.silentGapExamples.length > 0 ? ` (${report.silentGapExamples.join('; ')})` : ''}`,
     `  recovered:false resets    ${report.resets}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`,
     `  acked, skipped by a member's reset  ${report.excusedByReset} (received by no member at all: ${report.deliveredToNoMember})`,
     `  publishes refused         ${refused.length > 0 ? refused.join(', ') : 0}`,
