@@ -32,6 +32,13 @@ describe('the chaos tally', () => {
     expect(result).toMatchObject({ duplicates: 1, orderViolations: 0 });
   });
 
+  it('tells a skipped second copy of a message the member had (dropped by the SDK) from a silent gap', () => {
+    // 0:1 was delivered as seq 1 of e1; its retry after the failover was stored again as seq 2 of e2.
+    const messages = [acked(0, 0, 1, 'e2'), acked(0, 1, 2, 'e2'), acked(0, 2, 3, 'e2')];
+    const timeline = [got(0, 1, 1, 'e1'), reset(0, 'e2', 'e1', 20), got(0, 0, 1, 'e2', 30), got(0, 2, 3, 'e2', 40)];
+    expect(tally(messages, [member(timeline)])).toMatchObject({ copiesDroppedBySdk: 1, silentGaps: 0, duplicates: 0, lostAcked: 0 });
+  });
+
   it('counts a seq going back, and a publisher overtaking itself, between resets', () => {
     expect(tally([], [member([got(0, 0, 2), got(1, 0, 1)])]).orderViolations).toBe(1);
     expect(tally([], [member([got(0, 1, 1), got(0, 0, 2)])]).orderViolations).toBe(1);

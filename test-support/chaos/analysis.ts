@@ -45,6 +45,11 @@ export interface Tally {
   silentGaps: number;
   /** Each with how long after it the member's next reset came (none: no reset followed). */
   silentGapExamples: string[];
+  /**
+   * Skipped seqs that held a second copy of a message the member already had (a publish retried after a
+   * failover and stored again): the SDK's dedup by publish id dropped them, as it should.
+   */
+  copiesDroppedBySdk: number;
   resets: number;
   resetReasons: Partial<Record<ResetReason, number>>;
   membersNotJoined: number;
@@ -68,6 +73,7 @@ export function tally(acked: readonly AckedPublish[], members: readonly MemberLo
     orderViolations: 0,
     silentGaps: 0,
     silentGapExamples: [],
+    copiesDroppedBySdk: 0,
     resets: 0,
     resetReasons: {},
     membersNotJoined: 0,
@@ -75,6 +81,8 @@ export function tally(acked: readonly AckedPublish[], members: readonly MemberLo
   const ackedByRoom = new Map<string, AckedPublish[]>();
   for (const publish of acked) ackedByRoom.set(publish.room, [...(ackedByRoom.get(publish.room) ?? []), publish]);
 
+  const ackedAt = new Map<string, AckedPublish>();
+  for (const publish of acked) ackedAt.set(`${publish.room} ${publish.epoch} ${publish.seq}`, publish);
   const deliveredAnywhere = new Set<string>();
   for (const log of members) {
     const seen = new Map<string, Extract<TimelineEntry, { kind: 'message' }>>();
@@ -107,11 +115,16 @@ export function tally(acked: readonly AckedPublish[], members: readonly MemberLo
       if (previousSeq !== undefined) {
         if (entry.seq <= previousSeq) result.orderViolations += 1;
         else if (entry.seq > previousSeq + 1) {
-          result.silentGaps += 1;
-          if (result.silentGapExamples.length < 10) {
-            const nextReset = log.timeline.find((e) => e.kind === 'reset' && e.at >= entry.at);
-            const after = nextReset === undefined ? 'no reset after it' : `reset ${nextReset.at - entry.at} ms later`;
-            result.silentGapExamples.push(`member ${log.member} ${log.room}: seq ${previousSeq} → ${entry.seq} (epoch ${entry.epoch}), ${after}`);
+          const skipped = Array.from({ length: entry.seq - previousSeq - 1 }, (_, i) => ackedAt.get(`${log.room} ${entry.epoch} ${previousSeq! + 1 + i}`));
+          if (skipped.every((copy) => copy !== undefined && seen.has(copy.id))) {
+            result.copiesDroppedBySdk += skipped.length;
+          } else {
+            result.silentGaps += 1;
+            if (result.silentGapExamples.length < 10) {
+              const nextReset = log.timeline.find((e) => e.kind === 'reset' && e.at >= entry.at);
+              const after = nextReset === undefined ? 'no reset after it' : `reset ${nextReset.at - entry.at} ms later`;
+              result.silentGapExamples.push(`member ${log.member} ${log.room}: seq ${previousSeq} → ${entry.seq} (epoch ${entry.epoch}), ${after}`);
+            }
           }
         }
       }

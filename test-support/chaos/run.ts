@@ -330,6 +330,7 @@ export function formatReport(report: ChaosReport): string {
     `  duplicates after dedup    ${report.duplicates}${report.duplicateExamples.length > 0 ? ` (${report.duplicateExamples.join('; ')})` : ''}`,
     `  order violations          ${report.orderViolations}`,
     `  silent gaps               ${report.silentGaps}${report.silentGapExamples.length > 0 ? ` (${report.silentGapExamples.join('; ')})` : ''}`,
+    `  second copies the SDK dropped  ${report.copiesDroppedBySdk} (a publish retried after a failover, stored twice)`,
     `  recovered:false resets    ${report.resets}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`,
     `  acked, skipped by a member's reset  ${report.excusedByReset} (received by no member at all: ${report.deliveredToNoMember})`,
     `  publishes refused         ${refused.length > 0 ? refused.join(', ') : 0}`,
