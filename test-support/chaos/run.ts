@@ -124,7 +124,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
   try {
     note(`seed ${options.seed}; ${options.nodes ?? 3} nodes, ${clientCount} clients, ${roomIds.length} rooms, WAIT replicas ${waitReplicas}; node logs in ${nodeLogs}`);
-    cluster = await ChaosCluster.start({ secret, nodeCount: options.nodes ?? 3, waitReplicas, logDir: nodeLogs, log: note });
+    // Free ports are picked, released and bound again by each server: on a busy machine another process
+    // can take one in between. A start that failed has stopped what it started; try again on new ports.
+    for (let attempt = 1; cluster === undefined; attempt++) {
+      try {
+        cluster = await ChaosCluster.start({ secret, nodeCount: options.nodes ?? 3, waitReplicas, logDir: nodeLogs, log: note });
+      } catch (error) {
+        if (attempt === 3) throw error;
+        note(`start failed (${(error as Error).message}); starting again`);
+      }
+    }
     const nodes = cluster;
     for (let index = 0; index < clientCount; index++) {
       const proxy = new FaultProxy(nodes.nodePorts);
