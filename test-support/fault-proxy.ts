@@ -21,6 +21,7 @@ export class FaultProxy {
   private readonly pairs = new Set<Pair>();
   private readonly dropRules: DropRule[] = [];
   private refusing = false;
+  private downstreamPaused = false;
   /** Frames dropped so far. */
   dropped: string[] = [];
 
@@ -63,6 +64,15 @@ export class FaultProxy {
   /** While on, new connections are reset at once. */
   refuse(on: boolean): void {
     this.refusing = on;
+  }
+
+  /** While on, nothing is read from the servers (a client that stopped reading: a slow consumer). */
+  pauseDownstream(on: boolean): void {
+    this.downstreamPaused = on;
+    for (const pair of this.pairs) {
+      if (on) pair.upstream.pause();
+      else pair.upstream.resume();
+    }
   }
 
   /** Drops the next `count` server-to-client text frames whose payload matches. */
@@ -129,6 +139,7 @@ export class FaultProxy {
       }
       pending = this.forwardFrames(pending, client);
     });
+    if (this.downstreamPaused) upstream.pause();
   }
 
   /** Writes every complete server frame in `buffer` (unless a rule drops it); returns the incomplete rest. */

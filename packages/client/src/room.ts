@@ -98,6 +98,8 @@ export type AnyRoom = Room<OpenEventMap>;
 
 /** Frames held beyond a gap before the room gives up waiting and resumes. */
 const MAX_BUFFERED = 10_000;
+/** Publish ids of the latest delivered messages remembered per room (the server's default history size is 500). */
+const RECENT_IDS = 1000;
 
 /**
  * One joined room: delivers messages to the app in seq order, exactly once, and detects gaps.
@@ -123,6 +125,12 @@ export class Room<Events = ClassroomEventMap> {
   private pendingSnapshot: RoomSnapshot | undefined;
   /** The highest seq the server is known to have reached. */
   private knownSeq = 0;
+  /**
+   * Sender and publish id of the latest delivered messages. Seq order alone cannot catch a message stored
+   * twice: when a Redis primary dies after delivering a publish but before a replica had it, the
+   * publisher's retry (same id) is stored again by the promoted replica, under the new epoch, after a reset.
+   */
+  private readonly recentIds = new Set<string>();
   private gapTimer: ReturnType<typeof setTimeout> | undefined;
   /** True from sending a join until its `joined` arrives. */
   resuming = false;
@@ -351,12 +359,21 @@ export class Room<Events = ClassroomEventMap> {
     }, this.host.gapTimeoutMs);
   }
 
+  /** Remembers `key`; true when it was remembered already. */
+  private alreadyDelivered(key: string): boolean {
+    if (this.recentIds.has(key)) return true;
+    this.recentIds.add(key);
+    if (this.recentIds.size > RECENT_IDS) this.recentIds.delete(this.recentIds.values().next().value!);
+    return false;
+  }
+
   private clearGapTimer(): void {
     if (this.gapTimer !== undefined) clearTimeout(this.gapTimer);
     this.gapTimer = undefined;
   }
 
   private deliver(frame: MessageFrame): void {
+    if (frame.seq !== undefined && frame.id !== undefined && this.alreadyDelivered(`${frame.from.userId}\u0000${frame.id}`)) return;
     const message: RoomMessage = {
       room: frame.room,
       event: frame.event,

@@ -103,6 +103,24 @@ describe('Room ordering', () => {
     expect(seen).toEqual([1, 41]);
   });
 
+  it('delivers a publish stored again under a new epoch (its retry after a failover) only once', () => {
+    const room = new Room('r', host());
+    const seen: unknown[] = [];
+    room.on('*', (m) => seen.push(m.data));
+    const published = (seq: number, data: string, id: string, userId = 'u'): MessageFrame => ({ ...message(seq, data), id, from: { userId, role: 'student', name: userId } });
+    room.handleJoined(joined(0, false, 'before'));
+    room.handleMessage(published(1, 'first', 'm-1'));
+    room.handleMessage(published(2, 'second', 'm-2'));
+    // The promoted replica lacked seq 2; the publisher's retry of m-2 was stored again as seq 1 of the new epoch.
+    room.handleJoined(joined(0, false, 'after'));
+    room.handleMessage(published(1, 'second again', 'm-2'));
+    room.handleMessage(published(2, 'third', 'm-3'));
+    // The same id from another user is another message.
+    room.handleMessage(published(3, 'other user', 'm-2', 'v'));
+    expect(seen).toEqual(['first', 'second', 'third', 'other user']);
+    expect(room.lastSeq).toBe(3);
+  });
+
   it('drops frames held from an older epoch when the epoch changes', () => {
     const room = new Room('r', host());
     const seen: RoomMessage[] = [];
