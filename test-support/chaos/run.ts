@@ -44,7 +44,7 @@ export interface ChaosReport extends Tally {
   nodeLogs: string;
 }
 
-const EVENT = 'lesson.note';
+const EVENT = 'lesson.note' as const;
 const QUIESCE_MS = 60_000;
 
 interface NoteData {
@@ -52,12 +52,17 @@ interface NoteData {
   n: number;
 }
 
+/** The one event the chaos clients exchange (generic rooms: the classroom's events are not involved). */
+interface ChaosEvents {
+  'lesson.note': NoteData;
+}
+
 /** One SDK client behind its own fault proxy (so its network can be cut or paused alone). */
 interface ChaosClient {
   index: number;
   proxy: FaultProxy;
-  client: ClasswireClient;
-  rooms: Room[];
+  client: ClasswireClient<ChaosEvents>;
+  rooms: Room<ChaosEvents>[];
   logs: MemberLog[];
   /** Publishes awaiting their ack. */
   pending: number;
@@ -138,7 +143,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (let index = 0; index < clientCount; index++) {
       const proxy = new FaultProxy(nodes.nodePorts);
       await proxy.start();
-      const client = connect({
+      const client = connect<ChaosEvents>({
         url: proxy.wsUrl,
         token: await signToken(secret, `student-${index}`),
         reconnect: { baseDelayMs: 100, maxDelayMs: 1000 },
@@ -161,7 +166,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         room.onJoined((info) => {
           epochBefore = info.epoch;
         });
-        room.on<NoteData>(EVENT, (message) => {
+        room.on(EVENT, (message) => {
           memberLog.timeline.push({
             kind: 'message',
             id: `${message.data.p}:${message.data.n}`,
@@ -182,12 +187,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await Promise.all(clients.flatMap((c) => c.rooms.map((r) => r.ready)));
     note('every client joined every room; traffic and faults start');
 
-    const publish = async (c: ChaosClient, room: Room): Promise<void> => {
+    const publish = async (c: ChaosClient, room: Room<ChaosEvents>): Promise<void> => {
       const n = c.nextN++;
       const sentAt = Date.now();
       c.pending += 1;
       try {
-        const seq = await room.publish<NoteData>(EVENT, { p: c.index, n });
+        const seq = await room.publish(EVENT, { p: c.index, n });
         acked.push({ id: `${c.index}:${n}`, publisher: c.index, room: room.id, seq: seq!, epoch: room.epoch!, sentAt });
         ackLatencies.push(Date.now() - sentAt);
       } catch (error) {
