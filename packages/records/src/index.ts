@@ -1,0 +1,3 @@
+export { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
+export { RecordsStore, type Cursor, type Gap, type LogEntry } from './store.js';
+export { Recorder, type RecorderLogger, type RecorderOptions } from './recorder.js';
