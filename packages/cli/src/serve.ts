@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { loadApiGatewayEmulatorConfig, startApiGatewayEmulator, type ApiGatewayEmulatorConfig } from '@classwire/apigw-emulator';
 import { parseEnv } from '@classwire/core';
 import { loadConfig, startGateway, type Gateway, type GatewayConfig } from '@classwire/gateway';
+import { DEV_DATA_DIR } from '@classwire/records';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 
@@ -22,7 +23,8 @@ export type ServeConfig =
  */
 export function loadServeConfig(source: Record<string, string | undefined>, overrides: { dev?: boolean } = {}): ServeConfig {
   const { CLASSWIRE_MODE: mode } = parseEnv(modeEnv, source);
-  const gateway = loadConfig(source, overrides);
+  // Development mode records classes with zero set-up, in an embedded database (docs/records.md).
+  const gateway = loadConfig(overrides.dev === true ? { CLASSWIRE_DATA_DIR: DEV_DATA_DIR, ...source } : source, overrides);
   gateway.staticDir ??= existsSync(`${CLASSROOM_APP_ROOT}index.html`) ? CLASSROOM_APP_ROOT : undefined;
   return mode === 'apigw-emulator' ? { mode, gateway, apigw: loadApiGatewayEmulatorConfig(source) } : { mode, gateway };
 }

@@ -22,6 +22,8 @@ export interface RouteDeps {
   cluster: Cluster | undefined;
   metrics: GatewayMetrics;
   devTokens: DevTokenIssuer | undefined;
+  /** The class records API (docs/records.md): answers its own paths, false for others. */
+  records: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
   webRoot: string;
   status(): NodeStatus;
 }
@@ -52,6 +54,7 @@ export function createRoutes(deps: RouteDeps): (req: IncomingMessage, res: Serve
     if (path === '/dev/token' && deps.devTokens !== undefined) return serveDevToken(req, res, deps.devTokens);
     const connectionId = matchConnectionsPath(pathOf(req));
     if (connectionId !== undefined) return connectionsApi(deps, req, res, connectionId);
+    if (deps.records !== undefined && (await deps.records(req, res))) return;
     const roomMatch = /^\/rooms\/([^/]+)\/messages$/.exec(path);
     if (roomMatch !== null) return roomPublish(deps, req, res, roomMatch[1]!);
     if ((method === 'GET' || method === 'HEAD') && (await serveStatic(req, res, deps.webRoot, path))) return;

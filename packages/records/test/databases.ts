@@ -10,6 +10,8 @@ const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
 
 export interface TestDatabase {
   records: RecordsDb;
+  /** A connection URL for another client of the same database (Postgres only). */
+  url(): Promise<string>;
   drop(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ async function openPostgres(): Promise<TestDatabase> {
   const records = await openRecordsDb({ url: `${POSTGRES}/${name}` });
   return {
     records,
+    url: () => Promise.resolve(`${POSTGRES}/${name}`),
     drop: async () => {
       await records.close();
       await adminQuery(`DROP DATABASE ${name} WITH (FORCE)`);
@@ -48,6 +51,7 @@ async function openPGlite(): Promise<TestDatabase> {
   const records = await openRecordsDb({ dataDir: dir });
   return {
     records,
+    url: () => Promise.reject(new Error('an embedded PGlite database has no URL: it has a single connection')),
     drop: async () => {
       await records.close();
       await rm(dir, { recursive: true, force: true });
