@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
@@ -49,5 +50,5 @@ function openPostgres(url: string): { db: Kysely<RecordsDatabase>; description: 
 async function openPGlite(dataDir: string): Promise<{ db: Kysely<RecordsDatabase>; description: string }> {
   await mkdir(dataDir, { recursive: true });
   const pglite = await PGlite.create(dataDir, { parsers: { [INT8_OID]: Number } });
-  return { db: new Kysely({ dialect: new PGliteDialect({ pglite }) }), description: `pglite ${dataDir}` };
+  return { db: new Kysely({ dialect: new PGliteDialect({ pglite }) }), description: `pglite ${resolve(dataDir)}` };
 }
