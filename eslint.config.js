@@ -95,7 +95,7 @@ export default tseslint.config(
     // The classroom app talks to the server through the SDK only.
     files: ['apps/classroom/src/**/*.ts', 'apps/classroom/src/**/*.vue'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: forbidPackages(['core', ...RUNTIMES], 'the app uses the client SDK, never server code') }],
+      'no-restricted-imports': ['error', { patterns: forbidPackages(['core', 'records', ...RUNTIMES], 'the app uses the client SDK, never server code') }],
     },
   },
   {
