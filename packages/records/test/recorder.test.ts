@@ -119,6 +119,22 @@ describe.each(BACKENDS)('recorder on $name', ({ open }) => {
     expect(new Set(events.map((event) => event.epoch)).size).toBe(2);
   });
 
+  it('retention deletes ended classes and loose events older than the cutoff, and keeps the rest', async () => {
+    const broker = newBroker();
+    const room = 'class-retention';
+    await publish(broker, room, 'chat.message', { text: 'before any class' }, teacher);
+    await publish(broker, room, 'class.start', {}, teacher);
+    await publish(broker, room, 'class.end', {}, teacher);
+    await publish(broker, room, 'class.start', {}, teacher);
+    await newRecorder(broker).recordRoom(room);
+    const cutoff = Math.max(...(await store.roomEvents(room)).map((event) => event.ts)) + 1;
+
+    await store.deleteOlderThan(cutoff);
+    const classes = await store.listClasses({ room, limit: 10 });
+    expect(classes.map((recorded) => recorded.ended_at)).toEqual([null]);
+    expect((await store.roomEvents(room)).map((event) => event.event)).toEqual(['class.start']);
+  });
+
   it('erases a user: their events keep their place without name or id, content kept only when asked', async () => {
     const broker = newBroker();
     const room = 'class-erase';
