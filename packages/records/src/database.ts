@@ -43,6 +43,9 @@ function openPostgres(url: string): { db: Kysely<RecordsDatabase>; description: 
     max: 4,
     types: { getTypeParser: (oid, format) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) },
   });
+  // An idle connection that the server closes (restart, failover) must not crash the process: the pool
+  // drops it, and the next query opens a new one or fails into the recorder's retry.
+  pool.on('error', () => undefined);
   const parsed = new URL(url);
   return { db: new Kysely({ dialect: new PostgresDialect({ pool }) }), description: `postgres ${parsed.host}${parsed.pathname}` };
 }
