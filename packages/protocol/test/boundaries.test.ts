@@ -26,6 +26,7 @@ const APP = 'apps/classroom/src/state/boundary-probe.ts';
 const APP_COMPONENT = 'apps/classroom/src/components/BoundaryProbe.vue';
 const GATEWAY = 'packages/gateway/src/boundary-probe.ts';
 const AWS = 'packages/aws/src/boundary-probe.ts';
+const RECORDS = 'packages/records/src/boundary-probe.ts';
 
 describe('package boundaries (lint)', () => {
   it.each([
@@ -55,6 +56,11 @@ describe('package boundaries (lint)', () => {
     [AWS, '@classwire/gateway'],
     [AWS, '@classwire/client'],
     [AWS, '../../apigw-emulator/src/index.js'],
+    [CORE, '@classwire/records'],
+    [APP, '@classwire/records'],
+    [RECORDS, '@classwire/gateway'],
+    [RECORDS, '@classwire/client'],
+    [RECORDS, '../../gateway/src/index.js'],
   ])('%s may not import %s', async (file, specifier) => {
     expect(await restrictedImports(file, specifier)).toHaveLength(1);
   });
@@ -69,6 +75,8 @@ describe('package boundaries (lint)', () => {
     [APP_COMPONENT, '@classwire/client'],
     [GATEWAY, '@classwire/core'],
     [AWS, '@classwire/core'],
+    [RECORDS, '@classwire/core'],
+    [GATEWAY, '@classwire/records'],
   ])('%s may import %s', async (file, specifier) => {
     expect(await restrictedImports(file, specifier)).toEqual([]);
   });
