@@ -74,6 +74,9 @@ export class RecordsService {
       const store = new RecordsStore(records.db);
       this.recorder = new Recorder({ store, broker: deps.broker, logger: deps.logger });
       this.api = createRecordsApi({ ...deps, store, keepErasedMessages: settings.keepErasedMessages });
+      // Catch up rooms whose class is still open: a node that died (or this one, restarted) may have
+      // left sequenced messages unrecorded, and that room may see no publish again.
+      for (const room of await store.roomsWithOpenClasses()) this.early.add(room);
       for (const room of this.early) this.recorder.noteActivity(room);
       this.early.clear();
       if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);

@@ -97,6 +97,12 @@ export class RecordsStore {
     return query.execute();
   }
 
+  /** Rooms with a class in progress: where a node that died may have left messages unrecorded. */
+  async roomsWithOpenClasses(): Promise<string[]> {
+    const rows = await this.db.selectFrom('classes').select('room').where('ended_at', 'is', null).execute();
+    return rows.map((row) => row.room);
+  }
+
   async getClass(id: number): Promise<ClassRow | undefined> {
     return this.db.selectFrom('classes').selectAll().where('id', '=', id).executeTakeFirst();
   }
