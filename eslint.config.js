@@ -64,9 +64,16 @@ export default tseslint.config(
         'error',
         {
           paths: ['ws', 'node:http', 'node:net', 'http', 'net'],
-          patterns: forbidPackages([...RUNTIMES, 'client'], 'core never imports a runtime or the client SDK'),
+          patterns: forbidPackages([...RUNTIMES, 'client', 'records'], 'core never imports a runtime, the client SDK or the records'),
         },
       ],
+    },
+  },
+  {
+    // The records sit beside the engine: they use core's ports and the protocol, never a runtime.
+    files: ['packages/records/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: forbidPackages([...RUNTIMES, 'client'], 'records never import a runtime or the client SDK') }],
     },
   },
   {
@@ -101,7 +108,7 @@ export default tseslint.config(
     // The classroom app talks to the server through the SDK only.
     files: ['apps/classroom/src/**/*.ts', 'apps/classroom/src/**/*.vue'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: forbidPackages(['core', ...RUNTIMES], 'the app uses the client SDK, never server code') }],
+      'no-restricted-imports': ['error', { patterns: forbidPackages(['core', 'records', ...RUNTIMES], 'the app uses the client SDK, never server code') }],
     },
   },
   {

@@ -4,6 +4,7 @@ import { APIGW_EMULATOR_ENV_NAMES, loadApiGatewayEmulatorConfig, startApiGateway
 import { LAMBDA_ENV_NAMES } from '@classwire/aws';
 import { ConfigError, collectConfigProblems, describeUnknownVariable, findUnknownVariables, parseEnv, type UnknownVariable } from '@classwire/core';
 import { GATEWAY_ENV_NAMES, loadConfig, startGateway, type Gateway, type GatewayConfig } from '@classwire/gateway';
+import { DEV_DATA_DIR } from '@classwire/records';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 
@@ -32,7 +33,8 @@ export interface ServeOptions {
 export function loadServeConfig(source: Record<string, string | undefined>, options: ServeOptions = {}): ServeConfig {
   const [mode, gateway, apigw] = collectConfigProblems<[Mode, GatewayConfig, ApiGatewayEmulatorConfig | undefined, undefined]>(
     () => parseEnv(modeEnv, source).CLASSWIRE_MODE,
-    () => loadConfig(source, { dev: options.dev }),
+    // Development mode records classes with zero set-up, in an embedded database (docs/records.md).
+    () => loadConfig(options.dev === true ? { CLASSWIRE_DATA_DIR: DEV_DATA_DIR, ...source } : source, { dev: options.dev }),
     () => (source.CLASSWIRE_MODE === 'apigw-emulator' ? loadApiGatewayEmulatorConfig(source) : undefined),
     () => {
       if (options.allowUnknownEnv === true) return;

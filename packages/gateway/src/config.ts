@@ -1,4 +1,5 @@
 import { ConfigError, DEFAULTS, SHARED_ENV, envFlag, envInt, envList, parseEnv } from '@classwire/core';
+import { RECORDS_ENV, recordsSettings, type RecordsSettings } from '@classwire/records';
 import { z } from 'zod';
 import { TrustedProxies } from './trusted-proxies.js';
 
@@ -12,6 +13,7 @@ export { ConfigError };
 const env = z.object({
   ...SHARED_ENV,
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  ...RECORDS_ENV,
   PORT: envInt(0).max(65535).default(8080),
   HOST: z.string().min(1).optional(),
   CLASSWIRE_NODE_ID: z.string().min(1).optional(),
@@ -88,6 +90,8 @@ export interface GatewayConfig {
    * The `classwire` CLI defaults it to the classroom app's build.
    */
   staticDir: string | undefined;
+  /** Class records (docs/records.md); undefined: nothing is recorded. */
+  records: RecordsSettings | undefined;
   /** The Redis engine; undefined runs the in-memory engine (one node). */
   redis:
     | {
@@ -171,6 +175,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         };
   return {
     redis,
+    records: recordsSettings(e),
     port: e.PORT,
     // The token endpoint answers anyone who can reach it, so with it on the node stays on loopback unless HOST says otherwise.
     host: e.HOST ?? (devTokens ? '127.0.0.1' : '0.0.0.0'),

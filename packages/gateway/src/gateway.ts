@@ -14,10 +14,12 @@ import {
   type PresenceStore,
 } from '@classwire/core';
 import { CLOSE_CODES, encodeClosingFrame } from '@classwire/protocol';
+import { RecordsService } from '@classwire/records';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { AdminApi } from './admin.js';
+import { authenticateApiRequest } from './api-auth.js';
 import { createCluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
 import type { Connection } from './connection.js';
@@ -101,7 +103,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       : undefined;
   const registry: ConnectionRegistry = cluster?.registry ?? new MemoryRegistry();
   const presence: PresenceStore = cluster?.presence ?? new MemoryPresence();
-  const broker: Broker = cluster?.broker ?? memoryBroker!;
+  const liveBroker: Broker = cluster?.broker ?? memoryBroker!;
+  // Class records (docs/records.md): beside the engine, never on the publish path's critical section.
+  const records = config.records && new RecordsService(config.records, { broker: liveBroker, presence, authorizer, logger, authenticateBackend: async (req) => (await authenticateApiRequest(req, Buffer.alloc(0), config.api)).ok });
+  const broker = records?.observe(liveBroker) ?? liveBroker;
   const engineFanout = cluster?.fanout ?? fanout;
   const classroom = config.classroom
     ? new Classroom({ registry, broker, presence, fanout: engineFanout, maxFrameBytes: config.limits.maxFrameBytes, maxBoardBytes: config.limits.maxBoardBytes })
@@ -141,6 +146,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     metrics,
     devTokens: devTokens?.issuer,
     admin,
+    records: records && ((req, res) => records.handle(req, res)),
     webRoot: config.staticDir ?? BUNDLED_WEB_ROOT,
     status: () => status,
   });
@@ -210,6 +216,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     while (disconnecting.size > 0) await Promise.all([...disconnecting]);
     await cluster?.stop();
     await tracing?.shutdown();
+    await records?.close();
     logger.info({ node: nodeId }, 'drained');
   }
 

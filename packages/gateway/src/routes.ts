@@ -25,6 +25,8 @@ export interface RouteDeps {
   devTokens: DevTokenIssuer | undefined;
   /** The ops console's API; undefined when no admin key is configured. */
   admin?: AdminApi | undefined;
+  /** The class records API (docs/records.md): answers its own paths, false for others. */
+  records: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
   webRoot: string;
   status(): NodeStatus;
 }
@@ -56,6 +58,7 @@ export function createRoutes(deps: RouteDeps): (req: IncomingMessage, res: Serve
     if (path.startsWith('/admin/api/')) return deps.admin === undefined ? sendError(res, 'not_found', 'the ops console is off') : deps.admin.handle(req, res, path);
     const connectionId = matchConnectionsPath(pathOf(req));
     if (connectionId !== undefined) return connectionsApi(deps, req, res, connectionId);
+    if (deps.records !== undefined && (await deps.records(req, res))) return;
     const roomMatch = /^\/rooms\/([^/]+)\/messages$/.exec(path);
     if (roomMatch !== null) return roomPublish(deps, req, res, roomMatch[1]!);
     if ((method === 'GET' || method === 'HEAD') && (await serveStatic(req, res, deps.webRoot, path))) return;

@@ -28,6 +28,7 @@ const GATEWAY = 'packages/gateway/src/boundary-probe.ts';
 const AWS = 'packages/aws/src/boundary-probe.ts';
 const VUE = 'packages/vue/src/boundary-probe.ts';
 const REACT = 'packages/react/src/boundary-probe.ts';
+const RECORDS = 'packages/records/src/boundary-probe.ts';
 
 describe('package boundaries (lint)', () => {
   it.each([
@@ -64,6 +65,11 @@ describe('package boundaries (lint)', () => {
     [REACT, '@classwire/core'],
     [REACT, '../../aws/src/index.js'],
     [REACT, '@classwire/protocol'],
+    [CORE, '@classwire/records'],
+    [APP, '@classwire/records'],
+    [RECORDS, '@classwire/gateway'],
+    [RECORDS, '@classwire/client'],
+    [RECORDS, '../../gateway/src/index.js'],
   ])('%s may not import %s', async (file, specifier) => {
     expect(await restrictedImports(file, specifier)).toHaveLength(1);
   });
@@ -84,6 +90,8 @@ describe('package boundaries (lint)', () => {
     [REACT, '@classwire/client'],
     [REACT, '@classwire/protocol/classroom'],
     [REACT, 'react'],
+    [RECORDS, '@classwire/core'],
+    [GATEWAY, '@classwire/records'],
   ])('%s may import %s', async (file, specifier) => {
     expect(await restrictedImports(file, specifier)).toEqual([]);
   });

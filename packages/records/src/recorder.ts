@@ -1,0 +1,147 @@
+import type { Broker, ReadResult, StoredMessage } from '@classwire/core';
+import type { Gap, LogEntry, RecordsStore } from './store.js';
+
+export interface RecorderLogger {
+  warn(details: object, message: string): void;
+}
+
+export interface RecorderOptions {
+  store: RecordsStore;
+  broker: Pick<Broker, 'read'>;
+  logger: RecorderLogger;
+  /** After a failed write, how long before the room is tried again. */
+  retryMs?: number;
+  /**
+   * How long activity collects before a drain: a busy room's messages then go in one transaction
+   * instead of one each, which is what keeps the recorder's CPU small next to the live path.
+   */
+  batchDelayMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Copies rooms' live logs into the records database, beside the engine: a publish only marks its room
+ * (`noteActivity`), and the recorder reads the broker's history from the room's recorded cursor and
+ * writes it in one transaction per batch. The live path never waits for the database.
+ */
+export class Recorder {
+  private readonly store: RecordsStore;
+  private readonly broker: Pick<Broker, 'read'>;
+  private readonly logger: RecorderLogger;
+  private readonly retryMs: number;
+  private readonly batchDelayMs: number;
+  private readonly now: () => number;
+  /** Rooms with messages not yet recorded, in the order they became so. */
+  private readonly pending = new Set<string>();
+  private draining: Promise<void> | undefined;
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(options: RecorderOptions) {
+    this.store = options.store;
+    this.broker = options.broker;
+    this.logger = options.logger;
+    this.retryMs = options.retryMs ?? 1_000;
+    this.batchDelayMs = options.batchDelayMs ?? 250;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Called after a message was sequenced in `room`: cheap, synchronous, never throws. */
+  noteActivity(room: string): void {
+    if (this.closed) return;
+    this.pending.add(room);
+    this.draining ??= delay(this.batchDelayMs)
+      .then(() => this.drain())
+      .finally(() => {
+        this.draining = undefined;
+        if (this.pending.size > 0 && !this.closed) this.noteActivity(this.pending.values().next().value!);
+      });
+  }
+
+  /** Resolves once every room noted so far is recorded (or scheduled for a retry after a failure). */
+  async settled(): Promise<void> {
+    while (this.draining !== undefined) await this.draining;
+  }
+
+  /** Stops taking work and waits for the batch in flight. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.retries) clearTimeout(timer);
+    this.retries.clear();
+    this.pending.clear();
+    await this.settled();
+  }
+
+  private async drain(): Promise<void> {
+    for (const room of this.pending) {
+      this.pending.delete(room);
+      try {
+        await this.recordRoom(room);
+      } catch (error) {
+        this.logger.warn({ err: error, room }, 'recording failed; will retry');
+        this.scheduleRetry(room);
+      }
+    }
+  }
+
+  private scheduleRetry(room: string): void {
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      this.noteActivity(room);
+    }, this.retryMs);
+    timer.unref();
+    this.retries.add(timer);
+  }
+
+  /** Records everything after the room's cursor; a part the log no longer holds becomes a gap. */
+  async recordRoom(room: string): Promise<void> {
+    const cursor = await this.store.cursor(room);
+    const gaps: Gap[] = [];
+    let since = cursor?.seq ?? 0;
+    let read = await this.broker.read(room, since, cursor?.epoch);
+    if (cursor !== undefined && read.epoch !== cursor.epoch) {
+      // The room's history was lost and restarted: the old epoch's unrecorded tail is gone for good.
+      gaps.push({ epoch: cursor.epoch, fromSeq: cursor.seq + 1, toSeq: null });
+      since = 0;
+      read = await this.broker.read(room, since, read.epoch);
+    }
+    if (!read.recovered) {
+      const held = await this.oldestHeld(room, read, since);
+      gaps.push({ epoch: read.epoch, fromSeq: since + 1, toSeq: held.since });
+      read = held.read;
+    }
+    if (read.messages.length === 0 && gaps.length === 0) return;
+    await this.store.record(room, read.epoch, gaps, read.messages.map(parseEntry), this.now());
+  }
+
+  /**
+   * The smallest position after `since` the log still replays from (binary search: if a position is
+   * held, every later one is). Trimming while searching only moves the answer later.
+   */
+  private async oldestHeld(room: string, first: ReadResult, since: number): Promise<{ since: number; read: ReadResult }> {
+    let low = since + 1;
+    let high = first.seq;
+    let best: ReadResult = { epoch: first.epoch, seq: first.seq, recovered: true, messages: [] };
+    while (low <= high) {
+      const middle = Math.floor((low + high) / 2);
+      const attempt = await this.broker.read(room, middle, first.epoch);
+      if (attempt.recovered) {
+        best = attempt;
+        high = middle - 1;
+      } else {
+        low = middle + 1;
+      }
+    }
+    return { since: high + 1 > first.seq ? first.seq : high + 1, read: best };
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Parses a stored message frame (composeMessageFrame) into what the records keep. */
+function parseEntry(message: StoredMessage): LogEntry {
+  const frame = JSON.parse(message.frame) as { ts: number; event: string; data?: unknown; from?: LogEntry['from'] };
+  return { seq: message.seq, ts: frame.ts, event: frame.event, data: frame.data ?? null, from: frame.from };
+}

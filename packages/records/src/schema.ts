@@ -1,0 +1,60 @@
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+/** The tables of the records database, as Kysely sees them (the migrations in `migrations/` create them). */
+export interface RecordsDatabase {
+  record_cursors: RecordCursorTable;
+  record_events: RecordEventTable;
+  record_gaps: RecordGapTable;
+  classes: ClassTable;
+}
+
+/** Per room: the last position the recorder wrote, so a restarted recorder resumes exactly there. */
+export interface RecordCursorTable {
+  room: string;
+  epoch: string;
+  seq: number;
+}
+
+/** One sequenced message of a room's log, recorded exactly once: unique on (room, epoch, seq). */
+export interface RecordEventTable {
+  id: Generated<number>;
+  room: string;
+  epoch: string;
+  seq: number;
+  /** Server timestamp of the message, epoch ms. */
+  ts: number;
+  event: string;
+  data: unknown;
+  /** Null once the author was erased. */
+  author_id: string | null;
+  author_name: string | null;
+  author_role: string | null;
+  /** The class in progress when the message was sequenced (null outside a class). */
+  class_id: number | null;
+  /** Set when the author's personal data was erased: the row stays so the log keeps no hidden hole. */
+  erased: Generated<boolean>;
+}
+
+/** Messages the live log no longer held when the recorder read it: recorded, never hidden. */
+export interface RecordGapTable {
+  id: Generated<number>;
+  room: string;
+  epoch: string;
+  /** First and last missing seq; `to_seq` is null when a whole epoch's tail was lost. */
+  from_seq: number;
+  to_seq: number | null;
+  detected_at: number;
+}
+
+export interface ClassTable {
+  id: Generated<number>;
+  room: string;
+  started_at: number;
+  ended_at: number | null;
+  started_by: string | null;
+}
+
+export type RecordEventRow = Selectable<RecordEventTable>;
+export type NewRecordEvent = Insertable<RecordEventTable>;
+export type ClassRow = Selectable<ClassTable>;
+export type GapRow = Selectable<RecordGapTable>;

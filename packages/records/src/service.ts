@@ -1,0 +1,169 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { envFlag, envInt, type Authorizer, type Broker, type BroadcastOptions, type PresenceStore, type PublishOptions, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead } from '@classwire/core';
+import { ERROR_CODES } from '@classwire/protocol';
+import { z } from 'zod';
+import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
+import { createRecordsApi } from './http.js';
+import { Recorder } from './recorder.js';
+import { RecordsStore } from './store.js';
+
+/** The records' environment variables (README's configuration table). */
+export const RECORDS_ENV = {
+  CLASSWIRE_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'CLASSWIRE_DATABASE_URL must start with postgres://').optional(),
+  CLASSWIRE_DATA_DIR: z.string().min(1).optional(),
+  CLASSWIRE_RECORDS_RETENTION_DAYS: envInt(1).optional(),
+  CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES: envFlag.default(false),
+};
+
+/** Where `npm start` (the CLI's development mode) keeps its embedded database when none is configured. */
+export const DEV_DATA_DIR = './.classwire/data';
+
+export interface RecordsSettings {
+  target: DatabaseTarget;
+  /** Records older than this many days are deleted; undefined keeps them. */
+  retentionDays: number | undefined;
+  keepErasedMessages: boolean;
+}
+
+/** Recording is on when a database URL or a data directory is set. */
+export function recordsSettings(e: z.infer<z.ZodObject<typeof RECORDS_ENV>>): RecordsSettings | undefined {
+  const target: DatabaseTarget | undefined =
+    e.CLASSWIRE_DATABASE_URL !== undefined ? { url: e.CLASSWIRE_DATABASE_URL } : e.CLASSWIRE_DATA_DIR !== undefined ? { dataDir: e.CLASSWIRE_DATA_DIR } : undefined;
+  if (target === undefined) return undefined;
+  return { target, retentionDays: e.CLASSWIRE_RECORDS_RETENTION_DAYS, keepErasedMessages: e.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES };
+}
+
+export interface RecordsLogger {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+export interface RecordsDeps {
+  broker: Broker;
+  presence: Pick<PresenceStore, 'list'>;
+  authorizer: Authorizer;
+  authenticateBackend(req: IncomingMessage): Promise<boolean>;
+  logger: RecordsLogger;
+}
+
+/** How often retention runs. */
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The records beside a running node: the seam a runtime uses. Starting never waits for the database
+ * (PGlite's first open runs initdb for seconds): rooms noted meanwhile are recorded once it is open,
+ * from the live log, and the API answers `unavailable` until then.
+ */
+export class RecordsService {
+  private recorder: Recorder | undefined;
+  private api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
+  /** Rooms with activity before the database was open. */
+  private readonly early = new Set<string>();
+  private readonly opened: Promise<RecordsDb | undefined>;
+  private retention: NodeJS.Timeout | undefined;
+
+  constructor(settings: RecordsSettings, deps: RecordsDeps) {
+    this.opened = this.open(settings, deps);
+  }
+
+  private async open(settings: RecordsSettings, deps: RecordsDeps): Promise<RecordsDb | undefined> {
+    try {
+      const records = await openRecordsDb(settings.target);
+      const store = new RecordsStore(records.db);
+      this.recorder = new Recorder({ store, broker: deps.broker, logger: deps.logger });
+      this.api = createRecordsApi({ ...deps, store, keepErasedMessages: settings.keepErasedMessages });
+      // Catch up rooms whose class is still open: a node that died (or this one, restarted) may have
+      // left sequenced messages unrecorded, and that room may see no publish again.
+      for (const room of await store.roomsWithOpenClasses()) this.early.add(room);
+      for (const room of this.early) this.recorder.noteActivity(room);
+      this.early.clear();
+      if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
+      deps.logger.info({ database: records.description }, 'class records are on');
+      return records;
+    } catch (error) {
+      deps.logger.error({ err: error }, 'class records are off: the database could not be opened');
+      return undefined;
+    }
+  }
+
+  private startRetention(store: RecordsStore, days: number, logger: RecordsLogger): void {
+    const sweep = (): void => {
+      store.deleteOlderThan(Date.now() - days * DAY_MS).catch((error: unknown) => logger.warn({ err: error }, 'records retention failed'));
+    };
+    sweep();
+    this.retention = setInterval(sweep, RETENTION_INTERVAL_MS);
+    this.retention.unref();
+  }
+
+  /** The broker the engine should use: the same one, noting each sequenced message's room. */
+  observe(broker: Broker): Broker {
+    return new ObservedBroker(broker, (room) => this.noteActivity(room));
+  }
+
+  noteActivity(room: string): void {
+    if (this.recorder !== undefined) this.recorder.noteActivity(room);
+    else this.early.add(room);
+  }
+
+  /** Answers the records routes (false for other paths); `unavailable` while the database opens. */
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    if (this.api !== undefined) return this.api(req, res);
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (!/^\/(classes(\/|$)|users\/[^/]+\/records$|rooms\/[^/]+\/(presence|history)$)/.test(path)) return false;
+    const body = JSON.stringify({ code: 'unavailable', message: 'class records are not available yet' });
+    res.writeHead(ERROR_CODES.unavailable.httpStatus, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5' }).end(body);
+    return true;
+  }
+
+  /** Resolves once the database is open (or failed to open); for tests and the startup log. */
+  async ready(): Promise<boolean> {
+    return (await this.opened) !== undefined;
+  }
+
+  async close(): Promise<void> {
+    const records = await this.opened;
+    clearInterval(this.retention);
+    await this.recorder?.close();
+    await records?.close();
+  }
+}
+
+/** A broker that tells the recorder which room a message was just sequenced in; everything else passes through. */
+class ObservedBroker implements Broker {
+  constructor(
+    private readonly inner: Broker,
+    private readonly sequenced: (room: string) => void,
+  ) {}
+
+  async publish(room: string, body: string, options?: PublishOptions): Promise<PublishResult> {
+    const result = await this.inner.publish(room, body, options);
+    if (!result.duplicate && result.staleGuard === undefined) this.sequenced(room);
+    return result;
+  }
+
+  broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void> {
+    return this.inner.broadcast(room, frame, options);
+  }
+
+  subscribe(room: string): Promise<void> {
+    return this.inner.subscribe(room);
+  }
+
+  unsubscribe(room: string): Promise<void> {
+    return this.inner.unsubscribe(room);
+  }
+
+  read(room: string, since?: number, epoch?: string): Promise<ReadResult> {
+    return this.inner.read(room, since, epoch);
+  }
+
+  readState(room: string, query: StateQuery): Promise<StateRead> {
+    return this.inner.readState(room, query);
+  }
+
+  updateState(room: string, effects: StateEffects): Promise<number | undefined> {
+    return this.inner.updateState(room, effects);
+  }
+}

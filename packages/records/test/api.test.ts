@@ -1,0 +1,172 @@
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { JwtAuthorizer, MemoryBroker, MemoryPresence, type RoomDelivery } from '@classwire/core';
+import { encodeMessageBody, type Sender } from '@classwire/protocol';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEY, makeToken, SECRET } from '../../../test-support/harness.js';
+import { createRecordsApi, Recorder, RecordsStore } from '../src/index.js';
+import { BACKENDS, type TestDatabase } from './databases.js';
+
+const spec = JSON.parse(readFileSync(new URL('../records-openapi.json', import.meta.url), 'utf8')) as OpenApiDoc;
+
+interface OpenApiDoc {
+  paths: Record<string, Record<string, { responses?: Record<string, { $ref?: string; content?: Record<string, { schema: object }> }> }>>;
+  components: { responses: Record<string, { content?: Record<string, { schema: object }> }> };
+}
+
+const SPEC_ID = 'https://classwire.test/records-openapi.json';
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+// The document itself is the root: its "#/components/..." references resolve inside it.
+ajv.addSchema({ ...spec, $id: SPEC_ID });
+
+/** Checks a response against the operation's documented status and schema. */
+function assertDocumented(method: string, path: string, status: number, body: unknown): void {
+  const template = Object.keys(spec.paths).find((candidate) => new RegExp(`^${candidate.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(path));
+  expect(template, `${path} is documented`).toBeDefined();
+  const operation = spec.paths[template!]![method.toLowerCase()];
+  let response = operation?.responses?.[String(status)];
+  expect(response, `${method} ${template} documents ${status}`).toBeDefined();
+  if (response!.$ref !== undefined) response = spec.components.responses[response!.$ref.split('/').pop()!]!;
+  if (response!.content === undefined) return expect(body).toBe('');
+  const pointer = `#/paths/${template!.replaceAll('~', '~0').replaceAll('/', '~1')}/${method.toLowerCase()}/responses/${status}`;
+  const schemaRef = response === operation!.responses![String(status)] ? `${pointer}/content/application~1json/schema` : `#/components/responses/Error/content/application~1json/schema`;
+  const validate = ajv.getSchema(`${SPEC_ID}${schemaRef}`)!;
+  expect(validate(body), JSON.stringify(validate.errors)).toBe(true);
+}
+
+const teacher: Sender = { userId: 't-1', name: 'Ms Rivera', role: 'teacher' };
+const student: Sender = { userId: 's-1', name: 'Ada', role: 'student' };
+const noDelivery: RoomDelivery = { deliver: () => undefined, hasMembers: () => false, closeMembers: () => undefined };
+
+it('the records OpenAPI document is a valid OpenAPI 3.1 document', async () => {
+  const result = await new Validator().validate(spec as unknown as Record<string, unknown>);
+  expect(result.errors).toBeUndefined();
+  expect(result.valid).toBe(true);
+});
+
+describe.each(BACKENDS)('records API on $name', ({ open }) => {
+  let database: TestDatabase;
+  let server: Server;
+  let base: string;
+  const broker = new MemoryBroker({ delivery: noDelivery });
+  const presence = new MemoryPresence();
+
+  beforeAll(async () => {
+    database = await open();
+    const store = new RecordsStore(database.records.db);
+    const api = createRecordsApi({
+      store,
+      broker,
+      presence,
+      authenticateBackend: (req) => Promise.resolve(req.headers.authorization === `Bearer ${API_KEY}`),
+      authorizer: new JwtAuthorizer({ secret: SECRET }),
+      keepErasedMessages: true,
+    });
+    server = createServer((req, res) => {
+      api(req, res).then(
+        (handled) => handled || res.writeHead(404).end(),
+        () => res.writeHead(500).end(),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const recorder = new Recorder({ store, broker, logger: { warn: () => undefined } });
+    const publish = (room: string, event: string, data: unknown, from: Sender) => broker.publish(room, encodeMessageBody(event, data, from));
+    await publish('algebra', 'class.start', {}, teacher);
+    for (let i = 0; i < 5; i++) await publish('algebra', 'chat.message', { text: `q${i}` }, student);
+    await publish('algebra', 'class.end', {}, teacher);
+    await publish('biology', 'class.start', {}, teacher);
+    recorder.noteActivity('algebra');
+    recorder.noteActivity('biology');
+    await recorder.settled();
+    await presence.add('algebra', { userId: 's-1', name: 'Ada', role: 'student' }, 'c-1');
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await database.drop();
+  });
+
+  const statuses: number[] = [];
+  afterEach(() => {
+    // Never a 500: every answer above came from the documented set.
+    expect(statuses.filter((status) => status >= 500)).toEqual([]);
+  });
+
+  async function call(method: string, path: string, auth: string | null = `Bearer ${API_KEY}`): Promise<{ status: number; body: unknown }> {
+    const response = await fetch(`${base}${path}`, { method, headers: auth === null ? {} : { authorization: auth } });
+    const text = await response.text();
+    const body: unknown = text === '' ? '' : JSON.parse(text);
+    statuses.push(response.status);
+    assertDocumented(method, new URL(path, base).pathname, response.status, body);
+    return { status: response.status, body };
+  }
+
+  it('lists classes by room and time, and shows one with its staff', async () => {
+    const all = await call('GET', '/classes');
+    expect((all.body as { classes: unknown[] }).classes).toHaveLength(2);
+    const algebra = await call('GET', '/classes?room=algebra&from=0');
+    const [summary] = (algebra.body as { classes: { id: string; endedAt: number | null }[] }).classes;
+    expect(summary!.endedAt).not.toBeNull();
+    expect((await call('GET', `/classes?room=algebra&to=1`)).body).toEqual({ classes: [] });
+    const detail = await call('GET', `/classes/${summary!.id}`);
+    expect(detail.body).toMatchObject({ room: 'algebra', staff: [{ userId: 't-1', role: 'teacher' }] });
+  });
+
+  it('pages a transcript in order until next is null', async () => {
+    const { body } = await call('GET', '/classes?room=algebra');
+    const id = (body as { classes: { id: string }[] }).classes[0]!.id;
+    const seen: number[] = [];
+    let after = 0;
+    for (;;) {
+      const page = (await call('GET', `/classes/${id}/transcript?after=${after}&limit=3`)).body as { events: { seq: number }[]; next: number | null };
+      seen.push(...page.events.map((event) => event.seq));
+      if (page.next === null) break;
+      after = page.next;
+    }
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it('serves the live presence and history of a room', async () => {
+    expect((await call('GET', '/rooms/algebra/presence')).body).toEqual({ room: 'algebra', members: [{ userId: 's-1', name: 'Ada', role: 'student' }] });
+    const history = (await call('GET', '/rooms/algebra/history?since=5&limit=1')).body;
+    expect(history).toMatchObject({ room: 'algebra', seq: 7, recovered: true, more: true, messages: [{ seq: 6, event: 'chat.message' }] });
+  });
+
+  it('lets a staff token read only the rooms in its claims', async () => {
+    const staff = `Bearer ${await makeToken({ role: 'teacher', rooms: ['algebra'] })}`;
+    expect((await call('GET', '/classes?room=algebra', staff)).status).toBe(200);
+    expect((await call('GET', '/classes?room=biology', staff)).status).toBe(403);
+    expect((await call('GET', '/classes', staff)).status).toBe(403);
+    expect((await call('GET', '/rooms/biology/presence', staff)).status).toBe(403);
+    const biology = ((await call('GET', '/classes?room=biology')).body as { classes: { id: string }[] }).classes[0]!.id;
+    expect((await call('GET', `/classes/${biology}`, staff)).status).toBe(404);
+    expect((await call('DELETE', '/users/s-1/records', staff)).status).toBe(403);
+    const studentToken = `Bearer ${await makeToken({ role: 'student', rooms: ['algebra'] })}`;
+    expect((await call('GET', '/classes?room=algebra', studentToken)).status).toBe(403);
+  });
+
+  it('answers bad input and bad credentials with a 4xx from the catalogue', async () => {
+    expect((await call('GET', '/classes', null)).status).toBe(401);
+    expect((await call('GET', '/classes', 'Bearer wrong')).status).toBe(403);
+    expect((await call('GET', '/classes', 'Bearer a.b.c')).status).toBe(401);
+    for (const path of ['/classes?limit=0', '/classes?limit=100000', '/classes?from=-1', '/classes?from=1e20', '/classes/1/transcript?after=99999999999999999999', '/classes?room=bad%20room', '/classes/abc', '/classes/1e400', '/classes/1/transcript?after=x', '/rooms/algebra/history?since=-2', '/rooms/%E0%A4%A/presence']) {
+      const { status, body } = await call('GET', path);
+      expect(status, path).toBe(400);
+      expect(body).toMatchObject({ code: 'bad_request' });
+    }
+    expect((await call('GET', '/classes/999999')).status).toBe(404);
+  });
+
+  it('erases a user and deletes a class', async () => {
+    const erased = await call('DELETE', '/users/s-1/records');
+    expect(erased.body).toEqual({ userId: 's-1', erasedEvents: 5, messagesKept: true });
+    const id = ((await call('GET', '/classes?room=algebra')).body as { classes: { id: string }[] }).classes[0]!.id;
+    const page = (await call('GET', `/classes/${id}/transcript`)).body as { events: { event: string; author: unknown; data: unknown }[] };
+    expect(page.events[1]).toMatchObject({ event: 'chat.message', author: null, data: { text: 'q0' } });
+    expect((await call('DELETE', `/classes/${id}`)).status).toBe(204);
+    expect((await call('GET', `/classes/${id}`)).status).toBe(404);
+  });
+});
