@@ -18,7 +18,7 @@ interface Overview {
 
 describe('ops console API configuration', () => {
   it('is off without an admin key, including with development tokens', async () => {
-    const gateway = await startTestGateway({ CLASSWIRE_DEV_TOKENS: '1' });
+    const gateway = await startTestGateway({ CLASSWIRE_DEV_TOKENS: '1', CLASSWIRE_JWT_SECRET: '' });
     try {
       expect((await admin(gateway, 'overview')).status).toBe(404);
     } finally {
