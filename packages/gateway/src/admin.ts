@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { ConnectionRegistry } from '@classwire/core';
-import { CLOSE_CODES, DEFAULT_LIMITS, ROOM_PATTERN } from '@classwire/protocol';
+import { CLOSE_CODES, DEFAULT_LIMITS, ROOM_PATTERN, type AdminNodeReport, type AdminOverview, type AdminRoomReport, type AdminUserConnection } from '@classwire/protocol';
 import { constantTimeEquals } from './api-auth.js';
 import type { Cluster } from './cluster.js';
 import { sendError, sendJson, sendMethodNotAllowed } from './http-util.js';
@@ -15,27 +15,9 @@ const BUSIEST_ROOMS = 20;
 /** Connections a user lookup lists (the per-user limit keeps real numbers far below). */
 const MAX_LISTED_CONNECTIONS = 100;
 
-/** One node as the ops console shows it. */
-export interface NodeReport {
-  node: string;
-  connections: number;
-  users: number;
-  rooms: number;
-  /** p99 event-loop delay over the last report interval, ms. */
-  eventLoopLagMs: number;
-  redis: 'ready' | 'unavailable' | 'memory';
-  closes: Record<string, number>;
-  errors: Record<string, number>;
-  busiestRooms: RoomReport[];
-  reportedAt: number;
-}
-
-export interface RoomReport {
-  room: string;
-  /** Members on the reporting node(s). */
-  members: number;
-  /** Room messages per second delivered on a node, the busiest node's for the cluster. */
-  messagesPerSecond: number;
+/** A node's report as it is kept in Redis: the console's node report and the node's busiest rooms. */
+interface NodeReport extends AdminNodeReport {
+  busiestRooms: AdminRoomReport[];
 }
 
 export interface AdminDeps {
@@ -115,7 +97,7 @@ export class AdminApi {
     const elapsedMs = now - this.measuredAt;
     this.measuredAt = now;
     const counts = fanout.roomMessageCounts();
-    const rooms: RoomReport[] = [];
+    const rooms: AdminRoomReport[] = [];
     for (const [room, members] of fanout.roomSizes()) {
       const messages = (counts.get(room) ?? 0) - (this.previousCounts.get(room) ?? 0);
       rooms.push({ room, members, messagesPerSecond: Math.max(0, messages) / Math.max(elapsedMs / 1000, 0.001) });
@@ -138,7 +120,7 @@ export class AdminApi {
     return this.report;
   }
 
-  private async overview(): Promise<{ nodes: Omit<NodeReport, 'busiestRooms'>[]; rooms: RoomReport[]; closes: Record<string, number>; errors: Record<string, number> }> {
+  private async overview(): Promise<AdminOverview> {
     const records = this.deps.cluster === undefined ? [] : await this.deps.cluster.statusRecords.readAll().catch(() => []);
     const reports = new Map<string, NodeReport>();
     for (const record of records) {
@@ -147,7 +129,7 @@ export class AdminApi {
     }
     // This node's own report is always the freshest, and the only one without Redis.
     reports.set(this.deps.nodeId, this.report ?? (await this.measure()));
-    const rooms = new Map<string, RoomReport>();
+    const rooms = new Map<string, AdminRoomReport>();
     const closes: Record<string, number> = {};
     const errors: Record<string, number> = {};
     for (const report of reports.values()) {
@@ -162,7 +144,7 @@ export class AdminApi {
     return { nodes, rooms: busiest([...rooms.values()]), closes, errors };
   }
 
-  private async connectionsOf(userId: string) {
+  private async connectionsOf(userId: string): Promise<AdminUserConnection[]> {
     const connections = await this.deps.registry.connectionsOfUser(userId);
     return connections.slice(0, MAX_LISTED_CONNECTIONS).map((c) => ({
       connectionId: c.connectionId,
@@ -188,7 +170,7 @@ export class AdminApi {
   }
 }
 
-function withoutRooms(report: NodeReport): Omit<NodeReport, 'busiestRooms'> {
+function withoutRooms(report: NodeReport): AdminNodeReport {
   const { node, connections, users, rooms, eventLoopLagMs, redis, closes, errors, reportedAt } = report;
   return { node, connections, users, rooms, eventLoopLagMs, redis, closes, errors, reportedAt };
 }
@@ -201,7 +183,7 @@ function decodeSegment(segment: string): string | undefined {
   }
 }
 
-function busiest(rooms: RoomReport[]): RoomReport[] {
+function busiest(rooms: AdminRoomReport[]): AdminRoomReport[] {
   return rooms.sort((a, b) => b.messagesPerSecond - a.messagesPerSecond || b.members - a.members).slice(0, BUSIEST_ROOMS);
 }
 

@@ -9,3 +9,4 @@ export * from './limits.js';
 export * from './types.js';
 export * from './classroom/types.js';
 export { utf8Length } from './encode.js';
+export type * from './admin.js';

@@ -1,38 +1,9 @@
 /** The ops console's view of the gateway's `/admin/api/*` (packages/gateway/src/admin.ts). */
 
-export interface NodeReport {
-  node: string;
-  connections: number;
-  users: number;
-  rooms: number;
-  eventLoopLagMs: number;
-  redis: 'ready' | 'unavailable' | 'memory';
-  closes: Record<string, number>;
-  errors: Record<string, number>;
-  reportedAt: number;
-}
+import type { AdminOverview as Overview, AdminUserConnection as UserConnection } from '@classwire/protocol/wire';
 
-export interface RoomReport {
-  room: string;
-  members: number;
-  messagesPerSecond: number;
-}
-
-export interface Overview {
-  nodes: NodeReport[];
-  rooms: RoomReport[];
-  closes: Record<string, number>;
-  errors: Record<string, number>;
-}
-
-export interface UserConnection {
-  connectionId: string;
-  node: string;
-  name: string;
-  role: string;
-  joined: string[];
-  connectedAt: number;
-}
+// The API's shapes are defined once, in the protocol package, for the gateway and this console alike.
+export type { AdminNodeReport as NodeReport, AdminOverview as Overview, AdminRoomReport as RoomReport, AdminUserConnection as UserConnection } from '@classwire/protocol/wire';
 
 /** A refused or failed request, with the catalogue code the gateway answered. */
 export class AdminApiError extends Error {
