@@ -79,7 +79,7 @@ describe('room.history on the live log only (no records)', () => {
     expect(await stranger.request({ action: 'history', room: 'h-live', before: 0, id: 'h3' })).toMatchObject({ code: 'bad_request', id: 'h3' });
     stranger.send({ action: 'history', room: 'h-live' });
     expect(await stranger.next((f) => f.type === 'error')).toMatchObject({ code: 'bad_request' });
-    stranger.close();
+    await stranger.close();
   });
 
   it('keeps every answer within the frame limit: large messages come in smaller pages', async () => {

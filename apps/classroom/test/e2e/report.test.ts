@@ -49,6 +49,11 @@ async function api<T>(path: string, accept = 'application/json'): Promise<{ stat
   return { status: response.status, text, body: (accept === 'application/json' && text !== '' ? JSON.parse(text) : undefined) as T };
 }
 
+/** The records API's status, 0 when the request failed (a keep-alive socket the server closed meanwhile). */
+async function apiStatus(path: string): Promise<number> {
+  return (await api(path).catch(() => undefined))?.status ?? 0;
+}
+
 async function theClass(): Promise<{ id: string; startedAt: number; endedAt: number | null }> {
   const { body } = await api<{ classes: { id: string; startedAt: number; endedAt: number | null }[] }>(`/classes?room=${CLASSROOM}`);
   return body.classes[0]!;
@@ -108,7 +113,7 @@ beforeAll(async () => {
   });
   staffToken = ((await minted.json()) as { token: string }).token;
   // The embedded database's first open runs initdb: the records API answers 503 until it is open.
-  await eventually(async () => (await api(`/classes?room=${CLASSROOM}`)).status === 200, 60_000);
+  await eventually(async () => (await apiStatus(`/classes?room=${CLASSROOM}`)) === 200, 60_000);
   teacher = await Participant.join(browser, gateway.url, 'Ms Okafor', 'teacher', CLASSROOM);
   ada = await Participant.join(browser, gateway.url, 'Ada Lovelace', 'student', CLASSROOM);
   bo = await Participant.join(browser, gateway.url, 'Bo Chen', 'student', CLASSROOM);
