@@ -29,8 +29,8 @@ async function pageBack(room: Room<OpenEventMap>, limit: number): Promise<{ page
   throw new Error('history did not end');
 }
 
-async function joined(gateway: Gateway, sub: string, room: string): Promise<[ClasswireClient<OpenEventMap>, Room<OpenEventMap>]> {
-  const client = sdkClient(wsUrl(gateway), { token: await makeToken({ sub, name: sub.toUpperCase(), rooms: [room] }) });
+async function joined(gateway: Gateway, sub: string, room: string, role = 'student'): Promise<[ClasswireClient<OpenEventMap>, Room<OpenEventMap>]> {
+  const client = sdkClient(wsUrl(gateway), { token: await makeToken({ sub, name: sub.toUpperCase(), role, rooms: [room] }) });
   const joinedRoom = client.join(room);
   await joinedRoom.ready;
   return [client, joinedRoom];
@@ -91,6 +91,22 @@ describe('room.history on the live log only (no records)', () => {
     expect(pages.flat().sort((a, b) => a - b)).toEqual(range(1, LIVE));
     for (const page of pages) expect(page.length).toBeLessThanOrEqual(3);
     big.close();
+  });
+
+  it('never pages private messages (in a classroom), not even to the staff they were sent to', async () => {
+    const classroom = await startTestGateway({ ...LIMITS, CLASSWIRE_CLASSROOM: '1' });
+    const [teacher, teacherRoom] = await joined(classroom, 'tess', 'h-private', 'teacher');
+    const [student, studentRoom] = await joined(classroom, 'sam', 'h-private');
+    await teacherRoom.publish('class.start', {});
+    await studentRoom.publish('chat.private', { text: 'a private question' });
+    await studentRoom.publish('chat.message', { text: 'a public one' });
+    for (const room of [teacherRoom, studentRoom]) {
+      const page = await room.history();
+      expect(page.messages.map((m) => m.event)).toEqual(['class.start', 'chat.message']);
+    }
+    teacher.close();
+    student.close();
+    await classroom.drain();
   });
 });
 
