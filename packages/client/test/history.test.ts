@@ -8,7 +8,7 @@ import { RecordsStore } from '../../records/src/index.js';
 import { BACKENDS, type TestDatabase } from '../../records/test/databases.js';
 import { TestClient, startTestGateway } from '../../../test-support/harness.js';
 import type { ClasswireClient, HistoryPage, OpenEventMap, Room } from '../src/node.js';
-import { makeToken, range, sdkClient, wsUrl } from './helpers.js';
+import { RUNTIMES, makeToken, range, sdkClient, startRuntime, wsUrl } from './helpers.js';
 
 /** The live log keeps this many messages per room in these suites. */
 const LIVE = 10;
@@ -36,13 +36,13 @@ async function joined(gateway: Gateway, sub: string, room: string, role = 'stude
   return [client, joinedRoom];
 }
 
-describe('room.history on the live log only (no records)', () => {
+describe.each(RUNTIMES)('room.history on the live log only (no records), on %s', (runtime) => {
   let gateway: Gateway;
   let client: ClasswireClient<OpenEventMap>;
   let room: Room<OpenEventMap>;
 
   beforeAll(async () => {
-    gateway = await startTestGateway(LIMITS);
+    gateway = await startRuntime(runtime, LIMITS);
     [client, room] = await joined(gateway, 'ada', 'h-live');
     for (const i of range(1, 25)) await room.publish('note.add', { i });
   });
