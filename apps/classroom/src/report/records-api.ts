@@ -103,7 +103,10 @@ export class RecordsClient {
   }
 
   private async json<T>(path: string): Promise<T> {
-    return (await (await this.fetch(path, 'application/json')).json()) as T;
+    const response = await this.fetch(path, 'application/json');
+    // A server without records serves the web app at these paths.
+    if (!(response.headers.get('content-type') ?? '').includes('application/json')) throw new RecordsApiError(404, 'not_found', 'this server keeps no class records');
+    return (await response.json()) as T;
   }
 
   private async fetch(path: string, accept: string): Promise<Response> {

@@ -24,6 +24,8 @@ interface PageGlobals {
 
 let gateway: Gateway;
 let browser: Browser;
+/** The app's build, served again by a gateway without records. */
+let appDir: string;
 let dataDir: string;
 let teacher: Participant;
 let ada: Participant;
@@ -105,6 +107,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'classwire-report-e2e-'));
   const [app, chromium] = await Promise.all([buildApp(), launchChromium()]);
   browser = chromium;
+  appDir = app;
   gateway = await startClassroomGateway(app, { CLASSWIRE_DATA_DIR: dataDir });
   const minted = await fetch(`${gateway.url}/dev/token`, {
     method: 'POST',
@@ -240,5 +243,18 @@ describe('the class report and lesson replay in Chromium', { timeout: 90_000 }, 
     expect(await phone.evaluate(() => (globalThis as unknown as PageGlobals).document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     expect(teacher.errors).toEqual([]);
     for (const person of [ada, bo]) expect(person.errors).toEqual([]);
+  });
+
+  it('says so on a server that keeps no records', async () => {
+    const bare = await startClassroomGateway(appDir);
+    try {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${bare.url}/report?room=${CLASSROOM}&name=Ms%20Okafor`);
+      await page.getByRole('alert').getByText('This server keeps no class records').waitFor();
+      await context.close();
+    } finally {
+      await bare.drain();
+    }
   });
 });
