@@ -183,6 +183,8 @@ export class ClasswireClient<Events = ClassroomEventMap> {
       },
       reportError: (error) => this.reportError(error),
       gapTimeoutMs: options.gapTimeoutMs ?? 1000,
+      // Sent like a publish, in the room's lane: resent after a reconnect, retried when refused with a retryable code.
+      ask: (frame, room) => this.request({ ...frame, id: this.nextId('q') }, room),
     };
   }
 
@@ -292,9 +294,9 @@ export class ClasswireClient<Events = ClassroomEventMap> {
     return this.request({ action: 'publish', room: room.id, event, data, id: options.id ?? this.nextId('p') }, room, options);
   }
 
-  private request(frame: ClientFrame & { id: string }, room: AnyRoom | undefined, limits: OperationOptions = {}): Promise<number | undefined> {
+  private request<T = number | undefined>(frame: ClientFrame & { id: string }, room: AnyRoom | undefined, limits: OperationOptions = {}): Promise<T> {
     if (this.state === 'closed') return Promise.reject(new ClasswireError('closed', 'the client is closed'));
-    return this.outbox.add(frame, room, limits);
+    return this.outbox.add<T>(frame, room, limits);
   }
 
   private leaveRoom(room: AnyRoom): Promise<void> {

@@ -1,4 +1,4 @@
-import { isErrorCode, type DirectMessageFrame, type ErrorCode, type ErrorFrame, type JoinedFrame, type Sender, type ServerFrame } from '@classwire/protocol/wire';
+import { isErrorCode, type DirectMessageFrame, type ErrorCode, type ErrorFrame, type JoinedFrame, type Member, type Sender, type ServerFrame } from '@classwire/protocol/wire';
 import type { Connection } from './connection.js';
 import { ClasswireError } from './errors.js';
 import type { Membership } from './membership.js';
@@ -32,6 +32,8 @@ const MAX_REMEMBERED_DIRECT_IDS = 1000;
 export class Inbound {
   /** Senders' direct message ids seen lately: a resent direct message (its ack was lost) is delivered once. */
   private readonly seenDirect = new Set<string>();
+  /** The parts so far of the member list answering a `members` request (its frames arrive together). */
+  private answerMembers: Member[] = [];
   private readonly handlers: ServerFrameHandlers;
 
   constructor(private readonly parts: InboundParts) {
@@ -39,7 +41,12 @@ export class Inbound {
     this.handlers = {
       message: (frame) => membership.get(frame.room)?.handleMessage(frame),
       joined: (frame) => this.onJoined(frame),
-      members: (frame) => membership.get(frame.room)?.handleMembersPart(frame),
+      members: (frame) => {
+        if (frame.id === undefined) return membership.get(frame.room)?.handleMembersPart(frame);
+        this.answerMembers = frame.part > 0 ? [...this.answerMembers, ...frame.members] : frame.members;
+        if (frame.part + 1 === frame.parts) outbox.acknowledged({ ...frame, members: this.answerMembers });
+      },
+      history: (frame) => outbox.acknowledged(frame),
       presence: (frame) => membership.get(frame.room)?.handlePresence(frame),
       snapshot: (frame) => {
         try {

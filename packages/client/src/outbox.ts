@@ -1,4 +1,4 @@
-import type { AckFrame, ClientFrame, ErrorCode } from '@classwire/protocol/wire';
+import type { AckFrame, ClientFrame, ErrorCode, HistoryFrame, MembersFrame } from '@classwire/protocol/wire';
 import { CLOSE_CODES, ERROR_CODES, utf8Length } from '@classwire/protocol/wire';
 import type { Link } from './connection.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
@@ -14,7 +14,8 @@ interface PendingRequest {
   bytes: number;
   /** Undefined for direct messages. */
   room: AnyRoom | undefined;
-  resolve: (seq: number | undefined) => void;
+  /** With the ack's seq, or with the answer frame of a request that has one (`history`, `members`). */
+  resolve: (value: never) => void;
   reject: (error: ClasswireError) => void;
   /** The socket it was last written to; undefined while it waits to be (re)sent. */
   sentOn: Link | undefined;
@@ -93,7 +94,7 @@ export class Outbox {
   }
 
   /** Resolves with the seq the server stored a publish at (undefined for a direct message). */
-  add(frame: ClientFrame & { id: string }, room: AnyRoom | undefined, limits: OperationOptions = {}): Promise<number | undefined> {
+  add<T = number | undefined>(frame: ClientFrame & { id: string }, room: AnyRoom | undefined, limits: OperationOptions = {}): Promise<T> {
     const limit = this.settings.maxPending;
     if (this.pending.size >= limit) {
       return Promise.reject(new ClasswireError('queue_full', `${limit} messages are already waiting for an ack`));
@@ -167,11 +168,11 @@ export class Outbox {
     }
   }
 
-  acknowledged(frame: AckFrame): void {
-    const request = this.pending.get(frame.id);
+  acknowledged(frame: AckFrame | HistoryFrame | MembersFrame): void {
+    const request = this.pending.get(frame.id!);
     if (request === undefined) return;
     this.settle(request);
-    request.resolve(frame.seq);
+    request.resolve((frame.type === 'ack' ? frame.seq : frame) as never);
     this.flush();
   }
 

@@ -1,7 +1,10 @@
-import type { ClassroomEventMap, JoinedFrame, Member, MembersFrame, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
+import type { ClassroomEventMap, HistoryFrame, HistoryRequestFrame, JoinedFrame, Member, MembersFrame, MembersRequestFrame, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
 import { Emitter } from './emitter.js';
 import type { OperationOptions } from './deadline.js';
 import type { ClasswireError } from './errors.js';
+
+/** A page of `room.history()`: `messages` oldest first, `next` the `before` of the older page (null: none), `archive` whether the server keeps class records. */
+export type HistoryPage = HistoryFrame;
 
 /** A room message as the app receives it. */
 export interface RoomMessage<T = unknown> {
@@ -91,6 +94,8 @@ export interface RoomHost {
   moved(room: AnyRoom): void;
   reportError(error: unknown): void;
   readonly gapTimeoutMs: number;
+  /** Sends a request with a fresh id; resolves with its answer frame. */
+  ask<T>(frame: Omit<HistoryRequestFrame, 'id'> | Omit<MembersRequestFrame, 'id'>, room: AnyRoom): Promise<T>;
 }
 
 /** A room whatever its event map: how the client's internals hold rooms. */
@@ -161,6 +166,20 @@ export class Room<Events = ClassroomEventMap> {
    */
   publish<K extends keyof Events & string>(event: K, data: Events[K], options: PublishOptions = {}): Promise<number | undefined> {
     return this.host.publish(this.held, event, data, options);
+  }
+
+  /**
+   * A page of the room's messages older than `before` (a seq; the newest without it), at most `limit`
+   * (≤ 100, 50 by default), oldest first: from the live log, and from the class records when the server
+   * keeps them (`archive`). `next` is the `before` of the following older page, null at the start.
+   */
+  history(options: { before?: number; limit?: number } = {}): Promise<HistoryPage> {
+    return this.host.ask({ action: 'history', room: this.id, ...options }, this.held);
+  }
+
+  /** The room's member list as the server holds it now (the `presence` getter is this client's view). */
+  async fetchMembers(): Promise<Member[]> {
+    return (await this.host.ask<MembersFrame>({ action: 'members', room: this.id }, this.held)).members;
   }
 
   /** Messages of every event. Returns a function that removes the handler. */

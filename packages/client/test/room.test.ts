@@ -9,6 +9,7 @@ function host(): RoomHost & { resumes: number; errors: unknown[] } {
     errors: [],
     gapTimeoutMs: 100,
     publish: () => Promise.resolve(undefined),
+    ask: () => Promise.reject(new Error('not asked in these tests')),
     leave: () => Promise.resolve(),
     resume() {
       this.resumes += 1;

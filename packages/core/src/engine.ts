@@ -6,18 +6,23 @@ import {
   encodeAckFrame,
   encodeDirectFrame,
   encodeErrorFrame,
+  encodeHistoryFrame,
   encodeJoinFrames,
   encodeLeftFrame,
+  encodeMembersFrames,
   encodeMessageBody,
   encodePongFrame,
   encodePresenceFrame,
+  HISTORY_FRAME_OVERHEAD,
   inClassroomNamespace,
   parseClientFrame,
   utf8Length,
   type DirectFrame,
   type ErrorCode,
+  type HistoryRequestFrame,
   type JoinFrame,
   type LeaveFrame,
+  type MembersRequestFrame,
   type PublishFrame,
   type RefreshFrame,
   type Sender,
@@ -27,6 +32,7 @@ import type { Classroom } from './classroom/classroom.js';
 import { mayJoinRoom } from './claims.js';
 import { checkMessageSize, memberOf, senderOf, serverDedupKey, userDedupKey } from './frames.js';
 import { silentLogger, type Logger } from './logger.js';
+import { readHistoryPage } from './history.js';
 import { JoinThrottle } from './join-throttle.js';
 import { PublishPolicy } from './policy.js';
 import {
@@ -36,6 +42,7 @@ import {
   type ConnectionRegistry,
   type ConnectionState,
   type FanOut,
+  type HistoryArchive,
   type PresenceStore,
   type RateLimiter,
 } from './ports.js';
@@ -79,7 +86,12 @@ export interface EngineOptions {
    * the socket (the gateway) moves its deadline.
    */
   expiryChanged?: ((connectionId: string, expiresAt: number) => void) | undefined;
+  /** Where `history` requests find what the live log no longer holds (the class records); without it they page the live log only. */
+  archive?: HistoryArchive | undefined;
 }
+
+/** Messages a `history` request gets when it names no limit. */
+const DEFAULT_HISTORY_PAGE = 50;
 
 export interface ServerPublish {
   event: string;
@@ -115,6 +127,7 @@ export class Engine {
   private readonly joins: JoinThrottle;
   private readonly tokens: Authorizer | undefined;
   private readonly expiryChanged: ((connectionId: string, expiresAt: number) => void) | undefined;
+  private readonly archive: HistoryArchive | undefined;
 
   constructor(options: EngineOptions) {
     this.registry = options.registry;
@@ -133,6 +146,7 @@ export class Engine {
     this.joins = new JoinThrottle(joinRate.perSecond, joinRate.burst, this.now);
     this.tokens = options.tokens;
     this.expiryChanged = options.expiryChanged;
+    this.archive = options.archive;
   }
 
   /**
@@ -215,6 +229,10 @@ export class Engine {
           return await this.direct(connection, frame);
         case 'refresh':
           return await this.refresh(connection, frame);
+        case 'history':
+          return await this.history(connection, frame);
+        case 'members':
+          return await this.members(connection, frame);
       }
     } catch (error) {
       await this.replyError(connectionId, error, { id, action, room });
@@ -293,6 +311,29 @@ export class Engine {
         await this.fanout.release(connectionId, room, 0);
       }
     }
+  }
+
+  /** A page of the room's history, for a member (the live log holds no private message, nor does the archive). */
+  private async history(connection: ConnectionState, frame: HistoryRequestFrame): Promise<void> {
+    const { room, id } = frame;
+    if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `join room "${room}" before reading its history`);
+    const budget = this.maxFrameBytes - HISTORY_FRAME_OVERHEAD - utf8Length(room) - utf8Length(id);
+    const page = await readHistoryPage(this.broker, this.archive, room, { before: frame.before, limit: frame.limit ?? DEFAULT_HISTORY_PAGE }, budget);
+    const answer = { room, id, epoch: page.epoch, next: page.next, archive: page.archive };
+    await this.reply(
+      connection.connectionId,
+      encodeHistoryFrame(
+        answer,
+        page.messages.map((m) => m.frame),
+      ),
+    );
+  }
+
+  /** The room's member list as the presence store holds it now, for a member. */
+  private async members(connection: ConnectionState, frame: MembersRequestFrame): Promise<void> {
+    const { room } = frame;
+    if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `join room "${room}" before asking who is in it`);
+    await this.fanout.sendMany(connection.connectionId, encodeMembersFrames(room, await this.presence.list(room), this.maxFrameBytes, frame.id));
   }
 
   private async leave(connection: ConnectionState, frame: LeaveFrame): Promise<void> {

@@ -158,6 +158,15 @@ export interface StoredMessage {
   frame: string;
 }
 
+/**
+ * A room's sequenced messages beyond what the live log keeps: the class records, when the runtime has
+ * them (`@classwire/records`). Private messages are never in it.
+ */
+export interface HistoryArchive {
+  /** Up to `limit` recorded messages of `room`'s `epoch` with seq below `before`: the newest of them, oldest first, as message frames. */
+  before(room: string, epoch: string, before: number, limit: number): Promise<StoredMessage[]>;
+}
+
 export interface ReadResult {
   /** The room's stream generation; it changes when the stored history is lost. */
   epoch: string;

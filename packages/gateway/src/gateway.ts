@@ -125,6 +125,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     }),
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
+    archive: records?.archive,
     logger,
     observer: tracing?.observe(metrics) ?? metrics,
     tokens: authorizer,

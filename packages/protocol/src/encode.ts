@@ -1,5 +1,5 @@
 import type { ErrorCode } from './errors.js';
-import type { AckFrame, ClosingFrame, DirectMessageFrame, ErrorFrame, JoinedFrame, LeftFrame, Member, MembersFrame, PongFrame, PresenceFrame, Sender, ServerFrame } from './types.js';
+import type { AckFrame, ClosingFrame, DirectMessageFrame, ErrorFrame, HistoryFrame, JoinedFrame, LeftFrame, Member, MembersFrame, PongFrame, PresenceFrame, Sender, ServerFrame } from './types.js';
 
 /**
  * One encoder per server frame type: every frame a server sends is built here, so its fields and their
@@ -56,10 +56,16 @@ const MEMBERS_FRAME_OVERHEAD = 128;
 export function encodeJoinFrames(joined: Omit<JoinedFrame, 'type' | 'presenceParts'>, maxFrameBytes: number): string[] {
   const whole = encodeJoinedFrame(joined);
   if (utf8Length(whole) <= maxFrameBytes) return [whole];
-  const budget = maxFrameBytes - MEMBERS_FRAME_OVERHEAD - utf8Length(JSON.stringify(joined.room));
+  const parts = encodeMembersFrames(joined.room, joined.presence, maxFrameBytes);
+  return [...parts, encodeJoinedFrame({ ...joined, presence: [], presenceParts: parts.length })];
+}
+
+/** A member list as `members` frames that each fit in `maxFrameBytes` (one frame when it fits); `id` names the request answered. */
+export function encodeMembersFrames(room: string, members: Member[], maxFrameBytes: number, id?: string): string[] {
+  const budget = maxFrameBytes - MEMBERS_FRAME_OVERHEAD - utf8Length(JSON.stringify(room)) - (id === undefined ? 0 : utf8Length(JSON.stringify(id)));
   const pages: Member[][] = [[]];
   let used = 0;
-  for (const member of joined.presence) {
+  for (const member of members) {
     const size = utf8Length(JSON.stringify(member)) + 1;
     if (used + size > budget && pages.at(-1)!.length > 0) {
       pages.push([]);
@@ -68,11 +74,24 @@ export function encodeJoinFrames(joined: Omit<JoinedFrame, 'type' | 'presencePar
     pages.at(-1)!.push(member);
     used += size;
   }
-  const parts = pages.map((members, part) => {
-    const frame: MembersFrame = { type: 'members', room: joined.room, part, parts: pages.length, members };
+  return pages.map((page, part) => {
+    const frame: MembersFrame = { type: 'members', room, part, parts: pages.length, members: page };
+    if (id !== undefined) frame.id = id;
     return JSON.stringify(frame);
   });
-  return [...parts, encodeJoinedFrame({ ...joined, presence: [], presenceParts: pages.length })];
+}
+
+/** Room, id, epoch and framing overhead of a `history` frame around its messages. */
+export const HISTORY_FRAME_OVERHEAD = 160;
+
+/**
+ * A `history` frame around message frames as the room log stores them (composed JSON text, spliced in
+ * without re-parsing). The caller keeps their total within the frame limit less `HISTORY_FRAME_OVERHEAD`
+ * and the room's and id's lengths.
+ */
+export function encodeHistoryFrame(page: Omit<HistoryFrame, 'type' | 'messages'>, messageFrames: readonly string[]): string {
+  const head: Omit<HistoryFrame, 'messages'> = { type: 'history', room: page.room, id: page.id, epoch: page.epoch, next: page.next, archive: page.archive };
+  return `${JSON.stringify(head).slice(0, -1)},"messages":[${messageFrames.join(',')}]}`;
 }
 
 export function encodeLeftFrame(room: string, id?: string): string {

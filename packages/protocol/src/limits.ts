@@ -16,6 +16,9 @@ export const DEFAULT_LIMITS = {
   maxTokenLength: 8192,
 } as const;
 
+/** Most messages one `history` request may ask for (outside DEFAULT_LIMITS, which the SDK bundles). */
+export const MAX_HISTORY_PAGE = 100;
+
 export const ROOM_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 /** Dotted lower-case event names, e.g. `chat.message`, `whiteboard.stroke`, `class.start`. */
 export const EVENT_PATTERN = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;

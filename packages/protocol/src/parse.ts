@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { DEFAULT_LIMITS, EVENT_PATTERN, ROOM_PATTERN } from './limits.js';
+import { DEFAULT_LIMITS, EVENT_PATTERN, MAX_HISTORY_PAGE, ROOM_PATTERN } from './limits.js';
 import type { ErrorCode } from './errors.js';
-import type { ClientAction, ClientFrame, DirectFrame, JoinFrame, LeaveFrame, PingFrame, PublishFrame, RefreshFrame } from './types.js';
+import type { ClientAction, ClientFrame, DirectFrame, HistoryRequestFrame, JoinFrame, LeaveFrame, MembersRequestFrame, PingFrame, PublishFrame, RefreshFrame } from './types.js';
 
 
 const room = z.string().min(1).max(DEFAULT_LIMITS.maxRoomLength).regex(ROOM_PATTERN, 'invalid room name');
@@ -42,6 +42,15 @@ const pingFrame = z.object({ action: z.literal('ping'), id: clientId.optional() 
 // The id is required: the ack (or the error) names the refresh it answers.
 const refreshFrame = z.object({ action: z.literal('refresh'), token: z.string().min(1).max(DEFAULT_LIMITS.maxTokenLength), id: clientId });
 
+const historyFrame = z.object({
+  action: z.literal('history'),
+  room,
+  before: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  limit: z.number().int().min(1).max(MAX_HISTORY_PAGE).optional(),
+  id: clientId,
+});
+const membersFrame = z.object({ action: z.literal('members'), room, id: clientId });
+
 const schemas = {
   join: joinFrame,
   leave: leaveFrame,
@@ -49,6 +58,8 @@ const schemas = {
   direct: directFrame,
   ping: pingFrame,
   refresh: refreshFrame,
+  history: historyFrame,
+  members: membersFrame,
 } as const;
 
 export const CLIENT_ACTIONS = Object.keys(schemas) as ClientAction[];
@@ -62,7 +73,9 @@ const frameTypesMatchSchemas: [
   Same<z.infer<typeof directFrame>, DirectFrame>,
   Same<z.infer<typeof pingFrame>, PingFrame>,
   Same<z.infer<typeof refreshFrame>, RefreshFrame>,
-] = [true, true, true, true, true, true];
+  Same<z.infer<typeof historyFrame>, HistoryRequestFrame>,
+  Same<z.infer<typeof membersFrame>, MembersRequestFrame>,
+] = [true, true, true, true, true, true, true, true];
 void frameTypesMatchSchemas;
 
 export type ParseResult =

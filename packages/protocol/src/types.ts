@@ -45,7 +45,24 @@ export interface RefreshFrame {
   token: string;
   id: string;
 }
-export type ClientFrame = JoinFrame | LeaveFrame | PublishFrame | DirectFrame | PingFrame | RefreshFrame;
+/**
+ * Asks for a page of the room's sequenced messages older than `before` (a seq of the room's current
+ * epoch; absent: the newest), at most `limit`. Answered by a `history` frame with the same id.
+ */
+export interface HistoryRequestFrame {
+  action: 'history';
+  room: string;
+  before?: number | undefined;
+  limit?: number | undefined;
+  id: string;
+}
+/** Asks for the room's authoritative member list. Answered by `members` frames with the same id. */
+export interface MembersRequestFrame {
+  action: 'members';
+  room: string;
+  id: string;
+}
+export type ClientFrame = JoinFrame | LeaveFrame | PublishFrame | DirectFrame | PingFrame | RefreshFrame | HistoryRequestFrame | MembersRequestFrame;
 export type ClientAction = ClientFrame['action'];
 
 export interface Member {
@@ -73,13 +90,31 @@ export interface JoinedFrame {
   presenceParts?: number;
   id?: string;
 }
-/** One part of a join's member list, sent before `joined` when the list does not fit in one frame. */
+/**
+ * One part of a member list: of a join's, sent before `joined` when the list does not fit in one frame;
+ * or, with `id`, of the answer to a `members` request.
+ */
 export interface MembersFrame {
   type: 'members';
   room: string;
   part: number;
   parts: number;
   members: Member[];
+  id?: string;
+}
+/** The answer to a `history` request: a page of messages in seq order. */
+export interface HistoryFrame {
+  type: 'history';
+  room: string;
+  id: string;
+  /** The epoch the seqs belong to. */
+  epoch: string;
+  /** Oldest first; each as the room delivered it. */
+  messages: MessageFrame[];
+  /** The `before` of the next (older) page; null when nothing older is available from this server. */
+  next: number | null;
+  /** True when the server keeps class records: pages older than the live log come from them. */
+  archive: boolean;
 }
 export interface MessageFrame {
   type: 'message';
@@ -153,4 +188,5 @@ export type ServerFrame =
   | PongFrame
   | ErrorFrame
   | SnapshotFrame
-  | ClosingFrame;
+  | ClosingFrame
+  | HistoryFrame;

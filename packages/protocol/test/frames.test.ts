@@ -122,8 +122,26 @@ describe('parseClientFrame: valid frames', () => {
     expect(expectOk(parseClientFrame(json({ action: 'refresh', token: 'a.b.c', id: 'r1' })))).toEqual({ action: 'refresh', token: 'a.b.c', id: 'r1' });
   });
 
-  it('exposes the six actions', () => {
-    expect([...CLIENT_ACTIONS].sort()).toEqual(['direct', 'join', 'leave', 'ping', 'publish', 'refresh']);
+  it('exposes the eight actions', () => {
+    expect([...CLIENT_ACTIONS].sort()).toEqual(['direct', 'history', 'join', 'leave', 'members', 'ping', 'publish', 'refresh']);
+  });
+
+  it('parses history and members requests, bounding the page and requiring the id', () => {
+    expect(parseClientFrame('{"action":"history","room":"r1","before":40,"limit":100,"id":"h"}')).toEqual({
+      ok: true,
+      frame: { action: 'history', room: 'r1', before: 40, limit: 100, id: 'h' },
+    });
+    expect(parseClientFrame('{"action":"members","room":"r1","id":"m"}')).toEqual({ ok: true, frame: { action: 'members', room: 'r1', id: 'm' } });
+    for (const bad of [
+      '{"action":"history","room":"r1","limit":101,"id":"h"}',
+      '{"action":"history","room":"r1","limit":0,"id":"h"}',
+      '{"action":"history","room":"r1","before":0,"id":"h"}',
+      '{"action":"history","room":"r1","before":1.5,"id":"h"}',
+      '{"action":"history","room":"r1"}',
+      '{"action":"members","room":"bad room","id":"m"}',
+    ]) {
+      expect(parseClientFrame(bad)).toMatchObject({ ok: false, code: 'bad_request' });
+    }
   });
 });
 

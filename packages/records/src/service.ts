@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { envFlag, envInt, type Authorizer, type Broker, type BroadcastOptions, type PresenceStore, type PublishOptions, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead } from '@classwire/core';
-import { ERROR_CODES } from '@classwire/protocol';
+import { envFlag, envInt, StoreUnavailableError, type Authorizer, type Broker, type BroadcastOptions, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead, type StoredMessage } from '@classwire/core';
+import { ERROR_CODES, composeMessageFrame, encodeMessageBody, isRole } from '@classwire/protocol';
 import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
 import { createRecordsApi } from './http.js';
@@ -58,6 +58,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  */
 export class RecordsService {
   private recorder: Recorder | undefined;
+  private store: RecordsStore | undefined;
   private api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
   /** Rooms with activity before the database was open. */
   private readonly early = new Set<string>();
@@ -72,6 +73,7 @@ export class RecordsService {
     try {
       const records = await openRecordsDb(settings.target);
       const store = new RecordsStore(records.db);
+      this.store = store;
       this.recorder = new Recorder({ store, broker: deps.broker, logger: deps.logger });
       this.api = createRecordsApi({ ...deps, store, keepErasedMessages: settings.keepErasedMessages });
       // Catch up rooms whose class is still open: a node that died (or this one, restarted) may have
@@ -96,6 +98,28 @@ export class RecordsService {
     this.retention = setInterval(sweep, RETENTION_INTERVAL_MS);
     this.retention.unref();
   }
+
+  /**
+   * The records as the engine's history archive (`history` requests older than the live log), each
+   * event as the message frame the room delivered; `unavailable` while the database opens.
+   */
+  readonly archive: HistoryArchive = {
+    before: async (room, epoch, before, limit) => {
+      if (this.store === undefined) throw new StoreUnavailableError('class records are not open yet');
+      const rows = await this.store.eventsBefore(room, epoch, before, limit);
+      return rows.map(
+        (row): StoredMessage => ({
+          seq: row.seq,
+          frame: composeMessageFrame(
+            room,
+            row.seq,
+            row.ts,
+            encodeMessageBody(row.event, row.data, { userId: row.author_id ?? '', name: row.author_name ?? 'Removed user', role: isRole(row.author_role) ? row.author_role : 'server' }),
+          ),
+        }),
+      );
+    },
+  };
 
   /** The broker the engine should use: the same one, noting each sequenced message's room. */
   observe(broker: Broker): Broker {

@@ -126,6 +126,24 @@ export class RecordsStore {
     return this.db.selectFrom('record_events').selectAll().where('class_id', '=', classId).where('id', '>', after).orderBy('id').limit(limit).execute();
   }
 
+  /**
+   * The newest `limit` events of a room's epoch below seq `before`, oldest first, without private
+   * messages: a member's history beyond the live log (`HistoryArchive`).
+   */
+  async eventsBefore(room: string, epoch: string, before: number, limit: number): Promise<RecordEventRow[]> {
+    const rows = await this.db
+      .selectFrom('record_events')
+      .selectAll()
+      .where('room', '=', room)
+      .where('epoch', '=', epoch)
+      .where('seq', '<', before)
+      .where('event', '!=', 'chat.private')
+      .orderBy('seq', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.reverse();
+  }
+
   async gaps(room: string): Promise<GapRow[]> {
     return this.db.selectFrom('record_gaps').selectAll().where('room', '=', room).orderBy('id').execute();
   }

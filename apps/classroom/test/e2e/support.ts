@@ -46,10 +46,13 @@ export async function buildApp(): Promise<string> {
   return outDir;
 }
 
-/** A gateway as `npm start` runs it (development tokens, memory engine), serving the given app build. */
-export function startClassroomGateway(staticDir: string): Promise<Gateway> {
+/**
+ * A gateway as `npm start` runs it (development tokens, memory engine), serving the given app build;
+ * `env` adds settings (the class records' data directory, for one).
+ */
+export function startClassroomGateway(staticDir: string, env: Record<string, string> = {}): Promise<Gateway> {
   const config = loadConfig(
-    { PORT: '0', HOST: '127.0.0.1', CLASSWIRE_STATIC_DIR: staticDir, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent' },
+    { PORT: '0', HOST: '127.0.0.1', CLASSWIRE_STATIC_DIR: staticDir, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...env },
     { dev: true },
   );
   return startGateway(config);
