@@ -1,20 +1,30 @@
 /**
  * The error catalogue: every `code` an error frame or an HTTP error body can carry, and the HTTP status
  * an HTTP answer with that code has. Codes are stable API. docs/protocol.md lists each one; a test keeps
- * the two in sync.
+ * the two in sync. The descriptions are doc comments, not strings: the browser SDK bundles this table.
  */
 export const ERROR_CODES = {
-  bad_request: { retryable: false, httpStatus: 400, description: 'The frame is not valid JSON, has an unknown action, or a field has the wrong type or size.' },
-  unauthorized: { retryable: false, httpStatus: 401, description: 'The token is missing, malformed, forged, expired or signed with a disallowed algorithm.' },
-  forbidden: { retryable: false, httpStatus: 403, description: 'The claims do not allow this room, event or recipient.' },
-  not_joined: { retryable: false, httpStatus: 409, description: 'The connection must join the room before publishing or leaving it.' },
-  not_found: { retryable: false, httpStatus: 404, description: 'The recipient, connection or route does not exist.' },
-  payload_too_large: { retryable: false, httpStatus: 413, description: 'The resulting frame would exceed the frame size limit.' },
-  rate_limited: { retryable: true, httpStatus: 429, description: 'The connection sends faster than its rate limit allows; retry later.' },
-  conflict: { retryable: false, httpStatus: 409, description: 'The request conflicts with the current state (for example a publish id reused with different content).' },
-  unavailable: { retryable: true, httpStatus: 503, description: 'A backing store is unreachable; nothing was stored or acknowledged. Retry later.' },
-  internal: { retryable: true, httpStatus: 500, description: 'An unexpected server error; nothing was acknowledged. Retry later.' },
-} as const satisfies Record<string, { retryable: boolean; httpStatus: number; description: string }>;
+  /** The frame is not valid JSON, has an unknown action, or a field has the wrong type or size. */
+  bad_request: { retryable: false, httpStatus: 400 },
+  /** The token is missing, malformed, forged, expired or signed with a disallowed algorithm. */
+  unauthorized: { retryable: false, httpStatus: 401 },
+  /** The claims do not allow this room, event or recipient. */
+  forbidden: { retryable: false, httpStatus: 403 },
+  /** The connection must join the room before publishing or leaving it. */
+  not_joined: { retryable: false, httpStatus: 409 },
+  /** The recipient, connection or route does not exist. */
+  not_found: { retryable: false, httpStatus: 404 },
+  /** The resulting frame would exceed the frame size limit. */
+  payload_too_large: { retryable: false, httpStatus: 413 },
+  /** The connection sends faster than its rate limit allows; retry later. */
+  rate_limited: { retryable: true, httpStatus: 429 },
+  /** The request conflicts with the current state (for example a publish id reused with different content). */
+  conflict: { retryable: false, httpStatus: 409 },
+  /** A backing store is unreachable; nothing was stored or acknowledged. Retry later. */
+  unavailable: { retryable: true, httpStatus: 503 },
+  /** An unexpected server error; nothing was acknowledged. Retry later. */
+  internal: { retryable: true, httpStatus: 500 },
+} as const satisfies Record<string, { retryable: boolean; httpStatus: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
