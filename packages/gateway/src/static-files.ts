@@ -19,7 +19,11 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json; charset=utf-8',
 };
 
-/** Serves the web app: files under `root`, and `index.html` for paths without a file (client routing). */
+/**
+ * Serves the web app: files under `root`, and `index.html` for paths without a file (client routing) when
+ * the request asks for a page. An API client (`Accept: application/json`, or fetch's default `*\/*`)
+ * asking for a route this server does not have gets the JSON 404, not the app's HTML with a 200.
+ */
 export async function serveStatic(req: IncomingMessage, res: ServerResponse, root: string, pathname: string): Promise<boolean> {
   const base = resolve(root);
   let decoded: string;
@@ -37,7 +41,7 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, roo
     info = await stat(file).catch(() => undefined);
   }
   if (info === undefined || !info.isFile()) {
-    if (extname(decoded) !== '') return false;
+    if (extname(decoded) !== '' || !acceptsHtml(req)) return false;
     file = join(base, 'index.html');
     info = await stat(file).catch(() => undefined);
     if (info === undefined) return false;
@@ -51,4 +55,8 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, roo
   });
   res.end(req.method === 'HEAD' ? undefined : content);
   return true;
+}
+
+function acceptsHtml(req: IncomingMessage): boolean {
+  return req.headers.accept?.includes('text/html') === true;
 }

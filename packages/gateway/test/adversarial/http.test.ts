@@ -203,6 +203,20 @@ describe.each<[RuntimeName, number]>([
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('serves the app for a client route a browser navigates to, and a JSON 404 to an API client on a missing route', async () => {
+    const page = await fetch(`${gateway.url}/report/class`, { headers: { accept: 'text/html,application/xhtml+xml' } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>app</title>');
+    // API Gateway answers a route it does not have with 403 and its own JSON body, and so does its emulator.
+    const missing = runtime === 'gateway' ? 404 : 403;
+    const api = await fetch(`${gateway.url}/classes/1/attendance`, { headers: { accept: 'application/json' } });
+    expect(api.status).toBe(missing);
+    expect(api.headers.get('content-type')).toMatch(/^application\/json/);
+    if (runtime === 'gateway') expect(((await api.json()) as { code: string }).code).toBe('not_found');
+    // fetch's default Accept (*/*) is an API client too.
+    expect((await fetch(`${gateway.url}/classes/1/attendance`)).status).toBe(missing);
+  });
+
   it('answers a request once, even when the parser refuses it after its answer has started', async () => {
     // `Transfer-Encoding: identity` is refused by the parser only after the request was dispatched.
     const response = await rawRequest(
