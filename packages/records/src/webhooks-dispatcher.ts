@@ -1,0 +1,218 @@
+import type { Kysely } from 'kysely';
+import type { RecordsDatabase, WebhookOutboxRow } from './schema.js';
+import type { WebhookEndpoint } from './webhooks-config.js';
+import { signWebhook } from './webhooks.js';
+
+export interface DispatcherLogger {
+  warn(details: object, message: string): void;
+}
+
+export interface WebhookDispatcherOptions {
+  db: Kysely<RecordsDatabase>;
+  endpoints: readonly WebhookEndpoint[];
+  logger: DispatcherLogger;
+  /** One attempt's limit; a receiver slower than this is a failed attempt. */
+  timeoutMs: number;
+  /** How long after enqueueing (or a redelivery) attempts continue; then the row is dead-lettered. */
+  retryForMs: number;
+  /** Attempts in flight per endpoint: a hanging endpoint holds its own slots, never another's. */
+  concurrency: number;
+  /** How often due rows are looked for besides the recorder's wake-ups (retries come due this way). */
+  pollMs?: number;
+  /** The scheduling clock (epoch ms): due times, backoff and the retry window. */
+  now?: () => number;
+  /** Delay before the next attempt after `attempts` failures. */
+  backoff?: (attempts: number) => number;
+}
+
+const BACKOFF_BASE_MS = 5_000;
+const BACKOFF_MAX_MS = 60 * 60 * 1000;
+/** Bound on a stored error text. */
+const MAX_ERROR_LENGTH = 300;
+
+/**
+ * Exponential backoff with jitter: 5 s, 10 s, 20 s ... doubling to at most an hour, each drawn
+ * uniformly from its upper half so that receivers coming back are not hit by every sender at once.
+ */
+export function exponentialBackoff(attempts: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempts - 1, 20));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+type Outcome = { ok: true } | { ok: false; status: number | null; error: string };
+
+/**
+ * Delivers the webhook outbox: one lane per endpoint claims due rows (`FOR UPDATE SKIP LOCKED`, so
+ * several dispatchers share an outbox), marks them in flight for the attempt's timeout plus a margin
+ * (a dispatcher that dies mid-attempt leaves them due again: at least once), posts them signed, then
+ * deletes each delivered row or schedules its retry, or dead-letters it once the window has passed.
+ */
+export class WebhookDispatcher {
+  private readonly lanes: Lane[];
+  private readonly closing = new AbortController();
+  private poller: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: WebhookDispatcherOptions) {
+    this.lanes = options.endpoints.map((endpoint) => new Lane(endpoint, options, this.closing.signal));
+  }
+
+  /** Starts polling; deliveries also start at every `wake`. */
+  start(): void {
+    this.wake();
+    this.poller = setInterval(() => this.wake(), this.options.pollMs ?? 1_000);
+    this.poller.unref();
+  }
+
+  /** Looks for due rows on every endpoint now (cheap when a lane is already busy). */
+  wake(): void {
+    for (const lane of this.lanes) lane.pump();
+  }
+
+  /** Stops: aborts attempts in flight (their rows come due again after the claim) and waits for the lanes. */
+  async close(): Promise<void> {
+    clearInterval(this.poller);
+    this.closing.abort();
+    await Promise.all(this.lanes.map((lane) => lane.settled()));
+  }
+}
+
+class Lane {
+  private inFlight = 0;
+  private pumping: Promise<void> | undefined;
+  private again = false;
+  private readonly attempts = new Set<Promise<void>>();
+  private readonly now: () => number;
+  private readonly backoff: (attempts: number) => number;
+
+  constructor(
+    private readonly endpoint: WebhookEndpoint,
+    private readonly options: WebhookDispatcherOptions,
+    private readonly closing: AbortSignal,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.backoff = options.backoff ?? exponentialBackoff;
+  }
+
+  pump(): void {
+    if (this.closing.aborted) return;
+    if (this.pumping !== undefined) {
+      this.again = true;
+      return;
+    }
+    this.pumping = this.fill()
+      .catch((error: unknown) => this.options.logger.warn({ err: error, endpoint: this.endpoint.name }, 'webhook outbox read failed; will retry'))
+      .finally(() => {
+        this.pumping = undefined;
+      });
+  }
+
+  async settled(): Promise<void> {
+    while (this.pumping !== undefined || this.attempts.size > 0) await Promise.all([this.pumping, ...this.attempts]);
+  }
+
+  /** Claims as many due rows as there are free slots, until none is due or the slots are full. */
+  private async fill(): Promise<void> {
+    do {
+      this.again = false;
+      const free = this.options.concurrency - this.inFlight;
+      if (free <= 0 || this.closing.aborted) return;
+      const rows = await this.claim(free);
+      for (const row of rows) this.startAttempt(row);
+      if (rows.length === free) this.again = true;
+    } while (this.again);
+  }
+
+  private async claim(limit: number): Promise<WebhookOutboxRow[]> {
+    const now = this.now();
+    return this.options.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('webhook_outbox')
+        .selectAll()
+        .where('endpoint', '=', this.endpoint.name)
+        .where('dead_at', 'is', null)
+        .where('next_attempt_at', '<=', now)
+        .orderBy('next_attempt_at')
+        .orderBy('id')
+        .limit(limit)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      if (rows.length > 0) {
+        const claimedUntil = now + this.options.timeoutMs + 30_000;
+        await trx
+          .updateTable('webhook_outbox')
+          .set({ next_attempt_at: claimedUntil })
+          .where(
+            'id',
+            'in',
+            rows.map((row) => row.id),
+          )
+          .execute();
+      }
+      return rows;
+    });
+  }
+
+  private startAttempt(row: WebhookOutboxRow): void {
+    this.inFlight += 1;
+    const attempt = this.attempt(row)
+      .catch((error: unknown) => this.options.logger.warn({ err: error, endpoint: this.endpoint.name, id: row.message_id }, 'webhook outcome not stored; the row comes due again'))
+      .finally(() => {
+        this.inFlight -= 1;
+        this.attempts.delete(attempt);
+        this.pump();
+      });
+    this.attempts.add(attempt);
+  }
+
+  private async attempt(row: WebhookOutboxRow): Promise<void> {
+    const outcome = await this.post(row);
+    // Stopping mid-attempt: the claim runs out and the row is tried again (same id) by whoever runs next.
+    if (this.closing.aborted) return;
+    const { db } = this.options;
+    if (outcome.ok) {
+      await db.deleteFrom('webhook_outbox').where('id', '=', row.id).execute();
+      return;
+    }
+    const now = this.now();
+    const attempts = row.attempts + 1;
+    const failure = { attempts, last_status: outcome.status, last_error: outcome.error.slice(0, MAX_ERROR_LENGTH) };
+    if (now - row.retry_from >= this.options.retryForMs) {
+      await db.updateTable('webhook_outbox').set({ ...failure, dead_at: now }).where('id', '=', row.id).execute();
+      this.options.logger.warn({ endpoint: this.endpoint.name, id: row.message_id, type: row.type, attempts }, 'webhook dead-lettered after its retry window');
+    } else {
+      await db
+        .updateTable('webhook_outbox')
+        .set({ ...failure, next_attempt_at: now + this.backoff(attempts) })
+        .where('id', '=', row.id)
+        .execute();
+    }
+  }
+
+  private async post(row: WebhookOutboxRow): Promise<Outcome> {
+    // The signed timestamp is the attempt's real time: receivers check it against their own clocks.
+    const timestamp = Math.floor(Date.now() / 1000);
+    try {
+      const response = await fetch(this.endpoint.url, {
+        method: 'POST',
+        body: row.body,
+        redirect: 'manual',
+        signal: AbortSignal.any([this.closing, AbortSignal.timeout(this.options.timeoutMs)]),
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Classwire-Webhooks/1',
+          'webhook-id': row.message_id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signWebhook(this.endpoint.secret, row.message_id, timestamp, row.body),
+        },
+      });
+      // The receiver's answer is not needed; drop it so the connection is free.
+      await response.body?.cancel();
+      if (response.status >= 200 && response.status < 300) return { ok: true };
+      return { ok: false, status: response.status, error: `HTTP ${response.status}` };
+    } catch (error) {
+      const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+      return { ok: false, status: null, error: `${error instanceof Error ? error.message : String(error)}${cause}` };
+    }
+  }
+}
