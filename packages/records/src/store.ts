@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ClassRow, GapRow, NewRecordEvent, RecordEventRow, RecordsDatabase } from './schema.js';
 
 export interface Cursor {
@@ -61,6 +61,9 @@ export class RecordsStore {
    */
   async record(room: string, epoch: string, gaps: readonly Gap[], entries: readonly LogEntry[], now: number): Promise<void> {
     const wroteHook = await this.db.transaction().execute(async (trx) => {
+      // One writer per room at a time, even before the room has a cursor row to lock: a second writer
+      // then sees the first one's cursor and skips its entries (no second class, no second webhook).
+      await sql`select pg_advisory_xact_lock(hashtext(${room}))`.execute(trx);
       const current = await trx.selectFrom('record_cursors').select(['epoch', 'seq']).where('room', '=', room).forUpdate().executeTakeFirst();
       const after = current?.epoch === epoch ? current.seq : 0;
       const fresh = entries.filter((entry) => entry.seq > after);

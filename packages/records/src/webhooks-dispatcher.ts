@@ -27,6 +27,10 @@ export interface WebhookDispatcherOptions {
 
 const BACKOFF_BASE_MS = 5_000;
 const BACKOFF_MAX_MS = 60 * 60 * 1000;
+/** Rows claimed at once per free-slot count: amortises the claim transaction over several webhooks. */
+const CLAIM_BATCH_FACTOR = 4;
+/** Added to a claim's expiry beyond the attempts' own timeouts. */
+const CLAIM_MARGIN_MS = 30_000;
 /** Bound on a stored error text. */
 const MAX_ERROR_LENGTH = 300;
 
@@ -43,8 +47,9 @@ type Outcome = { ok: true } | { ok: false; status: number | null; error: string 
 
 /**
  * Delivers the webhook outbox: one lane per endpoint claims due rows (`FOR UPDATE SKIP LOCKED`, so
- * several dispatchers share an outbox), marks them in flight for the attempt's timeout plus a margin
- * (a dispatcher that dies mid-attempt leaves them due again: at least once), posts them signed, then
+ * several dispatchers share an outbox), marks them claimed for their attempts' timeouts plus a margin
+ * (a dispatcher that dies mid-attempt leaves them due again when the claim runs out: at least once),
+ * posts them signed, then
  * deletes each delivered row or schedules its retry, or dead-letters it once the window has passed.
  */
 export class WebhookDispatcher {
@@ -73,6 +78,7 @@ export class WebhookDispatcher {
     clearInterval(this.poller);
     this.closing.abort();
     await Promise.all(this.lanes.map((lane) => lane.settled()));
+    await Promise.all(this.lanes.map((lane) => lane.release()));
   }
 }
 
@@ -81,6 +87,8 @@ class Lane {
   private pumping: Promise<void> | undefined;
   private again = false;
   private readonly attempts = new Set<Promise<void>>();
+  /** Claimed rows waiting for a free slot. */
+  private readonly queue: WebhookOutboxRow[] = [];
   private readonly now: () => number;
   private readonly backoff: (attempts: number) => number;
 
@@ -110,16 +118,33 @@ class Lane {
     while (this.pumping !== undefined || this.attempts.size > 0) await Promise.all([this.pumping, ...this.attempts]);
   }
 
-  /** Claims as many due rows as there are free slots, until none is due or the slots are full. */
+  /** Hands back claimed rows never attempted, so the next dispatcher need not wait for their claim. */
+  async release(): Promise<void> {
+    const ids = this.queue.splice(0).map((row) => row.id);
+    if (ids.length === 0) return;
+    await this.options.db
+      .updateTable('webhook_outbox')
+      .set({ next_attempt_at: this.now() })
+      .where('id', 'in', ids)
+      .execute()
+      .catch((error: unknown) => this.options.logger.warn({ err: error, endpoint: this.endpoint.name }, 'claimed webhooks not released; they come due when the claim runs out'));
+  }
+
+  /**
+   * Starts attempts while slots are free, from rows claimed in batches (a claim is a transaction: one
+   * per batch rather than one per webhook), until nothing is due.
+   */
   private async fill(): Promise<void> {
     do {
       this.again = false;
-      const free = this.options.concurrency - this.inFlight;
-      if (free <= 0 || this.closing.aborted) return;
-      const rows = await this.claim(free);
-      for (const row of rows) this.startAttempt(row);
-      if (rows.length === free) this.again = true;
-    } while (this.again);
+      while (this.inFlight < this.options.concurrency && !this.closing.aborted) {
+        if (this.queue.length === 0) {
+          this.queue.push(...(await this.claim(this.options.concurrency * CLAIM_BATCH_FACTOR)));
+          if (this.queue.length === 0) break;
+        }
+        this.startAttempt(this.queue.shift()!);
+      }
+    } while (this.again && !this.closing.aborted);
   }
 
   private async claim(limit: number): Promise<WebhookOutboxRow[]> {
@@ -138,7 +163,9 @@ class Lane {
         .skipLocked()
         .execute();
       if (rows.length > 0) {
-        const claimedUntil = now + this.options.timeoutMs + 30_000;
+        // Long enough for the batch to go through the lane's slots one timeout after another.
+        const rounds = Math.ceil(rows.length / this.options.concurrency) + 1;
+        const claimedUntil = now + rounds * this.options.timeoutMs + CLAIM_MARGIN_MS;
         await trx
           .updateTable('webhook_outbox')
           .set({ next_attempt_at: claimedUntil })
