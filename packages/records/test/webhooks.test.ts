@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { JwtAuthorizer, MemoryBroker, type RoomDelivery } from '@classwire/core';
 import { encodeMessageBody, type Sender } from '@classwire/protocol';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { API_KEY, eventually, makeToken, SECRET } from '../../../test-support/harness.js';
@@ -22,90 +21,12 @@ import {
 } from '../src/index.js';
 import { BACKENDS, type TestDatabase } from './databases.js';
 import { expectDocumented } from './openapi.js';
+import { newSecret, Receiver } from './receiver.js';
 
 const teacher: Sender = { userId: 't-1', name: 'Ms Rivera', role: 'teacher' };
 const ada: Sender = { userId: 's-1', name: 'Ada', role: 'student' };
 const noDelivery: RoomDelivery = { deliver: () => undefined, hasMembers: () => false, closeMembers: () => undefined };
 const silent = { warn: () => undefined };
-
-function newSecret(): string {
-  return `whsec_${randomBytes(32).toString('base64')}`;
-}
-
-interface Delivery {
-  id: string;
-  type: string;
-  body: string;
-  payload: { type: string; timestamp: string; data: Record<string, unknown> };
-}
-
-type Behaviour = 'ok' | 'fail' | 'fail-first' | 'hang';
-
-/**
- * A real webhook receiver: verifies every request with the `standardwebhooks` package (a request
- * that does not verify fails the test) and answers as told.
- */
-class Receiver {
-  readonly secret = newSecret();
-  readonly received: Delivery[] = [];
-  readonly rejected: string[] = [];
-  behaviour: Behaviour = 'ok';
-  private server: Server | undefined;
-  private port = 0;
-  private readonly hanging: ServerResponse[] = [];
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/hooks`;
-  }
-
-  async start(): Promise<void> {
-    const verifier = new Webhook(this.secret);
-    this.server = createServer((req, res) => void this.handle(verifier, req, res));
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-  }
-
-  /** Refuses connections from now on (the port stays reserved for `start`). */
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const res of this.hanging.splice(0)) res.destroy();
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
-  }
-
-  ids(): Set<string> {
-    return new Set(this.received.map((delivery) => delivery.id));
-  }
-
-  get waiting(): number {
-    return this.hanging.length;
-  }
-
-  private async handle(verifier: Webhook, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
-    const headers = Object.fromEntries(Object.entries(req.headers).map(([name, value]) => [name, String(value)]));
-    let payload: Delivery['payload'];
-    try {
-      payload = verifier.verify(body, headers) as Delivery['payload'];
-    } catch (error) {
-      this.rejected.push(String(error));
-      res.writeHead(400).end();
-      return;
-    }
-    const id = headers['webhook-id']!;
-    const seenBefore = this.received.some((delivery) => delivery.id === id);
-    this.received.push({ id, type: payload.type, body, payload });
-    if (this.behaviour === 'hang') {
-      this.hanging.push(res);
-      return;
-    }
-    const fail = this.behaviour === 'fail' || (this.behaviour === 'fail-first' && !seenBefore);
-    res.writeHead(fail ? 500 : 204).end();
-  }
-}
 
 /** Time for the outbox's schedule: advanced by the tests, never waited for. */
 class Clock {
