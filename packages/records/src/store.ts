@@ -187,12 +187,14 @@ export class RecordsStore {
     return Number(result.numUpdatedRows);
   }
 
-  /** Retention: deletes classes that ended, and events and gaps recorded, before `before` (epoch ms). */
+  /** Retention: deletes classes that ended, events and gaps recorded, and webhooks dead-lettered, before `before` (epoch ms). */
   async deleteOlderThan(before: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('classes').where('ended_at', '<', before).execute();
       await trx.deleteFrom('record_events').where('ts', '<', before).where('class_id', 'is', null).execute();
       await trx.deleteFrom('record_gaps').where('detected_at', '<', before).execute();
+      // Dead letters nobody redelivered go with the records they were about.
+      await trx.deleteFrom('webhook_outbox').where('dead_at', '<', before).execute();
     });
   }
 }

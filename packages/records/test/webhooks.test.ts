@@ -277,6 +277,21 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
     }
   });
 
+  it('retention deletes old dead letters and leaves webhooks still being tried', async () => {
+    const { store } = setup([]);
+    const row = { type: 'class.started', body: '{}', created_at: 1_000, retry_from: 1_000, next_attempt_at: 1_000 };
+    await database.records.db
+      .insertInto('webhook_outbox')
+      .values([
+        { ...row, endpoint: '1', message_id: 'msg_old_dead', dead_at: 2_000 },
+        { ...row, endpoint: '1', message_id: 'msg_recent_dead', dead_at: 9_000 },
+        { ...row, endpoint: '1', message_id: 'msg_pending', dead_at: null },
+      ])
+      .execute();
+    await store.deleteOlderThan(5_000);
+    expect((await outboxRows()).map((left) => left.message_id)).toEqual(['msg_recent_dead', 'msg_pending']);
+  });
+
   it('writes the outbox in the recorder transaction: a failing outbox records nothing, and re-recording enqueues nothing twice', async () => {
     const receiver = await newReceiver();
     let broken = true;
