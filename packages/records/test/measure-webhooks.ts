@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MemoryBroker } from '@classwire/core';
-import { encodeMessageBody } from '@classwire/protocol';
+import { encodeMessageBody, type Sender } from '@classwire/protocol';
 import { presenceAttendance, Recorder, RecordsStore, WebhookDispatcher, WebhookOutbox, type WebhookEndpoint } from '../src/index.js';
 import { BACKENDS } from './databases.js';
 
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
       let wall = 0;
       for (let i = 0; i < EVENTS; i += BATCH) {
         for (let j = i; j < i + BATCH; j++) {
-          const user = { userId: `u-${j % 200}`, name: `User ${j % 200}`, role: 'student' };
+          const user: Sender = { userId: `u-${j % 200}`, name: `User ${j % 200}`, role: 'student' };
           // Half presence (two webhooks each: one per endpoint), half chat (none).
           const body = j % 2 === 0 ? encodeMessageBody(j % 4 === 0 ? 'presence.join' : 'presence.leave', user, user) : encodeMessageBody('chat.message', { text: `message ${j}` }, user);
           await broker.publish(room, body);

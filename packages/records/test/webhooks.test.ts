@@ -141,7 +141,7 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
     const room = 'webhook-down';
     await publish(room, 'class.start', {}, teacher);
     for (let i = 0; i < 12; i++) {
-      const student = { userId: `s-${i}`, name: `Student ${i}`, role: 'student' };
+      const student: Sender = { userId: `s-${i}`, name: `Student ${i}`, role: 'student' };
       await publish(room, 'presence.join', student, student);
       if (i % 3 === 0) await publish(room, 'presence.leave', { ...student, reason: 'network' }, student);
     }
@@ -194,7 +194,7 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
     const room = 'webhook-hang';
     await publish(room, 'class.start', {}, teacher);
     for (let i = 0; i < 20; i++) {
-      const student = { userId: `h-${i}`, name: `Student ${i}`, role: 'student' };
+      const student: Sender = { userId: `h-${i}`, name: `Student ${i}`, role: 'student' };
       await publish(room, 'presence.join', student, student);
     }
     await recorder.recordRoom(room);
