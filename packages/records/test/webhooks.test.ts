@@ -64,7 +64,7 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
   }
 
   /** A room's log, its recorder writing the outbox, and a dispatcher on the same clock. */
-  function setup(endpoints: WebhookEndpoint[], options: { clock?: Clock; backoffMs?: number; retryForMs?: number; concurrency?: number; attendance?: AttendanceSummaryFn } = {}) {
+  function setup(endpoints: WebhookEndpoint[], options: { clock?: Clock; backoffMs?: number; retryForMs?: number; concurrency?: number; timeoutMs?: number; attendance?: AttendanceSummaryFn } = {}) {
     const clock = options.clock ?? new Clock();
     // The log's server timestamps come from the same clock (attendance minutes are measured on them).
     const broker = new MemoryBroker({ maxMessages: 1000, maxAgeMs: 7 * 24 * 60 * 60 * 1000, delivery: noDelivery, now: clock.now });
@@ -72,7 +72,7 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
       db: database.records.db,
       endpoints,
       logger: silent,
-      timeoutMs: 30_000,
+      timeoutMs: options.timeoutMs ?? 30_000,
       retryForMs: options.retryForMs ?? 24 * 60 * 60 * 1000,
       concurrency: options.concurrency ?? 4,
       // Retries come due only when a test moves the clock and wakes the dispatcher.
@@ -205,6 +205,26 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
     expect(stuck.waiting).toBe(3);
     expect(stuck.received).toHaveLength(3);
     expect(await outboxRows()).toHaveLength(21);
+  });
+
+  it('gives up on an attempt at the timeout and retries it later', async () => {
+    const receiver = await newReceiver();
+    receiver.behaviour = 'hang';
+    const { clock, dispatcher, recorder, publish } = setup([endpoint('1', receiver)], { timeoutMs: 300 });
+    const room = 'webhook-timeout';
+    await publish(room, 'class.start', {}, teacher);
+    await recorder.recordRoom(room);
+    dispatcher.wake();
+    await eventually(async () => (await outboxRows())[0]?.attempts === 1);
+    const [row] = await outboxRows();
+    expect(row).toMatchObject({ last_status: null, next_attempt_at: clock.value + 60_000 });
+    expect(row!.last_error).toMatch(/timeout|aborted/i);
+
+    receiver.behaviour = 'ok';
+    clock.advance(60_000);
+    dispatcher.wake();
+    await eventually(async () => (await outboxRows()).length === 0);
+    expect(receiver.received.map((delivery) => delivery.id)).toEqual([row!.message_id, row!.message_id]);
   });
 
   it('dead-letters after the retry window, lists it in the API, and redelivers it with the same id', async () => {
