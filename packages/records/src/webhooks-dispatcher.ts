@@ -43,7 +43,14 @@ export function exponentialBackoff(attempts: number, random: () => number = Math
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
-type Outcome = { ok: true } | { ok: false; status: number | null; error: string };
+type Outcome = { ok: true } | { ok: false; status: number | null; error: string; retryAfterMs?: number };
+
+/** A receiver's `retry-after` (seconds or an HTTP date) in ms, at most `BACKOFF_MAX_MS`; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now: number): number | undefined {
+  if (header === null || header.length > 64) return undefined;
+  const seconds = /^\d+$/.test(header.trim()) ? Number(header.trim()) * 1000 : Date.parse(header) - now;
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, BACKOFF_MAX_MS) : undefined;
+}
 
 /**
  * Delivers the webhook outbox: one lane per endpoint claims due rows (`FOR UPDATE SKIP LOCKED`, so
@@ -208,9 +215,11 @@ class Lane {
       await db.updateTable('webhook_outbox').set({ ...failure, dead_at: now }).where('id', '=', row.id).execute();
       this.options.logger.warn({ endpoint: this.endpoint.name, id: row.message_id, type: row.type, attempts }, 'webhook dead-lettered after its retry window');
     } else {
+      // A receiver asking for more time (429, 503 with retry-after) gets at least that, up to an hour.
+      const delay = Math.max(this.backoff(attempts), outcome.retryAfterMs ?? 0);
       await db
         .updateTable('webhook_outbox')
-        .set({ ...failure, next_attempt_at: now + this.backoff(attempts) })
+        .set({ ...failure, next_attempt_at: now + delay })
         .where('id', '=', row.id)
         .execute();
     }
@@ -236,7 +245,7 @@ class Lane {
       // The receiver's answer is not needed; drop it so the connection is free.
       await response.body?.cancel();
       if (response.status >= 200 && response.status < 300) return { ok: true };
-      return { ok: false, status: response.status, error: `HTTP ${response.status}` };
+      return { ok: false, status: response.status, error: `HTTP ${response.status}`, retryAfterMs: retryAfterMs(response.headers.get('retry-after'), Date.now()) };
     } catch (error) {
       const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
       return { ok: false, status: null, error: `${error instanceof Error ? error.message : String(error)}${cause}` };

@@ -14,7 +14,7 @@ export interface Delivery {
   payload: { type: string; timestamp: string; data: Record<string, unknown> };
 }
 
-export type Behaviour = 'ok' | 'fail' | 'fail-first' | 'hang';
+export type Behaviour = 'ok' | 'fail' | 'fail-first' | 'hang' | 'busy';
 
 /**
  * A real webhook receiver: verifies every request with the `standardwebhooks` package (a request
@@ -75,6 +75,10 @@ export class Receiver {
     this.received.push({ id, type: payload.type, body, payload });
     if (this.behaviour === 'hang') {
       this.hanging.push(res);
+      return;
+    }
+    if (this.behaviour === 'busy') {
+      res.writeHead(429, { 'retry-after': '600' }).end();
       return;
     }
     const fail = this.behaviour === 'fail' || (this.behaviour === 'fail-first' && !seenBefore);

@@ -185,6 +185,18 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
     }
   });
 
+  it('waits as long as a busy receiver asks (retry-after) when that is longer than the backoff', async () => {
+    const receiver = await newReceiver();
+    receiver.behaviour = 'busy';
+    const { clock, dispatcher, recorder, publish } = setup([endpoint('1', receiver)]);
+    const room = 'webhook-busy';
+    await publish(room, 'class.start', {}, teacher);
+    await recorder.recordRoom(room);
+    dispatcher.wake();
+    await eventually(async () => (await outboxRows())[0]?.attempts === 1);
+    expect((await outboxRows())[0]).toMatchObject({ last_status: 429, next_attempt_at: clock.value + 600_000 });
+  });
+
   it('a receiver that hangs does not delay deliveries to another endpoint', async () => {
     const stuck = await newReceiver();
     stuck.behaviour = 'hang';
