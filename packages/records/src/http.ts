@@ -5,6 +5,7 @@ import { isStaff } from '@classwire/protocol/classroom';
 import { z } from 'zod';
 import type { ClassRow, RecordEventRow } from './schema.js';
 import type { RecordsStore } from './store.js';
+import type { WebhookDeadLetters } from './webhooks.js';
 
 /** Who may read: a backend (every room), or a staff member's token (the rooms in its claims). */
 export type RecordsPrincipal = { kind: 'backend' } | { kind: 'staff'; mayRead(room: string): boolean };
@@ -19,6 +20,11 @@ export interface RecordsApiOptions {
   authorizer: Authorizer;
   /** Keep an erased user's messages as "removed user" (true) or drop their content (false). */
   keepErasedMessages: boolean;
+  /** The webhook dead letters (listed and redelivered by backends). */
+  deadLetters?: WebhookDeadLetters;
+  /** Called after a redelivery so the dispatcher looks at once. */
+  onRedeliver?: () => void;
+  now?: () => number;
 }
 
 /** Largest page of a list or transcript. */
@@ -37,6 +43,11 @@ const transcriptQuery = z.object({
 });
 const historyQuery = z.object({
   since: z.coerce.number().int().nonnegative().default(0),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(DEFAULT_PAGE),
+});
+const deadLettersQuery = z.object({
+  endpoint: z.string().regex(/^[1-9][0-9]?$/, 'an endpoint is named by its number').optional(),
+  after: z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(DEFAULT_PAGE),
 });
 const classId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -131,7 +142,33 @@ export function createRecordsApi(options: RecordsApiOptions): (req: IncomingMess
         return { status: 200, body: { room, epoch: read.epoch, seq: read.seq, recovered: read.recovered, messages, more: read.messages.length > page.limit } };
       },
     },
+    {
+      method: 'GET',
+      pattern: /^\/webhooks\/dead-letters$/,
+      handle: async (principal, _params, query) => {
+        const store = webhookStore(principal);
+        const page = parse(deadLettersQuery, query);
+        const deadLetters = await store.list(page);
+        return { status: 200, body: { deadLetters, next: deadLetters.length === page.limit ? deadLetters.at(-1)!.id : null } };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/webhooks\/dead-letters\/([^/]+)\/redeliver$/,
+      handle: async (principal, [id]) => {
+        const store = webhookStore(principal);
+        const letter = parse(classId, id!);
+        if (!(await store.redeliver(letter, (options.now ?? Date.now)()))) throw new ApiError('not_found', 'no such dead letter');
+        options.onRedeliver?.();
+        return { status: 202, body: { id: letter, redelivering: true } };
+      },
+    },
   ];
+  function webhookStore(principal: RecordsPrincipal): WebhookDeadLetters {
+    if (principal.kind !== 'backend') throw new ApiError('forbidden', 'webhooks are for the school backend');
+    if (options.deadLetters === undefined) throw new ApiError('not_found', 'webhooks are not configured here');
+    return options.deadLetters;
+  }
   const routePatterns = routes.map((route) => route.pattern);
 
   return async (req, res) => {

@@ -6,6 +6,7 @@ export interface RecordsDatabase {
   record_events: RecordEventTable;
   record_gaps: RecordGapTable;
   classes: ClassTable;
+  webhook_outbox: WebhookOutboxTable;
 }
 
 /** Per room: the last position the recorder wrote, so a restarted recorder resumes exactly there. */
@@ -54,7 +55,30 @@ export interface ClassTable {
   started_by: string | null;
 }
 
+/** A webhook delivery still owed to one endpoint (deleted once delivered; `dead_at` once given up). */
+export interface WebhookOutboxTable {
+  id: Generated<number>;
+  /** The endpoint's name in the configuration (`1`, `2`, ...). */
+  endpoint: string;
+  /** The Standard Webhooks `webhook-id`: the same on every attempt, so receivers de-duplicate. */
+  message_id: string;
+  type: string;
+  /** The exact JSON body that is signed and sent, fixed at enqueue time. */
+  body: string;
+  created_at: number;
+  /** Start of the retry window: the enqueue time, or the time of a manual redelivery. */
+  retry_from: number;
+  attempts: Generated<number>;
+  /** When the row is next due; while an attempt is in flight, the end of its claim. */
+  next_attempt_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  dead_at: number | null;
+}
+
 export type RecordEventRow = Selectable<RecordEventTable>;
 export type NewRecordEvent = Insertable<RecordEventTable>;
 export type ClassRow = Selectable<ClassTable>;
 export type GapRow = Selectable<RecordGapTable>;
+export type WebhookOutboxRow = Selectable<WebhookOutboxTable>;
+export type NewWebhookOutbox = Insertable<WebhookOutboxTable>;

@@ -1,11 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { envFlag, envInt, StoreUnavailableError, type Authorizer, type Broker, type BroadcastOptions, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead, type StoredMessage } from '@classwire/core';
+import { ConfigError, envFlag, envInt, StoreUnavailableError, type Authorizer, type Broker, type BroadcastOptions, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead, type StoredMessage } from '@classwire/core';
 import { ERROR_CODES, composeMessageFrame, encodeMessageBody, isRole } from '@classwire/protocol';
 import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
 import { createRecordsApi } from './http.js';
 import { Recorder } from './recorder.js';
 import { RecordsStore } from './store.js';
+import { WebhookDeadLetters, WebhookOutbox, type AttendanceSummaryFn } from './webhooks.js';
+import { presenceAttendance } from './webhooks-attendance.js';
+import { WEBHOOK_ENV, webhookSettings, type WebhookSettings } from './webhooks-config.js';
+import { WebhookDispatcher } from './webhooks-dispatcher.js';
 
 /** The records' environment variables (README's configuration table). */
 export const RECORDS_ENV = {
@@ -13,6 +17,7 @@ export const RECORDS_ENV = {
   CLASSWIRE_DATA_DIR: z.string().min(1).optional(),
   CLASSWIRE_RECORDS_RETENTION_DAYS: envInt(1).optional(),
   CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES: envFlag.default(false),
+  ...WEBHOOK_ENV,
 };
 
 /** Where `npm start` (the CLI's development mode) keeps its embedded database when none is configured. */
@@ -23,14 +28,24 @@ export interface RecordsSettings {
   /** Records older than this many days are deleted; undefined keeps them. */
   retentionDays: number | undefined;
   keepErasedMessages: boolean;
+  /** Webhook endpoints; undefined sends none. */
+  webhooks?: WebhookSettings | undefined;
 }
 
-/** Recording is on when a database URL or a data directory is set. */
+/**
+ * Recording is on when a database URL or a data directory is set. Webhooks need it (their outbox is
+ * in the records database): an endpoint configured without one is a ConfigError, as is a
+ * half-configured endpoint.
+ */
 export function recordsSettings(e: z.infer<z.ZodObject<typeof RECORDS_ENV>>): RecordsSettings | undefined {
+  const problems: string[] = [];
+  const webhooks = webhookSettings(e, problems);
   const target: DatabaseTarget | undefined =
     e.CLASSWIRE_DATABASE_URL !== undefined ? { url: e.CLASSWIRE_DATABASE_URL } : e.CLASSWIRE_DATA_DIR !== undefined ? { dataDir: e.CLASSWIRE_DATA_DIR } : undefined;
+  if (webhooks !== undefined && target === undefined) problems.push('CLASSWIRE_WEBHOOK_URL: webhooks need the records database (CLASSWIRE_DATABASE_URL or CLASSWIRE_DATA_DIR)');
+  if (problems.length > 0) throw new ConfigError(problems);
   if (target === undefined) return undefined;
-  return { target, retentionDays: e.CLASSWIRE_RECORDS_RETENTION_DAYS, keepErasedMessages: e.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES };
+  return { target, retentionDays: e.CLASSWIRE_RECORDS_RETENTION_DAYS, keepErasedMessages: e.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES, webhooks };
 }
 
 export interface RecordsLogger {
@@ -45,6 +60,11 @@ export interface RecordsDeps {
   authorizer: Authorizer;
   authenticateBackend(req: IncomingMessage): Promise<boolean>;
   logger: RecordsLogger;
+  /**
+   * The attendance summary `class.ended` webhooks carry; defaults to `presenceAttendance` (visits from
+   * the recorded presence events).
+   */
+  attendanceSummary?: AttendanceSummaryFn;
 }
 
 /** How often retention runs. */
@@ -64,6 +84,7 @@ export class RecordsService {
   private readonly early = new Set<string>();
   private readonly opened: Promise<RecordsDb | undefined>;
   private retention: NodeJS.Timeout | undefined;
+  private dispatcher: WebhookDispatcher | undefined;
 
   constructor(settings: RecordsSettings, deps: RecordsDeps) {
     this.opened = this.open(settings, deps);
@@ -72,17 +93,22 @@ export class RecordsService {
   private async open(settings: RecordsSettings, deps: RecordsDeps): Promise<RecordsDb | undefined> {
     try {
       const records = await openRecordsDb(settings.target);
-      const store = new RecordsStore(records.db);
+      const hooks = settings.webhooks;
+      const dispatcher = hooks && new WebhookDispatcher({ db: records.db, logger: deps.logger, ...hooks });
+      const outbox = hooks && new WebhookOutbox(hooks.endpoints, deps.attendanceSummary ?? presenceAttendance, () => dispatcher?.wake());
+      const store = new RecordsStore(records.db, outbox);
       this.store = store;
       this.recorder = new Recorder({ store, broker: deps.broker, logger: deps.logger });
-      this.api = createRecordsApi({ ...deps, store, keepErasedMessages: settings.keepErasedMessages });
+      this.api = createRecordsApi({ ...deps, store, keepErasedMessages: settings.keepErasedMessages, deadLetters: new WebhookDeadLetters(records.db), onRedeliver: () => dispatcher?.wake() });
+      this.dispatcher = dispatcher;
+      dispatcher?.start();
       // Catch up rooms whose class is still open: a node that died (or this one, restarted) may have
       // left sequenced messages unrecorded, and that room may see no publish again.
       for (const room of await store.roomsWithOpenClasses()) this.early.add(room);
       for (const room of this.early) this.recorder.noteActivity(room);
       this.early.clear();
       if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
-      deps.logger.info({ database: records.description }, 'class records are on');
+      deps.logger.info({ database: records.description, webhookEndpoints: hooks?.endpoints.length ?? 0 }, 'class records are on');
       return records;
     } catch (error) {
       deps.logger.error({ err: error }, 'class records are off: the database could not be opened');
@@ -135,7 +161,7 @@ export class RecordsService {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     if (this.api !== undefined) return this.api(req, res);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (!/^\/(classes(\/|$)|users\/[^/]+\/records$|rooms\/[^/]+\/(presence|history)$)/.test(path)) return false;
+    if (!/^\/(classes(\/|$)|users\/[^/]+\/records$|webhooks\/dead-letters(\/[^/]+\/redeliver)?$|rooms\/[^/]+\/(presence|history)$)/.test(path)) return false;
     const body = JSON.stringify({ code: 'unavailable', message: 'class records are not available yet' });
     res.writeHead(ERROR_CODES.unavailable.httpStatus, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5' }).end(body);
     return true;
@@ -150,6 +176,7 @@ export class RecordsService {
     const records = await this.opened;
     clearInterval(this.retention);
     await this.recorder?.close();
+    await this.dispatcher?.close();
     await records?.close();
   }
 }

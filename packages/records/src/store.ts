@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ClassRow, GapRow, NewRecordEvent, RecordEventRow, RecordsDatabase } from './schema.js';
 
 export interface Cursor {
@@ -21,12 +21,34 @@ export interface Gap {
   toSeq: number | null;
 }
 
+/** One event as the recorder wrote it: its class, and the class transition it made, if any. */
+export interface RecordedEntry {
+  room: string;
+  epoch: string;
+  entry: LogEntry;
+  classId: number | null;
+  transition: 'started' | 'ended' | undefined;
+}
+
+/**
+ * Work that must commit or roll back with the recorded events (the webhook outbox): `inTransaction`
+ * runs in the recorder's transaction after the events are written and says whether it wrote anything;
+ * `afterCommit` is then called once the transaction committed.
+ */
+export interface RecordHook {
+  inTransaction(trx: Transaction<RecordsDatabase>, recorded: readonly RecordedEntry[], now: number): Promise<boolean>;
+  afterCommit(): void;
+}
+
 /** Rows per insert statement: bounds one statement's parameters (Postgres allows 65,535). */
 const INSERT_CHUNK = 500;
 
 /** The recorder's writes and the API's reads; the only SQL of the package. */
 export class RecordsStore {
-  constructor(private readonly db: Kysely<RecordsDatabase>) {}
+  constructor(
+    private readonly db: Kysely<RecordsDatabase>,
+    private readonly hook?: RecordHook,
+  ) {}
 
   async cursor(room: string): Promise<Cursor | undefined> {
     return this.db.selectFrom('record_cursors').select(['epoch', 'seq']).where('room', '=', room).executeTakeFirst();
@@ -38,7 +60,10 @@ export class RecordsStore {
    * (class transitions included); the unique (room, epoch, seq) is the last line of defence.
    */
   async record(room: string, epoch: string, gaps: readonly Gap[], entries: readonly LogEntry[], now: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    const wroteHook = await this.db.transaction().execute(async (trx) => {
+      // One writer per room at a time, even before the room has a cursor row to lock: a second writer
+      // then sees the first one's cursor and skips its entries (no second class, no second webhook).
+      await sql`select pg_advisory_xact_lock(hashtext(${room}))`.execute(trx);
       const current = await trx.selectFrom('record_cursors').select(['epoch', 'seq']).where('room', '=', room).forUpdate().executeTakeFirst();
       const after = current?.epoch === epoch ? current.seq : 0;
       const fresh = entries.filter((entry) => entry.seq > after);
@@ -51,10 +76,13 @@ export class RecordsStore {
       }
       let classId = (await openClass(trx, room))?.id ?? null;
       const rows: NewRecordEvent[] = [];
+      const recorded: RecordedEntry[] = [];
       for (const entry of fresh) {
+        let transition: RecordedEntry['transition'];
         if (entry.event === 'class.start' && classId === null) {
           const started = await trx.insertInto('classes').values({ room, started_at: entry.ts, started_by: entry.from?.userId ?? null }).returning('id').executeTakeFirstOrThrow();
           classId = started.id;
+          transition = 'started';
         }
         rows.push({
           room,
@@ -68,10 +96,13 @@ export class RecordsStore {
           author_role: entry.from?.role ?? null,
           class_id: classId,
         });
+        const eventClass = classId;
         if (entry.event === 'class.end' && classId !== null) {
           await trx.updateTable('classes').set({ ended_at: entry.ts }).where('id', '=', classId).execute();
           classId = null;
+          transition = 'ended';
         }
+        recorded.push({ room, epoch, entry, classId: eventClass, transition });
       }
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
         await trx
@@ -86,7 +117,9 @@ export class RecordsStore {
         .values({ room, epoch, seq: last })
         .onConflict((conflict) => conflict.column('room').doUpdateSet({ epoch, seq: last }))
         .execute();
+      return this.hook !== undefined && recorded.length > 0 ? this.hook.inTransaction(trx, recorded, now) : false;
     });
+    if (wroteHook) this.hook?.afterCommit();
   }
 
   async listClasses(filter: { room?: string | undefined; from?: number | undefined; to?: number | undefined; limit: number }): Promise<ClassRow[]> {
@@ -172,12 +205,14 @@ export class RecordsStore {
     return Number(result.numUpdatedRows);
   }
 
-  /** Retention: deletes classes that ended, and events and gaps recorded, before `before` (epoch ms). */
+  /** Retention: deletes classes that ended, events and gaps recorded, and webhooks dead-lettered, before `before` (epoch ms). */
   async deleteOlderThan(before: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('classes').where('ended_at', '<', before).execute();
       await trx.deleteFrom('record_events').where('ts', '<', before).where('class_id', 'is', null).execute();
       await trx.deleteFrom('record_gaps').where('detected_at', '<', before).execute();
+      // Dead letters nobody redelivered go with the records they were about.
+      await trx.deleteFrom('webhook_outbox').where('dead_at', '<', before).execute();
     });
   }
 }
