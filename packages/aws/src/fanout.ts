@@ -5,7 +5,7 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ConnectionRegistry, FanOut, Logger } from '@classwire/core';
-import { encodeClosingFrame } from '@classwire/protocol';
+import { composeBatchFrames, encodeClosingFrame } from '@classwire/protocol';
 
 /** API Gateway's largest @connections post (it splits a message into 32 KB frames itself). */
 export const MAX_POST_BYTES = 128 * 1024;
@@ -71,9 +71,19 @@ export class ManagementApiFanOut implements FanOut {
   }
 
   async sendMany(connectionId: string, frames: readonly string[]): Promise<boolean> {
+    // A replay, a snapshot and `joined` leave as batch frames: one billed message per 32 KB, not per frame.
     // One after another: API Gateway delivers a connection's posts in the order they were accepted.
-    for (const frame of frames) if (!(await this.send(connectionId, frame))) return false;
+    for (const frame of composeBatchFrames(frames, BILLING_UNIT_BYTES)) if (!(await this.send(connectionId, frame))) return false;
     return true;
+  }
+
+  /** Frames to every member of the room, in order, as batch frames of at most 32 KB (the coalescer's delivery). */
+  async postFramesToMembers(room: string, frames: readonly string[]): Promise<void> {
+    const posts = composeBatchFrames(frames, BILLING_UNIT_BYTES);
+    const members = await this.options.registry.members(room);
+    await forEachLimited(members, this.options.concurrency, async (id) => {
+      for (const post of posts) if ((await this.post(id, post)) === 'gone') return;
+    });
   }
 
   /** One frame to every member of the room (but `except`), posted in parallel. */
