@@ -58,12 +58,13 @@ export async function runClassroomWorkload(gateway: Gateway, w: ClassroomWorkloa
     await Promise.all(
       rooms.map(async ({ name, teacher, students }) => {
         const board = teacher.join(name);
-        const drawing = (async () => {
-          for (let i = 0; i < w.strokes; i++) {
+        // Strokes leave on a fixed schedule (a pen does not wait for acks); the SDK sends them in order.
+        const drawing = Promise.all(
+          Array.from({ length: w.strokes }, async (_, i) => {
+            if (w.strokeIntervalMs > 0) await new Promise((resolve) => setTimeout(resolve, i * w.strokeIntervalMs));
             await board.publish('board.stroke', { i, points: [[i, i + 1], [i + 2, i + 3]] });
-            if (w.strokeIntervalMs > 0) await new Promise((resolve) => setTimeout(resolve, w.strokeIntervalMs));
-          }
-        })();
+          }),
+        );
         const chatting = students.map(async (student, s) => {
           const room = student.join(name);
           for (let i = 0; i < w.chatPerStudent; i++) await room.publish('chat.message', { text: `answer ${i} from ${s}` });
