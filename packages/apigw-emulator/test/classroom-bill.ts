@@ -1,12 +1,12 @@
 // Measures what API Gateway would bill for the classroom workload, naive seed design against the new
 // defaults, by running the Lambda handlers behind the emulator with real SDK clients (docs/cost.md).
 //
-//   node --conditions=source --import tsx packages/apigw-emulator/bench/classroom-bill.ts [--rooms 4] [--json]
+//   node --conditions=source --import tsx packages/apigw-emulator/test/classroom-bill.ts [--rooms 4] [--json]
 //
 // Needs redis-server on the PATH (each design gets a Redis of its own).
 import { parseArgs } from 'node:util';
 import { startRuntime } from '../../../test-support/harness.js';
-import { runClassroomWorkload, usageBetween, type ClassroomWorkload } from '../test/classroom-workload.js';
+import { runClassroomWorkload, usageBetween, type ClassroomWorkload } from './classroom-workload.js';
 
 const { values } = parseArgs({
   options: {
