@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_WORKLOAD, ablyCost, awsCost, runCostCommand, selfHostedCost, throttleWarnings, tieredPrice, traffic, type Estimate, type Workload } from '../src/cost/index.js';
+import { DEFAULT_AWS, DEFAULT_WORKLOAD, ablyCost, awsCost, runCostCommand, selfHostedCost, throttleWarnings, tieredPrice, traffic, type Estimate, type Workload } from '../src/cost/index.js';
 import { parseTiers } from '../src/cost/cli.js';
 import { PRICES } from '../src/cost/prices.js';
 
@@ -113,6 +113,9 @@ describe('classwire cost', () => {
     expect(batched.outboundPosts).toBe(naive.outboundPosts - 14_400);
     expect(awsCost({ ...SMALL, messagesPerPost: 3 }).total).toBeLessThan(awsCost(SMALL).total);
     expect(() => traffic({ ...SMALL, messagesPerPost: 0.5 })).toThrow(RangeError);
+    // The leader of each batch waits out the window: 2,400 batches × 50 ms × 0.5 GB more duration.
+    const windowed = awsCost({ ...SMALL, messagesPerPost: 3 }, { ...DEFAULT_AWS, coalesceMs: 50 });
+    expect(line(windowed, 'Lambda duration').quantity - line(awsCost({ ...SMALL, messagesPerPost: 3 }), 'Lambda duration').quantity).toBeCloseTo(60, 9);
     expect(run(['--batch', '2.5']).code).toBe(0);
     expect(run(['--batch', '0.5']).code).toBe(2);
   });

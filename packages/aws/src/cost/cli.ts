@@ -31,6 +31,7 @@ gateways (EC2 and a load balancer, sized from the benchmark), and on Ably. Price
   --redis-node TYPE    ElastiCache node type (both deployments)     (default ${DEFAULT_AWS.redisNodeType})
   --lambda-ms N        AWS: average handler duration, ms            (default ${DEFAULT_AWS.lambdaMs})
   --lambda-memory MB   AWS: handler memory                          (default ${DEFAULT_AWS.lambdaMemoryMb})
+  --coalesce-ms N      AWS: coalescing window the leader waits      (default 0; the runtime's default is 50)
   --instance TYPE      self-hosted: EC2 instance type               (default ${DEFAULT_SELF_HOSTED.instanceType})
   --engine NAME        self-hosted: memory or redis                 (default ${DEFAULT_SELF_HOSTED.engine})
   --peak-factor N      self-hosted: peak over average traffic       (default ${DEFAULT_SELF_HOSTED.peakFactor})
@@ -39,7 +40,7 @@ gateways (EC2 and a load balancer, sized from the benchmark), and on Ably. Price
   --json               print the estimates as JSON
 `;
 
-const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'batch', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor'] as const;
+const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'batch', 'coalesce-ms', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor'] as const;
 
 /** `--ably-tiers`: `M1:P1,M2:P2,…,P` (bounds in millions, ascending; the last price unbounded). */
 export function parseTiers(text: string): PriceTier[] {
@@ -118,6 +119,7 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
         natGateways: number('nat-gateways', DEFAULT_AWS.natGateways),
         lambdaMs: number('lambda-ms', DEFAULT_AWS.lambdaMs),
         lambdaMemoryMb: number('lambda-memory', DEFAULT_AWS.lambdaMemoryMb),
+        ...(values['coalesce-ms'] === undefined ? {} : { coalesceMs: number('coalesce-ms', 0) }),
         redisNodeType,
       }),
       selfHostedCost(workload, {

@@ -33,6 +33,8 @@ export interface AwsOptions {
   lambdaMemoryMb: number;
   /** Average billed duration of one handler invocation, ms. */
   lambdaMs: number;
+  /** The runtime's coalescing window (CLASSWIRE_COALESCE_MS): each batch's leader invocation runs this much longer. */
+  coalesceMs?: number;
 }
 
 export interface SelfHostedOptions {
@@ -191,7 +193,9 @@ export function awsCost(w: Workload, o: AwsOptions = DEFAULT_AWS): Estimate {
     (firstBillion / MILLION) * p.apiGateway.messagesPerMillion + (Math.max(0, t.billedUnits - BILLION) / MILLION) * p.apiGateway.messagesPerMillionOverBillion;
   // Every inbound frame runs $default; every connection runs the authorizer, $connect and $disconnect.
   const invocations = t.inboundMessages + 3 * t.connects;
-  const gbSeconds = invocations * (o.lambdaMs / 1000) * (o.lambdaMemoryMb / 1024);
+  // One invocation per batch (the leader) waits out the coalescing window before it posts.
+  const leaders = (o.coalesceMs ?? 0) > 0 ? t.publishes / (w.messagesPerPost ?? 1) : 0;
+  const gbSeconds = (invocations * (o.lambdaMs / 1000) + leaders * ((o.coalesceMs ?? 0) / 1000)) * (o.lambdaMemoryMb / 1024);
   // Every frame to a client is a PostToConnection leaving the VPC through NAT.
   const natGb = (t.outboundBytes + t.outboundPosts * POST_OVERHEAD_BYTES) / GB;
   const logGb = (invocations * LOG_BYTES_PER_INVOCATION) / GB;
@@ -207,7 +211,7 @@ export function awsCost(w: Workload, o: AwsOptions = DEFAULT_AWS): Estimate {
       { item: 'API Gateway messages (32 KB units)', quantity: t.billedUnits, unit: 'messages', usd: messagesUsd },
       { item: 'API Gateway connection minutes', quantity: t.connectionMinutes, unit: 'minutes', usd: (t.connectionMinutes / MILLION) * p.apiGateway.connectionMinutesPerMillion },
       { item: 'Lambda requests', quantity: invocations, unit: 'requests', usd: (invocations / MILLION) * p.lambda.requestsPerMillion },
-      { item: `Lambda duration (arm64, ${o.lambdaMemoryMb} MB, ${o.lambdaMs} ms)`, quantity: gbSeconds, unit: 'GB-s', usd: gbSeconds * p.lambda.gbSecond },
+      { item: `Lambda duration (arm64, ${o.lambdaMemoryMb} MB, ${o.lambdaMs} ms${leaders > 0 ? ` + ${o.coalesceMs} ms a batch` : ''})`, quantity: gbSeconds, unit: 'GB-s', usd: gbSeconds * p.lambda.gbSecond },
       { item: `NAT gateway hours (${o.natGateways})`, quantity: o.natGateways * HOURS_PER_MONTH, unit: 'hours', usd: o.natGateways * HOURS_PER_MONTH * p.natGateway.hour },
       { item: 'NAT data processed', quantity: natGb, unit: 'GB', usd: natGb * p.natGateway.gbProcessed },
       { item: `ElastiCache ${o.redisNodes} × ${o.redisNodeType}`, quantity: o.redisNodes * HOURS_PER_MONTH, unit: 'node-hours', usd: o.redisNodes * HOURS_PER_MONTH * nodePrice },
