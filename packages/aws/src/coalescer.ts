@@ -54,23 +54,34 @@ export class RoomCoalescer {
     while (this.flushing.size > 0) await Promise.all(this.flushing);
   }
 
+  /**
+   * Drains the room's queue now and posts it to the members but `except`, whoever leads the window (its
+   * leader then finds less or nothing). A join calls it with the joiner as `except`: what is queued is
+   * stored already, so the joiner gets it in its replay, and the others before the joiner's replay starts.
+   * A close calls it so that what the room was told (a class ending) arrives before the connection goes.
+   */
+  async flushNow(room: string, except?: string): Promise<void> {
+    const queue = this.queueKey(room);
+    const result = await this.redis.multi().del(this.lockKey(room)).lrange(queue, 0, -1).del(queue).exec();
+    const drained = result?.[1]?.[1];
+    if (!Array.isArray(drained) || drained.length === 0) return;
+    const entries = (drained as string[]).map((entry) => {
+      const space = entry.indexOf(' ');
+      return { seq: Number(entry.slice(0, space)), frame: entry.slice(space + 1) };
+    });
+    // Concurrent publishers may queue out of seq order; members get them in order.
+    entries.sort((a, b) => a.seq - b.seq);
+    await this.fanout.postFramesToMembers(
+      room,
+      entries.map((entry) => entry.frame),
+      except,
+    );
+  }
+
   private async flushAfterWindow(room: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, this.windowMs));
     try {
-      const queue = this.queueKey(room);
-      const result = await this.redis.multi().del(this.lockKey(room)).lrange(queue, 0, -1).del(queue).exec();
-      const drained = result?.[1]?.[1];
-      if (!Array.isArray(drained) || drained.length === 0) return;
-      const entries = (drained as string[]).map((entry) => {
-        const space = entry.indexOf(' ');
-        return { seq: Number(entry.slice(0, space)), frame: entry.slice(space + 1) };
-      });
-      // Concurrent publishers may queue out of seq order; members get them in order.
-      entries.sort((a, b) => a.seq - b.seq);
-      await this.fanout.postFramesToMembers(
-        room,
-        entries.map((entry) => entry.frame),
-      );
+      await this.flushNow(room);
     } catch (error) {
       // The messages are stored: members that missed them see the gap at the next message and resume.
       this.logger.warn({ err: error, room }, 'could not flush the room\'s coalesced messages');

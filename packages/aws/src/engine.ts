@@ -69,6 +69,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   // No rate limiter: the port is per process and synchronous, and consecutive frames of one connection
   // land in different execution environments. API Gateway's stage throttling limits the API instead.
   const coalescer = config.coalesceMs > 0 ? new RoomCoalescer(redis, keys.prefix, fanout, config.coalesceMs, logger) : undefined;
+  fanout.coalescer = coalescer;
   const broker = new ManagementApiBroker(roomLog, fanout, coalescer);
   // Cursor throttling in the classroom is per execution environment here: best effort, as cursors are.
   const classroom = config.classroom
