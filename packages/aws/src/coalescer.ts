@@ -6,6 +6,12 @@ import type { ManagementApiFanOut } from './fanout.js';
 const LOCK_SLACK_MS = 1000;
 /** Queued frames nobody drained (their leader's environment died) expire with their queue. */
 const QUEUE_TTL_MS = 60_000;
+/**
+ * At most this many frames wait per room (the stage throttle allows ~50 in a 50 ms window): a flood, or a
+ * queue whose leaders keep dying, cannot grow without bound. Older frames beyond it are dropped from the
+ * queue only: they are stored, and members resume them at the gap.
+ */
+export const MAX_QUEUED_FRAMES = 1000;
 
 /**
  * Coalesces a busy room's messages on API Gateway, where every post to every member is a billed message.
@@ -39,10 +45,11 @@ export class RoomCoalescer {
     const result = await this.redis
       .multi()
       .rpush(queue, `${seq} ${frame}`)
+      .ltrim(queue, -MAX_QUEUED_FRAMES, -1)
       .pexpire(queue, QUEUE_TTL_MS)
       .set(this.lockKey(room), '1', 'PX', this.windowMs + LOCK_SLACK_MS, 'NX')
       .exec();
-    const [, , lock] = result ?? [];
+    const [, , , lock] = result ?? [];
     if (lock?.[0] !== null && lock?.[0] !== undefined) throw lock[0];
     if (lock?.[1] !== 'OK') return;
     const flush = this.flushAfterWindow(room).finally(() => this.flushing.delete(flush));
