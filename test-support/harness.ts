@@ -93,6 +93,8 @@ export type Frame = Record<string, unknown> & { type: string };
 export class TestClient {
   readonly frames: Frame[] = [];
   closeCode: number | undefined;
+  /** Batch frames received (their frames are in `frames`, in order). */
+  batches = 0;
   private readonly waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
   /** Called after every received frame; conditions on the frames so far re-check there. */
   private readonly frameListeners = new Set<() => void>();
@@ -101,15 +103,20 @@ export class TestClient {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      const frame = JSON.parse(String(data)) as Frame;
-      this.frames.push(frame);
-      const index = this.waiters.findIndex((w) => w.match(frame));
-      if (index !== -1) {
-        const [waiter] = this.waiters.splice(index, 1);
-        this.consumed.add(frame);
-        waiter!.resolve(frame);
+      const received = JSON.parse(String(data)) as Frame;
+      // A batch frame (the AWS runtime's) is its frames in order, as the protocol says clients treat it.
+      const batch = received.type === 'batch' && Array.isArray(received.frames);
+      if (batch) this.batches += 1;
+      for (const frame of batch ? (received.frames as Frame[]) : [received]) {
+        this.frames.push(frame);
+        const index = this.waiters.findIndex((w) => w.match(frame));
+        if (index !== -1) {
+          const [waiter] = this.waiters.splice(index, 1);
+          this.consumed.add(frame);
+          waiter!.resolve(frame);
+        }
+        for (const listener of this.frameListeners) listener();
       }
-      for (const listener of this.frameListeners) listener();
     });
     this.closed = new Promise((resolve) =>
       ws.on('close', (code) => {

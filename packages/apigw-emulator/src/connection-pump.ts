@@ -50,7 +50,7 @@ export function acceptConnection(ctx: EmulatorContext, ws: WebSocket, source: Ev
     connection.lastActiveAt = Date.now();
     entry.idleTimer.refresh();
     const body = data.toString();
-    metrics.billMessage('in', Buffer.byteLength(body));
+    metrics.billMessage('in', Buffer.byteLength(body), body);
     void ctx.track(dispatch(ctx, entry, body));
   });
   ws.on('error', (error) => ctx.logger.debug({ err: error, connectionId: source.connectionId }, 'socket error'));
@@ -59,7 +59,7 @@ export function acceptConnection(ctx: EmulatorContext, ws: WebSocket, source: Ev
     clearTimeout(entry.maxTimer);
     ctx.live.delete(source.connectionId);
     metrics.closes.inc({ code: String(code) });
-    metrics.connectionMs.inc(Date.now() - source.connectedAt);
+    metrics.connectionClosed(source.connectedAt, Date.now());
     void ctx.track(fireDisconnect(ctx, source, code, reason.toString()));
   });
 }
@@ -92,7 +92,7 @@ export function connectionTarget(ctx: EmulatorContext, entry: EmulatedConnection
       sendFragmented(entry.socket, data);
       ctx.metrics.framesOut.inc();
       entry.idleTimer.refresh();
-      ctx.metrics.billMessage('out', data.length);
+      ctx.metrics.billMessage('out', data.length, data.toString());
       return Promise.resolve('posted');
     },
     describe: () => Promise.resolve(entry?.connection.info()),

@@ -33,7 +33,10 @@ export async function startApiGatewayEmulator(config: GatewayConfig, apigw: ApiG
   let draining = false;
   const pending = new Set<Promise<unknown>>();
   const live: EmulatorContext['live'] = new Map();
-  const metrics = new EmulatorMetrics(() => live.size);
+  const metrics = new EmulatorMetrics(
+    () => live.size,
+    () => Array.from(live.values(), (entry) => entry.source.connectedAt),
+  );
   const ctx: EmulatorContext = {
     config,
     apigw,

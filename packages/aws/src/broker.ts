@@ -10,6 +10,7 @@ import type {
   StateRead,
 } from '@classwire/core';
 import { composeMessageFrame } from '@classwire/protocol';
+import type { RoomCoalescer } from './coalescer.js';
 import type { ManagementApiFanOut } from './fanout.js';
 
 /**
@@ -19,19 +20,24 @@ import type { ManagementApiFanOut } from './fanout.js';
  * composes it) and the other runtimes deliver.
  *
  * Concurrent invocations post independently, so members may receive two messages out of order; the
- * clients reorder by seq (docs/aws.md). Subscribing is membership in the registry, which the engine
+ * clients reorder by seq (docs/aws.md). With a coalescer, the message is queued instead and leaves with the
+ * room's other messages of the window as one batch post per member (`RoomCoalescer`). Subscribing is membership in the registry, which the engine
  * keeps: `subscribe` and `unsubscribe` have nothing to do.
  */
 export class ManagementApiBroker implements Broker {
   constructor(
     private readonly log: RedisRoomLog,
     private readonly fanout: ManagementApiFanOut,
+    /** Undefined: each message is posted to the members at once. */
+    private readonly coalescer?: RoomCoalescer,
   ) {}
 
   async publish(room: string, body: string, options?: PublishOptions): Promise<PublishResult> {
     const result = await this.log.append(room, body, options);
     if (!result.duplicate && !result.conflict && result.staleGuard === undefined) {
-      await this.fanout.postToMembers(room, composeMessageFrame(room, result.seq, result.ts, body));
+      const frame = composeMessageFrame(room, result.seq, result.ts, body);
+      if (this.coalescer === undefined) await this.fanout.postToMembers(room, frame);
+      else await this.coalescer.queue(room, result.seq, frame);
     }
     return result;
   }

@@ -25,6 +25,8 @@ const env = z.object({
   CLASSWIRE_GONE_GRACE_MS: int(0).default(30_000),
   CLASSWIRE_MAX_CONNECTION_AGE_MS: int(1000).default(API_GATEWAY_MAX_CONNECTION_MS),
   CLASSWIRE_FAILOVER_CHECK_MS: int(0).default(5000),
+  // Room messages published within this window leave as one batch post per member (0: one post per message).
+  CLASSWIRE_COALESCE_MS: int(0).max(1000).default(50),
 });
 
 /** Every variable the Lambda handlers read (the emulator passes `CLASSWIRE_*` on to them). */
@@ -80,6 +82,8 @@ export interface LambdaConfig {
   recordTtlMs: number;
   /** How often an execution environment checks whether the Redis primary changed. */
   failoverCheckMs: number;
+  /** Room messages published within this many ms go to each member as one batch post; 0 posts each at once. */
+  coalesceMs: number;
 }
 
 export class LambdaConfigError extends ConfigError {
@@ -141,6 +145,7 @@ export function loadLambdaConfig(source: Record<string, string | undefined>): La
     maxConnectionAgeMs: e.CLASSWIRE_MAX_CONNECTION_AGE_MS,
     recordTtlMs: e.CLASSWIRE_MAX_CONNECTION_AGE_MS + RECORD_TTL_MARGIN_MS,
     failoverCheckMs: e.CLASSWIRE_FAILOVER_CHECK_MS,
+    coalesceMs: e.CLASSWIRE_COALESCE_MS,
   };
 }
 

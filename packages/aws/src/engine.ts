@@ -1,6 +1,7 @@
 import { Classroom, Engine, type Authorizer, RedisPresence, RedisRegistry, RedisRoomLog, redisKeys, type Logger, type RedisKeys } from '@classwire/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ManagementApiBroker } from './broker.js';
+import { RoomCoalescer } from './coalescer.js';
 import { LambdaConfigError, type LambdaConfig } from './config.js';
 import { FailoverGuard } from './failover.js';
 import { ManagementApiFanOut } from './fanout.js';
@@ -11,6 +12,8 @@ export interface LambdaEngine {
   registry: RedisRegistry;
   classroom: Classroom | undefined;
   fanout: ManagementApiFanOut;
+  /** Undefined when coalescing is off (`CLASSWIRE_COALESCE_MS=0`). */
+  coalescer: RoomCoalescer | undefined;
   connections: ConnectionIndex;
   failover: FailoverGuard;
   redis: Redis;
@@ -65,7 +68,9 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   });
   // No rate limiter: the port is per process and synchronous, and consecutive frames of one connection
   // land in different execution environments. API Gateway's stage throttling limits the API instead.
-  const broker = new ManagementApiBroker(roomLog, fanout);
+  const coalescer = config.coalesceMs > 0 ? new RoomCoalescer(redis, keys.prefix, fanout, config.coalesceMs, logger) : undefined;
+  fanout.coalescer = coalescer;
+  const broker = new ManagementApiBroker(roomLog, fanout, coalescer);
   // Cursor throttling in the classroom is per execution environment here: best effort, as cursors are.
   const classroom = config.classroom
     ? new Classroom({
@@ -102,6 +107,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     registry,
     classroom,
     fanout,
+    coalescer,
     connections,
     failover,
     redis,

@@ -5,7 +5,8 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ConnectionRegistry, FanOut, Logger } from '@classwire/core';
-import { encodeClosingFrame } from '@classwire/protocol';
+import { composeBatchFrames, encodeClosingFrame } from '@classwire/protocol';
+import type { RoomCoalescer } from './coalescer.js';
 
 /** API Gateway's largest @connections post (it splits a message into 32 KB frames itself). */
 export const MAX_POST_BYTES = 128 * 1024;
@@ -57,6 +58,8 @@ export interface ManagementApiFanOutOptions {
 export class ManagementApiFanOut implements FanOut {
   /** Removes a stale connection everywhere (registry, presence); set by the engine factory. */
   onGone: (connectionId: string) => Promise<void> = () => Promise.resolve();
+  /** The room coalescer, when coalescing is on; set by the engine factory. */
+  coalescer: Pick<RoomCoalescer, 'flushNow'> | undefined;
   readonly stats: FanOutStats = { posts: 0, billedUnits: 0, gone: 0, failed: 0, staleRemoved: 0 };
   private readonly clients = new Map<string, ApiGatewayManagementApiClient>();
   private readonly stale = new Set<string>();
@@ -71,9 +74,20 @@ export class ManagementApiFanOut implements FanOut {
   }
 
   async sendMany(connectionId: string, frames: readonly string[]): Promise<boolean> {
+    // A replay, a snapshot and `joined` leave as batch frames: one billed message per 32 KB, not per frame.
     // One after another: API Gateway delivers a connection's posts in the order they were accepted.
-    for (const frame of frames) if (!(await this.send(connectionId, frame))) return false;
+    for (const frame of composeBatchFrames(frames, BILLING_UNIT_BYTES)) if (!(await this.send(connectionId, frame))) return false;
     return true;
+  }
+
+  /** Frames to every member of the room (but `except`), in order, as batch frames of at most 32 KB (the coalescer's delivery). */
+  async postFramesToMembers(room: string, frames: readonly string[], except?: string): Promise<void> {
+    const posts = composeBatchFrames(frames, BILLING_UNIT_BYTES);
+    const members = await this.options.registry.members(room);
+    const targets = except === undefined ? members : members.filter((id) => id !== except);
+    await forEachLimited(targets, this.options.concurrency, async (id) => {
+      for (const post of posts) if ((await this.post(id, post)) === 'gone') return;
+    });
   }
 
   /** One frame to every member of the room (but `except`), posted in parallel. */
@@ -83,8 +97,13 @@ export class ManagementApiFanOut implements FanOut {
     await forEachLimited(targets, this.options.concurrency, (id) => this.post(id, frame));
   }
 
-  subscribe(): Promise<void> {
-    return Promise.resolve();
+  /**
+   * A join (after its membership, before its replay is read): the room's queued messages go to the
+   * other members now, not to the joiner, whose replay carries them (they are stored). Without it they
+   * would reach the joiner twice: in the replay and in the window's batch.
+   */
+  async subscribe(connectionId: string, room: string): Promise<void> {
+    await this.coalescer?.flushNow(room, connectionId);
   }
 
   release(): Promise<void> {
@@ -97,6 +116,11 @@ export class ManagementApiFanOut implements FanOut {
 
   /** DeleteConnection. API Gateway chooses the close code; `code` and `reason` are only logged. */
   async close(connectionId: string, code: number, reason: string): Promise<void> {
+    // What its rooms were told last (a class ending) reaches the connection before it goes.
+    if (this.coalescer !== undefined) {
+      const rooms = (await this.options.registry.get(connectionId))?.joined ?? [];
+      for (const room of rooms) await this.coalescer.flushNow(room);
+    }
     // DeleteConnection cannot choose the close code: tell the client first (a `closing` frame), so it
     // acts on the code (4502 removed: do not reconnect) exactly as it does on the self-hosted gateway.
     await this.send(connectionId, encodeClosingFrame(code, reason));

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_WORKLOAD, ablyCost, awsCost, runCostCommand, selfHostedCost, traffic, type Estimate, type Workload } from '../src/cost/index.js';
+import { DEFAULT_AWS, DEFAULT_WORKLOAD, ablyCost, awsCost, runCostCommand, selfHostedCost, throttleWarnings, tieredPrice, traffic, type Estimate, type Workload } from '../src/cost/index.js';
+import { parseTiers } from '../src/cost/cli.js';
+import { PRICES } from '../src/cost/prices.js';
 
 // Small enough to compute by hand: 2 rooms of 3, 6 messages/room/min of 1,000 B, 10 live hours, pings every 60 s.
 const SMALL: Workload = { rooms: 2, members: 3, messagesPerRoomPerMinute: 6, messageBytes: 1000, liveHours: 10, pingSeconds: 60, sessionMinutes: 60 };
@@ -93,7 +95,60 @@ describe('classwire cost', () => {
     const json = run(['--rooms', '2', '--members', '3', '--rate', '6', '--size', '1000', '--hours', '10', '--ping-seconds', '60', '--json']);
     const parsed = JSON.parse(json.out) as { estimates: Estimate[]; traffic: { billedUnits: number } };
     expect(parsed.traffic.billedUnits).toBe(43_560);
-    expect(parsed.estimates.map((e) => e.total)).toEqual([awsCost(SMALL).total, selfHostedCost(SMALL).total, ablyCost(SMALL).total]);
+    expect(parsed.estimates.map((e) => e.total)).toEqual([
+      awsCost(SMALL).total,
+      selfHostedCost(SMALL).total,
+      ablyCost(SMALL).total,
+      ablyCost(SMALL, PRICES.ably.prepaidMessageTiers).total,
+    ]);
+  });
+
+  it('prices coalesced delivery posts: fewer posts and units, the same deliveries', () => {
+    const naive = traffic(SMALL);
+    const batched = traffic({ ...SMALL, messagesPerPost: 3 });
+    expect(batched.deliveries).toBe(naive.deliveries);
+    expect(batched.deliveryPosts).toBe(7_200); // 21,600 deliveries / 3
+    // 3 frames of 1,170 B and the batch envelope still fit in one 32 KB unit.
+    expect(batched.billedUnits).toBe(naive.billedUnits - 21_600 + 7_200);
+    expect(batched.outboundPosts).toBe(naive.outboundPosts - 14_400);
+    expect(awsCost({ ...SMALL, messagesPerPost: 3 }).total).toBeLessThan(awsCost(SMALL).total);
+    expect(() => traffic({ ...SMALL, messagesPerPost: 0.5 })).toThrow(RangeError);
+    // The leader of each batch waits out the window: 2,400 batches × 50 ms × 0.5 GB more duration.
+    const windowed = awsCost({ ...SMALL, messagesPerPost: 3 }, { ...DEFAULT_AWS, coalesceMs: 50 });
+    expect(line(windowed, 'Lambda duration').quantity - line(awsCost({ ...SMALL, messagesPerPost: 3 }), 'Lambda duration').quantity).toBeCloseTo(60, 9);
+    expect(run(['--batch', '2.5']).code).toBe(0);
+    expect(run(['--batch', '0.5']).code).toBe(2);
+  });
+
+  it('warns when the workload exceeds the stage throttle (1,000/s, burst 500), and not below it', () => {
+    const stage = { stageRateLimit: 1000, stageBurstLimit: 500 };
+    // 500 rooms × 26 at 20 messages/room/min, pings every 25 s: ~690 inbound/s on average.
+    expect(throttleWarnings(traffic(DEFAULT_WORKLOAD), stage)).toEqual([]);
+    // Four times the rooms: ~2,760/s on average, and 208,000 connections starting within a minute.
+    const busy = throttleWarnings(traffic({ ...DEFAULT_WORKLOAD, rooms: 4000 }), stage);
+    expect(busy).toHaveLength(2);
+    expect(busy[0]).toMatch(/inbound messages\/s on average exceeds the stage throttle \(1,000\/s, burst 500\)/);
+    expect(busy[1]).toMatch(/connects and joins\/s, over the stage throttle/);
+    expect(awsCost({ ...DEFAULT_WORKLOAD, rooms: 4000 }).notes).toEqual(expect.arrayContaining(busy));
+    expect(run(['--rooms', '4000']).out).toContain('note: ~');
+  });
+
+  it('prices Ably messages by graduated tiers, each rate within its own tier', () => {
+    const tiers = [
+      { upToMillions: 100, perMillion: 2.5 },
+      { upToMillions: 1000, perMillion: 1.25 },
+      { upToMillions: Infinity, perMillion: 0.5 },
+    ];
+    expect(tieredPrice(50e6, tiers)).toBeCloseTo(125, 9);
+    expect(tieredPrice(600e6, tiers)).toBeCloseTo(250 + 625, 9);
+    expect(tieredPrice(2000e6, tiers)).toBeCloseTo(250 + 1125 + 500, 9);
+    expect(() => tieredPrice(10e6, [{ upToMillions: 5, perMillion: 1 }])).toThrow(RangeError);
+    expect(parseTiers('100:2.5,1000:1.25,0.5')).toEqual(tiers);
+    for (const bad of ['', '100:2.5', '100:x,1', '1000:2,100:1,1', '100:-1,1', 'a:b,c']) expect(() => parseTiers(bad)).toThrow(RangeError);
+    const quoted = run(['--ably-tiers', '100:2.5,1000:1.25,0.5', '--json']);
+    const parsed = JSON.parse(quoted.out) as { estimates: Estimate[] };
+    expect(parsed.estimates.map((e) => e.total)).toEqual([awsCost(DEFAULT_WORKLOAD).total, selfHostedCost(DEFAULT_WORKLOAD).total, ablyCost(DEFAULT_WORKLOAD, tiers).total]);
+    expect(run(['--ably-tiers', '5:1']).code).toBe(2);
   });
 
   it('refuses bad input with a message and exit code 2', () => {

@@ -67,6 +67,12 @@ describe('the Lambda bundle', () => {
 });
 
 describe('the CDK stack (synthesized offline)', () => {
+  it('passes the coalescing window to the handlers only when set (their default is 50 ms)', () => {
+    const variables = (from: Template) => functionsByHandler(from)['index.message']!.Properties.Environment as { Variables: Record<string, unknown> };
+    expect(variables(template).Variables.CLASSWIRE_COALESCE_MS).toBeUndefined();
+    expect(variables(synth({ coalesceMs: 0 })).Variables.CLASSWIRE_COALESCE_MS).toBe('0');
+  });
+
   it('defines a WebSocket API routing on action, with $connect, $disconnect and $default', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET', RouteSelectionExpression: '$request.body.action' });
     template.resourceCountIs('AWS::ApiGatewayV2::Route', 3);

@@ -15,7 +15,7 @@ export interface DirectMessage<T = unknown> {
 }
 
 /** One handler per server frame type: a frame type added to the protocol does not compile until handled. */
-type ServerFrameHandlers = { [T in ServerFrame['type']]: (frame: Extract<ServerFrame, { type: T }>) => void };
+type ServerFrameHandlers = { [T in Exclude<ServerFrame['type'], 'batch'>]: (frame: Extract<ServerFrame, { type: T }>) => void };
 
 export interface InboundParts {
   connection: Connection;
@@ -67,16 +67,20 @@ export class Inbound {
   }
 
   receive(data: unknown): void {
-    let frame: ServerFrame;
+    let frame: ServerFrame | null;
     try {
-      frame = JSON.parse(typeof data === 'string' ? data : String(data)) as ServerFrame;
+      frame = JSON.parse(typeof data === 'string' ? data : String(data)) as ServerFrame | null;
     } catch (error) {
       this.parts.reportError(error);
       return;
     }
-    // Frame types this client does not know (from a newer server) are ignored.
-    if (!Object.hasOwn(this.handlers, frame.type)) return;
-    (this.handlers[frame.type] as (frame: ServerFrame) => void)(frame);
+    // A batch's frames are handled in order as if each had arrived alone; a batch inside one is ignored.
+    const frames = frame?.type === 'batch' ? frame.frames : [frame];
+    if (!Array.isArray(frames)) return;
+    for (const one of frames as (ServerFrame | null)[]) {
+      // Frame types this client does not know (from a newer server), and non-objects, are ignored.
+      if (one && Object.hasOwn(this.handlers, one.type)) (this.handlers[one.type as keyof ServerFrameHandlers] as (frame: ServerFrame) => void)(one);
+    }
   }
 
   private onJoined(frame: JoinedFrame): void {

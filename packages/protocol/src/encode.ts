@@ -31,6 +31,35 @@ export function composePrivateMessageFrame(room: string, ts: number, body: strin
   return `{"type":"message","room":${JSON.stringify(room)},"ts":${ts},${body}`;
 }
 
+/** Bytes `composeBatchFrames` adds around the frames of one batch: `{"type":"batch","frames":[`, `]}`. */
+export const BATCH_OVERHEAD_BYTES = utf8Length('{"type":"batch","frames":[]}');
+
+/**
+ * Packs encoded server frames, in order, into as few frames as fit in `maxFrameBytes` each: a run of two
+ * or more becomes one `batch` frame (the frames' own text inside, so stored frames are sent byte for byte);
+ * a frame alone, or one too large to share a frame, is returned as it is. Batch frames are never nested.
+ */
+export function composeBatchFrames(frames: readonly string[], maxFrameBytes: number): string[] {
+  const out: string[] = [];
+  let run: string[] = [];
+  let runBytes = BATCH_OVERHEAD_BYTES;
+  const close = () => {
+    if (run.length === 1) out.push(run[0]!);
+    else if (run.length > 1) out.push(`{"type":"batch","frames":[${run.join(',')}]}`);
+    run = [];
+    runBytes = BATCH_OVERHEAD_BYTES;
+  };
+  for (const frame of frames) {
+    const bytes = utf8Length(frame);
+    // Every frame after the first in a batch adds a separating comma.
+    if (run.length > 0 && runBytes + 1 + bytes > maxFrameBytes) close();
+    runBytes += bytes + (run.length > 0 ? 1 : 0);
+    run.push(frame);
+  }
+  close();
+  return out;
+}
+
 export function encodeJoinedFrame(joined: Omit<JoinedFrame, 'type'>): string {
   const frame: JoinedFrame = {
     type: 'joined',

@@ -177,7 +177,17 @@ export interface ClosingFrame {
   /** How long to wait before reconnecting, ms (a draining node spreads its clients' reconnects). */
   retryAfterMs?: number;
 }
+/**
+ * Several frames for one recipient in one transport message (API Gateway bills each post per 32 KB, so
+ * frames that leave together cost one message). The receiver handles `frames` in order exactly as if each
+ * had arrived on its own; every message keeps its room seq. A batch never holds another batch.
+ */
+export interface BatchFrame {
+  type: 'batch';
+  frames: Exclude<ServerFrame, BatchFrame>[];
+}
 export type ServerFrame =
+  | BatchFrame
   | JoinedFrame
   | MembersFrame
   | MessageFrame

@@ -32,6 +32,7 @@ new ClasswireStack(app, env.CLASSWIRE_STACK_NAME ?? 'Classwire', {
   ...(env.CLASSWIRE_REDIS_NODE_TYPE === undefined ? {} : { redisNodeType: env.CLASSWIRE_REDIS_NODE_TYPE }),
   ...(env.CLASSWIRE_NAT_GATEWAYS === undefined ? {} : { natGateways: Number(env.CLASSWIRE_NAT_GATEWAYS) }),
   ...(env.CLASSWIRE_ALLOWED_ORIGINS === undefined ? {} : { allowedOrigins: list(env.CLASSWIRE_ALLOWED_ORIGINS)! }),
+  ...(env.CLASSWIRE_COALESCE_MS === undefined ? {} : { coalesceMs: Number(env.CLASSWIRE_COALESCE_MS) }),
   ...(env.CLASSWIRE_ALARM_EMAIL === undefined ? {} : { alarmEmail: env.CLASSWIRE_ALARM_EMAIL }),
   ...(env.CLASSWIRE_TRACING === '1' ? { tracing: true } : {}),
   ...(env.CLASSWIRE_ACCESS_LOGS === '1' ? { accessLogs: true } : {}),

@@ -36,6 +36,8 @@ export interface ClasswireStackProps extends StackProps {
   throttle?: { rateLimit: number; burstLimit: number };
   /** Browser origins allowed to connect (CLASSWIRE_ALLOWED_ORIGINS). @default any */
   allowedOrigins?: string[];
+  /** Coalescing window of room messages, ms (CLASSWIRE_COALESCE_MS; 0: a post per member per message). @default 50 */
+  coalesceMs?: number;
   /** An address that receives the alarms (through an SNS topic). */
   alarmEmail?: string;
   /**
@@ -200,6 +202,7 @@ export class ClasswireStack extends Stack {
       CLASSWIRE_REDIS_URL: redisUrl,
       WS_CALLBACK_URL: this.stage.callbackUrl,
       ...(props.allowedOrigins === undefined ? {} : { CLASSWIRE_ALLOWED_ORIGINS: props.allowedOrigins.join(',') }),
+      ...(props.coalesceMs === undefined ? {} : { CLASSWIRE_COALESCE_MS: String(props.coalesceMs) }),
     };
     const handlerOptions = { inVpc: true, timeout: INTEGRATION_TIMEOUT, memorySize: 512, environment: handlerEnvironment };
     const connect = make('Connect', 'connect', handlerOptions);

@@ -8,6 +8,7 @@ import {
   selfHostedCost,
   traffic,
   type Estimate,
+  type PriceTier,
   type Workload,
 } from './model.js';
 import { PRICES } from './prices.js';
@@ -24,17 +25,41 @@ gateways (EC2 and a load balancer, sized from the benchmark), and on Ably. Price
   --hours N            live hours per month                         (default ${DEFAULT_WORKLOAD.liveHours})
   --ping-seconds N     client ping interval                         (default ${DEFAULT_WORKLOAD.pingSeconds})
   --session-minutes N  length of a class                            (default ${DEFAULT_WORKLOAD.sessionMinutes})
+  --batch N            AWS: room messages per delivery post, as the  (default 1: a post per member per message)
+                       emulator measured the runtime's coalescing (docs/cost.md)
   --nat-gateways N     AWS: NAT gateways                            (default ${DEFAULT_AWS.natGateways})
   --redis-node TYPE    ElastiCache node type (both deployments)     (default ${DEFAULT_AWS.redisNodeType})
   --lambda-ms N        AWS: average handler duration, ms            (default ${DEFAULT_AWS.lambdaMs})
   --lambda-memory MB   AWS: handler memory                          (default ${DEFAULT_AWS.lambdaMemoryMb})
+  --coalesce-ms N      AWS: coalescing window the leader waits      (default 0; the runtime's default is 50)
   --instance TYPE      self-hosted: EC2 instance type               (default ${DEFAULT_SELF_HOSTED.instanceType})
   --engine NAME        self-hosted: memory or redis                 (default ${DEFAULT_SELF_HOSTED.engine})
   --peak-factor N      self-hosted: peak over average traffic       (default ${DEFAULT_SELF_HOSTED.peakFactor})
+  --ably-tiers LIST    Ably message prices from a quote, graduated: MILLIONS:PRICE,…,PRICE per million
+                       (e.g. 1000:2.5,5000:1.25,0.8; default: the list price, and the prepaid-package rate beside it)
   --json               print the estimates as JSON
 `;
 
-const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor'] as const;
+const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'batch', 'coalesce-ms', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor'] as const;
+
+/** `--ably-tiers`: `M1:P1,M2:P2,…,P` (bounds in millions, ascending; the last price unbounded). */
+export function parseTiers(text: string): PriceTier[] {
+  const parts = text.split(',');
+  if (parts.length > 20) throw new RangeError('--ably-tiers takes at most 20 tiers');
+  let previous = 0;
+  return parts.map((part, index) => {
+    const last = index === parts.length - 1;
+    const [bound, price] = last && !part.includes(':') ? ['Infinity', part] : part.split(':');
+    const upToMillions = Number(bound);
+    const perMillion = Number(price);
+    const valid = bound !== undefined && price !== undefined && price.trim() !== '' && Number.isFinite(perMillion) && perMillion >= 0 && upToMillions > previous;
+    if (!valid || (last ? upToMillions !== Infinity : !Number.isFinite(upToMillions))) {
+      throw new RangeError(`--ably-tiers: "${part.slice(0, 40)}" is not MILLIONS:PRICE (ascending bounds, the last a bare PRICE)`);
+    }
+    previous = upToMillions;
+    return { upToMillions, perMillion };
+  });
+}
 
 export interface CostOutput {
   write(text: string): void;
@@ -51,6 +76,7 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
         'redis-node': { type: 'string' },
         instance: { type: 'string' },
         engine: { type: 'string' },
+        'ably-tiers': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -80,7 +106,10 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
       liveHours: number('hours', DEFAULT_WORKLOAD.liveHours),
       pingSeconds: number('ping-seconds', DEFAULT_WORKLOAD.pingSeconds),
       sessionMinutes: number('session-minutes', DEFAULT_WORKLOAD.sessionMinutes),
+      messagesPerPost: number('batch', 1),
     };
+    if (workload.messagesPerPost! < 1) throw new RangeError('--batch must be at least 1');
+    const quoted = typeof values['ably-tiers'] === 'string' ? parseTiers(values['ably-tiers']) : undefined;
     const engine = (values.engine as string | undefined) ?? DEFAULT_SELF_HOSTED.engine;
     if (engine !== 'memory' && engine !== 'redis') throw new RangeError('--engine must be memory or redis');
     const redisNodeType = (values['redis-node'] as string | undefined) ?? DEFAULT_AWS.redisNodeType;
@@ -90,6 +119,7 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
         natGateways: number('nat-gateways', DEFAULT_AWS.natGateways),
         lambdaMs: number('lambda-ms', DEFAULT_AWS.lambdaMs),
         lambdaMemoryMb: number('lambda-memory', DEFAULT_AWS.lambdaMemoryMb),
+        ...(values['coalesce-ms'] === undefined ? {} : { coalesceMs: number('coalesce-ms', 0) }),
         redisNodeType,
       }),
       selfHostedCost(workload, {
@@ -99,7 +129,8 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
         peakFactor: number('peak-factor', DEFAULT_SELF_HOSTED.peakFactor),
         redisNodeType,
       }),
-      ablyCost(workload),
+      quoted === undefined ? ablyCost(workload) : ablyCost(workload, quoted, 'quoted tiers'),
+      ...(quoted === undefined ? [ablyCost(workload, PRICES.ably.prepaidMessageTiers, 'prepaid-package rate')] : []),
     ];
     if (values.json === true) {
       out.write(`${JSON.stringify({ prices: PRICES.asOf, region: PRICES.region, workload, traffic: traffic(workload), estimates }, null, 2)}\n`);
@@ -121,7 +152,7 @@ function render(w: Workload, estimates: Estimate[]): string {
   const money = (usd: number) => `$${usd.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
   const count = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: n < 100 ? 2 : 0 });
   const lines = [
-    `Workload: ${w.rooms} rooms × ${w.members} members, ${w.messagesPerRoomPerMinute} messages/room/min of ${w.messageBytes} B, ${w.liveHours} live hours/month, pings every ${w.pingSeconds} s`,
+    `Workload: ${w.rooms} rooms × ${w.members} members, ${w.messagesPerRoomPerMinute} messages/room/min of ${w.messageBytes} B, ${w.liveHours} live hours/month, pings every ${w.pingSeconds} s, ${w.messagesPerPost ?? 1} messages per AWS post`,
     `Traffic:  ${count(t.publishes)} publishes, ${count(t.deliveries)} deliveries, ${count(t.pings)} pings, ${count(t.connects)} connects, ${count(t.connectionMinutes)} connection minutes`,
     `Prices:   ${PRICES.region}, ${PRICES.asOf} (see docs/cost.md)`,
     '',
@@ -132,8 +163,9 @@ function render(w: Workload, estimates: Estimate[]): string {
     for (const note of e.notes) lines.push(`  note: ${note}`);
     lines.push('');
   }
-  const [aws, self, ably] = estimates as [Estimate, Estimate, Estimate];
+  const [aws, self, ably, prepaid] = estimates as [Estimate, Estimate, Estimate, Estimate | undefined];
   lines.push(`Ably / AWS: ${(ably.total / aws.total).toFixed(2)}×   Ably / self-hosted: ${(ably.total / self.total).toFixed(2)}×   AWS / self-hosted: ${(aws.total / self.total).toFixed(2)}×`);
+  if (prepaid !== undefined) lines.push(`Ably at the prepaid-package rate / AWS: ${(prepaid.total / aws.total).toFixed(2)}×`);
   const perHour = (usd: number) => `$${(usd / (t.connectionMinutes / 60)).toFixed(4)}`;
   lines.push(`Per connection-hour: AWS ${perHour(aws.total)}, self-hosted ${perHour(self.total)}, Ably ${perHour(ably.total)}`);
   return `${lines.join('\n')}\n`;

@@ -16,15 +16,25 @@ export interface Workload {
   pingSeconds: number;
   /** Length of one class, minutes: each member connects once per class (and again every 2 hours on AWS). */
   sessionMinutes: number;
+  /**
+   * AWS: room messages per delivery post, averaged (1: one post per member per message; more with the
+   * runtime's coalescing, measured by the emulator's classroom workload, docs/cost.md). Optional: 1.
+   */
+  messagesPerPost?: number;
 }
 
 export interface AwsOptions {
   natGateways: number;
+  /** The stage's throttle (the CDK stack's): inbound messages per second, and the burst. */
+  stageRateLimit: number;
+  stageBurstLimit: number;
   redisNodeType: string;
   redisNodes: number;
   lambdaMemoryMb: number;
   /** Average billed duration of one handler invocation, ms. */
   lambdaMs: number;
+  /** The runtime's coalescing window (CLASSWIRE_COALESCE_MS): each batch's leader invocation runs this much longer. */
+  coalesceMs?: number;
 }
 
 export interface SelfHostedOptions {
@@ -50,7 +60,7 @@ export const DEFAULT_WORKLOAD: Workload = {
   sessionMinutes: 60,
 };
 
-export const DEFAULT_AWS: AwsOptions = { natGateways: 1, redisNodeType: 'cache.t4g.small', redisNodes: 2, lambdaMemoryMb: 512, lambdaMs: 40 };
+export const DEFAULT_AWS: AwsOptions = { natGateways: 1, stageRateLimit: 1000, stageBurstLimit: 500, redisNodeType: 'cache.t4g.small', redisNodes: 2, lambdaMemoryMb: 512, lambdaMs: 40 };
 
 export const DEFAULT_SELF_HOSTED: SelfHostedOptions = {
   engine: 'redis',
@@ -64,6 +74,8 @@ export const DEFAULT_SELF_HOSTED: SelfHostedOptions = {
 
 /** Bytes a message frame adds to its payload: type, room, seq, ts, from, id. */
 export const MESSAGE_ENVELOPE_BYTES = 170;
+/** Bytes a batch frame adds around its frames. */
+const BATCH_ENVELOPE_BYTES = 28;
 /** Bytes a publish frame adds to its payload: action, room, id. */
 const PUBLISH_ENVELOPE_BYTES = 80;
 /** Small frames: ack, pong, presence, and a `joined` reply without its presence list. */
@@ -96,6 +108,12 @@ export interface Traffic {
   /** Every frame sent to a client: deliveries (the sender included), acks, pongs, joined replies, presence. */
   outboundMessages: number;
   deliveries: number;
+  /** AWS: PostToConnection calls carrying the deliveries (fewer than deliveries when messages are coalesced). */
+  deliveryPosts: number;
+  /** AWS: every PostToConnection (delivery posts, acks, pongs, joined replies, presence). */
+  outboundPosts: number;
+  /** Frames per second from clients, averaged over the live hours (what the stage throttle counts). */
+  inboundPerSecond: number;
   /** 32 KB units API Gateway bills, both directions. */
   billedUnits: number;
   connectionMinutes: number;
@@ -120,8 +138,12 @@ export function traffic(w: Workload): Traffic {
   const outboundMessages = deliveries + acks + pings + connects + presence;
   const units = (bytes: number) => Math.ceil(bytes / PRICES.apiGateway.meterBytes);
   const messageFrameBytes = w.messageBytes + MESSAGE_ENVELOPE_BYTES;
+  const perPost = w.messagesPerPost ?? 1;
+  const deliveryPosts = deliveries / perPost;
+  // A batch post carries `perPost` frames and the batch envelope.
+  const deliveryPostBytes = perPost === 1 ? messageFrameBytes : perPost * (messageFrameBytes + 1) + BATCH_ENVELOPE_BYTES;
   const billedUnits =
-    publishes * units(w.messageBytes + PUBLISH_ENVELOPE_BYTES) + pings + connects + deliveries * units(messageFrameBytes) + acks + pings + connects + presence;
+    publishes * units(w.messageBytes + PUBLISH_ENVELOPE_BYTES) + pings + connects + deliveryPosts * units(deliveryPostBytes) + acks + pings + connects + presence;
   const outboundBytes =
     deliveries * messageFrameBytes + acks * ACK_BYTES + pings * PONG_BYTES + connects * (JOINED_BYTES + JOINED_BYTES_PER_MEMBER * w.members) + presence * PRESENCE_BYTES;
   return {
@@ -132,6 +154,9 @@ export function traffic(w: Workload): Traffic {
     inboundMessages,
     outboundMessages,
     deliveries,
+    deliveryPosts,
+    outboundPosts: outboundMessages - deliveries + deliveryPosts,
+    inboundPerSecond: inboundMessages / liveSeconds,
     billedUnits,
     connectionMinutes: connections * w.liveHours * 60,
     outboundBytes,
@@ -168,22 +193,25 @@ export function awsCost(w: Workload, o: AwsOptions = DEFAULT_AWS): Estimate {
     (firstBillion / MILLION) * p.apiGateway.messagesPerMillion + (Math.max(0, t.billedUnits - BILLION) / MILLION) * p.apiGateway.messagesPerMillionOverBillion;
   // Every inbound frame runs $default; every connection runs the authorizer, $connect and $disconnect.
   const invocations = t.inboundMessages + 3 * t.connects;
-  const gbSeconds = invocations * (o.lambdaMs / 1000) * (o.lambdaMemoryMb / 1024);
+  // One invocation per batch (the leader) waits out the coalescing window before it posts.
+  const leaders = (o.coalesceMs ?? 0) > 0 ? t.publishes / (w.messagesPerPost ?? 1) : 0;
+  const gbSeconds = (invocations * (o.lambdaMs / 1000) + leaders * ((o.coalesceMs ?? 0) / 1000)) * (o.lambdaMemoryMb / 1024);
   // Every frame to a client is a PostToConnection leaving the VPC through NAT.
-  const natGb = (t.outboundBytes + t.outboundMessages * POST_OVERHEAD_BYTES) / GB;
+  const natGb = (t.outboundBytes + t.outboundPosts * POST_OVERHEAD_BYTES) / GB;
   const logGb = (invocations * LOG_BYTES_PER_INVOCATION) / GB;
   const notes: string[] = [];
-  const postsPerSecond = t.outboundPerSecond;
+  const postsPerSecond = t.outboundPosts / (w.liveHours * 3600);
   if (postsPerSecond > 10_000) notes.push(`~${Math.round(postsPerSecond)} posts/s on average exceeds the account's 10,000 requests/s API Gateway throttle: ask AWS for more`);
   const connectsAtStart = t.connections / 60;
   if (connectsAtStart > 500) notes.push(`all classes starting within one minute means ~${Math.round(connectsAtStart)} new connections/s, over the 500/s quota`);
+  notes.push(...throttleWarnings(t, o));
   return estimate(
     'AWS (API Gateway + Lambda + ElastiCache)',
     [
       { item: 'API Gateway messages (32 KB units)', quantity: t.billedUnits, unit: 'messages', usd: messagesUsd },
       { item: 'API Gateway connection minutes', quantity: t.connectionMinutes, unit: 'minutes', usd: (t.connectionMinutes / MILLION) * p.apiGateway.connectionMinutesPerMillion },
       { item: 'Lambda requests', quantity: invocations, unit: 'requests', usd: (invocations / MILLION) * p.lambda.requestsPerMillion },
-      { item: `Lambda duration (arm64, ${o.lambdaMemoryMb} MB, ${o.lambdaMs} ms)`, quantity: gbSeconds, unit: 'GB-s', usd: gbSeconds * p.lambda.gbSecond },
+      { item: `Lambda duration (arm64, ${o.lambdaMemoryMb} MB, ${o.lambdaMs} ms${leaders > 0 ? ` + ${o.coalesceMs} ms a batch` : ''})`, quantity: gbSeconds, unit: 'GB-s', usd: gbSeconds * p.lambda.gbSecond },
       { item: `NAT gateway hours (${o.natGateways})`, quantity: o.natGateways * HOURS_PER_MONTH, unit: 'hours', usd: o.natGateways * HOURS_PER_MONTH * p.natGateway.hour },
       { item: 'NAT data processed', quantity: natGb, unit: 'GB', usd: natGb * p.natGateway.gbProcessed },
       { item: `ElastiCache ${o.redisNodes} × ${o.redisNodeType}`, quantity: o.redisNodes * HOURS_PER_MONTH, unit: 'node-hours', usd: o.redisNodes * HOURS_PER_MONTH * nodePrice },
@@ -192,6 +220,24 @@ export function awsCost(w: Workload, o: AwsOptions = DEFAULT_AWS): Estimate {
     ],
     notes,
   );
+}
+
+/**
+ * Warnings when the workload exceeds the stage's throttle (API Gateway answers 429 beyond it, and the
+ * SDK retries): the average inbound rate against the rate limit, and a class start (a connect and a join
+ * per member within a minute) against rate and burst.
+ */
+export function throttleWarnings(t: Traffic, o: Pick<AwsOptions, 'stageRateLimit' | 'stageBurstLimit'>): string[] {
+  const limits = `the stage throttle (${o.stageRateLimit.toLocaleString('en-US')}/s, burst ${o.stageBurstLimit.toLocaleString('en-US')})`;
+  const warnings: string[] = [];
+  if (t.inboundPerSecond > o.stageRateLimit) {
+    warnings.push(`~${Math.round(t.inboundPerSecond).toLocaleString('en-US')} inbound messages/s on average exceeds ${limits}: raise it in the stack (throttle) and the account quota`);
+  }
+  const startPerSecond = (2 * t.connections) / 60;
+  if (startPerSecond > o.stageRateLimit) {
+    warnings.push(`every class starting within one minute sends ~${Math.round(startPerSecond).toLocaleString('en-US')} connects and joins/s, over ${limits}`);
+  }
+  return warnings;
 }
 
 /** Classwire's own gateway on EC2 behind a load balancer, sized from the benchmark's CPU per delivery. */
@@ -224,16 +270,40 @@ export function selfHostedCost(w: Workload, o: SelfHostedOptions = DEFAULT_SELF_
   return estimate(`Self-hosted Classwire (${o.engine} engine)`, lines, notes);
 }
 
-/** Ably's per-minute pricing (Standard package): the commercial service the case study moved away from. */
-export function ablyCost(w: Workload): Estimate {
+/** A graduated price: each tier's rate applies to the messages between the previous bound and its own. */
+export interface PriceTier {
+  /** Upper bound of the tier, millions of messages a month (Infinity for the last). */
+  upToMillions: number;
+  perMillion: number;
+}
+
+/** The price of `messages` under graduated `tiers` (each rate applies only within its tier). */
+export function tieredPrice(messages: number, tiers: readonly PriceTier[]): number {
+  let usd = 0;
+  let from = 0;
+  for (const tier of tiers) {
+    const upTo = tier.upToMillions * MILLION;
+    if (messages <= from) break;
+    usd += ((Math.min(messages, upTo) - from) / MILLION) * tier.perMillion;
+    from = upTo;
+  }
+  if (messages > from) throw new RangeError('the last price tier must be unbounded (Infinity)');
+  return usd;
+}
+
+/**
+ * Ably's per-minute pricing (Standard package): the commercial service the case study moved away from.
+ * Messages are priced by `tiers` (graduated, docs/cost.md): by default the published list rate alone.
+ */
+export function ablyCost(w: Workload, tiers: readonly PriceTier[] = PRICES.ably.messageTiers, label = 'list price'): Estimate {
   const t = traffic(w);
   const a = PRICES.ably;
   // Ably counts each publish once and each delivery once; presence enters and leaves are messages too.
   const messages = t.publishes + t.deliveries + t.connects * 2 * (1 + w.members);
   const channelMinutes = w.rooms * w.liveHours * 60;
-  return estimate('Ably (per-minute pricing, Standard)', [
+  return estimate(`Ably (per-minute pricing, Standard, ${label})`, [
     { item: 'Package', quantity: 1, unit: 'month', usd: a.packagePerMonth },
-    { item: 'Messages', quantity: messages, unit: 'messages', usd: (messages / MILLION) * a.messagesPerMillion },
+    { item: 'Messages', quantity: messages, unit: 'messages', usd: tieredPrice(messages, tiers) },
     { item: 'Connection minutes', quantity: t.connectionMinutes, unit: 'minutes', usd: (t.connectionMinutes / MILLION) * a.connectionMinutesPerMillion },
     { item: 'Channel minutes', quantity: channelMinutes, unit: 'minutes', usd: (channelMinutes / MILLION) * a.channelMinutesPerMillion },
   ]);
@@ -244,4 +314,5 @@ function validate(w: Workload): void {
     if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number`);
   }
   if (w.members < 1 || !Number.isInteger(w.members)) throw new RangeError('members must be a whole number');
+  if (w.messagesPerPost !== undefined && w.messagesPerPost < 1) throw new RangeError('messagesPerPost must be at least 1');
 }

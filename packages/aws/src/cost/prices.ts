@@ -36,7 +36,15 @@ export const PRICES = {
   } as Record<string, { hour: number; vcpus: number; memoryGiB: number }>,
   loadBalancer: { hour: 0.0225, lcuHour: 0.008 },
   /** Ably, per-minute pricing on the Standard package (the commercial comparison). */
-  ably: { packagePerMonth: 29, messagesPerMillion: 2.5, connectionMinutesPerMillion: 1.0, channelMinutesPerMillion: 1.0 },
+  ably: {
+    packagePerMonth: 29,
+    /** Graduated message prices: the published list (and overage) rate; a quote's tiers go in `--ably-tiers`. */
+    messageTiers: [{ upToMillions: Infinity, perMillion: 2.5 }],
+    /** The effective rate of messages bought in advance in a prepaid package (Ably's pricing calculator). */
+    prepaidMessageTiers: [{ upToMillions: Infinity, perMillion: 1.25 }],
+    connectionMinutesPerMillion: 1.0,
+    channelMinutesPerMillion: 1.0,
+  },
 } as const;
 
 /**

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { startRuntime } from '../../../test-support/harness.js';
+import { runClassroomWorkload, usageBetween, type ClassroomWorkload } from './classroom-workload.js';
+
+async function measure(env: Record<string, string>, workload: ClassroomWorkload) {
+  const gateway = await startRuntime('apigw-emulator', env);
+  try {
+    return await runClassroomWorkload(gateway, workload);
+  } finally {
+    await gateway.drain();
+  }
+}
+
+describe('billed units of the AWS runtime, counted by the emulator', () => {
+  // One room of a teacher and 5 students; the teacher draws 6 strokes as fast as acks come back.
+  const burst: ClassroomWorkload = { rooms: 1, students: 5, strokes: 6, strokeIntervalMs: 0, chatPerStudent: 0 };
+
+  it('without coalescing: one message post per member per message, an ack per publish, joins and presence', async () => {
+    const { joined, done } = await measure({ CLASSWIRE_COALESCE_MS: '0' }, burst);
+    // 6 joins; each `joined` alone; each join tells those already in (0+1+…+5 presence frames).
+    expect(joined.inbound).toEqual({ join: 6 });
+    expect(joined.outbound).toEqual({ joined: 6, presence: 15 });
+    expect(usageBetween(joined, done)).toEqual({ inbound: { publish: 6 }, outbound: { message: 36, ack: 6 }, posts: 42 });
+    expect(done.connectionMinutes).toBe(6);
+  });
+
+  it('with coalescing: a burst within the window reaches each member as one batch post, everything in order', async () => {
+    // The window is long enough to hold the whole burst on a loaded machine; runClassroomWorkload checks order.
+    const { joined, done } = await measure({ CLASSWIRE_COALESCE_MS: '1000' }, burst);
+    expect(usageBetween(joined, done)).toEqual({ inbound: { publish: 6 }, outbound: { batch: 6, ack: 6 }, posts: 12 });
+  });
+
+  it('with concurrent publishers: batch posts, every member receives every message once and in seq order', async () => {
+    const { joined, done } = await measure(
+      { CLASSWIRE_COALESCE_MS: '200' },
+      { rooms: 2, students: 8, strokes: 5, strokeIntervalMs: 0, chatPerStudent: 2 },
+    );
+    const used = usageBetween(joined, done);
+    expect(used.inbound).toEqual({ publish: 42 });
+    expect(used.outbound.ack).toBe(42);
+    // 42 messages to 18 members would be 378 posts one by one.
+    expect(used.outbound.batch).toBeGreaterThan(0);
+    expect((used.outbound.batch ?? 0) + (used.outbound.message ?? 0)).toBeLessThan(378);
+  });
+});
