@@ -1,4 +1,5 @@
 import { ConfigError, DEFAULTS, SHARED_ENV, envInt as int, parseEnv } from '@classwire/core';
+import type { BoardRate } from '@classwire/core';
 import { DEFAULT_LIMITS } from '@classwire/protocol';
 import { z } from 'zod';
 
@@ -59,6 +60,8 @@ export interface LambdaConfig {
   limits: {
     maxFrameBytes: number;
     maxBoardBytes: number;
+    /** Per user on one node: strokes and shapes added per second (items and bytes), with bursts. */
+    boardRate: BoardRate;
     maxConnectionsPerUser: number;
     maxRoomsPerConnection: number;
     historySize: number;
@@ -129,6 +132,12 @@ export function loadLambdaConfig(source: Record<string, string | undefined>): La
     limits: {
       maxFrameBytes: e.CLASSWIRE_MAX_FRAME_BYTES,
       maxBoardBytes: e.CLASSWIRE_MAX_BOARD_BYTES,
+      boardRate: {
+        bytesPerSecond: e.CLASSWIRE_BOARD_BYTES_PER_SECOND,
+        bytesBurst: e.CLASSWIRE_BOARD_BYTES_BURST,
+        itemsPerSecond: e.CLASSWIRE_BOARD_ITEMS_PER_SECOND,
+        itemsBurst: e.CLASSWIRE_BOARD_ITEMS_BURST,
+      },
       maxConnectionsPerUser: e.CLASSWIRE_MAX_CONNECTIONS_PER_USER,
       maxRoomsPerConnection: e.CLASSWIRE_MAX_ROOMS_PER_CONNECTION,
       historySize: e.CLASSWIRE_HISTORY_SIZE,

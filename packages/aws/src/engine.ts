@@ -75,6 +75,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
         fanout,
         maxFrameBytes: config.limits.maxFrameBytes,
         maxBoardBytes: config.limits.maxBoardBytes,
+        boardRate: config.limits.boardRate,
         ...(options.now === undefined ? {} : { now: options.now }),
       })
     : undefined;

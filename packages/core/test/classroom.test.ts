@@ -402,6 +402,8 @@ describe('Classroom: hands, board, moderation, lifecycle', () => {
     const points = Array.from({ length: 1000 }, (_, i) => ((i * 7919) % 10_000) / 10_000);
     let accepted = 0;
     for (let i = 0; i < 1000; i++) {
+      // A second between strokes: this is the board's byte budget, not the drawer's rate (BoardBudget).
+      t.clock.value += 1000;
       const reply = await t.publish('ann', 'wb.stroke', { ...stroke(`s${i}`), points });
       if (reply.type !== 'ack') {
         expect(reply).toMatchObject({ code: 'payload_too_large' });

@@ -38,6 +38,11 @@ export const SHARED_ENV = {
   CLASSWIRE_MAX_CONNECTIONS_PER_USER: envInt(1).default(DEFAULTS.maxConnectionsPerUser),
   CLASSWIRE_MAX_ROOMS_PER_CONNECTION: envInt(1).default(DEFAULTS.maxRoomsPerConnection),
   CLASSWIRE_MAX_BOARD_BYTES: envInt(1024).default(DEFAULTS.maxBoardBytes),
+  CLASSWIRE_BOARD_BYTES_PER_SECOND: envInt(1).default(DEFAULTS.boardBytesPerSecond),
+  // At least the largest frame's worth, so that any single item fits the burst.
+  CLASSWIRE_BOARD_BYTES_BURST: envInt(32 * 1024).default(DEFAULTS.boardBytesBurst),
+  CLASSWIRE_BOARD_ITEMS_PER_SECOND: envInt(1).default(DEFAULTS.boardItemsPerSecond),
+  CLASSWIRE_BOARD_ITEMS_BURST: envInt(1).default(DEFAULTS.boardItemsBurst),
   CLASSWIRE_HISTORY_SIZE: envInt(1).default(DEFAULTS.historySize),
   CLASSWIRE_HISTORY_TTL_SECONDS: envInt(1).default(DEFAULTS.historyTtlMs / 1000),
   CLASSWIRE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'CLASSWIRE_REDIS_URL must start with redis:// or rediss://').optional(),
