@@ -62,6 +62,10 @@ export interface LambdaConfig {
     maxBoardBytes: number;
     /** Per user on one node: strokes and shapes added per second (items and bytes), with bursts. */
     boardRate: BoardRate;
+    /** Per user on one node: stored classroom events other than drawings, per second, and burst. */
+    classEventRate: { perSecond: number; burst: number };
+    /** Joins of one room per user on one node, per second, and burst. */
+    roomJoinRate: { perSecond: number; burst: number };
     maxConnectionsPerUser: number;
     maxRoomsPerConnection: number;
     historySize: number;
@@ -138,6 +142,8 @@ export function loadLambdaConfig(source: Record<string, string | undefined>): La
         itemsPerSecond: e.CLASSWIRE_BOARD_ITEMS_PER_SECOND,
         itemsBurst: e.CLASSWIRE_BOARD_ITEMS_BURST,
       },
+      classEventRate: { perSecond: e.CLASSWIRE_CLASS_EVENTS_PER_SECOND, burst: e.CLASSWIRE_CLASS_EVENT_BURST },
+      roomJoinRate: { perSecond: e.CLASSWIRE_ROOM_JOINS_PER_SECOND, burst: e.CLASSWIRE_ROOM_JOIN_BURST },
       maxConnectionsPerUser: e.CLASSWIRE_MAX_CONNECTIONS_PER_USER,
       maxRoomsPerConnection: e.CLASSWIRE_MAX_ROOMS_PER_CONNECTION,
       historySize: e.CLASSWIRE_HISTORY_SIZE,

@@ -76,6 +76,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
         maxFrameBytes: config.limits.maxFrameBytes,
         maxBoardBytes: config.limits.maxBoardBytes,
         boardRate: config.limits.boardRate,
+        eventRate: config.limits.classEventRate,
         ...(options.now === undefined ? {} : { now: options.now }),
       })
     : undefined;
@@ -87,6 +88,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     classroom,
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
+    roomJoinRate: config.limits.roomJoinRate,
     logger,
     tokens: options.tokens,
     ...(options.now === undefined ? {} : { now: options.now }),

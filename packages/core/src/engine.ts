@@ -27,7 +27,7 @@ import type { Classroom } from './classroom/classroom.js';
 import { mayJoinRoom } from './claims.js';
 import { checkMessageSize, memberOf, senderOf, serverDedupKey, userDedupKey } from './frames.js';
 import { silentLogger, type Logger } from './logger.js';
-import { JoinThrottle } from './join-throttle.js';
+import { KeyedRate } from './keyed-rate.js';
 import { PublishPolicy } from './policy.js';
 import {
   StoreUnavailableError,
@@ -114,9 +114,9 @@ export class Engine {
   private readonly logger: Logger;
   private readonly observer: EngineObserver | undefined;
   private readonly classroom: Classroom | undefined;
-  private readonly joins: JoinThrottle;
+  private readonly joins: KeyedRate;
   /** Keyed by user and room: each join announces presence to the whole room, so a rejoin loop costs everyone. */
-  private readonly roomJoins: JoinThrottle;
+  private readonly roomJoins: KeyedRate;
   private readonly tokens: Authorizer | undefined;
   private readonly expiryChanged: ((connectionId: string, expiresAt: number) => void) | undefined;
 
@@ -134,9 +134,9 @@ export class Engine {
     this.observer = options.observer;
     this.classroom = options.classroom;
     const joinRate = options.joinRate ?? { perSecond: DEFAULTS.joinsPerSecond, burst: DEFAULTS.joinBurst };
-    this.joins = new JoinThrottle(joinRate.perSecond, joinRate.burst, this.now);
+    this.joins = new KeyedRate(joinRate.perSecond, joinRate.burst, this.now);
     const roomJoinRate = options.roomJoinRate ?? { perSecond: DEFAULTS.roomJoinsPerSecond, burst: DEFAULTS.roomJoinBurst };
-    this.roomJoins = new JoinThrottle(roomJoinRate.perSecond, roomJoinRate.burst, this.now);
+    this.roomJoins = new KeyedRate(roomJoinRate.perSecond, roomJoinRate.burst, this.now);
     this.tokens = options.tokens;
     this.expiryChanged = options.expiryChanged;
   }

@@ -58,7 +58,8 @@ function setup(options: Options = {}) {
   const presence = new MemoryPresence();
   const fanout = new RecordingFanOut();
   const broker = new GatedBroker({ now, delivery: fanout });
-  const classroom = new Classroom({ registry, broker, presence, fanout, now, ...options });
+  // Publishing as fast as a loop can: the per-user event rate has its own tests (class-rates.test.ts).
+  const classroom = new Classroom({ registry, broker, presence, fanout, now, eventRate: { perSecond: 1e6, burst: 1e6 }, ...options });
   const engine = new Engine({ registry, broker, presence, fanout, now, classroom, maxFrameBytes: options.maxFrameBytes });
   let ids = 0;
 

@@ -79,6 +79,10 @@ export interface GatewayConfig {
     maxBoardBytes: number;
     /** Per user on one node: strokes and shapes added per second (items and bytes), with bursts. */
     boardRate: BoardRate;
+    /** Per user on one node: stored classroom events other than drawings, per second, and burst. */
+    classEventRate: { perSecond: number; burst: number };
+    /** Joins of one room per user on one node, per second, and burst. */
+    roomJoinRate: { perSecond: number; burst: number };
     historySize: number;
     historyTtlMs: number;
   };
@@ -217,6 +221,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         itemsPerSecond: e.CLASSWIRE_BOARD_ITEMS_PER_SECOND,
         itemsBurst: e.CLASSWIRE_BOARD_ITEMS_BURST,
       },
+      classEventRate: { perSecond: e.CLASSWIRE_CLASS_EVENTS_PER_SECOND, burst: e.CLASSWIRE_CLASS_EVENT_BURST },
+      roomJoinRate: { perSecond: e.CLASSWIRE_ROOM_JOINS_PER_SECOND, burst: e.CLASSWIRE_ROOM_JOIN_BURST },
       maxBufferedBytes: e.CLASSWIRE_MAX_BUFFERED_BYTES,
       historySize: e.CLASSWIRE_HISTORY_SIZE,
       historyTtlMs: e.CLASSWIRE_HISTORY_TTL_SECONDS * 1000,

@@ -22,6 +22,7 @@ import type { Broker, ConnectionRegistry, ConnectionState, FanOut, PresenceStore
 import { AppendedEvents } from './appended-events.js';
 import { authorize } from './authorize.js';
 import { BoardBudget, type BoardRate } from './board-budget.js';
+import { KeyedRate } from '../keyed-rate.js';
 import { ControlCache } from './control-cache.js';
 import { CursorThrottle } from './cursor-throttle.js';
 import type { HandlerServices } from './handlers.js';
@@ -43,6 +44,8 @@ export interface ClassroomOptions {
   maxBoardBytes?: number;
   /** Per user, how fast strokes and shapes may be added. @default DEFAULTS.board* (16 KiB/s, burst 64 KiB; 10 items/s, burst 40) */
   boardRate?: BoardRate;
+  /** Per user, the stored events other than drawings (chat, hands, controls): sustained per second, and burst. @default DEFAULTS.classEventsPerSecond, DEFAULTS.classEventBurst */
+  eventRate?: { perSecond: number; burst: number };
 }
 
 const DEFAULT_BOARD_RATE: BoardRate = {
@@ -89,6 +92,7 @@ export class Classroom {
   private readonly privateMessages: PrivateMessages;
   private readonly broker: Broker;
   private readonly boardBudget: BoardBudget;
+  private readonly eventRate: KeyedRate;
   /** The serialized chat and board of recently joined rooms, shared by every joiner at the same seq. */
   readonly snapshots = new SnapshotCache();
 
@@ -102,6 +106,8 @@ export class Classroom {
     this.store = new RoomStore(options.broker);
     this.cursors = new CursorThrottle(CLASSROOM_LIMITS.cursorsPerSecond, this.now);
     this.boardBudget = new BoardBudget(options.boardRate ?? DEFAULT_BOARD_RATE, this.now);
+    const eventRate = options.eventRate ?? { perSecond: DEFAULTS.classEventsPerSecond, burst: DEFAULTS.classEventBurst };
+    this.eventRate = new KeyedRate(eventRate.perSecond, eventRate.burst, this.now);
     const services: HandlerServices = {
       maxBoardItems: options.maxBoardItems ?? CLASSROOM_LIMITS.maxBoardItems,
       maxBoardBytes: options.maxBoardBytes ?? DEFAULTS.maxBoardBytes,
@@ -124,6 +130,11 @@ export class Classroom {
     const { event } = frame;
     if (!isClassroomEvent(event)) throw new ProtocolError('bad_request', `unknown classroom event "${event}"`);
     if (isEphemeralClassroomEvent(event)) return this.relay(connection, frame, event, parseData(event, frame));
+    // A stored event reaches every member; drawings have their own budget below (a stroke is a segment
+    // every 150 ms, erases are bounded by what was drawn).
+    if (!event.startsWith('wb.') && !this.eventRate.admit(connection.userId)) {
+      throw new ProtocolError('rate_limited', `at most ${this.eventRate.perSecond} class events per second after a burst; retry later`);
+    }
     if (event === 'chat.private') return this.privateMessages.publish(connection, withId(frame), parseData(event, frame));
     const appended = withId(frame);
     const data = parseData(event, frame);

@@ -30,7 +30,7 @@ export const DEFAULTS = {
    * announced to the whole room, so a rejoin loop costs each member a frame. The burst covers a user's
    * every connection (maxConnectionsPerUser) joining the same class at once.
    */
-  roomJoinsPerSecond: 0.5,
+  roomJoinsPerSecond: 1,
   roomJoinBurst: 10,
   /** Serialized size of a classroom's whiteboard items (their data as JSON), bytes: bounds every snapshot. */
   maxBoardBytes: 1024 * 1024,
@@ -44,6 +44,13 @@ export const DEFAULTS = {
   /** Per user on one node: strokes and shapes added per second (the app sends a segment every 150 ms), and the burst. */
   boardItemsPerSecond: 10,
   boardItemsBurst: 40,
+  /**
+   * Per user on one node: stored classroom events other than drawings (chat, hands, class controls,
+   * moderation), sustained per second and the burst. Each goes to the whole class, so a 100-message chat
+   * burst would cost a class of 25 2,500 frames; a person types far slower than 5 messages a second.
+   */
+  classEventsPerSecond: 5,
+  classEventBurst: 20,
   /** Messages kept per room. */
   historySize: 500,
   /** Age after which a room's message is dropped. */
