@@ -34,6 +34,8 @@ const { values: flags } = parseArgs({
   options: {
     repeats: { type: 'string', default: '2' },
     only: { type: 'string' },
+    // Extra server variables, e.g. limits lifted to compare with: "CLASSWIRE_BOARD_BYTES_BURST=10000000,...".
+    env: { type: 'string', default: '' },
     // Internal: this process is the misbehaving member (a child of the benchmark).
     misbehave: { type: 'string' },
     url: { type: 'string' },
@@ -42,9 +44,15 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  process.stdout.write('Usage: node bench/isolation.mjs [--repeats N] [--only "name,name"] [--no-taskset]\n');
+  process.stdout.write('Usage: node bench/isolation.mjs [--repeats N] [--only "name,name"] [--env "NAME=value,..."] [--no-taskset]\n');
   process.exit(0);
 }
+const serverEnv = Object.fromEntries(
+  flags.env
+    .split(',')
+    .filter((pair) => pair.includes('='))
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+);
 const pin = !flags['no-taskset'] && tasksetAvailable();
 if (pin) execFileSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
 process.on('exit', killAll);
@@ -220,7 +228,7 @@ async function runClass(name, misbehaviour) {
   const port = await freePort();
   const server = spawnTracked({
     command: [process.execPath, CLI, 'serve'],
-    env: { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', CLASSWIRE_JWT_SECRET: secret, CLASSWIRE_CLASSROOM: '1', CLASSWIRE_DRAIN_TIMEOUT_MS: '500' },
+    env: { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', CLASSWIRE_JWT_SECRET: secret, CLASSWIRE_CLASSROOM: '1', CLASSWIRE_DRAIN_TIMEOUT_MS: '500', ...serverEnv },
     core: pin ? '0' : undefined,
   });
   const url = `ws://127.0.0.1:${port}/ws`;
