@@ -399,7 +399,10 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
     if (name === 'quiet') quietP99 = r.p99;
     const ratio = r.p99 / quietP99;
     table.get(name)?.push({ p50: r.p50, p99: r.p99, ratio, cpu: r.cpu, framesOut: r.framesOut, bytesOut: r.bytesOut });
-    if (r.deliveries !== r.expected || r.closedMembers > 0) process.stdout.write(`!! ${name}: ${r.deliveries}/${r.expected} deliveries, ${r.closedMembers} members closed\n`);
+    if (r.deliveries !== r.expected || r.closedMembers > 0) {
+      process.stdout.write(`!! ${name}: ${r.deliveries}/${r.expected} deliveries, ${r.closedMembers} members closed\n`);
+      process.exitCode = 1;
+    }
     process.stdout.write(
       `run ${repeat}  ${name.padEnd(52)} p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  ` +
         `p99/quiet ${ratio.toFixed(2)}  server CPU ${r.cpu.toFixed(2)} s  out ${r.framesOut} frames ${(r.bytesOut / 1024).toFixed(0)} KiB  ${r.misbehaver}\n`,
