@@ -80,6 +80,8 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
         fanout,
         maxFrameBytes: config.limits.maxFrameBytes,
         maxBoardBytes: config.limits.maxBoardBytes,
+        boardRate: config.limits.boardRate,
+        eventRate: config.limits.classEventRate,
         ...(options.now === undefined ? {} : { now: options.now }),
       })
     : undefined;
@@ -91,6 +93,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     classroom,
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
+    roomJoinRate: config.limits.roomJoinRate,
     logger,
     tokens: options.tokens,
     ...(options.now === undefined ? {} : { now: options.now }),

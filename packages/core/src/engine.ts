@@ -33,7 +33,7 @@ import { mayJoinRoom } from './claims.js';
 import { checkMessageSize, memberOf, senderOf, serverDedupKey, userDedupKey } from './frames.js';
 import { silentLogger, type Logger } from './logger.js';
 import { readHistoryPage } from './history.js';
-import { JoinThrottle } from './join-throttle.js';
+import { KeyedRate } from './keyed-rate.js';
 import { PublishPolicy } from './policy.js';
 import {
   StoreUnavailableError,
@@ -71,6 +71,8 @@ export interface EngineOptions {
   maxRoomsPerConnection?: number | undefined;
   /** Joins per user on this node: sustained per second, and burst. @default DEFAULTS.joinsPerSecond, DEFAULTS.joinBurst */
   joinRate?: { perSecond: number; burst: number } | undefined;
+  /** Joins of one room per user on this node. @default DEFAULTS.roomJoinsPerSecond, DEFAULTS.roomJoinBurst */
+  roomJoinRate?: { perSecond: number; burst: number } | undefined;
   now?: () => number;
   logger?: Logger;
   observer?: EngineObserver | undefined;
@@ -124,7 +126,9 @@ export class Engine {
   private readonly logger: Logger;
   private readonly observer: EngineObserver | undefined;
   private readonly classroom: Classroom | undefined;
-  private readonly joins: JoinThrottle;
+  private readonly joins: KeyedRate;
+  /** Keyed by user and room: each join announces presence to the whole room, so a rejoin loop costs everyone. */
+  private readonly roomJoins: KeyedRate;
   private readonly tokens: Authorizer | undefined;
   private readonly expiryChanged: ((connectionId: string, expiresAt: number) => void) | undefined;
   private readonly archive: HistoryArchive | undefined;
@@ -143,7 +147,9 @@ export class Engine {
     this.observer = options.observer;
     this.classroom = options.classroom;
     const joinRate = options.joinRate ?? { perSecond: DEFAULTS.joinsPerSecond, burst: DEFAULTS.joinBurst };
-    this.joins = new JoinThrottle(joinRate.perSecond, joinRate.burst, this.now);
+    this.joins = new KeyedRate(joinRate.perSecond, joinRate.burst, this.now);
+    const roomJoinRate = options.roomJoinRate ?? { perSecond: DEFAULTS.roomJoinsPerSecond, burst: DEFAULTS.roomJoinBurst };
+    this.roomJoins = new KeyedRate(roomJoinRate.perSecond, roomJoinRate.burst, this.now);
     this.tokens = options.tokens;
     this.expiryChanged = options.expiryChanged;
     this.archive = options.archive;
@@ -255,6 +261,7 @@ export class Engine {
     const { room } = frame;
     if (!mayJoinRoom(connection, room)) throw new ProtocolError('forbidden', `not allowed to join room "${room}"`);
     if (!this.joins.admit(connection.userId)) throw new ProtocolError('rate_limited', 'joining too often; retry later');
+    if (!this.roomJoins.admit(JSON.stringify([connection.userId, room]))) throw new ProtocolError('rate_limited', `joining room "${room}" too often; retry later`);
     const rejoin = connection.joined.has(room);
     if (!rejoin && connection.joined.size >= this.maxRoomsPerConnection) {
       throw new ProtocolError('forbidden', `a connection may join at most ${this.maxRoomsPerConnection} rooms`);

@@ -11,6 +11,7 @@ export { MemoryPresence } from './memory/presence.js';
 export { MemoryRateLimiter, type TokenBucketOptions } from './memory/rate-limiter.js';
 export * from './redis/index.js';
 export { Classroom, type ClassroomOptions, type ClassroomPublishOutcome } from './classroom/classroom.js';
+export { BoardBudget, type BoardRate } from './classroom/board-budget.js';
 export * from './connect-checks.js';
 export * from './config/defaults.js';
 export * from './config/env.js';

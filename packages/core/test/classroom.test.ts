@@ -58,7 +58,8 @@ function setup(options: Options = {}) {
   const presence = new MemoryPresence();
   const fanout = new RecordingFanOut();
   const broker = new GatedBroker({ now, delivery: fanout });
-  const classroom = new Classroom({ registry, broker, presence, fanout, now, ...options });
+  // Publishing as fast as a loop can: the per-user event rate has its own tests (class-rates.test.ts).
+  const classroom = new Classroom({ registry, broker, presence, fanout, now, eventRate: { perSecond: 1e6, burst: 1e6 }, ...options });
   const engine = new Engine({ registry, broker, presence, fanout, now, classroom, maxFrameBytes: options.maxFrameBytes });
   let ids = 0;
 
@@ -402,6 +403,8 @@ describe('Classroom: hands, board, moderation, lifecycle', () => {
     const points = Array.from({ length: 1000 }, (_, i) => ((i * 7919) % 10_000) / 10_000);
     let accepted = 0;
     for (let i = 0; i < 1000; i++) {
+      // A second between strokes: this is the board's byte budget, not the drawer's rate (BoardBudget).
+      t.clock.value += 1000;
       const reply = await t.publish('ann', 'wb.stroke', { ...stroke(`s${i}`), points });
       if (reply.type !== 'ack') {
         expect(reply).toMatchObject({ code: 'payload_too_large' });

@@ -1,4 +1,5 @@
 import { ConfigError, DEFAULTS, SHARED_ENV, envFlag, envInt, envList, parseEnv } from '@classwire/core';
+import type { BoardRate } from '@classwire/core';
 import { RECORDS_ENV, recordsSettings, type RecordsSettings } from '@classwire/records';
 import { z } from 'zod';
 import { TrustedProxies } from './trusted-proxies.js';
@@ -76,6 +77,12 @@ export interface GatewayConfig {
     maxRoomsPerConnection: number;
     maxBufferedBytes: number;
     maxBoardBytes: number;
+    /** Per user on one node: strokes and shapes added per second (items and bytes), with bursts. */
+    boardRate: BoardRate;
+    /** Per user on one node: stored classroom events other than drawings, per second, and burst. */
+    classEventRate: { perSecond: number; burst: number };
+    /** Joins of one room per user on one node, per second, and burst. */
+    roomJoinRate: { perSecond: number; burst: number };
     historySize: number;
     historyTtlMs: number;
   };
@@ -208,6 +215,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       maxConnectionsPerUser: e.CLASSWIRE_MAX_CONNECTIONS_PER_USER,
       maxRoomsPerConnection: e.CLASSWIRE_MAX_ROOMS_PER_CONNECTION,
       maxBoardBytes: e.CLASSWIRE_MAX_BOARD_BYTES,
+      boardRate: {
+        bytesPerSecond: e.CLASSWIRE_BOARD_BYTES_PER_SECOND,
+        bytesBurst: e.CLASSWIRE_BOARD_BYTES_BURST,
+        itemsPerSecond: e.CLASSWIRE_BOARD_ITEMS_PER_SECOND,
+        itemsBurst: e.CLASSWIRE_BOARD_ITEMS_BURST,
+      },
+      classEventRate: { perSecond: e.CLASSWIRE_CLASS_EVENTS_PER_SECOND, burst: e.CLASSWIRE_CLASS_EVENT_BURST },
+      roomJoinRate: { perSecond: e.CLASSWIRE_ROOM_JOINS_PER_SECOND, burst: e.CLASSWIRE_ROOM_JOIN_BURST },
       maxBufferedBytes: e.CLASSWIRE_MAX_BUFFERED_BYTES,
       historySize: e.CLASSWIRE_HISTORY_SIZE,
       historyTtlMs: e.CLASSWIRE_HISTORY_TTL_SECONDS * 1000,

@@ -109,7 +109,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const broker = records?.observe(liveBroker) ?? liveBroker;
   const engineFanout = cluster?.fanout ?? fanout;
   const classroom = config.classroom
-    ? new Classroom({ registry, broker, presence, fanout: engineFanout, maxFrameBytes: config.limits.maxFrameBytes, maxBoardBytes: config.limits.maxBoardBytes })
+    ? new Classroom({ registry, broker, presence, fanout: engineFanout, maxFrameBytes: config.limits.maxFrameBytes, maxBoardBytes: config.limits.maxBoardBytes, boardRate: config.limits.boardRate, eventRate: config.limits.classEventRate })
     : undefined;
   const engine = new Engine({
     registry,
@@ -126,6 +126,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
     archive: records?.archive,
+    roomJoinRate: config.limits.roomJoinRate,
     logger,
     observer: tracing?.observe(metrics) ?? metrics,
     tokens: authorizer,

@@ -21,6 +21,8 @@ import { senderOf } from '../frames.js';
 import type { Broker, ConnectionRegistry, ConnectionState, FanOut, PresenceStore } from '../ports.js';
 import { AppendedEvents } from './appended-events.js';
 import { authorize } from './authorize.js';
+import { BoardBudget, type BoardRate } from './board-budget.js';
+import { KeyedRate } from '../keyed-rate.js';
 import { ControlCache } from './control-cache.js';
 import { CursorThrottle } from './cursor-throttle.js';
 import type { HandlerServices } from './handlers.js';
@@ -40,7 +42,18 @@ export interface ClassroomOptions {
   maxBoardItems?: number;
   /** Serialized size of the board's items, bytes. @default DEFAULTS.maxBoardBytes (1 MiB) */
   maxBoardBytes?: number;
+  /** Per user, how fast strokes and shapes may be added. @default DEFAULTS.board* (16 KiB/s, burst 64 KiB; 10 items/s, burst 40) */
+  boardRate?: BoardRate;
+  /** Per user, the stored events other than drawings (chat, hands, controls): sustained per second, and burst. @default DEFAULTS.classEventsPerSecond, DEFAULTS.classEventBurst */
+  eventRate?: { perSecond: number; burst: number };
 }
+
+const DEFAULT_BOARD_RATE: BoardRate = {
+  bytesPerSecond: DEFAULTS.boardBytesPerSecond,
+  bytesBurst: DEFAULTS.boardBytesBurst,
+  itemsPerSecond: DEFAULTS.boardItemsPerSecond,
+  itemsBurst: DEFAULTS.boardItemsBurst,
+};
 
 export type ClassroomPublishOutcome = 'acked' | 'duplicate' | 'relayed';
 
@@ -78,6 +91,8 @@ export class Classroom {
   private readonly appended: AppendedEvents;
   private readonly privateMessages: PrivateMessages;
   private readonly broker: Broker;
+  private readonly boardBudget: BoardBudget;
+  private readonly eventRate: KeyedRate;
   /** The serialized chat and board of recently joined rooms, shared by every joiner at the same seq. */
   readonly snapshots = new SnapshotCache();
 
@@ -90,6 +105,9 @@ export class Classroom {
     this.broker = options.broker;
     this.store = new RoomStore(options.broker);
     this.cursors = new CursorThrottle(CLASSROOM_LIMITS.cursorsPerSecond, this.now);
+    this.boardBudget = new BoardBudget(options.boardRate ?? DEFAULT_BOARD_RATE, this.now);
+    const eventRate = options.eventRate ?? { perSecond: DEFAULTS.classEventsPerSecond, burst: DEFAULTS.classEventBurst };
+    this.eventRate = new KeyedRate(eventRate.perSecond, eventRate.burst, this.now);
     const services: HandlerServices = {
       maxBoardItems: options.maxBoardItems ?? CLASSROOM_LIMITS.maxBoardItems,
       maxBoardBytes: options.maxBoardBytes ?? DEFAULTS.maxBoardBytes,
@@ -112,8 +130,17 @@ export class Classroom {
     const { event } = frame;
     if (!isClassroomEvent(event)) throw new ProtocolError('bad_request', `unknown classroom event "${event}"`);
     if (isEphemeralClassroomEvent(event)) return this.relay(connection, frame, event, parseData(event, frame));
+    // A stored event reaches every member; drawings have their own budget below (a stroke is a segment
+    // every 150 ms, erases are bounded by what was drawn).
+    if (!event.startsWith('wb.') && !this.eventRate.admit(connection.userId)) {
+      throw new ProtocolError('rate_limited', `at most ${this.eventRate.perSecond} class events per second after a burst; retry later`);
+    }
     if (event === 'chat.private') return this.privateMessages.publish(connection, withId(frame), parseData(event, frame));
-    return this.appended.publish(connection, withId(frame), event, parseData(event, frame));
+    const appended = withId(frame);
+    const data = parseData(event, frame);
+    // Stored drawings reach every member: the drawer's rate is bounded before anything is read or stored.
+    if (event === 'wb.stroke' || event === 'wb.shape') this.boardBudget.charge(connection.userId, data);
+    return this.appended.publish(connection, appended, event, data);
   }
 
   /** The snapshot frames for a join, and the seq and epoch they correspond to (see `snapshotText`). */

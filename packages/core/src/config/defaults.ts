@@ -25,8 +25,32 @@ export const DEFAULTS = {
   joinsPerSecond: 1,
   /** Joins per user accepted in a burst: a reconnect re-joins every room (at most 50) at once. */
   joinBurst: 100,
+  /**
+   * Joins of one room per user on one node, sustained per second, and the burst: every join and leave is
+   * announced to the whole room, so a rejoin loop costs each member a frame. The burst covers a user's
+   * every connection (maxConnectionsPerUser) joining the same class at once.
+   */
+  roomJoinsPerSecond: 1,
+  roomJoinBurst: 10,
   /** Serialized size of a classroom's whiteboard items (their data as JSON), bytes: bounds every snapshot. */
   maxBoardBytes: 1024 * 1024,
+  /**
+   * Per user on one node: item data (strokes, shapes) added to whiteboards per second, and the burst. Each
+   * stored item goes to the whole class; a teacher drawing fast sends ~2–4 KB/s (segments, then the whole
+   * stroke), a 1,000-point spam stroke is ~7 KB.
+   */
+  boardBytesPerSecond: 16 * 1024,
+  boardBytesBurst: 64 * 1024,
+  /** Per user on one node: strokes and shapes added per second (the app sends a segment every 150 ms), and the burst. */
+  boardItemsPerSecond: 10,
+  boardItemsBurst: 40,
+  /**
+   * Per user on one node: stored classroom events other than drawings (chat, hands, class controls,
+   * moderation), sustained per second and the burst. Each goes to the whole class, so a 100-message chat
+   * burst would cost a class of 25 2,500 frames; a person types far slower than 5 messages a second.
+   */
+  classEventsPerSecond: 5,
+  classEventBurst: 20,
   /** Messages kept per room. */
   historySize: 500,
   /** Age after which a room's message is dropped. */

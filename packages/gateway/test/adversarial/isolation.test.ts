@@ -1,25 +1,63 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { CLASSROOM_LIMITS, DEFAULT_LIMITS } from '@classwire/protocol';
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS } from '@classwire/core';
+import { CLASSROOM_LIMITS, DEFAULT_LIMITS, utf8Length } from '@classwire/protocol';
 import type { Gateway } from '../../src/index.js';
 import { TestClient, makeToken, startTestGateway, type Frame } from '../../../../test-support/harness.js';
 
 /**
  * The isolation property: a class of 25 where one member misbehaves while the other 24 chat and draw.
- * Every message of the 24 reaches all 24, in seq order and without gaps, and none of them is closed.
+ * Every message of the 24 reaches all 24, in seq order and without gaps, and none of them is closed; the
+ * misbehaving member is refused with a catalogue code, and what it made the server send to the others
+ * (its chat messages, strokes, presence changes) stays within the per-user budgets over the run.
  *
  * The issue also asks for "p99 within 2× of a quiet run". Tests never assert wall-clock speed (a shared
- * machine makes that flaky), so the p99 delivery latency of each run and its ratio to the quiet run are
- * printed, and docs/security.md ("Isolation") records them; only delivery, order and closes are asserted.
+ * machine makes that flaky): bench/isolation.mjs measures it with the server and the misbehaving member
+ * each in a process of their own, and docs/security.md ("Isolation") records the figures.
  */
 
 const CLASS_SIZE = 25;
 /** Rounds of one chat message and one stroke per well-behaved member, each awaiting its ack. */
 const ROUNDS = 6;
 const ROOM = 'class';
+const MALLORY = 'mallory';
 /** Generous: the suite shares two cores with every other test file. */
 const RUN_TIMEOUT_MS = 60_000;
 
 type Misbehaviour = (ctx: MisbehaviourContext) => Promise<void>;
+
+/** What one of the 24 received because of the misbehaving member, and how long it misbehaved. */
+interface Imposed {
+  /** Its messages (chat, strokes) delivered to a well-behaved member. */
+  messages: Frame[];
+  /** Presence changes announcing it (joins and leaves). */
+  presence: number;
+  /** Error codes and close codes it got. */
+  refusals: Set<string>;
+  seconds: number;
+}
+
+/** The most a per-user token bucket admits in `seconds`, plus one for a refill landing at the edge. */
+const bucket = (burst: number, perSecond: number, seconds: number) => burst + perSecond * seconds + 1;
+
+/** Per misbehaviour that the budgets bound: what the 24 may have been sent because of it, at most. */
+const BOUNDS: Record<string, (imposed: Imposed) => void> = {
+  'floods frames': ({ messages, refusals, seconds }) => {
+    expect(refusals).toContain('rate_limited');
+    expect(messages.length).toBeLessThanOrEqual(bucket(DEFAULTS.classEventBurst, DEFAULTS.classEventsPerSecond, seconds));
+  },
+  'rejoins in a loop': ({ presence, refusals, seconds }) => {
+    expect(refusals).toContain('rate_limited');
+    // A join and a leave per admitted join, plus the first join.
+    expect(presence).toBeLessThanOrEqual(2 * bucket(DEFAULTS.roomJoinBurst, DEFAULTS.roomJoinsPerSecond, seconds) + 1);
+  },
+  'spams the board': ({ messages, refusals, seconds }) => {
+    expect(refusals).toContain('rate_limited');
+    expect(messages.length).toBeLessThanOrEqual(bucket(DEFAULTS.boardItemsBurst, DEFAULTS.boardItemsPerSecond, seconds));
+    // What the budget charged: each stroke's data as JSON.
+    const bytes = messages.reduce((sum, message) => sum + utf8Length(JSON.stringify(message.data)), 0);
+    expect(bytes).toBeLessThanOrEqual(bucket(DEFAULTS.boardBytesBurst, DEFAULTS.boardBytesPerSecond, seconds));
+  },
+};
 
 interface MisbehaviourContext {
   gateway: Gateway;
@@ -113,35 +151,7 @@ const MISBEHAVIOURS: Record<string, Misbehaviour> = {
   },
 };
 
-interface RunResult {
-  p50: number;
-  p99: number;
-  deliveries: number;
-  /** What the misbehaving member got: its close codes and error codes, to show the misbehaviour bit. */
-  misbehaver: string;
-}
-
-const results = new Map<string, RunResult>();
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-
-function fate(clients: TestClient[]): string {
-  if (clients.length === 0) return '';
-  const counts = new Map<string, number>();
-  for (const client of clients) {
-    for (const frame of client.frames) {
-      const key = frame.type === 'error' ? String(frame.code) : frame.type;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
-    const key = `closed ${client.closeCode ?? 'by itself'}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return [...counts].map(([key, count]) => `${key} ×${count}`).join(', ');
-}
-
-/** The 24 chat and draw while `misbehaviour` (if any) runs; asserts delivery, order and no closes. */
+/** The 24 chat and draw while `misbehaviour` (if any) runs; asserts delivery, order, no closes, and the bound. */
 async function runClass(name: string, misbehaviour: Misbehaviour | undefined): Promise<void> {
   const gateway = await startTestGateway({ CLASSWIRE_CLASSROOM: '1' });
   const members: TestClient[] = [];
@@ -151,25 +161,18 @@ async function runClass(name: string, misbehaviour: Misbehaviour | undefined): P
       expect((await client.join(ROOM)).type).toBe('joined');
       members.push(client);
     }
-    const sentAt = new Map<string, number>();
-    const receivedAt: Map<string, number>[] = members.map(() => new Map());
-    members.forEach((member, index) =>
-      member.ws.on('message', (data) => {
-        const frame = JSON.parse(String(data)) as Frame;
-        if (frame.type === 'message' && typeof frame.id === 'string' && sentAt.has(frame.id)) receivedAt[index]!.set(frame.id, performance.now());
-      }),
-    );
 
     let finished = false;
     const misbehaverClients: TestClient[] = [];
+    const startedAt = performance.now();
     const misbehaving =
       misbehaviour?.({
         gateway,
         done: () => finished,
         connect: async () => {
-          const client = await TestClient.connect(gateway, await makeToken({ sub: 'mallory', name: 'Mallory', rooms: [ROOM] }));
-          await client.join(ROOM);
+          const client = await TestClient.connect(gateway, await makeToken({ sub: MALLORY, name: 'Mallory', rooms: [ROOM] }));
           misbehaverClients.push(client);
+          await client.join(ROOM);
           return client;
         },
       }) ?? Promise.resolve();
@@ -183,7 +186,6 @@ async function runClass(name: string, misbehaviour: Misbehaviour | undefined): P
             ['wb.stroke', stroke(`m${index}-${round}`, 20)],
           ] as const) {
             const id = `m${index}-${round}-${event}`;
-            sentAt.set(id, performance.now());
             const reply = await member.request({ action: 'publish', room: ROOM, event, data, id });
             expect(reply, `${id} was not acked`).toMatchObject({ type: 'ack', id });
             acked.push(reply.seq as number);
@@ -195,8 +197,8 @@ async function runClass(name: string, misbehaviour: Misbehaviour | undefined): P
     await Promise.all(members.map((member) => member.next((f) => f.type === 'message' && f.seq === lastSeq, 15_000)));
     finished = true;
     await misbehaving;
+    const seconds = (performance.now() - startedAt) / 1000;
 
-    const latencies: number[] = [];
     members.forEach((member, index) => {
       expect(member.closeCode, `member ${index} was closed`).toBeUndefined();
       const seqs = member.messages(ROOM).map((m) => m.seq as number);
@@ -204,11 +206,17 @@ async function runClass(name: string, misbehaviour: Misbehaviour | undefined): P
       // In order and without gaps, from the first message it saw to the last acked one.
       expect(seqs.slice(0, seqs.indexOf(lastSeq) + 1)).toEqual(Array.from({ length: lastSeq - first + 1 }, (_, k) => first + k));
       expect(acked.every((seq) => seqs.includes(seq)), `member ${index} missed a message`).toBe(true);
-      for (const [id, at] of receivedAt[index]!) latencies.push(at - sentAt.get(id)!);
     });
-    expect(latencies.length).toBe(acked.length * members.length);
-    latencies.sort((a, b) => a - b);
-    results.set(name, { p50: percentile(latencies, 50), p99: percentile(latencies, 99), deliveries: latencies.length, misbehaver: fate(misbehaverClients) });
+
+    const witness = members[0]!;
+    const fromMallory = (frame: Frame) => (frame.from as { userId?: string } | undefined)?.userId === MALLORY;
+    const imposed: Imposed = {
+      messages: witness.frames.filter((f) => f.type === 'message' && fromMallory(f)),
+      presence: witness.frames.filter((f) => f.type === 'presence' && (f.member as { userId?: string } | undefined)?.userId === MALLORY).length,
+      refusals: new Set(misbehaverClients.flatMap((c) => [...c.frames.filter((f) => f.type === 'error').map((f) => String(f.code)), String(c.closeCode)])),
+      seconds,
+    };
+    BOUNDS[name]?.(imposed);
   } finally {
     await Promise.all(members.map((m) => m.close()));
     await gateway.drain();
@@ -216,19 +224,7 @@ async function runClass(name: string, misbehaviour: Misbehaviour | undefined): P
 }
 
 describe('isolation: one member of a class of 25 misbehaves, the other 24 chat and draw', () => {
-  afterAll(() => {
-    const quiet = results.get('quiet');
-    const rows = [...results].map(
-      ([name, r]) =>
-        `${name.padEnd(50)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  ` +
-        `p99/quiet ${quiet === undefined ? '-' : (r.p99 / quiet.p99).toFixed(2)}  (${r.deliveries} deliveries)  ${r.misbehaver}`,
-    );
-    console.log(`isolation runs (latency: publish sent → message received by each of the 24)\n${rows.join('\n')}`);
-  });
-
-  it('quiet run', { timeout: 2 * RUN_TIMEOUT_MS }, async () => {
-    // The first run warms the JIT up; the second is the baseline.
-    await runClass('quiet (warm-up)', undefined);
+  it('quiet run', { timeout: RUN_TIMEOUT_MS }, async () => {
     await runClass('quiet', undefined);
   });
 
@@ -237,4 +233,59 @@ describe('isolation: one member of a class of 25 misbehaves, the other 24 chat a
       await runClass(name, misbehaviour);
     });
   }
+});
+
+describe('isolation limits never refuse legitimate classroom use', () => {
+  it('25 students join at once, one of them from 10 tabs, and rejoin after a reconnect', { timeout: RUN_TIMEOUT_MS }, async () => {
+    const gateway = await startTestGateway({ CLASSWIRE_CLASSROOM: '1' });
+    const clients: TestClient[] = [];
+    try {
+      const tokens = await Promise.all(Array.from({ length: CLASS_SIZE }, (_, i) => makeToken({ sub: `student-${i}`, name: `Student ${i}`, rooms: [ROOM] })));
+      clients.push(...(await Promise.all(tokens.map((token) => TestClient.connect(gateway, token)))));
+      const tabs = await Promise.all(Array.from({ length: DEFAULTS.maxConnectionsPerUser - 1 }, () => TestClient.connect(gateway, tokens[0]!)));
+      clients.push(...tabs);
+      const joins = await Promise.all(clients.map((client) => client.join(ROOM)));
+      expect(joins.map((reply) => reply.type)).toEqual(clients.map(() => 'joined'));
+      // Every other student's network drops once: each rejoins on a fresh connection before the server
+      // has noticed the old one is gone (student 0 is at the connection limit with its tabs).
+      const again = await Promise.all(tokens.slice(1).map((token) => TestClient.connect(gateway, token)));
+      clients.push(...again);
+      expect((await Promise.all(again.map((client) => client.join(ROOM)))).map((reply) => reply.type)).toEqual(again.map(() => 'joined'));
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      await gateway.drain();
+    }
+  });
+
+  it('a teacher draws a long stroke as the app sends it (segments, then the whole stroke, then erasing the segments) and chats', { timeout: RUN_TIMEOUT_MS }, async () => {
+    const gateway = await startTestGateway({ CLASSWIRE_CLASSROOM: '1' });
+    const teacher = await TestClient.connect(gateway, await makeToken({ sub: 'teacher', name: 'Teacher', role: 'teacher', rooms: [ROOM] }));
+    try {
+      expect((await teacher.join(ROOM)).type).toBe('joined');
+      // A 5-second stroke at 120 points per second, a segment every 150 ms, all sent at once (the
+      // strictest case: a client catching up after a stall).
+      const SEGMENTS = 34;
+      const numbersPerSegment = 2 * 18;
+      const replies = await Promise.all(
+        Array.from({ length: SEGMENTS }, (_, i) => teacher.request({ action: 'publish', room: ROOM, event: 'wb.stroke', data: stroke(`seg-${i}`, numbersPerSegment), id: `seg-${i}` })),
+      );
+      const whole = SEGMENTS * numbersPerSegment;
+      for (let offset = 0; offset < whole; offset += CLASSROOM_LIMITS.maxStrokePoints) {
+        const points = Math.min(CLASSROOM_LIMITS.maxStrokePoints, whole - offset);
+        replies.push(await teacher.request({ action: 'publish', room: ROOM, event: 'wb.stroke', data: stroke(`whole-${offset}`, points), id: `whole-${offset}` }));
+      }
+      replies.push(
+        ...(await Promise.all(Array.from({ length: SEGMENTS }, (_, i) => teacher.request({ action: 'publish', room: ROOM, event: 'wb.erase', data: { id: `seg-${i}` }, id: `erase-${i}` })))),
+      );
+      replies.push(
+        ...(await Promise.all(
+          Array.from({ length: 10 }, (_, i) => teacher.request({ action: 'publish', room: ROOM, event: 'chat.message', data: { text: `step ${i}` }, id: `chat-${i}` })),
+        )),
+      );
+      expect(replies.filter((reply) => reply.type !== 'ack')).toEqual([]);
+    } finally {
+      await teacher.close();
+      await gateway.drain();
+    }
+  });
 });

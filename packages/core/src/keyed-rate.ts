@@ -1,4 +1,4 @@
-/** Users tracked before full buckets (users who have not joined for a while) are forgotten. */
+/** Keys tracked before full buckets (keys not used for a while) are forgotten. */
 const PRUNE_ABOVE = 10_000;
 
 interface Bucket {
@@ -7,26 +7,26 @@ interface Bucket {
 }
 
 /**
- * Joins per user on this node (token bucket): a join costs a history read or a snapshot, so a client
- * stuck in a join loop (reconnecting, several tabs) is slowed down with `rate_limited`, which the SDK
- * retries with backoff.
+ * A token bucket per key (a user, a user in a room) on this node: the engine's join rates (a join costs a
+ * history read or a snapshot and announces presence to the room, so a client stuck in a join loop is
+ * slowed down with `rate_limited`, which the SDK retries with backoff) and the classroom's event rate.
  */
-export class JoinThrottle {
+export class KeyedRate {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(
-    private readonly perSecond: number,
+    readonly perSecond: number,
     private readonly burst: number,
     private readonly now: () => number,
   ) {}
 
-  admit(userId: string): boolean {
+  admit(key: string): boolean {
     const now = this.now();
-    let bucket = this.buckets.get(userId);
+    let bucket = this.buckets.get(key);
     if (bucket === undefined) {
       if (this.buckets.size >= PRUNE_ABOVE) this.prune(now);
       bucket = { tokens: this.burst, updatedAt: now };
-      this.buckets.set(userId, bucket);
+      this.buckets.set(key, bucket);
     } else {
       bucket.tokens = this.refilled(bucket, now);
       bucket.updatedAt = now;
@@ -42,6 +42,6 @@ export class JoinThrottle {
 
   /** A full bucket is the same as none. */
   private prune(now: number): void {
-    for (const [userId, bucket] of this.buckets) if (this.refilled(bucket, now) >= this.burst) this.buckets.delete(userId);
+    for (const [key, bucket] of this.buckets) if (this.refilled(bucket, now) >= this.burst) this.buckets.delete(key);
   }
 }
