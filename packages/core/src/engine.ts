@@ -12,12 +12,15 @@ import {
   encodePongFrame,
   encodePresenceFrame,
   inClassroomNamespace,
+  isServerOnlyEvent,
   parseClientFrame,
+  PRESENCE_EVENTS,
   utf8Length,
   type DirectFrame,
   type ErrorCode,
   type JoinFrame,
   type LeaveFrame,
+  type PresenceLeaveReason,
   type PublishFrame,
   type RefreshFrame,
   type Sender,
@@ -79,6 +82,11 @@ export interface EngineOptions {
    * the socket (the gateway) moves its deadline.
    */
   expiryChanged?: ((connectionId: string, expiresAt: number) => void) | undefined;
+  /**
+   * Appends each first join and last leave of a room (`presence.join`/`presence.leave`) to its log, so
+   * the class records get attendance with the log's exactness (docs/records.md). On when records are.
+   */
+  presenceInLog?: boolean | undefined;
 }
 
 export interface ServerPublish {
@@ -115,6 +123,7 @@ export class Engine {
   private readonly joins: JoinThrottle;
   private readonly tokens: Authorizer | undefined;
   private readonly expiryChanged: ((connectionId: string, expiresAt: number) => void) | undefined;
+  private readonly presenceInLog: boolean;
 
   constructor(options: EngineOptions) {
     this.registry = options.registry;
@@ -133,6 +142,7 @@ export class Engine {
     this.joins = new JoinThrottle(joinRate.perSecond, joinRate.burst, this.now);
     this.tokens = options.tokens;
     this.expiryChanged = options.expiryChanged;
+    this.presenceInLog = options.presenceInLog ?? false;
   }
 
   /**
@@ -157,15 +167,18 @@ export class Engine {
     await this.announceJoin(record, room);
   }
 
-  /** Unregisters a connection and announces presence changes. Safe to call twice. */
-  async disconnect(connectionId: string): Promise<void> {
+  /**
+   * Unregisters a connection and announces presence changes. Safe to call twice. `reaped`: a live node
+   * cleans up after a dead one, so the recorded leave is at the time of reaping.
+   */
+  async disconnect(connectionId: string, reason: Exclude<PresenceLeaveReason, 'left'> = 'disconnected'): Promise<void> {
     this.rateLimiter?.forget(connectionId);
     this.classroom?.forget(connectionId);
     const state = await this.registry.remove(connectionId);
     if (state === undefined) return;
     for (const room of state.joined) {
       await this.unsubscribe(connectionId, room);
-      await this.announceLeave(state, room);
+      await this.announceLeave(state, room, reason);
     }
   }
 
@@ -225,6 +238,7 @@ export class Engine {
 
   /** A publish from an application backend (HTTP API): sequenced and stored like any other. */
   async publishAsServer(room: string, message: ServerPublish): Promise<ServerPublishResult> {
+    if (isServerOnlyEvent(message.event)) throw new ProtocolError('forbidden', `"${message.event}" is appended by the server only`);
     const body = encodeMessageBody(message.event, message.data, message.from ?? SERVER_SENDER, message.id);
     checkMessageSize(room, body, this.maxFrameBytes);
     const dedupKey = message.id === undefined ? undefined : serverDedupKey(message.id);
@@ -288,7 +302,7 @@ export class Engine {
       if (!released && !rejoin) {
         await this.unsubscribe(connectionId, room);
         await this.registry.leaveRoom(connectionId, room);
-        if (announced) await this.announceLeave(connection, room);
+        if (announced) await this.announceLeave(connection, room, 'disconnected');
       } else if (!released) {
         await this.fanout.release(connectionId, room, 0);
       }
@@ -300,7 +314,7 @@ export class Engine {
     if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `not a member of room "${room}"`);
     await this.registry.leaveRoom(connection.connectionId, room);
     await this.unsubscribe(connection.connectionId, room);
-    await this.announceLeave(connection, room);
+    await this.announceLeave(connection, room, 'left');
     await this.reply(connection.connectionId, encodeLeftFrame(room, frame.id));
   }
 
@@ -308,6 +322,7 @@ export class Engine {
     const started = performance.now();
     const { room, event, id } = frame;
     if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `join room "${room}" before publishing`);
+    if (isServerOnlyEvent(event)) throw new ProtocolError('forbidden', `"${event}" is appended by the server only`);
     if (this.classroom !== undefined && inClassroomNamespace(event)) {
       const outcome = await this.classroom.publish(connection, frame);
       if (outcome !== 'relayed') this.observer?.published((performance.now() - started) / 1000, outcome);
@@ -368,12 +383,15 @@ export class Engine {
     const member = memberOf(connection);
     if (await this.presence.add(room, member, connection.connectionId)) {
       await this.broker.broadcast(room, encodePresenceFrame(room, 'join', member), { except: connection.connectionId });
+      if (this.presenceInLog) await this.broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.join, member, member));
     }
   }
 
-  private async announceLeave(connection: ConnectionRecord, room: string): Promise<void> {
+  private async announceLeave(connection: ConnectionRecord, room: string, reason: PresenceLeaveReason): Promise<void> {
     if (await this.presence.remove(room, connection.userId, connection.connectionId)) {
-      await this.broker.broadcast(room, encodePresenceFrame(room, 'leave', memberOf(connection)));
+      const member = memberOf(connection);
+      await this.broker.broadcast(room, encodePresenceFrame(room, 'leave', member));
+      if (this.presenceInLog) await this.broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.leave, { ...member, reason }, member));
     }
   }
 

@@ -128,6 +128,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     logger,
     observer: tracing?.observe(metrics) ?? metrics,
     tokens: authorizer,
+    // With records on, first joins and last leaves go into the room log for attendance (docs/records.md).
+    presenceInLog: records !== undefined,
     expiryChanged: (connectionId, expiresAt) => {
       const connection = fanout.connections.get(connectionId);
       if (connection !== undefined) connection.expiresAt = expiresAt;
@@ -190,7 +192,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const heartbeat = startHeartbeat(fanout.connections, config.pingIntervalMs);
   const sweeper = setInterval(() => memoryBroker?.log.sweep(), SWEEP_INTERVAL_MS);
   sweeper.unref();
-  await cluster?.start((connectionId) => engine.disconnect(connectionId));
+  await cluster?.start((connectionId) => engine.disconnect(connectionId, 'reaped'));
 
   const { url, port } = await listen(server, config.port, config.host);
   status = 'ready';

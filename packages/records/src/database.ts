@@ -5,6 +5,7 @@ import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
 import * as records0001 from './migrations/0001-records.js';
+import * as attendance0002 from './migrations/0002-attendance.js';
 import type { RecordsDatabase } from './schema.js';
 
 /** Postgres type oid of int8 (bigint): seqs and ms timestamps fit a JS number exactly (< 2^53). */
@@ -21,7 +22,7 @@ export interface RecordsDb {
 }
 
 /** The migrations in order; static imports so the bundle and the sources run the same list. */
-const MIGRATIONS: Record<string, Migration> = { '0001-records': records0001 };
+const MIGRATIONS: Record<string, Migration> = { '0001-records': records0001, '0002-attendance': attendance0002 };
 
 const migrationProvider: MigrationProvider = { getMigrations: () => Promise.resolve(MIGRATIONS) };
 

@@ -93,6 +93,19 @@ export class Recorder {
     this.retries.add(timer);
   }
 
+  /**
+   * Ends the classes a first join started whose room has stayed empty for `idleMs`, at the time the
+   * last member left. Each room is recorded first, so a rejoin still in the live log keeps its class.
+   */
+  async endIdleClasses(idleMs: number): Promise<number> {
+    let ended = 0;
+    for (const idle of await this.store.idleClasses(this.now() - idleMs)) {
+      await this.recordRoom(idle.room);
+      if (await this.store.endIdleClass(idle.room, idle.id, idle.emptySince)) ended += 1;
+    }
+    return ended;
+  }
+
   /** Records everything after the room's cursor; a part the log no longer holds becomes a gap. */
   async recordRoom(room: string): Promise<void> {
     const cursor = await this.store.cursor(room);

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
 import { createRecordsApi } from './http.js';
 import { Recorder } from './recorder.js';
-import { RecordsStore } from './store.js';
+import { DEFAULT_RESUME_GRACE_MS } from './attendance.js';
+import { DEFAULT_IDLE_MS, RecordsStore } from './store.js';
 
 /** The records' environment variables (README's configuration table). */
 export const RECORDS_ENV = {
@@ -13,6 +14,10 @@ export const RECORDS_ENV = {
   CLASSWIRE_DATA_DIR: z.string().min(1).optional(),
   CLASSWIRE_RECORDS_RETENTION_DAYS: envInt(1).optional(),
   CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES: envFlag.default(false),
+  /** A class started by a first join ends once its room has been empty this long. */
+  CLASSWIRE_RECORDS_IDLE_SECONDS: envInt(1).default(300),
+  /** In attendance, a drop shorter than this is one presence with an interruption, not two visits. */
+  CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS: envInt(0).default(60),
 };
 
 /** Where `npm start` (the CLI's development mode) keeps its embedded database when none is configured. */
@@ -23,6 +28,10 @@ export interface RecordsSettings {
   /** Records older than this many days are deleted; undefined keeps them. */
   retentionDays: number | undefined;
   keepErasedMessages: boolean;
+  /** @default 300 s */
+  idleMs?: number | undefined;
+  /** @default 60 s */
+  resumeGraceMs?: number | undefined;
 }
 
 /** Recording is on when a database URL or a data directory is set. */
@@ -30,7 +39,13 @@ export function recordsSettings(e: z.infer<z.ZodObject<typeof RECORDS_ENV>>): Re
   const target: DatabaseTarget | undefined =
     e.CLASSWIRE_DATABASE_URL !== undefined ? { url: e.CLASSWIRE_DATABASE_URL } : e.CLASSWIRE_DATA_DIR !== undefined ? { dataDir: e.CLASSWIRE_DATA_DIR } : undefined;
   if (target === undefined) return undefined;
-  return { target, retentionDays: e.CLASSWIRE_RECORDS_RETENTION_DAYS, keepErasedMessages: e.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES };
+  return {
+    target,
+    retentionDays: e.CLASSWIRE_RECORDS_RETENTION_DAYS,
+    keepErasedMessages: e.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES,
+    idleMs: e.CLASSWIRE_RECORDS_IDLE_SECONDS * 1000,
+    resumeGraceMs: e.CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS * 1000,
+  };
 }
 
 export interface RecordsLogger {
@@ -50,6 +65,8 @@ export interface RecordsDeps {
 /** How often retention runs. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** The idle sweep runs at a quarter of the idle time, at least every 30 s. */
+const IDLE_SWEEP_MAX_MS = 30_000;
 
 /**
  * The records beside a running node: the seam a runtime uses. Starting never waits for the database
@@ -63,6 +80,7 @@ export class RecordsService {
   private readonly early = new Set<string>();
   private readonly opened: Promise<RecordsDb | undefined>;
   private retention: NodeJS.Timeout | undefined;
+  private idleSweep: NodeJS.Timeout | undefined;
 
   constructor(settings: RecordsSettings, deps: RecordsDeps) {
     this.opened = this.open(settings, deps);
@@ -71,15 +89,17 @@ export class RecordsService {
   private async open(settings: RecordsSettings, deps: RecordsDeps): Promise<RecordsDb | undefined> {
     try {
       const records = await openRecordsDb(settings.target);
-      const store = new RecordsStore(records.db);
+      const idleMs = settings.idleMs ?? DEFAULT_IDLE_MS;
+      const store = new RecordsStore(records.db, idleMs);
       this.recorder = new Recorder({ store, broker: deps.broker, logger: deps.logger });
-      this.api = createRecordsApi({ ...deps, store, keepErasedMessages: settings.keepErasedMessages });
+      this.api = createRecordsApi({ ...deps, store, keepErasedMessages: settings.keepErasedMessages, resumeGraceMs: settings.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS });
       // Catch up rooms whose class is still open: a node that died (or this one, restarted) may have
       // left sequenced messages unrecorded, and that room may see no publish again.
       for (const room of await store.roomsWithOpenClasses()) this.early.add(room);
       for (const room of this.early) this.recorder.noteActivity(room);
       this.early.clear();
       if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
+      this.startIdleSweep(this.recorder, idleMs, deps.logger);
       deps.logger.info({ database: records.description }, 'class records are on');
       return records;
     } catch (error) {
@@ -95,6 +115,15 @@ export class RecordsService {
     sweep();
     this.retention = setInterval(sweep, RETENTION_INTERVAL_MS);
     this.retention.unref();
+  }
+
+  /** Ends classes a first join started once their room has stayed empty for `idleMs`. */
+  private startIdleSweep(recorder: Recorder, idleMs: number, logger: RecordsLogger): void {
+    const sweep = (): void => {
+      recorder.endIdleClasses(idleMs).catch((error: unknown) => logger.warn({ err: error }, 'ending idle classes failed'));
+    };
+    this.idleSweep = setInterval(sweep, Math.min(Math.max(1000, Math.floor(idleMs / 4)), IDLE_SWEEP_MAX_MS));
+    this.idleSweep.unref();
   }
 
   /** The broker the engine should use: the same one, noting each sequenced message's room. */
@@ -125,6 +154,7 @@ export class RecordsService {
   async close(): Promise<void> {
     const records = await this.opened;
     clearInterval(this.retention);
+    clearInterval(this.idleSweep);
     await this.recorder?.close();
     await records?.close();
   }

@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
+import { PRESENCE_EVENTS } from '@classwire/protocol';
 import type { ClassRow, GapRow, NewRecordEvent, RecordEventRow, RecordsDatabase } from './schema.js';
 
 export interface Cursor {
@@ -24,9 +25,15 @@ export interface Gap {
 /** Rows per insert statement: bounds one statement's parameters (Postgres allows 65,535). */
 const INSERT_CHUNK = 500;
 
-/** The recorder's writes and the API's reads; the only SQL of the package. */
+/** How long a room with a class started by a first join may stay empty before that class ends. */
+export const DEFAULT_IDLE_MS = 5 * 60 * 1000;
+
+/** The recorder's writes and the API's reads; the only SQL of the package (with `attendance.ts`). */
 export class RecordsStore {
-  constructor(private readonly db: Kysely<RecordsDatabase>) {}
+  constructor(
+    readonly db: Kysely<RecordsDatabase>,
+    private readonly idleMs: number = DEFAULT_IDLE_MS,
+  ) {}
 
   async cursor(room: string): Promise<Cursor | undefined> {
     return this.db.selectFrom('record_cursors').select(['epoch', 'seq']).where('room', '=', room).executeTakeFirst();
@@ -49,13 +56,11 @@ export class RecordsStore {
           .onConflict((conflict) => conflict.constraint('record_gaps_position').doNothing())
           .execute();
       }
-      let classId = (await openClass(trx, room))?.id ?? null;
+      const classes = new ClassTracker(trx, room, this.idleMs, await openClass(trx, room));
       const rows: NewRecordEvent[] = [];
       for (const entry of fresh) {
-        if (entry.event === 'class.start' && classId === null) {
-          const started = await trx.insertInto('classes').values({ room, started_at: entry.ts, started_by: entry.from?.userId ?? null }).returning('id').executeTakeFirstOrThrow();
-          classId = started.id;
-        }
+        await classes.before(entry);
+        const classId = classes.currentId;
         rows.push({
           room,
           epoch,
@@ -68,10 +73,7 @@ export class RecordsStore {
           author_role: entry.from?.role ?? null,
           class_id: classId,
         });
-        if (entry.event === 'class.end' && classId !== null) {
-          await trx.updateTable('classes').set({ ended_at: entry.ts }).where('id', '=', classId).execute();
-          classId = null;
-        }
+        await classes.after(entry);
       }
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
         await trx
@@ -95,6 +97,36 @@ export class RecordsStore {
     if (filter.from !== undefined) query = query.where('started_at', '>=', filter.from);
     if (filter.to !== undefined) query = query.where('started_at', '<', filter.to);
     return query.execute();
+  }
+
+  /** Classes a first join started whose room has been empty since before `emptyBefore`. */
+  async idleClasses(emptyBefore: number): Promise<{ id: number; room: string; emptySince: number }[]> {
+    const rows = await this.db
+      .selectFrom('classes')
+      .select(['id', 'room', 'empty_since'])
+      .where('ended_at', 'is', null)
+      .where('auto', '=', true)
+      .where('empty_since', '<=', emptyBefore)
+      .execute();
+    return rows.map((row) => ({ id: row.id, room: row.room, emptySince: row.empty_since! }));
+  }
+
+  /**
+   * Ends an idle class at the time its room emptied, unless the recorder saw a join meanwhile: under the
+   * room's cursor lock, so it never interleaves with a recording of the same room.
+   */
+  async endIdleClass(room: string, id: number, emptySince: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('record_cursors').select('seq').where('room', '=', room).forUpdate().executeTakeFirst();
+      const result = await trx
+        .updateTable('classes')
+        .set({ ended_at: emptySince })
+        .where('id', '=', id)
+        .where('ended_at', 'is', null)
+        .where('empty_since', '=', emptySince)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    });
   }
 
   /** Rooms with a class in progress: where a node that died may have left messages unrecorded. */
@@ -151,6 +183,7 @@ export class RecordsStore {
       .where('author_id', '=', userId)
       .executeTakeFirst();
     await this.db.updateTable('classes').set({ started_by: null }).where('started_by', '=', userId).execute();
+    await this.db.deleteFrom('attendance').where('user_id', '=', userId).execute();
     return Number(result.numUpdatedRows);
   }
 
@@ -164,6 +197,143 @@ export class RecordsStore {
   }
 }
 
-function openClass(trx: Transaction<RecordsDatabase>, room: string): Promise<{ id: number } | undefined> {
-  return trx.selectFrom('classes').select('id').where('room', '=', room).where('ended_at', 'is', null).executeTakeFirst();
+interface OpenClass {
+  id: number;
+  auto: boolean;
+  empty_since: number | null;
+}
+
+function openClass(trx: Transaction<RecordsDatabase>, room: string): Promise<OpenClass | undefined> {
+  return trx.selectFrom('classes').select(['id', 'auto', 'empty_since']).where('room', '=', room).where('ended_at', 'is', null).executeTakeFirst();
+}
+
+interface PresenceData {
+  userId: string;
+  name: string;
+  role: string;
+  reason: string | null;
+}
+
+/** The member a presence event names; undefined for anything malformed (recorded, but not attendance). */
+function presenceData(data: unknown): PresenceData | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const { userId, name, role, reason } = data as Record<string, unknown>;
+  if (typeof userId !== 'string' || typeof name !== 'string' || typeof role !== 'string') return undefined;
+  return { userId, name, role, reason: typeof reason === 'string' ? reason : null };
+}
+
+/**
+ * The class state a room's events drive, inside the recorder's transaction (so it changes exactly once
+ * with them): `class.start`/`class.end` rule when used; otherwise a first join starts a class and a room
+ * empty for `idleMs` ends it. Presence events keep `room_presence` and the attendance intervals.
+ */
+class ClassTracker {
+  private open: OpenClass | undefined;
+
+  constructor(
+    private readonly trx: Transaction<RecordsDatabase>,
+    private readonly room: string,
+    private readonly idleMs: number,
+    open: OpenClass | undefined,
+  ) {
+    this.open = open;
+  }
+
+  get currentId(): number | null {
+    return this.open?.id ?? null;
+  }
+
+  /** What an event changes before it is recorded: the class it belongs to may start here. */
+  async before(entry: LogEntry): Promise<void> {
+    if (entry.event === 'class.start') {
+      // A teacher's start rules: the class a first join opened ends here, and theirs begins.
+      if (this.open?.auto === true) await this.end(entry.ts);
+      if (this.open === undefined) await this.start(entry.ts, false, entry.from?.userId ?? null);
+      return;
+    }
+    if (entry.event === PRESENCE_EVENTS.join) {
+      const member = presenceData(entry.data);
+      if (member === undefined) return;
+      const open = this.open;
+      // The room stayed empty long enough: that class ended when the last member left.
+      if (open?.auto === true && open.empty_since !== null && entry.ts - open.empty_since >= this.idleMs) await this.end(open.empty_since);
+      await this.trx
+        .insertInto('room_presence')
+        .values({ room: this.room, user_id: member.userId, name: member.name, role: member.role, since: entry.ts })
+        .onConflict((conflict) => conflict.columns(['room', 'user_id']).doUpdateSet({ name: member.name, role: member.role, since: entry.ts }))
+        .execute();
+      if (this.open === undefined) {
+        await this.start(entry.ts, true, null);
+        return;
+      }
+      const already = await this.trx
+        .selectFrom('attendance')
+        .select('id')
+        .where('class_id', '=', this.open.id)
+        .where('user_id', '=', member.userId)
+        .where('left_at', 'is', null)
+        .executeTakeFirst();
+      if (already === undefined) {
+        await this.trx.insertInto('attendance').values({ class_id: this.open.id, user_id: member.userId, name: member.name, role: member.role, joined_at: entry.ts }).execute();
+      }
+      if (this.open.empty_since !== null) {
+        await this.trx.updateTable('classes').set({ empty_since: null }).where('id', '=', this.open.id).execute();
+        this.open = { ...this.open, empty_since: null };
+      }
+    }
+  }
+
+  /** What an event changes once recorded: a leave closes an interval, `class.end` the class. */
+  async after(entry: LogEntry): Promise<void> {
+    if (entry.event === 'class.end') {
+      if (this.open !== undefined) await this.end(entry.ts);
+      return;
+    }
+    if (entry.event !== PRESENCE_EVENTS.leave) return;
+    const member = presenceData(entry.data);
+    if (member === undefined) return;
+    await this.trx.deleteFrom('room_presence').where('room', '=', this.room).where('user_id', '=', member.userId).execute();
+    if (this.open === undefined) return;
+    await this.trx
+      .updateTable('attendance')
+      .set({ left_at: entry.ts, leave_reason: member.reason ?? 'left' })
+      .where('class_id', '=', this.open.id)
+      .where('user_id', '=', member.userId)
+      .where('left_at', 'is', null)
+      .execute();
+    if ((await this.presentCount()) === 0) {
+      await this.trx.updateTable('classes').set({ empty_since: entry.ts }).where('id', '=', this.open.id).execute();
+      this.open = { ...this.open, empty_since: entry.ts };
+    }
+  }
+
+  private async presentCount(): Promise<number> {
+    const row = await this.trx.selectFrom('room_presence').select((eb) => eb.fn.countAll<string>().as('count')).where('room', '=', this.room).executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
+  /** Opens a class at `at`; everyone present then starts an interval in it. */
+  private async start(at: number, auto: boolean, startedBy: string | null): Promise<void> {
+    const present = await this.trx.selectFrom('room_presence').selectAll().where('room', '=', this.room).execute();
+    const started = await this.trx
+      .insertInto('classes')
+      .values({ room: this.room, started_at: at, started_by: startedBy, auto, empty_since: present.length === 0 ? at : null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    this.open = { id: started.id, auto, empty_since: present.length === 0 ? at : null };
+    if (present.length > 0) {
+      await this.trx
+        .insertInto('attendance')
+        .values(present.map((member) => ({ class_id: started.id, user_id: member.user_id, name: member.name, role: member.role, joined_at: at })))
+        .execute();
+    }
+  }
+
+  /** Ends the open class at `at`; intervals still open close with it. */
+  private async end(at: number): Promise<void> {
+    const open = this.open!;
+    await this.trx.updateTable('classes').set({ ended_at: at }).where('id', '=', open.id).execute();
+    await this.trx.updateTable('attendance').set({ left_at: at, leave_reason: 'class_ended' }).where('class_id', '=', open.id).where('left_at', 'is', null).execute();
+    this.open = undefined;
+  }
 }
