@@ -1,4 +1,4 @@
-import { RedisBroker, RedisPresence, RedisRegistry, RedisRoomLog, redisKeys, renewEpochs, type Logger } from '@classwire/core';
+import { RedisBroker, RedisPresence, RedisRecordingLease, RedisRegistry, RedisRoomLog, redisKeys, renewEpochs, type Logger } from '@classwire/core';
 import { randomUUID } from 'node:crypto';
 import { CLOSE_CODES } from '@classwire/protocol';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -13,6 +13,8 @@ export interface Cluster {
   broker: RedisBroker;
   presence: RedisPresence;
   fanout: ClusterFanOut;
+  /** Which node records a room's class records: the lease expires about when a dead node is reaped. */
+  recordingLease: RedisRecordingLease;
   /** Each node's ops console report, stored with a TTL so a dead node's disappears. */
   statusRecords: {
     write(record: string, ttlMs: number): Promise<void>;
@@ -208,6 +210,7 @@ export async function createCluster(
     broker,
     presence,
     fanout,
+    recordingLease: new RedisRecordingLease(redis, { prefix: keys.prefix, node: nodeId, ttlMs: settings.nodeTtlMs }),
     statusRecords: {
       async write(record, ttlMs) {
         await redis.set(`${keys.prefix}:admin:node:${nodeId}`, record, 'PX', ttlMs);

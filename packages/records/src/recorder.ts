@@ -1,4 +1,4 @@
-import type { Broker, ReadResult, StoredMessage } from '@classwire/core';
+import type { Broker, ReadResult, RecordingLease, StoredMessage } from '@classwire/core';
 import type { Gap, LogEntry, RecordsStore } from './store.js';
 
 export interface RecorderLogger {
@@ -17,6 +17,11 @@ export interface RecorderOptions {
    */
   batchDelayMs?: number;
   now?: () => number;
+  /**
+   * With several nodes (Redis mode): a room is recorded by the node holding its lease, which reads the
+   * whole log (everyone's messages); another node defers its note until the lease would have expired.
+   */
+  lease?: RecordingLease | undefined;
 }
 
 /**
@@ -31,6 +36,7 @@ export class Recorder {
   private readonly retryMs: number;
   private readonly batchDelayMs: number;
   private readonly now: () => number;
+  private readonly lease: RecordingLease | undefined;
   /** Rooms with messages not yet recorded, in the order they became so. */
   private readonly pending = new Set<string>();
   private draining: Promise<void> | undefined;
@@ -44,6 +50,7 @@ export class Recorder {
     this.retryMs = options.retryMs ?? 1_000;
     this.batchDelayMs = options.batchDelayMs ?? 250;
     this.now = options.now ?? Date.now;
+    this.lease = options.lease;
   }
 
   /** Called after a message was sequenced in `room`: cheap, synchronous, never throws. */
@@ -76,19 +83,35 @@ export class Recorder {
     for (const room of this.pending) {
       this.pending.delete(room);
       try {
+        if (!(await this.holdsLease(room))) {
+          // Another node records this room; if it stops (or dies), its lease expires and this note retries.
+          this.scheduleRetry(room, this.lease!.ttlMs);
+          continue;
+        }
         await this.recordRoom(room);
       } catch (error) {
         this.logger.warn({ err: error, room }, 'recording failed; will retry');
-        this.scheduleRetry(room);
+        this.scheduleRetry(room, this.retryMs);
       }
     }
   }
 
-  private scheduleRetry(room: string): void {
+  private async holdsLease(room: string): Promise<boolean> {
+    if (this.lease === undefined) return true;
+    try {
+      return await this.lease.acquire(room);
+    } catch (error) {
+      // Two writers are safe (the cursor lock), a room left unrecorded is not: record without the lease.
+      this.logger.warn({ err: error, room }, 'recording lease unavailable; recording anyway');
+      return true;
+    }
+  }
+
+  private scheduleRetry(room: string, delayMs: number): void {
     const timer = setTimeout(() => {
       this.retries.delete(timer);
       this.noteActivity(room);
-    }, this.retryMs);
+    }, delayMs);
     timer.unref();
     this.retries.add(timer);
   }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { envFlag, envInt, type Authorizer, type Broker, type BroadcastOptions, type PresenceStore, type PublishOptions, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead } from '@classwire/core';
+import { envFlag, envInt, type Authorizer, type Broker, type BroadcastOptions, type PresenceStore, type PublishOptions, type RecordingLease, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead } from '@classwire/core';
 import { ERROR_CODES } from '@classwire/protocol';
 import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
@@ -60,6 +60,8 @@ export interface RecordsDeps {
   authorizer: Authorizer;
   authenticateBackend(req: IncomingMessage): Promise<boolean>;
   logger: RecordsLogger;
+  /** Redis mode: one node records each room (docs/records.md). */
+  lease?: RecordingLease | undefined;
 }
 
 /** How often retention runs. */
@@ -91,7 +93,7 @@ export class RecordsService {
       const records = await openRecordsDb(settings.target);
       const idleMs = settings.idleMs ?? DEFAULT_IDLE_MS;
       const store = new RecordsStore(records.db, idleMs);
-      this.recorder = new Recorder({ store, broker: deps.broker, logger: deps.logger });
+      this.recorder = new Recorder({ store, broker: deps.broker, logger: deps.logger, lease: deps.lease });
       this.api = createRecordsApi({ ...deps, store, keepErasedMessages: settings.keepErasedMessages, resumeGraceMs: settings.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS });
       // Catch up rooms whose class is still open: a node that died (or this one, restarted) may have
       // left sequenced messages unrecorded, and that room may see no publish again.
