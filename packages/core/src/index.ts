@@ -14,3 +14,4 @@ export { Classroom, type ClassroomOptions, type ClassroomPublishOutcome } from '
 export * from './connect-checks.js';
 export * from './config/defaults.js';
 export * from './config/env.js';
+export { readPrivateTail, storesPrivateMessage } from './classroom/private-messages.js';

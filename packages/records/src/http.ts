@@ -102,7 +102,9 @@ export function createRecordsApi(options: RecordsApiOptions): (req: IncomingMess
       handle: async (principal, [id], query) => {
         const found = await findClass(store, principal, id!);
         const page = parse(transcriptQuery, query);
-        const events = await store.transcript(found.id, page.after, page.limit);
+        // Private messages are for staff (docs/records.md): every reader this API admits is staff or the
+        // school's backend; a reader who is neither must never get them.
+        const events = await store.transcript(found.id, page.after, page.limit, mayReadPrivate(principal));
         const next = events.length === page.limit ? events.at(-1)!.id : null;
         return { status: 200, body: { classId: String(found.id), events: events.map(transcriptEvent), next } };
       },
@@ -186,6 +188,10 @@ async function authenticate(req: IncomingMessage, options: RecordsApiOptions): P
     if (error instanceof AuthError) throw new ApiError('unauthorized', error.message);
     throw error;
   }
+}
+
+function mayReadPrivate(principal: RecordsPrincipal): boolean {
+  return principal.kind === 'backend' || principal.kind === 'staff';
 }
 
 /** CSV when the client asks for it (`Accept: text/csv`), JSON otherwise. */

@@ -1,4 +1,4 @@
-import type { Broker, ReadResult, RecordingLease, StoredMessage } from '@classwire/core';
+import { readPrivateTail, type Broker, type ReadResult, type RecordingLease, type StoredMessage } from '@classwire/core';
 import type { Gap, LogEntry, RecordsStore } from './store.js';
 
 export interface RecorderLogger {
@@ -7,7 +7,7 @@ export interface RecorderLogger {
 
 export interface RecorderOptions {
   store: RecordsStore;
-  broker: Pick<Broker, 'read'>;
+  broker: Pick<Broker, 'read' | 'readState'>;
   logger: RecorderLogger;
   /** After a failed write, how long before the room is tried again. */
   retryMs?: number;
@@ -31,7 +31,9 @@ export interface RecorderOptions {
  */
 export class Recorder {
   private readonly store: RecordsStore;
-  private readonly broker: Pick<Broker, 'read'>;
+  private readonly broker: Pick<Broker, 'read' | 'readState'>;
+  /** Rooms where a private message was stored since their last recording. */
+  private readonly privatePending = new Set<string>();
   private readonly logger: RecorderLogger;
   private readonly retryMs: number;
   private readonly batchDelayMs: number;
@@ -65,6 +67,13 @@ export class Recorder {
       });
   }
 
+  /** Called after a private message was stored in `room`'s state (it is not in the log). */
+  notePrivate(room: string): void {
+    if (this.closed) return;
+    this.privatePending.add(room);
+    this.noteActivity(room);
+  }
+
   /** Resolves once every room noted so far is recorded (or scheduled for a retry after a failure). */
   async settled(): Promise<void> {
     while (this.draining !== undefined) await this.draining;
@@ -83,12 +92,19 @@ export class Recorder {
     for (const room of this.pending) {
       this.pending.delete(room);
       try {
-        if (!(await this.holdsLease(room))) {
-          // Another node records this room; if it stops (or dies), its lease expires and this note retries.
-          this.scheduleRetry(room, this.lease!.ttlMs);
-          continue;
+        const leased = await this.holdsLease(room);
+        // The log first, so a private message finds the class its time falls in.
+        if (leased) await this.recordRoom(room);
+        // Private messages live in the room's state, which the lease holder does not watch: the node
+        // that stored one records it (by id, so twice is harmless).
+        if (this.privatePending.delete(room)) {
+          await this.recordPrivate(room).catch((error: unknown) => {
+            this.privatePending.add(room);
+            throw error;
+          });
         }
-        await this.recordRoom(room);
+        // Another node records this room's log; if it stops (or dies), its lease expires and this note retries.
+        if (!leased) this.scheduleRetry(room, this.lease!.ttlMs);
       } catch (error) {
         this.logger.warn({ err: error, room }, 'recording failed; will retry');
         this.scheduleRetry(room, this.retryMs);
@@ -127,6 +143,12 @@ export class Recorder {
       if (await this.store.endIdleClass(idle.room, idle.id, idle.emptySince)) ended += 1;
     }
     return ended;
+  }
+
+  /** Records the private messages the room's state holds that are not recorded yet. */
+  async recordPrivate(room: string): Promise<void> {
+    const tail = await readPrivateTail(this.broker, room);
+    await this.store.recordPrivate(room, tail.epoch, tail.entries);
   }
 
   /** Records everything after the room's cursor; a part the log no longer holds becomes a gap. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { envFlag, envInt, type Authorizer, type Broker, type BroadcastOptions, type PresenceStore, type PublishOptions, type RecordingLease, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead } from '@classwire/core';
+import { envFlag, envInt, storesPrivateMessage, type Authorizer, type Broker, type BroadcastOptions, type PresenceStore, type PublishOptions, type RecordingLease, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead } from '@classwire/core';
 import { ERROR_CODES } from '@classwire/protocol';
 import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
@@ -80,6 +80,7 @@ export class RecordsService {
   private api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
   /** Rooms with activity before the database was open. */
   private readonly early = new Set<string>();
+  private readonly earlyPrivate = new Set<string>();
   private readonly opened: Promise<RecordsDb | undefined>;
   private retention: NodeJS.Timeout | undefined;
   private idleSweep: NodeJS.Timeout | undefined;
@@ -99,7 +100,9 @@ export class RecordsService {
       // left sequenced messages unrecorded, and that room may see no publish again.
       for (const room of await store.roomsWithOpenClasses()) this.early.add(room);
       for (const room of this.early) this.recorder.noteActivity(room);
+      for (const room of this.earlyPrivate) this.recorder.notePrivate(room);
       this.early.clear();
+      this.earlyPrivate.clear();
       if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
       this.startIdleSweep(this.recorder, idleMs, deps.logger);
       deps.logger.info({ database: records.description }, 'class records are on');
@@ -130,7 +133,17 @@ export class RecordsService {
 
   /** The broker the engine should use: the same one, noting each sequenced message's room. */
   observe(broker: Broker): Broker {
-    return new ObservedBroker(broker, (room) => this.noteActivity(room));
+    return new ObservedBroker(
+      broker,
+      (room) => this.noteActivity(room),
+      (room) => this.notePrivate(room),
+    );
+  }
+
+  /** A private message was stored: it is recorded from the room's state, not its log. */
+  notePrivate(room: string): void {
+    if (this.recorder !== undefined) this.recorder.notePrivate(room);
+    else this.earlyPrivate.add(room);
   }
 
   noteActivity(room: string): void {
@@ -167,6 +180,7 @@ class ObservedBroker implements Broker {
   constructor(
     private readonly inner: Broker,
     private readonly sequenced: (room: string) => void,
+    private readonly storedPrivate: (room: string) => void,
   ) {}
 
   async publish(room: string, body: string, options?: PublishOptions): Promise<PublishResult> {
@@ -195,7 +209,9 @@ class ObservedBroker implements Broker {
     return this.inner.readState(room, query);
   }
 
-  updateState(room: string, effects: StateEffects): Promise<number | undefined> {
-    return this.inner.updateState(room, effects);
+  async updateState(room: string, effects: StateEffects): Promise<number | undefined> {
+    const result = await this.inner.updateState(room, effects);
+    if (storesPrivateMessage(effects)) this.storedPrivate(room);
+    return result;
   }
 }

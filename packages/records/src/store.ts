@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { PRESENCE_EVENTS } from '@classwire/protocol';
+import { PRESENCE_EVENTS, type PrivateEntry } from '@classwire/protocol';
 import type { ClassRow, GapRow, NewRecordEvent, RecordEventRow, RecordsDatabase } from './schema.js';
 
 export interface Cursor {
@@ -91,6 +91,55 @@ export class RecordsStore {
     });
   }
 
+  /**
+   * Records private messages (not in the log, so keyed by their entry id: each once, however often the
+   * tail is read), each in the class that was in progress at its time.
+   */
+  async recordPrivate(room: string, epoch: string, entries: readonly PrivateEntry[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    return this.db.transaction().execute(async (trx) => {
+      const known = await trx
+        .selectFrom('record_events')
+        .select('private_id')
+        .where('room', '=', room)
+        .where('private_id', 'in', entries.map((entry) => entry.id))
+        .execute();
+      const recorded = new Set(known.map((row) => row.private_id));
+      let inserted = 0;
+      for (const entry of entries) {
+        if (recorded.has(entry.id)) continue;
+        const during = await trx
+          .selectFrom('classes')
+          .select('id')
+          .where('room', '=', room)
+          .where('started_at', '<=', entry.ts)
+          .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>=', entry.ts)]))
+          .orderBy('started_at', 'desc')
+          .executeTakeFirst();
+        const result = await trx
+          .insertInto('record_events')
+          .values({
+            room,
+            epoch,
+            seq: null,
+            private_id: entry.id,
+            ts: entry.ts,
+            event: 'chat.private',
+            data: JSON.stringify({ to: entry.to, text: entry.text }),
+            author_id: entry.from.userId,
+            author_name: entry.from.name,
+            author_role: entry.from.role,
+            class_id: during?.id ?? null,
+          })
+          .onConflict((conflict) => conflict.columns(['room', 'private_id']).where('private_id', 'is not', null).doNothing())
+          .returning('id')
+          .executeTakeFirst();
+        if (result !== undefined) inserted += 1;
+      }
+      return inserted;
+    });
+  }
+
   async listClasses(filter: { room?: string | undefined; from?: number | undefined; to?: number | undefined; limit: number }): Promise<ClassRow[]> {
     let query = this.db.selectFrom('classes').selectAll().orderBy('started_at', 'desc').orderBy('id', 'desc').limit(filter.limit);
     if (filter.room !== undefined) query = query.where('room', '=', filter.room);
@@ -153,9 +202,14 @@ export class RecordsStore {
     return rows.map((row) => ({ userId: row.author_id ?? '', name: row.author_name ?? '', role: row.author_role ?? '' }));
   }
 
-  /** A page of a class's transcript, in seq order, after the event `after` (its id). */
-  async transcript(classId: number, after: number, limit: number): Promise<RecordEventRow[]> {
-    return this.db.selectFrom('record_events').selectAll().where('class_id', '=', classId).where('id', '>', after).orderBy('id').limit(limit).execute();
+  /**
+   * A page of a class's transcript, in recorded order, after the event `after` (its id). Private
+   * messages only when `includePrivate` (staff and the school's backend).
+   */
+  async transcript(classId: number, after: number, limit: number, includePrivate: boolean): Promise<RecordEventRow[]> {
+    let query = this.db.selectFrom('record_events').selectAll().where('class_id', '=', classId).where('id', '>', after);
+    if (!includePrivate) query = query.where('private_id', 'is', null);
+    return query.orderBy('id').limit(limit).execute();
   }
 
   async gaps(room: string): Promise<GapRow[]> {
