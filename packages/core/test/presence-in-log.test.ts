@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PRESENCE_EVENTS, type Role } from '@classwire/protocol';
+import { applyEvent, initialState } from '@classwire/protocol/classroom';
 import { Engine, MemoryBroker, MemoryPresence, MemoryRegistry, type ConnectionRecord, type EngineOptions } from '@classwire/core';
 import { RecordingFanOut } from './recording-fanout.js';
 
@@ -82,5 +83,13 @@ describe('presence in the room log (records)', () => {
     await t.send('ada', { action: 'join', room: 'r' });
     await t.engine.disconnect('ada');
     expect(await t.log('r')).toEqual([]);
+  });
+
+  it('the classroom client state treats them as positions only: no chat entry, and its seq moves on', () => {
+    const member = { userId: 'ada', name: 'Ada', role: 'student' as const };
+    const joined = applyEvent(initialState(), { event: PRESENCE_EVENTS.join, data: member, from: member, ts: START, seq: 7 });
+    const left = applyEvent(joined, { event: PRESENCE_EVENTS.leave, data: { ...member, reason: 'left' }, from: member, ts: START, seq: 8 });
+    expect(left.chat).toEqual([]);
+    expect(left.seq).toBe(8);
   });
 });
