@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { DEFAULTS, redisKeys } from '@classwire/core';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { API_KEY, SECRET, TestClient, eventually, makeToken } from '../../../test-support/harness.js';
 import { RedisProcess, freePort } from '../../../test-support/redis-server.js';
@@ -98,12 +100,19 @@ describe('records with three Redis nodes: presence, attendance and transcript wh
     const killedAt = Date.now();
     for (const from of [bob, teacher, adaOnB]) await note(from);
     const headers = { authorization: `Bearer ${API_KEY}` };
-    await eventually(async () => {
-      const members = ((await (await fetch(`${c.url}/rooms/${room}/presence`, { headers })).json()) as { members: { userId: string }[] }).members;
-      return !members.some((member) => member.userId === 's-carl');
-    }, 15_000);
+    // A live node has reaped A once A has left the node set (after all of A's connections were removed).
+    const watcher = new Redis(redis.url);
+    cleanups.push(() => watcher.disconnect());
+    await eventually(async () => !(await watcher.smembers(redisKeys(DEFAULTS.redisPrefix).nodes())).includes('att-a'), 15_000);
+    const members = ((await (await fetch(`${c.url}/rooms/${room}/presence`, { headers })).json()) as { members: { userId: string }[] }).members;
+    expect(members.map((member) => member.userId).sort()).toEqual(['s-ada', 's-bob', 't-1']);
     await adaOnB.request({ action: 'leave', room });
     await bob.close();
+    // The server handles the close on its own time: Bob's leave is in the log before the teacher's.
+    await eventually(async () => {
+      const present = ((await (await fetch(`${c.url}/rooms/${room}/presence`, { headers })).json()) as { members: { userId: string }[] }).members;
+      return !present.some((member) => member.userId === 's-bob');
+    }, 10_000);
     await note(teacher);
     await teacher.request({ action: 'leave', room });
 
