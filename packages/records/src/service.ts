@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { envFlag, envInt, storesPrivateMessage, type Authorizer, type Broker, type BroadcastOptions, type PresenceStore, type PublishOptions, type RecordingLease, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead } from '@classwire/core';
-import { ERROR_CODES } from '@classwire/protocol';
+import { ERROR_CODES, PRESENCE_EVENTS, encodeMessageBody, isRole } from '@classwire/protocol';
 import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
 import { createRecordsApi } from './http.js';
@@ -105,6 +105,7 @@ export class RecordsService {
       this.earlyPrivate.clear();
       if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
       this.startIdleSweep(this.recorder, idleMs, deps.logger);
+      this.reconcilePresence(store, this.recorder, deps).catch((error: unknown) => deps.logger.warn({ err: error }, 'presence reconciliation failed'));
       deps.logger.info({ database: records.description }, 'class records are on');
       return records;
     } catch (error) {
@@ -120,6 +121,32 @@ export class RecordsService {
     sweep();
     this.retention = setInterval(sweep, RETENTION_INTERVAL_MS);
     this.retention.unref();
+  }
+
+  /**
+   * Members the records still count as present but the live presence no longer has (the node, or the
+   * whole memory-mode server, stopped without their leave reaching the log) get a `presence.leave`
+   * (`disconnected`) appended now, through the log like any other, so no interval stays open forever.
+   */
+  private async reconcilePresence(store: RecordsStore, recorder: Recorder, deps: RecordsDeps): Promise<void> {
+    const byRoom = new Map<string, { userId: string; name: string; role: string }[]>();
+    for (const member of await store.recordedPresence()) {
+      const list = byRoom.get(member.room) ?? [];
+      list.push(member);
+      byRoom.set(member.room, list);
+    }
+    for (const [room, recorded] of byRoom) {
+      // Recorded up to the log's end first: a leave still waiting there is not appended twice.
+      await recorder.recordRoom(room);
+      const live = new Set((await deps.presence.list(room)).map((member) => member.userId));
+      const current = new Set((await store.recordedPresence()).filter((member) => member.room === room).map((member) => member.userId));
+      for (const member of recorded) {
+        if (live.has(member.userId) || !current.has(member.userId) || !isRole(member.role)) continue;
+        const who = { userId: member.userId, name: member.name, role: member.role };
+        await deps.broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.leave, { ...who, reason: 'disconnected' }, who));
+      }
+      recorder.noteActivity(room);
+    }
   }
 
   /** Ends classes a first join started once their room has stayed empty for `idleMs`. */

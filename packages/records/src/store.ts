@@ -178,6 +178,12 @@ export class RecordsStore {
     });
   }
 
+  /** Who the recorded events say is in a room, for every room (`room_presence`). */
+  async recordedPresence(): Promise<{ room: string; userId: string; name: string; role: string }[]> {
+    const rows = await this.db.selectFrom('room_presence').select(['room', 'user_id', 'name', 'role']).orderBy('room').orderBy('user_id').execute();
+    return rows.map((row) => ({ room: row.room, userId: row.user_id, name: row.name, role: row.role }));
+  }
+
   /** Rooms with a class in progress: where a node that died may have left messages unrecorded. */
   async roomsWithOpenClasses(): Promise<string[]> {
     const rows = await this.db.selectFrom('classes').select('room').where('ended_at', 'is', null).execute();
