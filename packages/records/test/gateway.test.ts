@@ -49,8 +49,12 @@ describe('gateway with records (Postgres)', () => {
     const teacherToken = await makeToken({ sub: 'gw-teacher', name: 'Mr Okafor', role: 'teacher', rooms: [room] });
     const teacher = await TestClient.connect(gateway, teacherToken);
     const student = await TestClient.connect(gateway, await makeToken({ sub: 'gw-student', name: 'Lin', role: 'student', rooms: [room] }));
-    expect(await teacher.join(room)).toMatchObject({ type: 'joined' });
+    const teacherJoined = await teacher.join(room);
+    expect(teacherJoined).toMatchObject({ type: 'joined' });
     expect(await student.join(room)).toMatchObject({ type: 'joined' });
+    // The classroom joiner continues from its snapshot: its own join and the student's follow with no seq gap.
+    const seqs = (await teacher.waitForMessages(room, 2)).map((frame) => frame.seq);
+    expect(seqs).toEqual([(teacherJoined.seq as number) + 1, (teacherJoined.seq as number) + 2]);
     expect(await student.request({ action: 'publish', room, event: 'chat.private', data: { text: 'I need help with question 3' } })).toMatchObject({ type: 'ack' });
     await student.close();
 
