@@ -111,6 +111,8 @@ describe.each(RUNTIMES)('room.history on the live log only (no records), on %s',
 });
 
 describe('room.history beyond the live log, from the class records (Postgres)', () => {
+  // With records on, ada's first join is in the log (`presence.join`, seq 1): the 25 notes are seqs 2-26.
+  const JOIN = 1;
   let database: TestDatabase;
   let gateway: Gateway;
   let client: ClasswireClient<OpenEventMap>;
@@ -124,7 +126,7 @@ describe('room.history beyond the live log, from the class records (Postgres)', 
     // In fives, each recorded before the next: the live log (10) never drops what the recorder has not read.
     for (const batch of range(0, 4)) {
       for (const i of range(batch * 5 + 1, batch * 5 + 5)) await room.publish('note.add', { i });
-      await vi.waitFor(async () => expect(await store.cursor('h-rec')).toMatchObject({ seq: batch * 5 + 5 }), { timeout: 15_000, interval: 20 });
+      await vi.waitFor(async () => expect(await store.cursor('h-rec')).toMatchObject({ seq: JOIN + batch * 5 + 5 }), { timeout: 15_000, interval: 20 });
     }
   });
   afterAll(async () => {
@@ -135,19 +137,22 @@ describe('room.history beyond the live log, from the class records (Postgres)', 
 
   it('pages every message once, in order, back to the first: the live log, then the records', async () => {
     const { pages, archive } = await pageBack(room, 7);
-    expect(pages).toEqual([range(19, 25), range(12, 18), range(5, 11), range(1, 4)]);
+    expect(pages).toEqual([range(20, 26), range(13, 19), range(6, 12), range(1, 5)]);
     expect(archive.every(Boolean)).toBe(true);
     // From the records, a message is the frame the room delivered.
-    const oldest = await room.history({ before: 2, limit: 1 });
-    expect(oldest.messages).toEqual([
-      expect.objectContaining({ type: 'message', room: 'h-rec', seq: 1, event: 'note.add', data: { i: 1 }, from: { userId: 'ada', name: 'ADA', role: 'student' } }),
+    const first = await room.history({ before: JOIN + 2, limit: 1 });
+    expect(first.messages).toEqual([
+      expect.objectContaining({ type: 'message', room: 'h-rec', seq: JOIN + 1, event: 'note.add', data: { i: 1 }, from: { userId: 'ada', name: 'ADA', role: 'student' } }),
     ]);
+    const oldest = await room.history({ before: JOIN + 1, limit: 1 });
+    expect(oldest.messages).toEqual([expect.objectContaining({ seq: 1, event: 'presence.join', data: { userId: 'ada', name: 'ADA', role: 'student' } })]);
     expect(oldest.next).toBeNull();
   });
 
   it('mixes the live log and the records in one page when it spans both', async () => {
-    const page = await room.history({ before: 20, limit: 8 });
-    expect(page.messages.map((m) => m.seq)).toEqual(range(12, 19));
-    expect(page.next).toBe(12);
+    // The live log (10) holds seqs 17-26: this page takes 13-16 from the records and 17-20 from the log.
+    const page = await room.history({ before: 21, limit: 8 });
+    expect(page.messages.map((m) => m.seq)).toEqual(range(13, 20));
+    expect(page.next).toBe(13);
   });
 });

@@ -15,7 +15,9 @@ import {
   encodePresenceFrame,
   HISTORY_FRAME_OVERHEAD,
   inClassroomNamespace,
+  isServerOnlyEvent,
   parseClientFrame,
+  PRESENCE_EVENTS,
   utf8Length,
   type DirectFrame,
   type ErrorCode,
@@ -23,6 +25,7 @@ import {
   type JoinFrame,
   type LeaveFrame,
   type MembersRequestFrame,
+  type PresenceLeaveReason,
   type PublishFrame,
   type RefreshFrame,
   type Sender,
@@ -90,6 +93,11 @@ export interface EngineOptions {
   expiryChanged?: ((connectionId: string, expiresAt: number) => void) | undefined;
   /** Where `history` requests find what the live log no longer holds (the class records); without it they page the live log only. */
   archive?: HistoryArchive | undefined;
+  /**
+   * Appends each first join and last leave of a room (`presence.join`/`presence.leave`) to its log, so
+   * the class records get attendance with the log's exactness (docs/records.md). On when records are.
+   */
+  presenceInLog?: boolean | undefined;
 }
 
 /** Messages a `history` request gets when it names no limit. */
@@ -132,6 +140,7 @@ export class Engine {
   private readonly tokens: Authorizer | undefined;
   private readonly expiryChanged: ((connectionId: string, expiresAt: number) => void) | undefined;
   private readonly archive: HistoryArchive | undefined;
+  private readonly presenceInLog: boolean;
 
   constructor(options: EngineOptions) {
     this.registry = options.registry;
@@ -153,6 +162,7 @@ export class Engine {
     this.tokens = options.tokens;
     this.expiryChanged = options.expiryChanged;
     this.archive = options.archive;
+    this.presenceInLog = options.presenceInLog ?? false;
   }
 
   /**
@@ -177,15 +187,18 @@ export class Engine {
     await this.announceJoin(record, room);
   }
 
-  /** Unregisters a connection and announces presence changes. Safe to call twice. */
-  async disconnect(connectionId: string): Promise<void> {
+  /**
+   * Unregisters a connection and announces presence changes. Safe to call twice. `reaped`: a live node
+   * cleans up after a dead one, so the recorded leave is at the time of reaping.
+   */
+  async disconnect(connectionId: string, reason: Exclude<PresenceLeaveReason, 'left'> = 'disconnected'): Promise<void> {
     this.rateLimiter?.forget(connectionId);
     this.classroom?.forget(connectionId);
     const state = await this.registry.remove(connectionId);
     if (state === undefined) return;
     for (const room of state.joined) {
       await this.unsubscribe(connectionId, room);
-      await this.announceLeave(state, room);
+      await this.announceLeave(state, room, reason);
     }
   }
 
@@ -249,6 +262,7 @@ export class Engine {
 
   /** A publish from an application backend (HTTP API): sequenced and stored like any other. */
   async publishAsServer(room: string, message: ServerPublish): Promise<ServerPublishResult> {
+    if (isServerOnlyEvent(message.event)) throw new ProtocolError('forbidden', `"${message.event}" is appended by the server only`);
     const body = encodeMessageBody(message.event, message.data, message.from ?? SERVER_SENDER, message.id);
     checkMessageSize(room, body, this.maxFrameBytes);
     const dedupKey = message.id === undefined ? undefined : serverDedupKey(message.id);
@@ -313,7 +327,7 @@ export class Engine {
       if (!released && !rejoin) {
         await this.unsubscribe(connectionId, room);
         await this.registry.leaveRoom(connectionId, room);
-        if (announced) await this.announceLeave(connection, room);
+        if (announced) await this.announceLeave(connection, room, 'disconnected');
       } else if (!released) {
         await this.fanout.release(connectionId, room, 0);
       }
@@ -348,7 +362,7 @@ export class Engine {
     if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `not a member of room "${room}"`);
     await this.registry.leaveRoom(connection.connectionId, room);
     await this.unsubscribe(connection.connectionId, room);
-    await this.announceLeave(connection, room);
+    await this.announceLeave(connection, room, 'left');
     await this.reply(connection.connectionId, encodeLeftFrame(room, frame.id));
   }
 
@@ -356,6 +370,7 @@ export class Engine {
     const started = performance.now();
     const { room, event, id } = frame;
     if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `join room "${room}" before publishing`);
+    if (isServerOnlyEvent(event)) throw new ProtocolError('forbidden', `"${event}" is appended by the server only`);
     if (this.classroom !== undefined && inClassroomNamespace(event)) {
       const outcome = await this.classroom.publish(connection, frame);
       if (outcome !== 'relayed') this.observer?.published((performance.now() - started) / 1000, outcome);
@@ -416,12 +431,15 @@ export class Engine {
     const member = memberOf(connection);
     if (await this.presence.add(room, member, connection.connectionId)) {
       await this.broker.broadcast(room, encodePresenceFrame(room, 'join', member), { except: connection.connectionId });
+      if (this.presenceInLog) await this.broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.join, member, member));
     }
   }
 
-  private async announceLeave(connection: ConnectionRecord, room: string): Promise<void> {
+  private async announceLeave(connection: ConnectionRecord, room: string, reason: PresenceLeaveReason): Promise<void> {
     if (await this.presence.remove(room, connection.userId, connection.connectionId)) {
-      await this.broker.broadcast(room, encodePresenceFrame(room, 'leave', memberOf(connection)));
+      const member = memberOf(connection);
+      await this.broker.broadcast(room, encodePresenceFrame(room, 'leave', member));
+      if (this.presenceInLog) await this.broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.leave, { ...member, reason }, member));
     }
   }
 

@@ -16,3 +16,4 @@ export * from './connect-checks.js';
 export * from './config/defaults.js';
 export * from './config/env.js';
 export * from './history.js';
+export { readPrivateTail, storesPrivateMessage } from './classroom/private-messages.js';

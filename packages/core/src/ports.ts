@@ -276,3 +276,12 @@ export interface RateLimiter {
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }
+
+/**
+ * Which node records a room's class records when several share one database (Redis mode): `acquire`
+ * is true when this node holds the room's lease (taken or renewed for `ttlMs`).
+ */
+export interface RecordingLease {
+  readonly ttlMs: number;
+  acquire(room: string): Promise<boolean>;
+}

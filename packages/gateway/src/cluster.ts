@@ -1,4 +1,4 @@
-import { RedisBroker, RedisPresence, RedisRegistry, RedisRoomLog, redisKeys, renewEpochs, type Logger } from '@classwire/core';
+import { RedisBroker, RedisPresence, RedisRecordingLease, RedisRegistry, RedisRoomLog, redisKeys, renewEpochs, type Logger } from '@classwire/core';
 import { randomUUID } from 'node:crypto';
 import { CLOSE_CODES } from '@classwire/protocol';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -13,6 +13,8 @@ export interface Cluster {
   broker: RedisBroker;
   presence: RedisPresence;
   fanout: ClusterFanOut;
+  /** Which node records a room's class records (docs/records.md). */
+  recordingLease: RedisRecordingLease;
   /** Each node's ops console report, stored with a TTL so a dead node's disappears. */
   statusRecords: {
     write(record: string, ttlMs: number): Promise<void>;
@@ -24,6 +26,12 @@ export interface Cluster {
   start(disconnect: (connectionId: string) => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
+
+/**
+ * A recording lease outlives its holder's last recording by at most this: after a node dies, another
+ * records its rooms within about this long (renewals are cheap: one per recording batch).
+ */
+const RECORDING_LEASE_MAX_MS = 3_000;
 
 /** Options shared by every Redis connection: fail fast instead of queueing, so nothing is falsely acked. */
 function redisOptions(config: NonNullable<GatewayConfig['redis']>, subscriber: boolean): RedisOptions {
@@ -208,6 +216,7 @@ export async function createCluster(
     broker,
     presence,
     fanout,
+    recordingLease: new RedisRecordingLease(redis, { prefix: keys.prefix, node: nodeId, ttlMs: Math.min(settings.nodeTtlMs, RECORDING_LEASE_MAX_MS) }),
     statusRecords: {
       async write(record, ttlMs) {
         await redis.set(`${keys.prefix}:admin:node:${nodeId}`, record, 'PX', ttlMs);

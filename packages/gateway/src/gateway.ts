@@ -105,7 +105,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const presence: PresenceStore = cluster?.presence ?? new MemoryPresence();
   const liveBroker: Broker = cluster?.broker ?? memoryBroker!;
   // Class records (docs/records.md): beside the engine, never on the publish path's critical section.
-  const records = config.records && new RecordsService(config.records, { broker: liveBroker, presence, authorizer, logger, authenticateBackend: async (req) => (await authenticateApiRequest(req, Buffer.alloc(0), config.api)).ok });
+  const records = config.records && new RecordsService(config.records, { broker: liveBroker, presence, authorizer, logger, lease: cluster?.recordingLease, authenticateBackend: async (req) => (await authenticateApiRequest(req, Buffer.alloc(0), config.api)).ok });
   const broker = records?.observe(liveBroker) ?? liveBroker;
   const engineFanout = cluster?.fanout ?? fanout;
   const classroom = config.classroom
@@ -130,6 +130,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     logger,
     observer: tracing?.observe(metrics) ?? metrics,
     tokens: authorizer,
+    // With records on, first joins and last leaves go into the room log for attendance (docs/records.md).
+    presenceInLog: records !== undefined,
     expiryChanged: (connectionId, expiresAt) => {
       const connection = fanout.connections.get(connectionId);
       if (connection !== undefined) connection.expiresAt = expiresAt;
@@ -192,7 +194,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const heartbeat = startHeartbeat(fanout.connections, config.pingIntervalMs);
   const sweeper = setInterval(() => memoryBroker?.log.sweep(), SWEEP_INTERVAL_MS);
   sweeper.unref();
-  await cluster?.start((connectionId) => engine.disconnect(connectionId));
+  await cluster?.start((connectionId) => engine.disconnect(connectionId, 'reaped'));
 
   const { url, port } = await listen(server, config.port, config.host);
   status = 'ready';

@@ -3,6 +3,7 @@ import { AuthError, mayJoinRoom, type Authorizer, type Broker, type PresenceStor
 import { DEFAULT_LIMITS, ERROR_CODES, ROOM_PATTERN, type ErrorCode } from '@classwire/protocol';
 import { isStaff } from '@classwire/protocol/classroom';
 import { z } from 'zod';
+import { attendanceCsv, computeAttendance } from './attendance.js';
 import type { ClassRow, RecordEventRow } from './schema.js';
 import type { RecordsStore } from './store.js';
 import type { WebhookDeadLetters } from './webhooks.js';
@@ -25,6 +26,8 @@ export interface RecordsApiOptions {
   /** Called after a redelivery so the dispatcher looks at once. */
   onRedeliver?: () => void;
   now?: () => number;
+  /** In attendance, a drop up to this long is an interruption of one presence. */
+  resumeGraceMs?: number | undefined;
 }
 
 /** Largest page of a list or transcript. */
@@ -62,8 +65,9 @@ class ApiError extends Error {
   }
 }
 
-type Handler = (principal: RecordsPrincipal, params: string[], query: URLSearchParams) => Promise<Answer>;
-type Answer = { status: number; body?: unknown };
+type Handler = (principal: RecordsPrincipal, params: string[], query: URLSearchParams, req: IncomingMessage) => Promise<Answer>;
+/** A JSON body, a CSV text, or nothing. */
+type Answer = { status: number; body?: unknown; csv?: string };
 
 /**
  * The records API (docs/records.md, records-openapi.json). Returns a request handler that answers the
@@ -95,11 +99,23 @@ export function createRecordsApi(options: RecordsApiOptions): (req: IncomingMess
     },
     {
       method: 'GET',
+      pattern: /^\/classes\/([^/]+)\/attendance$/,
+      handle: async (principal, [id], _query, req) => {
+        const found = await findClass(store, principal, id!);
+        const attendance = await computeAttendance(store.db, found.id, { graceMs: options.resumeGraceMs });
+        if (attendance === undefined) throw new ApiError('not_found', 'no such class');
+        return wantsCsv(req) ? { status: 200, csv: attendanceCsv(attendance) } : { status: 200, body: attendance };
+      },
+    },
+    {
+      method: 'GET',
       pattern: /^\/classes\/([^/]+)\/transcript$/,
       handle: async (principal, [id], query) => {
         const found = await findClass(store, principal, id!);
         const page = parse(transcriptQuery, query);
-        const events = await store.transcript(found.id, page.after, page.limit);
+        // Private messages are for staff (docs/records.md): every reader this API admits is staff or the
+        // school's backend; a reader who is neither must never get them.
+        const events = await store.transcript(found.id, page.after, page.limit, mayReadPrivate(principal));
         const next = events.length === page.limit ? events.at(-1)!.id : null;
         return { status: 200, body: { classId: String(found.id), events: events.map(transcriptEvent), next } };
       },
@@ -179,8 +195,10 @@ export function createRecordsApi(options: RecordsApiOptions): (req: IncomingMess
       if (route === undefined) throw new ApiError('bad_request', `method ${req.method ?? ''} is not supported here`);
       const params = route.pattern.exec(url.pathname)!.slice(1).map(decodeSegment);
       const principal = await authenticate(req, options);
-      const answer = await route.handle(principal, params, url.searchParams);
-      if (answer.body === undefined) {
+      const answer = await route.handle(principal, params, url.searchParams, req);
+      if (answer.csv !== undefined) {
+        res.writeHead(answer.status, { 'content-type': 'text/csv; charset=utf-8', 'content-length': Buffer.byteLength(answer.csv), 'cache-control': 'no-store' }).end(answer.csv);
+      } else if (answer.body === undefined) {
         res.writeHead(answer.status, { 'cache-control': 'no-store' }).end();
       } else {
         sendJson(res, answer.status, answer.body);
@@ -207,6 +225,16 @@ async function authenticate(req: IncomingMessage, options: RecordsApiOptions): P
     if (error instanceof AuthError) throw new ApiError('unauthorized', error.message);
     throw error;
   }
+}
+
+function mayReadPrivate(principal: RecordsPrincipal): boolean {
+  return principal.kind === 'backend' || principal.kind === 'staff';
+}
+
+/** CSV when the client asks for it (`Accept: text/csv`), JSON otherwise. */
+function wantsCsv(req: IncomingMessage): boolean {
+  const accept = req.headers.accept ?? '';
+  return accept.split(',').some((part) => part.split(';')[0]!.trim().toLowerCase() === 'text/csv');
 }
 
 function requireRoom(principal: RecordsPrincipal, room: string): void {

@@ -1,4 +1,4 @@
-import type { Broker, ReadResult, StoredMessage } from '@classwire/core';
+import { readPrivateTail, type Broker, type ReadResult, type RecordingLease, type StoredMessage } from '@classwire/core';
 import type { Gap, LogEntry, RecordsStore } from './store.js';
 
 export interface RecorderLogger {
@@ -7,7 +7,7 @@ export interface RecorderLogger {
 
 export interface RecorderOptions {
   store: RecordsStore;
-  broker: Pick<Broker, 'read'>;
+  broker: Pick<Broker, 'read' | 'readState'>;
   logger: RecorderLogger;
   /** After a failed write, how long before the room is tried again. */
   retryMs?: number;
@@ -17,6 +17,11 @@ export interface RecorderOptions {
    */
   batchDelayMs?: number;
   now?: () => number;
+  /**
+   * With several nodes (Redis mode): a room is recorded by the node holding its lease, which reads the
+   * whole log (everyone's messages); another node defers its note until the lease would have expired.
+   */
+  lease?: RecordingLease | undefined;
 }
 
 /**
@@ -26,11 +31,14 @@ export interface RecorderOptions {
  */
 export class Recorder {
   private readonly store: RecordsStore;
-  private readonly broker: Pick<Broker, 'read'>;
+  private readonly broker: Pick<Broker, 'read' | 'readState'>;
+  /** Rooms where a private message was stored since their last recording. */
+  private readonly privatePending = new Set<string>();
   private readonly logger: RecorderLogger;
   private readonly retryMs: number;
   private readonly batchDelayMs: number;
   private readonly now: () => number;
+  private readonly lease: RecordingLease | undefined;
   /** Rooms with messages not yet recorded, in the order they became so. */
   private readonly pending = new Set<string>();
   private draining: Promise<void> | undefined;
@@ -44,6 +52,7 @@ export class Recorder {
     this.retryMs = options.retryMs ?? 1_000;
     this.batchDelayMs = options.batchDelayMs ?? 250;
     this.now = options.now ?? Date.now;
+    this.lease = options.lease;
   }
 
   /** Called after a message was sequenced in `room`: cheap, synchronous, never throws. */
@@ -56,6 +65,13 @@ export class Recorder {
         this.draining = undefined;
         if (this.pending.size > 0 && !this.closed) this.noteActivity(this.pending.values().next().value!);
       });
+  }
+
+  /** Called after a private message was stored in `room`'s state (it is not in the log). */
+  notePrivate(room: string): void {
+    if (this.closed) return;
+    this.privatePending.add(room);
+    this.noteActivity(room);
   }
 
   /** Resolves once every room noted so far is recorded (or scheduled for a retry after a failure). */
@@ -76,21 +92,63 @@ export class Recorder {
     for (const room of this.pending) {
       this.pending.delete(room);
       try {
-        await this.recordRoom(room);
+        const leased = await this.holdsLease(room);
+        // The log first, so a private message finds the class its time falls in.
+        if (leased) await this.recordRoom(room);
+        // Private messages live in the room's state, which the lease holder does not watch: the node
+        // that stored one records it (by id, so twice is harmless).
+        if (this.privatePending.delete(room)) {
+          await this.recordPrivate(room).catch((error: unknown) => {
+            this.privatePending.add(room);
+            throw error;
+          });
+        }
+        // Another node records this room's log; if it stops (or dies), its lease expires and this note retries.
+        if (!leased) this.scheduleRetry(room, this.lease!.ttlMs);
       } catch (error) {
         this.logger.warn({ err: error, room }, 'recording failed; will retry');
-        this.scheduleRetry(room);
+        this.scheduleRetry(room, this.retryMs);
       }
     }
   }
 
-  private scheduleRetry(room: string): void {
+  private async holdsLease(room: string): Promise<boolean> {
+    if (this.lease === undefined) return true;
+    try {
+      return await this.lease.acquire(room);
+    } catch (error) {
+      // Two writers are safe (the cursor lock), a room left unrecorded is not: record without the lease.
+      this.logger.warn({ err: error, room }, 'recording lease unavailable; recording anyway');
+      return true;
+    }
+  }
+
+  private scheduleRetry(room: string, delayMs: number): void {
     const timer = setTimeout(() => {
       this.retries.delete(timer);
       this.noteActivity(room);
-    }, this.retryMs);
+    }, delayMs);
     timer.unref();
     this.retries.add(timer);
+  }
+
+  /**
+   * Ends the classes a first join started whose room has stayed empty for `idleMs`, at the time the
+   * last member left. Each room is recorded first, so a rejoin still in the live log keeps its class.
+   */
+  async endIdleClasses(idleMs: number): Promise<number> {
+    let ended = 0;
+    for (const idle of await this.store.idleClasses(this.now() - idleMs)) {
+      await this.recordRoom(idle.room);
+      if (await this.store.endIdleClass(idle.room, idle.id, idle.emptySince)) ended += 1;
+    }
+    return ended;
+  }
+
+  /** Records the private messages the room's state holds that are not recorded yet. */
+  async recordPrivate(room: string): Promise<void> {
+    const tail = await readPrivateTail(this.broker, room);
+    await this.store.recordPrivate(room, tail.epoch, tail.entries);
   }
 
   /** Records everything after the room's cursor; a part the log no longer holds becomes a gap. */

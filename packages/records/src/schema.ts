@@ -7,6 +7,8 @@ export interface RecordsDatabase {
   record_gaps: RecordGapTable;
   classes: ClassTable;
   webhook_outbox: WebhookOutboxTable;
+  room_presence: RoomPresenceTable;
+  attendance: AttendanceTable;
 }
 
 /** Per room: the last position the recorder wrote, so a restarted recorder resumes exactly there. */
@@ -21,7 +23,10 @@ export interface RecordEventTable {
   id: Generated<number>;
   room: string;
   epoch: string;
-  seq: number;
+  /** Null for a private message, which is not in the log (`private_id` identifies it instead). */
+  seq: number | null;
+  /** A private message's entry id (unique per room); null for messages of the log. */
+  private_id: string | null;
   /** Server timestamp of the message, epoch ms. */
   ts: number;
   event: string;
@@ -53,6 +58,33 @@ export interface ClassTable {
   started_at: number;
   ended_at: number | null;
   started_by: string | null;
+  /** Started by a first join rather than `class.start`: it ends when the room stays empty. */
+  auto: Generated<boolean>;
+  /** When the last member left (epoch ms); null while anyone is present. */
+  empty_since: number | null;
+}
+
+/** Who is in a room as the recorder has seen it: the presence state its events build. */
+export interface RoomPresenceTable {
+  room: string;
+  user_id: string;
+  name: string;
+  role: string;
+  since: number;
+}
+
+/** One presence interval of a user in a class, as recorded (merged and bridged by `computeAttendance`). */
+export interface AttendanceTable {
+  id: Generated<number>;
+  class_id: number;
+  user_id: string;
+  name: string;
+  role: string;
+  joined_at: number;
+  /** Null while present. */
+  left_at: number | null;
+  /** `left`, `disconnected`, `reaped`, or `class_ended` when the class ended around them. */
+  leave_reason: string | null;
 }
 
 /** A webhook delivery still owed to one endpoint (deleted once delivered; `dead_at` once given up). */
@@ -82,3 +114,4 @@ export type ClassRow = Selectable<ClassTable>;
 export type GapRow = Selectable<RecordGapTable>;
 export type WebhookOutboxRow = Selectable<WebhookOutboxTable>;
 export type NewWebhookOutbox = Insertable<WebhookOutboxTable>;
+export type AttendanceRow = Selectable<AttendanceTable>;

@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConfigError, envFlag, envInt, StoreUnavailableError, type Authorizer, type Broker, type BroadcastOptions, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type ReadResult, type StateEffects, type StateQuery, type StateRead, type StoredMessage } from '@classwire/core';
-import { ERROR_CODES, composeMessageFrame, encodeMessageBody, isRole } from '@classwire/protocol';
+import { ConfigError, envFlag, envInt, StoreUnavailableError, storesPrivateMessage, type Authorizer, type Broker, type BroadcastOptions, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type ReadResult, type RecordingLease, type StateEffects, type StateQuery, type StateRead, type StoredMessage } from '@classwire/core';
+import { ERROR_CODES, PRESENCE_EVENTS, composeMessageFrame, encodeMessageBody, isRole } from '@classwire/protocol';
 import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
 import { createRecordsApi } from './http.js';
 import { Recorder } from './recorder.js';
-import { RecordsStore } from './store.js';
+import { DEFAULT_RESUME_GRACE_MS } from './attendance.js';
+import { DEFAULT_IDLE_MS, RecordsStore } from './store.js';
 import { WebhookDeadLetters, WebhookOutbox, type AttendanceSummaryFn } from './webhooks.js';
-import { presenceAttendance } from './webhooks-attendance.js';
+import { recordedAttendance } from './webhooks-attendance.js';
 import { WEBHOOK_ENV, webhookSettings, type WebhookSettings } from './webhooks-config.js';
 import { WebhookDispatcher } from './webhooks-dispatcher.js';
 
@@ -17,6 +18,10 @@ export const RECORDS_ENV = {
   CLASSWIRE_DATA_DIR: z.string().min(1).optional(),
   CLASSWIRE_RECORDS_RETENTION_DAYS: envInt(1).optional(),
   CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES: envFlag.default(false),
+  /** A class started by a first join ends once its room has been empty this long. */
+  CLASSWIRE_RECORDS_IDLE_SECONDS: envInt(1).default(300),
+  /** In attendance, a drop shorter than this is one presence with an interruption, not two visits. */
+  CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS: envInt(0).default(60),
   ...WEBHOOK_ENV,
 };
 
@@ -30,6 +35,10 @@ export interface RecordsSettings {
   keepErasedMessages: boolean;
   /** Webhook endpoints; undefined sends none. */
   webhooks?: WebhookSettings | undefined;
+  /** @default 300 s */
+  idleMs?: number | undefined;
+  /** @default 60 s */
+  resumeGraceMs?: number | undefined;
 }
 
 /**
@@ -45,7 +54,14 @@ export function recordsSettings(e: z.infer<z.ZodObject<typeof RECORDS_ENV>>): Re
   if (webhooks !== undefined && target === undefined) problems.push('CLASSWIRE_WEBHOOK_URL: webhooks need the records database (CLASSWIRE_DATABASE_URL or CLASSWIRE_DATA_DIR)');
   if (problems.length > 0) throw new ConfigError(problems);
   if (target === undefined) return undefined;
-  return { target, retentionDays: e.CLASSWIRE_RECORDS_RETENTION_DAYS, keepErasedMessages: e.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES, webhooks };
+  return {
+    target,
+    retentionDays: e.CLASSWIRE_RECORDS_RETENTION_DAYS,
+    keepErasedMessages: e.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES,
+    idleMs: e.CLASSWIRE_RECORDS_IDLE_SECONDS * 1000,
+    resumeGraceMs: e.CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS * 1000,
+    webhooks,
+  };
 }
 
 export interface RecordsLogger {
@@ -61,15 +77,19 @@ export interface RecordsDeps {
   authenticateBackend(req: IncomingMessage): Promise<boolean>;
   logger: RecordsLogger;
   /**
-   * The attendance summary `class.ended` webhooks carry; defaults to `presenceAttendance` (visits from
-   * the recorded presence events).
+   * The attendance summary `class.ended` webhooks carry; defaults to the records' attendance
+   * (`recordedAttendance`, the figures of `GET /classes/{id}/attendance`).
    */
   attendanceSummary?: AttendanceSummaryFn;
+  /** Redis mode: one node records each room (docs/records.md). */
+  lease?: RecordingLease | undefined;
 }
 
 /** How often retention runs. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** The idle sweep runs at a quarter of the idle time, at least every 30 s. */
+const IDLE_SWEEP_MAX_MS = 30_000;
 
 /**
  * The records beside a running node: the seam a runtime uses. Starting never waits for the database
@@ -82,9 +102,11 @@ export class RecordsService {
   private api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
   /** Rooms with activity before the database was open. */
   private readonly early = new Set<string>();
+  private readonly earlyPrivate = new Set<string>();
   private readonly opened: Promise<RecordsDb | undefined>;
   private retention: NodeJS.Timeout | undefined;
   private dispatcher: WebhookDispatcher | undefined;
+  private idleSweep: NodeJS.Timeout | undefined;
 
   constructor(settings: RecordsSettings, deps: RecordsDeps) {
     this.opened = this.open(settings, deps);
@@ -93,21 +115,34 @@ export class RecordsService {
   private async open(settings: RecordsSettings, deps: RecordsDeps): Promise<RecordsDb | undefined> {
     try {
       const records = await openRecordsDb(settings.target);
+      const idleMs = settings.idleMs ?? DEFAULT_IDLE_MS;
+      const resumeGraceMs = settings.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS;
       const hooks = settings.webhooks;
       const dispatcher = hooks && new WebhookDispatcher({ db: records.db, logger: deps.logger, ...hooks });
-      const outbox = hooks && new WebhookOutbox(hooks.endpoints, deps.attendanceSummary ?? presenceAttendance, () => dispatcher?.wake());
-      const store = new RecordsStore(records.db, outbox);
+      const outbox = hooks && new WebhookOutbox(hooks.endpoints, deps.attendanceSummary ?? recordedAttendance(resumeGraceMs), () => dispatcher?.wake());
+      const store = new RecordsStore(records.db, { idleMs, hook: outbox });
       this.store = store;
-      this.recorder = new Recorder({ store, broker: deps.broker, logger: deps.logger });
-      this.api = createRecordsApi({ ...deps, store, keepErasedMessages: settings.keepErasedMessages, deadLetters: new WebhookDeadLetters(records.db), onRedeliver: () => dispatcher?.wake() });
+      this.recorder = new Recorder({ store, broker: deps.broker, logger: deps.logger, lease: deps.lease });
+      this.api = createRecordsApi({
+        ...deps,
+        store,
+        keepErasedMessages: settings.keepErasedMessages,
+        resumeGraceMs,
+        deadLetters: new WebhookDeadLetters(records.db),
+        onRedeliver: () => dispatcher?.wake(),
+      });
       this.dispatcher = dispatcher;
       dispatcher?.start();
       // Catch up rooms whose class is still open: a node that died (or this one, restarted) may have
       // left sequenced messages unrecorded, and that room may see no publish again.
       for (const room of await store.roomsWithOpenClasses()) this.early.add(room);
       for (const room of this.early) this.recorder.noteActivity(room);
+      for (const room of this.earlyPrivate) this.recorder.notePrivate(room);
       this.early.clear();
+      this.earlyPrivate.clear();
       if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
+      this.startIdleSweep(this.recorder, idleMs, deps.logger);
+      this.reconcilePresence(store, this.recorder, deps).catch((error: unknown) => deps.logger.warn({ err: error }, 'presence reconciliation failed'));
       deps.logger.info({ database: records.description, webhookEndpoints: hooks?.endpoints.length ?? 0 }, 'class records are on');
       return records;
     } catch (error) {
@@ -147,9 +182,54 @@ export class RecordsService {
     },
   };
 
+  /**
+   * Members the records still count as present but the live presence no longer has (the node, or the
+   * whole memory-mode server, stopped without their leave reaching the log) get a `presence.leave`
+   * (`disconnected`) appended now, through the log like any other, so no interval stays open forever.
+   */
+  private async reconcilePresence(store: RecordsStore, recorder: Recorder, deps: RecordsDeps): Promise<void> {
+    const byRoom = new Map<string, { userId: string; name: string; role: string }[]>();
+    for (const member of await store.recordedPresence()) {
+      const list = byRoom.get(member.room) ?? [];
+      list.push(member);
+      byRoom.set(member.room, list);
+    }
+    for (const [room, recorded] of byRoom) {
+      // Recorded up to the log's end first: a leave still waiting there is not appended twice.
+      await recorder.recordRoom(room);
+      const live = new Set((await deps.presence.list(room)).map((member) => member.userId));
+      const current = new Set((await store.recordedPresence()).filter((member) => member.room === room).map((member) => member.userId));
+      for (const member of recorded) {
+        if (live.has(member.userId) || !current.has(member.userId) || !isRole(member.role)) continue;
+        const who = { userId: member.userId, name: member.name, role: member.role };
+        await deps.broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.leave, { ...who, reason: 'disconnected' }, who));
+      }
+      recorder.noteActivity(room);
+    }
+  }
+
+  /** Ends classes a first join started once their room has stayed empty for `idleMs`. */
+  private startIdleSweep(recorder: Recorder, idleMs: number, logger: RecordsLogger): void {
+    const sweep = (): void => {
+      recorder.endIdleClasses(idleMs).catch((error: unknown) => logger.warn({ err: error }, 'ending idle classes failed'));
+    };
+    this.idleSweep = setInterval(sweep, Math.min(Math.max(1000, Math.floor(idleMs / 4)), IDLE_SWEEP_MAX_MS));
+    this.idleSweep.unref();
+  }
+
   /** The broker the engine should use: the same one, noting each sequenced message's room. */
   observe(broker: Broker): Broker {
-    return new ObservedBroker(broker, (room) => this.noteActivity(room));
+    return new ObservedBroker(
+      broker,
+      (room) => this.noteActivity(room),
+      (room) => this.notePrivate(room),
+    );
+  }
+
+  /** A private message was stored: it is recorded from the room's state, not its log. */
+  notePrivate(room: string): void {
+    if (this.recorder !== undefined) this.recorder.notePrivate(room);
+    else this.earlyPrivate.add(room);
   }
 
   noteActivity(room: string): void {
@@ -175,6 +255,7 @@ export class RecordsService {
   async close(): Promise<void> {
     const records = await this.opened;
     clearInterval(this.retention);
+    clearInterval(this.idleSweep);
     await this.recorder?.close();
     await this.dispatcher?.close();
     await records?.close();
@@ -186,6 +267,7 @@ class ObservedBroker implements Broker {
   constructor(
     private readonly inner: Broker,
     private readonly sequenced: (room: string) => void,
+    private readonly storedPrivate: (room: string) => void,
   ) {}
 
   async publish(room: string, body: string, options?: PublishOptions): Promise<PublishResult> {
@@ -214,7 +296,9 @@ class ObservedBroker implements Broker {
     return this.inner.readState(room, query);
   }
 
-  updateState(room: string, effects: StateEffects): Promise<number | undefined> {
-    return this.inner.updateState(room, effects);
+  async updateState(room: string, effects: StateEffects): Promise<number | undefined> {
+    const result = await this.inner.updateState(room, effects);
+    if (storesPrivateMessage(effects)) this.storedPrivate(room);
+    return result;
   }
 }

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { NewWebhookOutbox, RecordsDatabase } from './schema.js';
-import type { RecordedEntry, RecordHook } from './store.js';
+import type { ClassTransition, RecordedEntry, RecordHook } from './store.js';
 import { matchesPattern, type WebhookEndpoint } from './webhooks-config.js';
 
 /** One attendee of a class as `class.ended` reports it. */
@@ -13,8 +13,11 @@ export interface AttendeeSummary {
   firstJoin: number;
   /** Epoch ms; null when still present when the class ended. */
   lastLeave: number | null;
+  /** Minutes present, one decimal (the records' attendance: drops within the resume grace bridged). */
   minutesPresent: number;
-  /** Leaves before the last one: each a visit cut short (a dropped connection, a closed tab). */
+  /** Drops shorter than the resume grace, bridged into one presence. */
+  interruptions: number;
+  /** Connections lost (`disconnected`, `reaped`) rather than left. */
   disconnects: number;
 }
 
@@ -46,7 +49,7 @@ interface PresenceData {
   reason?: unknown;
 }
 
-/** The webhook id of the event of `type` made from the log message at (room, epoch, seq). */
+/** The webhook id of the event of `type` made from the log message at (room, epoch, seq), or of a class (room, 'class', id). */
 export function webhookId(room: string, epoch: string, seq: number, type: string): string {
   const digest = createHash('sha256').update(`${room}\u0000${epoch}\u0000${seq}\u0000${type}`).digest('base64url');
   return `msg_${digest.slice(0, 32)}`;
@@ -62,13 +65,7 @@ export async function webhookEventsFor(trx: Kysely<RecordsDatabase>, recorded: R
   const make = (type: string, data: Record<string, unknown>, roomEvent?: string): WebhookEvent => ({ id: webhookId(room, epoch, entry.seq, type), type, timestamp, data, roomEvent });
   const events: WebhookEvent[] = [];
   const classKey = classId === null ? null : String(classId);
-  if (recorded.transition === 'started') {
-    events.push(make('class.started', { classId: classKey, room, startedAt: entry.ts, startedBy: entry.from?.userId ?? null }));
-  } else if (recorded.transition === 'ended' && classId !== null) {
-    const row = await trx.selectFrom('classes').select(['started_at', 'started_by']).where('id', '=', classId).executeTakeFirst();
-    const summary = await attendance(trx, classId);
-    events.push(make('class.ended', { classId: classKey, room, startedAt: row?.started_at ?? null, startedBy: row?.started_by ?? null, endedAt: entry.ts, endedBy: entry.from?.userId ?? null, attendance: summary }));
-  }
+  for (const transition of recorded.transitions) events.push(await classWebhook(trx, room, transition, attendance));
   if (entry.event === 'presence.join' || entry.event === 'presence.leave') {
     const data = (entry.data ?? {}) as PresenceData;
     const member = { room, classId: classKey, userId: asText(data.userId), name: asText(data.name), role: asText(data.role), at: entry.ts };
@@ -79,6 +76,26 @@ export async function webhookEventsFor(trx: Kysely<RecordsDatabase>, recorded: R
   }
   if (withMessages) events.push(make('message.published', { room, classId: classKey, epoch, seq: entry.seq, ts: entry.ts, event: entry.event, data: entry.data, from: entry.from ?? null }, entry.event));
   return events;
+}
+
+/**
+ * `class.started` or `class.ended` (with the attendance summary). Its id is derived from the class, not
+ * from a log position: a class a first join started ends for idleness, with no event to point at.
+ */
+async function classWebhook(trx: Kysely<RecordsDatabase>, room: string, transition: ClassTransition, attendance: AttendanceSummaryFn): Promise<WebhookEvent> {
+  const type = transition.kind === 'started' ? 'class.started' : 'class.ended';
+  const id = webhookId(room, 'class', transition.classId, type);
+  const classKey = String(transition.classId);
+  const timestamp = new Date(transition.at).toISOString();
+  if (transition.kind === 'started') return { id, type, timestamp, data: { classId: classKey, room, startedAt: transition.at, startedBy: transition.by } };
+  const row = await trx.selectFrom('classes').select(['started_at', 'started_by']).where('id', '=', transition.classId).executeTakeFirst();
+  const summary = await attendance(trx, transition.classId);
+  return {
+    id,
+    type,
+    timestamp,
+    data: { classId: classKey, room, startedAt: row?.started_at ?? null, startedBy: row?.started_by ?? null, endedAt: transition.at, endedBy: transition.by, attendance: summary },
+  };
 }
 
 function asText(value: unknown): string | null {
@@ -123,14 +140,21 @@ export class WebhookOutbox implements RecordHook {
   }
 
   async inTransaction(trx: Transaction<RecordsDatabase>, recorded: readonly RecordedEntry[], now: number): Promise<boolean> {
+    const events: WebhookEvent[] = [];
+    for (const item of recorded) events.push(...(await webhookEventsFor(trx, item, this.attendance, this.withMessages)));
+    return this.enqueue(trx, events, now);
+  }
+
+  async classEndedIdle(trx: Transaction<RecordsDatabase>, room: string, transition: ClassTransition, now: number): Promise<boolean> {
+    return this.enqueue(trx, [await classWebhook(trx, room, transition, this.attendance)], now);
+  }
+
+  private async enqueue(trx: Transaction<RecordsDatabase>, events: readonly WebhookEvent[], now: number): Promise<boolean> {
     const rows: NewWebhookOutbox[] = [];
-    for (const item of recorded) {
-      const events = await webhookEventsFor(trx, item, this.attendance, this.withMessages);
-      for (const event of events) {
-        for (const endpoint of this.endpoints) {
-          if (!endpointWants(endpoint, event)) continue;
-          rows.push({ endpoint: endpoint.name, message_id: event.id, type: event.type, body: webhookBody(event), created_at: now, retry_from: now, next_attempt_at: now });
-        }
+    for (const event of events) {
+      for (const endpoint of this.endpoints) {
+        if (!endpointWants(endpoint, event)) continue;
+        rows.push({ endpoint: endpoint.name, message_id: event.id, type: event.type, body: webhookBody(event), created_at: now, retry_from: now, next_attempt_at: now });
       }
     }
     for (let i = 0; i < rows.length; i += OUTBOX_CHUNK) {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { JwtAuthorizer, MemoryBroker, MemoryPresence, type RoomDelivery } from '@classwire/core';
-import { encodeMessageBody, type Sender } from '@classwire/protocol';
+import { encodeMessageBody, PRESENCE_EVENTS, type Sender } from '@classwire/protocol';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,8 @@ describe.each(BACKENDS)('records API on $name', ({ open }) => {
   const broker = new MemoryBroker({ delivery: noDelivery });
   const presence = new MemoryPresence();
 
+  let recordRoom: (room: string) => Promise<void>;
+
   beforeAll(async () => {
     database = await open();
     const store = new RecordsStore(database.records.db);
@@ -74,6 +76,7 @@ describe.each(BACKENDS)('records API on $name', ({ open }) => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const recorder = new Recorder({ store, broker, logger: { warn: () => undefined } });
+    recordRoom = (room) => recorder.recordRoom(room);
     const publish = (room: string, event: string, data: unknown, from: Sender) => broker.publish(room, encodeMessageBody(event, data, from));
     await publish('algebra', 'class.start', {}, teacher);
     for (let i = 0; i < 5; i++) await publish('algebra', 'chat.message', { text: `q${i}` }, student);
@@ -168,5 +171,33 @@ describe.each(BACKENDS)('records API on $name', ({ open }) => {
     expect(page.events[1]).toMatchObject({ event: 'chat.message', author: null, data: { text: 'q0' } });
     expect((await call('DELETE', `/classes/${id}`)).status).toBe(204);
     expect((await call('GET', `/classes/${id}`)).status).toBe(404);
+  });
+
+  it('serves a class attendance as JSON and, with Accept: text/csv, as injection-safe CSV, to staff of the room', async () => {
+    const room = 'chemistry';
+    const grace: Sender = { userId: 's-9', name: '@Grace, "G"', role: 'student' };
+    for (const [event, who] of [[PRESENCE_EVENTS.join, teacher], [PRESENCE_EVENTS.join, grace], [PRESENCE_EVENTS.leave, grace]] as const) {
+      const data = event === PRESENCE_EVENTS.leave ? { ...who, reason: 'left' } : { ...who };
+      await broker.publish(room, encodeMessageBody(event, data, who));
+    }
+    await recordRoom(room);
+    const id = ((await call('GET', `/classes?room=${room}`)).body as { classes: { id: string }[] }).classes[0]!.id;
+    const { body } = await call('GET', `/classes/${id}/attendance`);
+    expect(body).toMatchObject({ classId: id, room, endedAt: null, attendees: [{ userId: 's-9', disconnects: 0 }, { userId: 't-1', lastLeave: null }] });
+    expect((body as { attendees: { lastLeave: number | null }[] }).attendees[0]!.lastLeave).not.toBeNull();
+
+    const staff = `Bearer ${await makeToken({ role: 'teacher', rooms: [room] })}`;
+    expect((await call('GET', `/classes/${id}/attendance`, staff)).body).toMatchObject({ classId: id });
+    expect((await call('GET', `/classes/${id}/attendance`, `Bearer ${await makeToken({ role: 'teacher', rooms: ['algebra'] })}`)).status).toBe(404);
+    expect((await call('GET', `/classes/${id}/attendance`, `Bearer ${await makeToken({ role: 'student', rooms: [room] })}`)).status).toBe(403);
+    expect((await call('GET', `/classes/x/attendance`)).status).toBe(400);
+
+    const csv = await fetch(`${base}/classes/${id}/attendance`, { headers: { authorization: staff, accept: 'text/csv' } });
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    const lines = (await csv.text()).split('\r\n');
+    expect(lines[0]).toBe('user_id,name,role,first_join,last_leave,minutes,interruptions,disconnects');
+    expect(lines[1]).toMatch(/^s-9,"'@Grace, ""G""",student,\d{4}-\d\d-\d\dT[^,]+Z,\d{4}-[^,]+Z,0\.0,0,0$/);
+    expect(lines[2]).toMatch(/^t-1,Ms Rivera,teacher,[^,]+Z,,\d+\.\d,0,0$/);
   });
 });

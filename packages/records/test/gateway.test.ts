@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { API_KEY, startTestGateway } from '../../../test-support/harness.js';
+import { API_KEY, TestClient, makeToken, startTestGateway } from '../../../test-support/harness.js';
 import type { Gateway } from '../../gateway/src/gateway.js';
 import { RecordsStore } from '../src/index.js';
 import { BACKENDS, type TestDatabase } from './databases.js';
@@ -13,7 +13,7 @@ describe('gateway with records (Postgres)', () => {
     database = await BACKENDS[0].open();
     // The gateway opens its own connection to the suite's database, named by URL.
     const url = await database.url();
-    gateway = await startTestGateway({ CLASSWIRE_DATABASE_URL: url });
+    gateway = await startTestGateway({ CLASSWIRE_DATABASE_URL: url, CLASSWIRE_CLASSROOM: '1' });
   });
   afterAll(async () => {
     await gateway.drain();
@@ -42,5 +42,48 @@ describe('gateway with records (Postgres)', () => {
     const transcript = (await (await fetch(`${gateway.url}/classes/${list.classes[0]!.id}/transcript`, { headers })).json()) as { events: { seq: number }[] };
     expect(transcript.events.map((event) => event.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect((await fetch(`${gateway.url}/classes`)).status).toBe(401);
+  });
+
+  it('records presence and private messages from live classroom members: attendance and a staff-only transcript', async () => {
+    const room = 'history-7b';
+    const teacherToken = await makeToken({ sub: 'gw-teacher', name: 'Mr Okafor', role: 'teacher', rooms: [room] });
+    const teacher = await TestClient.connect(gateway, teacherToken);
+    const student = await TestClient.connect(gateway, await makeToken({ sub: 'gw-student', name: 'Lin', role: 'student', rooms: [room] }));
+    const teacherJoined = await teacher.join(room);
+    expect(teacherJoined).toMatchObject({ type: 'joined' });
+    expect(await student.join(room)).toMatchObject({ type: 'joined' });
+    // The classroom joiner continues from its snapshot: its own join and the student's follow with no seq gap.
+    const seqs = (await teacher.waitForMessages(room, 2)).map((frame) => frame.seq);
+    expect(seqs).toEqual([(teacherJoined.seq as number) + 1, (teacherJoined.seq as number) + 2]);
+    expect(await student.request({ action: 'publish', room, event: 'chat.private', data: { text: 'I need help with question 3' } })).toMatchObject({ type: 'ack' });
+    await student.close();
+
+    const store = new RecordsStore(database.records.db);
+    await vi.waitFor(
+      async () => {
+        // In recorded order a private message may come after the log events of the same batch; by time it is in place.
+        const events = (await store.roomEvents(room)).sort((x, y) => x.ts - y.ts || x.id - y.id);
+        expect(events.map((event) => [event.event, event.author_id])).toEqual([
+          ['presence.join', 'gw-teacher'],
+          ['presence.join', 'gw-student'],
+          ['chat.private', 'gw-student'],
+          ['presence.leave', 'gw-student'],
+        ]);
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    const staff = { authorization: `Bearer ${teacherToken}` };
+    const list = (await (await fetch(`${gateway.url}/classes?room=${room}`, { headers: staff })).json()) as { classes: { id: string }[] };
+    const id = list.classes[0]!.id;
+    const transcript = (await (await fetch(`${gateway.url}/classes/${id}/transcript`, { headers: staff })).json()) as { events: { event: string; seq: number | null; data: unknown }[] };
+    expect(transcript.events.find((event) => event.event === 'chat.private')).toMatchObject({ seq: null, data: { to: null, text: 'I need help with question 3' } });
+    const studentToken = await makeToken({ sub: 'gw-student', role: 'student', rooms: [room] });
+    expect((await fetch(`${gateway.url}/classes/${id}/transcript`, { headers: { authorization: `Bearer ${studentToken}` } })).status).toBe(403);
+    const attendance = (await (await fetch(`${gateway.url}/classes/${id}/attendance`, { headers: staff })).json()) as { attendees: { userId: string; lastLeave: number | null; disconnects: number }[] };
+    expect(attendance.attendees.map((a) => [a.userId, a.lastLeave === null, a.disconnects])).toEqual([
+      ['gw-student', false, 1],
+      ['gw-teacher', true, 0],
+    ]);
+    await teacher.close();
   });
 });

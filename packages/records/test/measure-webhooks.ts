@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MemoryBroker } from '@classwire/core';
 import { encodeMessageBody, type Sender } from '@classwire/protocol';
-import { presenceAttendance, Recorder, RecordsStore, WebhookDispatcher, WebhookOutbox, type WebhookEndpoint } from '../src/index.js';
+import { recordedAttendance, Recorder, RecordsStore, WebhookDispatcher, WebhookOutbox, type WebhookEndpoint } from '../src/index.js';
 import { BACKENDS } from './databases.js';
 
 const EVENTS = 4000;
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     for (const withOutbox of [false, true, false, true]) {
       const broker = new MemoryBroker({ maxMessages: EVENTS + 10, delivery: { deliver: () => undefined, hasMembers: () => false, closeMembers: () => undefined } });
       const room = `measure-${withOutbox ? 'on' : 'off'}-${randomBytes(4).toString('hex')}`;
-      const store = new RecordsStore(db, withOutbox ? new WebhookOutbox(endpoints, presenceAttendance, () => undefined) : undefined);
+      const store = new RecordsStore(db, { hook: withOutbox ? new WebhookOutbox(endpoints, recordedAttendance(), () => undefined) : undefined });
       const recorder = new Recorder({ store, broker, logger: silent });
       let cpu = 0;
       let wall = 0;

@@ -35,4 +35,32 @@ describe('RecordsService on Postgres', () => {
     await service.close();
     expect((await store.roomEvents('history')).map((event) => event.seq)).toEqual([1, 2, 3]);
   });
+
+  it('at start, closes the presence of members the records hold but the live presence lost (a restart), through the log', async () => {
+    const broker = new MemoryBroker({ delivery: noDelivery });
+    const store = new RecordsStore(database.records.db);
+    const presence = new MemoryPresence();
+    const ada = { userId: 's-ada', name: 'Ada', role: 'student' as const };
+    const publish = (event: string, data: unknown, from: Sender) => broker.publish('geography', encodeMessageBody(event, data, from));
+    await publish('presence.join', { ...teacher }, teacher);
+    await publish('presence.join', { ...ada }, ada);
+    await new Recorder({ store, broker, logger: silent }).recordRoom('geography');
+    // After a restart only the teacher is back: Ada's leave never reached the log.
+    await presence.add('geography', { userId: 't-1', name: 'Ms Rivera', role: 'teacher' }, 'c-teacher');
+
+    const service = new RecordsService(
+      { target: { url: await database.url() }, retentionDays: undefined, keepErasedMessages: false },
+      { broker, presence, authorizer: new JwtAuthorizer({ secret: SECRET }), authenticateBackend: () => Promise.resolve(false), logger: silent },
+    );
+    expect(await service.ready()).toBe(true);
+    await vi.waitFor(async () => expect(await store.cursor('geography')).toMatchObject({ seq: 3 }), { timeout: 10_000, interval: 50 });
+    await service.close();
+    const events = await store.roomEvents('geography');
+    expect(events.map((event) => [event.event, event.author_id, (event.data as { reason?: string }).reason])).toEqual([
+      ['presence.join', 't-1', undefined],
+      ['presence.join', 's-ada', undefined],
+      ['presence.leave', 's-ada', 'disconnected'],
+    ]);
+    expect((await store.recordedPresence()).filter((member) => member.room === 'geography').map((member) => member.userId)).toEqual(['t-1']);
+  });
 });

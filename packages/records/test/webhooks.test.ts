@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { API_KEY, eventually, makeToken, SECRET } from '../../../test-support/harness.js';
 import {
   createRecordsApi,
-  presenceAttendance,
+  recordedAttendance,
   Recorder,
   RECORDS_ENV,
   recordsSettings,
@@ -81,8 +81,8 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
       backoff: () => options.backoffMs ?? 60_000,
     });
     dispatchers.push(dispatcher);
-    const outbox = new WebhookOutbox(endpoints, options.attendance ?? presenceAttendance, () => dispatcher.wake());
-    const store = new RecordsStore(database.records.db, outbox);
+    const outbox = new WebhookOutbox(endpoints, options.attendance ?? recordedAttendance(), () => dispatcher.wake());
+    const store = new RecordsStore(database.records.db, { hook: outbox });
     const recorder = new Recorder({ store, broker, logger: silent, now: clock.now });
     const publish = async (room: string, event: string, data: unknown, from: Sender): Promise<void> => {
       clock.advance(1_000);
@@ -327,7 +327,7 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
   it('writes the outbox in the recorder transaction: a failing outbox records nothing, and re-recording enqueues nothing twice', async () => {
     const receiver = await newReceiver();
     let broken = true;
-    const attendance: AttendanceSummaryFn = (db, classId) => (broken ? Promise.reject(new Error('summary failed')) : presenceAttendance(db, classId));
+    const attendance: AttendanceSummaryFn = (db, classId) => (broken ? Promise.reject(new Error('summary failed')) : recordedAttendance()(db, classId));
     const { store, recorder, publish, broker } = setup([endpoint('1', receiver)], { attendance });
     const room = 'webhook-atomic';
     await publish(room, 'class.start', {}, teacher);

@@ -11,7 +11,7 @@ import {
   type PublishFrame,
 } from '@classwire/protocol';
 import { senderOf, userDedupKey } from '../frames.js';
-import { stateSeqField, type ConnectionRegistry, type ConnectionState, type FanOut, type PresenceStore } from '../ports.js';
+import { stateSeqField, type Broker, type ConnectionRegistry, type ConnectionState, type FanOut, type PresenceStore, type StateEffects } from '../ports.js';
 import { authorize } from './authorize.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 import type { RoomStore } from './room-store.js';
@@ -79,4 +79,20 @@ export class PrivateMessages {
     await this.fanout.send(connection.connectionId, encodeAckFrame(publishId, room));
     return 'acked';
   }
+}
+
+/** True when a state change stores a private message: the records then copy the room's private tail. */
+export function storesPrivateMessage(effects: StateEffects): boolean {
+  return effects.ops.some((op) => op.collection === COLLECTIONS.private);
+}
+
+/**
+ * The private messages a room's state still holds (the last `CLASSROOM_LIMITS.privateTail`), oldest
+ * first, with the epoch they belong to: what the class records copy, since these never enter the log.
+ */
+export async function readPrivateTail(broker: Pick<Broker, 'readState'>, room: string): Promise<{ epoch: string; entries: PrivateEntry[] }> {
+  const state = await broker.readState(room, { [COLLECTIONS.private]: 'all' });
+  const entries = Object.values(state.collections[COLLECTIONS.private] ?? {}).map((value) => JSON.parse(value) as PrivateEntry);
+  entries.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { epoch: state.epoch, entries };
 }

@@ -3,3 +3,4 @@ export { RedisBroker, type RedisBrokerOptions, type RedisBrokerEvents } from './
 export { RedisRegistry, type RedisRegistryOptions } from './registry.js';
 export { RedisPresence, type RedisPresenceOptions } from './presence.js';
 export { redisKeys, type RedisKeys } from './keys.js';
+export { RedisRecordingLease, type RedisRecordingLeaseOptions } from './recording-lease.js';

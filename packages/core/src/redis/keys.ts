@@ -37,6 +37,8 @@ export interface RedisKeys {
   nodes(): string;
   /** String with a TTL: which live node is cleaning up after a dead one. */
   nodeReaping(node: string): string;
+  /** The node recording a room's records (a lease: `SET NX PX`, docs/records.md). */
+  recordingLease(room: string): string;
   /** String: changes when Redis lost its data (the gateway nodes compare it). */
   generation(): string;
   /** String with a TTL: which process renews the epochs after the primary changed to this replication id. */
@@ -72,6 +74,7 @@ export function redisKeys(prefix = 'cw'): RedisKeys {
     nodeAlive: (node) => `${prefix}:alive:${node}`,
     nodes: () => `${prefix}:nodes`,
     nodeReaping: (node) => `${prefix}:reaping:${node}`,
+    recordingLease: (room) => `${prefix}:{${room}}:recorder`,
     generation: () => `${prefix}:generation`,
     failoverLock: (replicationId) => `${prefix}:failover:${replicationId}`,
     replicationId: () => `${prefix}:replid`,
