@@ -140,7 +140,7 @@ export class Recorder {
     let ended = 0;
     for (const idle of await this.store.idleClasses(this.now() - idleMs)) {
       await this.recordRoom(idle.room);
-      if (await this.store.endIdleClass(idle.room, idle.id, idle.emptySince)) ended += 1;
+      if (await this.store.endIdleClass(idle.room, idle.id, idle.emptySince, this.now())) ended += 1;
     }
     return ended;
   }

@@ -215,7 +215,7 @@ export class RecordsStore {
    * Ends an idle class at the time its room emptied, unless the recorder saw a join meanwhile: under the
    * room's cursor lock, so it never interleaves with a recording of the same room.
    */
-  async endIdleClass(room: string, id: number, emptySince: number, now: number = Date.now()): Promise<boolean> {
+  async endIdleClass(room: string, id: number, emptySince: number, now: number): Promise<boolean> {
     let wroteHook = false;
     const ended = await this.db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(hashtext(${room}))`.execute(trx);

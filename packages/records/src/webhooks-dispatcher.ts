@@ -118,6 +118,8 @@ class Lane {
       .catch((error: unknown) => this.options.logger.warn({ err: error, endpoint: this.endpoint.name }, 'webhook outbox read failed; will retry'))
       .finally(() => {
         this.pumping = undefined;
+        // A wake between the fill's last look and here would otherwise be lost (no poll may come for a while).
+        if (this.again) this.pump();
       });
   }
 

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { API_KEY, eventually, makeToken, SECRET } from '../../../test-support/harness.js';
 import {
+  DEFAULT_IDLE_MS,
   createRecordsApi,
   recordedAttendance,
   Recorder,
@@ -132,6 +133,33 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
     expect(chatOnly.received.map((delivery) => [delivery.type, delivery.payload.data.event])).toEqual([['message.published', 'chat.message']]);
     expect(chatOnly.received[0]!.payload.data).toMatchObject({ room, seq: 3, data: { text: 'hello' }, from: { userId: 's-1' } });
     await eventually(async () => (await outboxRows()).length === 0);
+  });
+
+  it('a class a first join started: class.started at the join, class.ended with its attendance once the room stays empty', async () => {
+    const receiver = await newReceiver();
+    const { clock, dispatcher, recorder, publish } = setup([endpoint('1', receiver)]);
+    dispatcher.start();
+    const room = 'webhook-idle';
+    await publish(room, 'presence.join', { userId: ada.userId, name: ada.name, role: ada.role }, ada);
+    await publish(room, 'chat.message', { text: 'early' }, ada);
+    await publish(room, 'presence.leave', { userId: ada.userId, name: ada.name, role: ada.role, reason: 'disconnected' }, ada);
+    await recorder.recordRoom(room);
+    await eventually(() => receiver.received.length === 3);
+    expect(receiver.received.map((delivery) => delivery.type).sort()).toEqual(['class.started', 'member.joined', 'member.left']);
+    // Not idle long enough yet: nothing ends.
+    expect(await recorder.endIdleClasses(DEFAULT_IDLE_MS)).toBe(0);
+    clock.advance(DEFAULT_IDLE_MS);
+    expect(await recorder.endIdleClasses(DEFAULT_IDLE_MS)).toBe(1);
+    await eventually(() => receiver.received.length === 4);
+    expect(receiver.rejected).toEqual([]);
+    const started = receiver.received.find((delivery) => delivery.type === 'class.started')!.payload;
+    const ended = receiver.received.find((delivery) => delivery.type === 'class.ended')!.payload;
+    expect(started.data).toMatchObject({ room, startedBy: null });
+    // It ended when the room emptied (Ada's leave, two test seconds after her join), by nobody.
+    expect(ended.data).toMatchObject({ room, classId: started.data.classId, endedBy: null, endedAt: (started.data.startedAt as number) + 2_000 });
+    expect((ended.data.attendance as { attendees: unknown[] }).attendees).toEqual([expect.objectContaining({ userId: 's-1', disconnects: 1, minutesPresent: 0 })]);
+    // A second sweep ends nothing.
+    expect(await recorder.endIdleClasses(DEFAULT_IDLE_MS)).toBe(0);
   });
 
   it('loses nothing while the receiver is down: every event arrives once it is back, under the id it was first sent with', async () => {
