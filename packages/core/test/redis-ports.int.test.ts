@@ -114,6 +114,21 @@ describe('RedisRoomLog on Redis', () => {
     expect(await log.append(room, body(text(0), 'k0'), { dedupKey: 'u1:k0' })).toMatchObject({ seq: 1, duplicate: true, conflict: false });
   });
 
+  it('hashes a body on the node exactly as redis.sha1hex does, so a retry is recognised whatever the text (unicode, escapes)', async () => {
+    const room = unique('hash');
+    const log = new RedisRoomLog(redis);
+    const b = body('ü 😀 "q" \\ \n \u2028 </script> 中文', 'h1');
+    const first = await log.append(room, b, { dedupKey: 'u1:h1' });
+    // The duplicate check re-hashes the stored body inside the script and compares it with the node's hash.
+    expect(await log.append(room, b, { dedupKey: 'u1:h1' })).toMatchObject({ seq: first.seq, duplicate: true, conflict: false });
+    const stored = await redis.get(keys.roomDedup(room, 'u1:h1'));
+    const inRedis = await redis.eval('return redis.sha1hex(ARGV[1])', 0, b);
+    expect(stored?.split('\n')[3]).toBe(inRedis);
+    // A dedup value written by a node that hashed in the script (an older version) reads the same.
+    await redis.set(keys.roomDedup(room, 'u1:h2'), `${first.epoch}\n${first.seq}\n${first.ts}\n${String(inRedis)}`);
+    expect(await log.append(room, b, { dedupKey: 'u1:h2' })).toMatchObject({ seq: first.seq, duplicate: true, conflict: false });
+  });
+
   it('frames from read, pub/sub and composeMessageFrame are identical (escapes, unicode, a room with JSON specials)', async () => {
     const room = `${unique('esc')}"\\/é`;
     const { received } = await listen(room);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { composeMessageFrame } from '@classwire/protocol';
 import { newEpoch } from '../memory/room-log.js';
@@ -111,6 +112,8 @@ export class RedisRoomLog {
         this.pubsub ? this.keys.roomChannel(room) : '',
         encodedEffects,
         dedupKey === undefined ? '0' : '1',
+        // Hashed here rather than in the script: Redis's one thread serves every node.
+        dedupKey === undefined ? '' : createHash('sha1').update(body).digest('hex'),
       ),
     );
     const [seq, storedTs, epoch, duplicate, conflict, stale] = asStrings(reply);
