@@ -52,7 +52,7 @@ export class Connection implements CoalescingState {
   private readonly rooms = new Map<string, RoomCursor>();
   /** The TCP socket frames are written to directly; undefined when ws must frame them (deflate). */
   private readonly direct: Socket | undefined;
-  lastWriteTurn = -1;
+  /** The event-loop turn this connection's socket was last corked in (see writeCoalesced). */
   corkedTurn = -1;
 
   constructor(

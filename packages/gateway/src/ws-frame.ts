@@ -60,11 +60,14 @@ export function directSocketOf(ws: WebSocket): Socket | undefined {
 }
 
 /*
- * Per-turn write coalescing. The first frame a socket gets in an event-loop turn is written at once (no
- * added latency when traffic is light); from its second frame in the same turn the socket is corked, and
- * every corked socket is uncorked once, after the turn's I/O callbacks (setImmediate), so a burst leaves
- * in one writev instead of one write per frame.
+ * Per-turn write coalescing. A socket's first frame in an event-loop turn corks it, and every corked
+ * socket is uncorked once, after the turn's I/O callbacks (setImmediate): the frames a socket gets in one
+ * turn (a publisher's ack and its own copy of the message; several messages when the server is busy and
+ * reads many publishes per turn) leave in one write. The added wait is the rest of the turn. A socket that
+ * has taken COALESCE_MAX_BYTES in one turn is flushed at once, so corking never holds more than that
+ * (the send-buffer limit counts the corked bytes too).
  */
+const COALESCE_MAX_BYTES = 64 * 1024;
 let turn = 0;
 let turnEndScheduled = false;
 let corked: Socket[] = [];
@@ -74,27 +77,26 @@ function endTurn(): void {
   turn += 1;
   const sockets = corked;
   corked = [];
-  for (const socket of sockets) socket.uncork();
+  for (const socket of sockets) if (socket.writableCorked > 0) socket.uncork();
 }
 
-/** What a writer remembers between frames: the turns of its last write and of its last cork. */
+/** What a writer remembers between frames: the turn it last corked its socket in. */
 export interface CoalescingState {
-  lastWriteTurn: number;
   corkedTurn: number;
 }
 
 /** Writes one frame to `socket`, coalescing it with the socket's other frames of this turn. */
 export function writeCoalesced(socket: Socket, state: CoalescingState, frame: Buffer): void {
-  if (state.lastWriteTurn !== turn) {
-    state.lastWriteTurn = turn;
+  if (state.corkedTurn !== turn) {
+    state.corkedTurn = turn;
+    socket.cork();
+    corked.push(socket);
     if (!turnEndScheduled) {
       turnEndScheduled = true;
       setImmediate(endTurn);
     }
-  } else if (state.corkedTurn !== turn) {
-    state.corkedTurn = turn;
-    socket.cork();
-    corked.push(socket);
   }
   socket.write(frame);
+  // Flushed early once the turn's frames pass the bound; later frames of the turn go straight out.
+  if (socket.writableCorked > 0 && socket.writableLength >= COALESCE_MAX_BYTES) socket.uncork();
 }
