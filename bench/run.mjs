@@ -33,7 +33,7 @@ const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --duration S         steady, loads: measured seconds after a 1 s warm-up (default 5)
   --loads LIST         loads: fixed offered rates in msg/s per room, one steady run each (default 20,40,80,120:
                        20k, 40k, 80k and 120k deliveries/s in the default layout)
-  --step S             max: measured seconds per rate step after a 0.5 s warm-up (default 2)
+  --step S             max: measured seconds per rate step after a 0.5 s warm-up (default 5: a queue that grows slowly shows in 5 s, hardly in 2)
   --start-rate N       max: first rate step in msg/s per room; doubles until a step fails (default 20)
   --idle-clients N     idle: idle connections measured (default 4000)
   --join-rate N        join: new authenticated connections + joins per second (default 300)
@@ -54,7 +54,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string', default: '20' },
     duration: { type: 'string', default: '5' },
     loads: { type: 'string', default: '20,40,80,120' },
-    step: { type: 'string', default: '2' },
+    step: { type: 'string', default: '5' },
     'start-rate': { type: 'string', default: '20' },
     'idle-clients': { type: 'string', default: '4000' },
     'join-rate': { type: 'string', default: '300' },
