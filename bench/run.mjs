@@ -15,11 +15,11 @@ import { parseArgs } from 'node:util';
 import { URL, fileURLToPath } from 'node:url';
 import { summarizeProfile } from './lib/cpuprofile.mjs';
 import { machine, tasksetAvailable } from './lib/proc.mjs';
-import { BASELINE, idleTable, joinTable, maxTable, num, steadyTable } from './lib/report.mjs';
+import { BASELINE, idleTable, joinTable, loadsTable, maxTable, num, steadyTable } from './lib/report.mjs';
 import { TARGETS, TARGET_LABELS, killAll, spawnTracked, startTarget } from './lib/targets.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const PROFILES = ['steady', 'max', 'idle', 'join', 'chat', 'cpu'];
+const PROFILES = ['steady', 'loads', 'max', 'idle', 'join', 'chat', 'cpu'];
 /** Profiles that only Classwire targets run (classroom semantics the baselines lack). */
 const CLASSWIRE_ONLY = new Set(['chat']);
 
@@ -30,8 +30,10 @@ const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --clients N          clients in the steady and max profiles (default 1000)
   --rooms N            rooms they are spread over (default 40, i.e. 25 per room)
   --rate N             steady: messages per second per room, one publisher per room (default 20)
-  --duration S         steady: measured seconds after a 1 s warm-up (default 5)
-  --step S             max: measured seconds per rate step after a 0.5 s warm-up (default 2)
+  --duration S         steady, loads: measured seconds after a 1 s warm-up (default 5)
+  --loads LIST         loads: fixed offered rates in msg/s per room, one steady run each (default 20,40,80,120:
+                       20k, 40k, 80k and 120k deliveries/s in the default layout)
+  --step S             max: measured seconds per rate step after a 0.5 s warm-up (default 5: a queue that grows slowly shows in 5 s, hardly in 2)
   --start-rate N       max: first rate step in msg/s per room; doubles until a step fails (default 20)
   --idle-clients N     idle: idle connections measured (default 4000)
   --join-rate N        join: new authenticated connections + joins per second (default 300)
@@ -51,7 +53,8 @@ const { values: flags } = parseArgs({
     rooms: { type: 'string', default: '40' },
     rate: { type: 'string', default: '20' },
     duration: { type: 'string', default: '5' },
-    step: { type: 'string', default: '2' },
+    loads: { type: 'string', default: '20,40,80,120' },
+    step: { type: 'string', default: '5' },
     'start-rate': { type: 'string', default: '20' },
     'idle-clients': { type: 'string', default: '4000' },
     'join-rate': { type: 'string', default: '300' },
@@ -98,6 +101,11 @@ function listOf(list, known, what) {
 }
 
 const profiles = listOf(flags.profiles, PROFILES, 'profile');
+const loads = flags.loads.split(',').map((s) => Number(s.trim()));
+if (loads.length === 0 || loads.some((load) => !Number.isFinite(load) || load <= 0)) {
+  process.stderr.write(`--loads must be positive numbers, comma-separated\n${USAGE}`);
+  process.exit(2);
+}
 const targets = /** @type {import('./lib/targets.mjs').TargetName[]} */ (listOf(flags.targets, TARGETS, 'target'));
 const sizes = {
   clients: positive('clients'),
@@ -139,9 +147,9 @@ const secret = randomBytes(32).toString('base64url');
  * @param {string} profile
  * @param {import('./lib/targets.mjs').Target} target
  */
-function jobFor(profile, target) {
+function jobFor(profile, target, rate = profile === 'cpu' ? sizes.cpuRate : sizes.rate) {
   const job = {
-    profile: profile === 'cpu' || profile === 'chat' ? 'steady' : profile,
+    profile: profile === 'cpu' || profile === 'chat' || profile === 'loads' ? 'steady' : profile,
     // The chat profile publishes the classroom's chat.message (validated, authorized against the room's
     // control state, appended with its chat-tail state change); the others a generic event.
     event: profile === 'chat' ? 'chat.message' : 'bench.chat',
@@ -152,7 +160,7 @@ function jobFor(profile, target) {
     secret,
     clients: sizes.clients,
     rooms: sizes.rooms,
-    rate: profile === 'cpu' ? sizes.cpuRate : sizes.rate,
+    rate,
     warmupSec: 1,
     durationSec: profile === 'cpu' ? Math.max(sizes.duration, 5) : sizes.duration,
     drainSec: 5,
@@ -213,15 +221,16 @@ function runGenerator(job) {
  * @param {string} profile
  * @param {import('./lib/targets.mjs').TargetName} name
  * @param {string[]} [nodeArgs]
+ * @param {number} [rate]  msg/s per room, instead of the profile's
  */
-async function measure(profile, name, nodeArgs) {
+async function measure(profile, name, nodeArgs, rate) {
   const started = Date.now();
-  process.stderr.write(`[${profile}] ${name} ... `);
+  process.stderr.write(`[${profile}${rate === undefined ? '' : ` ${rate}/s/room`}] ${name} ... `);
   /** @type {import('./lib/targets.mjs').Target | undefined} */
   let target;
   try {
     target = await startTarget(name, { secret, core: SERVER_CORE, nodeArgs });
-    const result = await runGenerator(jobFor(profile, target));
+    const result = await runGenerator(jobFor(profile, target, rate));
     const died = target.exited();
     if (died !== undefined) throw new Error(died);
     process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
@@ -252,13 +261,34 @@ for (const [index, profile] of loadProfiles.entries()) {
   if (order.length === 0) continue;
   /** @type {{ target: string, ok: boolean, error?: string, result?: any }[]} */
   const rows = [];
-  for (const name of order) rows.push(await measure(profile, name));
+  if (profile === 'loads') {
+    // One fresh server per target and load; the target order alternates from one load to the next.
+    /** @type {Map<string, { target: string, ok: boolean, error?: string, result: { loads: any[] } }>} */
+    const byTarget = new Map(order.map((name) => [name, { target: name, ok: true, result: { loads: [] } }]));
+    for (const [loadIndex, load] of loads.entries()) {
+      for (const name of loadIndex % 2 === 0 ? order : [...order].reverse()) {
+        const row = /** @type {NonNullable<ReturnType<typeof byTarget.get>>} */ (byTarget.get(name));
+        const measured = await measure(profile, name, undefined, load);
+        row.result.loads.push(measured.ok ? measured.result : { rate: load, error: measured.error });
+        if (!measured.ok) {
+          row.ok = false;
+          row.error = measured.error;
+        }
+      }
+    }
+    rows.push(...byTarget.values());
+  } else {
+    for (const name of order) rows.push(await measure(profile, name));
+  }
   failures += rows.filter((r) => !r.ok).length;
   results.profiles[profile] = { order, rows };
   const sorted = [...rows].sort((a, b) => targets.indexOf(/** @type {any} */ (a.target)) - targets.indexOf(/** @type {any} */ (b.target)));
   let section;
   if (profile === 'steady') {
     section = `## Steady classroom\n\n${num(sizes.clients)} clients in ${num(sizes.rooms)} rooms of ${num(Math.ceil(sizes.clients / sizes.rooms))}, one publisher per room at ${num(sizes.rate)} msg/s (~200-byte chat messages with a send timestamp; every member, the publisher included, receives each message): ${num(sizes.rate * sizes.rooms * Math.ceil(sizes.clients / sizes.rooms))} deliveries/s offered, measured for ${sizes.duration} s after a 1 s warm-up. Ratios are against the pre-framed ws target.\n\n${steadyTable(sorted)}`;
+  } else if (profile === 'loads') {
+    const roomSize = Math.ceil(sizes.clients / sizes.rooms);
+    section = `## Fixed offered loads\n\nThe steady layout at fixed rates of ${loads.map((l) => num(l)).join(', ')} msg/s per room (${loads.map((l) => num(l * sizes.rooms * roomSize)).join(', ')} deliveries/s offered), each a fresh server measured for ${sizes.duration} s after a 1 s warm-up: the server's CPU per delivery and the p99 a user sees at each load. A load is sustained when p99 ≤ 100 ms, at least 95 % of the offered deliveries arrive per second, and nothing is lost. Ratios are against the pre-framed ws target at the same load.\n\n${loadsTable(sorted, loads)}`;
   } else if (profile === 'max') {
     section = `## Maximum throughput\n\nThe steady room layout; after an unmeasured 2 s at the first rate, the rate per room starts at ${num(sizes.startRate)} msg/s and doubles each step (0.5 s warm-up, ${sizes.step} s measured, up to 5 s drain), then two bisection steps between the last passing and the first failing rate. A step passes when p99 ≤ 100 ms, deliveries keep up (≥ 95 % of offered per second), nothing is lost, and the generator sent on schedule.\n\n${maxTable(sorted, 1)}`;
   } else if (profile === 'idle') {

@@ -23,6 +23,7 @@ interface SteadyResult {
   received: number;
   lost: number;
   serverCpuSec: number;
+  serverWritesPerDelivery: number;
   serverPeakRssBytes: number;
   generatorCpuPct: number;
 }
@@ -62,6 +63,9 @@ describe('bench harness (smoke)', () => {
       expect(r.lost, row.target).toBe(0);
       for (const figure of [r.p50, r.p99, r.max, r.serverCpuSec, r.generatorCpuPct]) expect(Number.isFinite(figure), row.target).toBe(true);
       expect(r.serverPeakRssBytes, row.target).toBeGreaterThan(0);
+      // Every delivery is written by some system call; coalescing can only make it fewer than one each.
+      expect(r.serverWritesPerDelivery, row.target).toBeGreaterThan(0);
+      expect(r.serverWritesPerDelivery, row.target).toBeLessThan(2);
     }
     const table = readFileSync(join(out, 'steady.md'), 'utf8');
     expect(table).toContain('| Classwire, memory engine (1 node) |');

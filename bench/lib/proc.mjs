@@ -31,6 +31,22 @@ export function cpuSeconds(pid) {
 }
 
 /**
+ * Write-type system calls (write, writev, sendmsg…) a process has made so far, from /proc/<pid>/io
+ * (`syscw`); undefined when it is gone or the file is unreadable. A count other processes on the machine
+ * do not move, unlike CPU time: the before/after figure for write coalescing.
+ * @param {number} pid
+ * @returns {number | undefined}
+ */
+export function writeSyscalls(pid) {
+  try {
+    const match = /^syscw:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return match === null ? undefined : Number(match[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Current and peak resident set size in bytes (VmRSS, VmHWM) from /proc/<pid>/status.
  * @param {number | 'self'} pid
  * @returns {{ rss: number, peak: number } | undefined}

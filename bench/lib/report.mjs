@@ -64,7 +64,7 @@ export function limitOf(s, serverCores) {
 export function steadyTable(rows) {
   return table(
     rows,
-    ['Deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'Lost', 'Server CPU s', 'Server CPU µs/delivery', 'Server peak RSS MiB', 'Generator CPU %'],
+    ['Deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'Lost', 'Server CPU s', 'Server CPU µs/delivery', 'Server writes/delivery', 'Server peak RSS MiB', 'Generator CPU %'],
     (r, b) => [
       withRatio(r.deliveriesPerSec, b?.deliveriesPerSec),
       withRatio(r.p50, b?.p50, 2),
@@ -73,6 +73,7 @@ export function steadyTable(rows) {
       `${num(r.lost)} of ${num(r.expected)}`,
       withRatio(r.serverCpuSec, b?.serverCpuSec, 2),
       withRatio(r.serverCpuUsPerDelivery, b?.serverCpuUsPerDelivery, 2),
+      num(r.serverWritesPerDelivery, 2),
       withRatio(mb(r.serverPeakRssBytes), mb(b?.serverPeakRssBytes), 1),
       num(r.generatorCpuPct, 0),
     ],
@@ -136,4 +137,39 @@ export function joinTable(rows) {
       num(r.generatorCpuPct, 0),
     ],
   );
+}
+
+/**
+ * Whether a fixed-load run kept up: p99 within the limit, deliveries on pace, nothing lost.
+ * @param {any} r
+ */
+export function sustained(r) {
+  return r !== undefined && r.error === undefined && r.p99 !== null && r.p99 <= 100 && r.deliveriesPerSec >= 0.95 * r.offeredDeliveriesPerSec && r.lost === 0;
+}
+
+/**
+ * The loads profile: per target, server CPU µs/delivery and p99 at each fixed load, and the highest
+ * sustained load.
+ * @param {Row[]} rows
+ * @param {number[]} loads  msg/s per room, in the order they were run
+ */
+export function loadsTable(rows, loads) {
+  const base = rows.find((r) => r.target === BASELINE)?.result?.loads ?? [];
+  const header = ['Target', ...loads.map((l) => `${l} msg/s/room: µs/delivery · writes/delivery · p99 ms · gen %`), 'Highest sustained deliveries/s'];
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];
+  for (const row of rows) {
+    const label = TARGET_LABELS[/** @type {keyof typeof TARGET_LABELS} */ (row.target)] ?? row.target;
+    /** @type {any[]} */
+    const runs = row.result?.loads ?? [];
+    const cells = loads.map((_, i) => {
+      const r = runs[i];
+      if (r === undefined || r.error !== undefined) return 'failed';
+      const mark = sustained(r) ? '' : ' ✗';
+      return `${withRatio(r.serverCpuUsPerDelivery, base[i]?.serverCpuUsPerDelivery, 2)} · ${num(r.serverWritesPerDelivery, 2)} · ${num(r.p99, 1)}${mark} · ${num(r.generatorCpuPct, 0)}`;
+    });
+    const best = runs.filter(sustained).reduce((top, r) => Math.max(top, r.deliveriesPerSec), 0);
+    const baseBest = base.filter(sustained).reduce((top, r) => Math.max(top, r.deliveriesPerSec), 0);
+    lines.push(`| ${[label, ...cells, best > 0 ? withRatio(best, baseBest > 0 ? baseBest : undefined) : 'none'].join(' | ')} |`);
+  }
+  return `${lines.join('\n')}\n\nWrites/delivery: write system calls of the server processes per delivery (from /proc/<pid>/io; other processes on the machine do not move it). ✗: not sustained at that load (p99 > 100 ms, deliveries behind, or loss). The highest sustained figure is the best fixed load that passed; loads between the steps are not tried (the max profile searches them).`;
 }

@@ -62,7 +62,9 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
   return (ws, req, id, claims, room) => {
     const connection = new Connection(id, ws, claims.userId, claims.expiresAt, deps.trustedProxies.sourceIpOf(req), req.headers['user-agent'] ?? '', deps.maxBufferedBytes, events);
     fanout.connections.set(id, connection);
-    const log = logger.child({ connectionId: id, userId: claims.userId });
+    // The connection's child logger is made on its first use: most connections never log anything.
+    let childLog: Logger | undefined;
+    const log = (): Logger => (childLog ??= logger.child({ connectionId: id, userId: claims.userId }));
     const closeExpired = () => connection.close(CLOSE_CODES.tokenExpired, 'token expired');
     let expiryTimer: NodeJS.Timeout | undefined;
     const armExpiry = () => {
@@ -80,7 +82,7 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     let closed = false;
     let paused = false;
     const finish = () => {
-      const done = engine.disconnect(id).catch((error: unknown) => log.error({ err: error }, 'disconnect failed'));
+      const done = engine.disconnect(id).catch((error: unknown) => log().error({ err: error }, 'disconnect failed'));
       deps.disconnecting.add(done);
       void done.finally(() => deps.disconnecting.delete(done));
     };
@@ -127,9 +129,9 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     ws.on('error', (error: Error & { code?: string }) => {
       if (error.code?.startsWith('WS_ERR_') === true) {
         violation = VIOLATION_CLOSE_CODES[error.code] ?? PROTOCOL_ERROR;
-        log.info({ code: violation, error: error.code, message: error.message }, 'closed for a protocol violation');
+        log().info({ code: violation, error: error.code, message: error.message }, 'closed for a protocol violation');
       } else {
-        log.debug({ err: error }, 'socket error');
+        if (logger.isLevelEnabled('debug')) log().debug({ err: error }, 'socket error');
       }
     });
     ws.on('close', (received: number) => {
@@ -140,7 +142,7 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
       // The code this side closed with when it closed first (what the peer echoes, or would have).
       const code = violation ?? connection.closedWith ?? received;
       metrics.closes.inc({ code: String(code) });
-      log.debug({ code, received }, 'closed');
+      if (logger.isLevelEnabled('debug')) log().debug({ code, received }, 'closed');
       if (!busy) finish();
     });
 
@@ -158,13 +160,13 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
       .connect(record, room)
       .then(() => {
         connection.registered = true;
-        log.debug({ room }, 'connected');
+        if (logger.isLevelEnabled('debug')) log().debug({ room }, 'connected');
         return pump();
       })
       .catch((error: unknown) => {
-        log.error({ err: error }, 'connect failed');
+        log().error({ err: error }, 'connect failed');
         // Not registered, so no disconnect frees the slot checkConnect reserved.
-        deps.registry.releaseSlot(claims.userId, id).catch((releaseError: unknown) => log.warn({ err: releaseError }, 'slot release failed'));
+        deps.registry.releaseSlot(claims.userId, id).catch((releaseError: unknown) => log().warn({ err: releaseError }, 'slot release failed'));
         connection.close(CLOSE_CODES.serverError, 'could not register the connection');
         busy = false;
         if (closed) finish();

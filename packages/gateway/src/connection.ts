@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { CLOSE_CODES } from '@classwire/protocol';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import { type CoalescingState, directSocketOf, framePayload, textFrame, writeCoalesced } from './ws-frame.js';
 
 /** API Gateway's connection id format: 16 characters of base64url ending in `=`. */
 export function newConnectionId(): string {
@@ -12,8 +14,13 @@ interface RoomCursor {
   holding: boolean;
   /** Highest seq delivered live; lower or equal ones are duplicates of a replay. */
   lastSeq: number;
-  held: { data: Buffer; seq: number }[];
+  /** Frames (built by `textFrame`) held while `holding`, with their seq. */
+  held: { frame: Buffer; seq: number }[];
 }
+
+/** What `Connection.deliver` did with a frame. */
+export const DELIVERY = { dropped: 0, held: 1, written: 2 } as const;
+export type Delivery = (typeof DELIVERY)[keyof typeof DELIVERY];
 
 /** A connection as the management API describes it. */
 export interface ConnectionInfo {
@@ -32,7 +39,7 @@ export interface ConnectionEvents {
 const CLOSE_GRACE_MS = 1000;
 
 /** One WebSocket held by this gateway node: write side, per-room delivery cursors and liveness. */
-export class Connection {
+export class Connection implements CoalescingState {
   readonly connectedAt = Date.now();
   lastActiveAt = this.connectedAt;
   alive = true;
@@ -43,6 +50,10 @@ export class Connection {
   private closing = false;
   private closeCode: number | undefined;
   private readonly rooms = new Map<string, RoomCursor>();
+  /** The TCP socket frames are written to directly; undefined when ws must frame them (deflate). */
+  private readonly direct: Socket | undefined;
+  /** The event-loop turn this connection's socket was last corked in (see writeCoalesced). */
+  corkedTurn = -1;
 
   constructor(
     readonly id: string,
@@ -54,7 +65,9 @@ export class Connection {
     readonly userAgent: string,
     private readonly maxBufferedBytes: number,
     private readonly events: ConnectionEvents,
-  ) {}
+  ) {
+    this.direct = directSocketOf(socket);
+  }
 
   /** The code this server closed the socket with, once it did. */
   get closedWith(): number | undefined {
@@ -70,15 +83,26 @@ export class Connection {
    * 4001 rather than silently skipped: it resumes from history when it reconnects.
    */
   send(data: Buffer | string): boolean {
+    const frame = textFrame(data);
+    if (!this.writeFrame(frame)) return false;
+    this.events.framesOut(1, framePayload(frame).length);
+    return true;
+  }
+
+  /**
+   * Writes a frame built by `textFrame`, shared with other members (never modified), unless the
+   * connection is closed or a slow consumer (then closed with 4001). Counts nothing: callers count per
+   * broadcast.
+   */
+  private writeFrame(frame: Buffer): boolean {
     if (!this.isOpen) return false;
-    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    if (this.socket.bufferedAmount + length > this.maxBufferedBytes) {
+    if (this.socket.bufferedAmount + frame.length > this.maxBufferedBytes) {
       this.events.slowConsumer(this);
       this.close(CLOSE_CODES.slowConsumer, 'slow consumer');
       return false;
     }
-    this.socket.send(data, { binary: false });
-    this.events.framesOut(1, length);
+    if (this.direct === undefined) this.socket.send(framePayload(frame), { binary: false });
+    else writeCoalesced(this.direct, this, frame);
     return true;
   }
 
@@ -125,7 +149,15 @@ export class Connection {
     cursor.lastSeq = Math.max(cursor.lastSeq, seq);
     const held = cursor.held;
     cursor.held = [];
-    for (const frame of held) this.deliver(room, frame.data, frame.seq);
+    let written = 0;
+    let bytes = 0;
+    for (const { frame, seq: heldSeq } of held) {
+      if (this.deliver(room, frame, heldSeq) === DELIVERY.written) {
+        written += 1;
+        bytes += framePayload(frame).length;
+      }
+    }
+    if (written > 0) this.events.framesOut(written, bytes);
   }
 
   unsubscribe(room: string): void {
@@ -133,18 +165,21 @@ export class Connection {
   }
 
 
-  /** A room broadcast: sequenced frames go through the room's cursor (hold, dedup), others straight out. */
-  deliver(room: string, data: Buffer, seq: number | undefined): boolean {
-    if (seq === undefined) return this.send(data);
+  /**
+   * A room broadcast's frame (built once by `textFrame` for every member): sequenced frames go through
+   * the room's cursor (hold, dedup), others straight out. Counts nothing: the caller counts the broadcast.
+   */
+  deliver(room: string, frame: Buffer, seq: number | undefined): Delivery {
+    if (seq === undefined) return this.writeFrame(frame) ? DELIVERY.written : DELIVERY.dropped;
     const cursor = this.rooms.get(room);
-    if (cursor === undefined) return false;
+    if (cursor === undefined) return DELIVERY.dropped;
     if (cursor.holding) {
-      cursor.held.push({ data, seq });
-      return true;
+      cursor.held.push({ frame, seq });
+      return DELIVERY.held;
     }
-    if (seq <= cursor.lastSeq) return false;
+    if (seq <= cursor.lastSeq) return DELIVERY.dropped;
     cursor.lastSeq = seq;
-    return this.send(data);
+    return this.writeFrame(frame) ? DELIVERY.written : DELIVERY.dropped;
   }
 
   close(code: number, reason: string): void {

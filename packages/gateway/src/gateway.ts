@@ -93,7 +93,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
 
   const tracing = config.otelEnabled ? await (await import('./tracing.js')).startTracing(nodeId, options.spanExporter) : undefined;
-  const fanout = new LocalFanOut((count) => metrics.deliveries.inc(count));
+  const fanout = new LocalFanOut(
+    (count) => metrics.deliveries.inc(count),
+    (count, bytes) => {
+      metrics.framesOut.inc(count);
+      metrics.bytesOut.inc(bytes);
+    },
+  );
   const metrics = new GatewayMetrics({ connections: () => fanout.connections.size, users: () => fanout.userCount(), rooms: () => fanout.roomCount, redisReady: config.redis && ((): boolean => cluster!.isReady()) });
   const describeLocal = (connectionId: string) => fanout.connections.get(connectionId)?.info();
   const cluster = config.redis === undefined ? undefined : await createCluster(config, nodeId, fanout, logger, metrics, describeLocal);

@@ -1,5 +1,6 @@
 import type { DeliveryOptions, FanOut, RoomDelivery } from '@classwire/core';
-import type { Connection } from './connection.js';
+import { type Connection, DELIVERY } from './connection.js';
+import { framePayload, textFrame } from './ws-frame.js';
 
 /**
  * The sockets this node holds: FanOut for the engine (one connection at a time), and the broker's
@@ -12,7 +13,11 @@ export class LocalFanOut implements FanOut, RoomDelivery {
   /** Room frames delivered here since the room got its first local member (the ops console's rates). */
   private readonly roomMessages = new Map<string, number>();
 
-  constructor(private readonly onDeliveries: (count: number) => void = () => {}) {}
+  constructor(
+    private readonly onDeliveries: (count: number) => void = () => {},
+    /** Frames and payload bytes written, counted once per broadcast rather than per member. */
+    private readonly onFramesOut: (count: number, bytes: number) => void = () => {},
+  ) {}
 
   get roomCount(): number {
     return this.rooms.size;
@@ -57,14 +62,20 @@ export class LocalFanOut implements FanOut, RoomDelivery {
     const members = this.rooms.get(room);
     if (members === undefined) return;
     this.roomMessages.set(room, (this.roomMessages.get(room) ?? 0) + 1);
-    const data = typeof frame === 'string' ? Buffer.from(frame) : frame;
+    // Framed once: every member gets the same bytes.
+    const wire = textFrame(frame);
     const seq = options?.seq;
     const except = options?.except;
     let delivered = 0;
+    let written = 0;
     for (const connection of members) {
-      if (connection.id !== except && connection.deliver(room, data, seq)) delivered += 1;
+      if (connection.id === except) continue;
+      const outcome = connection.deliver(room, wire, seq);
+      if (outcome !== DELIVERY.dropped) delivered += 1;
+      if (outcome === DELIVERY.written) written += 1;
     }
     this.onDeliveries(delivered);
+    if (written > 0) this.onFramesOut(written, written * framePayload(wire).length);
   }
 
   subscribe(connectionId: string, room: string, held: boolean): Promise<void> {

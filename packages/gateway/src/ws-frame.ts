@@ -1,0 +1,102 @@
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+
+/**
+ * Server-side WebSocket text frames built by the gateway itself, so that a room broadcast is framed once
+ * and the same bytes are written to every member (what `ws.send` would redo per member: a header, a
+ * length, an options object), and so that frames for one socket within one event-loop turn leave in one
+ * write.
+ */
+
+/** Header length (RFC 6455 §5.2) of an unmasked frame with a payload of `length` bytes. */
+function headerLength(length: number): number {
+  return length < 126 ? 2 : length < 65_536 ? 4 : 10;
+}
+
+/** One final, unmasked text frame (servers never mask): header and payload in one buffer. */
+export function textFrame(payload: string | Buffer): Buffer {
+  const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  const offset = headerLength(length);
+  const frame = Buffer.allocUnsafe(offset + length);
+  frame[0] = 0x81; // FIN, opcode 1 (text)
+  if (offset === 2) {
+    frame[1] = length;
+  } else if (offset === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  if (typeof payload === 'string') frame.write(payload, offset, 'utf8');
+  else payload.copy(frame, offset);
+  return frame;
+}
+
+/** The payload of a frame built by `textFrame` (a view, no copy). */
+export function framePayload(frame: Buffer): Buffer {
+  const marker = frame[1]!;
+  return frame.subarray(marker < 126 ? 2 : marker === 126 ? 4 : 10);
+}
+
+/** The parts of a `ws` socket the direct write path needs (not in ws's type declarations). */
+interface WebSocketInternals {
+  _socket: Socket | null;
+  _extensions: Record<string, unknown>;
+}
+
+/**
+ * The TCP socket under an open `ws` connection when frames may be written to it directly, else undefined.
+ * That is safe only while ws's sender never queues: without permessage-deflate (which the gateway turns
+ * off) and with Buffer/string data only, ws's own `Sender.sendFrame` is exactly a `socket.write`, so
+ * frames written here and through `ws.send`/`ping`/`close` stay in order. With deflate negotiated the
+ * caller falls back to `ws.send`.
+ */
+export function directSocketOf(ws: WebSocket): Socket | undefined {
+  const internals = ws as unknown as WebSocketInternals;
+  if (internals._extensions['permessage-deflate'] !== undefined) return undefined;
+  return internals._socket ?? undefined;
+}
+
+/*
+ * Per-turn write coalescing. A socket's first frame in an event-loop turn corks it, and every corked
+ * socket is uncorked once, after the turn's I/O callbacks (setImmediate): the frames a socket gets in one
+ * turn (a publisher's ack and its own copy of the message; several messages when the server is busy and
+ * reads many publishes per turn) leave in one write. The added wait is the rest of the turn. A socket that
+ * has taken COALESCE_MAX_BYTES in one turn is flushed at once, so corking never holds more than that
+ * (the send-buffer limit counts the corked bytes too).
+ */
+const COALESCE_MAX_BYTES = 64 * 1024;
+let turn = 0;
+let turnEndScheduled = false;
+let corked: Socket[] = [];
+
+function endTurn(): void {
+  turnEndScheduled = false;
+  turn += 1;
+  const sockets = corked;
+  corked = [];
+  for (const socket of sockets) if (socket.writableCorked > 0) socket.uncork();
+}
+
+/** What a writer remembers between frames: the turn it last corked its socket in. */
+export interface CoalescingState {
+  corkedTurn: number;
+}
+
+/** Writes one frame to `socket`, coalescing it with the socket's other frames of this turn. */
+export function writeCoalesced(socket: Socket, state: CoalescingState, frame: Buffer): void {
+  if (state.corkedTurn !== turn) {
+    state.corkedTurn = turn;
+    socket.cork();
+    corked.push(socket);
+    if (!turnEndScheduled) {
+      turnEndScheduled = true;
+      setImmediate(endTurn);
+    }
+  }
+  socket.write(frame);
+  // Flushed early once the turn's frames pass the bound; later frames of the turn go straight out.
+  if (socket.writableCorked > 0 && socket.writableLength >= COALESCE_MAX_BYTES) socket.uncork();
+}
