@@ -7,6 +7,7 @@ import {
   encodeMessageBody,
   isClassroomEvent,
   isEphemeralClassroomEvent,
+  isStaff,
   joinRefusal,
   parseClassroomData,
   type Actor,
@@ -25,6 +26,7 @@ import { ControlCache } from './control-cache.js';
 import { CursorThrottle } from './cursor-throttle.js';
 import type { HandlerServices } from './handlers.js';
 import { PrivateMessages } from './private-messages.js';
+import { PollAnswers, ownAnswersQuery, pollsQuery } from './polls.js';
 import { RoomStore } from './room-store.js';
 import { SnapshotCache, snapshotFrames, snapshotQuery, snapshotText } from './snapshot.js';
 
@@ -77,6 +79,7 @@ export class Classroom {
   private readonly cursors: CursorThrottle;
   private readonly appended: AppendedEvents;
   private readonly privateMessages: PrivateMessages;
+  private readonly pollAnswers: PollAnswers;
   private readonly broker: Broker;
   /** The serialized chat and board of recently joined rooms, shared by every joiner at the same seq. */
   readonly snapshots = new SnapshotCache();
@@ -93,12 +96,15 @@ export class Classroom {
     const services: HandlerServices = {
       maxBoardItems: options.maxBoardItems ?? CLASSROOM_LIMITS.maxBoardItems,
       maxBoardBytes: options.maxBoardBytes ?? DEFAULTS.maxBoardBytes,
+      now: this.now,
+      readState: (room, query) => this.store.read(room, query),
       roleInRoom: (room, userId) => this.roleInRoom(room, userId),
       closeRoom: (room, code, reason) => this.closeRoom(room, code, reason),
       closeUser: (room, userId, code, reason) => this.closeUser(room, userId, code, reason),
     };
     this.appended = new AppendedEvents(this.store, new ControlCache(), this.fanout, services, this.maxFrameBytes);
     this.privateMessages = new PrivateMessages(this.store, this.registry, this.presence, this.fanout, this.now);
+    this.pollAnswers = new PollAnswers(this.store, this.registry, this.presence, this.fanout, this.now);
   }
 
   /** Throws `forbidden` when the user may not join: removed from the class, or a student after it ended. */
@@ -113,13 +119,16 @@ export class Classroom {
     if (!isClassroomEvent(event)) throw new ProtocolError('bad_request', `unknown classroom event "${event}"`);
     if (isEphemeralClassroomEvent(event)) return this.relay(connection, frame, event, parseData(event, frame));
     if (event === 'chat.private') return this.privateMessages.publish(connection, withId(frame), parseData(event, frame));
+    if (event === 'poll.answer') return this.pollAnswers.publish(connection, withId(frame), parseData(event, frame));
     return this.appended.publish(connection, withId(frame), event, parseData(event, frame));
   }
 
   /** The snapshot frames for a join, and the seq and epoch they correspond to (see `snapshotText`). */
   async snapshot(connection: ConnectionState, room: string, full: boolean): Promise<{ seq: number; epoch: string; frames: string[] }> {
-    const state = await this.store.read(room, snapshotQuery(full));
-    const text = snapshotText(room, state, connection, full, this.snapshots);
+    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection) });
+    // A student's own answers are read apart: naming them needs the poll ids, and they are not in the log anyway.
+    const own = isStaff(connection.role) ? undefined : await this.store.read(room, ownAnswersQuery(state, connection));
+    const text = snapshotText(room, state, connection, full, this.snapshots, own);
     return { seq: state.seq, epoch: state.epoch, frames: snapshotFrames(room, state.seq, text, this.maxFrameBytes) };
   }
 

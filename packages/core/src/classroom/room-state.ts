@@ -13,6 +13,12 @@ export const COLLECTIONS = {
   private: 'private',
   /** Running totals of the board (field `bytes`), kept apart so the board holds only items. */
   boardSize: 'boardSize',
+  /** Poll id → the poll (polls.ts). */
+  polls: 'polls',
+  /** `<poll id>|n`, `|rev` and `|c<option>`: each poll's counts, changed atomically with its answers. */
+  pollTally: 'pollTally',
+  /** `<poll id>|<user id>` → that student's answer: one per student and poll, whatever their connections. */
+  pollAnswers: 'pollAnswers',
 } as const;
 
 /** The `boardSize` field holding the serialized size of the board's items. */

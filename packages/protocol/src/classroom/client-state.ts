@@ -10,6 +10,7 @@
  */
 import type { Sender } from '../types.js';
 import { applyControlEvent, handToLower, type ClassControl } from './control.js';
+import { applyPollEvent, initialPollsState, pollsFromSnapshot, type PollsState } from './poll-state.js';
 import {
   CLASSROOM_LIMITS,
   type BoardEntry,
@@ -21,7 +22,7 @@ import {
   type ShapeKind,
 } from './types.js';
 
-export interface ClassroomState extends ClassControl {
+export interface ClassroomState extends ClassControl, PollsState {
   hands: readonly RaisedHand[];
   /** The public chat tail, in seq order. */
   chat: readonly ChatEntry[];
@@ -56,6 +57,7 @@ export function initialState(): ClassroomState {
     chat: [],
     board: [],
     private: [],
+    ...initialPollsState(),
     baseSeq: 0,
     seq: 0,
   };
@@ -76,13 +78,14 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
   };
   if (!snapshot.full) {
     // `seq` stays: the chat and board events up to the snapshot's seq are still to be replayed.
-    return { ...state, ...control, private: mergePrivate(state.private, snapshot.private) };
+    return { ...state, ...control, ...pollsFromSnapshot(snapshot), private: mergePrivate(state.private, snapshot.private) };
   }
   return {
     ...control,
     chat: [...(snapshot.chat ?? [])].slice(-CLASSROOM_LIMITS.chatTail),
     board: [...(snapshot.whiteboard ?? [])],
     private: mergePrivate([], snapshot.private),
+    ...pollsFromSnapshot(snapshot),
     baseSeq: snapshot.seq,
     seq: snapshot.seq,
   };
@@ -161,7 +164,7 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
       return { ...removed, hands: removed.hands.filter((hand) => hand.userId !== userId) };
     }
     default:
-      return state;
+      return message.event.startsWith('poll.') ? applyPollEvent(state, message.event, message.data) : state;
   }
 }
 

@@ -91,6 +91,13 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ClassContr
         return 'the whiteboard can be granted to students only';
       }
       return undefined;
+    case 'poll.create':
+    case 'poll.open':
+    case 'poll.close':
+    case 'poll.share':
+      return staff ? undefined : 'only teachers may run polls';
+    case 'poll.answer':
+      return actor.role === 'student' ? undefined : 'only students answer polls';
   }
 }
 

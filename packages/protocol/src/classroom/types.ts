@@ -1,4 +1,5 @@
 import type { Sender } from '../types.js';
+import type { OwnPollAnswer, PollAnswerData, PollCreateData, PollIdData, PollOpenData, PollTally, PollView } from './polls.js';
 
 /**
  * The classroom's events and room state (docs/classroom.md). Types and limits only, so browser code can
@@ -36,7 +37,7 @@ export function itemIdRefusal(id: string): string | undefined {
 }
 
 /** Namespaces whose events the classroom policy owns; unknown events in them are refused. */
-export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation'] as const;
+export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll'] as const;
 
 export type ClassStatus = 'waiting' | 'live' | 'ended';
 
@@ -125,6 +126,11 @@ export interface ClassroomEventMap {
   'moderation.mute': MuteData;
   'moderation.grant': GrantData;
   'moderation.remove': RemoveData;
+  'poll.create': PollCreateData;
+  'poll.open': PollOpenData;
+  'poll.close': PollIdData;
+  'poll.share': PollIdData;
+  'poll.answer': PollAnswerData;
 }
 export type ClassroomEvent = keyof ClassroomEventMap;
 
@@ -182,6 +188,12 @@ export interface ClassroomSnapshot {
   whiteboard?: BoardEntry[];
   /** Only what the viewer may see. */
   private: PrivateEntry[];
+  /** The room's polls, oldest first (a quiz's answers only for staff, or once shared). */
+  polls?: PollView[];
+  /** Staff only: each poll's tally. */
+  pollTallies?: PollTally[];
+  /** Students: their own answers. */
+  pollAnswers?: OwnPollAnswer[];
 }
 
 /** One slice of a snapshot's JSON text; parts 0 … parts-1 concatenated form the snapshot. */

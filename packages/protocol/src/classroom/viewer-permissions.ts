@@ -26,6 +26,10 @@ export interface Permissions {
   clearBoard: boolean;
   /** Start and end the class. */
   runClass: boolean;
+  /** Create, open, close polls and share their results. */
+  runPolls: boolean;
+  /** Answer an open poll. */
+  answerPolls: boolean;
   /** Lower this user's raised hand (one's own or someone else's). */
   lowerHandOf(userId: string): boolean;
   editMessage(entry: ChatEntry): boolean;
@@ -49,6 +53,8 @@ export function permissionsOf(control: ClassControl, viewer: Actor): Permissions
     clearHands: may('hand.clear'),
     clearBoard: may('wb.clear'),
     runClass: may('class.start'),
+    runPolls: may('poll.create'),
+    answerPolls: may('poll.answer'),
     lowerHandOf: (userId) => may('hand.lower', { userId }),
     editMessage: (entry) => may('chat.edit', { authorId: entry.from.userId }),
     deleteMessage: (entry) => may('chat.delete', { authorId: entry.from.userId }),
