@@ -203,6 +203,31 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     await eventually(() => teacher.room.presence.length === 1 && teacher.room.presence[0]!.userId === 't');
   });
 
+  it('runs a quiz across nodes: tallies reach staff only, results reach everyone once shared', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const ann = await member(on(1), roomId, 'student', 'ann');
+    const bob = await member(on(0), roomId, 'student', 'bob');
+    await teacher.room.publish('poll.create', { id: 'q', question: '2 + 2?', options: ['3', '4'], multiple: false, anonymous: true, correct: [1] });
+    await teacher.room.publish('poll.open', { id: 'q' });
+    await ann.room.publish('poll.answer', { id: 'q', choices: [1] });
+    await bob.room.publish('poll.answer', { id: 'q', choices: [0] });
+    await bob.room.publish('poll.answer', { id: 'q', choices: [1] });
+    await eventually(() => teacher.messages.some((m) => m.event === 'poll.tally' && (m.data as { rev: number }).rev === 3));
+    await teacher.room.publish('poll.close', { id: 'q' });
+    await expect(ann.room.publish('poll.answer', { id: 'q', choices: [0] })).rejects.toMatchObject({ code: 'forbidden' });
+    await teacher.room.publish('poll.share', { id: 'q' });
+    const results = { counts: [0, 2], respondents: 2, correct: [1] };
+    for (const m of [ann, bob]) {
+      await eventually(() => m.messages.some((x) => x.event === 'poll.share'));
+      expect(m.messages.find((x) => x.event === 'poll.share')!.data).toEqual({ id: 'q', results });
+      expect(m.messages.filter((x) => x.event === 'poll.tally' || x.event === 'poll.answer')).toEqual([]);
+      expect(JSON.stringify(m.messages.find((x) => x.event === 'poll.create')!.data)).not.toContain('correct');
+    }
+    const late = await member(on(1), roomId, 'student', 'late');
+    expect(late.snapshots[0]!.polls).toMatchObject([{ id: 'q', status: 'closed', results }]);
+  });
+
   it('ends the class: every member is told and closed with 4503', async () => {
     const roomId = `class-${++roomCounter}`;
     const teacher = await member(on(0), roomId, 'teacher', 't');
