@@ -10,7 +10,9 @@ import {
   applySnapshot,
   initialState,
   permissionsOf,
+  withOwnAnswer,
   type ClassSettings,
+  type PollCreateData,
   type ClassroomSnapshot,
   type ClassroomState,
   type Permissions,
@@ -122,6 +124,19 @@ export interface Classroom {
   mute(userId: string, muted: boolean): Promise<boolean>;
   grant(userId: string, granted: boolean): Promise<boolean>;
   remove(userId: string): Promise<boolean>;
+  createPoll(poll: PollCreateData): Promise<boolean>;
+  openPoll(id: string, seconds?: number): Promise<boolean>;
+  closePoll(id: string): Promise<boolean>;
+  sharePoll(id: string): Promise<boolean>;
+  /** Sends (or changes) the viewer's answer; once acked it is in `state.myAnswers`. */
+  answerPoll(id: string, choices: number[]): Promise<boolean>;
+  /**
+   * The server's clock as this client estimates it (ms): local time plus the largest `ts − arrival` seen,
+   * so a time limit ends at the same moment on every screen whatever their clocks say.
+   */
+  serverNow(): number;
+  /** Ticks every second while in class: computed values that depend on time read it. */
+  now: Ref<number>;
   /** The SDK's connection state, for the test hook. */
   clientState(): string;
 }
@@ -155,7 +170,15 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
   const typingSender = throttle(() => void publishEphemeral('chat.typing', {}), TYPING_SEND_MS, { trailing: false });
   const cursorSender = throttle((point: { x: number; y: number }) => void publishEphemeral('wb.cursor', point), CURSOR_SEND_MS, { trailing: true });
 
+  /** Server time minus local time: a lower bound (a message's ts precedes its arrival), so the greatest sample wins. */
+  let serverOffset: number | undefined;
+  function observeServerTime(ts: number): void {
+    const sample = ts - Date.now();
+    if (serverOffset === undefined || sample > serverOffset) serverOffset = sample;
+  }
+
   function onMessage(message: RoomMessage): void {
+    if (typeof message.ts === 'number') observeServerTime(message.ts);
     if (message.ephemeral) {
       onEphemeral(message);
       return;
@@ -355,6 +378,17 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     mute: (userId, muted) => act('moderation.mute', { userId, muted }),
     grant: (userId, granted) => act('moderation.grant', { userId, granted }),
     remove: (userId) => act('moderation.remove', { userId }),
+    createPoll: (poll) => act('poll.create', poll),
+    openPoll: (id, seconds) => act('poll.open', seconds === undefined ? { id } : { id, seconds }),
+    closePoll: (id) => act('poll.close', { id }),
+    sharePoll: (id) => act('poll.share', { id }),
+    answerPoll: (id, choices) =>
+      attempt(async () => {
+        await publish('poll.answer', { id, choices });
+        state.value = withOwnAnswer(state.value, { id, choices: [...choices].sort((a, b) => a - b) });
+      }),
+    serverNow: () => Date.now() + (serverOffset ?? 0),
+    now,
     clientState: () => client?.state ?? 'idle',
   };
 }
