@@ -100,6 +100,10 @@ export const PERMISSION_CASES: readonly PermissionCase[] = [
   { event: 'poll.answer', when: 'an open poll', allowed: ['student'] },
   { event: 'poll.answer', when: 'an open poll, chat locked', control: chatLocked, allowed: ['student'] },
   { event: 'poll.answer', when: 'an open poll, sender muted (mute is for chat)', control: meMuted, allowed: ['student'] },
+  { event: 'timer.set', when: 'any time', allowed: STAFF },
+  { event: 'timer.pause', when: 'a running timer', allowed: STAFF },
+  { event: 'timer.resume', when: 'a paused timer', allowed: STAFF },
+  { event: 'timer.clear', when: 'a timer set', allowed: STAFF },
 ];
 
 export function caseTitle(c: PermissionCase): string {

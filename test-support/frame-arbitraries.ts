@@ -127,6 +127,12 @@ function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unkno
       return nearlyValid({ id: pollId });
     case 'poll.answer':
       return nearlyValid({ id: pollId, choices: optionIndexes });
+    case 'timer.set':
+      return nearlyValid({ seconds: fc.oneof(fc.integer({ min: -1, max: 20_000 }), hostileJson(1)) });
+    case 'timer.pause':
+    case 'timer.resume':
+    case 'timer.clear':
+      return nearlyValid({});
     case 'chat.typing':
     case 'hand.raise':
     case 'hand.clear':

@@ -52,6 +52,12 @@ function dataFor(event: ClassroomEvent, target: Target, authored: { seq: number;
       return event === 'poll.close' ? { id: 'open-poll' } : { id: 'open-poll', choices: [0] };
     case 'poll.share':
       return { id: 'closed-poll' };
+    case 'timer.set':
+      return { seconds: 60 };
+    case 'timer.pause':
+    case 'timer.resume':
+    case 'timer.clear':
+      return {};
     case 'chat.typing':
     case 'hand.raise':
     case 'hand.clear':
@@ -96,6 +102,11 @@ async function serverAllows(row: PermissionCase, role: Role): Promise<boolean> {
   for (const id of ['draft-poll', 'open-poll', 'closed-poll']) expect((await publish('boss', 'poll.create', poll(id))).type).toBe('ack');
   for (const id of ['open-poll', 'closed-poll']) expect((await publish('boss', 'poll.open', { id })).type).toBe('ack');
   expect((await publish('boss', 'poll.close', { id: 'closed-poll' })).type).toBe('ack');
+  // A timer in the state the timer case needs: running to pause, paused to resume, set to clear.
+  if (row.event.startsWith('timer.') && row.event !== 'timer.set') {
+    expect((await publish('boss', 'timer.set', { seconds: 60 })).type).toBe('ack');
+    if (row.event === 'timer.resume') expect((await publish('boss', 'timer.pause', {})).type).toBe('ack');
+  }
   // The case's control state, stored as a control change would store it.
   const body = encodeMessageBody('test.seed', {}, { userId: 'seeder', role: 'server', name: 'seeder' });
   await broker.publish(ROOM, body, { effects: { ops: controlChange(INITIAL_CONTROL, { ...INITIAL_CONTROL, ...row.control }) } });

@@ -228,6 +228,24 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     expect(late.snapshots[0]!.polls).toMatchObject([{ id: 'q', status: 'closed', results }]);
   });
 
+  it('runs the class timer in server time for members on every node and for a late joiner', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const ann = await member(on(1), roomId, 'student', 'ann');
+    await expect(ann.room.publish('timer.set', { seconds: 60 })).rejects.toMatchObject({ code: 'forbidden' });
+    const setSeq = await teacher.room.publish('timer.set', { seconds: 90 });
+    await eventually(() => ann.messages.some((m) => m.seq === setSeq));
+    const set = ann.messages.find((m) => m.seq === setSeq)!;
+    const { timer } = set.data as { timer: { durationMs: number; running: boolean; endsAt: number } };
+    expect(timer).toMatchObject({ durationMs: 90_000, running: true });
+    // Stamped by the server's clock: within the round trip of the message's own timestamp.
+    expect(Math.abs(timer.endsAt - 90_000 - set.ts)).toBeLessThan(1000);
+    await teacher.room.publish('timer.pause', {});
+    const late = await member(on(1), roomId, 'student', 'late');
+    expect(late.snapshots[0]!.timer).toMatchObject({ durationMs: 90_000, running: false });
+    expect(late.snapshots[0]!.timer!.remainingMs).toBeLessThanOrEqual(90_000);
+  });
+
   it('ends the class: every member is told and closed with 4503', async () => {
     const roomId = `class-${++roomCounter}`;
     const teacher = await member(on(0), roomId, 'teacher', 't');

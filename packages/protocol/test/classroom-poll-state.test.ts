@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, applySnapshot, initialState, withOwnAnswer, type ClassroomMessage, type ClassroomSnapshot, type Sender } from '@classwire/protocol/classroom';
+import { applyEvent, applySnapshot, formatCountdown, initialState, timerRemainingMs, withOwnAnswer, type ClassroomMessage, type ClassroomSnapshot, type Sender } from '@classwire/protocol/classroom';
 
 /** The polls part of a client's state: what a member who was there sees equals what a late joiner gets. */
 
@@ -63,5 +63,22 @@ describe('polls in the client state', () => {
     expect(state.myAnswers).toEqual({ q: [1] });
     // Events already in the snapshot are not applied again.
     expect(applyEvent(state, durable(9, 'poll.close', { id: 'q' })).polls[0]!.status).toBe('open');
+  });
+});
+
+describe('the class timer in the client state', () => {
+  it('takes the timer each timer message carries, and from the snapshot', () => {
+    let state = applyEvent(initialState(), durable(1, 'timer.set', { seconds: 60, timer: { durationMs: 60_000, running: true, endsAt: T0 + 60_000 } }));
+    expect(state.timer).toEqual({ durationMs: 60_000, running: true, endsAt: T0 + 60_000 });
+    expect(timerRemainingMs(state.timer!, T0 + 15_000)).toBe(45_000);
+    state = applyEvent(state, durable(2, 'timer.pause', { timer: { durationMs: 60_000, running: false, remainingMs: 45_000 } }));
+    expect(timerRemainingMs(state.timer!, T0 + 999_000)).toBe(45_000);
+    expect(formatCountdown(45_000)).toBe('0:45');
+    expect(formatCountdown(3_725_000)).toBe('1:02:05');
+    expect(applyEvent(state, durable(3, 'timer.resume', { timer: 'soon' })).timer).toBe(state.timer);
+    state = applyEvent(state, durable(4, 'timer.clear', { timer: null }));
+    expect(state.timer).toBeNull();
+    const snap = { full: true, seq: 9, status: 'live', settings: { chatLocked: false, whiteboardLocked: false }, muted: [], granted: [], removed: [], hands: [], private: [] } as const;
+    expect(applySnapshot(state, { ...snap, muted: [], granted: [], removed: [], hands: [], private: [], timer: { durationMs: 5000, running: false, remainingMs: 5000 } }).timer).toMatchObject({ remainingMs: 5000 });
   });
 });

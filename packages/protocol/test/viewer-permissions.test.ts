@@ -62,6 +62,11 @@ function offered(p: Permissions, row: PermissionCase, role: Role): boolean | und
       return p.runPolls;
     case 'poll.answer':
       return p.answerPolls;
+    case 'timer.set':
+    case 'timer.pause':
+    case 'timer.resume':
+    case 'timer.clear':
+      return p.runTimer;
   }
 }
 

@@ -27,6 +27,7 @@ import { CursorThrottle } from './cursor-throttle.js';
 import type { HandlerServices } from './handlers.js';
 import { PrivateMessages } from './private-messages.js';
 import { PollAnswers, ownAnswersQuery, pollsQuery } from './polls.js';
+import { timerQuery } from './timer.js';
 import { RoomStore } from './room-store.js';
 import { SnapshotCache, snapshotFrames, snapshotQuery, snapshotText } from './snapshot.js';
 
@@ -125,7 +126,7 @@ export class Classroom {
 
   /** The snapshot frames for a join, and the seq and epoch they correspond to (see `snapshotText`). */
   async snapshot(connection: ConnectionState, room: string, full: boolean): Promise<{ seq: number; epoch: string; frames: string[] }> {
-    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection) });
+    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection), ...timerQuery() });
     // A student's own answers are read apart: naming them needs the poll ids, and they are not in the log anyway.
     const own = isStaff(connection.role) ? undefined : await this.store.read(room, ownAnswersQuery(state, connection));
     const text = snapshotText(room, state, connection, full, this.snapshots, own);

@@ -16,6 +16,7 @@ import { STATE_FRAME, STATE_SEQ, stateField, stateSeqField, type StateGuard, typ
 import { authorize } from './authorize.js';
 import { BOARD_BYTES_FIELD, COLLECTIONS, controlChange, type ControlState } from './room-state.js';
 import { POLL_HANDLERS } from './polls.js';
+import { TIMER_HANDLERS } from './timer.js';
 
 /** Events sequenced into the room log, each with a handler below. */
 export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private' | 'poll.answer'>;
@@ -106,6 +107,7 @@ function drawing({ data, state, services }: EventInput<'wb.stroke' | 'wb.shape'>
 /** Per event: what it reads, who may send it, what it changes. */
 export const EVENT_HANDLERS: EventHandlers = {
   ...POLL_HANDLERS,
+  ...TIMER_HANDLERS,
   'chat.message': {
     plan: ({ actor, control }) => {
       authorize('chat.message', actor, control);

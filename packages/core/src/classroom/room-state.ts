@@ -19,6 +19,8 @@ export const COLLECTIONS = {
   pollTally: 'pollTally',
   /** `<poll id>|<user id>` → that student's answer: one per student and poll, whatever their connections. */
   pollAnswers: 'pollAnswers',
+  /** Field `t`: the class timer (timer.ts). */
+  timer: 'timer',
 } as const;
 
 /** The `boardSize` field holding the serialized size of the board's items. */

@@ -1,6 +1,7 @@
 import { encodeSnapshotFrame, utf8Length, type Actor, type BoardEntry, type ChatEntry, type ClassroomSnapshot, type MessageFrame, type PrivateEntry, type RaisedHand } from '@classwire/protocol';
 import type { StateQuery, StateRead } from '../ports.js';
 import { pollsSnapshot } from './polls.js';
+import { timerSnapshot } from './timer.js';
 import { mayRead } from './private-messages.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 
@@ -59,7 +60,7 @@ export class SnapshotCache {
  * state and private messages, since the replayed messages carry the rest.
  */
 export function snapshotText(room: string, state: StateRead, viewer: Actor, full: boolean, cache: SnapshotCache, ownAnswers?: StateRead): string {
-  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers) });
+  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state) });
   if (!full) return own;
   return `${own.slice(0, -1)},${cache.sharedMembers(room, state)}}`;
 }

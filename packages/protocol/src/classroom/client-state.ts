@@ -11,6 +11,7 @@
 import type { Sender } from '../types.js';
 import { applyControlEvent, handToLower, type ClassControl } from './control.js';
 import { applyPollEvent, initialPollsState, pollsFromSnapshot, type PollsState } from './poll-state.js';
+import type { ClassTimer } from './timer.js';
 import {
   CLASSROOM_LIMITS,
   type BoardEntry,
@@ -30,6 +31,8 @@ export interface ClassroomState extends ClassControl, PollsState {
   board: readonly BoardEntry[];
   /** Private messages this viewer may see, oldest first. */
   private: readonly PrivateEntry[];
+  /** The class timer, in server time; null when none is set. */
+  timer: ClassTimer | null;
   /** The seq of the last full snapshot: every durable event at or below it is already in the state. */
   baseSeq: number;
   /** The last seq applied (snapshot or event). */
@@ -57,6 +60,7 @@ export function initialState(): ClassroomState {
     chat: [],
     board: [],
     private: [],
+    timer: null,
     ...initialPollsState(),
     baseSeq: 0,
     seq: 0,
@@ -78,13 +82,14 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
   };
   if (!snapshot.full) {
     // `seq` stays: the chat and board events up to the snapshot's seq are still to be replayed.
-    return { ...state, ...control, ...pollsFromSnapshot(snapshot), private: mergePrivate(state.private, snapshot.private) };
+    return { ...state, ...control, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, private: mergePrivate(state.private, snapshot.private) };
   }
   return {
     ...control,
     chat: [...(snapshot.chat ?? [])].slice(-CLASSROOM_LIMITS.chatTail),
     board: [...(snapshot.whiteboard ?? [])],
     private: mergePrivate([], snapshot.private),
+    timer: snapshot.timer ?? null,
     ...pollsFromSnapshot(snapshot),
     baseSeq: snapshot.seq,
     seq: snapshot.seq,
@@ -163,6 +168,12 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
       const removed = withControl(state, applyControlEvent(state, 'moderation.remove', { userId }));
       return { ...removed, hands: removed.hands.filter((hand) => hand.userId !== userId) };
     }
+    case 'timer.set':
+    case 'timer.pause':
+    case 'timer.resume':
+    case 'timer.clear':
+      // Each timer message carries the timer the server computed (null once cleared).
+      return isTimer(data.timer) || data.timer === null ? { ...state, timer: data.timer } : state;
     default:
       return message.event.startsWith('poll.') ? applyPollEvent(state, message.event, message.data) : state;
   }
@@ -173,6 +184,12 @@ function withControl(state: ClassroomState, control: ClassControl): ClassroomSta
   if (control === state) return state;
   const { status, settings, muted, granted, removed } = control;
   return { ...state, status, settings, muted, granted, removed };
+}
+
+function isTimer(value: unknown): value is ClassTimer {
+  if (typeof value !== 'object' || value === null) return false;
+  const timer = value as Record<string, unknown>;
+  return typeof timer.durationMs === 'number' && typeof timer.running === 'boolean';
 }
 
 function optionalString(value: unknown): string | undefined {

@@ -98,6 +98,11 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ClassContr
       return staff ? undefined : 'only teachers may run polls';
     case 'poll.answer':
       return actor.role === 'student' ? undefined : 'only students answer polls';
+    case 'timer.set':
+    case 'timer.pause':
+    case 'timer.resume':
+    case 'timer.clear':
+      return staff ? undefined : 'only teachers may run the class timer';
   }
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CLASSROOM_LIMITS, CLASSROOM_NAMESPACES, itemIdRefusal, type ClassroomEvent, type ClassroomEventMap } from './types.js';
 import { DEFAULT_LIMITS } from '../limits.js';
 import { POLL_ID_PATTERN, POLL_LIMITS } from './polls.js';
+import { TIMER_LIMITS } from './timer.js';
 
 /** Validators for the classroom events' `data` (docs/classroom.md). Unknown keys are refused. */
 
@@ -90,6 +91,10 @@ const CLASSROOM_SCHEMAS = {
   'poll.close': z.strictObject({ id: pollId }),
   'poll.share': z.strictObject({ id: pollId }),
   'poll.answer': z.strictObject({ id: pollId, choices: optionIndexes }),
+  'timer.set': z.strictObject({ seconds: z.number().int().min(1).max(TIMER_LIMITS.maxSeconds) }),
+  'timer.pause': empty,
+  'timer.resume': empty,
+  'timer.clear': empty,
 } satisfies { [E in ClassroomEvent]: z.ZodType<ClassroomEventMap[E], unknown> };
 
 export function isClassroomEvent(event: string): event is ClassroomEvent {

@@ -1,4 +1,5 @@
 import type { Sender } from '../types.js';
+import type { ClassTimer, TimerSetData } from './timer.js';
 import type { OwnPollAnswer, PollAnswerData, PollCreateData, PollIdData, PollOpenData, PollTally, PollView } from './polls.js';
 
 /**
@@ -37,7 +38,7 @@ export function itemIdRefusal(id: string): string | undefined {
 }
 
 /** Namespaces whose events the classroom policy owns; unknown events in them are refused. */
-export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll'] as const;
+export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll', 'timer'] as const;
 
 export type ClassStatus = 'waiting' | 'live' | 'ended';
 
@@ -131,6 +132,10 @@ export interface ClassroomEventMap {
   'poll.close': PollIdData;
   'poll.share': PollIdData;
   'poll.answer': PollAnswerData;
+  'timer.set': TimerSetData;
+  'timer.pause': Record<string, never>;
+  'timer.resume': Record<string, never>;
+  'timer.clear': Record<string, never>;
 }
 export type ClassroomEvent = keyof ClassroomEventMap;
 
@@ -194,6 +199,8 @@ export interface ClassroomSnapshot {
   pollTallies?: PollTally[];
   /** Students: their own answers. */
   pollAnswers?: OwnPollAnswer[];
+  /** The class timer, or null when none is set. */
+  timer?: ClassTimer | null;
 }
 
 /** One slice of a snapshot's JSON text; parts 0 … parts-1 concatenated form the snapshot. */

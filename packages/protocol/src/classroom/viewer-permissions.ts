@@ -30,6 +30,8 @@ export interface Permissions {
   runPolls: boolean;
   /** Answer an open poll. */
   answerPolls: boolean;
+  /** Set, pause, resume and clear the class timer. */
+  runTimer: boolean;
   /** Lower this user's raised hand (one's own or someone else's). */
   lowerHandOf(userId: string): boolean;
   editMessage(entry: ChatEntry): boolean;
@@ -55,6 +57,7 @@ export function permissionsOf(control: ClassControl, viewer: Actor): Permissions
     runClass: may('class.start'),
     runPolls: may('poll.create'),
     answerPolls: may('poll.answer'),
+    runTimer: may('timer.set'),
     lowerHandOf: (userId) => may('hand.lower', { userId }),
     editMessage: (entry) => may('chat.edit', { authorId: entry.from.userId }),
     deleteMessage: (entry) => may('chat.delete', { authorId: entry.from.userId }),

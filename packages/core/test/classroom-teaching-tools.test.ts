@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { POLL_LIMITS, type ClassroomSnapshot, type PollTally, type Role } from '@classwire/protocol';
+import { POLL_LIMITS, TIMER_LIMITS, type ClassroomSnapshot, type PollTally, type Role } from '@classwire/protocol';
 import { Classroom, Engine, MemoryBroker, MemoryPresence, MemoryRegistry } from '@classwire/core';
 import { RecordingFanOut, type Frame } from './recording-fanout.js';
 
-/** Polls and quizzes through the engine (docs/classroom.md, "Polls"): every rule allowed and refused. */
+/** Polls and quizzes, and the class timer, through the engine (docs/classroom.md): every rule allowed and refused. */
 
 const START = 1_700_000_000_000;
 const ROOM = 'maths';
@@ -244,5 +244,46 @@ describe('polls and quizzes', () => {
     // A poll past its time limit no longer counts as open.
     t.clock.value = START + 6_000;
     await t.ok('teacher', 'poll.open', { id: 'p10' });
+  });
+});
+
+describe('the class timer', () => {
+  it('is set, paused, resumed and cleared by staff in server time, and carried to every member and late joiner', async () => {
+    const t = await classOf();
+    await t.ok('teacher', 'timer.set', { seconds: 300 });
+    expect(t.messages('ann', 'timer.set')[0]!.data).toEqual({ seconds: 300, timer: { durationMs: 300_000, running: true, endsAt: START + 300_000 } });
+    t.clock.value = START + 60_000;
+    await t.ok('ta', 'timer.pause', {});
+    expect(t.messages('obs', 'timer.pause')[0]!.data).toEqual({ timer: { durationMs: 300_000, running: false, remainingMs: 240_000 } });
+    await t.refused('teacher', 'timer.pause', {}, 'conflict', /paused already/);
+    await t.enter('late', 'student');
+    expect(t.snapshotOf('late').timer).toEqual({ durationMs: 300_000, running: false, remainingMs: 240_000 });
+    // Paused time does not count.
+    t.clock.value = START + 100_000;
+    await t.ok('teacher', 'timer.resume', {});
+    expect(t.messages('late', 'timer.resume')[0]!.data).toEqual({ timer: { durationMs: 300_000, running: true, endsAt: START + 340_000 } });
+    await t.refused('teacher', 'timer.resume', {}, 'conflict', /running already/);
+    t.clock.value = START + 340_000;
+    await t.refused('teacher', 'timer.pause', {}, 'conflict', /run out/);
+    await t.ok('teacher', 'timer.clear', {});
+    expect(t.messages('bob', 'timer.clear')[0]!.data).toEqual({ timer: null });
+    await t.refused('teacher', 'timer.clear', {}, 'conflict', /no timer/);
+    await t.refused('teacher', 'timer.pause', {}, 'conflict', /no timer/);
+    await t.enter('later', 'student');
+    expect(t.snapshotOf('later').timer).toBeNull();
+  });
+
+  it('refuses the timer to students and observers, and bad lengths to everyone', async () => {
+    const t = await classOf();
+    for (const who of ['ann', 'obs']) await t.refused(who, 'timer.set', { seconds: 60 }, 'forbidden', /only teachers/);
+    await t.refused('teacher', 'timer.set', { seconds: 0 }, 'bad_request');
+    await t.refused('teacher', 'timer.set', { seconds: 1.5 }, 'bad_request');
+    await t.refused('teacher', 'timer.set', { seconds: TIMER_LIMITS.maxSeconds + 1 }, 'bad_request');
+    await t.refused('teacher', 'timer.set', { seconds: 60, endsAt: 0 }, 'bad_request');
+    await t.ok('teacher', 'timer.set', { seconds: TIMER_LIMITS.maxSeconds });
+    for (const who of ['ann', 'obs']) {
+      await t.refused(who, 'timer.pause', {}, 'forbidden');
+      await t.refused(who, 'timer.clear', {}, 'forbidden');
+    }
   });
 });
