@@ -128,6 +128,10 @@ export interface Classroom {
   openPoll(id: string, seconds?: number): Promise<boolean>;
   closePoll(id: string): Promise<boolean>;
   sharePoll(id: string): Promise<boolean>;
+  setTimer(seconds: number): Promise<boolean>;
+  pauseTimer(): Promise<boolean>;
+  resumeTimer(): Promise<boolean>;
+  clearTimer(): Promise<boolean>;
   /** Sends (or changes) the viewer's answer; once acked it is in `state.myAnswers`. */
   answerPoll(id: string, choices: number[]): Promise<boolean>;
   /**
@@ -265,6 +269,7 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     const joined = session.join(request.classroom);
     room = joined;
     joined.onSnapshot<ClassroomSnapshot>(({ state: snapshot }) => {
+      if (typeof snapshot.serverTime === 'number') observeServerTime(snapshot.serverTime);
       state.value = applySnapshot(state.value, snapshot);
     });
     joined.on('*', onMessage);
@@ -387,6 +392,10 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
         await publish('poll.answer', { id, choices });
         state.value = withOwnAnswer(state.value, { id, choices: [...choices].sort((a, b) => a - b) });
       }),
+    setTimer: (seconds) => act('timer.set', { seconds }),
+    pauseTimer: () => act('timer.pause', {}),
+    resumeTimer: () => act('timer.resume', {}),
+    clearTimer: () => act('timer.clear', {}),
     serverNow: () => Date.now() + (serverOffset ?? 0),
     now,
     clientState: () => client?.state ?? 'idle',

@@ -129,7 +129,7 @@ export class Classroom {
     const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection), ...timerQuery() });
     // A student's own answers are read apart: naming them needs the poll ids, and they are not in the log anyway.
     const own = isStaff(connection.role) ? undefined : await this.store.read(room, ownAnswersQuery(state, connection));
-    const text = snapshotText(room, state, connection, full, this.snapshots, own);
+    const text = snapshotText(room, state, connection, full, this.snapshots, own, this.now());
     return { seq: state.seq, epoch: state.epoch, frames: snapshotFrames(room, state.seq, text, this.maxFrameBytes) };
   }
 

@@ -59,8 +59,16 @@ export class SnapshotCache {
  * join, or history not recovered) carries chat and board, from `cache`; a resumed join only the control
  * state and private messages, since the replayed messages carry the rest.
  */
-export function snapshotText(room: string, state: StateRead, viewer: Actor, full: boolean, cache: SnapshotCache, ownAnswers?: StateRead): string {
-  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state) });
+export function snapshotText(
+  room: string,
+  state: StateRead,
+  viewer: Actor,
+  full: boolean,
+  cache: SnapshotCache,
+  ownAnswers?: StateRead,
+  serverTime?: number,
+): string {
+  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state), serverTime });
   if (!full) return own;
   return `${own.slice(0, -1)},${cache.sharedMembers(room, state)}}`;
 }

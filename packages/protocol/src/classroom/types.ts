@@ -201,6 +201,8 @@ export interface ClassroomSnapshot {
   pollAnswers?: OwnPollAnswer[];
   /** The class timer, or null when none is set. */
   timer?: ClassTimer | null;
+  /** The server's clock when the snapshot was built (ms): a joiner's first estimate of server time. */
+  serverTime?: number;
 }
 
 /** One slice of a snapshot's JSON text; parts 0 … parts-1 concatenated form the snapshot. */

@@ -1,8 +1,9 @@
 /**
- * A poll in real browsers, driven through the app's controls: the teacher writes a quiz, opens it with
+ * Teaching tools in real browsers. A poll, driven through the app's controls: the teacher writes a quiz, opens it with
  * a time limit, two students answer (one changes their mind), the teacher watches the live tally,
  * closes the poll and shares the results, and a late joiner finds them. Screenshots at desktop width
- * and at 390 px (a phone), where the header must keep Leave on screen.
+ * and at 390 px (a phone), where the header must keep Leave on screen. Then the class timer, also on a
+ * device whose clock is 7 minutes fast.
  */
 import type { Gateway } from '@classwire/gateway';
 import type { Browser } from 'playwright-core';
@@ -99,6 +100,32 @@ describe('a poll in three browsers', { timeout: 60_000 }, () => {
     everyone.push(cleo);
     await poll(cleo).getByRole('list', { name: `Results of ${QUESTION}` }).locator('[data-respondents="2"]').waitFor();
     await ada.screenshot('poll-student-results');
+  });
+
+  it('runs the class timer: the same countdown on every screen, a wrong device clock included', async () => {
+    const SKEW = 7 * 60_000;
+    await teacher.page.getByLabel('Timer minutes').fill('2');
+    await teacher.page.getByRole('button', { name: 'Start timer' }).click();
+    // Dan's device clock is 7 minutes fast, and he joins after the timer started: only the snapshot tells him the server's time.
+    const dan = await Participant.join(browser, gateway.url, 'Dan Wu', 'student', CLASSROOM, SKEW);
+    everyone.push(dan);
+    const left = async (person: Participant): Promise<number> => Number(await person.page.getByRole('timer', { name: 'Time left' }).getAttribute('data-remaining'));
+    for (const person of [ada, dan]) await person.page.getByRole('timer', { name: 'Time left' }).waitFor();
+    const [a, d] = [await left(ada), await left(dan)];
+    expect(a).toBeGreaterThan(100);
+    expect(a).toBeLessThanOrEqual(120);
+    // Without the server's clock Dan would read 0:00 (his clock says the two minutes passed long ago).
+    expect(Math.abs(a - d)).toBeLessThanOrEqual(2);
+    await teacher.page.getByRole('button', { name: 'Pause timer' }).click();
+    for (const person of [ada, dan]) await person.page.locator('#timer-title + .badge', { hasText: 'Paused' }).waitFor();
+    const paused = await left(ada);
+    expect(await left(dan)).toBe(paused);
+    await ada.screenshot('timer-student-paused');
+    await teacher.screenshot('timer-teacher-paused');
+    await teacher.page.getByRole('button', { name: 'Resume timer' }).click();
+    await ada.page.locator('#timer-title + .badge').waitFor({ state: 'detached' });
+    await teacher.page.getByRole('button', { name: 'Clear timer' }).click();
+    for (const person of [ada, dan]) await person.page.getByRole('timer').waitFor({ state: 'detached' });
   });
 
   it('fits a phone: at 390 px the header keeps Leave on screen and the poll stays usable', async () => {
