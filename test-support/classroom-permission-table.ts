@@ -104,6 +104,10 @@ export const PERMISSION_CASES: readonly PermissionCase[] = [
   { event: 'timer.pause', when: 'a running timer', allowed: STAFF },
   { event: 'timer.resume', when: 'a paused timer', allowed: STAFF },
   { event: 'timer.clear', when: 'a timer set', allowed: STAFF },
+  { event: 'announce.pin', when: 'any time', allowed: STAFF },
+  { event: 'announce.unpin', when: 'one pinned', allowed: STAFF },
+  { event: 'announce.seen', when: 'one pinned', allowed: ['student'] },
+  { event: 'announce.seen', when: 'one pinned, sender muted (mute is for chat)', control: meMuted, allowed: ['student'] },
 ];
 
 export function caseTitle(c: PermissionCase): string {

@@ -132,7 +132,12 @@ function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unkno
     case 'timer.pause':
     case 'timer.resume':
     case 'timer.clear':
+    case 'announce.unpin':
       return nearlyValid({});
+    case 'announce.pin':
+      return nearlyValid({ id: pollId, text });
+    case 'announce.seen':
+      return nearlyValid({ id: pollId });
     case 'chat.typing':
     case 'hand.raise':
     case 'hand.clear':

@@ -54,6 +54,12 @@ function dataFor(event: ClassroomEvent, target: Target, authored: { seq: number;
       return { id: 'closed-poll' };
     case 'timer.set':
       return { seconds: 60 };
+    case 'announce.pin':
+      return { id: 'new', text: 'Homework is on page 12' };
+    case 'announce.seen':
+      return { id: 'pinned' };
+    case 'announce.unpin':
+      return {};
     case 'timer.pause':
     case 'timer.resume':
     case 'timer.clear':
@@ -102,6 +108,9 @@ async function serverAllows(row: PermissionCase, role: Role): Promise<boolean> {
   for (const id of ['draft-poll', 'open-poll', 'closed-poll']) expect((await publish('boss', 'poll.create', poll(id))).type).toBe('ack');
   for (const id of ['open-poll', 'closed-poll']) expect((await publish('boss', 'poll.open', { id })).type).toBe('ack');
   expect((await publish('boss', 'poll.close', { id: 'closed-poll' })).type).toBe('ack');
+  if (row.event === 'announce.seen' || row.event === 'announce.unpin') {
+    expect((await publish('boss', 'announce.pin', { id: 'pinned', text: 'Read chapter 3' })).type).toBe('ack');
+  }
   // A timer in the state the timer case needs: running to pause, paused to resume, set to clear.
   if (row.event.startsWith('timer.') && row.event !== 'timer.set') {
     expect((await publish('boss', 'timer.set', { seconds: 60 })).type).toBe('ack');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { POLL_LIMITS, TIMER_LIMITS, type ClassroomSnapshot, type PollTally, type Role } from '@classwire/protocol';
 import { Classroom, Engine, MemoryBroker, MemoryPresence, MemoryRegistry } from '@classwire/core';
+import { eventually } from '../../../test-support/harness.js';
 import { RecordingFanOut, type Frame } from './recording-fanout.js';
 
 /** Polls and quizzes, and the class timer, through the engine (docs/classroom.md): every rule allowed and refused. */
@@ -285,5 +286,57 @@ describe('the class timer', () => {
       await t.refused(who, 'timer.pause', {}, 'forbidden');
       await t.refused(who, 'timer.clear', {}, 'forbidden');
     }
+  });
+});
+
+describe('announcements with read receipts', () => {
+  it('pins an announcement, counts each student once, and tells staff in coalesced batches', async () => {
+    const t = await classOf();
+    for (let i = 0; i < 10; i++) await t.enter(`s${i}`, 'student');
+    await t.ok('teacher', 'announce.pin', { id: 'a1', text: '  Test on Friday  ' });
+    expect(t.messages('ann', 'announce.pin')[0]).toMatchObject({ data: { id: 'a1', text: 'Test on Friday' }, from: { userId: 'teacher' } });
+    const readers = ['ann', 'bob', ...Array.from({ length: 10 }, (_, i) => `s${i}`)];
+    for (const who of readers) await t.ok(who, 'announce.seen', { id: 'a1' });
+    // A second receipt (another tab, a re-render) is acknowledged and not counted.
+    await t.ok('ann', 'announce.seen', { id: 'a1' });
+    const batches = () => t.messages('teacher', 'announce.receipts').map((f) => f.data as { id: string; seenBy: { userId: string }[] });
+    await eventually(() => batches().at(-1)?.seenBy.length === readers.length);
+    // 13 receipts inside one window: far fewer frames than receipts, and none to students.
+    expect(batches().length).toBeLessThan(readers.length / 4);
+    expect(t.messages('ta', 'announce.receipts').length).toBe(batches().length);
+    for (const who of ['ann', 'obs']) expect(t.messages(who, 'announce.receipts')).toEqual([]);
+    expect(batches().at(-1)!.seenBy.map((r) => r.userId).sort()).toEqual([...readers].sort());
+    // Late joiners: everyone gets the announcement; staff also get its readers.
+    await t.enter('late', 'student');
+    expect(t.snapshotOf('late').announcement).toEqual({ id: 'a1', text: 'Test on Friday', from: { userId: 'teacher', name: 'Name teacher', role: 'teacher' }, pinnedAt: START });
+    expect(t.snapshotOf('late').announcementSeenBy).toBeUndefined();
+    await t.enter('ta2', 'assistant');
+    expect(t.snapshotOf('ta2').announcementSeenBy).toHaveLength(readers.length);
+  });
+
+  it('starts a new announcement with no readers and refuses receipts for one no longer pinned', async () => {
+    const t = await classOf();
+    await t.ok('teacher', 'announce.pin', { id: 'a1', text: 'First' });
+    await t.ok('ann', 'announce.seen', { id: 'a1' });
+    await t.ok('ta', 'announce.pin', { id: 'a2', text: 'Second' });
+    await t.refused('bob', 'announce.seen', { id: 'a1' }, 'not_found');
+    await t.enter('ta2', 'assistant');
+    expect(t.snapshotOf('ta2')).toMatchObject({ announcement: { id: 'a2' }, announcementSeenBy: [] });
+    await t.ok('teacher', 'announce.unpin', {});
+    await t.refused('teacher', 'announce.unpin', {}, 'conflict');
+    await t.refused('ann', 'announce.seen', { id: 'a2' }, 'not_found');
+    await t.enter('ta3', 'assistant');
+    expect(t.snapshotOf('ta3').announcement).toBeNull();
+  });
+
+  it('lets only staff pin and only students acknowledge, with bounded text', async () => {
+    const t = await classOf();
+    for (const who of ['ann', 'obs']) await t.refused(who, 'announce.pin', { id: 'x', text: 'hi' }, 'forbidden');
+    await t.refused('teacher', 'announce.pin', { id: 'x', text: 'y'.repeat(501) }, 'bad_request');
+    await t.refused('teacher', 'announce.pin', { id: 'x', text: '   ' }, 'bad_request');
+    await t.ok('teacher', 'announce.pin', { id: 'x', text: 'hi' });
+    for (const who of ['teacher', 'ta', 'obs']) await t.refused(who, 'announce.seen', { id: 'x' }, 'forbidden');
+    for (const who of ['ann', 'obs']) await t.refused(who, 'announce.unpin', {}, 'forbidden');
+    await t.refused('ann', 'announce.receipts', { id: 'x', seenBy: [] }, 'bad_request');
   });
 });

@@ -67,6 +67,11 @@ function offered(p: Permissions, row: PermissionCase, role: Role): boolean | und
     case 'timer.resume':
     case 'timer.clear':
       return p.runTimer;
+    case 'announce.pin':
+    case 'announce.unpin':
+      return p.pinAnnouncement;
+    case 'announce.seen':
+      return p.acknowledgeAnnouncement;
   }
 }
 

@@ -28,6 +28,7 @@ import type { HandlerServices } from './handlers.js';
 import { PrivateMessages } from './private-messages.js';
 import { PollAnswers, ownAnswersQuery, pollsQuery } from './polls.js';
 import { timerQuery } from './timer.js';
+import { AnnouncementReceiptsPath, announcementQuery } from './announcements.js';
 import { RoomStore } from './room-store.js';
 import { SnapshotCache, snapshotFrames, snapshotQuery, snapshotText } from './snapshot.js';
 
@@ -43,6 +44,8 @@ export interface ClassroomOptions {
   maxBoardItems?: number;
   /** Serialized size of the board's items, bytes. @default DEFAULTS.maxBoardBytes (1 MiB) */
   maxBoardBytes?: number;
+  /** Read receipts landing within this window reach staff as one frame, ms. @default 250 */
+  receiptWindowMs?: number;
 }
 
 export type ClassroomPublishOutcome = 'acked' | 'duplicate' | 'relayed';
@@ -81,6 +84,7 @@ export class Classroom {
   private readonly appended: AppendedEvents;
   private readonly privateMessages: PrivateMessages;
   private readonly pollAnswers: PollAnswers;
+  private readonly receipts: AnnouncementReceiptsPath;
   private readonly broker: Broker;
   /** The serialized chat and board of recently joined rooms, shared by every joiner at the same seq. */
   readonly snapshots = new SnapshotCache();
@@ -106,6 +110,7 @@ export class Classroom {
     this.appended = new AppendedEvents(this.store, new ControlCache(), this.fanout, services, this.maxFrameBytes);
     this.privateMessages = new PrivateMessages(this.store, this.registry, this.presence, this.fanout, this.now);
     this.pollAnswers = new PollAnswers(this.store, this.registry, this.presence, this.fanout, this.now);
+    this.receipts = new AnnouncementReceiptsPath(this.store, this.registry, this.presence, this.fanout, this.now, options.receiptWindowMs ?? 250);
   }
 
   /** Throws `forbidden` when the user may not join: removed from the class, or a student after it ended. */
@@ -121,12 +126,13 @@ export class Classroom {
     if (isEphemeralClassroomEvent(event)) return this.relay(connection, frame, event, parseData(event, frame));
     if (event === 'chat.private') return this.privateMessages.publish(connection, withId(frame), parseData(event, frame));
     if (event === 'poll.answer') return this.pollAnswers.publish(connection, withId(frame), parseData(event, frame));
+    if (event === 'announce.seen') return this.receipts.publish(connection, withId(frame), parseData(event, frame));
     return this.appended.publish(connection, withId(frame), event, parseData(event, frame));
   }
 
   /** The snapshot frames for a join, and the seq and epoch they correspond to (see `snapshotText`). */
   async snapshot(connection: ConnectionState, room: string, full: boolean): Promise<{ seq: number; epoch: string; frames: string[] }> {
-    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection), ...timerQuery() });
+    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection), ...timerQuery(), ...announcementQuery(connection) });
     // A student's own answers are read apart: naming them needs the poll ids, and they are not in the log anyway.
     const own = isStaff(connection.role) ? undefined : await this.store.read(room, ownAnswersQuery(state, connection));
     const text = snapshotText(room, state, connection, full, this.snapshots, own, this.now());

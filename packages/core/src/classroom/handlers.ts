@@ -17,9 +17,10 @@ import { authorize } from './authorize.js';
 import { BOARD_BYTES_FIELD, COLLECTIONS, controlChange, type ControlState } from './room-state.js';
 import { POLL_HANDLERS } from './polls.js';
 import { TIMER_HANDLERS } from './timer.js';
+import { ANNOUNCEMENT_HANDLERS } from './announcements.js';
 
 /** Events sequenced into the room log, each with a handler below. */
-export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private' | 'poll.answer'>;
+export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private' | 'poll.answer' | 'announce.seen'>;
 
 /** A decision taken against one read of the state: what to guard, what to change, what to do after. */
 export interface Plan {
@@ -108,6 +109,7 @@ function drawing({ data, state, services }: EventInput<'wb.stroke' | 'wb.shape'>
 export const EVENT_HANDLERS: EventHandlers = {
   ...POLL_HANDLERS,
   ...TIMER_HANDLERS,
+  ...ANNOUNCEMENT_HANDLERS,
   'chat.message': {
     plan: ({ actor, control }) => {
       authorize('chat.message', actor, control);

@@ -21,6 +21,10 @@ export const COLLECTIONS = {
   pollAnswers: 'pollAnswers',
   /** Field `t`: the class timer (timer.ts). */
   timer: 'timer',
+  /** Field `a`: the pinned announcement's frame (announcements.ts). */
+  announcement: 'announcement',
+  /** User id → name: the students who have seen the pinned announcement. */
+  announceSeen: 'announceSeen',
 } as const;
 
 /** The `boardSize` field holding the serialized size of the board's items. */

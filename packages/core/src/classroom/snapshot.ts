@@ -2,6 +2,7 @@ import { encodeSnapshotFrame, utf8Length, type Actor, type BoardEntry, type Chat
 import type { StateQuery, StateRead } from '../ports.js';
 import { pollsSnapshot } from './polls.js';
 import { timerSnapshot } from './timer.js';
+import { announcementSnapshot } from './announcements.js';
 import { mayRead } from './private-messages.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 
@@ -68,7 +69,7 @@ export function snapshotText(
   ownAnswers?: StateRead,
   serverTime?: number,
 ): string {
-  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state), serverTime });
+  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state), ...announcementSnapshot(state, viewer), serverTime });
   if (!full) return own;
   return `${own.slice(0, -1)},${cache.sharedMembers(room, state)}}`;
 }

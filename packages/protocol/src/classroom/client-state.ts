@@ -12,6 +12,7 @@ import type { Sender } from '../types.js';
 import { applyControlEvent, handToLower, type ClassControl } from './control.js';
 import { applyPollEvent, initialPollsState, pollsFromSnapshot, type PollsState } from './poll-state.js';
 import type { ClassTimer } from './timer.js';
+import type { Announcement, AnnouncementReader } from './announcements.js';
 import {
   CLASSROOM_LIMITS,
   type BoardEntry,
@@ -33,6 +34,10 @@ export interface ClassroomState extends ClassControl, PollsState {
   private: readonly PrivateEntry[];
   /** The class timer, in server time; null when none is set. */
   timer: ClassTimer | null;
+  /** The pinned announcement, or null. */
+  announcement: Announcement | null;
+  /** Staff: who has seen the pinned announcement (from the snapshot and the coalesced receipts). */
+  announcementSeenBy: readonly AnnouncementReader[];
   /** The seq of the last full snapshot: every durable event at or below it is already in the state. */
   baseSeq: number;
   /** The last seq applied (snapshot or event). */
@@ -61,6 +66,8 @@ export function initialState(): ClassroomState {
     board: [],
     private: [],
     timer: null,
+    announcement: null,
+    announcementSeenBy: [],
     ...initialPollsState(),
     baseSeq: 0,
     seq: 0,
@@ -82,7 +89,7 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
   };
   if (!snapshot.full) {
     // `seq` stays: the chat and board events up to the snapshot's seq are still to be replayed.
-    return { ...state, ...control, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, private: mergePrivate(state.private, snapshot.private) };
+    return { ...state, ...control, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, announcement: snapshot.announcement ?? null, announcementSeenBy: snapshot.announcementSeenBy ?? [], private: mergePrivate(state.private, snapshot.private) };
   }
   return {
     ...control,
@@ -90,6 +97,8 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
     board: [...(snapshot.whiteboard ?? [])],
     private: mergePrivate([], snapshot.private),
     timer: snapshot.timer ?? null,
+    announcement: snapshot.announcement ?? null,
+    announcementSeenBy: snapshot.announcementSeenBy ?? [],
     ...pollsFromSnapshot(snapshot),
     baseSeq: snapshot.seq,
     seq: snapshot.seq,
@@ -174,6 +183,15 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
     case 'timer.clear':
       // Each timer message carries the timer the server computed (null once cleared).
       return isTimer(data.timer) || data.timer === null ? { ...state, timer: data.timer } : state;
+    case 'announce.pin':
+      if (typeof data.id !== 'string' || typeof data.text !== 'string') return state;
+      return { ...state, announcement: { id: data.id, text: data.text, from, pinnedAt: ts }, announcementSeenBy: [] };
+    case 'announce.unpin':
+      return { ...state, announcement: null, announcementSeenBy: [] };
+    case 'announce.receipts':
+      // Each batch lists every reader so far: the newest replaces the held list.
+      if (state.announcement === null || data.id !== state.announcement.id || !Array.isArray(data.seenBy)) return state;
+      return { ...state, announcementSeenBy: (data.seenBy as unknown[]).filter(isReader) };
     default:
       return message.event.startsWith('poll.') ? applyPollEvent(state, message.event, message.data) : state;
   }
@@ -184,6 +202,12 @@ function withControl(state: ClassroomState, control: ClassControl): ClassroomSta
   if (control === state) return state;
   const { status, settings, muted, granted, removed } = control;
   return { ...state, status, settings, muted, granted, removed };
+}
+
+function isReader(value: unknown): value is AnnouncementReader {
+  if (typeof value !== 'object' || value === null) return false;
+  const reader = value as Record<string, unknown>;
+  return typeof reader.userId === 'string' && typeof reader.name === 'string';
 }
 
 function isTimer(value: unknown): value is ClassTimer {

@@ -7,6 +7,7 @@
 export * from './types.js';
 export * from './polls.js';
 export * from './timer.js';
+export * from './announcements.js';
 export * from './roles.js';
 export * from './control.js';
 export * from './permissions.js';

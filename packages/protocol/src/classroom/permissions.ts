@@ -103,6 +103,11 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ClassContr
     case 'timer.resume':
     case 'timer.clear':
       return staff ? undefined : 'only teachers may run the class timer';
+    case 'announce.pin':
+    case 'announce.unpin':
+      return staff ? undefined : 'only teachers may pin announcements';
+    case 'announce.seen':
+      return actor.role === 'student' ? undefined : 'read receipts are for students';
   }
 }
 

@@ -3,6 +3,7 @@ import { CLASSROOM_LIMITS, CLASSROOM_NAMESPACES, itemIdRefusal, type ClassroomEv
 import { DEFAULT_LIMITS } from '../limits.js';
 import { POLL_ID_PATTERN, POLL_LIMITS } from './polls.js';
 import { TIMER_LIMITS } from './timer.js';
+import { ANNOUNCEMENT_LIMITS } from './announcements.js';
 
 /** Validators for the classroom events' `data` (docs/classroom.md). Unknown keys are refused. */
 
@@ -95,6 +96,12 @@ const CLASSROOM_SCHEMAS = {
   'timer.pause': empty,
   'timer.resume': empty,
   'timer.clear': empty,
+  'announce.pin': z.strictObject({
+    id: z.string().min(1).max(ANNOUNCEMENT_LIMITS.maxId).regex(POLL_ID_PATTERN, 'an announcement id is letters, digits, - and _'),
+    text: z.string().trim().min(1).max(ANNOUNCEMENT_LIMITS.maxText),
+  }),
+  'announce.unpin': empty,
+  'announce.seen': z.strictObject({ id: z.string().min(1).max(ANNOUNCEMENT_LIMITS.maxId) }),
 } satisfies { [E in ClassroomEvent]: z.ZodType<ClassroomEventMap[E], unknown> };
 
 export function isClassroomEvent(event: string): event is ClassroomEvent {

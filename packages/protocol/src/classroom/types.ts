@@ -1,5 +1,6 @@
 import type { Sender } from '../types.js';
 import type { ClassTimer, TimerSetData } from './timer.js';
+import type { AnnouncePinData, AnnounceSeenData, Announcement, AnnouncementReader } from './announcements.js';
 import type { OwnPollAnswer, PollAnswerData, PollCreateData, PollIdData, PollOpenData, PollTally, PollView } from './polls.js';
 
 /**
@@ -38,7 +39,7 @@ export function itemIdRefusal(id: string): string | undefined {
 }
 
 /** Namespaces whose events the classroom policy owns; unknown events in them are refused. */
-export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll', 'timer'] as const;
+export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll', 'timer', 'announce'] as const;
 
 export type ClassStatus = 'waiting' | 'live' | 'ended';
 
@@ -136,6 +137,9 @@ export interface ClassroomEventMap {
   'timer.pause': Record<string, never>;
   'timer.resume': Record<string, never>;
   'timer.clear': Record<string, never>;
+  'announce.pin': AnnouncePinData;
+  'announce.unpin': Record<string, never>;
+  'announce.seen': AnnounceSeenData;
 }
 export type ClassroomEvent = keyof ClassroomEventMap;
 
@@ -201,6 +205,10 @@ export interface ClassroomSnapshot {
   pollAnswers?: OwnPollAnswer[];
   /** The class timer, or null when none is set. */
   timer?: ClassTimer | null;
+  /** The pinned announcement, or null. */
+  announcement?: Announcement | null;
+  /** Staff only: who has seen the pinned announcement. */
+  announcementSeenBy?: AnnouncementReader[];
   /** The server's clock when the snapshot was built (ms): a joiner's first estimate of server time. */
   serverTime?: number;
 }

@@ -32,6 +32,10 @@ export interface Permissions {
   answerPolls: boolean;
   /** Set, pause, resume and clear the class timer. */
   runTimer: boolean;
+  /** Pin and unpin the announcement. */
+  pinAnnouncement: boolean;
+  /** Acknowledge the displayed announcement (students). */
+  acknowledgeAnnouncement: boolean;
   /** Lower this user's raised hand (one's own or someone else's). */
   lowerHandOf(userId: string): boolean;
   editMessage(entry: ChatEntry): boolean;
@@ -58,6 +62,8 @@ export function permissionsOf(control: ClassControl, viewer: Actor): Permissions
     runPolls: may('poll.create'),
     answerPolls: may('poll.answer'),
     runTimer: may('timer.set'),
+    pinAnnouncement: may('announce.pin'),
+    acknowledgeAnnouncement: may('announce.seen'),
     lowerHandOf: (userId) => may('hand.lower', { userId }),
     editMessage: (entry) => may('chat.edit', { authorId: entry.from.userId }),
     deleteMessage: (entry) => may('chat.delete', { authorId: entry.from.userId }),
