@@ -246,6 +246,21 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     expect(late.snapshots[0]!.timer!.remainingMs).toBeLessThanOrEqual(90_000);
   });
 
+  it('pins an announcement: receipts from students on every node reach the teacher, and no student', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const students = await Promise.all([0, 1, 2].map((i) => member(on(i), roomId, 'student', `s${i}`)));
+    await teacher.room.publish('announce.pin', { id: 'hw', text: 'Homework: page 12' });
+    for (const s of students) {
+      await eventually(() => s.messages.some((m) => m.event === 'announce.pin'));
+      await s.room.publish('announce.seen', { id: 'hw' });
+    }
+    const seenBy = () => (teacher.messages.filter((m) => (m.event as string) === 'announce.receipts').at(-1)?.data as { seenBy: { userId: string }[] } | undefined)?.seenBy;
+    await eventually(() => seenBy()?.length === 3);
+    expect(seenBy()!.map((r) => r.userId).sort()).toEqual(['s0', 's1', 's2']);
+    for (const s of students) expect(s.messages.filter((m) => (m.event as string) === 'announce.receipts')).toEqual([]);
+  });
+
   it('ends the class: every member is told and closed with 4503', async () => {
     const roomId = `class-${++roomCounter}`;
     const teacher = await member(on(0), roomId, 'teacher', 't');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, applySnapshot, formatCountdown, initialState, timerRemainingMs, withOwnAnswer, type ClassroomMessage, type ClassroomSnapshot, type Sender } from '@classwire/protocol/classroom';
+import { applyEvent, applySnapshot, formatCountdown, initialState, receiptSummary, timerRemainingMs, withOwnAnswer, type ClassroomMessage, type ClassroomSnapshot, type Sender } from '@classwire/protocol/classroom';
 
 /** The polls part of a client's state: what a member who was there sees equals what a late joiner gets. */
 
@@ -80,5 +80,26 @@ describe('the class timer in the client state', () => {
     expect(state.timer).toBeNull();
     const snap = { full: true, seq: 9, status: 'live', settings: { chatLocked: false, whiteboardLocked: false }, muted: [], granted: [], removed: [], hands: [], private: [] } as const;
     expect(applySnapshot(state, { ...snap, muted: [], granted: [], removed: [], hands: [], private: [], timer: { durationMs: 5000, running: false, remainingMs: 5000 } }).timer).toMatchObject({ remainingMs: 5000 });
+  });
+});
+
+describe('the announcement in the client state', () => {
+  it('pins, takes the newest batch of readers for the pinned one only, and unpins', () => {
+    let state = applyEvent(initialState(), durable(1, 'announce.pin', { id: 'a1', text: 'Test on Friday' }));
+    expect(state.announcement).toEqual({ id: 'a1', text: 'Test on Friday', from: teacher, pinnedAt: T0 + 1 });
+    const receipts = (id: string, users: string[]): ClassroomMessage => ({ event: 'announce.receipts', data: { id, seenBy: users.map((u) => ({ userId: u, name: u })) }, from: server, ts: T0 });
+    state = applyEvent(state, receipts('a1', ['ada', 'bo']));
+    expect(state.announcementSeenBy.map((r) => r.userId)).toEqual(['ada', 'bo']);
+    expect(applyEvent(state, receipts('old', ['x'])).announcementSeenBy).toBe(state.announcementSeenBy);
+    const roster = [
+      { userId: 'ada', name: 'Ada', role: 'student' as const },
+      { userId: 'cy', name: 'Cy', role: 'student' as const },
+      { userId: 't', name: 'T', role: 'teacher' as const },
+    ];
+    expect(receiptSummary(state.announcementSeenBy, roster)).toEqual({ seen: 1, of: 2, notYet: [roster[1]] });
+    state = applyEvent(state, durable(2, 'announce.pin', { id: 'a2', text: 'New' }));
+    expect(state.announcementSeenBy).toEqual([]);
+    state = applyEvent(state, durable(3, 'announce.unpin', {}));
+    expect(state.announcement).toBeNull();
   });
 });

@@ -5,6 +5,7 @@
  */
 import { CLOSE_CODES, ClasswireClient, ClasswireError, type ClassroomEvent, type ClassroomEventMap, type ClientOptions, type Member, type Role, type Room, type RoomMessage } from '@classwire/client';
 import {
+  ANNOUNCEMENT_LIMITS,
   CLASSROOM_LIMITS,
   applyEvent,
   applySnapshot,
@@ -128,6 +129,10 @@ export interface Classroom {
   openPoll(id: string, seconds?: number): Promise<boolean>;
   closePoll(id: string): Promise<boolean>;
   sharePoll(id: string): Promise<boolean>;
+  pinAnnouncement(text: string): Promise<boolean>;
+  unpinAnnouncement(): Promise<boolean>;
+  /** The read receipt for the displayed announcement: sent once per announcement, quietly. */
+  acknowledgeAnnouncement(id: string): void;
   setTimer(seconds: number): Promise<boolean>;
   pauseTimer(): Promise<boolean>;
   resumeTimer(): Promise<boolean>;
@@ -173,6 +178,9 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
 
   const typingSender = throttle(() => void publishEphemeral('chat.typing', {}), TYPING_SEND_MS, { trailing: false });
   const cursorSender = throttle((point: { x: number; y: number }) => void publishEphemeral('wb.cursor', point), CURSOR_SEND_MS, { trailing: true });
+
+  /** Announcements this session has acknowledged (the server would ignore a second receipt anyway). */
+  const acknowledged = new Set<string>();
 
   /** Server time minus local time: a lower bound (a message's ts precedes its arrival), so the greatest sample wins. */
   let serverOffset: number | undefined;
@@ -392,6 +400,15 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
         await publish('poll.answer', { id, choices });
         state.value = withOwnAnswer(state.value, { id, choices: [...choices].sort((a, b) => a - b) });
       }),
+    pinAnnouncement: (text) =>
+      act('announce.pin', { id: `a${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`, text: text.trim().slice(0, ANNOUNCEMENT_LIMITS.maxText) }),
+    unpinAnnouncement: () => act('announce.unpin', {}),
+    acknowledgeAnnouncement: (id) => {
+      if (acknowledged.has(id)) return;
+      acknowledged.add(id);
+      // A receipt that fails (the announcement changed meanwhile) is not news for the student.
+      publish('announce.seen', { id }).catch(() => acknowledged.delete(id));
+    },
     setTimer: (seconds) => act('timer.set', { seconds }),
     pauseTimer: () => act('timer.pause', {}),
     resumeTimer: () => act('timer.resume', {}),

@@ -128,6 +128,22 @@ describe('a poll in three browsers', { timeout: 60_000 }, () => {
     for (const person of [ada, dan]) await person.page.getByRole('timer').waitFor({ state: 'detached' });
   });
 
+  it('pins an announcement: every student\'s app acknowledges it and the teacher sees who has seen it', async () => {
+    await teacher.page.getByRole('button', { name: 'Pin an announcement' }).click();
+    await teacher.page.getByLabel('Announcement text').fill('Lab reports are due on Friday');
+    await teacher.page.getByRole('button', { name: 'Pin', exact: true }).click();
+    const students = everyone.filter((p) => p !== teacher);
+    for (const person of students) await person.page.getByRole('region', { name: 'Announcement' }).getByText('Lab reports are due on Friday').waitFor();
+    const seen = teacher.page.locator(`summary[data-seen="${students.length}"][data-of="${students.length}"]`);
+    await seen.waitFor();
+    await seen.click();
+    await teacher.page.getByText('Everyone here has seen it.').waitFor();
+    // Students see the announcement, not the receipts.
+    expect(await ada.page.getByText(/Seen by/).count()).toBe(0);
+    await teacher.screenshot('announcement-teacher-receipts');
+    await ada.screenshot('announcement-student');
+  });
+
   it('fits a phone: at 390 px the header keeps Leave on screen and the poll stays usable', async () => {
     for (const [person, name] of [
       [teacher, 'poll-teacher-390'],
