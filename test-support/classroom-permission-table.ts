@@ -92,6 +92,22 @@ export const PERMISSION_CASES: readonly PermissionCase[] = [
   { event: 'moderation.remove', when: 'an observer', target: anObserver, allowed: STAFF },
   { event: 'moderation.remove', when: 'a teacher', target: aTeacher, allowed: [] },
   { event: 'moderation.remove', when: 'an assistant', target: anAssistant, allowed: [] },
+  { event: 'poll.create', when: 'any time', allowed: STAFF },
+  { event: 'poll.create', when: 'chat locked (polls stay open)', control: chatLocked, allowed: STAFF },
+  { event: 'poll.open', when: 'a draft poll', allowed: STAFF },
+  { event: 'poll.close', when: 'an open poll', allowed: STAFF },
+  { event: 'poll.share', when: 'a closed poll', allowed: STAFF },
+  { event: 'poll.answer', when: 'an open poll', allowed: ['student'] },
+  { event: 'poll.answer', when: 'an open poll, chat locked', control: chatLocked, allowed: ['student'] },
+  { event: 'poll.answer', when: 'an open poll, sender muted (mute is for chat)', control: meMuted, allowed: ['student'] },
+  { event: 'timer.set', when: 'any time', allowed: STAFF },
+  { event: 'timer.pause', when: 'a running timer', allowed: STAFF },
+  { event: 'timer.resume', when: 'a paused timer', allowed: STAFF },
+  { event: 'timer.clear', when: 'a timer set', allowed: STAFF },
+  { event: 'announce.pin', when: 'any time', allowed: STAFF },
+  { event: 'announce.unpin', when: 'one pinned', allowed: STAFF },
+  { event: 'announce.seen', when: 'one pinned', allowed: ['student'] },
+  { event: 'announce.seen', when: 'one pinned, sender muted (mute is for chat)', control: meMuted, allowed: ['student'] },
 ];
 
 export function caseTitle(c: PermissionCase): string {

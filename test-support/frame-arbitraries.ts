@@ -69,6 +69,9 @@ function nearlyValid(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrar
   );
 }
 
+const pollId = fc.oneof({ weight: 3, arbitrary: fc.constantFrom('q1', 'q2') }, hostileString);
+const optionIndexes = fc.oneof({ weight: 3, arbitrary: fc.array(fc.integer({ min: -1, max: 11 }), { maxLength: 12 }) }, hostileJson(2));
+
 function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unknown> {
   const userId = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...scene.users, 'nobody') }, hostileString);
   switch (event) {
@@ -107,6 +110,34 @@ function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unkno
       return nearlyValid({ userId, granted: flag });
     case 'moderation.remove':
       return nearlyValid({ userId });
+    case 'poll.create':
+      return nearlyValid({
+        id: pollId,
+        question: text,
+        options: fc.array(text, { maxLength: 12 }),
+        multiple: flag,
+        anonymous: flag,
+        correct: optionIndexes,
+        points: fc.oneof(fc.integer({ min: -1, max: 101 }), hostileJson(1)),
+      });
+    case 'poll.open':
+      return nearlyValid({ id: pollId, seconds: fc.oneof(fc.integer({ min: -1, max: 4000 }), hostileJson(1)) });
+    case 'poll.close':
+    case 'poll.share':
+      return nearlyValid({ id: pollId });
+    case 'poll.answer':
+      return nearlyValid({ id: pollId, choices: optionIndexes });
+    case 'timer.set':
+      return nearlyValid({ seconds: fc.oneof(fc.integer({ min: -1, max: 20_000 }), hostileJson(1)) });
+    case 'timer.pause':
+    case 'timer.resume':
+    case 'timer.clear':
+    case 'announce.unpin':
+      return nearlyValid({});
+    case 'announce.pin':
+      return nearlyValid({ id: pollId, text });
+    case 'announce.seen':
+      return nearlyValid({ id: pollId });
     case 'chat.typing':
     case 'hand.raise':
     case 'hand.clear':

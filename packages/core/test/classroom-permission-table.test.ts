@@ -43,6 +43,27 @@ function dataFor(event: ClassroomEvent, target: Target, authored: { seq: number;
       return { userId: target.userId, granted: true };
     case 'moderation.remove':
       return { userId: target.userId };
+    case 'poll.create':
+      return { id: 'new-poll', question: 'Ready?', options: ['yes', 'no'], multiple: false, anonymous: false };
+    case 'poll.open':
+      return { id: 'draft-poll' };
+    case 'poll.close':
+    case 'poll.answer':
+      return event === 'poll.close' ? { id: 'open-poll' } : { id: 'open-poll', choices: [0] };
+    case 'poll.share':
+      return { id: 'closed-poll' };
+    case 'timer.set':
+      return { seconds: 60 };
+    case 'announce.pin':
+      return { id: 'new', text: 'Homework is on page 12' };
+    case 'announce.seen':
+      return { id: 'pinned' };
+    case 'announce.unpin':
+      return {};
+    case 'timer.pause':
+    case 'timer.resume':
+    case 'timer.clear':
+      return {};
     case 'chat.typing':
     case 'hand.raise':
     case 'hand.clear':
@@ -82,6 +103,19 @@ async function serverAllows(row: PermissionCase, role: Role): Promise<boolean> {
   const message = await publish(authorConnection, 'chat.message', { text: 'mine' });
   await publish(authorConnection, 'wb.stroke', { id: 'drawn', color: '#000000', width: 2, points: [0, 0, 1, 1] });
   if (author === ME) await engine.disconnect(authorConnection);
+  // The polls the poll cases act on, one in each state, run by the teacher present.
+  const poll = (id: string) => ({ id, question: 'Ready?', options: ['yes', 'no'], multiple: false, anonymous: false });
+  for (const id of ['draft-poll', 'open-poll', 'closed-poll']) expect((await publish('boss', 'poll.create', poll(id))).type).toBe('ack');
+  for (const id of ['open-poll', 'closed-poll']) expect((await publish('boss', 'poll.open', { id })).type).toBe('ack');
+  expect((await publish('boss', 'poll.close', { id: 'closed-poll' })).type).toBe('ack');
+  if (row.event === 'announce.seen' || row.event === 'announce.unpin') {
+    expect((await publish('boss', 'announce.pin', { id: 'pinned', text: 'Read chapter 3' })).type).toBe('ack');
+  }
+  // A timer in the state the timer case needs: running to pause, paused to resume, set to clear.
+  if (row.event.startsWith('timer.') && row.event !== 'timer.set') {
+    expect((await publish('boss', 'timer.set', { seconds: 60 })).type).toBe('ack');
+    if (row.event === 'timer.resume') expect((await publish('boss', 'timer.pause', {})).type).toBe('ack');
+  }
   // The case's control state, stored as a control change would store it.
   const body = encodeMessageBody('test.seed', {}, { userId: 'seeder', role: 'server', name: 'seeder' });
   await broker.publish(ROOM, body, { effects: { ops: controlChange(INITIAL_CONTROL, { ...INITIAL_CONTROL, ...row.control }) } });

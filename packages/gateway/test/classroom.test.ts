@@ -203,6 +203,64 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     await eventually(() => teacher.room.presence.length === 1 && teacher.room.presence[0]!.userId === 't');
   });
 
+  it('runs a quiz across nodes: tallies reach staff only, results reach everyone once shared', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const ann = await member(on(1), roomId, 'student', 'ann');
+    const bob = await member(on(0), roomId, 'student', 'bob');
+    await teacher.room.publish('poll.create', { id: 'q', question: '2 + 2?', options: ['3', '4'], multiple: false, anonymous: true, correct: [1] });
+    await teacher.room.publish('poll.open', { id: 'q' });
+    await ann.room.publish('poll.answer', { id: 'q', choices: [1] });
+    await bob.room.publish('poll.answer', { id: 'q', choices: [0] });
+    await bob.room.publish('poll.answer', { id: 'q', choices: [1] });
+    await eventually(() => teacher.messages.some((m) => m.event === 'poll.tally' && (m.data as { rev: number }).rev === 3));
+    await teacher.room.publish('poll.close', { id: 'q' });
+    await expect(ann.room.publish('poll.answer', { id: 'q', choices: [0] })).rejects.toMatchObject({ code: 'forbidden' });
+    await teacher.room.publish('poll.share', { id: 'q' });
+    const results = { counts: [0, 2], respondents: 2, correct: [1] };
+    for (const m of [ann, bob]) {
+      await eventually(() => m.messages.some((x) => x.event === 'poll.share'));
+      expect(m.messages.find((x) => x.event === 'poll.share')!.data).toEqual({ id: 'q', results });
+      expect(m.messages.filter((x) => x.event === 'poll.tally' || x.event === 'poll.answer')).toEqual([]);
+      expect(JSON.stringify(m.messages.find((x) => x.event === 'poll.create')!.data)).not.toContain('correct');
+    }
+    const late = await member(on(1), roomId, 'student', 'late');
+    expect(late.snapshots[0]!.polls).toMatchObject([{ id: 'q', status: 'closed', results }]);
+  });
+
+  it('runs the class timer in server time for members on every node and for a late joiner', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const ann = await member(on(1), roomId, 'student', 'ann');
+    await expect(ann.room.publish('timer.set', { seconds: 60 })).rejects.toMatchObject({ code: 'forbidden' });
+    const setSeq = await teacher.room.publish('timer.set', { seconds: 90 });
+    await eventually(() => ann.messages.some((m) => m.seq === setSeq));
+    const set = ann.messages.find((m) => m.seq === setSeq)!;
+    const { timer } = set.data as { timer: { durationMs: number; running: boolean; endsAt: number } };
+    expect(timer).toMatchObject({ durationMs: 90_000, running: true });
+    // Stamped by the server's clock: within the round trip of the message's own timestamp.
+    expect(Math.abs(timer.endsAt - 90_000 - set.ts)).toBeLessThan(1000);
+    await teacher.room.publish('timer.pause', {});
+    const late = await member(on(1), roomId, 'student', 'late');
+    expect(late.snapshots[0]!.timer).toMatchObject({ durationMs: 90_000, running: false });
+    expect(late.snapshots[0]!.timer!.remainingMs).toBeLessThanOrEqual(90_000);
+  });
+
+  it('pins an announcement: receipts from students on every node reach the teacher, and no student', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const students = await Promise.all([0, 1, 2].map((i) => member(on(i), roomId, 'student', `s${i}`)));
+    await teacher.room.publish('announce.pin', { id: 'hw', text: 'Homework: page 12' });
+    for (const s of students) {
+      await eventually(() => s.messages.some((m) => m.event === 'announce.pin'));
+      await s.room.publish('announce.seen', { id: 'hw' });
+    }
+    const seenBy = () => (teacher.messages.filter((m) => (m.event as string) === 'announce.receipts').at(-1)?.data as { seenBy: { userId: string }[] } | undefined)?.seenBy;
+    await eventually(() => seenBy()?.length === 3);
+    expect(seenBy()!.map((r) => r.userId).sort()).toEqual(['s0', 's1', 's2']);
+    for (const s of students) expect(s.messages.filter((m) => (m.event as string) === 'announce.receipts')).toEqual([]);
+  });
+
   it('ends the class: every member is told and closed with 4503', async () => {
     const roomId = `class-${++roomCounter}`;
     const teacher = await member(on(0), roomId, 'teacher', 't');

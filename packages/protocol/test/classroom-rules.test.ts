@@ -30,6 +30,8 @@ describe('the classroom permission table (pure rules)', () => {
       'chat.message', 'chat.edit', 'chat.delete', 'chat.private', 'chat.typing', 'hand.raise', 'hand.lower',
       'hand.clear', 'wb.stroke', 'wb.shape', 'wb.erase', 'wb.clear', 'wb.cursor', 'class.settings',
       'class.start', 'class.end', 'moderation.mute', 'moderation.grant', 'moderation.remove',
+      'poll.create', 'poll.open', 'poll.close', 'poll.share', 'poll.answer',
+      'timer.set', 'timer.pause', 'timer.resume', 'timer.clear', 'announce.pin', 'announce.unpin', 'announce.seen',
     ];
     expect([...new Set(PERMISSION_CASES.map((row) => row.event))].sort()).toEqual([...all].sort());
   });

@@ -55,6 +55,23 @@ function offered(p: Permissions, row: PermissionCase, role: Role): boolean | und
     case 'moderation.remove':
       if (target.userId === OFFLINE.userId) return undefined;
       return p.moderate(member())[row.event === 'moderation.mute' ? 'mute' : row.event === 'moderation.grant' ? 'grant' : 'remove'];
+    case 'poll.create':
+    case 'poll.open':
+    case 'poll.close':
+    case 'poll.share':
+      return p.runPolls;
+    case 'poll.answer':
+      return p.answerPolls;
+    case 'timer.set':
+    case 'timer.pause':
+    case 'timer.resume':
+    case 'timer.clear':
+      return p.runTimer;
+    case 'announce.pin':
+    case 'announce.unpin':
+      return p.pinAnnouncement;
+    case 'announce.seen':
+      return p.acknowledgeAnnouncement;
   }
 }
 

@@ -5,12 +5,15 @@
  */
 import { CLOSE_CODES, ClasswireClient, ClasswireError, type ClassroomEvent, type ClassroomEventMap, type ClientOptions, type Member, type Role, type Room, type RoomMessage } from '@classwire/client';
 import {
+  ANNOUNCEMENT_LIMITS,
   CLASSROOM_LIMITS,
   applyEvent,
   applySnapshot,
   initialState,
   permissionsOf,
+  withOwnAnswer,
   type ClassSettings,
+  type PollCreateData,
   type ClassroomSnapshot,
   type ClassroomState,
   type Permissions,
@@ -122,6 +125,27 @@ export interface Classroom {
   mute(userId: string, muted: boolean): Promise<boolean>;
   grant(userId: string, granted: boolean): Promise<boolean>;
   remove(userId: string): Promise<boolean>;
+  createPoll(poll: PollCreateData): Promise<boolean>;
+  openPoll(id: string, seconds?: number): Promise<boolean>;
+  closePoll(id: string): Promise<boolean>;
+  sharePoll(id: string): Promise<boolean>;
+  pinAnnouncement(text: string): Promise<boolean>;
+  unpinAnnouncement(): Promise<boolean>;
+  /** The read receipt for the displayed announcement: sent once per announcement, quietly. */
+  acknowledgeAnnouncement(id: string): void;
+  setTimer(seconds: number): Promise<boolean>;
+  pauseTimer(): Promise<boolean>;
+  resumeTimer(): Promise<boolean>;
+  clearTimer(): Promise<boolean>;
+  /** Sends (or changes) the viewer's answer; once acked it is in `state.myAnswers`. */
+  answerPoll(id: string, choices: number[]): Promise<boolean>;
+  /**
+   * The server's clock as this client estimates it (ms): local time plus the largest `ts − arrival` seen,
+   * so a time limit ends at the same moment on every screen whatever their clocks say.
+   */
+  serverNow(): number;
+  /** Ticks every second while in class: computed values that depend on time read it. */
+  now: Ref<number>;
   /** The SDK's connection state, for the test hook. */
   clientState(): string;
 }
@@ -155,7 +179,18 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
   const typingSender = throttle(() => void publishEphemeral('chat.typing', {}), TYPING_SEND_MS, { trailing: false });
   const cursorSender = throttle((point: { x: number; y: number }) => void publishEphemeral('wb.cursor', point), CURSOR_SEND_MS, { trailing: true });
 
+  /** Announcements this session has acknowledged (the server would ignore a second receipt anyway). */
+  const acknowledged = new Set<string>();
+
+  /** Server time minus local time: a lower bound (a message's ts precedes its arrival), so the greatest sample wins. */
+  let serverOffset: number | undefined;
+  function observeServerTime(ts: number): void {
+    const sample = ts - Date.now();
+    if (serverOffset === undefined || sample > serverOffset) serverOffset = sample;
+  }
+
   function onMessage(message: RoomMessage): void {
+    if (typeof message.ts === 'number') observeServerTime(message.ts);
     if (message.ephemeral) {
       onEphemeral(message);
       return;
@@ -242,6 +277,7 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     const joined = session.join(request.classroom);
     room = joined;
     joined.onSnapshot<ClassroomSnapshot>(({ state: snapshot }) => {
+      if (typeof snapshot.serverTime === 'number') observeServerTime(snapshot.serverTime);
       state.value = applySnapshot(state.value, snapshot);
     });
     joined.on('*', onMessage);
@@ -355,6 +391,30 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     mute: (userId, muted) => act('moderation.mute', { userId, muted }),
     grant: (userId, granted) => act('moderation.grant', { userId, granted }),
     remove: (userId) => act('moderation.remove', { userId }),
+    createPoll: (poll) => act('poll.create', poll),
+    openPoll: (id, seconds) => act('poll.open', seconds === undefined ? { id } : { id, seconds }),
+    closePoll: (id) => act('poll.close', { id }),
+    sharePoll: (id) => act('poll.share', { id }),
+    answerPoll: (id, choices) =>
+      attempt(async () => {
+        await publish('poll.answer', { id, choices });
+        state.value = withOwnAnswer(state.value, { id, choices: [...choices].sort((a, b) => a - b) });
+      }),
+    pinAnnouncement: (text) =>
+      act('announce.pin', { id: `a${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`, text: text.trim().slice(0, ANNOUNCEMENT_LIMITS.maxText) }),
+    unpinAnnouncement: () => act('announce.unpin', {}),
+    acknowledgeAnnouncement: (id) => {
+      if (acknowledged.has(id)) return;
+      acknowledged.add(id);
+      // A receipt that fails (the announcement changed meanwhile) is not news for the student.
+      publish('announce.seen', { id }).catch(() => acknowledged.delete(id));
+    },
+    setTimer: (seconds) => act('timer.set', { seconds }),
+    pauseTimer: () => act('timer.pause', {}),
+    resumeTimer: () => act('timer.resume', {}),
+    clearTimer: () => act('timer.clear', {}),
+    serverNow: () => Date.now() + (serverOffset ?? 0),
+    now,
     clientState: () => client?.state ?? 'idle',
   };
 }

@@ -101,8 +101,15 @@ export class Participant {
     readonly page: Page,
   ) {}
 
-  static async join(browser: Browser, baseUrl: string, name: string, role: Role, classroom: string): Promise<Participant> {
+  /** `clockSkewMs` moves the page's `Date.now()` away from the real time (a device with a wrong clock). */
+  static async join(browser: Browser, baseUrl: string, name: string, role: Role, classroom: string, clockSkewMs = 0): Promise<Participant> {
     const context = await browser.newContext({ viewport: { width: 1366, height: 800 }, deviceScaleFactor: 1 });
+    if (clockSkewMs !== 0) {
+      await context.addInitScript((skew: number) => {
+        const realNow = Date.now.bind(Date);
+        Date.now = () => realNow() + skew;
+      }, clockSkewMs);
+    }
     // Every wait is for a condition that holds within a few seconds when the app works.
     context.setDefaultTimeout(10_000);
     const page = await context.newPage();

@@ -32,11 +32,13 @@ export class AppendedEvents {
     data: ClassroomEventMap[E],
   ): Promise<'acked' | 'duplicate'> {
     const { room, id } = frame;
-    const body = encodeMessageBody(event, data, senderOf(connection), id);
-    checkMessageSize(room, body, this.maxFrameBytes);
+    const sent = encodeMessageBody(event, data, senderOf(connection), id);
+    checkMessageSize(room, sent, this.maxFrameBytes);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       // After a stale guard the remembered control state is not used again.
       const { control, plan } = await this.decide(connection, room, event, data, attempt === 0);
+      const body = plan.message === undefined ? sent : encodeMessageBody(event, plan.message, senderOf(connection), id);
+      if (body !== sent) checkMessageSize(room, body, this.maxFrameBytes);
       const outcome = await this.store.append(room, body, userDedupKey(connection.userId, id), {
         guards: [versionGuard(control), ...plan.guards],
         ops: plan.ops,

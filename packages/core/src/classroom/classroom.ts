@@ -7,6 +7,7 @@ import {
   encodeMessageBody,
   isClassroomEvent,
   isEphemeralClassroomEvent,
+  isStaff,
   joinRefusal,
   parseClassroomData,
   type Actor,
@@ -27,6 +28,9 @@ import { ControlCache } from './control-cache.js';
 import { CursorThrottle } from './cursor-throttle.js';
 import type { HandlerServices } from './handlers.js';
 import { PrivateMessages } from './private-messages.js';
+import { PollAnswers, ownAnswersQuery, pollsQuery } from './polls.js';
+import { timerQuery } from './timer.js';
+import { AnnouncementReceiptsPath, announcementQuery } from './announcements.js';
 import { RoomStore } from './room-store.js';
 import { SnapshotCache, snapshotFrames, snapshotQuery, snapshotText } from './snapshot.js';
 
@@ -46,6 +50,8 @@ export interface ClassroomOptions {
   boardRate?: BoardRate;
   /** Per user, the stored events other than drawings (chat, hands, controls): sustained per second, and burst. @default DEFAULTS.classEventsPerSecond, DEFAULTS.classEventBurst */
   eventRate?: { perSecond: number; burst: number };
+  /** Read receipts landing within this window reach staff as one frame, ms. @default 250 */
+  receiptWindowMs?: number;
 }
 
 const DEFAULT_BOARD_RATE: BoardRate = {
@@ -90,6 +96,8 @@ export class Classroom {
   private readonly cursors: CursorThrottle;
   private readonly appended: AppendedEvents;
   private readonly privateMessages: PrivateMessages;
+  private readonly pollAnswers: PollAnswers;
+  private readonly receipts: AnnouncementReceiptsPath;
   private readonly broker: Broker;
   private readonly boardBudget: BoardBudget;
   private readonly eventRate: KeyedRate;
@@ -111,12 +119,16 @@ export class Classroom {
     const services: HandlerServices = {
       maxBoardItems: options.maxBoardItems ?? CLASSROOM_LIMITS.maxBoardItems,
       maxBoardBytes: options.maxBoardBytes ?? DEFAULTS.maxBoardBytes,
+      now: this.now,
+      readState: (room, query) => this.store.read(room, query),
       roleInRoom: (room, userId) => this.roleInRoom(room, userId),
       closeRoom: (room, code, reason) => this.closeRoom(room, code, reason),
       closeUser: (room, userId, code, reason) => this.closeUser(room, userId, code, reason),
     };
     this.appended = new AppendedEvents(this.store, new ControlCache(), this.fanout, services, this.maxFrameBytes);
     this.privateMessages = new PrivateMessages(this.store, this.registry, this.presence, this.fanout, this.now);
+    this.pollAnswers = new PollAnswers(this.store, this.registry, this.presence, this.fanout, this.now);
+    this.receipts = new AnnouncementReceiptsPath(this.store, this.registry, this.presence, this.fanout, this.now, options.receiptWindowMs ?? 250);
   }
 
   /** Throws `forbidden` when the user may not join: removed from the class, or a student after it ended. */
@@ -136,6 +148,8 @@ export class Classroom {
       throw new ProtocolError('rate_limited', `at most ${this.eventRate.perSecond} class events per second after a burst; retry later`);
     }
     if (event === 'chat.private') return this.privateMessages.publish(connection, withId(frame), parseData(event, frame));
+    if (event === 'poll.answer') return this.pollAnswers.publish(connection, withId(frame), parseData(event, frame));
+    if (event === 'announce.seen') return this.receipts.publish(connection, withId(frame), parseData(event, frame));
     const appended = withId(frame);
     const data = parseData(event, frame);
     // Stored drawings reach every member: the drawer's rate is bounded before anything is read or stored.
@@ -145,8 +159,10 @@ export class Classroom {
 
   /** The snapshot frames for a join, and the seq and epoch they correspond to (see `snapshotText`). */
   async snapshot(connection: ConnectionState, room: string, full: boolean): Promise<{ seq: number; epoch: string; frames: string[] }> {
-    const state = await this.store.read(room, snapshotQuery(full));
-    const text = snapshotText(room, state, connection, full, this.snapshots);
+    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection), ...timerQuery(), ...announcementQuery(connection) });
+    // A student's own answers are read apart: naming them needs the poll ids, and they are not in the log anyway.
+    const own = isStaff(connection.role) ? undefined : await this.store.read(room, ownAnswersQuery(state, connection));
+    const text = snapshotText(room, state, connection, full, this.snapshots, own, this.now());
     return { seq: state.seq, epoch: state.epoch, frames: snapshotFrames(room, state.seq, text, this.maxFrameBytes) };
   }
 

@@ -15,9 +15,12 @@ import {
 import { STATE_FRAME, STATE_SEQ, stateField, stateSeqField, type StateGuard, type StateOp, type StateQuery, type StateRead } from '../ports.js';
 import { authorize } from './authorize.js';
 import { BOARD_BYTES_FIELD, COLLECTIONS, controlChange, type ControlState } from './room-state.js';
+import { POLL_HANDLERS } from './polls.js';
+import { TIMER_HANDLERS } from './timer.js';
+import { ANNOUNCEMENT_HANDLERS } from './announcements.js';
 
 /** Events sequenced into the room log, each with a handler below. */
-export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private'>;
+export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private' | 'poll.answer' | 'announce.seen'>;
 
 /** A decision taken against one read of the state: what to guard, what to change, what to do after. */
 export interface Plan {
@@ -27,12 +30,18 @@ export interface Plan {
   guardError?: ProtocolError;
   /** Runs once the message is stored, delivered and acked. */
   after?: () => Promise<void>;
+  /** The data the room receives instead of the sender's (a poll without its quiz answers); same input, same data. */
+  message?: unknown;
 }
 
 /** What the handlers need beyond the state: the room's members and closing their connections. */
 export interface HandlerServices {
   maxBoardItems: number;
   maxBoardBytes: number;
+  /** Server time (ms): poll openings and time limits. */
+  now(): number;
+  /** A read of the room's state beyond the handler's `reads` (a poll's tally when sharing it). */
+  readState(room: string, query: StateQuery): Promise<StateRead>;
   roleInRoom(room: string, userId: string): Promise<Role | undefined>;
   closeRoom(room: string, code: number, reason: string): Promise<void>;
   closeUser(room: string, userId: string, code: number, reason: string): Promise<void>;
@@ -56,6 +65,8 @@ export interface EventHandler<E extends AppendedEvent> {
 }
 
 type EventHandlers = { [E in AppendedEvent]: EventHandler<E> };
+/** The handlers of the events other modules own (`polls.ts`). */
+export type SomeEventHandlers<K extends AppendedEvent> = { [E in K]: EventHandler<E> };
 
 const chatMessageAt = (data: { seq: number }): StateQuery => ({ [COLLECTIONS.chat]: [stateSeqField(data.seq)] });
 const boardItem = (data: { id: string }): StateQuery => ({ [COLLECTIONS.board]: [data.id] });
@@ -96,6 +107,9 @@ function drawing({ data, state, services }: EventInput<'wb.stroke' | 'wb.shape'>
 
 /** Per event: what it reads, who may send it, what it changes. */
 export const EVENT_HANDLERS: EventHandlers = {
+  ...POLL_HANDLERS,
+  ...TIMER_HANDLERS,
+  ...ANNOUNCEMENT_HANDLERS,
   'chat.message': {
     plan: ({ actor, control }) => {
       authorize('chat.message', actor, control);

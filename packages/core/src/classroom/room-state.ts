@@ -13,6 +13,18 @@ export const COLLECTIONS = {
   private: 'private',
   /** Running totals of the board (field `bytes`), kept apart so the board holds only items. */
   boardSize: 'boardSize',
+  /** Poll id → the poll (polls.ts). */
+  polls: 'polls',
+  /** `<poll id>|n`, `|rev` and `|c<option>`: each poll's counts, changed atomically with its answers. */
+  pollTally: 'pollTally',
+  /** `<poll id>|<user id>` → that student's answer: one per student and poll, whatever their connections. */
+  pollAnswers: 'pollAnswers',
+  /** Field `t`: the class timer (timer.ts). */
+  timer: 'timer',
+  /** Field `a`: the pinned announcement's frame (announcements.ts). */
+  announcement: 'announcement',
+  /** User id → name: the students who have seen the pinned announcement. */
+  announceSeen: 'announceSeen',
 } as const;
 
 /** The `boardSize` field holding the serialized size of the board's items. */

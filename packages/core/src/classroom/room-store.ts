@@ -33,6 +33,11 @@ export class RoomStore {
     return { kind: 'stored', seq: result.seq, duplicate: result.duplicate };
   }
 
+  /** Changes the state without a message, if the guards hold; resolves with the failed guard's index, if any. */
+  updateGuarded(room: string, effects: StateEffects): Promise<number | undefined> {
+    return this.broker.updateState(room, effects);
+  }
+
   /** Changes the state without a message (private messages are not in the room's log). */
   async update(room: string, ops: StateOp[]): Promise<void> {
     await this.broker.updateState(room, { ops });

@@ -1,5 +1,8 @@
 import { encodeSnapshotFrame, utf8Length, type Actor, type BoardEntry, type ChatEntry, type ClassroomSnapshot, type MessageFrame, type PrivateEntry, type RaisedHand } from '@classwire/protocol';
 import type { StateQuery, StateRead } from '../ports.js';
+import { pollsSnapshot } from './polls.js';
+import { timerSnapshot } from './timer.js';
+import { announcementSnapshot } from './announcements.js';
 import { mayRead } from './private-messages.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 
@@ -57,8 +60,16 @@ export class SnapshotCache {
  * join, or history not recovered) carries chat and board, from `cache`; a resumed join only the control
  * state and private messages, since the replayed messages carry the rest.
  */
-export function snapshotText(room: string, state: StateRead, viewer: Actor, full: boolean, cache: SnapshotCache): string {
-  const own = JSON.stringify(viewerSnapshot(state, viewer, full));
+export function snapshotText(
+  room: string,
+  state: StateRead,
+  viewer: Actor,
+  full: boolean,
+  cache: SnapshotCache,
+  ownAnswers?: StateRead,
+  serverTime?: number,
+): string {
+  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state), ...announcementSnapshot(state, viewer), serverTime });
   if (!full) return own;
   return `${own.slice(0, -1)},${cache.sharedMembers(room, state)}}`;
 }

@@ -10,6 +10,9 @@
  */
 import type { Sender } from '../types.js';
 import { applyControlEvent, handToLower, type ClassControl } from './control.js';
+import { applyPollEvent, initialPollsState, pollsFromSnapshot, type PollsState } from './poll-state.js';
+import type { ClassTimer } from './timer.js';
+import type { Announcement, AnnouncementReader } from './announcements.js';
 import {
   CLASSROOM_LIMITS,
   type BoardEntry,
@@ -21,7 +24,7 @@ import {
   type ShapeKind,
 } from './types.js';
 
-export interface ClassroomState extends ClassControl {
+export interface ClassroomState extends ClassControl, PollsState {
   hands: readonly RaisedHand[];
   /** The public chat tail, in seq order. */
   chat: readonly ChatEntry[];
@@ -29,6 +32,12 @@ export interface ClassroomState extends ClassControl {
   board: readonly BoardEntry[];
   /** Private messages this viewer may see, oldest first. */
   private: readonly PrivateEntry[];
+  /** The class timer, in server time; null when none is set. */
+  timer: ClassTimer | null;
+  /** The pinned announcement, or null. */
+  announcement: Announcement | null;
+  /** Staff: who has seen the pinned announcement (from the snapshot and the coalesced receipts). */
+  announcementSeenBy: readonly AnnouncementReader[];
   /** The seq of the last full snapshot: every durable event at or below it is already in the state. */
   baseSeq: number;
   /** The last seq applied (snapshot or event). */
@@ -56,6 +65,10 @@ export function initialState(): ClassroomState {
     chat: [],
     board: [],
     private: [],
+    timer: null,
+    announcement: null,
+    announcementSeenBy: [],
+    ...initialPollsState(),
     baseSeq: 0,
     seq: 0,
   };
@@ -76,13 +89,17 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
   };
   if (!snapshot.full) {
     // `seq` stays: the chat and board events up to the snapshot's seq are still to be replayed.
-    return { ...state, ...control, private: mergePrivate(state.private, snapshot.private) };
+    return { ...state, ...control, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, announcement: snapshot.announcement ?? null, announcementSeenBy: snapshot.announcementSeenBy ?? [], private: mergePrivate(state.private, snapshot.private) };
   }
   return {
     ...control,
     chat: [...(snapshot.chat ?? [])].slice(-CLASSROOM_LIMITS.chatTail),
     board: [...(snapshot.whiteboard ?? [])],
     private: mergePrivate([], snapshot.private),
+    timer: snapshot.timer ?? null,
+    announcement: snapshot.announcement ?? null,
+    announcementSeenBy: snapshot.announcementSeenBy ?? [],
+    ...pollsFromSnapshot(snapshot),
     baseSeq: snapshot.seq,
     seq: snapshot.seq,
   };
@@ -160,8 +177,23 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
       const removed = withControl(state, applyControlEvent(state, 'moderation.remove', { userId }));
       return { ...removed, hands: removed.hands.filter((hand) => hand.userId !== userId) };
     }
+    case 'timer.set':
+    case 'timer.pause':
+    case 'timer.resume':
+    case 'timer.clear':
+      // Each timer message carries the timer the server computed (null once cleared).
+      return isTimer(data.timer) || data.timer === null ? { ...state, timer: data.timer } : state;
+    case 'announce.pin':
+      if (typeof data.id !== 'string' || typeof data.text !== 'string') return state;
+      return { ...state, announcement: { id: data.id, text: data.text, from, pinnedAt: ts }, announcementSeenBy: [] };
+    case 'announce.unpin':
+      return { ...state, announcement: null, announcementSeenBy: [] };
+    case 'announce.receipts':
+      // Each batch lists every reader so far: the newest replaces the held list.
+      if (state.announcement === null || data.id !== state.announcement.id || !Array.isArray(data.seenBy)) return state;
+      return { ...state, announcementSeenBy: (data.seenBy as unknown[]).filter(isReader) };
     default:
-      return state;
+      return message.event.startsWith('poll.') ? applyPollEvent(state, message.event, message.data) : state;
   }
 }
 
@@ -170,6 +202,18 @@ function withControl(state: ClassroomState, control: ClassControl): ClassroomSta
   if (control === state) return state;
   const { status, settings, muted, granted, removed } = control;
   return { ...state, status, settings, muted, granted, removed };
+}
+
+function isReader(value: unknown): value is AnnouncementReader {
+  if (typeof value !== 'object' || value === null) return false;
+  const reader = value as Record<string, unknown>;
+  return typeof reader.userId === 'string' && typeof reader.name === 'string';
+}
+
+function isTimer(value: unknown): value is ClassTimer {
+  if (typeof value !== 'object' || value === null) return false;
+  const timer = value as Record<string, unknown>;
+  return typeof timer.durationMs === 'number' && typeof timer.running === 'boolean';
 }
 
 function optionalString(value: unknown): string | undefined {

@@ -5,9 +5,13 @@
  * @module @classwire/protocol/classroom
  */
 export * from './types.js';
+export * from './polls.js';
+export * from './timer.js';
+export * from './announcements.js';
 export * from './roles.js';
 export * from './control.js';
 export * from './permissions.js';
 export * from './client-state.js';
+export * from './poll-state.js';
 export * from './viewer-permissions.js';
 export type { Member, Role, Sender } from '../types.js';

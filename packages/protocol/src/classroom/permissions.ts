@@ -91,6 +91,23 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ClassContr
         return 'the whiteboard can be granted to students only';
       }
       return undefined;
+    case 'poll.create':
+    case 'poll.open':
+    case 'poll.close':
+    case 'poll.share':
+      return staff ? undefined : 'only teachers may run polls';
+    case 'poll.answer':
+      return actor.role === 'student' ? undefined : 'only students answer polls';
+    case 'timer.set':
+    case 'timer.pause':
+    case 'timer.resume':
+    case 'timer.clear':
+      return staff ? undefined : 'only teachers may run the class timer';
+    case 'announce.pin':
+    case 'announce.unpin':
+      return staff ? undefined : 'only teachers may pin announcements';
+    case 'announce.seen':
+      return actor.role === 'student' ? undefined : 'read receipts are for students';
   }
 }
 

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { CLASSROOM_LIMITS, CLASSROOM_NAMESPACES, itemIdRefusal, type ClassroomEvent, type ClassroomEventMap } from './types.js';
 import { DEFAULT_LIMITS } from '../limits.js';
+import { POLL_ID_PATTERN, POLL_LIMITS } from './polls.js';
+import { TIMER_LIMITS } from './timer.js';
+import { ANNOUNCEMENT_LIMITS } from './announcements.js';
 
 /** Validators for the classroom events' `data` (docs/classroom.md). Unknown keys are refused. */
 
@@ -24,6 +27,13 @@ const coordinate = z
 const color = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'color must be #rrggbb');
 const width = z.number().min(1).max(40);
 const empty = z.strictObject({});
+const pollId = z.string().min(1).max(POLL_LIMITS.maxPollId).regex(POLL_ID_PATTERN, 'a poll id is letters, digits, - and _');
+const optionIndex = z.number().int().min(0).max(POLL_LIMITS.maxOptions - 1);
+const optionIndexes = z
+  .array(optionIndex)
+  .min(1)
+  .max(POLL_LIMITS.maxOptions)
+  .refine((list) => new Set(list).size === list.length, 'an option may be listed once');
 
 const CLASSROOM_SCHEMAS = {
   'chat.message': z.strictObject({ text }),
@@ -65,6 +75,33 @@ const CLASSROOM_SCHEMAS = {
   'moderation.mute': z.strictObject({ userId, muted: z.boolean() }),
   'moderation.grant': z.strictObject({ userId, granted: z.boolean() }),
   'moderation.remove': z.strictObject({ userId }),
+  'poll.create': z
+    .strictObject({
+      id: pollId,
+      question: z.string().trim().min(1).max(POLL_LIMITS.maxQuestion),
+      options: z.array(z.string().trim().min(1).max(POLL_LIMITS.maxOptionText)).min(POLL_LIMITS.minOptions).max(POLL_LIMITS.maxOptions),
+      multiple: z.boolean(),
+      anonymous: z.boolean(),
+      correct: optionIndexes.optional(),
+      points: z.number().int().min(1).max(POLL_LIMITS.maxPoints).optional(),
+    })
+    .refine((p) => p.correct === undefined || p.correct.every((c) => c < p.options.length), { message: 'a correct answer must be one of the options', path: ['correct'] })
+    .refine((p) => p.correct === undefined || p.multiple || p.correct.length === 1, { message: 'a single-choice quiz has one correct answer', path: ['correct'] })
+    .refine((p) => p.points === undefined || p.correct !== undefined, { message: 'points need correct answers (a quiz)', path: ['points'] }),
+  'poll.open': z.strictObject({ id: pollId, seconds: z.number().int().min(1).max(POLL_LIMITS.maxSeconds).optional() }),
+  'poll.close': z.strictObject({ id: pollId }),
+  'poll.share': z.strictObject({ id: pollId }),
+  'poll.answer': z.strictObject({ id: pollId, choices: optionIndexes }),
+  'timer.set': z.strictObject({ seconds: z.number().int().min(1).max(TIMER_LIMITS.maxSeconds) }),
+  'timer.pause': empty,
+  'timer.resume': empty,
+  'timer.clear': empty,
+  'announce.pin': z.strictObject({
+    id: z.string().min(1).max(ANNOUNCEMENT_LIMITS.maxId).regex(POLL_ID_PATTERN, 'an announcement id is letters, digits, - and _'),
+    text: z.string().trim().min(1).max(ANNOUNCEMENT_LIMITS.maxText),
+  }),
+  'announce.unpin': empty,
+  'announce.seen': z.strictObject({ id: z.string().min(1).max(ANNOUNCEMENT_LIMITS.maxId) }),
 } satisfies { [E in ClassroomEvent]: z.ZodType<ClassroomEventMap[E], unknown> };
 
 export function isClassroomEvent(event: string): event is ClassroomEvent {

@@ -1,4 +1,7 @@
 import type { Sender } from '../types.js';
+import type { ClassTimer, TimerSetData } from './timer.js';
+import type { AnnouncePinData, AnnounceSeenData, Announcement, AnnouncementReader } from './announcements.js';
+import type { OwnPollAnswer, PollAnswerData, PollCreateData, PollIdData, PollOpenData, PollTally, PollView } from './polls.js';
 
 /**
  * The classroom's events and room state (docs/classroom.md). Types and limits only, so browser code can
@@ -36,7 +39,7 @@ export function itemIdRefusal(id: string): string | undefined {
 }
 
 /** Namespaces whose events the classroom policy owns; unknown events in them are refused. */
-export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation'] as const;
+export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll', 'timer', 'announce'] as const;
 
 export type ClassStatus = 'waiting' | 'live' | 'ended';
 
@@ -125,6 +128,18 @@ export interface ClassroomEventMap {
   'moderation.mute': MuteData;
   'moderation.grant': GrantData;
   'moderation.remove': RemoveData;
+  'poll.create': PollCreateData;
+  'poll.open': PollOpenData;
+  'poll.close': PollIdData;
+  'poll.share': PollIdData;
+  'poll.answer': PollAnswerData;
+  'timer.set': TimerSetData;
+  'timer.pause': Record<string, never>;
+  'timer.resume': Record<string, never>;
+  'timer.clear': Record<string, never>;
+  'announce.pin': AnnouncePinData;
+  'announce.unpin': Record<string, never>;
+  'announce.seen': AnnounceSeenData;
 }
 export type ClassroomEvent = keyof ClassroomEventMap;
 
@@ -182,6 +197,20 @@ export interface ClassroomSnapshot {
   whiteboard?: BoardEntry[];
   /** Only what the viewer may see. */
   private: PrivateEntry[];
+  /** The room's polls, oldest first (a quiz's answers only for staff, or once shared). */
+  polls?: PollView[];
+  /** Staff only: each poll's tally. */
+  pollTallies?: PollTally[];
+  /** Students: their own answers. */
+  pollAnswers?: OwnPollAnswer[];
+  /** The class timer, or null when none is set. */
+  timer?: ClassTimer | null;
+  /** The pinned announcement, or null. */
+  announcement?: Announcement | null;
+  /** Staff only: who has seen the pinned announcement. */
+  announcementSeenBy?: AnnouncementReader[];
+  /** The server's clock when the snapshot was built (ms): a joiner's first estimate of server time. */
+  serverTime?: number;
 }
 
 /** One slice of a snapshot's JSON text; parts 0 … parts-1 concatenated form the snapshot. */

@@ -26,6 +26,16 @@ export interface Permissions {
   clearBoard: boolean;
   /** Start and end the class. */
   runClass: boolean;
+  /** Create, open, close polls and share their results. */
+  runPolls: boolean;
+  /** Answer an open poll. */
+  answerPolls: boolean;
+  /** Set, pause, resume and clear the class timer. */
+  runTimer: boolean;
+  /** Pin and unpin the announcement. */
+  pinAnnouncement: boolean;
+  /** Acknowledge the displayed announcement (students). */
+  acknowledgeAnnouncement: boolean;
   /** Lower this user's raised hand (one's own or someone else's). */
   lowerHandOf(userId: string): boolean;
   editMessage(entry: ChatEntry): boolean;
@@ -49,6 +59,11 @@ export function permissionsOf(control: ClassControl, viewer: Actor): Permissions
     clearHands: may('hand.clear'),
     clearBoard: may('wb.clear'),
     runClass: may('class.start'),
+    runPolls: may('poll.create'),
+    answerPolls: may('poll.answer'),
+    runTimer: may('timer.set'),
+    pinAnnouncement: may('announce.pin'),
+    acknowledgeAnnouncement: may('announce.seen'),
     lowerHandOf: (userId) => may('hand.lower', { userId }),
     editMessage: (entry) => may('chat.edit', { authorId: entry.from.userId }),
     deleteMessage: (entry) => may('chat.delete', { authorId: entry.from.userId }),
