@@ -84,8 +84,10 @@ describe('npm start', () => {
     ws.send(JSON.stringify({ action: 'join', room: 'demo' }));
     ws.send(JSON.stringify({ action: 'publish', room: 'demo', event: 'chat.message', data: { text: 'hello' }, id: 'q1' }));
     await acked;
-    // Rooms are classrooms by default: the join brings the class's state before `joined`.
-    expect(frames.map((f) => f.type)).toEqual(['snapshot', 'joined', 'message', 'ack']);
+    // Rooms are classrooms by default: the join brings the class's state before `joined`. `npm start`
+    // keeps class records, so the first join is in the room log too (`presence.join`, docs/records.md).
+    expect(frames.map((f) => f.type)).toEqual(['snapshot', 'joined', 'message', 'message', 'ack']);
+    expect(frames.filter((f) => f.type === 'message').map((f) => f.event)).toEqual(['presence.join', 'chat.message']);
     const snapshot = JSON.parse(String(frames[0]!.data)) as { full: boolean; status: string; chat: unknown[] };
     expect(snapshot).toMatchObject({ full: true, status: 'waiting', chat: [] });
 
