@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULTS, SHARED_ENV, envInt as int, parseEnv } from '@classwire/core';
+import { ConfigError, DEFAULTS, SHARED_ENV, envFlag, envInt as int, parseEnv } from '@classwire/core';
 import { DEFAULT_LIMITS } from '@classwire/protocol';
 import { z } from 'zod';
 
@@ -25,6 +25,7 @@ const env = z.object({
   CLASSWIRE_GONE_GRACE_MS: int(0).default(30_000),
   CLASSWIRE_MAX_CONNECTION_AGE_MS: int(1000).default(API_GATEWAY_MAX_CONNECTION_MS),
   CLASSWIRE_FAILOVER_CHECK_MS: int(0).default(5000),
+  CLASSWIRE_RECORD_ROOMS: envFlag.default(false),
 });
 
 /** Every variable the Lambda handlers read (the emulator passes `CLASSWIRE_*` on to them). */
@@ -80,6 +81,8 @@ export interface LambdaConfig {
   recordTtlMs: number;
   /** How often an execution environment checks whether the Redis primary changed. */
   failoverCheckMs: number;
+  /** Publishes mark their rooms for the scheduled recorder (the stack sets it when it has a database). */
+  recordRooms: boolean;
 }
 
 export class LambdaConfigError extends ConfigError {
@@ -141,6 +144,7 @@ export function loadLambdaConfig(source: Record<string, string | undefined>): La
     maxConnectionAgeMs: e.CLASSWIRE_MAX_CONNECTION_AGE_MS,
     recordTtlMs: e.CLASSWIRE_MAX_CONNECTION_AGE_MS + RECORD_TTL_MARGIN_MS,
     failoverCheckMs: e.CLASSWIRE_FAILOVER_CHECK_MS,
+    recordRooms: e.CLASSWIRE_RECORD_ROOMS,
   };
 }
 

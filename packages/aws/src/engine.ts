@@ -4,6 +4,7 @@ import { ManagementApiBroker } from './broker.js';
 import { LambdaConfigError, type LambdaConfig } from './config.js';
 import { FailoverGuard } from './failover.js';
 import { ManagementApiFanOut } from './fanout.js';
+import { RecordMarkingBroker } from './records-marker.js';
 
 /** Everything one execution environment builds once and reuses while it is warm. */
 export interface LambdaEngine {
@@ -65,7 +66,9 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   });
   // No rate limiter: the port is per process and synchronous, and consecutive frames of one connection
   // land in different execution environments. API Gateway's stage throttling limits the API instead.
-  const broker = new ManagementApiBroker(roomLog, fanout);
+  const posting = new ManagementApiBroker(roomLog, fanout);
+  // With records on, each sequenced publish also marks its room for the scheduled recorder (records-lambda.ts).
+  const broker = config.recordRooms ? new RecordMarkingBroker(posting, redis, keys.roomsToRecord()) : posting;
   // Cursor throttling in the classroom is per execution environment here: best effort, as cursors are.
   const classroom = config.classroom
     ? new Classroom({
