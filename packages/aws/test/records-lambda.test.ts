@@ -1,0 +1,169 @@
+import { redisKeys } from '@classwire/core';
+import { RecordsStore } from '@classwire/records';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Gateway } from '../../gateway/src/index.js';
+import { BACKENDS, type TestDatabase } from '../../records/test/databases.js';
+import { Receiver } from '../../records/test/receiver.js';
+import { TestClient, makeToken, startTestGateway } from '../../../test-support/harness.js';
+import { RedisProcess } from '../../../test-support/redis-server.js';
+import { createLambdaLogger, createRecordsHandlers, type LambdaContext, type RecordsHandlers } from '../src/index.js';
+
+/** What EventBridge passes a scheduled function (the handlers do not read it). */
+const SCHEDULED_EVENT = {
+  version: '0',
+  id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa',
+  'detail-type': 'Scheduled Event',
+  source: 'aws.events',
+  account: '123456789012',
+  time: '2026-12-04T23:59:00Z',
+  region: 'us-east-1',
+  resources: ['arn:aws:events:us-east-1:123456789012:rule/classwire-records'],
+  detail: {},
+};
+
+const silent = createLambdaLogger({ logLevel: 'silent' }, undefined);
+
+function contextWith(remainingMs: number): LambdaContext {
+  return { getRemainingTimeInMillis: () => remainingMs };
+}
+
+/**
+ * Records on the Lambda runtime with real parts: the Lambda handlers behind the API Gateway emulator
+ * mark rooms in a real Redis, the scheduled handlers are invoked as EventBridge would, against a real
+ * Postgres, and webhooks reach a receiver verifying them with `standardwebhooks`.
+ */
+describe('records on the Lambda runtime (Redis + Postgres)', () => {
+  let redis: RedisProcess;
+  let database: TestDatabase;
+  let store: RecordsStore;
+  let gateway: Gateway;
+  const receiver = new Receiver();
+  const prefix = 'awsrec';
+  const opened: RecordsHandlers[] = [];
+  let environment: Record<string, string>;
+
+  beforeAll(async () => {
+    redis = await RedisProcess.start();
+    database = await BACKENDS[0].open();
+    store = new RecordsStore(database.records.db);
+    await receiver.start();
+    gateway = await startTestGateway({
+      CLASSWIRE_MODE: 'apigw-emulator',
+      CLASSWIRE_REDIS_URL: redis.url,
+      CLASSWIRE_REDIS_PREFIX: prefix,
+      CLASSWIRE_RECORD_ROOMS: 'true',
+    });
+    environment = {
+      CLASSWIRE_REDIS_URL: redis.url,
+      CLASSWIRE_REDIS_PREFIX: prefix,
+      CLASSWIRE_DATABASE_URL: await database.url(),
+      CLASSWIRE_WEBHOOK_URL: receiver.url,
+      CLASSWIRE_WEBHOOK_SECRET: receiver.secret,
+    };
+  });
+  afterAll(async () => {
+    await gateway.drain();
+    await Promise.all(opened.map((handlers) => handlers.close()));
+    await receiver.stop();
+    await database.drop();
+    await redis.stop();
+  });
+
+  /** A fresh execution environment of the records functions. */
+  function coldStart(): RecordsHandlers {
+    const handlers = createRecordsHandlers(environment, { logger: silent });
+    opened.push(handlers);
+    return handlers;
+  }
+
+  async function pending(): Promise<string[]> {
+    return (await redis.client().smembers(redisKeys(prefix).roomsToRecord())).sort();
+  }
+
+  async function publish(client: TestClient, room: string, event: string, data: unknown): Promise<number> {
+    const ack = await client.request({ action: 'publish', room, event, data });
+    expect(ack).toMatchObject({ type: 'ack' });
+    return ack.seq as number;
+  }
+
+  it('records a class once however many runs overlap, and sends its webhooks signed', async () => {
+    const teacher = await TestClient.connect(gateway, await makeToken({ sub: 't-1', name: 'Ms Rivera', role: 'teacher', rooms: ['physics'] }));
+    const student = await TestClient.connect(gateway, await makeToken({ sub: 's-1', name: 'Ada', rooms: ['physics'] }));
+    await teacher.join('physics');
+    await student.join('physics');
+    await publish(teacher, 'physics', 'class.start', {});
+    await publish(student, 'physics', 'chat.message', { text: 'hello' });
+    // The publish handler marked the room and wrote nothing to the database.
+    expect(await pending()).toEqual(['physics']);
+    expect(await store.roomEvents('physics')).toEqual([]);
+
+    // Two execution environments run at once (a slow run overlapping the next minute's), then a third.
+    const runs = await Promise.all([coldStart().record(SCHEDULED_EVENT, contextWith(60_000)), coldStart().record(SCHEDULED_EVENT, contextWith(60_000))]);
+    expect(runs.reduce((sum, run) => sum + run.failed + run.deferred, 0)).toBe(0);
+    expect(await pending()).toEqual([]);
+    await publish(student, 'physics', 'chat.message', { text: 'a question' });
+    await publish(teacher, 'physics', 'class.end', {});
+    expect(await pending()).toEqual(['physics']);
+    const warm = coldStart();
+    expect(await warm.record(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ recorded: 1, failed: 0, deferred: 0 });
+    // Nothing marked and no class open: a run finds no work.
+    expect(await warm.record(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ recorded: 0, failed: 0, deferred: 0 });
+
+    const events = await store.roomEvents('physics');
+    expect(events.map((event) => [event.seq, event.event, event.author_id])).toEqual([
+      [1, 'class.start', 't-1'],
+      [2, 'chat.message', 's-1'],
+      [3, 'chat.message', 's-1'],
+      [4, 'class.end', 't-1'],
+    ]);
+    const classes = await store.listClasses({ room: 'physics', limit: 10 });
+    expect(classes).toHaveLength(1);
+    expect(classes[0]).toMatchObject({ started_by: 't-1', started_at: events[0]!.ts, ended_at: events[3]!.ts });
+
+    // The dispatcher function delivers the outbox the recorder filled, until nothing is due.
+    expect(await coldStart().dispatch(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ idle: true });
+    expect(receiver.rejected).toEqual([]);
+    expect(receiver.received.map((delivery) => delivery.type).sort()).toEqual(['class.ended', 'class.started']);
+    expect(receiver.ids().size).toBe(2);
+    expect(receiver.received.find((delivery) => delivery.type === 'class.ended')!.payload.data).toMatchObject({ room: 'physics' });
+    expect(await database.records.db.selectFrom('webhook_outbox').select('id').execute()).toEqual([]);
+    await Promise.all([teacher.close(), student.close()]);
+  });
+
+  it('a run out of time leaves the rooms it did not reach marked for the next run', async () => {
+    const key = redisKeys(prefix).roomsToRecord();
+    await redis.client().sadd(key, 'late-a', 'late-b');
+    // Less time left than the safety margin: nothing is taken on.
+    expect(await coldStart().record(SCHEDULED_EVENT, contextWith(1_000))).toEqual({ recorded: 0, failed: 0, deferred: 2 });
+    expect(await pending()).toEqual(['late-a', 'late-b']);
+    expect(await coldStart().record(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ recorded: 2, failed: 0, deferred: 0 });
+    expect(await pending()).toEqual([]);
+  });
+
+  it('a class left open is looked at on every run, marked or not (a run that died after taking its rooms)', async () => {
+    const teacher = await TestClient.connect(gateway, await makeToken({ sub: 't-2', name: 'Mr Okafor', role: 'teacher', rooms: ['biology'] }));
+    await teacher.join('biology');
+    await publish(teacher, 'biology', 'class.start', {});
+    await coldStart().record(SCHEDULED_EVENT, contextWith(60_000));
+    await publish(teacher, 'biology', 'chat.message', { text: 'cells' });
+    // As if a run had popped the room and died before recording it.
+    await redis.client().srem(redisKeys(prefix).roomsToRecord(), 'biology');
+    await coldStart().record(SCHEDULED_EVENT, contextWith(60_000));
+    expect((await store.roomEvents('biology')).map((event) => event.event)).toEqual(['class.start', 'chat.message']);
+    await teacher.close();
+  });
+
+  it('refuses to start without a database, and with a half-configured webhook', () => {
+    expect(() => createRecordsHandlers({ CLASSWIRE_REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/CLASSWIRE_DATABASE_URL or CLASSWIRE_DATABASE_SECRET_ARN/);
+    expect(() => createRecordsHandlers({ CLASSWIRE_DATABASE_URL: 'postgres://db/x', CLASSWIRE_WEBHOOK_URL: 'https://example.com/hooks' })).toThrow(/SECRET/);
+  });
+
+  it('reads the database from an RDS secret, and refuses one without credentials', async () => {
+    const handlers = createRecordsHandlers(
+      { CLASSWIRE_REDIS_URL: redis.url, CLASSWIRE_DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db' },
+      { logger: silent, readSecret: () => Promise.resolve(JSON.stringify({ username: 'classwire', host: 'db.internal' })) },
+    );
+    opened.push(handlers);
+    await expect(handlers.record(SCHEDULED_EVENT, contextWith(60_000))).rejects.toThrow(/lacks username, password or host/);
+  });
+});
