@@ -59,8 +59,7 @@ export function addRecords(stack: Stack, context: RecordsContext, props: Records
   const proxyGroup = new ec2.SecurityGroup(stack, 'RecordsProxySecurityGroup', { vpc, description: 'Classwire records proxy: reachable from the records functions only', allowAllOutbound: false });
   const databaseGroup = new ec2.SecurityGroup(stack, 'RecordsDatabaseSecurityGroup', { vpc, description: 'Classwire records database: reachable from its proxy only', allowAllOutbound: false });
   proxyGroup.addIngressRule(functionsGroup, ec2.Port.tcp(POSTGRES_PORT), 'Postgres from the Classwire records functions');
-  proxyGroup.addEgressRule(databaseGroup, ec2.Port.tcp(POSTGRES_PORT), 'Postgres to the records cluster');
-  databaseGroup.addIngressRule(proxyGroup, ec2.Port.tcp(POSTGRES_PORT), 'Postgres from the records proxy');
+  // The proxy's way to the cluster (cluster ingress from the proxy's group) is added by `addProxy`.
 
   const cluster = new rds.DatabaseCluster(stack, 'RecordsDatabase', {
     engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_17_5 }),
