@@ -11,6 +11,7 @@ import {
   type Workload,
 } from './model.js';
 import { PRICES } from './prices.js';
+import { DEFAULT_RECORDS, recordsCost } from './records.js';
 
 export const COST_USAGE = `Usage: classwire cost [options]
 
@@ -31,10 +32,12 @@ gateways (EC2 and a load balancer, sized from the benchmark), and on Ably. Price
   --instance TYPE      self-hosted: EC2 instance type               (default ${DEFAULT_SELF_HOSTED.instanceType})
   --engine NAME        self-hosted: memory or redis                 (default ${DEFAULT_SELF_HOSTED.engine})
   --peak-factor N      self-hosted: peak over average traffic       (default ${DEFAULT_SELF_HOSTED.peakFactor})
+  --records            AWS: add the optional records database and its schedules
+  --records-min-acu N  AWS records: Aurora Serverless v2 minimum ACUs (default ${DEFAULT_RECORDS.minAcu})
   --json               print the estimates as JSON
 `;
 
-const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor'] as const;
+const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor', 'records-min-acu'] as const;
 
 export interface CostOutput {
   write(text: string): void;
@@ -51,6 +54,7 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
         'redis-node': { type: 'string' },
         instance: { type: 'string' },
         engine: { type: 'string' },
+        records: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -101,10 +105,12 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
       }),
       ablyCost(workload),
     ];
+    const records = values.records === true ? recordsCost(workload, { ...DEFAULT_RECORDS, minAcu: number('records-min-acu', DEFAULT_RECORDS.minAcu) }) : undefined;
     if (values.json === true) {
-      out.write(`${JSON.stringify({ prices: PRICES.asOf, region: PRICES.region, workload, traffic: traffic(workload), estimates }, null, 2)}\n`);
+      out.write(`${JSON.stringify({ prices: PRICES.asOf, region: PRICES.region, workload, traffic: traffic(workload), estimates, ...(records === undefined ? {} : { records }) }, null, 2)}\n`);
     } else {
       out.write(render(workload, estimates));
+      if (records !== undefined) out.write(renderRecords(records, estimates[0]!));
     }
     return 0;
   } catch (error) {
@@ -136,5 +142,16 @@ function render(w: Workload, estimates: Estimate[]): string {
   lines.push(`Ably / AWS: ${(ably.total / aws.total).toFixed(2)}×   Ably / self-hosted: ${(ably.total / self.total).toFixed(2)}×   AWS / self-hosted: ${(aws.total / self.total).toFixed(2)}×`);
   const perHour = (usd: number) => `$${(usd / (t.connectionMinutes / 60)).toFixed(4)}`;
   lines.push(`Per connection-hour: AWS ${perHour(aws.total)}, self-hosted ${perHour(self.total)}, Ably ${perHour(ably.total)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The records section (`--records`): its own lines, then the AWS total with it. */
+function renderRecords(records: Estimate, aws: Estimate): string {
+  const money = (usd: number) => `$${usd.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  const count = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: n < 100 ? 2 : 0 });
+  const lines = ['', `${records.name}: ${money(records.total)} / month`];
+  for (const line of records.lines) lines.push(`  ${line.item.padEnd(48)} ${count(line.quantity).padStart(16)} ${line.unit.padEnd(14)} ${money(line.usd).padStart(12)}`);
+  for (const note of records.notes) lines.push(`  note: ${note}`);
+  lines.push(`AWS with records: ${money(aws.total + records.total)} / month`);
   return `${lines.join('\n')}\n`;
 }
