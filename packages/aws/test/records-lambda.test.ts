@@ -153,6 +153,39 @@ describe('records on the Lambda runtime (Redis + Postgres)', () => {
     await teacher.close();
   });
 
+  it('a database that cannot be reached loses no mark: the rooms wait for a run that can record them', async () => {
+    const key = redisKeys(prefix).roomsToRecord();
+    await redis.client().sadd(key, 'while-down');
+    const down = createRecordsHandlers({ ...environment, CLASSWIRE_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/classwire_no_such_database' }, { logger: silent });
+    opened.push(down);
+    await expect(down.record(SCHEDULED_EVENT, contextWith(60_000))).rejects.toThrow();
+    expect(await pending()).toEqual(['while-down']);
+    expect(await coldStart().record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 0, deferred: 0 });
+    expect(await pending()).toEqual([]);
+    expect(await store.cursor('while-down')).toBeUndefined(); // nothing in its log: looked at, nothing to write
+  });
+
+  it('the dispatcher stops at its time budget with a receiver that hangs, and the webhook waits for the next run', async () => {
+    const hanging = new Receiver();
+    hanging.behaviour = 'hang';
+    await hanging.start();
+    const dispatcherEnvironment = { ...environment, CLASSWIRE_WEBHOOK_URL: hanging.url, CLASSWIRE_WEBHOOK_SECRET: hanging.secret, CLASSWIRE_WEBHOOK_TIMEOUT_MS: '1000' };
+    const teacher = await TestClient.connect(gateway, await makeToken({ sub: 't-3', name: 'Ms Ito', role: 'teacher', rooms: ['chemistry'] }));
+    await teacher.join('chemistry');
+    await publish(teacher, 'chemistry', 'class.start', {});
+    const handlers = createRecordsHandlers(dispatcherEnvironment, { logger: silent });
+    opened.push(handlers);
+    await handlers.record(SCHEDULED_EVENT, contextWith(60_000));
+    const outbox = () => database.records.db.selectFrom('webhook_outbox').select(['type', 'attempts']).where('body', 'like', '%chemistry%').execute();
+    expect(await outbox()).toEqual([{ type: 'class.started', attempts: 0 }]);
+    // 6.3 s left: 5 s of safety and one attempt's 1 s timeout leave a budget of 0.3 s, which the attempt
+    // to the hanging receiver outlasts: the run stops there and aborts it, recording no outcome.
+    expect(await handlers.dispatch(SCHEDULED_EVENT, contextWith(6_300))).toEqual({ idle: false });
+    expect(await outbox()).toEqual([{ type: 'class.started', attempts: 0 }]);
+    await teacher.close();
+    await hanging.stop();
+  });
+
   it('refuses to start without a database, and with a half-configured webhook', () => {
     expect(() => createRecordsHandlers({ CLASSWIRE_REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/CLASSWIRE_DATABASE_URL or CLASSWIRE_DATABASE_SECRET_ARN/);
     expect(() => createRecordsHandlers({ CLASSWIRE_DATABASE_URL: 'postgres://db/x', CLASSWIRE_WEBHOOK_URL: 'https://example.com/hooks' })).toThrow(/SECRET/);
