@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULTS, SHARED_ENV, envInt as int, parseEnv } from '@classwire/core';
+import { ConfigError, DEFAULTS, SHARED_ENV, envFlag, envInt as int, parseEnv } from '@classwire/core';
 import type { BoardRate } from '@classwire/core';
 import { DEFAULT_LIMITS } from '@classwire/protocol';
 import { z } from 'zod';
@@ -28,6 +28,7 @@ const env = z.object({
   CLASSWIRE_FAILOVER_CHECK_MS: int(0).default(5000),
   // Room messages published within this window leave as one batch post per member (0: one post per message).
   CLASSWIRE_COALESCE_MS: int(0).max(1000).default(50),
+  CLASSWIRE_RECORD_ROOMS: envFlag.default(false),
 });
 
 /** Every variable the Lambda handlers read (the emulator passes `CLASSWIRE_*` on to them). */
@@ -91,6 +92,8 @@ export interface LambdaConfig {
   failoverCheckMs: number;
   /** Room messages published within this many ms go to each member as one batch post; 0 posts each at once. */
   coalesceMs: number;
+  /** Publishes mark their rooms for the scheduled recorder (the stack sets it when it has a database). */
+  recordRooms: boolean;
 }
 
 export class LambdaConfigError extends ConfigError {
@@ -161,6 +164,7 @@ export function loadLambdaConfig(source: Record<string, string | undefined>): La
     recordTtlMs: e.CLASSWIRE_MAX_CONNECTION_AGE_MS + RECORD_TTL_MARGIN_MS,
     failoverCheckMs: e.CLASSWIRE_FAILOVER_CHECK_MS,
     coalesceMs: e.CLASSWIRE_COALESCE_MS,
+    recordRooms: e.CLASSWIRE_RECORD_ROOMS,
   };
 }
 

@@ -5,6 +5,7 @@ import { RoomCoalescer } from './coalescer.js';
 import { LambdaConfigError, type LambdaConfig } from './config.js';
 import { FailoverGuard } from './failover.js';
 import { ManagementApiFanOut } from './fanout.js';
+import { RecordMarkingBroker } from './records-marker.js';
 
 /** Everything one execution environment builds once and reuses while it is warm. */
 export interface LambdaEngine {
@@ -70,7 +71,9 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   // land in different execution environments. API Gateway's stage throttling limits the API instead.
   const coalescer = config.coalesceMs > 0 ? new RoomCoalescer(redis, keys.prefix, fanout, config.coalesceMs, logger) : undefined;
   fanout.coalescer = coalescer;
-  const broker = new ManagementApiBroker(roomLog, fanout, coalescer);
+  const posting = new ManagementApiBroker(roomLog, fanout, coalescer);
+  // With records on, each sequenced publish also marks its room for the scheduled recorder (records-lambda.ts).
+  const broker = config.recordRooms ? new RecordMarkingBroker(posting, redis, keys.roomsToRecord()) : posting;
   // Cursor throttling in the classroom is per execution environment here: best effort, as cursors are.
   const classroom = config.classroom
     ? new Classroom({
@@ -94,6 +97,8 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     maxFrameBytes: config.limits.maxFrameBytes,
     maxRoomsPerConnection: config.limits.maxRoomsPerConnection,
     roomJoinRate: config.limits.roomJoinRate,
+    // With records on, first joins and last leaves go into the room log for attendance (docs/records.md).
+    presenceInLog: config.recordRooms,
     logger,
     tokens: options.tokens,
     ...(options.now === undefined ? {} : { now: options.now }),

@@ -6,3 +6,5 @@ export { ManagementApiFanOut, isGoneError, MAX_POST_BYTES, BILLING_UNIT_BYTES, t
 export { RequestAuthorizer, claimsFromContext, contextOf, MAX_AUTHORIZER_RESULT_BYTES } from './authorizer.js';
 export { loadLambdaConfig, callbackUrlFor, LambdaConfigError, API_GATEWAY_MAX_CONNECTION_MS, LAMBDA_ENV_NAMES, type LambdaConfig } from './config.js';
 export type * from './events.js';
+export { createRecordsHandlers, type DispatchRun, type LambdaContext, type RecordRun, type RecordsHandlerOptions, type RecordsHandlers } from './records-handlers.js';
+export { RecordMarkingBroker } from './records-marker.js';

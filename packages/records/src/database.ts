@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
@@ -54,6 +53,9 @@ function openPostgres(url: string): { db: Kysely<RecordsDatabase>; description: 
 
 async function openPGlite(dataDir: string): Promise<{ db: Kysely<RecordsDatabase>; description: string }> {
   await mkdir(dataDir, { recursive: true });
+  // Imported here, not at the top: a deployment on Postgres only (the AWS records functions) neither
+  // loads nor bundles the embedded database.
+  const { PGlite } = await import('@electric-sql/pglite');
   const pglite = await PGlite.create(dataDir, { parsers: { [INT8_OID]: Number } });
   return { db: new Kysely({ dialect: new PGliteDialect({ pglite }) }), description: `pglite ${resolve(dataDir)}` };
 }

@@ -80,6 +80,15 @@ export class WebhookDispatcher {
     for (const lane of this.lanes) lane.pump();
   }
 
+  /**
+   * Delivers until nothing is due (a scheduled run, as on AWS; no polling): resolves when every lane
+   * is idle. `close` ends it sooner.
+   */
+  async runUntilIdle(): Promise<void> {
+    this.wake();
+    await Promise.all(this.lanes.map((lane) => lane.settled()));
+  }
+
   /** Stops: aborts attempts in flight (their rows come due again after the claim) and waits for the lanes. */
   async close(): Promise<void> {
     clearInterval(this.poller);

@@ -1,6 +1,7 @@
 /**
- * Bundles the Lambda handlers (src/lambda.ts) with esbuild into one ESM file for Node 24 on arm64 Lambda,
- * next to the Redis Lua scripts the core reads at load time: `<outdir>/{index.mjs,lua/*.lua}`. The CDK app
+ * Bundles the Lambda handlers (src/lambda.ts, and src/records-lambda.ts for the records functions) with
+ * esbuild into ESM files for Node 24 on arm64 Lambda, next to the Redis Lua scripts the core reads at load
+ * time: `<outdir>/{index.mjs,records.mjs,lua/*.lua}`. The CDK app
  * calls it on every synth, so `cdk synth` from a fresh checkout needs no prior build, no Docker and no
  * network. Run alone: `npm run bundle -w packages/aws [outdir]`.
  */
@@ -20,8 +21,12 @@ export async function bundleLambdaHandlers(outdir: string = DEFAULT_ASSET_DIR): 
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(join(outdir, 'lua'), { recursive: true });
   await build({
-    entryPoints: [join(packageRoot, 'src', 'lambda.ts')],
-    outfile: join(outdir, 'index.mjs'),
+    // The WebSocket functions' entry, and the records functions' (records.mjs: pg and kysely only there).
+    entryPoints: { index: join(packageRoot, 'src', 'lambda.ts'), records: join(packageRoot, 'src', 'records-lambda.ts') },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    // The records functions use Postgres only; the embedded database is imported lazily and never here.
+    external: ['@electric-sql/pglite'],
     bundle: true,
     platform: 'node',
     // The same Node line as the stack's default runtime (stack.ts).

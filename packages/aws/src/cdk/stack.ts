@@ -15,6 +15,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
+import { addRecords, type RecordsParts, type RecordsProps } from './records.js';
 
 export interface ClasswireStackProps extends StackProps {
   /** Directory of the pre-built Lambda bundle (`scripts/bundle.js`): `index.mjs` and `lua/`. */
@@ -52,6 +53,8 @@ export interface ClasswireStackProps extends StackProps {
    * Gateway writes them only once the account has a CloudWatch Logs role (docs/aws.md). @default false
    */
   accessLogs?: boolean;
+  /** Class records and webhooks: an Aurora Serverless v2 database and two scheduled functions (cdk/records.ts). @default none */
+  records?: RecordsProps;
 }
 
 /** Lambda's maximum for an API Gateway integration is 29 s; the handlers finish far sooner. */
@@ -84,6 +87,7 @@ export class ClasswireStack extends Stack {
   readonly stage: WebSocketStage;
   readonly functions: Record<'authorizer' | 'connect' | 'disconnect' | 'message' | 'sweep', lambda.Function>;
   readonly redis: elasticache.CfnReplicationGroup;
+  readonly records: RecordsParts | undefined;
 
   constructor(scope: Construct, id: string, props: ClasswireStackProps) {
     super(scope, id, props);
@@ -227,6 +231,11 @@ export class ClasswireStack extends Stack {
       schedule: events.Schedule.rate(Duration.minutes(5)),
       targets: [new targets.LambdaFunction(sweep)],
     });
+
+    this.records =
+      props.records === undefined
+        ? undefined
+        : addRecords(this, { vpc, redisClientGroup: handlerSecurityGroup, redisUrl, assetDir: props.assetDir, runtime: props.runtime ?? lambda.Runtime.NODEJS_24_X, retention, tracing: props.tracing === true, engineFunctions: [connect, disconnect, message, sweep] }, props.records);
 
     this.observe(replicationGroupId, props.alarmEmail);
 

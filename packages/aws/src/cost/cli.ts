@@ -12,6 +12,7 @@ import {
   type Workload,
 } from './model.js';
 import { PRICES } from './prices.js';
+import { DEFAULT_RECORDS, recordsCost } from './records.js';
 
 export const COST_USAGE = `Usage: classwire cost [options]
 
@@ -37,10 +38,12 @@ gateways (EC2 and a load balancer, sized from the benchmark), and on Ably. Price
   --peak-factor N      self-hosted: peak over average traffic       (default ${DEFAULT_SELF_HOSTED.peakFactor})
   --ably-tiers LIST    Ably message prices from a quote, graduated: MILLIONS:PRICE,…,PRICE per million
                        (e.g. 1000:2.5,5000:1.25,0.8; default: the list price, and the prepaid-package rate beside it)
+  --records            AWS: add the optional records database and its schedules
+  --records-min-acu N  AWS records: Aurora Serverless v2 minimum ACUs (default ${DEFAULT_RECORDS.minAcu})
   --json               print the estimates as JSON
 `;
 
-const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'batch', 'coalesce-ms', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor'] as const;
+const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'batch', 'coalesce-ms', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor', 'records-min-acu'] as const;
 
 /** `--ably-tiers`: `M1:P1,M2:P2,…,P` (bounds in millions, ascending; the last price unbounded). */
 export function parseTiers(text: string): PriceTier[] {
@@ -77,6 +80,7 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
         instance: { type: 'string' },
         engine: { type: 'string' },
         'ably-tiers': { type: 'string' },
+        records: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -132,10 +136,12 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
       quoted === undefined ? ablyCost(workload) : ablyCost(workload, quoted, 'quoted tiers'),
       ...(quoted === undefined ? [ablyCost(workload, PRICES.ably.prepaidMessageTiers, 'prepaid-package rate')] : []),
     ];
+    const records = values.records === true ? recordsCost(workload, { ...DEFAULT_RECORDS, minAcu: number('records-min-acu', DEFAULT_RECORDS.minAcu) }) : undefined;
     if (values.json === true) {
-      out.write(`${JSON.stringify({ prices: PRICES.asOf, region: PRICES.region, workload, traffic: traffic(workload), estimates }, null, 2)}\n`);
+      out.write(`${JSON.stringify({ prices: PRICES.asOf, region: PRICES.region, workload, traffic: traffic(workload), estimates, ...(records === undefined ? {} : { records }) }, null, 2)}\n`);
     } else {
       out.write(render(workload, estimates));
+      if (records !== undefined) out.write(renderRecords(records, estimates[0]!));
     }
     return 0;
   } catch (error) {
@@ -168,5 +174,16 @@ function render(w: Workload, estimates: Estimate[]): string {
   if (prepaid !== undefined) lines.push(`Ably at the prepaid-package rate / AWS: ${(prepaid.total / aws.total).toFixed(2)}×`);
   const perHour = (usd: number) => `$${(usd / (t.connectionMinutes / 60)).toFixed(4)}`;
   lines.push(`Per connection-hour: AWS ${perHour(aws.total)}, self-hosted ${perHour(self.total)}, Ably ${perHour(ably.total)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The records section (`--records`): its own lines, then the AWS total with it. */
+function renderRecords(records: Estimate, aws: Estimate): string {
+  const money = (usd: number) => `$${usd.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  const count = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: n < 100 ? 2 : 0 });
+  const lines = ['', `${records.name}: ${money(records.total)} / month`];
+  for (const line of records.lines) lines.push(`  ${line.item.padEnd(48)} ${count(line.quantity).padStart(16)} ${line.unit.padEnd(14)} ${money(line.usd).padStart(12)}`);
+  for (const note of records.notes) lines.push(`  note: ${note}`);
+  lines.push(`AWS with records: ${money(aws.total + records.total)} / month`);
   return `${lines.join('\n')}\n`;
 }

@@ -60,3 +60,19 @@ export const BENCHMARK = {
 
 /** Hours in an average month: always-on resources are billed for all of them. */
 export const HOURS_PER_MONTH = 730;
+
+/**
+ * The optional records database of the AWS stack (cdk/records.ts), us-east-1, on demand, Aurora
+ * Standard; sources in docs/cost.md.
+ */
+export const RECORDS_PRICES = {
+  asOf: '2026-12-05',
+  /** Aurora Serverless v2 capacity (PostgreSQL-compatible, Aurora Standard). */
+  acuHour: 0.12,
+  storageGbMonth: 0.1,
+  ioRequestsPerMillion: 0.2,
+  /** RDS Proxy in front of Aurora Serverless v2: per ACU-hour, billed for at least 8 ACUs. */
+  proxyAcuHour: 0.015,
+  proxyMinimumAcus: 8,
+  secretMonth: 0.4,
+} as const;

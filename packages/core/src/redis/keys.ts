@@ -47,6 +47,8 @@ export interface RedisKeys {
   replicationId(): string;
   /** Sorted set: API Gateway connection ids by connect time (the sweeper's index). */
   apigwConnections(): string;
+  /** Set: rooms with messages the scheduled recorder (Lambda runtime) has not recorded yet. */
+  roomsToRecord(): string;
   /** Channel: a room's publications (messages and unsequenced frames). */
   roomChannel(room: string): string;
   /** Channel: frames and calls addressed to one gateway node. */
@@ -79,6 +81,7 @@ export function redisKeys(prefix = 'cw'): RedisKeys {
     failoverLock: (replicationId) => `${prefix}:failover:${replicationId}`,
     replicationId: () => `${prefix}:replid`,
     apigwConnections: () => `${prefix}:apigw:connections`,
+    roomsToRecord: () => `${prefix}:records:pending`,
     roomChannel: (room) => `${roomChannelPrefix}${room}`,
     nodeChannel: (node) => `${prefix}:nodech:${node}`,
   };

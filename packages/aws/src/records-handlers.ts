@@ -1,0 +1,208 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { RedisRoomLog, parseEnv, redisKeys, type Logger } from '@classwire/core';
+import { DEFAULT_IDLE_MS, Recorder, RecordsStore, WEBHOOK_ENV, WebhookDispatcher, WebhookOutbox, openRecordsDb, recordedAttendance, webhookSettings, type RecordsDb } from '@classwire/records';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import { LambdaConfigError, loadLambdaConfig, type LambdaConfig } from './config.js';
+import { createLambdaLogger } from './handlers.js';
+
+/**
+ * The two scheduled functions of records on AWS (docs/aws.md): `record` drains the Redis set of rooms
+ * the publish handler marked (records-marker.ts) into the records database through the same Recorder
+ * the gateway runs, and `dispatch` delivers the webhook outbox until nothing is due. Both are plain
+ * functions of an EventBridge scheduled event; they stop before the invocation's time runs out.
+ */
+export interface RecordsHandlers {
+  record(event?: unknown, context?: LambdaContext): Promise<RecordRun>;
+  dispatch(event?: unknown, context?: LambdaContext): Promise<DispatchRun>;
+  /** Releases Redis and the database pool (tests; Lambda just freezes). */
+  close(): Promise<void>;
+}
+
+/** The part of the Lambda context these handlers read. */
+export interface LambdaContext {
+  getRemainingTimeInMillis(): number;
+}
+
+export interface RecordRun {
+  /** Rooms read and written (or found up to date). */
+  recorded: number;
+  /** Rooms whose recording failed: marked again for the next run. */
+  failed: number;
+  /** Rooms left marked because the time budget ended. */
+  deferred: number;
+}
+
+export interface DispatchRun {
+  /** True when the run ended with nothing due; false when the time budget ended it. */
+  idle: boolean;
+}
+
+export interface RecordsHandlerOptions {
+  logger?: Logger;
+  /** A Redis client to use instead of connecting (tests). */
+  redis?: Redis;
+  /** Reads a Secrets Manager secret's string (tests replace it). */
+  readSecret?: (arn: string) => Promise<string>;
+}
+
+const env = z.object({
+  CLASSWIRE_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'CLASSWIRE_DATABASE_URL must start with postgres://').optional(),
+  CLASSWIRE_DATABASE_SECRET_ARN: z.string().startsWith('arn:').optional(),
+  CLASSWIRE_DATABASE_HOST: z.string().min(1).max(255).optional(),
+  ...WEBHOOK_ENV,
+});
+
+/** Rooms taken from the set per `SPOP`. */
+const RECORD_BATCH = 100;
+/** Kept free at the end of an invocation: the run stops taking work this long before the timeout. */
+const SAFETY_MS = 5_000;
+/** The budget when no Lambda context is given (tests, a direct call). */
+const DEFAULT_BUDGET_MS = 60_000;
+
+/** Where the database is: a URL, or an RDS secret (username, password, host, port, dbname) with an optional host override (the RDS Proxy). */
+type DatabaseSource = { url: string } | { secretArn: string; host: string | undefined };
+
+export function createRecordsHandlers(environment: Record<string, string | undefined>, options: RecordsHandlerOptions = {}): RecordsHandlers {
+  const config = loadLambdaConfig(environment);
+  const e = parseEnv(env, environment, (problems) => new LambdaConfigError(problems));
+  const problems: string[] = [];
+  const hooks = webhookSettings(e, problems);
+  if (problems.length > 0) throw new LambdaConfigError(problems);
+  const source: DatabaseSource | undefined =
+    e.CLASSWIRE_DATABASE_URL !== undefined ? { url: e.CLASSWIRE_DATABASE_URL } : e.CLASSWIRE_DATABASE_SECRET_ARN !== undefined ? { secretArn: e.CLASSWIRE_DATABASE_SECRET_ARN, host: e.CLASSWIRE_DATABASE_HOST } : undefined;
+  if (source === undefined) throw new LambdaConfigError('the records functions need CLASSWIRE_DATABASE_URL or CLASSWIRE_DATABASE_SECRET_ARN');
+  const logger = options.logger ?? createLambdaLogger(config, environment.AWS_LAMBDA_FUNCTION_NAME);
+  const readSecret = options.readSecret ?? secretReader(config);
+  const keys = redisKeys(config.redis.prefix);
+
+  let database: Promise<RecordsDb> | undefined;
+  const records = (): Promise<RecordsDb> => {
+    database ??= databaseUrl(source, readSecret)
+      .then((url) => openRecordsDb({ url }))
+      .catch((error: unknown) => {
+        // Not cached: the next invocation tries again (the database may be resuming from zero capacity).
+        database = undefined;
+        throw error;
+      });
+    return database;
+  };
+  let redisClient: Redis | undefined;
+  const redis = (): Redis => (redisClient ??= options.redis ?? connectRedis(config, logger));
+
+  return {
+    async record(_event, context) {
+      const deadline = Date.now() + budgetMs(context);
+      const { db } = await records();
+      const client = redis();
+      const key = keys.roomsToRecord();
+      const outbox = hooks && new WebhookOutbox(hooks.endpoints, recordedAttendance(), () => undefined);
+      const store = new RecordsStore(db, { hook: outbox });
+      const log = new RedisRoomLog(client, { prefix: keys.prefix, pubsub: false, maxMessages: config.limits.historySize, maxAgeMs: config.limits.historyTtlMs });
+      const recorder = new Recorder({ store, broker: log, logger });
+      const run: RecordRun = { recorded: 0, failed: 0, deferred: 0 };
+      const failed: string[] = [];
+      // Rooms with an open class are looked at on every run: a run that died after taking its rooms
+      // from the set (before recording them) must not leave a class unrecorded until its next publish.
+      let batch = [...new Set(await store.roomsWithOpenClasses())];
+      for (;;) {
+        // A room is taken out of the set before its log is read: a publish after that marks it again.
+        const popped = await client.spop(key, RECORD_BATCH);
+        batch = [...new Set([...batch, ...popped])];
+        if (batch.length === 0) break;
+        for (const [index, room] of batch.entries()) {
+          if (Date.now() >= deadline) {
+            const left = batch.slice(index);
+            await client.sadd(key, ...left);
+            run.deferred = left.length;
+            break;
+          }
+          try {
+            await recorder.recordRoom(room);
+            run.recorded += 1;
+          } catch (error) {
+            logger.warn({ err: error, room }, 'recording failed; the room stays marked for the next run');
+            failed.push(room);
+          }
+        }
+        if (run.deferred > 0) break;
+        batch = [];
+      }
+      // Classes a first join started end once their room has stayed empty, as the gateway's idle sweep does.
+      if (Date.now() < deadline) {
+        await recorder.endIdleClasses(DEFAULT_IDLE_MS).catch((error: unknown) => logger.warn({ err: error }, 'ending idle classes failed; the next run retries'));
+      }
+      run.failed = failed.length;
+      if (failed.length > 0) await client.sadd(key, ...failed);
+      if (run.recorded + run.failed + run.deferred > 0) logger.info({ ...run }, 'records run');
+      return run;
+    },
+
+    async dispatch(_event, context) {
+      if (hooks === undefined) return { idle: true };
+      const { db } = await records();
+      // Attempts still running at the deadline are aborted (their rows come due again after their
+      // claim), so the budget leaves one attempt's timeout free.
+      const budget = Math.max(0, budgetMs(context) - hooks.timeoutMs);
+      const dispatcher = new WebhookDispatcher({ db, logger, ...hooks });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), budget);
+      });
+      try {
+        const idle = await Promise.race([dispatcher.runUntilIdle().then(() => true), timedOut]);
+        if (!idle) logger.info({ budgetMs: budget }, 'webhook dispatch stopped at its time budget; the next run continues');
+        return { idle };
+      } finally {
+        clearTimeout(timer);
+        await dispatcher.close();
+      }
+    },
+
+    async close() {
+      const opened = database;
+      database = undefined;
+      await opened?.then((db) => db.close()).catch(() => undefined);
+      if (options.redis === undefined) redisClient?.disconnect();
+      redisClient = undefined;
+    },
+  };
+}
+
+function budgetMs(context: LambdaContext | undefined): number {
+  return Math.max(0, (context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS) - SAFETY_MS);
+}
+
+const rdsSecret = z.object({
+  username: z.string().min(1),
+  password: z.string().min(1),
+  host: z.string().min(1),
+  port: z.coerce.number().int().min(1).max(65_535).default(5432),
+  dbname: z.string().min(1).default('postgres'),
+});
+
+/** The connection URL: as configured, or built from the RDS secret, over verified TLS (RDS Proxy presents an ACM certificate). */
+async function databaseUrl(source: DatabaseSource, readSecret: (arn: string) => Promise<string>): Promise<string> {
+  if ('url' in source) return source.url;
+  const parsed = rdsSecret.safeParse(JSON.parse(await readSecret(source.secretArn)));
+  if (!parsed.success) throw new LambdaConfigError(`the database secret ${source.secretArn} lacks username, password or host`);
+  const { username, password, host, port, dbname } = parsed.data;
+  return `postgres://${encodeURIComponent(username)}:${encodeURIComponent(password)}@${source.host ?? host}:${port}/${encodeURIComponent(dbname)}?sslmode=verify-full`;
+}
+
+function secretReader(config: LambdaConfig): (arn: string) => Promise<string> {
+  let client: SecretsManagerClient | undefined;
+  return async (arn) => {
+    client ??= new SecretsManagerClient(config.region === undefined ? {} : { region: config.region });
+    const output = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+    if (output.SecretString === undefined) throw new Error(`secret ${arn} has no string value`);
+    return output.SecretString;
+  };
+}
+
+function connectRedis(config: LambdaConfig, logger: Logger): Redis {
+  if (config.redis.url === undefined) throw new LambdaConfigError('CLASSWIRE_REDIS_URL is required by the records functions');
+  const redis = new Redis(config.redis.url, { commandTimeout: config.redis.commandTimeoutMs, maxRetriesPerRequest: 1, enableOfflineQueue: true });
+  redis.on('error', (error: Error) => logger.warn({ err: error }, 'redis error'));
+  return redis;
+}

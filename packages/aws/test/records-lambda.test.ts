@@ -1,0 +1,229 @@
+import { redisKeys } from '@classwire/core';
+import { RecordsStore } from '@classwire/records';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Gateway } from '../../gateway/src/index.js';
+import { BACKENDS, type TestDatabase } from '../../records/test/databases.js';
+import { Receiver } from '../../records/test/receiver.js';
+import { TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
+import { RedisProcess } from '../../../test-support/redis-server.js';
+import { createLambdaLogger, createRecordsHandlers, type LambdaContext, type RecordsHandlers } from '../src/index.js';
+
+/** What EventBridge passes a scheduled function (the handlers do not read it). */
+const SCHEDULED_EVENT = {
+  version: '0',
+  id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa',
+  'detail-type': 'Scheduled Event',
+  source: 'aws.events',
+  account: '123456789012',
+  time: '2026-12-04T23:59:00Z',
+  region: 'us-east-1',
+  resources: ['arn:aws:events:us-east-1:123456789012:rule/classwire-records'],
+  detail: {},
+};
+
+const silent = createLambdaLogger({ logLevel: 'silent' }, undefined);
+
+function contextWith(remainingMs: number): LambdaContext {
+  return { getRemainingTimeInMillis: () => remainingMs };
+}
+
+/**
+ * Records on the Lambda runtime with real parts: the Lambda handlers behind the API Gateway emulator
+ * mark rooms in a real Redis, the scheduled handlers are invoked as EventBridge would, against a real
+ * Postgres, and webhooks reach a receiver verifying them with `standardwebhooks`.
+ */
+describe('records on the Lambda runtime (Redis + Postgres)', () => {
+  let redis: RedisProcess;
+  let database: TestDatabase;
+  let store: RecordsStore;
+  let gateway: Gateway;
+  const receiver = new Receiver();
+  const prefix = 'awsrec';
+  const opened: RecordsHandlers[] = [];
+  let environment: Record<string, string>;
+
+  beforeAll(async () => {
+    redis = await RedisProcess.start();
+    database = await BACKENDS[0].open();
+    store = new RecordsStore(database.records.db);
+    await receiver.start();
+    gateway = await startTestGateway({
+      CLASSWIRE_MODE: 'apigw-emulator',
+      CLASSWIRE_REDIS_URL: redis.url,
+      CLASSWIRE_REDIS_PREFIX: prefix,
+      CLASSWIRE_RECORD_ROOMS: 'true',
+    });
+    environment = {
+      CLASSWIRE_REDIS_URL: redis.url,
+      CLASSWIRE_REDIS_PREFIX: prefix,
+      CLASSWIRE_DATABASE_URL: await database.url(),
+      CLASSWIRE_WEBHOOK_URL: receiver.url,
+      CLASSWIRE_WEBHOOK_SECRET: receiver.secret,
+    };
+  });
+  afterAll(async () => {
+    await gateway.drain();
+    await Promise.all(opened.map((handlers) => handlers.close()));
+    await receiver.stop();
+    await database.drop();
+    await redis.stop();
+  });
+
+  /** A fresh execution environment of the records functions. */
+  function coldStart(): RecordsHandlers {
+    const handlers = createRecordsHandlers(environment, { logger: silent });
+    opened.push(handlers);
+    return handlers;
+  }
+
+  async function pending(): Promise<string[]> {
+    return (await redis.client().smembers(redisKeys(prefix).roomsToRecord())).sort();
+  }
+
+  /**
+   * Closes the clients and records their rooms' last leaves (each close appends a `presence.leave` and
+   * marks the room), so the next test starts with nothing marked.
+   */
+  async function closeAndRecord(room: string, clients: TestClient[]): Promise<void> {
+    await Promise.all(clients.map((client) => client.close()));
+    const handlers = coldStart();
+    await eventually(async () => {
+      await handlers.record(SCHEDULED_EVENT, contextWith(60_000));
+      return (await store.roomEvents(room)).filter((event) => event.event === 'presence.leave').length === clients.length;
+    });
+    expect(await pending()).toEqual([]);
+  }
+
+  async function publish(client: TestClient, room: string, event: string, data: unknown): Promise<number> {
+    const ack = await client.request({ action: 'publish', room, event, data });
+    expect(ack).toMatchObject({ type: 'ack' });
+    return ack.seq as number;
+  }
+
+  it('records a class once however many runs overlap, and sends its webhooks signed', async () => {
+    const teacher = await TestClient.connect(gateway, await makeToken({ sub: 't-1', name: 'Ms Rivera', role: 'teacher', rooms: ['physics'] }));
+    const student = await TestClient.connect(gateway, await makeToken({ sub: 's-1', name: 'Ada', rooms: ['physics'] }));
+    await teacher.join('physics');
+    await student.join('physics');
+    await publish(teacher, 'physics', 'class.start', {});
+    await publish(student, 'physics', 'chat.message', { text: 'hello' });
+    // The publish handler marked the room and wrote nothing to the database.
+    expect(await pending()).toEqual(['physics']);
+    expect(await store.roomEvents('physics')).toEqual([]);
+
+    // Two execution environments run at once (a slow run overlapping the next minute's), then a third.
+    const runs = await Promise.all([coldStart().record(SCHEDULED_EVENT, contextWith(60_000)), coldStart().record(SCHEDULED_EVENT, contextWith(60_000))]);
+    expect(runs.reduce((sum, run) => sum + run.failed + run.deferred, 0)).toBe(0);
+    expect(await pending()).toEqual([]);
+    await publish(student, 'physics', 'chat.message', { text: 'a question' });
+    await publish(teacher, 'physics', 'class.end', {});
+    expect(await pending()).toEqual(['physics']);
+    const warm = coldStart();
+    expect(await warm.record(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ recorded: 1, failed: 0, deferred: 0 });
+    // Nothing marked and no class open: a run finds no work.
+    expect(await warm.record(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ recorded: 0, failed: 0, deferred: 0 });
+
+    // With records on, the Lambda engine puts first joins in the log too (attendance on AWS).
+    const events = await store.roomEvents('physics');
+    expect(events.map((event) => [event.seq, event.event, event.author_id])).toEqual([
+      [1, 'presence.join', 't-1'],
+      [2, 'presence.join', 's-1'],
+      [3, 'class.start', 't-1'],
+      [4, 'chat.message', 's-1'],
+      [5, 'chat.message', 's-1'],
+      [6, 'class.end', 't-1'],
+    ]);
+    // The first join opened a class; the teacher's class.start ended it and opened theirs (records.md).
+    const classes = await store.listClasses({ room: 'physics', limit: 10 });
+    expect(classes).toHaveLength(2);
+    expect(classes[0]).toMatchObject({ started_by: 't-1', started_at: events[2]!.ts, ended_at: events[5]!.ts });
+    expect(classes[1]).toMatchObject({ started_by: null, started_at: events[0]!.ts, ended_at: events[2]!.ts });
+
+    // The dispatcher function delivers the outbox the recorder filled, until nothing is due.
+    expect(await coldStart().dispatch(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ idle: true });
+    expect(receiver.rejected).toEqual([]);
+    expect(receiver.received.map((delivery) => delivery.type).sort()).toEqual(['class.ended', 'class.ended', 'class.started', 'class.started', 'member.joined', 'member.joined']);
+    expect(receiver.ids().size).toBe(6);
+    const ended = receiver.received.find((delivery) => delivery.type === 'class.ended' && delivery.payload.data.startedBy === 't-1')!.payload.data;
+    expect(ended).toMatchObject({ room: 'physics', classId: String(classes[0]!.id), endedBy: 't-1' });
+    // Its attendance, from the records: both were present from the class's start to its end.
+    expect((ended.attendance as { attendees: { userId: string; lastLeave: number | null }[] }).attendees).toEqual([
+      expect.objectContaining({ userId: 's-1', firstJoin: events[2]!.ts, lastLeave: events[5]!.ts }),
+      expect.objectContaining({ userId: 't-1', firstJoin: events[2]!.ts, lastLeave: events[5]!.ts }),
+    ]);
+    expect(await database.records.db.selectFrom('webhook_outbox').select('id').execute()).toEqual([]);
+    await closeAndRecord('physics', [teacher, student]);
+  });
+
+  it('a run out of time leaves the rooms it did not reach marked for the next run', async () => {
+    const key = redisKeys(prefix).roomsToRecord();
+    await redis.client().sadd(key, 'late-a', 'late-b');
+    // Less time left than the safety margin: nothing is taken on.
+    expect(await coldStart().record(SCHEDULED_EVENT, contextWith(1_000))).toEqual({ recorded: 0, failed: 0, deferred: 2 });
+    expect(await pending()).toEqual(['late-a', 'late-b']);
+    expect(await coldStart().record(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ recorded: 2, failed: 0, deferred: 0 });
+    expect(await pending()).toEqual([]);
+  });
+
+  it('a class left open is looked at on every run, marked or not (a run that died after taking its rooms)', async () => {
+    const teacher = await TestClient.connect(gateway, await makeToken({ sub: 't-2', name: 'Mr Okafor', role: 'teacher', rooms: ['biology'] }));
+    await teacher.join('biology');
+    await publish(teacher, 'biology', 'class.start', {});
+    await coldStart().record(SCHEDULED_EVENT, contextWith(60_000));
+    await publish(teacher, 'biology', 'chat.message', { text: 'cells' });
+    // As if a run had popped the room and died before recording it.
+    await redis.client().srem(redisKeys(prefix).roomsToRecord(), 'biology');
+    await coldStart().record(SCHEDULED_EVENT, contextWith(60_000));
+    expect((await store.roomEvents('biology')).map((event) => event.event)).toEqual(['presence.join', 'class.start', 'chat.message']);
+    await closeAndRecord('biology', [teacher]);
+  });
+
+  it('a database that cannot be reached loses no mark: the rooms wait for a run that can record them', async () => {
+    const key = redisKeys(prefix).roomsToRecord();
+    await redis.client().sadd(key, 'while-down');
+    const down = createRecordsHandlers({ ...environment, CLASSWIRE_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/classwire_no_such_database' }, { logger: silent });
+    opened.push(down);
+    await expect(down.record(SCHEDULED_EVENT, contextWith(60_000))).rejects.toThrow();
+    expect(await pending()).toEqual(['while-down']);
+    expect(await coldStart().record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 0, deferred: 0 });
+    expect(await pending()).toEqual([]);
+    expect(await store.cursor('while-down')).toBeUndefined(); // nothing in its log: looked at, nothing to write
+  });
+
+  it('the dispatcher stops at its time budget with a receiver that hangs, and the webhook waits for the next run', async () => {
+    const hanging = new Receiver();
+    hanging.behaviour = 'hang';
+    await hanging.start();
+    const dispatcherEnvironment = { ...environment, CLASSWIRE_WEBHOOK_URL: hanging.url, CLASSWIRE_WEBHOOK_SECRET: hanging.secret, CLASSWIRE_WEBHOOK_TIMEOUT_MS: '1000' };
+    const teacher = await TestClient.connect(gateway, await makeToken({ sub: 't-3', name: 'Ms Ito', role: 'teacher', rooms: ['chemistry'] }));
+    await teacher.join('chemistry');
+    await publish(teacher, 'chemistry', 'class.start', {});
+    const handlers = createRecordsHandlers(dispatcherEnvironment, { logger: silent });
+    opened.push(handlers);
+    await handlers.record(SCHEDULED_EVENT, contextWith(60_000));
+    const outbox = async () => (await database.records.db.selectFrom('webhook_outbox').select(['type', 'attempts']).where('body', 'like', '%chemistry%').orderBy('id').execute()).map((row) => `${row.type} ${row.attempts}`);
+    // The first join's class, the member, the first join's class ended by the teacher's start, the teacher's class.
+    const queued = ['class.started 0', 'member.joined 0', 'class.ended 0', 'class.started 0'];
+    expect(await outbox()).toEqual(queued);
+    // 6.3 s left: 5 s of safety and one attempt's 1 s timeout leave a budget of 0.3 s, which the attempt
+    // to the hanging receiver outlasts: the run stops there and aborts it, recording no outcome.
+    expect(await handlers.dispatch(SCHEDULED_EVENT, contextWith(6_300))).toEqual({ idle: false });
+    expect(await outbox()).toEqual(queued);
+    await teacher.close();
+    await hanging.stop();
+  });
+
+  it('refuses to start without a database, and with a half-configured webhook', () => {
+    expect(() => createRecordsHandlers({ CLASSWIRE_REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/CLASSWIRE_DATABASE_URL or CLASSWIRE_DATABASE_SECRET_ARN/);
+    expect(() => createRecordsHandlers({ CLASSWIRE_DATABASE_URL: 'postgres://db/x', CLASSWIRE_WEBHOOK_URL: 'https://example.com/hooks' })).toThrow(/SECRET/);
+  });
+
+  it('reads the database from an RDS secret, and refuses one without credentials', async () => {
+    const handlers = createRecordsHandlers(
+      { CLASSWIRE_REDIS_URL: redis.url, CLASSWIRE_DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db' },
+      { logger: silent, readSecret: () => Promise.resolve(JSON.stringify({ username: 'classwire', host: 'db.internal' })) },
+    );
+    opened.push(handlers);
+    await expect(handlers.record(SCHEDULED_EVENT, contextWith(60_000))).rejects.toThrow(/lacks username, password or host/);
+  });
+});

@@ -1,0 +1,126 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleLambdaHandlers } from '../src/cdk/bundle.js';
+import { ClasswireStack, type ClasswireStackProps } from '../src/cdk/stack.js';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+
+let assetDir: string;
+let withRecords: Template;
+let without: Template;
+
+beforeAll(async () => {
+  assetDir = await bundleLambdaHandlers(join(mkdtempSync(join(tmpdir(), 'cw-asset-')), 'lambda'));
+  withRecords = synth({ records: { webhookEnvironment: { CLASSWIRE_WEBHOOK_URL: 'https://lms.example.com/hooks', CLASSWIRE_WEBHOOK_SECRET: 'whsec_c2VjcmV0' } } });
+  without = synth();
+});
+afterAll(() => {
+  rmSync(join(assetDir, '..'), { recursive: true, force: true });
+});
+
+function synth(props: Partial<ClasswireStackProps> = {}): Template {
+  return Template.fromStack(new ClasswireStack(new App(), 'ClasswireTest', { assetDir, ...props }));
+}
+
+function resources(from: Template, type: string): Record<string, Resource> {
+  return from.findResources(type) as Record<string, Resource>;
+}
+
+function functionByHandler(from: Template, handler: string): Resource {
+  return Object.values(resources(from, 'AWS::Lambda::Function')).find((fn) => fn.Properties.Handler === handler)!;
+}
+
+function groupId(from: Template, prefix: string): string {
+  return Object.keys(resources(from, 'AWS::EC2::SecurityGroup')).find((id) => id.startsWith(prefix))!;
+}
+
+/** Every ingress rule naming `group` as its target, inline or separate. */
+function ingressTo(from: Template, group: string): Record<string, unknown>[] {
+  return [
+    ...Object.values(resources(from, 'AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties),
+    ...((resources(from, 'AWS::EC2::SecurityGroup')[group]!.Properties.SecurityGroupIngress as Record<string, unknown>[] | undefined) ?? []),
+  ].filter((rule) => JSON.stringify(rule.GroupId ?? { 'Fn::GetAtt': [group] }).includes(group));
+}
+
+describe('the stack without records', () => {
+  it('has no database, no records functions, and publishes mark nothing', () => {
+    without.resourceCountIs('AWS::RDS::DBCluster', 0);
+    without.resourceCountIs('AWS::RDS::DBProxy', 0);
+    expect(functionByHandler(without, 'records.record')).toBeUndefined();
+    expect(functionByHandler(without, 'records.dispatch')).toBeUndefined();
+    expect(JSON.stringify(functionByHandler(without, 'index.message').Properties.Environment)).not.toContain('CLASSWIRE_RECORD_ROOMS');
+  });
+});
+
+describe('the stack with records', () => {
+  it('bundles the records functions apart, without the embedded database', () => {
+    expect(existsSync(join(assetDir, 'records.mjs'))).toBe(true);
+    // PGlite stays an unresolved lazy import; the WebSocket functions carry no Postgres client at all.
+    expect(readFileSync(join(assetDir, 'records.mjs'), 'utf8')).not.toContain('PGlite.create=');
+    expect(readFileSync(join(assetDir, 'index.mjs'), 'utf8')).not.toContain('pg-pool');
+  });
+
+  it('runs Aurora Serverless v2 Postgres at 0.5 ACU minimum, encrypted, with generated credentials in Secrets Manager', () => {
+    withRecords.hasResourceProperties('AWS::RDS::DBCluster', {
+      Engine: 'aurora-postgresql',
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 4 },
+      StorageEncrypted: true,
+      DatabaseName: 'classwire',
+      MasterUsername: Match.anyValue(),
+    });
+    withRecords.hasResourceProperties('AWS::RDS::DBInstance', { DBInstanceClass: 'db.serverless', Engine: 'aurora-postgresql' });
+    withRecords.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ SecretStringTemplate: '{"username":"classwire"}' }) });
+    withRecords.hasResourceProperties('AWS::RDS::DBProxy', { EngineFamily: 'POSTGRESQL', RequireTLS: true });
+    // The cluster lives in the private subnets.
+    const privateSubnets = Object.keys(resources(withRecords, 'AWS::EC2::Subnet')).filter((id) => id.includes('private'));
+    const subnetGroup = Object.values(resources(withRecords, 'AWS::RDS::DBSubnetGroup'))[0]!;
+    expect((subnetGroup.Properties.SubnetIds as { Ref: string }[]).map((s) => s.Ref).sort()).toEqual(privateSubnets.sort());
+  });
+
+  it('admits only the records functions to the proxy, and only the proxy to the cluster', () => {
+    const functions = groupId(withRecords, 'RecordsFunctionsSecurityGroup');
+    const proxy = groupId(withRecords, 'RecordsProxySecurityGroup');
+    const cluster = groupId(withRecords, 'RecordsDatabaseSecurityGroup');
+    expect(ingressTo(withRecords, proxy)).toEqual([expect.objectContaining({ FromPort: 5432, ToPort: 5432, SourceSecurityGroupId: { 'Fn::GetAtt': [functions, 'GroupId'] } })]);
+    expect(ingressTo(withRecords, cluster)).toEqual([expect.objectContaining({ IpProtocol: 'tcp', SourceSecurityGroupId: { 'Fn::GetAtt': [proxy, 'GroupId'] } })]);
+  });
+
+  it('schedules the recorder and the dispatcher every minute, in the private subnets, reading the database secret through the proxy', () => {
+    const handlers = groupId(withRecords, 'HandlerSecurityGroup');
+    const functions = groupId(withRecords, 'RecordsFunctionsSecurityGroup');
+    const recorder = functionByHandler(withRecords, 'records.record');
+    const dispatcher = functionByHandler(withRecords, 'records.dispatch');
+    for (const fn of [recorder, dispatcher]) {
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Timeout: 60 });
+      expect(fn.Properties.Environment).toMatchObject({
+        Variables: {
+          CLASSWIRE_DATABASE_SECRET_ARN: { Ref: expect.stringMatching(/^RecordsDatabaseSecretAttachment/) },
+          CLASSWIRE_DATABASE_HOST: { 'Fn::GetAtt': [expect.stringMatching(/^RecordsDatabaseRecordsProxy/), 'Endpoint'] },
+          CLASSWIRE_WEBHOOK_URL: 'https://lms.example.com/hooks',
+        },
+      });
+    }
+    // Only the recorder reads Redis (the room logs); the dispatcher needs the database and the internet.
+    expect((recorder.Properties.VpcConfig as { SecurityGroupIds: unknown[] }).SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [functions, 'GroupId'] }, { 'Fn::GetAtt': [handlers, 'GroupId'] }]);
+    expect((dispatcher.Properties.VpcConfig as { SecurityGroupIds: unknown[] }).SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [functions, 'GroupId'] }]);
+    const rules = Object.values(resources(withRecords, 'AWS::Events::Rule')).filter((rule) => rule.Properties.ScheduleExpression === 'rate(1 minute)');
+    const targeted = rules.map((rule) => JSON.stringify(rule.Properties.Targets));
+    expect(targeted.some((t) => t.includes('Recorder'))).toBe(true);
+    expect(targeted.some((t) => t.includes('Dispatcher'))).toBe(true);
+    // Each may read the generated secret (GetSecretValue on it), nothing broader.
+    const policies = Object.values(resources(withRecords, 'AWS::IAM::Policy')).filter((policy) => /Recorder|Dispatcher/.test(JSON.stringify(policy.Properties.Roles)));
+    expect(policies).toHaveLength(2);
+    for (const policy of policies) expect(JSON.stringify(policy.Properties.PolicyDocument)).toMatch(/secretsmanager:GetSecretValue.*RecordsDatabaseSecret/);
+  });
+
+  it('turns on room marking in every function that runs the engine, and only there', () => {
+    for (const handler of ['index.connect', 'index.disconnect', 'index.message', 'index.sweep']) {
+      expect(functionByHandler(withRecords, handler).Properties.Environment).toMatchObject({ Variables: { CLASSWIRE_RECORD_ROOMS: 'true' } });
+    }
+    expect(JSON.stringify(functionByHandler(withRecords, 'index.authorizer').Properties.Environment)).not.toContain('CLASSWIRE_RECORD_ROOMS');
+  });
+});
