@@ -23,7 +23,9 @@ afterAll(() => {
 });
 
 function synth(props: Partial<ClasswireStackProps> = {}): Template {
-  return Template.fromStack(new ClasswireStack(new App(), 'ClasswireTest', { assetDir, ...props }));
+  // Synthesized under the test's temporary folder (removed after the file), not a new /tmp/cdk.out* each time.
+  const app = new App({ outdir: mkdtempSync(join(assetDir, '..', 'cdk.out-')) });
+  return Template.fromStack(new ClasswireStack(app, 'ClasswireTest', { assetDir, ...props }));
 }
 
 function resources(from: Template, type: string): Record<string, Resource> {

@@ -29,7 +29,8 @@ afterAll(() => {
 });
 
 function synth(props: Partial<ClasswireStackProps> = {}): Template {
-  const app = new App();
+  // Synthesized under the test's temporary folder (removed after the file), not a new /tmp/cdk.out* each time.
+  const app = new App({ outdir: mkdtempSync(join(assetDir, '..', 'cdk.out-')) });
   return Template.fromStack(new ClasswireStack(app, 'ClasswireTest', { assetDir, ...props }));
 }
 
