@@ -1,5 +1,5 @@
-import { ConfigError, DEFAULTS, SHARED_ENV, envFlag, envInt as int, parseEnv } from '@classwire/core';
-import type { BoardRate } from '@classwire/core';
+import { ConfigError, DEFAULTS, SHARED_ENV, classroomBudgets, envFlag, envInt as int, parseEnv } from '@classwire/core';
+import type { ClassroomBudgets } from '@classwire/core';
 import { DEFAULT_LIMITS } from '@classwire/protocol';
 import { z } from 'zod';
 
@@ -60,15 +60,8 @@ export interface LambdaConfig {
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
   /** The registry's `node` of every connection (one name for the whole API). */
   nodeId: string;
-  limits: {
+  limits: ClassroomBudgets & {
     maxFrameBytes: number;
-    maxBoardBytes: number;
-    /** Per user on one node: strokes and shapes added per second (items and bytes), with bursts. */
-    boardRate: BoardRate;
-    /** Per user on one node: stored classroom events other than drawings, per second, and burst. */
-    classEventRate: { perSecond: number; burst: number };
-    /** Joins of one room per user on one node, per second, and burst. */
-    roomJoinRate: { perSecond: number; burst: number };
     maxConnectionsPerUser: number;
     maxRoomsPerConnection: number;
     historySize: number;
@@ -142,15 +135,7 @@ export function loadLambdaConfig(source: Record<string, string | undefined>): La
     nodeId: e.CLASSWIRE_NODE_ID,
     limits: {
       maxFrameBytes: e.CLASSWIRE_MAX_FRAME_BYTES,
-      maxBoardBytes: e.CLASSWIRE_MAX_BOARD_BYTES,
-      boardRate: {
-        bytesPerSecond: e.CLASSWIRE_BOARD_BYTES_PER_SECOND,
-        bytesBurst: e.CLASSWIRE_BOARD_BYTES_BURST,
-        itemsPerSecond: e.CLASSWIRE_BOARD_ITEMS_PER_SECOND,
-        itemsBurst: e.CLASSWIRE_BOARD_ITEMS_BURST,
-      },
-      classEventRate: { perSecond: e.CLASSWIRE_CLASS_EVENTS_PER_SECOND, burst: e.CLASSWIRE_CLASS_EVENT_BURST },
-      roomJoinRate: { perSecond: e.CLASSWIRE_ROOM_JOINS_PER_SECOND, burst: e.CLASSWIRE_ROOM_JOIN_BURST },
+      ...classroomBudgets(e),
       maxConnectionsPerUser: e.CLASSWIRE_MAX_CONNECTIONS_PER_USER,
       maxRoomsPerConnection: e.CLASSWIRE_MAX_ROOMS_PER_CONNECTION,
       historySize: e.CLASSWIRE_HISTORY_SIZE,

@@ -15,5 +15,6 @@ export { BoardBudget, type BoardRate } from './classroom/board-budget.js';
 export * from './connect-checks.js';
 export * from './config/defaults.js';
 export * from './config/env.js';
+export { ForwardingBroker } from './forwarding-broker.js';
 export * from './history.js';
 export { readPrivateTail, storesPrivateMessage } from './classroom/private-messages.js';

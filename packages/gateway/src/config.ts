@@ -1,5 +1,5 @@
-import { ConfigError, DEFAULTS, SHARED_ENV, envFlag, envInt, envList, parseEnv } from '@classwire/core';
-import type { BoardRate } from '@classwire/core';
+import { ConfigError, DEFAULTS, SHARED_ENV, classroomBudgets, envFlag, envInt, envList, parseEnv } from '@classwire/core';
+import type { ClassroomBudgets } from '@classwire/core';
 import { RECORDS_ENV, recordsSettings, type RecordsSettings } from '@classwire/records';
 import { z } from 'zod';
 import { TrustedProxies } from './trusted-proxies.js';
@@ -67,7 +67,7 @@ export interface GatewayConfig {
     /** Bearer key of the ops console (`/admin`); undefined turns the console off. */
     adminKey: string | undefined;
   };
-  limits: {
+  limits: ClassroomBudgets & {
     maxFrameBytes: number;
     ratePerSecond: number;
     rateBurst: number;
@@ -76,13 +76,6 @@ export interface GatewayConfig {
     maxConnectionsPerUser: number;
     maxRoomsPerConnection: number;
     maxBufferedBytes: number;
-    maxBoardBytes: number;
-    /** Per user on one node: strokes and shapes added per second (items and bytes), with bursts. */
-    boardRate: BoardRate;
-    /** Per user on one node: stored classroom events other than drawings, per second, and burst. */
-    classEventRate: { perSecond: number; burst: number };
-    /** Joins of one room per user on one node, per second, and burst. */
-    roomJoinRate: { perSecond: number; burst: number };
     historySize: number;
     historyTtlMs: number;
   };
@@ -214,15 +207,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       rateBytesBurst: e.CLASSWIRE_RATE_BYTES_BURST,
       maxConnectionsPerUser: e.CLASSWIRE_MAX_CONNECTIONS_PER_USER,
       maxRoomsPerConnection: e.CLASSWIRE_MAX_ROOMS_PER_CONNECTION,
-      maxBoardBytes: e.CLASSWIRE_MAX_BOARD_BYTES,
-      boardRate: {
-        bytesPerSecond: e.CLASSWIRE_BOARD_BYTES_PER_SECOND,
-        bytesBurst: e.CLASSWIRE_BOARD_BYTES_BURST,
-        itemsPerSecond: e.CLASSWIRE_BOARD_ITEMS_PER_SECOND,
-        itemsBurst: e.CLASSWIRE_BOARD_ITEMS_BURST,
-      },
-      classEventRate: { perSecond: e.CLASSWIRE_CLASS_EVENTS_PER_SECOND, burst: e.CLASSWIRE_CLASS_EVENT_BURST },
-      roomJoinRate: { perSecond: e.CLASSWIRE_ROOM_JOINS_PER_SECOND, burst: e.CLASSWIRE_ROOM_JOIN_BURST },
+      ...classroomBudgets(e),
       maxBufferedBytes: e.CLASSWIRE_MAX_BUFFERED_BYTES,
       historySize: e.CLASSWIRE_HISTORY_SIZE,
       historyTtlMs: e.CLASSWIRE_HISTORY_TTL_SECONDS * 1000,

@@ -10,3 +10,4 @@ export * from './types.js';
 export * from './classroom/types.js';
 export { utf8Length } from './encode.js';
 export type * from './admin.js';
+export type * from './records.js';

@@ -1,37 +1,11 @@
+import type { Attendance, AttendanceInterval, Attendee } from '@classwire/protocol';
 import type { Kysely } from 'kysely';
 import type { AttendanceRow, RecordsDatabase } from './schema.js';
 
 /** A drop shorter than this is one presence with an interruption (CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS). */
 export const DEFAULT_RESUME_GRACE_MS = 60_000;
 
-export interface AttendanceInterval {
-  from: number;
-  /** Null while present. */
-  to: number | null;
-}
-
-export interface Attendee {
-  userId: string;
-  name: string;
-  role: string;
-  firstJoin: number;
-  lastLeave: number | null;
-  /** Minutes present, one decimal; an open interval counts up to now (or the class's end). */
-  minutes: number;
-  /** Drops shorter than the grace, bridged into one presence. */
-  interruptions: number;
-  /** Connections lost (`disconnected`) or closed with a dead node (`reaped`), as opposed to leaving. */
-  disconnects: number;
-  intervals: AttendanceInterval[];
-}
-
-export interface Attendance {
-  classId: string;
-  room: string;
-  startedAt: number;
-  endedAt: number | null;
-  attendees: Attendee[];
-}
+export type { Attendance, AttendanceInterval, Attendee };
 
 export interface AttendanceOptions {
   graceMs?: number | undefined;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConfigError, envFlag, envInt, StoreUnavailableError, storesPrivateMessage, type Authorizer, type Broker, type BroadcastOptions, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type ReadResult, type RecordingLease, type StateEffects, type StateQuery, type StateRead, type StoredMessage } from '@classwire/core';
+import { ConfigError, envFlag, envInt, ForwardingBroker, StoreUnavailableError, storesPrivateMessage, type Authorizer, type Broker, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type RecordingLease, type StateEffects, type StoredMessage } from '@classwire/core';
 import { ERROR_CODES, PRESENCE_EVENTS, composeMessageFrame, encodeMessageBody, isRole } from '@classwire/protocol';
 import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
@@ -263,40 +263,22 @@ export class RecordsService {
 }
 
 /** A broker that tells the recorder which room a message was just sequenced in; everything else passes through. */
-class ObservedBroker implements Broker {
+class ObservedBroker extends ForwardingBroker {
   constructor(
-    private readonly inner: Broker,
+    inner: Broker,
     private readonly sequenced: (room: string) => void,
     private readonly storedPrivate: (room: string) => void,
-  ) {}
+  ) {
+    super(inner);
+  }
 
-  async publish(room: string, body: string, options?: PublishOptions): Promise<PublishResult> {
+  override async publish(room: string, body: string, options?: PublishOptions): Promise<PublishResult> {
     const result = await this.inner.publish(room, body, options);
     if (!result.duplicate && result.staleGuard === undefined) this.sequenced(room);
     return result;
   }
 
-  broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void> {
-    return this.inner.broadcast(room, frame, options);
-  }
-
-  subscribe(room: string): Promise<void> {
-    return this.inner.subscribe(room);
-  }
-
-  unsubscribe(room: string): Promise<void> {
-    return this.inner.unsubscribe(room);
-  }
-
-  read(room: string, since?: number, epoch?: string): Promise<ReadResult> {
-    return this.inner.read(room, since, epoch);
-  }
-
-  readState(room: string, query: StateQuery): Promise<StateRead> {
-    return this.inner.readState(room, query);
-  }
-
-  async updateState(room: string, effects: StateEffects): Promise<number | undefined> {
+  override async updateState(room: string, effects: StateEffects): Promise<number | undefined> {
     const result = await this.inner.updateState(room, effects);
     if (storesPrivateMessage(effects)) this.storedPrivate(room);
     return result;

@@ -1,3 +1,5 @@
+import type { Attendance } from '@classwire/protocol/wire';
+
 /**
  * The class report's view of the records HTTP API (docs/records.md, records-openapi.json), read with a
  * staff member's JWT. Times are epoch milliseconds.
@@ -34,26 +36,8 @@ export interface TranscriptPage {
   next: number | null;
 }
 
-/** The attendance contract (`GET /classes/{id}/attendance`). */
-export interface Attendee {
-  userId: string;
-  name: string;
-  role: string;
-  firstJoin: number;
-  lastLeave: number | null;
-  minutes: number;
-  interruptions: number;
-  disconnects: number;
-  intervals: { from: number; to: number | null }[];
-}
-
-export interface Attendance {
-  classId: string;
-  room: string;
-  startedAt: number;
-  endedAt: number | null;
-  attendees: Attendee[];
-}
+/** The attendance contract (`GET /classes/{id}/attendance`), shared with the server. */
+export type { Attendance, Attendee } from '@classwire/protocol/wire';
 
 /** A refused or failed request, with the catalogue code the server answered. */
 export class RecordsApiError extends Error {

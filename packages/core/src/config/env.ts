@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { BoardRate } from '../classroom/board-budget.js';
 import { DEFAULTS } from './defaults.js';
 
 /**
@@ -55,6 +56,34 @@ export const SHARED_ENV = {
   CLASSWIRE_REDIS_WAIT_REPLICAS: envInt(0).default(DEFAULTS.redisWaitReplicas),
   CLASSWIRE_REDIS_WAIT_TIMEOUT_MS: envInt(1).default(DEFAULTS.redisWaitTimeoutMs),
 };
+
+/** The shared variables once parsed (a runtime's parsed settings include them). */
+export type SharedSettings = z.output<z.ZodObject<typeof SHARED_ENV>>;
+
+/** The per-user classroom budgets (docs/security.md "Limits"), the same on every runtime. */
+export interface ClassroomBudgets {
+  maxBoardBytes: number;
+  /** Per user on one node: strokes and shapes added per second (items and bytes), with bursts. */
+  boardRate: BoardRate;
+  /** Per user on one node: stored classroom events other than drawings, per second, and burst. */
+  classEventRate: { perSecond: number; burst: number };
+  /** Joins of one room per user on one node, per second, and burst. */
+  roomJoinRate: { perSecond: number; burst: number };
+}
+
+export function classroomBudgets(e: SharedSettings): ClassroomBudgets {
+  return {
+    maxBoardBytes: e.CLASSWIRE_MAX_BOARD_BYTES,
+    boardRate: {
+      bytesPerSecond: e.CLASSWIRE_BOARD_BYTES_PER_SECOND,
+      bytesBurst: e.CLASSWIRE_BOARD_BYTES_BURST,
+      itemsPerSecond: e.CLASSWIRE_BOARD_ITEMS_PER_SECOND,
+      itemsBurst: e.CLASSWIRE_BOARD_ITEMS_BURST,
+    },
+    classEventRate: { perSecond: e.CLASSWIRE_CLASS_EVENTS_PER_SECOND, burst: e.CLASSWIRE_CLASS_EVENT_BURST },
+    roomJoinRate: { perSecond: e.CLASSWIRE_ROOM_JOINS_PER_SECOND, burst: e.CLASSWIRE_ROOM_JOIN_BURST },
+  };
+}
 
 /**
  * Settings that are missing, malformed or contradict each other: one problem per bad variable, each
