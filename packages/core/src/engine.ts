@@ -47,6 +47,7 @@ import {
   type FanOut,
   type HistoryArchive,
   type PresenceStore,
+  type RateDecision,
   type RateLimiter,
 } from './ports.js';
 import { DEFAULTS } from './config/defaults.js';
@@ -202,15 +203,30 @@ export class Engine {
     }
   }
 
-  /** Handles one inbound text frame. Never throws: failures become error frames. */
-  async handleFrame(connectionId: string, raw: string): Promise<void> {
+  /**
+   * Handles one inbound text frame of `bytes` UTF-8 bytes (a transport that read the frame passes its size; it
+   * is counted otherwise). Never throws: failures become error frames. Resolves to `limited` when the rate
+   * limiter refused the frame, so that a transport able to stop reading the socket can do so
+   * (see `admissionDelayMs`) instead of reading and refusing the rest of a flood.
+   */
+  async handleFrame(connectionId: string, raw: string, bytes = utf8Length(raw)): Promise<'handled' | 'limited'> {
+    const decision = this.rateLimiter?.take(connectionId, bytes) ?? 'ok';
+    await this.handleAdmitted(connectionId, raw, decision);
+    return decision === 'ok' ? 'handled' : 'limited';
+  }
+
+  /** Milliseconds until the rate limiter would admit a frame of `bytes` from this connection (0: now). */
+  admissionDelayMs(connectionId: string, bytes: number): number {
+    return this.rateLimiter?.delayMs(connectionId, bytes) ?? 0;
+  }
+
+  private async handleAdmitted(connectionId: string, raw: string, decision: RateDecision): Promise<void> {
     let id: string | undefined;
     let action: string | undefined;
     let room: string | undefined;
     let knownAction: string | undefined;
     const started = performance.now();
     try {
-      const decision = this.rateLimiter?.take(connectionId, utf8Length(raw)) ?? 'ok';
       if (decision === 'abusive') {
         await this.fanout.close(connectionId, CLOSE_CODES.rateLimited, 'rate limit exceeded');
         return;

@@ -269,6 +269,8 @@ export type RateDecision = 'ok' | 'limited' | 'abusive';
 export interface RateLimiter {
   /** Admits (or not) one inbound frame of `bytes` UTF-8 bytes. */
   take(connectionId: string, bytes: number): RateDecision;
+  /** Milliseconds until `take` would admit a frame of `bytes` (0: now); takes nothing. */
+  delayMs(connectionId: string, bytes: number): number;
   forget(connectionId: string): void;
 }
 

@@ -794,14 +794,16 @@ describe('Engine: rate limiting', () => {
         decisions.push(id);
         return 'limited';
       },
+      delayMs: () => 250,
       forget: (id) => {
         forgotten.push(id);
       },
     };
     const t = setup({ rateLimiter: limiter });
     await t.connect('c');
-    await t.engine.handleFrame('c', 'not json');
+    expect(await t.engine.handleFrame('c', 'not json')).toBe('limited');
     expect(decisions).toEqual(['c']);
+    expect(t.engine.admissionDelayMs('c', 10)).toBe(250);
     expect(t.fanout.frames('c')).toEqual([{ type: 'error', code: 'rate_limited', message: expect.any(String) as unknown }]);
     await t.engine.disconnect('c');
     expect(forgotten).toEqual(['c']);

@@ -64,6 +64,24 @@ describe('MemoryRateLimiter', () => {
     expect(limiter.take('c', 10_000)).toBe('ok');
   });
 
+  it('tells how long until a frame would be admitted, without taking anything', () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 2, burst: 2, bytesPerSecond: 1000, bytesBurst: 2000, abusiveAfter: 100, now: clock.now });
+    expect(limiter.delayMs('c', 500)).toBe(0);
+    expect([limiter.take('c', 500), limiter.take('c', 500)]).toEqual(['ok', 'ok']);
+    // No frame token left: half a second at 2/s; the bytes (1000 left) would fit.
+    expect(limiter.delayMs('c', 500)).toBe(500);
+    // 1,500 bytes needs 500 more bytes: half a second at 1000/s too; 2,500 needs a full bucket (the cap).
+    expect(limiter.delayMs('c', 1500)).toBe(500);
+    expect(limiter.delayMs('c', 2500)).toBe(1000);
+    clock.advance(200);
+    expect(limiter.delayMs('c', 500)).toBe(300);
+    // Asking took nothing: after the wait it was told, the frame is admitted.
+    clock.advance(300);
+    expect(limiter.delayMs('c', 500)).toBe(0);
+    expect(limiter.take('c', 500)).toBe('ok');
+  });
+
   it('keeps one bucket per connection', () => {
     const clock = manualClock();
     const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 1, now: clock.now });

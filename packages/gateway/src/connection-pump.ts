@@ -9,11 +9,18 @@ import type { GatewayMetrics } from './metrics.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
 /**
- * Frames a connection may have waiting for its handler before the gateway stops reading its socket
- * (TCP backpressure then slows the sender); reading resumes once the backlog is down to the low mark.
+ * Frames (and their bytes) a connection may have waiting for its handler before the gateway stops reading
+ * its socket (TCP backpressure then slows the sender); reading resumes once the backlog is down to the low marks.
  */
 const QUEUE_HIGH_WATER = 64;
 const QUEUE_LOW_WATER = 16;
+const QUEUE_HIGH_WATER_BYTES = 256 * 1024;
+const QUEUE_LOW_WATER_BYTES = 64 * 1024;
+/**
+ * How long one connection's frames may keep the event loop before the pump yields to other sockets' I/O:
+ * a burst that arrived in one read must not delay everyone else's messages by its whole cost.
+ */
+const SLICE_MS = 1;
 /**
  * The close code `ws` sends for each protocol violation it detects; it drops the socket without waiting
  * for the peer's reply, so its close event would report 1006 (no close frame received) instead.
@@ -40,6 +47,16 @@ export interface PumpDeps {
   trustedProxies: TrustedProxies;
   /** Disconnects still being processed; a drain waits for them before it lets go of Redis. */
   disconnecting: Set<Promise<void>>;
+  /**
+   * Frames a throttled sender may have waiting before it is closed with 4002 (it kept sending after it was
+   * told to slow down). The rate limiter's burst.
+   */
+  abusiveBacklog: number;
+}
+
+interface InboundFrame {
+  text: string;
+  bytes: number;
 }
 
 /**
@@ -76,11 +93,30 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     const onExpiry = () => (Date.now() < connection.expiresAt ? armExpiry() : closeExpired());
     armExpiry();
 
-    const queue: string[] = [];
+    const queue: InboundFrame[] = [];
+    let queuedBytes = 0;
     // Busy until the engine has registered the connection: frames wait in the queue meanwhile.
     let busy = true;
     let closed = false;
     let paused = false;
+    // Set once the rate limiter refused a frame, until the backlog is empty: the following frames wait until
+    // the limiter admits them, rather than being parsed and refused one by one (what made a flood cost the
+    // server as much as it could read). A sender that keeps sending meanwhile is closed (closeFlooder).
+    let throttled = false;
+    let flooded = false;
+    let wakeThrottled: (() => void) | undefined;
+    const pauseReading = () => {
+      if (paused) return;
+      paused = true;
+      ws.pause();
+    };
+    const closeFlooder = () => {
+      flooded = true;
+      queue.length = 0;
+      queuedBytes = 0;
+      wakeThrottled?.();
+      connection.close(CLOSE_CODES.rateLimited, 'rate limit exceeded');
+    };
     const finish = () => {
       const done = engine.disconnect(id).catch((error: unknown) => log().error({ err: error }, 'disconnect failed'));
       deps.disconnecting.add(done);
@@ -88,35 +124,76 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     };
     const pump = async () => {
       busy = true;
-      for (let raw = queue.shift(); raw !== undefined && !closed; raw = queue.shift()) {
-        if (paused && queue.length <= QUEUE_LOW_WATER) {
+      let sliceStart = performance.now();
+      for (let next = queue[0]; next !== undefined && !closed && !flooded; next = queue[0]) {
+        if (paused && queue.length <= QUEUE_LOW_WATER && queuedBytes <= QUEUE_LOW_WATER_BYTES) {
           paused = false;
           ws.resume();
         }
+        if (throttled) {
+          const waitMs = engine.admissionDelayMs(id, next.bytes);
+          if (waitMs > 0) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, waitMs);
+              wakeThrottled = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+            wakeThrottled = undefined;
+            sliceStart = performance.now();
+            continue;
+          }
+        }
+        queue.shift();
+        queuedBytes -= next.bytes;
         // Frames queued before the token's expiry but handled after it are refused too.
         if (Date.now() >= connection.expiresAt) {
           closeExpired();
           break;
         }
-        await engine.handleFrame(id, raw);
+        const verdict = await engine.handleFrame(id, next.text, next.bytes);
+        if (verdict === 'limited' && !throttled) {
+          throttled = true;
+          metrics.inboundThrottles.inc();
+          if (queue.length > deps.abusiveBacklog) {
+            closeFlooder();
+            break;
+          }
+        }
+        if (queue.length === 0) {
+          throttled = false;
+        } else if (performance.now() - sliceStart >= SLICE_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
+        }
+      }
+      throttled = false;
+      if (paused && !closed) {
+        paused = false;
+        ws.resume();
       }
       busy = false;
       if (closed) finish();
     };
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      const bytes = Array.isArray(data) ? data.reduce((total, part) => total + part.length, 0) : data.byteLength;
       metrics.framesIn.inc();
-      metrics.bytesIn.inc(Array.isArray(data) ? data.reduce((total, part) => total + part.length, 0) : data.byteLength);
+      metrics.bytesIn.inc(bytes);
       connection.lastActiveAt = Date.now();
       if (isBinary) {
         connection.close(CLOSE_CODES.unsupportedData, 'binary frames are not supported');
         return;
       }
-      queue.push(data.toString());
-      if (!paused && queue.length >= QUEUE_HIGH_WATER) {
-        paused = true;
-        ws.pause();
-      }
+      if (flooded) return;
+      queue.push({ text: data.toString(), bytes });
+      queuedBytes += bytes;
+      const backlogFull = queue.length >= QUEUE_HIGH_WATER || queuedBytes >= QUEUE_HIGH_WATER_BYTES;
+      // Told to slow down (its last frame refused) and still sending a burst's worth, or enough to fill the
+      // backlog: a flood, not a burst.
+      if (throttled && (backlogFull || queue.length > deps.abusiveBacklog)) closeFlooder();
+      else if (backlogFull) pauseReading();
       if (!busy) void pump();
     });
     ws.on('pong', () => {
@@ -138,6 +215,7 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
       closed = true;
       clearTimeout(expiryTimer);
       queue.length = 0;
+      wakeThrottled?.();
       fanout.connections.delete(id);
       // The code this side closed with when it closed first (what the peer echoes, or would have).
       const code = violation ?? connection.closedWith ?? received;

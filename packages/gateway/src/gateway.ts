@@ -194,7 +194,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     metrics,
     logger,
     isDraining: () => status === 'draining',
-    accept: createConnectionPump({ engine, registry, fanout, metrics, logger, nodeId, maxBufferedBytes: config.limits.maxBufferedBytes, trustedProxies: config.trustedProxies, disconnecting }),
+    accept: createConnectionPump({ engine, registry, fanout, metrics, logger, nodeId, maxBufferedBytes: config.limits.maxBufferedBytes, trustedProxies: config.trustedProxies, disconnecting, abusiveBacklog: config.limits.rateBurst }),
   });
 
   const heartbeat = startHeartbeat(fanout.connections, config.pingIntervalMs);

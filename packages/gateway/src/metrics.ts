@@ -36,6 +36,7 @@ export class GatewayMetrics implements EngineObserver {
   readonly closes: Counter<'code'>;
   readonly authRejects: Counter<'reason'>;
   readonly slowConsumers: Counter;
+  readonly inboundThrottles: Counter;
   readonly publishes: Counter<'outcome'>;
   readonly publishAck: Histogram;
   readonly managementRequests: Counter<'operation' | 'status'>;
@@ -134,6 +135,11 @@ export class GatewayMetrics implements EngineObserver {
       name: 'classwire_auth_rejects_total',
       help: 'Upgrade requests refused before a socket was created, by reason.',
       labelNames: ['reason'],
+      registers,
+    });
+    this.inboundThrottles = new Counter({
+      name: 'classwire_inbound_throttles_total',
+      help: 'Times the gateway stopped reading a connection until its sender was back within its frame or byte rate.',
       registers,
     });
     this.slowConsumers = new Counter({

@@ -5,7 +5,7 @@ import { loadConfig, startGateway } from '../src/index.js';
 import { API_KEY, SECRET, TestClient, eventually, makeToken, startTestGateway, upgradeStatus } from '../../../test-support/harness.js';
 
 describe('rate limit', () => {
-  it('refuses frames beyond the bucket with rate_limited, then closes a sustained flood with 4002', async () => {
+  it('refuses the first frame beyond the bucket with rate_limited, stops reading, and closes a sender that keeps flooding with 4002', async () => {
     const gateway = await startTestGateway({ CLASSWIRE_RATE_PER_SECOND: '1', CLASSWIRE_RATE_BURST: '5' });
     const flooder = await TestClient.connect(gateway, await makeToken());
     const calm = await TestClient.connect(gateway, await makeToken());
@@ -13,13 +13,33 @@ describe('rate limit', () => {
     expect(await flooder.waitClosed()).toBe(4002);
     const pongs = flooder.frames.filter((f) => f.type === 'pong');
     const limited = flooder.frames.filter((f) => f.type === 'error' && f.code === 'rate_limited');
-    // The bucket holds 5 (plus whatever refilled in the meantime); every later frame was refused.
+    // The bucket holds 5 (plus whatever refilled in the meantime); the next frame was refused, and the rest
+    // were not parsed: more than a burst of them waited for the limiter, so the sender was closed.
     expect(pongs.length).toBeGreaterThanOrEqual(5);
     expect(pongs.length).toBeLessThan(10);
-    expect(limited.length).toBeGreaterThanOrEqual(5);
-    expect(limited[0]!.id).toBe(`f${pongs.length}`);
+    expect(limited).toHaveLength(1);
+    const refusedAt = flooder.frames.indexOf(limited[0]!);
+    expect(limited[0]!.id).toBe(`f${refusedAt}`);
     expect(await calm.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    expect((await gateway.metrics.inboundThrottles.get()).values[0]?.value).toBe(1);
     await calm.close();
+    await gateway.drain();
+  });
+
+  it('reads a throttled sender again at its rate: frames beyond the burst wait, in order, instead of being refused', async () => {
+    const gateway = await startTestGateway({ CLASSWIRE_RATE_PER_SECOND: '4', CLASSWIRE_RATE_BURST: '5' });
+    const sender = await TestClient.connect(gateway, await makeToken());
+    // Two bursts' worth: 5 admitted, 1 refused, 4 wait for the bucket (4/s) — fewer than a burst, so no close.
+    for (let i = 0; i < 10; i++) sender.send({ action: 'ping', id: `p${i}` });
+    await eventually(() => sender.frames.length === 10);
+    const answers = sender.frames.map((f) => `${String(f.type)}:${String(f.id)}:${String(f.code ?? '')}`);
+    expect(answers).toEqual([
+      ...[0, 1, 2, 3, 4].map((i) => `pong:p${i}:`),
+      'error:p5:rate_limited',
+      ...[6, 7, 8, 9].map((i) => `pong:p${i}:`),
+    ]);
+    expect(sender.closeCode).toBeUndefined();
+    await sender.close();
     await gateway.drain();
   });
 });

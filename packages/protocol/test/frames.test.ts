@@ -18,6 +18,7 @@ import {
   encodePresenceFrame,
   encodeSnapshotFrame,
   parseClientFrame,
+  scanNesting,
   utf8Length,
   type ParseResult,
   type Sender,
@@ -160,6 +161,29 @@ describe('parseClientFrame: rejections', () => {
     }
     const deepObject = `{"action":"ping","x":${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`;
     expectBadRequest(parseClientFrame(deepObject));
+  });
+
+  it('finds the nesting depth from the text alone, whatever strings hold, and the id wherever it stands', () => {
+    const deep = `${'['.repeat(40)}${']'.repeat(40)}`;
+    expect(scanNesting(`{"action":"publish","data":${deep},"id":"after"}`, 32)).toEqual({ tooDeep: true, id: 'after' });
+    // Brackets, quotes and backslashes inside strings are text, not structure; an escaped id is unescaped.
+    const quoted = JSON.stringify({ action: 'publish', data: `${'['.repeat(40)}"\\{`, id: 'a"b' });
+    expect(scanNesting(quoted, 32)).toEqual({ tooDeep: false });
+    expect(scanNesting(`{"id":${JSON.stringify('a"b\\')},"data":${deep}}`, 32)).toEqual({ tooDeep: true, id: 'a"b\\' });
+    // Only the top-level "id" key counts, and only as a string.
+    expect(scanNesting(`{"x":{"id":"inner"},"data":${deep}}`, 32)).toEqual({ tooDeep: true });
+    expect(scanNesting(`{"id":7,"data":${deep}}`, 32)).toEqual({ tooDeep: true });
+    expect(scanNesting(`{"data":"id","x":"no","deep":${deep}}`, 32)).toEqual({ tooDeep: true });
+  });
+
+  it('agrees with the parsed value on depth for any JSON', () => {
+    const depthOf = (value: unknown): number =>
+      typeof value === 'object' && value !== null ? 1 + Math.max(0, ...Object.values(value).map(depthOf)) : 0;
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), fc.integer({ min: 1, max: 6 }), (value, limit) => {
+        expect(scanNesting(JSON.stringify(value), limit).tooDeep).toBe(depthOf(value) > limit);
+      }),
+    );
   });
 
   it('rejects invalid JSON', () => {

@@ -45,19 +45,8 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   take(connectionId: string, bytes: number): RateDecision {
-    const now = this.now();
-    let bucket = this.buckets.get(connectionId);
-    if (bucket === undefined) {
-      bucket = { frames: this.burst, bytes: this.byteBurst, updatedAt: now, refusedInRow: 0 };
-      this.buckets.set(connectionId, bucket);
-    } else {
-      const elapsedSeconds = (now - bucket.updatedAt) / 1000;
-      bucket.frames = Math.min(this.burst, bucket.frames + elapsedSeconds * this.rate);
-      bucket.bytes = Math.min(this.byteBurst, bucket.bytes + elapsedSeconds * this.byteRate);
-      bucket.updatedAt = now;
-    }
-    // A frame larger than the whole byte bucket would never fit: it costs a full bucket instead.
-    const cost = Math.min(bytes, this.byteBurst);
+    const bucket = this.refilled(connectionId);
+    const cost = this.costOf(bytes);
     if (bucket.frames >= 1 && bucket.bytes >= cost) {
       bucket.frames -= 1;
       bucket.bytes -= cost;
@@ -66,6 +55,34 @@ export class MemoryRateLimiter implements RateLimiter {
     }
     bucket.refusedInRow += 1;
     return bucket.refusedInRow > this.abusiveAfter ? 'abusive' : 'limited';
+  }
+
+  delayMs(connectionId: string, bytes: number): number {
+    const bucket = this.refilled(connectionId);
+    const framesShort = Math.max(0, 1 - bucket.frames);
+    const bytesShort = Math.max(0, this.costOf(bytes) - bucket.bytes);
+    return Math.ceil(Math.max(framesShort / this.rate, bytesShort / this.byteRate) * 1000);
+  }
+
+  /** A frame larger than the whole byte bucket would never fit: it costs a full bucket instead. */
+  private costOf(bytes: number): number {
+    return Math.min(bytes, this.byteBurst);
+  }
+
+  /** The connection's bucket, topped up for the time since it was last used. */
+  private refilled(connectionId: string): Bucket {
+    const now = this.now();
+    let bucket = this.buckets.get(connectionId);
+    if (bucket === undefined) {
+      bucket = { frames: this.burst, bytes: this.byteBurst, updatedAt: now, refusedInRow: 0 };
+      this.buckets.set(connectionId, bucket);
+    } else if (now > bucket.updatedAt) {
+      const elapsedSeconds = (now - bucket.updatedAt) / 1000;
+      bucket.frames = Math.min(this.burst, bucket.frames + elapsedSeconds * this.rate);
+      bucket.bytes = Math.min(this.byteBurst, bucket.bytes + elapsedSeconds * this.byteRate);
+      bucket.updatedAt = now;
+    }
+    return bucket;
   }
 
   forget(connectionId: string): void {
