@@ -78,7 +78,7 @@ function setup(options: Options = {}) {
     return record;
   }
 
-  const send = (connectionId: string, frame: Record<string, unknown>): Promise<void> =>
+  const send = (connectionId: string, frame: Record<string, unknown>): Promise<unknown> =>
     engine.handleFrame(connectionId, JSON.stringify(frame));
 
   async function join(connectionId: string, extra: Record<string, unknown> = {}): Promise<Frame> {

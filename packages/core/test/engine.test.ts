@@ -60,7 +60,7 @@ function setup(options: SetupOptions = {}) {
     return record;
   }
 
-  const send = (connectionId: string, frame: Record<string, unknown>): Promise<void> =>
+  const send = (connectionId: string, frame: Record<string, unknown>): Promise<unknown> =>
     engine.handleFrame(connectionId, JSON.stringify(frame));
 
   async function join(connectionId: string, room: string, extra: Record<string, unknown> = {}): Promise<Frame> {
@@ -1003,7 +1003,7 @@ describe('Engine: concurrent publishes (property)', () => {
           const { epoch } = await t.broker.read('room');
           await t.connect('late', { userId: 'late-user' });
 
-          const calls = senders.map((s, k) => () => publish(s, before + k));
+          const calls: (() => Promise<unknown>)[] = senders.map((s, k) => () => publish(s, before + k));
           const position = joinAt % (calls.length + 1);
           calls.splice(position, 0, () => t.send('late', { action: 'join', room: 'room', since: 0, epoch }));
           await Promise.all(calls.map((call) => call()));

@@ -99,9 +99,9 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     let busy = true;
     let closed = false;
     let paused = false;
-    // Set once the rate limiter refused a frame, until the backlog is empty: the following frames wait until
-    // the limiter admits them, rather than being parsed and refused one by one (what made a flood cost the
-    // server as much as it could read). A sender that keeps sending meanwhile is closed (closeFlooder).
+    // Set once the rate limiter refused a frame, until a frame is admitted without waiting: meanwhile each frame
+    // waits until the limiter admits it, rather than being parsed and refused one by one (what made a flood
+    // cost the server as much as it could read). A sender that keeps sending a burst's worth is closed.
     let throttled = false;
     let flooded = false;
     let wakeThrottled: (() => void) | undefined;
@@ -125,6 +125,8 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
     const pump = async () => {
       busy = true;
       let sliceStart = performance.now();
+      // Whether the frame at the head of the queue had to wait for the limiter.
+      let headWaited = false;
       for (let next = queue[0]; next !== undefined && !closed && !flooded; next = queue[0]) {
         if (paused && queue.length <= QUEUE_LOW_WATER && queuedBytes <= QUEUE_LOW_WATER_BYTES) {
           paused = false;
@@ -133,6 +135,7 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
         if (throttled) {
           const waitMs = engine.admissionDelayMs(id, next.bytes);
           if (waitMs > 0) {
+            headWaited = true;
             await new Promise<void>((resolve) => {
               const timer = setTimeout(resolve, waitMs);
               wakeThrottled = () => {
@@ -153,23 +156,26 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
           break;
         }
         const verdict = await engine.handleFrame(id, next.text, next.bytes);
-        if (verdict === 'limited' && !throttled) {
-          throttled = true;
-          metrics.inboundThrottles.inc();
+        if (verdict === 'limited') {
+          if (!throttled) {
+            throttled = true;
+            metrics.inboundThrottles.inc();
+          }
           if (queue.length > deps.abusiveBacklog) {
             closeFlooder();
             break;
           }
-        }
-        if (queue.length === 0) {
+        } else if (!headWaited) {
+          // Admitted without waiting: the sender is back within its rate.
           throttled = false;
-        } else if (performance.now() - sliceStart >= SLICE_MS) {
+        }
+        headWaited = false;
+        if (queue.length > 0 && performance.now() - sliceStart >= SLICE_MS) {
           await new Promise((resolve) => setImmediate(resolve));
           sliceStart = performance.now();
         }
       }
-      throttled = false;
-      if (paused && !closed) {
+      if (paused && !closed && !flooded) {
         paused = false;
         ws.resume();
       }

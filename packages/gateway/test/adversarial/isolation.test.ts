@@ -20,6 +20,9 @@ const CLASS_SIZE = 25;
 const ROUNDS = 6;
 const ROOM = 'class';
 const MALLORY = 'mallory';
+/** The byte flood's frames (a ping padded to just under the frame limit) and the deep-nesting frames, at least. */
+const FLOOD_FRAME_BYTES = DEFAULT_LIMITS.maxFrameBytes - 200;
+const DEEP_FRAME_BYTES = 24_000;
 /** Generous: the suite shares two cores with every other test file. */
 const RUN_TIMEOUT_MS = 60_000;
 
@@ -33,6 +36,8 @@ interface Imposed {
   presence: number;
   /** Error codes and close codes it got. */
   refusals: Set<string>;
+  /** Frames of its that the engine handled (connects included): the server's work on its behalf. */
+  handled: number;
   seconds: number;
 }
 
@@ -40,10 +45,29 @@ interface Imposed {
 const bucket = (burst: number, perSecond: number, seconds: number) => burst + perSecond * seconds + 1;
 
 /** Per misbehaviour that the budgets bound: what the 24 may have been sent because of it, at most. */
+/**
+ * What the frame limiter lets a flooder make the server handle: its connect and join, the frames the bucket
+ * admits, and the one refused before the gateway stops handing its frames over (it is throttled, then closed).
+ */
+const floodWork = (seconds: number, frameBytes = 0) =>
+  2 + 1 + Math.min(bucket(DEFAULTS.rateBurst, DEFAULTS.ratePerSecond, seconds), frameBytes === 0 ? Infinity : bucket(DEFAULTS.rateBytesBurst, DEFAULTS.rateBytesPerSecond, seconds) / frameBytes);
+
 const BOUNDS: Record<string, (imposed: Imposed) => void> = {
-  'floods frames': ({ messages, refusals, seconds }) => {
+  'floods frames': ({ messages, refusals, handled, seconds }) => {
     expect(refusals).toContain('rate_limited');
     expect(messages.length).toBeLessThanOrEqual(bucket(DEFAULTS.classEventBurst, DEFAULTS.classEventsPerSecond, seconds));
+    expect(handled).toBeLessThanOrEqual(floodWork(seconds));
+  },
+  'floods bytes': ({ refusals, handled, seconds }) => {
+    expect(refusals).toContain('rate_limited');
+    expect(handled).toBeLessThanOrEqual(floodWork(seconds, FLOOD_FRAME_BYTES));
+  },
+  'sends invalid JSON': ({ handled, seconds }) => {
+    expect(handled).toBeLessThanOrEqual(floodWork(seconds));
+  },
+  'sends deep nesting': ({ refusals, handled, seconds }) => {
+    expect(refusals).toContain('bad_request');
+    expect(handled).toBeLessThanOrEqual(floodWork(seconds, DEEP_FRAME_BYTES));
   },
   'rejoins in a loop': ({ presence, refusals, seconds }) => {
     expect(refusals).toContain('rate_limited');
@@ -65,6 +89,8 @@ interface MisbehaviourContext {
   connect(): Promise<TestClient>;
   /** True once the well-behaved members are done. */
   done(): boolean;
+  /** Resolves when they are. */
+  stopped: Promise<void>;
 }
 
 /** Yields to the event loop so the gateway (same process) runs between bursts of a misbehaving client. */
@@ -73,7 +99,13 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** Sends frames in bursts until the others are done or the socket closes. */
 async function burst(client: TestClient, ctx: MisbehaviourContext, frame: (i: number) => string, perBurst = 50): Promise<void> {
   for (let i = 0; !ctx.done() && client.closeCode === undefined; ) {
-    for (let end = i + perBurst; i < end && client.ws.readyState === client.ws.OPEN; i++) client.send(frame(i));
+    let flushed: Promise<unknown> = turn();
+    for (let end = i + perBurst; i < end && client.ws.readyState === client.ws.OPEN; i++) {
+      flushed = new Promise((resolve) => client.ws.send(frame(i), resolve));
+    }
+    // Paced by its own socket, as a flooder on its own link is: a server that stops reading it must not make
+    // this process (which hosts the gateway) buffer without bound.
+    await Promise.race([flushed, ctx.stopped]);
     await turn();
   }
 }
@@ -101,7 +133,7 @@ const MISBEHAVIOURS: Record<string, Misbehaviour> = {
   },
   'floods bytes': async (ctx) => {
     const client = await ctx.connect();
-    const padding = 'b'.repeat(DEFAULT_LIMITS.maxFrameBytes - 200);
+    const padding = 'b'.repeat(FLOOD_FRAME_BYTES);
     await burst(client, ctx, (i) => JSON.stringify({ action: 'ping', id: `b${i}`, padding }), 10);
   },
   'sends oversize frames': (ctx) =>
@@ -151,6 +183,12 @@ const MISBEHAVIOURS: Record<string, Misbehaviour> = {
   },
 };
 
+/** Frames (and connects) the engine handled so far, every action. */
+async function handledFrames(gateway: Gateway): Promise<number> {
+  const { values } = await gateway.metrics.actionDuration.get();
+  return values.filter((v) => v.metricName?.endsWith('_count') === true).reduce((sum, v) => sum + v.value, 0);
+}
+
 /** The 24 chat and draw while `misbehaviour` (if any) runs; asserts delivery, order, no closes, and the bound. */
 async function runClass(name: string, misbehaviour: Misbehaviour | undefined): Promise<void> {
   const gateway = await startTestGateway({ CLASSWIRE_CLASSROOM: '1' });
@@ -163,12 +201,15 @@ async function runClass(name: string, misbehaviour: Misbehaviour | undefined): P
     }
 
     let finished = false;
+    let stop: () => void = () => undefined;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
     const misbehaverClients: TestClient[] = [];
     const startedAt = performance.now();
     const misbehaving =
       misbehaviour?.({
         gateway,
         done: () => finished,
+        stopped,
         connect: async () => {
           const client = await TestClient.connect(gateway, await makeToken({ sub: MALLORY, name: 'Mallory', rooms: [ROOM] }));
           misbehaverClients.push(client);
@@ -194,8 +235,11 @@ async function runClass(name: string, misbehaviour: Misbehaviour | undefined): P
       }),
     );
     const lastSeq = Math.max(...acked);
+    // The 24's connects, joins and publishes, handled whatever the misbehaving member did.
+    const membersWork = (CLASS_SIZE - 1) * (2 + 2 * ROUNDS);
     await Promise.all(members.map((member) => member.next((f) => f.type === 'message' && f.seq === lastSeq, 15_000)));
     finished = true;
+    stop();
     await misbehaving;
     const seconds = (performance.now() - startedAt) / 1000;
 
@@ -214,6 +258,7 @@ async function runClass(name: string, misbehaviour: Misbehaviour | undefined): P
       messages: witness.frames.filter((f) => f.type === 'message' && fromMallory(f)),
       presence: witness.frames.filter((f) => f.type === 'presence' && (f.member as { userId?: string } | undefined)?.userId === MALLORY).length,
       refusals: new Set(misbehaverClients.flatMap((c) => [...c.frames.filter((f) => f.type === 'error').map((f) => String(f.code)), String(c.closeCode)])),
+      handled: (await handledFrames(gateway)) - membersWork,
       seconds,
     };
     BOUNDS[name]?.(imposed);
