@@ -113,9 +113,9 @@ export function hasReacted(reactions: readonly MessageReaction[] | undefined, em
   return reactions?.some((reaction) => reaction.emoji === emoji && reaction.by.some((r) => r.userId === userId)) === true;
 }
 
-/** "Ada, Bo and 3 others": who reacted, for a chip's label; members present lend their current names. */
+/** "Ada, Bo and 3 others": who reacted, by name, for a chip's label; members present lend their current names. */
 export function reactorsLabel(by: readonly Reactor[], roster: readonly Member[] = [], shown = 3): string {
-  const names = by.map((r) => roster.find((m) => m.userId === r.userId)?.name ?? r.name);
+  const names = by.map((r) => roster.find((m) => m.userId === r.userId)?.name ?? r.name).sort((a, b) => a.localeCompare(b));
   if (names.length <= shown) return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
   const rest = names.length - shown;
   return `${names.slice(0, shown).join(', ')} and ${rest} other${rest === 1 ? '' : 's'}`;
