@@ -180,6 +180,8 @@ describe('a poll in three browsers', { timeout: 60_000 }, () => {
     await chip(bo, 2).click();
     await chip(ada, 1).waitFor();
     await message(bo).getByRole('button', { name: /^React to Ada Lovelace/ }).click();
+    await message(bo).getByRole('group', { name: "React to Ada Lovelace's message" }).waitFor();
+    await bo.screenshot('reactions-picker');
     await message(bo).locator('[data-pick="🎉"]').click();
     await message(ada).locator('.chip[data-emoji="🎉"][data-count="1"]').waitFor();
     await teacher.screenshot('reactions-teacher-chat');
