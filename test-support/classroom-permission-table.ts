@@ -108,6 +108,14 @@ export const PERMISSION_CASES: readonly PermissionCase[] = [
   { event: 'announce.unpin', when: 'one pinned', allowed: STAFF },
   { event: 'announce.seen', when: 'one pinned', allowed: ['student'] },
   { event: 'announce.seen', when: 'one pinned, sender muted (mute is for chat)', control: meMuted, allowed: ['student'] },
+  { event: 'chat.react', when: 'chat open', allowed: MEMBERS },
+  { event: 'chat.react', when: 'chat locked', control: chatLocked, allowed: STAFF },
+  { event: 'chat.react', when: 'sender muted', control: meMuted, allowed: STAFF },
+  { event: 'chat.unreact', when: 'own reaction', allowed: MEMBERS },
+  { event: 'chat.unreact', when: 'own reaction, chat locked', control: chatLocked, allowed: STAFF },
+  { event: 'chat.unreact', when: 'own reaction, sender muted', control: meMuted, allowed: STAFF },
+  { event: 'reaction.send', when: 'any time', allowed: ['student'] },
+  { event: 'reaction.send', when: 'chat locked, sender muted (live reactions are not chat)', control: { ...chatLocked, ...meMuted }, allowed: ['student'] },
 ];
 
 export function caseTitle(c: PermissionCase): string {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { ClassroomEvent } from '@classwire/protocol';
+import { LIVE_REACTION_KINDS, MESSAGE_REACTIONS, type ClassroomEvent } from '@classwire/protocol';
 import { RESERVED_KEYS, hostileJson, hostileNumber, hostileString, withRawKey } from './adversarial.js';
 
 /**
@@ -37,6 +37,21 @@ export const CLASSROOM_EVENTS: readonly ClassroomEvent[] = [
   'moderation.mute',
   'moderation.grant',
   'moderation.remove',
+  'poll.create',
+  'poll.open',
+  'poll.close',
+  'poll.share',
+  'poll.answer',
+  'timer.set',
+  'timer.pause',
+  'timer.resume',
+  'timer.clear',
+  'announce.pin',
+  'announce.unpin',
+  'announce.seen',
+  'chat.react',
+  'chat.unreact',
+  'reaction.send',
 ];
 
 const text = fc.oneof(
@@ -138,6 +153,11 @@ function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unkno
       return nearlyValid({ id: pollId, text });
     case 'announce.seen':
       return nearlyValid({ id: pollId });
+    case 'chat.react':
+    case 'chat.unreact':
+      return nearlyValid({ seq, emoji: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...MESSAGE_REACTIONS) }, hostileString) });
+    case 'reaction.send':
+      return nearlyValid({ kind: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...LIVE_REACTION_KINDS) }, fc.constantFrom(...RESERVED_KEYS), hostileString) });
     case 'chat.typing':
     case 'hand.raise':
     case 'hand.clear':

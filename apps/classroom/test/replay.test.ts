@@ -83,6 +83,8 @@ describe('the report’s words and times', () => {
     expect(describeEvent(lesson[6]!)).toBe('edited message #4 to: Hello!');
     expect(describeEvent(recorded(0, 'chat.message', null, null))).toBe('(message removed)');
     expect(describeEvent(recorded(0, 'wb.shape', { kind: 'rect' }))).toBe('drew a rect');
+    expect(describeEvent(recorded(0, 'chat.react', { seq: 4, emoji: '👍' }))).toBe('reacted 👍 to message #4');
+    expect(describeEvent(recorded(0, 'chat.unreact', { seq: 4, emoji: '👍' }))).toBe('took back 👍 on message #4');
   });
 
   it('formats lesson times as m:ss or h:mm:ss', () => {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { INITIAL_CONTROL, encodeMessageBody, isStaff, type ClassroomEvent, type Role, type Target } from '@classwire/protocol';
 import { Classroom, Engine, MemoryBroker, MemoryPresence, MemoryRegistry } from '@classwire/core';
 import { ME, OTHER_AUTHOR, PERMISSION_CASES, PRESENT, ROLES, caseTitle, type PermissionCase } from '../../../test-support/classroom-permission-table.js';
-import { controlChange } from '../src/classroom/room-state.js';
+import { COLLECTIONS, controlChange } from '../src/classroom/room-state.js';
+import { reactionField } from '../src/classroom/chat-reactions.js';
 import { RecordingFanOut } from './recording-fanout.js';
 
 /**
@@ -60,6 +61,11 @@ function dataFor(event: ClassroomEvent, target: Target, authored: { seq: number;
       return { id: 'pinned' };
     case 'announce.unpin':
       return {};
+    case 'chat.react':
+    case 'chat.unreact':
+      return { seq: authored.seq, emoji: '👍' };
+    case 'reaction.send':
+      return { kind: 'question' };
     case 'timer.pause':
     case 'timer.resume':
     case 'timer.clear':
@@ -119,6 +125,13 @@ async function serverAllows(row: PermissionCase, role: Role): Promise<boolean> {
   // The case's control state, stored as a control change would store it.
   const body = encodeMessageBody('test.seed', {}, { userId: 'seeder', role: 'server', name: 'seeder' });
   await broker.publish(ROOM, body, { effects: { ops: controlChange(INITIAL_CONTROL, { ...INITIAL_CONTROL, ...row.control }) } });
+  // The reaction `chat.unreact` takes back, stored as `chat.react` stores it (whatever ME's role: the rule decides).
+  if (row.event === 'chat.unreact') {
+    const field = reactionField(message.seq as number, '👍', ME);
+    await broker.publish(ROOM, encodeMessageBody('test.seed', {}, { userId: 'seeder', role: 'server', name: 'seeder' }), {
+      effects: { ops: [{ op: 'set', collection: COLLECTIONS.chatReactions, field, value: ME }] },
+    });
+  }
 
   await enter(ME, ME, role);
   const ephemeral = row.event === 'chat.typing' || row.event === 'wb.cursor';

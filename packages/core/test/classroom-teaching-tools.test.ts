@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { POLL_LIMITS, TIMER_LIMITS, type ClassroomSnapshot, type PollTally, type Role } from '@classwire/protocol';
+import { POLL_LIMITS, REACTION_LIMITS, TIMER_LIMITS, applyEvent, applySnapshot, initialState, liveReactionLevels, type ClassroomMessage, type ClassroomSnapshot, type LiveReactionCounts, type PollTally, type Role } from '@classwire/protocol';
 import { Classroom, Engine, MemoryBroker, MemoryPresence, MemoryRegistry } from '@classwire/core';
 import { eventually } from '../../../test-support/harness.js';
 import { RecordingFanOut, type Frame } from './recording-fanout.js';
@@ -339,5 +339,116 @@ describe('announcements with read receipts', () => {
     for (const who of ['teacher', 'ta', 'obs']) await t.refused(who, 'announce.seen', { id: 'x' }, 'forbidden');
     for (const who of ['ann', 'obs']) await t.refused(who, 'announce.unpin', {}, 'forbidden');
     await t.refused('ann', 'announce.receipts', { id: 'x', seenBy: [] }, 'bad_request');
+  });
+});
+
+describe('reactions on chat messages', () => {
+  it('puts and takes back emoji, sequenced, with counts and reactors in every late snapshot', async () => {
+    const t = await classOf();
+    const posted = await t.ok('ann', 'chat.message', { text: 'Is the test on Friday?' });
+    const seq = posted.seq as number;
+    await t.ok('bob', 'chat.react', { seq, emoji: '👍' });
+    await t.ok('teacher', 'chat.react', { seq, emoji: '❓' });
+    await t.ok('ann', 'chat.react', { seq, emoji: '👍' });
+    const reacted = t.messages('obs', 'chat.react');
+    expect(reacted.map((f) => [f.data, (f.from as { userId: string }).userId])).toEqual([
+      [{ seq, emoji: '👍' }, 'bob'],
+      [{ seq, emoji: '❓' }, 'teacher'],
+      [{ seq, emoji: '👍' }, 'ann'],
+    ]);
+    expect(reacted.every((f) => typeof f.seq === 'number' && f.seq > seq)).toBe(true);
+    await t.enter('late', 'student');
+    expect(t.snapshotOf('late').chat![0]!.reactions).toEqual([
+      { emoji: '👍', by: [{ userId: 'ann', name: 'Name ann' }, { userId: 'bob', name: 'Name bob' }] },
+      { emoji: '❓', by: [{ userId: 'teacher', name: 'Name teacher' }] },
+    ]);
+    await t.ok('bob', 'chat.unreact', { seq, emoji: '👍' });
+    await t.ok('teacher', 'chat.unreact', { seq, emoji: '❓' });
+    await t.enter('later', 'observer');
+    expect(t.snapshotOf('later').chat![0]!.reactions).toEqual([{ emoji: '👍', by: [{ userId: 'ann', name: 'Name ann' }] }]);
+    // An edit keeps the reactions; a member who was there all along sees what a late joiner sees.
+    await t.ok('ann', 'chat.edit', { seq, text: 'Is the test on Monday?' });
+    await t.enter('latest', 'observer');
+    let state = applySnapshot(initialState(), t.snapshotOf('obs'));
+    for (const frame of t.fanout.frames('obs').filter((f) => f.type === 'message')) state = applyEvent(state, frame as unknown as ClassroomMessage);
+    expect(state.chat).toEqual(t.snapshotOf('latest').chat);
+    expect(state.chat[0]).toMatchObject({ text: 'Is the test on Monday?', reactions: [{ emoji: '👍', by: [{ userId: 'ann' }] }] });
+  });
+
+  it('refuses a repeat, a reaction never put, unknown and deleted messages, emoji off the list, and a fourth emoji', async () => {
+    const t = await classOf();
+    const seq = (await t.ok('ann', 'chat.message', { text: 'hello' })).seq as number;
+    await t.ok('bob', 'chat.react', { seq, emoji: '🎉' });
+    await t.refused('bob', 'chat.react', { seq, emoji: '🎉' }, 'conflict');
+    await t.refused('bob', 'chat.unreact', { seq, emoji: '👍' }, 'not_found');
+    await t.refused('bob', 'chat.react', { seq: seq + 100, emoji: '👍' }, 'not_found');
+    for (const emoji of ['🍕', 'x', '👍👍', '']) await t.refused('bob', 'chat.react', { seq, emoji }, 'bad_request');
+    await t.refused('bob', 'chat.react', { seq, emoji: '👍', extra: 1 }, 'bad_request');
+    await t.ok('bob', 'chat.react', { seq, emoji: '👍' });
+    await t.ok('bob', 'chat.react', { seq, emoji: '😂' });
+    await t.refused('bob', 'chat.react', { seq, emoji: '❤️' }, 'payload_too_large');
+    // Taking one back makes room for another.
+    await t.ok('bob', 'chat.unreact', { seq, emoji: '😂' });
+    await t.ok('bob', 'chat.react', { seq, emoji: '❤️' });
+    await t.refused('obs', 'chat.react', { seq, emoji: '👍' }, 'forbidden');
+    await t.ok('teacher', 'moderation.mute', { userId: 'ann', muted: true });
+    await t.refused('ann', 'chat.react', { seq, emoji: '👍' }, 'forbidden');
+    await t.ok('teacher', 'chat.delete', { seq });
+    await t.refused('bob', 'chat.react', { seq, emoji: '😮' }, 'not_found');
+    await t.refused('bob', 'chat.unreact', { seq, emoji: '👍' }, 'not_found');
+    await t.enter('late', 'student');
+    expect(t.snapshotOf('late').chat).toEqual([]);
+  });
+});
+
+describe('live reactions', () => {
+  it('counts each student once per kind and window and tells staff in coalesced batches, never students', async () => {
+    const t = await classOf();
+    const students = ['ann', 'bob', ...Array.from({ length: 10 }, (_, i) => `s${i}`)];
+    for (const who of students.slice(2)) await t.enter(who, 'student');
+    for (const who of students) await t.ok(who, 'reaction.send', { kind: 'question' });
+    // Pressing again (a burst of clicks) is acknowledged and changes nothing.
+    for (let i = 0; i < 5; i++) await t.ok('ann', 'reaction.send', { kind: 'question' });
+    await t.ok('ann', 'reaction.send', { kind: 'slower' });
+    const batches = () => t.messages('teacher', 'reaction.counts').map((f) => f.data as LiveReactionCounts);
+    await eventually(() => batches().at(-1)?.sentAt.question?.length === students.length && batches().at(-1)?.sentAt.slower?.length === 1);
+    expect(batches().length).toBeLessThan(students.length / 4);
+    expect(t.messages('ta', 'reaction.counts').length).toBe(batches().length);
+    for (const who of ['ann', 'obs']) expect(t.messages(who, 'reaction.counts')).toEqual([]);
+    // Not sequenced: nothing went to the room.
+    expect(t.messages('obs', 'reaction.send')).toEqual([]);
+    const last = batches().at(-1)!;
+    expect(last).toMatchObject({ at: START, windowMs: REACTION_LIMITS.liveWindowMs, sentAt: { question: students.map(() => START), slower: [START] } });
+    expect(liveReactionLevels(last, START + 2_500).find((l) => l.kind === 'question')).toMatchObject({ count: students.length, freshness: 0.75 });
+    expect(liveReactionLevels(last, START + REACTION_LIMITS.liveWindowMs).every((l) => l.count === 0 && l.freshness === 0)).toBe(true);
+    // Staff joining late get the counts; students do not.
+    await t.enter('ta2', 'assistant');
+    expect(t.snapshotOf('ta2').liveReactions?.sentAt.question).toHaveLength(students.length);
+    await t.enter('late', 'student');
+    expect(t.snapshotOf('late').liveReactions).toBeUndefined();
+  });
+
+  it('counts a student again once the window has passed, and forgets what left it', async () => {
+    const t = await classOf();
+    await t.ok('ann', 'reaction.send', { kind: 'louder' });
+    await t.ok('bob', 'reaction.send', { kind: 'got-it' });
+    const last = () => t.messages('teacher', 'reaction.counts').at(-1)?.data as LiveReactionCounts | undefined;
+    await eventually(() => last()?.sentAt.louder?.length === 1 && last()?.sentAt['got-it']?.length === 1);
+    t.clock.value = START + REACTION_LIMITS.liveWindowMs;
+    const before = t.messages('teacher', 'reaction.counts').length;
+    await t.ok('ann', 'reaction.send', { kind: 'louder' });
+    await eventually(() => t.messages('teacher', 'reaction.counts').length > before);
+    expect(last()).toEqual({ at: START + REACTION_LIMITS.liveWindowMs, windowMs: REACTION_LIMITS.liveWindowMs, sentAt: { louder: [START + REACTION_LIMITS.liveWindowMs] } });
+    await t.enter('ta2', 'assistant');
+    expect(t.snapshotOf('ta2').liveReactions?.sentAt).toEqual({ louder: [START + REACTION_LIMITS.liveWindowMs] });
+  });
+
+  it('lets only students send them, of the catalogue only', async () => {
+    const t = await classOf();
+    for (const who of ['teacher', 'ta', 'obs']) await t.refused(who, 'reaction.send', { kind: 'question' }, 'forbidden');
+    for (const kind of ['clap', '', 'QUESTION', '__proto__']) await t.refused('ann', 'reaction.send', { kind }, 'bad_request');
+    await t.refused('ann', 'reaction.send', { kind: 'question', count: 25 }, 'bad_request');
+    await t.refused('ann', 'reaction.counts', { at: 0, windowMs: 1, sentAt: {} }, 'bad_request');
+    await t.refused('ann', 'reaction.nope', {}, 'bad_request');
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLASSROOM_LIMITS, CLOSE_CODES, type ClassroomSnapshot } from '@classwire/protocol';
+import { CLASSROOM_LIMITS, CLOSE_CODES, type ClassroomSnapshot, type LiveReactionCounts } from '@classwire/protocol';
 import { connect, type ClasswireClient, type CloseInfo, type Room, type RoomMessage } from '../../client/src/node.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import type { Gateway } from '../src/index.js';
@@ -259,6 +259,40 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     await eventually(() => seenBy()?.length === 3);
     expect(seenBy()!.map((r) => r.userId).sort()).toEqual(['s0', 's1', 's2']);
     for (const s of students) expect(s.messages.filter((m) => (m.event as string) === 'announce.receipts')).toEqual([]);
+  });
+
+  it('live reactions from students on every node reach the teacher as counts, and no student', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const students = await Promise.all([0, 1, 2, 3].map((i) => member(on(i), roomId, 'student', `s${i}`)));
+    // Everyone at once, and each twice: a repeat inside the window counts once.
+    await Promise.all(students.flatMap((s) => [s.room.publish('reaction.send', { kind: 'question' }), s.room.publish('reaction.send', { kind: 'question' })]));
+    await students[0]!.room.publish('reaction.send', { kind: 'slower' });
+    const latest = () => teacher.messages.filter((m) => (m.event as string) === 'reaction.counts').at(-1)?.data as LiveReactionCounts | undefined;
+    await eventually(() => latest()?.sentAt.question?.length === students.length && latest()?.sentAt.slower?.length === 1);
+    for (const s of students) expect(s.messages.filter((m) => (m.event as string).startsWith('reaction.'))).toEqual([]);
+    const late = await member(on(1), roomId, 'assistant', 'ta');
+    expect(late.snapshots[0]!.liveReactions?.sentAt.question).toHaveLength(students.length);
+  });
+
+  it('reacts to a chat message from every node at once: each reaction counted once, toggled off, in late snapshots', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const students = await Promise.all([0, 1, 2].map((i) => member(on(i), roomId, 'student', `s${i}`)));
+    const seq = (await teacher.room.publish('chat.message', { text: 'Ready for the quiz?' }))!;
+    await Promise.all(students.map((s) => s.room.publish('chat.react', { seq, emoji: '👍' })));
+    await students[1]!.room.publish('chat.react', { seq, emoji: '❓' });
+    await expect(students[1]!.room.publish('chat.react', { seq, emoji: '❓' })).rejects.toMatchObject({ code: 'conflict' });
+    await eventually(() => teacher.messages.filter((m) => m.event === 'chat.react').length === 4);
+    const snapshotReactions = async (sub: string) => (await member(on(2), roomId, 'observer', sub)).snapshots[0]!.chat!.find((c) => c.seq === seq)!.reactions;
+    expect(await snapshotReactions('o1')).toEqual([
+      { emoji: '👍', by: ['s0', 's1', 's2'].map((userId) => ({ userId, name: userId })) },
+      { emoji: '❓', by: [{ userId: 's1', name: 's1' }] },
+    ]);
+    await students[1]!.room.publish('chat.unreact', { seq, emoji: '❓' });
+    await eventually(() => students[0]!.messages.some((m) => m.event === 'chat.unreact'));
+    expect(await snapshotReactions('o2')).toEqual([{ emoji: '👍', by: ['s0', 's1', 's2'].map((userId) => ({ userId, name: userId })) }]);
+    await expect(students[0]!.room.publish('chat.react', { seq: seq + 1000, emoji: '👍' })).rejects.toMatchObject({ code: 'not_found' });
   });
 
   it('ends the class: every member is told and closed with 4503', async () => {

@@ -72,6 +72,11 @@ function offered(p: Permissions, row: PermissionCase, role: Role): boolean | und
       return p.pinAnnouncement;
     case 'announce.seen':
       return p.acknowledgeAnnouncement;
+    case 'chat.react':
+    case 'chat.unreact':
+      return p.reactToMessages;
+    case 'reaction.send':
+      return p.sendLiveReactions;
   }
 }
 

@@ -9,10 +9,13 @@ import {
   CLASSROOM_LIMITS,
   applyEvent,
   applySnapshot,
+  hasReacted,
   initialState,
   permissionsOf,
   withOwnAnswer,
   type ClassSettings,
+  type LiveReactionKind,
+  type MessageReactionEmoji,
   type PollCreateData,
   type ClassroomSnapshot,
   type ClassroomState,
@@ -133,6 +136,10 @@ export interface Classroom {
   unpinAnnouncement(): Promise<boolean>;
   /** The read receipt for the displayed announcement: sent once per announcement, quietly. */
   acknowledgeAnnouncement(id: string): void;
+  /** A live reaction to the staff (students); a repeat within its window counts once on the server. */
+  sendLiveReaction(kind: LiveReactionKind): Promise<boolean>;
+  /** Puts `emoji` on the chat message at `seq`, or takes it back when the viewer's is already there. */
+  toggleMessageReaction(seq: number, emoji: MessageReactionEmoji): Promise<boolean>;
   setTimer(seconds: number): Promise<boolean>;
   pauseTimer(): Promise<boolean>;
   resumeTimer(): Promise<boolean>;
@@ -408,6 +415,12 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
       acknowledged.add(id);
       // A receipt that fails (the announcement changed meanwhile) is not news for the student.
       publish('announce.seen', { id }).catch(() => acknowledged.delete(id));
+    },
+    sendLiveReaction: (kind) => act('reaction.send', { kind }),
+    toggleMessageReaction: (seq, emoji) => {
+      const entry = state.value.chat.find((message) => message.seq === seq);
+      const mine = me.value !== undefined && hasReacted(entry?.reactions, emoji, me.value.userId);
+      return act(mine ? 'chat.unreact' : 'chat.react', { seq, emoji });
     },
     setTimer: (seconds) => act('timer.set', { seconds }),
     pauseTimer: () => act('timer.pause', {}),

@@ -15,6 +15,10 @@ export function describeEvent(event: TranscriptEvent): string {
       return `edited message #${String(field(data, 'seq'))} to: ${typeof text === 'string' ? text : '(removed)'}`;
     case 'chat.delete':
       return `deleted message #${String(field(data, 'seq'))}`;
+    case 'chat.react':
+      return `reacted ${String(field(data, 'emoji'))} to message #${String(field(data, 'seq'))}`;
+    case 'chat.unreact':
+      return `took back ${String(field(data, 'emoji'))} on message #${String(field(data, 'seq'))}`;
     case 'chat.private':
       return `privately: ${typeof text === 'string' ? text : '(removed)'}`;
     case 'hand.raise':

@@ -144,6 +144,55 @@ describe('a poll in three browsers', { timeout: 60_000 }, () => {
     await ada.screenshot('announcement-student');
   });
 
+  it('sends live reactions: the teacher sees them counted, once per student, and no student sees them', async () => {
+    const bar = (person: Participant) => person.page.getByRole('group', { name: 'Send a reaction to your teachers' });
+    // Keyboard only for Ada.
+    await bar(ada).getByRole('button', { name: 'Question' }).focus();
+    await ada.page.keyboard.press('Enter');
+    await bar(ada).getByRole('button', { name: 'Question', pressed: true }).waitFor();
+    await bar(bo).getByRole('button', { name: 'Question' }).click();
+    await bar(bo).getByRole('button', { name: 'Question' }).click();
+    await bar(bo).getByRole('button', { name: 'Slower' }).click();
+    await teacher.page.locator('li[data-kind="question"][data-count="2"]').waitFor();
+    await teacher.page.locator('li[data-kind="slower"][data-count="1"]').waitFor();
+    expect(await bar(teacher).count()).toBe(0);
+    expect(await ada.page.getByRole('list', { name: "Students' reactions in the last seconds" }).count()).toBe(0);
+    await teacher.screenshot('reactions-teacher-live');
+    await ada.screenshot('reactions-student-bar');
+  });
+
+  it('reacts to a chat message: another member sees the chip, adds to it, and it toggles off', async () => {
+    await ada.page.getByLabel('Message the class').fill('Is gravity a force or a field?');
+    await ada.page.getByLabel('Message the class').press('Enter');
+    const message = (person: Participant) => person.page.locator('li.message', { hasText: 'Is gravity a force or a field?' });
+    await message(teacher).waitFor();
+    // Keyboard only for the teacher: the message's React button, then the first emoji of the picker.
+    await message(teacher).getByRole('button', { name: /^React to Ada Lovelace/ }).focus();
+    await teacher.page.keyboard.press('Enter');
+    await message(teacher).getByRole('group', { name: "React to Ada Lovelace's message" }).waitFor();
+    await teacher.page.keyboard.press('Enter');
+    const chip = (person: Participant, count: number) => message(person).locator(`.chip[data-emoji="👍"][data-count="${count}"]`);
+    await chip(bo, 1).waitFor();
+    expect(await chip(bo, 1).getAttribute('title')).toBe('Ms Rivera');
+    await chip(bo, 1).click();
+    await chip(ada, 2).waitFor();
+    expect(await chip(ada, 2).getAttribute('title')).toBe('Bo Chen and Ms Rivera');
+    await chip(bo, 2).click();
+    await chip(ada, 1).waitFor();
+    await message(bo).getByRole('button', { name: /^React to Ada Lovelace/ }).click();
+    await message(bo).getByRole('group', { name: "React to Ada Lovelace's message" }).waitFor();
+    await bo.screenshot('reactions-picker');
+    await message(bo).locator('[data-pick="🎉"]').click();
+    await message(ada).locator('.chip[data-emoji="🎉"][data-count="1"]').waitFor();
+    await teacher.screenshot('reactions-teacher-chat');
+    await ada.screenshot('reactions-student-chat');
+    await chip(teacher, 1).click();
+    await message(ada).locator('.chip[data-emoji="👍"]').waitFor({ state: 'detached' });
+    await message(bo).locator('.chip[data-emoji="🎉"]').click();
+    await message(ada).locator('.chip').first().waitFor({ state: 'detached' });
+    for (const person of everyone) expect(person.errors).toEqual([]);
+  });
+
   it('fits a phone: at 390 px the header keeps Leave on screen and the poll stays usable', async () => {
     for (const [person, name] of [
       [teacher, 'poll-teacher-390'],
@@ -160,6 +209,16 @@ describe('a poll in three browsers', { timeout: 60_000 }, () => {
       await poll(person).scrollIntoViewIfNeeded();
       await person.screenshot(name);
     }
+    // The reaction bar (students) and the live counts (staff) fit too.
+    const bar = bo.page.getByRole('group', { name: 'Send a reaction to your teachers' });
+    await bar.scrollIntoViewIfNeeded();
+    for (const button of await bar.getByRole('button').all()) {
+      const box = await button.boundingBox();
+      expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+    }
+    await bo.screenshot('reactions-student-390');
+    await teacher.page.getByRole('heading', { name: 'Live reactions' }).scrollIntoViewIfNeeded();
+    await teacher.screenshot('reactions-teacher-390');
     for (const person of everyone) expect(person.errors).toEqual([]);
   });
 });

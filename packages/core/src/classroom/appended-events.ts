@@ -69,7 +69,7 @@ export class AppendedEvents {
     remembered: boolean,
   ): Promise<{ control: ControlState; plan: Plan }> {
     const handler = EVENT_HANDLERS[event];
-    const input = { actor: connection, room, data, services: this.services };
+    const input = { actor: connection, sender: senderOf(connection), room, data, services: this.services };
     const known = remembered && handler.reads === undefined ? this.controls.get(room) : undefined;
     if (known !== undefined) {
       try {
@@ -78,7 +78,7 @@ export class AppendedEvents {
         if (!(error instanceof ProtocolError)) throw error;
       }
     }
-    const query: StateQuery = { ...handler.reads?.(data), [COLLECTIONS.control]: 'all' };
+    const query: StateQuery = { ...handler.reads?.(data, connection), [COLLECTIONS.control]: 'all' };
     const state = await this.store.read(room, query);
     const control = parseControl(state.collections[COLLECTIONS.control]);
     this.controls.remember(room, control);

@@ -31,6 +31,7 @@ import { PrivateMessages } from './private-messages.js';
 import { PollAnswers, ownAnswersQuery, pollsQuery } from './polls.js';
 import { timerQuery } from './timer.js';
 import { AnnouncementReceiptsPath, announcementQuery } from './announcements.js';
+import { LiveReactions, liveReactionsQuery } from './live-reactions.js';
 import { RoomStore } from './room-store.js';
 import { SnapshotCache, snapshotFrames, snapshotQuery, snapshotText } from './snapshot.js';
 
@@ -52,6 +53,8 @@ export interface ClassroomOptions {
   eventRate?: { perSecond: number; burst: number };
   /** Read receipts landing within this window reach staff as one frame, ms. @default 250 */
   receiptWindowMs?: number;
+  /** Live reactions stored within this window reach staff as one frame, ms. @default 250 */
+  reactionWindowMs?: number;
 }
 
 const DEFAULT_BOARD_RATE: BoardRate = {
@@ -98,6 +101,7 @@ export class Classroom {
   private readonly privateMessages: PrivateMessages;
   private readonly pollAnswers: PollAnswers;
   private readonly receipts: AnnouncementReceiptsPath;
+  private readonly liveReactions: LiveReactions;
   private readonly broker: Broker;
   private readonly boardBudget: BoardBudget;
   private readonly eventRate: KeyedRate;
@@ -129,6 +133,7 @@ export class Classroom {
     this.privateMessages = new PrivateMessages(this.store, this.registry, this.presence, this.fanout, this.now);
     this.pollAnswers = new PollAnswers(this.store, this.registry, this.presence, this.fanout, this.now);
     this.receipts = new AnnouncementReceiptsPath(this.store, this.registry, this.presence, this.fanout, this.now, options.receiptWindowMs ?? 250);
+    this.liveReactions = new LiveReactions(this.store, this.registry, this.presence, this.fanout, this.now, options.reactionWindowMs ?? 250);
   }
 
   /** Throws `forbidden` when the user may not join: removed from the class, or a student after it ended. */
@@ -150,6 +155,7 @@ export class Classroom {
     if (event === 'chat.private') return this.privateMessages.publish(connection, withId(frame), parseData(event, frame));
     if (event === 'poll.answer') return this.pollAnswers.publish(connection, withId(frame), parseData(event, frame));
     if (event === 'announce.seen') return this.receipts.publish(connection, withId(frame), parseData(event, frame));
+    if (event === 'reaction.send') return this.liveReactions.publish(connection, withId(frame), parseData(event, frame));
     const appended = withId(frame);
     const data = parseData(event, frame);
     // Stored drawings reach every member: the drawer's rate is bounded before anything is read or stored.
@@ -159,7 +165,7 @@ export class Classroom {
 
   /** The snapshot frames for a join, and the seq and epoch they correspond to (see `snapshotText`). */
   async snapshot(connection: ConnectionState, room: string, full: boolean): Promise<{ seq: number; epoch: string; frames: string[] }> {
-    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection), ...timerQuery(), ...announcementQuery(connection) });
+    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection), ...timerQuery(), ...announcementQuery(connection), ...liveReactionsQuery(connection) });
     // A student's own answers are read apart: naming them needs the poll ids, and they are not in the log anyway.
     const own = isStaff(connection.role) ? undefined : await this.store.read(room, ownAnswersQuery(state, connection));
     const text = snapshotText(room, state, connection, full, this.snapshots, own, this.now());

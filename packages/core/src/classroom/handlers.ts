@@ -10,6 +10,7 @@ import {
   type EphemeralClassroomEvent,
   type MessageFrame,
   type Role,
+  type Sender,
   utf8Length,
 } from '@classwire/protocol';
 import { STATE_FRAME, STATE_SEQ, stateField, stateSeqField, type StateGuard, type StateOp, type StateQuery, type StateRead } from '../ports.js';
@@ -18,9 +19,10 @@ import { BOARD_BYTES_FIELD, COLLECTIONS, controlChange, type ControlState } from
 import { POLL_HANDLERS } from './polls.js';
 import { TIMER_HANDLERS } from './timer.js';
 import { ANNOUNCEMENT_HANDLERS } from './announcements.js';
+import { CHAT_REACTION_HANDLERS } from './chat-reactions.js';
 
 /** Events sequenced into the room log, each with a handler below. */
-export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private' | 'poll.answer' | 'announce.seen'>;
+export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private' | 'poll.answer' | 'announce.seen' | 'reaction.send'>;
 
 /** A decision taken against one read of the state: what to guard, what to change, what to do after. */
 export interface Plan {
@@ -49,6 +51,8 @@ export interface HandlerServices {
 
 export interface EventInput<E extends AppendedEvent> {
   actor: Actor;
+  /** The actor as messages name them (with their display name). */
+  sender: Sender;
   room: string;
   data: ClassroomEventMap[E];
   control: ControlState;
@@ -59,7 +63,7 @@ export interface EventInput<E extends AppendedEvent> {
 
 export interface EventHandler<E extends AppendedEvent> {
   /** The state the rule needs beyond the control state (always read). */
-  reads?: (data: ClassroomEventMap[E]) => StateQuery;
+  reads?: (data: ClassroomEventMap[E], actor: Actor) => StateQuery;
   /** Authorizes the event (throws ProtocolErrors) and plans its state change. */
   plan(input: EventInput<E>): Plan | Promise<Plan>;
 }
@@ -110,6 +114,7 @@ export const EVENT_HANDLERS: EventHandlers = {
   ...POLL_HANDLERS,
   ...TIMER_HANDLERS,
   ...ANNOUNCEMENT_HANDLERS,
+  ...CHAT_REACTION_HANDLERS,
   'chat.message': {
     plan: ({ actor, control }) => {
       authorize('chat.message', actor, control);

@@ -25,6 +25,10 @@ export const COLLECTIONS = {
   announcement: 'announcement',
   /** User id → name: the students who have seen the pinned announcement. */
   announceSeen: 'announceSeen',
+  /** `<message seq>|<emoji>|<user id>` → name: one reaction on a chat message (chat-reactions.ts). */
+  chatReactions: 'chatReactions',
+  /** `<kind>|<user id>` → server time: a student's live reaction still counting (live-reactions.ts). */
+  liveReactions: 'liveReactions',
 } as const;
 
 /** The `boardSize` field holding the serialized size of the board's items. */

@@ -1,8 +1,10 @@
-import { encodeSnapshotFrame, utf8Length, type Actor, type BoardEntry, type ChatEntry, type ClassroomSnapshot, type MessageFrame, type PrivateEntry, type RaisedHand } from '@classwire/protocol';
+import { encodeSnapshotFrame, utf8Length, type Actor, type BoardEntry, type ChatEntry, type ClassroomSnapshot, type MessageReaction, type MessageFrame, type PrivateEntry, type RaisedHand } from '@classwire/protocol';
 import type { StateQuery, StateRead } from '../ports.js';
 import { pollsSnapshot } from './polls.js';
 import { timerSnapshot } from './timer.js';
 import { announcementSnapshot } from './announcements.js';
+import { reactionsBySeq } from './chat-reactions.js';
+import { liveReactionsSnapshot } from './live-reactions.js';
 import { mayRead } from './private-messages.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 
@@ -14,6 +16,7 @@ export function snapshotQuery(full: boolean): StateQuery {
   const query: StateQuery = { [COLLECTIONS.control]: 'all', [COLLECTIONS.hands]: 'all', [COLLECTIONS.private]: 'all' };
   if (full) {
     query[COLLECTIONS.chat] = 'all';
+    query[COLLECTIONS.chatReactions] = 'all';
     query[COLLECTIONS.board] = 'all';
   }
   return query;
@@ -41,8 +44,9 @@ export class SnapshotCache {
       members = cached.members;
     } else {
       this.builds += 1;
+      const reactions = reactionsBySeq(state.collections[COLLECTIONS.chatReactions]);
       const shared = {
-        chat: sortedValues(state.collections[COLLECTIONS.chat]).map(chatEntryOf),
+        chat: sortedValues(state.collections[COLLECTIONS.chat]).map((stored) => chatEntryOf(stored, reactions)),
         whiteboard: Object.values(state.collections[COLLECTIONS.board] ?? {})
           .map(boardEntryOf)
           .sort((a, b) => a.seq - b.seq),
@@ -69,7 +73,7 @@ export function snapshotText(
   ownAnswers?: StateRead,
   serverTime?: number,
 ): string {
-  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state), ...announcementSnapshot(state, viewer), serverTime });
+  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state), ...announcementSnapshot(state, viewer), ...liveReactionsSnapshot(state, viewer, serverTime), serverTime });
   if (!full) return own;
   return `${own.slice(0, -1)},${cache.sharedMembers(room, state)}}`;
 }
@@ -116,9 +120,9 @@ function sortedValues(fields: Record<string, string> | undefined): string[] {
     .map((field) => fields[field]!);
 }
 
-function chatEntryOf(stored: string): ChatEntry {
+function chatEntryOf(stored: string, reactions: ReadonlyMap<number, MessageReaction[]>): ChatEntry {
   const frame = JSON.parse(stored) as MessageFrame & { edited?: boolean };
-  return {
+  const entry: ChatEntry = {
     seq: frame.seq!,
     ts: frame.ts,
     id: frame.id,
@@ -126,6 +130,9 @@ function chatEntryOf(stored: string): ChatEntry {
     text: (frame.data as { text: string }).text,
     edited: frame.edited === true,
   };
+  const own = reactions.get(entry.seq);
+  if (own !== undefined && own.length > 0) entry.reactions = own;
+  return entry;
 }
 
 function handOf(stored: string): RaisedHand {

@@ -13,6 +13,7 @@ import { applyControlEvent, handToLower, type ClassControl } from './control.js'
 import { applyPollEvent, initialPollsState, pollsFromSnapshot, type PollsState } from './poll-state.js';
 import type { ClassTimer } from './timer.js';
 import type { Announcement, AnnouncementReader } from './announcements.js';
+import { MESSAGE_REACTIONS, withMessageReaction, type LiveReactionCounts, type MessageReactionEmoji } from './reactions.js';
 import {
   CLASSROOM_LIMITS,
   type BoardEntry,
@@ -38,6 +39,8 @@ export interface ClassroomState extends ClassControl, PollsState {
   announcement: Announcement | null;
   /** Staff: who has seen the pinned announcement (from the snapshot and the coalesced receipts). */
   announcementSeenBy: readonly AnnouncementReader[];
+  /** Staff: the live reactions inside their window (the newest batch); null before any. */
+  liveReactions: LiveReactionCounts | null;
   /** The seq of the last full snapshot: every durable event at or below it is already in the state. */
   baseSeq: number;
   /** The last seq applied (snapshot or event). */
@@ -68,6 +71,7 @@ export function initialState(): ClassroomState {
     timer: null,
     announcement: null,
     announcementSeenBy: [],
+    liveReactions: null,
     ...initialPollsState(),
     baseSeq: 0,
     seq: 0,
@@ -89,7 +93,7 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
   };
   if (!snapshot.full) {
     // `seq` stays: the chat and board events up to the snapshot's seq are still to be replayed.
-    return { ...state, ...control, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, announcement: snapshot.announcement ?? null, announcementSeenBy: snapshot.announcementSeenBy ?? [], private: mergePrivate(state.private, snapshot.private) };
+    return { ...state, ...control, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, announcement: snapshot.announcement ?? null, announcementSeenBy: snapshot.announcementSeenBy ?? [], liveReactions: newerCounts(state.liveReactions, snapshot.liveReactions), private: mergePrivate(state.private, snapshot.private) };
   }
   return {
     ...control,
@@ -99,6 +103,7 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
     timer: snapshot.timer ?? null,
     announcement: snapshot.announcement ?? null,
     announcementSeenBy: snapshot.announcementSeenBy ?? [],
+    liveReactions: newerCounts(state.liveReactions, snapshot.liveReactions),
     ...pollsFromSnapshot(snapshot),
     baseSeq: snapshot.seq,
     seq: snapshot.seq,
@@ -192,6 +197,26 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
       // Each batch lists every reader so far: the newest replaces the held list.
       if (state.announcement === null || data.id !== state.announcement.id || !Array.isArray(data.seenBy)) return state;
       return { ...state, announcementSeenBy: (data.seenBy as unknown[]).filter(isReader) };
+    case 'chat.react':
+    case 'chat.unreact': {
+      const { seq: target, emoji } = data;
+      if (typeof target !== 'number' || !(MESSAGE_REACTIONS as readonly unknown[]).includes(emoji)) return state;
+      const on = message.event === 'chat.react';
+      let changed = false;
+      const chat = state.chat.map((entry) => {
+        if (entry.seq !== target) return entry;
+        const reactions = withMessageReaction(entry.reactions ?? [], emoji as MessageReactionEmoji, from, on);
+        if (reactions === entry.reactions || (reactions.length === 0 && entry.reactions === undefined)) return entry;
+        changed = true;
+        const next: ChatEntry = { ...entry, reactions: [...reactions] };
+        // A message nobody reacts to any more looks as it does in a snapshot: without `reactions`.
+        if (reactions.length === 0) delete next.reactions;
+        return next;
+      });
+      return changed ? { ...state, chat } : state;
+    }
+    case 'reaction.counts':
+      return isLiveCounts(message.data) ? { ...state, liveReactions: newerCounts(state.liveReactions, message.data) } : state;
     default:
       return message.event.startsWith('poll.') ? applyPollEvent(state, message.event, message.data) : state;
   }
@@ -202,6 +227,18 @@ function withControl(state: ClassroomState, control: ClassControl): ClassroomSta
   if (control === state) return state;
   const { status, settings, muted, granted, removed } = control;
   return { ...state, status, settings, muted, granted, removed };
+}
+
+/** Batches from different nodes can cross in flight: each is the whole room's, so the newest wins. */
+function newerCounts(held: LiveReactionCounts | null, incoming: LiveReactionCounts | undefined): LiveReactionCounts | null {
+  if (incoming === undefined) return held;
+  return held !== null && held.at > incoming.at ? held : incoming;
+}
+
+function isLiveCounts(value: unknown): value is LiveReactionCounts {
+  if (typeof value !== 'object' || value === null) return false;
+  const counts = value as Record<string, unknown>;
+  return typeof counts.at === 'number' && typeof counts.windowMs === 'number' && typeof counts.sentAt === 'object' && counts.sentAt !== null;
 }
 
 function isReader(value: unknown): value is AnnouncementReader {

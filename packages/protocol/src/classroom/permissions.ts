@@ -42,6 +42,8 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ClassContr
     case 'chat.message':
     case 'chat.typing':
     case 'chat.edit':
+    case 'chat.react':
+    case 'chat.unreact':
       if (actor.role === 'observer') return 'observers may not chat';
       if (control.muted.includes(actor.userId) && !staff) return 'you are muted in this class';
       if (!mayChat(actor, control)) return 'chat is locked by the teacher';
@@ -108,6 +110,8 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ClassContr
       return staff ? undefined : 'only teachers may pin announcements';
     case 'announce.seen':
       return actor.role === 'student' ? undefined : 'read receipts are for students';
+    case 'reaction.send':
+      return actor.role === 'student' ? undefined : 'live reactions are feedback from students';
   }
 }
 

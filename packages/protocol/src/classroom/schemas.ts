@@ -4,6 +4,7 @@ import { DEFAULT_LIMITS } from '../limits.js';
 import { POLL_ID_PATTERN, POLL_LIMITS } from './polls.js';
 import { TIMER_LIMITS } from './timer.js';
 import { ANNOUNCEMENT_LIMITS } from './announcements.js';
+import { LIVE_REACTION_KINDS, MESSAGE_REACTIONS, type LiveReactionKind } from './reactions.js';
 
 /** Validators for the classroom events' `data` (docs/classroom.md). Unknown keys are refused. */
 
@@ -102,6 +103,9 @@ const CLASSROOM_SCHEMAS = {
   }),
   'announce.unpin': empty,
   'announce.seen': z.strictObject({ id: z.string().min(1).max(ANNOUNCEMENT_LIMITS.maxId) }),
+  'chat.react': z.strictObject({ seq, emoji: z.enum(MESSAGE_REACTIONS) }),
+  'chat.unreact': z.strictObject({ seq, emoji: z.enum(MESSAGE_REACTIONS) }),
+  'reaction.send': z.strictObject({ kind: z.enum(LIVE_REACTION_KINDS as [LiveReactionKind, ...LiveReactionKind[]]) }),
 } satisfies { [E in ClassroomEvent]: z.ZodType<ClassroomEventMap[E], unknown> };
 
 export function isClassroomEvent(event: string): event is ClassroomEvent {

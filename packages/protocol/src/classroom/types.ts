@@ -1,6 +1,7 @@
 import type { Sender } from '../types.js';
 import type { ClassTimer, TimerSetData } from './timer.js';
 import type { AnnouncePinData, AnnounceSeenData, Announcement, AnnouncementReader } from './announcements.js';
+import type { LiveReactionCounts, LiveReactionData, MessageReaction, MessageReactionData } from './reactions.js';
 import type { OwnPollAnswer, PollAnswerData, PollCreateData, PollIdData, PollOpenData, PollTally, PollView } from './polls.js';
 
 /**
@@ -39,7 +40,7 @@ export function itemIdRefusal(id: string): string | undefined {
 }
 
 /** Namespaces whose events the classroom policy owns; unknown events in them are refused. */
-export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll', 'timer', 'announce'] as const;
+export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll', 'timer', 'announce', 'reaction'] as const;
 
 export type ClassStatus = 'waiting' | 'live' | 'ended';
 
@@ -140,6 +141,9 @@ export interface ClassroomEventMap {
   'announce.pin': AnnouncePinData;
   'announce.unpin': Record<string, never>;
   'announce.seen': AnnounceSeenData;
+  'chat.react': MessageReactionData;
+  'chat.unreact': MessageReactionData;
+  'reaction.send': LiveReactionData;
 }
 export type ClassroomEvent = keyof ClassroomEventMap;
 
@@ -158,6 +162,8 @@ export interface ChatEntry {
   from: Sender;
   text: string;
   edited: boolean;
+  /** Its reactions (emoji in catalogue order); absent when it has none. */
+  reactions?: MessageReaction[];
 }
 
 export interface PrivateEntry {
@@ -209,6 +215,8 @@ export interface ClassroomSnapshot {
   announcement?: Announcement | null;
   /** Staff only: who has seen the pinned announcement. */
   announcementSeenBy?: AnnouncementReader[];
+  /** Staff only: the live reactions still inside their window. */
+  liveReactions?: LiveReactionCounts;
   /** The server's clock when the snapshot was built (ms): a joiner's first estimate of server time. */
   serverTime?: number;
 }

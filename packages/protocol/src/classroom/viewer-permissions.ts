@@ -36,6 +36,12 @@ export interface Permissions {
   pinAnnouncement: boolean;
   /** Acknowledge the displayed announcement (students). */
   acknowledgeAnnouncement: boolean;
+  /** Put and take back emoji on chat messages. */
+  reactToMessages: boolean;
+  /** Send live reactions (students). */
+  sendLiveReactions: boolean;
+  /** See the live reactions' counts (staff: the server sends them to staff only). */
+  seeLiveReactions: boolean;
   /** Lower this user's raised hand (one's own or someone else's). */
   lowerHandOf(userId: string): boolean;
   editMessage(entry: ChatEntry): boolean;
@@ -64,6 +70,9 @@ export function permissionsOf(control: ClassControl, viewer: Actor): Permissions
     runTimer: may('timer.set'),
     pinAnnouncement: may('announce.pin'),
     acknowledgeAnnouncement: may('announce.seen'),
+    reactToMessages: may('chat.react'),
+    sendLiveReactions: may('reaction.send'),
+    seeLiveReactions: isStaff(viewer.role),
     lowerHandOf: (userId) => may('hand.lower', { userId }),
     editMessage: (entry) => may('chat.edit', { authorId: entry.from.userId }),
     deleteMessage: (entry) => may('chat.delete', { authorId: entry.from.userId }),
