@@ -5,7 +5,7 @@
 export { ClasswireClient, connect, type ClientOptions } from './client.js';
 export { type CloseInfo, type ConnectionState, type NetworkStatus, type WebSocketConstructor, type WebSocketLike } from './connection.js';
 export { type DirectMessage } from './dispatch.js';
-export { Room, type AnyEventMessage, type HistoryPage, type EventMessage, type OpenEventMap, type JoinInfo, type PresenceChange, type PublishOptions, type ResetInfo, type RoomMessage, type RoomSnapshot, type RoomState } from './room.js';
+export { Room, type AnyEventMessage, type HistoryPage, type EventMessage, type OpenEventMap, type ReceivedEventMap, type JoinInfo, type PresenceChange, type PublishOptions, type ResetInfo, type RoomMessage, type RoomSnapshot, type RoomState } from './room.js';
 export { ClasswireError, type ClientErrorCode } from './errors.js';
 export { type OperationOptions } from './deadline.js';
 export { type PositionStorage } from './positions.js';
@@ -19,6 +19,7 @@ export {
   type ChatMessageData,
   type ClassroomEvent,
   type ClassroomEventMap,
+  type ClassroomServerEventMap,
   type ClassroomSnapshot,
   type ClassSettings,
   type ClassStatus,

@@ -1,4 +1,4 @@
-import type { ClassroomEventMap, HistoryFrame, HistoryRequestFrame, JoinedFrame, Member, MembersFrame, MembersRequestFrame, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
+import type { ClassroomEventMap, ClassroomServerEventMap, HistoryFrame, HistoryRequestFrame, JoinedFrame, Member, MembersFrame, MembersRequestFrame, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
 import { Emitter } from './emitter.js';
 import type { OperationOptions } from './deadline.js';
 import type { ClasswireError } from './errors.js';
@@ -24,6 +24,9 @@ export interface RoomMessage<T = unknown> {
  * any event name, any payload. Use it as `client.join<OpenEventMap>(room)` or `connect<OpenEventMap>(…)`.
  */
 export type OpenEventMap = Record<string, unknown>;
+
+/** What a room of `Events` receives: a classroom also gets the events only the server sends. */
+export type ReceivedEventMap<Events> = Events extends ClassroomEventMap ? Events & ClassroomServerEventMap : Events;
 
 /** A message of event `K` of the map `Events`. */
 export type EventMessage<Events, K extends keyof Events & string> = RoomMessage<Events[K]> & { event: K };
@@ -183,9 +186,9 @@ export class Room<Events = ClassroomEventMap> {
   }
 
   /** Messages of every event. Returns a function that removes the handler. */
-  on(event: '*', handler: (message: AnyEventMessage<Events>) => void): () => void;
+  on(event: '*', handler: (message: AnyEventMessage<ReceivedEventMap<Events>>) => void): () => void;
   /** Messages of one event. Returns a function that removes the handler. */
-  on<K extends keyof Events & string>(event: K, handler: (message: EventMessage<Events, K>) => void): () => void;
+  on<K extends keyof ReceivedEventMap<Events> & string>(event: K, handler: (message: EventMessage<ReceivedEventMap<Events>, K>) => void): () => void;
   on(event: string, handler: (message: never) => void): () => void {
     let set = this.handlers.get(event);
     if (set === undefined) {

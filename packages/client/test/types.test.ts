@@ -10,6 +10,7 @@ import {
   type AnyEventMessage,
   type ChatMessageData,
   type ClassroomEvent,
+  type ClassroomServerEventMap,
   type OpenEventMap,
   type Room,
   type RoomMessage,
@@ -44,8 +45,13 @@ describe('typed events', () => {
       expectTypeOf(message.event).toEqualTypeOf<'chat.message'>();
     });
     room.on('wb.stroke', (message) => expectTypeOf(message.data).toEqualTypeOf<StrokeData>());
+    // What only the server sends (to staff) is received, typed, but never offered to publish.
+    room.on('poll.tally', (message) => expectTypeOf(message.data).toEqualTypeOf<ClassroomServerEventMap['poll.tally']>());
+    room.on('reaction.counts', (message) => expectTypeOf(message.data.windowMs).toEqualTypeOf<number>());
+    // @ts-expect-error the server's event is not the client's to publish
+    void room.publish('announce.receipts', { id: 'a', seen: 1 }).catch(() => undefined);
     room.on('*', (message) => {
-      expectTypeOf(message.event).toEqualTypeOf<ClassroomEvent>();
+      expectTypeOf(message.event).toEqualTypeOf<ClassroomEvent | keyof ClassroomServerEventMap>();
       // The event narrows the payload.
       if (message.event === 'chat.message') expectTypeOf(message.data).toEqualTypeOf<ChatMessageData>();
     });

@@ -1,6 +1,6 @@
 import type { Sender } from '../types.js';
 import type { ClassTimer, TimerSetData } from './timer.js';
-import type { AnnouncePinData, AnnounceSeenData, Announcement, AnnouncementReader } from './announcements.js';
+import type { AnnouncePinData, AnnounceSeenData, Announcement, AnnouncementReader, AnnouncementReceipts } from './announcements.js';
 import type { LiveReactionCounts, LiveReactionData, MessageReaction, MessageReactionData } from './reactions.js';
 import type { OwnPollAnswer, PollAnswerData, PollCreateData, PollIdData, PollOpenData, PollTally, PollView } from './polls.js';
 
@@ -146,6 +146,16 @@ export interface ClassroomEventMap {
   'reaction.send': LiveReactionData;
 }
 export type ClassroomEvent = keyof ClassroomEventMap;
+
+/**
+ * Events the server alone sends in a classroom (to staff, unsequenced): a `Room`'s `on` receives them
+ * beside the `ClassroomEventMap`'s, its `publish` does not offer them.
+ */
+export interface ClassroomServerEventMap {
+  'poll.tally': PollTally;
+  'announce.receipts': AnnouncementReceipts;
+  'reaction.counts': LiveReactionCounts;
+}
 
 /** Ephemeral events: relayed, never stored. */
 export type EphemeralClassroomEvent = 'chat.typing' | 'wb.cursor';
