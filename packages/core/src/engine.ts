@@ -77,6 +77,8 @@ export interface EngineOptions {
   joinRate?: { perSecond: number; burst: number } | undefined;
   /** Joins of one room per user on this node. @default DEFAULTS.roomJoinsPerSecond, DEFAULTS.roomJoinBurst */
   roomJoinRate?: { perSecond: number; burst: number } | undefined;
+  /** History pages per user on this node. @default DEFAULTS.historyReadsPerSecond, DEFAULTS.historyReadBurst */
+  historyRate?: { perSecond: number; burst: number } | undefined;
   now?: () => number;
   logger?: Logger;
   observer?: EngineObserver | undefined;
@@ -138,6 +140,7 @@ export class Engine {
   private readonly joins: KeyedRate;
   /** Keyed by user and room: each join announces presence to the whole room, so a rejoin loop costs everyone. */
   private readonly roomJoins: KeyedRate;
+  private readonly historyReads: KeyedRate;
   private readonly tokens: Authorizer | undefined;
   private readonly expiryChanged: ((connectionId: string, expiresAt: number) => void) | undefined;
   private readonly archive: HistoryArchive | undefined;
@@ -160,6 +163,8 @@ export class Engine {
     this.joins = new KeyedRate(joinRate.perSecond, joinRate.burst, this.now);
     const roomJoinRate = options.roomJoinRate ?? { perSecond: DEFAULTS.roomJoinsPerSecond, burst: DEFAULTS.roomJoinBurst };
     this.roomJoins = new KeyedRate(roomJoinRate.perSecond, roomJoinRate.burst, this.now);
+    const historyRate = options.historyRate ?? { perSecond: DEFAULTS.historyReadsPerSecond, burst: DEFAULTS.historyReadBurst };
+    this.historyReads = new KeyedRate(historyRate.perSecond, historyRate.burst, this.now);
     this.tokens = options.tokens;
     this.expiryChanged = options.expiryChanged;
     this.archive = options.archive;
@@ -354,6 +359,7 @@ export class Engine {
   private async history(connection: ConnectionState, frame: HistoryRequestFrame): Promise<void> {
     const { room, id } = frame;
     if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `join room "${room}" before reading its history`);
+    if (!this.historyReads.admit(connection.userId)) throw new ProtocolError('rate_limited', 'reading history too often; retry later');
     const budget = this.maxFrameBytes - HISTORY_FRAME_OVERHEAD - utf8Length(room) - utf8Length(id);
     const page = await readHistoryPage(this.broker, this.archive, room, { before: frame.before, limit: frame.limit ?? DEFAULT_HISTORY_PAGE }, budget);
     const answer = { room, id, epoch: page.epoch, next: page.next, archive: page.archive };

@@ -786,6 +786,24 @@ describe('Engine: rate limiting', () => {
     expect(await join('a', 'j7')).toMatchObject({ type: 'error', code: 'rate_limited' });
   });
 
+  it('limits history pages per user across connections (each may be a database query), refilling over time', async () => {
+    const t = setup({ historyRate: { perSecond: 1, burst: 2 } });
+    await t.connect('a', { userId: 'reader' });
+    await t.connect('b', { userId: 'reader' });
+    await t.connect('other', { userId: 'calm' });
+    for (const id of ['a', 'b', 'other']) await t.join(id, 'r');
+    const page = async (connectionId: string, id: string) => {
+      await t.send(connectionId, { action: 'history', room: 'r', id });
+      return t.fanout.frames(connectionId).find((f) => f.id === id);
+    };
+    expect(await page('a', 'h1')).toMatchObject({ type: 'history' });
+    expect(await page('b', 'h2')).toMatchObject({ type: 'history' });
+    expect(await page('a', 'h3')).toMatchObject({ type: 'error', code: 'rate_limited', id: 'h3', action: 'history' });
+    expect(await page('other', 'h4')).toMatchObject({ type: 'history' });
+    t.clock.value += 1000;
+    expect(await page('b', 'h5')).toMatchObject({ type: 'history' });
+  });
+
   it('consults the limiter before parsing, and forgets the connection on disconnect', async () => {
     const decisions: string[] = [];
     const forgotten: string[] = [];

@@ -32,6 +32,13 @@ export const DEFAULTS = {
    */
   roomJoinsPerSecond: 1,
   roomJoinBurst: 10,
+  /**
+   * History pages per user on one node, sustained per second, and the burst: a page older than the live log
+   * is a query to the records database, so the frame rate (50/s per connection) alone would let one user's
+   * connections keep the database busy. A reader scrolling back through a lesson asks a page at a time.
+   */
+  historyReadsPerSecond: 5,
+  historyReadBurst: 20,
   /** Serialized size of a classroom's whiteboard items (their data as JSON), bytes: bounds every snapshot. */
   maxBoardBytes: 1024 * 1024,
   /**
