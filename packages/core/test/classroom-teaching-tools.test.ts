@@ -191,6 +191,9 @@ describe('polls and quizzes', () => {
     await t.ok('ann', 'poll.answer', { id: 'p', choices: [0] });
     t.clock.value = START + 10_001;
     await t.refused('bob', 'poll.answer', { id: 'p', choices: [1] }, 'forbidden', /not open/);
+    // Ann's retry of the answer that was counted (its ack lost) settles as that answer; a change does not.
+    await t.ok('ann', 'poll.answer', { id: 'p', choices: [0] });
+    await t.refused('ann', 'poll.answer', { id: 'p', choices: [1] }, 'forbidden', /not open/);
     await t.ok('teacher', 'poll.share', { id: 'p' });
     expect(t.messages('bob', 'poll.share')[0]!.data).toEqual({ id: 'p', results: { counts: [1, 0], respondents: 1 } });
   });

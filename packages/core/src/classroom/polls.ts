@@ -192,16 +192,17 @@ export class PollAnswers {
       });
       authorize('poll.answer', connection, parseControl(state.collections[COLLECTIONS.control]));
       const { stored, record } = storedPoll(state, data.id);
-      if (!pollAcceptsAnswers(record, this.now())) throw new ProtocolError('forbidden', `poll "${data.id}" is not open for answers`);
-      const refusal = pollChoicesRefusal(record, choices);
-      if (refusal !== undefined) throw new ProtocolError('bad_request', `invalid poll.answer data at choices: ${refusal}`);
       const previousText = stateField(state.collections[COLLECTIONS.pollAnswers], field);
       const previous = previousText === undefined ? undefined : (JSON.parse(previousText) as PollVoter);
       if (previous !== undefined && previous.choices.join() === choices.join()) {
-        // The same answer again (a retry, another tab): nothing to count.
+        // The same answer again (a retry, another tab): nothing to count, even once the poll has closed, so
+        // that a retry after a lost ack settles as the answer it repeats rather than as a refusal.
         await this.fanout.send(connection.connectionId, encodeAckFrame(publishId, room));
         return 'duplicate';
       }
+      if (!pollAcceptsAnswers(record, this.now())) throw new ProtocolError('forbidden', `poll "${data.id}" is not open for answers`);
+      const refusal = pollChoicesRefusal(record, choices);
+      if (refusal !== undefined) throw new ProtocolError('bad_request', `invalid poll.answer data at choices: ${refusal}`);
       const ops: StateOp[] = [
         { op: 'set', collection: COLLECTIONS.pollAnswers, field, value: JSON.stringify(voter) },
         { op: 'add', collection: COLLECTIONS.pollTally, field: tallyField(data.id, 'rev'), by: 1 },
