@@ -49,6 +49,8 @@ interface Options {
   maxFrameBytes?: number;
   maxBoardItems?: number;
   maxBoardBytes?: number;
+  /** Presence changes appended to the room log, as with class records on. */
+  presenceInLog?: boolean;
 }
 
 function setup(options: Options = {}) {
@@ -59,8 +61,9 @@ function setup(options: Options = {}) {
   const fanout = new RecordingFanOut();
   const broker = new GatedBroker({ now, delivery: fanout });
   // Publishing as fast as a loop can: the per-user event rate has its own tests (class-rates.test.ts).
-  const classroom = new Classroom({ registry, broker, presence, fanout, now, eventRate: { perSecond: 1e6, burst: 1e6 }, ...options });
-  const engine = new Engine({ registry, broker, presence, fanout, now, classroom, maxFrameBytes: options.maxFrameBytes });
+  const { presenceInLog, ...classroomOptions } = options;
+  const classroom = new Classroom({ registry, broker, presence, fanout, now, eventRate: { perSecond: 1e6, burst: 1e6 }, ...classroomOptions });
+  const engine = new Engine({ registry, broker, presence, fanout, now, classroom, maxFrameBytes: options.maxFrameBytes, presenceInLog });
   let ids = 0;
 
   async function connect(connectionId: string, role: Role, userId = connectionId): Promise<ConnectionRecord> {
@@ -422,8 +425,8 @@ describe('Classroom: hands, board, moderation, lifecycle', () => {
     expect(t.snapshotOf('late').whiteboard).toHaveLength(accepted);
   });
 
-  it('serializes chat and board once per room and seq, however many join at that seq', async () => {
-    const t = setup();
+  it.each([false, true])('serializes chat and board once per room and seq, however many join at that seq (presence in the log: %s)', async (presenceInLog) => {
+    const t = setup({ presenceInLog });
     await classOf(t);
     await t.publish('ann', 'wb.stroke', stroke('a1'));
     await t.publish('ann', 'chat.message', { text: 'hello' });
@@ -433,7 +436,8 @@ describe('Classroom: hands, board, moderation, lifecycle', () => {
       await t.join(id);
     }
     expect(t.classroom.snapshots.builds).toBe(builds + 1);
-    expect(t.snapshotOf('j3')).toEqual(t.snapshotOf('j1'));
+    // With presence in the log each join moved the seq, and nothing else.
+    expect({ ...t.snapshotOf('j3'), seq: 0 }).toEqual({ ...t.snapshotOf('j1'), seq: 0 });
     expect(t.snapshotOf('j3').whiteboard!.map((b) => b.item.id)).toEqual(['a1']);
     expect(t.snapshotOf('j3').chat!.map((c) => c.text)).toEqual(['hello']);
     // A new message changes the seq: the next joiner sees it.

@@ -25,23 +25,35 @@ export function snapshotQuery(full: boolean): StateQuery {
 /** Rooms whose serialized chat and board are kept; the least recently joined is dropped first. */
 const SHARED_PARTS_ROOMS = 64;
 
+/** The collections the shared part is built from. */
+const SHARED_SOURCES = [COLLECTIONS.chat, COLLECTIONS.chatReactions, COLLECTIONS.board] as const;
+
+interface SharedParts {
+  epoch: string;
+  seq: number;
+  /** Copies of the source collections as they were when `members` was built. */
+  sources: Record<string, string>[];
+  members: string;
+}
+
 /**
- * The part of a full snapshot every viewer gets alike (chat and board) as JSON members, kept per room
- * for the (epoch, seq) it was built at: a join at the same seq reuses it instead of parsing and
- * serializing the whole board again. Chat and board change only with an appended message, so the seq
- * identifies them; the epoch tells a new history apart.
+ * The part of a full snapshot every viewer gets alike (chat and board) as JSON members, kept per room: a
+ * join reuses it instead of parsing and serializing the whole board again. Reused as it is at the same
+ * (epoch, seq); at another seq (messages that left chat and board alone, such as presence changes appended
+ * with class records on) when the source collections hold the same fields and values as when it was built,
+ * which costs a comparison of the stored strings rather than a parse and a serialization of every item.
  */
 export class SnapshotCache {
-  private readonly rooms = new Map<string, { epoch: string; seq: number; members: string }>();
+  private readonly rooms = new Map<string, SharedParts>();
   /** Times the shared part was built rather than reused (for tests and metrics). */
   builds = 0;
 
   sharedMembers(room: string, state: StateRead): string {
     const cached = this.rooms.get(room);
     this.rooms.delete(room);
-    let members: string;
-    if (cached !== undefined && cached.epoch === state.epoch && cached.seq === state.seq) {
-      members = cached.members;
+    let entry: SharedParts;
+    if (cached !== undefined && cached.epoch === state.epoch && (cached.seq === state.seq || sameSources(cached.sources, state))) {
+      entry = { ...cached, seq: state.seq };
     } else {
       this.builds += 1;
       const reactions = reactionsBySeq(state.collections[COLLECTIONS.chatReactions]);
@@ -51,12 +63,26 @@ export class SnapshotCache {
           .map(boardEntryOf)
           .sort((a, b) => a.seq - b.seq),
       };
-      members = JSON.stringify(shared).slice(1, -1);
+      entry = {
+        epoch: state.epoch,
+        seq: state.seq,
+        sources: SHARED_SOURCES.map((collection) => ({ ...state.collections[collection] })),
+        members: JSON.stringify(shared).slice(1, -1),
+      };
     }
-    this.rooms.set(room, { epoch: state.epoch, seq: state.seq, members });
+    this.rooms.set(room, entry);
     if (this.rooms.size > SHARED_PARTS_ROOMS) this.rooms.delete(this.rooms.keys().next().value!);
-    return members;
+    return entry.members;
   }
+}
+
+function sameSources(sources: readonly Record<string, string>[], state: StateRead): boolean {
+  return SHARED_SOURCES.every((collection, index) => {
+    const before = sources[index]!;
+    const now = state.collections[collection] ?? {};
+    const fields = Object.keys(now);
+    return fields.length === Object.keys(before).length && fields.every((field) => Object.hasOwn(before, field) && before[field] === now[field]);
+  });
 }
 
 /**
