@@ -25,6 +25,8 @@ export const COLLECTIONS = {
   announcement: 'announcement',
   /** User id → name: the students who have seen the pinned announcement. */
   announceSeen: 'announceSeen',
+  /** Field `p`: the board's pages, the shown one and free browsing (board.ts). */
+  boardPages: 'boardPages',
 } as const;
 
 /** The `boardSize` field holding the serialized size of the board's items. */

@@ -1,20 +1,21 @@
-import { encodeSnapshotFrame, utf8Length, type Actor, type BoardEntry, type ChatEntry, type ClassroomSnapshot, type MessageFrame, type PrivateEntry, type RaisedHand } from '@classwire/protocol';
+import { encodeSnapshotFrame, utf8Length, type Actor, type BoardPages, type ChatEntry, type ClassroomSnapshot, type MessageFrame, type PrivateEntry, type RaisedHand } from '@classwire/protocol';
 import type { StateQuery, StateRead } from '../ports.js';
 import { pollsSnapshot } from './polls.js';
 import { timerSnapshot } from './timer.js';
 import { announcementSnapshot } from './announcements.js';
+import { boardEntries, boardPagesOf, boardPagesQuery, boardQuery } from './board.js';
 import { mayRead } from './private-messages.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 
 /** Room and framing overhead of a snapshot part around its `data` string. */
 const SNAPSHOT_PART_OVERHEAD = 256;
 
-/** What a snapshot reads: chat and board only for a full one. */
-export function snapshotQuery(full: boolean): StateQuery {
-  const query: StateQuery = { [COLLECTIONS.control]: 'all', [COLLECTIONS.hands]: 'all', [COLLECTIONS.private]: 'all' };
+/** What a snapshot reads: chat and board (the items of `pages`) only for a full one. */
+export function snapshotQuery(full: boolean, pages?: BoardPages): StateQuery {
+  const query: StateQuery = { [COLLECTIONS.control]: 'all', [COLLECTIONS.hands]: 'all', [COLLECTIONS.private]: 'all', ...boardPagesQuery() };
   if (full) {
     query[COLLECTIONS.chat] = 'all';
-    query[COLLECTIONS.board] = 'all';
+    Object.assign(query, boardQuery(pages ?? boardPagesOf({ epoch: '', seq: 0, collections: {}, counts: {} })));
   }
   return query;
 }
@@ -43,9 +44,7 @@ export class SnapshotCache {
       this.builds += 1;
       const shared = {
         chat: sortedValues(state.collections[COLLECTIONS.chat]).map(chatEntryOf),
-        whiteboard: Object.values(state.collections[COLLECTIONS.board] ?? {})
-          .map(boardEntryOf)
-          .sort((a, b) => a.seq - b.seq),
+        whiteboard: boardEntries(state, boardPagesOf(state)),
       };
       members = JSON.stringify(shared).slice(1, -1);
     }
@@ -85,6 +84,7 @@ function viewerSnapshot(state: StateRead, viewer: Actor, full: boolean): Classro
     muted: [...control.muted],
     granted: [...control.granted],
     removed: [...control.removed],
+    boardPages: boardPagesOf(state),
     hands: sortedValues(state.collections[COLLECTIONS.hands]).map(handOf).sort((a, b) => a.raisedAt - b.raisedAt),
     private: sortedValues(state.collections[COLLECTIONS.private])
       .map((value) => JSON.parse(value) as PrivateEntry)
@@ -131,10 +131,4 @@ function chatEntryOf(stored: string): ChatEntry {
 function handOf(stored: string): RaisedHand {
   const frame = JSON.parse(stored) as MessageFrame;
   return { userId: frame.from.userId, name: frame.from.name, raisedAt: frame.ts };
-}
-
-function boardEntryOf(stored: string): BoardEntry {
-  const frame = JSON.parse(stored) as MessageFrame;
-  const type = frame.event === 'wb.stroke' ? 'stroke' : 'shape';
-  return { seq: frame.seq!, userId: frame.from.userId, item: { type, ...(frame.data as object) } as BoardEntry['item'] };
 }
