@@ -10,7 +10,9 @@ import {
   applyEvent,
   applySnapshot,
   initialState,
+  isStaff,
   permissionsOf,
+  viewedPage,
   withOwnAnswer,
   type ClassSettings,
   type PollCreateData,
@@ -19,6 +21,7 @@ import {
   type Permissions,
   type ShapeData,
   type StrokeData,
+  type TextData,
 } from '@classwire/protocol/classroom';
 import { computed, onScopeDispose, ref, shallowRef, type Ref, type ShallowRef } from 'vue';
 import { throttle } from './throttle.js';
@@ -116,8 +119,21 @@ export interface Classroom {
   clearHands(): Promise<boolean>;
   drawStroke(stroke: StrokeData): Promise<boolean>;
   drawShape(shape: ShapeData): Promise<boolean>;
+  /** Adds a text item (on the page in view unless `page` is given). */
+  drawText(text: TextData): Promise<boolean>;
   erase(ids: string[]): Promise<boolean>;
+  /** Clears the page in view. */
   clearBoard(): Promise<boolean>;
+  /** The board page this viewer looks at (and draws on): the shown one, unless students may browse. */
+  page: Ref<number>;
+  /** Staff show the page to everyone; a student browses to it when the teacher allows. */
+  viewPage(page: number): Promise<boolean>;
+  addPage(): Promise<boolean>;
+  removePage(page: number): Promise<boolean>;
+  setFreeBrowsing(free: boolean): Promise<boolean>;
+  /** Takes back the viewer's newest item on the page in view; `redo` brings the last one taken back. */
+  undo(): Promise<boolean>;
+  redo(): Promise<boolean>;
   moveCursor(x: number, y: number): void;
   changeSettings(settings: Partial<ClassSettings>): Promise<boolean>;
   startClass(): Promise<boolean>;
@@ -167,6 +183,10 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
   let room: Room | undefined;
   let caughtUpTimer: ReturnType<typeof setTimeout> | undefined;
   let sweepTimer: ReturnType<typeof setInterval> | undefined;
+
+  /** The page a browsing student picked; staff always look at (and show) the shown page. */
+  const chosenPage = ref<number>();
+  const page = computed(() => viewedPage(state.value.pages, chosenPage.value, me.value === undefined || isStaff(me.value.role) || !state.value.pages.free));
 
   const permissions = computed(() =>
     me.value === undefined ? permissionsOf(state.value, { userId: '', role: 'observer' }) : permissionsOf(state.value, me.value),
@@ -350,6 +370,13 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
   }
 
   const act = <K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]) => attempt(() => publish(event, data));
+  /** Board data on the page in view unless it names one; page 0 is left out, as clients before pages sent it. */
+  function onPage<T extends { page?: number | undefined }>(data: T): T {
+    const target = data.page ?? page.value;
+    const placed: { page?: number | undefined } = { ...data, page: target };
+    if (target === 0) delete placed.page;
+    return placed as T;
+  }
 
   onScopeDispose(shutdown);
 
@@ -380,10 +407,22 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     typingNow: () => typingSender.offer(undefined),
     setHand: (raised, userId) => act(raised ? 'hand.raise' : 'hand.lower', userId === undefined ? {} : { userId }),
     clearHands: () => act('hand.clear', {}),
-    drawStroke: (stroke) => act('wb.stroke', stroke),
-    drawShape: (shape) => act('wb.shape', shape),
-    erase: (ids) => attempt(() => Promise.all(ids.map((id) => publish('wb.erase', { id })))),
-    clearBoard: () => act('wb.clear', {}),
+    drawStroke: (stroke) => act('wb.stroke', onPage(stroke)),
+    drawShape: (shape) => act('wb.shape', onPage(shape)),
+    drawText: (text) => act('wb.text', onPage(text)),
+    erase: (ids) => attempt(() => Promise.all(ids.map((id) => publish('wb.erase', onPage<{ id: string; page?: number }>({ id }))))),
+    clearBoard: () => act('wb.clear', onPage({})),
+    page,
+    viewPage: async (target) => {
+      if (me.value !== undefined && isStaff(me.value.role)) return act('wb.page.show', { page: target });
+      chosenPage.value = target;
+      return true;
+    },
+    addPage: () => act('wb.page.add', {}),
+    removePage: (target) => act('wb.page.remove', { page: target }),
+    setFreeBrowsing: (free) => act('wb.page.browse', { free }),
+    undo: () => act('wb.undo', onPage({})),
+    redo: () => act('wb.redo', onPage({})),
     moveCursor: (x, y) => cursorSender.offer({ x, y }),
     changeSettings: (settings) => act('class.settings', settings),
     startClass: () => act('class.start', {}),
