@@ -134,7 +134,7 @@ function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unkno
     case 'wb.erase':
       return nearlyValid({ id: itemId, page });
     case 'wb.cursor':
-      return nearlyValid({ x: coordinate, y: coordinate });
+      return nearlyValid({ x: coordinate, y: coordinate, page });
     case 'class.settings':
       return nearlyValid({ chatLocked: flag, whiteboardLocked: flag });
     case 'moderation.mute':

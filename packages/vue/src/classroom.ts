@@ -44,6 +44,8 @@ export interface JoinRequest {
 export interface RemoteCursor {
   userId: string;
   name: string;
+  /** The board page it is over. */
+  page: number;
   x: number;
   y: number;
   at: number;
@@ -197,7 +199,7 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
   const cursors = computed(() => [...cursorMap.value.values()].filter((c) => c.at + CURSOR_IDLE_MS > now.value));
 
   const typingSender = throttle(() => void publishEphemeral('chat.typing', {}), TYPING_SEND_MS, { trailing: false });
-  const cursorSender = throttle((point: { x: number; y: number }) => void publishEphemeral('wb.cursor', point), CURSOR_SEND_MS, { trailing: true });
+  const cursorSender = throttle((point: { x: number; y: number }) => void publishEphemeral('wb.cursor', onPage<{ x: number; y: number; page?: number }>(point)), CURSOR_SEND_MS, { trailing: true });
 
   /** Announcements this session has acknowledged (the server would ignore a second receipt anyway). */
   const acknowledged = new Set<string>();
@@ -230,9 +232,10 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
       typers.value = new Map(typers.value).set(userId, { name, until: Date.now() + TYPING_SHOW_MS });
       now.value = Date.now();
     } else if (message.event === 'wb.cursor') {
-      const data = message.data as { x?: unknown; y?: unknown };
+      const data = message.data as { x?: unknown; y?: unknown; page?: unknown };
       if (typeof data.x !== 'number' || typeof data.y !== 'number') return;
-      cursorMap.value = new Map(cursorMap.value).set(userId, { userId, name, x: data.x, y: data.y, at: Date.now() });
+      const page = typeof data.page === 'number' ? data.page : 0;
+      cursorMap.value = new Map(cursorMap.value).set(userId, { userId, name, page, x: data.x, y: data.y, at: Date.now() });
       now.value = Date.now();
     }
   }

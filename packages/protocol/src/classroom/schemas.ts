@@ -70,7 +70,7 @@ const CLASSROOM_SCHEMAS = {
   }),
   'wb.erase': z.strictObject({ id: itemId, page: page.optional() }),
   'wb.clear': z.strictObject({ page: page.optional() }),
-  'wb.cursor': z.strictObject({ x: coordinate, y: coordinate }),
+  'wb.cursor': z.strictObject({ x: coordinate, y: coordinate, page: page.optional() }),
   'wb.text': z.strictObject({
     id: itemId,
     page: page.optional(),

@@ -95,6 +95,8 @@ export interface EraseData {
 export interface CursorData {
   x: number;
   y: number;
+  /** The page the pointer is over (absent: page 0), so others show it only on that page. */
+  page?: number | undefined;
 }
 export interface SettingsData {
   chatLocked?: boolean | undefined;
