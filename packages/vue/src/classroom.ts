@@ -23,7 +23,7 @@ import {
   type StrokeData,
   type TextData,
 } from '@classwire/protocol/classroom';
-import { computed, onScopeDispose, ref, shallowRef, type Ref, type ShallowRef } from 'vue';
+import { computed, onScopeDispose, ref, shallowRef, watch, type Ref, type ShallowRef } from 'vue';
 import { throttle } from './throttle.js';
 
 /** Where the session is. `removed` and `ended` are final: the SDK does not reconnect after them. */
@@ -189,6 +189,13 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
   /** The page a browsing student picked; staff always look at (and show) the shown page. */
   const chosenPage = ref<number>();
   const page = computed(() => viewedPage(state.value.pages, chosenPage.value, me.value === undefined || isStaff(me.value.role) || !state.value.pages.free));
+  // Once students follow again, a later round of browsing starts from the shown page.
+  watch(
+    () => state.value.pages.free,
+    (free) => {
+      if (!free) chosenPage.value = undefined;
+    },
+  );
 
   const permissions = computed(() =>
     me.value === undefined ? permissionsOf(state.value, { userId: '', role: 'observer' }) : permissionsOf(state.value, me.value),
@@ -418,6 +425,7 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     page,
     viewPage: async (target) => {
       if (me.value !== undefined && isStaff(me.value.role)) return act('wb.page.show', { page: target });
+      if (!state.value.pages.free) return false;
       chosenPage.value = target;
       return true;
     },
