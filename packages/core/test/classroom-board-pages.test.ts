@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BOARD_LIMITS, type BoardEntry, type ClassroomSnapshot, type Role } from '@classwire/protocol';
-import { Classroom, Engine, MemoryBroker, MemoryPresence, MemoryRegistry } from '@classwire/core';
+import { Classroom, Engine, MemoryBroker, MemoryPresence, MemoryRegistry, type ClassroomOptions } from '@classwire/core';
 import { RecordingFanOut, type Frame } from './recording-fanout.js';
 
 /** The board's pages, the text tool and per-author undo/redo through the engine (docs/classroom.md). */
@@ -8,7 +8,7 @@ import { RecordingFanOut, type Frame } from './recording-fanout.js';
 const START = 1_700_000_000_000;
 const ROOM = 'art';
 
-function setup(limits: { maxBoardItems?: number; maxBoardBytes?: number; maxBoardRoomBytes?: number } = {}) {
+function setup(limits: { maxBoardItems?: number; maxBoardBytes?: number; maxBoardRoomBytes?: number; boardRate?: ClassroomOptions['boardRate'] } = {}) {
   const now = (): number => START;
   const registry = new MemoryRegistry();
   const presence = new MemoryPresence();
@@ -255,6 +255,17 @@ describe('undo and redo per author', () => {
     const present = [...kept.slice(0, -1), 'fresh'];
     expect(Number((await t.sizes())['bytes:1'])).toBe(present.reduce((sum, id) => sum + size(id), 0));
     expect(Number((await t.sizes()).total)).toBe(present.reduce((sum, id) => sum + size(id), 0) + JSON.stringify(stroke('zero')).length);
+  });
+
+  it("costs the drawer's rate like drawing: a burst of undos and redos is refused with rate_limited", async () => {
+    const t = await classOf({ boardRate: { bytesPerSecond: 1e6, bytesBurst: 1e6, itemsPerSecond: 0.001, itemsBurst: 4 } });
+    await t.ok('ann', 'wb.stroke', stroke('a1'));
+    await t.ok('ann', 'wb.stroke', stroke('a2'));
+    await t.ok('ann', 'wb.undo', {});
+    await t.ok('ann', 'wb.redo', {});
+    await t.refused('ann', 'wb.undo', {}, 'rate_limited');
+    // Nothing was read or changed for the refused one.
+    expect(ids((await t.snapshot()).whiteboard)).toEqual(['a1', 'a2']);
   });
 
   it('two undos at once take back two items; a redo whose id was taken meanwhile is refused', async () => {

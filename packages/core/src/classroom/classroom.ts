@@ -164,8 +164,11 @@ export class Classroom {
     const appended = withId(frame);
     const data = parseData(event, frame);
     // Stored drawings reach every member: the drawer's rate is bounded before anything is read or stored.
-    // A redo brings an item back to everyone: it costs an item (its bytes were charged when drawn).
-    if (event === 'wb.stroke' || event === 'wb.shape' || event === 'wb.text' || event === 'wb.redo') this.boardBudget.charge(connection.userId, data);
+    // Undo and redo cost an item of the drawer's rate too (their bytes were charged when drawn): each
+    // reads the page's index or the author's stack, and reaches every member.
+    if (event === 'wb.stroke' || event === 'wb.shape' || event === 'wb.text' || event === 'wb.undo' || event === 'wb.redo') {
+      this.boardBudget.charge(connection.userId, data);
+    }
     return this.appended.publish(connection, appended, event, data);
   }
 
