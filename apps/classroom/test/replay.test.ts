@@ -83,6 +83,8 @@ describe('the report’s words and times', () => {
     expect(describeEvent(lesson[6]!)).toBe('edited message #4 to: Hello!');
     expect(describeEvent(recorded(0, 'chat.message', null, null))).toBe('(message removed)');
     expect(describeEvent(recorded(0, 'wb.shape', { kind: 'rect' }))).toBe('drew a rect');
+    expect(describeEvent(recorded(0, 'wb.text', { text: 'F = ma' }))).toBe('wrote on the board: F = ma');
+    expect(describeEvent(recorded(0, 'wb.page.browse', { free: true }))).toBe('let students browse the board pages');
   });
 
   it('formats lesson times as m:ss or h:mm:ss', () => {
