@@ -12,7 +12,7 @@ import {
 } from '@classwire/protocol';
 import { STATE_FRAME, STATE_SEQ, stateField, stateSeqField, type StateGuard, type StateOp, type StateQuery, type StateRead } from '../ports.js';
 import { authorize } from './authorize.js';
-import type { EventInput, Plan, SomeEventHandlers } from './handlers.js';
+import type { EventInput, HandlerServices, Plan, SomeEventHandlers } from './handlers.js';
 import { BOARD_BYTES_FIELD, COLLECTIONS } from './room-state.js';
 
 /**
@@ -87,13 +87,14 @@ function indexValue(userId: string, id: string): string {
   return JSON.stringify([userId, id]);
 }
 
-const pagesQuery = (): StateQuery => ({ [COLLECTIONS.boardPages]: [PAGES_FIELD] });
+/** What reading the pages takes (and all a page change needs besides the control state). */
+export const boardPagesQuery = (): StateQuery => ({ [COLLECTIONS.boardPages]: [PAGES_FIELD] });
 
 /** What adding an item to a page reads: the pages, whether the id is free, the page's counts, the author's redo stack. */
 function drawingReads(data: { id: string; page?: number | undefined }, actor: Actor): StateQuery {
   const page = pageOf(data);
   return {
-    ...pagesQuery(),
+    ...boardPagesQuery(),
     [itemsOf(page)]: [data.id],
     [indexOf(page)]: 'count',
     [COLLECTIONS.boardSize]: [bytesOf(page), TOTAL_FIELD],
@@ -102,7 +103,7 @@ function drawingReads(data: { id: string; page?: number | undefined }, actor: Ac
 }
 
 /** Checks a page's item and byte budgets (and the room's) for `bytes` more. */
-function checkBudget(state: StateRead, page: number, bytes: number, services: EventInput<'wb.stroke'>['services']): void {
+function checkBudget(state: StateRead, page: number, bytes: number, services: HandlerServices): void {
   if ((state.counts[indexOf(page)] ?? 0) >= services.maxBoardItems) {
     throw new ProtocolError('payload_too_large', `the whiteboard page holds ${services.maxBoardItems} items; erase some or clear it`);
   }
@@ -215,7 +216,7 @@ export const BOARD_HANDLERS: SomeEventHandlers<BoardEvent> = {
     },
   },
   'wb.clear': {
-    reads: (data) => ({ ...pagesQuery(), [COLLECTIONS.boardSize]: [bytesOf(pageOf(data))] }),
+    reads: (data) => ({ ...boardPagesQuery(), [COLLECTIONS.boardSize]: [bytesOf(pageOf(data))] }),
     plan: ({ actor, control, data, state }) => {
       authorize('wb.clear', actor, control);
       const page = pageOf(data);
@@ -231,7 +232,7 @@ export const BOARD_HANDLERS: SomeEventHandlers<BoardEvent> = {
     },
   },
   'wb.undo': {
-    reads: (data, actor) => ({ ...pagesQuery(), [indexOf(pageOf(data))]: 'all', [redoOf(pageOf(data))]: [actor.userId] }),
+    reads: (data, actor) => ({ ...boardPagesQuery(), [indexOf(pageOf(data))]: 'all', [redoOf(pageOf(data))]: [actor.userId] }),
     plan: async ({ actor, control, data, state, room, services }) => {
       authorize('wb.undo', actor, control);
       const page = pageOf(data);
@@ -263,7 +264,7 @@ export const BOARD_HANDLERS: SomeEventHandlers<BoardEvent> = {
     },
   },
   'wb.redo': {
-    reads: (data, actor) => ({ ...pagesQuery(), [indexOf(pageOf(data))]: 'count', [redoOf(pageOf(data))]: [actor.userId] }),
+    reads: (data, actor) => ({ ...boardPagesQuery(), [indexOf(pageOf(data))]: 'count', [redoOf(pageOf(data))]: [actor.userId] }),
     plan: async ({ actor, control, data, state, room, services }) => {
       authorize('wb.redo', actor, control);
       const page = pageOf(data);
@@ -301,7 +302,7 @@ export const BOARD_HANDLERS: SomeEventHandlers<BoardEvent> = {
     },
   },
   'wb.page.add': {
-    reads: pagesQuery,
+    reads: boardPagesQuery,
     plan: ({ actor, control, state }) => {
       authorize('wb.page.add', actor, control);
       const { stored, pages } = readPages(state);
@@ -315,7 +316,7 @@ export const BOARD_HANDLERS: SomeEventHandlers<BoardEvent> = {
     },
   },
   'wb.page.remove': {
-    reads: (data) => ({ ...pagesQuery(), [COLLECTIONS.boardSize]: [bytesOf(data.page)] }),
+    reads: (data) => ({ ...boardPagesQuery(), [COLLECTIONS.boardSize]: [bytesOf(data.page)] }),
     plan: ({ actor, control, data, state }) => {
       authorize('wb.page.remove', actor, control);
       if (data.page === 0) throw new ProtocolError('bad_request', 'page 0 is the first page and stays; clear it instead');
@@ -331,7 +332,7 @@ export const BOARD_HANDLERS: SomeEventHandlers<BoardEvent> = {
     },
   },
   'wb.page.show': {
-    reads: pagesQuery,
+    reads: boardPagesQuery,
     plan: ({ actor, control, data, state }) => {
       authorize('wb.page.show', actor, control);
       const { stored, pages } = readPages(state);
@@ -340,7 +341,7 @@ export const BOARD_HANDLERS: SomeEventHandlers<BoardEvent> = {
     },
   },
   'wb.page.browse': {
-    reads: pagesQuery,
+    reads: boardPagesQuery,
     plan: ({ actor, control, data, state }) => {
       authorize('wb.page.browse', actor, control);
       const { stored, pages } = readPages(state);
@@ -367,7 +368,7 @@ export function boardPagesOf(state: StateRead): BoardPages {
 
 /** What a full snapshot reads of the board: the pages and every listed page's items. */
 export function boardQuery(pages: BoardPages): StateQuery {
-  const query: StateQuery = pagesQuery();
+  const query: StateQuery = boardPagesQuery();
   for (const page of pages.pages) query[itemsOf(page)] = 'all';
   return query;
 }
@@ -379,4 +380,3 @@ export function boardEntries(state: StateRead, pages: BoardPages): BoardEntry[] 
   return entries.sort((a, b) => a.seq - b.seq);
 }
 
-export { pagesQuery as boardPagesQuery };

@@ -56,7 +56,7 @@ export interface PageBrowseData {
   free: boolean;
 }
 
-/** What the page after a `wb.page.*` change is: every such message carries the pages it leaves. */
+/** Whether a value is a `BoardPages`: every `wb.page.*` message carries the pages it leaves as `pages`. */
 export function isBoardPages(value: unknown): value is BoardPages {
   if (typeof value !== 'object' || value === null) return false;
   const pages = value as Record<string, unknown>;
