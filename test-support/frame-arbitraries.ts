@@ -52,6 +52,13 @@ export const CLASSROOM_EVENTS: readonly ClassroomEvent[] = [
   'chat.react',
   'chat.unreact',
   'reaction.send',
+  'wb.text',
+  'wb.undo',
+  'wb.redo',
+  'wb.page.add',
+  'wb.page.remove',
+  'wb.page.show',
+  'wb.page.browse',
 ];
 
 const text = fc.oneof(
@@ -84,6 +91,8 @@ function nearlyValid(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrar
   );
 }
 
+const page = fc.oneof({ weight: 3, arbitrary: fc.integer({ min: -1, max: 3 }) }, fc.constant(10_000), hostileNumber, hostileJson(1));
+
 const pollId = fc.oneof({ weight: 3, arbitrary: fc.constantFrom('q1', 'q2') }, hostileString);
 const optionIndexes = fc.oneof({ weight: 3, arbitrary: fc.array(fc.integer({ min: -1, max: 11 }), { maxLength: 12 }) }, hostileJson(2));
 
@@ -101,10 +110,22 @@ function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unkno
     case 'hand.lower':
       return nearlyValid({ userId });
     case 'wb.stroke':
-      return nearlyValid({ id: itemId, color, width, points });
+      return nearlyValid({ id: itemId, page, color, width, points });
+    case 'wb.text':
+      return nearlyValid({ id: itemId, page, x: coordinate, y: coordinate, text, size: fc.oneof(fc.integer({ min: 0, max: 130 }), hostileNumber), color });
+    case 'wb.undo':
+    case 'wb.redo':
+    case 'wb.clear':
+      return nearlyValid({ page });
+    case 'wb.page.remove':
+    case 'wb.page.show':
+      return nearlyValid({ page });
+    case 'wb.page.browse':
+      return nearlyValid({ free: flag });
     case 'wb.shape':
       return nearlyValid({
         id: itemId,
+        page,
         kind: fc.oneof(fc.constantFrom('line', 'rect', 'ellipse'), hostileString),
         color,
         width,
@@ -114,9 +135,9 @@ function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unkno
         y2: coordinate,
       });
     case 'wb.erase':
-      return nearlyValid({ id: itemId });
+      return nearlyValid({ id: itemId, page });
     case 'wb.cursor':
-      return nearlyValid({ x: coordinate, y: coordinate });
+      return nearlyValid({ x: coordinate, y: coordinate, page });
     case 'class.settings':
       return nearlyValid({ chatLocked: flag, whiteboardLocked: flag });
     case 'moderation.mute':
@@ -161,7 +182,7 @@ function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unkno
     case 'chat.typing':
     case 'hand.raise':
     case 'hand.clear':
-    case 'wb.clear':
+    case 'wb.page.add':
     case 'class.start':
     case 'class.end':
       return nearlyValid({});

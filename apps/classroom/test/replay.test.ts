@@ -85,6 +85,8 @@ describe('the report’s words and times', () => {
     expect(describeEvent(recorded(0, 'wb.shape', { kind: 'rect' }))).toBe('drew a rect');
     expect(describeEvent(recorded(0, 'chat.react', { seq: 4, emoji: '👍' }))).toBe('reacted 👍 to message #4');
     expect(describeEvent(recorded(0, 'chat.unreact', { seq: 4, emoji: '👍' }))).toBe('took back 👍 on message #4');
+    expect(describeEvent(recorded(0, 'wb.text', { text: 'F = ma' }))).toBe('wrote on the board: F = ma');
+    expect(describeEvent(recorded(0, 'wb.page.browse', { free: true }))).toBe('let students browse the board pages');
   });
 
   it('formats lesson times as m:ss or h:mm:ss', () => {

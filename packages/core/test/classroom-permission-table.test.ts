@@ -36,6 +36,18 @@ function dataFor(event: ClassroomEvent, target: Target, authored: { seq: number;
       return { x: 0.5, y: 0.5 };
     case 'wb.erase':
       return { id: authored.itemId };
+    case 'wb.text':
+      return { id: 'new', x: 0.2, y: 0.3, text: 'E = mc²', size: 30, color: '#112233' };
+    case 'wb.undo':
+    case 'wb.redo':
+      return {};
+    case 'wb.page.remove':
+    case 'wb.page.show':
+      return { page: 1 };
+    case 'wb.page.browse':
+      return { free: true };
+    case 'wb.page.add':
+      return {};
     case 'class.settings':
       return { chatLocked: true };
     case 'moderation.mute':
@@ -108,6 +120,9 @@ async function serverAllows(row: PermissionCase, role: Role): Promise<boolean> {
   if (author === ME) await enter(authorConnection, ME, 'student');
   const message = await publish(authorConnection, 'chat.message', { text: 'mine' });
   await publish(authorConnection, 'wb.stroke', { id: 'drawn', color: '#000000', width: 2, points: [0, 0, 1, 1] });
+  // A redo needs something undone: the author's stroke, taken back.
+  if (row.event === 'wb.redo') expect((await publish(authorConnection, 'wb.undo', {})).type).toBe('ack');
+  if (row.event === 'wb.page.remove' || row.event === 'wb.page.show') expect((await publish('boss', 'wb.page.add', {})).type).toBe('ack');
   if (author === ME) await engine.disconnect(authorConnection);
   // The polls the poll cases act on, one in each state, run by the teacher present.
   const poll = (id: string) => ({ id, question: 'Ready?', options: ['yes', 'no'], multiple: false, anonymous: false });
@@ -137,8 +152,10 @@ async function serverAllows(row: PermissionCase, role: Role): Promise<boolean> {
   const ephemeral = row.event === 'chat.typing' || row.event === 'wb.cursor';
   const reply = await publish(ME, row.event, dataFor(row.event, row.target ?? {}, { seq: message.seq as number, itemId: 'drawn' }), ephemeral);
   if (reply.type === 'ack') return true;
-  // A staff private message without `to` is malformed rather than forbidden; everything else is forbidden.
-  expect(reply.code).toBe(row.event === 'chat.private' && row.target === undefined && isStaff(role) ? 'bad_request' : 'forbidden');
+  // A staff private message without `to` is malformed rather than forbidden; an undo finds nothing of the
+  // sender's own when only someone else drew; everything else is forbidden.
+  const undoOfOthers = row.event === 'wb.undo' && row.target?.authorId === OTHER_AUTHOR && role !== 'observer';
+  expect(reply.code).toBe(row.event === 'chat.private' && row.target === undefined && isStaff(role) ? 'bad_request' : undoOfOthers ? 'not_found' : 'forbidden');
   return false;
 }
 

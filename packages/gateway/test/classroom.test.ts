@@ -295,6 +295,34 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     await expect(students[0]!.room.publish('chat.react', { seq: seq + 1000, emoji: '👍' })).rejects.toMatchObject({ code: 'not_found' });
   });
 
+  it('runs board pages, text and per-author undo/redo across nodes; a late joiner gets every page', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const ann = await member(on(1), roomId, 'student', 'ann');
+    const annTab = await member(on(0), roomId, 'student', 'ann');
+    await expect(ann.room.publish('wb.page.add', {})).rejects.toMatchObject({ code: 'forbidden' });
+    await teacher.room.publish('wb.page.add', {});
+    await teacher.room.publish('wb.text', { id: 'title', page: 1, x: 0.1, y: 0.1, text: 'Cells', size: 40, color: '#222222' });
+    for (const id of ['a1', 'a2', 'a3']) await ann.room.publish('wb.stroke', { id, page: 1, color: '#123456', width: 2, points: [0.1, 0.1, 0.2, 0.2] });
+    // Two undos at once from two tabs on different nodes take back two items, never the teacher's.
+    await Promise.all([ann.room.publish('wb.undo', { page: 1 }), annTab.room.publish('wb.undo', { page: 1 })]);
+    await ann.room.publish('wb.undo', { page: 1 });
+    await expect(ann.room.publish('wb.undo', { page: 1 })).rejects.toMatchObject({ code: 'not_found' });
+    const redoSeq = await annTab.room.publish('wb.redo', { page: 1 });
+    await eventually(() => teacher.messages.some((m) => m.seq === redoSeq));
+    const undone = teacher.messages.filter((m) => m.event === 'wb.undo').map((m) => (m.data as { id: string }).id);
+    expect(undone.sort()).toEqual(['a1', 'a2', 'a3']);
+    expect(teacher.messages.find((m) => m.seq === redoSeq)!.data).toMatchObject({ page: 1, entry: { userId: 'ann', item: { id: 'a1' } } });
+    await teacher.room.publish('wb.page.show', { page: 0 });
+    const late = await member(on(1), roomId, 'observer', 'late');
+    const snapshot = late.snapshots[0]!;
+    expect(snapshot.boardPages).toEqual({ pages: [0, 1], shown: 0, free: false });
+    expect(snapshot.whiteboard!.map((e) => [e.page, e.item.type, e.item.id])).toEqual([
+      [1, 'text', 'title'],
+      [1, 'stroke', 'a1'],
+    ]);
+  });
+
   it('ends the class: every member is told and closed with 4503', async () => {
     const roomId = `class-${++roomCounter}`;
     const teacher = await member(on(0), roomId, 'teacher', 't');

@@ -8,6 +8,7 @@ export * from './close-codes.js';
 export * from './limits.js';
 export * from './types.js';
 export * from './classroom/types.js';
+export type { BoardPages, PageBrowseData, PageData, PageIdData, TextData } from './classroom/board.js';
 export { utf8Length } from './encode.js';
 export type * from './admin.js';
 export type * from './records.js';

@@ -132,6 +132,63 @@ describe('applyEvent: whiteboard', () => {
   });
 });
 
+describe('applyEvent: board pages, text, undo and redo', () => {
+  const pages = (list: number[], shown: number, free = false) => ({ pages: list, shown, free });
+
+  it('follows the pages each page event carries; removing a page drops its items', () => {
+    let state = apply(initialState(), durable('wb.page.add', { page: 1, pages: pages([0, 1], 1) }, teacher));
+    expect(state.pages).toEqual(pages([0, 1], 1));
+    state = apply(
+      state,
+      durable('wb.stroke', { id: 'a', page: 1, color: '#000000', width: 2, points: [0, 0, 1, 1] }),
+      durable('wb.text', { id: 'b', x: 0.1, y: 0.2, text: 'Hi', size: 30, color: '#ff0000' }),
+      durable('wb.page.browse', { free: true, pages: pages([0, 1], 1, true) }, teacher),
+    );
+    expect(state.board.map((e) => [e.page ?? 0, e.item.type, e.item.id])).toEqual([
+      [1, 'stroke', 'a'],
+      [0, 'text', 'b'],
+    ]);
+    expect(state.pages.free).toBe(true);
+    state = apply(state, durable('wb.page.remove', { page: 1, pages: pages([0], 0, true) }, teacher));
+    expect(state.board.map((e) => e.item.id)).toEqual(['b']);
+    expect(apply(state, durable('wb.page.show', { page: 2, pages: 'nope' }, teacher))).toEqual(unchanged(state));
+  });
+
+  it('erases, undoes and clears by page; a redo puts the item back in its place', () => {
+    const drawn = durable('wb.stroke', { id: 'same', color: '#000000', width: 2, points: [0, 0, 1, 1] });
+    let state = apply(
+      initialState(),
+      drawn,
+      durable('wb.stroke', { id: 'same', page: 3, color: '#000000', width: 2, points: [0, 0, 1, 1] }),
+      durable('wb.stroke', { id: 'later', color: '#000000', width: 2, points: [0, 0, 1, 1] }, bo),
+    );
+    state = apply(state, durable('wb.undo', { page: 0, id: 'same' }));
+    expect(state.board.map((e) => [e.page ?? 0, e.item.id])).toEqual([
+      [3, 'same'],
+      [0, 'later'],
+    ]);
+    const entry = { seq: drawn.seq, userId: ada.userId, item: { type: 'stroke', id: 'same', color: '#000000', width: 2, points: [0, 0, 1, 1] } };
+    state = apply(state, durable('wb.redo', { page: 0, entry }));
+    expect(state.board.map((e) => [e.page ?? 0, e.item.id])).toEqual([
+      [0, 'same'],
+      [3, 'same'],
+      [0, 'later'],
+    ]);
+    state = apply(state, durable('wb.clear', { page: 3 }, teacher));
+    expect(state.board.map((e) => e.item.id)).toEqual(['same', 'later']);
+    state = apply(state, durable('wb.erase', { id: 'same' }));
+    expect(state.board.map((e) => e.item.id)).toEqual(['later']);
+    expect(apply(state, durable('wb.redo', { page: 0, entry: { seq: 1, item: null } }))).toEqual(unchanged(state));
+    expect(apply(state, durable('wb.clear', { page: -1 }))).toEqual(unchanged(state));
+  });
+
+  it('takes the pages from a snapshot; one from an older server means page 0 only', () => {
+    const withPages = applySnapshot(initialState(), snapshot({ boardPages: pages([0, 4], 4) }));
+    expect(withPages.pages).toEqual(pages([0, 4], 4));
+    expect(applySnapshot(withPages, snapshot()).pages).toEqual(pages([0], 0));
+  });
+});
+
 describe('applyEvent: class and moderation', () => {
   it('changes only the settings given', () => {
     let state = applyEvent(initialState(), durable('class.settings', { chatLocked: true }, teacher));

@@ -33,6 +33,7 @@ describe('the classroom permission table (pure rules)', () => {
       'poll.create', 'poll.open', 'poll.close', 'poll.share', 'poll.answer',
       'timer.set', 'timer.pause', 'timer.resume', 'timer.clear', 'announce.pin', 'announce.unpin', 'announce.seen',
       'chat.react', 'chat.unreact', 'reaction.send',
+      'wb.text', 'wb.undo', 'wb.redo', 'wb.page.add', 'wb.page.remove', 'wb.page.show', 'wb.page.browse',
     ];
     expect([...new Set(PERMISSION_CASES.map((row) => row.event))].sort()).toEqual([...all].sort());
   });

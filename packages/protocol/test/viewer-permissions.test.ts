@@ -39,8 +39,18 @@ function offered(p: Permissions, row: PermissionCase, role: Role): boolean | und
       return p.clearHands;
     case 'wb.stroke':
     case 'wb.shape':
+    case 'wb.text':
     case 'wb.cursor':
       return p.draw;
+    case 'wb.undo':
+    case 'wb.redo':
+      // Undo and redo act on the viewer's own items only: there is no control for someone else's.
+      return target.authorId === ME ? p.undo : undefined;
+    case 'wb.page.add':
+    case 'wb.page.remove':
+    case 'wb.page.show':
+    case 'wb.page.browse':
+      return p.runPages;
     case 'wb.erase':
       return p.eraseItem(boardEntry(target.authorId!));
     case 'wb.clear':

@@ -11,7 +11,9 @@ import {
   applySnapshot,
   hasReacted,
   initialState,
+  isStaff,
   permissionsOf,
+  viewedPage,
   withOwnAnswer,
   type ClassSettings,
   type LiveReactionKind,
@@ -22,8 +24,9 @@ import {
   type Permissions,
   type ShapeData,
   type StrokeData,
+  type TextData,
 } from '@classwire/protocol/classroom';
-import { computed, onScopeDispose, ref, shallowRef, type Ref, type ShallowRef } from 'vue';
+import { computed, onScopeDispose, ref, shallowRef, watch, type Ref, type ShallowRef } from 'vue';
 import { throttle } from './throttle.js';
 
 /** Where the session is. `removed` and `ended` are final: the SDK does not reconnect after them. */
@@ -44,6 +47,8 @@ export interface JoinRequest {
 export interface RemoteCursor {
   userId: string;
   name: string;
+  /** The board page it is over. */
+  page: number;
   x: number;
   y: number;
   at: number;
@@ -119,8 +124,21 @@ export interface Classroom {
   clearHands(): Promise<boolean>;
   drawStroke(stroke: StrokeData): Promise<boolean>;
   drawShape(shape: ShapeData): Promise<boolean>;
+  /** Adds a text item (on the page in view unless `page` is given). */
+  drawText(text: TextData): Promise<boolean>;
   erase(ids: string[]): Promise<boolean>;
+  /** Clears the page in view. */
   clearBoard(): Promise<boolean>;
+  /** The board page this viewer looks at (and draws on): the shown one, unless students may browse. */
+  page: Ref<number>;
+  /** Staff show the page to everyone; a student browses to it when the teacher allows. */
+  viewPage(page: number): Promise<boolean>;
+  addPage(): Promise<boolean>;
+  removePage(page: number): Promise<boolean>;
+  setFreeBrowsing(free: boolean): Promise<boolean>;
+  /** Takes back the viewer's newest item on the page in view; `redo` brings the last one taken back. */
+  undo(): Promise<boolean>;
+  redo(): Promise<boolean>;
   moveCursor(x: number, y: number): void;
   changeSettings(settings: Partial<ClassSettings>): Promise<boolean>;
   startClass(): Promise<boolean>;
@@ -175,6 +193,17 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
   let caughtUpTimer: ReturnType<typeof setTimeout> | undefined;
   let sweepTimer: ReturnType<typeof setInterval> | undefined;
 
+  /** The page a browsing student picked; staff always look at (and show) the shown page. */
+  const chosenPage = ref<number>();
+  const page = computed(() => viewedPage(state.value.pages, chosenPage.value, me.value === undefined || isStaff(me.value.role) || !state.value.pages.free));
+  // Once students follow again, a later round of browsing starts from the shown page.
+  watch(
+    () => state.value.pages.free,
+    (free) => {
+      if (!free) chosenPage.value = undefined;
+    },
+  );
+
   const permissions = computed(() =>
     me.value === undefined ? permissionsOf(state.value, { userId: '', role: 'observer' }) : permissionsOf(state.value, me.value),
   );
@@ -184,7 +213,7 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
   const cursors = computed(() => [...cursorMap.value.values()].filter((c) => c.at + CURSOR_IDLE_MS > now.value));
 
   const typingSender = throttle(() => void publishEphemeral('chat.typing', {}), TYPING_SEND_MS, { trailing: false });
-  const cursorSender = throttle((point: { x: number; y: number }) => void publishEphemeral('wb.cursor', point), CURSOR_SEND_MS, { trailing: true });
+  const cursorSender = throttle((point: { x: number; y: number }) => void publishEphemeral('wb.cursor', onPage<{ x: number; y: number; page?: number }>(point)), CURSOR_SEND_MS, { trailing: true });
 
   /** Announcements this session has acknowledged (the server would ignore a second receipt anyway). */
   const acknowledged = new Set<string>();
@@ -217,9 +246,10 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
       typers.value = new Map(typers.value).set(userId, { name, until: Date.now() + TYPING_SHOW_MS });
       now.value = Date.now();
     } else if (message.event === 'wb.cursor') {
-      const data = message.data as { x?: unknown; y?: unknown };
+      const data = message.data as { x?: unknown; y?: unknown; page?: unknown };
       if (typeof data.x !== 'number' || typeof data.y !== 'number') return;
-      cursorMap.value = new Map(cursorMap.value).set(userId, { userId, name, x: data.x, y: data.y, at: Date.now() });
+      const page = typeof data.page === 'number' ? data.page : 0;
+      cursorMap.value = new Map(cursorMap.value).set(userId, { userId, name, page, x: data.x, y: data.y, at: Date.now() });
       now.value = Date.now();
     }
   }
@@ -357,6 +387,13 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
   }
 
   const act = <K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]) => attempt(() => publish(event, data));
+  /** Board data on the page in view unless it names one; page 0 is left out, as clients before pages sent it. */
+  function onPage<T extends { page?: number | undefined }>(data: T): T {
+    const target = data.page ?? page.value;
+    const placed: { page?: number | undefined } = { ...data, page: target };
+    if (target === 0) delete placed.page;
+    return placed as T;
+  }
 
   onScopeDispose(shutdown);
 
@@ -387,10 +424,23 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     typingNow: () => typingSender.offer(undefined),
     setHand: (raised, userId) => act(raised ? 'hand.raise' : 'hand.lower', userId === undefined ? {} : { userId }),
     clearHands: () => act('hand.clear', {}),
-    drawStroke: (stroke) => act('wb.stroke', stroke),
-    drawShape: (shape) => act('wb.shape', shape),
-    erase: (ids) => attempt(() => Promise.all(ids.map((id) => publish('wb.erase', { id })))),
-    clearBoard: () => act('wb.clear', {}),
+    drawStroke: (stroke) => act('wb.stroke', onPage(stroke)),
+    drawShape: (shape) => act('wb.shape', onPage(shape)),
+    drawText: (text) => act('wb.text', onPage(text)),
+    erase: (ids) => attempt(() => Promise.all(ids.map((id) => publish('wb.erase', onPage<{ id: string; page?: number }>({ id }))))),
+    clearBoard: () => act('wb.clear', onPage({})),
+    page,
+    viewPage: async (target) => {
+      if (me.value !== undefined && isStaff(me.value.role)) return act('wb.page.show', { page: target });
+      if (!state.value.pages.free) return false;
+      chosenPage.value = target;
+      return true;
+    },
+    addPage: () => act('wb.page.add', {}),
+    removePage: (target) => act('wb.page.remove', { page: target }),
+    setFreeBrowsing: (free) => act('wb.page.browse', { free }),
+    undo: () => act('wb.undo', onPage({})),
+    redo: () => act('wb.redo', onPage({})),
     moveCursor: (x, y) => cursorSender.offer({ x, y }),
     changeSettings: (settings) => act('class.settings', settings),
     startClass: () => act('class.start', {}),

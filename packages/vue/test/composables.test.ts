@@ -158,6 +158,45 @@ describe('useClassroom', () => {
     student.unmount();
   });
 
+  it('draws on the page in view: students follow the shown page, or browse when allowed; undo and redo are the server\'s', async () => {
+    const calls: [JoinRequest, string | undefined][] = [];
+    const teacher = mountClassroom(calls);
+    const student = mountClassroom(calls);
+    await teacher.classroom.join({ name: 'Rivera', role: 'teacher', classroom: 'vue-board' });
+    await student.classroom.join({ name: 'Ada', role: 'student', classroom: 'vue-board' });
+    expect(await teacher.classroom.addPage()).toBe(true);
+    await eventually(() => student.classroom.page.value === 1);
+    // Following: a student cannot pick a page until the teacher allows browsing.
+    expect(await student.classroom.viewPage(0)).toBe(false);
+    expect(student.classroom.page.value).toBe(1);
+    expect(await student.classroom.drawText({ id: 't1', x: 0.1, y: 0.1, text: 'on page 2', size: 30, color: '#000000' })).toBe(true);
+    expect(await teacher.classroom.setFreeBrowsing(true)).toBe(true);
+    await eventually(() => student.classroom.state.value.pages.free);
+    await student.classroom.viewPage(0);
+    expect(student.classroom.page.value).toBe(0);
+    expect(await student.classroom.drawStroke({ id: 's1', color: '#000000', width: 2, points: [0, 0, 1, 1] })).toBe(true);
+    await eventually(() => teacher.classroom.state.value.board.length === 2);
+    expect(teacher.classroom.state.value.board.map((e) => [e.page ?? 0, e.item.id])).toEqual([
+      [1, 't1'],
+      [0, 's1'],
+    ]);
+    // The teacher's undo is per author: nothing of theirs on the page.
+    expect(await teacher.classroom.undo()).toBe(false);
+    expect(await student.classroom.undo()).toBe(true);
+    await eventually(() => teacher.classroom.state.value.board.length === 1);
+    expect(await student.classroom.redo()).toBe(true);
+    await eventually(() => teacher.classroom.state.value.board.length === 2);
+    // Following again: back on the shown page, and browsing later starts there.
+    expect(await teacher.classroom.setFreeBrowsing(false)).toBe(true);
+    await eventually(() => student.classroom.page.value === 1);
+    // The teacher shows page 0; page 1 is removed with its text.
+    expect(await teacher.classroom.viewPage(0)).toBe(true);
+    expect(await teacher.classroom.removePage(1)).toBe(true);
+    await eventually(() => student.classroom.state.value.board.length === 1 && student.classroom.state.value.pages.pages.length === 1);
+    teacher.unmount();
+    student.unmount();
+  });
+
   it('asks the app for a fresh token for the same user before the first one expires, and stays in class without a reconnect', async () => {
     const calls: [JoinRequest, string | undefined][] = [];
     const request: JoinRequest = { name: 'Bo', role: 'student', classroom: 'vue-expiry' };

@@ -35,6 +35,20 @@ export function describeEvent(event: TranscriptEvent): string {
       return 'erased an item';
     case 'wb.clear':
       return 'cleared the board';
+    case 'wb.text':
+      return typeof text === 'string' ? `wrote on the board: ${text}` : 'wrote on the board';
+    case 'wb.undo':
+      return 'took back a drawing';
+    case 'wb.redo':
+      return 'brought back a drawing';
+    case 'wb.page.add':
+      return 'added a board page';
+    case 'wb.page.remove':
+      return 'removed a board page';
+    case 'wb.page.show':
+      return 'turned the board to another page';
+    case 'wb.page.browse':
+      return field(data, 'free') === true ? 'let students browse the board pages' : 'had students follow the board page';
     case 'class.start':
       return 'started the class';
     case 'class.end':

@@ -3,6 +3,8 @@ export {
   CLASSROOM_LIMITS,
   type BoardEntry,
   type BoardItem,
+  type BoardPages,
+  type TextData,
   type ChatEntry,
   type ClassSettings,
   type ClassroomSnapshot,

@@ -121,7 +121,17 @@ function distanceToSegment(p: Point, a: Point, b: Point): number {
   return Math.hypot(px - (ax + t * dx), p.y - (a.y + t * dy));
 }
 
+/** Roughly where a text item lies (board units): glyphs average ~0.55 em wide. */
+export function textBox(item: Extract<BoardItem, { type: 'text' }>): { x1: number; y1: number; x2: number; y2: number } {
+  const em = item.size / 1000;
+  return { x1: item.x, y1: item.y, x2: item.x + item.text.length * em * 0.55, y2: item.y + em * BOARD_ASPECT * 1.2 };
+}
+
 function outlineOf(item: BoardItem): Point[] {
+  if (item.type === 'text') {
+    const { x1, y1, x2, y2 } = textBox(item);
+    return [{ x: x1, y: y1 }, { x: x2, y: y1 }, { x: x2, y: y2 }, { x: x1, y: y2 }, { x: x1, y: y1 }];
+  }
   if (item.type === 'stroke') {
     const points: Point[] = [];
     for (let i = 0; i + 1 < item.points.length; i += 2) points.push({ x: item.points[i]!, y: item.points[i + 1]! });
@@ -146,6 +156,12 @@ export function hitTest(board: readonly BoardEntry[], p: Point, tolerance: numbe
   for (let i = board.length - 1; i >= 0; i -= 1) {
     const entry = board[i]!;
     if (!allowed(entry)) continue;
+    if (entry.item.type === 'text') {
+      // Text is hit anywhere inside its box.
+      const box = textBox(entry.item);
+      if (p.x >= box.x1 - tolerance && p.x <= box.x2 + tolerance && p.y >= box.y1 - tolerance && p.y <= box.y2 + tolerance) return entry;
+      continue;
+    }
     const outline = outlineOf(entry.item);
     const reach = tolerance + (entry.item.width / 1000) * BOARD_ASPECT * 0.5;
     for (let k = 0; k < outline.length; k += 1) {

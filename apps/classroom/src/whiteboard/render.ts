@@ -15,6 +15,14 @@ export function clearBoard(ctx: CanvasRenderingContext2D, width: number, height:
 }
 
 export function drawItem(ctx: CanvasRenderingContext2D, item: BoardItem, width: number, height: number): void {
+  if (item.type === 'text') {
+    // Size is in thousandths of the board's width, like line widths, so text scales with the board.
+    ctx.fillStyle = item.color;
+    ctx.font = `${Math.max(6, (item.size / 1000) * width)}px system-ui, sans-serif`;
+    ctx.textBaseline = 'top';
+    ctx.fillText(item.text, item.x * width, item.y * height);
+    return;
+  }
   ctx.strokeStyle = item.color;
   ctx.lineWidth = Math.max(1, (item.width / 1000) * width);
   ctx.lineCap = 'round';

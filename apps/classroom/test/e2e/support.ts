@@ -73,7 +73,8 @@ export interface AppState {
   removed: string[];
   hands: { userId: string; name: string }[];
   chat: { seq: number; text: string; from: { name: string }; edited: boolean }[];
-  board: { seq: number; userId: string; item: { id: string; type: string } }[];
+  board: { seq: number; userId: string; page?: number; item: { id: string; type: string } }[];
+  pages: { pages: number[]; shown: number; free: boolean };
   private: { id: string; text: string }[];
   seq: number;
 }

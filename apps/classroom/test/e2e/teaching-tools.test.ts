@@ -3,12 +3,13 @@
  * a time limit, two students answer (one changes their mind), the teacher watches the live tally,
  * closes the poll and shares the results, and a late joiner finds them. Screenshots at desktop width
  * and at 390 px (a phone), where the header must keep Leave on screen. Then the class timer, also on a
- * device whose clock is 7 minutes fast.
+ * device whose clock is 7 minutes fast. Then the board's pages (students follow the teacher, or browse
+ * when allowed), the text tool, and undo/redo by keyboard and buttons.
  */
 import type { Gateway } from '@classwire/gateway';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Participant, buildApp, launchChromium, startClassroomGateway } from './support.js';
+import { Participant, buildApp, launchChromium, startClassroomGateway, wave } from './support.js';
 
 const CLASSROOM = 'forces-8c';
 
@@ -193,6 +194,55 @@ describe('a poll in three browsers', { timeout: 60_000 }, () => {
     for (const person of everyone) expect(person.errors).toEqual([]);
   });
 
+  it('writes text, and undoes and redoes per author on the server, by keyboard and by button', async () => {
+    await ada.draw(wave(0.1, 0.6, 0.55, 0.06));
+    await ada.drawingSettled();
+    const adaUser = await ada.userId();
+    const mine = (state: { board: { userId: string; item: { id: string } }[] }) => state.board.filter((e) => e.userId === adaUser).map((e) => e.item.id);
+    const drawn = mine(await ada.state());
+    expect(drawn.length).toBeGreaterThan(0);
+    // The teacher writes by keyboard only: the Text tool, then type and Enter.
+    await teacher.page.locator('label.tool[title="Text"]').click();
+    await teacher.page.locator('#board-text').fill("Newton's second law: F = ma");
+    await teacher.page.locator('#board-text').press('Enter');
+    for (const person of [ada, bo]) await person.waitForState('the teacher\'s text', (s) => s.board.some((e) => e.item.type === 'text'));
+    // Ctrl+Z takes back Ada's whole stroke for everyone, and nothing of the teacher's.
+    await ada.page.keyboard.press('Control+z');
+    await bo.waitForState('Ada\'s stroke undone', (s) => mine(s).length === 0 && s.board.some((e) => e.item.type === 'text'));
+    await ada.screenshot('board-undo-student');
+    await ada.page.getByRole('button', { name: 'Redo' }).click();
+    // Back with the same ids.
+    await bo.waitForState('Ada\'s stroke redone', (s, ids) => mine(s).join(' ') === ids, drawn.join(' '));
+    expect(await ada.page.getByRole('button', { name: 'Redo' }).isDisabled()).toBe(true);
+  });
+
+  it('turns the board\'s pages for everyone, and lets students browse when the teacher allows', async () => {
+    await teacher.page.getByRole('button', { name: 'Add page' }).click();
+    for (const person of [ada, bo]) {
+      await person.page.locator('canvas[data-page="1"][data-items="0"]').waitFor();
+      await person.page.getByRole('status').filter({ hasText: 'Page 2 of 2 · following the teacher' }).waitFor();
+      expect(await person.page.getByRole('button', { name: /^Page 1/ }).isDisabled()).toBe(true);
+    }
+    await teacher.page.locator('label.tool[title="Pen"]').click();
+    await teacher.draw(wave(0.2, 0.8, 0.4, 0.1));
+    await teacher.drawingSettled();
+    await ada.page.locator('canvas[data-page="1"]:not([data-items="0"])').waitFor();
+    await teacher.screenshot('board-pages-teacher');
+    await teacher.page.getByLabel('Students may browse').check();
+    await ada.page.getByRole('status').filter({ hasText: 'browsing freely' }).waitFor();
+    await ada.page.getByRole('button', { name: /^Page 1/ }).click();
+    await ada.page.locator('canvas[data-page="0"]').waitFor();
+    await ada.screenshot('board-pages-student-browsing');
+    // Bo did not browse: he still sees the page the teacher shows.
+    expect(await bo.page.locator('canvas').getAttribute('data-page')).toBe('1');
+    // A late joiner gets every page in the snapshot and starts on the shown one.
+    const eve = await Participant.join(browser, gateway.url, 'Eve Ito', 'student', CLASSROOM);
+    everyone.push(eve);
+    const state = await eve.waitForState('every page', (s) => s.pages.pages.length === 2 && s.board.some((e) => e.page === 1) && s.board.some((e) => e.page === undefined));
+    expect(state.pages).toEqual({ pages: [0, 1], shown: 1, free: true });
+    await eve.page.locator('canvas[data-page="1"]').waitFor();
+  });
+
   it('fits a phone: at 390 px the header keeps Leave on screen and the poll stays usable', async () => {
     for (const [person, name] of [
       [teacher, 'poll-teacher-390'],
@@ -219,6 +269,8 @@ describe('a poll in three browsers', { timeout: 60_000 }, () => {
     await bo.screenshot('reactions-student-390');
     await teacher.page.getByRole('heading', { name: 'Live reactions' }).scrollIntoViewIfNeeded();
     await teacher.screenshot('reactions-teacher-390');
+    await teacher.page.getByRole('navigation', { name: 'Board pages' }).scrollIntoViewIfNeeded();
+    await teacher.screenshot('board-pages-teacher-390');
     for (const person of everyone) expect(person.errors).toEqual([]);
   });
 });

@@ -44,7 +44,7 @@ export class AppendedEvents {
         ops: plan.ops,
       });
       // The control state changed between the read and the append: decide again on the new state.
-      if (outcome.kind === 'stale' && outcome.guard === 0) continue;
+      if (outcome.kind === 'stale' && (outcome.guard === 0 || plan.retryOnStale === true)) continue;
       if (outcome.kind === 'stale') throw plan.guardError ?? new ProtocolError('conflict', 'the room state changed');
       if (outcome.kind === 'conflict') throw new ProtocolError('conflict', 'this id was already used for a different message');
       // Acked before the effects, which may close the sender's own socket (class.end).

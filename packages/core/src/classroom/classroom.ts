@@ -19,7 +19,7 @@ import {
 } from '@classwire/protocol';
 import { DEFAULTS } from '../config/defaults.js';
 import { senderOf } from '../frames.js';
-import type { Broker, ConnectionRegistry, ConnectionState, FanOut, PresenceStore } from '../ports.js';
+import type { Broker, ConnectionRegistry, ConnectionState, FanOut, PresenceStore, StateRead } from '../ports.js';
 import { AppendedEvents } from './appended-events.js';
 import { authorize } from './authorize.js';
 import { BoardBudget, type BoardRate } from './board-budget.js';
@@ -33,6 +33,7 @@ import { timerQuery } from './timer.js';
 import { AnnouncementReceiptsPath, announcementQuery } from './announcements.js';
 import { LiveReactions, liveReactionsQuery } from './live-reactions.js';
 import { RoomStore } from './room-store.js';
+import { boardPagesOf, boardPagesQuery } from './board.js';
 import { SnapshotCache, snapshotFrames, snapshotQuery, snapshotText } from './snapshot.js';
 
 export interface ClassroomOptions {
@@ -47,6 +48,8 @@ export interface ClassroomOptions {
   maxBoardItems?: number;
   /** Serialized size of the board's items, bytes. @default DEFAULTS.maxBoardBytes (1 MiB) */
   maxBoardBytes?: number;
+  /** Serialized size of all board pages together, bytes. @default 4 × maxBoardBytes */
+  maxBoardRoomBytes?: number;
   /** Per user, how fast strokes and shapes may be added. @default DEFAULTS.board* (16 KiB/s, burst 64 KiB; 10 items/s, burst 40) */
   boardRate?: BoardRate;
   /** Per user, the stored events other than drawings (chat, hands, controls): sustained per second, and burst. @default DEFAULTS.classEventsPerSecond, DEFAULTS.classEventBurst */
@@ -57,12 +60,18 @@ export interface ClassroomOptions {
   reactionWindowMs?: number;
 }
 
+/** The room-wide board budget, in pages' worth: a late joiner's snapshot carries every page. */
+const BOARD_ROOM_PAGES = 4;
+
 const DEFAULT_BOARD_RATE: BoardRate = {
   bytesPerSecond: DEFAULTS.boardBytesPerSecond,
   bytesBurst: DEFAULTS.boardBytesBurst,
   itemsPerSecond: DEFAULTS.boardItemsPerSecond,
   itemsBurst: DEFAULTS.boardItemsBurst,
 };
+
+/** Reads a full snapshot may take while pages are being added. */
+const SNAPSHOT_READS = 4;
 
 export type ClassroomPublishOutcome = 'acked' | 'duplicate' | 'relayed';
 
@@ -120,9 +129,11 @@ export class Classroom {
     this.boardBudget = new BoardBudget(options.boardRate ?? DEFAULT_BOARD_RATE, this.now);
     const eventRate = options.eventRate ?? { perSecond: DEFAULTS.classEventsPerSecond, burst: DEFAULTS.classEventBurst };
     this.eventRate = new KeyedRate(eventRate.perSecond, eventRate.burst, this.now);
+    const maxBoardBytes = options.maxBoardBytes ?? DEFAULTS.maxBoardBytes;
     const services: HandlerServices = {
       maxBoardItems: options.maxBoardItems ?? CLASSROOM_LIMITS.maxBoardItems,
-      maxBoardBytes: options.maxBoardBytes ?? DEFAULTS.maxBoardBytes,
+      maxBoardBytes,
+      maxBoardRoomBytes: options.maxBoardRoomBytes ?? BOARD_ROOM_PAGES * maxBoardBytes,
       now: this.now,
       readState: (room, query) => this.store.read(room, query),
       roleInRoom: (room, userId) => this.roleInRoom(room, userId),
@@ -149,7 +160,7 @@ export class Classroom {
     if (isEphemeralClassroomEvent(event)) return this.relay(connection, frame, event, parseData(event, frame));
     // A stored event reaches every member; drawings have their own budget below (a stroke is a segment
     // every 150 ms, erases are bounded by what was drawn).
-    if (!event.startsWith('wb.') && !this.eventRate.admit(connection.userId)) {
+    if ((!event.startsWith('wb.') || event.startsWith('wb.page.')) && !this.eventRate.admit(connection.userId)) {
       throw new ProtocolError('rate_limited', `at most ${this.eventRate.perSecond} class events per second after a burst; retry later`);
     }
     if (event === 'chat.private') return this.privateMessages.publish(connection, withId(frame), parseData(event, frame));
@@ -159,17 +170,37 @@ export class Classroom {
     const appended = withId(frame);
     const data = parseData(event, frame);
     // Stored drawings reach every member: the drawer's rate is bounded before anything is read or stored.
-    if (event === 'wb.stroke' || event === 'wb.shape') this.boardBudget.charge(connection.userId, data);
+    // Undo and redo cost an item of the drawer's rate too (their bytes were charged when drawn): each
+    // reads the page's index or the author's stack, and reaches every member.
+    if (event === 'wb.stroke' || event === 'wb.shape' || event === 'wb.text' || event === 'wb.undo' || event === 'wb.redo') {
+      this.boardBudget.charge(connection.userId, data);
+    }
     return this.appended.publish(connection, appended, event, data);
   }
 
   /** The snapshot frames for a join, and the seq and epoch they correspond to (see `snapshotText`). */
   async snapshot(connection: ConnectionState, room: string, full: boolean): Promise<{ seq: number; epoch: string; frames: string[] }> {
-    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection), ...timerQuery(), ...announcementQuery(connection), ...liveReactionsQuery(connection) });
+    const state = await this.readSnapshotState(connection, room, full);
     // A student's own answers are read apart: naming them needs the poll ids, and they are not in the log anyway.
     const own = isStaff(connection.role) ? undefined : await this.store.read(room, ownAnswersQuery(state, connection));
     const text = snapshotText(room, state, connection, full, this.snapshots, own, this.now());
     return { seq: state.seq, epoch: state.epoch, frames: snapshotFrames(room, state.seq, text, this.maxFrameBytes) };
+  }
+
+  /**
+   * The state a snapshot is built from. A full one reads every page's items, so it needs the pages
+   * first: read again when a page was added in between (pages change rarely; a few tries suffice).
+   */
+  private async readSnapshotState(connection: ConnectionState, room: string, full: boolean): Promise<StateRead> {
+    const others = { ...pollsQuery(connection), ...timerQuery(), ...announcementQuery(connection), ...liveReactionsQuery(connection) };
+    let pages = full ? boardPagesOf(await this.store.read(room, boardPagesQuery())) : undefined;
+    for (let attempt = 0; attempt < SNAPSHOT_READS; attempt++) {
+      const state = await this.store.read(room, { ...snapshotQuery(full, pages), ...others });
+      const now = boardPagesOf(state);
+      if (pages === undefined || now.pages.every((page) => pages!.pages.includes(page))) return state;
+      pages = now;
+    }
+    throw new ProtocolError('unavailable', 'the board pages kept changing; join again');
   }
 
   /** Forgets per-connection throttling state. */

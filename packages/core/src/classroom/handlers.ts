@@ -11,15 +11,15 @@ import {
   type MessageFrame,
   type Role,
   type Sender,
-  utf8Length,
 } from '@classwire/protocol';
 import { STATE_FRAME, STATE_SEQ, stateField, stateSeqField, type StateGuard, type StateOp, type StateQuery, type StateRead } from '../ports.js';
 import { authorize } from './authorize.js';
-import { BOARD_BYTES_FIELD, COLLECTIONS, controlChange, type ControlState } from './room-state.js';
+import { COLLECTIONS, controlChange, type ControlState } from './room-state.js';
 import { POLL_HANDLERS } from './polls.js';
 import { TIMER_HANDLERS } from './timer.js';
 import { ANNOUNCEMENT_HANDLERS } from './announcements.js';
 import { CHAT_REACTION_HANDLERS } from './chat-reactions.js';
+import { BOARD_HANDLERS } from './board.js';
 
 /** Events sequenced into the room log, each with a handler below. */
 export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private' | 'poll.answer' | 'announce.seen' | 'reaction.send'>;
@@ -34,12 +34,17 @@ export interface Plan {
   after?: () => Promise<void>;
   /** The data the room receives instead of the sender's (a poll without its quiz answers); same input, same data. */
   message?: unknown;
+  /** A failed guard after the version guard means the state moved on (the board): decide again on a fresh read. */
+  retryOnStale?: boolean;
 }
 
 /** What the handlers need beyond the state: the room's members and closing their connections. */
 export interface HandlerServices {
+  /** Per board page. */
   maxBoardItems: number;
   maxBoardBytes: number;
+  /** All pages together (items and what their authors may redo). */
+  maxBoardRoomBytes: number;
   /** Server time (ms): poll openings and time limits. */
   now(): number;
   /** A read of the room's state beyond the handler's `reads` (a poll's tally when sharing it). */
@@ -62,7 +67,7 @@ export interface EventInput<E extends AppendedEvent> {
 }
 
 export interface EventHandler<E extends AppendedEvent> {
-  /** The state the rule needs beyond the control state (always read). */
+  /** The state the rule needs beyond the control state (always read); some depends on who sends it. */
   reads?: (data: ClassroomEventMap[E], actor: Actor) => StateQuery;
   /** Authorizes the event (throws ProtocolErrors) and plans its state change. */
   plan(input: EventInput<E>): Plan | Promise<Plan>;
@@ -73,13 +78,6 @@ type EventHandlers = { [E in AppendedEvent]: EventHandler<E> };
 export type SomeEventHandlers<K extends AppendedEvent> = { [E in K]: EventHandler<E> };
 
 const chatMessageAt = (data: { seq: number }): StateQuery => ({ [COLLECTIONS.chat]: [stateSeqField(data.seq)] });
-const boardItem = (data: { id: string }): StateQuery => ({ [COLLECTIONS.board]: [data.id] });
-const boardUsage = (): StateQuery => ({ [COLLECTIONS.board]: 'count', [COLLECTIONS.boardSize]: [BOARD_BYTES_FIELD] });
-
-/** What an item costs the board's byte budget: its data as the snapshot serializes it. */
-function itemBytes(data: unknown): number {
-  return utf8Length(JSON.stringify(data));
-}
 
 /** The stored chat message an edit or delete refers to. */
 function storedChat(state: StateRead, seq: number): { field: string; frame: MessageFrame & { edited?: boolean } } {
@@ -89,32 +87,13 @@ function storedChat(state: StateRead, seq: number): { field: string; frame: Mess
   return { field, frame: JSON.parse(stored) as MessageFrame & { edited?: boolean } };
 }
 
-function drawing({ data, state, services }: EventInput<'wb.stroke' | 'wb.shape'>): Plan {
-  if ((state.counts[COLLECTIONS.board] ?? 0) >= services.maxBoardItems) {
-    throw new ProtocolError('payload_too_large', `the whiteboard holds ${services.maxBoardItems} items; erase some or clear it`);
-  }
-  const bytes = itemBytes(data);
-  const used = Number(stateField(state.collections[COLLECTIONS.boardSize], BOARD_BYTES_FIELD) ?? '0');
-  // Decided on a read: drawers racing each other may overshoot by the items in flight, never more.
-  if (used + bytes > services.maxBoardBytes) {
-    throw new ProtocolError('payload_too_large', `the whiteboard holds ${services.maxBoardBytes} bytes of drawings; erase some or clear it`);
-  }
-  return {
-    guards: [{ collection: COLLECTIONS.board, field: data.id, value: null }],
-    ops: [
-      { op: 'set', collection: COLLECTIONS.board, field: data.id, value: STATE_FRAME },
-      { op: 'add', collection: COLLECTIONS.boardSize, field: BOARD_BYTES_FIELD, by: bytes },
-    ],
-    guardError: new ProtocolError('conflict', `the whiteboard already has an item "${data.id}"`),
-  };
-}
-
 /** Per event: what it reads, who may send it, what it changes. */
 export const EVENT_HANDLERS: EventHandlers = {
   ...POLL_HANDLERS,
   ...TIMER_HANDLERS,
   ...ANNOUNCEMENT_HANDLERS,
   ...CHAT_REACTION_HANDLERS,
+  ...BOARD_HANDLERS,
   'chat.message': {
     plan: ({ actor, control }) => {
       authorize('chat.message', actor, control);
@@ -158,50 +137,6 @@ export const EVENT_HANDLERS: EventHandlers = {
     plan: ({ actor, control }) => {
       authorize('hand.clear', actor, control);
       return { guards: [], ops: [{ op: 'clear', collection: COLLECTIONS.hands }] };
-    },
-  },
-  'wb.stroke': {
-    reads: boardUsage,
-    plan: (input) => {
-      authorize('wb.stroke', input.actor, input.control);
-      return drawing(input);
-    },
-  },
-  'wb.shape': {
-    reads: boardUsage,
-    plan: (input) => {
-      authorize('wb.shape', input.actor, input.control);
-      return drawing(input);
-    },
-  },
-  'wb.erase': {
-    reads: boardItem,
-    plan: ({ actor, control, data, state }) => {
-      const stored = stateField(state.collections[COLLECTIONS.board], data.id);
-      if (stored === undefined) throw new ProtocolError('not_found', `no whiteboard item "${data.id}"`);
-      const frame = JSON.parse(stored) as MessageFrame;
-      authorize('wb.erase', actor, control, { authorId: frame.from.userId });
-      return {
-        // Guarded on the item read, so a concurrent erase of it cannot subtract its size twice.
-        guards: [{ collection: COLLECTIONS.board, field: data.id, value: stored }],
-        ops: [
-          { op: 'delete', collection: COLLECTIONS.board, field: data.id },
-          { op: 'add', collection: COLLECTIONS.boardSize, field: BOARD_BYTES_FIELD, by: -itemBytes(frame.data) },
-        ],
-        guardError: new ProtocolError('not_found', `no whiteboard item "${data.id}"`),
-      };
-    },
-  },
-  'wb.clear': {
-    plan: ({ actor, control }) => {
-      authorize('wb.clear', actor, control);
-      return {
-        guards: [],
-        ops: [
-          { op: 'clear', collection: COLLECTIONS.board },
-          { op: 'clear', collection: COLLECTIONS.boardSize },
-        ],
-      };
     },
   },
   'class.settings': {

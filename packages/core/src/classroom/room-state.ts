@@ -29,6 +29,8 @@ export const COLLECTIONS = {
   chatReactions: 'chatReactions',
   /** `<kind>|<user id>` → server time: a student's live reaction still counting (live-reactions.ts). */
   liveReactions: 'liveReactions',
+  /** Field `p`: the board's pages, the shown one and free browsing (board.ts). */
+  boardPages: 'boardPages',
 } as const;
 
 /** The `boardSize` field holding the serialized size of the board's items. */

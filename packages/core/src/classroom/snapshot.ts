@@ -1,23 +1,24 @@
-import { encodeSnapshotFrame, utf8Length, type Actor, type BoardEntry, type ChatEntry, type ClassroomSnapshot, type MessageReaction, type MessageFrame, type PrivateEntry, type RaisedHand } from '@classwire/protocol';
+import { encodeSnapshotFrame, utf8Length, type Actor, type BoardPages, type ChatEntry, type ClassroomSnapshot, type MessageReaction, type MessageFrame, type PrivateEntry, type RaisedHand } from '@classwire/protocol';
 import type { StateQuery, StateRead } from '../ports.js';
 import { pollsSnapshot } from './polls.js';
 import { timerSnapshot } from './timer.js';
 import { announcementSnapshot } from './announcements.js';
 import { reactionsBySeq } from './chat-reactions.js';
 import { liveReactionsSnapshot } from './live-reactions.js';
+import { boardEntries, boardPagesOf, boardPagesQuery, boardQuery } from './board.js';
 import { mayRead } from './private-messages.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 
 /** Room and framing overhead of a snapshot part around its `data` string. */
 const SNAPSHOT_PART_OVERHEAD = 256;
 
-/** What a snapshot reads: chat and board only for a full one. */
-export function snapshotQuery(full: boolean): StateQuery {
-  const query: StateQuery = { [COLLECTIONS.control]: 'all', [COLLECTIONS.hands]: 'all', [COLLECTIONS.private]: 'all' };
+/** What a snapshot reads: chat and board (the items of `pages`) only for a full one. */
+export function snapshotQuery(full: boolean, pages?: BoardPages): StateQuery {
+  const query: StateQuery = { [COLLECTIONS.control]: 'all', [COLLECTIONS.hands]: 'all', [COLLECTIONS.private]: 'all', ...boardPagesQuery() };
   if (full) {
     query[COLLECTIONS.chat] = 'all';
     query[COLLECTIONS.chatReactions] = 'all';
-    query[COLLECTIONS.board] = 'all';
+    Object.assign(query, boardQuery(pages ?? boardPagesOf({ epoch: '', seq: 0, collections: {}, counts: {} })));
   }
   return query;
 }
@@ -25,14 +26,19 @@ export function snapshotQuery(full: boolean): StateQuery {
 /** Rooms whose serialized chat and board are kept; the least recently joined is dropped first. */
 const SHARED_PARTS_ROOMS = 64;
 
-/** The collections the shared part is built from. */
-const SHARED_SOURCES = [COLLECTIONS.chat, COLLECTIONS.chatReactions, COLLECTIONS.board] as const;
+/** Whether the shared part is built from a collection: chat, its reactions, the board's pages record and each page's items. */
+const isSharedSource = (collection: string): boolean =>
+  collection === COLLECTIONS.chat ||
+  collection === COLLECTIONS.chatReactions ||
+  collection === COLLECTIONS.boardPages ||
+  collection === COLLECTIONS.board ||
+  collection.startsWith(`${COLLECTIONS.board}:`);
 
 interface SharedParts {
   epoch: string;
   seq: number;
   /** Copies of the source collections as they were when `members` was built. */
-  sources: Record<string, string>[];
+  sources: Record<string, Record<string, string>>;
   members: string;
 }
 
@@ -59,14 +65,12 @@ export class SnapshotCache {
       const reactions = reactionsBySeq(state.collections[COLLECTIONS.chatReactions]);
       const shared = {
         chat: sortedValues(state.collections[COLLECTIONS.chat]).map((stored) => chatEntryOf(stored, reactions)),
-        whiteboard: Object.values(state.collections[COLLECTIONS.board] ?? {})
-          .map(boardEntryOf)
-          .sort((a, b) => a.seq - b.seq),
+        whiteboard: boardEntries(state, boardPagesOf(state)),
       };
       entry = {
         epoch: state.epoch,
         seq: state.seq,
-        sources: SHARED_SOURCES.map((collection) => ({ ...state.collections[collection] })),
+        sources: Object.fromEntries(Object.entries(state.collections).filter(([collection]) => isSharedSource(collection)).map(([collection, fields]) => [collection, { ...fields }])),
         members: JSON.stringify(shared).slice(1, -1),
       };
     }
@@ -76,9 +80,10 @@ export class SnapshotCache {
   }
 }
 
-function sameSources(sources: readonly Record<string, string>[], state: StateRead): boolean {
-  return SHARED_SOURCES.every((collection, index) => {
-    const before = sources[index]!;
+function sameSources(sources: Readonly<Record<string, Record<string, string>>>, state: StateRead): boolean {
+  const collections = new Set([...Object.keys(sources), ...Object.keys(state.collections).filter(isSharedSource)]);
+  return [...collections].every((collection) => {
+    const before = sources[collection] ?? {};
     const now = state.collections[collection] ?? {};
     const fields = Object.keys(now);
     return fields.length === Object.keys(before).length && fields.every((field) => Object.hasOwn(before, field) && before[field] === now[field]);
@@ -115,6 +120,7 @@ function viewerSnapshot(state: StateRead, viewer: Actor, full: boolean): Classro
     muted: [...control.muted],
     granted: [...control.granted],
     removed: [...control.removed],
+    boardPages: boardPagesOf(state),
     hands: sortedValues(state.collections[COLLECTIONS.hands]).map(handOf).sort((a, b) => a.raisedAt - b.raisedAt),
     private: sortedValues(state.collections[COLLECTIONS.private])
       .map((value) => JSON.parse(value) as PrivateEntry)
@@ -164,10 +170,4 @@ function chatEntryOf(stored: string, reactions: ReadonlyMap<number, MessageReact
 function handOf(stored: string): RaisedHand {
   const frame = JSON.parse(stored) as MessageFrame;
   return { userId: frame.from.userId, name: frame.from.name, raisedAt: frame.ts };
-}
-
-function boardEntryOf(stored: string): BoardEntry {
-  const frame = JSON.parse(stored) as MessageFrame;
-  const type = frame.event === 'wb.stroke' ? 'stroke' : 'shape';
-  return { seq: frame.seq!, userId: frame.from.userId, item: { type, ...(frame.data as object) } as BoardEntry['item'] };
 }

@@ -14,6 +14,7 @@ import { applyPollEvent, initialPollsState, pollsFromSnapshot, type PollsState }
 import type { ClassTimer } from './timer.js';
 import type { Announcement, AnnouncementReader } from './announcements.js';
 import { MESSAGE_REACTIONS, withMessageReaction, type LiveReactionCounts, type MessageReactionEmoji } from './reactions.js';
+import { INITIAL_BOARD_PAGES, isBoardPages, pageOf, type BoardPages } from './board.js';
 import {
   CLASSROOM_LIMITS,
   type BoardEntry,
@@ -29,8 +30,10 @@ export interface ClassroomState extends ClassControl, PollsState {
   hands: readonly RaisedHand[];
   /** The public chat tail, in seq order. */
   chat: readonly ChatEntry[];
-  /** The whiteboard's items, in the order they were drawn. */
+  /** The whiteboard's items on every page, in seq order (an entry without `page` is on page 0). */
   board: readonly BoardEntry[];
+  /** The board's pages, the one staff show, and whether students may browse. */
+  pages: BoardPages;
   /** Private messages this viewer may see, oldest first. */
   private: readonly PrivateEntry[];
   /** The class timer, in server time; null when none is set. */
@@ -67,6 +70,7 @@ export function initialState(): ClassroomState {
     hands: [],
     chat: [],
     board: [],
+    pages: INITIAL_BOARD_PAGES,
     private: [],
     timer: null,
     announcement: null,
@@ -93,12 +97,13 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
   };
   if (!snapshot.full) {
     // `seq` stays: the chat and board events up to the snapshot's seq are still to be replayed.
-    return { ...state, ...control, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, announcement: snapshot.announcement ?? null, announcementSeenBy: snapshot.announcementSeenBy ?? [], liveReactions: newerCounts(state.liveReactions, snapshot.liveReactions), private: mergePrivate(state.private, snapshot.private) };
+    return { ...state, ...control, pages: snapshot.boardPages ?? state.pages, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, announcement: snapshot.announcement ?? null, announcementSeenBy: snapshot.announcementSeenBy ?? [], liveReactions: newerCounts(state.liveReactions, snapshot.liveReactions), private: mergePrivate(state.private, snapshot.private) };
   }
   return {
     ...control,
     chat: [...(snapshot.chat ?? [])].slice(-CLASSROOM_LIMITS.chatTail),
     board: [...(snapshot.whiteboard ?? [])],
+    pages: snapshot.boardPages ?? INITIAL_BOARD_PAGES,
     private: mergePrivate([], snapshot.private),
     timer: snapshot.timer ?? null,
     announcement: snapshot.announcement ?? null,
@@ -151,17 +156,43 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
     case 'hand.clear':
       return { ...state, hands: [] };
     case 'wb.stroke':
-    case 'wb.shape': {
+    case 'wb.shape':
+    case 'wb.text': {
       const item = toBoardItem(message.event, data);
-      if (item === undefined || message.seq === undefined) return state;
-      if (state.board.some((entry) => entry.item.id === item.id)) return state;
-      return { ...state, board: [...state.board, { seq: message.seq, userId: from.userId, item }] };
+      const page = optionalPage(data.page);
+      if (item === undefined || message.seq === undefined || page === undefined) return state;
+      return withBoardEntry(state, { seq: message.seq, userId: from.userId, ...(page === 0 ? {} : { page }), item });
     }
     case 'wb.erase':
-      if (typeof data.id !== 'string') return state;
-      return { ...state, board: state.board.filter((entry) => entry.item.id !== data.id) };
-    case 'wb.clear':
-      return { ...state, board: [] };
+    case 'wb.undo': {
+      // An undo's message names the item it took away (`id`), as an erase does.
+      const page = optionalPage(data.page);
+      if (typeof data.id !== 'string' || page === undefined) return state;
+      return { ...state, board: state.board.filter((entry) => entry.item.id !== data.id || pageOf(entry) !== page) };
+    }
+    case 'wb.redo': {
+      // The restored item keeps its id and its place (seq) among the others.
+      const entry = data.entry as Record<string, unknown> | undefined;
+      const page = optionalPage(data.page);
+      if (typeof entry !== 'object' || entry === null || typeof entry.seq !== 'number' || typeof entry.item !== 'object' || entry.item === null || page === undefined) return state;
+      const raw = entry.item as Record<string, unknown>;
+      const item = toBoardItem(raw.type === 'stroke' ? 'wb.stroke' : raw.type === 'text' ? 'wb.text' : 'wb.shape', raw);
+      if (item === undefined) return state;
+      return withBoardEntry(state, { seq: entry.seq, userId: from.userId, ...(page === 0 ? {} : { page }), item });
+    }
+    case 'wb.clear': {
+      const page = optionalPage(data.page);
+      if (page === undefined) return state;
+      return { ...state, board: state.board.filter((entry) => pageOf(entry) !== page) };
+    }
+    case 'wb.page.add':
+    case 'wb.page.show':
+    case 'wb.page.browse':
+      return isBoardPages(data.pages) ? { ...state, pages: data.pages } : state;
+    case 'wb.page.remove':
+      // The page's items go with it.
+      if (!isBoardPages(data.pages) || typeof data.page !== 'number') return state;
+      return { ...state, pages: data.pages, board: state.board.filter((entry) => pageOf(entry) !== data.page) };
     case 'class.settings': {
       const change = { chatLocked: optionalBoolean(data.chatLocked), whiteboardLocked: optionalBoolean(data.whiteboardLocked) };
       return withControl(state, applyControlEvent(state, 'class.settings', change));
@@ -253,6 +284,23 @@ function isTimer(value: unknown): value is ClassTimer {
   return typeof timer.durationMs === 'number' && typeof timer.running === 'boolean';
 }
 
+/** A page number as events carry it: absent means page 0; anything else malformed is undefined. */
+function optionalPage(value: unknown): number | undefined {
+  if (value === undefined) return 0;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** Adds an item in seq order, unless the page already holds its id. */
+function withBoardEntry(state: ClassroomState, entry: BoardEntry): ClassroomState {
+  const page = pageOf(entry);
+  if (state.board.some((other) => other.item.id === entry.item.id && pageOf(other) === page)) return state;
+  const board = [...state.board];
+  let at = board.length;
+  while (at > 0 && board[at - 1]!.seq > entry.seq) at--;
+  board.splice(at, 0, entry);
+  return { ...state, board };
+}
+
 function optionalString(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
@@ -283,8 +331,15 @@ function isPrivateEntry(value: unknown): value is PrivateEntry {
 const SHAPE_KINDS: readonly ShapeKind[] = ['line', 'rect', 'ellipse'];
 
 function toBoardItem(event: string, data: Record<string, unknown>): BoardItem | undefined {
-  if (typeof data.id !== 'string' || typeof data.color !== 'string' || typeof data.width !== 'number') return undefined;
-  const { id, color, width } = data;
+  if (typeof data.id !== 'string' || typeof data.color !== 'string') return undefined;
+  const { id, color } = data;
+  if (event === 'wb.text') {
+    const { x, y, text, size } = data;
+    if (typeof x !== 'number' || typeof y !== 'number' || typeof text !== 'string' || typeof size !== 'number') return undefined;
+    return { type: 'text', id, x, y, text, size, color };
+  }
+  if (typeof data.width !== 'number') return undefined;
+  const { width } = data;
   if (event === 'wb.stroke') {
     if (!Array.isArray(data.points) || !data.points.every((n) => typeof n === 'number')) return undefined;
     return { type: 'stroke', id, color, width, points: data.points as number[] };

@@ -5,6 +5,7 @@
  * @module @classwire/protocol/classroom
  */
 export * from './types.js';
+export * from './board.js';
 export * from './polls.js';
 export * from './timer.js';
 export * from './announcements.js';

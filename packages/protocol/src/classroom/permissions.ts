@@ -68,6 +68,7 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ClassContr
       return staff ? undefined : 'only teachers may lower every hand';
     case 'wb.stroke':
     case 'wb.shape':
+    case 'wb.text':
     case 'wb.cursor':
       if (mayDraw(actor, control)) return undefined;
       return actor.role === 'student' ? 'the whiteboard is locked by the teacher' : `a ${actor.role} may not draw`;
@@ -77,6 +78,16 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ClassContr
       return target.authorId === actor.userId ? undefined : 'students may erase only their own drawings';
     case 'wb.clear':
       return staff ? undefined : 'only teachers may clear the whiteboard';
+    case 'wb.undo':
+    case 'wb.redo':
+      // Undo is per author: the server looks only at the sender's own items; the target states the rule.
+      if (!mayDraw(actor, control)) return actor.role === 'student' ? 'the whiteboard is locked by the teacher' : `a ${actor.role} may not draw`;
+      return target.authorId === undefined || target.authorId === actor.userId ? undefined : 'undo and redo act on your own drawings only';
+    case 'wb.page.add':
+    case 'wb.page.remove':
+    case 'wb.page.show':
+    case 'wb.page.browse':
+      return staff ? undefined : 'only teachers may change the board pages';
     case 'class.settings':
       return staff ? undefined : 'only teachers may change the class settings';
     case 'class.start':

@@ -5,6 +5,7 @@ import { POLL_ID_PATTERN, POLL_LIMITS } from './polls.js';
 import { TIMER_LIMITS } from './timer.js';
 import { ANNOUNCEMENT_LIMITS } from './announcements.js';
 import { LIVE_REACTION_KINDS, MESSAGE_REACTIONS, type LiveReactionKind } from './reactions.js';
+import { BOARD_LIMITS } from './board.js';
 
 /** Validators for the classroom events' `data` (docs/classroom.md). Unknown keys are refused. */
 
@@ -28,6 +29,7 @@ const coordinate = z
 const color = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'color must be #rrggbb');
 const width = z.number().min(1).max(40);
 const empty = z.strictObject({});
+const page = z.number().int().min(0).max(BOARD_LIMITS.maxPageId);
 const pollId = z.string().min(1).max(POLL_LIMITS.maxPollId).regex(POLL_ID_PATTERN, 'a poll id is letters, digits, - and _');
 const optionIndex = z.number().int().min(0).max(POLL_LIMITS.maxOptions - 1);
 const optionIndexes = z
@@ -47,6 +49,7 @@ const CLASSROOM_SCHEMAS = {
   'hand.clear': empty,
   'wb.stroke': z.strictObject({
     id: itemId,
+    page: page.optional(),
     color,
     width,
     points: z
@@ -57,6 +60,7 @@ const CLASSROOM_SCHEMAS = {
   }),
   'wb.shape': z.strictObject({
     id: itemId,
+    page: page.optional(),
     kind: z.enum(['line', 'rect', 'ellipse']),
     color,
     width,
@@ -65,9 +69,24 @@ const CLASSROOM_SCHEMAS = {
     x2: coordinate,
     y2: coordinate,
   }),
-  'wb.erase': z.strictObject({ id: itemId }),
-  'wb.clear': empty,
-  'wb.cursor': z.strictObject({ x: coordinate, y: coordinate }),
+  'wb.erase': z.strictObject({ id: itemId, page: page.optional() }),
+  'wb.clear': z.strictObject({ page: page.optional() }),
+  'wb.cursor': z.strictObject({ x: coordinate, y: coordinate, page: page.optional() }),
+  'wb.text': z.strictObject({
+    id: itemId,
+    page: page.optional(),
+    x: coordinate,
+    y: coordinate,
+    text: z.string().trim().min(1).max(BOARD_LIMITS.maxText),
+    size: z.number().min(BOARD_LIMITS.minTextSize).max(BOARD_LIMITS.maxTextSize),
+    color,
+  }),
+  'wb.undo': z.strictObject({ page: page.optional() }),
+  'wb.redo': z.strictObject({ page: page.optional() }),
+  'wb.page.add': empty,
+  'wb.page.remove': z.strictObject({ page }),
+  'wb.page.show': z.strictObject({ page }),
+  'wb.page.browse': z.strictObject({ free: z.boolean() }),
   'class.settings': z
     .strictObject({ chatLocked: z.boolean().optional(), whiteboardLocked: z.boolean().optional() })
     .refine((s) => s.chatLocked !== undefined || s.whiteboardLocked !== undefined, 'change at least one setting'),

@@ -2,6 +2,7 @@ import type { Sender } from '../types.js';
 import type { ClassTimer, TimerSetData } from './timer.js';
 import type { AnnouncePinData, AnnounceSeenData, Announcement, AnnouncementReader, AnnouncementReceipts } from './announcements.js';
 import type { LiveReactionCounts, LiveReactionData, MessageReaction, MessageReactionData } from './reactions.js';
+import type { BoardPages, PageBrowseData, PageData, PageIdData, TextData } from './board.js';
 import type { OwnPollAnswer, PollAnswerData, PollCreateData, PollIdData, PollOpenData, PollTally, PollView } from './polls.js';
 
 /**
@@ -69,6 +70,8 @@ export interface HandLowerData {
 }
 export interface StrokeData {
   id: string;
+  /** The board page (absent: page 0). */
+  page?: number | undefined;
   color: string;
   width: number;
   /** Flat list of normalised coordinates: x0, y0, x1, y1, … */
@@ -77,6 +80,7 @@ export interface StrokeData {
 export type ShapeKind = 'line' | 'rect' | 'ellipse';
 export interface ShapeData {
   id: string;
+  page?: number | undefined;
   kind: ShapeKind;
   color: string;
   width: number;
@@ -87,10 +91,13 @@ export interface ShapeData {
 }
 export interface EraseData {
   id: string;
+  page?: number | undefined;
 }
 export interface CursorData {
   x: number;
   y: number;
+  /** The page the pointer is over (absent: page 0), so others show it only on that page. */
+  page?: number | undefined;
 }
 export interface SettingsData {
   chatLocked?: boolean | undefined;
@@ -121,8 +128,15 @@ export interface ClassroomEventMap {
   'wb.stroke': StrokeData;
   'wb.shape': ShapeData;
   'wb.erase': EraseData;
-  'wb.clear': Record<string, never>;
+  'wb.clear': PageData;
   'wb.cursor': CursorData;
+  'wb.text': TextData;
+  'wb.undo': PageData;
+  'wb.redo': PageData;
+  'wb.page.add': Record<string, never>;
+  'wb.page.remove': PageIdData;
+  'wb.page.show': PageIdData;
+  'wb.page.browse': PageBrowseData;
   'class.settings': SettingsData;
   'class.start': Record<string, never>;
   'class.end': Record<string, never>;
@@ -185,11 +199,13 @@ export interface PrivateEntry {
   text: string;
 }
 
-export type BoardItem = ({ type: 'stroke' } & StrokeData) | ({ type: 'shape' } & ShapeData);
+export type BoardItem = ({ type: 'stroke' } & Omit<StrokeData, 'page'>) | ({ type: 'shape' } & Omit<ShapeData, 'page'>) | ({ type: 'text' } & Omit<TextData, 'page'>);
 
 export interface BoardEntry {
   seq: number;
   userId: string;
+  /** The page it is on (absent: page 0). */
+  page?: number | undefined;
   item: BoardItem;
 }
 
@@ -210,7 +226,10 @@ export interface ClassroomSnapshot {
   removed: string[];
   hands: RaisedHand[];
   chat?: ChatEntry[];
+  /** Every page's items, in seq order (`page` absent on page 0's). */
   whiteboard?: BoardEntry[];
+  /** The board's pages, the shown one and free browsing (absent from older servers: page 0 only). */
+  boardPages?: BoardPages;
   /** Only what the viewer may see. */
   private: PrivateEntry[];
   /** The room's polls, oldest first (a quiz's answers only for staff, or once shared). */

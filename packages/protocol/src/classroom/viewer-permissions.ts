@@ -19,6 +19,10 @@ export interface Permissions {
   /** Draw strokes and shapes, show a cursor. */
   draw: boolean;
   raiseHand: boolean;
+  /** Undo and redo one's own board items. */
+  undo: boolean;
+  /** Add, remove and show board pages; let students browse them freely. */
+  runPages: boolean;
   /** Lock or unlock chat and the whiteboard. */
   changeSettings: boolean;
   /** Lower every hand. */
@@ -61,6 +65,8 @@ export function permissionsOf(control: ClassControl, viewer: Actor): Permissions
     privateTo: (recipient) => may('chat.private', recipient === undefined ? undefined : memberTarget(recipient)),
     draw: may('wb.stroke'),
     raiseHand: may('hand.raise'),
+    undo: may('wb.undo'),
+    runPages: may('wb.page.show'),
     changeSettings: may('class.settings'),
     clearHands: may('hand.clear'),
     clearBoard: may('wb.clear'),
