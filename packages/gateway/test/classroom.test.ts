@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLASSROOM_LIMITS, CLOSE_CODES, type ClassroomSnapshot, type LiveReactionCounts } from '@classwire/protocol';
 import { connect, type ClasswireClient, type CloseInfo, type Room, type RoomMessage } from '../../client/src/node.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
@@ -41,8 +41,10 @@ afterAll(async () => {
 });
 
 const clients: ClasswireClient[] = [];
-afterAll(() => {
-  for (const client of clients) client.close();
+// Each test's members leave with it: the same user ids (a teacher 't' in every test) would otherwise pile up
+// connections until the per-user limit (10) refused the next test's.
+afterEach(() => {
+  for (const client of clients.splice(0)) client.close();
 });
 
 async function member(gateway: Gateway, roomId: string, role: string, sub: string): Promise<Member> {
@@ -298,8 +300,8 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
   it('runs board pages, text and per-author undo/redo across nodes; a late joiner gets every page', async () => {
     const roomId = `class-${++roomCounter}`;
     const teacher = await member(on(0), roomId, 'teacher', 't');
-    const ann = await member(on(1), roomId, 'student', 'ann');
-    const annTab = await member(on(0), roomId, 'student', 'ann');
+    const ann = await member(on(1), roomId, 'student', 'bea');
+    const annTab = await member(on(0), roomId, 'student', 'bea');
     await expect(ann.room.publish('wb.page.add', {})).rejects.toMatchObject({ code: 'forbidden' });
     await teacher.room.publish('wb.page.add', {});
     await teacher.room.publish('wb.text', { id: 'title', page: 1, x: 0.1, y: 0.1, text: 'Cells', size: 40, color: '#222222' });
@@ -312,7 +314,7 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     await eventually(() => teacher.messages.some((m) => m.seq === redoSeq));
     const undone = teacher.messages.filter((m) => m.event === 'wb.undo').map((m) => (m.data as { id: string }).id);
     expect(undone.sort()).toEqual(['a1', 'a2', 'a3']);
-    expect(teacher.messages.find((m) => m.seq === redoSeq)!.data).toMatchObject({ page: 1, entry: { userId: 'ann', item: { id: 'a1' } } });
+    expect(teacher.messages.find((m) => m.seq === redoSeq)!.data).toMatchObject({ page: 1, entry: { userId: 'bea', item: { id: 'a1' } } });
     await teacher.room.publish('wb.page.show', { page: 0 });
     const late = await member(on(1), roomId, 'observer', 'late');
     const snapshot = late.snapshots[0]!;
