@@ -108,6 +108,15 @@ export const PERMISSION_CASES: readonly PermissionCase[] = [
   { event: 'announce.unpin', when: 'one pinned', allowed: STAFF },
   { event: 'announce.seen', when: 'one pinned', allowed: ['student'] },
   { event: 'announce.seen', when: 'one pinned, sender muted (mute is for chat)', control: meMuted, allowed: ['student'] },
+  { event: 'breakout.open', when: 'none open', allowed: STAFF },
+  { event: 'breakout.assign', when: 'open (in any mode)', allowed: STAFF },
+  { event: 'breakout.choose', when: 'open, students choose', allowed: ['student'] },
+  { event: 'breakout.choose', when: 'open, students choose, sender muted (mute is for chat)', control: meMuted, allowed: ['student'] },
+  { event: 'breakout.show', when: 'open', allowed: STAFF },
+  { event: 'breakout.broadcast', when: 'open', allowed: STAFF },
+  { event: 'breakout.broadcast', when: 'open, chat locked (staff only anyway)', control: chatLocked, allowed: STAFF },
+  { event: 'breakout.close', when: 'open', allowed: STAFF },
+  { event: 'breakout.overview', when: 'open', allowed: STAFF },
 ];
 
 export function caseTitle(c: PermissionCase): string {

@@ -32,6 +32,7 @@ describe('the classroom permission table (pure rules)', () => {
       'class.start', 'class.end', 'moderation.mute', 'moderation.grant', 'moderation.remove',
       'poll.create', 'poll.open', 'poll.close', 'poll.share', 'poll.answer',
       'timer.set', 'timer.pause', 'timer.resume', 'timer.clear', 'announce.pin', 'announce.unpin', 'announce.seen',
+      'breakout.open', 'breakout.assign', 'breakout.choose', 'breakout.show', 'breakout.broadcast', 'breakout.close', 'breakout.overview',
     ];
     expect([...new Set(PERMISSION_CASES.map((row) => row.event))].sort()).toEqual([...all].sort());
   });

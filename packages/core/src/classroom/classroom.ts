@@ -9,6 +9,7 @@ import {
   isEphemeralClassroomEvent,
   isStaff,
   joinRefusal,
+  parseGroupRoom,
   parseClassroomData,
   type Actor,
   type ClassroomEvent,
@@ -31,6 +32,7 @@ import { PrivateMessages } from './private-messages.js';
 import { PollAnswers, ownAnswersQuery, pollsQuery } from './polls.js';
 import { timerQuery } from './timer.js';
 import { AnnouncementReceiptsPath, announcementQuery } from './announcements.js';
+import { GroupAccess, breakoutQuery } from './breakout.js';
 import { RoomStore } from './room-store.js';
 import { SnapshotCache, snapshotFrames, snapshotQuery, snapshotText } from './snapshot.js';
 
@@ -98,6 +100,7 @@ export class Classroom {
   private readonly privateMessages: PrivateMessages;
   private readonly pollAnswers: PollAnswers;
   private readonly receipts: AnnouncementReceiptsPath;
+  private readonly groups: GroupAccess;
   private readonly broker: Broker;
   private readonly boardBudget: BoardBudget;
   private readonly eventRate: KeyedRate;
@@ -122,6 +125,7 @@ export class Classroom {
       now: this.now,
       readState: (room, query) => this.store.read(room, query),
       roleInRoom: (room, userId) => this.roleInRoom(room, userId),
+      studentsIn: async (room) => (await this.presence.list(room)).filter((m) => m.role === 'student').map((m) => m.userId),
       closeRoom: (room, code, reason) => this.closeRoom(room, code, reason),
       closeUser: (room, userId, code, reason) => this.closeUser(room, userId, code, reason),
     };
@@ -129,12 +133,28 @@ export class Classroom {
     this.privateMessages = new PrivateMessages(this.store, this.registry, this.presence, this.fanout, this.now);
     this.pollAnswers = new PollAnswers(this.store, this.registry, this.presence, this.fanout, this.now);
     this.receipts = new AnnouncementReceiptsPath(this.store, this.registry, this.presence, this.fanout, this.now, options.receiptWindowMs ?? 250);
+    this.groups = new GroupAccess(this.store, this.presence, this.fanout, this.now, this.maxFrameBytes);
   }
 
-  /** Throws `forbidden` when the user may not join: removed from the class, or a student after it ended. */
+  /**
+   * Throws `forbidden` when the user may not join: removed from the class, or a student after it ended;
+   * a breakout group's room also by the class room's breakout (docs/classroom.md, "Breakout rooms").
+   */
   async checkJoin(actor: Actor, room: string): Promise<void> {
+    const group = parseGroupRoom(room);
+    if (group !== undefined) {
+      await this.groups.checkJoin(actor, group.classRoom, group.group, (classControl) => joinRefusal(actor, classControl));
+    }
     const reason = joinRefusal(actor, await this.store.readControl(room));
     if (reason !== undefined) throw new ProtocolError('forbidden', reason);
+  }
+
+  /** Throws `forbidden` when the sender may not send `event` in this breakout group's room now. */
+  async checkGroupSend(connection: ConnectionState, room: string, event: string): Promise<void> {
+    const group = parseGroupRoom(room);
+    if (group === undefined) return;
+    if (event === 'class.start' || event === 'class.end') throw new ProtocolError('forbidden', 'the class is started and ended in its class room');
+    await this.groups.checkSend(connection, group.classRoom, group.group, event);
   }
 
   /** Handles a publish of an event in a classroom namespace; replies (ack) itself, throws ProtocolErrors. */
@@ -150,6 +170,10 @@ export class Classroom {
     if (event === 'chat.private') return this.privateMessages.publish(connection, withId(frame), parseData(event, frame));
     if (event === 'poll.answer') return this.pollAnswers.publish(connection, withId(frame), parseData(event, frame));
     if (event === 'announce.seen') return this.receipts.publish(connection, withId(frame), parseData(event, frame));
+    if (event === 'breakout.overview') {
+      parseData(event, frame);
+      return this.groups.overview(connection, withId(frame));
+    }
     const appended = withId(frame);
     const data = parseData(event, frame);
     // Stored drawings reach every member: the drawer's rate is bounded before anything is read or stored.
@@ -159,7 +183,7 @@ export class Classroom {
 
   /** The snapshot frames for a join, and the seq and epoch they correspond to (see `snapshotText`). */
   async snapshot(connection: ConnectionState, room: string, full: boolean): Promise<{ seq: number; epoch: string; frames: string[] }> {
-    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection), ...timerQuery(), ...announcementQuery(connection) });
+    const state = await this.store.read(room, { ...snapshotQuery(full), ...pollsQuery(connection), ...timerQuery(), ...announcementQuery(connection), ...breakoutQuery() });
     // A student's own answers are read apart: naming them needs the poll ids, and they are not in the log anyway.
     const own = isStaff(connection.role) ? undefined : await this.store.read(room, ownAnswersQuery(state, connection));
     const text = snapshotText(room, state, connection, full, this.snapshots, own, this.now());

@@ -25,6 +25,8 @@ export const COLLECTIONS = {
   announcement: 'announcement',
   /** User id → name: the students who have seen the pinned announcement. */
   announceSeen: 'announceSeen',
+  /** The open breakout: `cfg`, `shown`, `msg` and `u:<user id>` → group (breakout.ts). */
+  breakout: 'breakout',
 } as const;
 
 /** The `boardSize` field holding the serialized size of the board's items. */

@@ -3,6 +3,7 @@ import type { StateQuery, StateRead } from '../ports.js';
 import { pollsSnapshot } from './polls.js';
 import { timerSnapshot } from './timer.js';
 import { announcementSnapshot } from './announcements.js';
+import { breakoutSnapshot } from './breakout.js';
 import { mayRead } from './private-messages.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 
@@ -69,7 +70,7 @@ export function snapshotText(
   ownAnswers?: StateRead,
   serverTime?: number,
 ): string {
-  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state), ...announcementSnapshot(state, viewer), serverTime });
+  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state), ...announcementSnapshot(state, viewer), breakout: breakoutSnapshot(state), serverTime });
   if (!full) return own;
   return `${own.slice(0, -1)},${cache.sharedMembers(room, state)}}`;
 }

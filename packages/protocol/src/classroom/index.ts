@@ -8,6 +8,7 @@ export * from './types.js';
 export * from './polls.js';
 export * from './timer.js';
 export * from './announcements.js';
+export * from './breakout.js';
 export * from './roles.js';
 export * from './control.js';
 export * from './permissions.js';

@@ -108,6 +108,15 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ClassContr
       return staff ? undefined : 'only teachers may pin announcements';
     case 'announce.seen':
       return actor.role === 'student' ? undefined : 'read receipts are for students';
+    case 'breakout.open':
+    case 'breakout.assign':
+    case 'breakout.show':
+    case 'breakout.broadcast':
+    case 'breakout.close':
+    case 'breakout.overview':
+      return staff ? undefined : 'only teachers may run breakout rooms';
+    case 'breakout.choose':
+      return actor.role === 'student' ? undefined : 'only students choose a group';
   }
 }
 

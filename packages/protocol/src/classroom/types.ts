@@ -1,6 +1,7 @@
 import type { Sender } from '../types.js';
 import type { ClassTimer, TimerSetData } from './timer.js';
 import type { AnnouncePinData, AnnounceSeenData, Announcement, AnnouncementReader } from './announcements.js';
+import type { BreakoutAssignData, BreakoutBroadcastData, BreakoutChooseData, BreakoutOpenData, BreakoutShowData, BreakoutState } from './breakout.js';
 import type { OwnPollAnswer, PollAnswerData, PollCreateData, PollIdData, PollOpenData, PollTally, PollView } from './polls.js';
 
 /**
@@ -39,7 +40,7 @@ export function itemIdRefusal(id: string): string | undefined {
 }
 
 /** Namespaces whose events the classroom policy owns; unknown events in them are refused. */
-export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll', 'timer', 'announce'] as const;
+export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll', 'timer', 'announce', 'breakout'] as const;
 
 export type ClassStatus = 'waiting' | 'live' | 'ended';
 
@@ -140,6 +141,13 @@ export interface ClassroomEventMap {
   'announce.pin': AnnouncePinData;
   'announce.unpin': Record<string, never>;
   'announce.seen': AnnounceSeenData;
+  'breakout.open': BreakoutOpenData;
+  'breakout.assign': BreakoutAssignData;
+  'breakout.choose': BreakoutChooseData;
+  'breakout.show': BreakoutShowData;
+  'breakout.broadcast': BreakoutBroadcastData;
+  'breakout.close': Record<string, never>;
+  'breakout.overview': Record<string, never>;
 }
 export type ClassroomEvent = keyof ClassroomEventMap;
 
@@ -209,6 +217,8 @@ export interface ClassroomSnapshot {
   announcement?: Announcement | null;
   /** Staff only: who has seen the pinned announcement. */
   announcementSeenBy?: AnnouncementReader[];
+  /** Open breakout rooms (the class room's snapshot), or null. */
+  breakout?: BreakoutState | null;
   /** The server's clock when the snapshot was built (ms): a joiner's first estimate of server time. */
   serverTime?: number;
 }

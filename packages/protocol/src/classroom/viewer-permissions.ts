@@ -36,6 +36,10 @@ export interface Permissions {
   pinAnnouncement: boolean;
   /** Acknowledge the displayed announcement (students). */
   acknowledgeAnnouncement: boolean;
+  /** Open, assign, show, broadcast to and close breakout rooms; see the overview. */
+  runBreakouts: boolean;
+  /** Choose one's group when the breakout lets students choose. */
+  chooseGroup: boolean;
   /** Lower this user's raised hand (one's own or someone else's). */
   lowerHandOf(userId: string): boolean;
   editMessage(entry: ChatEntry): boolean;
@@ -64,6 +68,8 @@ export function permissionsOf(control: ClassControl, viewer: Actor): Permissions
     runTimer: may('timer.set'),
     pinAnnouncement: may('announce.pin'),
     acknowledgeAnnouncement: may('announce.seen'),
+    runBreakouts: may('breakout.open'),
+    chooseGroup: may('breakout.choose'),
     lowerHandOf: (userId) => may('hand.lower', { userId }),
     editMessage: (entry) => may('chat.edit', { authorId: entry.from.userId }),
     deleteMessage: (entry) => may('chat.delete', { authorId: entry.from.userId }),

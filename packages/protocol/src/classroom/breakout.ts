@@ -1,0 +1,142 @@
+/**
+ * Breakout rooms (docs/classroom.md, "Breakout rooms"): staff split the class into numbered groups, each
+ * a room of its own named `<class>~g<n>`, so chat, board, snapshot, history and resume work there
+ * unchanged. Who may be in which group is decided by the class room's state; this module holds the
+ * names, the limits, the wire types and the pure join rule. Browser safe.
+ */
+import type { Role, Sender } from '../types.js';
+import { DEFAULT_LIMITS } from '../limits.js';
+import { isStaff } from './roles.js';
+
+export const BREAKOUT_LIMITS = {
+  /** Most groups one breakout may have (group numbers are 1 … this). */
+  maxGroups: 50,
+  /** Most users one `breakout.assign` may place. */
+  maxAssignments: 200,
+  /** Longest broadcast to every group, characters after trimming. */
+  maxBroadcastText: 500,
+} as const;
+
+/** Between a class room's name and a group number; `~` is allowed in room names only here. */
+export const GROUP_SEPARATOR = '~g';
+
+/** The longest class name that can still hold breakout groups (its group rooms must be valid room names). */
+export const MAX_BREAKOUT_CLASS_LENGTH = DEFAULT_LIMITS.maxRoomLength - GROUP_SEPARATOR.length - String(BREAKOUT_LIMITS.maxGroups).length;
+
+export type BreakoutMode = 'random' | 'manual' | 'choose';
+export const BREAKOUT_MODES: readonly BreakoutMode[] = ['random', 'manual', 'choose'];
+
+export interface BreakoutOpenData {
+  groups: number;
+  /** `random`: the server places the students present now; `manual`: staff assign; `choose`: students pick. */
+  mode: BreakoutMode;
+}
+/** One user's place: a group number, or null for the main room. */
+export interface BreakoutPlacement {
+  userId: string;
+  group: number | null;
+}
+export interface BreakoutAssignData {
+  assignments: BreakoutPlacement[];
+}
+export interface BreakoutChooseData {
+  group: number;
+}
+export interface BreakoutShowData {
+  /** The group whose board the class is shown, or null to stop showing one. */
+  group: number | null;
+}
+export interface BreakoutBroadcastData {
+  text: string;
+}
+
+/** `breakout.open` as members receive it: with the placements a random split made (empty otherwise). */
+export interface BreakoutOpened extends BreakoutOpenData {
+  assignment: BreakoutPlacement[];
+}
+
+export interface BreakoutBroadcast {
+  text: string;
+  from: Sender;
+  ts: number;
+}
+
+/** Open breakout rooms as the class room's state and snapshot hold them. */
+export interface BreakoutState {
+  groups: number;
+  mode: BreakoutMode;
+  /** Who is placed where (users not listed are in the main room), sorted by user id. */
+  assignment: readonly BreakoutPlacement[];
+  /** The group whose board is shown to the class, or null. */
+  shown: number | null;
+  /** The latest staff broadcast to every group. */
+  broadcast: BreakoutBroadcast | null;
+}
+
+/** Sent only to the staff member who asked (`breakout.overview`): who is in each group room now (user ids; names are in the class roster). */
+export interface BreakoutOverview {
+  groups: { group: number; userIds: string[] }[];
+}
+export const BREAKOUT_OVERVIEW_EVENT = 'breakout.where';
+
+/** The room of group `group` of class room `classRoom`. */
+export function groupRoom(classRoom: string, group: number): string {
+  return `${classRoom}${GROUP_SEPARATOR}${group}`;
+}
+
+const GROUP_ROOM = /^(.+)~g([1-9][0-9]?)$/;
+
+/** The class room and group number of a group room's name; undefined for any other room. */
+export function parseGroupRoom(room: string): { classRoom: string; group: number } | undefined {
+  const match = GROUP_ROOM.exec(room);
+  if (match === null) return undefined;
+  return { classRoom: match[1]!, group: Number(match[2]) };
+}
+
+/** The group a user is placed in, or null. */
+export function groupOf(breakout: Pick<BreakoutState, 'assignment'> | null, userId: string): number | null {
+  return breakout?.assignment.find((placement) => placement.userId === userId)?.group ?? null;
+}
+
+/**
+ * Why `actor` may not enter group `group` now, or undefined. Staff visit any group and observers read
+ * any (they send nothing); a student enters the group they are placed in, or reads the one shown to
+ * the class.
+ */
+export function groupJoinRefusal(actor: { userId: string; role: Role }, group: number, breakout: BreakoutState | null): string | undefined {
+  if (breakout === null) return 'no breakout rooms are open in this class';
+  if (group > breakout.groups) return `this class has ${breakout.groups} groups`;
+  if (isStaff(actor.role) || actor.role === 'observer') return undefined;
+  if (groupOf(breakout, actor.userId) === group || breakout.shown === group) return undefined;
+  return 'this is not your group';
+}
+
+/** Why `actor` may not send in group `group` (entering to read a shown board is not taking part). */
+export function groupSendRefusal(actor: { userId: string; role: Role }, group: number, breakout: BreakoutState | null): string | undefined {
+  if (isStaff(actor.role)) return breakout === null ? 'no breakout rooms are open in this class' : undefined;
+  if (breakout === null || groupOf(breakout, actor.userId) !== group) return 'this is not your group';
+  return undefined;
+}
+
+/** Places `students` in `groups` groups at random, as evenly as possible (sizes differ by at most one). */
+export function randomPlacement(students: readonly string[], groups: number, random: () => number = Math.random): BreakoutPlacement[] {
+  const order = [...students];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order.map((userId, index) => ({ userId, group: (index % groups) + 1 }));
+}
+
+/** Placements applied to an assignment: later ones win, null removes; sorted by user id. */
+export function withPlacements(assignment: readonly BreakoutPlacement[], placements: readonly BreakoutPlacement[]): BreakoutPlacement[] {
+  const byUser = new Map(assignment.map((placement) => [placement.userId, placement.group]));
+  for (const { userId, group } of placements) {
+    if (group === null) byUser.delete(userId);
+    else byUser.set(userId, group);
+  }
+  return [...byUser]
+    .map(([userId, group]) => ({ userId, group }))
+    .filter((placement): placement is { userId: string; group: number } => placement.group !== null)
+    .sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+}
