@@ -84,7 +84,7 @@ export function groupRoom(classRoom: string, group: number): string {
   return `${classRoom}${GROUP_SEPARATOR}${group}`;
 }
 
-const GROUP_ROOM = /^(.+)~g([1-9][0-9]?)$/;
+const GROUP_ROOM = /^([^~]+)~g([1-9][0-9]?)$/;
 
 /** The class room and group number of a group room's name; undefined for any other room. */
 export function parseGroupRoom(room: string): { classRoom: string; group: number } | undefined {
@@ -139,4 +139,64 @@ export function withPlacements(assignment: readonly BreakoutPlacement[], placeme
     .map(([userId, group]) => ({ userId, group }))
     .filter((placement): placement is { userId: string; group: number } => placement.group !== null)
     .sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+}
+
+/** One class room message's change of the breakout, as the server made it; anything malformed changes nothing. */
+export function applyBreakoutEvent(
+  breakout: BreakoutState | null,
+  message: { event: string; data: unknown; from: Sender; ts: number },
+): BreakoutState | null {
+  const data = (typeof message.data === 'object' && message.data !== null ? message.data : {}) as Record<string, unknown>;
+  switch (message.event) {
+    case 'breakout.open': {
+      if (!isGroupCount(data.groups) || !BREAKOUT_MODES.includes(data.mode as BreakoutMode) || !Array.isArray(data.assignment)) return breakout;
+      const assignment = withPlacements([], (data.assignment as unknown[]).filter(isPlacement));
+      return { groups: data.groups, mode: data.mode as BreakoutMode, assignment, shown: null, broadcast: null };
+    }
+    case 'breakout.assign':
+      if (breakout === null || !Array.isArray(data.assignments)) return breakout;
+      return { ...breakout, assignment: withPlacements(breakout.assignment, (data.assignments as unknown[]).filter(isPlacement)) };
+    case 'breakout.choose':
+      if (breakout === null || !isGroupCount(data.group)) return breakout;
+      return { ...breakout, assignment: withPlacements(breakout.assignment, [{ userId: message.from.userId, group: data.group }]) };
+    case 'breakout.show':
+      if (breakout === null || (data.group !== null && !isGroupCount(data.group))) return breakout;
+      return { ...breakout, shown: data.group };
+    case 'breakout.broadcast':
+      if (breakout === null || typeof data.text !== 'string') return breakout;
+      return { ...breakout, broadcast: { text: data.text, from: message.from, ts: message.ts } };
+    case 'breakout.close':
+      return null;
+    default:
+      return breakout;
+  }
+}
+
+function isGroupCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= BREAKOUT_LIMITS.maxGroups;
+}
+
+function isPlacement(value: unknown): value is BreakoutPlacement {
+  if (typeof value !== 'object' || value === null) return false;
+  const placement = value as Record<string, unknown>;
+  return typeof placement.userId === 'string' && (placement.group === null || isGroupCount(placement.group));
+}
+
+/** The teacher's overview: per group, who is placed there, who is in its room now, and whose hand is up. */
+export interface GroupSummary {
+  group: number;
+  placed: string[];
+  present: string[];
+  handsUp: string[];
+}
+
+/** Per group: placements from the breakout, presence from the latest overview, hands from the class's raised hands. */
+export function groupSummaries(breakout: BreakoutState, overview: BreakoutOverview | null, raisedHands: readonly { userId: string }[]): GroupSummary[] {
+  const raised = new Set(raisedHands.map((hand) => hand.userId));
+  return Array.from({ length: breakout.groups }, (_, index) => {
+    const group = index + 1;
+    const placed = breakout.assignment.filter((placement) => placement.group === group).map((placement) => placement.userId);
+    const present = overview?.groups.find((entry) => entry.group === group)?.userIds ?? [];
+    return { group, placed, present, handsUp: placed.filter((userId) => raised.has(userId)) };
+  });
 }

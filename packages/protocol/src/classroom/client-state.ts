@@ -13,6 +13,7 @@ import { applyControlEvent, handToLower, type ClassControl } from './control.js'
 import { applyPollEvent, initialPollsState, pollsFromSnapshot, type PollsState } from './poll-state.js';
 import type { ClassTimer } from './timer.js';
 import type { Announcement, AnnouncementReader } from './announcements.js';
+import { applyBreakoutEvent, type BreakoutState } from './breakout.js';
 import {
   CLASSROOM_LIMITS,
   type BoardEntry,
@@ -38,6 +39,8 @@ export interface ClassroomState extends ClassControl, PollsState {
   announcement: Announcement | null;
   /** Staff: who has seen the pinned announcement (from the snapshot and the coalesced receipts). */
   announcementSeenBy: readonly AnnouncementReader[];
+  /** Open breakout rooms (class room), or null. */
+  breakout: BreakoutState | null;
   /** The seq of the last full snapshot: every durable event at or below it is already in the state. */
   baseSeq: number;
   /** The last seq applied (snapshot or event). */
@@ -68,6 +71,7 @@ export function initialState(): ClassroomState {
     timer: null,
     announcement: null,
     announcementSeenBy: [],
+    breakout: null,
     ...initialPollsState(),
     baseSeq: 0,
     seq: 0,
@@ -89,7 +93,7 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
   };
   if (!snapshot.full) {
     // `seq` stays: the chat and board events up to the snapshot's seq are still to be replayed.
-    return { ...state, ...control, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, announcement: snapshot.announcement ?? null, announcementSeenBy: snapshot.announcementSeenBy ?? [], private: mergePrivate(state.private, snapshot.private) };
+    return { ...state, ...control, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, announcement: snapshot.announcement ?? null, announcementSeenBy: snapshot.announcementSeenBy ?? [], breakout: snapshot.breakout ?? null, private: mergePrivate(state.private, snapshot.private) };
   }
   return {
     ...control,
@@ -99,6 +103,7 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
     timer: snapshot.timer ?? null,
     announcement: snapshot.announcement ?? null,
     announcementSeenBy: snapshot.announcementSeenBy ?? [],
+    breakout: snapshot.breakout ?? null,
     ...pollsFromSnapshot(snapshot),
     baseSeq: snapshot.seq,
     seq: snapshot.seq,
@@ -193,6 +198,10 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
       if (state.announcement === null || data.id !== state.announcement.id || !Array.isArray(data.seenBy)) return state;
       return { ...state, announcementSeenBy: (data.seenBy as unknown[]).filter(isReader) };
     default:
+      if (message.event.startsWith('breakout.')) {
+        const breakout = applyBreakoutEvent(state.breakout, message);
+        return breakout === state.breakout ? state : { ...state, breakout };
+      }
       return message.event.startsWith('poll.') ? applyPollEvent(state, message.event, message.data) : state;
   }
 }
