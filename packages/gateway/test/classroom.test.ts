@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLASSROOM_LIMITS, CLOSE_CODES, type ClassroomSnapshot } from '@classwire/protocol';
+import { CLASSROOM_LIMITS, CLOSE_CODES, groupRoom, type ClassroomSnapshot } from '@classwire/protocol';
 import { connect, type ClasswireClient, type CloseInfo, type Room, type RoomMessage } from '../../client/src/node.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import type { Gateway } from '../src/index.js';
@@ -45,8 +45,8 @@ afterAll(() => {
   for (const client of clients) client.close();
 });
 
-async function member(gateway: Gateway, roomId: string, role: string, sub: string): Promise<Member> {
-  const token = await makeToken({ sub, name: sub, role, rooms: ['*'] });
+async function member(gateway: Gateway, roomId: string, role: string, sub: string, rooms: string[] = ['*']): Promise<Member> {
+  const token = await makeToken({ sub, name: sub, role, rooms });
   const client = connect({
     url: `${gateway.url.replace('http', 'ws')}/ws`,
     token,
@@ -259,6 +259,55 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     await eventually(() => seenBy()?.length === 3);
     expect(seenBy()!.map((r) => r.userId).sort()).toEqual(['s0', 's1', 's2']);
     for (const s of students) expect(s.messages.filter((m) => (m.event as string) === 'announce.receipts')).toEqual([]);
+  });
+
+  it('runs breakout rooms on the class token: a student enters only their group, groups keep to themselves, everyone is back on close', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    // The students' tokens name the class only: the groups need no token of their own.
+    const ann = await member(on(1), roomId, 'student', 'ann', [roomId]);
+    const bob = await member(on(0), roomId, 'student', 'bob', [roomId]);
+    await teacher.room.publish('breakout.open', { groups: 2, mode: 'manual' });
+    const assignSeq = await teacher.room.publish('breakout.assign', { assignments: [{ userId: 'ann', group: 1 }, { userId: 'bob', group: 2 }] });
+    for (const s of [ann, bob]) await eventually(() => s.messages.some((m) => m.seq === assignSeq));
+    const group = (m: Member, g: number) => {
+      const room = m.client.join(groupRoom(roomId, g));
+      const messages: RoomMessage[] = [];
+      room.on('*', (x) => messages.push(x));
+      room.onError(() => undefined);
+      return { room, messages };
+    };
+    const wrong = group(ann, 2);
+    await expect(wrong.room.ready).rejects.toMatchObject({ code: 'forbidden' });
+    const annG1 = group(ann, 1);
+    const bobG2 = group(bob, 2);
+    await Promise.all([annG1.room.ready, bobG2.room.ready]);
+    const strokeSeq = await annG1.room.publish('wb.stroke', { id: 'a1', color: '#123456', width: 2, points: [0.1, 0.1, 0.2, 0.2] });
+    const bobSeq = await bobG2.room.publish('chat.message', { text: 'group two' });
+    await eventually(() => bobG2.messages.some((m) => m.seq === bobSeq));
+    expect(bobG2.messages.filter((m) => m.event === 'wb.stroke')).toEqual([]);
+    expect(annG1.messages.map((m) => m.seq)).toContain(strokeSeq);
+    expect(annG1.messages.filter((m) => m.event === 'chat.message')).toEqual([]);
+    // The teacher visits group 1 and finds its board; the broadcast reaches both groups through the class room.
+    const visit = teacher.client.join(groupRoom(roomId, 1));
+    const board: ClassroomSnapshot[] = [];
+    visit.onSnapshot<ClassroomSnapshot>((x) => board.push(x.state));
+    await visit.ready;
+    expect(board[0]!.whiteboard!.map((e) => e.item.id)).toEqual(['a1']);
+    const broadcastSeq = await teacher.room.publish('breakout.broadcast', { text: 'One minute' });
+    for (const s of [ann, bob]) await eventually(() => s.messages.some((m) => m.seq === broadcastSeq && m.event === 'breakout.broadcast'));
+    const closeSeq = await teacher.room.publish('breakout.close', {});
+    for (const s of [ann, bob]) await eventually(() => s.messages.some((m) => m.seq === closeSeq && m.event === 'breakout.close'));
+    // A client that stays in its group takes no further part there, and nobody gets back in.
+    await expect(annG1.room.publish('chat.message', { text: 'still here' })).rejects.toMatchObject({ code: 'forbidden' });
+    await Promise.all([annG1.room.leave(), bobG2.room.leave()]);
+    const again = group(bob, 2);
+    await expect(again.room.ready).rejects.toMatchObject({ code: 'forbidden' });
+    // Back in the main room, which they never left.
+    const back = await ann.room.publish('chat.message', { text: 'back' });
+    await eventually(() => bob.messages.some((m) => m.seq === back));
+    const late = await member(on(1), roomId, 'student', 'late', [roomId]);
+    expect(late.snapshots[0]!.breakout).toBeNull();
   });
 
   it('ends the class: every member is told and closed with 4503', async () => {
