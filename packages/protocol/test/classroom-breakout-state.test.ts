@@ -11,12 +11,13 @@ import {
   randomPlacement,
   type ClassroomMessage,
   type ClassroomSnapshot,
+  type Sender,
 } from '@classwire/protocol/classroom';
 
 const teacher = { userId: 't', name: 'T', role: 'teacher' as const };
 const ann = { userId: 'ann', name: 'Ann', role: 'student' as const };
 let seq = 0;
-const message = (event: string, data: unknown, from = teacher): ClassroomMessage => ({ event, data, from, ts: 1000 + seq, seq: ++seq });
+const message = (event: string, data: unknown, from: Sender = teacher): ClassroomMessage => ({ event, data, from, ts: 1000 + seq, seq: ++seq });
 
 describe('breakout group rooms', () => {
   it('names a group room after its class, and only such names may carry ~g', () => {

@@ -15,6 +15,7 @@ import {
   type BreakoutMode,
   type BreakoutOverview,
   type BreakoutPlacement,
+  type GroupPlacement,
   type BreakoutState,
   type MessageFrame,
   type PublishFrame,
@@ -53,7 +54,7 @@ export function breakoutOf(state: StateRead): { stored: string | null; breakout:
   const stored = stateField(fields, CONFIG_FIELD) ?? null;
   if (stored === null || fields === undefined) return { stored, breakout: null };
   const config = JSON.parse(stored) as StoredConfig;
-  const assignment: BreakoutPlacement[] = [];
+  const assignment: GroupPlacement[] = [];
   for (const field of Object.keys(fields)) {
     if (field.startsWith(PLACEMENT_PREFIX)) assignment.push({ userId: field.slice(PLACEMENT_PREFIX.length), group: Number(fields[field]) });
   }

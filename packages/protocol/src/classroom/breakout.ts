@@ -36,6 +36,11 @@ export interface BreakoutPlacement {
   userId: string;
   group: number | null;
 }
+/** A user placed in a group. */
+export interface GroupPlacement {
+  userId: string;
+  group: number;
+}
 export interface BreakoutAssignData {
   assignments: BreakoutPlacement[];
 }
@@ -52,7 +57,7 @@ export interface BreakoutBroadcastData {
 
 /** `breakout.open` as members receive it: with the placements a random split made (empty otherwise). */
 export interface BreakoutOpened extends BreakoutOpenData {
-  assignment: BreakoutPlacement[];
+  assignment: GroupPlacement[];
 }
 
 export interface BreakoutBroadcast {
@@ -66,7 +71,7 @@ export interface BreakoutState {
   groups: number;
   mode: BreakoutMode;
   /** Who is placed where (users not listed are in the main room), sorted by user id. */
-  assignment: readonly BreakoutPlacement[];
+  assignment: readonly GroupPlacement[];
   /** The group whose board is shown to the class, or null. */
   shown: number | null;
   /** The latest staff broadcast to every group. */
@@ -119,7 +124,7 @@ export function groupSendRefusal(actor: { userId: string; role: Role }, group: n
 }
 
 /** Places `students` in `groups` groups at random, as evenly as possible (sizes differ by at most one). */
-export function randomPlacement(students: readonly string[], groups: number, random: () => number = Math.random): BreakoutPlacement[] {
+export function randomPlacement(students: readonly string[], groups: number, random: () => number = Math.random): GroupPlacement[] {
   const order = [...students];
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
@@ -129,16 +134,13 @@ export function randomPlacement(students: readonly string[], groups: number, ran
 }
 
 /** Placements applied to an assignment: later ones win, null removes; sorted by user id. */
-export function withPlacements(assignment: readonly BreakoutPlacement[], placements: readonly BreakoutPlacement[]): BreakoutPlacement[] {
+export function withPlacements(assignment: readonly GroupPlacement[], placements: readonly BreakoutPlacement[]): GroupPlacement[] {
   const byUser = new Map(assignment.map((placement) => [placement.userId, placement.group]));
   for (const { userId, group } of placements) {
     if (group === null) byUser.delete(userId);
     else byUser.set(userId, group);
   }
-  return [...byUser]
-    .map(([userId, group]) => ({ userId, group }))
-    .filter((placement): placement is { userId: string; group: number } => placement.group !== null)
-    .sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+  return [...byUser].map(([userId, group]) => ({ userId, group })).sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
 }
 
 /** One class room message's change of the breakout, as the server made it; anything malformed changes nothing. */
