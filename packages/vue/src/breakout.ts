@@ -22,8 +22,12 @@ export interface Breakout {
   current: ComputedRef<number | null>;
   /** The session of that group's room, for its chat and board; undefined in the main room. */
   group: ShallowRef<Classroom | undefined>;
-  /** The board of the group shown to the class (read only); undefined when none is shown or it is the viewer's own. */
+  /** The group shown to the class, as a read-only session (its board); undefined when none is shown or it is the viewer's own. */
+  shown: ShallowRef<Classroom | undefined>;
+  /** Its board. */
   shownBoard: ShallowRef<readonly BoardEntry[] | undefined>;
+  /** The number of the group shown, when `shown` is set. */
+  shownGroup: ComputedRef<number | null>;
   /** Staff: per group, who is placed there, who is in its room, whose hand is up. */
   summaries: ComputedRef<GroupSummary[]>;
   /** Staff: visit a group (null: back to the main room). */
@@ -100,6 +104,7 @@ export function useBreakout(classroom: Classroom): Breakout {
 
   const group = shallowRef<Classroom>();
   let groupRoomJoined: Room | undefined;
+  const shown = shallowRef<Classroom>();
   const shownBoard = shallowRef<readonly BoardEntry[]>();
   let shownRoom: Room | undefined;
   let stopShown: (() => void) | undefined;
@@ -129,9 +134,11 @@ export function useBreakout(classroom: Classroom): Breakout {
     leaveQuietly(shownRoom);
     shownRoom = undefined;
     shownBoard.value = undefined;
+    shown.value = undefined;
     if (next === null) return;
     const { session, room } = roomSession(classroom, groupRoom(classroom.classroom.value, next), true);
     shownRoom = room;
+    shown.value = session;
     stopShown = watch(session.state, (value) => (shownBoard.value = value.board), { immediate: true });
   });
 
@@ -169,7 +176,9 @@ export function useBreakout(classroom: Classroom): Breakout {
     breakout,
     current,
     group,
+    shown,
     shownBoard,
+    shownGroup,
     summaries,
     visit: (value) => (visiting.value = value),
     open: (groups, mode) => act('breakout.open', { groups: Math.min(Math.max(1, Math.round(groups)), BREAKOUT_LIMITS.maxGroups), mode }),
