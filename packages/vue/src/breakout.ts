@@ -46,7 +46,7 @@ export interface Breakout {
  * actions; everything else (identity, notices, the class's connection) is the class session's. With
  * `readOnly` it offers nothing to do (a board shown to the class).
  */
-export function roomSession(classroom: Classroom, name: string, readOnly: boolean): { session: Classroom; room: Room } {
+export function roomSession(classroom: Classroom, name: string, readOnly: boolean): { session: Classroom; room: Room; stop(): void } {
   const room = classroom.joinRoom(name);
   const state = shallowRef(initialState());
   const roster = shallowRef<Member[]>([]);
@@ -57,15 +57,16 @@ export function roomSession(classroom: Classroom, name: string, readOnly: boolea
   room.onPresence(({ members }) => (roster.value = members));
   room.onJoined((info) => (roster.value = info.presence));
   room.onError(() => undefined);
-  const permissions = computed(() => {
-    const me = classroom.me.value;
-    return permissionsOf(state.value, readOnly || me === undefined ? { userId: me?.userId ?? '', role: 'observer' } : me);
-  });
+  // Read only: the viewer takes part as an observer would (the server refuses anything sent there anyway).
+  const me = shallowRef<Member>();
+  const stopMe = watch(classroom.me, (member) => (me.value = member === undefined || !readOnly ? member : { ...member, role: 'observer' }), { immediate: true });
+  const permissions = computed(() => permissionsOf(state.value, me.value ?? { userId: '', role: 'observer' }));
   const publish = <K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]): Promise<number | undefined> => room.publish(event, data);
   const act = <K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]) => classroom.attempt(() => publish(event, data));
   const text = (value: string) => value.trim().slice(0, CLASSROOM_LIMITS.maxChatText);
   const session: Classroom = {
     ...classroom,
+    me,
     state,
     roster,
     // Typing indicators and cursors stay in the main room.
@@ -84,7 +85,7 @@ export function roomSession(classroom: Classroom, name: string, readOnly: boolea
     erase: (ids) => classroom.attempt(() => Promise.all(ids.map((id) => publish('wb.erase', { id })))),
     clearBoard: () => act('wb.clear', {}),
   };
-  return { session, room };
+  return { session, room, stop: stopMe };
 }
 
 export function useBreakout(classroom: Classroom): Breakout {
@@ -114,12 +115,16 @@ export function useBreakout(classroom: Classroom): Breakout {
   }
 
   // Follows the viewer's group: leave the old room, join the new one (a move, a visit, the close).
+  let stopGroup: (() => void) | undefined;
   watch(current, (next) => {
+    stopGroup?.();
+    stopGroup = undefined;
     leaveQuietly(groupRoomJoined);
     groupRoomJoined = undefined;
     group.value = undefined;
     if (next === null) return;
-    const { session, room } = roomSession(classroom, groupRoom(classroom.classroom.value, next), false);
+    const { session, room, stop } = roomSession(classroom, groupRoom(classroom.classroom.value, next), false);
+    stopGroup = stop;
     groupRoomJoined = room;
     group.value = session;
     room.ready.catch((cause: unknown) => {
@@ -136,10 +141,14 @@ export function useBreakout(classroom: Classroom): Breakout {
     shownBoard.value = undefined;
     shown.value = undefined;
     if (next === null) return;
-    const { session, room } = roomSession(classroom, groupRoom(classroom.classroom.value, next), true);
+    const { session, room, stop } = roomSession(classroom, groupRoom(classroom.classroom.value, next), true);
     shownRoom = room;
     shown.value = session;
-    stopShown = watch(session.state, (value) => (shownBoard.value = value.board), { immediate: true });
+    const stopBoard = watch(session.state, (value) => (shownBoard.value = value.board), { immediate: true });
+    stopShown = () => {
+      stop();
+      stopBoard();
+    };
   });
 
   watch(breakout, (open) => {
@@ -170,6 +179,7 @@ export function useBreakout(classroom: Classroom): Breakout {
   onScopeDispose(() => {
     clearInterval(overviewTimer);
     stopShown?.();
+    stopGroup?.();
   });
 
   return {
