@@ -294,6 +294,19 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     visit.onSnapshot<ClassroomSnapshot>((x) => board.push(x.state));
     await visit.ready;
     expect(board[0]!.whiteboard!.map((e) => e.item.id)).toEqual(['a1']);
+    // Who is where, to the teacher only; and connecting straight into a group (`?room=`) is checked the same way.
+    await teacher.room.publish('breakout.overview', {});
+    await eventually(() => teacher.messages.some((m) => (m.event as string) === 'breakout.where'));
+    expect(teacher.messages.find((m) => (m.event as string) === 'breakout.where')!.data).toEqual({
+      groups: [
+        { group: 1, userIds: ['ann', 't'] },
+        { group: 2, userIds: ['bob'] },
+      ],
+    });
+    const annToken = await makeToken({ sub: 'ann', role: 'student', rooms: [roomId] });
+    const base = `${on(0).url.replace('http', 'ws')}/ws?token=${annToken}`;
+    expect(await upgradeStatus(`${base}&room=${groupRoom(roomId, 2)}`)).toBe(403);
+    expect(await upgradeStatus(`${base}&room=${groupRoom(roomId, 1)}`)).toBe(101);
     const broadcastSeq = await teacher.room.publish('breakout.broadcast', { text: 'One minute' });
     for (const s of [ann, bob]) await eventually(() => s.messages.some((m) => m.seq === broadcastSeq && m.event === 'breakout.broadcast'));
     const closeSeq = await teacher.room.publish('breakout.close', {});
