@@ -323,6 +323,28 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
     expect(late.snapshots[0]!.breakout).toBeNull();
   });
 
+  it('never places anyone in a breakout that was closed meanwhile, when staff on two nodes race', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const assistant = await member(on(1), roomId, 'assistant', 'ta');
+    await member(on(1), roomId, 'student', 'ann', [roomId]);
+    for (let round = 0; round < 5; round++) {
+      await teacher.room.publish('breakout.open', { groups: 2, mode: 'manual' });
+      const [assigned, closed] = await Promise.allSettled([
+        assistant.room.publish('breakout.assign', { assignments: [{ userId: 'ann', group: 1 }] }),
+        teacher.room.publish('breakout.close', {}),
+      ]);
+      expect(closed.status).toBe('fulfilled');
+      // Either sequenced before the close (and gone with it) or refused: never left over.
+      if (assigned.status === 'rejected') expect(assigned.reason).toMatchObject({ code: 'conflict' });
+      const late = await member(on(round), roomId, 'student', `late-${round}`, [roomId]);
+      expect(late.snapshots[0]!.breakout).toBeNull();
+      const probe = late.client.join(groupRoom(roomId, 1));
+      probe.onError(() => undefined);
+      await expect(probe.ready).rejects.toMatchObject({ code: 'forbidden' });
+    }
+  });
+
   it('ends the class: every member is told and closed with 4503', async () => {
     const roomId = `class-${++roomCounter}`;
     const teacher = await member(on(0), roomId, 'teacher', 't');
