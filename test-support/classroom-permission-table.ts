@@ -129,6 +129,15 @@ export const PERMISSION_CASES: readonly PermissionCase[] = [
   { event: 'chat.unreact', when: 'own reaction, sender muted', control: meMuted, allowed: STAFF },
   { event: 'reaction.send', when: 'any time', allowed: ['student'] },
   { event: 'reaction.send', when: 'chat locked, sender muted (live reactions are not chat)', control: { ...chatLocked, ...meMuted }, allowed: ['student'] },
+  { event: 'breakout.open', when: 'none open', allowed: STAFF },
+  { event: 'breakout.assign', when: 'open (in any mode)', allowed: STAFF },
+  { event: 'breakout.choose', when: 'open, students choose', allowed: ['student'] },
+  { event: 'breakout.choose', when: 'open, students choose, sender muted (mute is for chat)', control: meMuted, allowed: ['student'] },
+  { event: 'breakout.show', when: 'open', allowed: STAFF },
+  { event: 'breakout.broadcast', when: 'open', allowed: STAFF },
+  { event: 'breakout.broadcast', when: 'open, chat locked (staff only anyway)', control: chatLocked, allowed: STAFF },
+  { event: 'breakout.close', when: 'open', allowed: STAFF },
+  { event: 'breakout.overview', when: 'open', allowed: STAFF },
 ];
 
 export function caseTitle(c: PermissionCase): string {

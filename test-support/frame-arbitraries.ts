@@ -59,6 +59,13 @@ export const CLASSROOM_EVENTS: readonly ClassroomEvent[] = [
   'wb.page.remove',
   'wb.page.show',
   'wb.page.browse',
+  'breakout.open',
+  'breakout.assign',
+  'breakout.choose',
+  'breakout.show',
+  'breakout.broadcast',
+  'breakout.close',
+  'breakout.overview',
 ];
 
 const text = fc.oneof(
@@ -94,6 +101,8 @@ function nearlyValid(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrar
 const page = fc.oneof({ weight: 3, arbitrary: fc.integer({ min: -1, max: 3 }) }, fc.constant(10_000), hostileNumber, hostileJson(1));
 
 const pollId = fc.oneof({ weight: 3, arbitrary: fc.constantFrom('q1', 'q2') }, hostileString);
+/** Breakout group numbers: mostly valid (1 … 50), sometimes just outside, sometimes anything. */
+const group = fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 51 }) }, hostileNumber, hostileString);
 const optionIndexes = fc.oneof({ weight: 3, arbitrary: fc.array(fc.integer({ min: -1, max: 11 }), { maxLength: 12 }) }, hostileJson(2));
 
 function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unknown> {
@@ -179,6 +188,24 @@ function eventData(event: ClassroomEvent, scene: FrameScene): fc.Arbitrary<unkno
       return nearlyValid({ seq, emoji: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...MESSAGE_REACTIONS) }, hostileString) });
     case 'reaction.send':
       return nearlyValid({ kind: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...LIVE_REACTION_KINDS) }, fc.constantFrom(...RESERVED_KEYS), hostileString) });
+    case 'breakout.open':
+      return nearlyValid({ groups: group, mode: fc.oneof({ weight: 3, arbitrary: fc.constantFrom('random', 'manual', 'choose') }, hostileString) });
+    case 'breakout.assign':
+      return nearlyValid({
+        assignments: fc.oneof(
+          { weight: 3, arbitrary: fc.array(nearlyValid({ userId, group: fc.oneof(group, fc.constant(null)) }), { maxLength: 6 }) },
+          { weight: 1, arbitrary: fc.array(fc.record({ userId, group }), { minLength: 199, maxLength: 202 }) },
+        ),
+      });
+    case 'breakout.choose':
+      return nearlyValid({ group });
+    case 'breakout.show':
+      return nearlyValid({ group: fc.oneof(group, fc.constant(null)) });
+    case 'breakout.broadcast':
+      return nearlyValid({ text });
+    case 'breakout.close':
+    case 'breakout.overview':
+      return nearlyValid({});
     case 'chat.typing':
     case 'hand.raise':
     case 'hand.clear':

@@ -1,5 +1,5 @@
 import { ClasswireError, type ClassroomEvent, type ClassroomEventMap } from '@classwire/client';
-import type { Classroom } from '@classwire/vue';
+import type { Breakout, Classroom } from '@classwire/vue';
 
 /** What the browser tests read and do through `window.__classroom` (only with `?debug` in the URL). */
 export interface ClassroomTestHook {
@@ -31,4 +31,14 @@ export function installTestHook(classroom: Classroom): void {
       ),
   };
   (globalThis as unknown as { __classroom: ClassroomTestHook }).__classroom = hook;
+}
+
+/** Breakout rooms for the browser tests (`window.__breakout`, only with `?debug`): the group the viewer is in and its state. */
+export function installBreakoutHook(breakout: Breakout): void {
+  if (!new URLSearchParams(globalThis.location.search).has('debug')) return;
+  (globalThis as unknown as { __breakout: unknown }).__breakout = {
+    current: () => breakout.current.value,
+    groupState: () => (breakout.group.value === undefined ? null : (JSON.parse(JSON.stringify(breakout.group.value.state.value)) as unknown)),
+    shownBoard: () => breakout.shownBoard.value?.length ?? null,
+  };
 }

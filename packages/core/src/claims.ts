@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, isRole, type Role } from '@classwire/protocol';
+import { DEFAULT_LIMITS, isRole, parseGroupRoom, type Role } from '@classwire/protocol';
 
 /** What Classwire knows about an authenticated user. Built from verified JWT claims only. */
 export interface Claims {
@@ -47,11 +47,16 @@ export function claimsFromPayload(payload: Record<string, unknown>): Claims {
   };
 }
 
-/** Whether the claims allow joining `room`. */
+/**
+ * Whether the claims allow joining `room`. A breakout group's room (`<class>~g<n>`) is allowed by the
+ * claim on its class, whatever the claims say of the group's name: the classroom then decides from the
+ * class's state (`Classroom.checkJoin`), so no token is needed per group.
+ */
 export function mayJoinRoom(claims: Pick<Claims, 'rooms'>, room: string): boolean {
+  const target = parseGroupRoom(room)?.classRoom ?? room;
   for (const allowed of claims.rooms) {
-    if (allowed === '*' || allowed === room) return true;
-    if (allowed.endsWith('*') && room.startsWith(allowed.slice(0, -1))) return true;
+    if (allowed === '*' || allowed === target) return true;
+    if (allowed.endsWith('*') && target.startsWith(allowed.slice(0, -1))) return true;
   }
   return false;
 }

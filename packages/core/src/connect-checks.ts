@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, ERROR_CODES, ProtocolError, ROOM_PATTERN, type ErrorCode } from '@classwire/protocol';
+import { DEFAULT_LIMITS, ERROR_CODES, ProtocolError, ROOM_PATTERN, parseGroupRoom, type ErrorCode } from '@classwire/protocol';
 import { AuthError, type Authorizer } from './authorizer.js';
 import { mayJoinRoom, type Claims } from './claims.js';
 import type { Classroom } from './classroom/classroom.js';
@@ -72,6 +72,8 @@ export async function checkConnect(request: ConnectRequest, checks: ConnectCheck
   if (room !== undefined) {
     if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) return refuse('bad_request', 'room', 'invalid room name');
     if (!mayJoinRoom(claims, room)) return refuse('forbidden', 'room', 'not allowed to join this room');
+    // A group's room is only ever opened by the classroom's breakout.
+    if (checks.classroom === undefined && parseGroupRoom(room) !== undefined) return refuse('forbidden', 'room', 'breakout rooms need the classroom');
     try {
       await checks.classroom?.checkJoin(claims, room);
     } catch (error) {

@@ -17,6 +17,7 @@ import {
   inClassroomNamespace,
   isServerOnlyEvent,
   parseClientFrame,
+  parseGroupRoom,
   PRESENCE_EVENTS,
   utf8Length,
   type DirectFrame,
@@ -295,6 +296,7 @@ export class Engine {
   private async join(connection: ConnectionState, frame: JoinFrame): Promise<void> {
     const { room } = frame;
     if (!mayJoinRoom(connection, room)) throw new ProtocolError('forbidden', `not allowed to join room "${room}"`);
+    if (this.classroom === undefined && parseGroupRoom(room) !== undefined) throw new ProtocolError('forbidden', 'breakout rooms need the classroom');
     if (!this.joins.admit(connection.userId)) throw new ProtocolError('rate_limited', 'joining too often; retry later');
     if (!this.roomJoins.admit(JSON.stringify([connection.userId, room]))) throw new ProtocolError('rate_limited', `joining room "${room}" too often; retry later`);
     const rejoin = connection.joined.has(room);
@@ -393,6 +395,8 @@ export class Engine {
     const { room, event, id } = frame;
     if (!connection.joined.has(room)) throw new ProtocolError('not_joined', `join room "${room}" before publishing`);
     if (isServerOnlyEvent(event)) throw new ProtocolError('forbidden', `"${event}" is appended by the server only`);
+    // In a breakout group's room, whatever the event: only the group's members (and staff) take part.
+    await this.classroom?.checkGroupSend(connection, room, event);
     if (this.classroom !== undefined && inClassroomNamespace(event)) {
       const outcome = await this.classroom.publish(connection, frame);
       if (outcome !== 'relayed') this.observer?.published((performance.now() - started) / 1000, outcome);

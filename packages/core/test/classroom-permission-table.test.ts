@@ -82,6 +82,19 @@ function dataFor(event: ClassroomEvent, target: Target, authored: { seq: number;
     case 'timer.resume':
     case 'timer.clear':
       return {};
+    case 'breakout.open':
+      return { groups: 2, mode: 'manual' };
+    case 'breakout.assign':
+      return { assignments: [{ userId: 'pupil', group: 2 }] };
+    case 'breakout.choose':
+      return { group: 1 };
+    case 'breakout.show':
+      return { group: 1 };
+    case 'breakout.broadcast':
+      return { text: 'Five minutes left' };
+    case 'breakout.close':
+    case 'breakout.overview':
+      return {};
     case 'chat.typing':
     case 'hand.raise':
     case 'hand.clear':
@@ -136,6 +149,10 @@ async function serverAllows(row: PermissionCase, role: Role): Promise<boolean> {
   if (row.event.startsWith('timer.') && row.event !== 'timer.set') {
     expect((await publish('boss', 'timer.set', { seconds: 60 })).type).toBe('ack');
     if (row.event === 'timer.resume') expect((await publish('boss', 'timer.pause', {})).type).toBe('ack');
+  }
+  // Open breakout rooms for every breakout case but opening them: students choose their group, which staff may override by hand.
+  if (row.event.startsWith('breakout.') && row.event !== 'breakout.open') {
+    expect((await publish('boss', 'breakout.open', { groups: 2, mode: 'choose' })).type).toBe('ack');
   }
   // The case's control state, stored as a control change would store it.
   const body = encodeMessageBody('test.seed', {}, { userId: 'seeder', role: 'server', name: 'seeder' });

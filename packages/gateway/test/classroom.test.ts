@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CLASSROOM_LIMITS, CLOSE_CODES, type ClassroomSnapshot, type LiveReactionCounts } from '@classwire/protocol';
+import { CLASSROOM_LIMITS, CLOSE_CODES, groupRoom, type ClassroomSnapshot, type LiveReactionCounts } from '@classwire/protocol';
 import { connect, type ClasswireClient, type CloseInfo, type Room, type RoomMessage } from '../../client/src/node.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import type { Gateway } from '../src/index.js';
@@ -47,8 +47,8 @@ afterEach(() => {
   for (const client of clients.splice(0)) client.close();
 });
 
-async function member(gateway: Gateway, roomId: string, role: string, sub: string): Promise<Member> {
-  const token = await makeToken({ sub, name: sub, role, rooms: ['*'] });
+async function member(gateway: Gateway, roomId: string, role: string, sub: string, rooms: string[] = ['*']): Promise<Member> {
+  const token = await makeToken({ sub, name: sub, role, rooms });
   const client = connect({
     url: `${gateway.url.replace('http', 'ws')}/ws`,
     token,
@@ -323,6 +323,90 @@ describe.each(modes)('classroom over sockets (%s)', (_mode, gateways) => {
       [1, 'text', 'title'],
       [1, 'stroke', 'a1'],
     ]);
+  });
+
+  it('runs breakout rooms on the class token: a student enters only their group, groups keep to themselves, everyone is back on close', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    // The students' tokens name the class only: the groups need no token of their own.
+    const ann = await member(on(1), roomId, 'student', 'ann', [roomId]);
+    const bob = await member(on(0), roomId, 'student', 'bob', [roomId]);
+    await teacher.room.publish('breakout.open', { groups: 2, mode: 'manual' });
+    const assignSeq = await teacher.room.publish('breakout.assign', { assignments: [{ userId: 'ann', group: 1 }, { userId: 'bob', group: 2 }] });
+    for (const s of [ann, bob]) await eventually(() => s.messages.some((m) => m.seq === assignSeq));
+    const group = (m: Member, g: number) => {
+      const room = m.client.join(groupRoom(roomId, g));
+      const messages: RoomMessage[] = [];
+      room.on('*', (x) => messages.push(x));
+      room.onError(() => undefined);
+      return { room, messages };
+    };
+    const wrong = group(ann, 2);
+    await expect(wrong.room.ready).rejects.toMatchObject({ code: 'forbidden' });
+    const annG1 = group(ann, 1);
+    const bobG2 = group(bob, 2);
+    await Promise.all([annG1.room.ready, bobG2.room.ready]);
+    const strokeSeq = await annG1.room.publish('wb.stroke', { id: 'a1', color: '#123456', width: 2, points: [0.1, 0.1, 0.2, 0.2] });
+    const bobSeq = await bobG2.room.publish('chat.message', { text: 'group two' });
+    await eventually(() => bobG2.messages.some((m) => m.seq === bobSeq));
+    expect(bobG2.messages.filter((m) => m.event === 'wb.stroke')).toEqual([]);
+    expect(annG1.messages.map((m) => m.seq)).toContain(strokeSeq);
+    expect(annG1.messages.filter((m) => m.event === 'chat.message')).toEqual([]);
+    // The teacher visits group 1 and finds its board; the broadcast reaches both groups through the class room.
+    const visit = teacher.client.join(groupRoom(roomId, 1));
+    const board: ClassroomSnapshot[] = [];
+    visit.onSnapshot<ClassroomSnapshot>((x) => board.push(x.state));
+    await visit.ready;
+    expect(board[0]!.whiteboard!.map((e) => e.item.id)).toEqual(['a1']);
+    // Who is where, to the teacher only; and connecting straight into a group (`?room=`) is checked the same way.
+    await teacher.room.publish('breakout.overview', {});
+    await eventually(() => teacher.messages.some((m) => (m.event as string) === 'breakout.where'));
+    expect(teacher.messages.find((m) => (m.event as string) === 'breakout.where')!.data).toEqual({
+      groups: [
+        { group: 1, userIds: ['ann', 't'] },
+        { group: 2, userIds: ['bob'] },
+      ],
+    });
+    const annToken = await makeToken({ sub: 'ann', role: 'student', rooms: [roomId] });
+    const base = `${on(0).url.replace('http', 'ws')}/ws?token=${annToken}`;
+    expect(await upgradeStatus(`${base}&room=${groupRoom(roomId, 2)}`)).toBe(403);
+    expect(await upgradeStatus(`${base}&room=${groupRoom(roomId, 1)}`)).toBe(101);
+    const broadcastSeq = await teacher.room.publish('breakout.broadcast', { text: 'One minute' });
+    for (const s of [ann, bob]) await eventually(() => s.messages.some((m) => m.seq === broadcastSeq && m.event === 'breakout.broadcast'));
+    const closeSeq = await teacher.room.publish('breakout.close', {});
+    for (const s of [ann, bob]) await eventually(() => s.messages.some((m) => m.seq === closeSeq && m.event === 'breakout.close'));
+    // A client that stays in its group takes no further part there, and nobody gets back in.
+    await expect(annG1.room.publish('chat.message', { text: 'still here' })).rejects.toMatchObject({ code: 'forbidden' });
+    await Promise.all([annG1.room.leave(), bobG2.room.leave()]);
+    const again = group(bob, 2);
+    await expect(again.room.ready).rejects.toMatchObject({ code: 'forbidden' });
+    // Back in the main room, which they never left.
+    const back = await ann.room.publish('chat.message', { text: 'back' });
+    await eventually(() => bob.messages.some((m) => m.seq === back));
+    const late = await member(on(1), roomId, 'student', 'late', [roomId]);
+    expect(late.snapshots[0]!.breakout).toBeNull();
+  });
+
+  it('never places anyone in a breakout that was closed meanwhile, when staff on two nodes race', async () => {
+    const roomId = `class-${++roomCounter}`;
+    const teacher = await member(on(0), roomId, 'teacher', 't');
+    const assistant = await member(on(1), roomId, 'assistant', 'ta');
+    await member(on(1), roomId, 'student', 'ann', [roomId]);
+    for (let round = 0; round < 5; round++) {
+      await teacher.room.publish('breakout.open', { groups: 2, mode: 'manual' });
+      const [assigned, closed] = await Promise.allSettled([
+        assistant.room.publish('breakout.assign', { assignments: [{ userId: 'ann', group: 1 }] }),
+        teacher.room.publish('breakout.close', {}),
+      ]);
+      expect(closed.status).toBe('fulfilled');
+      // Either sequenced before the close (and gone with it) or refused: never left over.
+      if (assigned.status === 'rejected') expect(assigned.reason).toMatchObject({ code: 'conflict' });
+      const late = await member(on(round), roomId, 'student', `late-${round}`, [roomId]);
+      expect(late.snapshots[0]!.breakout).toBeNull();
+      const probe = late.client.join(groupRoom(roomId, 1));
+      probe.onError(() => undefined);
+      await expect(probe.ready).rejects.toMatchObject({ code: 'forbidden' });
+    }
   });
 
   it('ends the class: every member is told and closed with 4503', async () => {

@@ -19,6 +19,7 @@ export const DEFAULT_LIMITS = {
 /** Most messages one `history` request may ask for (outside DEFAULT_LIMITS, which the SDK bundles). */
 export const MAX_HISTORY_PAGE = 100;
 
-export const ROOM_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+/** A room name; `~g<n>` may end it only as a breakout group's room (classroom/breakout.ts). */
+export const ROOM_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*(~g[1-9][0-9]?)?$/;
 /** Dotted lower-case event names, e.g. `chat.message`, `whiteboard.stroke`, `class.start`. */
 export const EVENT_PATTERN = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;

@@ -34,6 +34,7 @@ describe('the classroom permission table (pure rules)', () => {
       'timer.set', 'timer.pause', 'timer.resume', 'timer.clear', 'announce.pin', 'announce.unpin', 'announce.seen',
       'chat.react', 'chat.unreact', 'reaction.send',
       'wb.text', 'wb.undo', 'wb.redo', 'wb.page.add', 'wb.page.remove', 'wb.page.show', 'wb.page.browse',
+      'breakout.open', 'breakout.assign', 'breakout.choose', 'breakout.show', 'breakout.broadcast', 'breakout.close', 'breakout.overview',
     ];
     expect([...new Set(PERMISSION_CASES.map((row) => row.event))].sort()).toEqual([...all].sort());
   });

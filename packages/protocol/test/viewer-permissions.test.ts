@@ -87,6 +87,15 @@ function offered(p: Permissions, row: PermissionCase, role: Role): boolean | und
       return p.reactToMessages;
     case 'reaction.send':
       return p.sendLiveReactions;
+    case 'breakout.open':
+    case 'breakout.assign':
+    case 'breakout.show':
+    case 'breakout.broadcast':
+    case 'breakout.close':
+    case 'breakout.overview':
+      return p.runBreakouts;
+    case 'breakout.choose':
+      return p.chooseGroup;
   }
 }
 

@@ -6,6 +6,7 @@
 import { CLOSE_CODES, ClasswireClient, ClasswireError, type ClassroomEvent, type ClassroomEventMap, type ClientOptions, type Member, type Role, type Room, type RoomMessage } from '@classwire/client';
 import {
   ANNOUNCEMENT_LIMITS,
+  BREAKOUT_OVERVIEW_EVENT,
   CLASSROOM_LIMITS,
   applyEvent,
   applySnapshot,
@@ -15,6 +16,7 @@ import {
   permissionsOf,
   viewedPage,
   withOwnAnswer,
+  type BreakoutOverview,
   type ClassSettings,
   type LiveReactionKind,
   type MessageReactionEmoji,
@@ -173,6 +175,10 @@ export interface Classroom {
   now: Ref<number>;
   /** The SDK's connection state, for the test hook. */
   clientState(): string;
+  /** Joins a further room on this session's connection and token (a breakout group's room). */
+  joinRoom(room: string): Room;
+  /** Staff: the latest answer to `breakout.overview` (who is in each group room). */
+  breakoutOverview: ShallowRef<BreakoutOverview | null>;
 }
 
 export function useClassroom(options: UseClassroomOptions): Classroom {
@@ -187,6 +193,7 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
   const typers = shallowRef(new Map<string, { name: string; until: number }>());
   const cursorMap = shallowRef(new Map<string, RemoteCursor>());
   const now = ref(Date.now());
+  const breakoutOverview = shallowRef<BreakoutOverview | null>(null);
 
   let client: ClasswireClient | undefined;
   let room: Room | undefined;
@@ -231,6 +238,7 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
       onEphemeral(message);
       return;
     }
+    if (message.event === BREAKOUT_OVERVIEW_EVENT) breakoutOverview.value = message.data as BreakoutOverview;
     state.value = applyEvent(state.value, message);
     if (message.event === 'chat.message' && typers.value.has(message.from.userId)) {
       const next = new Map(typers.value);
@@ -358,6 +366,7 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     typers.value = new Map();
     cursorMap.value = new Map();
     roster.value = [];
+    breakoutOverview.value = null;
   }
 
   function leave(): void {
@@ -479,5 +488,10 @@ export function useClassroom(options: UseClassroomOptions): Classroom {
     serverNow: () => Date.now() + (serverOffset ?? 0),
     now,
     clientState: () => client?.state ?? 'idle',
+    joinRoom: (name) => {
+      if (client === undefined) throw new ClasswireError('closed', 'not in a class');
+      return client.join(name);
+    },
+    breakoutOverview,
   };
 }

@@ -16,4 +16,5 @@ export {
   type UseClassroomOptions,
 } from './classroom.js';
 export { provideClassroom, useClassroomContext } from './context.js';
+export { useBreakout, roomSession, type Breakout } from './breakout.js';
 export { throttle, type Throttle } from './throttle.js';

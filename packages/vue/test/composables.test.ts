@@ -6,7 +6,7 @@ import { defineComponent, h, ref, watch } from 'vue';
 import WebSocket from 'ws';
 import type { Gateway } from '../../gateway/src/index.js';
 import { eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
-import { useClassroom, useClient, usePresence, useRoom, type Classroom, type JoinRequest, type UseClient, type UseRoom } from '../src/index.js';
+import { useBreakout, useClassroom, useClient, usePresence, useRoom, type Breakout, type Classroom, type JoinRequest, type UseClient, type UseRoom } from '../src/index.js';
 
 /** happy-dom's window has no usable WebSocket for a Node server: the tests use `ws`, as Node 20 apps do. */
 const NodeWebSocket = WebSocket as unknown as WebSocketConstructor;
@@ -105,8 +105,9 @@ describe('useClient, useRoom, usePresence', () => {
 });
 
 describe('useClassroom', () => {
-  function mountClassroom(tokenCalls: [JoinRequest, string | undefined][], firstExpiresIn = '1h'): { classroom: Classroom; unmount(): void } {
+  function mountClassroom(tokenCalls: [JoinRequest, string | undefined][], firstExpiresIn = '1h'): { classroom: Classroom; breakout: Breakout; unmount(): void } {
     let classroom!: Classroom;
+    let breakout!: Breakout;
     const wrapper = mount(
       defineComponent({
         setup() {
@@ -120,12 +121,53 @@ describe('useClassroom', () => {
             },
             client: { WebSocket: NodeWebSocket, reconnect: { baseDelayMs: 20, maxDelayMs: 100 } },
           });
+          breakout = useBreakout(classroom);
           return () => h('div');
         },
       }),
     );
-    return { classroom, unmount: () => wrapper.unmount() };
+    return { classroom, breakout, unmount: () => wrapper.unmount() };
   }
+
+  it('follows breakout rooms on the class token: a student moves with their placement and back on close, staff visit and see who is where', async () => {
+    const calls: [JoinRequest, string | undefined][] = [];
+    const teacher = mountClassroom(calls);
+    const student = mountClassroom(calls);
+    await teacher.classroom.join({ name: 'Rivera', role: 'teacher', classroom: 'vue-br' });
+    await student.classroom.join({ name: 'Ada', role: 'student', classroom: 'vue-br' });
+    expect(await teacher.breakout.open(2, 'manual')).toBe(true);
+    expect(await teacher.breakout.assign([{ userId: 'ada-id', group: 1 }])).toBe(true);
+    await eventually(() => student.breakout.current.value === 1 && student.breakout.group.value !== undefined);
+    const inGroup = student.breakout.group.value!;
+    await eventually(() => inGroup.roster.value.length === 1);
+    expect(await inGroup.sendChat('group one')).toBe(true);
+    // Staff visit: the group's chat is there; the overview knows who is in which room.
+    teacher.breakout.visit(1);
+    await eventually(() => teacher.breakout.group.value?.state.value.chat.length === 1);
+    expect(teacher.breakout.group.value!.state.value.chat[0]).toMatchObject({ text: 'group one' });
+    expect(await teacher.breakout.refreshOverview()).toBe(true);
+    await eventually(() => teacher.breakout.summaries.value[0]?.present.length === 2);
+    expect(teacher.breakout.summaries.value.map((g) => [g.group, g.placed, g.present])).toEqual([
+      [1, ['ada-id'], ['ada-id', 'rivera-id']],
+      [2, [], []],
+    ]);
+    // Moved: the student leaves group 1 (the visiting teacher sees her go) and is in group 2.
+    expect(await teacher.breakout.assign([{ userId: 'ada-id', group: 2 }])).toBe(true);
+    await eventually(() => student.breakout.current.value === 2 && teacher.breakout.group.value?.roster.value.length === 1);
+    await eventually(() => student.breakout.group.value?.roster.value.length === 1);
+    expect(student.breakout.group.value!.state.value.chat).toEqual([]);
+    // Shown to the class: the student reads group 1's board without taking part there.
+    expect(await teacher.breakout.group.value!.drawStroke({ id: 's1', color: '#112233', width: 3, points: [0.1, 0.1, 0.2, 0.2] })).toBe(true);
+    expect(await teacher.breakout.show(1)).toBe(true);
+    await eventually(() => student.breakout.shownBoard.value?.length === 1);
+    expect(await teacher.breakout.close()).toBe(true);
+    await eventually(() => student.breakout.group.value === undefined && student.breakout.shownBoard.value === undefined && teacher.breakout.group.value === undefined);
+    expect(student.classroom.phase.value).toBe('in-class');
+    // No token beyond the two sign-ins: the groups ride on the class token.
+    expect(calls.map(([, userId]) => userId)).toEqual([undefined, undefined]);
+    teacher.unmount();
+    student.unmount();
+  });
 
   it('joins with the tokens the app issues, builds the classroom state and roster, and follows moderation', async () => {
     const calls: [JoinRequest, string | undefined][] = [];

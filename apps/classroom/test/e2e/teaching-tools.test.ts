@@ -208,7 +208,7 @@ describe('a poll in three browsers', { timeout: 60_000 }, () => {
     for (const person of [ada, bo]) await person.waitForState('the teacher\'s text', (s) => s.board.some((e) => e.item.type === 'text'));
     // Ctrl+Z takes back Ada's whole stroke for everyone, and nothing of the teacher's.
     // Ctrl+Z belongs to a text field that has the focus (Ada last typed in the chat): the board's undo is for the page.
-    await ada.page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    await ada.page.evaluate('document.activeElement?.blur()');
     await ada.page.keyboard.press('Control+z');
     await bo.waitForState('Ada\'s stroke undone', (s) => mine(s).length === 0 && s.board.some((e) => e.item.type === 'text'));
     await ada.screenshot('board-undo-student');

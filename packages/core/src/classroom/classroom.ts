@@ -9,6 +9,7 @@ import {
   isEphemeralClassroomEvent,
   isStaff,
   joinRefusal,
+  parseGroupRoom,
   parseClassroomData,
   type Actor,
   type ClassroomEvent,
@@ -32,6 +33,7 @@ import { PollAnswers, ownAnswersQuery, pollsQuery } from './polls.js';
 import { timerQuery } from './timer.js';
 import { AnnouncementReceiptsPath, announcementQuery } from './announcements.js';
 import { LiveReactions, liveReactionsQuery } from './live-reactions.js';
+import { GroupAccess, breakoutQuery } from './breakout.js';
 import { RoomStore } from './room-store.js';
 import { boardPagesOf, boardPagesQuery } from './board.js';
 import { SnapshotCache, snapshotFrames, snapshotQuery, snapshotText } from './snapshot.js';
@@ -111,6 +113,7 @@ export class Classroom {
   private readonly pollAnswers: PollAnswers;
   private readonly receipts: AnnouncementReceiptsPath;
   private readonly liveReactions: LiveReactions;
+  private readonly groups: GroupAccess;
   private readonly broker: Broker;
   private readonly boardBudget: BoardBudget;
   private readonly eventRate: KeyedRate;
@@ -137,6 +140,7 @@ export class Classroom {
       now: this.now,
       readState: (room, query) => this.store.read(room, query),
       roleInRoom: (room, userId) => this.roleInRoom(room, userId),
+      studentsIn: async (room) => (await this.presence.list(room)).filter((m) => m.role === 'student').map((m) => m.userId),
       closeRoom: (room, code, reason) => this.closeRoom(room, code, reason),
       closeUser: (room, userId, code, reason) => this.closeUser(room, userId, code, reason),
     };
@@ -145,12 +149,28 @@ export class Classroom {
     this.pollAnswers = new PollAnswers(this.store, this.registry, this.presence, this.fanout, this.now);
     this.receipts = new AnnouncementReceiptsPath(this.store, this.registry, this.presence, this.fanout, this.now, options.receiptWindowMs ?? 250);
     this.liveReactions = new LiveReactions(this.store, this.registry, this.presence, this.fanout, this.now, options.reactionWindowMs ?? 250);
+    this.groups = new GroupAccess(this.store, this.presence, this.fanout, this.now, this.maxFrameBytes);
   }
 
-  /** Throws `forbidden` when the user may not join: removed from the class, or a student after it ended. */
+  /**
+   * Throws `forbidden` when the user may not join: removed from the class, or a student after it ended;
+   * a breakout group's room also by the class room's breakout (docs/classroom.md, "Breakout rooms").
+   */
   async checkJoin(actor: Actor, room: string): Promise<void> {
+    const group = parseGroupRoom(room);
+    if (group !== undefined) {
+      await this.groups.checkJoin(actor, group.classRoom, group.group, (classControl) => joinRefusal(actor, classControl));
+    }
     const reason = joinRefusal(actor, await this.store.readControl(room));
     if (reason !== undefined) throw new ProtocolError('forbidden', reason);
+  }
+
+  /** Throws `forbidden` when the sender may not send `event` in this breakout group's room now. */
+  async checkGroupSend(connection: ConnectionState, room: string, event: string): Promise<void> {
+    const group = parseGroupRoom(room);
+    if (group === undefined) return;
+    if (event === 'class.start' || event === 'class.end') throw new ProtocolError('forbidden', 'the class is started and ended in its class room');
+    await this.groups.checkSend(connection, group.classRoom, group.group, event);
   }
 
   /** Handles a publish of an event in a classroom namespace; replies (ack) itself, throws ProtocolErrors. */
@@ -167,6 +187,10 @@ export class Classroom {
     if (event === 'poll.answer') return this.pollAnswers.publish(connection, withId(frame), parseData(event, frame));
     if (event === 'announce.seen') return this.receipts.publish(connection, withId(frame), parseData(event, frame));
     if (event === 'reaction.send') return this.liveReactions.publish(connection, withId(frame), parseData(event, frame));
+    if (event === 'breakout.overview') {
+      parseData(event, frame);
+      return this.groups.overview(connection, withId(frame));
+    }
     const appended = withId(frame);
     const data = parseData(event, frame);
     // Stored drawings reach every member: the drawer's rate is bounded before anything is read or stored.
@@ -192,7 +216,7 @@ export class Classroom {
    * first: read again when a page was added in between (pages change rarely; a few tries suffice).
    */
   private async readSnapshotState(connection: ConnectionState, room: string, full: boolean): Promise<StateRead> {
-    const others = { ...pollsQuery(connection), ...timerQuery(), ...announcementQuery(connection), ...liveReactionsQuery(connection) };
+    const others = { ...pollsQuery(connection), ...timerQuery(), ...announcementQuery(connection), ...liveReactionsQuery(connection), ...breakoutQuery() };
     let pages = full ? boardPagesOf(await this.store.read(room, boardPagesQuery())) : undefined;
     for (let attempt = 0; attempt < SNAPSHOT_READS; attempt++) {
       const state = await this.store.read(room, { ...snapshotQuery(full, pages), ...others });

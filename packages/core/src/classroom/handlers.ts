@@ -20,9 +20,10 @@ import { TIMER_HANDLERS } from './timer.js';
 import { ANNOUNCEMENT_HANDLERS } from './announcements.js';
 import { CHAT_REACTION_HANDLERS } from './chat-reactions.js';
 import { BOARD_HANDLERS } from './board.js';
+import { BREAKOUT_HANDLERS } from './breakout.js';
 
 /** Events sequenced into the room log, each with a handler below. */
-export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private' | 'poll.answer' | 'announce.seen' | 'reaction.send'>;
+export type AppendedEvent = Exclude<ClassroomEvent, EphemeralClassroomEvent | 'chat.private' | 'poll.answer' | 'announce.seen' | 'reaction.send' | 'breakout.overview'>;
 
 /** A decision taken against one read of the state: what to guard, what to change, what to do after. */
 export interface Plan {
@@ -50,6 +51,8 @@ export interface HandlerServices {
   /** A read of the room's state beyond the handler's `reads` (a poll's tally when sharing it). */
   readState(room: string, query: StateQuery): Promise<StateRead>;
   roleInRoom(room: string, userId: string): Promise<Role | undefined>;
+  /** The user ids of the students present in the room (a random breakout split). */
+  studentsIn(room: string): Promise<string[]>;
   closeRoom(room: string, code: number, reason: string): Promise<void>;
   closeUser(room: string, userId: string, code: number, reason: string): Promise<void>;
 }
@@ -94,6 +97,7 @@ export const EVENT_HANDLERS: EventHandlers = {
   ...ANNOUNCEMENT_HANDLERS,
   ...CHAT_REACTION_HANDLERS,
   ...BOARD_HANDLERS,
+  ...BREAKOUT_HANDLERS,
   'chat.message': {
     plan: ({ actor, control }) => {
       authorize('chat.message', actor, control);

@@ -31,6 +31,8 @@ export const COLLECTIONS = {
   liveReactions: 'liveReactions',
   /** Field `p`: the board's pages, the shown one and free browsing (board.ts). */
   boardPages: 'boardPages',
+  /** The open breakout: `cfg`, `shown`, `msg` and `u:<user id>` → group (breakout.ts). */
+  breakout: 'breakout',
 } as const;
 
 /** The `boardSize` field holding the serialized size of the board's items. */

@@ -6,6 +6,7 @@ import { announcementSnapshot } from './announcements.js';
 import { reactionsBySeq } from './chat-reactions.js';
 import { liveReactionsSnapshot } from './live-reactions.js';
 import { boardEntries, boardPagesOf, boardPagesQuery, boardQuery } from './board.js';
+import { breakoutSnapshot } from './breakout.js';
 import { mayRead } from './private-messages.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 
@@ -104,7 +105,7 @@ export function snapshotText(
   ownAnswers?: StateRead,
   serverTime?: number,
 ): string {
-  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state), ...announcementSnapshot(state, viewer), ...liveReactionsSnapshot(state, viewer, serverTime), serverTime });
+  const own = JSON.stringify({ ...viewerSnapshot(state, viewer, full), ...pollsSnapshot(state, viewer, ownAnswers), timer: timerSnapshot(state), ...announcementSnapshot(state, viewer), breakout: breakoutSnapshot(state), ...liveReactionsSnapshot(state, viewer, serverTime), serverTime });
   if (!full) return own;
   return `${own.slice(0, -1)},${cache.sharedMembers(room, state)}}`;
 }

@@ -15,6 +15,7 @@ import type { ClassTimer } from './timer.js';
 import type { Announcement, AnnouncementReader } from './announcements.js';
 import { MESSAGE_REACTIONS, withMessageReaction, type LiveReactionCounts, type MessageReactionEmoji } from './reactions.js';
 import { INITIAL_BOARD_PAGES, isBoardPages, pageOf, type BoardPages } from './board.js';
+import { applyBreakoutEvent, type BreakoutState } from './breakout.js';
 import {
   CLASSROOM_LIMITS,
   type BoardEntry,
@@ -44,6 +45,8 @@ export interface ClassroomState extends ClassControl, PollsState {
   announcementSeenBy: readonly AnnouncementReader[];
   /** Staff: the live reactions inside their window (the newest batch); null before any. */
   liveReactions: LiveReactionCounts | null;
+  /** Open breakout rooms (class room), or null. */
+  breakout: BreakoutState | null;
   /** The seq of the last full snapshot: every durable event at or below it is already in the state. */
   baseSeq: number;
   /** The last seq applied (snapshot or event). */
@@ -76,6 +79,7 @@ export function initialState(): ClassroomState {
     announcement: null,
     announcementSeenBy: [],
     liveReactions: null,
+    breakout: null,
     ...initialPollsState(),
     baseSeq: 0,
     seq: 0,
@@ -97,7 +101,7 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
   };
   if (!snapshot.full) {
     // `seq` stays: the chat and board events up to the snapshot's seq are still to be replayed.
-    return { ...state, ...control, pages: snapshot.boardPages ?? state.pages, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, announcement: snapshot.announcement ?? null, announcementSeenBy: snapshot.announcementSeenBy ?? [], liveReactions: newerCounts(state.liveReactions, snapshot.liveReactions), private: mergePrivate(state.private, snapshot.private) };
+    return { ...state, ...control, pages: snapshot.boardPages ?? state.pages, ...pollsFromSnapshot(snapshot), timer: snapshot.timer ?? null, announcement: snapshot.announcement ?? null, announcementSeenBy: snapshot.announcementSeenBy ?? [], breakout: snapshot.breakout ?? null, liveReactions: newerCounts(state.liveReactions, snapshot.liveReactions), private: mergePrivate(state.private, snapshot.private) };
   }
   return {
     ...control,
@@ -109,6 +113,7 @@ export function applySnapshot(state: ClassroomState, snapshot: ClassroomSnapshot
     announcement: snapshot.announcement ?? null,
     announcementSeenBy: snapshot.announcementSeenBy ?? [],
     liveReactions: newerCounts(state.liveReactions, snapshot.liveReactions),
+    breakout: snapshot.breakout ?? null,
     ...pollsFromSnapshot(snapshot),
     baseSeq: snapshot.seq,
     seq: snapshot.seq,
@@ -249,6 +254,10 @@ function reduce(state: ClassroomState, message: ClassroomMessage): ClassroomStat
     case 'reaction.counts':
       return isLiveCounts(message.data) ? { ...state, liveReactions: newerCounts(state.liveReactions, message.data) } : state;
     default:
+      if (message.event.startsWith('breakout.')) {
+        const breakout = applyBreakoutEvent(state.breakout, message);
+        return breakout === state.breakout ? state : { ...state, breakout };
+      }
       return message.event.startsWith('poll.') ? applyPollEvent(state, message.event, message.data) : state;
   }
 }

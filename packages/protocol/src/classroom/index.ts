@@ -10,6 +10,7 @@ export * from './polls.js';
 export * from './timer.js';
 export * from './announcements.js';
 export * from './reactions.js';
+export * from './breakout.js';
 export * from './roles.js';
 export * from './control.js';
 export * from './permissions.js';

@@ -123,6 +123,15 @@ export function refusal(event: ClassroomEvent, actor: Actor, control: ClassContr
       return actor.role === 'student' ? undefined : 'read receipts are for students';
     case 'reaction.send':
       return actor.role === 'student' ? undefined : 'live reactions are feedback from students';
+    case 'breakout.open':
+    case 'breakout.assign':
+    case 'breakout.show':
+    case 'breakout.broadcast':
+    case 'breakout.close':
+    case 'breakout.overview':
+      return staff ? undefined : 'only teachers may run breakout rooms';
+    case 'breakout.choose':
+      return actor.role === 'student' ? undefined : 'only students choose a group';
   }
 }
 

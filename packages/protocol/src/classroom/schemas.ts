@@ -6,6 +6,7 @@ import { TIMER_LIMITS } from './timer.js';
 import { ANNOUNCEMENT_LIMITS } from './announcements.js';
 import { LIVE_REACTION_KINDS, MESSAGE_REACTIONS, type LiveReactionKind } from './reactions.js';
 import { BOARD_LIMITS } from './board.js';
+import { BREAKOUT_LIMITS, BREAKOUT_MODES, type BreakoutMode } from './breakout.js';
 
 /** Validators for the classroom events' `data` (docs/classroom.md). Unknown keys are refused. */
 
@@ -37,6 +38,7 @@ const optionIndexes = z
   .min(1)
   .max(POLL_LIMITS.maxOptions)
   .refine((list) => new Set(list).size === list.length, 'an option may be listed once');
+const groupNumber = z.number().int().min(1).max(BREAKOUT_LIMITS.maxGroups);
 
 const CLASSROOM_SCHEMAS = {
   'chat.message': z.strictObject({ text }),
@@ -125,6 +127,19 @@ const CLASSROOM_SCHEMAS = {
   'chat.react': z.strictObject({ seq, emoji: z.enum(MESSAGE_REACTIONS) }),
   'chat.unreact': z.strictObject({ seq, emoji: z.enum(MESSAGE_REACTIONS) }),
   'reaction.send': z.strictObject({ kind: z.enum(LIVE_REACTION_KINDS as [LiveReactionKind, ...LiveReactionKind[]]) }),
+  'breakout.open': z.strictObject({ groups: groupNumber, mode: z.enum(BREAKOUT_MODES as [BreakoutMode, ...BreakoutMode[]]) }),
+  'breakout.assign': z.strictObject({
+    assignments: z
+      .array(z.strictObject({ userId, group: groupNumber.nullable() }))
+      .min(1)
+      .max(BREAKOUT_LIMITS.maxAssignments)
+      .refine((list) => new Set(list.map((p) => p.userId)).size === list.length, 'a user may be placed once'),
+  }),
+  'breakout.choose': z.strictObject({ group: groupNumber }),
+  'breakout.show': z.strictObject({ group: groupNumber.nullable() }),
+  'breakout.broadcast': z.strictObject({ text: z.string().trim().min(1).max(BREAKOUT_LIMITS.maxBroadcastText) }),
+  'breakout.close': empty,
+  'breakout.overview': empty,
 } satisfies { [E in ClassroomEvent]: z.ZodType<ClassroomEventMap[E], unknown> };
 
 export function isClassroomEvent(event: string): event is ClassroomEvent {

@@ -3,6 +3,7 @@ import type { ClassTimer, TimerSetData } from './timer.js';
 import type { AnnouncePinData, AnnounceSeenData, Announcement, AnnouncementReader, AnnouncementReceipts } from './announcements.js';
 import type { LiveReactionCounts, LiveReactionData, MessageReaction, MessageReactionData } from './reactions.js';
 import type { BoardPages, PageBrowseData, PageData, PageIdData, TextData } from './board.js';
+import type { BreakoutOverview, BreakoutAssignData, BreakoutBroadcastData, BreakoutChooseData, BreakoutOpenData, BreakoutShowData, BreakoutState } from './breakout.js';
 import type { OwnPollAnswer, PollAnswerData, PollCreateData, PollIdData, PollOpenData, PollTally, PollView } from './polls.js';
 
 /**
@@ -41,7 +42,7 @@ export function itemIdRefusal(id: string): string | undefined {
 }
 
 /** Namespaces whose events the classroom policy owns; unknown events in them are refused. */
-export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll', 'timer', 'announce', 'reaction'] as const;
+export const CLASSROOM_NAMESPACES = ['chat', 'hand', 'wb', 'class', 'moderation', 'poll', 'timer', 'announce', 'reaction', 'breakout'] as const;
 
 export type ClassStatus = 'waiting' | 'live' | 'ended';
 
@@ -158,6 +159,13 @@ export interface ClassroomEventMap {
   'chat.react': MessageReactionData;
   'chat.unreact': MessageReactionData;
   'reaction.send': LiveReactionData;
+  'breakout.open': BreakoutOpenData;
+  'breakout.assign': BreakoutAssignData;
+  'breakout.choose': BreakoutChooseData;
+  'breakout.show': BreakoutShowData;
+  'breakout.broadcast': BreakoutBroadcastData;
+  'breakout.close': Record<string, never>;
+  'breakout.overview': Record<string, never>;
 }
 export type ClassroomEvent = keyof ClassroomEventMap;
 
@@ -169,6 +177,7 @@ export interface ClassroomServerEventMap {
   'poll.tally': PollTally;
   'announce.receipts': AnnouncementReceipts;
   'reaction.counts': LiveReactionCounts;
+  'breakout.where': BreakoutOverview;
 }
 
 /** Ephemeral events: relayed, never stored. */
@@ -246,6 +255,8 @@ export interface ClassroomSnapshot {
   announcementSeenBy?: AnnouncementReader[];
   /** Staff only: the live reactions still inside their window. */
   liveReactions?: LiveReactionCounts;
+  /** Open breakout rooms (the class room's snapshot), or null. */
+  breakout?: BreakoutState | null;
   /** The server's clock when the snapshot was built (ms): a joiner's first estimate of server time. */
   serverTime?: number;
 }

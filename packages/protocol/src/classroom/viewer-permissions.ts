@@ -46,6 +46,10 @@ export interface Permissions {
   sendLiveReactions: boolean;
   /** See the live reactions' counts (staff: the server sends them to staff only). */
   seeLiveReactions: boolean;
+  /** Open, assign, show, broadcast to and close breakout rooms; see the overview. */
+  runBreakouts: boolean;
+  /** Choose one's group when the breakout lets students choose. */
+  chooseGroup: boolean;
   /** Lower this user's raised hand (one's own or someone else's). */
   lowerHandOf(userId: string): boolean;
   editMessage(entry: ChatEntry): boolean;
@@ -79,6 +83,8 @@ export function permissionsOf(control: ClassControl, viewer: Actor): Permissions
     reactToMessages: may('chat.react'),
     sendLiveReactions: may('reaction.send'),
     seeLiveReactions: isStaff(viewer.role),
+    runBreakouts: may('breakout.open'),
+    chooseGroup: may('breakout.choose'),
     lowerHandOf: (userId) => may('hand.lower', { userId }),
     editMessage: (entry) => may('chat.edit', { authorId: entry.from.userId }),
     deleteMessage: (entry) => may('chat.delete', { authorId: entry.from.userId }),
