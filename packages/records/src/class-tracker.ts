@@ -3,12 +3,16 @@ import { PRESENCE_EVENTS } from '@classwire/protocol';
 import type { RecordsDatabase } from './schema.js';
 import type { ClassTransition, LogEntry } from './store.js';
 
-/** An open class as the transaction sees it; `dirty` once its row must be updated. */
-interface ClassState {
+/** A room's open class when the transaction began. */
+export interface OpenClass {
   id: number;
-  room: string;
   auto: boolean;
   emptySince: number | null;
+}
+
+/** A class as the transaction sees it; `dirty` once its row must be updated. */
+interface ClassState extends OpenClass {
+  room: string;
   endedAt: number | null;
   dirty: boolean;
 }
@@ -80,13 +84,19 @@ export class RecordingState {
     readonly idleMs: number,
   ) {}
 
-  /** Reads the state of `rooms`, each with the entries it is about to record (in order). */
-  static async load(trx: Transaction<RecordsDatabase>, idleMs: number, rooms: ReadonlyMap<string, readonly LogEntry[]>): Promise<RecordingState> {
+  /**
+   * Reads the state of `rooms`, each with the entries it is about to record (in order), given their
+   * open classes (read with their cursors).
+   */
+  static async load(trx: Transaction<RecordsDatabase>, idleMs: number, rooms: ReadonlyMap<string, readonly LogEntry[]>, open: ReadonlyMap<string, OpenClass>): Promise<RecordingState> {
     const state = new RecordingState(trx, idleMs);
     if (rooms.size === 0) return state;
     const names = [...rooms.keys()];
-    const open = await trx.selectFrom('classes').select(['id', 'room', 'auto', 'empty_since']).where('room', 'in', names).where('ended_at', 'is', null).execute();
-    const openByRoom = new Map(open.map((row) => [row.room, { id: row.id, room: row.room, auto: row.auto, emptySince: row.empty_since, endedAt: null, dirty: false } satisfies ClassState]));
+    const openByRoom = new Map<string, ClassState>();
+    for (const room of names) {
+      const current = open.get(room);
+      if (current !== undefined) openByRoom.set(room, { ...current, room, endedAt: null, dirty: false });
+    }
     const stateful = names.filter((room) => rooms.get(room)!.some(drivesState));
     const presence = new Map<string, Map<string, Member>>(stateful.map((room) => [room, new Map()]));
     const intervals = new Map<number, Map<string, OpenInterval[]>>();

@@ -110,6 +110,7 @@ export interface WebhookOutboxTable {
 
 export type RecordEventRow = Selectable<RecordEventTable>;
 export type NewRecordEvent = Insertable<RecordEventTable>;
+export type NewRecordCursor = Insertable<RecordCursorTable>;
 export type ClassRow = Selectable<ClassTable>;
 export type GapRow = Selectable<RecordGapTable>;
 export type NewRecordGap = Insertable<RecordGapTable>;

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { PrivateEntry } from '@classwire/protocol';
-import { RecordingState } from './class-tracker.js';
-import type { ClassRow, GapRow, NewRecordEvent, NewRecordGap, RecordEventRow, RecordsDatabase } from './schema.js';
+import { RecordingState, type OpenClass } from './class-tracker.js';
+import type { ClassRow, GapRow, NewRecordCursor, NewRecordEvent, NewRecordGap, RecordEventRow, RecordsDatabase } from './schema.js';
 
 export interface Cursor {
   epoch: string;
@@ -21,6 +21,16 @@ export interface Gap {
   epoch: string;
   fromSeq: number;
   toSeq: number | null;
+}
+
+/** A room's recorded cursor and open class, as the recording transaction reads them (null: none yet). */
+interface RoomPosition {
+  room: string;
+  epoch: string | null;
+  seq: number | null;
+  class_id: number | null;
+  auto: boolean | null;
+  empty_since: number | null;
 }
 
 /** What one room adds to a recording: the gaps found and the entries read after its cursor, in `epoch`. */
@@ -119,14 +129,18 @@ export class RecordsStore {
       // the first one's cursor and skips its entries (no second class, no second webhook). Every writer
       // takes its locks in ascending key order, so two writers of overlapping rooms cannot deadlock.
       await sql`select pg_advisory_xact_lock(key) from (select distinct hashtext(name) as key from unnest(cast(${rooms} as text[])) as rooms(name)) as keys order by key`.execute(trx);
-      const current = await trx.selectFrom('record_cursors').select(['room', 'epoch', 'seq']).where('room', 'in', rooms).execute();
-      const cursors = new Map(current.map((row) => [row.room, row]));
+      // Where each room's recording stands and its open class, in one read after the locks.
+      const current = await sql<RoomPosition>`select wanted.room, cursor.epoch, cursor.seq, open.id as class_id, open.auto, open.empty_since
+        from unnest(cast(${rooms} as text[])) as wanted(room)
+        left join record_cursors as cursor on cursor.room = wanted.room
+        left join classes as open on open.room = wanted.room and open.ended_at is null`.execute(trx);
+      const cursors = new Map(current.rows.map((row) => [row.room, row]));
       const fresh = new Map<string, LogEntry[]>();
       const gapRows: NewRecordGap[] = [];
       const cursorRows: { room: string; epoch: string; seq: number }[] = [];
       for (const { room, epoch, gaps, entries } of logs) {
         const cursor = cursors.get(room);
-        const after = cursor?.epoch === epoch ? cursor.seq : 0;
+        const after = cursor?.epoch === epoch ? cursor.seq! : 0;
         const unrecorded = entries.filter((entry) => entry.seq > after);
         if (unrecorded.length > 0) fresh.set(room, unrecorded);
         for (const gap of gaps) gapRows.push({ room, epoch: gap.epoch, from_seq: gap.fromSeq, to_seq: gap.toSeq, detected_at: now });
@@ -140,7 +154,9 @@ export class RecordsStore {
           .onConflict((conflict) => conflict.constraint('record_gaps_position').doNothing())
           .execute();
       }
-      const state = await RecordingState.load(trx, this.idleMs, fresh);
+      const openClasses = new Map<string, OpenClass>();
+      for (const row of current.rows) if (row.class_id !== null) openClasses.set(row.room, { id: row.class_id, auto: row.auto!, emptySince: row.empty_since });
+      const state = await RecordingState.load(trx, this.idleMs, fresh, openClasses);
       const rows: NewRecordEvent[] = [];
       const recorded: RecordedEntry[] = [];
       for (const { room, epoch } of logs) {
@@ -165,18 +181,7 @@ export class RecordsStore {
         }
       }
       await state.flush();
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-        await trx
-          .insertInto('record_events')
-          .values(rows.slice(i, i + INSERT_CHUNK))
-          .onConflict((conflict) => conflict.constraint('record_events_position').doNothing())
-          .execute();
-      }
-      await trx
-        .insertInto('record_cursors')
-        .values(cursorRows)
-        .onConflict((conflict) => conflict.column('room').doUpdateSet((eb) => ({ epoch: eb.ref('excluded.epoch'), seq: eb.ref('excluded.seq') })))
-        .execute();
+      await writeEventsAndCursors(trx, rows, cursorRows);
       return this.hook !== undefined && recorded.length > 0 ? this.hook.inTransaction(trx, recorded, now) : false;
     });
     if (wroteHook) this.hook?.afterCommit();
@@ -373,4 +378,24 @@ export class RecordsStore {
       await trx.deleteFrom('webhook_outbox').where('dead_at', '<', before).execute();
     });
   }
+}
+
+/**
+ * Inserts the events (each once: a position already recorded is skipped) and moves the cursors, in one
+ * statement whose parameters are one array per column: a statement is a round trip, and compiling a
+ * multi-row VALUES list cost more CPU than the rows' data. The arrays are bounded by the rooms per
+ * transaction and each room's live log.
+ */
+async function writeEventsAndCursors(trx: Transaction<RecordsDatabase>, events: readonly NewRecordEvent[], cursors: readonly NewRecordCursor[]): Promise<void> {
+  const column = <K extends keyof NewRecordEvent>(key: K) => events.map((row) => row[key] ?? null);
+  await sql`with recorded_events as (
+      insert into record_events (room, epoch, seq, ts, event, data, author_id, author_name, author_role, class_id)
+      select * from unnest(cast(${column('room')} as text[]), cast(${column('epoch')} as text[]), cast(${column('seq')} as bigint[]),
+        cast(${column('ts')} as bigint[]), cast(${column('event')} as text[]), cast(${column('data')} as jsonb[]), cast(${column('author_id')} as text[]),
+        cast(${column('author_name')} as text[]), cast(${column('author_role')} as text[]), cast(${column('class_id')} as bigint[]))
+      on conflict on constraint record_events_position do nothing
+    )
+    insert into record_cursors (room, epoch, seq)
+    select * from unnest(cast(${cursors.map((row) => row.room)} as text[]), cast(${cursors.map((row) => row.epoch)} as text[]), cast(${cursors.map((row) => row.seq)} as bigint[]))
+    on conflict (room) do update set epoch = excluded.epoch, seq = excluded.seq`.execute(trx);
 }

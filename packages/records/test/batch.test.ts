@@ -147,6 +147,19 @@ describe.each(BACKENDS)('recording several rooms in one transaction on $name', (
     }
   });
 
+  it('keeps data and names that array parameters must escape exactly as published', async () => {
+    const broker = new MemoryBroker({ maxMessages: 1000, delivery: noDelivery });
+    const recorder = new Recorder({ store, broker, logger: { warn: () => undefined } });
+    const awkward = ['a"b', 'back\\slash', '{braces},commas', "it's", 'NULL', '', ' ', '☃ \u2028 é', '\\"{}'];
+    const author: Sender = { userId: 'u-"{,}', name: 'O\'Brien, "Jr" {x}', role: 'student' };
+    const payloads: unknown[] = [...awkward.map((text) => ({ text, nested: [text, { [text]: text }] })), null, 'NULL', [], 0];
+    for (const data of payloads) await broker.publish('awkward', encodeMessageBody('note.add', data, author));
+    await recorder.recordRooms(['awkward', 'awkward-other']);
+    const events = await store.roomEvents('awkward');
+    expect(events.map((event) => event.data)).toEqual(payloads);
+    expect(new Set(events.map((event) => `${event.author_id}|${event.author_name}`))).toEqual(new Set([`${author.userId}|${author.name}`]));
+  });
+
   it('a room the database refuses holds back only itself, and is recorded once it is accepted', async () => {
     const broker = new MemoryBroker({ maxMessages: 1000, delivery: noDelivery });
     const hook = new RefusingHook();
