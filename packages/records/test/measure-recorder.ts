@@ -1,11 +1,14 @@
 /**
  * Measures the recorder's own CPU per drain (docs/records.md, "Measurements"): the figure that decides
  * what recording costs the gateway's event loop, stable where the bench is noisy on a shared machine.
- * Run: npx tsx --conditions=source packages/records/test/measure-recorder.ts [postgres|pglite]
- * (not a test: numbers, no assertions). Node CPU of this process only: the database server's is not counted.
+ * Run: npx tsx --conditions=source packages/records/test/measure-recorder.ts [postgres|pglite] [memory|redis]
+ * (not a test: numbers, no assertions). Node CPU of this process only: the database server's (and
+ * Redis's) is not counted. `redis` reads the logs from the Redis room log at 127.0.0.1:6379 and takes
+ * each room's recording lease there, as a node in Redis mode does.
  */
 import { randomBytes } from 'node:crypto';
-import { MemoryBroker } from '@classwire/core';
+import { MemoryBroker, RedisRecordingLease, RedisRoomLog, type Broker, type RecordingLease } from '@classwire/core';
+import { Redis } from 'ioredis';
 import { encodeMessageBody, PRESENCE_EVENTS, type Sender } from '@classwire/protocol';
 import { Recorder, RecordsStore } from '../src/index.js';
 import { BACKENDS } from './databases.js';
@@ -26,20 +29,38 @@ function member(room: number, n: number): Sender {
   return { userId: `u-${room}-${n}`, name: `Student ${n}`, role: 'student' };
 }
 
+interface Log {
+  broker: Pick<Broker, 'read' | 'readState'>;
+  publish(room: string, body: string): Promise<unknown>;
+  lease: RecordingLease | undefined;
+}
+
+function memoryLog(): Log {
+  const broker = new MemoryBroker({ maxMessages: 10_000, delivery: { deliver: () => undefined, hasMembers: () => false, closeMembers: () => undefined } });
+  return { broker, publish: (room, body) => broker.publish(room, body), lease: undefined };
+}
+
+function redisLog(redis: Redis, tag: string): Log {
+  const prefix = `measure-recorder-${tag}`;
+  const log = new RedisRoomLog(redis, { prefix, pubsub: false, maxMessages: 10_000 });
+  return { broker: log, publish: (room, body) => log.append(room, body), lease: new RedisRecordingLease(redis, { prefix, node: 'measure', ttlMs: 3_000 }) };
+}
+
 async function main(): Promise<void> {
   const wanted = process.argv[2];
+  const redis = process.argv[3] === 'redis' ? new Redis('redis://127.0.0.1:6379') : undefined;
   for (const backend of BACKENDS.filter((b) => wanted === undefined || b.name === wanted)) {
     const database = await backend.open();
     for (let round = 0; round < ROUNDS; round++) {
-      const broker = new MemoryBroker({ maxMessages: 10_000, delivery: { deliver: () => undefined, hasMembers: () => false, closeMembers: () => undefined } });
-      const store = new RecordsStore(database.records.db);
-      const recorder = new Recorder({ store, broker, logger: silent, batchDelayMs: 0 });
       const tag = randomBytes(3).toString('hex');
+      const { broker, publish, lease } = redis === undefined ? memoryLog() : redisLog(redis, tag);
+      const store = new RecordsStore(database.records.db);
+      const recorder = new Recorder({ store, broker, logger: silent, batchDelayMs: 0, lease });
       const rooms = Array.from({ length: ROOMS }, (_, i) => `measure-${tag}-${i}`);
 
       // Presence: every room fills with its members (the bench's joins), recorded in one drain.
       for (const [r, room] of rooms.entries()) {
-        for (let n = 0; n < MEMBERS_PER_ROOM; n++) await broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.join, member(r, n), member(r, n)));
+        for (let n = 0; n < MEMBERS_PER_ROOM; n++) await publish(room, encodeMessageBody(PRESENCE_EVENTS.join, member(r, n), member(r, n)));
       }
       let start = cpuMicros();
       let wall = performance.now();
@@ -53,7 +74,7 @@ async function main(): Promise<void> {
       wall = performance.now();
       for (let d = 0; d < DRAINS; d++) {
         for (const [r, room] of rooms.entries()) {
-          for (let m = 0; m < MESSAGES_PER_ROOM; m++) await broker.publish(room, encodeMessageBody('chat.message', { text: `message ${d}.${m}` }, member(r, m)));
+          for (let m = 0; m < MESSAGES_PER_ROOM; m++) await publish(room, encodeMessageBody('chat.message', { text: `message ${d}.${m}` }, member(r, m)));
         }
         start = cpuMicros();
         for (const room of rooms) recorder.noteActivity(room);
@@ -65,12 +86,16 @@ async function main(): Promise<void> {
       const joins = ROOMS * MEMBERS_PER_ROOM;
       const messages = ROOMS * MESSAGES_PER_ROOM * DRAINS;
       console.log(
-        `${backend.name} round ${round + 1}: ${DRAINS} drains of ${ROOMS} rooms x ${MESSAGES_PER_ROOM}: ${(cpu / DRAINS / 1000).toFixed(2)} ms CPU/drain, ` +
+        `${backend.name}, ${redis === undefined ? 'memory' : 'Redis'} log, round ${round + 1}: ${DRAINS} drains of ${ROOMS} rooms x ${MESSAGES_PER_ROOM}: ${(cpu / DRAINS / 1000).toFixed(2)} ms CPU/drain, ` +
           `${(cpu / messages).toFixed(1)} µs CPU/message (${((steadyWall * 1000) / messages).toFixed(0)} µs wall incl. publishing); ` +
           `${joins} joins: ${(joinCpu / 1000).toFixed(0)} ms CPU, ${(joinCpu / joins).toFixed(0)} µs/join, ${joinWall.toFixed(0)} ms wall`,
       );
     }
     await database.drop();
+  }
+  if (redis !== undefined) {
+    for await (const keys of redis.scanStream({ match: 'measure-recorder-*', count: 1000 })) if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
+    redis.disconnect();
   }
 }
 
