@@ -23,6 +23,9 @@ export interface Gap {
   toSeq: number | null;
 }
 
+/** A log event as the recorder inserts it: `data` as published (JSON), the rest as its column. */
+type EventRow = Omit<NewRecordEvent, 'data'> & { data: unknown };
+
 /** A room's recorded cursor and open class, as the recording transaction reads them (null: none yet). */
 interface RoomPosition {
   room: string;
@@ -157,7 +160,7 @@ export class RecordsStore {
       const openClasses = new Map<string, OpenClass>();
       for (const row of current.rows) if (row.class_id !== null) openClasses.set(row.room, { id: row.class_id, auto: row.auto!, emptySince: row.empty_since });
       const state = await RecordingState.load(trx, this.idleMs, fresh, openClasses);
-      const rows: NewRecordEvent[] = [];
+      const rows: EventRow[] = [];
       const recorded: RecordedEntry[] = [];
       for (const { room, epoch } of logs) {
         const tracker = fresh.has(room) ? state.tracker(room) : undefined;
@@ -170,7 +173,7 @@ export class RecordsStore {
             seq: entry.seq,
             ts: entry.ts,
             event: entry.event,
-            data: JSON.stringify(entry.data),
+            data: entry.data,
             author_id: entry.from?.userId ?? null,
             author_name: entry.from?.name ?? null,
             author_role: entry.from?.role ?? null,
@@ -382,20 +385,19 @@ export class RecordsStore {
 
 /**
  * Inserts the events (each once: a position already recorded is skipped) and moves the cursors, in one
- * statement whose parameters are one array per column: a statement is a round trip, and compiling a
- * multi-row VALUES list cost more CPU than the rows' data. The arrays are bounded by the rooms per
- * transaction and each room's live log.
+ * statement with one JSON parameter per table: a statement is a round trip, and one `JSON.stringify`
+ * costs the event loop far less than compiling a VALUES list or escaping a Postgres array per column
+ * (measured: docs/records.md). Rows carry their `data` as it was published, as JSON, not as a string.
  */
-async function writeEventsAndCursors(trx: Transaction<RecordsDatabase>, events: readonly NewRecordEvent[], cursors: readonly NewRecordCursor[]): Promise<void> {
-  const column = <K extends keyof NewRecordEvent>(key: K) => events.map((row) => row[key] ?? null);
+async function writeEventsAndCursors(trx: Transaction<RecordsDatabase>, events: readonly EventRow[], cursors: readonly NewRecordCursor[]): Promise<void> {
   await sql`with recorded_events as (
       insert into record_events (room, epoch, seq, ts, event, data, author_id, author_name, author_role, class_id)
-      select * from unnest(cast(${column('room')} as text[]), cast(${column('epoch')} as text[]), cast(${column('seq')} as bigint[]),
-        cast(${column('ts')} as bigint[]), cast(${column('event')} as text[]), cast(${column('data')} as jsonb[]), cast(${column('author_id')} as text[]),
-        cast(${column('author_name')} as text[]), cast(${column('author_role')} as text[]), cast(${column('class_id')} as bigint[]))
+      select room, epoch, seq, ts, event, coalesce(data, 'null'::jsonb), author_id, author_name, author_role, class_id
+      from jsonb_to_recordset(cast(${JSON.stringify(events)} as jsonb))
+        as event_row(room text, epoch text, seq bigint, ts bigint, event text, data jsonb, author_id text, author_name text, author_role text, class_id bigint)
       on conflict on constraint record_events_position do nothing
     )
     insert into record_cursors (room, epoch, seq)
-    select * from unnest(cast(${cursors.map((row) => row.room)} as text[]), cast(${cursors.map((row) => row.epoch)} as text[]), cast(${cursors.map((row) => row.seq)} as bigint[]))
+    select room, epoch, seq from jsonb_to_recordset(cast(${JSON.stringify(cursors)} as jsonb)) as cursor_row(room text, epoch text, seq bigint)
     on conflict (room) do update set epoch = excluded.epoch, seq = excluded.seq`.execute(trx);
 }
