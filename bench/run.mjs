@@ -8,7 +8,7 @@
 import { clearTimeout, setTimeout } from 'node:timers';
 import process from 'node:process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,6 +42,7 @@ const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --join-seconds S     join: length of the measured storm (default 4)
   --join-warmup S      join: length of an unmeasured storm into other rooms first (default 1; 0: none)
   --cpu-rate N         cpu: msg/s per room of the profiled Classwire memory run (default 80)
+  --keep-profile       cpu: also keep the gateway's .cpuprofile in the output directory (gateway.cpuprofile)
   --out DIR            where tables and JSON go (default bench/results)
   --no-taskset         do not pin servers to core 0 and the generator to core 1
   -h, --help
@@ -64,6 +65,7 @@ const { values: flags } = parseArgs({
     'join-warmup': { type: 'string', default: '1' },
     warmup: { type: 'string', default: '1' },
     'cpu-rate': { type: 'string', default: '80' },
+    'keep-profile': { type: 'boolean', default: false },
     out: { type: 'string', default: join(ROOT, 'bench/results') },
     'no-taskset': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -317,6 +319,7 @@ if (profiles.includes('cpu')) {
       results.profiles.cpu = { row, error: file === undefined ? 'no .cpuprofile written' : row.error };
     } else {
       const summary = summarizeProfile(join(dir, file), ROOT, 20);
+      if (flags['keep-profile']) copyFileSync(join(dir, file), join(outDir, 'gateway.cpuprofile'));
       results.profiles.cpu = { row, summary };
       const r = row.result;
       const lines = [

@@ -110,7 +110,6 @@ export interface WebhookOutboxTable {
 
 export type RecordEventRow = Selectable<RecordEventTable>;
 export type NewRecordEvent = Insertable<RecordEventTable>;
-export type NewRecordCursor = Insertable<RecordCursorTable>;
 export type ClassRow = Selectable<ClassTable>;
 export type GapRow = Selectable<RecordGapTable>;
 export type NewRecordGap = Insertable<RecordGapTable>;

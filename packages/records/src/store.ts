@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { PrivateEntry } from '@classwire/protocol';
 import { RecordingState, type OpenClass } from './class-tracker.js';
-import type { ClassRow, GapRow, NewRecordCursor, NewRecordEvent, NewRecordGap, RecordEventRow, RecordsDatabase } from './schema.js';
+import type { ClassRow, GapRow, NewRecordGap, RecordEventRow, RecordsDatabase } from './schema.js';
 
 export interface Cursor {
   epoch: string;
@@ -23,8 +23,16 @@ export interface Gap {
   toSeq: number | null;
 }
 
-/** A log event as the recorder inserts it: `data` as published (JSON), the rest as its column. */
-type EventRow = Omit<NewRecordEvent, 'data'> & { data: unknown };
+/** One event as the recorder sends it: seq, ts, event, data (as published), author id, name, role, class id. */
+type EventTuple = [number, number, string, unknown, string | null, string | null, string | null, number | null];
+
+/** What a recording writes for one room: its new cursor and its events. */
+interface RoomWrite {
+  room: string;
+  epoch: string;
+  seq: number;
+  events: EventTuple[];
+}
 
 /** A room's recorded cursor and open class, as the recording transaction reads them (null: none yet). */
 interface RoomPosition {
@@ -140,7 +148,7 @@ export class RecordsStore {
       const cursors = new Map(current.rows.map((row) => [row.room, row]));
       const fresh = new Map<string, LogEntry[]>();
       const gapRows: NewRecordGap[] = [];
-      const cursorRows: { room: string; epoch: string; seq: number }[] = [];
+      const written = new Map<string, RoomWrite>();
       for (const { room, epoch, gaps, entries } of logs) {
         const cursor = cursors.get(room);
         const after = cursor?.epoch === epoch ? cursor.seq! : 0;
@@ -148,7 +156,7 @@ export class RecordsStore {
         if (unrecorded.length > 0) fresh.set(room, unrecorded);
         for (const gap of gaps) gapRows.push({ room, epoch: gap.epoch, from_seq: gap.fromSeq, to_seq: gap.toSeq, detected_at: now });
         const last = unrecorded.at(-1)?.seq ?? Math.max(after, ...gaps.filter((gap) => gap.epoch === epoch).map((gap) => gap.toSeq ?? 0));
-        cursorRows.push({ room, epoch, seq: last });
+        written.set(room, { room, epoch, seq: last, events: [] });
       }
       for (let i = 0; i < gapRows.length; i += INSERT_CHUNK) {
         await trx
@@ -160,31 +168,20 @@ export class RecordsStore {
       const openClasses = new Map<string, OpenClass>();
       for (const row of current.rows) if (row.class_id !== null) openClasses.set(row.room, { id: row.class_id, auto: row.auto!, emptySince: row.empty_since });
       const state = await RecordingState.load(trx, this.idleMs, fresh, openClasses);
-      const rows: EventRow[] = [];
       const recorded: RecordedEntry[] = [];
       for (const { room, epoch } of logs) {
         const tracker = fresh.has(room) ? state.tracker(room) : undefined;
+        const events = written.get(room)!.events;
         for (const entry of fresh.get(room) ?? []) {
           await tracker!.before(entry);
           const classId = tracker!.currentId;
-          rows.push({
-            room,
-            epoch,
-            seq: entry.seq,
-            ts: entry.ts,
-            event: entry.event,
-            data: entry.data,
-            author_id: entry.from?.userId ?? null,
-            author_name: entry.from?.name ?? null,
-            author_role: entry.from?.role ?? null,
-            class_id: classId,
-          });
+          events.push([entry.seq, entry.ts, entry.event, entry.data, entry.from?.userId ?? null, entry.from?.name ?? null, entry.from?.role ?? null, classId]);
           tracker!.after(entry);
           recorded.push({ room, epoch, entry, classId, transitions: tracker!.takeTransitions() });
         }
       }
       await state.flush();
-      await writeEventsAndCursors(trx, rows, cursorRows);
+      await writeEventsAndCursors(trx, [...written.values()]);
       return this.hook !== undefined && recorded.length > 0 ? this.hook.inTransaction(trx, recorded, now) : false;
     });
     if (wroteHook) this.hook?.afterCommit();
@@ -385,19 +382,20 @@ export class RecordsStore {
 
 /**
  * Inserts the events (each once: a position already recorded is skipped) and moves the cursors, in one
- * statement with one JSON parameter per table: a statement is a round trip, and one `JSON.stringify`
- * costs the event loop far less than compiling a VALUES list or escaping a Postgres array per column
- * (measured: docs/records.md). Rows carry their `data` as it was published, as JSON, not as a string.
+ * statement with one JSON parameter: a statement is a round trip, and one `JSON.stringify` costs the
+ * event loop far less than compiling a VALUES list or escaping a Postgres array per column. The rows
+ * are grouped by room and positional, so the bytes written (which the socket write costs) are mostly
+ * the events' own data (measured: docs/records.md).
  */
-async function writeEventsAndCursors(trx: Transaction<RecordsDatabase>, events: readonly EventRow[], cursors: readonly NewRecordCursor[]): Promise<void> {
-  await sql`with recorded_events as (
+async function writeEventsAndCursors(trx: Transaction<RecordsDatabase>, rooms: readonly RoomWrite[]): Promise<void> {
+  await sql`with recorded_rooms as (select * from jsonb_to_recordset(cast(${JSON.stringify(rooms)} as jsonb)) as written(room text, epoch text, seq bigint, events jsonb)),
+    recorded_events as (
       insert into record_events (room, epoch, seq, ts, event, data, author_id, author_name, author_role, class_id)
-      select room, epoch, seq, ts, event, coalesce(data, 'null'::jsonb), author_id, author_name, author_role, class_id
-      from jsonb_to_recordset(cast(${JSON.stringify(events)} as jsonb))
-        as event_row(room text, epoch text, seq bigint, ts bigint, event text, data jsonb, author_id text, author_name text, author_role text, class_id bigint)
+      select room, epoch, (event->>0)::bigint, (event->>1)::bigint, event->>2, event->3, event->>4, event->>5, event->>6, (event->>7)::bigint
+      from recorded_rooms, jsonb_array_elements(events) as event
       on conflict on constraint record_events_position do nothing
     )
     insert into record_cursors (room, epoch, seq)
-    select room, epoch, seq from jsonb_to_recordset(cast(${JSON.stringify(cursors)} as jsonb)) as cursor_row(room text, epoch text, seq bigint)
+    select room, epoch, seq from recorded_rooms
     on conflict (room) do update set epoch = excluded.epoch, seq = excluded.seq`.execute(trx);
 }
