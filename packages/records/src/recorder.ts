@@ -198,14 +198,12 @@ export class Recorder {
   }
 
   /**
-   * Records everything after each room's cursor, in one transaction for all of them (cursors read in
-   * one query); a part a log no longer holds becomes a gap.
+   * Records everything after each room's cursor, in one transaction for all of them (the logs are read
+   * under the rooms' locks, from the cursors the transaction reads); a part a log no longer holds
+   * becomes a gap.
    */
   async recordRooms(rooms: readonly string[]): Promise<void> {
-    const cursors = await this.store.cursors(rooms);
-    const logs = await Promise.all(rooms.map((room) => this.readLog(room, cursors.get(room))));
-    const changed = logs.filter((log): log is RoomLog => log !== undefined);
-    if (changed.length > 0) await this.store.recordRooms(changed, this.now());
+    await this.store.recordFrom(rooms, (room, cursor) => this.readLog(room, cursor), this.now());
   }
 
   /** What the room's live log holds after `cursor`, with the gaps before it; undefined when nothing. */

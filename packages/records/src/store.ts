@@ -44,6 +44,9 @@ interface RoomPosition {
   empty_since: number | null;
 }
 
+/** Reads what a room's live log holds after `cursor` (undefined: nothing to record). */
+export type LogReader = (room: string, cursor: Cursor | undefined) => Promise<RoomLog | undefined>;
+
 /** What one room adds to a recording: the gaps found and the entries read after its cursor, in `epoch`. */
 export interface RoomLog {
   room: string;
@@ -132,8 +135,28 @@ export class RecordsStore {
    * record it once (class transitions included); the unique (room, epoch, seq) is the last line of defence.
    */
   async recordRooms(logs: readonly RoomLog[], now: number): Promise<void> {
-    if (logs.length === 0) return;
-    const rooms = logs.map((log) => log.room);
+    await this.recordLocked(
+      logs.map((log) => log.room),
+      () => Promise.resolve(logs),
+      now,
+    );
+  }
+
+  /**
+   * Records what `read` finds after each room's cursor, read under the rooms' locks in the same
+   * transaction: the cursors are exact (no second query before it, and no read from a cursor another
+   * writer has since moved), at the price of holding the locks while the logs are read.
+   */
+  async recordFrom(rooms: readonly string[], read: LogReader, now: number): Promise<void> {
+    await this.recordLocked(
+      rooms,
+      async (cursors) => (await Promise.all(rooms.map((room) => read(room, cursors.get(room))))).filter((log): log is RoomLog => log !== undefined),
+      now,
+    );
+  }
+
+  private async recordLocked(rooms: readonly string[], logsAfter: (cursors: ReadonlyMap<string, Cursor>) => Promise<readonly RoomLog[]>, now: number): Promise<void> {
+    if (rooms.length === 0) return;
     if (new Set(rooms).size !== rooms.length) throw new Error('recordRooms: each room at most once per transaction');
     const wroteHook = await this.db.transaction().execute(async (trx) => {
       // One writer per room at a time, even before the room has a cursor row: a second writer then sees
@@ -145,13 +168,16 @@ export class RecordsStore {
         from unnest(cast(${rooms} as text[])) as wanted(room)
         left join record_cursors as cursor on cursor.room = wanted.room
         left join classes as open on open.room = wanted.room and open.ended_at is null`.execute(trx);
-      const cursors = new Map(current.rows.map((row) => [row.room, row]));
+      const cursors = new Map<string, Cursor>();
+      for (const row of current.rows) if (row.epoch !== null && row.seq !== null) cursors.set(row.room, { epoch: row.epoch, seq: row.seq });
+      const logs = await logsAfter(cursors);
+      if (logs.some((log) => !rooms.includes(log.room))) throw new Error('recordRooms: a log of a room not locked');
       const fresh = new Map<string, LogEntry[]>();
       const gapRows: NewRecordGap[] = [];
       const written = new Map<string, RoomWrite>();
       for (const { room, epoch, gaps, entries } of logs) {
         const cursor = cursors.get(room);
-        const after = cursor?.epoch === epoch ? cursor.seq! : 0;
+        const after = cursor?.epoch === epoch ? cursor.seq : 0;
         const unrecorded = entries.filter((entry) => entry.seq > after);
         if (unrecorded.length > 0) fresh.set(room, unrecorded);
         for (const gap of gaps) gapRows.push({ room, epoch: gap.epoch, from_seq: gap.fromSeq, to_seq: gap.toSeq, detected_at: now });
