@@ -8,7 +8,7 @@
 import { clearTimeout, setTimeout } from 'node:timers';
 import process from 'node:process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,7 +30,9 @@ const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --clients N          clients in the steady and max profiles (default 1000)
   --rooms N            rooms they are spread over (default 40, i.e. 25 per room)
   --rate N             steady: messages per second per room, one publisher per room (default 20)
-  --duration S         steady, loads: measured seconds after a 1 s warm-up (default 5)
+  --duration S         steady, loads: measured seconds after the warm-up (default 5)
+  --warmup S           steady, loads: unmeasured seconds at the rate first (default 1; longer lets work the joins
+                       left behind, such as recording their presence, finish before the measured window)
   --loads LIST         loads: fixed offered rates in msg/s per room, one steady run each (default 20,40,80,120:
                        20k, 40k, 80k and 120k deliveries/s in the default layout)
   --step S             max: measured seconds per rate step after a 0.5 s warm-up (default 5: a queue that grows slowly shows in 5 s, hardly in 2)
@@ -40,6 +42,7 @@ const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --join-seconds S     join: length of the measured storm (default 4)
   --join-warmup S      join: length of an unmeasured storm into other rooms first (default 1; 0: none)
   --cpu-rate N         cpu: msg/s per room of the profiled Classwire memory run (default 80)
+  --keep-profile       cpu: also keep the gateway's .cpuprofile in the output directory (gateway.cpuprofile)
   --out DIR            where tables and JSON go (default bench/results)
   --no-taskset         do not pin servers to core 0 and the generator to core 1
   -h, --help
@@ -60,7 +63,9 @@ const { values: flags } = parseArgs({
     'join-rate': { type: 'string', default: '300' },
     'join-seconds': { type: 'string', default: '4' },
     'join-warmup': { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '1' },
     'cpu-rate': { type: 'string', default: '80' },
+    'keep-profile': { type: 'boolean', default: false },
     out: { type: 'string', default: join(ROOT, 'bench/results') },
     'no-taskset': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -118,6 +123,7 @@ const sizes = {
   joinRate: positive('join-rate'),
   joinSeconds: positive('join-seconds'),
   joinWarmup: nonNegative('join-warmup'),
+  warmup: positive('warmup'),
   cpuRate: positive('cpu-rate'),
 };
 const outDir = resolve(flags.out);
@@ -161,7 +167,7 @@ function jobFor(profile, target, rate = profile === 'cpu' ? sizes.cpuRate : size
     clients: sizes.clients,
     rooms: sizes.rooms,
     rate,
-    warmupSec: 1,
+    warmupSec: sizes.warmup,
     durationSec: profile === 'cpu' ? Math.max(sizes.duration, 5) : sizes.duration,
     drainSec: 5,
     payloadBytes: 200,
@@ -285,10 +291,10 @@ for (const [index, profile] of loadProfiles.entries()) {
   const sorted = [...rows].sort((a, b) => targets.indexOf(/** @type {any} */ (a.target)) - targets.indexOf(/** @type {any} */ (b.target)));
   let section;
   if (profile === 'steady') {
-    section = `## Steady classroom\n\n${num(sizes.clients)} clients in ${num(sizes.rooms)} rooms of ${num(Math.ceil(sizes.clients / sizes.rooms))}, one publisher per room at ${num(sizes.rate)} msg/s (~200-byte chat messages with a send timestamp; every member, the publisher included, receives each message): ${num(sizes.rate * sizes.rooms * Math.ceil(sizes.clients / sizes.rooms))} deliveries/s offered, measured for ${sizes.duration} s after a 1 s warm-up. Ratios are against the pre-framed ws target.\n\n${steadyTable(sorted)}`;
+    section = `## Steady classroom\n\n${num(sizes.clients)} clients in ${num(sizes.rooms)} rooms of ${num(Math.ceil(sizes.clients / sizes.rooms))}, one publisher per room at ${num(sizes.rate)} msg/s (~200-byte chat messages with a send timestamp; every member, the publisher included, receives each message): ${num(sizes.rate * sizes.rooms * Math.ceil(sizes.clients / sizes.rooms))} deliveries/s offered, measured for ${sizes.duration} s after a ${sizes.warmup} s warm-up. Ratios are against the pre-framed ws target.\n\n${steadyTable(sorted)}`;
   } else if (profile === 'loads') {
     const roomSize = Math.ceil(sizes.clients / sizes.rooms);
-    section = `## Fixed offered loads\n\nThe steady layout at fixed rates of ${loads.map((l) => num(l)).join(', ')} msg/s per room (${loads.map((l) => num(l * sizes.rooms * roomSize)).join(', ')} deliveries/s offered), each a fresh server measured for ${sizes.duration} s after a 1 s warm-up: the server's CPU per delivery and the p99 a user sees at each load. A load is sustained when p99 ≤ 100 ms, at least 95 % of the offered deliveries arrive per second, and nothing is lost. Ratios are against the pre-framed ws target at the same load.\n\n${loadsTable(sorted, loads)}`;
+    section = `## Fixed offered loads\n\nThe steady layout at fixed rates of ${loads.map((l) => num(l)).join(', ')} msg/s per room (${loads.map((l) => num(l * sizes.rooms * roomSize)).join(', ')} deliveries/s offered), each a fresh server measured for ${sizes.duration} s after a ${sizes.warmup} s warm-up: the server's CPU per delivery and the p99 a user sees at each load. A load is sustained when p99 ≤ 100 ms, at least 95 % of the offered deliveries arrive per second, and nothing is lost. Ratios are against the pre-framed ws target at the same load.\n\n${loadsTable(sorted, loads)}`;
   } else if (profile === 'max') {
     section = `## Maximum throughput\n\nThe steady room layout; after an unmeasured 2 s at the first rate, the rate per room starts at ${num(sizes.startRate)} msg/s and doubles each step (0.5 s warm-up, ${sizes.step} s measured, up to 5 s drain), then two bisection steps between the last passing and the first failing rate. A step passes when p99 ≤ 100 ms, deliveries keep up (≥ 95 % of offered per second), nothing is lost, and the generator sent on schedule.\n\n${maxTable(sorted, 1)}`;
   } else if (profile === 'idle') {
@@ -313,6 +319,7 @@ if (profiles.includes('cpu')) {
       results.profiles.cpu = { row, error: file === undefined ? 'no .cpuprofile written' : row.error };
     } else {
       const summary = summarizeProfile(join(dir, file), ROOT, 20);
+      if (flags['keep-profile']) copyFileSync(join(dir, file), join(outDir, 'gateway.cpuprofile'));
       results.profiles.cpu = { row, summary };
       const r = row.result;
       const lines = [

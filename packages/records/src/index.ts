@@ -1,5 +1,5 @@
 export { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
-export { DEFAULT_IDLE_MS, RecordsStore, type Cursor, type Gap, type LogEntry, type RecordedEntry, type RecordHook } from './store.js';
+export { DEFAULT_IDLE_MS, RecordsStore, type Cursor, type Gap, type LogEntry, type RecordedEntry, type RecordHook, type LogReader, type RoomLog } from './store.js';
 export { attendanceCsv, computeAttendance, DEFAULT_RESUME_GRACE_MS, type Attendance, type AttendanceInterval, type AttendanceOptions, type Attendee } from './attendance.js';
 export { Recorder, type RecorderLogger, type RecorderOptions } from './recorder.js';
 export { createRecordsApi, MAX_PAGE, type RecordsApiOptions, type RecordsPrincipal } from './http.js';

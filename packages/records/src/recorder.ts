@@ -1,5 +1,11 @@
 import { readPrivateTail, type Broker, type ReadResult, type RecordingLease, type StoredMessage } from '@classwire/core';
-import type { Gap, LogEntry, RecordsStore } from './store.js';
+import type { Cursor, Gap, LogEntry, RecordsStore, RoomLog } from './store.js';
+
+/**
+ * Rooms recorded in one transaction at most: bounds a transaction's statements' size and how much one
+ * failure retries.
+ */
+const ROOMS_PER_TRANSACTION = 100;
 
 export interface RecorderLogger {
   warn(details: object, message: string): void;
@@ -88,28 +94,69 @@ export class Recorder {
     await this.settled();
   }
 
+  /**
+   * Records the rooms noted before it started. Rooms noted meanwhile wait for the next batch: taking them
+   * at once made every drain followed by a small one (the messages that arrived during it), which at the
+   * bench's load doubled the transactions and their fixed cost.
+   */
   private async drain(): Promise<void> {
-    for (const room of this.pending) {
-      this.pending.delete(room);
-      try {
-        const leased = await this.holdsLease(room);
-        // The log first, so a private message finds the class its time falls in.
-        if (leased) await this.recordRoom(room);
-        // Private messages live in the room's state, which the lease holder does not watch: the node
-        // that stored one records it (by id, so twice is harmless).
-        if (this.privatePending.delete(room)) {
-          await this.recordPrivate(room).catch((error: unknown) => {
-            this.privatePending.add(room);
-            throw error;
-          });
+    const due = [...this.pending];
+    this.pending.clear();
+    for (let start = 0; start < due.length && !this.closed; start += ROOMS_PER_TRANSACTION) {
+      const rooms = due.slice(start, start + ROOMS_PER_TRANSACTION);
+      const leases = await Promise.all(rooms.map((room) => this.holdsLease(room)));
+      const leased = rooms.filter((_, index) => leases[index]);
+      // The logs first, so a private message finds the class its time falls in.
+      const failed = await this.recordRoomsIsolated(leased);
+      for (const [index, room] of rooms.entries()) {
+        if (failed.has(room)) continue;
+        try {
+          // Private messages live in the room's state, which the lease holder does not watch: the node
+          // that stored one records it (by id, so twice is harmless).
+          if (this.privatePending.delete(room)) {
+            await this.recordPrivate(room).catch((error: unknown) => {
+              this.privatePending.add(room);
+              throw error;
+            });
+          }
+          // Another node records this room's log; if it stops (or dies), its lease expires and this note retries.
+          if (!leases[index]) this.scheduleRetry(room, this.lease!.ttlMs);
+        } catch (error) {
+          this.logger.warn({ err: error, room }, 'recording failed; will retry');
+          this.scheduleRetry(room, this.retryMs);
         }
-        // Another node records this room's log; if it stops (or dies), its lease expires and this note retries.
-        if (!leased) this.scheduleRetry(room, this.lease!.ttlMs);
+      }
+    }
+  }
+
+  /**
+   * Records the rooms in one transaction; if that fails, each room on its own, so one room the
+   * database refuses does not hold back the others. Returns the rooms that failed (scheduled for a retry).
+   */
+  private async recordRoomsIsolated(rooms: readonly string[]): Promise<Set<string>> {
+    const failed = new Set<string>();
+    if (rooms.length === 0) return failed;
+    try {
+      await this.recordRooms(rooms);
+      return failed;
+    } catch (error) {
+      if (rooms.length === 1) {
+        this.logger.warn({ err: error, room: rooms[0] }, 'recording failed; will retry');
+        this.scheduleRetry(rooms[0]!, this.retryMs);
+        failed.add(rooms[0]!);
+        return failed;
+      }
+    }
+    for (const room of rooms) {
+      try {
+        await this.recordRooms([room]);
       } catch (error) {
         this.logger.warn({ err: error, room }, 'recording failed; will retry');
         this.scheduleRetry(room, this.retryMs);
+        failed.add(room);
       }
     }
+    return failed;
   }
 
   private async holdsLease(room: string): Promise<boolean> {
@@ -153,7 +200,20 @@ export class Recorder {
 
   /** Records everything after the room's cursor; a part the log no longer holds becomes a gap. */
   async recordRoom(room: string): Promise<void> {
-    const cursor = await this.store.cursor(room);
+    await this.recordRooms([room]);
+  }
+
+  /**
+   * Records everything after each room's cursor, in one transaction for all of them (the logs are read
+   * under the rooms' locks, from the cursors the transaction reads); a part a log no longer holds
+   * becomes a gap.
+   */
+  async recordRooms(rooms: readonly string[]): Promise<void> {
+    await this.store.recordFrom(rooms, (room, cursor) => this.readLog(room, cursor), this.now());
+  }
+
+  /** What the room's live log holds after `cursor`, with the gaps before it; undefined when nothing. */
+  private async readLog(room: string, cursor: Cursor | undefined): Promise<RoomLog | undefined> {
     const gaps: Gap[] = [];
     let since = cursor?.seq ?? 0;
     let read = await this.broker.read(room, since, cursor?.epoch);
@@ -168,8 +228,8 @@ export class Recorder {
       gaps.push({ epoch: read.epoch, fromSeq: since + 1, toSeq: held.since });
       read = held.read;
     }
-    if (read.messages.length === 0 && gaps.length === 0) return;
-    await this.store.record(room, read.epoch, gaps, read.messages.map(parseEntry), this.now());
+    if (read.messages.length === 0 && gaps.length === 0) return undefined;
+    return { room, epoch: read.epoch, gaps, entries: read.messages.map(parseEntry) };
   }
 
   /**

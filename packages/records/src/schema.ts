@@ -112,6 +112,7 @@ export type RecordEventRow = Selectable<RecordEventTable>;
 export type NewRecordEvent = Insertable<RecordEventTable>;
 export type ClassRow = Selectable<ClassTable>;
 export type GapRow = Selectable<RecordGapTable>;
+export type NewRecordGap = Insertable<RecordGapTable>;
 export type WebhookOutboxRow = Selectable<WebhookOutboxTable>;
 export type NewWebhookOutbox = Insertable<WebhookOutboxTable>;
 export type AttendanceRow = Selectable<AttendanceTable>;

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { PRESENCE_EVENTS, type PrivateEntry } from '@classwire/protocol';
-import type { ClassRow, GapRow, NewRecordEvent, RecordEventRow, RecordsDatabase } from './schema.js';
+import type { PrivateEntry } from '@classwire/protocol';
+import { RecordingState, type OpenClass } from './class-tracker.js';
+import type { ClassRow, GapRow, NewRecordGap, RecordEventRow, RecordsDatabase } from './schema.js';
 
 export interface Cursor {
   epoch: string;
@@ -20,6 +21,38 @@ export interface Gap {
   epoch: string;
   fromSeq: number;
   toSeq: number | null;
+}
+
+/** One event as the recorder sends it: seq, ts, event, data (as published), author id, name, role, class id. */
+type EventTuple = [number, number, string, unknown, string | null, string | null, string | null, number | null];
+
+/** What a recording writes for one room: its new cursor and its events. */
+interface RoomWrite {
+  room: string;
+  epoch: string;
+  seq: number;
+  events: EventTuple[];
+}
+
+/** A room's recorded cursor and open class, as the recording transaction reads them (null: none yet). */
+interface RoomPosition {
+  room: string;
+  epoch: string | null;
+  seq: number | null;
+  class_id: number | null;
+  auto: boolean | null;
+  empty_since: number | null;
+}
+
+/** Reads what a room's live log holds after `cursor` (undefined: nothing to record). */
+export type LogReader = (room: string, cursor: Cursor | undefined) => Promise<RoomLog | undefined>;
+
+/** What one room adds to a recording: the gaps found and the entries read after its cursor, in `epoch`. */
+export interface RoomLog {
+  room: string;
+  epoch: string;
+  gaps: readonly Gap[];
+  entries: readonly LogEntry[];
 }
 
 /** A class starting or ending as the recorder writes an event (a class can end and another start at one event). */
@@ -83,60 +116,98 @@ export class RecordsStore {
     return this.db.selectFrom('record_cursors').select(['epoch', 'seq']).where('room', '=', room).executeTakeFirst();
   }
 
-  /**
-   * Records gaps and entries of one room and moves its cursor, in one transaction. Entries at or below
-   * the stored cursor are skipped under a row lock, so two writers of the same batch record it once
-   * (class transitions included); the unique (room, epoch, seq) is the last line of defence.
-   */
+  /** The recorded cursors of `rooms` (one query); a room never recorded has none. */
+  async cursors(rooms: readonly string[]): Promise<Map<string, Cursor>> {
+    if (rooms.length === 0) return new Map();
+    const rows = await this.db.selectFrom('record_cursors').select(['room', 'epoch', 'seq']).where('room', 'in', rooms).execute();
+    return new Map(rows.map((row) => [row.room, { epoch: row.epoch, seq: row.seq }]));
+  }
+
+  /** Records gaps and entries of one room and moves its cursor, in one transaction (see `recordRooms`). */
   async record(room: string, epoch: string, gaps: readonly Gap[], entries: readonly LogEntry[], now: number): Promise<void> {
+    await this.recordRooms([{ room, epoch, gaps, entries }], now);
+  }
+
+  /**
+   * Records the gaps and entries of several rooms and moves their cursors, in one transaction and a
+   * fixed number of statements (a drain's cost no longer grows by a transaction per room). Entries at
+   * or below a room's stored cursor are skipped under the room's lock, so two writers of the same batch
+   * record it once (class transitions included); the unique (room, epoch, seq) is the last line of defence.
+   */
+  async recordRooms(logs: readonly RoomLog[], now: number): Promise<void> {
+    await this.recordLocked(
+      logs.map((log) => log.room),
+      () => Promise.resolve(logs),
+      now,
+    );
+  }
+
+  /**
+   * Records what `read` finds after each room's cursor, read under the rooms' locks in the same
+   * transaction: the cursors are exact (no second query before it, and no read from a cursor another
+   * writer has since moved), at the price of holding the locks while the logs are read.
+   */
+  async recordFrom(rooms: readonly string[], read: LogReader, now: number): Promise<void> {
+    await this.recordLocked(
+      rooms,
+      async (cursors) => (await Promise.all(rooms.map((room) => read(room, cursors.get(room))))).filter((log): log is RoomLog => log !== undefined),
+      now,
+    );
+  }
+
+  private async recordLocked(rooms: readonly string[], logsAfter: (cursors: ReadonlyMap<string, Cursor>) => Promise<readonly RoomLog[]>, now: number): Promise<void> {
+    if (rooms.length === 0) return;
+    if (new Set(rooms).size !== rooms.length) throw new Error('recordRooms: each room at most once per transaction');
     const wroteHook = await this.db.transaction().execute(async (trx) => {
-      // One writer per room at a time, even before the room has a cursor row to lock: a second writer
-      // then sees the first one's cursor and skips its entries (no second class, no second webhook).
-      await sql`select pg_advisory_xact_lock(hashtext(${room}))`.execute(trx);
-      const current = await trx.selectFrom('record_cursors').select(['epoch', 'seq']).where('room', '=', room).forUpdate().executeTakeFirst();
-      const after = current?.epoch === epoch ? current.seq : 0;
-      const fresh = entries.filter((entry) => entry.seq > after);
-      for (const gap of gaps) {
+      // One writer per room at a time, even before the room has a cursor row: a second writer then sees
+      // the first one's cursor and skips its entries (no second class, no second webhook). Every writer
+      // takes its locks in ascending key order, so two writers of overlapping rooms cannot deadlock.
+      await sql`select pg_advisory_xact_lock(key) from (select distinct hashtext(name) as key from unnest(cast(${rooms} as text[])) as rooms(name)) as keys order by key`.execute(trx);
+      // Where each room's recording stands and its open class, in one read after the locks.
+      const current = await sql<RoomPosition>`select wanted.room, cursor.epoch, cursor.seq, open.id as class_id, open.auto, open.empty_since
+        from unnest(cast(${rooms} as text[])) as wanted(room)
+        left join record_cursors as cursor on cursor.room = wanted.room
+        left join classes as open on open.room = wanted.room and open.ended_at is null`.execute(trx);
+      const cursors = new Map<string, Cursor>();
+      for (const row of current.rows) if (row.epoch !== null && row.seq !== null) cursors.set(row.room, { epoch: row.epoch, seq: row.seq });
+      const logs = await logsAfter(cursors);
+      if (logs.some((log) => !rooms.includes(log.room))) throw new Error('recordRooms: a log of a room not locked');
+      const fresh = new Map<string, LogEntry[]>();
+      const gapRows: NewRecordGap[] = [];
+      const written = new Map<string, RoomWrite>();
+      for (const { room, epoch, gaps, entries } of logs) {
+        const cursor = cursors.get(room);
+        const after = cursor?.epoch === epoch ? cursor.seq : 0;
+        const unrecorded = entries.filter((entry) => entry.seq > after);
+        if (unrecorded.length > 0) fresh.set(room, unrecorded);
+        for (const gap of gaps) gapRows.push({ room, epoch: gap.epoch, from_seq: gap.fromSeq, to_seq: gap.toSeq, detected_at: now });
+        const last = unrecorded.at(-1)?.seq ?? Math.max(after, ...gaps.filter((gap) => gap.epoch === epoch).map((gap) => gap.toSeq ?? 0));
+        written.set(room, { room, epoch, seq: last, events: [] });
+      }
+      for (let i = 0; i < gapRows.length; i += INSERT_CHUNK) {
         await trx
           .insertInto('record_gaps')
-          .values({ room, epoch: gap.epoch, from_seq: gap.fromSeq, to_seq: gap.toSeq, detected_at: now })
+          .values(gapRows.slice(i, i + INSERT_CHUNK))
           .onConflict((conflict) => conflict.constraint('record_gaps_position').doNothing())
           .execute();
       }
-      const classes = new ClassTracker(trx, room, this.idleMs, await openClass(trx, room));
-      const rows: NewRecordEvent[] = [];
+      const openClasses = new Map<string, OpenClass>();
+      for (const row of current.rows) if (row.class_id !== null) openClasses.set(row.room, { id: row.class_id, auto: row.auto!, emptySince: row.empty_since });
+      const state = await RecordingState.load(trx, this.idleMs, fresh, openClasses);
       const recorded: RecordedEntry[] = [];
-      for (const entry of fresh) {
-        await classes.before(entry);
-        const classId = classes.currentId;
-        rows.push({
-          room,
-          epoch,
-          seq: entry.seq,
-          ts: entry.ts,
-          event: entry.event,
-          data: JSON.stringify(entry.data),
-          author_id: entry.from?.userId ?? null,
-          author_name: entry.from?.name ?? null,
-          author_role: entry.from?.role ?? null,
-          class_id: classId,
-        });
-        await classes.after(entry);
-        recorded.push({ room, epoch, entry, classId, transitions: classes.takeTransitions() });
+      for (const { room, epoch } of logs) {
+        const tracker = fresh.has(room) ? state.tracker(room) : undefined;
+        const events = written.get(room)!.events;
+        for (const entry of fresh.get(room) ?? []) {
+          await tracker!.before(entry);
+          const classId = tracker!.currentId;
+          events.push([entry.seq, entry.ts, entry.event, entry.data, entry.from?.userId ?? null, entry.from?.name ?? null, entry.from?.role ?? null, classId]);
+          tracker!.after(entry);
+          recorded.push({ room, epoch, entry, classId, transitions: tracker!.takeTransitions() });
+        }
       }
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-        await trx
-          .insertInto('record_events')
-          .values(rows.slice(i, i + INSERT_CHUNK))
-          .onConflict((conflict) => conflict.constraint('record_events_position').doNothing())
-          .execute();
-      }
-      const last = fresh.at(-1)?.seq ?? Math.max(after, ...gaps.filter((gap) => gap.epoch === epoch).map((gap) => gap.toSeq ?? 0));
-      await trx
-        .insertInto('record_cursors')
-        .values({ room, epoch, seq: last })
-        .onConflict((conflict) => conflict.column('room').doUpdateSet({ epoch, seq: last }))
-        .execute();
+      await state.flush();
+      await writeEventsAndCursors(trx, [...written.values()]);
       return this.hook !== undefined && recorded.length > 0 ? this.hook.inTransaction(trx, recorded, now) : false;
     });
     if (wroteHook) this.hook?.afterCommit();
@@ -335,153 +406,22 @@ export class RecordsStore {
   }
 }
 
-interface OpenClass {
-  id: number;
-  auto: boolean;
-  empty_since: number | null;
-}
-
-function openClass(trx: Transaction<RecordsDatabase>, room: string): Promise<OpenClass | undefined> {
-  return trx.selectFrom('classes').select(['id', 'auto', 'empty_since']).where('room', '=', room).where('ended_at', 'is', null).executeTakeFirst();
-}
-
-interface PresenceData {
-  userId: string;
-  name: string;
-  role: string;
-  reason: string | null;
-}
-
-/** The member a presence event names; undefined for anything malformed (recorded, but not attendance). */
-function presenceData(data: unknown): PresenceData | undefined {
-  if (typeof data !== 'object' || data === null) return undefined;
-  const { userId, name, role, reason } = data as Record<string, unknown>;
-  if (typeof userId !== 'string' || typeof name !== 'string' || typeof role !== 'string') return undefined;
-  return { userId, name, role, reason: typeof reason === 'string' ? reason : null };
-}
-
 /**
- * The class state a room's events drive, inside the recorder's transaction (so it changes exactly once
- * with them): `class.start`/`class.end` rule when used; otherwise a first join starts a class and a room
- * empty for `idleMs` ends it. Presence events keep `room_presence` and the attendance intervals.
+ * Inserts the events (each once: a position already recorded is skipped) and moves the cursors, in one
+ * statement with one JSON parameter: a statement is a round trip, and one `JSON.stringify` costs the
+ * event loop far less than compiling a VALUES list or escaping a Postgres array per column. The rows
+ * are grouped by room and positional, so the bytes written (which the socket write costs) are mostly
+ * the events' own data (measured: docs/records.md).
  */
-class ClassTracker {
-  private open: OpenClass | undefined;
-  private transitions: ClassTransition[] = [];
-
-  constructor(
-    private readonly trx: Transaction<RecordsDatabase>,
-    private readonly room: string,
-    private readonly idleMs: number,
-    open: OpenClass | undefined,
-  ) {
-    this.open = open;
-  }
-
-  get currentId(): number | null {
-    return this.open?.id ?? null;
-  }
-
-  /** The classes started and ended since the last call (for the event just recorded). */
-  takeTransitions(): ClassTransition[] {
-    const taken = this.transitions;
-    this.transitions = [];
-    return taken;
-  }
-
-  /** What an event changes before it is recorded: the class it belongs to may start here. */
-  async before(entry: LogEntry): Promise<void> {
-    if (entry.event === 'class.start') {
-      // A teacher's start rules: the class a first join opened ends here, and theirs begins.
-      if (this.open?.auto === true) await this.end(entry.ts);
-      if (this.open === undefined) await this.start(entry.ts, false, entry.from?.userId ?? null);
-      return;
-    }
-    if (entry.event === PRESENCE_EVENTS.join) {
-      const member = presenceData(entry.data);
-      if (member === undefined) return;
-      const open = this.open;
-      // The room stayed empty long enough: that class ended when the last member left.
-      if (open?.auto === true && open.empty_since !== null && entry.ts - open.empty_since >= this.idleMs) await this.end(open.empty_since);
-      await this.trx
-        .insertInto('room_presence')
-        .values({ room: this.room, user_id: member.userId, name: member.name, role: member.role, since: entry.ts })
-        .onConflict((conflict) => conflict.columns(['room', 'user_id']).doUpdateSet({ name: member.name, role: member.role, since: entry.ts }))
-        .execute();
-      if (this.open === undefined) {
-        await this.start(entry.ts, true, null);
-        return;
-      }
-      const already = await this.trx
-        .selectFrom('attendance')
-        .select('id')
-        .where('class_id', '=', this.open.id)
-        .where('user_id', '=', member.userId)
-        .where('left_at', 'is', null)
-        .executeTakeFirst();
-      if (already === undefined) {
-        await this.trx.insertInto('attendance').values({ class_id: this.open.id, user_id: member.userId, name: member.name, role: member.role, joined_at: entry.ts }).execute();
-      }
-      if (this.open.empty_since !== null) {
-        await this.trx.updateTable('classes').set({ empty_since: null }).where('id', '=', this.open.id).execute();
-        this.open = { ...this.open, empty_since: null };
-      }
-    }
-  }
-
-  /** What an event changes once recorded: a leave closes an interval, `class.end` the class. */
-  async after(entry: LogEntry): Promise<void> {
-    if (entry.event === 'class.end') {
-      if (this.open !== undefined) await this.end(entry.ts, entry.from?.userId ?? null);
-      return;
-    }
-    if (entry.event !== PRESENCE_EVENTS.leave) return;
-    const member = presenceData(entry.data);
-    if (member === undefined) return;
-    await this.trx.deleteFrom('room_presence').where('room', '=', this.room).where('user_id', '=', member.userId).execute();
-    if (this.open === undefined) return;
-    await this.trx
-      .updateTable('attendance')
-      .set({ left_at: entry.ts, leave_reason: member.reason ?? 'left' })
-      .where('class_id', '=', this.open.id)
-      .where('user_id', '=', member.userId)
-      .where('left_at', 'is', null)
-      .execute();
-    if ((await this.presentCount()) === 0) {
-      await this.trx.updateTable('classes').set({ empty_since: entry.ts }).where('id', '=', this.open.id).execute();
-      this.open = { ...this.open, empty_since: entry.ts };
-    }
-  }
-
-  private async presentCount(): Promise<number> {
-    const row = await this.trx.selectFrom('room_presence').select((eb) => eb.fn.countAll<string>().as('count')).where('room', '=', this.room).executeTakeFirstOrThrow();
-    return Number(row.count);
-  }
-
-  /** Opens a class at `at`; everyone present then starts an interval in it. */
-  private async start(at: number, auto: boolean, startedBy: string | null): Promise<void> {
-    const present = await this.trx.selectFrom('room_presence').selectAll().where('room', '=', this.room).execute();
-    const started = await this.trx
-      .insertInto('classes')
-      .values({ room: this.room, started_at: at, started_by: startedBy, auto, empty_since: present.length === 0 ? at : null })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    this.open = { id: started.id, auto, empty_since: present.length === 0 ? at : null };
-    this.transitions.push({ kind: 'started', classId: started.id, at, by: startedBy });
-    if (present.length > 0) {
-      await this.trx
-        .insertInto('attendance')
-        .values(present.map((member) => ({ class_id: started.id, user_id: member.user_id, name: member.name, role: member.role, joined_at: at })))
-        .execute();
-    }
-  }
-
-  /** Ends the open class at `at`; intervals still open close with it. */
-  private async end(at: number, by: string | null = null): Promise<void> {
-    const open = this.open!;
-    this.transitions.push({ kind: 'ended', classId: open.id, at, by });
-    await this.trx.updateTable('classes').set({ ended_at: at }).where('id', '=', open.id).execute();
-    await this.trx.updateTable('attendance').set({ left_at: at, leave_reason: 'class_ended' }).where('class_id', '=', open.id).where('left_at', 'is', null).execute();
-    this.open = undefined;
-  }
+async function writeEventsAndCursors(trx: Transaction<RecordsDatabase>, rooms: readonly RoomWrite[]): Promise<void> {
+  await sql`with recorded_rooms as (select * from jsonb_to_recordset(cast(${JSON.stringify(rooms)} as jsonb)) as written(room text, epoch text, seq bigint, events jsonb)),
+    recorded_events as (
+      insert into record_events (room, epoch, seq, ts, event, data, author_id, author_name, author_role, class_id)
+      select room, epoch, (event->>0)::bigint, (event->>1)::bigint, event->>2, event->3, event->>4, event->>5, event->>6, (event->>7)::bigint
+      from recorded_rooms, jsonb_array_elements(events) as event
+      on conflict on constraint record_events_position do nothing
+    )
+    insert into record_cursors (room, epoch, seq)
+    select room, epoch, seq from recorded_rooms
+    on conflict (room) do update set epoch = excluded.epoch, seq = excluded.seq`.execute(trx);
 }
