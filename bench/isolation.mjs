@@ -225,7 +225,8 @@ function scrape(port) {
       res.on('end', () => {
         /** @param {string} name */
         const sum = (name) => [...body.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
-        resolve({ framesOut: sum('classwire_frames_out_total'), bytesOut: sum('classwire_bytes_out_total') });
+        // prom-client resets the event-loop delay histogram at each scrape: the max is the longest stall since the last one.
+        resolve({ framesOut: sum('classwire_frames_out_total'), bytesOut: sum('classwire_bytes_out_total'), loopMaxMs: sum('nodejs_eventloop_lag_max_seconds') * 1000 });
       });
     });
     req.on('error', reject);
@@ -261,8 +262,8 @@ async function runClass(name, misbehaviour) {
     const cpuBefore = cpuSeconds(pid) ?? 0;
     const result = await measureClass(url, name, misbehaviour);
     const cpu = (cpuSeconds(pid) ?? 0) - cpuBefore;
-    const after = /** @type {{ framesOut: number, bytesOut: number }} */ (await scrape(port));
-    return { ...result, cpu, framesOut: after.framesOut - before.framesOut, bytesOut: after.bytesOut - before.bytesOut };
+    const after = /** @type {{ framesOut: number, bytesOut: number, loopMaxMs: number }} */ (await scrape(port));
+    return { ...result, cpu, framesOut: after.framesOut - before.framesOut, bytesOut: after.bytesOut - before.bytesOut, loopMaxMs: after.loopMaxMs };
   } finally {
     await stopChild(server.child);
   }
@@ -422,7 +423,7 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
     }
     process.stdout.write(
       `run ${repeat}  ${name.padEnd(52)} p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  ` +
-        `p99/quiet ${ratio.toFixed(2)}  server CPU ${r.cpu.toFixed(2)} s  out ${r.framesOut} frames ${(r.bytesOut / 1024).toFixed(0)} KiB  ${r.misbehaver}\n`,
+        `p99/quiet ${ratio.toFixed(2)}  server CPU ${r.cpu.toFixed(2)} s  loop stall max ${r.loopMaxMs.toFixed(0)} ms  out ${r.framesOut} frames ${(r.bytesOut / 1024).toFixed(0)} KiB  ${r.misbehaver}\n`,
     );
   }
 }

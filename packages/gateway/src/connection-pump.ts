@@ -115,6 +115,10 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
       queue.length = 0;
       queuedBytes = 0;
       wakeThrottled?.();
+      // Nothing more is read from it: the close handshake would otherwise make the gateway read, unmask and
+      // drop everything the flooder has in flight ahead of its reply (megabytes), and the socket is
+      // destroyed after the close grace period instead.
+      pauseReading();
       connection.close(CLOSE_CODES.rateLimited, 'rate limit exceeded');
     };
     const finish = () => {
