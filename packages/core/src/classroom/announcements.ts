@@ -15,6 +15,7 @@ import {
 import { senderOf } from '../frames.js';
 import { STATE_FRAME, stateField, type ConnectionRegistry, type ConnectionState, type FanOut, type PresenceStore, type StateQuery, type StateRead } from '../ports.js';
 import { authorize } from './authorize.js';
+import { RoomWindows, sendToStaff } from './staff-delivery.js';
 import type { SomeEventHandlers } from './handlers.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 import type { RoomStore } from './room-store.js';
@@ -73,8 +74,8 @@ export const ANNOUNCEMENT_HANDLERS: SomeEventHandlers<'announce.pin' | 'announce
 
 /** `announce.seen`: one receipt per student, then a coalesced update to staff. */
 export class AnnouncementReceiptsPath {
-  /** Rooms whose receipts are waiting for the window to end on this node. */
-  private readonly pending = new Set<string>();
+  /** Receipts landing within a room's window reach staff as one frame. */
+  private readonly windows: RoomWindows;
 
   constructor(
     private readonly store: RoomStore,
@@ -82,9 +83,11 @@ export class AnnouncementReceiptsPath {
     private readonly presence: PresenceStore,
     private readonly fanout: FanOut,
     private readonly now: () => number,
-    /** The coalescing window, ms: receipts landing within it reach staff as one frame. */
-    private readonly windowMs: number,
-  ) {}
+    /** The coalescing window, ms. */
+    windowMs: number,
+  ) {
+    this.windows = new RoomWindows(windowMs, (room, connection) => this.flush(room, connection));
+  }
 
   async publish(connection: ConnectionState, frame: PublishFrame & { id: string }, data: AnnounceSeenData): Promise<'acked' | 'duplicate'> {
     const { room, id: publishId } = frame;
@@ -107,18 +110,8 @@ export class AnnouncementReceiptsPath {
     });
     if (failed !== undefined) throw new ProtocolError('not_found', `announcement "${data.id}" is not the one pinned`);
     await this.fanout.send(connection.connectionId, encodeAckFrame(publishId, room));
-    this.schedule(room, connection);
+    this.windows.schedule(room, connection);
     return 'acked';
-  }
-
-  /** One flush per room per window: the first receipt opens it, the ones inside it ride along. */
-  private schedule(room: string, connection: ConnectionState): void {
-    if (this.pending.has(room)) return;
-    this.pending.add(room);
-    setTimeout(() => {
-      this.pending.delete(room);
-      this.flush(room, connection).catch(() => undefined);
-    }, this.windowMs).unref?.();
   }
 
   private async flush(room: string, connection: ConnectionState): Promise<void> {
@@ -127,12 +120,7 @@ export class AnnouncementReceiptsPath {
     if (pinned === null) return;
     const receipts = { id: pinned.id, seenBy: readersOf(state) };
     const frame = composePrivateMessageFrame(room, this.now(), encodeMessageBody(ANNOUNCEMENT_RECEIPTS_EVENT, receipts, senderOf(connection)));
-    const staff = new Set((await this.presence.list(room)).filter((m) => isStaff(m.role)).map((m) => m.userId));
-    for (const userId of staff) {
-      for (const target of await this.registry.connectionsOfUser(userId)) {
-        if (target.joined.has(room)) await this.fanout.send(target.connectionId, frame);
-      }
-    }
+    await sendToStaff({ presence: this.presence, registry: this.registry, fanout: this.fanout }, room, frame);
   }
 }
 

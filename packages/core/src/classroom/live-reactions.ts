@@ -14,6 +14,7 @@ import {
 import { senderOf } from '../frames.js';
 import { stateField, type ConnectionRegistry, type ConnectionState, type FanOut, type PresenceStore, type StateOp, type StateQuery, type StateRead } from '../ports.js';
 import { authorize } from './authorize.js';
+import { RoomWindows, sendToStaff } from './staff-delivery.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 import type { RoomStore } from './room-store.js';
 
@@ -28,8 +29,8 @@ import type { RoomStore } from './room-store.js';
  * connection per coalescing window; the counts fade on the staff's screens from the times they carry.
  */
 export class LiveReactions {
-  /** Rooms with reactions waiting for the coalescing window to end on this node. */
-  private readonly pending = new Set<string>();
+  /** Reactions stored within a room's coalescing window reach staff as one frame. */
+  private readonly windows: RoomWindows;
 
   constructor(
     private readonly store: RoomStore,
@@ -37,11 +38,13 @@ export class LiveReactions {
     private readonly presence: PresenceStore,
     private readonly fanout: FanOut,
     private readonly now: () => number,
-    /** Reactions stored within it reach staff as one frame, ms. */
-    private readonly coalesceMs: number,
+    /** The coalescing window, ms. */
+    coalesceMs: number,
     /** How long a reaction counts, ms. */
     private readonly windowMs: number = REACTION_LIMITS.liveWindowMs,
-  ) {}
+  ) {
+    this.windows = new RoomWindows(coalesceMs, (room, connection) => this.flush(room, connection));
+  }
 
   async publish(connection: ConnectionState, frame: PublishFrame & { id: string }, data: LiveReactionData): Promise<'acked' | 'duplicate'> {
     const { room, id: publishId } = frame;
@@ -61,18 +64,8 @@ export class LiveReactions {
     });
     await this.fanout.send(connection.connectionId, encodeAckFrame(publishId, room));
     if (failed !== undefined) return 'duplicate';
-    this.schedule(room, connection);
+    this.windows.schedule(room, connection);
     return 'acked';
-  }
-
-  /** One flush per room per coalescing window: the first reaction opens it, the ones inside it ride along. */
-  private schedule(room: string, connection: ConnectionState): void {
-    if (this.pending.has(room)) return;
-    this.pending.add(room);
-    setTimeout(() => {
-      this.pending.delete(room);
-      this.flush(room, connection).catch(() => undefined);
-    }, this.coalesceMs).unref?.();
   }
 
   private async flush(room: string, connection: ConnectionState): Promise<void> {
@@ -83,12 +76,7 @@ export class LiveReactions {
     const expired: StateOp[] = counts.expired.map((field) => ({ op: 'delete', collection: COLLECTIONS.liveReactions, field }));
     if (expired.length > 0) await this.store.update(room, expired);
     const frame = composePrivateMessageFrame(room, now, encodeMessageBody(LIVE_REACTION_COUNTS_EVENT, counts.live, senderOf(connection)));
-    const staff = new Set((await this.presence.list(room)).filter((m) => isStaff(m.role)).map((m) => m.userId));
-    for (const userId of staff) {
-      for (const target of await this.registry.connectionsOfUser(userId)) {
-        if (target.joined.has(room)) await this.fanout.send(target.connectionId, frame);
-      }
-    }
+    await sendToStaff({ presence: this.presence, registry: this.registry, fanout: this.fanout }, room, frame);
   }
 }
 

@@ -21,6 +21,7 @@ import {
 import { senderOf } from '../frames.js';
 import { stateField, type ConnectionRegistry, type ConnectionState, type FanOut, type PresenceStore, type StateOp, type StateQuery, type StateRead } from '../ports.js';
 import { authorize } from './authorize.js';
+import { sendToStaff } from './staff-delivery.js';
 import type { EventInput, Plan, SomeEventHandlers } from './handlers.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 import type { RoomStore } from './room-store.js';
@@ -233,12 +234,7 @@ export class PollAnswers {
     const tally = tallyOf(record, read.collections[COLLECTIONS.pollTally]);
     if (voter !== undefined) tally.voters = [voter];
     const frame = composePrivateMessageFrame(room, this.now(), encodeMessageBody(POLL_TALLY_EVENT, tally, senderOf(connection)));
-    const staff = new Set((await this.presence.list(room)).filter((m) => isStaff(m.role)).map((m) => m.userId));
-    for (const userId of staff) {
-      for (const target of await this.registry.connectionsOfUser(userId)) {
-        if (target.joined.has(room)) await this.fanout.send(target.connectionId, frame);
-      }
-    }
+    await sendToStaff({ presence: this.presence, registry: this.registry, fanout: this.fanout }, room, frame);
   }
 }
 
