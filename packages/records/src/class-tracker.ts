@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import { PRESENCE_EVENTS } from '@classwire/protocol';
-import type { RecordsDatabase } from './schema.js';
+import type { AttendanceTable, RecordsDatabase } from './schema.js';
 import type { ClassTransition, LogEntry } from './store.js';
 
 /** A room's open class when the transaction began. */
@@ -23,15 +23,8 @@ interface Member {
   since: number;
 }
 
-interface NewInterval {
-  class_id: number;
-  user_id: string;
-  name: string;
-  role: string;
-  joined_at: number;
-  left_at: number | null;
-  leave_reason: string | null;
-}
+/** An attendance row this transaction adds (the table's columns but its generated id). */
+type NewInterval = Omit<AttendanceTable, 'id'>;
 
 /** An open attendance interval: a stored row (by id), or one this transaction adds. */
 type OpenInterval = { id: number } | { added: NewInterval };
