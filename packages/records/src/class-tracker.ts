@@ -45,7 +45,7 @@ function presenceData(data: unknown): PresenceData | undefined {
 }
 
 /** Whether an event moves the class or presence state (the rest only needs the open class's id). */
-function drivesState(entry: LogEntry): boolean {
+export function drivesState(entry: Pick<LogEntry, 'event'>): boolean {
   return entry.event === 'class.start' || entry.event === 'class.end' || entry.event === PRESENCE_EVENTS.join || entry.event === PRESENCE_EVENTS.leave;
 }
 

@@ -258,8 +258,37 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Parses a stored message frame (composeMessageFrame) into what the records keep. */
+/**
+ * The head every stored message frame starts with (`composeMessageFrame`, then `encodeMessageBody`):
+ * room, seq, ts, event. A JSON string cannot hold `","` unescaped, so the room cannot fake the rest.
+ */
+const FRAME_HEAD = /^\{"type":"message","room":"(?:[^"\\]|\\.)*","seq":\d+,"ts":(\d+),"event":"((?:[^"\\]|\\.)*)"/;
+
+/**
+ * What the records keep of a stored message frame. The frame's text goes to the database as it is; only
+ * its head is read here, and `data`/`from` are parsed when first asked for (by the class and presence
+ * tracking or a webhook), not for every chat line or stroke.
+ */
 function parseEntry(message: StoredMessage): LogEntry {
+  const head = FRAME_HEAD.exec(message.frame);
+  if (head === null || head[2]!.includes('\\')) return parsedEntry(message);
+  let parsed: LogEntry | undefined;
+  const full = (): LogEntry => (parsed ??= parsedEntry(message));
+  return {
+    seq: message.seq,
+    ts: Number(head[1]),
+    event: head[2]!,
+    frame: message.frame,
+    get data() {
+      return full().data;
+    },
+    get from() {
+      return full().from;
+    },
+  };
+}
+
+function parsedEntry(message: StoredMessage): LogEntry {
   const frame = JSON.parse(message.frame) as { ts: number; event: string; data?: unknown; from?: LogEntry['from'] };
-  return { seq: message.seq, ts: frame.ts, event: frame.event, data: frame.data ?? null, from: frame.from };
+  return { seq: message.seq, ts: frame.ts, event: frame.event, data: frame.data ?? null, from: frame.from, frame: message.frame };
 }

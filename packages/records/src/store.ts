@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { PrivateEntry } from '@classwire/protocol';
-import { RecordingState, type OpenClass } from './class-tracker.js';
+import { drivesState, RecordingState, type OpenClass } from './class-tracker.js';
 import type { ClassRow, GapRow, NewRecordGap, RecordEventRow, RecordsDatabase } from './schema.js';
 
 export interface Cursor {
@@ -13,8 +13,14 @@ export interface LogEntry {
   seq: number;
   ts: number;
   event: string;
-  data: unknown;
-  from: { userId: string; name: string; role: string } | undefined;
+  readonly data: unknown;
+  readonly from: { userId: string; name: string; role: string } | undefined;
+  /**
+   * The stored frame's JSON text, when the entry was read from the log: it is written to the database as
+   * it is (the database takes `ts`, `event`, `data` and `from` out of it), so the recorder never builds
+   * a message's JSON again, and parses `data` only for the events it acts on.
+   */
+  readonly frame?: string;
 }
 
 export interface Gap {
@@ -23,15 +29,16 @@ export interface Gap {
   toSeq: number | null;
 }
 
-/** One event as the recorder sends it: seq, ts, event, data (as published), author id, name, role, class id. */
-type EventTuple = [number, number, string, unknown, string | null, string | null, string | null, number | null];
-
-/** What a recording writes for one room: its new cursor and its events. */
+/**
+ * What a recording writes for one room: its new cursor and its events, each as the JSON text
+ * `[seq,classId,frame]` (`frame`: the stored frame, or an object with the same `ts`, `event`, `data`,
+ * `from`), joined into the statement's one parameter without parsing or re-encoding a message.
+ */
 interface RoomWrite {
   room: string;
   epoch: string;
   seq: number;
-  events: EventTuple[];
+  events: string[];
 }
 
 /** A room's recorded cursor and open class, as the recording transaction reads them (null: none yet). */
@@ -92,6 +99,50 @@ export interface RecordsStoreOptions {
   /** Runs in each recording transaction (the webhook outbox). */
   hook?: RecordHook | undefined;
 }
+
+const NO_TRANSITIONS: readonly ClassTransition[] = [];
+
+/** An entry's JSON for the database: the stored frame as it is, or one built from the entry's fields. */
+function storableFrame(entry: LogEntry): string {
+  return storableJson(entry.frame ?? JSON.stringify({ ts: entry.ts, event: entry.event, data: entry.data ?? null, from: entry.from }));
+}
+
+/**
+ * JSON text that Postgres's jsonb accepts: it refuses the escapes `\u0000` and lone surrogates (which
+ * `JSON.stringify` writes for a string holding them), so those become `\ufffd`. Without this, one such
+ * message would make every recording of its room fail. Escaped backslashes are skipped, so text that
+ * merely reads `\u0000` is kept.
+ */
+export function storableJson(json: string): string {
+  if (!UNSTORABLE_HINT.test(json)) return json;
+  let out = '';
+  let copied = 0;
+  for (let i = 0; i < json.length; i++) {
+    if (json.charCodeAt(i) !== BACKSLASH) continue;
+    if (json[i + 1] !== 'u') {
+      i += 1;
+      continue;
+    }
+    const code = Number.parseInt(json.slice(i + 2, i + 6), 16);
+    if (code >= 0xd800 && code <= 0xdbff && json.startsWith('\\u', i + 6)) {
+      const low = Number.parseInt(json.slice(i + 8, i + 12), 16);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        i += 11;
+        continue;
+      }
+    }
+    if (code === 0 || (code >= 0xd800 && code <= 0xdfff)) {
+      out += `${json.slice(copied, i)}\\ufffd`;
+      copied = i + 6;
+    }
+    i += 5;
+  }
+  return out + json.slice(copied);
+}
+
+const BACKSLASH = 0x5c;
+/** Cheap test for text that may hold an escape jsonb refuses. */
+const UNSTORABLE_HINT = /\\u(?:0000|[dD][89a-fA-F])/;
 
 /** Rows per insert statement: bounds one statement's parameters (Postgres allows 65,535). */
 const INSERT_CHUNK = 500;
@@ -199,11 +250,12 @@ export class RecordsStore {
         const tracker = fresh.has(room) ? state.tracker(room) : undefined;
         const events = written.get(room)!.events;
         for (const entry of fresh.get(room) ?? []) {
-          await tracker!.before(entry);
+          const drives = drivesState(entry);
+          if (drives) await tracker!.before(entry);
           const classId = tracker!.currentId;
-          events.push([entry.seq, entry.ts, entry.event, entry.data, entry.from?.userId ?? null, entry.from?.name ?? null, entry.from?.role ?? null, classId]);
-          tracker!.after(entry);
-          recorded.push({ room, epoch, entry, classId, transitions: tracker!.takeTransitions() });
+          events.push(`[${entry.seq},${classId ?? 'null'},${storableFrame(entry)}]`);
+          if (drives) tracker!.after(entry);
+          recorded.push({ room, epoch, entry, classId, transitions: drives ? tracker!.takeTransitions() : NO_TRANSITIONS });
         }
       }
       await state.flush();
@@ -247,7 +299,7 @@ export class RecordsStore {
             private_id: entry.id,
             ts: entry.ts,
             event: 'chat.private',
-            data: JSON.stringify({ to: entry.to, text: entry.text }),
+            data: storableJson(JSON.stringify({ to: entry.to, text: entry.text })),
             author_id: entry.from.userId,
             author_name: entry.from.name,
             author_role: entry.from.role,
@@ -414,10 +466,12 @@ export class RecordsStore {
  * the events' own data (measured: docs/records.md).
  */
 async function writeEventsAndCursors(trx: Transaction<RecordsDatabase>, rooms: readonly RoomWrite[]): Promise<void> {
-  await sql`with recorded_rooms as (select * from jsonb_to_recordset(cast(${JSON.stringify(rooms)} as jsonb)) as written(room text, epoch text, seq bigint, events jsonb)),
+  const written = `[${rooms.map((room) => `{"room":${JSON.stringify(room.room)},"epoch":${JSON.stringify(room.epoch)},"seq":${room.seq},"events":[${room.events.join(',')}]}`).join(',')}]`;
+  await sql`with recorded_rooms as (select * from jsonb_to_recordset(cast(${written} as jsonb)) as written(room text, epoch text, seq bigint, events jsonb)),
     recorded_events as (
       insert into record_events (room, epoch, seq, ts, event, data, author_id, author_name, author_role, class_id)
-      select room, epoch, (event->>0)::bigint, (event->>1)::bigint, event->>2, event->3, event->>4, event->>5, event->>6, (event->>7)::bigint
+      select room, epoch, (event->>0)::bigint, (event->2->>'ts')::bigint, event->2->>'event', coalesce(event->2->'data', 'null'::jsonb),
+        event->2->'from'->>'userId', event->2->'from'->>'name', event->2->'from'->>'role', (event->>1)::bigint
       from recorded_rooms, jsonb_array_elements(events) as event
       on conflict on constraint record_events_position do nothing
     )

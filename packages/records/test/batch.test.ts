@@ -1,9 +1,11 @@
 import { MemoryBroker, type RoomDelivery } from '@classwire/core';
 import { encodeMessageBody, PRESENCE_EVENTS, type Sender } from '@classwire/protocol';
+import fc from 'fast-check';
 import type { Transaction } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Recorder, RecordsStore, type RecordedEntry, type RecordHook } from '../src/index.js';
 import type { RecordsDatabase } from '../src/schema.js';
+import { storableJson } from '../src/store.js';
 import { BACKENDS, type TestDatabase } from './databases.js';
 
 const teacher: Sender = { userId: 't-1', name: 'Ms Rivera', role: 'teacher' };
@@ -158,6 +160,40 @@ describe.each(BACKENDS)('recording several rooms in one transaction on $name', (
     const events = await store.roomEvents('awkward');
     expect(events.map((event) => event.data)).toEqual(payloads);
     expect(new Set(events.map((event) => `${event.author_id}|${event.author_name}`))).toEqual(new Set([`${author.userId}|${author.name}`]));
+  });
+
+  it('records text Postgres cannot hold (NUL, lone surrogates) with U+FFFD in their place, keeping the rest exactly', async () => {
+    const broker = new MemoryBroker({ maxMessages: 1000, delivery: noDelivery });
+    const recorder = new Recorder({ store, broker, logger: { warn: () => undefined } });
+    const author: Sender = { userId: 'u-nul', name: 'N\u0000ul \ud800', role: 'student' };
+    const texts = ['a\u0000b', '\ud800', 'x\udc00y', '\udbff\ud800', 'pair \ud83d\ude00 ok', 'literal \\u0000 text', '\\\u0000'];
+    for (const text of texts) await broker.publish('unstorable', encodeMessageBody('chat.message', { text }, author));
+    await broker.publish('unstorable', encodeMessageBody('chat.message', { text: 'after' }, author));
+    await recorder.recordRooms(['unstorable']);
+    const events = await store.roomEvents('unstorable');
+    expect(events.map((event) => (event.data as { text: string }).text)).toEqual([
+      'a\ufffdb',
+      '\ufffd',
+      'x\ufffdy',
+      '\ufffd\ufffd',
+      'pair \ud83d\ude00 ok',
+      'literal \\u0000 text',
+      '\\\ufffd',
+      'after',
+    ]);
+    expect(events[0]!.author_name).toBe('N\ufffdul \ufffd');
+  });
+
+  it('storableJson changes exactly the characters jsonb refuses, for any string', () => {
+    // eslint-disable-next-line no-control-regex -- NUL is what this property is about
+    const unstorable = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+    fc.assert(
+      // Any UTF-16 code unit (lone surrogates included), with the awkward ones often.
+      fc.property(fc.string({ unit: fc.oneof(fc.constantFrom('\u0000', '\ud800', '\udbff', '\udc00', '\udfff', '\\', 'u', '0', '"'), fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code))) }), (text) => {
+        expect(JSON.parse(storableJson(JSON.stringify({ text })))).toEqual({ text: text.replace(unstorable, '\ufffd') });
+      }),
+      { numRuns: 2_000 },
+    );
   });
 
   it('a room the database refuses holds back only itself, and is recorded once it is accepted', async () => {
