@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
 import { createRecordsApi } from './http.js';
 import { Recorder } from './recorder.js';
+import { RecordingThread, type RecorderPort } from './recording-thread.js';
 import { DEFAULT_RESUME_GRACE_MS } from './attendance.js';
 import { DEFAULT_IDLE_MS, RecordsStore } from './store.js';
 import { WebhookDeadLetters, WebhookOutbox, type AttendanceSummaryFn } from './webhooks.js';
@@ -22,6 +23,8 @@ export const RECORDS_ENV = {
   CLASSWIRE_RECORDS_IDLE_SECONDS: envInt(1).default(300),
   /** In attendance, a drop shorter than this is one presence with an interruption, not two visits. */
   CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS: envInt(0).default(60),
+  /** Record in a worker thread (a Postgres server only; PGlite lives in the main thread). */
+  CLASSWIRE_RECORDS_WORKER: envFlag.default(true),
   ...WEBHOOK_ENV,
 };
 
@@ -39,6 +42,11 @@ export interface RecordsSettings {
   idleMs?: number | undefined;
   /** @default 60 s */
   resumeGraceMs?: number | undefined;
+  /**
+   * Record in a worker thread, off the event loop that serves the rooms (a Postgres server only: an
+   * embedded PGlite is opened once, in the main thread). @default true
+   */
+  worker?: boolean | undefined;
 }
 
 /**
@@ -60,6 +68,7 @@ export function recordsSettings(e: z.infer<z.ZodObject<typeof RECORDS_ENV>>): Re
     keepErasedMessages: e.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES,
     idleMs: e.CLASSWIRE_RECORDS_IDLE_SECONDS * 1000,
     resumeGraceMs: e.CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS * 1000,
+    worker: e.CLASSWIRE_RECORDS_WORKER,
     webhooks,
   };
 }
@@ -97,7 +106,7 @@ const IDLE_SWEEP_MAX_MS = 30_000;
  * from the live log, and the API answers `unavailable` until then.
  */
 export class RecordsService {
-  private recorder: Recorder | undefined;
+  private recorder: RecorderPort | undefined;
   private store: RecordsStore | undefined;
   private api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
   /** Rooms with activity before the database was open. */
@@ -122,7 +131,18 @@ export class RecordsService {
       const outbox = hooks && new WebhookOutbox(hooks.endpoints, deps.attendanceSummary ?? recordedAttendance(resumeGraceMs), () => dispatcher?.wake());
       const store = new RecordsStore(records.db, { idleMs, hook: outbox });
       this.store = store;
-      this.recorder = new Recorder({ store, broker: deps.broker, logger: deps.logger, lease: deps.lease });
+      const inProcess = (): Recorder => new Recorder({ store, broker: deps.broker, logger: deps.logger, lease: deps.lease });
+      this.recorder =
+        'url' in settings.target && settings.worker !== false && deps.attendanceSummary === undefined
+          ? new RecordingThread({
+              data: { url: settings.target.url, idleMs, resumeGraceMs, webhooks: hooks, leaseTtlMs: deps.lease?.ttlMs },
+              broker: deps.broker,
+              lease: deps.lease,
+              logger: deps.logger,
+              hooked: () => dispatcher?.wake(),
+              lost: (rooms, privateRooms) => this.recordInProcess(inProcess(), store, rooms, privateRooms, deps.logger),
+            })
+          : inProcess();
       this.api = createRecordsApi({
         ...deps,
         store,
@@ -141,7 +161,7 @@ export class RecordsService {
       this.early.clear();
       this.earlyPrivate.clear();
       if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
-      this.startIdleSweep(this.recorder, idleMs, deps.logger);
+      this.startIdleSweep(idleMs, deps.logger);
       this.reconcilePresence(store, this.recorder, deps).catch((error: unknown) => deps.logger.warn({ err: error }, 'presence reconciliation failed'));
       deps.logger.info({ database: records.description, webhookEndpoints: hooks?.endpoints.length ?? 0 }, 'class records are on');
       return records;
@@ -149,6 +169,19 @@ export class RecordsService {
       deps.logger.error({ err: error }, 'class records are off: the database could not be opened');
       return undefined;
     }
+  }
+
+  /** The recording thread stopped: the rooms it may have left unrecorded are recorded here instead. */
+  private recordInProcess(recorder: Recorder, store: RecordsStore, rooms: readonly string[], privateRooms: readonly string[], logger: RecordsLogger): void {
+    this.recorder = recorder;
+    for (const room of rooms) recorder.noteActivity(room);
+    for (const room of privateRooms) recorder.notePrivate(room);
+    store.roomsWithOpenClasses().then(
+      (open) => {
+        for (const room of open) recorder.noteActivity(room);
+      },
+      (error: unknown) => logger.warn({ err: error }, 'listing the open classes failed'),
+    );
   }
 
   private startRetention(store: RecordsStore, days: number, logger: RecordsLogger): void {
@@ -187,7 +220,7 @@ export class RecordsService {
    * whole memory-mode server, stopped without their leave reaching the log) get a `presence.leave`
    * (`disconnected`) appended now, through the log like any other, so no interval stays open forever.
    */
-  private async reconcilePresence(store: RecordsStore, recorder: Recorder, deps: RecordsDeps): Promise<void> {
+  private async reconcilePresence(store: RecordsStore, recorder: RecorderPort, deps: RecordsDeps): Promise<void> {
     const byRoom = new Map<string, { userId: string; name: string; role: string }[]>();
     for (const member of await store.recordedPresence()) {
       const list = byRoom.get(member.room) ?? [];
@@ -209,9 +242,9 @@ export class RecordsService {
   }
 
   /** Ends classes a first join started once their room has stayed empty for `idleMs`. */
-  private startIdleSweep(recorder: Recorder, idleMs: number, logger: RecordsLogger): void {
+  private startIdleSweep(idleMs: number, logger: RecordsLogger): void {
     const sweep = (): void => {
-      recorder.endIdleClasses(idleMs).catch((error: unknown) => logger.warn({ err: error }, 'ending idle classes failed'));
+      this.recorder?.endIdleClasses(idleMs).catch((error: unknown) => logger.warn({ err: error }, 'ending idle classes failed'));
     };
     this.idleSweep = setInterval(sweep, Math.min(Math.max(1000, Math.floor(idleMs / 4)), IDLE_SWEEP_MAX_MS));
     this.idleSweep.unref();

@@ -1,0 +1,218 @@
+import { Worker } from 'node:worker_threads';
+import type { Broker, RecordingLease } from '@classwire/core';
+import type { WebhookSettings } from './webhooks-config.js';
+
+/** What the records service asks of its recorder, whether it runs on the event loop or in a worker thread. */
+export interface RecorderPort {
+  noteActivity(room: string): void;
+  notePrivate(room: string): void;
+  recordRoom(room: string): Promise<void>;
+  endIdleClasses(idleMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** What the worker needs to record on its own: plain data, copied into the thread. */
+export interface RecordingWorkerData {
+  url: string;
+  idleMs: number;
+  resumeGraceMs: number;
+  webhooks: WebhookSettings | undefined;
+  /** Whether a recording lease is in use (its `acquire` runs on the main thread). */
+  leaseTtlMs: number | undefined;
+}
+
+/** Messages from the main thread to the worker. */
+export type ToWorker =
+  | { kind: 'note'; rooms: string[]; privateRooms: string[] }
+  | { kind: 'record'; id: number; room: string }
+  | { kind: 'endIdle'; id: number; idleMs: number }
+  | { kind: 'close'; id: number }
+  | { kind: 'reply'; id: number; value?: unknown; error?: string };
+
+/** Messages from the worker to the main thread. */
+export type FromWorker =
+  | { kind: 'call'; id: number; method: 'read' | 'readState' | 'lease'; args: unknown[] }
+  | { kind: 'done'; id: number; value?: unknown; error?: string }
+  | { kind: 'hooked' }
+  | { kind: 'ready' }
+  | { kind: 'log'; level: 'warn' | 'error'; details: object; message: string };
+
+export interface RecordingThreadOptions {
+  data: RecordingWorkerData;
+  broker: Pick<Broker, 'read' | 'readState'>;
+  lease: RecordingLease | undefined;
+  logger: { warn(details: object, message: string): void; error(details: object, message: string): void };
+  /** A webhook was written to the outbox (the dispatcher runs on the main thread). */
+  hooked: () => void;
+  /** The worker stopped without being closed: the service records on the main thread from then on. */
+  lost: (pending: readonly string[], pendingPrivate: readonly string[]) => void;
+}
+
+/**
+ * How long room notes gather before they cross to the worker in one message. The worker waits its
+ * own batch delay (250 ms) after that, so this adds little to when a message is recorded, and it keeps
+ * the main thread at a few messages a second however busy the rooms are.
+ */
+const NOTE_FLUSH_MS = 50;
+
+/**
+ * How long a room sent to the worker is remembered: if the worker stops, the rooms sent this recently
+ * are recorded on the main thread (with the rooms that have an open class, which is nearly every room
+ * with activity, since a first join opens one).
+ */
+const SENT_KEPT_MS = 60_000;
+
+/**
+ * Starts the worker: its built JavaScript, or from source (the tests run TypeScript) through tsx's
+ * loader and the `source` export condition the parent was started with.
+ */
+function startWorker(data: RecordingWorkerData): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./recording-worker.js', import.meta.url), { workerData: data });
+  const entry = new URL('./recording-worker.ts', import.meta.url).href;
+  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: data, execArgv: ['--conditions=source'] });
+}
+
+/**
+ * The recorder in a worker thread (docs/records.md, "The live path with recording on"): the database
+ * work (building statements, the driver, the socket to Postgres, the webhook outbox) leaves the event
+ * loop that serves the rooms. The main thread notes rooms and answers the worker's log reads, which
+ * stay where the log is (memory, or the node's Redis connection).
+ */
+export class RecordingThread implements RecorderPort {
+  private readonly worker: Worker;
+  private readonly pending = new Set<string>();
+  private readonly pendingPrivate = new Set<string>();
+  /** Rooms sent to the worker lately, with when: what it may not have recorded yet if it stops. */
+  private readonly sent = new Map<string, number>();
+  /** Notes wait until the worker has its database open, so a worker that cannot start loses none. */
+  private ready = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly calls = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  private nextId = 1;
+  private closing = false;
+  private gone = false;
+
+  constructor(private readonly options: RecordingThreadOptions) {
+    this.worker = startWorker(options.data);
+    this.worker.unref();
+    this.worker.on('message', (message: FromWorker) => this.receive(message));
+    this.worker.on('error', (error) => this.options.logger.error({ err: error }, 'the recording thread failed'));
+    this.worker.on('exit', (code) => this.exited(code));
+  }
+
+  noteActivity(room: string): void {
+    this.pending.add(room);
+    this.scheduleFlush();
+  }
+
+  notePrivate(room: string): void {
+    this.pendingPrivate.add(room);
+    this.scheduleFlush();
+  }
+
+  recordRoom(room: string): Promise<void> {
+    return this.request((id) => ({ kind: 'record', id, room })).then(() => undefined);
+  }
+
+  async endIdleClasses(idleMs: number): Promise<number> {
+    return (await this.request((id) => ({ kind: 'endIdle', id, idleMs }))) as number;
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.flush();
+    if (!this.gone) await this.request((id) => ({ kind: 'close', id })).catch(() => undefined);
+    await this.worker.terminate();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer !== undefined || this.gone) return;
+    this.flushTimer = setTimeout(() => this.flush(), NOTE_FLUSH_MS);
+    this.flushTimer.unref();
+  }
+
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.gone || !this.ready || (this.pending.size === 0 && this.pendingPrivate.size === 0)) return;
+    this.post({ kind: 'note', rooms: [...this.pending], privateRooms: [...this.pendingPrivate] });
+    const now = Date.now();
+    for (const [room, at] of this.sent) {
+      if (now - at < SENT_KEPT_MS) break;
+      this.sent.delete(room);
+    }
+    for (const room of [...this.pending, ...this.pendingPrivate]) {
+      this.sent.delete(room);
+      this.sent.set(room, now);
+    }
+    this.pending.clear();
+    this.pendingPrivate.clear();
+  }
+
+  private request(message: (id: number) => ToWorker): Promise<unknown> {
+    if (this.gone) return Promise.reject(new Error('the recording thread has stopped'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.post(message(id));
+    });
+  }
+
+  private post(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  private receive(message: FromWorker): void {
+    switch (message.kind) {
+      case 'call':
+        void this.answer(message.id, message.method, message.args);
+        return;
+      case 'done': {
+        const call = this.calls.get(message.id);
+        this.calls.delete(message.id);
+        if (message.error === undefined) call?.resolve(message.value);
+        else call?.reject(new Error(message.error));
+        return;
+      }
+      case 'hooked':
+        this.options.hooked();
+        return;
+      case 'ready':
+        this.ready = true;
+        this.flush();
+        return;
+      case 'log':
+        this.options.logger[message.level](message.details, message.message);
+        return;
+    }
+  }
+
+  /** Runs a log read (or the lease) for the worker, where the log is. */
+  private async answer(id: number, method: 'read' | 'readState' | 'lease', args: unknown[]): Promise<void> {
+    try {
+      const { broker, lease } = this.options;
+      const value =
+        method === 'read'
+          ? await broker.read(...(args as Parameters<Broker['read']>))
+          : method === 'readState'
+            ? await broker.readState(...(args as Parameters<Broker['readState']>))
+            : await lease!.acquire(args[0] as string);
+      if (!this.gone) this.post({ kind: 'reply', id, value });
+    } catch (error) {
+      if (!this.gone) this.post({ kind: 'reply', id, error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  private exited(code: number): void {
+    this.gone = true;
+    clearTimeout(this.flushTimer);
+    for (const call of this.calls.values()) call.reject(new Error('the recording thread has stopped'));
+    this.calls.clear();
+    if (this.closing) return;
+    this.options.logger.error({ code }, 'the recording thread stopped; recording continues on the main thread');
+    // Recording resumes from each room's cursor, so handing over a room already recorded costs a read.
+    this.options.lost([...new Set([...this.sent.keys(), ...this.pending])], [...this.pendingPrivate]);
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The recording thread's entry (see `RecordingThread`): a Recorder with its own database pool, reading
+ * the log through the main thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Broker, RecordingLease } from '@classwire/core';
+import { openRecordsDb } from './database.js';
+import { Recorder } from './recorder.js';
+import type { FromWorker, RecordingWorkerData, ToWorker } from './recording-thread.js';
+import { RecordsStore } from './store.js';
+import { WebhookOutbox } from './webhooks.js';
+import { recordedAttendance } from './webhooks-attendance.js';
+
+const port = parentPort!;
+const data = workerData as RecordingWorkerData;
+const calls = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+let nextId = 1;
+
+function send(message: FromWorker): void {
+  port.postMessage(message);
+}
+
+function call(method: 'read' | 'readState' | 'lease', args: unknown[]): Promise<unknown> {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    calls.set(id, { resolve, reject });
+    send({ kind: 'call', id, method, args });
+  });
+}
+
+const broker: Pick<Broker, 'read' | 'readState'> = {
+  read: (...args) => call('read', args) as ReturnType<Broker['read']>,
+  readState: (...args) => call('readState', args) as ReturnType<Broker['readState']>,
+};
+const lease: RecordingLease | undefined = data.leaseTtlMs === undefined ? undefined : { ttlMs: data.leaseTtlMs, acquire: (room) => call('lease', [room]) as Promise<boolean> };
+const logger = {
+  warn: (details: object, message: string) => send({ kind: 'log', level: 'warn', details: loggable(details), message }),
+};
+
+const records = await openRecordsDb({ url: data.url });
+const outbox = data.webhooks && new WebhookOutbox(data.webhooks.endpoints, recordedAttendance(data.resumeGraceMs), () => send({ kind: 'hooked' }));
+const recorder = new Recorder({ store: new RecordsStore(records.db, { idleMs: data.idleMs, hook: outbox }), broker, logger, lease });
+
+port.on('message', (message: ToWorker) => {
+  switch (message.kind) {
+    case 'reply': {
+      const pending = calls.get(message.id);
+      calls.delete(message.id);
+      if (message.error === undefined) pending?.resolve(message.value);
+      else pending?.reject(new Error(message.error));
+      return;
+    }
+    case 'note':
+      for (const room of message.rooms) recorder.noteActivity(room);
+      for (const room of message.privateRooms) recorder.notePrivate(room);
+      return;
+    case 'record':
+      answer(message.id, recorder.recordRoom(message.room));
+      return;
+    case 'endIdle':
+      answer(message.id, recorder.endIdleClasses(message.idleMs));
+      return;
+    case 'close':
+      answer(
+        message.id,
+        recorder.close().then(() => records.close()),
+      );
+      return;
+  }
+});
+
+send({ kind: 'ready' });
+
+function answer(id: number, work: Promise<unknown>): void {
+  work.then(
+    (value) => send({ kind: 'done', id, value }),
+    (error: unknown) => send({ kind: 'done', id, error: error instanceof Error ? error.message : String(error) }),
+  );
+}
+
+/** Log details as the main thread's logger can take them (an Error does not cross as itself). */
+function loggable(details: object): object {
+  const { err, ...rest } = details as { err?: unknown };
+  return err instanceof Error ? { ...rest, err: { message: err.message, name: err.name } } : details;
+}
