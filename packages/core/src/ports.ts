@@ -281,9 +281,9 @@ export class StoreUnavailableError extends Error {
 
 /**
  * Which node records a room's class records when several share one database (Redis mode): `acquire`
- * is true when this node holds the room's lease (taken or renewed for `ttlMs`).
+ * answers, room by room, whether this node holds the room's lease (taken or renewed for `ttlMs`).
  */
 export interface RecordingLease {
   readonly ttlMs: number;
-  acquire(room: string): Promise<boolean>;
+  acquire(rooms: readonly string[]): Promise<boolean[]>;
 }

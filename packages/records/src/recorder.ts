@@ -104,7 +104,7 @@ export class Recorder {
     this.pending.clear();
     for (let start = 0; start < due.length && !this.closed; start += ROOMS_PER_TRANSACTION) {
       const rooms = due.slice(start, start + ROOMS_PER_TRANSACTION);
-      const leases = await Promise.all(rooms.map((room) => this.holdsLease(room)));
+      const leases = await this.holdsLeases(rooms);
       const leased = rooms.filter((_, index) => leases[index]);
       // The logs first, so a private message finds the class its time falls in.
       const failed = await this.recordRoomsIsolated(leased);
@@ -159,14 +159,14 @@ export class Recorder {
     return failed;
   }
 
-  private async holdsLease(room: string): Promise<boolean> {
-    if (this.lease === undefined) return true;
+  private async holdsLeases(rooms: readonly string[]): Promise<boolean[]> {
+    if (this.lease === undefined) return rooms.map(() => true);
     try {
-      return await this.lease.acquire(room);
+      return await this.lease.acquire(rooms);
     } catch (error) {
       // Two writers are safe (the cursor lock), a room left unrecorded is not: record without the lease.
-      this.logger.warn({ err: error, room }, 'recording lease unavailable; recording anyway');
-      return true;
+      this.logger.warn({ err: error, rooms: rooms.length }, 'recording lease unavailable; recording anyway');
+      return rooms.map(() => true);
     }
   }
 

@@ -198,7 +198,7 @@ export class RecordingThread implements RecorderPort {
           ? await broker.read(...(args as Parameters<Broker['read']>))
           : method === 'readState'
             ? await broker.readState(...(args as Parameters<Broker['readState']>))
-            : await lease!.acquire(args[0] as string);
+            : await lease!.acquire(args[0] as string[]);
       if (!this.gone) this.post({ kind: 'reply', id, value });
     } catch (error) {
       if (!this.gone) this.post({ kind: 'reply', id, error: error instanceof Error ? error.message : String(error) });

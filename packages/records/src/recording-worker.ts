@@ -32,7 +32,7 @@ const broker: Pick<Broker, 'read' | 'readState'> = {
   read: (...args) => call('read', args) as ReturnType<Broker['read']>,
   readState: (...args) => call('readState', args) as ReturnType<Broker['readState']>,
 };
-const lease: RecordingLease | undefined = data.leaseTtlMs === undefined ? undefined : { ttlMs: data.leaseTtlMs, acquire: (room) => call('lease', [room]) as Promise<boolean> };
+const lease: RecordingLease | undefined = data.leaseTtlMs === undefined ? undefined : { ttlMs: data.leaseTtlMs, acquire: (rooms) => call('lease', [rooms]) as Promise<boolean[]> };
 const logger = {
   warn: (details: object, message: string) => send({ kind: 'log', level: 'warn', details: loggable(details), message }),
 };

@@ -1,4 +1,4 @@
-import { MemoryBroker, RedisRecordingLease, type RoomDelivery } from '@classwire/core';
+import { MemoryBroker, RedisRecordingLease, redisKeys, type RoomDelivery } from '@classwire/core';
 import { encodeMessageBody, type Sender } from '@classwire/protocol';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -33,6 +33,18 @@ describe('the recording lease (real Redis)', () => {
     redis.disconnect();
     await redisServer.kill();
     await database.drop();
+  });
+
+  it('answers a whole drain of rooms in one call: taken, renewed by its holder, refused to another', async () => {
+    const a = new RedisRecordingLease(redis, { prefix: 'lease-many', node: 'a', ttlMs: 60_000 });
+    const b = new RedisRecordingLease(redis, { prefix: 'lease-many', node: 'b', ttlMs: 60_000 });
+    expect(await a.acquire(['r1', 'r2'])).toEqual([true, true]);
+    expect(await b.acquire(['r1', 'r3', 'r2'])).toEqual([false, true, false]);
+    const key = redisKeys('lease-many').recordingLease('r1');
+    await redis.pexpire(key, 1_000);
+    expect(await a.acquire(['r1'])).toEqual([true]);
+    expect(await redis.pttl(key)).toBeGreaterThan(10_000);
+    expect(await a.acquire([])).toEqual([]);
   });
 
   it('one node records a room while it holds the lease; another takes over once it stops, and nothing is recorded twice', async () => {

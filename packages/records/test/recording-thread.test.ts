@@ -19,7 +19,7 @@ describe('the recording thread', () => {
   it('records the noted rooms from the main thread log, asking the lease for each, and ends idle classes', async () => {
     const broker = new MemoryBroker({ delivery: noDelivery });
     const leased: string[] = [];
-    const lease: RecordingLease = { ttlMs: 3_000, acquire: (room) => Promise.resolve(leased.push(room) > 0) };
+    const lease: RecordingLease = { ttlMs: 3_000, acquire: (rooms) => Promise.resolve(rooms.map((room) => leased.push(room) > 0)) };
     const thread = new RecordingThread({
       data: { url: await database.url(), idleMs: 60_000, resumeGraceMs: 0, webhooks: undefined, leaseTtlMs: lease.ttlMs },
       broker,

@@ -11,7 +11,26 @@ export interface RedisRecordingLeaseOptions {
 }
 
 /**
- * Which node records a room: the first to `SET NX PX` the room's lease key, renewed on each of its
+ * Takes or renews each lease key (KEYS) for this node (ARGV[1]) for ARGV[2] ms: 1 where the node holds
+ * it afterwards, 0 where another does. One call for a whole drain's rooms.
+ */
+const ACQUIRE_LEASES = `local held = {}
+for i, key in ipairs(KEYS) do
+  local holder = redis.call('GET', key)
+  if not holder then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+    held[i] = 1
+  elseif holder == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+    held[i] = 1
+  else
+    held[i] = 0
+  end
+end
+return held`;
+
+/**
+ * Which node records a room: the first to take the room's lease key, renewed on each of its
  * recordings. Only an economy: correctness never depends on it (the recorder's cursor row lock makes
  * two writers record each message once), so a lease lost to expiry or a race costs a duplicate read.
  */
@@ -27,12 +46,9 @@ export class RedisRecordingLease implements RecordingLease {
     this.ttlMs = options.ttlMs;
   }
 
-  async acquire(room: string): Promise<boolean> {
-    const key = this.keys.recordingLease(room);
-    const holder = await this.redis.set(key, this.options.node, 'PX', this.ttlMs, 'NX', 'GET');
-    if (holder === null) return true;
-    if (holder !== this.options.node) return false;
-    await this.redis.pexpire(key, this.ttlMs);
-    return true;
+  async acquire(rooms: readonly string[]): Promise<boolean[]> {
+    if (rooms.length === 0) return [];
+    const held = (await this.redis.eval(ACQUIRE_LEASES, rooms.length, ...rooms.map((room) => this.keys.recordingLease(room)), this.options.node, this.ttlMs)) as number[];
+    return held.map((value) => value === 1);
   }
 }
