@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT } from 'jose';
 import { openClient } from './lib/clients.mjs';
-import { cpuSeconds, totalCpu, totalPeakRss, totalRss, writeSyscalls } from './lib/proc.mjs';
+import { cpuSeconds, mainThreadCpuSeconds, totalCpu, totalPeakRss, totalRss, writeSyscalls } from './lib/proc.mjs';
 import { Histogram } from './lib/stats.mjs';
 
 /**
@@ -79,13 +79,14 @@ async function signTokens(secret, count, prefix) {
 /** Window-aligned CPU figures of the servers (in total and per process) and of the generator. */
 function cpuWindow(/** @type {readonly number[]} */ pids) {
   const writes = () => pids.reduce((sum, pid) => sum + (writeSyscalls(pid) ?? 0), 0);
-  const start = { t: now(), server: totalCpu(pids), perProcess: pids.map((pid) => cpuSeconds(pid) ?? 0), own: ownCpu(), writes: writes() };
+  const mainThreads = () => pids.reduce((sum, pid) => sum + (mainThreadCpuSeconds(pid) ?? 0), 0);
+  const start = { t: now(), server: totalCpu(pids), perProcess: pids.map((pid) => cpuSeconds(pid) ?? 0), own: ownCpu(), writes: writes(), mainThreads: mainThreads() };
   return () => {
     const seconds = (now() - start.t) / 1000;
     const server = totalCpu(pids) - start.server;
     const own = ownCpu() - start.own;
     const serverCpuSecByProcess = pids.map((pid, i) => round((cpuSeconds(pid) ?? 0) - (start.perProcess[i] ?? 0)));
-    return { seconds, serverCpuSec: server, serverCpuSecByProcess, serverCpuPct: (100 * server) / seconds, generatorCpuPct: (100 * own) / seconds, serverWriteSyscalls: writes() - start.writes };
+    return { seconds, serverCpuSec: server, serverCpuSecByProcess, serverMainThreadCpuSec: mainThreads() - start.mainThreads, serverCpuPct: (100 * server) / seconds, generatorCpuPct: (100 * own) / seconds, serverWriteSyscalls: writes() - start.writes };
   };
 }
 
@@ -227,6 +228,9 @@ async function roomLoad(job) {
       serverCpuSec: round(window.serverCpuSec),
       serverCpuPct: round(window.serverCpuPct, 1),
       serverCpuUsPerDelivery: round((window.serverCpuSec * 1e6) / Math.max(1, deliveredInWindow), 2),
+      // The servers' main threads alone (Node's event loop; Redis's main thread): what the live path
+      // spends, without worker threads such as the records' recorder.
+      serverMainThreadCpuUsPerDelivery: round((window.serverMainThreadCpuSec * 1e6) / Math.max(1, deliveredInWindow), 2),
       // Every server process's write system calls (Redis's too) per delivery: 1 when each member's frame
       // is its own write; less when frames for one socket are coalesced.
       serverWritesPerDelivery: round(window.serverWriteSyscalls / Math.max(1, deliveredInWindow), 3),

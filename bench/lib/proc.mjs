@@ -31,6 +31,22 @@ export function cpuSeconds(pid) {
 }
 
 /**
+ * CPU seconds of a process's main thread alone (its task whose id is the process id): for Node, the
+ * event loop, without worker threads or libuv's pool; undefined when it is gone.
+ * @param {number} pid
+ * @returns {number | undefined}
+ */
+export function mainThreadCpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Write-type system calls (write, writev, sendmsg…) a process has made so far, from /proc/<pid>/io
  * (`syscw`); undefined when it is gone or the file is unreadable. A count other processes on the machine
  * do not move, unlike CPU time: the before/after figure for write coalescing.

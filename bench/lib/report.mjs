@@ -64,7 +64,7 @@ export function limitOf(s, serverCores) {
 export function steadyTable(rows) {
   return table(
     rows,
-    ['Deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'Lost', 'Server CPU s', 'Server CPU µs/delivery', 'Server writes/delivery', 'Server peak RSS MiB', 'Generator CPU %'],
+    ['Deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'Lost', 'Server CPU s', 'Server CPU µs/delivery', 'Main threads µs/delivery', 'Server writes/delivery', 'Server peak RSS MiB', 'Generator CPU %'],
     (r, b) => [
       withRatio(r.deliveriesPerSec, b?.deliveriesPerSec),
       withRatio(r.p50, b?.p50, 2),
@@ -73,6 +73,7 @@ export function steadyTable(rows) {
       `${num(r.lost)} of ${num(r.expected)}`,
       withRatio(r.serverCpuSec, b?.serverCpuSec, 2),
       withRatio(r.serverCpuUsPerDelivery, b?.serverCpuUsPerDelivery, 2),
+      withRatio(r.serverMainThreadCpuUsPerDelivery, b?.serverMainThreadCpuUsPerDelivery, 2),
       num(r.serverWritesPerDelivery, 2),
       withRatio(mb(r.serverPeakRssBytes), mb(b?.serverPeakRssBytes), 1),
       num(r.generatorCpuPct, 0),
