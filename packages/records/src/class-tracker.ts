@@ -44,6 +44,12 @@ function presenceData(data: unknown): PresenceData | undefined {
   return { userId, name, role, reason: typeof reason === 'string' ? reason : null };
 }
 
+/** How long a room may stay empty before its open class ends: one a first join started, and one a teacher started. */
+export interface IdleLimits {
+  auto: number;
+  started: number;
+}
+
 /** Whether an event moves the class or presence state (the rest only needs the open class's id). */
 export function drivesState(entry: Pick<LogEntry, 'event'>): boolean {
   return entry.event === 'class.start' || entry.event === 'class.end' || entry.event === PRESENCE_EVENTS.join || entry.event === PRESENCE_EVENTS.leave;
@@ -74,15 +80,15 @@ export class RecordingState {
 
   private constructor(
     readonly trx: Transaction<RecordsDatabase>,
-    readonly idleMs: number,
+    readonly idle: IdleLimits,
   ) {}
 
   /**
    * Reads the state of `rooms`, each with the entries it is about to record (in order), given their
    * open classes (read with their cursors).
    */
-  static async load(trx: Transaction<RecordsDatabase>, idleMs: number, rooms: ReadonlyMap<string, readonly LogEntry[]>, open: ReadonlyMap<string, OpenClass>): Promise<RecordingState> {
-    const state = new RecordingState(trx, idleMs);
+  static async load(trx: Transaction<RecordsDatabase>, idle: IdleLimits, rooms: ReadonlyMap<string, readonly LogEntry[]>, open: ReadonlyMap<string, OpenClass>): Promise<RecordingState> {
+    const state = new RecordingState(trx, idle);
     if (rooms.size === 0) return state;
     const names = [...rooms.keys()];
     const openByRoom = new Map<string, ClassState>();
@@ -238,7 +244,7 @@ export class ClassTracker {
     if (member === undefined) return;
     const open = this.open;
     // The room stayed empty long enough: that class ended when the last member left.
-    if (open?.auto === true && open.emptySince !== null && entry.ts - open.emptySince >= this.state.idleMs) this.end(open.emptySince);
+    if (open !== undefined && open.emptySince !== null && entry.ts - open.emptySince >= (open.auto ? this.state.idle.auto : this.state.idle.started)) this.end(open.emptySince);
     this.present().set(member.userId, { name: member.name, role: member.role, since: entry.ts });
     this.state.touchPresence(this.room, member.userId);
     if (this.open === undefined) {

@@ -180,12 +180,13 @@ export class Recorder {
   }
 
   /**
-   * Ends the classes a first join started whose room has stayed empty for `idleMs`, at the time the
-   * last member left. Each room is recorded first, so a rejoin still in the live log keeps its class.
+   * Ends the classes a first join started whose room has stayed empty for `idleMs`, and those a teacher
+   * started whose room has stayed empty for the store's `startedIdleMs` (a day), at the time the last
+   * member left. Each room is recorded first, so a rejoin still in the live log keeps its class.
    */
   async endIdleClasses(idleMs: number): Promise<number> {
     let ended = 0;
-    for (const idle of await this.store.idleClasses(this.now() - idleMs)) {
+    for (const idle of await this.store.idleClasses(this.now() - idleMs, this.now() - this.store.startedIdleMs)) {
       await this.recordRoom(idle.room);
       if (await this.store.endIdleClass(idle.room, idle.id, idle.emptySince, this.now())) ended += 1;
     }

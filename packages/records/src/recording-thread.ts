@@ -15,6 +15,7 @@ export interface RecorderPort {
 export interface RecordingWorkerData {
   url: string;
   idleMs: number;
+  startedIdleMs: number;
   resumeGraceMs: number;
   webhooks: WebhookSettings | undefined;
   /** Whether a recording lease is in use (its `acquire` runs on the main thread). */

@@ -39,7 +39,7 @@ const logger = {
 
 const records = await openRecordsDb({ url: data.url });
 const outbox = data.webhooks && new WebhookOutbox(data.webhooks.endpoints, recordedAttendance(data.resumeGraceMs), () => send({ kind: 'hooked' }));
-const recorder = new Recorder({ store: new RecordsStore(records.db, { idleMs: data.idleMs, hook: outbox }), broker, logger, lease });
+const recorder = new Recorder({ store: new RecordsStore(records.db, { idleMs: data.idleMs, startedIdleMs: data.startedIdleMs, hook: outbox }), broker, logger, lease });
 
 port.on('message', (message: ToWorker) => {
   switch (message.kind) {

@@ -7,7 +7,7 @@ import { createRecordsApi } from './http.js';
 import { Recorder } from './recorder.js';
 import { RecordingThread, type RecorderPort } from './recording-thread.js';
 import { DEFAULT_RESUME_GRACE_MS } from './attendance.js';
-import { DEFAULT_IDLE_MS, RecordsStore } from './store.js';
+import { DEFAULT_IDLE_MS, DEFAULT_STARTED_IDLE_MS, RecordsStore } from './store.js';
 import { WebhookDeadLetters, WebhookOutbox, type AttendanceSummaryFn } from './webhooks.js';
 import { recordedAttendance } from './webhooks-attendance.js';
 import { WEBHOOK_ENV, webhookSettings, type WebhookSettings } from './webhooks-config.js';
@@ -21,6 +21,8 @@ export const RECORDS_ENV = {
   CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES: envFlag.default(false),
   /** A class started by a first join ends once its room has been empty this long. */
   CLASSWIRE_RECORDS_IDLE_SECONDS: envInt(1).default(300),
+  /** A class a teacher started ends once its room has been empty this long (no `class.end` came). */
+  CLASSWIRE_RECORDS_STARTED_IDLE_HOURS: envInt(1).default(24),
   /** In attendance, a drop shorter than this is one presence with an interruption, not two visits. */
   CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS: envInt(0).default(60),
   /** Record in a worker thread (a Postgres server only; PGlite lives in the main thread). */
@@ -40,6 +42,8 @@ export interface RecordsSettings {
   webhooks?: WebhookSettings | undefined;
   /** @default 300 s */
   idleMs?: number | undefined;
+  /** @default 24 h */
+  startedIdleMs?: number | undefined;
   /** @default 60 s */
   resumeGraceMs?: number | undefined;
   /**
@@ -67,6 +71,7 @@ export function recordsSettings(e: z.infer<z.ZodObject<typeof RECORDS_ENV>>): Re
     retentionDays: e.CLASSWIRE_RECORDS_RETENTION_DAYS,
     keepErasedMessages: e.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES,
     idleMs: e.CLASSWIRE_RECORDS_IDLE_SECONDS * 1000,
+    startedIdleMs: e.CLASSWIRE_RECORDS_STARTED_IDLE_HOURS * 3_600_000,
     resumeGraceMs: e.CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS * 1000,
     worker: e.CLASSWIRE_RECORDS_WORKER,
     webhooks,
@@ -129,13 +134,14 @@ export class RecordsService {
       const hooks = settings.webhooks;
       const dispatcher = hooks && new WebhookDispatcher({ db: records.db, logger: deps.logger, ...hooks });
       const outbox = hooks && new WebhookOutbox(hooks.endpoints, deps.attendanceSummary ?? recordedAttendance(resumeGraceMs), () => dispatcher?.wake());
-      const store = new RecordsStore(records.db, { idleMs, hook: outbox });
+      const startedIdleMs = settings.startedIdleMs ?? DEFAULT_STARTED_IDLE_MS;
+      const store = new RecordsStore(records.db, { idleMs, startedIdleMs, hook: outbox });
       this.store = store;
       const inProcess = (): Recorder => new Recorder({ store, broker: deps.broker, logger: deps.logger, lease: deps.lease });
       this.recorder =
         'url' in settings.target && settings.worker !== false && deps.attendanceSummary === undefined
           ? new RecordingThread({
-              data: { url: settings.target.url, idleMs, resumeGraceMs, webhooks: hooks, leaseTtlMs: deps.lease?.ttlMs },
+              data: { url: settings.target.url, idleMs, startedIdleMs, resumeGraceMs, webhooks: hooks, leaseTtlMs: deps.lease?.ttlMs },
               broker: deps.broker,
               lease: deps.lease,
               logger: deps.logger,

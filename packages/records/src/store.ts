@@ -96,6 +96,8 @@ export interface RecordHook {
 export interface RecordsStoreOptions {
   /** How long a room with a class started by a first join may stay empty before that class ends. */
   idleMs?: number | undefined;
+  /** How long a room whose class a teacher started may stay empty before that class ends (no `class.end` came). */
+  startedIdleMs?: number | undefined;
   /** Runs in each recording transaction (the webhook outbox). */
   hook?: RecordHook | undefined;
 }
@@ -150,9 +152,17 @@ const INSERT_CHUNK = 500;
 /** How long a room with a class started by a first join may stay empty before that class ends. */
 export const DEFAULT_IDLE_MS = 5 * 60 * 1000;
 
+/**
+ * How long a room may stay empty before a class a teacher started ends without `class.end`: a teacher
+ * who forgets to end a class would otherwise leave it open for ever (and every later lesson in the room
+ * inside it).
+ */
+export const DEFAULT_STARTED_IDLE_MS = 24 * 60 * 60 * 1000;
+
 /** The recorder's writes and the API's reads; the only SQL of the package (with `attendance.ts`). */
 export class RecordsStore {
   private readonly idleMs: number;
+  readonly startedIdleMs: number;
   private readonly hook: RecordHook | undefined;
 
   constructor(
@@ -160,6 +170,7 @@ export class RecordsStore {
     options: RecordsStoreOptions = {},
   ) {
     this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
+    this.startedIdleMs = options.startedIdleMs ?? DEFAULT_STARTED_IDLE_MS;
     this.hook = options.hook;
   }
 
@@ -244,7 +255,7 @@ export class RecordsStore {
       }
       const openClasses = new Map<string, OpenClass>();
       for (const row of current.rows) if (row.class_id !== null) openClasses.set(row.room, { id: row.class_id, auto: row.auto!, emptySince: row.empty_since });
-      const state = await RecordingState.load(trx, this.idleMs, fresh, openClasses);
+      const state = await RecordingState.load(trx, { auto: this.idleMs, started: this.startedIdleMs }, fresh, openClasses);
       const recorded: RecordedEntry[] = [];
       for (const { room, epoch } of logs) {
         const tracker = fresh.has(room) ? state.tracker(room) : undefined;
@@ -323,13 +334,18 @@ export class RecordsStore {
   }
 
   /** Classes a first join started whose room has been empty since before `emptyBefore`. */
-  async idleClasses(emptyBefore: number): Promise<{ id: number; room: string; emptySince: number }[]> {
+  /** Open classes whose room has been empty since before `emptyBefore` (a first join's) or `startedEmptyBefore` (a teacher's). */
+  async idleClasses(emptyBefore: number, startedEmptyBefore: number): Promise<{ id: number; room: string; emptySince: number }[]> {
     const rows = await this.db
       .selectFrom('classes')
       .select(['id', 'room', 'empty_since'])
       .where('ended_at', 'is', null)
-      .where('auto', '=', true)
-      .where('empty_since', '<=', emptyBefore)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('auto', '=', true), eb('empty_since', '<=', emptyBefore)]),
+          eb.and([eb('auto', '=', false), eb('empty_since', '<=', startedEmptyBefore)]),
+        ]),
+      )
       .execute();
     return rows.map((row) => ({ id: row.id, room: row.room, emptySince: row.empty_since! }));
   }

@@ -137,6 +137,38 @@ describe.each(BACKENDS)('attendance on $name', ({ open }) => {
     expect(first!.attendees[0]).toMatchObject({ minutes: 26, interruptions: 0, intervals: [{ from: T0, to: T0 + 5 * MINUTE }, { from: T0 + 9 * MINUTE, to: T0 + 30 * MINUTE }] });
   });
 
+  it('a started class nobody ended ends at its last leave once the room has been empty a day; a join after that starts the next', async () => {
+    const DAY = 24 * 60;
+    const s = new Scenario('att-forgotten');
+    const recorder = recorderOf(s);
+    await s.at(0).join(teacher);
+    await s.at(1).publish('class.start', teacher);
+    await s.at(50).leave(teacher, 'left');
+    await recorder.recordRoom(s.room);
+    s.at(50 + DAY - 1);
+    await recorder.endIdleClasses(IDLE_MS);
+    expect(await store.roomsWithOpenClasses()).toContain(s.room);
+    s.at(50 + DAY);
+    await recorder.endIdleClasses(IDLE_MS);
+    expect(await store.roomsWithOpenClasses()).not.toContain(s.room);
+    // The next day's lesson, started again and again forgotten; the join comes before any sweep.
+    await s.at(2 * DAY).join(teacher);
+    await s.at(2 * DAY + 1).publish('class.start', teacher);
+    await s.at(2 * DAY + 40).leave(teacher, 'left');
+    await recorder.recordRoom(s.room);
+    await s.at(3 * DAY + 41).join(ada);
+    await recorder.recordRoom(s.room);
+
+    const classes = (await store.listClasses({ room: s.room, limit: 10 })).reverse();
+    expect(classes.map((c) => [c.auto, (c.started_at - T0) / MINUTE, c.ended_at === null ? null : (c.ended_at - T0) / MINUTE])).toEqual([
+      [true, 0, 1],
+      [false, 1, 50],
+      [true, 2 * DAY, 2 * DAY + 1],
+      [false, 2 * DAY + 1, 2 * DAY + 40],
+      [true, 3 * DAY + 41, null],
+    ]);
+  });
+
   it('class.start rules: it closes the class a first join opened, counts who is present, and only class.end ends it', async () => {
     const s = new Scenario('att-explicit');
     const recorder = recorderOf(s);

@@ -21,7 +21,7 @@ describe('the recording thread', () => {
     const leased: string[] = [];
     const lease: RecordingLease = { ttlMs: 3_000, acquire: (rooms) => Promise.resolve(rooms.map((room) => leased.push(room) > 0)) };
     const thread = new RecordingThread({
-      data: { url: await database.url(), idleMs: 60_000, resumeGraceMs: 0, webhooks: undefined, leaseTtlMs: lease.ttlMs },
+      data: { url: await database.url(), idleMs: 60_000, startedIdleMs: 60_000, resumeGraceMs: 0, webhooks: undefined, leaseTtlMs: lease.ttlMs },
       broker,
       lease,
       logger: silent,
@@ -53,7 +53,7 @@ describe('the recording thread', () => {
     const lost = new Promise<readonly string[]>((resolve) => (handedBack = resolve));
     const errors: string[] = [];
     const thread = new RecordingThread({
-      data: { url: 'postgres://postgres@127.0.0.1:1/nowhere', idleMs: 60_000, resumeGraceMs: 0, webhooks: undefined, leaseTtlMs: undefined },
+      data: { url: 'postgres://postgres@127.0.0.1:1/nowhere', idleMs: 60_000, startedIdleMs: 60_000, resumeGraceMs: 0, webhooks: undefined, leaseTtlMs: undefined },
       broker,
       lease: undefined,
       logger: { warn: () => undefined, error: (_details, message) => errors.push(message) },
