@@ -67,7 +67,6 @@ interface QueuedAppend {
   reject(error: unknown): void;
 }
 
-const DEFAULT_MAX_BATCH = 64;
 const DEFAULT_MAX_BATCH_BYTES = 256 * 1024;
 
 /**
@@ -132,7 +131,7 @@ export class RedisRoomLog {
     this.now = options.now ?? Date.now;
     this.waitReplicas = options.waitReplicas ?? DEFAULTS.redisWaitReplicas;
     this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULTS.redisWaitTimeoutMs;
-    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    this.maxBatch = options.maxBatch ?? DEFAULTS.redisAppendBatch;
     this.maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     if (!Number.isSafeInteger(this.maxMessages) || this.maxMessages < 1) throw new Error('maxMessages must be at least 1');
     for (const [name, value] of [
