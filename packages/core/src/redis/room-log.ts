@@ -156,7 +156,8 @@ export class RedisRoomLog {
    * Sequences and stores a message (and publishes it, with `pubsub`); see `Broker.publish`. Appends made in
    * the same event-loop turn reach Redis in one script call (`maxBatch`), each with its own answer.
    */
-  append(room: string, body: string, options: PublishOptions = {}): Promise<PublishResult> {
+  // async: anything thrown while preparing (e.g. by encodeEffects) rejects, as before batching.
+  async append(room: string, body: string, options: PublishOptions = {}): Promise<PublishResult> {
     const { dedupKey, effects } = options;
     const keys = [this.keys.roomMeta(room), this.keys.roomStream(room), this.keys.roomDedup(room, dedupKey ?? '')];
     const encodedEffects = effects === undefined ? '' : encodeEffects(effects, keys, (name) => this.keys.roomState(room, name));
