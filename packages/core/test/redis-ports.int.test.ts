@@ -253,6 +253,170 @@ describe('RedisRoomLog on Redis', () => {
   });
 });
 
+describe('RedisRoomLog batching the appends of one turn', () => {
+  let own: RedisProcess;
+  let client: Redis;
+
+  beforeAll(async () => {
+    // A server of its own: the tests count its script calls.
+    own = await RedisProcess.start();
+    client = own.client();
+  });
+
+  afterAll(async () => {
+    await own?.stop();
+  });
+
+  /** Runs `work` and returns how many times each script command ran meanwhile. */
+  async function scriptCalls(work: () => Promise<unknown>): Promise<{ evalsha: number; wait: number }> {
+    await client.config('RESETSTAT');
+    await work();
+    const stats = await client.info('commandstats');
+    const calls = (command: string) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    return { evalsha: calls('evalsha') + calls('eval'), wait: calls('wait') };
+  }
+
+  it('sends the appends of one turn, to any rooms, in one script call; each gets its own seq, in order per room', async () => {
+    const log = new RedisRoomLog(client);
+    const rooms = [unique('batch-a'), unique('batch-b'), unique('batch-c')];
+    const subscriber = own.client();
+    const received: { room: string; seq: number; frame: string }[] = [];
+    subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
+      const publication = decodeRoomPublication(payload);
+      if (publication.kind === 'message') received.push({ room: channel.toString().slice(keys.roomChannel('').length), seq: publication.seq, frame: publication.frame.toString() });
+    });
+    await subscriber.subscribe(...rooms.map((room) => keys.roomChannel(room)));
+    let results: Awaited<ReturnType<RedisRoomLog['append']>>[] = [];
+    const calls = await scriptCalls(async () => {
+      results = await Promise.all(Array.from({ length: 12 }, (_, i) => log.append(rooms[i % 3]!, body(`m${i}`))));
+    });
+    expect(calls.evalsha).toBe(1);
+    expect(results.map((r) => r.seq)).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]);
+    await waitFor('12 publications', () => Promise.resolve(received.length >= 12), 5000);
+    for (const [index, room] of rooms.entries()) {
+      const stored = await log.read(room, 0);
+      expect(stored.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+      // Stored and published frames are those of the messages appended to that room, in append order.
+      expect(stored.messages.map((m) => /"text":"(m\d+)"/.exec(m.frame)?.[1])).toEqual([0, 1, 2, 3].map((k) => `m${index + 3 * k}`));
+      expect(received.filter((p) => p.room === room).map((p) => p.frame)).toEqual(stored.messages.map((m) => m.frame));
+      expect(results.filter((_, i) => i % 3 === index).every((r) => r.epoch === stored.epoch)).toBe(true);
+    }
+  });
+
+  it('deduplicates within a batch: the same publish id twice in one turn stores one message', async () => {
+    const log = new RedisRoomLog(client);
+    const room = unique('batch-dedup');
+    const [first, retry, conflicting] = await Promise.all([
+      log.append(room, body('hello', 'p'), { dedupKey: 'u1:p' }),
+      log.append(room, body('hello', 'p'), { dedupKey: 'u1:p' }),
+      log.append(room, body('other', 'p'), { dedupKey: 'u1:p' }),
+    ]);
+    expect(first).toMatchObject({ seq: 1, duplicate: false, conflict: false });
+    expect(retry).toMatchObject({ seq: 1, ts: first!.ts, duplicate: true, conflict: false });
+    expect(conflicting).toMatchObject({ seq: 1, duplicate: true, conflict: true });
+    expect((await log.read(room, 0)).seq).toBe(1);
+  });
+
+  it('applies each message\'s state effects to its own room\'s keys, and a failed guard only fails its message', async () => {
+    const log = new RedisRoomLog(client);
+    const [a, b] = [unique('batch-state-a'), unique('batch-state-b')];
+    const results = await Promise.all([
+      log.append(a, body('a1'), { effects: { ops: [{ op: 'set', collection: 'control', field: 'v', value: 'a' }] } }),
+      log.append(b, body('b1'), {
+        effects: { ops: [{ op: 'set', collection: 'chat', field: 'x', value: '1' }, { op: 'set', collection: 'control', field: 'v', value: 'b' }] },
+      }),
+      log.append(a, body('a2'), {
+        effects: { guards: [{ collection: 'control', field: 'v', value: 'not a' }], ops: [{ op: 'set', collection: 'control', field: 'v', value: 'lost' }] },
+      }),
+      log.append(b, body('b2'), { effects: { guards: [{ collection: 'control', field: 'v', value: 'b' }], ops: [{ op: 'add', collection: 'chat', field: 'n', by: 2 }] } }),
+    ]);
+    expect(results.map((r) => [r.seq, r.staleGuard])).toEqual([
+      [1, undefined],
+      [1, undefined],
+      [0, 0],
+      [2, undefined],
+    ]);
+    expect((await log.readState(a, { control: 'all', chat: 'all' })).collections).toEqual({ control: { v: 'a' }, chat: {} });
+    expect((await log.readState(b, { control: 'all', chat: 'all' })).collections).toEqual({ control: { v: 'b' }, chat: { x: '1', n: '2' } });
+    expect((await log.read(a, 0)).seq).toBe(1);
+  });
+
+  it('a failing message fails alone: the others of its batch are stored and answered', async () => {
+    const log = new RedisRoomLog(client);
+    const [good, bad] = [unique('batch-good'), unique('batch-bad')];
+    await client.set(keys.roomMeta(bad), 'not a hash');
+    const [before, failed, after] = await Promise.allSettled([log.append(good, body('1')), log.append(bad, body('x')), log.append(good, body('2'))]);
+    expect(before).toMatchObject({ status: 'fulfilled', value: { seq: 1 } });
+    expect(after).toMatchObject({ status: 'fulfilled', value: { seq: 2 } });
+    expect(failed.status).toBe('rejected');
+    const error = (failed as PromiseRejectedResult).reason as Error;
+    expect(error).not.toBeInstanceOf(StoreUnavailableError);
+    expect(error.message).toMatch(/WRONGTYPE/);
+    expect((await log.read(good, 0)).messages.map((m) => m.seq)).toEqual([1, 2]);
+  });
+
+  it('a reply error that means "not now" (OOM) fails its message as StoreUnavailableError', async () => {
+    const log = new RedisRoomLog(client);
+    const room = unique('batch-oom');
+    await log.append(room, body('first'));
+    await client.config('SET', 'maxmemory', '1');
+    try {
+      const settled = await Promise.allSettled([log.append(room, body('a')), log.append(room, body('b'))]);
+      for (const outcome of settled) {
+        expect(outcome.status).toBe('rejected');
+        expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
+      }
+    } finally {
+      await client.config('SET', 'maxmemory', '0');
+    }
+    expect((await log.read(room, 0)).seq).toBe(1);
+  });
+
+  it('bounds a batch by count and by bytes; maxBatch 1 sends each append on its own', async () => {
+    const room = unique('batch-bounds');
+    const appendAll = (log: RedisRoomLog, bodies: string[]) => () => Promise.all(bodies.map((b) => log.append(room, b)));
+    const byCount = new RedisRoomLog(client, { maxBatch: 3 });
+    expect((await scriptCalls(appendAll(byCount, Array.from({ length: 7 }, (_, i) => body(`c${i}`))))).evalsha).toBe(3);
+    const byBytes = new RedisRoomLog(client, { maxBatchBytes: 2500 });
+    expect((await scriptCalls(appendAll(byBytes, Array.from({ length: 6 }, () => body('y'.repeat(1000)))))).evalsha).toBe(3);
+    const single = new RedisRoomLog(client, { maxBatch: 1 });
+    expect((await scriptCalls(appendAll(single, Array.from({ length: 4 }, (_, i) => body(`s${i}`))))).evalsha).toBe(4);
+    expect((await byCount.read(room, 0)).messages.map((m) => m.seq)).toEqual(Array.from({ length: 17 }, (_, i) => i + 1));
+  });
+
+  it('rejects invalid batch bounds', () => {
+    expect(() => new RedisRoomLog(client, { maxBatch: 0 })).toThrow(/maxBatch/);
+    expect(() => new RedisRoomLog(client, { maxBatch: 1.5 })).toThrow(/maxBatch/);
+    expect(() => new RedisRoomLog(client, { maxBatchBytes: -1 })).toThrow(/maxBatchBytes/);
+  });
+
+  it('with WAIT, the appends of a batch share one WAIT; without a replica each fails as unavailable, yet is stored', async () => {
+    const log = new RedisRoomLog(client, { waitReplicas: 1, waitTimeoutMs: 200 });
+    const room = unique('batch-wait');
+    let settled: PromiseSettledResult<unknown>[] = [];
+    const calls = await scriptCalls(async () => {
+      settled = await Promise.allSettled([log.append(room, body('1')), log.append(room, body('2')), log.append(room, body('3'))]);
+    });
+    expect(calls).toEqual({ evalsha: 1, wait: 1 });
+    for (const outcome of settled) expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
+    expect((await log.read(room, 0)).seq).toBe(3);
+  });
+
+  it('a killed server fails every append of a batch as StoreUnavailableError', async () => {
+    const doomed = await RedisProcess.start();
+    try {
+      const log = new RedisRoomLog(doomed.client({ commandTimeout: 500, maxRetriesPerRequest: 1 }));
+      const room = unique('batch-doomed');
+      expect((await log.append(room, body('before'))).seq).toBe(1);
+      await doomed.kill();
+      const settled = await Promise.allSettled([log.append(room, body('a')), log.append(unique('batch-doomed'), body('b'))]);
+      for (const outcome of settled) expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      await doomed.stop();
+    }
+  });
+});
+
 describe('RedisRoomLog with WAIT', () => {
   let primary: RedisProcess;
   let replica: RedisProcess | undefined;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeRoomPublication, encodeEffects, encodeUnsequencedPublication } from '../src/redis/wire.js';
+import { composeMessageFrame } from '@classwire/protocol';
+import { decodeRoomPublication, encodeEffects, encodeUnsequencedPublication, messageTimestamp } from '../src/redis/wire.js';
 
 describe('room channel wire', () => {
   it('decodes an unsequenced frame as the broker encodes it, with and without except', () => {
@@ -19,6 +20,23 @@ describe('room channel wire', () => {
   it('refuses a malformed payload', () => {
     expect(() => decodeRoomPublication(Buffer.from('no newline'))).toThrow();
     expect(() => decodeRoomPublication(Buffer.from('epoch\nnot-a-seq\n{}'))).toThrow();
+    for (const seq of ['', '0', '-1', '1.5', ' 7', '1e3', '0x10', '1234567890123456']) {
+      expect(() => decodeRoomPublication(Buffer.from(`epoch\n${seq}\n{}`)), seq).toThrow('malformed room publication');
+    }
+    expect(() => decodeRoomPublication(Buffer.from('epoch\n7'))).toThrow('malformed room publication');
+    expect(decodeRoomPublication(Buffer.from('epoch\n999999999999999\n{}'))).toMatchObject({ seq: 999_999_999_999_999 });
+  });
+
+  it('reads the ts of a composed frame from its header, whatever the room name and body hold', () => {
+    const body = '"event":"chat.message","data":{"text":",\\"ts\\":1"},"from":{"userId":"u"}}';
+    for (const room of ['r', 'a,"ts":5', 'ünïcode ,"ts":', 'x'.repeat(300)]) {
+      expect(messageTimestamp(Buffer.from(composeMessageFrame(room, 3, 1_733_000_000_123, body))), room).toBe(1_733_000_000_123);
+    }
+    expect(messageTimestamp(Buffer.from('{"type":"message","seq":1}'))).toBeUndefined();
+    expect(messageTimestamp(Buffer.from('{"type":"message","seq":1,"ts":,"x":1}'))).toBeUndefined();
+    expect(messageTimestamp(Buffer.from('{"type":"message","seq":1,"ts":12a,"x":1}'))).toBeUndefined();
+    // A frame whose header would be longer than any room name makes it: not looked for further.
+    expect(messageTimestamp(Buffer.from(`{"room":"${'y'.repeat(600)}","ts":5,`))).toBeUndefined();
   });
 });
 

@@ -94,6 +94,7 @@ export async function createCluster(
     prefix: keys.prefix,
     waitReplicas: settings.waitReplicas,
     waitTimeoutMs: settings.waitTimeoutMs,
+    maxBatch: settings.appendBatch,
   });
   // Caches this node's own connection records: the per-frame lookup then costs no round trip.
   const registry = new RedisRegistry(redis, { prefix: keys.prefix, localNode: nodeId });

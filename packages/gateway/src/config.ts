@@ -36,6 +36,7 @@ const env = z.object({
   CLASSWIRE_REDIS_SENTINELS: envList.optional(),
   CLASSWIRE_REDIS_MASTER_NAME: z.string().min(1).default('mymaster'),
   CLASSWIRE_NODE_TTL_MS: envInt(300).default(15_000),
+  CLASSWIRE_REDIS_APPEND_BATCH: envInt(1).max(1000).default(DEFAULTS.redisAppendBatch),
   CLASSWIRE_TRUSTED_PROXIES: envList.default([]),
   CLASSWIRE_OTEL_ENABLED: envFlag.default(false),
 });
@@ -103,6 +104,8 @@ export interface GatewayConfig {
         waitTimeoutMs: number;
         commandTimeoutMs: number;
         nodeTtlMs: number;
+        /** Most appends per Redis script call (`RedisRoomLog` `maxBatch`). */
+        appendBatch: number;
       }
     | undefined;
 }
@@ -172,6 +175,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           waitTimeoutMs: e.CLASSWIRE_REDIS_WAIT_TIMEOUT_MS,
           commandTimeoutMs: e.CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS,
           nodeTtlMs: e.CLASSWIRE_NODE_TTL_MS,
+          appendBatch: e.CLASSWIRE_REDIS_APPEND_BATCH,
         };
   return {
     redis,

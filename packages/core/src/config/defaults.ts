@@ -68,6 +68,8 @@ export const DEFAULTS = {
   redisCommandTimeoutMs: 2000,
   redisWaitReplicas: 0,
   redisWaitTimeoutMs: 1000,
+  /** Most appends one Redis script call carries (a node's appends of one event-loop turn); 1: one call each. */
+  redisAppendBatch: 64,
   /**
    * A draining gateway closes its sockets spread over this window, and tells each client to wait its
    * offset before reconnecting, so a node's population does not land on the others at once.

@@ -13,7 +13,6 @@ import {
   type StateQuery,
   type StateRead,
 } from '../ports.js';
-import { roomOfChannel } from './keys.js';
 import type { RedisRoomLog } from './room-log.js';
 import { decodeRoomPublication, encodeUnsequencedPublication, messageTimestamp } from './wire.js';
 
@@ -65,6 +64,8 @@ export class RedisBroker implements Broker {
   private readonly events: RedisBrokerEvents | undefined;
   private readonly trackers = new Map<string, RoomTracker>();
   private readonly subscribing = new Map<string, Promise<void>>();
+  /** What every room channel's name starts with (`roomChannel('')`), built once rather than per message. */
+  private readonly roomChannelPrefix: string;
 
   constructor(options: RedisBrokerOptions) {
     this.log = options.log;
@@ -73,6 +74,7 @@ export class RedisBroker implements Broker {
     this.delivery = options.delivery;
     this.logger = options.logger ?? silentLogger;
     this.events = options.events;
+    this.roomChannelPrefix = this.log.keys.roomChannel('');
     // Buffers: a room's frame goes from the pub/sub payload to the sockets without being decoded.
     this.subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.onMessage(channel.toString(), payload));
   }
@@ -143,8 +145,8 @@ export class RedisBroker implements Broker {
   }
 
   private onMessage(channel: string, payload: Buffer): void {
-    const room = roomOfChannel(this.log.keys, channel);
-    if (room === undefined) return;
+    if (!channel.startsWith(this.roomChannelPrefix)) return;
+    const room = channel.slice(this.roomChannelPrefix.length);
     try {
       const publication = decodeRoomPublication(payload);
       if (publication.kind === 'unsequenced') {

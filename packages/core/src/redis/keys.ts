@@ -86,9 +86,3 @@ export function redisKeys(prefix = 'cw'): RedisKeys {
     nodeChannel: (node) => `${prefix}:nodech:${node}`,
   };
 }
-
-/** The room a `roomChannel` name belongs to, or undefined for any other channel. */
-export function roomOfChannel(keys: RedisKeys, channel: string): string | undefined {
-  const prefix = keys.roomChannel('');
-  return channel.startsWith(prefix) ? channel.slice(prefix.length) : undefined;
-}

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setImmediate } from 'node:timers';
 import type { Redis } from 'ioredis';
 import { composeMessageFrame } from '@classwire/protocol';
 import { newEpoch } from '../memory/room-log.js';
@@ -14,7 +15,7 @@ import {
   type StoredMessage,
 } from '../ports.js';
 import { redisKeys, type RedisKeys } from './keys.js';
-import { asString, asStrings, guarded, withScripts, type ScriptCommands } from './scripts.js';
+import { asString, asStrings, guarded, storeError, withScripts, type ScriptCommands } from './scripts.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { encodeEffects } from './wire.js';
 
@@ -46,6 +47,49 @@ export interface RedisRoomLogOptions {
   waitReplicas?: number;
   /** @default 1000 */
   waitTimeoutMs?: number;
+  /**
+   * Most appends sent to Redis in one script call. The appends made in one event-loop turn (any rooms) go
+   * in one call of append-batch.lua, which pays the call's fixed cost once; 1 sends each append on its
+   * own, at once. @default 64
+   */
+  maxBatch?: number;
+  /** Most bytes (bodies, effects and keys, in UTF-16 units) in one batched call. @default 262_144 */
+  maxBatchBytes?: number;
+}
+
+/** An append waiting for its turn's script call. */
+interface QueuedAppend {
+  keys: string[];
+  /** append.lua's ARGV after the log's four limits: room_json, body, ts, epoch candidate, channel, effects, deduplicate, body hash. */
+  values: string[];
+  bytes: number;
+  resolve(result: PublishResult): void;
+  reject(error: unknown): void;
+}
+
+const DEFAULT_MAX_BATCH_BYTES = 256 * 1024;
+
+/**
+ * One append's reply, from append.lua or an element of append-batch.lua's: its result, or its error
+ * (`['!', message]`, a reply error as Redis reports it, so storeError maps it as it maps a script's).
+ */
+function appendResult(reply: unknown): PublishResult {
+  const values = asStrings(reply);
+  if (values[0] === '!') {
+    const error = new Error(values[1] ?? 'append failed');
+    error.name = 'ReplyError';
+    throw error;
+  }
+  const [seq, ts, epoch, duplicate, conflict, stale] = values;
+  const result: PublishResult = {
+    seq: Number(seq),
+    ts: Number(ts),
+    epoch: epoch!,
+    duplicate: duplicate === '1',
+    conflict: conflict === '1',
+  };
+  if (stale !== '0') result.staleGuard = Number(stale) - 1;
+  return result;
 }
 
 /** Most entries a single resume replays; a longer gap is reported `recovered:false`. */
@@ -68,6 +112,13 @@ export class RedisRoomLog {
   private readonly now: () => number;
   private readonly waitReplicas: number;
   private readonly waitTimeoutMs: number;
+  private readonly maxBatch: number;
+  private readonly maxBatchBytes: number;
+  /** append.lua's first four values, the same for every append of this log. */
+  private readonly limits: string[];
+  private queue: QueuedAppend[] = [];
+  private queuedBytes = 0;
+  private flushScheduled = false;
 
   constructor(redis: Redis, options: RedisRoomLogOptions = {}) {
     this.redis = withScripts(redis);
@@ -80,56 +131,127 @@ export class RedisRoomLog {
     this.now = options.now ?? Date.now;
     this.waitReplicas = options.waitReplicas ?? DEFAULTS.redisWaitReplicas;
     this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULTS.redisWaitTimeoutMs;
+    this.maxBatch = options.maxBatch ?? DEFAULTS.redisAppendBatch;
+    this.maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     if (!Number.isSafeInteger(this.maxMessages) || this.maxMessages < 1) throw new Error('maxMessages must be at least 1');
     for (const [name, value] of [
       ['maxAgeMs', this.maxAgeMs],
       ['metaTtlMs', this.metaTtlMs],
       ['dedupTtlMs', this.dedupTtlMs],
+      ['maxBatch', this.maxBatch],
+      ['maxBatchBytes', this.maxBatchBytes],
     ] as const) {
       if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
     }
+    this.limits = [
+      String(this.maxMessages),
+      String(this.maxAgeMs),
+      // The stream must outlive its youngest message, and the meta at least as long as the stream.
+      String(Math.max(this.metaTtlMs, this.maxAgeMs)),
+      String(this.dedupTtlMs),
+    ];
   }
 
-  /** Sequences and stores a message (and publishes it, with `pubsub`); see `Broker.publish`. */
+  /**
+   * Sequences and stores a message (and publishes it, with `pubsub`); see `Broker.publish`. Appends made in
+   * the same event-loop turn reach Redis in one script call (`maxBatch`), each with its own answer.
+   */
+  // async: anything thrown while preparing (e.g. by encodeEffects) rejects, as before batching.
   async append(room: string, body: string, options: PublishOptions = {}): Promise<PublishResult> {
     const { dedupKey, effects } = options;
-    const ts = this.now();
     const keys = [this.keys.roomMeta(room), this.keys.roomStream(room), this.keys.roomDedup(room, dedupKey ?? '')];
     const encodedEffects = effects === undefined ? '' : encodeEffects(effects, keys, (name) => this.keys.roomState(room, name));
-    const reply = await guarded('append', () =>
-      this.redis.classwireRoomAppend(
-        keys.length,
-        ...keys,
-        JSON.stringify(room),
-        body,
-        String(ts),
-        newEpoch(),
-        this.maxMessages,
-        this.maxAgeMs,
-        // The stream must outlive its youngest message, and the meta at least as long as the stream.
-        Math.max(this.metaTtlMs, this.maxAgeMs),
-        this.dedupTtlMs,
-        this.pubsub ? this.keys.roomChannel(room) : '',
-        encodedEffects,
-        dedupKey === undefined ? '0' : '1',
-        // Hashed here rather than in the script: Redis's one thread serves every node.
-        dedupKey === undefined ? '' : createHash('sha1').update(body).digest('hex'),
-      ),
-    );
-    const [seq, storedTs, epoch, duplicate, conflict, stale] = asStrings(reply);
-    const result: PublishResult = {
-      seq: Number(seq),
-      ts: Number(storedTs),
-      epoch: epoch!,
-      duplicate: duplicate === '1',
-      conflict: conflict === '1',
-    };
-    if (stale !== '0') {
-      result.staleGuard = Number(stale) - 1;
-      return result;
+    const roomJson = JSON.stringify(room);
+    const values = [
+      roomJson,
+      body,
+      String(this.now()),
+      newEpoch(),
+      this.pubsub ? this.keys.roomChannel(room) : '',
+      encodedEffects,
+      dedupKey === undefined ? '0' : '1',
+      // Hashed here rather than in the script: Redis's one thread serves every node.
+      dedupKey === undefined ? '' : createHash('sha1').update(body).digest('hex'),
+    ];
+    let bytes = body.length + encodedEffects.length + roomJson.length * 2;
+    for (const key of keys) bytes += key.length;
+    return new Promise<PublishResult>((resolve, reject) => {
+      const queued: QueuedAppend = { keys, values, bytes, resolve, reject };
+      if (this.maxBatch === 1) {
+        void this.send([queued]);
+        return;
+      }
+      // A batch never grows past its bounds: what is queued leaves first, in order.
+      if (this.queue.length > 0 && this.queuedBytes + bytes > this.maxBatchBytes) this.flush();
+      this.queue.push(queued);
+      this.queuedBytes += bytes;
+      if (this.queue.length >= this.maxBatch) {
+        this.flush();
+      } else if (!this.flushScheduled) {
+        // setImmediate, not a microtask: it runs after every socket read of this turn has been handled.
+        this.flushScheduled = true;
+        setImmediate(this.flushTurn);
+      }
+    });
+  }
+
+  private readonly flushTurn = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  private flush(): void {
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    void this.send(batch);
+  }
+
+  /**
+   * One script call for `batch` (append.lua for one append, append-batch.lua for more; commands on one
+   * connection run in the order sent, so rooms keep their append order across calls), then each append's
+   * answer: a failed call fails every append of it, a failed append only itself. The appends that must be
+   * acknowledged by replicas share one WAIT.
+   */
+  private async send(batch: QueuedAppend[]): Promise<void> {
+    let replies: unknown[];
+    try {
+      if (batch.length === 1) {
+        const { keys, values } = batch[0]!;
+        replies = [await this.redis.classwireRoomAppend(keys.length, ...keys, ...this.limits, ...values)];
+      } else {
+        const keys: string[] = [];
+        const args: string[] = [...this.limits, String(batch.length)];
+        for (const queued of batch) {
+          keys.push(...queued.keys);
+          args.push(String(queued.keys.length), ...queued.values);
+        }
+        const reply = await this.redis.classwireRoomAppendBatch(keys.length, ...keys, ...args);
+        if (!Array.isArray(reply) || reply.length !== batch.length) throw new TypeError('unexpected append-batch reply');
+        replies = reply;
+      }
+    } catch (error) {
+      const mapped = storeError(error, 'append');
+      for (const queued of batch) queued.reject(mapped);
+      return;
     }
-    if (this.waitReplicas > 0 && !result.conflict) await this.waitForReplicas();
-    return result;
+    let replicated: Promise<void> | undefined;
+    batch.forEach((queued, i) => {
+      let result: PublishResult;
+      try {
+        result = appendResult(replies[i]);
+      } catch (error) {
+        queued.reject(storeError(error, 'append'));
+        return;
+      }
+      if (this.waitReplicas > 0 && result.staleGuard === undefined && !result.conflict) {
+        replicated ??= this.waitForReplicas();
+        replicated.then(() => queued.resolve(result), queued.reject);
+      } else {
+        queued.resolve(result);
+      }
+    });
   }
 
   async updateState(room: string, effects: StateEffects): Promise<number | undefined> {

@@ -12,10 +12,12 @@ function lua(name: string): string {
 
 const roomCommon = lua('room-common');
 const stateCommon = lua('state-common');
+const appendCommon = lua('append-common');
 
 /** Script sources by ioredis command name. Names are namespaced: the client may be shared. */
 const SCRIPTS = {
-  classwireRoomAppend: `${roomCommon}\n${stateCommon}\n${lua('append')}`,
+  classwireRoomAppend: `${roomCommon}\n${stateCommon}\n${appendCommon}\n${lua('append')}`,
+  classwireRoomAppendBatch: `${roomCommon}\n${stateCommon}\n${appendCommon}\n${lua('append-batch')}`,
   classwireRoomRead: `${roomCommon}\n${lua('read')}`,
   classwireStateUpdate: `${roomCommon}\n${stateCommon}\n${lua('state-update')}`,
   classwireStateRead: `${roomCommon}\n${lua('state-read')}`,

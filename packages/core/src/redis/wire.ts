@@ -39,26 +39,43 @@ export function decodeRoomPublication(payload: Buffer): RoomPublication {
     return { kind: 'unsequenced', except: except === '' ? undefined : except, frame: payload.subarray(first + 1) };
   }
   const second = payload.indexOf(NEWLINE, first + 1);
-  const seq = second < 0 ? NaN : Number(payload.toString('latin1', first + 1, second));
-  if (!Number.isSafeInteger(seq) || seq < 1) throw new Error('malformed room publication');
+  const seq = second < 0 ? undefined : decimalAt(payload, first + 1, second);
+  if (seq === undefined || seq < 1) throw new Error('malformed room publication');
   return { kind: 'message', epoch: payload.toString('utf8', 0, first), seq, frame: payload.subarray(second + 1) };
+}
+
+/**
+ * The decimal number of the ASCII digits in `bytes` from `start` to `end` (exclusive), or undefined unless
+ * they are 1 to 15 digits. Read from the bytes: decoding them to a string first would allocate per message.
+ */
+function decimalAt(bytes: Buffer, start: number, end: number): number | undefined {
+  if (end <= start || end - start > 15) return undefined;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const digit = bytes[i]! - 0x30;
+    if (digit < 0 || digit > 9) return undefined;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 /** Bytes of a message frame that hold its header: the room name is at most a few hundred bytes long. */
 const FRAME_HEADER_BYTES = 512;
 const TS_FIELD = Buffer.from(',"ts":');
+const COMMA = 0x2c;
 
 /**
  * The `ts` of a composed message frame (`composeMessageFrame`), read from its header without parsing
- * the payload. The first `,"ts":` is the header's: inside the room's JSON string every quote is escaped.
+ * the payload. The first `,"ts":` is the header's: inside the room's JSON string every quote is escaped,
+ * and the body follows the header.
  */
 export function messageTimestamp(frame: Buffer): number | undefined {
-  const header = frame.subarray(0, FRAME_HEADER_BYTES);
-  const start = header.indexOf(TS_FIELD);
-  if (start < 0) return undefined;
-  const end = header.indexOf(0x2c, start + TS_FIELD.length);
-  const ts = Number(header.toString('latin1', start + TS_FIELD.length, end < 0 ? undefined : end));
-  return Number.isSafeInteger(ts) ? ts : undefined;
+  const at = frame.indexOf(TS_FIELD);
+  if (at < 0 || at > FRAME_HEADER_BYTES) return undefined;
+  const start = at + TS_FIELD.length;
+  let end = frame.indexOf(COMMA, start);
+  if (end < 0) end = frame.length;
+  return decimalAt(frame, start, end);
 }
 
 /**

@@ -8,10 +8,10 @@
 -- '$frame' as a value for the stored message frame.
 
 -- Index (1-based) of the first guard that does not hold, or 0.
-local function failed_guard(guards)
+local function failed_guard(guards, key_base)
   for i = 1, #guards do
     local g = guards[i]
-    local current = redis.call('HGET', KEYS[g[1]], g[2])
+    local current = redis.call('HGET', KEYS[key_base + g[1]], g[2])
     if g[3] == false then
       if current then return i end
     elseif current ~= g[3] then
@@ -21,11 +21,11 @@ local function failed_guard(guards)
   return 0
 end
 
-local function apply_ops(ops, seq_field, frame, ttl)
+local function apply_ops(ops, key_base, seq_field, frame, ttl)
   local touched = {}
   for i = 1, #ops do
     local o = ops[i]
-    local key = KEYS[o[2]]
+    local key = KEYS[key_base + o[2]]
     touched[key] = true
     if o[1] == 'c' then
       redis.call('DEL', key)

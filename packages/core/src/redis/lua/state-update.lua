@@ -11,7 +11,7 @@ local state_ttl = ARGV[3]              -- ms
 
 ensure_meta(meta, log, epoch_candidate)
 local effects = cjson.decode(effects_json)
-local stale = failed_guard(effects.g)
+local stale = failed_guard(effects.g, 0)
 if stale > 0 then return stale end
-apply_ops(effects.o, '', '', state_ttl)
+apply_ops(effects.o, 0, '', '', state_ttl)
 return 0
