@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { composeMessageFrame } from '@classwire/protocol';
 import {
   emptyFields,
@@ -54,7 +54,7 @@ interface DedupEntry {
 
 /** The body's digest as append.lua computes it (`redis.sha1hex`), so both logs detect conflicts alike. */
 export function dedupBodyHash(body: string): string {
-  return createHash('sha1').update(body).digest('hex');
+  return hash('sha1', body, 'hex');
 }
 
 /** An append's result and, when a message was stored, its frame (for the broker to deliver). */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { setImmediate } from 'node:timers';
 import type { Redis } from 'ioredis';
 import { composeMessageFrame } from '@classwire/protocol';
@@ -171,7 +171,7 @@ export class RedisRoomLog {
       encodedEffects,
       dedupKey === undefined ? '0' : '1',
       // Hashed here rather than in the script: Redis's one thread serves every node.
-      dedupKey === undefined ? '' : createHash('sha1').update(body).digest('hex'),
+      dedupKey === undefined ? '' : hash('sha1', body, 'hex'),
     ];
     let bytes = body.length + encodedEffects.length + roomJson.length * 2;
     for (const key of keys) bytes += key.length;
