@@ -18,3 +18,4 @@ export * from './config/env.js';
 export { ForwardingBroker } from './forwarding-broker.js';
 export * from './history.js';
 export { readPrivateTail, storesPrivateMessage } from './classroom/private-messages.js';
+export { readFinalPolls, type FinalPoll } from './classroom/polls.js';

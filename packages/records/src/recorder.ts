@@ -1,4 +1,4 @@
-import { readPrivateTail, type Broker, type ReadResult, type RecordingLease, type StoredMessage } from '@classwire/core';
+import { readFinalPolls, readPrivateTail, type Broker, type ReadResult, type RecordingLease, type StoredMessage } from '@classwire/core';
 import type { Cursor, Gap, LogEntry, RecordsStore, RoomLog } from './store.js';
 
 /**
@@ -45,6 +45,11 @@ export class Recorder {
   private readonly batchDelayMs: number;
   private readonly now: () => number;
   private readonly lease: RecordingLease | undefined;
+  /**
+   * Rooms whose polls' final results are to be recorded (a `poll.close`, `poll.share` or `class.end` was
+   * read from their log): when each poll closed, as far as the log told, and the time of the event.
+   */
+  private readonly pollsDue = new Map<string, { closedAt: Map<string, number>; at: number }>();
   /** Rooms with messages not yet recorded, in the order they became so. */
   private readonly pending = new Set<string>();
   private draining: Promise<void> | undefined;
@@ -188,9 +193,54 @@ export class Recorder {
     let ended = 0;
     for (const idle of await this.store.idleClasses(this.now() - idleMs, this.now() - this.store.startedIdleMs)) {
       await this.recordRoom(idle.room);
-      if (await this.store.endIdleClass(idle.room, idle.id, idle.emptySince, this.now())) ended += 1;
+      if (await this.store.endIdleClass(idle.room, idle.id, idle.emptySince, this.now())) {
+        ended += 1;
+        // A poll with a time limit closes without an event: its class ending is when it is recorded at the latest.
+        this.duePolls(idle.room).at = idle.emptySince;
+        await this.recordPolls(idle.room);
+      }
     }
     return ended;
+  }
+
+  /**
+   * Records the final results of the room's polls (staff-only rows, once per poll: answers are in the
+   * room's state, never in its log). Kept due when it fails, for the room's next recording.
+   */
+  async recordPolls(room: string): Promise<void> {
+    const due = this.duePolls(room);
+    this.pollsDue.delete(room);
+    try {
+      const { epoch, polls } = await readFinalPolls(this.broker, room, this.now());
+      const results = polls.map(({ poll, tally }) => ({ poll, tally, ts: due.closedAt.get(poll.id) ?? Math.min(poll.closesAt ?? due.at, due.at) }));
+      await this.store.recordPolls(room, epoch, results);
+    } catch (error) {
+      const again = this.duePolls(room);
+      again.at = due.at;
+      for (const [id, at] of due.closedAt) again.closedAt.set(id, at);
+      throw error;
+    }
+  }
+
+  private duePolls(room: string): { closedAt: Map<string, number>; at: number } {
+    let due = this.pollsDue.get(room);
+    if (due === undefined) {
+      due = { closedAt: new Map(), at: this.now() };
+      this.pollsDue.set(room, due);
+    }
+    return due;
+  }
+
+  /** Notes the log entries after which a room's poll results are final. */
+  private notePollEvents(room: string, entries: readonly LogEntry[]): void {
+    for (const entry of entries) {
+      if (entry.event === 'class.end') this.duePolls(room).at = entry.ts;
+      if (entry.event !== 'poll.close' && entry.event !== 'poll.share') continue;
+      const id = (entry.data as { id?: unknown } | null)?.id;
+      const due = this.duePolls(room);
+      due.at = entry.ts;
+      if (typeof id === 'string' && !due.closedAt.has(id)) due.closedAt.set(id, entry.ts);
+    }
   }
 
   /** Records the private messages the room's state holds that are not recorded yet. */
@@ -211,6 +261,7 @@ export class Recorder {
    */
   async recordRooms(rooms: readonly string[]): Promise<void> {
     await this.store.recordFrom(rooms, (room, cursor) => this.readLog(room, cursor), this.now());
+    for (const room of rooms) if (this.pollsDue.has(room)) await this.recordPolls(room);
   }
 
   /** What the room's live log holds after `cursor`, with the gaps before it; undefined when nothing. */
@@ -230,7 +281,9 @@ export class Recorder {
       read = held.read;
     }
     if (read.messages.length === 0 && gaps.length === 0) return undefined;
-    return { room, epoch: read.epoch, gaps, entries: read.messages.map(parseEntry) };
+    const entries = read.messages.map(parseEntry);
+    this.notePollEvents(room, entries);
+    return { room, epoch: read.epoch, gaps, entries };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { PrivateEntry } from '@classwire/protocol';
+import type { PollTally, PollView, PrivateEntry } from '@classwire/protocol';
 import { drivesState, RecordingState, type OpenClass } from './class-tracker.js';
 import type { ClassRow, GapRow, NewRecordGap, RecordEventRow, RecordsDatabase } from './schema.js';
 
@@ -103,6 +103,9 @@ export interface RecordsStoreOptions {
 }
 
 const NO_TRANSITIONS: readonly ClassTransition[] = [];
+
+/** The records' event for a poll's final results (staff-only, not a room event: answers never enter the log). */
+export const POLL_RESULTS_EVENT = 'poll.results';
 
 /** An entry's JSON for the database: the stored frame as it is, or one built from the entry's fields. */
 function storableFrame(entry: LogEntry): string {
@@ -277,6 +280,52 @@ export class RecordsStore {
   }
 
   /**
+   * Records polls' final results, once per poll and epoch (`private_id` `poll:<epoch>:<id>`, so staff-only
+   * like private messages): event `poll.results` at `ts`, in the class in progress when the poll opened,
+   * with the question, options, counts and, unless the poll is anonymous, each voter's choices. Under the
+   * room's lock, so a class transition being recorded meanwhile is seen whole.
+   */
+  async recordPolls(room: string, epoch: string, results: readonly { poll: PollView; tally: PollTally; ts: number }[]): Promise<number> {
+    if (results.length === 0) return 0;
+    return this.db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext(${room}))`.execute(trx);
+      let inserted = 0;
+      for (const { poll, tally, ts } of results) {
+        const at = poll.openedAt ?? ts;
+        const during = await trx
+          .selectFrom('classes')
+          .select('id')
+          .where('room', '=', room)
+          .where('started_at', '<=', at)
+          .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>=', at)]))
+          .orderBy('started_at', 'desc')
+          .executeTakeFirst();
+        const data = { ...poll, counts: tally.counts, respondents: tally.respondents, correct: tally.correct, voters: tally.voters };
+        const result = await trx
+          .insertInto('record_events')
+          .values({
+            room,
+            epoch,
+            seq: null,
+            private_id: `poll:${epoch}:${poll.id}`,
+            ts,
+            event: POLL_RESULTS_EVENT,
+            data: storableJson(JSON.stringify(data)),
+            author_id: null,
+            author_name: null,
+            author_role: 'server',
+            class_id: during?.id ?? null,
+          })
+          .onConflict((conflict) => conflict.columns(['room', 'private_id']).where('private_id', 'is not', null).doNothing())
+          .returning('id')
+          .executeTakeFirst();
+        if (result !== undefined) inserted += 1;
+      }
+      return inserted;
+    });
+  }
+
+  /**
    * Records private messages (not in the log, so keyed by their entry id: each once, however often the
    * tail is read), each in the class that was in progress at its time.
    */
@@ -438,6 +487,10 @@ export class RecordsStore {
       .set(keepMessages ? { author_id: null, author_name: null, erased: true } : { author_id: null, author_name: null, erased: true, data: null })
       .where('author_id', '=', userId)
       .executeTakeFirst();
+    // Poll results name their voters: the user leaves the list (the counts, which name nobody, stay).
+    await sql`update record_events
+      set data = jsonb_set(data, '{voters}', coalesce((select jsonb_agg(voter) from jsonb_array_elements(data->'voters') as voter where voter->>'userId' <> ${userId}), '[]'::jsonb))
+      where event = ${POLL_RESULTS_EVENT} and data->'voters' @> jsonb_build_array(jsonb_build_object('userId', cast(${userId} as text)))`.execute(this.db);
     await this.db.updateTable('classes').set({ started_by: null }).where('started_by', '=', userId).execute();
     await this.db.deleteFrom('attendance').where('user_id', '=', userId).execute();
     return Number(result.numUpdatedRows);

@@ -86,4 +86,44 @@ describe('gateway with records (Postgres)', () => {
     ]);
     await teacher.close();
   });
+
+  it('records each closed poll once, staff-only, with counts and voters; erasing a student takes them out of the voters', async () => {
+    const room = 'quiz-room';
+    const teacherToken = await makeToken({ sub: 'poll-teacher', name: 'Ms Ade', role: 'teacher', rooms: [room] });
+    const teacher = await TestClient.connect(gateway, teacherToken);
+    const students = await Promise.all(['poll-ana', 'poll-ben'].map(async (sub) => TestClient.connect(gateway, await makeToken({ sub, name: sub, role: 'student', rooms: [room] }))));
+    for (const member of [teacher, ...students]) expect(await member.join(room)).toMatchObject({ type: 'joined' });
+    const publish = (client: TestClient, event: string, data: unknown) => client.request({ action: 'publish', room, event, data });
+    expect(await publish(teacher, 'class.start', {})).toMatchObject({ type: 'ack' });
+    expect(await publish(teacher, 'poll.create', { id: 'q1', question: 'Largest planet?', options: ['Mars', 'Jupiter'], multiple: false, anonymous: false, correct: [1] })).toMatchObject({ type: 'ack' });
+    expect(await publish(teacher, 'poll.open', { id: 'q1' })).toMatchObject({ type: 'ack' });
+    expect(await publish(students[0]!, 'poll.answer', { id: 'q1', choices: [1] })).toMatchObject({ type: 'ack' });
+    expect(await publish(students[1]!, 'poll.answer', { id: 'q1', choices: [0] })).toMatchObject({ type: 'ack' });
+    expect(await publish(teacher, 'poll.close', { id: 'q1' })).toMatchObject({ type: 'ack' });
+    // Sharing the results later records nothing twice.
+    expect(await publish(teacher, 'poll.share', { id: 'q1' })).toMatchObject({ type: 'ack' });
+
+    const store = new RecordsStore(database.records.db);
+    const results = async () => (await store.roomEvents(room)).filter((event) => event.event === 'poll.results');
+    await vi.waitFor(async () => expect(await results()).toHaveLength(1), { timeout: 10_000, interval: 50 });
+    const [recorded] = await results();
+    expect(recorded).toMatchObject({ seq: null, author_role: 'server' });
+    expect(recorded!.data).toMatchObject({ id: 'q1', question: 'Largest planet?', options: ['Mars', 'Jupiter'], quiz: true, correct: [1], counts: [1, 1], respondents: 2 });
+    const voters = (recorded!.data as { voters: { userId: string; choices: number[] }[] }).voters;
+    expect(voters.map((voter) => [voter.userId, voter.choices]).sort()).toEqual([
+      ['poll-ana', [1]],
+      ['poll-ben', [0]],
+    ]);
+    const classId = (await store.listClasses({ room, limit: 1 }))[0]!.id;
+    expect(recorded!.class_id).toBe(classId);
+    const staff = { authorization: `Bearer ${teacherToken}` };
+    const transcript = (await (await fetch(`${gateway.url}/classes/${classId}/transcript`, { headers: staff })).json()) as { events: { event: string }[] };
+    expect(transcript.events.filter((event) => event.event === 'poll.results')).toHaveLength(1);
+
+    expect((await fetch(`${gateway.url}/users/poll-ben/records`, { method: 'DELETE', headers: { authorization: `Bearer ${API_KEY}` } })).status).toBe(200);
+    const [erased] = await results();
+    expect((erased!.data as { voters: { userId: string }[]; counts: number[] }).voters.map((voter) => voter.userId)).toEqual(['poll-ana']);
+    expect((erased!.data as { counts: number[] }).counts).toEqual([1, 1]);
+    for (const member of [teacher, ...students]) await member.close();
+  });
 });

@@ -49,6 +49,12 @@ export function describeEvent(event: TranscriptEvent): string {
       return 'turned the board to another page';
     case 'wb.page.browse':
       return field(data, 'free') === true ? 'let students browse the board pages' : 'had students follow the board page';
+    case 'poll.results': {
+      const options = field(data, 'options');
+      const counts = field(data, 'counts');
+      const tally = Array.isArray(options) && Array.isArray(counts) ? options.map((option, i) => `${String(option)}: ${String(counts[i] ?? 0)}`).join(', ') : '';
+      return `poll results: ${String(field(data, 'question') ?? '')} (${tally}; ${String(field(data, 'respondents') ?? 0)} answered)`;
+    }
     case 'class.start':
       return 'started the class';
     case 'class.end':

@@ -19,7 +19,7 @@ import {
   type PublishFrame,
 } from '@classwire/protocol';
 import { senderOf } from '../frames.js';
-import { stateField, type ConnectionRegistry, type ConnectionState, type FanOut, type PresenceStore, type StateOp, type StateQuery, type StateRead } from '../ports.js';
+import { stateField, type Broker, type ConnectionRegistry, type ConnectionState, type FanOut, type PresenceStore, type StateOp, type StateQuery, type StateRead } from '../ports.js';
 import { authorize } from './authorize.js';
 import { sendToStaff } from './staff-delivery.js';
 import type { EventInput, Plan, SomeEventHandlers } from './handlers.js';
@@ -238,6 +238,19 @@ export class PollAnswers {
   }
 }
 
+/** A poll's tally as staff see it: with every voter's answer unless the poll is anonymous. */
+function tallyWithVoters(record: PollRecord, state: StateRead): PollTally {
+  const tally = tallyOf(record, state.collections[COLLECTIONS.pollTally]);
+  if (!record.anonymous) {
+    const answers = state.collections[COLLECTIONS.pollAnswers] ?? {};
+    const prefix = `${record.id}|`;
+    tally.voters = Object.keys(answers)
+      .filter((field) => field.startsWith(prefix))
+      .map((field) => JSON.parse(answers[field]!) as PollVoter);
+  }
+  return tally;
+}
+
 /** What a snapshot reads for the polls: the tallies and (staff) every answer of a named poll. */
 export function pollsQuery(viewer: Actor): StateQuery {
   const query: StateQuery = { [COLLECTIONS.polls]: 'all', [COLLECTIONS.pollTally]: 'all' };
@@ -262,18 +275,7 @@ export function pollsSnapshot(
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   const polls = records.map(viewOf);
   if (isStaff(viewer.role)) {
-    const answers = state.collections[COLLECTIONS.pollAnswers] ?? {};
-    const pollTallies = records.map((record) => {
-      const tally = tallyOf(record, state.collections[COLLECTIONS.pollTally]);
-      if (!record.anonymous) {
-        const prefix = `${record.id}|`;
-        tally.voters = Object.keys(answers)
-          .filter((field) => field.startsWith(prefix))
-          .map((field) => JSON.parse(answers[field]!) as PollVoter);
-      }
-      return tally;
-    });
-    return { polls, pollTallies };
+    return { polls, pollTallies: records.map((record) => tallyWithVoters(record, state)) };
   }
   const ownFields = own?.collections[COLLECTIONS.pollAnswers] ?? {};
   const pollAnswers = records.flatMap((record) => {
@@ -281,4 +283,24 @@ export function pollsSnapshot(
     return stored === undefined ? [] : [{ id: record.id, choices: (JSON.parse(stored) as PollVoter).choices }];
   });
   return { polls, pollAnswers };
+}
+
+/** A poll whose answers can no longer change (closed, or past its time limit), with its final tally. */
+export interface FinalPoll {
+  poll: PollView;
+  /** Counts, respondents, a quiz's correct options and, unless the poll is anonymous, every voter. */
+  tally: PollTally;
+}
+
+/**
+ * The room's polls whose results are final at `now`, oldest first, with the epoch of the state read:
+ * what the class records keep of polls (answers never enter the log).
+ */
+export async function readFinalPolls(broker: Pick<Broker, 'readState'>, room: string, now: number): Promise<{ epoch: string; polls: FinalPoll[] }> {
+  const state = await broker.readState(room, { [COLLECTIONS.polls]: 'all', [COLLECTIONS.pollTally]: 'all', [COLLECTIONS.pollAnswers]: 'all' });
+  const final = Object.values(state.collections[COLLECTIONS.polls] ?? {})
+    .map((value) => parseRecord(value)!)
+    .filter((record) => record.status !== 'draft' && !pollAcceptsAnswers(record, now))
+    .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  return { epoch: state.epoch, polls: final.map((record) => ({ poll: viewOf(record), tally: tallyWithVoters(record, state) })) };
 }
