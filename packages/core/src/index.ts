@@ -17,5 +17,5 @@ export * from './config/defaults.js';
 export * from './config/env.js';
 export { ForwardingBroker } from './forwarding-broker.js';
 export * from './history.js';
-export { readPrivateTail, storesPrivateMessage } from './classroom/private-messages.js';
+export { readPrivateTail, storePrivateOps, storesPrivateMessage, type PrivateTail } from './classroom/private-messages.js';
 export { readFinalPolls, type FinalPoll } from './classroom/polls.js';

@@ -6,6 +6,7 @@ import pg from 'pg';
 import * as records0001 from './migrations/0001-records.js';
 import * as attendance0002 from './migrations/0002-attendance.js';
 import * as webhooks0003 from './migrations/0003-webhooks.js';
+import * as privateCounts0004 from './migrations/0004-private-counts.js';
 import type { RecordsDatabase } from './schema.js';
 
 /** Postgres type oid of int8 (bigint): seqs and ms timestamps fit a JS number exactly (< 2^53). */
@@ -22,7 +23,7 @@ export interface RecordsDb {
 }
 
 /** The migrations in order; static imports so the bundle and the sources run the same list. */
-const MIGRATIONS: Record<string, Migration> = { '0001-records': records0001, '0002-attendance': attendance0002, '0003-webhooks': webhooks0003 };
+const MIGRATIONS: Record<string, Migration> = { '0001-records': records0001, '0002-attendance': attendance0002, '0003-webhooks': webhooks0003, '0004-private-counts': privateCounts0004 };
 
 const migrationProvider: MigrationProvider = { getMigrations: () => Promise.resolve(MIGRATIONS) };
 

@@ -245,8 +245,7 @@ export class Recorder {
 
   /** Records the private messages the room's state holds that are not recorded yet. */
   async recordPrivate(room: string): Promise<void> {
-    const tail = await readPrivateTail(this.broker, room);
-    await this.store.recordPrivate(room, tail.epoch, tail.entries);
+    await this.store.recordPrivate(room, () => readPrivateTail(this.broker, room), this.now());
   }
 
   /** Records everything after the room's cursor; a part the log no longer holds becomes a gap. */

@@ -3,6 +3,7 @@ import type { Generated, Insertable, Selectable } from 'kysely';
 /** The tables of the records database, as Kysely sees them (the migrations in `migrations/` create them). */
 export interface RecordsDatabase {
   record_cursors: RecordCursorTable;
+  private_counts: PrivateCountTable;
   record_events: RecordEventTable;
   record_gaps: RecordGapTable;
   classes: ClassTable;
@@ -12,6 +13,14 @@ export interface RecordsDatabase {
 }
 
 /** Per room: the last position the recorder wrote, so a restarted recorder resumes exactly there. */
+/** A room epoch's count of stored private messages at its last private recording (0004). */
+export interface PrivateCountTable {
+  room: string;
+  epoch: string;
+  stored: number;
+  recorded_at: number;
+}
+
 export interface RecordCursorTable {
   room: string;
   epoch: string;

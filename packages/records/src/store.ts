@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { PollTally, PollView, PrivateEntry } from '@classwire/protocol';
+import type { PrivateTail } from '@classwire/core';
+import type { PollTally, PollView } from '@classwire/protocol';
 import { drivesState, RecordingState, type OpenClass } from './class-tracker.js';
 import type { ClassRow, GapRow, NewRecordGap, RecordEventRow, RecordsDatabase } from './schema.js';
 
@@ -106,6 +107,9 @@ const NO_TRANSITIONS: readonly ClassTransition[] = [];
 
 /** The records' event for a poll's final results (staff-only, not a room event: answers never enter the log). */
 export const POLL_RESULTS_EVENT = 'poll.results';
+
+/** The records' event for private messages that left the room's tail before they were recorded. */
+export const PRIVATE_LOST_EVENT = 'chat.private.lost';
 
 /** An entry's JSON for the database: the stored frame as it is, or one built from the entry's fields. */
 function storableFrame(entry: LogEntry): string {
@@ -327,29 +331,39 @@ export class RecordsStore {
 
   /**
    * Records private messages (not in the log, so keyed by their entry id: each once, however often the
-   * tail is read), each in the class that was in progress at its time.
+   * tail is read), each in the class that was in progress at its time. The tail is read under the room's
+   * lock (`read`), with the count of private messages its epoch has stored: the messages counted since the
+   * last private recording (`private_counts`) that the tail no longer holds left it unrecorded, and
+   * become one staff-only `chat.private.lost` row, so the loss is recorded rather than hidden.
    */
-  async recordPrivate(room: string, epoch: string, entries: readonly PrivateEntry[]): Promise<number> {
-    if (entries.length === 0) return 0;
+  async recordPrivate(room: string, read: () => Promise<PrivateTail>, now: number): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      const known = await trx
-        .selectFrom('record_events')
-        .select('private_id')
-        .where('room', '=', room)
-        .where('private_id', 'in', entries.map((entry) => entry.id))
-        .execute();
+      await sql`select pg_advisory_xact_lock(hashtext(${room}))`.execute(trx);
+      const { epoch, entries, stored } = await read();
+      const known =
+        entries.length === 0
+          ? []
+          : await trx
+              .selectFrom('record_events')
+              .select('private_id')
+              .where('room', '=', room)
+              .where('private_id', 'in', entries.map((entry) => entry.id))
+              .execute();
       const recorded = new Set(known.map((row) => row.private_id));
+      const classAt = async (ts: number) =>
+        (
+          await trx
+            .selectFrom('classes')
+            .select('id')
+            .where('room', '=', room)
+            .where('started_at', '<=', ts)
+            .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>=', ts)]))
+            .orderBy('started_at', 'desc')
+            .executeTakeFirst()
+        )?.id ?? null;
       let inserted = 0;
       for (const entry of entries) {
         if (recorded.has(entry.id)) continue;
-        const during = await trx
-          .selectFrom('classes')
-          .select('id')
-          .where('room', '=', room)
-          .where('started_at', '<=', entry.ts)
-          .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>=', entry.ts)]))
-          .orderBy('started_at', 'desc')
-          .executeTakeFirst();
         const result = await trx
           .insertInto('record_events')
           .values({
@@ -363,12 +377,45 @@ export class RecordsStore {
             author_id: entry.from.userId,
             author_name: entry.from.name,
             author_role: entry.from.role,
-            class_id: during?.id ?? null,
+            class_id: await classAt(entry.ts),
           })
           .onConflict((conflict) => conflict.columns(['room', 'private_id']).where('private_id', 'is not', null).doNothing())
           .returning('id')
           .executeTakeFirst();
         if (result !== undefined) inserted += 1;
+      }
+      if (stored !== undefined) {
+        const previous = await trx.selectFrom('private_counts').select('stored').where('room', '=', room).where('epoch', '=', epoch).executeTakeFirst();
+        // Every message stored after the last recording's count and not in the tail now left it unrecorded.
+        const missing = stored - (previous?.stored ?? 0) - inserted;
+        if (missing > 0) {
+          // Just before the oldest message the tail still held: where the lost ones were.
+          const ts = entries[0]?.ts ?? now;
+          await trx
+            .insertInto('record_events')
+            .values({
+              room,
+              epoch,
+              seq: null,
+              private_id: `lost:${epoch}:${stored}`,
+              ts,
+              event: PRIVATE_LOST_EVENT,
+              data: JSON.stringify({ lost: missing, before: ts }),
+              author_id: null,
+              author_name: null,
+              author_role: 'server',
+              class_id: await classAt(ts),
+            })
+            .onConflict((conflict) => conflict.columns(['room', 'private_id']).where('private_id', 'is not', null).doNothing())
+            .execute();
+        }
+        if (stored > (previous?.stored ?? 0)) {
+          await trx
+            .insertInto('private_counts')
+            .values({ room, epoch, stored, recorded_at: now })
+            .onConflict((conflict) => conflict.columns(['room', 'epoch']).doUpdateSet({ stored, recorded_at: now }))
+            .execute();
+        }
       }
       return inserted;
     });
@@ -521,6 +568,9 @@ export class RecordsStore {
       await trx.deleteFrom('classes').where('ended_at', '<', before).execute();
       await trx.deleteFrom('record_events').where('ts', '<', before).where('class_id', 'is', null).execute();
       await trx.deleteFrom('record_gaps').where('detected_at', '<', before).execute();
+      // A count outlives its epoch's last event only while that epoch may still be live.
+      await sql`delete from private_counts as counted where recorded_at < ${before}
+        and not exists (select 1 from record_events as event where event.room = counted.room and event.epoch = counted.epoch)`.execute(trx);
       // Dead letters nobody redelivered go with the records they were about.
       await trx.deleteFrom('webhook_outbox').where('dead_at', '<', before).execute();
     });

@@ -1,4 +1,4 @@
-import { MemoryBroker, type RoomDelivery } from '@classwire/core';
+import { MemoryBroker, storePrivateOps, type RoomDelivery } from '@classwire/core';
 import { encodeMessageBody, type Sender } from '@classwire/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Recorder, RecordsStore } from '../src/index.js';
@@ -30,6 +30,41 @@ describe.each(BACKENDS)('recorder on $name', ({ open }) => {
   function newRecorder(broker: MemoryBroker): Recorder {
     return new Recorder({ store, broker, logger: silentLogger });
   }
+
+  it('records private messages that left the tail unrecorded as one staff-only loss row each time, never twice', async () => {
+    const broker = newBroker();
+    const recorder = newRecorder(broker);
+    const room = 'private-overflow';
+    let n = 0;
+    const storePrivate = async (count: number) => {
+      for (let i = 0; i < count; i++, n++) {
+        const entry = { id: `p-${n}`, ts: 1_000 + n, from: student, to: null, text: `message ${n}` };
+        await broker.updateState(room, { ops: storePrivateOps(entry) });
+      }
+    };
+    const rows = async () => (await store.roomEvents(room)).filter((event) => event.private_id !== null);
+    // 105 stored before the first recording: the tail keeps the last 100.
+    await storePrivate(105);
+    await recorder.recordPrivate(room);
+    let recorded = await rows();
+    expect(recorded.filter((row) => row.event === 'chat.private').map((row) => row.private_id)).toEqual(Array.from({ length: 100 }, (_, i) => `p-${i + 5}`));
+    expect(recorded.filter((row) => row.event === 'chat.private.lost').map((row) => [row.data, row.ts, row.author_role])).toEqual([[{ lost: 5, before: 1_005 }, 1_005, 'server']]);
+    // Read again with nothing new, then 3 new: recorded, no loss.
+    await recorder.recordPrivate(room);
+    await storePrivate(3);
+    await recorder.recordPrivate(room);
+    recorded = await rows();
+    expect(recorded.filter((row) => row.event === 'chat.private')).toHaveLength(103);
+    expect(recorded.filter((row) => row.event === 'chat.private.lost')).toHaveLength(1);
+    // 101 more: one left the tail.
+    await storePrivate(101);
+    await recorder.recordPrivate(room);
+    recorded = await rows();
+    expect(recorded.filter((row) => row.event === 'chat.private')).toHaveLength(203);
+    expect(recorded.filter((row) => row.event === 'chat.private.lost').map((row) => (row.data as { lost: number }).lost)).toEqual([5, 1]);
+    // Staff only: the member's history from the records leaves them out.
+    expect(await store.eventsBefore(room, recorded[0]!.epoch, 1_000, 100)).toEqual([]);
+  });
 
   it('records a class from class.start to class.end, each event once, with its author and server time', async () => {
     const broker = newBroker();

@@ -21,6 +21,8 @@ export function describeEvent(event: TranscriptEvent): string {
       return `took back ${String(field(data, 'emoji'))} on message #${String(field(data, 'seq'))}`;
     case 'chat.private':
       return `privately: ${typeof text === 'string' ? text : '(removed)'}`;
+    case 'chat.private.lost':
+      return `${String(field(data, 'lost'))} private message(s) left the room before they could be recorded`;
     case 'hand.raise':
       return 'raised a hand';
     case 'hand.lower':

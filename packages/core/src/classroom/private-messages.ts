@@ -11,7 +11,7 @@ import {
   type PublishFrame,
 } from '@classwire/protocol';
 import { senderOf, userDedupKey } from '../frames.js';
-import { stateSeqField, type Broker, type ConnectionRegistry, type ConnectionState, type FanOut, type PresenceStore, type StateEffects } from '../ports.js';
+import { stateField, stateSeqField, type Broker, type ConnectionRegistry, type ConnectionState, type FanOut, type PresenceStore, type StateEffects, type StateOp } from '../ports.js';
 import { authorize } from './authorize.js';
 import { COLLECTIONS, parseControl } from './room-state.js';
 import type { RoomStore } from './room-store.js';
@@ -57,15 +57,7 @@ export class PrivateMessages {
     }
     const ts = this.now();
     const entry: PrivateEntry = { id: entryId, ts, from: senderOf(connection), to: data.to ?? null, text: data.text };
-    await this.store.update(room, [
-      {
-        op: 'set',
-        collection: COLLECTIONS.private,
-        field: `${stateSeqField(ts)}:${entryId}`,
-        value: JSON.stringify(entry),
-        keep: CLASSROOM_LIMITS.privateTail,
-      },
-    ]);
+    await this.store.update(room, storePrivateOps(entry));
     const message = composePrivateMessageFrame(room, ts, encodeMessageBody('chat.private', entry, entry.from, publishId));
     // Those who may read it (`mayRead`): every staff member here, the author and the recipient.
     const audience = new Set(members.filter((m) => isStaff(m.role)).map((m) => m.userId));
@@ -81,6 +73,14 @@ export class PrivateMessages {
   }
 }
 
+/** The state change that stores a private message: into the room's tail (the last 100), counted. */
+export function storePrivateOps(entry: PrivateEntry): StateOp[] {
+  return [
+    { op: 'set', collection: COLLECTIONS.private, field: `${stateSeqField(entry.ts)}:${entry.id}`, value: JSON.stringify(entry), keep: CLASSROOM_LIMITS.privateTail },
+    { op: 'add', collection: COLLECTIONS.privateCount, field: 'n', by: 1 },
+  ];
+}
+
 /** True when a state change stores a private message: the records then copy the room's private tail. */
 export function storesPrivateMessage(effects: StateEffects): boolean {
   return effects.ops.some((op) => op.collection === COLLECTIONS.private);
@@ -90,9 +90,18 @@ export function storesPrivateMessage(effects: StateEffects): boolean {
  * The private messages a room's state still holds (the last `CLASSROOM_LIMITS.privateTail`), oldest
  * first, with the epoch they belong to: what the class records copy, since these never enter the log.
  */
-export async function readPrivateTail(broker: Pick<Broker, 'readState'>, room: string): Promise<{ epoch: string; entries: PrivateEntry[] }> {
-  const state = await broker.readState(room, { [COLLECTIONS.private]: 'all' });
+export async function readPrivateTail(broker: Pick<Broker, 'readState'>, room: string): Promise<PrivateTail> {
+  const state = await broker.readState(room, { [COLLECTIONS.private]: 'all', [COLLECTIONS.privateCount]: ['n'] });
   const entries = Object.values(state.collections[COLLECTIONS.private] ?? {}).map((value) => JSON.parse(value) as PrivateEntry);
   entries.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return { epoch: state.epoch, entries };
+  const count = stateField(state.collections[COLLECTIONS.privateCount], 'n');
+  return { epoch: state.epoch, entries, stored: count === undefined ? undefined : Number(count) };
+}
+
+/** A room's private tail, read at once with how many private messages the epoch has stored in all. */
+export interface PrivateTail {
+  epoch: string;
+  entries: PrivateEntry[];
+  /** Undefined for a room whose state predates the count. */
+  stored: number | undefined;
 }

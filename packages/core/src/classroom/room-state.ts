@@ -11,6 +11,11 @@ export const COLLECTIONS = {
   chat: 'chat',
   board: 'board',
   private: 'private',
+  /**
+   * Field `n`: private messages stored in this epoch, changed with each one, so the records can tell how
+   * many left the tail unrecorded.
+   */
+  privateCount: 'privateCount',
   /** Running totals of the board (field `bytes`), kept apart so the board holds only items. */
   boardSize: 'boardSize',
   /** Poll id → the poll (polls.ts). */
