@@ -124,12 +124,16 @@ export function createRecordsHandlers(environment: Record<string, string | undef
           try {
             // One transaction for the lot (a fixed cost per transaction, not per room) ...
             await recorder.recordRooms(rooms);
+            // Private messages are in each room's state (a marked room may have stored one); by id, so
+            // reading a tail twice records nothing twice.
+            for (const room of rooms) await recorder.recordPrivate(room);
             run.recorded += rooms.length;
           } catch {
             // ... and room by room when it fails, so one room the database refuses holds back only itself.
             for (const room of rooms) {
               try {
                 await recorder.recordRoom(room);
+                await recorder.recordPrivate(room);
                 run.recorded += 1;
               } catch (error) {
                 logger.warn({ err: error, room }, 'recording failed; the room stays marked for the next run');

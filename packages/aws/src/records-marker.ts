@@ -1,4 +1,4 @@
-import { ForwardingBroker, type Broker, type PublishOptions, type PublishResult } from '@classwire/core';
+import { ForwardingBroker, storesPrivateMessage, type Broker, type PublishOptions, type PublishResult, type StateEffects } from '@classwire/core';
 import type { Redis } from 'ioredis';
 
 /**
@@ -22,5 +22,12 @@ export class RecordMarkingBroker extends ForwardingBroker {
     // too: it is the client's retry after a failure that may have been this very SADD.
     if (!result.conflict && result.staleGuard === undefined) await this.redis.sadd(this.pendingKey, room);
     return result;
+  }
+
+  /** A private message is stored in the room's state, not its log: its room is marked the same way. */
+  override async updateState(room: string, effects: StateEffects): Promise<number | undefined> {
+    const failed = await this.inner.updateState(room, effects);
+    if (failed === undefined && storesPrivateMessage(effects)) await this.redis.sadd(this.pendingKey, room);
+    return failed;
   }
 }

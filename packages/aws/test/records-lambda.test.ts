@@ -155,6 +155,28 @@ describe('records on the Lambda runtime (Redis + Postgres)', () => {
     await closeAndRecord('physics', [teacher, student]);
   });
 
+  it('records private messages (room state, not log): storing one marks its room', async () => {
+    const room = 'counselling';
+    // The classroom policy is what keeps `chat.private` out of the log.
+    const classroom = await startTestGateway({ CLASSWIRE_MODE: 'apigw-emulator', CLASSWIRE_REDIS_URL: redis.url, CLASSWIRE_REDIS_PREFIX: prefix, CLASSWIRE_RECORD_ROOMS: 'true', CLASSWIRE_CLASSROOM: '1' });
+    const teacher = await TestClient.connect(classroom, await makeToken({ sub: 't-3', name: 'Mr Obi', role: 'teacher', rooms: [room] }));
+    const student = await TestClient.connect(classroom, await makeToken({ sub: 's-3', name: 'Bo', rooms: [room] }));
+    await teacher.join(room);
+    await student.join(room);
+    await publish(teacher, room, 'class.start', {});
+    await coldStart().record(SCHEDULED_EVENT, contextWith(60_000));
+    expect(await pending()).toEqual([]);
+    await publish(student, room, 'chat.private', { text: 'may I leave early?' });
+    expect(await pending()).toEqual([room]);
+    await coldStart().record(SCHEDULED_EVENT, contextWith(60_000));
+    const rows = (await store.roomEvents(room)).filter((event) => event.event === 'chat.private');
+    expect(rows.map((row) => [row.author_id, row.seq, row.data])).toEqual([['s-3', null, { to: null, text: 'may I leave early?' }]]);
+    // Ended, so that no class stays open for the next tests' runs.
+    await publish(teacher, room, 'class.end', {});
+    await closeAndRecord(room, [teacher, student]);
+    await classroom.drain();
+  });
+
   it('a run out of time leaves the rooms it did not reach marked for the next run', async () => {
     const key = redisKeys(prefix).roomsToRecord();
     await redis.client().sadd(key, 'late-a', 'late-b');
