@@ -15,6 +15,7 @@ interface Pair {
  * A TCP proxy for fault tests, between a client and a gateway on loopback. It can cut every connection
  * without a close frame (as a dropped Wi-Fi does), refuse new connections (the network is down), and
  * drop chosen server-to-client WebSocket text frames (a message lost in transit on a live connection).
+ * In raw mode it can also hold client-to-server bytes back (a request the server has not received yet).
  */
 export class FaultProxy {
   private server: Server | undefined;
@@ -22,6 +23,9 @@ export class FaultProxy {
   private readonly dropRules: DropRule[] = [];
   private refusing = false;
   private downstreamPaused = false;
+  private upstreamHold: ((chunk: Buffer) => boolean) | undefined;
+  /** Client-to-server chunks held back, per connection, in order. */
+  private readonly heldUpstream = new Map<Pair, Buffer[]>();
   /** Frames dropped so far. */
   dropped: string[] = [];
 
@@ -59,6 +63,7 @@ export class FaultProxy {
       pair.upstream.destroy();
     }
     this.pairs.clear();
+    this.heldUpstream.clear();
   }
 
   /** While on, new connections are reset at once. */
@@ -78,6 +83,28 @@ export class FaultProxy {
   /** Drops the next `count` server-to-client text frames whose payload matches. */
   dropDownstream(match: (text: string) => boolean, count = 1): void {
     this.dropRules.push({ match, remaining: count });
+  }
+
+  /**
+   * Raw mode: from the first client-to-server chunk that `match`es on a connection, that chunk and every
+   * later one of the connection wait (in order) until `releaseUpstream`.
+   */
+  holdUpstream(match: (chunk: Buffer) => boolean): void {
+    this.upstreamHold = match;
+  }
+
+  /** Chunks held back by `holdUpstream`, over every connection. */
+  get heldUpstreamChunks(): number {
+    let count = 0;
+    for (const chunks of this.heldUpstream.values()) count += chunks.length;
+    return count;
+  }
+
+  /** Stops holding, and sends what was held. */
+  releaseUpstream(): void {
+    this.upstreamHold = undefined;
+    for (const [pair, chunks] of this.heldUpstream) for (const chunk of chunks) pair.upstream.write(chunk);
+    this.heldUpstream.clear();
   }
 
   async stop(): Promise<void> {
@@ -116,16 +143,18 @@ export class FaultProxy {
     this.pairs.add(pair);
     const end = () => {
       this.pairs.delete(pair);
+      this.heldUpstream.delete(pair);
       client.destroy();
       upstream.destroy();
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    client.pipe(upstream);
     if (this.options.raw === true) {
+      client.on('data', (chunk: Buffer) => this.forwardUpstream(pair, chunk));
       upstream.pipe(client);
       return;
     }
+    client.pipe(upstream);
     let handshakeDone = false;
     let pending: Buffer = Buffer.alloc(0);
     upstream.on('data', (chunk: Buffer) => {
@@ -140,6 +169,22 @@ export class FaultProxy {
       pending = this.forwardFrames(pending, client);
     });
     if (this.downstreamPaused) upstream.pause();
+  }
+
+  private forwardUpstream(pair: Pair, chunk: Buffer): void {
+    const held = this.heldUpstream.get(pair);
+    if (held !== undefined) {
+      held.push(chunk);
+      return;
+    }
+    if (this.upstreamHold?.(chunk) === true) {
+      this.heldUpstream.set(pair, [chunk]);
+      return;
+    }
+    if (!pair.upstream.write(chunk)) {
+      pair.client.pause();
+      pair.upstream.once('drain', () => pair.client.resume());
+    }
   }
 
   /** Writes every complete server frame in `buffer` (unless a rule drops it); returns the incomplete rest. */
