@@ -45,6 +45,42 @@ async function failovers(sentinel: RedisProcess, name: string): Promise<number> 
   }
 }
 
+/** Pauses every client of the primary the Sentinels name now, for `ms` (a stalled primary). */
+async function stallPrimary(sentinel: RedisProcess, name: string, ms: number): Promise<void> {
+  const ask = new Redis(sentinel.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  ask.on('error', () => {});
+  const [host, port] = (await ask.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name).finally(() => ask.disconnect())) as string[];
+  const primary = new Redis(Number(port), host!, { maxRetriesPerRequest: 1 });
+  primary.on('error', () => {});
+  await primary.call('CLIENT', 'PAUSE', String(ms), 'ALL').finally(() => primary.disconnect());
+}
+
+/**
+ * Publishes `data` and waits until the reader has it. A reset after the publish may cover it instead (a
+ * failover renewed the epochs before the reader got it): then publishes again, at most `attempts` times.
+ * Returns the data of the message the reader received.
+ */
+async function publishUntilReceived(
+  publish: (data: string) => Promise<number | undefined>,
+  received: RoomMessage[],
+  resets: ResetInfo[],
+  data: string,
+  attempts = 3,
+): Promise<{ seqs: number[]; got: string }> {
+  const seqs: number[] = [];
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const resetsBefore = resets.length;
+    const sent = `${data} #${attempt}`;
+    seqs.push((await publish(sent))!);
+    const arrived = () => received.some((m) => m.data === sent);
+    // A reset and then the message, or the message alone; a reset alone means it was skipped.
+    await eventually(() => arrived() || resets.length > resetsBefore, 30_000);
+    await eventually(arrived, 2_000).catch(() => undefined);
+    if (arrived()) return { seqs, got: sent };
+  }
+  throw new Error(`the reader got a reset instead of each of ${attempts} messages`);
+}
+
 interface Tally {
   acked: number;
   delivered: number[];
@@ -187,6 +223,8 @@ describe('Sentinel failover', () => {
     const lostCount = async (g: Gateway) => (await g.metrics.historyLost.get()).values[0]?.value ?? 0;
     await eventually(async () => (await lostCount(a)) >= 1 && (await lostCount(b)) >= 1, 20_000);
     acked.push((await writeRoom.publish('lesson.note', total))!);
+    // Unless a later failover renewed the epochs again and the reader's reset covers it (then the storage
+    // checks below do not hold either: that failover may lose acknowledged messages, see docs/reliability.md).
     await eventually(() => received.some((m) => m.data === total), 30_000).catch(async (error: unknown) => {
       // Seen under the full suite's load only: what the reader was left with, for whoever finds the race.
       const failoverCount = await failovers(sentinels[0]!, 'cwmaster').catch(() => undefined);
@@ -230,5 +268,22 @@ describe('Sentinel failover', () => {
       `sentinel failover: ${total} acked and stored once each (0 lost, 0 duplicated); reader got ${received.length} live with ${resets.length} reset; ` +
         `${unavailable} publishes refused during the outage; acks resumed ${firstAckAfterKill - killedAt} ms after the kill; ${failoverCount} failover(s)`,
     );
-  }, 90_000);
+
+    // Later, the new primary stalls for longer than the Sentinels wait (what a loaded machine did to the
+    // one they had just promoted): they fail over again and every epoch is renewed once more. The reader
+    // is told with a reset, and then gets what is published; a message published around the switch may
+    // be covered by that reset rather than delivered (the flake of 2026-12-05 was this, with a last
+    // message the test waited for in vain).
+    const resetsBeforeStall = resets.length;
+    const stalledAt = Date.now();
+    await stallPrimary(sentinels[0]!, 'cwmaster', 6_000);
+    await eventually(async () => (await failovers(sentinels[0]!, 'cwmaster')) > failoverCount, 30_000);
+    const afterStall = await publishUntilReceived((data) => writeRoom.publish('lesson.note', data), received, resets, 'after the stall');
+    expect(resets.length).toBeGreaterThan(resetsBeforeStall);
+    expect(resets.at(-1)!.epoch).not.toBe(resets[resetsBeforeStall - 1]!.epoch);
+    console.log(
+      `sentinel failover after a ${6_000} ms stall: the reader got ${resets.length - resetsBeforeStall} reset(s), then "${afterStall.got}" ` +
+        `${Date.now() - stalledAt} ms after the stall began`,
+    );
+  }, 150_000);
 });
