@@ -24,8 +24,8 @@ export class FaultProxy {
   private refusing = false;
   private downstreamPaused = false;
   private upstreamHold: ((chunk: Buffer) => boolean) | undefined;
-  /** Client-to-server chunks held back, per connection, in order. */
-  private readonly heldUpstream = new Map<Pair, Buffer[]>();
+  /** While a hold is armed, connections forward client-to-server bytes through a listener, not a pipe. */
+  private readonly intercepted = new Map<Pair, { listener: (chunk: Buffer) => void; held: Buffer[] | undefined }>();
   /** Frames dropped so far. */
   dropped: string[] = [];
 
@@ -63,7 +63,7 @@ export class FaultProxy {
       pair.upstream.destroy();
     }
     this.pairs.clear();
-    this.heldUpstream.clear();
+    this.intercepted.clear();
   }
 
   /** While on, new connections are reset at once. */
@@ -90,21 +90,27 @@ export class FaultProxy {
    * later one of the connection wait (in order) until `releaseUpstream`.
    */
   holdUpstream(match: (chunk: Buffer) => boolean): void {
+    if (this.options.raw !== true) throw new Error('holdUpstream needs raw mode');
     this.upstreamHold = match;
+    for (const pair of this.pairs) this.interceptUpstream(pair);
   }
 
   /** Chunks held back by `holdUpstream`, over every connection. */
   get heldUpstreamChunks(): number {
     let count = 0;
-    for (const chunks of this.heldUpstream.values()) count += chunks.length;
+    for (const { held } of this.intercepted.values()) count += held?.length ?? 0;
     return count;
   }
 
-  /** Stops holding, and sends what was held. */
+  /** Stops holding: sends what was held, and pipes again. */
   releaseUpstream(): void {
     this.upstreamHold = undefined;
-    for (const [pair, chunks] of this.heldUpstream) for (const chunk of chunks) pair.upstream.write(chunk);
-    this.heldUpstream.clear();
+    for (const [pair, { listener, held }] of this.intercepted) {
+      pair.client.off('data', listener);
+      for (const chunk of held ?? []) pair.upstream.write(chunk);
+      pair.client.pipe(pair.upstream);
+    }
+    this.intercepted.clear();
   }
 
   async stop(): Promise<void> {
@@ -143,18 +149,18 @@ export class FaultProxy {
     this.pairs.add(pair);
     const end = () => {
       this.pairs.delete(pair);
-      this.heldUpstream.delete(pair);
+      this.intercepted.delete(pair);
       client.destroy();
       upstream.destroy();
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
     if (this.options.raw === true) {
-      client.on('data', (chunk: Buffer) => this.forwardUpstream(pair, chunk));
       upstream.pipe(client);
+      if (this.upstreamHold !== undefined) this.interceptUpstream(pair);
       return;
     }
-    client.pipe(upstream);
     let handshakeDone = false;
     let pending: Buffer = Buffer.alloc(0);
     upstream.on('data', (chunk: Buffer) => {
@@ -171,20 +177,18 @@ export class FaultProxy {
     if (this.downstreamPaused) upstream.pause();
   }
 
-  private forwardUpstream(pair: Pair, chunk: Buffer): void {
-    const held = this.heldUpstream.get(pair);
-    if (held !== undefined) {
-      held.push(chunk);
-      return;
-    }
-    if (this.upstreamHold?.(chunk) === true) {
-      this.heldUpstream.set(pair, [chunk]);
-      return;
-    }
-    if (!pair.upstream.write(chunk)) {
-      pair.client.pause();
-      pair.upstream.once('drain', () => pair.client.resume());
-    }
+  private interceptUpstream(pair: Pair): void {
+    if (this.intercepted.has(pair)) return;
+    const state: { listener: (chunk: Buffer) => void; held: Buffer[] | undefined } = { listener: () => {}, held: undefined };
+    state.listener = (chunk: Buffer) => {
+      if (state.held !== undefined) state.held.push(chunk);
+      else if (this.upstreamHold?.(chunk) === true) state.held = [chunk];
+      else pair.upstream.write(chunk);
+    };
+    pair.client.unpipe(pair.upstream);
+    pair.client.on('data', state.listener);
+    pair.client.resume();
+    this.intercepted.set(pair, state);
   }
 
   /** Writes every complete server frame in `buffer` (unless a rule drops it); returns the incomplete rest. */
