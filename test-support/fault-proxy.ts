@@ -15,6 +15,7 @@ interface Pair {
  * A TCP proxy for fault tests, between a client and a gateway on loopback. It can cut every connection
  * without a close frame (as a dropped Wi-Fi does), refuse new connections (the network is down), and
  * drop chosen server-to-client WebSocket text frames (a message lost in transit on a live connection).
+ * In raw mode it can also hold client-to-server bytes back (a request the server has not received yet).
  */
 export class FaultProxy {
   private server: Server | undefined;
@@ -22,6 +23,9 @@ export class FaultProxy {
   private readonly dropRules: DropRule[] = [];
   private refusing = false;
   private downstreamPaused = false;
+  private upstreamHold: ((chunk: Buffer) => boolean) | undefined;
+  /** While a hold is armed, connections forward client-to-server bytes through a listener, not a pipe. */
+  private readonly intercepted = new Map<Pair, { listener: (chunk: Buffer) => void; held: Buffer[] | undefined }>();
   /** Frames dropped so far. */
   dropped: string[] = [];
 
@@ -59,6 +63,7 @@ export class FaultProxy {
       pair.upstream.destroy();
     }
     this.pairs.clear();
+    this.intercepted.clear();
   }
 
   /** While on, new connections are reset at once. */
@@ -78,6 +83,34 @@ export class FaultProxy {
   /** Drops the next `count` server-to-client text frames whose payload matches. */
   dropDownstream(match: (text: string) => boolean, count = 1): void {
     this.dropRules.push({ match, remaining: count });
+  }
+
+  /**
+   * Raw mode: from the first client-to-server chunk that `match`es on a connection, that chunk and every
+   * later one of the connection wait (in order) until `releaseUpstream`.
+   */
+  holdUpstream(match: (chunk: Buffer) => boolean): void {
+    if (this.options.raw !== true) throw new Error('holdUpstream needs raw mode');
+    this.upstreamHold = match;
+    for (const pair of this.pairs) this.interceptUpstream(pair);
+  }
+
+  /** Chunks held back by `holdUpstream`, over every connection. */
+  get heldUpstreamChunks(): number {
+    let count = 0;
+    for (const { held } of this.intercepted.values()) count += held?.length ?? 0;
+    return count;
+  }
+
+  /** Stops holding: sends what was held, and pipes again. */
+  releaseUpstream(): void {
+    this.upstreamHold = undefined;
+    for (const [pair, { listener, held }] of this.intercepted) {
+      pair.client.off('data', listener);
+      for (const chunk of held ?? []) pair.upstream.write(chunk);
+      pair.client.pipe(pair.upstream);
+    }
+    this.intercepted.clear();
   }
 
   async stop(): Promise<void> {
@@ -116,6 +149,7 @@ export class FaultProxy {
     this.pairs.add(pair);
     const end = () => {
       this.pairs.delete(pair);
+      this.intercepted.delete(pair);
       client.destroy();
       upstream.destroy();
     };
@@ -124,6 +158,7 @@ export class FaultProxy {
     client.pipe(upstream);
     if (this.options.raw === true) {
       upstream.pipe(client);
+      if (this.upstreamHold !== undefined) this.interceptUpstream(pair);
       return;
     }
     let handshakeDone = false;
@@ -140,6 +175,20 @@ export class FaultProxy {
       pending = this.forwardFrames(pending, client);
     });
     if (this.downstreamPaused) upstream.pause();
+  }
+
+  private interceptUpstream(pair: Pair): void {
+    if (this.intercepted.has(pair)) return;
+    const state: { listener: (chunk: Buffer) => void; held: Buffer[] | undefined } = { listener: () => {}, held: undefined };
+    state.listener = (chunk: Buffer) => {
+      if (state.held !== undefined) state.held.push(chunk);
+      else if (this.upstreamHold?.(chunk) === true) state.held = [chunk];
+      else pair.upstream.write(chunk);
+    };
+    pair.client.unpipe(pair.upstream);
+    pair.client.on('data', state.listener);
+    pair.client.resume();
+    this.intercepted.set(pair, state);
   }
 
   /** Writes every complete server frame in `buffer` (unless a rule drops it); returns the incomplete rest. */

@@ -49,8 +49,12 @@ export class RedisProcess {
     return server;
   }
 
-  /** Starts `redis-server --sentinel` watching `masterPort` as `name`. */
-  static async sentinel(masterPort: number, name: string, quorum = 2): Promise<RedisProcess> {
+  /**
+   * Starts `redis-server --sentinel` watching `masterPort` as `name`. `downAfterMs` is how long an
+   * instance may stay silent before this Sentinel calls it down: on a loaded machine a primary just
+   * promoted can stall that long, and a second, spurious failover follows (docs/reliability.md).
+   */
+  static async sentinel(masterPort: number, name: string, quorum = 2, downAfterMs = 1000): Promise<RedisProcess> {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'cw-sentinel-'));
     const file = join(dir, 'sentinel.conf');
@@ -62,7 +66,7 @@ export class RedisProcess {
         'protected-mode no',
         `dir ${dir}`,
         `sentinel monitor ${name} 127.0.0.1 ${masterPort} ${quorum}`,
-        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
         `sentinel failover-timeout ${name} 5000`,
         `sentinel parallel-syncs ${name} 1`,
         '',

@@ -196,17 +196,27 @@ export class Engine {
 
   /**
    * Unregisters a connection and announces presence changes. Safe to call twice. `reaped`: a live node
-   * cleans up after a dead one, so the recorded leave is at the time of reaping.
+   * cleans up after a dead one, so the recorded leave is at the time of reaping. `localRooms`: the rooms
+   * the transport holding the socket subscribed it to; they are let go of even when the registry cannot
+   * say (its record is gone, reaped by a peer, or the store is unreachable and this throws).
    */
-  async disconnect(connectionId: string, reason: Exclude<PresenceLeaveReason, 'left'> = 'disconnected'): Promise<void> {
+  async disconnect(connectionId: string, reason: Exclude<PresenceLeaveReason, 'left'> = 'disconnected', localRooms: Iterable<string> = []): Promise<void> {
     this.rateLimiter?.forget(connectionId);
     this.classroom?.forget(connectionId);
-    const state = await this.registry.remove(connectionId);
+    const local = new Set(localRooms);
+    let state: ConnectionState | undefined;
+    try {
+      state = await this.registry.remove(connectionId);
+    } finally {
+      // On failure too: else the closed connection stays a member on this node, and the room subscribed.
+      if (state === undefined) for (const room of local) await this.unsubscribe(connectionId, room);
+    }
     if (state === undefined) return;
     for (const room of state.joined) {
       await this.unsubscribe(connectionId, room);
       await this.announceLeave(state, room, reason);
     }
+    for (const room of local) if (!state.joined.has(room)) await this.unsubscribe(connectionId, room);
   }
 
   /**

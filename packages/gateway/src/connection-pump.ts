@@ -122,7 +122,7 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
       connection.close(CLOSE_CODES.rateLimited, 'rate limit exceeded');
     };
     const finish = () => {
-      const done = engine.disconnect(id).catch((error: unknown) => log().error({ err: error }, 'disconnect failed'));
+      const done = engine.disconnect(id, 'disconnected', connection.subscribedRooms()).catch((error: unknown) => log().error({ err: error }, 'disconnect failed'));
       deps.disconnecting.add(done);
       void done.finally(() => deps.disconnecting.delete(done));
     };

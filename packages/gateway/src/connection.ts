@@ -164,6 +164,11 @@ export class Connection implements CoalescingState {
     this.rooms.delete(room);
   }
 
+  /** The rooms this connection was subscribed to here (and not unsubscribed from while it was open). */
+  subscribedRooms(): string[] {
+    return [...this.rooms.keys()];
+  }
+
 
   /**
    * A room broadcast's frame (built once by `textFrame` for every member): sequenced frames go through

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { FaultProxy } from '../../../test-support/fault-proxy.js';
 import { connect, type ClasswireClient, type OpenEventMap, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
 import type { Gateway } from '../src/index.js';
@@ -30,6 +31,54 @@ function sdk(url: string, token: string): ClasswireClient<OpenEventMap> {
   const client = connect<OpenEventMap>({ url, token, reconnect: { baseDelayMs: 50, maxDelayMs: 500 }, ackTimeoutMs: 3000, gapTimeoutMs: 200 });
   cleanups.push(() => client.close());
   return client;
+}
+
+/** How many failovers the Sentinels carried out so far (the master's config epoch). */
+async function failovers(sentinel: RedisProcess, name: string): Promise<number> {
+  const client = new Redis(sentinel.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  try {
+    const fields = (await client.call('SENTINEL', 'MASTER', name)) as string[];
+    return Number(fields[fields.indexOf('config-epoch') + 1]);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Pauses every client of the primary the Sentinels name now, for `ms` (a stalled primary). */
+async function stallPrimary(sentinel: RedisProcess, name: string, ms: number): Promise<void> {
+  const ask = new Redis(sentinel.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  ask.on('error', () => {});
+  const [host, port] = (await ask.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name).finally(() => ask.disconnect())) as string[];
+  const primary = new Redis(Number(port), host!, { maxRetriesPerRequest: 1 });
+  primary.on('error', () => {});
+  await primary.call('CLIENT', 'PAUSE', String(ms), 'ALL').finally(() => primary.disconnect());
+}
+
+/**
+ * Publishes `data` and waits until the reader has it. A reset after the publish may cover it instead (a
+ * failover renewed the epochs before the reader got it): then publishes again, at most `attempts` times.
+ * Returns the data of the message the reader received.
+ */
+async function publishUntilReceived(
+  publish: (data: string) => Promise<number | undefined>,
+  received: RoomMessage[],
+  resets: ResetInfo[],
+  data: string,
+  attempts = 3,
+): Promise<{ seqs: number[]; got: string }> {
+  const seqs: number[] = [];
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const resetsBefore = resets.length;
+    const sent = `${data} #${attempt}`;
+    seqs.push((await publish(sent))!);
+    const arrived = () => received.some((m) => m.data === sent);
+    // A reset and then the message, or the message alone; a reset alone means it was skipped.
+    await eventually(() => arrived() || resets.length > resetsBefore, 30_000);
+    await eventually(arrived, 2_000).catch(() => undefined);
+    if (arrived()) return { seqs, got: sent };
+  }
+  throw new Error(`the reader got a reset instead of each of ${attempts} messages`);
 }
 
 interface Tally {
@@ -128,7 +177,10 @@ describe('Sentinel failover', () => {
     const replicas = [await RedisProcess.start({ replicaOf: primary.port }), await RedisProcess.start({ replicaOf: primary.port })];
     cleanups.push(() => primary.kill(), ...replicas.map((r) => () => r.kill()));
     for (const replica of replicas) await replica.waitForReplicaSync();
-    const sentinels = await Promise.all([0, 1, 2].map(() => RedisProcess.sentinel(primary.port, 'cwmaster')));
+    // Sentinel's 1 s down-after made a second, spurious failover in 5 of 12 runs on a loaded 2-core machine
+    // (the new primary stalled for a second); each one renews every epoch again, after any point this test
+    // waits for (docs/reliability.md). 2.5 s keeps the kill's detection quick.
+    const sentinels = await Promise.all([0, 1, 2].map(() => RedisProcess.sentinel(primary.port, 'cwmaster', 2, 2500)));
     cleanups.push(...sentinels.map((s) => () => s.kill()));
     const env = {
       CLASSWIRE_REDIS_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
@@ -171,9 +223,15 @@ describe('Sentinel failover', () => {
     const lostCount = async (g: Gateway) => (await g.metrics.historyLost.get()).values[0]?.value ?? 0;
     await eventually(async () => (await lostCount(a)) >= 1 && (await lostCount(b)) >= 1, 20_000);
     acked.push((await writeRoom.publish('lesson.note', total))!);
-    await eventually(() => received.some((m) => m.data === total), 30_000).catch((error: unknown) => {
+    // Unless a later failover renewed the epochs again and the reader's reset covers it (then the storage
+    // checks below do not hold either: that failover may lose acknowledged messages, see docs/reliability.md).
+    await eventually(() => received.some((m) => m.data === total), 30_000).catch(async (error: unknown) => {
       // Seen under the full suite's load only: what the reader was left with, for whoever finds the race.
-      console.log('reader stuck after the failover', JSON.stringify({ state: readRoom.state, last: received.map((m) => [m.seq, m.data]).slice(-8), resets, acked: acked.slice(-5) }));
+      const failoverCount = await failovers(sentinels[0]!, 'cwmaster').catch(() => undefined);
+      console.log(
+        'reader stuck after the failover',
+        JSON.stringify({ state: readRoom.state, last: received.map((m) => [m.seq, m.data]).slice(-8), resets, acked: acked.slice(-5), failovers: failoverCount }),
+      );
       throw error;
     });
 
@@ -203,11 +261,29 @@ describe('Sentinel failover', () => {
     expect(segments.length).toBeLessThanOrEqual(resets.length + 1);
     for (const seq of acked.filter((s) => s > cut)) expect(received.some((m) => m.seq === seq)).toBe(true);
     await Promise.all([auditor.close(), replay.close()]);
+    const failoverCount = await failovers(sentinels[0]!, 'cwmaster');
     const unavailable = (await a.metrics.errors.get()).values.find((v) => v.labels.code === 'unavailable')?.value ?? 0;
     expect(unavailable).toBeGreaterThan(0);
     console.log(
       `sentinel failover: ${total} acked and stored once each (0 lost, 0 duplicated); reader got ${received.length} live with ${resets.length} reset; ` +
-        `${unavailable} publishes refused during the outage; acks resumed ${firstAckAfterKill - killedAt} ms after the kill`,
+        `${unavailable} publishes refused during the outage; acks resumed ${firstAckAfterKill - killedAt} ms after the kill; ${failoverCount} failover(s)`,
     );
-  }, 90_000);
+
+    // Later, the new primary stalls for longer than the Sentinels wait (what a loaded machine did to the
+    // one they had just promoted): they fail over again and every epoch is renewed once more. The reader
+    // is told with a reset, and then gets what is published; a message published around the switch may
+    // be covered by that reset rather than delivered (the flake of 2026-12-05 was this, with a last
+    // message the test waited for in vain).
+    const resetsBeforeStall = resets.length;
+    const stalledAt = Date.now();
+    await stallPrimary(sentinels[0]!, 'cwmaster', 6_000);
+    await eventually(async () => (await failovers(sentinels[0]!, 'cwmaster')) > failoverCount, 30_000);
+    const afterStall = await publishUntilReceived((data) => writeRoom.publish('lesson.note', data), received, resets, 'after the stall');
+    expect(resets.length).toBeGreaterThan(resetsBeforeStall);
+    expect(resets.at(-1)!.epoch).not.toBe(resets[resetsBeforeStall - 1]!.epoch);
+    console.log(
+      `sentinel failover after a ${6_000} ms stall: the reader got ${resets.length - resetsBeforeStall} reset(s), then "${afterStall.got}" ` +
+        `${Date.now() - stalledAt} ms after the stall began`,
+    );
+  }, 150_000);
 });

@@ -142,6 +142,29 @@ describe('three gateway nodes on one Redis', () => {
     }
   });
 
+  it("lets go of a closed connection's rooms on its node although Redis is unreachable as it closes", async () => {
+    const path = new FaultProxy(redis.port, { raw: true });
+    await path.start();
+    const closing = await startNode(`redis://127.0.0.1:${path.port}`, 'node-closing', { CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS: '300' });
+    const localRooms = async () => (await closing.metrics.registry.getSingleMetric('classwire_rooms')!.get()).values[0]?.value;
+    try {
+      const client = await TestClient.connect(closing, await makeToken({ rooms: ['closing'] }));
+      await client.join('closing');
+      expect(await localRooms()).toBe(1);
+      path.refuse(true);
+      path.cutAll();
+      await eventually(async () => (await fetch(`${closing.url}/readyz`)).status === 503);
+      // The disconnect cannot remove the connection's record from Redis; the node's own side goes anyway
+      // (before, the closed connection stayed a member here, and its room subscribed, for good).
+      await client.close();
+      await eventually(async () => (await localRooms()) === 0, 5_000);
+    } finally {
+      path.refuse(false);
+      await closing.drain();
+      await path.stop();
+    }
+  });
+
   it('refuses publishes with unavailable (never a false ack) and reports not ready while Redis is unreachable', async () => {
     const path = new FaultProxy(redis.port, { raw: true });
     await path.start();

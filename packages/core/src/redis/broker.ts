@@ -22,6 +22,9 @@ interface RoomTracker {
   lastSeq: number;
   /** While a backfill runs, live publications wait here, in arrival order. */
   pending: { epoch: string; seq: number; frame: Buffer }[] | undefined;
+  /** A backfill is reading the log: another request only asks it to read once more (`readAgain`). */
+  backfilling: boolean;
+  readAgain: boolean;
 }
 
 export interface RedisBrokerEvents {
@@ -130,7 +133,20 @@ export class RedisBroker implements Broker {
 
   /** After the subscriber reconnected, anything published meanwhile was lost: backfill every room. */
   resync(): void {
-    for (const room of this.trackers.keys()) void this.backfill(room);
+    const rooms = [...this.trackers.keys()];
+    if (rooms.length === 0) return;
+    // Live publications wait from now on, so none is delivered ahead of what the backfill finds.
+    for (const room of rooms) this.trackers.get(room)!.pending ??= [];
+    // ioredis sends its own SUBSCRIBEs before 'ready', but Redis may not have run them yet when a read on
+    // another connection runs: a message appended in between would reach neither. This SUBSCRIBE, queued
+    // behind them on the same connection, is answered once they are in effect; read the log only then.
+    const channels = rooms.map((room) => this.log.keys.roomChannel(room));
+    void this.subscriber
+      .subscribe(...channels)
+      .catch((error: unknown) => this.logger.warn({ err: error, rooms: rooms.length }, 'resubscribe failed; backfilling anyway'))
+      .finally(() => {
+        for (const room of rooms) this.backfill(room);
+      });
   }
 
   private async startTracking(room: string): Promise<void> {
@@ -141,7 +157,9 @@ export class RedisBroker implements Broker {
       throw new StoreUnavailableError('Redis subscribe failed', { cause: error });
     }
     const position = await this.log.read(room);
-    if (!this.trackers.has(room)) this.trackers.set(room, { epoch: position.epoch, lastSeq: position.seq, pending: undefined });
+    if (!this.trackers.has(room)) {
+      this.trackers.set(room, { epoch: position.epoch, lastSeq: position.seq, pending: undefined, backfilling: false, readAgain: false });
+    }
   }
 
   private onMessage(channel: string, payload: Buffer): void {
@@ -174,37 +192,61 @@ export class RedisBroker implements Broker {
     if (seq <= tracker.lastSeq) return;
     if (seq > tracker.lastSeq + 1) {
       tracker.pending = [{ epoch, seq, frame }];
-      void this.backfill(room);
+      this.backfill(room);
       return;
     }
     tracker.lastSeq = seq;
     this.delivery.deliver(room, frame, { seq });
   }
 
-  /** Reads what this node missed from the room log and delivers it, then what arrived meanwhile. */
-  private async backfill(room: string): Promise<void> {
+  /**
+   * Reads what this node missed from the room log and delivers it, then what arrived meanwhile. One read
+   * at a time per room: two overlapping reads (a resync during a gap's backfill, a retry) would each
+   * deliver what they found, the later one again and with an older position, and then replay a buffer
+   * the first had already replayed.
+   */
+  private backfill(room: string): void {
     const tracker = this.trackers.get(room);
     if (tracker === undefined) return;
     tracker.pending ??= [];
-    try {
-      const missed = await this.log.read(room, tracker.lastSeq, tracker.epoch);
-      if (missed.recovered) {
-        for (const message of missed.messages) {
-          this.delivery.deliver(room, message.frame, { seq: message.seq });
-          tracker.lastSeq = message.seq;
-        }
-        this.events?.backfilled(missed.messages.length);
-      } else {
-        this.historyLost(room, tracker, missed.epoch, missed.seq);
-      }
-    } catch (error) {
-      // Redis is unreachable: keep holding what arrives, and try again shortly.
-      this.logger.warn({ err: error, room }, 'backfill failed; retrying');
-      setTimeout(() => void this.backfill(room), BACKFILL_RETRY_MS).unref();
+    if (tracker.backfilling) {
+      tracker.readAgain = true;
       return;
     }
-    const waiting = tracker.pending;
+    tracker.backfilling = true;
+    void this.catchUp(room, tracker);
+  }
+
+  private async catchUp(room: string, tracker: RoomTracker): Promise<void> {
+    try {
+      do {
+        tracker.readAgain = false;
+        const missed = await this.log.read(room, tracker.lastSeq, tracker.epoch);
+        // Forgotten (Redis lost its data; its members were closed) or tracked anew meanwhile: this read
+        // says nothing about what the room's current members have.
+        if (this.trackers.get(room) !== tracker) return;
+        if (missed.recovered) {
+          for (const message of missed.messages) {
+            this.delivery.deliver(room, message.frame, { seq: message.seq });
+            tracker.lastSeq = message.seq;
+          }
+          this.events?.backfilled(missed.messages.length);
+        } else {
+          this.historyLost(room, tracker, missed.epoch, missed.seq);
+        }
+      } while (tracker.readAgain);
+    } catch (error) {
+      tracker.backfilling = false;
+      if (this.trackers.get(room) !== tracker) return;
+      // Redis is unreachable: keep holding what arrives, and try again shortly.
+      this.logger.warn({ err: error, room }, 'backfill failed; retrying');
+      setTimeout(() => this.backfill(room), BACKFILL_RETRY_MS).unref();
+      return;
+    }
+    tracker.backfilling = false;
+    const waiting = tracker.pending ?? [];
     tracker.pending = undefined;
+    // A gap found here starts a new backfill, which holds the rest of `waiting` as it is replayed.
     for (const p of waiting) this.onPublication(room, p.epoch, p.seq, p.frame);
   }
 
