@@ -63,6 +63,27 @@ interface InboundFrame {
  * The connection pump: registers an upgraded socket with the engine, then feeds its frames to
  * `Engine.handleFrame` one at a time in arrival order, and disconnects it when the socket closes.
  */
+/**
+ * Waits between attempts to unregister a closed connection whose first attempt failed (Redis unreachable):
+ * until one succeeds its record stays in the registry and the user present in its rooms (and, with class
+ * records, their attendance open). About two minutes in all; the node's own side was let go of at once.
+ */
+const DISCONNECT_RETRY_MS = [1_000, 2_000, 4_000, 8_000, 15_000, 30_000, 60_000];
+
+function retryDisconnect(engine: Engine, id: string, log: () => Logger, attempt: number): void {
+  const delay = DISCONNECT_RETRY_MS[attempt];
+  if (delay === undefined) {
+    log().error({}, 'disconnect failed for good; the connection stays registered until this node stops');
+    return;
+  }
+  setTimeout(() => {
+    engine.disconnect(id).catch((error: unknown) => {
+      log().warn({ err: error, attempt: attempt + 1 }, 'disconnect failed; retrying');
+      retryDisconnect(engine, id, log, attempt + 1);
+    });
+  }, delay).unref();
+}
+
 export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: IncomingMessage, id: string, claims: Claims, room: string | undefined) => void {
   const { engine, fanout, metrics, logger } = deps;
   const events: ConnectionEvents = {
@@ -122,7 +143,10 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
       connection.close(CLOSE_CODES.rateLimited, 'rate limit exceeded');
     };
     const finish = () => {
-      const done = engine.disconnect(id, 'disconnected', connection.subscribedRooms()).catch((error: unknown) => log().error({ err: error }, 'disconnect failed'));
+      const done = engine.disconnect(id, 'disconnected', connection.subscribedRooms()).catch((error: unknown) => {
+        log().warn({ err: error }, 'disconnect failed; retrying');
+        retryDisconnect(engine, id, log, 0);
+      });
       deps.disconnecting.add(done);
       void done.finally(() => deps.disconnecting.delete(done));
     };

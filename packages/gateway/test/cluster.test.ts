@@ -5,6 +5,7 @@ import {
   GoneException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
+import { RedisPresence } from '@classwire/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../../test-support/fault-proxy.js';
 import { connect, type OpenEventMap, type ResetInfo, type RoomMessage } from '../../client/src/node.js';
@@ -148,9 +149,12 @@ describe('three gateway nodes on one Redis', () => {
     const closing = await startNode(`redis://127.0.0.1:${path.port}`, 'node-closing', { CLASSWIRE_REDIS_COMMAND_TIMEOUT_MS: '300' });
     const localRooms = async () => (await closing.metrics.registry.getSingleMetric('classwire_rooms')!.get()).values[0]?.value;
     try {
-      const client = await TestClient.connect(closing, await makeToken({ rooms: ['closing'] }));
+      const client = await TestClient.connect(closing, await makeToken({ sub: 'closing-user', rooms: ['closing'] }));
       await client.join('closing');
       expect(await localRooms()).toBe(1);
+      const presence = new RedisPresence(redis.client());
+      const present = async () => (await presence.list('closing')).map((member) => member.userId);
+      expect(await present()).toEqual(['closing-user']);
       path.refuse(true);
       path.cutAll();
       await eventually(async () => (await fetch(`${closing.url}/readyz`)).status === 503);
@@ -158,6 +162,10 @@ describe('three gateway nodes on one Redis', () => {
       // (before, the closed connection stayed a member here, and its room subscribed, for good).
       await client.close();
       await eventually(async () => (await localRooms()) === 0, 5_000);
+      expect(await present()).toEqual(['closing-user']);
+      // Once Redis answers again, a retry unregisters it: the user leaves the room's presence.
+      path.refuse(false);
+      await eventually(async () => (await present()).length === 0, 10_000);
     } finally {
       path.refuse(false);
       await closing.drain();
