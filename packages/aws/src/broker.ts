@@ -36,8 +36,8 @@ export class ManagementApiBroker implements Broker {
     const result = await this.log.append(room, body, options);
     if (!result.duplicate && !result.conflict && result.staleGuard === undefined) {
       const frame = composeMessageFrame(room, result.seq, result.ts, body);
-      if (this.coalescer === undefined) await this.fanout.postToMembers(room, frame);
-      else await this.coalescer.queue(room, result.seq, frame);
+      if (this.coalescer === undefined) await this.fanout.postToMembers(room, frame, options?.except);
+      else await this.coalescer.queue(room, result.seq, frame, options?.except);
     }
     return result;
   }

@@ -99,6 +99,8 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     roomJoinRate: config.limits.roomJoinRate,
     // With records on, first joins and last leaves go into the room log for attendance (docs/records.md).
     presenceInLog: config.recordRooms,
+    // API Gateway bills every ping and pong: clients ping just often enough to stay inside its idle timeout.
+    keepAliveMs: config.keepAliveMs,
     logger,
     tokens: options.tokens,
     ...(options.now === undefined ? {} : { now: options.now }),
