@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type WebSocket as ServerSocket } from 'ws';
 import type { Gateway } from '../../gateway/src/index.js';
 import type { RoomMessage, WebSocketConstructor } from '../src/index.js';
+import { RedisProcess } from '../../../test-support/redis-server.js';
 import { RUNTIMES, collect, eventually, makeToken, range, sdkClient, startRuntime, wsUrl } from './helpers.js';
 
 const ME: Sender = { userId: 'me', role: 'student', name: 'Me' };
@@ -159,14 +160,22 @@ describe('the SDK without echoes (scripted server)', () => {
   });
 });
 
-describe.each(RUNTIMES)('the SDK without echoes on %s', (runtime) => {
+describe.each([...RUNTIMES, 'gateway on Redis'])('the SDK without echoes on %s', (runtime) => {
   let gateway: Gateway;
+  let redis: RedisProcess | undefined;
 
   beforeAll(async () => {
-    gateway = await startRuntime(runtime, { CLASSWIRE_RATE_PER_SECOND: '1000', CLASSWIRE_RATE_BURST: '1000' });
+    const limits = { CLASSWIRE_RATE_PER_SECOND: '1000', CLASSWIRE_RATE_BURST: '1000' };
+    if (runtime === 'gateway on Redis') {
+      redis = await RedisProcess.start();
+      gateway = await startRuntime('gateway', { ...limits, CLASSWIRE_REDIS_URL: redis.url });
+    } else {
+      gateway = await startRuntime(runtime as (typeof RUNTIMES)[number], limits);
+    }
   });
   afterAll(async () => {
     await gateway.drain();
+    await redis?.stop();
   });
 
   it('receives none of its own messages, yet its room shows exactly what the other members see, in order', async () => {

@@ -135,8 +135,8 @@ export interface PublishOptions {
   effects?: StateEffects | undefined;
   /**
    * A connection the broker need not deliver the message to: its sender, which asked for no echo and
-   * learns the message from its ack. Best effort: a broker that cannot leave one member out (Redis
-   * pub/sub) delivers it anyway, and the client drops the copy by seq.
+   * learns the message from its ack. Best effort: a copy that reaches it anyway (a Redis node's backfill
+   * after a pub/sub loss delivers what it missed to every member) is dropped by the client by seq.
    */
   except?: string | undefined;
 }

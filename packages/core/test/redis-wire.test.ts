@@ -12,13 +12,22 @@ describe('room channel wire', () => {
 
   it('decodes a message as append.lua publishes it: epoch, seq, frame', () => {
     const decoded = decodeRoomPublication(Buffer.from('ab12cd34\n42\n{"type":"message","seq":42}'));
-    expect(decoded).toMatchObject({ kind: 'message', epoch: 'ab12cd34', seq: 42 });
+    expect(decoded).toEqual({ kind: 'message', epoch: 'ab12cd34', seq: 42, except: undefined, frame: expect.any(Buffer) as unknown });
+    expect(decoded.frame.toString()).toBe('{"type":"message","seq":42}');
+  });
+
+  it('decodes the connection a message is not for (a sender without echo) after its seq', () => {
+    const decoded = decodeRoomPublication(Buffer.from('ab12cd34\n42 Ks3n0Yq1aZ_8cQw=\n{"type":"message","seq":42}'));
+    expect(decoded).toMatchObject({ kind: 'message', epoch: 'ab12cd34', seq: 42, except: 'Ks3n0Yq1aZ_8cQw=' });
     expect(decoded.frame.toString()).toBe('{"type":"message","seq":42}');
   });
 
   it('refuses a malformed payload', () => {
     expect(() => decodeRoomPublication(Buffer.from('no newline'))).toThrow();
     expect(() => decodeRoomPublication(Buffer.from('epoch\nnot-a-seq\n{}'))).toThrow();
+    expect(() => decodeRoomPublication(Buffer.from('epoch\n\n{}'))).toThrow();
+    expect(() => decodeRoomPublication(Buffer.from('epoch\n x\n{}'))).toThrow();
+    expect(() => decodeRoomPublication(Buffer.from('epoch\n42{}'))).toThrow();
   });
 });
 

@@ -114,6 +114,8 @@ export class RedisRoomLog {
         dedupKey === undefined ? '0' : '1',
         // Hashed here rather than in the script: Redis's one thread serves every node.
         dedupKey === undefined ? '' : createHash('sha1').update(body).digest('hex'),
+        // Only a publication names it: the other nodes' members receive the message either way.
+        this.pubsub ? (options.except ?? '') : '',
       ),
     );
     const [seq, storedTs, epoch, duplicate, conflict, stale] = asStrings(reply);

@@ -6,11 +6,13 @@ import type { StateEffects } from '../ports.js';
  */
 export type RoomPublication = MessagePublication | UnsequencedPublication;
 
-/** A stored message: `${epoch}\n${seq}\n${frame}`. */
+/** A stored message: `${epoch}\n${seq}\n${frame}`, or `${epoch}\n${seq} ${except}\n${frame}`. */
 export interface MessagePublication {
   kind: 'message';
   epoch: string;
   seq: number;
+  /** A connection not to deliver it to: its sender, which asked for no echo (connection ids hold no space). */
+  except: string | undefined;
   /** The frame's UTF-8 bytes, a view into the payload: written to sockets without decoding. */
   frame: Buffer;
 }
@@ -39,9 +41,12 @@ export function decodeRoomPublication(payload: Buffer): RoomPublication {
     return { kind: 'unsequenced', except: except === '' ? undefined : except, frame: payload.subarray(first + 1) };
   }
   const second = payload.indexOf(NEWLINE, first + 1);
-  const seq = second < 0 ? NaN : Number(payload.toString('latin1', first + 1, second));
-  if (!Number.isSafeInteger(seq) || seq < 1) throw new Error('malformed room publication');
-  return { kind: 'message', epoch: payload.toString('utf8', 0, first), seq, frame: payload.subarray(second + 1) };
+  const head = second < 0 ? '' : payload.toString('latin1', first + 1, second);
+  const space = head.indexOf(' ');
+  const seq = Number(space < 0 ? head : head.slice(0, space));
+  if (head === '' || !Number.isSafeInteger(seq) || seq < 1) throw new Error('malformed room publication');
+  const except = space < 0 ? undefined : payload.toString('utf8', first + 1 + space + 1, second);
+  return { kind: 'message', epoch: payload.toString('utf8', 0, first), seq, except: except === '' ? undefined : except, frame: payload.subarray(second + 1) };
 }
 
 /** Bytes of a message frame that hold its header: the room name is at most a few hundred bytes long. */

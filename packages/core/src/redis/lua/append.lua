@@ -10,7 +10,8 @@
 -- body of that hash, or the seq was trimmed away as old: after a failover that lost the original (the seq
 -- is missing, or now holds another message) the retry is a new message. A different body under the same
 -- key is a conflict (compared by hash, as the memory log does).
--- The publication is `${epoch}\n${seq}\n${frame}` (decodeRoomPublication in wire.ts).
+-- The publication is `${epoch}\n${seq}\n${frame}`, or `${epoch}\n${seq} ${except}\n${frame}` when one
+-- connection (a sender that asked for no echo) is not to receive it (decodeRoomPublication in wire.ts).
 
 local meta = KEYS[1]          -- the room's meta hash (epoch, seq)
 local log = KEYS[2]           -- the room's stream
@@ -30,6 +31,7 @@ local channel = ARGV[9]       -- the room's channel, '' to publish nothing
 local effects_json = ARGV[10] -- state effects ('' for none)
 local deduplicate = ARGV[11] == '1'
 local body_hash = ARGV[12]    -- sha1 hex of body, when deduplicate
+local except = ARGV[13]       -- a connection the publication is not for ('' for none)
 
 local dedup = deduplicate and dedup_key or nil
 
@@ -92,5 +94,8 @@ if dedup then
   redis.call('SET', dedup, epoch .. '\n' .. seq .. '\n' .. now .. '\n' .. body_hash, 'PX', dedup_ttl)
 end
 if effects then apply_ops(effects.o, string.format('%016d', tonumber(seq)), compose('', seq, now, body), key_ttl) end
-if channel ~= '' then redis.call('PUBLISH', channel, compose(epoch .. '\n' .. seq .. '\n', seq, now, body)) end
+if channel ~= '' then
+  local head = except == '' and (epoch .. '\n' .. seq .. '\n') or (epoch .. '\n' .. seq .. ' ' .. except .. '\n')
+  redis.call('PUBLISH', channel, compose(head, seq, now, body))
+end
 return { seq, now, epoch, 0, 0, 0 }
