@@ -75,7 +75,7 @@ export interface ClientOptions {
    * `false`: the server does not send your own room messages back to this client (on API Gateway each
    * echo is a billed message); the SDK shows them from the publish's ack instead, in seq order, so room
    * handlers see the same messages. Needs a server that supports it (older ones echo, which works too).
-   * Classroom events are still echoed. @default true
+   * A classroom event the server stored normalized is echoed all the same. @default true
    */
   echo?: boolean;
   /** Random source for jitter and ids (tests inject a seeded one). @default Math.random */
