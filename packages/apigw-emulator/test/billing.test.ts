@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { startRuntime } from '../../../test-support/harness.js';
 import { runClassroomWorkload, usageBetween, type ClassroomWorkload } from './classroom-workload.js';
 
-async function measure(env: Record<string, string>, workload: ClassroomWorkload) {
+async function measure(env: Record<string, string>, workload: ClassroomWorkload, clientOptions: { echo?: boolean } = {}) {
   const gateway = await startRuntime('apigw-emulator', env);
   try {
-    return await runClassroomWorkload(gateway, workload);
+    return await runClassroomWorkload(gateway, workload, clientOptions);
   } finally {
     await gateway.drain();
   }
@@ -22,6 +22,23 @@ describe('billed units of the AWS runtime, counted by the emulator', () => {
     expect(joined.outbound).toEqual({ joined: 6, presence: 15 });
     expect(usageBetween(joined, done)).toEqual({ inbound: { publish: 6 }, outbound: { message: 36, ack: 6 }, posts: 42 });
     expect(done.connectionMinutes).toBe(6);
+  });
+
+  it('without echoes: the sender gets an ack per message and no copy of it; every member still sees every message', async () => {
+    const { done, joined } = await measure({ CLASSWIRE_COALESCE_MS: '0' }, burst, { echo: false });
+    // 6 messages to the 5 students only: 30 posts instead of 36. runClassroomWorkload checked that the
+    // teacher's room showed all 6, in order, from the acks.
+    expect(usageBetween(joined, done)).toEqual({ inbound: { publish: 6 }, outbound: { message: 30, ack: 6 }, posts: 36 });
+  });
+
+  it('without echoes and with coalescing: the sender, whose own messages fill the window, gets no batch post', async () => {
+    const { joined, done } = await measure({ CLASSWIRE_COALESCE_MS: '1000' }, burst, { echo: false });
+    const used = usageBetween(joined, done);
+    expect(used.outbound.ack).toBe(6);
+    // One batch post per student normally; two if a slow machine spread the burst over two windows.
+    const messagePosts = (used.outbound.batch ?? 0) + (used.outbound.message ?? 0);
+    expect(messagePosts).toBeGreaterThanOrEqual(5);
+    expect(messagePosts).toBeLessThanOrEqual(10);
   });
 
   it('with coalescing: a burst within the window reaches each member as one batch post, everything in order', async () => {

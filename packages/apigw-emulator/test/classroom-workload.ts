@@ -28,7 +28,8 @@ export interface WorkloadResult {
   deliveries: number;
 }
 
-export async function runClassroomWorkload(gateway: Gateway, w: ClassroomWorkload, clientOptions: { pingIntervalMs?: number } = {}): Promise<WorkloadResult> {
+/** `echo: false`: every client asks for no echo of its own messages (the SDK shows them from the ack). */
+export async function runClassroomWorkload(gateway: Gateway, w: ClassroomWorkload, clientOptions: { pingIntervalMs?: number; echo?: boolean } = {}): Promise<WorkloadResult> {
   const url = `${gateway.url.replace('http', 'ws')}/ws`;
   const metrics = gateway.metrics as EmulatorMetrics;
   const clients: ClasswireClient<OpenEventMap>[] = [];
@@ -41,7 +42,7 @@ export async function runClassroomWorkload(gateway: Gateway, w: ClassroomWorkloa
       for (let m = 0; m <= w.students; m++) {
         const token = await makeToken({ sub: `r${r}-m${m}`, role: m === 0 ? 'teacher' : 'student', rooms: [name] });
         // Pings are priced from their interval (docs/cost.md); the run is too short for any.
-        const client = connect<OpenEventMap>({ url, token, pingIntervalMs: clientOptions.pingIntervalMs ?? 3_600_000, ackTimeoutMs: 10_000 });
+        const client = connect<OpenEventMap>({ url, token, pingIntervalMs: clientOptions.pingIntervalMs ?? 3_600_000, ackTimeoutMs: 10_000, echo: clientOptions.echo ?? true });
         clients.push(client);
         const messages: RoomMessage[] = [];
         received.set(client, messages);

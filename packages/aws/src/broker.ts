@@ -1,4 +1,5 @@
 import type {
+  Logger,
   BroadcastOptions,
   Broker,
   PublishOptions,
@@ -25,21 +26,39 @@ import type { ManagementApiFanOut } from './fanout.js';
  * keeps: `subscribe` and `unsubscribe` have nothing to do.
  */
 export class ManagementApiBroker implements Broker {
+  /** Posts of messages whose sender asked for no echo, started before its ack and awaited by `settle`. */
+  private readonly posting = new Set<Promise<void>>();
+
   constructor(
     private readonly log: RedisRoomLog,
     private readonly fanout: ManagementApiFanOut,
     /** Undefined: each message is posted to the members at once. */
     private readonly coalescer?: RoomCoalescer,
+    private readonly logger?: Logger,
   ) {}
 
   async publish(room: string, body: string, options?: PublishOptions): Promise<PublishResult> {
     const result = await this.log.append(room, body, options);
     if (!result.duplicate && !result.conflict && result.staleGuard === undefined) {
       const frame = composeMessageFrame(room, result.seq, result.ts, body);
-      if (this.coalescer === undefined) await this.fanout.postToMembers(room, frame);
-      else await this.coalescer.queue(room, result.seq, frame);
+      if (this.coalescer !== undefined) await this.coalescer.queue(room, result.seq, frame, options?.except);
+      else if (options?.except === undefined) await this.fanout.postToMembers(room, frame);
+      else {
+        // Without its echo the sender learns the message from its ack, which must not wait for the other
+        // members' posts: a message of the room reaching it first would look like a gap until then.
+        const post = this.fanout
+          .postToMembers(room, frame, options.except)
+          .catch((error: unknown) => this.logger?.warn({ err: error, room }, 'could not post a message to the room\'s members'))
+          .finally(() => this.posting.delete(post));
+        this.posting.add(post);
+      }
     }
     return result;
+  }
+
+  /** Waits for the posts started without waiting. Call before the handler returns: Lambda freezes after. */
+  async settle(): Promise<void> {
+    while (this.posting.size > 0) await Promise.all(this.posting);
   }
 
   broadcast(room: string, frame: string, options?: BroadcastOptions): Promise<void> {

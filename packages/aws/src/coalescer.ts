@@ -39,12 +39,12 @@ export class RoomCoalescer {
     private readonly logger: Logger,
   ) {}
 
-  /** Queues the stored frame of message `seq` of `room` for the room's members. */
-  async queue(room: string, seq: number, frame: string): Promise<void> {
+  /** Queues the stored frame of message `seq` of `room` for the room's members (but `except`, its sender when it asked for no echo). */
+  async queue(room: string, seq: number, frame: string, except?: string): Promise<void> {
     const queue = this.queueKey(room);
     const result = await this.redis
       .multi()
-      .rpush(queue, `${seq} ${frame}`)
+      .rpush(queue, encodeQueued(seq, frame, except))
       .ltrim(queue, -MAX_QUEUED_FRAMES, -1)
       .pexpire(queue, QUEUE_TTL_MS)
       .set(this.lockKey(room), '1', 'PX', this.windowMs + LOCK_SLACK_MS, 'NX')
@@ -72,17 +72,10 @@ export class RoomCoalescer {
     const result = await this.redis.multi().del(this.lockKey(room)).lrange(queue, 0, -1).del(queue).exec();
     const drained = result?.[1]?.[1];
     if (!Array.isArray(drained) || drained.length === 0) return;
-    const entries = (drained as string[]).map((entry) => {
-      const space = entry.indexOf(' ');
-      return { seq: Number(entry.slice(0, space)), frame: entry.slice(space + 1) };
-    });
+    const entries = (drained as string[]).map(decodeQueued);
     // Concurrent publishers may queue out of seq order; members get them in order.
     entries.sort((a, b) => a.seq - b.seq);
-    await this.fanout.postFramesToMembers(
-      room,
-      entries.map((entry) => entry.frame),
-      except,
-    );
+    await this.fanout.postFramesToMembers(room, entries, except);
   }
 
   private async flushAfterWindow(room: string): Promise<void> {
@@ -102,4 +95,18 @@ export class RoomCoalescer {
   private lockKey(room: string): string {
     return `${this.prefix}:{${room}}:coalesce-lock`;
   }
+}
+
+/** A queued frame: `${seq} ${frame}`, or `${seq}:${except} ${frame}` when one member (its sender) is left out. */
+export function encodeQueued(seq: number, frame: string, except: string | undefined): string {
+  return except === undefined ? `${seq} ${frame}` : `${seq}:${except} ${frame}`;
+}
+
+export function decodeQueued(entry: string): { seq: number; frame: string; except?: string } {
+  const space = entry.indexOf(' ');
+  const head = entry.slice(0, space);
+  const colon = head.indexOf(':');
+  const frame = entry.slice(space + 1);
+  // Connection ids are base64url: no colon or space in them.
+  return colon < 0 ? { seq: Number(head), frame } : { seq: Number(head.slice(0, colon)), frame, except: head.slice(colon + 1) };
 }

@@ -8,6 +8,15 @@ import { z } from 'zod';
  * (README.md) and the AWS-only ones (docs/aws.md).
  */
 
+/** API Gateway closes a WebSocket after 10 minutes without a frame either way. */
+export const API_GATEWAY_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
+/** The keep-alive the AWS runtime advertises by default: 9 minutes, a minute inside the idle timeout. */
+export const DEFAULT_KEEPALIVE_MS = 540_000;
+/** The longest advertised keep-alive: a ping, its 10 s answer timeout and a late timer still fit in the idle timeout. */
+export const MAX_KEEPALIVE_MS = API_GATEWAY_IDLE_TIMEOUT_MS - 30_000;
+/** The shortest (the SDK ignores anything below 5 s). */
+export const MIN_KEEPALIVE_MS = 5_000;
+
 /** API Gateway closes every WebSocket after 2 hours. */
 export const API_GATEWAY_MAX_CONNECTION_MS = 2 * 60 * 60 * 1000;
 
@@ -29,6 +38,9 @@ const env = z.object({
   // Room messages published within this window leave as one batch post per member (0: one post per message).
   CLASSWIRE_COALESCE_MS: int(0).max(1000).default(50),
   CLASSWIRE_RECORD_ROOMS: envFlag.default(false),
+  // The ping interval advertised to clients (joined, pong): inside API Gateway's 10-minute idle timeout,
+  // with room for the SDK's 10 s answer timeout and a late timer.
+  CLASSWIRE_KEEPALIVE_MS: int(MIN_KEEPALIVE_MS).max(MAX_KEEPALIVE_MS).default(DEFAULT_KEEPALIVE_MS),
 });
 
 /** Every variable the Lambda handlers read (the emulator passes `CLASSWIRE_*` on to them). */
@@ -87,6 +99,8 @@ export interface LambdaConfig {
   coalesceMs: number;
   /** Publishes mark their rooms for the scheduled recorder (the stack sets it when it has a database). */
   recordRooms: boolean;
+  /** The ping interval clients are told to use (in `joined` and `pong`), ms. */
+  keepAliveMs: number;
 }
 
 export class LambdaConfigError extends ConfigError {
@@ -150,6 +164,7 @@ export function loadLambdaConfig(source: Record<string, string | undefined>): La
     failoverCheckMs: e.CLASSWIRE_FAILOVER_CHECK_MS,
     coalesceMs: e.CLASSWIRE_COALESCE_MS,
     recordRooms: e.CLASSWIRE_RECORD_ROOMS,
+    keepAliveMs: e.CLASSWIRE_KEEPALIVE_MS,
   };
 }
 

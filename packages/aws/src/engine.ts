@@ -15,6 +15,8 @@ export interface LambdaEngine {
   fanout: ManagementApiFanOut;
   /** Undefined when coalescing is off (`CLASSWIRE_COALESCE_MS=0`). */
   coalescer: RoomCoalescer | undefined;
+  /** The broker that posts messages to members (its `settle` awaits posts started before an ack). */
+  posting: ManagementApiBroker;
   connections: ConnectionIndex;
   failover: FailoverGuard;
   redis: Redis;
@@ -71,7 +73,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
   // land in different execution environments. API Gateway's stage throttling limits the API instead.
   const coalescer = config.coalesceMs > 0 ? new RoomCoalescer(redis, keys.prefix, fanout, config.coalesceMs, logger) : undefined;
   fanout.coalescer = coalescer;
-  const posting = new ManagementApiBroker(roomLog, fanout, coalescer);
+  const posting = new ManagementApiBroker(roomLog, fanout, coalescer, logger);
   // With records on, each sequenced publish also marks its room for the scheduled recorder (records-lambda.ts).
   const broker = config.recordRooms ? new RecordMarkingBroker(posting, redis, keys.roomsToRecord()) : posting;
   // Cursor throttling in the classroom is per execution environment here: best effort, as cursors are.
@@ -99,6 +101,8 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     roomJoinRate: config.limits.roomJoinRate,
     // With records on, first joins and last leaves go into the room log for attendance (docs/records.md).
     presenceInLog: config.recordRooms,
+    // API Gateway bills every ping and pong: clients ping just often enough to stay inside its idle timeout.
+    keepAliveMs: config.keepAliveMs,
     logger,
     tokens: options.tokens,
     ...(options.now === undefined ? {} : { now: options.now }),
@@ -116,6 +120,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     classroom,
     fanout,
     coalescer,
+    posting,
     connections,
     failover,
     redis,

@@ -80,13 +80,28 @@ export class ManagementApiFanOut implements FanOut {
     return true;
   }
 
-  /** Frames to every member of the room (but `except`), in order, as batch frames of at most 32 KB (the coalescer's delivery). */
-  async postFramesToMembers(room: string, frames: readonly string[], except?: string): Promise<void> {
-    const posts = composeBatchFrames(frames, BILLING_UNIT_BYTES);
+  /**
+   * Frames to every member of the room (but `except`), in order, as batch frames of at most 32 KB (the
+   * coalescer's delivery). A frame with its own `except` (a sender that asked for no echo) is left out of
+   * that member's posts only.
+   */
+  async postFramesToMembers(room: string, frames: readonly { frame: string; except?: string | undefined }[], except?: string): Promise<void> {
+    const posts = composeBatchFrames(
+      frames.map((f) => f.frame),
+      BILLING_UNIT_BYTES,
+    );
+    const senders = new Set(frames.flatMap((f) => (f.except === undefined ? [] : [f.except])));
+    const postsFor = (id: string) =>
+      senders.has(id)
+        ? composeBatchFrames(
+            frames.filter((f) => f.except !== id).map((f) => f.frame),
+            BILLING_UNIT_BYTES,
+          )
+        : posts;
     const members = await this.options.registry.members(room);
     const targets = except === undefined ? members : members.filter((id) => id !== except);
     await forEachLimited(targets, this.options.concurrency, async (id) => {
-      for (const post of posts) if ((await this.post(id, post)) === 'gone') return;
+      for (const post of postsFor(id)) if ((await this.post(id, post)) === 'gone') return;
     });
   }
 

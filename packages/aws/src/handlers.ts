@@ -55,8 +55,10 @@ export function createHandlers(environment: Record<string, string | undefined>, 
   };
   /** Removes stale connections found while handling, then reports this invocation's posts. */
   const finish = async (lambda: LambdaEngine, route: string) => {
-    // A leader's coalesced posts first: they may find stale connections too.
+    // Posts that left after the ack (a leader's coalesced ones, a message without echo) first: they may
+    // find stale connections too.
     await lambda.coalescer?.settle();
+    await lambda.posting.settle();
     await lambda.fanout.removeStale();
     reportMetrics(logger, config, route, lambda.fanout.takeStats());
   };

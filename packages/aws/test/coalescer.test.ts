@@ -16,13 +16,13 @@ afterAll(async () => {
 
 /** What each execution environment's coalescer handed to the fan-out: one entry per flush. */
 function recorder() {
-  const flushes: { room: string; frames: string[]; except: string | undefined }[] = [];
+  const flushes: { room: string; frames: string[]; except: string | undefined; senders: (string | undefined)[] }[] = [];
   const fanout = {
-    postFramesToMembers: (room: string, frames: readonly string[], except?: string) => {
-      flushes.push({ room, frames: [...frames], except });
+    postFramesToMembers: (room: string, frames: readonly { frame: string; except?: string }[], except?: string) => {
+      flushes.push({ room, frames: frames.map((f) => f.frame), except, senders: frames.map((f) => f.except) });
       return Promise.resolve();
     },
-  } as unknown as ManagementApiFanOut;
+  } satisfies Pick<ManagementApiFanOut, 'postFramesToMembers'> as unknown as ManagementApiFanOut;
   return { flushes, fanout };
 }
 
@@ -51,7 +51,16 @@ describe('RoomCoalescer on Redis', () => {
     await coalescer.queue('room', 1, '{"seq":1}');
     await coalescer.flushNow('room', 'joiner');
     await coalescer.settle();
-    expect(flushes).toEqual([{ room: 'room', frames: ['{"seq":1}'], except: 'joiner' }]);
+    expect(flushes).toEqual([{ room: 'room', frames: ['{"seq":1}'], except: 'joiner', senders: [undefined] }]);
+  });
+
+  it('remembers, per queued frame, the sender that asked for no echo', async () => {
+    const { flushes, fanout } = recorder();
+    const coalescer = new RoomCoalescer(server.client(), 'c4', fanout, 50, silent);
+    await coalescer.queue('room', 2, '{"seq":2}', 'AbCdEfGhIjKlMnO=');
+    await coalescer.queue('room', 1, '{"seq":1}');
+    await coalescer.settle();
+    expect(flushes).toEqual([{ room: 'room', frames: ['{"seq":1}', '{"seq":2}'], except: undefined, senders: [undefined, 'AbCdEfGhIjKlMnO='] }]);
   });
 
   it('keeps at most MAX_QUEUED_FRAMES per room: the newest', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_AWS, DEFAULT_WORKLOAD, ablyCost, awsCost, runCostCommand, selfHostedCost, throttleWarnings, tieredPrice, traffic, type Estimate, type Workload } from '../src/cost/index.js';
+import { AWS_DESIGN, DEFAULT_AWS, DEFAULT_WORKLOAD, ablyCost, modeledMessagesPerPost, awsCost, runCostCommand, selfHostedCost, throttleWarnings, tieredPrice, traffic, type Estimate, type Workload } from '../src/cost/index.js';
 import { parseTiers } from '../src/cost/cli.js';
 import { PRICES } from '../src/cost/prices.js';
 
@@ -88,11 +88,11 @@ describe('classwire cost', () => {
   };
 
   it('prints the three estimates, or JSON', () => {
-    const text = run(['--rooms', '2', '--members', '3', '--rate', '6', '--size', '1000', '--hours', '10', '--ping-seconds', '60']);
+    const text = run(['--design', 'naive', '--rooms', '2', '--members', '3', '--rate', '6', '--size', '1000', '--hours', '10', '--ping-seconds', '60']);
     expect(text.code).toBe(0);
     expect(text.out).toContain('AWS (API Gateway + Lambda + ElastiCache): $79.63 / month');
     expect(text.out).toContain('Self-hosted Classwire (redis engine): $169.00 / month');
-    const json = run(['--rooms', '2', '--members', '3', '--rate', '6', '--size', '1000', '--hours', '10', '--ping-seconds', '60', '--json']);
+    const json = run(['--design', 'naive', '--rooms', '2', '--members', '3', '--rate', '6', '--size', '1000', '--hours', '10', '--ping-seconds', '60', '--json']);
     const parsed = JSON.parse(json.out) as { estimates: Estimate[]; traffic: { billedUnits: number } };
     expect(parsed.traffic.billedUnits).toBe(43_560);
     expect(parsed.estimates.map((e) => e.total)).toEqual([
@@ -145,14 +145,54 @@ describe('classwire cost', () => {
     expect(() => tieredPrice(10e6, [{ upToMillions: 5, perMillion: 1 }])).toThrow(RangeError);
     expect(parseTiers('100:2.5,1000:1.25,0.5')).toEqual(tiers);
     for (const bad of ['', '100:2.5', '100:x,1', '1000:2,100:1,1', '100:-1,1', 'a:b,c']) expect(() => parseTiers(bad)).toThrow(RangeError);
-    const quoted = run(['--ably-tiers', '100:2.5,1000:1.25,0.5', '--json']);
+    const quoted = run(['--design', 'naive', '--ably-tiers', '100:2.5,1000:1.25,0.5', '--json']);
     const parsed = JSON.parse(quoted.out) as { estimates: Estimate[] };
     expect(parsed.estimates.map((e) => e.total)).toEqual([awsCost(DEFAULT_WORKLOAD).total, selfHostedCost(DEFAULT_WORKLOAD).total, ablyCost(DEFAULT_WORKLOAD, tiers).total]);
     expect(run(['--ably-tiers', '5:1']).code).toBe(2);
   });
 
+  it('without echoes delivers to the other members only, and the acks carry the message', () => {
+    const quiet = traffic({ ...SMALL, echo: false });
+    expect(quiet.deliveries).toBe(14_400); // 7,200 publishes × the 2 other members
+    expect(quiet.billedUnits).toBe(43_560 - 7_200);
+    // 7,200 fewer message frames of 1,170 B; 7,200 acks 110 B longer.
+    expect(quiet.outboundBytes).toBe(25_899_600 - 7_200 * 1_170 + 7_200 * 110);
+    expect(awsCost({ ...SMALL, echo: false }).total).toBeLessThan(awsCost(SMALL).total);
+  });
+
+  it('splits the billed units by what they carry', () => {
+    expect(traffic(SMALL).unitsByKind).toEqual({
+      deliveries: 21_600,
+      publishes: 7_200,
+      acks: 7_200,
+      pings: 7_200, // 3,600 pings and their pongs
+      joins: 360, // 60 joins, 60 joined replies, 240 presence frames
+    });
+    const { unitsByKind, billedUnits } = traffic({ ...DEFAULT_WORKLOAD, messagesPerPost: 1.4, echo: false });
+    expect(Object.values(unitsByKind).reduce((a, b) => a + b, 0)).toBeCloseTo(billedUnits, 3);
+  });
+
+  it('prices the AWS design by default: the advertised keep-alive, the 50 ms window as modeled, no echo; naive on request', () => {
+    expect(modeledMessagesPerPost(20, 50)).toBeCloseTo(1 + 1 / 60, 12);
+    expect(modeledMessagesPerPost(1200, 50)).toBe(2);
+    expect(modeledMessagesPerPost(20, 0)).toBe(1);
+    const design = { ...DEFAULT_WORKLOAD, pingSeconds: 540, messagesPerPost: modeledMessagesPerPost(20, 50), echo: false };
+    const json = JSON.parse(run(['--json']).out) as { design: string; workload: Workload; estimates: Estimate[]; naiveDesign: { traffic: { billedUnits: number } } };
+    expect(json.design).toBe('aws');
+    expect(json.workload).toEqual(design);
+    expect(json.estimates[0]!.total).toBeCloseTo(awsCost(design, { ...DEFAULT_AWS, coalesceMs: AWS_DESIGN.coalesceMs }).total, 9);
+    expect(json.naiveDesign.traffic.billedUnits).toBe(traffic(DEFAULT_WORKLOAD).billedUnits);
+    const text = run([]).out;
+    expect(text).toContain('Design:   aws: pings every 540 s');
+    expect(text).toMatch(/AWS billed messages: [\d,]+ = deliveries 87\.8 %, .* pings and pongs 1\.0 %, .*; the naive design: 2,801,040,000 \(1\.26× this\)/);
+    // Each lever can be set apart from the design.
+    const naive = JSON.parse(run(['--design', 'naive', '--echo', 'off', '--coalesce-ms', '100', '--json']).out) as { workload: Workload };
+    expect(naive.workload).toMatchObject({ pingSeconds: 25, echo: false, messagesPerPost: modeledMessagesPerPost(20, 100) });
+    expect(JSON.parse(run(['--coalesce-ms', '0', '--json']).out)).toMatchObject({ workload: { messagesPerPost: 1 } });
+  });
+
   it('refuses bad input with a message and exit code 2', () => {
-    for (const argv of [['--rooms', '-1'], ['--rooms', 'many'], ['--engine', 'postgres'], ['--instance', 'm9.huge'], ['--redis-node', 'cache.x'], ['--bogus']]) {
+    for (const argv of [['--design', 'cheap'], ['--echo', 'no'], ['--coalesce-ms', '-1'], ['--coalesce-ms', '2.5'], ['--coalesce-ms', '1001'], ['--coalesce-ms', ''], ['--rooms', '-1'], ['--rooms', 'many'], ['--engine', 'postgres'], ['--instance', 'm9.huge'], ['--redis-node', 'cache.x'], ['--bogus']]) {
       const result = run(argv);
       expect({ argv, code: result.code }).toEqual({ argv, code: 2 });
       expect(result.err).toMatch(/^classwire cost: /);

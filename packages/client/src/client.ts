@@ -28,7 +28,10 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Reconnect backoff (full jitter). */
   reconnect?: BackoffOptions;
-  /** Application ping interval while open, ms. Keeps API Gateway's 10-minute idle timer away. @default 25_000 */
+  /**
+   * Application ping interval while open, ms. Set, it overrides the interval the server advertises (the
+   * AWS runtime asks for 540 s, inside API Gateway's 10-minute idle timeout). @default the server's, else 25_000
+   */
   pingIntervalMs?: number;
   /** A connection that answers nothing for this long after a ping is treated as dead, ms. @default 10_000 */
   pongTimeoutMs?: number;
@@ -68,6 +71,13 @@ export interface ClientOptions {
    * rejected with `payload_too_large` before it is sent. @default 32768
    */
   maxFrameBytes?: number;
+  /**
+   * `false`: the server does not send your own room messages back to this client (on API Gateway each
+   * echo is a billed message); the SDK shows them from the publish's ack instead, in seq order, so room
+   * handlers see the same messages. Needs a server that supports it (older ones echo, which works too).
+   * A classroom event the server stored normalized is echoed all the same. @default true
+   */
+  echo?: boolean;
   /** Random source for jitter and ids (tests inject a seeded one). @default Math.random */
   random?: () => number;
 }
@@ -100,6 +110,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
   private readonly positions: Positions | undefined;
   private readonly idPrefix: string;
   private counter = 0;
+  private readonly echo: boolean;
 
   constructor(options: ClientOptions) {
     if (options.token === undefined && options.getToken === undefined) throw new Error('token or getToken is required');
@@ -108,6 +119,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
       throw new Error('no WebSocket implementation: pass options.WebSocket (for Node 20, import from "@classwire/client/node")');
     }
     const random = options.random ?? Math.random;
+    this.echo = options.echo !== false;
     this.idPrefix = Math.floor(random() * 36 ** 8).toString(36);
     this.events = new Emitter((error) => this.reportError(error));
     const backoff = (attempt: number) => fullJitterDelay(attempt, options.reconnect, random);
@@ -117,7 +129,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
       {
         url: options.url,
         WebSocket,
-        pingIntervalMs: options.pingIntervalMs ?? 25_000,
+        pingIntervalMs: options.pingIntervalMs,
         pongTimeoutMs: options.pongTimeoutMs ?? 10_000,
         reconnectDelay: backoff,
         network: options.network ?? browserNetwork(),
@@ -291,7 +303,9 @@ export class ClasswireClient<Events = ClassroomEventMap> {
       }
       return Promise.resolve(undefined);
     }
-    return this.request({ action: 'publish', room: room.id, event, data, id: options.id ?? this.nextId('p') }, room, options);
+    const frame: ClientFrame & { id: string } = { action: 'publish', room: room.id, event, data, id: options.id ?? this.nextId('p') };
+    if (!this.echo) frame.echo = false;
+    return this.request(frame, room, options);
   }
 
   private request<T = number | undefined>(frame: ClientFrame & { id: string }, room: AnyRoom | undefined, limits: OperationOptions = {}): Promise<T> {

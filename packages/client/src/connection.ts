@@ -55,7 +55,8 @@ export interface CloseInfo {
 export interface ConnectionSettings {
   url: string;
   WebSocket: WebSocketConstructor;
-  pingIntervalMs: number;
+  /** Undefined: the interval the server advertises, else 25 s. */
+  pingIntervalMs: number | undefined;
   pongTimeoutMs: number;
   /** The wait before reconnect attempt `attempt` (0 for the first). */
   reconnectDelay(attempt: number): number;
@@ -75,6 +76,8 @@ export interface ConnectionHooks {
 }
 
 const OPEN = 1;
+/** The ping interval when neither the app nor the server names one. */
+const DEFAULT_PING_MS = 25_000;
 /** The longest reconnect delay a server's hint may impose. */
 const MAX_SERVER_DELAY_MS = 60_000;
 
@@ -99,7 +102,7 @@ export class Connection {
     private readonly tokens: TokenSource,
     private readonly hooks: ConnectionHooks,
   ) {
-    this.heartbeat = new Heartbeat(settings.pingIntervalMs, settings.pongTimeoutMs);
+    this.heartbeat = new Heartbeat(settings.pongTimeoutMs);
     settings.network?.addEventListener('offline', this.wentOffline);
     settings.network?.addEventListener('online', this.cameOnline);
   }
@@ -133,6 +136,16 @@ export class Connection {
    */
   announceClose(notice: CloseInfo, retryAfterMs?: number): void {
     this.closingNotice = { ...notice, retryAfterMs };
+  }
+
+  /**
+   * The server's advertised ping interval (`joined`, `pong`): used for this socket unless the app chose
+   * one. Values outside 5 s – 1 h are ignored, so a server cannot make the client flood or go deaf.
+   */
+  keepAlive(intervalMs: unknown): void {
+    if (this.settings.pingIntervalMs === undefined && typeof intervalMs === 'number' && intervalMs >= 5e3 && intervalMs <= 36e5) {
+      this.heartbeat.retime(intervalMs);
+    }
   }
 
   /** Closes for good. */
@@ -242,7 +255,9 @@ export class Connection {
 
   private onOpen(socket: WebSocketLike): void {
     this.setState('open');
+    // Each socket starts from the app's interval (or the default) until its server advertises one.
     this.heartbeat.start(
+      this.settings.pingIntervalMs ?? DEFAULT_PING_MS,
       () => this.ping(socket),
       () => this.onSilence(socket),
     );

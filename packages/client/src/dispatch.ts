@@ -61,7 +61,7 @@ export class Inbound {
       left: (frame) => membership.left(frame),
       direct: (frame) => this.onDirect(frame),
       error: (frame) => this.onError(frame),
-      pong: () => {},
+      pong: (frame) => connection.keepAlive(frame.keepAliveMs),
       closing: (frame) => connection.announceClose({ code: frame.code, reason: frame.reason }, frame.retryAfterMs),
     };
   }
@@ -87,6 +87,7 @@ export class Inbound {
     const room = this.parts.membership.joined(frame);
     if (room === undefined) return;
     this.parts.connection.resetBackoff();
+    this.parts.connection.keepAlive(frame.keepAliveMs);
     room.handleJoined(frame);
     // The room's publishes waited for this.
     this.parts.outbox.flush();

@@ -5,22 +5,32 @@
 export class Heartbeat {
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private answerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** One beat: a ping, and the wait for its answer. Set by `start`. */
+  private tick = () => {};
 
-  constructor(
-    private readonly intervalMs: number,
-    private readonly answerTimeoutMs: number,
-  ) {}
+  constructor(private readonly answerTimeoutMs: number) {}
 
-  /** `ping` sends a ping and says whether it could; `silent` runs when nothing arrived in time after one. */
-  start(ping: () => boolean, silent: () => void): void {
+  /** Pings every `intervalMs`: `ping` sends one and says whether it could; `silent` runs when nothing arrived in time after one. */
+  start(intervalMs: number, ping: () => boolean, silent: () => void): void {
     this.stop();
-    this.pingTimer = setInterval(() => {
+    this.tick = () => {
       if (!ping() || this.answerTimer !== undefined) return;
       this.answerTimer = setTimeout(() => {
         this.answerTimer = undefined;
         silent();
       }, this.answerTimeoutMs);
-    }, this.intervalMs);
+    };
+    this.pingTimer = setInterval(this.tick, intervalMs);
+  }
+
+  /**
+   * Pings every `intervalMs` from now on, the next one `intervalMs` from now (the server asked for it); a
+   * ping awaiting its answer still waits for it.
+   */
+  retime(intervalMs: number): void {
+    if (this.pingTimer === undefined) return;
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(this.tick, intervalMs);
   }
 
   /** A frame arrived: the path is alive. */

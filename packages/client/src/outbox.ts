@@ -1,4 +1,4 @@
-import type { AckFrame, ClientFrame, ErrorCode, HistoryFrame, MembersFrame } from '@classwire/protocol/wire';
+import type { AckFrame, ClientFrame, ErrorCode, HistoryFrame, MembersFrame, MessageFrame, PublishFrame } from '@classwire/protocol/wire';
 import { CLOSE_CODES, ERROR_CODES, utf8Length } from '@classwire/protocol/wire';
 import type { Link } from './connection.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
@@ -171,6 +171,14 @@ export class Outbox {
   acknowledged(frame: AckFrame | HistoryFrame | MembersFrame): void {
     const request = this.pending.get(frame.id!);
     if (request === undefined) return;
+    const room = request.room;
+    // A publish sent without an echo: its ack says where the message went, so the room shows it from the
+    // ack, in seq order with the others (a copy that arrives anyway is dropped by seq). Of another epoch, the room's resume deals with it.
+    if (frame.type === 'ack' && frame.seq! > 0 && frame.from && room !== undefined && room.epoch === frame.epoch) {
+      const sent = JSON.parse(request.text) as PublishFrame;
+      // What the echo would have been (`type` aside, which the room does not read).
+      room.handleMessage({ room: room.id, seq: frame.seq, ts: frame.ts, event: sent.event, data: sent.data ?? null, from: frame.from, id: request.id } as MessageFrame);
+    }
     this.settle(request);
     request.resolve((frame.type === 'ack' ? frame.seq : frame) as never);
     this.flush();

@@ -102,6 +102,11 @@ export interface EngineOptions {
    * the class records get attendance with the log's exactness (docs/records.md). On when records are.
    */
   presenceInLog?: boolean | undefined;
+  /**
+   * The ping interval clients should use, ms, sent in every `joined` and `pong` (on AWS: sized to API
+   * Gateway's 10-minute idle timeout). Undefined: nothing is advertised and clients keep their own.
+   */
+  keepAliveMs?: number | undefined;
 }
 
 /** Messages a `history` request gets when it names no limit. */
@@ -146,6 +151,7 @@ export class Engine {
   private readonly expiryChanged: ((connectionId: string, expiresAt: number) => void) | undefined;
   private readonly archive: HistoryArchive | undefined;
   private readonly presenceInLog: boolean;
+  private readonly keepAliveMs: number | undefined;
 
   constructor(options: EngineOptions) {
     this.registry = options.registry;
@@ -170,6 +176,7 @@ export class Engine {
     this.expiryChanged = options.expiryChanged;
     this.archive = options.archive;
     this.presenceInLog = options.presenceInLog ?? false;
+    this.keepAliveMs = options.keepAliveMs;
   }
 
   /**
@@ -258,7 +265,7 @@ export class Engine {
       const frame = parsed.frame;
       room = 'room' in frame ? frame.room : undefined;
       if (frame.action === 'ping') {
-        await this.reply(connectionId, encodePongFrame(this.now(), frame.id));
+        await this.reply(connectionId, encodePongFrame(this.now(), frame.id, this.keepAliveMs));
         return;
       }
       const connection = await this.registry.get(connectionId);
@@ -350,7 +357,7 @@ export class Engine {
         await this.announceJoin(connection, room);
       }
       const presence = await this.presence.list(room);
-      const joinFrames = encodeJoinFrames({ room, connectionId, seq, epoch, recovered, presence, id: frame.id }, this.maxFrameBytes);
+      const joinFrames = encodeJoinFrames({ room, connectionId, seq, epoch, recovered, presence, id: frame.id, keepAliveMs: this.keepAliveMs }, this.maxFrameBytes);
       await this.fanout.sendMany(connectionId, joinFrames);
       await this.fanout.release(connectionId, room, seq);
       released = true;
@@ -424,10 +431,14 @@ export class Engine {
     }
     // A durable publish always has an id (the parser enforces it).
     const publishId = id as string;
-    // The broker delivers the message to the room; a duplicate or a conflict delivers nothing.
-    const result = await this.broker.publish(room, body, { dedupKey: userDedupKey(connection.userId, publishId) });
+    // The broker delivers the message to the room; a duplicate or a conflict delivers nothing. Without an
+    // echo the sender is left out, and its ack carries what the echo would have told it.
+    const echo = frame.echo !== false;
+    const dedupKey = userDedupKey(connection.userId, publishId);
+    const result = await this.broker.publish(room, body, echo ? { dedupKey } : { dedupKey, except: connection.connectionId });
     if (result.conflict) throw new ProtocolError('conflict', 'this id was already used for a different message');
-    await this.reply(connection.connectionId, encodeAckFrame(publishId, room, result.seq));
+    const message = echo ? undefined : { ts: result.ts, epoch: result.epoch, from: senderOf(connection) };
+    await this.reply(connection.connectionId, encodeAckFrame(publishId, room, result.seq, message));
     this.observer?.published((performance.now() - started) / 1000, result.duplicate ? 'duplicate' : 'acked');
   }
 

@@ -133,6 +133,12 @@ export interface PublishOptions {
   dedupKey?: string | undefined;
   /** State changes applied atomically with the append (`StateEffects`). */
   effects?: StateEffects | undefined;
+  /**
+   * A connection the broker need not deliver the message to: its sender, which asked for no echo and
+   * learns the message from its ack. Best effort: a copy that reaches it anyway (a Redis node's backfill
+   * after a pub/sub loss delivers what it missed to every member) is dropped by the client by seq.
+   */
+  except?: string | undefined;
 }
 
 /** What the engine needs of a publish: the message's position, not its frame (the broker delivered it). */

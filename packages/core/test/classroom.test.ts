@@ -123,6 +123,31 @@ async function classOf(t: Setup) {
 
 const stroke = (id: string) => ({ id, color: '#112233', width: 3, points: [0.1, 0.1, 0.2, 0.25] });
 
+describe('Classroom: events without echo', () => {
+  it('leaves the sender out and acks with ts, epoch and from when the stored message is what it sent', async () => {
+    const t = setup();
+    await classOf(t);
+    t.fanout.clear();
+    const ack = await t.publish('ann', 'chat.message', { text: 'quiet' }, { echo: false });
+    const epoch = (await t.broker.read(ROOM)).epoch;
+    expect(ack).toEqual({ type: 'ack', id: ack.id, room: ROOM, seq: ack.seq, ts: START, epoch, from: { userId: 'ann', role: 'student', name: 'Name ann' } });
+    expect(t.fanout.ofType('ann', 'message')).toEqual([]);
+    expect(t.fanout.ofType('bob', 'message')).toEqual([expect.objectContaining({ seq: ack.seq, event: 'chat.message', data: { text: 'quiet' }, id: ack.id })]);
+  });
+
+  it('echoes as usual when the stored message differs from what was sent (the schema put the fields in its order)', async () => {
+    const t = setup();
+    await classOf(t);
+    t.fanout.clear();
+    const reordered = { points: [0.1, 0.1, 0.2, 0.25], width: 3, color: '#112233', id: 's9' };
+    const ack = await t.publish('ann', 'wb.stroke', reordered, { echo: false });
+    expect(ack).toEqual({ type: 'ack', id: ack.id, room: ROOM, seq: ack.seq });
+    const [echo] = t.fanout.ofType('ann', 'message');
+    expect(echo).toMatchObject({ seq: ack.seq, event: 'wb.stroke', data: reordered });
+    expect(Object.keys(echo!.data as object)).not.toEqual(Object.keys(reordered));
+  });
+});
+
 describe('Classroom: events through the engine', () => {
   const cases: { event: string; data: unknown; allowed: string; refused: string; ephemeral?: boolean }[] = [
     { event: 'chat.message', data: { text: 'hi' }, allowed: 'ann', refused: 'obs' },

@@ -101,6 +101,20 @@ describe('Engine: join', () => {
     expect(await t.presence.list('physics-101')).toEqual([memberOf(rec)]);
   });
 
+  it('advertises its keep-alive in every joined and pong when configured, and nothing otherwise', async () => {
+    const t = setup({ keepAliveMs: 540_000 });
+    await t.connect('a');
+    expect(await t.join('a', 'r')).toMatchObject({ keepAliveMs: 540_000 });
+    await t.send('a', { action: 'ping', id: 'p' });
+    expect(t.fanout.last('a')).toEqual({ type: 'pong', ts: START, id: 'p', keepAliveMs: 540_000 });
+
+    const plain = setup();
+    await plain.connect('a');
+    expect(await plain.join('a', 'r')).not.toHaveProperty('keepAliveMs');
+    await plain.send('a', { action: 'ping', id: 'p' });
+    expect(plain.fanout.last('a')).toEqual({ type: 'pong', ts: START, id: 'p' });
+  });
+
   it('reports the latest seq and lists current members', async () => {
     const t = setup();
     const teacher = await t.connect('t', { role: 'teacher', userId: 'teach' });
@@ -187,6 +201,46 @@ describe('Engine: publish', () => {
     await t.send('b', { action: 'publish', room: 'r', event: 'chat.message', data: 'second', id: 'm2' });
     expect(t.fanout.last('b')).toEqual({ type: 'ack', id: 'm2', room: 'r', seq: 2 });
     expect(t.messages('a').map((m) => m.seq)).toEqual([1, 2]);
+  });
+
+  it('without an echo (echo: false), leaves the sender out and acks with what the echo would have told it', async () => {
+    const t = setup();
+    await t.connect('a', { userId: 'ada', name: 'Ada', role: 'student' });
+    await t.connect('a2', { userId: 'ada', name: 'Ada', role: 'student' });
+    await t.connect('b', { userId: 'bob', role: 'teacher' });
+    for (const id of ['a', 'a2', 'b']) await t.join(id, 'r');
+    t.fanout.clear();
+    t.clock.value = START + 7;
+    await t.send('a', { action: 'publish', room: 'r', event: 'chat.message', data: { text: 'quiet' }, id: 'q1', echo: false });
+    const epoch = (await t.broker.read('r')).epoch;
+    const from = { userId: 'ada', role: 'student', name: 'Ada' };
+    expect(t.fanout.frames('a')).toEqual([{ type: 'ack', id: 'q1', room: 'r', seq: 1, ts: START + 7, epoch, from }]);
+    // Only the sending connection is left out: the same user's other connection and everyone else get it.
+    const message = { type: 'message', room: 'r', seq: 1, ts: START + 7, event: 'chat.message', data: { text: 'quiet' }, from, id: 'q1' };
+    expect(t.fanout.frames('a2')).toEqual([message]);
+    expect(t.fanout.frames('b')).toEqual([message]);
+
+    // A retry gets the same ack (the original's seq and ts) and delivers nothing; echo: true is the default.
+    t.clock.value = START + 99;
+    await t.send('a', { action: 'publish', room: 'r', event: 'chat.message', data: { text: 'quiet' }, id: 'q1', echo: false });
+    await t.send('a', { action: 'publish', room: 'r', event: 'chat.message', data: 'loud', id: 'q2', echo: true });
+    expect(t.fanout.frames('a').slice(1)).toEqual([
+      { type: 'ack', id: 'q1', room: 'r', seq: 1, ts: START + 7, epoch, from },
+      expect.objectContaining({ type: 'message', seq: 2, id: 'q2' }),
+      { type: 'ack', id: 'q2', room: 'r', seq: 2 },
+    ]);
+    expect(t.messages('b').map((m) => m.seq)).toEqual([1, 2]);
+    // The history keeps the message for everyone, its sender's resume included.
+    expect((await t.broker.read('r', 0)).messages.map((m) => m.seq)).toEqual([1, 2]);
+  });
+
+  it('refuses an echo that is not a boolean: bad_request, nothing stored', async () => {
+    const t = setup();
+    await t.connect('a');
+    await t.join('a', 'r');
+    await t.send('a', { action: 'publish', room: 'r', event: 'chat.message', data: 1, id: 'x', echo: 'no' });
+    expect(t.fanout.last('a')).toMatchObject({ type: 'error', code: 'bad_request', id: 'x' });
+    expect((await t.broker.read('r')).seq).toBe(0);
   });
 
   it('refuses publishing to a room not joined: not_joined', async () => {

@@ -13,7 +13,13 @@ describe('room channel wire', () => {
 
   it('decodes a message as append.lua publishes it: epoch, seq, frame', () => {
     const decoded = decodeRoomPublication(Buffer.from('ab12cd34\n42\n{"type":"message","seq":42}'));
-    expect(decoded).toMatchObject({ kind: 'message', epoch: 'ab12cd34', seq: 42 });
+    expect(decoded).toEqual({ kind: 'message', epoch: 'ab12cd34', seq: 42, except: undefined, frame: expect.any(Buffer) as unknown });
+    expect(decoded.frame.toString()).toBe('{"type":"message","seq":42}');
+  });
+
+  it('decodes the connection a message is not for (a sender without echo) after its seq', () => {
+    const decoded = decodeRoomPublication(Buffer.from('ab12cd34\n42 Ks3n0Yq1aZ_8cQw=\n{"type":"message","seq":42}'));
+    expect(decoded).toMatchObject({ kind: 'message', epoch: 'ab12cd34', seq: 42, except: 'Ks3n0Yq1aZ_8cQw=' });
     expect(decoded.frame.toString()).toBe('{"type":"message","seq":42}');
   });
 
@@ -25,6 +31,9 @@ describe('room channel wire', () => {
     }
     expect(() => decodeRoomPublication(Buffer.from('epoch\n7'))).toThrow('malformed room publication');
     expect(decodeRoomPublication(Buffer.from('epoch\n999999999999999\n{}'))).toMatchObject({ seq: 999_999_999_999_999 });
+    expect(() => decodeRoomPublication(Buffer.from('epoch\n\n{}'))).toThrow();
+    expect(() => decodeRoomPublication(Buffer.from('epoch\n x\n{}'))).toThrow();
+    expect(() => decodeRoomPublication(Buffer.from('epoch\n42{}'))).toThrow();
   });
 
   it('reads the ts of a composed frame from its header, whatever the room name and body hold', () => {

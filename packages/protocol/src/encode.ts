@@ -72,6 +72,7 @@ export function encodeJoinedFrame(joined: Omit<JoinedFrame, 'type'>): string {
   };
   if (joined.presenceParts !== undefined) frame.presenceParts = joined.presenceParts;
   if (joined.id !== undefined) frame.id = joined.id;
+  if (joined.keepAliveMs !== undefined) frame.keepAliveMs = joined.keepAliveMs;
   return JSON.stringify(frame);
 }
 
@@ -129,10 +130,22 @@ export function encodeLeftFrame(room: string, id?: string): string {
   return JSON.stringify(frame);
 }
 
-export function encodeAckFrame(id: string, room?: string, seq?: number): string {
+/** What the ack of a publish sent with `echo: false` adds: the message as the skipped echo would have shown it. */
+export interface AckedMessage {
+  ts: number;
+  epoch: string;
+  from: Sender;
+}
+
+export function encodeAckFrame(id: string, room?: string, seq?: number, message?: AckedMessage): string {
   const frame: AckFrame = { type: 'ack', id };
   if (room !== undefined) frame.room = room;
   if (seq !== undefined) frame.seq = seq;
+  if (message !== undefined) {
+    frame.ts = message.ts;
+    frame.epoch = message.epoch;
+    frame.from = message.from;
+  }
   return JSON.stringify(frame);
 }
 
@@ -147,9 +160,10 @@ export function encodeDirectFrame(ts: number, event: string, data: unknown, from
   return JSON.stringify(frame);
 }
 
-export function encodePongFrame(ts: number, id?: string): string {
+export function encodePongFrame(ts: number, id?: string, keepAliveMs?: number): string {
   const frame: PongFrame = { type: 'pong', ts };
   if (id !== undefined) frame.id = id;
+  if (keepAliveMs !== undefined) frame.keepAliveMs = keepAliveMs;
   return JSON.stringify(frame);
 }
 

@@ -26,6 +26,7 @@ const publishFrame = z
     data: z.unknown().optional(),
     id: clientId.optional(),
     ephemeral: z.boolean().optional(),
+    echo: z.boolean().optional(),
   })
   .refine((f) => f.ephemeral === true || f.id !== undefined, {
     message: 'a durable publish needs an id (it makes retries idempotent)',

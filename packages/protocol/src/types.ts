@@ -27,6 +27,12 @@ export interface PublishFrame {
   data?: unknown;
   id?: string | undefined;
   ephemeral?: boolean | undefined;
+  /**
+   * `false`: do not send the stored message back to this connection. Its ack then carries `ts`, `epoch`
+   * and `from`, all the sender needs to show the message itself (API Gateway bills every echo). Absent or
+   * `true`: the sender receives its message like every member. Servers that predate it ignore it and echo.
+   */
+  echo?: boolean | undefined;
 }
 export interface DirectFrame {
   action: 'direct';
@@ -89,6 +95,11 @@ export interface JoinedFrame {
   /** Set when the members were sent before this frame in that many `members` frames. */
   presenceParts?: number;
   id?: string;
+  /**
+   * The ping interval the server wants from this client, ms (on API Gateway: inside its 10-minute idle
+   * timeout, instead of the SDK's 25 s). Absent: the client keeps its own.
+   */
+  keepAliveMs?: number;
 }
 /**
  * One part of a member list: of a join's, sent before `joined` when the list does not fit in one frame;
@@ -132,6 +143,14 @@ export interface AckFrame {
   id: string;
   room?: string;
   seq?: number;
+  /**
+   * Set when the publish asked for no echo (`echo: false`) and its message is stored: the message's `ts`,
+   * the `epoch` its seq belongs to, and its sender as members see it. With the publish's own event and
+   * data, that is the message the echo would have carried.
+   */
+  ts?: number;
+  epoch?: string;
+  from?: Sender;
 }
 export interface LeftFrame {
   type: 'left';
@@ -156,6 +175,8 @@ export interface PongFrame {
   type: 'pong';
   ts: number;
   id?: string;
+  /** As in `joined`: the ping interval the server wants, ms. */
+  keepAliveMs?: number;
 }
 export interface ErrorFrame {
   type: 'error';

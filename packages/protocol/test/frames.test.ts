@@ -75,6 +75,16 @@ describe('parseClientFrame: valid frames', () => {
     ).toEqual({ action: 'publish', room: 'r', event: 'x', id: 'm2', ephemeral: false });
   });
 
+  it('accepts echo on a publish as a boolean only', () => {
+    for (const echo of [true, false]) {
+      expect(expectOk(parseClientFrame(json({ action: 'publish', room: 'r', event: 'x', id: 'm', echo })))).toEqual({ action: 'publish', room: 'r', event: 'x', id: 'm', echo });
+    }
+    for (const echo of ['false', 0, null, {}]) {
+      const result = parseClientFrame(json({ action: 'publish', room: 'r', event: 'x', id: 'm', echo }));
+      expect(result).toMatchObject({ ok: false, code: 'bad_request', id: 'm', action: 'publish' });
+    }
+  });
+
   it('accepts an ephemeral publish without an id', () => {
     expect(
       expectOk(parseClientFrame(json({ action: 'publish', room: 'r', event: 'whiteboard.stroke', ephemeral: true, data: [1] }))),
@@ -585,6 +595,10 @@ describe('server frame encoders', () => {
     const joined = { room: 'r', connectionId: 'Ks3n0Yq1aZ_8cQw=', seq: 42, epoch: 'e1', recovered: true, presence: [member] };
     expectFrame(encodeJoinedFrame(joined), { type: 'joined', ...joined });
     expectFrame(encodeJoinedFrame({ ...joined, id: 'j1' }), { type: 'joined', ...joined, id: 'j1' });
+    expectFrame(encodeJoinedFrame({ ...joined, id: 'j1', keepAliveMs: 540_000 }), { type: 'joined', ...joined, id: 'j1', keepAliveMs: 540_000 });
+    // The keep-alive stays on the joined frame when the member list goes ahead in members frames.
+    const big = { ...joined, presence: Array.from({ length: 400 }, (_, i) => ({ ...member, userId: `u${i}` })), keepAliveMs: 60_000 };
+    expect(JSON.parse(encodeJoinFrames(big, 4096).at(-1)!)).toMatchObject({ type: 'joined', presence: [], keepAliveMs: 60_000 });
   });
 
   it('encodes left, ack and pong with their optional fields only when given', () => {
@@ -595,6 +609,9 @@ describe('server frame encoders', () => {
     expectFrame(encodeAckFrame('p1', 'r', 0), { type: 'ack', id: 'p1', room: 'r', seq: 0 });
     expectFrame(encodePongFrame(5), { type: 'pong', ts: 5 });
     expectFrame(encodePongFrame(5, 'x'), { type: 'pong', ts: 5, id: 'x' });
+    expectFrame(encodePongFrame(5, undefined, 540_000), { type: 'pong', ts: 5, keepAliveMs: 540_000 });
+    // The ack of a publish sent with echo: false carries the message's ts, epoch and sender.
+    expectFrame(encodeAckFrame('p1', 'r', 3, { ts: 9, epoch: 'e1', from }), { type: 'ack', id: 'p1', room: 'r', seq: 3, ts: 9, epoch: 'e1', from });
   });
 
   it('encodes presence, direct, snapshot and closing', () => {

@@ -1,10 +1,13 @@
 import { parseArgs } from 'node:util';
 import {
+  AWS_DESIGN,
+  NAIVE_DESIGN,
   DEFAULT_AWS,
   DEFAULT_SELF_HOSTED,
   DEFAULT_WORKLOAD,
   ablyCost,
   awsCost,
+  modeledMessagesPerPost,
   selfHostedCost,
   traffic,
   type Estimate,
@@ -19,20 +22,27 @@ export const COST_USAGE = `Usage: classwire cost [options]
 Prices a month of classroom traffic on AWS (API Gateway, Lambda, NAT, ElastiCache), on self-hosted
 gateways (EC2 and a load balancer, sized from the benchmark), and on Ably. Prices: us-east-1, ${PRICES.asOf}.
 
+  --design NAME        aws: the AWS runtime's defaults (keep-alive  (default aws)
+                       ${AWS_DESIGN.pingSeconds} s, coalescing ${AWS_DESIGN.coalesceMs} ms) and publishers without echo;
+                       naive: the seed design (pings every ${NAIVE_DESIGN.pingSeconds} s, a post per member
+                       per message, echoes). The options below override either.
   --rooms N            classrooms live at once                      (default ${DEFAULT_WORKLOAD.rooms})
   --members N          connections per room                         (default ${DEFAULT_WORKLOAD.members})
   --rate N             messages per room per minute                 (default ${DEFAULT_WORKLOAD.messagesPerRoomPerMinute})
   --size BYTES         message payload                              (default ${DEFAULT_WORKLOAD.messageBytes})
   --hours N            live hours per month                         (default ${DEFAULT_WORKLOAD.liveHours})
-  --ping-seconds N     client ping interval                         (default ${DEFAULT_WORKLOAD.pingSeconds})
+  --ping-seconds N     client ping (keep-alive) interval            (default: the design's)
   --session-minutes N  length of a class                            (default ${DEFAULT_WORKLOAD.sessionMinutes})
-  --batch N            AWS: room messages per delivery post, as the  (default 1: a post per member per message)
-                       emulator measured the runtime's coalescing (docs/cost.md)
+  --batch N            AWS: room messages per delivery post, as the  (default 1 + rate × window, the model's
+                       emulator measured the runtime's coalescing    estimate; 1 without a window)
+                       (docs/cost.md)
+  --echo on|off        off: publishers ask for no echo, a message   (default: the design's)
+                       reaches the other members only
   --nat-gateways N     AWS: NAT gateways                            (default ${DEFAULT_AWS.natGateways})
   --redis-node TYPE    ElastiCache node type (both deployments)     (default ${DEFAULT_AWS.redisNodeType})
   --lambda-ms N        AWS: average handler duration, ms            (default ${DEFAULT_AWS.lambdaMs})
   --lambda-memory MB   AWS: handler memory                          (default ${DEFAULT_AWS.lambdaMemoryMb})
-  --coalesce-ms N      AWS: coalescing window the leader waits      (default 0; the runtime's default is 50)
+  --coalesce-ms N      AWS: coalescing window (0: none)             (default: the design's)
   --instance TYPE      self-hosted: EC2 instance type               (default ${DEFAULT_SELF_HOSTED.instanceType})
   --engine NAME        self-hosted: memory or redis                 (default ${DEFAULT_SELF_HOSTED.engine})
   --peak-factor N      self-hosted: peak over average traffic       (default ${DEFAULT_SELF_HOSTED.peakFactor})
@@ -43,7 +53,7 @@ gateways (EC2 and a load balancer, sized from the benchmark), and on Ably. Price
   --json               print the estimates as JSON
 `;
 
-const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'batch', 'coalesce-ms', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor', 'records-min-acu'] as const;
+const NUMBER_OPTIONS = ['rooms', 'members', 'rate', 'size', 'hours', 'ping-seconds', 'session-minutes', 'batch', 'nat-gateways', 'lambda-ms', 'lambda-memory', 'peak-factor', 'records-min-acu'] as const;
 
 /** `--ably-tiers`: `M1:P1,M2:P2,…,P` (bounds in millions, ascending; the last price unbounded). */
 export function parseTiers(text: string): PriceTier[] {
@@ -80,6 +90,9 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
         instance: { type: 'string' },
         engine: { type: 'string' },
         'ably-tiers': { type: 'string' },
+        'coalesce-ms': { type: 'string' },
+        design: { type: 'string' },
+        echo: { type: 'string' },
         records: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -102,17 +115,30 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
     return parsed;
   };
   try {
+    const designName = (values.design as string | undefined) ?? 'aws';
+    if (designName !== 'aws' && designName !== 'naive') throw new RangeError('--design must be aws or naive');
+    const design = designName === 'aws' ? AWS_DESIGN : NAIVE_DESIGN;
+    const echoFlag = values.echo as string | undefined;
+    if (echoFlag !== undefined && echoFlag !== 'on' && echoFlag !== 'off') throw new RangeError('--echo must be on or off');
+    // 0 turns coalescing off, so unlike the other numbers it may be zero.
+    const rawWindow = values['coalesce-ms'] as string | undefined;
+    const coalesceMs = rawWindow === undefined ? design.coalesceMs : Number(rawWindow);
+    if (rawWindow?.trim() === '' || !Number.isInteger(coalesceMs) || coalesceMs < 0 || coalesceMs > 1000) throw new RangeError('--coalesce-ms must be a whole number from 0 to 1000');
+    const rate = number('rate', DEFAULT_WORKLOAD.messagesPerRoomPerMinute);
     const workload: Workload = {
       rooms: number('rooms', DEFAULT_WORKLOAD.rooms),
       members: number('members', DEFAULT_WORKLOAD.members),
-      messagesPerRoomPerMinute: number('rate', DEFAULT_WORKLOAD.messagesPerRoomPerMinute),
+      messagesPerRoomPerMinute: rate,
       messageBytes: number('size', DEFAULT_WORKLOAD.messageBytes),
       liveHours: number('hours', DEFAULT_WORKLOAD.liveHours),
-      pingSeconds: number('ping-seconds', DEFAULT_WORKLOAD.pingSeconds),
+      pingSeconds: number('ping-seconds', design.pingSeconds),
       sessionMinutes: number('session-minutes', DEFAULT_WORKLOAD.sessionMinutes),
-      messagesPerPost: number('batch', 1),
+      messagesPerPost: number('batch', modeledMessagesPerPost(rate, coalesceMs)),
+      echo: echoFlag === undefined ? design.echo : echoFlag === 'on',
     };
     if (workload.messagesPerPost! < 1) throw new RangeError('--batch must be at least 1');
+    // The same classes on the seed design, for the comparison line.
+    const naive: Workload = { ...workload, pingSeconds: NAIVE_DESIGN.pingSeconds, messagesPerPost: 1, echo: NAIVE_DESIGN.echo };
     const quoted = typeof values['ably-tiers'] === 'string' ? parseTiers(values['ably-tiers']) : undefined;
     const engine = (values.engine as string | undefined) ?? DEFAULT_SELF_HOSTED.engine;
     if (engine !== 'memory' && engine !== 'redis') throw new RangeError('--engine must be memory or redis');
@@ -123,7 +149,7 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
         natGateways: number('nat-gateways', DEFAULT_AWS.natGateways),
         lambdaMs: number('lambda-ms', DEFAULT_AWS.lambdaMs),
         lambdaMemoryMb: number('lambda-memory', DEFAULT_AWS.lambdaMemoryMb),
-        ...(values['coalesce-ms'] === undefined ? {} : { coalesceMs: number('coalesce-ms', 0) }),
+        coalesceMs,
         redisNodeType,
       }),
       selfHostedCost(workload, {
@@ -138,9 +164,10 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
     ];
     const records = values.records === true ? recordsCost(workload, { ...DEFAULT_RECORDS, minAcu: number('records-min-acu', DEFAULT_RECORDS.minAcu) }) : undefined;
     if (values.json === true) {
-      out.write(`${JSON.stringify({ prices: PRICES.asOf, region: PRICES.region, workload, traffic: traffic(workload), estimates, ...(records === undefined ? {} : { records }) }, null, 2)}\n`);
+      const naiveDesign = { traffic: traffic(naive), aws: awsCost(naive, { ...DEFAULT_AWS, natGateways: number('nat-gateways', DEFAULT_AWS.natGateways), lambdaMs: number('lambda-ms', DEFAULT_AWS.lambdaMs), lambdaMemoryMb: number('lambda-memory', DEFAULT_AWS.lambdaMemoryMb), redisNodeType }) };
+      out.write(`${JSON.stringify({ prices: PRICES.asOf, region: PRICES.region, design: designName, workload, traffic: traffic(workload), estimates, naiveDesign, ...(records === undefined ? {} : { records }) }, null, 2)}\n`);
     } else {
-      out.write(render(workload, estimates));
+      out.write(render(workload, estimates, designName, naive));
       if (records !== undefined) out.write(renderRecords(records, estimates[0]!));
     }
     return 0;
@@ -153,13 +180,18 @@ export function runCostCommand(argv: string[], out: CostOutput, err: CostOutput)
   }
 }
 
-function render(w: Workload, estimates: Estimate[]): string {
+function render(w: Workload, estimates: Estimate[], design: string, naive: Workload): string {
   const t = traffic(w);
   const money = (usd: number) => `$${usd.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
   const count = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: n < 100 ? 2 : 0 });
+  const share = (n: number) => `${((100 * n) / t.billedUnits).toFixed(1)} %`;
+  const naiveUnits = traffic(naive).billedUnits;
+  const kinds = t.unitsByKind;
   const lines = [
-    `Workload: ${w.rooms} rooms × ${w.members} members, ${w.messagesPerRoomPerMinute} messages/room/min of ${w.messageBytes} B, ${w.liveHours} live hours/month, pings every ${w.pingSeconds} s, ${w.messagesPerPost ?? 1} messages per AWS post`,
+    `Design:   ${design}: pings every ${w.pingSeconds} s, room messages per AWS delivery post ${count(w.messagesPerPost ?? 1)}, ${w.echo === false ? 'no echo to the sender' : 'echoes'}`,
+    `Workload: ${w.rooms} rooms × ${w.members} members, ${w.messagesPerRoomPerMinute} messages/room/min of ${w.messageBytes} B, ${w.liveHours} live hours/month`,
     `Traffic:  ${count(t.publishes)} publishes, ${count(t.deliveries)} deliveries, ${count(t.pings)} pings, ${count(t.connects)} connects, ${count(t.connectionMinutes)} connection minutes`,
+    `AWS billed messages: ${count(t.billedUnits)} = deliveries ${share(kinds.deliveries)}, publishes ${share(kinds.publishes)}, acks ${share(kinds.acks)}, pings and pongs ${share(kinds.pings)}, joins and presence ${share(kinds.joins)}; the naive design: ${count(naiveUnits)} (${(naiveUnits / t.billedUnits).toFixed(2)}× this)`,
     `Prices:   ${PRICES.region}, ${PRICES.asOf} (see docs/cost.md)`,
     '',
   ];

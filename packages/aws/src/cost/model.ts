@@ -21,6 +21,11 @@ export interface Workload {
    * runtime's coalescing, measured by the emulator's classroom workload, docs/cost.md). Optional: 1.
    */
   messagesPerPost?: number;
+  /**
+   * False: publishers ask for no echo (the SDK's `echo: false`), so a message reaches the other members
+   * only and the sender learns it from its ack. Optional: true (every member, the sender included).
+   */
+  echo?: boolean;
 }
 
 export interface AwsOptions {
@@ -60,6 +65,23 @@ export const DEFAULT_WORKLOAD: Workload = {
   sessionMinutes: 60,
 };
 
+/**
+ * The AWS design (`classwire cost`'s default): the runtime's keep-alive (540 s, advertised to the SDK in
+ * `joined`) and coalescing window (50 ms), and publishers without echoes (`echo: false`, docs/aws.md).
+ */
+export const AWS_DESIGN = { pingSeconds: 540, coalesceMs: 50, echo: false } as const;
+/** The seed design it is compared with: a ping every 25 s, a post per member per message, echoes. */
+export const NAIVE_DESIGN = { pingSeconds: 25, coalesceMs: 0, echo: true } as const;
+
+/**
+ * Room messages per delivery post a coalescing window of `coalesceMs` gives at `messagesPerRoomPerMinute`,
+ * as a model: a window opens at a message and holds it and those of the next `coalesceMs` (1 + λW). The
+ * emulator's measurement of a workload (`--batch`) replaces it.
+ */
+export function modeledMessagesPerPost(messagesPerRoomPerMinute: number, coalesceMs: number): number {
+  return 1 + (messagesPerRoomPerMinute / 60) * (coalesceMs / 1000);
+}
+
 export const DEFAULT_AWS: AwsOptions = { natGateways: 1, stageRateLimit: 1000, stageBurstLimit: 500, redisNodeType: 'cache.t4g.small', redisNodes: 2, lambdaMemoryMb: 512, lambdaMs: 40 };
 
 export const DEFAULT_SELF_HOSTED: SelfHostedOptions = {
@@ -80,6 +102,8 @@ const BATCH_ENVELOPE_BYTES = 28;
 const PUBLISH_ENVELOPE_BYTES = 80;
 /** Small frames: ack, pong, presence, and a `joined` reply without its presence list. */
 const ACK_BYTES = 60;
+/** What an ack adds for a publish without echo: the message's ts, epoch and sender. */
+const ACK_MESSAGE_BYTES = 110;
 const PONG_BYTES = 40;
 const PRESENCE_BYTES = 120;
 const JOINED_BYTES = 200;
@@ -105,8 +129,9 @@ export interface Traffic {
   /** Connections opened (one per class, more when a class outlasts API Gateway's 2 hours). */
   connects: number;
   inboundMessages: number;
-  /** Every frame sent to a client: deliveries (the sender included), acks, pongs, joined replies, presence. */
+  /** Every frame sent to a client: deliveries, acks, pongs, joined replies, presence. */
   outboundMessages: number;
+  /** Messages sent to members: every member, or every member but the sender without echoes. */
   deliveries: number;
   /** AWS: PostToConnection calls carrying the deliveries (fewer than deliveries when messages are coalesced). */
   deliveryPosts: number;
@@ -116,6 +141,8 @@ export interface Traffic {
   inboundPerSecond: number;
   /** 32 KB units API Gateway bills, both directions. */
   billedUnits: number;
+  /** The billed units by what they carry (they add up to `billedUnits`). */
+  unitsByKind: { deliveries: number; publishes: number; acks: number; pings: number; joins: number };
   connectionMinutes: number;
   outboundBytes: number;
   /** Frames per second sent to clients, averaged over the live hours. */
@@ -130,8 +157,10 @@ export function traffic(w: Workload): Traffic {
   const pings = (connections * liveSeconds) / w.pingSeconds;
   const classes = (w.liveHours * 60) / w.sessionMinutes;
   const connects = connections * classes * Math.ceil(w.sessionMinutes / MAX_CONNECTION_MINUTES);
-  // Classwire delivers a message to every member, the sender included (one order for all), and acks it.
-  const deliveries = publishes * w.members;
+  // Classwire delivers a message to every member, the sender included (one order for all), and acks it;
+  // without echoes the sender learns its message from the ack instead.
+  const echo = w.echo ?? true;
+  const deliveries = publishes * (echo ? w.members : w.members - 1);
   const acks = publishes;
   const presence = connects * 2 * (w.members - 1);
   const inboundMessages = publishes + pings + connects;
@@ -142,10 +171,18 @@ export function traffic(w: Workload): Traffic {
   const deliveryPosts = deliveries / perPost;
   // A batch post carries `perPost` frames and the batch envelope.
   const deliveryPostBytes = perPost === 1 ? messageFrameBytes : perPost * (messageFrameBytes + 1) + BATCH_ENVELOPE_BYTES;
-  const billedUnits =
-    publishes * units(w.messageBytes + PUBLISH_ENVELOPE_BYTES) + pings + connects + deliveryPosts * units(deliveryPostBytes) + acks + pings + connects + presence;
+  const unitsByKind = {
+    deliveries: deliveryPosts * units(deliveryPostBytes),
+    publishes: publishes * units(w.messageBytes + PUBLISH_ENVELOPE_BYTES),
+    acks,
+    // A ping in, a pong out.
+    pings: 2 * pings,
+    // A join in; a joined reply and the presence frames out.
+    joins: 2 * connects + presence,
+  };
+  const billedUnits = unitsByKind.deliveries + unitsByKind.publishes + unitsByKind.acks + unitsByKind.pings + unitsByKind.joins;
   const outboundBytes =
-    deliveries * messageFrameBytes + acks * ACK_BYTES + pings * PONG_BYTES + connects * (JOINED_BYTES + JOINED_BYTES_PER_MEMBER * w.members) + presence * PRESENCE_BYTES;
+    deliveries * messageFrameBytes + acks * (echo ? ACK_BYTES : ACK_BYTES + ACK_MESSAGE_BYTES) + pings * PONG_BYTES + connects * (JOINED_BYTES + JOINED_BYTES_PER_MEMBER * w.members) + presence * PRESENCE_BYTES;
   return {
     connections,
     publishes,
@@ -158,6 +195,7 @@ export function traffic(w: Workload): Traffic {
     outboundPosts: outboundMessages - deliveries + deliveryPosts,
     inboundPerSecond: inboundMessages / liveSeconds,
     billedUnits,
+    unitsByKind,
     connectionMinutes: connections * w.liveHours * 60,
     outboundBytes,
     outboundPerSecond: outboundMessages / liveSeconds,
@@ -311,7 +349,7 @@ export function ablyCost(w: Workload, tiers: readonly PriceTier[] = PRICES.ably.
 
 function validate(w: Workload): void {
   for (const [name, value] of Object.entries(w)) {
-    if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number`);
+    if (name !== 'echo' && (!Number.isFinite(value) || value <= 0)) throw new RangeError(`${name} must be a positive number`);
   }
   if (w.members < 1 || !Number.isInteger(w.members)) throw new RangeError('members must be a whole number');
   if (w.messagesPerPost !== undefined && w.messagesPerPost < 1) throw new RangeError('messagesPerPost must be at least 1');

@@ -39,16 +39,18 @@ export class AppendedEvents {
       const { control, plan } = await this.decide(connection, room, event, data, attempt === 0);
       const body = plan.message === undefined ? sent : encodeMessageBody(event, plan.message, senderOf(connection), id);
       if (body !== sent) checkMessageSize(room, body, this.maxFrameBytes);
-      const outcome = await this.store.append(room, body, userDedupKey(connection.userId, id), {
-        guards: [versionGuard(control), ...plan.guards],
-        ops: plan.ops,
-      });
+      // Without an echo the sender shows the message from its own event and data and the ack: only when
+      // the stored message is exactly that (neither the schema nor the handler changed the data).
+      const silent = frame.echo === false && body === encodeMessageBody(event, frame.data, senderOf(connection), id);
+      const effects = { guards: [versionGuard(control), ...plan.guards], ops: plan.ops };
+      const outcome = await this.store.append(room, body, userDedupKey(connection.userId, id), effects, silent ? connection.connectionId : undefined);
       // The control state changed between the read and the append: decide again on the new state.
       if (outcome.kind === 'stale' && (outcome.guard === 0 || plan.retryOnStale === true)) continue;
       if (outcome.kind === 'stale') throw plan.guardError ?? new ProtocolError('conflict', 'the room state changed');
       if (outcome.kind === 'conflict') throw new ProtocolError('conflict', 'this id was already used for a different message');
       // Acked before the effects, which may close the sender's own socket (class.end).
-      await this.fanout.send(connection.connectionId, encodeAckFrame(id, room, outcome.seq));
+      const message = silent ? { ts: outcome.ts, epoch: outcome.epoch, from: senderOf(connection) } : undefined;
+      await this.fanout.send(connection.connectionId, encodeAckFrame(id, room, outcome.seq, message));
       if (outcome.duplicate) return 'duplicate';
       await plan.after?.();
       return 'acked';

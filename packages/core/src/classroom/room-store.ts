@@ -7,7 +7,7 @@ export type AppendOutcome =
   /** The dedup key was used before for a different message. */
   | { kind: 'conflict' }
   /** Stored and delivered to the room now, or (`duplicate`) already before. */
-  | { kind: 'stored'; seq: number; duplicate: boolean };
+  | { kind: 'stored'; seq: number; ts: number; epoch: string; duplicate: boolean };
 
 /**
  * The classroom's only access to the broker's room storage: reads of the state, the guarded publish that
@@ -26,11 +26,12 @@ export class RoomStore {
   }
 
   /** Publishes the message under the guards with its effects: stored and delivered, or neither. */
-  async append(room: string, body: string, dedupKey: string, effects: StateEffects): Promise<AppendOutcome> {
-    const result = await this.broker.publish(room, body, { dedupKey, effects });
+  /** `except`: a connection not to deliver it to (its sender, which asked for no echo). */
+  async append(room: string, body: string, dedupKey: string, effects: StateEffects, except?: string): Promise<AppendOutcome> {
+    const result = await this.broker.publish(room, body, except === undefined ? { dedupKey, effects } : { dedupKey, effects, except });
     if (result.staleGuard !== undefined) return { kind: 'stale', guard: result.staleGuard };
     if (result.conflict) return { kind: 'conflict' };
-    return { kind: 'stored', seq: result.seq, duplicate: result.duplicate };
+    return { kind: 'stored', seq: result.seq, ts: result.ts, epoch: result.epoch, duplicate: result.duplicate };
   }
 
   /** Changes the state without a message, if the guards hold; resolves with the failed guard's index, if any. */

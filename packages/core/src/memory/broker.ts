@@ -32,7 +32,7 @@ export class MemoryBroker implements Broker {
 
   publish(room: string, body: string, options: PublishOptions = {}): Promise<PublishResult> {
     const { result, frame } = this.log.append(room, body, options.dedupKey, options.effects);
-    if (frame !== undefined) this.delivery.deliver(room, frame, { seq: result.seq });
+    if (frame !== undefined) this.delivery.deliver(room, frame, { seq: result.seq, except: options.except });
     return Promise.resolve(result);
   }
 

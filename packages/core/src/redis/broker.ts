@@ -21,7 +21,7 @@ interface RoomTracker {
   epoch: string;
   lastSeq: number;
   /** While a backfill runs, live publications wait here, in arrival order. */
-  pending: { epoch: string; seq: number; frame: Buffer }[] | undefined;
+  pending: { epoch: string; seq: number; frame: Buffer; except: string | undefined }[] | undefined;
   /** A backfill is reading the log: another request only asks it to read once more (`readAgain`). */
   backfilling: boolean;
   readAgain: boolean;
@@ -173,17 +173,17 @@ export class RedisBroker implements Broker {
       }
       const appendedAt = this.events?.received === undefined ? undefined : messageTimestamp(publication.frame);
       if (appendedAt !== undefined) this.events?.received?.(Date.now() - appendedAt);
-      this.onPublication(room, publication.epoch, publication.seq, publication.frame);
+      this.onPublication(room, publication.epoch, publication.seq, publication.frame, publication.except);
     } catch (error) {
       this.logger.error({ err: error, channel }, 'bad pub/sub message');
     }
   }
 
-  private onPublication(room: string, epoch: string, seq: number, frame: Buffer): void {
+  private onPublication(room: string, epoch: string, seq: number, frame: Buffer, except: string | undefined): void {
     const tracker = this.trackers.get(room);
     if (tracker === undefined) return;
     if (tracker.pending !== undefined) {
-      tracker.pending.push({ epoch, seq, frame });
+      tracker.pending.push({ epoch, seq, frame, except });
       return;
     }
     if (epoch !== tracker.epoch) {
@@ -191,12 +191,12 @@ export class RedisBroker implements Broker {
     }
     if (seq <= tracker.lastSeq) return;
     if (seq > tracker.lastSeq + 1) {
-      tracker.pending = [{ epoch, seq, frame }];
+      tracker.pending = [{ epoch, seq, frame, except }];
       this.backfill(room);
       return;
     }
     tracker.lastSeq = seq;
-    this.delivery.deliver(room, frame, { seq });
+    this.delivery.deliver(room, frame, { seq, except });
   }
 
   /**
@@ -247,7 +247,7 @@ export class RedisBroker implements Broker {
     const waiting = tracker.pending ?? [];
     tracker.pending = undefined;
     // A gap found here starts a new backfill, which holds the rest of `waiting` as it is replayed.
-    for (const p of waiting) this.onPublication(room, p.epoch, p.seq, p.frame);
+    for (const p of waiting) this.onPublication(room, p.epoch, p.seq, p.frame, p.except);
   }
 
   /**

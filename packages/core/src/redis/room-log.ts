@@ -60,7 +60,7 @@ export interface RedisRoomLogOptions {
 /** An append waiting for its turn's script call. */
 interface QueuedAppend {
   keys: string[];
-  /** append.lua's ARGV after the log's four limits: room_json, body, ts, epoch candidate, channel, effects, deduplicate, body hash. */
+  /** append.lua's ARGV after the log's four limits: room_json, body, ts, epoch candidate, channel, effects, deduplicate, body hash, except. */
   values: string[];
   bytes: number;
   resolve(result: PublishResult): void;
@@ -172,6 +172,8 @@ export class RedisRoomLog {
       dedupKey === undefined ? '0' : '1',
       // Hashed here rather than in the script: Redis's one thread serves every node.
       dedupKey === undefined ? '' : hash('sha1', body, 'hex'),
+      // Only a publication names it: the other nodes' members receive the message either way.
+      this.pubsub ? (options.except ?? '') : '',
     ];
     let bytes = body.length + encodedEffects.length + roomJson.length * 2;
     for (const key of keys) bytes += key.length;

@@ -6,11 +6,13 @@ import type { StateEffects } from '../ports.js';
  */
 export type RoomPublication = MessagePublication | UnsequencedPublication;
 
-/** A stored message: `${epoch}\n${seq}\n${frame}`. */
+/** A stored message: `${epoch}\n${seq}\n${frame}`, or `${epoch}\n${seq} ${except}\n${frame}`. */
 export interface MessagePublication {
   kind: 'message';
   epoch: string;
   seq: number;
+  /** A connection not to deliver it to: its sender, which asked for no echo (connection ids hold no space). */
+  except: string | undefined;
   /** The frame's UTF-8 bytes, a view into the payload: written to sockets without decoding. */
   frame: Buffer;
 }
@@ -39,9 +41,14 @@ export function decodeRoomPublication(payload: Buffer): RoomPublication {
     return { kind: 'unsequenced', except: except === '' ? undefined : except, frame: payload.subarray(first + 1) };
   }
   const second = payload.indexOf(NEWLINE, first + 1);
-  const seq = second < 0 ? undefined : decimalAt(payload, first + 1, second);
+  if (second < 0) throw new Error('malformed room publication');
+  // `${seq}` or `${seq} ${except}`: connection ids hold no space.
+  const space = payload.indexOf(SPACE, first + 1);
+  const seqEnd = space >= 0 && space < second ? space : second;
+  const seq = decimalAt(payload, first + 1, seqEnd);
   if (seq === undefined || seq < 1) throw new Error('malformed room publication');
-  return { kind: 'message', epoch: payload.toString('utf8', 0, first), seq, frame: payload.subarray(second + 1) };
+  const except = seqEnd === second ? '' : payload.toString('utf8', seqEnd + 1, second);
+  return { kind: 'message', epoch: payload.toString('utf8', 0, first), seq, except: except === '' ? undefined : except, frame: payload.subarray(second + 1) };
 }
 
 /**
@@ -63,6 +70,7 @@ function decimalAt(bytes: Buffer, start: number, end: number): number | undefine
 const FRAME_HEADER_BYTES = 512;
 const TS_FIELD = Buffer.from(',"ts":');
 const COMMA = 0x2c;
+const SPACE = 0x20;
 
 /**
  * The `ts` of a composed message frame (`composeMessageFrame`), read from its header without parsing

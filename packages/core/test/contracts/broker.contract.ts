@@ -177,6 +177,22 @@ export function describeBrokerContract(name: string, factory: BrokerFactory, cle
     });
 
     describe('frames', () => {
+      it('delivers a message with its except (a sender without echo) to the node, which leaves that connection out; stores it for everyone', async () => {
+        const { broker, delivery } = await make();
+        const room = newRoom();
+        await broker.subscribe(room);
+        await broker.publish(room, body('quiet', 'q1'), { dedupKey: 'u\nq1', except: 'Ks3n0Yq1aZ_8cQw=' });
+        await broker.publish(room, body('loud', 'l1'), { dedupKey: 'u\nl1' });
+        // A retry delivers nothing, except or not.
+        await broker.publish(room, body('quiet', 'q1'), { dedupKey: 'u\nq1', except: 'Ks3n0Yq1aZ_8cQw=' });
+        await delivery.until(room, 2);
+        expect(delivery.of(room).map((d) => [d.seq, d.except])).toEqual([
+          [1, 'Ks3n0Yq1aZ_8cQw='],
+          [2, undefined],
+        ]);
+        expect((await broker.read(room, 0)).messages.map((m) => m.seq)).toEqual([1, 2]);
+      });
+
       it('delivers and stores the frame composeMessageFrame(room, seq, ts, body) makes, ts from the clock', async () => {
         const clock = new ManualClock(START + 1234);
         const { broker, delivery } = await make({ clock });

@@ -5,7 +5,7 @@
 -- keeps whatever that message wrote before the error.
 --
 -- ARGV: max_messages, max_age, key_ttl, dedup_ttl, the number of messages, then per message its number
--- of keys and the 8 values append.lua takes after the first four (room_json ... body_hash). KEYS: each message's keys in turn (append.lua's KEYS).
+-- of keys and the 9 values append.lua takes after the first four (room_json ... except). KEYS: each message's keys in turn (append.lua's KEYS).
 -- Returns one reply per message: append.lua's, or {'!', error message}.
 
 local max_messages = ARGV[1]
@@ -19,7 +19,7 @@ local key_base = 0
 local a = 5
 for i = 1, count do
   local ok, reply = pcall(append_message, key_base, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6],
-    ARGV[a + 7], ARGV[a + 8] == '1', ARGV[a + 9], max_messages, max_age, key_ttl, dedup_ttl)
+    ARGV[a + 7], ARGV[a + 8] == '1', ARGV[a + 9], ARGV[a + 10], max_messages, max_age, key_ttl, dedup_ttl)
   if ok then
     replies[i] = reply
   else
@@ -27,6 +27,6 @@ for i = 1, count do
     replies[i] = { '!', type(reply) == 'table' and tostring(reply.err) or tostring(reply) }
   end
   key_base = key_base + tonumber(ARGV[a + 1])
-  a = a + 9
+  a = a + 10
 end
 return replies

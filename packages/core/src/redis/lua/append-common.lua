@@ -12,7 +12,8 @@
 -- trimmed away as old: after a failover that lost the original (the seq is missing, or now holds another
 -- message) the retry is a new message. A different body under the same key is a conflict (compared by
 -- hash, as the memory log does).
--- The publication is `${epoch}\n${seq}\n${frame}` (decodeRoomPublication in wire.ts).
+-- The publication is `${epoch}\n${seq}\n${frame}`, or `${epoch}\n${seq} ${except}\n${frame}` when one
+-- connection (a sender that asked for no echo) is not to receive it (decodeRoomPublication in wire.ts).
 
 -- The message frame as composeMessageFrame builds it, behind `prefix` (one concatenation: Lua interns
 -- every string it builds, so each intermediate copy of the frame costs a hash and an allocation).
@@ -26,9 +27,9 @@ end
 -- caller's clock, epoch ms, kept verbatim. max_messages, key_ttl (of meta and stream) and dedup_ttl (ms)
 -- are kept as the strings they came as (a Lua number passed to redis.call is formatted with snprintf);
 -- max_age is a number. channel: the room's channel, '' to publish nothing. effects_json: '' for none.
--- body_hash: sha1 hex of body, when deduplicate.
+-- body_hash: sha1 hex of body, when deduplicate. except: a connection the publication is not for ('' for none).
 local function append_message(key_base, room_json, body, now, epoch_candidate, channel, effects_json, deduplicate,
-                              body_hash, max_messages, max_age, key_ttl, dedup_ttl)
+                              body_hash, except, max_messages, max_age, key_ttl, dedup_ttl)
   local meta = KEYS[key_base + 1]
   local log = KEYS[key_base + 2]
   local dedup = deduplicate and KEYS[key_base + 3] or nil
@@ -86,6 +87,9 @@ local function append_message(key_base, room_json, body, now, epoch_candidate, c
     redis.call('SET', dedup, epoch .. '\n' .. seq .. '\n' .. now .. '\n' .. body_hash, 'PX', dedup_ttl)
   end
   if effects then apply_ops(effects.o, key_base, string.format('%016d', tonumber(seq)), compose(room_json, '', seq, now, body), key_ttl) end
-  if channel ~= '' then redis.call('PUBLISH', channel, compose(room_json, epoch .. '\n' .. seq .. '\n', seq, now, body)) end
+  if channel ~= '' then
+    local head = except == '' and (epoch .. '\n' .. seq .. '\n') or (epoch .. '\n' .. seq .. ' ' .. except .. '\n')
+    redis.call('PUBLISH', channel, compose(room_json, head, seq, now, body))
+  end
   return { seq, now, epoch, 0, 0, 0 }
 end

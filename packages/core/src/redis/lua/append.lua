@@ -3,6 +3,6 @@
 
 -- KEYS: the room's meta hash, its stream, the publish id's dedup key, then the state collections the
 -- effects name (state-common.lua). ARGV: max_messages, max_age, key_ttl, dedup_ttl, then room_json,
--- body, now (ts), epoch candidate, channel, effects_json, deduplicate ('1' or '0'), body_hash.
+-- body, now (ts), epoch candidate, channel, effects_json, deduplicate ('1' or '0'), body_hash, except.
 return append_message(0, ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11] == '1', ARGV[12],
-  ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
+  ARGV[13], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
