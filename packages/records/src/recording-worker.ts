@@ -2,6 +2,8 @@
  * The recording thread's entry (see `RecordingThread`): a Recorder with its own database pool, reading
  * the log through the main thread.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Broker, RecordingLease } from '@classwire/core';
 import { openRecordsDb } from './database.js';
@@ -11,6 +13,24 @@ import { RecordsStore } from './store.js';
 import { WebhookOutbox } from './webhooks.js';
 import { recordedAttendance } from './webhooks-attendance.js';
 
+/**
+ * The thread's nice value: on a busy core the event loop that serves the rooms goes first, and a drain
+ * runs in the time it leaves (at nice 10 the scheduler gives this thread about a tenth of a contended
+ * core, so recording still keeps up at saturation, when the live log's size and age limits wait for it).
+ */
+const RECORDER_NICE = 10;
+
+/** Lowers this thread's priority alone (Linux: a thread id given to setpriority names that thread). */
+function yieldToTheEventLoop(): void {
+  try {
+    const thread = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isSafeInteger(thread) && thread > 0) setPriority(thread, RECORDER_NICE);
+  } catch {
+    // Not Linux (no /proc/thread-self), or not permitted: the thread keeps the process's priority.
+  }
+}
+
+yieldToTheEventLoop();
 const port = parentPort!;
 const data = workerData as RecordingWorkerData;
 const calls = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();

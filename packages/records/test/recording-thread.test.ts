@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { MemoryBroker, type RecordingLease, type RoomDelivery } from '@classwire/core';
 import { encodeMessageBody, PRESENCE_EVENTS, type Sender } from '@classwire/protocol';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -42,6 +43,10 @@ describe('the recording thread', () => {
       ['chat.message', { text: 'hello thread-a' }],
       [PRESENCE_EVENTS.leave, { ...ada, reason: 'left' }],
     ]);
+    // The thread lowered its own priority, and only its own: the event loop keeps the process's.
+    const nice = (task: string) => Number(readFileSync(`/proc/${process.pid}/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    expect(readdirSync(`/proc/${process.pid}/task`).map(nice)).toContain(10);
+    expect(nice(String(process.pid))).toBe(0);
     // Requests cross too: a class emptied long ago ends at once with an idle time of 1 ms.
     expect(await thread.endIdleClasses(1)).toBe(2);
     await thread.close();
