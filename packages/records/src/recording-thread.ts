@@ -28,11 +28,25 @@ export type ToWorker =
   | { kind: 'record'; id: number; room: string }
   | { kind: 'endIdle'; id: number; idleMs: number }
   | { kind: 'close'; id: number }
-  | { kind: 'reply'; id: number; value?: unknown; error?: string };
+  | { kind: 'replies'; replies: LogReply[] };
+
+/** One of the worker's log reads (or lease requests), answered on the main thread. */
+export interface LogCall {
+  id: number;
+  method: 'read' | 'readState' | 'lease';
+  args: unknown[];
+}
+
+export interface LogReply {
+  id: number;
+  value?: unknown;
+  error?: string;
+}
 
 /** Messages from the worker to the main thread. */
 export type FromWorker =
-  | { kind: 'call'; id: number; method: 'read' | 'readState' | 'lease'; args: unknown[] }
+  /** The calls the worker made in one turn (a drain reads all its rooms at once): one message each way. */
+  | { kind: 'calls'; calls: LogCall[] }
   | { kind: 'done'; id: number; value?: unknown; error?: string }
   | { kind: 'hooked' }
   | { kind: 'ready' }
@@ -167,8 +181,8 @@ export class RecordingThread implements RecorderPort {
 
   private receive(message: FromWorker): void {
     switch (message.kind) {
-      case 'call':
-        void this.answer(message.id, message.method, message.args);
+      case 'calls':
+        void this.answer(message.calls);
         return;
       case 'done': {
         const call = this.calls.get(message.id);
@@ -190,20 +204,25 @@ export class RecordingThread implements RecorderPort {
     }
   }
 
-  /** Runs a log read (or the lease) for the worker, where the log is. */
-  private async answer(id: number, method: 'read' | 'readState' | 'lease', args: unknown[]): Promise<void> {
-    try {
-      const { broker, lease } = this.options;
-      const value =
-        method === 'read'
-          ? await broker.read(...(args as Parameters<Broker['read']>))
-          : method === 'readState'
-            ? await broker.readState(...(args as Parameters<Broker['readState']>))
-            : await lease!.acquire(args[0] as string[]);
-      if (!this.gone) this.post({ kind: 'reply', id, value });
-    } catch (error) {
-      if (!this.gone) this.post({ kind: 'reply', id, error: error instanceof Error ? error.message : String(error) });
-    }
+  /** Runs the worker's log reads (and lease requests) where the log is, and answers them in one message. */
+  private async answer(calls: readonly LogCall[]): Promise<void> {
+    const { broker, lease } = this.options;
+    const replies = await Promise.all(
+      calls.map(async ({ id, method, args }): Promise<LogReply> => {
+        try {
+          const value =
+            method === 'read'
+              ? await broker.read(...(args as Parameters<Broker['read']>))
+              : method === 'readState'
+                ? await broker.readState(...(args as Parameters<Broker['readState']>))
+                : await lease!.acquire(args[0] as string[]);
+          return { id, value };
+        } catch (error) {
+          return { id, error: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+    );
+    if (!this.gone) this.post({ kind: 'replies', replies });
   }
 
   private exited(code: number): void {

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Broker, RecordingLease } from '@classwire/core';
 import { openRecordsDb } from './database.js';
 import { Recorder } from './recorder.js';
-import type { FromWorker, RecordingWorkerData, ToWorker } from './recording-thread.js';
+import type { FromWorker, LogCall, RecordingWorkerData, ToWorker } from './recording-thread.js';
 import { RecordsStore } from './store.js';
 import { WebhookOutbox } from './webhooks.js';
 import { recordedAttendance } from './webhooks-attendance.js';
@@ -40,12 +40,21 @@ function send(message: FromWorker): void {
   port.postMessage(message);
 }
 
-function call(method: 'read' | 'readState' | 'lease', args: unknown[]): Promise<unknown> {
+/** Calls made in this turn, sent together once it ends (a drain's reads of all its rooms are one message). */
+let batch: LogCall[] = [];
+
+function call(method: LogCall['method'], args: unknown[]): Promise<unknown> {
   const id = nextId++;
   return new Promise((resolve, reject) => {
     calls.set(id, { resolve, reject });
-    send({ kind: 'call', id, method, args });
+    if (batch.length === 0) queueMicrotask(sendCalls);
+    batch.push({ id, method, args });
   });
+}
+
+function sendCalls(): void {
+  send({ kind: 'calls', calls: batch });
+  batch = [];
 }
 
 const broker: Pick<Broker, 'read' | 'readState'> = {
@@ -63,13 +72,14 @@ const recorder = new Recorder({ store: new RecordsStore(records.db, { idleMs: da
 
 port.on('message', (message: ToWorker) => {
   switch (message.kind) {
-    case 'reply': {
-      const pending = calls.get(message.id);
-      calls.delete(message.id);
-      if (message.error === undefined) pending?.resolve(message.value);
-      else pending?.reject(new Error(message.error));
+    case 'replies':
+      for (const reply of message.replies) {
+        const pending = calls.get(reply.id);
+        calls.delete(reply.id);
+        if (reply.error === undefined) pending?.resolve(reply.value);
+        else pending?.reject(new Error(reply.error));
+      }
       return;
-    }
     case 'note':
       for (const room of message.rooms) recorder.noteActivity(room);
       for (const room of message.privateRooms) recorder.notePrivate(room);
