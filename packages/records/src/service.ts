@@ -22,7 +22,7 @@ export const RECORDS_ENV = {
   /** A class started by a first join ends once its room has been empty this long. */
   CLASSWIRE_RECORDS_IDLE_SECONDS: envInt(1).default(300),
   /** A class a teacher started ends once its room has been empty this long (no `class.end` came). */
-  CLASSWIRE_RECORDS_STARTED_IDLE_HOURS: envInt(1).default(24),
+  CLASSWIRE_RECORDS_STARTED_IDLE_HOURS: envInt(1).max(8760).default(24),
   /** In attendance, a drop shorter than this is one presence with an interruption, not two visits. */
   CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS: envInt(0).default(60),
   /** Record in a worker thread (a Postgres server only; PGlite lives in the main thread). */

@@ -153,6 +153,19 @@ const BACKSLASH = 0x5c;
 /** Cheap test for text that may hold an escape jsonb refuses. */
 const UNSTORABLE_HINT = /\\u(?:0000|[dD][89a-fA-F])/;
 
+/** The id of the room's class in progress at `ts` (the latest started by then and not ended before), or null. */
+async function classInProgress(trx: Transaction<RecordsDatabase>, room: string, ts: number): Promise<number | null> {
+  const during = await trx
+    .selectFrom('classes')
+    .select('id')
+    .where('room', '=', room)
+    .where('started_at', '<=', ts)
+    .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>=', ts)]))
+    .orderBy('started_at', 'desc')
+    .executeTakeFirst();
+  return during?.id ?? null;
+}
+
 /** Rows per insert statement: bounds one statement's parameters (Postgres allows 65,535). */
 const INSERT_CHUNK = 500;
 
@@ -295,15 +308,6 @@ export class RecordsStore {
       await sql`select pg_advisory_xact_lock(hashtext(${room}))`.execute(trx);
       let inserted = 0;
       for (const { poll, tally, ts } of results) {
-        const at = poll.openedAt ?? ts;
-        const during = await trx
-          .selectFrom('classes')
-          .select('id')
-          .where('room', '=', room)
-          .where('started_at', '<=', at)
-          .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>=', at)]))
-          .orderBy('started_at', 'desc')
-          .executeTakeFirst();
         const data = { ...poll, counts: tally.counts, respondents: tally.respondents, correct: tally.correct, voters: tally.voters };
         const result = await trx
           .insertInto('record_events')
@@ -318,7 +322,7 @@ export class RecordsStore {
             author_id: null,
             author_name: null,
             author_role: 'server',
-            class_id: during?.id ?? null,
+            class_id: await classInProgress(trx, room, poll.openedAt ?? ts),
           })
           .onConflict((conflict) => conflict.columns(['room', 'private_id']).where('private_id', 'is not', null).doNothing())
           .returning('id')
@@ -350,17 +354,6 @@ export class RecordsStore {
               .where('private_id', 'in', entries.map((entry) => entry.id))
               .execute();
       const recorded = new Set(known.map((row) => row.private_id));
-      const classAt = async (ts: number) =>
-        (
-          await trx
-            .selectFrom('classes')
-            .select('id')
-            .where('room', '=', room)
-            .where('started_at', '<=', ts)
-            .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>=', ts)]))
-            .orderBy('started_at', 'desc')
-            .executeTakeFirst()
-        )?.id ?? null;
       let inserted = 0;
       for (const entry of entries) {
         if (recorded.has(entry.id)) continue;
@@ -377,7 +370,7 @@ export class RecordsStore {
             author_id: entry.from.userId,
             author_name: entry.from.name,
             author_role: entry.from.role,
-            class_id: await classAt(entry.ts),
+            class_id: await classInProgress(trx, room, entry.ts),
           })
           .onConflict((conflict) => conflict.columns(['room', 'private_id']).where('private_id', 'is not', null).doNothing())
           .returning('id')
@@ -404,7 +397,7 @@ export class RecordsStore {
               author_id: null,
               author_name: null,
               author_role: 'server',
-              class_id: await classAt(ts),
+              class_id: await classInProgress(trx, room, ts),
             })
             .onConflict((conflict) => conflict.columns(['room', 'private_id']).where('private_id', 'is not', null).doNothing())
             .execute();

@@ -430,5 +430,9 @@ describe('webhook configuration', () => {
     expect(problems({ ...base, CLASSWIRE_WEBHOOK_URL: 'https://x/y', CLASSWIRE_WEBHOOK_SECRET: secret, CLASSWIRE_WEBHOOK_MESSAGES: 'chat.**' })).toMatch(/CLASSWIRE_WEBHOOK_MESSAGES/);
     expect(problems({ CLASSWIRE_WEBHOOK_URL: 'https://x/y', CLASSWIRE_WEBHOOK_SECRET: secret })).toMatch(/webhooks need the records database/);
     expect(problems({ ...base, CLASSWIRE_WEBHOOK_URL: 'https://x/y', CLASSWIRE_WEBHOOK_SECRET: secret, CLASSWIRE_WEBHOOK_CONCURRENCY: '0' })).toMatch(/CLASSWIRE_WEBHOOK_CONCURRENCY/);
+    // A started class's idle limit: a year at most, so its milliseconds stay exact.
+    expect(problems({ ...base, CLASSWIRE_RECORDS_STARTED_IDLE_HOURS: '8761' })).toMatch(/CLASSWIRE_RECORDS_STARTED_IDLE_HOURS/);
+    expect(problems({ ...base, CLASSWIRE_RECORDS_STARTED_IDLE_HOURS: '0' })).toMatch(/CLASSWIRE_RECORDS_STARTED_IDLE_HOURS/);
+    expect(settings({ ...base, CLASSWIRE_RECORDS_STARTED_IDLE_HOURS: '8760' })?.startedIdleMs).toBe(8760 * 3_600_000);
   });
 });
