@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { type CoalescingState, directSocketOf, framePayload, textFrame, writeCoalesced } from './ws-frame.js';
+import { type CoalescingState, directSocketOf, flushHeld, framePayload, textFrame, writeCoalesced } from './ws-frame.js';
 
 /** API Gateway's connection id format: 16 characters of base64url ending in `=`. */
 export function newConnectionId(): string {
@@ -52,8 +52,9 @@ export class Connection implements CoalescingState {
   private readonly rooms = new Map<string, RoomCursor>();
   /** The TCP socket frames are written to directly; undefined when ws must frame them (deflate). */
   private readonly direct: Socket | undefined;
-  /** The event-loop turn this connection's socket was last corked in (see writeCoalesced). */
-  corkedTurn = -1;
+  /** The event-loop turn this connection last wrote in, and the frame it holds (see writeCoalesced). */
+  coalescingTurn = -1;
+  heldFrame: Buffer | undefined = undefined;
 
   constructor(
     readonly id: string,
@@ -96,7 +97,7 @@ export class Connection implements CoalescingState {
    */
   private writeFrame(frame: Buffer): boolean {
     if (!this.isOpen) return false;
-    if (this.socket.bufferedAmount + frame.length > this.maxBufferedBytes) {
+    if (this.unsentBytes() + frame.length > this.maxBufferedBytes) {
       this.events.slowConsumer(this);
       this.close(CLOSE_CODES.slowConsumer, 'slow consumer');
       return false;
@@ -113,10 +114,12 @@ export class Connection implements CoalescingState {
    */
   async sendStream(frames: readonly string[]): Promise<boolean> {
     let written: Promise<void> = Promise.resolve();
+    this.flushHeld();
     for (const frame of frames) {
       const data = Buffer.from(frame);
-      if (this.socket.bufferedAmount + data.length > this.maxBufferedBytes / 2) await written;
+      if (this.unsentBytes() + data.length > this.maxBufferedBytes / 2) await written;
       if (!this.isOpen) return false;
+      this.flushHeld();
       // ws calls back once the frame left its buffers (or the socket failed): either way, stop waiting.
       written = new Promise((resolve) => this.socket.send(data, { binary: false }, () => resolve()));
       this.events.framesOut(1, data.length);
@@ -133,7 +136,17 @@ export class Connection implements CoalescingState {
 
   /** Whether a management-API post of `length` bytes fits the send buffer. */
   canBuffer(length: number): boolean {
-    return this.socket.bufferedAmount + length <= this.maxBufferedBytes;
+    return this.unsentBytes() + length <= this.maxBufferedBytes;
+  }
+
+  /** Bytes written but not yet taken by the socket, the frame held for the end of the turn included. */
+  private unsentBytes(): number {
+    return this.socket.bufferedAmount + (this.heldFrame?.length ?? 0);
+  }
+
+  /** Writes the held frame now, so that a frame ws writes itself comes after it. */
+  private flushHeld(): void {
+    if (this.direct !== undefined) flushHeld(this.direct, this);
   }
 
   subscribe(room: string, holding: boolean): void {
@@ -191,6 +204,7 @@ export class Connection implements CoalescingState {
     if (this.closing) return;
     this.closing = true;
     this.closeCode = code;
+    this.flushHeld();
     this.socket.close(code, reason);
     // A peer that stopped reading never completes the close handshake.
     setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS).unref();

@@ -60,43 +60,86 @@ export function directSocketOf(ws: WebSocket): Socket | undefined {
 }
 
 /*
- * Per-turn write coalescing. A socket's first frame in an event-loop turn corks it, and every corked
- * socket is uncorked once, after the turn's I/O callbacks (setImmediate): the frames a socket gets in one
- * turn (a publisher's ack and its own copy of the message; several messages when the server is busy and
- * reads many publishes per turn) leave in one write. The added wait is the rest of the turn. A socket that
- * has taken COALESCE_MAX_BYTES in one turn is flushed at once, so corking never holds more than that
- * (the send-buffer limit counts the corked bytes too).
+ * Per-turn write coalescing. A socket's first frame in an event-loop turn is held (not written), and at
+ * the end of the turn, after its I/O callbacks (setImmediate), it goes out in one plain write. A second
+ * frame in the same turn (a publisher's ack after its own copy of the message; several messages when the
+ * server is busy and reads many publishes per turn) corks the socket, writes the held frame and itself,
+ * and the socket is uncorked at the end of the turn: the turn's frames leave in one write. Holding the
+ * lone frame rather than corking for it keeps the common case (one frame per member per turn) on Node's
+ * direct write path: corking buffers each write in the stream and rebuilds it on uncork, which tripled
+ * the garbage per delivery (docs/performance.md, "Holding the first frame"). The added wait is the rest
+ * of the turn. A socket that has taken COALESCE_MAX_BYTES in one turn is flushed at once, so coalescing
+ * never holds more than that plus one frame (the send-buffer limit counts the held frame too).
  */
 const COALESCE_MAX_BYTES = 64 * 1024;
 let turn = 0;
 let turnEndScheduled = false;
+/** The writers holding a frame this turn, and their sockets (reused from turn to turn). */
+const holders: (CoalescingState | undefined)[] = [];
+const holderSockets: (Socket | undefined)[] = [];
+let holderCount = 0;
 let corked: Socket[] = [];
 
 function endTurn(): void {
   turnEndScheduled = false;
   turn += 1;
+  const count = holderCount;
+  holderCount = 0;
+  for (let i = 0; i < count; i++) {
+    const state = holders[i]!;
+    const socket = holderSockets[i]!;
+    holders[i] = undefined;
+    holderSockets[i] = undefined;
+    const frame = state.heldFrame;
+    if (frame === undefined) continue;
+    state.heldFrame = undefined;
+    if (socket.writable) socket.write(frame);
+  }
   const sockets = corked;
   corked = [];
   for (const socket of sockets) if (socket.writableCorked > 0) socket.uncork();
 }
 
-/** What a writer remembers between frames: the turn it last corked its socket in. */
+/** What a writer remembers between frames: the turn it last wrote in, and the frame it holds. */
 export interface CoalescingState {
-  corkedTurn: number;
+  coalescingTurn: number;
+  /** This turn's first frame, until the turn ends or a second frame comes. */
+  heldFrame: Buffer | undefined;
 }
 
 /** Writes one frame to `socket`, coalescing it with the socket's other frames of this turn. */
 export function writeCoalesced(socket: Socket, state: CoalescingState, frame: Buffer): void {
-  if (state.corkedTurn !== turn) {
-    state.corkedTurn = turn;
-    socket.cork();
-    corked.push(socket);
+  if (state.coalescingTurn !== turn) {
+    state.coalescingTurn = turn;
+    state.heldFrame = frame;
+    holders[holderCount] = state;
+    holderSockets[holderCount] = socket;
+    holderCount += 1;
     if (!turnEndScheduled) {
       turnEndScheduled = true;
       setImmediate(endTurn);
     }
+    return;
+  }
+  const held = state.heldFrame;
+  if (held !== undefined) {
+    state.heldFrame = undefined;
+    socket.cork();
+    corked.push(socket);
+    socket.write(held);
   }
   socket.write(frame);
   // Flushed early once the turn's frames pass the bound; later frames of the turn go straight out.
   if (socket.writableCorked > 0 && socket.writableLength >= COALESCE_MAX_BYTES) socket.uncork();
+}
+
+/**
+ * Writes the frame `state` holds now: before anything that does not go through `writeCoalesced` (a close
+ * frame, a frame sent by ws) so that it keeps its place in the stream.
+ */
+export function flushHeld(socket: Socket, state: CoalescingState): void {
+  const frame = state.heldFrame;
+  if (frame === undefined) return;
+  state.heldFrame = undefined;
+  if (socket.writable) socket.write(frame);
 }

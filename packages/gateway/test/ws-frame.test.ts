@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Gateway } from '../src/index.js';
-import { type CoalescingState, directSocketOf, framePayload, textFrame, writeCoalesced } from '../src/ws-frame.js';
+import { type CoalescingState, directSocketOf, flushHeld, framePayload, textFrame, writeCoalesced } from '../src/ws-frame.js';
 import { TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
 
 /** A real ws server and client on loopback; resolves with the server side of the connection. */
@@ -30,7 +30,7 @@ describe('server text frames', () => {
     const { server, received, stop } = await socketPair();
     const socket = directSocketOf(server)!;
     expect(socket).toBeDefined();
-    const state: CoalescingState = { corkedTurn: -1 };
+    const state: CoalescingState = { coalescingTurn: -1, heldFrame: undefined };
     for (const [index, payload] of payloads.entries()) {
       const frame = index % 2 === 0 ? textFrame(payload) : textFrame(Buffer.from(payload));
       expect(framePayload(frame).toString()).toBe(payload);
@@ -44,7 +44,7 @@ describe('server text frames', () => {
   it('coalesces the frames of one event-loop turn into one write after the turn', async () => {
     const { server, received, stop } = await socketPair();
     const socket = directSocketOf(server)!;
-    const state: CoalescingState = { corkedTurn: -1 };
+    const state: CoalescingState = { coalescingTurn: -1, heldFrame: undefined };
     writeCoalesced(socket, state, textFrame('first'));
     writeCoalesced(socket, state, textFrame('second'));
     writeCoalesced(socket, state, textFrame('third'));
@@ -55,22 +55,66 @@ describe('server text frames', () => {
     expect(socket.writableCorked).toBe(0);
     await eventually(() => received.length === 3);
     expect(received).toEqual(['first', 'second', 'third']);
-    // A later turn corks again.
+    // A later turn's lone frame is held, not corked, and leaves after the turn in a plain write.
     writeCoalesced(socket, state, textFrame('fourth'));
-    expect(socket.writableCorked).toBe(1);
-    await eventually(() => received.length === 4);
     expect(socket.writableCorked).toBe(0);
+    expect(socket.writableLength).toBe(0);
+    expect(state.heldFrame).toBeDefined();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(state.heldFrame).toBeUndefined();
+    await eventually(() => received.length === 4);
+    expect(received[3]).toBe('fourth');
     await stop();
   });
 
-  it("never holds more than 64 KiB corked: past that the turn's frames are flushed and go straight out", async () => {
+  it('writes a lone frame of a turn without corking the socket', async () => {
     const { server, received, stop } = await socketPair();
     const socket = directSocketOf(server)!;
-    const state: CoalescingState = { corkedTurn: -1 };
+    const state: CoalescingState = { coalescingTurn: -1, heldFrame: undefined };
+    let corks = 0;
+    const cork = socket.cork.bind(socket);
+    socket.cork = () => {
+      corks += 1;
+      cork();
+    };
+    for (let i = 0; i < 5; i++) {
+      writeCoalesced(socket, state, textFrame(`lone ${i}`));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await eventually(() => received.length === 5);
+    expect(received).toEqual([0, 1, 2, 3, 4].map((i) => `lone ${i}`));
+    expect(corks).toBe(0);
+    await stop();
+  });
+
+  it('writes a held frame before a frame ws sends itself, and drops it once the socket has ended', async () => {
+    const { server, received, stop } = await socketPair();
+    const socket = directSocketOf(server)!;
+    const state: CoalescingState = { coalescingTurn: -1, heldFrame: undefined };
+    writeCoalesced(socket, state, textFrame('held'));
+    flushHeld(socket, state);
+    server.send('sent by ws');
+    await eventually(() => received.length === 2);
+    expect(received).toEqual(['held', 'sent by ws']);
+    // Ended within the turn: the held frame is dropped at the turn's end instead of written after the end.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    writeCoalesced(socket, state, textFrame('too late'));
+    socket.end();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(state.heldFrame).toBeUndefined();
+    expect(socket.errored).toBeNull();
+    await stop();
+  });
+
+  it("never holds more than 64 KiB and one frame: past that the turn's frames are flushed and go straight out", async () => {
+    const { server, received, stop } = await socketPair();
+    const socket = directSocketOf(server)!;
+    const state: CoalescingState = { coalescingTurn: -1, heldFrame: undefined };
     const big = 'b'.repeat(40 * 1024);
     writeCoalesced(socket, state, textFrame(big));
-    expect(socket.writableCorked).toBe(1);
+    expect(state.heldFrame).toBeDefined();
     writeCoalesced(socket, state, textFrame(big));
+    expect(state.heldFrame).toBeUndefined();
     expect(socket.writableCorked).toBe(0);
     writeCoalesced(socket, state, textFrame('after'));
     expect(socket.writableCorked).toBe(0);
