@@ -4,7 +4,7 @@
 # MODES (default "off worker main"): off = no records; worker = records in the recording thread;
 # main = records on the event loop. Each run records into a database of its own on $POSTGRES
 # (default postgres://postgres@127.0.0.1:5432), dropped afterwards; prints the summary row per run
-# and the number of events recorded. Needs `npm run build` first and psql.
+# and the number of events recorded. BENCH_ARGS adds bench flags (e.g. --no-taskset). Needs `npm run build` first and psql.
 set -euo pipefail
 export PGOPTIONS=--client-min-messages=warning
 out=$1 target=$2 rounds=${3:-2}
@@ -20,7 +20,7 @@ for round in $(seq 1 "$rounds"); do
       main) envs=(CLASSWIRE_DATABASE_URL="$postgres/$db" CLASSWIRE_RECORDS_WORKER=0) ;;
       *) echo "unknown mode $mode" >&2; exit 2 ;;
     esac
-    env "${envs[@]}" node bench/run.mjs --profiles steady --targets "$target" --duration 5 --warmup 3 --out "$out/$round-$mode" >/dev/null 2>&1
+    env "${envs[@]}" node bench/run.mjs --profiles steady --targets "$target" --duration 5 --warmup 3 ${BENCH_ARGS:-} --out "$out/$round-$mode" >/dev/null 2>&1
     events=-
     [ "$mode" = off ] || events=$(psql "$postgres/$db" -Atc "select count(*) from record_events")
     echo "round $round $mode events=$events $(grep '^| Classwire' "$out/$round-$mode/summary.md" | head -1)"
