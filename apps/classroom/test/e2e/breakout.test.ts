@@ -2,8 +2,9 @@
  * Breakout rooms in real browsers, through the app's controls: the teacher opens two groups and places
  * two students by hand; each student's app moves to their group's board and chat on the class token; a
  * stroke in group 1 never shows in group 2; the teacher sees who is where, visits a group, shows its
- * board to the class, and closes the breakout, which brings everyone back to the main room. Screenshots
- * at desktop width and at 390 px.
+ * board to the class, and closes the breakout, which brings everyone back to the main room. The chat
+ * panel is named for the chat it shows: "Group <n> chat" in a group, "Class chat" in the main room.
+ * Screenshots at desktop width and at 390 px, and of a group's chat panel.
  */
 import type { Gateway } from '@classwire/gateway';
 import type { Browser } from 'playwright-core';
@@ -44,6 +45,16 @@ function panel(person: Participant) {
   return person.page.getByRole('region', { name: 'Breakout rooms' });
 }
 
+/** Waits until the person's chat panel is named `chat` (its tab and its log), and checks it is the only chat shown. */
+async function expectChatNamed(person: Participant, chat: string): Promise<void> {
+  const { page } = person;
+  await page.getByRole('tab', { name: chat, exact: true }).waitFor();
+  await person.chatLog(chat).waitFor();
+  expect((await page.getByRole('tab', { name: /chat$/ }).allTextContents()).map((text) => text.trim())).toEqual([chat]);
+  const logs = await page.getByRole('log', { name: /chat messages$/ }).all();
+  expect(await Promise.all(logs.map((log) => log.getAttribute('aria-label')))).toEqual([`${chat} messages`]);
+}
+
 describe('breakout rooms in three browsers', { timeout: 60_000 }, () => {
   it('opens two groups and places the students by hand; each student lands in their group', async () => {
     const { page } = teacher;
@@ -59,18 +70,23 @@ describe('breakout rooms in three browsers', { timeout: 60_000 }, () => {
     await bo.page.locator('[data-in-group="2"]').waitFor();
     await ada.page.getByText('You are in group 1.').waitFor();
     expect(await currentGroup(teacher)).toBeNull();
+    await expectChatNamed(ada, 'Group 1 chat');
+    await expectChatNamed(bo, 'Group 2 chat');
+    await expectChatNamed(teacher, 'Class chat');
   });
 
   it("keeps each group's board to itself: Ada's stroke in group 1 is not in group 2 nor in the class", async () => {
     await ada.draw(wave(0.15, 0.6, 0.4, 0.08));
     await ada.page.locator('canvas[data-pending="0"][data-items="1"]').waitFor();
     // Bo (keyboard only) writes in group 2's chat meanwhile.
-    await bo.page.getByLabel('Message the class').focus();
+    await bo.page.getByLabel('Message group 2').focus();
     await bo.page.keyboard.type('Group two is ready');
     await bo.page.keyboard.press('Enter');
-    await bo.chatLog().getByText('Group two is ready').waitFor();
+    await bo.chatLog('Group 2 chat').getByText('Group two is ready').waitFor();
     expect(await bo.canvas().getAttribute('data-items')).toBe('0');
-    expect(await ada.chatLog().getByText('Group two is ready').count()).toBe(0);
+    expect(await ada.chatLog('Group 1 chat').getByText('Group two is ready').count()).toBe(0);
+    expect(await teacher.chatLog().getByText('Group two is ready').count()).toBe(0);
+    await bo.screenshotRegion('Chat', 'breakout-group-chat');
     expect(await teacher.canvas().getAttribute('data-items')).toBe('0');
     expect((await teacher.state()).board).toEqual([]);
     await ada.screenshot('breakout-student-group1');
@@ -84,6 +100,7 @@ describe('breakout rooms in three browsers', { timeout: 60_000 }, () => {
     await panel(teacher).locator('[data-group="2"][data-present="1"]').waitFor();
     await page.getByRole('button', { name: 'Visit group 1' }).click();
     await page.locator('[data-in-group="1"]').waitFor();
+    await expectChatNamed(teacher, 'Group 1 chat');
     await page.locator('canvas[data-items="1"]').waitFor();
     await page.getByRole('button', { name: 'Refresh' }).click();
     await panel(teacher).locator('[data-group="1"][data-present="2"]').waitFor();
@@ -96,6 +113,7 @@ describe('breakout rooms in three browsers', { timeout: 60_000 }, () => {
     await bo.page.locator('[data-shown-group]').waitFor({ state: 'detached' });
     await page.locator('[data-in-group="1"]').getByRole('button', { name: 'Back to class' }).click();
     await page.locator('[data-in-group]').waitFor({ state: 'detached' });
+    await expectChatNamed(teacher, 'Class chat');
   });
 
   it('fits a phone: the breakout panel and the group view work at 390 px', async () => {
@@ -122,6 +140,7 @@ describe('breakout rooms in three browsers', { timeout: 60_000 }, () => {
       await person.page.locator('[data-in-group]').waitFor({ state: 'detached' });
       await person.page.locator('canvas[data-items="0"]').waitFor();
       expect(await currentGroup(person)).toBeNull();
+      await expectChatNamed(person, 'Class chat');
     }
     await panel(teacher).getByRole('form', { name: 'Open breakout rooms' }).waitFor();
     await ada.sendChat('Back with the class');

@@ -173,8 +173,9 @@ export class Participant {
     await this.page.getByLabel('Message the class').press('Enter');
   }
 
-  chatLog() {
-    return this.page.getByRole('log', { name: 'Class chat messages' });
+  /** The chat's message log; `chat` is the panel's name ("Group 2 chat" in a breakout group). */
+  chatLog(chat = 'Class chat') {
+    return this.page.getByRole('log', { name: `${chat} messages`, exact: true });
   }
 
   canvas() {
@@ -226,6 +227,12 @@ export class Participant {
   async screenshot(name: string): Promise<void> {
     await mkdir(SCREENSHOT_DIR, { recursive: true });
     await this.page.screenshot({ path: `${SCREENSHOT_DIR}${name}.png` });
+  }
+
+  /** A screenshot of one labelled region of the page (a panel), rather than the whole window. */
+  async screenshotRegion(region: string, name: string): Promise<void> {
+    await mkdir(SCREENSHOT_DIR, { recursive: true });
+    await this.page.getByRole('region', { name: region, exact: true }).screenshot({ path: `${SCREENSHOT_DIR}${name}.png` });
   }
 
   async close(): Promise<void> {
