@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { RedisRoomLog, parseEnv, redisKeys, type Logger } from '@classwire/core';
-import { DEFAULT_IDLE_MS, Recorder, RecordsStore, WEBHOOK_ENV, WebhookDispatcher, WebhookOutbox, openRecordsDb, recordedAttendance, webhookSettings, type RecordsDb } from '@classwire/records';
+import { DEFAULT_IDLE_MS, RETENTION_ENV, RETENTION_INTERVAL_MS, Recorder, RecordsStore, WEBHOOK_ENV, WebhookDispatcher, WebhookOutbox, openRecordsDb, recordedAttendance, retentionCutoff, webhookSettings, type RecordsDb } from '@classwire/records';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { LambdaConfigError, loadLambdaConfig, type LambdaConfig } from './config.js';
@@ -9,7 +9,8 @@ import { createLambdaLogger } from './handlers.js';
 /**
  * The two scheduled functions of records on AWS (docs/aws.md): `record` drains the Redis set of rooms
  * the publish handler marked (records-marker.ts) into the records database through the same Recorder
- * the gateway runs, and `dispatch` delivers the webhook outbox until nothing is due. Both are plain
+ * the gateway runs (then, with `CLASSWIRE_RECORDS_RETENTION_DAYS`, deletes old records at most once an
+ * hour), and `dispatch` delivers the webhook outbox until nothing is due. Both are plain
  * functions of an EventBridge scheduled event; they stop before the invocation's time runs out.
  */
 export interface RecordsHandlers {
@@ -31,6 +32,12 @@ export interface RecordRun {
   failed: number;
   /** Rooms left marked because the time budget ended. */
   deferred: number;
+  /**
+   * Set when this run applied retention (`CLASSWIRE_RECORDS_RETENTION_DAYS`): `deleted`, or `failed`
+   * (the next run tries again). Absent when retention is off, another run applied it within the hour,
+   * or the time budget was spent.
+   */
+  retention?: 'deleted' | 'failed';
 }
 
 export interface DispatchRun {
@@ -50,6 +57,7 @@ const env = z.object({
   CLASSWIRE_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'CLASSWIRE_DATABASE_URL must start with postgres://').optional(),
   CLASSWIRE_DATABASE_SECRET_ARN: z.string().startsWith('arn:').optional(),
   CLASSWIRE_DATABASE_HOST: z.string().min(1).max(255).optional(),
+  ...RETENTION_ENV,
   ...WEBHOOK_ENV,
 });
 
@@ -78,6 +86,7 @@ export function createRecordsHandlers(environment: Record<string, string | undef
   const logger = options.logger ?? createLambdaLogger(config, environment.AWS_LAMBDA_FUNCTION_NAME);
   const readSecret = options.readSecret ?? secretReader(config);
   const keys = redisKeys(config.redis.prefix);
+  const retentionDays = e.CLASSWIRE_RECORDS_RETENTION_DAYS;
 
   let database: Promise<RecordsDb> | undefined;
   const records = (): Promise<RecordsDb> => {
@@ -151,7 +160,12 @@ export function createRecordsHandlers(environment: Record<string, string | undef
       }
       run.failed = failed.length;
       if (failed.length > 0) await client.sadd(key, ...failed);
-      if (run.recorded + run.failed + run.deferred > 0) logger.info({ ...run }, 'records run');
+      // Retention after recording, and only with time left: it never costs a room its recording.
+      if (retentionDays !== undefined && Date.now() < deadline) {
+        const retention = await applyRetention(client, keys.recordsRetentionMark(), store, retentionDays, logger);
+        if (retention !== undefined) run.retention = retention;
+      }
+      if (run.recorded + run.failed + run.deferred > 0 || run.retention !== undefined) logger.info({ ...run }, 'records run');
       return run;
     },
 
@@ -184,6 +198,32 @@ export function createRecordsHandlers(environment: Record<string, string | undef
       redisClient = undefined;
     },
   };
+}
+
+/**
+ * Deletes the records older than `days` days at most once an hour across every concurrent run: the run
+ * that sets the mark (`SET NX PX` one hour) deletes; the others find it set and skip. A failed delete
+ * removes the mark, so the next run (a minute later) tries again rather than an hour later. Never throws.
+ */
+async function applyRetention(client: Redis, mark: string, store: RecordsStore, days: number, logger: Logger): Promise<'deleted' | 'failed' | undefined> {
+  let marked: boolean;
+  try {
+    marked = (await client.set(mark, '1', 'PX', RETENTION_INTERVAL_MS, 'NX')) === 'OK';
+  } catch (error) {
+    logger.warn({ err: error }, 'records retention skipped: its Redis mark could not be set');
+    return undefined;
+  }
+  if (!marked) return undefined;
+  const before = retentionCutoff(days);
+  try {
+    await store.deleteOlderThan(before);
+    logger.info({ retentionDays: days, before }, 'records retention ran');
+    return 'deleted';
+  } catch (error) {
+    logger.warn({ err: error }, 'records retention failed; the next run tries again');
+    await client.del(mark).catch((cause: unknown) => logger.warn({ err: cause }, 'the records retention mark could not be removed: retention waits for it to expire'));
+    return 'failed';
+  }
 }
 
 function budgetMs(context: LambdaContext | undefined): number {

@@ -1,12 +1,13 @@
 import { redisKeys } from '@classwire/core';
 import { RecordsStore } from '@classwire/records';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/src/index.js';
 import { BACKENDS, type TestDatabase } from '../../records/test/databases.js';
 import { Receiver } from '../../records/test/receiver.js';
 import { TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
-import { createLambdaLogger, createRecordsHandlers, type LambdaContext, type RecordsHandlers } from '../src/index.js';
+import { LambdaConfigError, createLambdaLogger, createRecordsHandlers, type LambdaContext, type RecordsHandlers } from '../src/index.js';
 
 /** What EventBridge passes a scheduled function (the handlers do not read it). */
 const SCHEDULED_EVENT = {
@@ -210,6 +211,114 @@ describe('records on the Lambda runtime (Redis + Postgres)', () => {
     expect(await coldStart().record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 0, deferred: 0 });
     expect(await pending()).toEqual([]);
     expect(await store.cursor('while-down')).toBeUndefined(); // nothing in its log: looked at, nothing to write
+  });
+
+  describe('retention (CLASSWIRE_RECORDS_RETENTION_DAYS)', () => {
+    const DAY_MS = 24 * 60 * 60 * 1000;
+    const db = () => database.records.db;
+    const mark = () => redisKeys(prefix).recordsRetentionMark();
+
+    /** An ended class with one event, `daysAgo` old, and one event outside any class, as old. */
+    async function insertRecords(room: string, daysAgo: number): Promise<void> {
+      const ts = Date.now() - daysAgo * DAY_MS;
+      const { id } = await db().insertInto('classes').values({ room, started_at: ts - 60_000, ended_at: ts, started_by: 't-9' }).returning('id').executeTakeFirstOrThrow();
+      await db()
+        .insertInto('record_events')
+        .values([
+          { room, epoch: 'e1', seq: 1, private_id: null, ts: ts - 30_000, event: 'chat.message', data: JSON.stringify({ text: 'in class' }), author_id: 't-9', author_name: 'T', author_role: 'teacher', class_id: id },
+          { room, epoch: 'e1', seq: 2, private_id: null, ts, event: 'chat.message', data: JSON.stringify({ text: 'after class' }), author_id: 't-9', author_name: 'T', author_role: 'teacher', class_id: null },
+        ])
+        .execute();
+    }
+
+    /** What is recorded of `room`: its classes and its events. */
+    async function kept(room: string): Promise<{ classes: number; events: number }> {
+      return { classes: (await store.listClasses({ room, limit: 10 })).length, events: (await store.roomEvents(room)).length };
+    }
+
+    function withRetention(days: string): RecordsHandlers {
+      const handlers = createRecordsHandlers({ ...environment, CLASSWIRE_RECORDS_RETENTION_DAYS: days }, { logger: silent });
+      opened.push(handlers);
+      return handlers;
+    }
+
+    it('deletes old classes and events once an hour across runs, and keeps recent ones', async () => {
+      await redis.client().del(mark());
+      await insertRecords('archive-old', 40);
+      await insertRecords('archive-recent', 10);
+      const first = withRetention('30');
+      expect(await first.record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 0, deferred: 0, retention: 'deleted' });
+      expect(await kept('archive-old')).toEqual({ classes: 0, events: 0 });
+      expect(await kept('archive-recent')).toEqual({ classes: 1, events: 2 });
+      // The mark lasts an hour.
+      const ttl = await redis.client().pttl(mark());
+      expect(ttl).toBeGreaterThan(3_540_000);
+      expect(ttl).toBeLessThanOrEqual(3_600_000);
+
+      // Within the hour, neither the same environment nor another deletes again.
+      await insertRecords('archive-later', 40);
+      expect((await first.record(SCHEDULED_EVENT, contextWith(60_000))).retention).toBeUndefined();
+      expect((await withRetention('30').record(SCHEDULED_EVENT, contextWith(60_000))).retention).toBeUndefined();
+      expect(await kept('archive-later')).toEqual({ classes: 1, events: 2 });
+
+      // Once the mark is gone (the hour is over), the next run deletes.
+      await redis.client().del(mark());
+      expect((await withRetention('30').record(SCHEDULED_EVENT, contextWith(60_000))).retention).toBe('deleted');
+      expect(await kept('archive-later')).toEqual({ classes: 0, events: 0 });
+      expect(await kept('archive-recent')).toEqual({ classes: 1, events: 2 });
+      await redis.client().del(mark());
+    });
+
+    it('without the setting nothing is deleted and no mark is set', async () => {
+      await insertRecords('archive-unset', 400);
+      expect((await coldStart().record(SCHEDULED_EVENT, contextWith(60_000))).retention).toBeUndefined();
+      expect(await kept('archive-unset')).toEqual({ classes: 1, events: 2 });
+      expect(await redis.client().exists(mark())).toBe(0);
+    });
+
+    it('a run whose time budget is spent records what it can and leaves retention to the next run', async () => {
+      await insertRecords('archive-late', 400);
+      await redis.client().sadd(redisKeys(prefix).roomsToRecord(), 'retention-late');
+      const late = await withRetention('300').record(SCHEDULED_EVENT, contextWith(1_000));
+      expect(late).toMatchObject({ recorded: 0, failed: 0 });
+      expect(late.deferred).toBeGreaterThan(0);
+      expect(late.retention).toBeUndefined();
+      expect(await pending()).toContain('retention-late');
+      expect(await kept('archive-late')).toEqual({ classes: 1, events: 2 });
+      expect(await redis.client().exists(mark())).toBe(0);
+      expect(await withRetention('300').record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 0, deferred: 0, retention: 'deleted' });
+      expect(await pending()).toEqual([]);
+      expect(await kept('archive-late')).toEqual({ classes: 0, events: 0 });
+      await redis.client().del(mark());
+    });
+
+    it('a failed delete costs no recording and does not hold the next attempt back an hour', async () => {
+      // The database refuses the delete: a trigger on the classes table, as a real failure would.
+      await sql`create function refuse_delete() returns trigger language plpgsql as $$ begin raise exception 'deletes refused'; end $$`.execute(db());
+      await sql`create trigger refuse_class_delete before delete on classes for each row execute function refuse_delete()`.execute(db());
+      await insertRecords('archive-refused', 400);
+      await redis.client().sadd(redisKeys(prefix).roomsToRecord(), 'retention-refused');
+      expect(await withRetention('30').record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 0, deferred: 0, retention: 'failed' });
+      // The marked room was recorded (looked at: it has no log) and is no longer marked.
+      expect(await pending()).toEqual([]);
+      // The delete was one transaction: nothing of it happened.
+      expect(await kept('archive-refused')).toEqual({ classes: 1, events: 2 });
+      expect(await redis.client().exists(mark())).toBe(0);
+
+      await sql`drop trigger refuse_class_delete on classes`.execute(db());
+      await sql`drop function refuse_delete`.execute(db());
+      expect((await withRetention('30').record(SCHEDULED_EVENT, contextWith(60_000))).retention).toBe('deleted');
+      expect(await kept('archive-refused')).toEqual({ classes: 0, events: 0 });
+      await redis.client().del(mark());
+    });
+
+    it('refuses a value that is not a whole number of days from 1 to 36,500', () => {
+      for (const bad of ['0', '-3', '36501', '1.5', '30d', 'Infinity']) {
+        expect(() => withRetention(bad)).toThrow(LambdaConfigError);
+        expect(() => withRetention(bad)).toThrow(/^CLASSWIRE_RECORDS_RETENTION_DAYS: /);
+      }
+      expect(() => withRetention('36500')).not.toThrow();
+    });
   });
 
   it('the dispatcher stops at its time budget with a receiver that hangs, and the webhook waits for the next run', async () => {

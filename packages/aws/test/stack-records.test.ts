@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ConfigError } from '@classwire/core';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ let without: Template;
 
 beforeAll(async () => {
   assetDir = await bundleLambdaHandlers(join(mkdtempSync(join(tmpdir(), 'cw-asset-')), 'lambda'));
-  withRecords = synth({ records: { webhookEnvironment: { CLASSWIRE_WEBHOOK_URL: 'https://lms.example.com/hooks', CLASSWIRE_WEBHOOK_SECRET: 'whsec_c2VjcmV0' } } });
+  withRecords = synth({ records: { retentionDays: 400, webhookEnvironment: { CLASSWIRE_WEBHOOK_URL: 'https://lms.example.com/hooks', CLASSWIRE_WEBHOOK_SECRET: 'whsec_c2VjcmV0' } } });
   without = synth();
 });
 afterAll(() => {
@@ -117,6 +118,18 @@ describe('the stack with records', () => {
     const policies = Object.values(resources(withRecords, 'AWS::IAM::Policy')).filter((policy) => /Recorder|Dispatcher/.test(JSON.stringify(policy.Properties.Roles)));
     expect(policies).toHaveLength(2);
     for (const policy of policies) expect(JSON.stringify(policy.Properties.PolicyDocument)).toMatch(/secretsmanager:GetSecretValue.*RecordsDatabaseSecret/);
+  });
+
+  it('passes records.retentionDays to the recorder only, and refuses one out of range at synth', () => {
+    const variables = (from: Template, handler: string) => (functionByHandler(from, handler).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables(withRecords, 'records.record').CLASSWIRE_RECORDS_RETENTION_DAYS).toBe('400');
+    expect(variables(withRecords, 'records.dispatch').CLASSWIRE_RECORDS_RETENTION_DAYS).toBeUndefined();
+    // Without the prop, records are kept.
+    expect(variables(synth({ records: {} }), 'records.record').CLASSWIRE_RECORDS_RETENTION_DAYS).toBeUndefined();
+    for (const bad of [0, 36_501, 1.5, Number.NaN]) {
+      expect(() => synth({ records: { retentionDays: bad } })).toThrow(ConfigError);
+      expect(() => synth({ records: { retentionDays: bad } })).toThrow(/^records\.retentionDays: .* is not a whole number of days from 1 to 36500$/);
+    }
   });
 
   it('turns on room marking in every function that runs the engine, and only there', () => {

@@ -13,11 +13,31 @@ import { recordedAttendance } from './webhooks-attendance.js';
 import { WEBHOOK_ENV, webhookSettings, type WebhookSettings } from './webhooks-config.js';
 import { WebhookDispatcher } from './webhooks-dispatcher.js';
 
+/** The longest retention `CLASSWIRE_RECORDS_RETENTION_DAYS` takes: a hundred years (the cutoff stays an exact epoch ms). */
+export const MAX_RETENTION_DAYS = 36_500;
+
+/**
+ * Records older than this many days are deleted, every hour. One definition for every runtime that runs
+ * retention: the gateway's records and the scheduled recorder on AWS (and the stack's prop) parse it here.
+ */
+export const RETENTION_ENV = {
+  CLASSWIRE_RECORDS_RETENTION_DAYS: envInt(1).max(MAX_RETENTION_DAYS).optional(),
+};
+
+/** How often retention runs. */
+export const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The time before which records are deleted when they are kept `days` days (`RecordsStore.deleteOlderThan`). */
+export function retentionCutoff(days: number, now: number = Date.now()): number {
+  return now - days * DAY_MS;
+}
+
 /** The records' environment variables (README's configuration table). */
 export const RECORDS_ENV = {
   CLASSWIRE_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'CLASSWIRE_DATABASE_URL must start with postgres://').optional(),
   CLASSWIRE_DATA_DIR: z.string().min(1).optional(),
-  CLASSWIRE_RECORDS_RETENTION_DAYS: envInt(1).optional(),
+  ...RETENTION_ENV,
   CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES: envFlag.default(false),
   /** A class started by a first join ends once its room has been empty this long. */
   CLASSWIRE_RECORDS_IDLE_SECONDS: envInt(1).default(300),
@@ -99,9 +119,6 @@ export interface RecordsDeps {
   lease?: RecordingLease | undefined;
 }
 
-/** How often retention runs. */
-const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
-const DAY_MS = 24 * 60 * 60 * 1000;
 /** The idle sweep runs at a quarter of the idle time, at least every 30 s. */
 const IDLE_SWEEP_MAX_MS = 30_000;
 
@@ -192,7 +209,7 @@ export class RecordsService {
 
   private startRetention(store: RecordsStore, days: number, logger: RecordsLogger): void {
     const sweep = (): void => {
-      store.deleteOlderThan(Date.now() - days * DAY_MS).catch((error: unknown) => logger.warn({ err: error }, 'records retention failed'));
+      store.deleteOlderThan(retentionCutoff(days)).catch((error: unknown) => logger.warn({ err: error }, 'records retention failed'));
     };
     sweep();
     this.retention = setInterval(sweep, RETENTION_INTERVAL_MS);

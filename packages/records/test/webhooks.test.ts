@@ -434,5 +434,8 @@ describe('webhook configuration', () => {
     expect(problems({ ...base, CLASSWIRE_RECORDS_STARTED_IDLE_HOURS: '8761' })).toMatch(/CLASSWIRE_RECORDS_STARTED_IDLE_HOURS/);
     expect(problems({ ...base, CLASSWIRE_RECORDS_STARTED_IDLE_HOURS: '0' })).toMatch(/CLASSWIRE_RECORDS_STARTED_IDLE_HOURS/);
     expect(settings({ ...base, CLASSWIRE_RECORDS_STARTED_IDLE_HOURS: '8760' })?.startedIdleMs).toBe(8760 * 3_600_000);
+    // Retention: 1 to 36,500 days (a hundred years), whole days.
+    for (const bad of ['0', '36501', '1.5', 'a year']) expect(problems({ ...base, CLASSWIRE_RECORDS_RETENTION_DAYS: bad })).toMatch(/CLASSWIRE_RECORDS_RETENTION_DAYS/);
+    expect(settings({ ...base, CLASSWIRE_RECORDS_RETENTION_DAYS: '36500' })?.retentionDays).toBe(36_500);
   });
 });

@@ -36,7 +36,15 @@ new ClasswireStack(app, env.CLASSWIRE_STACK_NAME ?? 'Classwire', {
   ...(env.CLASSWIRE_ALARM_EMAIL === undefined ? {} : { alarmEmail: env.CLASSWIRE_ALARM_EMAIL }),
   ...(env.CLASSWIRE_TRACING === '1' ? { tracing: true } : {}),
   ...(env.CLASSWIRE_ACCESS_LOGS === '1' ? { accessLogs: true } : {}),
-  ...(env.CLASSWIRE_RECORDS === '1' ? { records: { minCapacity: Number(env.CLASSWIRE_RECORDS_MIN_ACU ?? '0.5'), maxCapacity: Number(env.CLASSWIRE_RECORDS_MAX_ACU ?? '4') } } : {}),
+  ...(env.CLASSWIRE_RECORDS === '1'
+    ? {
+        records: {
+          minCapacity: Number(env.CLASSWIRE_RECORDS_MIN_ACU ?? '0.5'),
+          maxCapacity: Number(env.CLASSWIRE_RECORDS_MAX_ACU ?? '4'),
+          ...(env.CLASSWIRE_RECORDS_RETENTION_DAYS === undefined ? {} : { retentionDays: Number(env.CLASSWIRE_RECORDS_RETENTION_DAYS) }),
+        },
+      }
+    : {}),
   ...(env.CLASSWIRE_LAMBDA_RUNTIME === undefined ? {} : { runtime: new Runtime(env.CLASSWIRE_LAMBDA_RUNTIME, RuntimeFamily.NODEJS) }),
 });
 app.synth();

@@ -1,3 +1,5 @@
+import { ConfigError, parseEnv } from '@classwire/core';
+import { MAX_RETENTION_DAYS, RETENTION_ENV } from '@classwire/records';
 import { CfnOutput, Duration, RemovalPolicy, type Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -5,6 +7,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import { z } from 'zod';
 
 /** The optional records database of the stack (docs/aws.md, "Records on AWS"). */
 export interface RecordsProps {
@@ -17,6 +20,11 @@ export interface RecordsProps {
    * endpoint secrets then sit in the functions' configuration: a Secrets Manager reference is not built yet.
    */
   webhookEnvironment?: Record<string, string>;
+  /**
+   * Records older than this many days are deleted (`CLASSWIRE_RECORDS_RETENTION_DAYS` of the recorder
+   * function, applied at most once an hour); whole days, 1 to 36,500. @default kept
+   */
+  retentionDays?: number;
   /** What happens to the cluster when the stack is deleted. @default SNAPSHOT */
   removalPolicy?: RemovalPolicy;
 }
@@ -54,6 +62,7 @@ const RUN_TIMEOUT = Duration.seconds(60);
  */
 export function addRecords(stack: Stack, context: RecordsContext, props: RecordsProps): RecordsParts {
   const { vpc } = context;
+  const retentionDays = props.retentionDays === undefined ? undefined : checkRetentionDays(props.retentionDays);
   const privateSubnets = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
   const functionsGroup = new ec2.SecurityGroup(stack, 'RecordsFunctionsSecurityGroup', { vpc, description: 'Classwire records functions', allowAllOutbound: true });
   const proxyGroup = new ec2.SecurityGroup(stack, 'RecordsProxySecurityGroup', { vpc, description: 'Classwire records proxy: reachable from the records functions only', allowAllOutbound: false });
@@ -111,6 +120,7 @@ export function addRecords(stack: Stack, context: RecordsContext, props: Records
   // The recorder reads room logs from Redis; the dispatcher needs only the database and the internet (NAT).
   const recorder = make('Recorder', 'record', [functionsGroup, context.redisClientGroup]);
   const dispatcher = make('Dispatcher', 'dispatch', [functionsGroup]);
+  if (retentionDays !== undefined) recorder.addEnvironment('CLASSWIRE_RECORDS_RETENTION_DAYS', String(retentionDays));
   for (const fn of [recorder, dispatcher]) secret.grantRead(fn);
 
   new events.Rule(stack, 'RecordSchedule', {
@@ -127,4 +137,10 @@ export function addRecords(stack: Stack, context: RecordsContext, props: Records
 
   new CfnOutput(stack, 'RecordsDatabaseSecretArn', { value: secret.secretArn, description: 'Credentials of the records database' });
   return { cluster, proxy, recorder, dispatcher };
+}
+
+/** `records.retentionDays`, checked at synth by the same schema the recorder function parses. */
+function checkRetentionDays(days: number): number {
+  const parsed = parseEnv(z.object(RETENTION_ENV), { CLASSWIRE_RECORDS_RETENTION_DAYS: String(days) }, () => new ConfigError(`records.retentionDays: ${String(days)} is not a whole number of days from 1 to ${MAX_RETENTION_DAYS}`));
+  return parsed.CLASSWIRE_RECORDS_RETENTION_DAYS!;
 }

@@ -49,6 +49,11 @@ export interface RedisKeys {
   apigwConnections(): string;
   /** Set: rooms with messages the scheduled recorder (Lambda runtime) has not recorded yet. */
   roomsToRecord(): string;
+  /**
+   * String with a TTL: the scheduled recorder (Lambda runtime) ran records retention; while it exists no
+   * run deletes again (`SET NX PX`, one hour).
+   */
+  recordsRetentionMark(): string;
   /** Channel: a room's publications (messages and unsequenced frames). */
   roomChannel(room: string): string;
   /** Channel: frames and calls addressed to one gateway node. */
@@ -82,6 +87,7 @@ export function redisKeys(prefix = 'cw'): RedisKeys {
     replicationId: () => `${prefix}:replid`,
     apigwConnections: () => `${prefix}:apigw:connections`,
     roomsToRecord: () => `${prefix}:records:pending`,
+    recordsRetentionMark: () => `${prefix}:records:retention-at`,
     roomChannel: (room) => `${roomChannelPrefix}${room}`,
     nodeChannel: (node) => `${prefix}:nodech:${node}`,
   };
