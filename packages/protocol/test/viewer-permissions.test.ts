@@ -114,3 +114,20 @@ describe('the classroom permission table: what the app offers', () => {
     expect(ROLES.filter(composer)).toEqual(['teacher', 'assistant', 'student']);
   });
 });
+
+describe('in a breakout group: the class mute applies', () => {
+  const student = { userId: ME, role: 'student' as const };
+  const mine = chatEntry(ME);
+
+  it("closes a class-muted student's group chat, edits, deletions and reactions, not their private messages", () => {
+    const inGroup = permissionsOf(INITIAL_CONTROL, student, { muted: [ME] });
+    expect([inGroup.chat, inGroup.editMessage(mine), inGroup.deleteMessage(mine), inGroup.reactToMessages]).toEqual([false, false, false, false]);
+    expect(inGroup.privateChat).toBe(true);
+    expect(inGroup.draw).toBe(permissionsOf(INITIAL_CONTROL, student).draw);
+  });
+
+  it('changes nothing for a student the class did not mute', () => {
+    const free = permissionsOf(INITIAL_CONTROL, student, { muted: ['someone else'] });
+    expect([free.chat, free.editMessage(mine), free.deleteMessage(mine), free.reactToMessages]).toEqual([true, true, true, true]);
+  });
+});

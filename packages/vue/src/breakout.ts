@@ -60,7 +60,8 @@ export function roomSession(classroom: Classroom, name: string, readOnly: boolea
   // Read only: the viewer takes part as an observer would (the server refuses anything sent there anyway).
   const me = shallowRef<Member>();
   const stopMe = watch(classroom.me, (member) => (me.value = member === undefined || !readOnly ? member : { ...member, role: 'observer' }), { immediate: true });
-  const permissions = computed(() => permissionsOf(state.value, me.value ?? { userId: '', role: 'observer' }));
+  // In a group the class's mute still applies (the server refuses a class-muted student's group chat).
+  const permissions = computed(() => permissionsOf(state.value, me.value ?? { userId: '', role: 'observer' }, classroom.state.value));
   const publish = <K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]): Promise<number | undefined> => room.publish(event, data);
   const act = <K extends ClassroomEvent>(event: K, data: ClassroomEventMap[K]) => classroom.attempt(() => publish(event, data));
   const text = (value: string) => value.trim().slice(0, CLASSROOM_LIMITS.maxChatText);

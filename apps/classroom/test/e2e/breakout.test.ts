@@ -3,7 +3,8 @@
  * two students by hand; each student's app moves to their group's board and chat on the class token; a
  * stroke in group 1 never shows in group 2; the teacher sees who is where, visits a group, shows its
  * board to the class, and closes the breakout, which brings everyone back to the main room. The chat
- * panel is named for the chat it shows: "Group <n> chat" in a group, "Class chat" in the main room.
+ * panel is named for the chat it shows: "Group <n> chat" in a group, "Class chat" in the main room; a
+ * student muted in the class finds their group's chat box closed too.
  * Screenshots at desktop width and at 390 px, and of a group's chat panel.
  */
 import type { Gateway } from '@classwire/gateway';
@@ -91,6 +92,18 @@ describe('breakout rooms in three browsers', { timeout: 60_000 }, () => {
     expect((await teacher.state()).board).toEqual([]);
     await ada.screenshot('breakout-student-group1');
     await bo.screenshot('breakout-student-group2');
+  });
+
+  it('keeps a student muted in the class muted in their group: the group chat box says so, and opens again on unmute', async () => {
+    const { page } = teacher;
+    const box = bo.page.getByLabel('Message group 2');
+    expect(await box.isDisabled()).toBe(false);
+    await page.getByRole('button', { name: 'Actions for Bo Chen' }).click();
+    await page.getByRole('group', { name: 'Actions for Bo Chen' }).getByRole('button', { name: 'Mute' }).click();
+    await bo.page.locator('textarea#chat-input[disabled][placeholder="A teacher muted you in the class chat."]').waitFor();
+    await page.getByRole('button', { name: 'Actions for Bo Chen' }).click();
+    await page.getByRole('group', { name: 'Actions for Bo Chen' }).getByRole('button', { name: 'Unmute' }).click();
+    await bo.page.locator('textarea#chat-input:not([disabled])[placeholder="Message group 2"]').waitFor();
   });
 
   it('shows the teacher who is where, lets them visit a group and show its board to the class', async () => {

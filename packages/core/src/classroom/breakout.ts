@@ -8,6 +8,7 @@ import {
   groupJoinRefusal,
   groupRoom,
   groupSendRefusal,
+  mutedInGroupByClass,
   parseGroupRoom,
   randomPlacement,
   withPlacements,
@@ -228,9 +229,7 @@ export class GroupAccess {
     const { control, breakout } = await this.classState(classRoom, actor.userId);
     const reason = groupSendRefusal(actor, group, breakout);
     if (reason !== undefined) throw new ProtocolError('forbidden', reason);
-    if (event.startsWith('chat.') && event !== 'chat.private' && control.muted.includes(actor.userId)) {
-      throw new ProtocolError('forbidden', 'you are muted in this class');
-    }
+    if (mutedInGroupByClass(actor, event, control)) throw new ProtocolError('forbidden', 'you are muted in this class');
   }
 
   /** `breakout.overview`: who is in each group room now, to the staff member who asked only. */

@@ -123,6 +123,14 @@ export function groupSendRefusal(actor: { userId: string; role: Role }, group: n
   return undefined;
 }
 
+/**
+ * Whether the class's mute keeps `actor` from sending `event` in a group room: muted in the class is muted
+ * in their group too (chat, edits, deletions, reactions), except for private messages to the staff.
+ */
+export function mutedInGroupByClass(actor: { userId: string }, event: string, classControl: { muted: readonly string[] }): boolean {
+  return event.startsWith('chat.') && event !== 'chat.private' && classControl.muted.includes(actor.userId);
+}
+
 /** Places `students` in `groups` groups at random, as evenly as possible (sizes differ by at most one). */
 export function randomPlacement(students: readonly string[], groups: number, random: () => number = Math.random): GroupPlacement[] {
   const order = [...students];

@@ -5,6 +5,7 @@
  */
 import type { Member } from '../types.js';
 import type { ClassControl } from './control.js';
+import { mutedInGroupByClass } from './breakout.js';
 import { isAllowed, type Actor, type Target } from './permissions.js';
 import { isStaff } from './roles.js';
 import type { BoardEntry, ChatEntry, ClassroomEvent } from './types.js';
@@ -59,8 +60,13 @@ export interface Permissions {
   moderate(member: Pick<Member, 'userId' | 'role'>): { mute: boolean; grant: boolean; remove: boolean };
 }
 
-export function permissionsOf(control: ClassControl, viewer: Actor): Permissions {
-  const may = (event: ClassroomEvent, target?: Target): boolean => isAllowed(event, viewer, control, target);
+/**
+ * The viewer's permissions in a room with `control`. In a breakout group's room, `classControl` is the
+ * class room's: its mute applies in the group too (`mutedInGroupByClass`), as the server applies it.
+ */
+export function permissionsOf(control: ClassControl, viewer: Actor, classControl?: Pick<ClassControl, 'muted'>): Permissions {
+  const may = (event: ClassroomEvent, target?: Target): boolean =>
+    isAllowed(event, viewer, control, target) && !(classControl !== undefined && mutedInGroupByClass(viewer, event, classControl));
   const memberTarget = (member: Pick<Member, 'userId' | 'role'>): Target => ({ userId: member.userId, userRole: member.role });
   return {
     chat: may('chat.message'),
