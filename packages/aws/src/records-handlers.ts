@@ -33,11 +33,11 @@ export interface RecordRun {
   /** Rooms left marked because the time budget ended. */
   deferred: number;
   /**
-   * Set when this run applied retention (`CLASSWIRE_RECORDS_RETENTION_DAYS`): `deleted`, or `failed`
-   * (the next run tries again). Absent when retention is off, another run applied it within the hour,
-   * or the time budget was spent.
+   * Set when this run applied retention (`CLASSWIRE_RECORDS_RETENTION_DAYS`): `deleted`; `partial` (the
+   * time budget ended first: the next run goes on); or `failed` (the next run tries again). Absent when
+   * retention is off, another run applied it within the hour, or the time budget was spent.
    */
-  retention?: 'deleted' | 'failed';
+  retention?: 'deleted' | 'partial' | 'failed';
 }
 
 export interface DispatchRun {
@@ -162,7 +162,7 @@ export function createRecordsHandlers(environment: Record<string, string | undef
       if (failed.length > 0) await client.sadd(key, ...failed);
       // Retention after recording, and only with time left: it never costs a room its recording.
       if (retentionDays !== undefined && Date.now() < deadline) {
-        const retention = await applyRetention(client, keys.recordsRetentionMark(), store, retentionDays, logger);
+        const retention = await applyRetention(client, keys.recordsRetentionMark(), store, retentionDays, deadline, logger);
         if (retention !== undefined) run.retention = retention;
       }
       if (run.recorded + run.failed + run.deferred > 0 || run.retention !== undefined) logger.info({ ...run }, 'records run');
@@ -202,10 +202,11 @@ export function createRecordsHandlers(environment: Record<string, string | undef
 
 /**
  * Deletes the records older than `days` days at most once an hour across every concurrent run: the run
- * that sets the mark (`SET NX PX` one hour) deletes; the others find it set and skip. A failed delete
- * removes the mark, so the next run (a minute later) tries again rather than an hour later. Never throws.
+ * that sets the mark (`SET NX PX` one hour) deletes; the others find it set and skip. A delete that fails,
+ * or that the run's deadline cuts short (a large backlog, in batches), removes the mark, so the next run
+ * (a minute later) goes on rather than an hour later. Never throws.
  */
-async function applyRetention(client: Redis, mark: string, store: RecordsStore, days: number, logger: Logger): Promise<'deleted' | 'failed' | undefined> {
+async function applyRetention(client: Redis, mark: string, store: RecordsStore, days: number, deadline: number, logger: Logger): Promise<'deleted' | 'partial' | 'failed' | undefined> {
   let marked: boolean;
   try {
     marked = (await client.set(mark, '1', 'PX', RETENTION_INTERVAL_MS, 'NX')) === 'OK';
@@ -215,15 +216,18 @@ async function applyRetention(client: Redis, mark: string, store: RecordsStore, 
   }
   if (!marked) return undefined;
   const before = retentionCutoff(days);
+  let outcome: 'deleted' | 'partial' | 'failed';
   try {
-    await store.deleteOlderThan(before);
-    logger.info({ retentionDays: days, before }, 'records retention ran');
-    return 'deleted';
+    outcome = (await store.deleteOlderThan(before, { until: deadline })) ? 'deleted' : 'partial';
+    logger.info({ retentionDays: days, before, outcome }, outcome === 'deleted' ? 'records retention ran' : 'records retention ran out of time; the next run goes on');
   } catch (error) {
     logger.warn({ err: error }, 'records retention failed; the next run tries again');
-    await client.del(mark).catch((cause: unknown) => logger.warn({ err: cause }, 'the records retention mark could not be removed: retention waits for it to expire'));
-    return 'failed';
+    outcome = 'failed';
   }
+  if (outcome !== 'deleted') {
+    await client.del(mark).catch((cause: unknown) => logger.warn({ err: cause }, 'the records retention mark could not be removed: retention waits for it to expire'));
+  }
+  return outcome;
 }
 
 function budgetMs(context: LambdaContext | undefined): number {

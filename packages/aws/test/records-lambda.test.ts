@@ -301,8 +301,9 @@ describe('records on the Lambda runtime (Redis + Postgres)', () => {
       expect(await withRetention('30').record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 0, deferred: 0, retention: 'failed' });
       // The marked room was recorded (looked at: it has no log) and is no longer marked.
       expect(await pending()).toEqual([]);
-      // The delete was one transaction: nothing of it happened.
-      expect(await kept('archive-refused')).toEqual({ classes: 1, events: 2 });
+      // Retention goes in short transactions: the class the trigger protects is still there (its events,
+      // deleted before it, may not be); the run after the trigger is gone finishes.
+      expect((await kept('archive-refused')).classes).toBe(1);
       expect(await redis.client().exists(mark())).toBe(0);
 
       await sql`drop trigger refuse_class_delete on classes`.execute(db());

@@ -555,19 +555,53 @@ export class RecordsStore {
     return rows.reverse().filter((row): row is RecordEventRow & { seq: number } => row.seq !== null);
   }
 
-  /** Retention: deletes classes that ended, events and gaps recorded, and webhooks dead-lettered, before `before` (epoch ms). */
-  async deleteOlderThan(before: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('classes').where('ended_at', '<', before).execute();
-      await trx.deleteFrom('record_events').where('ts', '<', before).where('class_id', 'is', null).execute();
-      await trx.deleteFrom('record_gaps').where('detected_at', '<', before).execute();
-      // A count outlives its epoch's last event only while that epoch may still be live.
-      await sql`delete from private_counts as counted where recorded_at < ${before}
-        and not exists (select 1 from record_events as event where event.room = counted.room and event.epoch = counted.epoch)`.execute(trx);
-      // Dead letters nobody redelivered go with the records they were about.
-      await trx.deleteFrom('webhook_outbox').where('dead_at', '<', before).execute();
-    });
+  /**
+   * Retention: deletes classes that ended, events and gaps recorded, and webhooks dead-lettered, before
+   * `before` (epoch ms). A large backlog (retention turned on over years of records) goes in short
+   * statements of at most `batch` rows, each its own transaction, so none holds locks or runs for long;
+   * every step can be repeated, so stopping part-way loses nothing. With `until` (epoch ms) it stops once
+   * that time has passed and answers false: the next call goes on where this one stopped.
+   */
+  async deleteOlderThan(before: number, options: { batch?: number; until?: number } = {}): Promise<boolean> {
+    const batch = options.batch ?? RETENTION_BATCH_ROWS;
+    const timeLeft = (): boolean => options.until === undefined || Date.now() < options.until;
+    /**
+     * Runs a `delete ... where id in (select id ... limit batch)` until it deletes less than a batch (done:
+     * true), or until the time is up with more to delete (false). Each call makes progress.
+     */
+    const inBatches = async (statement: () => Promise<bigint>): Promise<boolean> => {
+      while ((await statement()) === BigInt(batch)) if (!timeLeft()) return false;
+      return true;
+    };
+    // One ended class at a time: its events in batches, then the class (its attendance rows go with it).
+    for (;;) {
+      const ended = await this.db.selectFrom('classes').select('id').where('ended_at', '<', before).orderBy('id').limit(1).executeTakeFirst();
+      if (ended === undefined) break;
+      const events = () => deleted(this.db.deleteFrom('record_events').where('id', 'in', (q) => q.selectFrom('record_events').select('id').where('class_id', '=', ended.id).orderBy('id').limit(batch)));
+      if (!(await inBatches(events))) return false;
+      await this.db.deleteFrom('classes').where('id', '=', ended.id).execute();
+      if (!timeLeft()) return false;
+    }
+    const looseEvents = () => deleted(this.db.deleteFrom('record_events').where('id', 'in', (q) => q.selectFrom('record_events').select('id').where('ts', '<', before).where('class_id', 'is', null).limit(batch)));
+    if (!(await inBatches(looseEvents))) return false;
+    const gaps = () => deleted(this.db.deleteFrom('record_gaps').where('id', 'in', (q) => q.selectFrom('record_gaps').select('id').where('detected_at', '<', before).limit(batch)));
+    if (!(await inBatches(gaps))) return false;
+    // A count outlives its epoch's last event only while that epoch may still be live (one row per room
+    // and epoch: a small table, one statement).
+    await sql`delete from private_counts as counted where recorded_at < ${before}
+      and not exists (select 1 from record_events as event where event.room = counted.room and event.epoch = counted.epoch)`.execute(this.db);
+    // Dead letters nobody redelivered go with the records they were about.
+    const deadLetters = () => deleted(this.db.deleteFrom('webhook_outbox').where('id', 'in', (q) => q.selectFrom('webhook_outbox').select('id').where('dead_at', '<', before).limit(batch)));
+    return inBatches(deadLetters);
   }
+}
+
+/** Rows one retention statement deletes at most (`deleteOlderThan`). */
+const RETENTION_BATCH_ROWS = 5000;
+
+/** Runs a delete and answers how many rows it deleted. */
+async function deleted(query: { executeTakeFirst(): Promise<{ numDeletedRows: bigint }> }): Promise<bigint> {
+  return (await query.executeTakeFirst()).numDeletedRows;
 }
 
 /**

@@ -170,6 +170,44 @@ describe.each(BACKENDS)('recorder on $name', ({ open }) => {
     expect((await store.roomEvents(room)).map((event) => event.event)).toEqual(['class.start']);
   });
 
+  it('retention goes in batches, and one cut short by its time limit goes on where it stopped on the next call', async () => {
+    const room = 'class-retention-batches';
+    const fill = async (): Promise<number> => {
+      const broker = newBroker();
+      await publish(broker, room, 'chat.message', { text: 'loose 1' }, teacher);
+      await publish(broker, room, 'chat.message', { text: 'loose 2' }, teacher);
+      for (let lesson = 0; lesson < 3; lesson++) {
+        await publish(broker, room, 'class.start', {}, teacher);
+        for (let i = 0; i < 3; i++) await publish(broker, room, 'chat.message', { text: `lesson ${lesson} line ${i}` }, student);
+        await publish(broker, room, 'class.end', {}, teacher);
+      }
+      await publish(broker, room, 'class.start', {}, teacher);
+      await newRecorder(broker).recordRoom(room);
+      return Math.max(...(await store.roomEvents(room)).map((event) => event.ts)) + 1;
+    };
+    const remaining = async () => ({ events: (await store.roomEvents(room)).length, classes: (await store.listClasses({ room, limit: 10 })).length });
+
+    // Batches of 2 rows: every class's 5 events and the 2 loose ones take several statements each.
+    const cutoff = await fill();
+    expect(await remaining()).toEqual({ events: 18, classes: 4 });
+    expect(await store.deleteOlderThan(cutoff, { batch: 2 })).toBe(true);
+    expect(await remaining()).toEqual({ events: 1, classes: 1 });
+
+    // No time at all: each call still makes progress and says whether more is left, until it is done.
+    const later = await fill();
+    const seen = [await remaining()];
+    let done = false;
+    for (let call = 0; call < 20 && !done; call++) {
+      done = await store.deleteOlderThan(later, { batch: 2, until: 0 });
+      const now = await remaining();
+      if (!done) expect(now.events + now.classes).toBeLessThan(seen.at(-1)!.events + seen.at(-1)!.classes);
+      seen.push(now);
+    }
+    expect(done).toBe(true);
+    expect(seen.length).toBeGreaterThan(3);
+    expect(seen.at(-1)).toEqual({ events: 1, classes: 1 });
+  });
+
   it('erases a user: their events keep their place without name or id, content kept only when asked', async () => {
     const broker = newBroker();
     const room = 'class-erase';
