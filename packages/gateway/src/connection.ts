@@ -114,7 +114,6 @@ export class Connection implements CoalescingState {
    */
   async sendStream(frames: readonly string[]): Promise<boolean> {
     let written: Promise<void> = Promise.resolve();
-    this.flushHeld();
     for (const frame of frames) {
       const data = Buffer.from(frame);
       if (this.unsentBytes() + data.length > this.maxBufferedBytes / 2) await written;

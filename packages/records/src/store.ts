@@ -573,10 +573,13 @@ export class RecordsStore {
       while ((await statement()) === BigInt(batch)) if (!timeLeft()) return false;
       return true;
     };
-    // One ended class at a time: its events in batches, then the class (its attendance rows go with it).
+    // One ended class at a time, in id order: its events in batches, then the class (its attendance rows
+    // go with it). Always past the last one, so a class something keeps from being deleted is passed over.
+    let last = 0;
     for (;;) {
-      const ended = await this.db.selectFrom('classes').select('id').where('ended_at', '<', before).orderBy('id').limit(1).executeTakeFirst();
+      const ended = await this.db.selectFrom('classes').select('id').where('ended_at', '<', before).where('id', '>', last).orderBy('id').limit(1).executeTakeFirst();
       if (ended === undefined) break;
+      last = ended.id;
       const events = () => deleted(this.db.deleteFrom('record_events').where('id', 'in', (q) => q.selectFrom('record_events').select('id').where('class_id', '=', ended.id).orderBy('id').limit(batch)));
       if (!(await inBatches(events))) return false;
       await this.db.deleteFrom('classes').where('id', '=', ended.id).execute();
