@@ -81,3 +81,45 @@ export interface LambdaContext {
   functionName: string;
   getRemainingTimeInMillis(): number;
 }
+
+/**
+ * An API Gateway HTTP API event, payload format 2.0 (the records API, records-api.ts), as documented
+ * by AWS. Only the fields the handler reads are typed; API Gateway builds `requestContext` itself, so a
+ * client cannot set it, but which route it matched decides what in it the handler trusts.
+ */
+export interface HttpApiEvent {
+  version: '2.0';
+  /** `METHOD /path` of the matched route, e.g. `GET /backend/{proxy+}`. */
+  routeKey: string;
+  /** The path, percent-encoded as sent; without the stage on the `$default` stage. */
+  rawPath: string;
+  rawQueryString: string;
+  /** Header names in lower case; repeated headers joined with commas. */
+  headers?: Record<string, string | undefined>;
+  body?: string;
+  isBase64Encoded: boolean;
+  requestContext: {
+    http: { method: string; path: string; sourceIp: string; userAgent?: string };
+    requestId: string;
+    routeKey: string;
+    stage: string;
+    /** Present on a route with `AWS_IAM` authorization: the caller API Gateway verified. */
+    authorizer?: { iam?: HttpApiIamIdentity };
+  };
+}
+
+export interface HttpApiIamIdentity {
+  accessKey?: string;
+  accountId?: string;
+  callerId?: string;
+  userArn?: string;
+  userId?: string;
+}
+
+/** A payload 2.0 result: what API Gateway sends back to the caller. */
+export interface HttpApiResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+  isBase64Encoded: false;
+}

@@ -8,3 +8,5 @@ export { loadLambdaConfig, callbackUrlFor, LambdaConfigError, API_GATEWAY_MAX_CO
 export type * from './events.js';
 export { createRecordsHandlers, type DispatchRun, type LambdaContext, type RecordRun, type RecordsHandlerOptions, type RecordsHandlers } from './records-handlers.js';
 export { RecordMarkingBroker } from './records-marker.js';
+export { answerRecordsEvent, lambdaRecordsPrincipal, MAX_RECORDS_BODY_BYTES, MAX_RECORDS_PATH_LENGTH, MAX_RECORDS_QUERY_LENGTH } from './records-api.js';
+export { BACKEND_PREFIX, BACKEND_ROUTE_PATH, STAFF_ROUTE_PATH, RECORDS_METHODS } from './records-routes.js';

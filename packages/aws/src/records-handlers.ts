@@ -1,21 +1,44 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { RedisRoomLog, parseEnv, redisKeys, type Logger } from '@classwire/core';
-import { DEFAULT_IDLE_MS, RETENTION_ENV, RETENTION_INTERVAL_MS, Recorder, RecordsStore, WEBHOOK_ENV, WebhookDispatcher, WebhookOutbox, openRecordsDb, recordedAttendance, retentionCutoff, webhookSettings, type RecordsDb } from '@classwire/records';
+import { RedisPresence, RedisRoomLog, parseEnv, redisKeys, type Logger } from '@classwire/core';
+import {
+  DEFAULT_IDLE_MS,
+  RECORDS_ENV,
+  RETENTION_ENV,
+  RETENTION_INTERVAL_MS,
+  Recorder,
+  RecordsStore,
+  WEBHOOK_ENV,
+  WebhookDeadLetters,
+  WebhookDispatcher,
+  WebhookOutbox,
+  createRecordsHandler,
+  openRecordsDb,
+  recordedAttendance,
+  retentionCutoff,
+  webhookSettings,
+  type RecordsDb,
+} from '@classwire/records';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
+import { RequestAuthorizer } from './authorizer.js';
 import { LambdaConfigError, loadLambdaConfig, type LambdaConfig } from './config.js';
+import type { HttpApiEvent, HttpApiResult } from './events.js';
 import { createLambdaLogger } from './handlers.js';
+import { answerRecordsEvent, lambdaRecordsPrincipal, type NeutralRecordsHandler } from './records-api.js';
 
 /**
- * The two scheduled functions of records on AWS (docs/aws.md): `record` drains the Redis set of rooms
+ * The functions of records on AWS (docs/aws.md): `record` drains the Redis set of rooms
  * the publish handler marked (records-marker.ts) into the records database through the same Recorder
  * the gateway runs (then, with `CLASSWIRE_RECORDS_RETENTION_DAYS`, deletes old records at most once an
  * hour), and `dispatch` delivers the webhook outbox until nothing is due. Both are plain
  * functions of an EventBridge scheduled event; they stop before the invocation's time runs out.
+ * `api` answers the records HTTP API (docs/records.md) behind an API Gateway HTTP API.
  */
 export interface RecordsHandlers {
   record(event?: unknown, context?: LambdaContext): Promise<RecordRun>;
   dispatch(event?: unknown, context?: LambdaContext): Promise<DispatchRun>;
+  /** One request of the records HTTP API (payload format 2.0; records-api.ts). */
+  api(event: HttpApiEvent): Promise<HttpApiResult>;
   /** Releases Redis and the database pool (tests; Lambda just freezes). */
   close(): Promise<void>;
 }
@@ -49,7 +72,7 @@ export interface RecordsHandlerOptions {
   logger?: Logger;
   /** A Redis client to use instead of connecting (tests). */
   redis?: Redis;
-  /** Reads a Secrets Manager secret's string (tests replace it). */
+  /** Reads a Secrets Manager secret's string: the database's and the JWT's (tests replace it). */
   readSecret?: (arn: string) => Promise<string>;
 }
 
@@ -59,6 +82,9 @@ const env = z.object({
   CLASSWIRE_DATABASE_HOST: z.string().min(1).max(255).optional(),
   ...RETENTION_ENV,
   ...WEBHOOK_ENV,
+  // The records API's settings, as the gateway reads them.
+  CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES: RECORDS_ENV.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES,
+  CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS: RECORDS_ENV.CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS,
 });
 
 /** Rooms taken from the set per `SPOP`. */
@@ -101,6 +127,29 @@ export function createRecordsHandlers(environment: Record<string, string | undef
   };
   let redisClient: Redis | undefined;
   const redis = (): Redis => (redisClient ??= options.redis ?? connectRedis(config, logger));
+  // The WebSocket authorizer's JWT checks and secret source (CLASSWIRE_JWT_SECRET / _SECRET_ARN / JWKS).
+  const tokens = new RequestAuthorizer(config, logger, readSecret);
+  const principal = lambdaRecordsPrincipal({ authorize: (token) => tokens.verify(token) }, logger);
+  let recordsApi: NeutralRecordsHandler | undefined;
+  const api = async (): Promise<NeutralRecordsHandler> => {
+    if (recordsApi !== undefined) return recordsApi;
+    const { db } = await records();
+    const client = redis();
+    const prefix = keys.prefix;
+    const handler = createRecordsHandler({
+      store: new RecordsStore(db),
+      // Presence and the live log as the engine functions keep them in Redis.
+      presence: new RedisPresence(client, { prefix, ttlMs: config.recordTtlMs }),
+      broker: new RedisRoomLog(client, { prefix, pubsub: false, maxMessages: config.limits.historySize, maxAgeMs: config.limits.historyTtlMs }),
+      keepErasedMessages: e.CLASSWIRE_RECORDS_KEEP_ERASED_MESSAGES,
+      resumeGraceMs: e.CLASSWIRE_RECORDS_RESUME_GRACE_SECONDS * 1000,
+      // A redelivered letter is due at once; the dispatcher function's next run (within a minute) sends it.
+      deadLetters: new WebhookDeadLetters(db),
+      principal,
+    });
+    recordsApi = handler;
+    return handler;
+  };
 
   return {
     async record(_event, context) {
@@ -190,7 +239,12 @@ export function createRecordsHandlers(environment: Record<string, string | undef
       }
     },
 
+    api(event) {
+      return answerRecordsEvent(event, api, logger);
+    },
+
     async close() {
+      recordsApi = undefined;
       const opened = database;
       database = undefined;
       await opened?.then((db) => db.close()).catch(() => undefined);

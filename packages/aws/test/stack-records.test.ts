@@ -56,6 +56,9 @@ describe('the stack without records', () => {
     expect(functionByHandler(without, 'records.record')).toBeUndefined();
     expect(functionByHandler(without, 'records.dispatch')).toBeUndefined();
     expect(JSON.stringify(functionByHandler(without, 'index.message').Properties.Environment)).not.toContain('CLASSWIRE_RECORD_ROOMS');
+    expect(functionByHandler(without, 'records.api')).toBeUndefined();
+    without.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    without.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET' });
   });
 });
 
@@ -137,5 +140,51 @@ describe('the stack with records', () => {
       expect(functionByHandler(withRecords, handler).Properties.Environment).toMatchObject({ Variables: { CLASSWIRE_RECORD_ROOMS: 'true' } });
     }
     expect(JSON.stringify(functionByHandler(withRecords, 'index.authorizer').Properties.Environment)).not.toContain('CLASSWIRE_RECORD_ROOMS');
+  });
+
+  it('serves the records HTTP API: the same routes under /backend with AWS_IAM and at the root with none, one function, a throttled stage and its URL as an output', () => {
+    withRecords.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+    withRecords.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: '$default', AutoDeploy: true, DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 } });
+    const routes = Object.values(resources(withRecords, 'AWS::ApiGatewayV2::Route')).map((route) => route.Properties);
+    const httpRoutes = routes.filter((route) => / \//.test(String(route.RouteKey)));
+    expect(httpRoutes.map((route) => `${String(route.RouteKey)} ${String(route.AuthorizationType)}`).sort()).toEqual([
+      'DELETE /backend/{proxy+} AWS_IAM',
+      'DELETE /{proxy+} NONE',
+      'GET /backend/{proxy+} AWS_IAM',
+      'GET /{proxy+} NONE',
+      'POST /backend/{proxy+} AWS_IAM',
+      'POST /{proxy+} NONE',
+    ]);
+    // Every route goes to the records API function, with payload format 2.0.
+    const api = Object.keys(resources(withRecords, 'AWS::Lambda::Function')).find((id) => id.startsWith('RecordsApi'))!;
+    const integrations = Object.values(resources(withRecords, 'AWS::ApiGatewayV2::Integration')).filter((integration) => integration.Properties.PayloadFormatVersion === '2.0');
+    expect(integrations).toHaveLength(1);
+    expect(JSON.stringify(integrations[0]!.Properties.IntegrationUri)).toContain(api);
+    expect(Object.keys(withRecords.findOutputs('RecordsApiUrl'))).toEqual(['RecordsApiUrl']);
+    // The stage throttle is a prop.
+    synth({ records: { apiThrottle: { rateLimit: 5, burstLimit: 10 } } }).hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: '$default', DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 } });
+  });
+
+  it('runs the records API function in the private subnets with the database, Redis and the JWT secret, and gives the JWT settings to it alone of the records functions', () => {
+    const handlers = groupId(withRecords, 'HandlerSecurityGroup');
+    const functions = groupId(withRecords, 'RecordsFunctionsSecurityGroup');
+    const api = functionByHandler(withRecords, 'records.api');
+    expect(api.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Timeout: 29 });
+    expect((api.Properties.VpcConfig as { SecurityGroupIds: unknown[] }).SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [functions, 'GroupId'] }, { 'Fn::GetAtt': [handlers, 'GroupId'] }]);
+    const variables = (handler: string) => (functionByHandler(withRecords, handler).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables('records.api')).toMatchObject({
+      CLASSWIRE_DATABASE_SECRET_ARN: { Ref: expect.stringMatching(/^RecordsDatabaseSecretAttachment/) },
+      CLASSWIRE_DATABASE_HOST: { 'Fn::GetAtt': [expect.stringMatching(/^RecordsDatabaseRecordsProxy/), 'Endpoint'] },
+      CLASSWIRE_REDIS_URL: expect.anything(),
+      CLASSWIRE_JWT_SECRET_ARN: { Ref: expect.stringMatching(/^JwtSecret/) },
+    });
+    expect(variables('records.record').CLASSWIRE_JWT_SECRET_ARN).toBeUndefined();
+    const policy = Object.values(resources(withRecords, 'AWS::IAM::Policy')).find((candidate) => /RecordsApi/.test(JSON.stringify(candidate.Properties.Roles)))!;
+    const document = JSON.stringify(policy.Properties.PolicyDocument);
+    expect(document).toMatch(/secretsmanager:GetSecretValue.*JwtSecret/);
+    expect(document).toMatch(/secretsmanager:GetSecretValue.*RecordsDatabaseSecret/);
+    // With a JWKS URL there is no secret to read: the function gets the URL.
+    const jwks = synth({ jwt: { jwksUrl: 'https://idp.example.com/.well-known/jwks.json', issuer: 'https://idp.example.com' }, records: {} });
+    expect((functionByHandler(jwks, 'records.api').Properties.Environment as { Variables: Record<string, unknown> }).Variables).toMatchObject({ CLASSWIRE_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json', CLASSWIRE_JWT_ISSUER: 'https://idp.example.com' });
   });
 });

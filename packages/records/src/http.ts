@@ -11,23 +11,57 @@ import type { WebhookDeadLetters } from './webhooks.js';
 /** Who may read: a backend (every room), or a staff member's token (the rooms in its claims). */
 export type RecordsPrincipal = { kind: 'backend' } | { kind: 'staff'; mayRead(room: string): boolean };
 
-export interface RecordsApiOptions {
+/**
+ * A records API request as every transport sees it (the gateway's Node server, an API Gateway HTTP API
+ * event): nothing in it is trusted; each part is checked where it is used.
+ */
+export interface RecordsRequest {
+  method: string;
+  /** The path as sent (still percent-encoded), without the query. */
+  path: string;
+  query: URLSearchParams;
+  /** Header names in lower case. */
+  headers: Readonly<Record<string, string | undefined>>;
+}
+
+/** An answer, ready for any transport to send as it is. */
+export interface RecordsResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What the records API reads and writes, whatever carries its requests. */
+export interface RecordsDataOptions {
   store: RecordsStore;
   broker: Pick<Broker, 'read'>;
   presence: Pick<PresenceStore, 'list'>;
-  /** The gateway's API-key/SigV4 check: true when the request is a backend's. */
-  authenticateBackend(req: IncomingMessage): Promise<boolean>;
-  /** Verifies staff JWTs sent as `Authorization: Bearer <jwt>`. */
-  authorizer: Authorizer;
   /** Keep an erased user's messages as "removed user" (true) or drop their content (false). */
   keepErasedMessages: boolean;
   /** The webhook dead letters (listed and redelivered by backends). */
-  deadLetters?: WebhookDeadLetters;
+  deadLetters?: WebhookDeadLetters | undefined;
   /** Called after a redelivery so the dispatcher looks at once. */
   onRedeliver?: () => void;
   now?: () => number;
   /** In attendance, a drop up to this long is an interruption of one presence. */
   resumeGraceMs?: number | undefined;
+}
+
+/** The transport-neutral records API: the data, and how a transport's request becomes a principal. */
+export interface RecordsHandlerOptions<R extends RecordsRequest> extends RecordsDataOptions {
+  /**
+   * Who is asking. Called only for a request on one of the API's routes with a supported method;
+   * throws a {@link RecordsApiError} (`unauthorized`, `forbidden`) to refuse it.
+   */
+  principal(request: R): Promise<RecordsPrincipal>;
+}
+
+/** The gateway's options: its backend check reads the Node request (API key, or SigV4 over the raw request). */
+export interface RecordsApiOptions extends RecordsDataOptions {
+  /** The gateway's API-key/SigV4 check: true when the request is a backend's. */
+  authenticateBackend(req: IncomingMessage): Promise<boolean>;
+  /** Verifies staff JWTs sent as `Authorization: Bearer <jwt>`. */
+  authorizer: Authorizer;
 }
 
 /** Largest page of a list or transcript. */
@@ -56,7 +90,9 @@ const deadLettersQuery = z.object({
 const classId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const userId = z.string().min(1).max(DEFAULT_LIMITS.maxIdLength);
 
-class ApiError extends Error {
+/** A refusal from the error catalogue: answered as `{code, message}` with the code's HTTP status. */
+export class RecordsApiError extends Error {
+  override readonly name = 'RecordsApiError';
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -64,16 +100,70 @@ class ApiError extends Error {
     super(message);
   }
 }
+const ApiError = RecordsApiError;
 
-type Handler = (principal: RecordsPrincipal, params: string[], query: URLSearchParams, req: IncomingMessage) => Promise<Answer>;
+type Handler = (principal: RecordsPrincipal, params: string[], query: URLSearchParams, request: RecordsRequest) => Promise<Answer>;
 /** A JSON body, a CSV text, or nothing. */
 type Answer = { status: number; body?: unknown; csv?: string };
 
 /**
- * The records API (docs/records.md, records-openapi.json). Returns a request handler that answers the
- * routes it owns and returns false for any other path, so the gateway can mount it in one line.
+ * The records API on the gateway's Node server (docs/records.md, records-openapi.json): a thin adapter
+ * over {@link createRecordsHandler}. Answers the routes it owns and returns false for any other path,
+ * so the gateway can mount it in one line.
  */
 export function createRecordsApi(options: RecordsApiOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const handle = createRecordsHandler<NodeRecordsRequest>({
+    ...options,
+    principal: credentialsPrincipal(options.authorizer, (request) => options.authenticateBackend(request.raw)),
+  });
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const answer = await handle({ method: req.method ?? '', path: url.pathname, query: url.searchParams, headers: flatHeaders(req), raw: req });
+    if (answer === undefined) return false;
+    res.writeHead(answer.status, answer.headers).end(answer.body === '' ? undefined : answer.body);
+    return true;
+  };
+}
+
+type NodeRecordsRequest = RecordsRequest & { raw: IncomingMessage };
+
+function flatHeaders(req: IncomingMessage): Record<string, string | undefined> {
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  return headers;
+}
+
+/**
+ * The principal as the gateway resolves it: a missing `Authorization` is `unauthorized`; a backend's
+ * credential (as `isBackend` judges it) reads every room; otherwise a teacher's or assistant's JWT
+ * (`Bearer <jwt>`) reads the rooms in its claims. A route that admits no backend credential passes an
+ * `isBackend` that answers false.
+ */
+export function credentialsPrincipal<R extends RecordsRequest>(authorizer: Authorizer, isBackend: (request: R) => Promise<boolean>): (request: R) => Promise<RecordsPrincipal> {
+  return async (request) => {
+    const header = request.headers.authorization;
+    if (header === undefined || header.length === 0) throw new ApiError('unauthorized', 'missing Authorization header');
+    if (await isBackend(request)) return { kind: 'backend' };
+    const token = header.startsWith('Bearer ') ? header.slice(7) : undefined;
+    if (token === undefined || token.split('.').length !== 3) throw new ApiError('forbidden', 'invalid credentials');
+    try {
+      const claims = await authorizer.authorize(token);
+      if (!isStaff(claims.role)) throw new ApiError('forbidden', 'records are for staff');
+      return { kind: 'staff', mayRead: (room) => mayJoinRoom(claims, room) };
+    } catch (error) {
+      if (error instanceof AuthError) throw new ApiError('unauthorized', error.message);
+      throw error;
+    }
+  };
+}
+
+/**
+ * The records API without a transport: routing, authentication (through `options.principal`),
+ * validation and answers. Resolves undefined for a path the API does not own; a refusal is an answer
+ * (`{code, message}` from the catalogue). Anything else thrown (the database unreachable) is the
+ * transport's to answer.
+ */
+export function createRecordsHandler<R extends RecordsRequest>(options: RecordsHandlerOptions<R>): (request: R) => Promise<RecordsResponse | undefined> {
   const { store } = options;
   const routes: { method: string; pattern: RegExp; handle: Handler }[] = [
     {
@@ -100,11 +190,11 @@ export function createRecordsApi(options: RecordsApiOptions): (req: IncomingMess
     {
       method: 'GET',
       pattern: /^\/classes\/([^/]+)\/attendance$/,
-      handle: async (principal, [id], _query, req) => {
+      handle: async (principal, [id], _query, request) => {
         const found = await findClass(store, principal, id!);
         const attendance = await computeAttendance(store.db, found.id, { graceMs: options.resumeGraceMs });
         if (attendance === undefined) throw new ApiError('not_found', 'no such class');
-        return wantsCsv(req) ? { status: 200, csv: attendanceCsv(attendance) } : { status: 200, body: attendance };
+        return wantsCsv(request) ? { status: 200, csv: attendanceCsv(attendance) } : { status: 200, body: attendance };
       },
     },
     {
@@ -187,44 +277,29 @@ export function createRecordsApi(options: RecordsApiOptions): (req: IncomingMess
   }
   const routePatterns = routes.map((route) => route.pattern);
 
-  return async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (!routePatterns.some((pattern) => pattern.test(url.pathname))) return false;
+  return async (request) => {
+    if (!routePatterns.some((pattern) => pattern.test(request.path))) return undefined;
     try {
-      const route = routes.find((candidate) => candidate.method === req.method && candidate.pattern.test(url.pathname));
-      if (route === undefined) throw new ApiError('bad_request', `method ${req.method ?? ''} is not supported here`);
-      const params = route.pattern.exec(url.pathname)!.slice(1).map(decodeSegment);
-      const principal = await authenticate(req, options);
-      const answer = await route.handle(principal, params, url.searchParams, req);
+      const route = routes.find((candidate) => candidate.method === request.method && candidate.pattern.test(request.path));
+      if (route === undefined) throw new ApiError('bad_request', `method ${request.method} is not supported here`);
+      const params = route.pattern.exec(request.path)!.slice(1).map(decodeSegment);
+      const principal = await options.principal(request);
+      const answer = await route.handle(principal, params, request.query, request);
       if (answer.csv !== undefined) {
-        res.writeHead(answer.status, { 'content-type': 'text/csv; charset=utf-8', 'content-length': Buffer.byteLength(answer.csv), 'cache-control': 'no-store' }).end(answer.csv);
-      } else if (answer.body === undefined) {
-        res.writeHead(answer.status, { 'cache-control': 'no-store' }).end();
-      } else {
-        sendJson(res, answer.status, answer.body);
+        return { status: answer.status, headers: { 'content-type': 'text/csv; charset=utf-8', 'content-length': String(Buffer.byteLength(answer.csv)), 'cache-control': 'no-store' }, body: answer.csv };
       }
+      if (answer.body === undefined) return { status: answer.status, headers: { 'cache-control': 'no-store' }, body: '' };
+      return jsonResponse(answer.status, answer.body);
     } catch (error) {
-      if (error instanceof ApiError) sendJson(res, ERROR_CODES[error.code].httpStatus, { code: error.code, message: error.message });
-      else throw error;
+      if (error instanceof ApiError) return recordsErrorResponse(error.code, error.message);
+      throw error;
     }
-    return true;
   };
 }
 
-async function authenticate(req: IncomingMessage, options: RecordsApiOptions): Promise<RecordsPrincipal> {
-  const header = req.headers.authorization;
-  if (header === undefined || header.length === 0) throw new ApiError('unauthorized', 'missing Authorization header');
-  if (await options.authenticateBackend(req)) return { kind: 'backend' };
-  const token = header.startsWith('Bearer ') ? header.slice(7) : undefined;
-  if (token === undefined || token.split('.').length !== 3) throw new ApiError('forbidden', 'invalid credentials');
-  try {
-    const claims = await options.authorizer.authorize(token);
-    if (!isStaff(claims.role)) throw new ApiError('forbidden', 'records are for staff');
-    return { kind: 'staff', mayRead: (room) => mayJoinRoom(claims, room) };
-  } catch (error) {
-    if (error instanceof AuthError) throw new ApiError('unauthorized', error.message);
-    throw error;
-  }
+/** An error answer in the catalogue's shape, `{code, message}`, with the code's HTTP status. */
+export function recordsErrorResponse(code: ErrorCode, message: string): RecordsResponse {
+  return jsonResponse(ERROR_CODES[code].httpStatus, { code, message });
 }
 
 function mayReadPrivate(principal: RecordsPrincipal): boolean {
@@ -232,8 +307,8 @@ function mayReadPrivate(principal: RecordsPrincipal): boolean {
 }
 
 /** CSV when the client asks for it (`Accept: text/csv`), JSON otherwise. */
-function wantsCsv(req: IncomingMessage): boolean {
-  const accept = req.headers.accept ?? '';
+function wantsCsv(request: RecordsRequest): boolean {
+  const accept = request.headers.accept ?? '';
   return accept.split(',').some((part) => part.split(';')[0]!.trim().toLowerCase() === 'text/csv');
 }
 
@@ -281,8 +356,7 @@ function transcriptEvent(row: RecordEventRow): object {
   };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function jsonResponse(status: number, body: unknown): RecordsResponse {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), 'cache-control': 'no-store' }, body: text };
 }

@@ -2,7 +2,20 @@ export { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.j
 export { DEFAULT_IDLE_MS, RecordsStore, type Cursor, type Gap, type LogEntry, type RecordedEntry, type RecordHook, type LogReader, type RoomLog } from './store.js';
 export { attendanceCsv, computeAttendance, DEFAULT_RESUME_GRACE_MS, type Attendance, type AttendanceInterval, type AttendanceOptions, type Attendee } from './attendance.js';
 export { Recorder, type RecorderLogger, type RecorderOptions } from './recorder.js';
-export { createRecordsApi, MAX_PAGE, type RecordsApiOptions, type RecordsPrincipal } from './http.js';
+export {
+  createRecordsApi,
+  createRecordsHandler,
+  credentialsPrincipal,
+  recordsErrorResponse,
+  RecordsApiError,
+  MAX_PAGE,
+  type RecordsApiOptions,
+  type RecordsDataOptions,
+  type RecordsHandlerOptions,
+  type RecordsPrincipal,
+  type RecordsRequest,
+  type RecordsResponse,
+} from './http.js';
 export { DEV_DATA_DIR, MAX_RETENTION_DAYS, RECORDS_ENV, RETENTION_ENV, RETENTION_INTERVAL_MS, RecordsService, recordsSettings, retentionCutoff, type RecordsDeps, type RecordsLogger, type RecordsSettings } from './service.js';
 export { recordedAttendance } from './webhooks-attendance.js';
 export { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_ENV, WEBHOOK_TYPES, matchesPattern, webhookSettings, type WebhookEndpoint, type WebhookSettings } from './webhooks-config.js';

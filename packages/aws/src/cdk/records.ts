@@ -1,13 +1,18 @@
 import { ConfigError, parseEnv } from '@classwire/core';
 import { MAX_RETENTION_DAYS, RETENTION_ENV } from '@classwire/records';
 import { CfnOutput, Duration, RemovalPolicy, type Stack } from 'aws-cdk-lib';
+import { HttpApi, HttpMethod, HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { z } from 'zod';
+import { BACKEND_ROUTE_PATH, RECORDS_METHODS, STAFF_ROUTE_PATH } from '../records-routes.js';
 
 /** The optional records database of the stack (docs/aws.md, "Records on AWS"). */
 export interface RecordsProps {
@@ -27,6 +32,8 @@ export interface RecordsProps {
   retentionDays?: number;
   /** What happens to the cluster when the stack is deleted. @default SNAPSHOT */
   removalPolicy?: RemovalPolicy;
+  /** Stage throttling of the records HTTP API across all callers. @default 100/s, burst 200 */
+  apiThrottle?: { rateLimit: number; burstLimit: number };
 }
 
 export interface RecordsParts {
@@ -34,6 +41,10 @@ export interface RecordsParts {
   proxy: rds.DatabaseProxy;
   recorder: lambda.Function;
   dispatcher: lambda.Function;
+  /** The records HTTP API's function (`records.api`) and its API. */
+  api: lambda.Function;
+  httpApi: HttpApi;
+  httpStage: HttpStage;
 }
 
 export interface RecordsContext {
@@ -47,18 +58,27 @@ export interface RecordsContext {
   tracing: boolean;
   /** The functions that run the engine: their publishes mark rooms for the recorder. */
   engineFunctions: lambda.Function[];
+  /** `CLASSWIRE_JWT_*` / `CLASSWIRE_JWKS_URL`, as the WebSocket authorizer gets them: the records API verifies staff tokens the same way. */
+  jwtEnvironment: Record<string, string>;
+  /** The secret holding the HS256 key, when tokens are verified with one (the API function reads it). */
+  jwtSecret: secretsmanager.ISecret | undefined;
 }
 
 const POSTGRES_PORT = 5432;
 /** Both schedules fire every minute; each run stops before its timeout (records-handlers.ts). */
 const SCHEDULE_RATE = Duration.minutes(1);
 const RUN_TIMEOUT = Duration.seconds(60);
+/** An HTTP API waits at most 30 s for its integration; the records API answers far sooner. */
+const API_TIMEOUT = Duration.seconds(29);
+const DEFAULT_API_THROTTLE = { rateLimit: 100, burstLimit: 200 };
 
 /**
  * Adds the records to the stack: an Aurora Serverless v2 Postgres cluster behind RDS Proxy in the
  * private subnets (credentials generated into Secrets Manager; the proxy and the cluster each admit
  * only the records functions' security group and the proxy's, respectively), the scheduled recorder
- * and webhook dispatcher functions, and the flag that makes publishes mark their rooms (one SADD).
+ * and webhook dispatcher functions, the flag that makes publishes mark their rooms (one SADD), and
+ * the records HTTP API (an API Gateway HTTP API on the `records.api` function; see records-routes.ts
+ * for its two route sets).
  */
 export function addRecords(stack: Stack, context: RecordsContext, props: RecordsProps): RecordsParts {
   const { vpc } = context;
@@ -102,13 +122,13 @@ export function addRecords(stack: Stack, context: RecordsContext, props: Records
     CLASSWIRE_DATABASE_HOST: proxy.endpoint,
     ...props.webhookEnvironment,
   };
-  const make = (name: string, handler: string, securityGroups: ec2.ISecurityGroup[]) =>
+  const make = (name: string, handler: string, securityGroups: ec2.ISecurityGroup[], timeout: Duration = RUN_TIMEOUT) =>
     new lambda.Function(stack, name, {
       runtime: context.runtime,
       architecture: lambda.Architecture.ARM_64,
       code,
       handler: `records.${handler}`,
-      timeout: RUN_TIMEOUT,
+      timeout,
       memorySize: 512,
       logGroup: new logs.LogGroup(stack, `${name}Logs`, { retention: context.retention, removalPolicy: RemovalPolicy.DESTROY }),
       environment,
@@ -121,7 +141,25 @@ export function addRecords(stack: Stack, context: RecordsContext, props: Records
   const recorder = make('Recorder', 'record', [functionsGroup, context.redisClientGroup]);
   const dispatcher = make('Dispatcher', 'dispatch', [functionsGroup]);
   if (retentionDays !== undefined) recorder.addEnvironment('CLASSWIRE_RECORDS_RETENTION_DAYS', String(retentionDays));
-  for (const fn of [recorder, dispatcher]) secret.grantRead(fn);
+  // The API reads the records (database) and presence and the live log (Redis, as the engine functions do).
+  const api = make('RecordsApi', 'api', [functionsGroup, context.redisClientGroup], API_TIMEOUT);
+  for (const [name, value] of Object.entries(context.jwtEnvironment)) api.addEnvironment(name, value);
+  context.jwtSecret?.grantRead(api);
+  for (const fn of [recorder, dispatcher, api]) secret.grantRead(fn);
+
+  // One function, the same routes twice: under /backend API Gateway verifies a SigV4 signature against
+  // IAM before invoking (the function trusts the caller it reports there only); at the root it checks
+  // nothing and the function requires a staff JWT.
+  const httpApi = new HttpApi(stack, 'RecordsHttpApi', {
+    apiName: `${stack.stackName}-classwire-records`,
+    description: 'Classwire class records: attendance, transcripts, presence, history, dead letters',
+    createDefaultStage: false,
+  });
+  const httpStage = new HttpStage(stack, 'RecordsHttpStage', { httpApi, autoDeploy: true, throttle: props.apiThrottle ?? DEFAULT_API_THROTTLE });
+  const integration = new HttpLambdaIntegration('RecordsApiIntegration', api);
+  const methods = RECORDS_METHODS.map((method) => HttpMethod[method]);
+  httpApi.addRoutes({ path: BACKEND_ROUTE_PATH, methods, integration, authorizer: new HttpIamAuthorizer() });
+  httpApi.addRoutes({ path: STAFF_ROUTE_PATH, methods, integration });
 
   new events.Rule(stack, 'RecordSchedule', {
     description: 'Classwire: record the rooms with new messages',
@@ -136,7 +174,8 @@ export function addRecords(stack: Stack, context: RecordsContext, props: Records
   for (const fn of context.engineFunctions) fn.addEnvironment('CLASSWIRE_RECORD_ROOMS', 'true');
 
   new CfnOutput(stack, 'RecordsDatabaseSecretArn', { value: secret.secretArn, description: 'Credentials of the records database' });
-  return { cluster, proxy, recorder, dispatcher };
+  new CfnOutput(stack, 'RecordsApiUrl', { value: httpStage.url, description: 'The records HTTP API: backends sign requests to /backend/… with SigV4 (execute-api); staff send a JWT to /…' });
+  return { cluster, proxy, recorder, dispatcher, api, httpApi, httpStage };
 }
 
 /** `records.retentionDays`, checked at synth by the same schema the recorder function parses. */

@@ -144,6 +144,7 @@ export class ClasswireStack extends Stack {
 
     const jwtEnvironment: Record<string, string> = {};
     let generatedSecret: secretsmanager.Secret | undefined;
+    let importedSecret: secretsmanager.ISecret | undefined;
     if (props.jwt !== undefined && 'jwksUrl' in props.jwt) {
       jwtEnvironment.CLASSWIRE_JWKS_URL = props.jwt.jwksUrl;
     } else if (props.jwt !== undefined) {
@@ -180,7 +181,8 @@ export class ClasswireStack extends Stack {
     const authorizer = make('Authorizer', 'authorizer', { inVpc: false, timeout: Duration.seconds(10), memorySize: 256, environment: jwtEnvironment });
     generatedSecret?.grantRead(authorizer);
     if (props.jwt !== undefined && 'secretArn' in props.jwt) {
-      secretsmanager.Secret.fromSecretCompleteArn(this, 'ImportedJwtSecret', props.jwt.secretArn).grantRead(authorizer);
+      importedSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'ImportedJwtSecret', props.jwt.secretArn);
+      importedSecret.grantRead(authorizer);
     }
 
     this.api = new WebSocketApi(this, 'Api', {
@@ -235,7 +237,7 @@ export class ClasswireStack extends Stack {
     this.records =
       props.records === undefined
         ? undefined
-        : addRecords(this, { vpc, redisClientGroup: handlerSecurityGroup, redisUrl, assetDir: props.assetDir, runtime: props.runtime ?? lambda.Runtime.NODEJS_24_X, retention, tracing: props.tracing === true, engineFunctions: [connect, disconnect, message, sweep] }, props.records);
+        : addRecords(this, { vpc, redisClientGroup: handlerSecurityGroup, redisUrl, assetDir: props.assetDir, runtime: props.runtime ?? lambda.Runtime.NODEJS_24_X, retention, tracing: props.tracing === true, engineFunctions: [connect, disconnect, message, sweep], jwtEnvironment, jwtSecret: generatedSecret ?? importedSecret }, props.records);
 
     this.observe(replicationGroupId, props.alarmEmail);
 
