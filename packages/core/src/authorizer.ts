@@ -1,3 +1,4 @@
+import { createVerifier, TokenError } from 'fast-jwt';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ClaimsError, claimsFromPayload, type Claims } from './claims.js';
 
@@ -36,9 +37,17 @@ export interface JwtAuthorizerOptions {
 
 const MAX_TOKEN_LENGTH = 8192;
 
-/** JWT authorizer on `jose`: algorithms pinned, `exp` and `sub` required, `iss`/`aud` checked when configured. */
+/**
+ * JWT authorizer: algorithms pinned, `exp` and `sub` required, `iss`/`aud` checked when configured.
+ * HS* tokens are verified by `fast-jwt` (node:crypto, synchronous), JWKS tokens by `jose`. WebCrypto's
+ * HMAC runs each verification as a thread-pool job: about three times the CPU of node:crypto's, paid on
+ * every connect of a join storm (docs/performance.md, "Token verification").
+ */
 export class JwtAuthorizer implements Authorizer {
-  private readonly key: JWTVerifyGetKey;
+  /** The JWKS key source; undefined with a secret. */
+  private readonly key: JWTVerifyGetKey | undefined;
+  /** The HS* verifier; undefined with a JWKS URL. */
+  private readonly verifyHmac: ((token: string) => unknown) | undefined;
   private readonly algorithms: string[];
 
   constructor(private readonly options: JwtAuthorizerOptions) {
@@ -47,11 +56,22 @@ export class JwtAuthorizer implements Authorizer {
     }
     if (options.secret !== undefined) {
       if (options.secret.length < 32) throw new Error('the JWT secret must be at least 32 characters');
-      this.key = hmacKeys(new TextEncoder().encode(options.secret));
       this.algorithms = [...(options.algorithms ?? ['HS256'])];
-      if (this.algorithms.some((a) => !a.startsWith('HS'))) throw new Error('a JWT secret only verifies HS* algorithms');
+      if (this.algorithms.some((a) => !HMAC_ALGORITHMS.has(a))) throw new Error('a JWT secret only verifies HS256, HS384 and HS512');
+      this.key = undefined;
+      this.verifyHmac = createVerifier({
+        key: options.secret,
+        algorithms: this.algorithms as ('HS256' | 'HS384' | 'HS512')[],
+        // fast-jwt checks iss and aud only when the token has them: configured, they are required too.
+        requiredClaims: ['exp', 'sub', ...(options.issuer === undefined ? [] : ['iss']), ...(options.audience === undefined ? [] : ['aud'])],
+        clockTolerance: (options.clockToleranceSeconds ?? 5) * 1000,
+        ...(options.issuer === undefined ? {} : { allowedIss: options.issuer }),
+        ...(options.audience === undefined ? {} : { allowedAud: options.audience }),
+        cache: false,
+      });
     } else if (options.jwksUrl !== undefined) {
       this.key = createRemoteJWKSet(new URL(options.jwksUrl));
+      this.verifyHmac = undefined;
       this.algorithms = [...(options.algorithms ?? ['RS256', 'ES256'])];
       if (this.algorithms.some((a) => a.startsWith('HS') || a === 'none')) {
         throw new Error('a JWKS URL only verifies asymmetric algorithms');
@@ -66,7 +86,29 @@ export class JwtAuthorizer implements Authorizer {
     if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) {
       throw new AuthError('malformed', 'token is malformed');
     }
-    let payload: Record<string, unknown>;
+    const payload = this.verifyHmac === undefined ? await this.verifyWithJwks(token) : this.verifyWithSecret(this.verifyHmac, token);
+    try {
+      return claimsFromPayload(payload);
+    } catch (error) {
+      if (error instanceof ClaimsError) throw new AuthError('claims', error.message, 401, { cause: error });
+      throw error;
+    }
+  }
+
+  private verifyWithSecret(verify: (token: string) => unknown, token: string): Record<string, unknown> {
+    try {
+      return verify(token) as Record<string, unknown>;
+    } catch (error) {
+      const code = error instanceof TokenError ? error.code : undefined;
+      if (code === TokenError.codes.expired) throw new AuthError('expired', 'token has expired', 401, { cause: error });
+      if (code === TokenError.codes.malformed || code === TokenError.codes.invalidPayload) {
+        throw new AuthError('malformed', 'token is malformed', 401, { cause: error });
+      }
+      throw new AuthError('invalid', 'token is not valid', 401, { cause: error });
+    }
+  }
+
+  private async verifyWithJwks(token: string): Promise<Record<string, unknown>> {
     try {
       const verifyOptions = {
         algorithms: this.algorithms,
@@ -75,7 +117,7 @@ export class JwtAuthorizer implements Authorizer {
         ...(this.options.issuer === undefined ? {} : { issuer: this.options.issuer }),
         ...(this.options.audience === undefined ? {} : { audience: this.options.audience }),
       };
-      payload = (await jwtVerify(token, this.key, verifyOptions)).payload as Record<string, unknown>;
+      return (await jwtVerify(token, this.key!, verifyOptions)).payload as Record<string, unknown>;
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw new AuthError('expired', 'token has expired', 401, { cause: error });
       if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid) {
@@ -83,29 +125,7 @@ export class JwtAuthorizer implements Authorizer {
       }
       throw new AuthError('invalid', 'token is not valid', 401, { cause: error });
     }
-    try {
-      return claimsFromPayload(payload);
-    } catch (error) {
-      if (error instanceof ClaimsError) throw new AuthError('claims', error.message, 401, { cause: error });
-      throw error;
-    }
   }
 }
 
-/**
- * The secret as a key per HS algorithm, imported once: given the raw secret, jose would import it again
- * for every token (half the cost of a verification). jose checks the algorithm against the allowed ones
- * before it asks for a key.
- */
-function hmacKeys(secret: Uint8Array): JWTVerifyGetKey {
-  const keys = new Map<string, ReturnType<JWTVerifyGetKey>>();
-  return (header) => {
-    const alg = header.alg ?? '';
-    let key = keys.get(alg);
-    if (key === undefined) {
-      key = globalThis.crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify']);
-      keys.set(alg, key);
-    }
-    return key;
-  };
-}
+const HMAC_ALGORITHMS = new Set(['HS256', 'HS384', 'HS512']);
