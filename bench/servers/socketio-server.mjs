@@ -1,19 +1,18 @@
-// Baseline: Socket.IO 4 with rooms. The handshake carries the same HS256 token (checked with jose in a
-// middleware); `join` (ack: joined) puts the socket in a room; `publish` (ack: seq) emits one `message`
+// Baseline: Socket.IO 4 with rooms. The handshake carries the same HS256 token (checked with fast-jwt, as
+// Classwire's gateway, in a middleware); `join` (ack: joined) puts the socket in a room; `publish` (ack: seq) emits one `message`
 // event to the room with io.to(room), which Socket.IO encodes once per broadcast.
 // Env: PORT, BENCH_SECRET, and BENCH_REDIS_URL for the Redis adapter (@socket.io/redis-adapter on ioredis)
 // so that several nodes share rooms. Binds 127.0.0.1. GET /healthz answers 200.
 import { setTimeout } from 'node:timers';
-import { TextEncoder } from 'node:util';
 import process from 'node:process';
 import { createServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
-import { jwtVerify } from 'jose';
+import { createVerifier } from 'fast-jwt';
 import { Server } from 'socket.io';
 
 const port = Number(process.env.PORT);
-const secret = new TextEncoder().encode(process.env.BENCH_SECRET ?? '');
+const verifyToken = createVerifier({ key: process.env.BENCH_SECRET ?? '', algorithms: ['HS256'], cache: false });
 const redisUrl = process.env.BENCH_REDIS_URL;
 
 const httpServer = createServer((req, res) => {
@@ -37,13 +36,16 @@ const seqs = new Map();
 
 io.use((socket, next) => {
   const token = typeof socket.handshake.auth.token === 'string' ? socket.handshake.auth.token : '';
-  jwtVerify(token, secret, { algorithms: ['HS256'] }).then(
-    ({ payload }) => {
-      socket.data.from = { userId: String(payload.sub), role: String(payload.role ?? 'student'), name: String(payload.name ?? payload.sub) };
-      next();
-    },
-    () => next(new Error('unauthorized')),
-  );
+  /** @type {Record<string, unknown>} */
+  let payload;
+  try {
+    payload = verifyToken(token);
+  } catch {
+    next(new Error('unauthorized'));
+    return;
+  }
+  socket.data.from = { userId: String(payload.sub), role: String(payload.role ?? 'student'), name: String(payload.name ?? payload.sub) };
+  next();
 });
 
 io.on('connection', (socket) => {

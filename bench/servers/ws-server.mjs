@@ -1,5 +1,5 @@
 // Baseline: a raw `ws` room server speaking Classwire's frames (join → joined, publish → ack + message to
-// every member), with the same HS256 token check before the upgrade (jose), and none of Classwire's
+// every member), with the same HS256 token check before the upgrade (fast-jwt, as Classwire's gateway), and none of Classwire's
 // guarantees (no history, no dedup, no rate limit, no send-buffer limit).
 //   BENCH_MODE=stringify  one JSON.stringify per message, then ws.send(string) to every member
 //                         (ws converts and frames the string once per member)
@@ -8,17 +8,16 @@
 //                         limit of Node and ws
 // Env: PORT, BENCH_SECRET, BENCH_MODE. Binds 127.0.0.1. GET /healthz answers 200.
 import { Buffer } from 'node:buffer';
-import { TextEncoder } from 'node:util';
 import { URL } from 'node:url';
 import process from 'node:process';
 import { createServer } from 'node:http';
-import { jwtVerify } from 'jose';
+import { createVerifier } from 'fast-jwt';
 // Sender is a named export of ws's ESM wrapper (@types/ws declares it only as WebSocket.Sender).
 import { Sender, WebSocket, WebSocketServer } from 'ws';
 
 const port = Number(process.env.PORT);
 const mode = process.env.BENCH_MODE === 'preframed' ? 'preframed' : 'stringify';
-const secret = new TextEncoder().encode(process.env.BENCH_SECRET ?? '');
+const verifyToken = createVerifier({ key: process.env.BENCH_SECRET ?? '', algorithms: ['HS256'], cache: false });
 
 /** @typedef {{ userId: string, role: string, name: string }} Member */
 /** @type {Map<string, Set<WebSocket>>} */
@@ -36,13 +35,16 @@ const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clie
 server.on('upgrade', (req, socket, head) => {
   socket.on('error', () => socket.destroy());
   const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
-  jwtVerify(token, secret, { algorithms: ['HS256'] }).then(
-    ({ payload }) => {
-      const member = { userId: String(payload.sub), role: String(payload.role ?? 'student'), name: String(payload.name ?? payload.sub) };
-      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, member));
-    },
-    () => socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'),
-  );
+  /** @type {Record<string, unknown>} */
+  let payload;
+  try {
+    payload = verifyToken(token);
+  } catch {
+    socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    return;
+  }
+  const member = { userId: String(payload.sub), role: String(payload.role ?? 'student'), name: String(payload.name ?? payload.sub) };
+  wss.handleUpgrade(req, socket, head, (ws) => accept(ws, member));
 });
 
 /**
