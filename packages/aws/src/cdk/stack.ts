@@ -397,7 +397,7 @@ export class ClasswireStack extends Stack {
       // Three of the five runs in 5 minutes: one failed run (a database failover) is retried a minute later by itself.
       alarm('RecorderErrorsAlarm', 'The records recorder function fails (database, secret or Redis): rooms are not being recorded. See its log group.', recorder.metricErrors({ period: fiveMinutes }), 3, 1),
       alarm('DispatcherErrorsAlarm', 'The webhook dispatcher function fails: webhooks are not being sent. See its log group.', dispatcher.metricErrors({ period: fiveMinutes }), 3, 1),
-      alarm('RecordsApiErrorsAlarm', 'The records API function fails (uncaught errors: callers get 500s). See its log group.', apiFunction.metricErrors({ period: fiveMinutes }), 5, 1),
+      alarm('RecordsApiErrorsAlarm', 'The records API function fails (a timeout, out of memory, a configuration error at start; request failures are 503s): callers get 500s. See its log group.', apiFunction.metricErrors({ period: fiveMinutes }), 5, 1),
       // Lambda reports no Invocations at all when nothing runs: missing data is the failure here.
       alarm('RecorderNotRunningAlarm', 'The records recorder has not run for 10 minutes (schedule disabled or deleted, function throttled to zero)', recorder.metricInvocations({ period: fiveMinutes }), 1, 2, {
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -406,7 +406,7 @@ export class ClasswireStack extends Stack {
       alarm('RoomsFailingAlarm', 'Rooms have failed to record for 15 minutes (the database refuses them): they stay marked and are retried every run', run(recorder, 'RoomsFailed'), 1, 3),
       alarm('RoomsDeferredAlarm', 'The recorder has been behind for 15 minutes (rooms left for the next run): raise its memory or the database capacity', run(recorder, 'RoomsDeferred'), 1, 3),
       alarm('WebhooksDeadLetteredAlarm', 'Webhooks were dead-lettered after their retry window: an endpoint is down or refusing. List and redeliver them with the records API.', run(dispatcher, 'WebhooksDeadLettered', Duration.minutes(15)), 1, 1),
-      alarm('RecordsApi5xxAlarm', 'The records HTTP API answers 5xx (503: database or Redis unreachable; 500: function errors)', httpMetric('5xx'), 5, 1),
+      alarm('RecordsApi5xxAlarm', 'The records HTTP API answers 5xx (503: database or Redis unreachable; 500: the function failed)', httpMetric('5xx'), 5, 1),
     ];
   }
 }
