@@ -1,7 +1,7 @@
 import { checkConnect, type Logger } from '@classwire/core';
 import { ERROR_CODES, ProtocolError, type ErrorCode } from '@classwire/protocol';
 import type { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type DestinationStream } from 'pino';
 import { RequestAuthorizer, claimsFromContext } from './authorizer.js';
 import { callbackUrlFor, loadLambdaConfig, type LambdaConfig } from './config.js';
 import { createLambdaEngine, type LambdaEngine } from './engine.js';
@@ -162,12 +162,14 @@ export function createHandlers(environment: Record<string, string | undefined>, 
   };
 }
 
-export function createLambdaLogger(config: Pick<LambdaConfig, 'logLevel'>, functionName: string | undefined): Logger {
-  return pino({
+/** `destination`: where the JSON lines go instead of stdout (tests read the lines CloudWatch would get). */
+export function createLambdaLogger(config: Pick<LambdaConfig, 'logLevel'>, functionName: string | undefined, destination?: DestinationStream): Logger {
+  const options = {
     level: config.logLevel,
     base: { service: 'classwire', ...(functionName === undefined ? {} : { function: functionName }) },
     redact: { paths: ['token', '*.token', 'headers.Authorization', 'headers.authorization'], censor: '[redacted]' },
-  });
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
 
 /**

@@ -113,6 +113,10 @@ export function createRecordsHandlers(environment: Record<string, string | undef
   const readSecret = options.readSecret ?? secretReader(config);
   const keys = redisKeys(config.redis.prefix);
   const retentionDays = e.CLASSWIRE_RECORDS_RETENTION_DAYS;
+  // The metrics' one dimension: the function's name as Lambda sets it (one value per deployed function,
+  // so two stacks in an account never mix), or the handler's name off Lambda.
+  const recorderName = metricFunctionName(environment.AWS_LAMBDA_FUNCTION_NAME, 'records.record');
+  const dispatcherName = metricFunctionName(environment.AWS_LAMBDA_FUNCTION_NAME, 'records.dispatch');
 
   let database: Promise<RecordsDb> | undefined;
   const records = (): Promise<RecordsDb> => {
@@ -215,6 +219,12 @@ export function createRecordsHandlers(environment: Record<string, string | undef
         if (retention !== undefined) run.retention = retention;
       }
       if (run.recorded + run.failed + run.deferred > 0 || run.retention !== undefined) logger.info({ ...run }, 'records run');
+      reportRunMetrics(logger, recorderName, {
+        RoomsRecorded: run.recorded,
+        RoomsFailed: run.failed,
+        RoomsDeferred: run.deferred,
+        ...(run.retention === undefined ? {} : { RetentionFailed: run.retention === 'failed' ? 1 : 0 }),
+      });
       return run;
     },
 
@@ -236,6 +246,9 @@ export function createRecordsHandlers(environment: Record<string, string | undef
       } finally {
         clearTimeout(timer);
         await dispatcher.close();
+        // After close: every attempt has settled, and those it aborted count nowhere (they come due again).
+        const counts = dispatcher.counts();
+        reportRunMetrics(logger, dispatcherName, { WebhooksDelivered: counts.delivered, WebhookAttemptsFailed: counts.failedAttempts, WebhooksDeadLettered: counts.deadLettered });
       }
     },
 
@@ -282,6 +295,36 @@ async function applyRetention(client: Redis, mark: string, store: RecordsStore, 
     await client.del(mark).catch((cause: unknown) => logger.warn({ err: cause }, 'the records retention mark could not be removed: retention waits for it to expire'));
   }
   return outcome;
+}
+
+/** The metrics of one scheduled run, by their CloudWatch names: counts, never a room or a user. */
+type RunMetrics = Record<string, number>;
+
+/** Lambda function names are at most 64 of these characters; anything else falls back to the handler's name. */
+const FUNCTION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function metricFunctionName(lambdaName: string | undefined, fallback: string): string {
+  return lambdaName !== undefined && FUNCTION_NAME.test(lambdaName) ? lambdaName : fallback;
+}
+
+/**
+ * One CloudWatch Embedded Metric Format line per scheduled run, the format `reportMetrics` in handlers.ts
+ * uses for posts: CloudWatch makes the metrics (namespace `Classwire`, dimension `Function`) from the log
+ * line with no API call, and the stack's alarms and dashboard read them. A quiet run logs its zeros too
+ * (one line a minute): the graphs stay continuous, and a run that logged nothing is one that threw.
+ */
+function reportRunMetrics(logger: Logger, functionName: string, metrics: RunMetrics): void {
+  logger.info(
+    {
+      _aws: {
+        Timestamp: Date.now(),
+        CloudWatchMetrics: [{ Namespace: 'Classwire', Dimensions: [['Function']], Metrics: Object.keys(metrics).map((name) => ({ Name: name, Unit: 'Count' })) }],
+      },
+      Function: functionName,
+      ...metrics,
+    },
+    'records metrics',
+  );
 }
 
 function budgetMs(context: LambdaContext | undefined): number {

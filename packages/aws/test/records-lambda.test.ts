@@ -8,6 +8,7 @@ import { Receiver } from '../../records/test/receiver.js';
 import { TestClient, eventually, makeToken, startTestGateway } from '../../../test-support/harness.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import { LambdaConfigError, createLambdaLogger, createRecordsHandlers, type LambdaContext, type RecordsHandlers } from '../src/index.js';
+import type { Logger } from '@classwire/core';
 
 /** What EventBridge passes a scheduled function (the handlers do not read it). */
 const SCHEDULED_EVENT = {
@@ -26,6 +27,37 @@ const silent = createLambdaLogger({ logLevel: 'silent' }, undefined);
 
 function contextWith(remainingMs: number): LambdaContext {
   return { getRemainingTimeInMillis: () => remainingMs };
+}
+
+/** A Lambda logger whose JSON lines are kept: what CloudWatch Logs would receive. */
+function capturingLogger(): { logger: Logger; metricLines: () => Record<string, unknown>[] } {
+  const lines: string[] = [];
+  const logger = createLambdaLogger({ logLevel: 'info' }, 'ClasswireTest-Records', { write: (line: string) => void lines.push(line) });
+  // Only the lines that carry an EMF directive become metrics.
+  const metricLines = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => '_aws' in line);
+  return { logger, metricLines };
+}
+
+/**
+ * The metrics CloudWatch extracts from one EMF line, after checking the line is one it accepts: the
+ * `Classwire` namespace, the one `Function` dimension present as a string, and every declared metric a
+ * number at the top level (CloudWatch drops a line that breaks these rules).
+ */
+function emfMetrics(line: Record<string, unknown>, functionName: string): Record<string, number> {
+  const directive = line._aws as { Timestamp: number; CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
+  expect(typeof directive.Timestamp).toBe('number');
+  expect(directive.CloudWatchMetrics).toHaveLength(1);
+  const [{ Namespace, Dimensions, Metrics }] = directive.CloudWatchMetrics as [(typeof directive.CloudWatchMetrics)[number]];
+  expect(Namespace).toBe('Classwire');
+  expect(Dimensions).toEqual([['Function']]);
+  expect(line.Function).toBe(functionName);
+  const values: Record<string, number> = {};
+  for (const { Name, Unit } of Metrics) {
+    expect(Unit).toBe('Count');
+    expect(typeof line[Name]).toBe('number');
+    values[Name] = line[Name] as number;
+  }
+  return values;
 }
 
 /**
@@ -236,8 +268,8 @@ describe('records on the Lambda runtime (Redis + Postgres)', () => {
       return { classes: (await store.listClasses({ room, limit: 10 })).length, events: (await store.roomEvents(room)).length };
     }
 
-    function withRetention(days: string): RecordsHandlers {
-      const handlers = createRecordsHandlers({ ...environment, CLASSWIRE_RECORDS_RETENTION_DAYS: days }, { logger: silent });
+    function withRetention(days: string, logger: Logger = silent): RecordsHandlers {
+      const handlers = createRecordsHandlers({ ...environment, CLASSWIRE_RECORDS_RETENTION_DAYS: days }, { logger });
       opened.push(handlers);
       return handlers;
     }
@@ -298,7 +330,13 @@ describe('records on the Lambda runtime (Redis + Postgres)', () => {
       await sql`create trigger refuse_class_delete before delete on classes for each row execute function refuse_delete()`.execute(db());
       await insertRecords('archive-refused', 400);
       await redis.client().sadd(redisKeys(prefix).roomsToRecord(), 'retention-refused');
-      expect(await withRetention('30').record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 0, deferred: 0, retention: 'failed' });
+      const captured = capturingLogger();
+      const refused = await withRetention('30', captured.logger).record(SCHEDULED_EVENT, contextWith(60_000));
+      expect(refused).toMatchObject({ failed: 0, deferred: 0, retention: 'failed' });
+      // The run's metrics say so: RetentionFailed is what the dashboard graphs.
+      expect(captured.metricLines().map((line) => emfMetrics(line, 'records.record'))).toEqual([
+        { RoomsRecorded: refused.recorded, RoomsFailed: 0, RoomsDeferred: 0, RetentionFailed: 1 },
+      ]);
       // The marked room was recorded (looked at: it has no log) and is no longer marked.
       expect(await pending()).toEqual([]);
       // Retention goes in short transactions: the class the trigger protects is still there (its events,
@@ -357,5 +395,105 @@ describe('records on the Lambda runtime (Redis + Postgres)', () => {
     );
     opened.push(handlers);
     await expect(handlers.record(SCHEDULED_EVENT, contextWith(60_000))).rejects.toThrow(/lacks username, password or host/);
+  });
+
+  describe('run metrics (CloudWatch Embedded Metric Format)', () => {
+    it('a recorder run logs one EMF line with the rooms it recorded, failed and deferred', async () => {
+      const functionName = 'ClasswireTest-Recorder1A2B3C';
+      const captured = capturingLogger();
+      const handlers = createRecordsHandlers({ ...environment, AWS_LAMBDA_FUNCTION_NAME: functionName }, { logger: captured.logger });
+      opened.push(handlers);
+      const room = 'emf-refused';
+      // The database refuses this room's events (a trigger, as a real constraint failure would): its recording fails.
+      const db = database.records.db;
+      await sql`create function refuse_emf_room() returns trigger language plpgsql as $$ begin raise exception 'room refused'; end $$`.execute(db);
+      await sql`create trigger refuse_emf_room before insert on record_events for each row when (new.room = 'emf-refused') execute function refuse_emf_room()`.execute(db);
+      const teacher = await TestClient.connect(gateway, await makeToken({ sub: 't-5', name: 'Ms Laine', role: 'teacher', rooms: [room] }));
+      await teacher.join(room);
+      await publish(teacher, room, 'chat.message', { text: 'refused' });
+      // Two marked rooms with nothing in their logs: looked at, recorded as up to date.
+      await redis.client().sadd(redisKeys(prefix).roomsToRecord(), 'emf-empty-a', 'emf-empty-b');
+      // Rooms with an open class are looked at on every run too.
+      const openClasses = new Set(await store.roomsWithOpenClasses()).size;
+
+      // Out of time before anything: every room is deferred.
+      expect(await handlers.record(SCHEDULED_EVENT, contextWith(1_000))).toEqual({ recorded: 0, failed: 0, deferred: openClasses + 3 });
+      // Then the empty rooms (and open classes) are recorded, the refused room fails and stays marked.
+      expect(await handlers.record(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ recorded: openClasses + 2, failed: 1, deferred: 0 });
+      expect(await pending()).toEqual([room]);
+      expect(captured.metricLines().map((line) => emfMetrics(line, functionName))).toEqual([
+        { RoomsRecorded: 0, RoomsFailed: 0, RoomsDeferred: openClasses + 3 },
+        { RoomsRecorded: openClasses + 2, RoomsFailed: 1, RoomsDeferred: 0 },
+      ]);
+
+      await sql`drop trigger refuse_emf_room on record_events`.execute(db);
+      await sql`drop function refuse_emf_room`.execute(db);
+      expect(await handlers.record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 0, deferred: 0 });
+      // Every run logs its line, a quiet one too: zeros keep the graphs continuous.
+      expect(captured.metricLines()).toHaveLength(3);
+      expect(emfMetrics(captured.metricLines()[2]!, functionName)).toMatchObject({ RoomsFailed: 0, RoomsDeferred: 0 });
+      expect((await store.roomEvents(room)).map((event) => event.event)).toEqual(['presence.join', 'chat.message']);
+      await closeAndRecord(room, [teacher]);
+    });
+
+    it('a dispatcher run logs one EMF line with the webhooks delivered, the failed attempts and the dead-lettered', async () => {
+      const functionName = 'ClasswireTest-Dispatcher4D5E6F';
+      const db = database.records.db;
+      await db.deleteFrom('webhook_outbox').execute();
+      const failing = new Receiver();
+      failing.behaviour = 'fail';
+      await failing.start();
+      const captured = capturingLogger();
+      const handlers = createRecordsHandlers(
+        { ...environment, CLASSWIRE_WEBHOOK_2_URL: failing.url, CLASSWIRE_WEBHOOK_2_SECRET: failing.secret, AWS_LAMBDA_FUNCTION_NAME: functionName },
+        { logger: captured.logger },
+      );
+      opened.push(handlers);
+      const now = Date.now();
+      const row = (endpoint: string, id: string, retryFrom: number) => ({
+        endpoint,
+        message_id: id,
+        type: 'class.started',
+        body: JSON.stringify({ type: 'class.started', timestamp: new Date(now).toISOString(), data: { room: 'emf-hooks' } }),
+        created_at: retryFrom,
+        retry_from: retryFrom,
+        next_attempt_at: now - 1_000,
+        last_status: null,
+        last_error: null,
+      });
+      const dayAndMore = 25 * 60 * 60 * 1000;
+      await db
+        .insertInto('webhook_outbox')
+        .values([
+          row('1', 'msg_emf_ok_1', now),
+          row('1', 'msg_emf_ok_2', now),
+          // Endpoint 2 refuses everything: a fresh webhook is retried later, one past the 24 h window is dead-lettered.
+          row('2', 'msg_emf_retry', now),
+          row('2', 'msg_emf_dead', now - dayAndMore),
+        ])
+        .execute();
+
+      expect(await handlers.dispatch(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ idle: true });
+      expect(captured.metricLines().map((line) => emfMetrics(line, functionName))).toEqual([{ WebhooksDelivered: 2, WebhookAttemptsFailed: 2, WebhooksDeadLettered: 1 }]);
+      const left = await db.selectFrom('webhook_outbox').select(['message_id', 'attempts', 'dead_at']).orderBy('message_id').execute();
+      expect(left.map((r) => [r.message_id, r.attempts, r.dead_at !== null])).toEqual([
+        ['msg_emf_dead', 1, true],
+        ['msg_emf_retry', 1, false],
+      ]);
+
+      // Nothing due: the next run logs zeros.
+      expect(await handlers.dispatch(SCHEDULED_EVENT, contextWith(60_000))).toEqual({ idle: true });
+      expect(emfMetrics(captured.metricLines()[1]!, functionName)).toEqual({ WebhooksDelivered: 0, WebhookAttemptsFailed: 0, WebhooksDeadLettered: 0 });
+      await db.deleteFrom('webhook_outbox').execute();
+      await failing.stop();
+    });
+
+    it('a function name that is not one Lambda could give is not used as the dimension', async () => {
+      const captured = capturingLogger();
+      const handlers = createRecordsHandlers({ ...environment, AWS_LAMBDA_FUNCTION_NAME: 'room "physics" user=u-1 '.repeat(10) }, { logger: captured.logger });
+      opened.push(handlers);
+      await handlers.record(SCHEDULED_EVENT, contextWith(60_000));
+      expect(captured.metricLines().map((line) => line.Function)).toEqual(['records.record']);
+    });
   });
 });

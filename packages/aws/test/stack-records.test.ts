@@ -37,6 +37,19 @@ function functionByHandler(from: Template, handler: string): Resource {
   return Object.values(resources(from, 'AWS::Lambda::Function')).find((fn) => fn.Properties.Handler === handler)!;
 }
 
+function functionId(from: Template, handler: string): string {
+  return Object.entries(resources(from, 'AWS::Lambda::Function')).find(([, fn]) => fn.Properties.Handler === handler)![0];
+}
+
+/** The records alarms, by the id each is created under (CDK appends a hash to the logical id). */
+const RECORDS_ALARMS = ['RecorderErrorsAlarm', 'DispatcherErrorsAlarm', 'RecordsApiErrorsAlarm', 'RecorderNotRunningAlarm', 'RoomsFailingAlarm', 'RoomsDeferredAlarm', 'WebhooksDeadLetteredAlarm', 'RecordsApi5xxAlarm'];
+
+function alarmsNamed(from: Template, id: string): Record<string, unknown>[] {
+  return Object.entries(resources(from, 'AWS::CloudWatch::Alarm'))
+    .filter(([logicalId]) => new RegExp(`^${id}[0-9A-F]{8}$`).test(logicalId))
+    .map(([, alarm]) => alarm.Properties);
+}
+
 function groupId(from: Template, prefix: string): string {
   return Object.keys(resources(from, 'AWS::EC2::SecurityGroup')).find((id) => id.startsWith(prefix))!;
 }
@@ -59,6 +72,16 @@ describe('the stack without records', () => {
     expect(functionByHandler(without, 'records.api')).toBeUndefined();
     without.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     without.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET' });
+  });
+
+  it('has no records alarms and no records row on the dashboard', () => {
+    for (const id of RECORDS_ALARMS) expect(alarmsNamed(without, id)).toEqual([]);
+    const alarms = JSON.stringify(resources(without, 'AWS::CloudWatch::Alarm'));
+    without.resourceCountIs('AWS::CloudWatch::Alarm', 15);
+    for (const metric of ['RoomsFailed', 'RoomsDeferred', 'WebhooksDeadLettered', '5xx', 'Invocations']) expect(alarms).not.toContain(`"MetricName":"${metric}"`);
+    expect(alarms).not.toContain('"Name":"Function"');
+    const body = JSON.stringify(Object.values(resources(without, 'AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody);
+    for (const metric of ['RoomsRecorded', 'WebhooksDelivered', '4xx', '5xx', 'Invocations']) expect(body).not.toContain(`\\"${metric}\\"`);
   });
 });
 
@@ -163,6 +186,57 @@ describe('the stack with records', () => {
     expect(Object.keys(withRecords.findOutputs('RecordsApiUrl'))).toEqual(['RecordsApiUrl']);
     // The stage throttle is a prop.
     synth({ records: { apiThrottle: { rateLimit: 5, burstLimit: 10 } } }).hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: '$default', DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 } });
+  });
+
+  it('alarms on the records functions\' errors, a recorder that stopped, failing or deferred rooms, dead-lettered webhooks and API 5xx', () => {
+    const recorder = { Ref: functionId(withRecords, 'records.record') };
+    const dispatcher = { Ref: functionId(withRecords, 'records.dispatch') };
+    const api = { Ref: functionId(withRecords, 'records.api') };
+    const httpApi = { Ref: Object.keys(resources(withRecords, 'AWS::ApiGatewayV2::Api')).find((id) => id.startsWith('RecordsHttpApi'))! };
+    const atLeast = 'GreaterThanOrEqualToThreshold';
+    const expected: Record<string, Record<string, unknown>> = {
+      RecorderErrorsAlarm: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: recorder }], Period: 300, Threshold: 3, EvaluationPeriods: 1, ComparisonOperator: atLeast, TreatMissingData: 'notBreaching' },
+      DispatcherErrorsAlarm: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: dispatcher }], Period: 300, Threshold: 3, EvaluationPeriods: 1, ComparisonOperator: atLeast, TreatMissingData: 'notBreaching' },
+      RecordsApiErrorsAlarm: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: api }], Period: 300, Threshold: 5, EvaluationPeriods: 1, ComparisonOperator: atLeast, TreatMissingData: 'notBreaching' },
+      // No invocation in two 5-minute periods; Lambda sends no data point when nothing ran, so missing data breaches.
+      RecorderNotRunningAlarm: { Namespace: 'AWS/Lambda', MetricName: 'Invocations', Dimensions: [{ Name: 'FunctionName', Value: recorder }], Statistic: 'Sum', Period: 300, Threshold: 1, EvaluationPeriods: 2, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching' },
+      // The EMF metrics of records-handlers.ts, dimension Function = the function's name.
+      RoomsFailingAlarm: { Namespace: 'Classwire', MetricName: 'RoomsFailed', Dimensions: [{ Name: 'Function', Value: recorder }], Statistic: 'Sum', Period: 300, Threshold: 1, EvaluationPeriods: 3, ComparisonOperator: atLeast, TreatMissingData: 'notBreaching' },
+      RoomsDeferredAlarm: { Namespace: 'Classwire', MetricName: 'RoomsDeferred', Dimensions: [{ Name: 'Function', Value: recorder }], Statistic: 'Sum', Period: 300, Threshold: 1, EvaluationPeriods: 3, ComparisonOperator: atLeast, TreatMissingData: 'notBreaching' },
+      WebhooksDeadLetteredAlarm: { Namespace: 'Classwire', MetricName: 'WebhooksDeadLettered', Dimensions: [{ Name: 'Function', Value: dispatcher }], Statistic: 'Sum', Period: 900, Threshold: 1, EvaluationPeriods: 1, ComparisonOperator: atLeast, TreatMissingData: 'notBreaching' },
+      RecordsApi5xxAlarm: { Namespace: 'AWS/ApiGateway', MetricName: '5xx', Dimensions: [{ Name: 'ApiId', Value: httpApi }, { Name: 'Stage', Value: '$default' }], Statistic: 'Sum', Period: 300, Threshold: 5, EvaluationPeriods: 1, ComparisonOperator: atLeast, TreatMissingData: 'notBreaching' },
+    };
+    for (const [id, properties] of Object.entries(expected)) {
+      const found = alarmsNamed(withRecords, id);
+      expect(found, id).toHaveLength(1);
+      expect(found[0], id).toMatchObject(properties);
+      // Without alarmEmail, nothing is notified.
+      expect(found[0]!.AlarmActions, id).toBeUndefined();
+    }
+    expect(Object.keys(expected).sort()).toEqual([...RECORDS_ALARMS].sort());
+    // The engine's 15 alarms and the 8 of records.
+    withRecords.resourceCountIs('AWS::CloudWatch::Alarm', 15 + RECORDS_ALARMS.length);
+  });
+
+  it('sends the records alarms to the same topic as the others when alarmEmail is set', () => {
+    const withEmail = synth({ alarmEmail: 'ops@example.com', records: {} });
+    withEmail.resourceCountIs('AWS::SNS::Topic', 1);
+    const topic = { Ref: Object.keys(resources(withEmail, 'AWS::SNS::Topic'))[0]! };
+    const alarms = resources(withEmail, 'AWS::CloudWatch::Alarm');
+    expect(Object.keys(alarms)).toHaveLength(15 + RECORDS_ALARMS.length);
+    for (const alarm of Object.values(alarms)) expect(alarm.Properties.AlarmActions).toEqual([topic]);
+    for (const id of RECORDS_ALARMS) expect(alarmsNamed(withEmail, id)).toHaveLength(1);
+  });
+
+  it('has a records row on the dashboard: runs, rooms, webhook outcomes, API 4xx/5xx and latency', () => {
+    const body = JSON.stringify(Object.values(resources(withRecords, 'AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody);
+    for (const metric of ['Invocations', 'RoomsRecorded', 'RoomsFailed', 'RoomsDeferred', 'RetentionFailed', 'WebhooksDelivered', 'WebhookAttemptsFailed', 'WebhooksDeadLettered', '4xx', '5xx', 'Latency']) {
+      expect(body).toContain(`\\"${metric}\\"`);
+    }
+    for (const title of ['Records runs', 'Rooms recorded, failed, deferred', 'Webhooks delivered', 'Records API']) expect(body).toContain(title);
+    // The EMF metrics are graphed per function (the dimension records-handlers.ts logs).
+    expect(body).toContain(functionId(withRecords, 'records.record'));
+    expect(body).toContain(functionId(withRecords, 'records.dispatch'));
   });
 
   it('runs the records API function in the private subnets with the database, Redis and the JWT secret, and gives the JWT settings to it alone of the records functions', () => {

@@ -19,5 +19,5 @@ export {
 export { DEV_DATA_DIR, MAX_RETENTION_DAYS, RECORDS_ENV, RETENTION_ENV, RETENTION_INTERVAL_MS, RecordsService, recordsSettings, retentionCutoff, type RecordsDeps, type RecordsLogger, type RecordsSettings } from './service.js';
 export { recordedAttendance } from './webhooks-attendance.js';
 export { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_ENV, WEBHOOK_TYPES, matchesPattern, webhookSettings, type WebhookEndpoint, type WebhookSettings } from './webhooks-config.js';
-export { WebhookDispatcher, exponentialBackoff, type WebhookDispatcherOptions } from './webhooks-dispatcher.js';
+export { WebhookDispatcher, exponentialBackoff, type DispatchCounts, type WebhookDispatcherOptions } from './webhooks-dispatcher.js';
 export { WebhookDeadLetters, WebhookOutbox, signWebhook, webhookId, type AttendanceSummary, type AttendanceSummaryFn, type AttendeeSummary, type DeadLetter, type WebhookEvent } from './webhooks.js';

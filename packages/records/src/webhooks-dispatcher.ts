@@ -43,6 +43,19 @@ export function exponentialBackoff(attempts: number, random: () => number = Math
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
+/**
+ * What a dispatcher's attempts came to since it was made, counted once each outcome is stored (an
+ * attempt cut short by `close` counts nowhere: its row comes due again).
+ */
+export interface DispatchCounts {
+  /** Webhooks the receiver accepted (2xx) and that left the outbox. */
+  delivered: number;
+  /** Attempts that failed (an error status, a timeout, no connection), the dead-lettering ones included. */
+  failedAttempts: number;
+  /** Webhooks whose retry window had passed at a failed attempt: now dead letters. */
+  deadLettered: number;
+}
+
 type Outcome = { ok: true } | { ok: false; status: number | null; error: string; retryAfterMs?: number };
 
 /** A receiver's `retry-after` (seconds or an HTTP date) in ms, at most `BACKOFF_MAX_MS`; undefined when absent or unreadable. */
@@ -63,9 +76,15 @@ export class WebhookDispatcher {
   private readonly lanes: Lane[];
   private readonly closing = new AbortController();
   private poller: NodeJS.Timeout | undefined;
+  private readonly tally: DispatchCounts = { delivered: 0, failedAttempts: 0, deadLettered: 0 };
 
   constructor(private readonly options: WebhookDispatcherOptions) {
-    this.lanes = options.endpoints.map((endpoint) => new Lane(endpoint, options, this.closing.signal));
+    this.lanes = options.endpoints.map((endpoint) => new Lane(endpoint, options, this.closing.signal, this.tally));
+  }
+
+  /** The outcomes stored so far (a copy): a scheduled run reports them as its metrics. */
+  counts(): DispatchCounts {
+    return { ...this.tally };
   }
 
   /** Starts polling; deliveries also start at every `wake`. */
@@ -112,6 +131,7 @@ class Lane {
     private readonly endpoint: WebhookEndpoint,
     private readonly options: WebhookDispatcherOptions,
     private readonly closing: AbortSignal,
+    private readonly tally: DispatchCounts,
   ) {
     this.now = options.now ?? Date.now;
     this.backoff = options.backoff ?? exponentialBackoff;
@@ -217,6 +237,7 @@ class Lane {
     const { db } = this.options;
     if (outcome.ok) {
       await db.deleteFrom('webhook_outbox').where('id', '=', row.id).execute();
+      this.tally.delivered += 1;
       return;
     }
     const now = this.now();
@@ -224,6 +245,8 @@ class Lane {
     const failure = { attempts, last_status: outcome.status, last_error: outcome.error.slice(0, MAX_ERROR_LENGTH) };
     if (now - row.retry_from >= this.options.retryForMs) {
       await db.updateTable('webhook_outbox').set({ ...failure, dead_at: now }).where('id', '=', row.id).execute();
+      this.tally.failedAttempts += 1;
+      this.tally.deadLettered += 1;
       this.options.logger.warn({ endpoint: this.endpoint.name, id: row.message_id, type: row.type, attempts }, 'webhook dead-lettered after its retry window');
     } else {
       // A receiver asking for more time (429, 503 with retry-after) gets at least that, up to an hour.
@@ -233,6 +256,7 @@ class Lane {
         .set({ ...failure, next_attempt_at: now + delay })
         .where('id', '=', row.id)
         .execute();
+      this.tally.failedAttempts += 1;
     }
   }
 

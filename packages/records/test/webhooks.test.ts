@@ -213,6 +213,9 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
       const again = receiver.received.slice(2).find((delivery) => delivery.id === first.id);
       expect(again?.body).toBe(first.body);
     }
+    // Closed, every attempt has settled: two failed, then both delivered, none given up.
+    await dispatcher.close();
+    expect(dispatcher.counts()).toEqual({ delivered: 2, failedAttempts: 2, deadLettered: 0 });
   });
 
   it('waits as long as a busy receiver asks (retry-after) when that is longer than the backoff', async () => {
@@ -288,6 +291,8 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
     const dead = (await outboxRows())[0]!;
     expect(dead.dead_at).not.toBeNull();
     expect(receiver.received).toHaveLength(9);
+    await eventually(() => dispatcher.counts().deadLettered === 1);
+    expect(dispatcher.counts()).toEqual({ delivered: 0, failedAttempts: 9, deadLettered: 1 });
 
     const api = createRecordsApi({
       store: new RecordsStore(database.records.db),

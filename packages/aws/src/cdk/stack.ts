@@ -340,11 +340,73 @@ export class ClasswireStack extends Stack {
       alarm('RedisMemoryAlarm', 'Redis memory above 80% on a node', everyRedisNode('DatabaseMemoryUsagePercentage', 'MAX', 'Average'), 80, 2, false),
       alarm('RedisEvictionsAlarm', 'Redis evicted keys: room history and state are being lost (maxmemory reached)', everyRedisNode('Evictions', 'SUM', 'Sum'), 0, 1),
       alarm('RedisReplicationLagAlarm', 'The Redis replica lags: a failover now would lose more writes', everyRedisNode('ReplicationLag', 'MAX', 'Maximum'), 5, 2),
+      ...(this.records === undefined ? [] : this.observeRecords(this.records, dashboard)),
     ];
     if (alarmEmail !== undefined) {
       const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Classwire alarms' });
       topic.addSubscription(new subscriptions.EmailSubscription(alarmEmail));
       for (const alarm of alarms) alarm.addAlarmAction(new SnsAction(topic));
     }
+  }
+
+  /**
+   * The records row of the dashboard and the records alarms (docs/aws.md, "Records alarms"): the
+   * functions' errors, a recorder that stopped running, rooms that keep failing or falling behind,
+   * dead-lettered webhooks and the records HTTP API's 5xx. The recorder and the dispatcher report their
+   * runs in EMF lines (records-handlers.ts), dimension `Function` = the function's name.
+   */
+  private observeRecords(records: RecordsParts, dashboard: cloudwatch.Dashboard): cloudwatch.Alarm[] {
+    const { recorder, dispatcher, api: apiFunction, httpApi, httpStage } = records;
+    const fiveMinutes = Duration.minutes(5);
+    const run = (fn: lambda.Function, metricName: string, period = fiveMinutes) =>
+      new cloudwatch.Metric({ namespace: 'Classwire', metricName, dimensionsMap: { Function: fn.functionName }, statistic: 'Sum', period });
+    const httpMetric = (metricName: string, statistic = 'Sum', period = fiveMinutes) =>
+      new cloudwatch.Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: { ApiId: httpApi.apiId, Stage: httpStage.stageName }, statistic, period });
+
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Records runs (recorder, dispatcher) and errors',
+        left: [recorder.metricInvocations({ label: 'Recorder runs' }), dispatcher.metricInvocations({ label: 'Dispatcher runs' })],
+        right: [recorder.metricErrors({ label: 'Recorder errors' }), dispatcher.metricErrors({ label: 'Dispatcher errors' }), apiFunction.metricErrors({ label: 'Records API errors' })],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Rooms recorded, failed, deferred',
+        left: [run(recorder, 'RoomsRecorded')],
+        right: [run(recorder, 'RoomsFailed'), run(recorder, 'RoomsDeferred'), run(recorder, 'RetentionFailed')],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Webhooks delivered, failed attempts, dead-lettered',
+        left: [run(dispatcher, 'WebhooksDelivered')],
+        right: [run(dispatcher, 'WebhookAttemptsFailed'), run(dispatcher, 'WebhooksDeadLettered')],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Records API: 4xx, 5xx and latency p50/p99',
+        left: [httpMetric('Count'), httpMetric('4xx'), httpMetric('5xx')],
+        right: [httpMetric('Latency', 'p50'), httpMetric('Latency', 'p99')],
+        width: 6,
+      }),
+    );
+
+    // Each record alarm says why it matters and what to look at first; docs/aws.md has the longer answer.
+    const alarm = (id: string, description: string, metric: cloudwatch.IMetric, threshold: number, evaluationPeriods: number, options: Partial<cloudwatch.AlarmProps> = {}) =>
+      new cloudwatch.Alarm(this, id, { alarmDescription: description, metric, threshold, evaluationPeriods, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING, ...options });
+    return [
+      // Three of the five runs in 5 minutes: one failed run (a database failover) is retried a minute later by itself.
+      alarm('RecorderErrorsAlarm', 'The records recorder function fails (database, secret or Redis): rooms are not being recorded. See its log group.', recorder.metricErrors({ period: fiveMinutes }), 3, 1),
+      alarm('DispatcherErrorsAlarm', 'The webhook dispatcher function fails: webhooks are not being sent. See its log group.', dispatcher.metricErrors({ period: fiveMinutes }), 3, 1),
+      alarm('RecordsApiErrorsAlarm', 'The records API function fails (a timeout, out of memory, a configuration error at start; request failures are 503s): callers get 500s. See its log group.', apiFunction.metricErrors({ period: fiveMinutes }), 5, 1),
+      // Lambda reports no Invocations at all when nothing runs: missing data is the failure here.
+      alarm('RecorderNotRunningAlarm', 'The records recorder has not run for 10 minutes (schedule disabled or deleted, function throttled to zero)', recorder.metricInvocations({ period: fiveMinutes }), 1, 2, {
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      }),
+      alarm('RoomsFailingAlarm', 'Rooms have failed to record for 15 minutes (the database refuses them): they stay marked and are retried every run', run(recorder, 'RoomsFailed'), 1, 3),
+      alarm('RoomsDeferredAlarm', 'The recorder has been behind for 15 minutes (rooms left for the next run): raise its memory or the database capacity', run(recorder, 'RoomsDeferred'), 1, 3),
+      alarm('WebhooksDeadLetteredAlarm', 'Webhooks were dead-lettered after their retry window: an endpoint is down or refusing. List and redeliver them with the records API.', run(dispatcher, 'WebhooksDeadLettered', Duration.minutes(15)), 1, 1),
+      alarm('RecordsApi5xxAlarm', 'The records HTTP API answers 5xx (503: database or Redis unreachable; 500: the function failed)', httpMetric('5xx'), 5, 1),
+    ];
   }
 }
