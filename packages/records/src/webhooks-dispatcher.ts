@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { WebhookDeliveryCounts, WebhookDue } from './recording-stats.js';
 import type { RecordsDatabase, WebhookOutboxRow } from './schema.js';
 import type { WebhookEndpoint } from './webhooks-config.js';
 import { signWebhook } from './webhooks.js';
@@ -89,6 +90,30 @@ export class WebhookDispatcher {
     await Promise.all(this.lanes.map((lane) => lane.settled()));
   }
 
+  /** Each endpoint's attempts by outcome since this dispatcher started (for the metrics). */
+  deliveries(): WebhookDeliveryCounts[] {
+    return this.lanes.map((lane) => ({ ...lane.outcomes }));
+  }
+
+  /**
+   * Rows due now per endpoint, counted up to `cap` each (the partial index on due rows answers it
+   * without reading more than `cap` entries, however large an endpoint's backlog has grown).
+   */
+  async due(cap: number): Promise<WebhookDue[]> {
+    const now = (this.options.now ?? Date.now)();
+    return Promise.all(
+      this.options.endpoints.map(async ({ name }) => {
+        const row = await this.options.db
+          .selectFrom((query) =>
+            query.selectFrom('webhook_outbox').select('id').where('endpoint', '=', name).where('dead_at', 'is', null).where('next_attempt_at', '<=', now).limit(cap).as('due'),
+          )
+          .select((eb) => eb.fn.countAll().as('count'))
+          .executeTakeFirstOrThrow();
+        return { endpoint: name, due: Number(row.count) };
+      }),
+    );
+  }
+
   /** Stops: aborts attempts in flight (their rows come due again after the claim) and waits for the lanes. */
   async close(): Promise<void> {
     clearInterval(this.poller);
@@ -107,6 +132,8 @@ class Lane {
   private readonly queue: WebhookOutboxRow[] = [];
   private readonly now: () => number;
   private readonly backoff: (attempts: number) => number;
+  /** This endpoint's attempts by outcome, counted once the outcome is stored. */
+  readonly outcomes: WebhookDeliveryCounts;
 
   constructor(
     private readonly endpoint: WebhookEndpoint,
@@ -115,6 +142,7 @@ class Lane {
   ) {
     this.now = options.now ?? Date.now;
     this.backoff = options.backoff ?? exponentialBackoff;
+    this.outcomes = { endpoint: endpoint.name, delivered: 0, failed: 0, deadLettered: 0 };
   }
 
   pump(): void {
@@ -217,6 +245,7 @@ class Lane {
     const { db } = this.options;
     if (outcome.ok) {
       await db.deleteFrom('webhook_outbox').where('id', '=', row.id).execute();
+      this.outcomes.delivered += 1;
       return;
     }
     const now = this.now();
@@ -224,6 +253,7 @@ class Lane {
     const failure = { attempts, last_status: outcome.status, last_error: outcome.error.slice(0, MAX_ERROR_LENGTH) };
     if (now - row.retry_from >= this.options.retryForMs) {
       await db.updateTable('webhook_outbox').set({ ...failure, dead_at: now }).where('id', '=', row.id).execute();
+      this.outcomes.deadLettered += 1;
       this.options.logger.warn({ endpoint: this.endpoint.name, id: row.message_id, type: row.type, attempts }, 'webhook dead-lettered after its retry window');
     } else {
       // A receiver asking for more time (429, 503 with retry-after) gets at least that, up to an hour.
@@ -233,6 +263,7 @@ class Lane {
         .set({ ...failure, next_attempt_at: now + delay })
         .where('id', '=', row.id)
         .execute();
+      this.outcomes.failed += 1;
     }
   }
 
