@@ -147,20 +147,21 @@ describe('recording failure metrics of a gateway (Postgres, recording on the eve
   beforeAll(async () => {
     database = await BACKENDS[0].open();
     url = await database.url();
-    gateway = await startTestGateway({ CLASSWIRE_DATABASE_URL: url, CLASSWIRE_RECORDS_WORKER: '0' });
+    // A live log of 5 messages per room: what waits longer than that for a refusing database is lost, as a gap.
+    gateway = await startTestGateway({ CLASSWIRE_DATABASE_URL: url, CLASSWIRE_RECORDS_WORKER: '0', CLASSWIRE_HISTORY_SIZE: '5' });
   });
   afterAll(async () => {
     await gateway.drain();
     await database.drop();
   });
 
-  it('counts failures while the database refuses, shows the backlog ageing, and recovers', async () => {
+  it('counts failures while the database refuses, shows the backlog ageing, and recovers with the lost part as a gap', async () => {
     await serverPublish(gateway, 'metrics-ok', 'note.add', { n: 0 });
     await metricReaches(gateway, recorded, (value) => value === 1);
 
     // The events table disappears (as a mistaken migration or restore would make it): every write fails.
     await onDatabase(url, 'alter table record_events rename to record_events_away');
-    await serverPublish(gateway, 'metrics-refused', 'note.add', { n: 1 });
+    for (let n = 1; n <= 8; n++) await serverPublish(gateway, 'metrics-refused', 'note.add', { n });
     await metricReaches(gateway, failed, (value) => value !== undefined && value >= 2);
     const behind = await scrape(gateway);
     expect(behind.get('classwire_records_backlog_rooms')).toBeGreaterThanOrEqual(1);
@@ -168,8 +169,11 @@ describe('recording failure metrics of a gateway (Postgres, recording on the eve
     expect(behind.get('classwire_records_events_written_total')).toBe(1);
 
     await onDatabase(url, 'alter table record_events_away rename to record_events');
-    await metricReaches(gateway, 'classwire_records_events_written_total', (value) => value === 2);
+    // The room's first 3 messages left its 5-message log while they waited: one gap, and the 5 held recorded.
+    await metricReaches(gateway, 'classwire_records_events_written_total', (value) => value === 6);
     await metricReaches(gateway, 'classwire_records_backlog_rooms', (value) => value === 0);
-    expect((await scrape(gateway)).get('classwire_records_backlog_age_seconds')).toBe(0);
+    const caughtUp = await scrape(gateway);
+    expect(caughtUp.get('classwire_records_backlog_age_seconds')).toBe(0);
+    expect(caughtUp.get('classwire_records_gaps_total')).toBe(1);
   });
 });
