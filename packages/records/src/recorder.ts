@@ -209,7 +209,10 @@ export class Recorder {
     return failed;
   }
 
-  /** A room's recording failed: it stays in the backlog, from when it was first noted, until a retry records it. */
+  /**
+   * A room's recording failed: it stays in the backlog until a retry records it, dated from its drain's
+   * oldest note (no later than its own), so its age keeps growing while it fails.
+   */
   private failed(room: string, error: unknown): void {
     this.logger.warn({ err: error, room }, 'recording failed; will retry');
     if (!this.failing.has(room)) this.failing.set(room, this.inFlightSince ?? Date.now());
