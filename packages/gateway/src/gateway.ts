@@ -112,6 +112,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const liveBroker: Broker = cluster?.broker ?? memoryBroker!;
   // Class records (docs/records.md): beside the engine, never on the publish path's critical section.
   const records = config.records && new RecordsService(config.records, { broker: liveBroker, presence, authorizer, logger, lease: cluster?.recordingLease, authenticateBackend: async (req) => (await authenticateApiRequest(req, Buffer.alloc(0), config.api)).ok });
+  if (records !== undefined) metrics.watchRecords(records);
   const broker = records?.observe(liveBroker) ?? liveBroker;
   const engineFanout = cluster?.fanout ?? fanout;
   const classroom = config.classroom

@@ -3,6 +3,7 @@ import { totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import type { EngineObserver } from '@classwire/core';
 import { CLIENT_ACTIONS, type ErrorCode } from '@classwire/protocol';
+import type { RecordingStats, WebhookDeliveryCounts, WebhookDue } from '@classwire/records';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The gateway package's version, read from src/ and dist/ alike. */
@@ -24,6 +25,13 @@ export interface GatewayGauges {
   rooms: () => number;
   /** Whether this node's Redis connections are ready; absent in memory mode (no Redis gauge then). */
   redisReady?: (() => boolean) | undefined;
+}
+
+/** What a node's class records tell its metrics (`RecordsService`), read at scrape time. */
+export interface RecordsMetricsSource {
+  recordingStats(): RecordingStats;
+  webhookDeliveries(): readonly WebhookDeliveryCounts[];
+  webhooksDue(): Promise<readonly WebhookDue[]>;
 }
 
 /** Prometheus metrics of one gateway node. Labels never carry room or user values (cardinality). */
@@ -229,6 +237,85 @@ export class GatewayMetrics implements EngineObserver {
       // Each connection's reconnect series exists before its first reconnect, as the dashboard expects.
       for (const connection of ['commands', 'subscriber']) this.redisReconnects.inc({ connection }, 0);
     }
+  }
+
+  /**
+   * The class records' metrics (docs/operations.md), on a node with records on only. Read from the
+   * records at scrape time: the recorder and the dispatcher keep plain totals, nothing is counted here
+   * on the live path. Labels: `outcome`, and a webhook endpoint's number in the configuration (1–4).
+   */
+  watchRecords(records: RecordsMetricsSource): void {
+    const registers = [this.registry];
+    new Counter({
+      name: 'classwire_records_rooms_total',
+      help: 'Room recordings by outcome: recorded (committed), failed (the write failed; the room is retried a second later).',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        const stats = records.recordingStats();
+        this.reset();
+        this.inc({ outcome: 'recorded' }, stats.roomsRecorded);
+        this.inc({ outcome: 'failed' }, stats.roomsFailed);
+      },
+    });
+    new Counter({
+      name: 'classwire_records_events_written_total',
+      help: 'Room log messages written to the class records.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(records.recordingStats().eventsWritten);
+      },
+    });
+    new Counter({
+      name: 'classwire_records_gaps_total',
+      help: 'Gaps written to the class records: parts of a room log that were gone before they could be recorded.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(records.recordingStats().gapsRecorded);
+      },
+    });
+    new Gauge({
+      name: 'classwire_records_backlog_rooms',
+      help: 'Rooms with messages noted and not recorded yet (waiting for a drain, in one, or failed and waiting for a retry).',
+      registers,
+      collect() {
+        this.set(records.recordingStats().rooms);
+      },
+    });
+    new Gauge({
+      name: 'classwire_records_backlog_age_seconds',
+      help: 'Age of the oldest note not recorded yet (0 when the recorder is caught up): how far behind the records are.',
+      registers,
+      collect() {
+        const oldest = records.recordingStats().oldestNotedAt;
+        this.set(oldest === undefined ? 0 : Math.max(0, Date.now() - oldest) / 1000);
+      },
+    });
+    new Counter({
+      name: 'classwire_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by endpoint number and outcome: delivered (2xx), failed (retried later), dead_lettered (failed after the retry window).',
+      labelNames: ['endpoint', 'outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { endpoint, delivered, failed, deadLettered } of records.webhookDeliveries()) {
+          this.inc({ endpoint, outcome: 'delivered' }, delivered);
+          this.inc({ endpoint, outcome: 'failed' }, failed);
+          this.inc({ endpoint, outcome: 'dead_lettered' }, deadLettered);
+        }
+      },
+    });
+    new Gauge({
+      name: 'classwire_webhook_outbox_due',
+      help: 'Webhooks waiting in the outbox for an attempt now, by endpoint number (counted up to 10000).',
+      labelNames: ['endpoint'],
+      registers,
+      async collect() {
+        for (const { endpoint, due } of await records.webhooksDue()) this.set({ endpoint }, due);
+      },
+    });
   }
 
   errorSent(code: ErrorCode): void {

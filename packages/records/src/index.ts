@@ -1,6 +1,7 @@
 export { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
-export { DEFAULT_IDLE_MS, RecordsStore, type Cursor, type Gap, type LogEntry, type RecordedEntry, type RecordHook, type LogReader, type RoomLog } from './store.js';
+export { DEFAULT_IDLE_MS, RecordsStore, type Cursor, type Gap, type LogEntry, type RecordedEntry, type RecordHook, type LogReader, type RoomLog, type RecordingWritten } from './store.js';
 export { attendanceCsv, computeAttendance, DEFAULT_RESUME_GRACE_MS, type Attendance, type AttendanceInterval, type AttendanceOptions, type Attendee } from './attendance.js';
+export { addBacklogs, addCounts, zeroCounts, type RecordingBacklog, type RecordingCounts, type RecordingStats, type WebhookDeliveryCounts, type WebhookDue } from './recording-stats.js';
 export { Recorder, type RecorderLogger, type RecorderOptions } from './recorder.js';
 export {
   createRecordsApi,
@@ -16,7 +17,7 @@ export {
   type RecordsRequest,
   type RecordsResponse,
 } from './http.js';
-export { DEV_DATA_DIR, MAX_RETENTION_DAYS, RECORDS_ENV, RETENTION_ENV, RETENTION_INTERVAL_MS, RecordsService, recordsSettings, retentionCutoff, type RecordsDeps, type RecordsLogger, type RecordsSettings } from './service.js';
+export { DEV_DATA_DIR, MAX_RETENTION_DAYS, RECORDS_ENV, RETENTION_ENV, RETENTION_INTERVAL_MS, RecordsService, recordsSettings, WEBHOOKS_DUE_CAP, retentionCutoff, type RecordsDeps, type RecordsLogger, type RecordsSettings } from './service.js';
 export { recordedAttendance } from './webhooks-attendance.js';
 export { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_ENV, WEBHOOK_TYPES, matchesPattern, webhookSettings, type WebhookEndpoint, type WebhookSettings } from './webhooks-config.js';
 export { WebhookDispatcher, exponentialBackoff, type DispatchCounts, type WebhookDispatcherOptions } from './webhooks-dispatcher.js';

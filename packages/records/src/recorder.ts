@@ -1,4 +1,5 @@
 import { readFinalPolls, readPrivateTail, type Broker, type ReadResult, type RecordingLease, type StoredMessage } from '@classwire/core';
+import { earliest, zeroCounts, type RecordingBacklog, type RecordingCounts } from './recording-stats.js';
 import type { Cursor, Gap, LogEntry, RecordsStore, RoomLog } from './store.js';
 
 /**
@@ -28,6 +29,11 @@ export interface RecorderOptions {
    * whole log (everyone's messages); another node defers its note until the lease would have expired.
    */
   lease?: RecordingLease | undefined;
+  /**
+   * Where this recorder adds what it does (for the metrics). Given, it is shared: a recorder that takes
+   * over from another continues the same totals.
+   */
+  counts?: RecordingCounts | undefined;
 }
 
 /**
@@ -55,8 +61,19 @@ export class Recorder {
   private draining: Promise<void> | undefined;
   private readonly retries = new Set<NodeJS.Timeout>();
   private closed = false;
+  /** Totals of what this recorder wrote and how its recordings ended. */
+  readonly counts: RecordingCounts;
+  // The backlog is tracked per batch, not per message: a note costs one size check.
+  /** When `pending` last went from empty to not empty (epoch ms, wall clock). */
+  private pendingSince: number | undefined;
+  /** The rooms of the drain in flight, and when the oldest of them was noted. */
+  private inFlight: ReadonlySet<string> = new Set();
+  private inFlightSince: number | undefined;
+  /** Rooms whose last recording failed (they wait for a retry), with when each was first noted. */
+  private readonly failing = new Map<string, number>();
 
   constructor(options: RecorderOptions) {
+    this.counts = options.counts ?? zeroCounts();
     this.store = options.store;
     this.broker = options.broker;
     this.logger = options.logger;
@@ -69,6 +86,7 @@ export class Recorder {
   /** Called after a message was sequenced in `room`: cheap, synchronous, never throws. */
   noteActivity(room: string): void {
     if (this.closed) return;
+    if (this.pending.size === 0) this.pendingSince = Date.now();
     this.pending.add(room);
     this.draining ??= delay(this.batchDelayMs)
       .then(() => this.drain())
@@ -90,6 +108,20 @@ export class Recorder {
     while (this.draining !== undefined) await this.draining;
   }
 
+  /**
+   * Rooms noted and not recorded yet: waiting for the next drain, in the drain in flight, or failed and
+   * waiting for their retry. The oldest one's age is how far behind the recorder is.
+   */
+  backlog(): RecordingBacklog {
+    let rooms = this.pending.size + this.inFlight.size;
+    let oldestNotedAt = earliest(this.pendingSince, this.inFlightSince);
+    for (const [room, since] of this.failing) {
+      if (!this.pending.has(room) && !this.inFlight.has(room)) rooms += 1;
+      oldestNotedAt = earliest(oldestNotedAt, since);
+    }
+    return { rooms, oldestNotedAt };
+  }
+
   /** Stops taking work and waits for the batch in flight. */
   async close(): Promise<void> {
     this.closed = true;
@@ -107,6 +139,18 @@ export class Recorder {
   private async drain(): Promise<void> {
     const due = [...this.pending];
     this.pending.clear();
+    this.inFlight = new Set(due);
+    this.inFlightSince = this.pendingSince;
+    this.pendingSince = undefined;
+    try {
+      await this.drainRooms(due);
+    } finally {
+      this.inFlight = new Set();
+      this.inFlightSince = undefined;
+    }
+  }
+
+  private async drainRooms(due: readonly string[]): Promise<void> {
     for (let start = 0; start < due.length && !this.closed; start += ROOMS_PER_TRANSACTION) {
       const rooms = due.slice(start, start + ROOMS_PER_TRANSACTION);
       const leases = await this.holdsLeases(rooms);
@@ -125,7 +169,10 @@ export class Recorder {
             });
           }
           // Another node records this room's log; if it stops (or dies), its lease expires and this note retries.
-          if (!leases[index]) this.scheduleRetry(room, this.lease!.ttlMs);
+          if (!leases[index]) {
+            this.failing.delete(room);
+            this.scheduleRetry(room, this.lease!.ttlMs);
+          }
         } catch (error) {
           this.logger.warn({ err: error, room }, 'recording failed; will retry');
           this.scheduleRetry(room, this.retryMs);
@@ -146,8 +193,7 @@ export class Recorder {
       return failed;
     } catch (error) {
       if (rooms.length === 1) {
-        this.logger.warn({ err: error, room: rooms[0] }, 'recording failed; will retry');
-        this.scheduleRetry(rooms[0]!, this.retryMs);
+        this.failed(rooms[0]!, error);
         failed.add(rooms[0]!);
         return failed;
       }
@@ -156,12 +202,21 @@ export class Recorder {
       try {
         await this.recordRooms([room]);
       } catch (error) {
-        this.logger.warn({ err: error, room }, 'recording failed; will retry');
-        this.scheduleRetry(room, this.retryMs);
+        this.failed(room, error);
         failed.add(room);
       }
     }
     return failed;
+  }
+
+  /**
+   * A room's recording failed: it stays in the backlog until a retry records it, dated from its drain's
+   * oldest note (no later than its own), so its age keeps growing while it fails.
+   */
+  private failed(room: string, error: unknown): void {
+    this.logger.warn({ err: error, room }, 'recording failed; will retry');
+    if (!this.failing.has(room)) this.failing.set(room, this.inFlightSince ?? Date.now());
+    this.scheduleRetry(room, this.retryMs);
   }
 
   private async holdsLeases(rooms: readonly string[]): Promise<boolean[]> {
@@ -259,7 +314,18 @@ export class Recorder {
    * becomes a gap.
    */
   async recordRooms(rooms: readonly string[]): Promise<void> {
-    await this.store.recordFrom(rooms, (room, cursor) => this.readLog(room, cursor), this.now());
+    let written;
+    try {
+      written = await this.store.recordFrom(rooms, (room, cursor) => this.readLog(room, cursor), this.now());
+    } catch (error) {
+      // A batch that fails is retried room by room at once: only a room's own failure is its outcome.
+      if (rooms.length === 1) this.counts.roomsFailed += 1;
+      throw error;
+    }
+    this.counts.roomsRecorded += rooms.length;
+    this.counts.eventsWritten += written.events;
+    this.counts.gapsRecorded += written.gaps;
+    for (const room of rooms) this.failing.delete(room);
     for (const room of rooms) if (this.pollsDue.has(room)) await this.recordPolls(room);
   }
 

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Broker, RecordingLease } from '@classwire/core';
+import { addBacklogs, zeroCounts, type RecordingBacklog, type RecordingCounts, type RecordingStats } from './recording-stats.js';
 import type { WebhookSettings } from './webhooks-config.js';
 
 /** What the records service asks of its recorder, whether it runs on the event loop or in a worker thread. */
@@ -8,6 +9,8 @@ export interface RecorderPort {
   notePrivate(room: string): void;
   recordRoom(room: string): Promise<void>;
   endIdleClasses(idleMs: number): Promise<number>;
+  /** Rooms noted and not recorded yet (for the metrics). */
+  backlog(): RecordingBacklog;
   close(): Promise<void>;
 }
 
@@ -50,6 +53,8 @@ export type FromWorker =
   | { kind: 'done'; id: number; value?: unknown; error?: string }
   | { kind: 'hooked' }
   | { kind: 'ready' }
+  /** The recorder's totals and backlog, sent when they changed (checked every `STATS_INTERVAL_MS`) and before closing. */
+  | { kind: 'stats'; stats: RecordingStats }
   | { kind: 'log'; level: 'warn' | 'error'; details: object; message: string };
 
 export interface RecordingThreadOptions {
@@ -76,6 +81,9 @@ const NOTE_FLUSH_MS = 50;
  * with activity, since a first join opens one).
  */
 const SENT_KEPT_MS = 60_000;
+
+/** How often the worker looks whether its totals or backlog changed, and sends them if so. */
+export const STATS_INTERVAL_MS = 1_000;
 
 /**
  * Starts the worker: its built JavaScript, or from source (the tests run TypeScript) through tsx's
@@ -107,6 +115,10 @@ export class RecordingThread implements RecorderPort {
   private nextId = 1;
   private closing = false;
   private gone = false;
+  /** When `pending` last went from empty to not empty: notes not yet sent are backlog too. */
+  private pendingSince: number | undefined;
+  /** What the worker last reported; kept when it stops, so the totals never go back. */
+  private workerStats: RecordingStats = { ...zeroCounts(), rooms: 0, oldestNotedAt: undefined };
 
   constructor(private readonly options: RecordingThreadOptions) {
     this.worker = startWorker(options.data);
@@ -117,11 +129,13 @@ export class RecordingThread implements RecorderPort {
   }
 
   noteActivity(room: string): void {
+    if (this.pending.size === 0) this.pendingSince ??= Date.now();
     this.pending.add(room);
     this.scheduleFlush();
   }
 
   notePrivate(room: string): void {
+    if (this.pendingPrivate.size === 0) this.pendingSince ??= Date.now();
     this.pendingPrivate.add(room);
     this.scheduleFlush();
   }
@@ -132,6 +146,20 @@ export class RecordingThread implements RecorderPort {
 
   async endIdleClasses(idleMs: number): Promise<number> {
     return (await this.request((id) => ({ kind: 'endIdle', id, idleMs }))) as number;
+  }
+
+  /** The worker's totals as it last reported them (at most `STATS_INTERVAL_MS` old, or from before it stopped). */
+  counts(): RecordingCounts {
+    const { roomsRecorded, roomsFailed, eventsWritten, gapsRecorded } = this.workerStats;
+    return { roomsRecorded, roomsFailed, eventsWritten, gapsRecorded };
+  }
+
+  /** The notes not sent to the worker yet (it is starting, or they wait for the next flush) and the worker's own backlog. */
+  backlog(): RecordingBacklog {
+    let unsent = this.pending.size;
+    for (const room of this.pendingPrivate) if (!this.pending.has(room)) unsent += 1;
+    const worker = this.gone ? { rooms: 0, oldestNotedAt: undefined } : this.workerStats;
+    return addBacklogs({ rooms: unsent, oldestNotedAt: unsent > 0 ? this.pendingSince : undefined }, { rooms: worker.rooms, oldestNotedAt: worker.oldestNotedAt });
   }
 
   async close(): Promise<void> {
@@ -164,6 +192,7 @@ export class RecordingThread implements RecorderPort {
     }
     this.pending.clear();
     this.pendingPrivate.clear();
+    this.pendingSince = undefined;
   }
 
   private request(message: (id: number) => ToWorker): Promise<unknown> {
@@ -200,6 +229,9 @@ export class RecordingThread implements RecorderPort {
         return;
       case 'log':
         this.options.logger[message.level](message.details, message.message);
+        return;
+      case 'stats':
+        this.workerStats = message.stats;
         return;
     }
   }

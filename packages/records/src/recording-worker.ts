@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Broker, RecordingLease } from '@classwire/core';
 import { openRecordsDb } from './database.js';
 import { Recorder } from './recorder.js';
-import type { FromWorker, LogCall, RecordingWorkerData, ToWorker } from './recording-thread.js';
+import { STATS_INTERVAL_MS, type FromWorker, type LogCall, type RecordingWorkerData, type ToWorker } from './recording-thread.js';
 import { RecordsStore } from './store.js';
 import { WebhookOutbox } from './webhooks.js';
 import { recordedAttendance } from './webhooks-attendance.js';
@@ -70,6 +70,19 @@ const records = await openRecordsDb({ url: data.url });
 const outbox = data.webhooks && new WebhookOutbox(data.webhooks.endpoints, recordedAttendance(data.resumeGraceMs), () => send({ kind: 'hooked' }));
 const recorder = new Recorder({ store: new RecordsStore(records.db, { idleMs: data.idleMs, startedIdleMs: data.startedIdleMs, hook: outbox }), broker, logger, lease });
 
+// The totals and backlog cross in a small message once a second at most, and only when they changed:
+// nothing is added to the messages of the live path.
+let statsSent = '';
+function sendStats(): void {
+  const stats = { ...recorder.counts, ...recorder.backlog() };
+  const key = JSON.stringify(stats);
+  if (key === statsSent) return;
+  statsSent = key;
+  send({ kind: 'stats', stats });
+}
+const statsTimer = setInterval(sendStats, STATS_INTERVAL_MS);
+statsTimer.unref();
+
 port.on('message', (message: ToWorker) => {
   switch (message.kind) {
     case 'replies':
@@ -91,9 +104,13 @@ port.on('message', (message: ToWorker) => {
       answer(message.id, recorder.endIdleClasses(message.idleMs));
       return;
     case 'close':
+      clearInterval(statsTimer);
       answer(
         message.id,
-        recorder.close().then(() => records.close()),
+        recorder.close().then(() => {
+          sendStats();
+          return records.close();
+        }),
       );
       return;
   }

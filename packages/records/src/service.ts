@@ -6,6 +6,7 @@ import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.j
 import { createRecordsApi } from './http.js';
 import { Recorder } from './recorder.js';
 import { RecordingThread, type RecorderPort } from './recording-thread.js';
+import { addBacklogs, addCounts, zeroCounts, type RecordingStats, type WebhookDeliveryCounts, type WebhookDue } from './recording-stats.js';
 import { DEFAULT_RESUME_GRACE_MS } from './attendance.js';
 import { DEFAULT_IDLE_MS, DEFAULT_STARTED_IDLE_MS, RecordsStore } from './store.js';
 import { WebhookDeadLetters, WebhookOutbox, type AttendanceSummaryFn } from './webhooks.js';
@@ -119,6 +120,12 @@ export interface RecordsDeps {
   lease?: RecordingLease | undefined;
 }
 
+/** A webhook endpoint's due rows are counted up to this many (the metric then reads "at least"). */
+export const WEBHOOKS_DUE_CAP = 10_000;
+
+/** How long a scrape waits for the count of due webhooks before answering with the last one. */
+const WEBHOOKS_DUE_WAIT_MS = 1_000;
+
 /** The idle sweep runs at a quarter of the idle time, at least every 30 s. */
 const IDLE_SWEEP_MAX_MS = 30_000;
 
@@ -138,8 +145,19 @@ export class RecordsService {
   private retention: NodeJS.Timeout | undefined;
   private dispatcher: WebhookDispatcher | undefined;
   private idleSweep: NodeJS.Timeout | undefined;
+  /** When `early` last went from empty to not empty: rooms waiting for the database are backlog. */
+  private earlySince: number | undefined;
+  /** What recorders on this thread counted, the first one and any that took over from the worker. */
+  private readonly inProcessCounts = zeroCounts();
+  /** The recording thread, kept after it stops for the totals it reported. */
+  private thread: RecordingThread | undefined;
+  private readonly webhookEndpoints: readonly string[];
+  private dueCount: Promise<void> | undefined;
+  private lastDue: readonly WebhookDue[];
 
   constructor(settings: RecordsSettings, deps: RecordsDeps) {
+    this.webhookEndpoints = settings.webhooks?.endpoints.map((endpoint) => endpoint.name) ?? [];
+    this.lastDue = this.webhookEndpoints.map((endpoint) => ({ endpoint, due: 0 }));
     this.opened = this.open(settings, deps);
   }
 
@@ -154,17 +172,17 @@ export class RecordsService {
       const startedIdleMs = settings.startedIdleMs ?? DEFAULT_STARTED_IDLE_MS;
       const store = new RecordsStore(records.db, { idleMs, startedIdleMs, hook: outbox });
       this.store = store;
-      const inProcess = (): Recorder => new Recorder({ store, broker: deps.broker, logger: deps.logger, lease: deps.lease });
+      const inProcess = (): Recorder => new Recorder({ store, broker: deps.broker, logger: deps.logger, lease: deps.lease, counts: this.inProcessCounts });
       this.recorder =
         'url' in settings.target && settings.worker !== false && deps.attendanceSummary === undefined
-          ? new RecordingThread({
+          ? (this.thread = new RecordingThread({
               data: { url: settings.target.url, idleMs, startedIdleMs, resumeGraceMs, webhooks: hooks, leaseTtlMs: deps.lease?.ttlMs },
               broker: deps.broker,
               lease: deps.lease,
               logger: deps.logger,
               hooked: () => dispatcher?.wake(),
               lost: (rooms, privateRooms) => this.recordInProcess(inProcess(), store, rooms, privateRooms, deps.logger),
-            })
+            }))
           : inProcess();
       this.api = createRecordsApi({
         ...deps,
@@ -183,6 +201,7 @@ export class RecordsService {
       for (const room of this.earlyPrivate) this.recorder.notePrivate(room);
       this.early.clear();
       this.earlyPrivate.clear();
+      this.earlySince = undefined;
       if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
       this.startIdleSweep(idleMs, deps.logger);
       this.reconcilePresence(store, this.recorder, deps).catch((error: unknown) => deps.logger.warn({ err: error }, 'presence reconciliation failed'));
@@ -285,12 +304,57 @@ export class RecordsService {
   /** A private message was stored: it is recorded from the room's state, not its log. */
   notePrivate(room: string): void {
     if (this.recorder !== undefined) this.recorder.notePrivate(room);
-    else this.earlyPrivate.add(room);
+    else {
+      this.earlySince ??= Date.now();
+      this.earlyPrivate.add(room);
+    }
   }
 
   noteActivity(room: string): void {
     if (this.recorder !== undefined) this.recorder.noteActivity(room);
-    else this.early.add(room);
+    else {
+      this.earlySince ??= Date.now();
+      this.early.add(room);
+    }
+  }
+
+  /**
+   * The recording totals and backlog (for the metrics): the recording thread's as it last reported
+   * them plus this thread's; rooms noted while the database is not open (or never opened) are backlog.
+   */
+  recordingStats(): RecordingStats {
+    const counts = this.thread === undefined ? { ...this.inProcessCounts } : addCounts(this.inProcessCounts, this.thread.counts());
+    let early = this.early.size;
+    for (const room of this.earlyPrivate) if (!this.early.has(room)) early += 1;
+    const waiting = { rooms: early, oldestNotedAt: early > 0 ? this.earlySince : undefined };
+    return { ...counts, ...addBacklogs(waiting, this.recorder?.backlog() ?? { rooms: 0, oldestNotedAt: undefined }) };
+  }
+
+  /** Each configured webhook endpoint's attempts by outcome (zeros until the dispatcher runs). */
+  webhookDeliveries(): WebhookDeliveryCounts[] {
+    return this.dispatcher?.deliveries() ?? this.webhookEndpoints.map((endpoint) => ({ endpoint, delivered: 0, failed: 0, deadLettered: 0 }));
+  }
+
+  /**
+   * Each endpoint's due rows, counted up to `WEBHOOKS_DUE_CAP`. One count runs at a time and a caller
+   * waits for it at most a second: a slow database answers with the previous count, never a hung scrape.
+   */
+  async webhooksDue(): Promise<readonly WebhookDue[]> {
+    const dispatcher = this.dispatcher;
+    if (dispatcher === undefined) return this.lastDue;
+    this.dueCount ??= dispatcher
+      .due(WEBHOOKS_DUE_CAP)
+      .then((due) => {
+        this.lastDue = due;
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.dueCount = undefined;
+      });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.dueCount, new Promise((resolve) => (timer = setTimeout(resolve, WEBHOOKS_DUE_WAIT_MS)))]);
+    clearTimeout(timer);
+    return this.lastDue;
   }
 
   /** Answers the records routes (false for other paths); `unavailable` while the database opens. */

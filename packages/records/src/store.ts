@@ -94,6 +94,12 @@ export interface RecordHook {
   afterCommit(): void;
 }
 
+/** What one recording transaction wrote (for the metrics): log messages, and gaps found. */
+export interface RecordingWritten {
+  events: number;
+  gaps: number;
+}
+
 export interface RecordsStoreOptions {
   /** How long a room with a class started by a first join may stay empty before that class ends. */
   idleMs?: number | undefined;
@@ -216,8 +222,8 @@ export class RecordsStore {
    * or below a room's stored cursor are skipped under the room's lock, so two writers of the same batch
    * record it once (class transitions included); the unique (room, epoch, seq) is the last line of defence.
    */
-  async recordRooms(logs: readonly RoomLog[], now: number): Promise<void> {
-    await this.recordLocked(
+  async recordRooms(logs: readonly RoomLog[], now: number): Promise<RecordingWritten> {
+    return this.recordLocked(
       logs.map((log) => log.room),
       () => Promise.resolve(logs),
       now,
@@ -229,18 +235,18 @@ export class RecordsStore {
    * transaction: the cursors are exact (no second query before it, and no read from a cursor another
    * writer has since moved), at the price of holding the locks while the logs are read.
    */
-  async recordFrom(rooms: readonly string[], read: LogReader, now: number): Promise<void> {
-    await this.recordLocked(
+  async recordFrom(rooms: readonly string[], read: LogReader, now: number): Promise<RecordingWritten> {
+    return this.recordLocked(
       rooms,
       async (cursors) => (await Promise.all(rooms.map((room) => read(room, cursors.get(room))))).filter((log): log is RoomLog => log !== undefined),
       now,
     );
   }
 
-  private async recordLocked(rooms: readonly string[], logsAfter: (cursors: ReadonlyMap<string, Cursor>) => Promise<readonly RoomLog[]>, now: number): Promise<void> {
-    if (rooms.length === 0) return;
+  private async recordLocked(rooms: readonly string[], logsAfter: (cursors: ReadonlyMap<string, Cursor>) => Promise<readonly RoomLog[]>, now: number): Promise<RecordingWritten> {
+    if (rooms.length === 0) return { events: 0, gaps: 0 };
     if (new Set(rooms).size !== rooms.length) throw new Error('recordRooms: each room at most once per transaction');
-    const wroteHook = await this.db.transaction().execute(async (trx) => {
+    const { wroteHook, written } = await this.db.transaction().execute(async (trx) => {
       // One writer per room at a time, even before the room has a cursor row: a second writer then sees
       // the first one's cursor and skips its entries (no second class, no second webhook). Every writer
       // takes its locks in ascending key order, so two writers of overlapping rooms cannot deadlock.
@@ -291,9 +297,11 @@ export class RecordsStore {
       }
       await state.flush();
       await writeEventsAndCursors(trx, [...written.values()]);
-      return this.hook !== undefined && recorded.length > 0 ? this.hook.inTransaction(trx, recorded, now) : false;
+      const wroteHook = this.hook !== undefined && recorded.length > 0 ? await this.hook.inTransaction(trx, recorded, now) : false;
+      return { wroteHook, written: { events: recorded.length, gaps: gapRows.length } };
     });
     if (wroteHook) this.hook?.afterCommit();
+    return written;
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { WebhookDeliveryCounts, WebhookDue } from './recording-stats.js';
 import type { RecordsDatabase, WebhookOutboxRow } from './schema.js';
 import type { WebhookEndpoint } from './webhooks-config.js';
 import { signWebhook } from './webhooks.js';
@@ -76,15 +77,21 @@ export class WebhookDispatcher {
   private readonly lanes: Lane[];
   private readonly closing = new AbortController();
   private poller: NodeJS.Timeout | undefined;
-  private readonly tally: DispatchCounts = { delivered: 0, failedAttempts: 0, deadLettered: 0 };
 
   constructor(private readonly options: WebhookDispatcherOptions) {
-    this.lanes = options.endpoints.map((endpoint) => new Lane(endpoint, options, this.closing.signal, this.tally));
+    this.lanes = options.endpoints.map((endpoint) => new Lane(endpoint, options, this.closing.signal));
   }
 
-  /** The outcomes stored so far (a copy): a scheduled run reports them as its metrics. */
+  /** The outcomes stored so far, every endpoint together: a scheduled run reports them as its metrics. */
   counts(): DispatchCounts {
-    return { ...this.tally };
+    const counts: DispatchCounts = { delivered: 0, failedAttempts: 0, deadLettered: 0 };
+    for (const { outcomes } of this.lanes) {
+      counts.delivered += outcomes.delivered;
+      // A dead-lettering attempt is a failed attempt too.
+      counts.failedAttempts += outcomes.failed + outcomes.deadLettered;
+      counts.deadLettered += outcomes.deadLettered;
+    }
+    return counts;
   }
 
   /** Starts polling; deliveries also start at every `wake`. */
@@ -108,6 +115,30 @@ export class WebhookDispatcher {
     await Promise.all(this.lanes.map((lane) => lane.settled()));
   }
 
+  /** Each endpoint's attempts by outcome since this dispatcher started (for the metrics). */
+  deliveries(): WebhookDeliveryCounts[] {
+    return this.lanes.map((lane) => ({ ...lane.outcomes }));
+  }
+
+  /**
+   * Rows due now per endpoint, counted up to `cap` each (the partial index on due rows answers it
+   * without reading more than `cap` entries, however large an endpoint's backlog has grown).
+   */
+  async due(cap: number): Promise<WebhookDue[]> {
+    const now = (this.options.now ?? Date.now)();
+    return Promise.all(
+      this.options.endpoints.map(async ({ name }) => {
+        const row = await this.options.db
+          .selectFrom((query) =>
+            query.selectFrom('webhook_outbox').select('id').where('endpoint', '=', name).where('dead_at', 'is', null).where('next_attempt_at', '<=', now).limit(cap).as('due'),
+          )
+          .select((eb) => eb.fn.countAll().as('count'))
+          .executeTakeFirstOrThrow();
+        return { endpoint: name, due: Number(row.count) };
+      }),
+    );
+  }
+
   /** Stops: aborts attempts in flight (their rows come due again after the claim) and waits for the lanes. */
   async close(): Promise<void> {
     clearInterval(this.poller);
@@ -126,15 +157,17 @@ class Lane {
   private readonly queue: WebhookOutboxRow[] = [];
   private readonly now: () => number;
   private readonly backoff: (attempts: number) => number;
+  /** This endpoint's attempts by outcome, counted once the outcome is stored. */
+  readonly outcomes: WebhookDeliveryCounts;
 
   constructor(
     private readonly endpoint: WebhookEndpoint,
     private readonly options: WebhookDispatcherOptions,
     private readonly closing: AbortSignal,
-    private readonly tally: DispatchCounts,
   ) {
     this.now = options.now ?? Date.now;
     this.backoff = options.backoff ?? exponentialBackoff;
+    this.outcomes = { endpoint: endpoint.name, delivered: 0, failed: 0, deadLettered: 0 };
   }
 
   pump(): void {
@@ -237,7 +270,7 @@ class Lane {
     const { db } = this.options;
     if (outcome.ok) {
       await db.deleteFrom('webhook_outbox').where('id', '=', row.id).execute();
-      this.tally.delivered += 1;
+      this.outcomes.delivered += 1;
       return;
     }
     const now = this.now();
@@ -245,8 +278,7 @@ class Lane {
     const failure = { attempts, last_status: outcome.status, last_error: outcome.error.slice(0, MAX_ERROR_LENGTH) };
     if (now - row.retry_from >= this.options.retryForMs) {
       await db.updateTable('webhook_outbox').set({ ...failure, dead_at: now }).where('id', '=', row.id).execute();
-      this.tally.failedAttempts += 1;
-      this.tally.deadLettered += 1;
+      this.outcomes.deadLettered += 1;
       this.options.logger.warn({ endpoint: this.endpoint.name, id: row.message_id, type: row.type, attempts }, 'webhook dead-lettered after its retry window');
     } else {
       // A receiver asking for more time (429, 503 with retry-after) gets at least that, up to an hour.
@@ -256,7 +288,7 @@ class Lane {
         .set({ ...failure, next_attempt_at: now + delay })
         .where('id', '=', row.id)
         .execute();
-      this.tally.failedAttempts += 1;
+      this.outcomes.failed += 1;
     }
   }
 

@@ -3,7 +3,7 @@ import { encodeMessageBody, type Sender } from '@classwire/protocol';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisProcess } from '../../../test-support/redis-server.js';
-import { Recorder, RecordsStore, type LogReader } from '../src/index.js';
+import { Recorder, RecordsStore, type LogReader, type RecordingWritten } from '../src/index.js';
 import { BACKENDS, type TestDatabase } from './databases.js';
 
 const student: Sender = { userId: 's-1', name: 'Ada', role: 'student' };
@@ -14,9 +14,9 @@ const LEASE_MS = 400;
 class CountingStore extends RecordsStore {
   writes = 0;
 
-  override async recordFrom(rooms: readonly string[], read: LogReader, now: number): Promise<void> {
+  override async recordFrom(rooms: readonly string[], read: LogReader, now: number): Promise<RecordingWritten> {
     this.writes += 1;
-    await super.recordFrom(rooms, read, now);
+    return super.recordFrom(rooms, read, now);
   }
 }
 

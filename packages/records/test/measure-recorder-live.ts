@@ -6,7 +6,7 @@
  */
 import { MemoryBroker } from '@classwire/core';
 import { encodeMessageBody, type Sender } from '@classwire/protocol';
-import { Recorder, RecordsStore, type LogReader } from '../src/index.js';
+import { Recorder, RecordsStore, type LogReader, type RecordingWritten } from '../src/index.js';
 import { BACKENDS } from './databases.js';
 
 const ROOMS = 40;
@@ -19,9 +19,9 @@ const text = 'x'.repeat(200);
 class CountingStore extends RecordsStore {
   transactions = 0;
 
-  override async recordFrom(rooms: readonly string[], read: LogReader, now: number): Promise<void> {
+  override async recordFrom(rooms: readonly string[], read: LogReader, now: number): Promise<RecordingWritten> {
     this.transactions += 1;
-    await super.recordFrom(rooms, read, now);
+    return super.recordFrom(rooms, read, now);
   }
 }
 
