@@ -1,6 +1,10 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisProcess, freePort } from '../../test-support/redis-server.js';
 import { API_KEY, Child, DEPLOY, JWT_SECRET, Peer, ROOT, backendServers, haproxyCommand, requireBinary, token, until } from './support.js';
@@ -22,6 +26,12 @@ interface Node {
 
 let work: string;
 let redis: RedisProcess | undefined;
+/** The nodes' records database on the machine's Postgres (created and dropped here; the name is hex only). */
+const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
+const recordsDatabase = `classwire_deploy_${randomUUID().replaceAll('-', '')}`;
+let recordsCreated = false;
+/** The school's webhook receiver: answers every delivery 204. */
+let receiver: Server | undefined;
 const nodes: Node[] = [];
 let haproxy: Child | undefined;
 let prometheus: Child | undefined;
@@ -101,6 +111,13 @@ beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
   work = mkdtempSync(join(tmpdir(), 'cw-deploy-'));
   redis = await RedisProcess.start();
+  // Records and a webhook endpoint on, as a school runs them: the alerts on recording and webhooks read
+  // metrics a node exports only then.
+  await postgresAdmin(`CREATE DATABASE ${recordsDatabase}`);
+  recordsCreated = true;
+  receiver = createServer((_req, res) => res.writeHead(204).end());
+  await new Promise<void>((resolve) => receiver!.listen(0, '127.0.0.1', resolve));
+  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
 
   for (const name of NODE_NAMES) {
     const port = await freePort();
@@ -113,6 +130,9 @@ beforeAll(async () => {
       CLASSWIRE_JWT_SECRET: JWT_SECRET,
       CLASSWIRE_API_KEY: API_KEY,
       CLASSWIRE_DRAIN_TIMEOUT_MS: '2000',
+      CLASSWIRE_DATABASE_URL: `${POSTGRES}/${recordsDatabase}`,
+      CLASSWIRE_WEBHOOK_URL: receiverUrl,
+      CLASSWIRE_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
     });
     nodes.push({ name, port, child });
   }
@@ -165,8 +185,20 @@ afterAll(async () => {
   await haproxy?.stop();
   await Promise.all(nodes.map((n) => n.child.stop()));
   await redis?.stop();
+  receiver?.close();
+  if (recordsCreated) await postgresAdmin(`DROP DATABASE ${recordsDatabase} WITH (FORCE)`);
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
+
+async function postgresAdmin(statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
 
 describe('three nodes behind the real HAProxy', () => {
   it('spreads WebSockets over the nodes (leastconn) and delivers a room across them in one order', async () => {
@@ -247,9 +279,13 @@ describe('Prometheus against the live cluster', () => {
       'ClasswireHeapNearLimit',
       'ClasswireMemoryNearLimit',
       'ClasswireNodeDown',
+      'ClasswireRecorderBehind',
+      'ClasswireRecordingFailing',
       'ClasswireRedisUnavailable',
       'ClasswireResumesNotRecovered',
       'ClasswireSlowConsumersRising',
+      'ClasswireWebhooksDeadLettering',
+      'ClasswireWebhooksFailing',
     ]);
     // Every metric an alert reads (or its runbook names) is exported by the live nodes: a renamed metric
     // would leave its alert quiet forever.
