@@ -4,8 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POSTGRES, postgresAdmin } from '../../test-support/postgres.js';
 import { RedisProcess, freePort } from '../../test-support/redis-server.js';
 import { API_KEY, Child, DEPLOY, JWT_SECRET, Peer, ROOT, backendServers, haproxyCommand, requireBinary, token, until } from './support.js';
 
@@ -27,7 +27,6 @@ interface Node {
 let work: string;
 let redis: RedisProcess | undefined;
 /** The nodes' records database on the machine's Postgres (created and dropped here; the name is hex only). */
-const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
 const recordsDatabase = `classwire_deploy_${randomUUID().replaceAll('-', '')}`;
 let recordsCreated = false;
 /** The school's webhook receiver: answers every delivery 204. */
@@ -189,16 +188,6 @@ afterAll(async () => {
   if (recordsCreated) await postgresAdmin(`DROP DATABASE ${recordsDatabase} WITH (FORCE)`);
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
-
-async function postgresAdmin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 describe('three nodes behind the real HAProxy', () => {
   it('spreads WebSockets over the nodes (leastconn) and delivers a room across them in one order', async () => {

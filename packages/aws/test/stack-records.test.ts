@@ -186,6 +186,10 @@ describe('the stack with records', () => {
     expect(Object.keys(withRecords.findOutputs('RecordsApiUrl'))).toEqual(['RecordsApiUrl']);
     // The stage throttle is a prop.
     synth({ records: { apiThrottle: { rateLimit: 5, burstLimit: 10 } } }).hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: '$default', DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 } });
+    for (const bad of [{ rateLimit: 0, burstLimit: 10 }, { rateLimit: 10_001, burstLimit: 10 }, { rateLimit: 5, burstLimit: 1.5 }, { rateLimit: Number.NaN, burstLimit: 10 }, { rateLimit: 5, burstLimit: 5_001 }]) {
+      expect(() => synth({ records: { apiThrottle: bad } })).toThrow(ConfigError);
+      expect(() => synth({ records: { apiThrottle: bad } })).toThrow(/^records\.apiThrottle: .* must be whole numbers from 1 to 10000 and 5000$/);
+    }
   });
 
   it('alarms on the records functions\' errors, a recorder that stopped, failing or deferred rooms, dead-lettered webhooks and API 5xx', () => {

@@ -100,7 +100,6 @@ export class RecordsApiError extends Error {
     super(message);
   }
 }
-const ApiError = RecordsApiError;
 
 type Handler = (principal: RecordsPrincipal, params: string[], query: URLSearchParams, request: RecordsRequest) => Promise<Answer>;
 /** A JSON body, a CSV text, or nothing. */
@@ -142,16 +141,16 @@ function flatHeaders(req: IncomingMessage): Record<string, string | undefined> {
 export function credentialsPrincipal<R extends RecordsRequest>(authorizer: Authorizer, isBackend: (request: R) => Promise<boolean>): (request: R) => Promise<RecordsPrincipal> {
   return async (request) => {
     const header = request.headers.authorization;
-    if (header === undefined || header.length === 0) throw new ApiError('unauthorized', 'missing Authorization header');
+    if (header === undefined || header.length === 0) throw new RecordsApiError('unauthorized', 'missing Authorization header');
     if (await isBackend(request)) return { kind: 'backend' };
     const token = header.startsWith('Bearer ') ? header.slice(7) : undefined;
-    if (token === undefined || token.split('.').length !== 3) throw new ApiError('forbidden', 'invalid credentials');
+    if (token === undefined || token.split('.').length !== 3) throw new RecordsApiError('forbidden', 'invalid credentials');
     try {
       const claims = await authorizer.authorize(token);
-      if (!isStaff(claims.role)) throw new ApiError('forbidden', 'records are for staff');
+      if (!isStaff(claims.role)) throw new RecordsApiError('forbidden', 'records are for staff');
       return { kind: 'staff', mayRead: (room) => mayJoinRoom(claims, room) };
     } catch (error) {
-      if (error instanceof AuthError) throw new ApiError('unauthorized', error.message);
+      if (error instanceof AuthError) throw new RecordsApiError('unauthorized', error.message);
       throw error;
     }
   };
@@ -172,7 +171,7 @@ export function createRecordsHandler<R extends RecordsRequest>(options: RecordsH
       handle: async (principal, _params, query) => {
         const filter = parse(classesQuery, query);
         if (principal.kind === 'staff') {
-          if (filter.room === undefined) throw new ApiError('forbidden', 'a staff token must name the room');
+          if (filter.room === undefined) throw new RecordsApiError('forbidden', 'a staff token must name the room');
           requireRoom(principal, filter.room);
         }
         const classes = await store.listClasses(filter);
@@ -193,7 +192,7 @@ export function createRecordsHandler<R extends RecordsRequest>(options: RecordsH
       handle: async (principal, [id], _query, request) => {
         const found = await findClass(store, principal, id!);
         const attendance = await computeAttendance(store.db, found.id, { graceMs: options.resumeGraceMs });
-        if (attendance === undefined) throw new ApiError('not_found', 'no such class');
+        if (attendance === undefined) throw new RecordsApiError('not_found', 'no such class');
         return wantsCsv(request) ? { status: 200, csv: attendanceCsv(attendance) } : { status: 200, body: attendance };
       },
     },
@@ -223,7 +222,7 @@ export function createRecordsHandler<R extends RecordsRequest>(options: RecordsH
       method: 'DELETE',
       pattern: /^\/users\/([^/]+)\/records$/,
       handle: async (principal, [encoded]) => {
-        if (principal.kind !== 'backend') throw new ApiError('forbidden', 'erasure is for the school backend');
+        if (principal.kind !== 'backend') throw new RecordsApiError('forbidden', 'erasure is for the school backend');
         const user = parse(userId, encoded!);
         const erased = await store.eraseUser(user, options.keepErasedMessages);
         return { status: 200, body: { userId: user, erasedEvents: erased, messagesKept: options.keepErasedMessages } };
@@ -264,15 +263,15 @@ export function createRecordsHandler<R extends RecordsRequest>(options: RecordsH
       handle: async (principal, [id]) => {
         const store = webhookStore(principal);
         const letter = parse(classId, id!);
-        if (!(await store.redeliver(letter, (options.now ?? Date.now)()))) throw new ApiError('not_found', 'no such dead letter');
+        if (!(await store.redeliver(letter, (options.now ?? Date.now)()))) throw new RecordsApiError('not_found', 'no such dead letter');
         options.onRedeliver?.();
         return { status: 202, body: { id: letter, redelivering: true } };
       },
     },
   ];
   function webhookStore(principal: RecordsPrincipal): WebhookDeadLetters {
-    if (principal.kind !== 'backend') throw new ApiError('forbidden', 'webhooks are for the school backend');
-    if (options.deadLetters === undefined) throw new ApiError('not_found', 'webhooks are not configured here');
+    if (principal.kind !== 'backend') throw new RecordsApiError('forbidden', 'webhooks are for the school backend');
+    if (options.deadLetters === undefined) throw new RecordsApiError('not_found', 'webhooks are not configured here');
     return options.deadLetters;
   }
   const routePatterns = routes.map((route) => route.pattern);
@@ -281,7 +280,7 @@ export function createRecordsHandler<R extends RecordsRequest>(options: RecordsH
     if (!routePatterns.some((pattern) => pattern.test(request.path))) return undefined;
     try {
       const route = routes.find((candidate) => candidate.method === request.method && candidate.pattern.test(request.path));
-      if (route === undefined) throw new ApiError('bad_request', `method ${request.method} is not supported here`);
+      if (route === undefined) throw new RecordsApiError('bad_request', `method ${request.method} is not supported here`);
       const params = route.pattern.exec(request.path)!.slice(1).map(decodeSegment);
       const principal = await options.principal(request);
       const answer = await route.handle(principal, params, request.query, request);
@@ -291,7 +290,7 @@ export function createRecordsHandler<R extends RecordsRequest>(options: RecordsH
       if (answer.body === undefined) return { status: answer.status, headers: { 'cache-control': 'no-store' }, body: '' };
       return jsonResponse(answer.status, answer.body);
     } catch (error) {
-      if (error instanceof ApiError) return recordsErrorResponse(error.code, error.message);
+      if (error instanceof RecordsApiError) return recordsErrorResponse(error.code, error.message);
       throw error;
     }
   };
@@ -313,14 +312,14 @@ function wantsCsv(request: RecordsRequest): boolean {
 }
 
 function requireRoom(principal: RecordsPrincipal, room: string): void {
-  if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) throw new ApiError('bad_request', 'invalid room name');
-  if (principal.kind === 'staff' && !principal.mayRead(room)) throw new ApiError('forbidden', 'the token does not allow this room');
+  if (room.length > DEFAULT_LIMITS.maxRoomLength || !ROOM_PATTERN.test(room)) throw new RecordsApiError('bad_request', 'invalid room name');
+  if (principal.kind === 'staff' && !principal.mayRead(room)) throw new RecordsApiError('forbidden', 'the token does not allow this room');
 }
 
 async function findClass(store: RecordsStore, principal: RecordsPrincipal, rawId: string): Promise<ClassRow> {
   const found = await store.getClass(parse(classId, rawId));
   // A staff member learns nothing of classes in rooms they may not read.
-  if (found === undefined || (principal.kind === 'staff' && !principal.mayRead(found.room))) throw new ApiError('not_found', 'no such class');
+  if (found === undefined || (principal.kind === 'staff' && !principal.mayRead(found.room))) throw new RecordsApiError('not_found', 'no such class');
   return found;
 }
 
@@ -328,14 +327,14 @@ function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   const result = schema.safeParse(input instanceof URLSearchParams ? Object.fromEntries(input) : input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  throw new ApiError('bad_request', `${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'}`);
+  throw new RecordsApiError('bad_request', `${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'}`);
 }
 
 function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new ApiError('bad_request', 'invalid path');
+    throw new RecordsApiError('bad_request', 'invalid path');
   }
 }
 

@@ -2,11 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { POSTGRES, postgresAdmin } from '../../../test-support/postgres.js';
 import { openRecordsDb, type RecordsDb } from '../src/index.js';
-
-/** The machine's Postgres (trust auth); each suite creates and drops its own database. */
-const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
 
 export interface TestDatabase {
   records: RecordsDb;
@@ -21,27 +18,17 @@ export const BACKENDS = [
   { name: 'pglite', open: openPGlite },
 ] as const;
 
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 async function openPostgres(): Promise<TestDatabase> {
   const name = `classwire_records_${randomUUID().replaceAll('-', '')}`;
   // The name is generated here (hex only): no input reaches this statement.
-  await adminQuery(`CREATE DATABASE ${name}`);
+  await postgresAdmin(`CREATE DATABASE ${name}`);
   const records = await openRecordsDb({ url: `${POSTGRES}/${name}` });
   return {
     records,
     url: () => Promise.resolve(`${POSTGRES}/${name}`),
     drop: async () => {
       await records.close();
-      await adminQuery(`DROP DATABASE ${name} WITH (FORCE)`);
+      await postgresAdmin(`DROP DATABASE ${name} WITH (FORCE)`);
     },
   };
 }

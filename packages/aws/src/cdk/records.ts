@@ -71,6 +71,8 @@ const RUN_TIMEOUT = Duration.seconds(60);
 /** An HTTP API waits at most 30 s for its integration; the records API answers far sooner. */
 const API_TIMEOUT = Duration.seconds(29);
 const DEFAULT_API_THROTTLE = { rateLimit: 100, burstLimit: 200 };
+const MAX_API_RATE = 10_000;
+const MAX_API_BURST = 5_000;
 
 /**
  * Adds the records to the stack: an Aurora Serverless v2 Postgres cluster behind RDS Proxy in the
@@ -155,7 +157,7 @@ export function addRecords(stack: Stack, context: RecordsContext, props: Records
     description: 'Classwire class records: attendance, transcripts, presence, history, dead letters',
     createDefaultStage: false,
   });
-  const httpStage = new HttpStage(stack, 'RecordsHttpStage', { httpApi, autoDeploy: true, throttle: props.apiThrottle ?? DEFAULT_API_THROTTLE });
+  const httpStage = new HttpStage(stack, 'RecordsHttpStage', { httpApi, autoDeploy: true, throttle: checkApiThrottle(props.apiThrottle ?? DEFAULT_API_THROTTLE) });
   const integration = new HttpLambdaIntegration('RecordsApiIntegration', api);
   const methods = RECORDS_METHODS.map((method) => HttpMethod[method]);
   httpApi.addRoutes({ path: BACKEND_ROUTE_PATH, methods, integration, authorizer: new HttpIamAuthorizer() });
@@ -176,6 +178,18 @@ export function addRecords(stack: Stack, context: RecordsContext, props: Records
   new CfnOutput(stack, 'RecordsDatabaseSecretArn', { value: secret.secretArn, description: 'Credentials of the records database' });
   new CfnOutput(stack, 'RecordsApiUrl', { value: httpStage.url, description: 'The records HTTP API: backends sign requests to /backend/… with SigV4 (execute-api); staff send a JWT to /…' });
   return { cluster, proxy, recorder, dispatcher, api, httpApi, httpStage };
+}
+
+/**
+ * `records.apiThrottle`, checked at synth: whole requests, at least 1, and at most API Gateway's default
+ * account quota (10,000/s, burst 5,000); a typo must not open the database to an unthrottled flood.
+ */
+function checkApiThrottle(throttle: { rateLimit: number; burstLimit: number }): { rateLimit: number; burstLimit: number } {
+  const { rateLimit, burstLimit } = throttle;
+  if (!Number.isInteger(rateLimit) || rateLimit < 1 || rateLimit > MAX_API_RATE || !Number.isInteger(burstLimit) || burstLimit < 1 || burstLimit > MAX_API_BURST) {
+    throw new ConfigError(`records.apiThrottle: rateLimit ${String(rateLimit)} and burstLimit ${String(burstLimit)} must be whole numbers from 1 to ${MAX_API_RATE} and ${MAX_API_BURST}`);
+  }
+  return { rateLimit, burstLimit };
 }
 
 /** `records.retentionDays`, checked at synth by the same schema the recorder function parses. */
