@@ -99,6 +99,26 @@ function tally(ackedSeqs: number[], received: RoomMessage[]): Tally {
   };
 }
 
+
+/**
+ * A new client joined to `room` on `url` (a gateway or its address). Retried until it joins (20 s at most): a node still reconnecting
+ * to the new primary, or a second Sentinel failover under load, refuses the connect or the join for a
+ * moment, which is the outage's answer, not a loss; the storage checks come after.
+ */
+async function joinedOnceSettled(url: Parameters<typeof TestClient.connect>[0], room: string, extra: Record<string, unknown> = {}): Promise<{ client: TestClient; joined: Awaited<ReturnType<TestClient['join']>> }> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    let client: TestClient | undefined;
+    try {
+      client = await TestClient.connect(url, await makeToken({ rooms: [room] }));
+      return { client, joined: await client.join(room, extra) };
+    } catch (error) {
+      await client?.close();
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
 describe('kill -9 of a gateway node mid-stream', () => {
   it('moves its clients to the other nodes with every acked message delivered once, in order, and expires its presence', async () => {
     const redis = await RedisProcess.start();
@@ -240,10 +260,8 @@ describe('Sentinel failover', () => {
     });
 
     // Storage: the new primary holds every acknowledged message exactly once, in publish order.
-    const auditor = await TestClient.connect(b, await makeToken({ rooms: ['ha'] }));
-    const position = await auditor.join('ha');
-    const replay = await TestClient.connect(b, await makeToken({ rooms: ['ha'] }));
-    const full = await replay.join('ha', { since: 0, epoch: position.epoch });
+    const { client: auditor, joined: position } = await joinedOnceSettled(b, 'ha');
+    const { client: replay, joined: full } = await joinedOnceSettled(b, 'ha', { since: 0, epoch: position.epoch });
     expect(full.recovered).toBe(true);
     const stored = replay.messages('ha');
     expect(stored.map((f) => f.data)).toEqual(Array.from({ length: total + 1 }, (_, i) => i));
