@@ -6,6 +6,7 @@ import type { RawData, WebSocket } from 'ws';
 import { Connection, type ConnectionEvents } from './connection.js';
 import type { LocalFanOut } from './local-fanout.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { ExpiryQueue } from './expiry-queue.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
 /**
@@ -33,9 +34,6 @@ const VIOLATION_CLOSE_CODES: Readonly<Record<string, number>> = {
 /** What `ws` sends for any other framing error: 1002, protocol error. */
 const PROTOCOL_ERROR = 1002;
 
-/** setTimeout's largest delay; a token living longer is caught by the per-frame check and the heartbeat. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export interface PumpDeps {
   engine: Engine;
   registry: Pick<ConnectionRegistry, 'releaseSlot'>;
@@ -52,6 +50,8 @@ export interface PumpDeps {
    * told to slow down). The rate limiter's burst.
    */
   abusiveBacklog: number;
+  /** Closes each connection when its token expires (one timer for the node). */
+  expiries: ExpiryQueue<Connection>;
 }
 
 interface InboundFrame {
@@ -59,10 +59,6 @@ interface InboundFrame {
   bytes: number;
 }
 
-/**
- * The connection pump: registers an upgraded socket with the engine, then feeds its frames to
- * `Engine.handleFrame` one at a time in arrival order, and disconnects it when the socket closes.
- */
 /**
  * Waits between attempts to unregister a closed connection whose first attempt failed (Redis unreachable):
  * until one succeeds its record stays in the registry and the user present in its rooms (and, with class
@@ -84,205 +80,274 @@ function retryDisconnect(engine: Engine, id: string, log: () => Logger, attempt:
   }, delay).unref();
 }
 
-export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: IncomingMessage, id: string, claims: Claims, room: string | undefined) => void {
-  const { engine, fanout, metrics, logger } = deps;
-  const events: ConnectionEvents = {
-    slowConsumer: (connection) => {
-      metrics.slowConsumers.inc();
-      logger.warn({ connectionId: connection.id, userId: connection.userId }, 'slow consumer closed');
-    },
-    framesOut: (count, bytes) => {
-      metrics.framesOut.inc(count);
-      metrics.bytesOut.inc(bytes);
-    },
-  };
+/** What every connection's pump shares: the node's dependencies and the connection events. */
+interface PumpContext extends PumpDeps {
+  events: ConnectionEvents;
+}
 
-  return (ws, req, id, claims, room) => {
-    const connection = new Connection(id, ws, claims.userId, claims.expiresAt, deps.trustedProxies.sourceIpOf(req), req.headers['user-agent'] ?? '', deps.maxBufferedBytes, events);
-    fanout.connections.set(id, connection);
-    // The connection's child logger is made on its first use: most connections never log anything.
-    let childLog: Logger | undefined;
-    const log = (): Logger => (childLog ??= logger.child({ connectionId: id, userId: claims.userId }));
-    const closeExpired = () => connection.close(CLOSE_CODES.tokenExpired, 'token expired');
-    let expiryTimer: NodeJS.Timeout | undefined;
-    const armExpiry = () => {
-      const untilExpiry = connection.expiresAt - Date.now();
-      expiryTimer = untilExpiry <= MAX_TIMER_MS ? setTimeout(onExpiry, Math.max(0, untilExpiry)) : undefined;
-      expiryTimer?.unref();
-    };
-    // An in-band refresh may have moved the expiry since the timer was armed: then it waits for the new one.
-    const onExpiry = () => (Date.now() < connection.expiresAt ? armExpiry() : closeExpired());
-    armExpiry();
+const PUMP = Symbol('classwire.pump');
+type PumpedSocket = WebSocket & { [PUMP]?: ConnectionPump };
 
-    const queue: InboundFrame[] = [];
-    let queuedBytes = 0;
-    // Busy until the engine has registered the connection: frames wait in the queue meanwhile.
-    let busy = true;
-    let closed = false;
-    let paused = false;
-    // Set once the rate limiter refused a frame, until a frame is admitted without waiting: meanwhile each frame
-    // waits until the limiter admits it, rather than being parsed and refused one by one (what made a flood
-    // cost the server as much as it could read). A sender that keeps sending a burst's worth is closed.
-    let throttled = false;
-    let flooded = false;
-    let wakeThrottled: (() => void) | undefined;
-    const pauseReading = () => {
-      if (paused) return;
-      paused = true;
-      ws.pause();
-    };
-    const closeFlooder = () => {
-      flooded = true;
-      queue.length = 0;
-      queuedBytes = 0;
-      wakeThrottled?.();
-      // Nothing more is read from it: the close handshake would otherwise make the gateway read, unmask and
-      // drop everything the flooder has in flight ahead of its reply (megabytes), and the socket is
-      // destroyed after the close grace period instead.
-      pauseReading();
-      connection.close(CLOSE_CODES.rateLimited, 'rate limit exceeded');
-    };
-    const finish = () => {
-      const done = engine.disconnect(id, 'disconnected', connection.subscribedRooms()).catch((error: unknown) => {
-        log().warn({ err: error }, 'disconnect failed; retrying');
-        retryDisconnect(engine, id, log, 0);
-      });
-      deps.disconnecting.add(done);
-      void done.finally(() => deps.disconnecting.delete(done));
-    };
-    const pump = async () => {
-      busy = true;
-      let sliceStart = performance.now();
-      // Whether the frame at the head of the queue had to wait for the limiter.
-      let headWaited = false;
-      for (let next = queue[0]; next !== undefined && !closed && !flooded; next = queue[0]) {
-        if (paused && queue.length <= QUEUE_LOW_WATER && queuedBytes <= QUEUE_LOW_WATER_BYTES) {
-          paused = false;
-          ws.resume();
-        }
-        if (throttled) {
-          const waitMs = engine.admissionDelayMs(id, next.bytes);
-          if (waitMs > 0) {
-            headWaited = true;
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, waitMs);
-              wakeThrottled = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-            });
-            wakeThrottled = undefined;
-            sliceStart = performance.now();
-            continue;
-          }
-        }
-        queue.shift();
-        queuedBytes -= next.bytes;
-        // Frames queued before the token's expiry but handled after it are refused too.
-        if (Date.now() >= connection.expiresAt) {
-          closeExpired();
-          break;
-        }
-        const verdict = await engine.handleFrame(id, next.text, next.bytes);
-        if (verdict === 'limited') {
-          if (!throttled) {
-            throttled = true;
-            metrics.inboundThrottles.inc();
-          }
-          if (queue.length > deps.abusiveBacklog) {
-            closeFlooder();
-            break;
-          }
-        } else if (!headWaited) {
-          // Admitted without waiting: the sender is back within its rate.
-          throttled = false;
-        }
-        headWaited = false;
-        if (queue.length > 0 && performance.now() - sliceStart >= SLICE_MS) {
-          await new Promise((resolve) => setImmediate(resolve));
-          sliceStart = performance.now();
-        }
-      }
-      if (paused && !closed && !flooded) {
-        paused = false;
-        ws.resume();
-      }
-      busy = false;
-      if (closed) finish();
-    };
+// The socket's listeners are shared by every connection and find the pump through the socket they are
+// called on (an emitter calls its listeners with itself as `this`): closures per connection, and the
+// scope they kept, were about 1 KB of heap per idle connection (docs/performance.md).
+function onMessage(this: PumpedSocket, data: RawData, isBinary: boolean): void {
+  this[PUMP]!.received(data, isBinary);
+}
+function onPong(this: PumpedSocket): void {
+  this[PUMP]!.ponged();
+}
+function onError(this: PumpedSocket, error: Error & { code?: string }): void {
+  this[PUMP]!.failed(error);
+}
+function onClose(this: PumpedSocket, received: number): void {
+  this[PUMP]!.closed(received);
+}
 
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      const bytes = Array.isArray(data) ? data.reduce((total, part) => total + part.length, 0) : data.byteLength;
-      metrics.framesIn.inc();
-      metrics.bytesIn.inc(bytes);
-      connection.lastActiveAt = Date.now();
-      if (isBinary) {
-        connection.close(CLOSE_CODES.unsupportedData, 'binary frames are not supported');
-        return;
-      }
-      if (flooded) return;
-      queue.push({ text: data.toString(), bytes });
-      queuedBytes += bytes;
-      const backlogFull = queue.length >= QUEUE_HIGH_WATER || queuedBytes >= QUEUE_HIGH_WATER_BYTES;
-      // Told to slow down (its last frame refused) and still sending a burst's worth, or enough to fill the
-      // backlog: a flood, not a burst.
-      if (throttled && (backlogFull || queue.length > deps.abusiveBacklog)) closeFlooder();
-      else if (backlogFull) pauseReading();
-      if (!busy) void pump();
-    });
-    ws.on('pong', () => {
-      connection.alive = true;
-      // Only the answer to our ping counts: a client may send unsolicited pongs.
-      if (connection.pingSentAt !== undefined) metrics.pingRoundTrip.observe((performance.now() - connection.pingSentAt) / 1000);
-      connection.pingSentAt = undefined;
-    });
-    let violation: number | undefined;
-    ws.on('error', (error: Error & { code?: string }) => {
-      if (error.code?.startsWith('WS_ERR_') === true) {
-        violation = VIOLATION_CLOSE_CODES[error.code] ?? PROTOCOL_ERROR;
-        log().info({ code: violation, error: error.code, message: error.message }, 'closed for a protocol violation');
-      } else {
-        if (logger.isLevelEnabled('debug')) log().debug({ err: error }, 'socket error');
-      }
-    });
-    ws.on('close', (received: number) => {
-      closed = true;
-      clearTimeout(expiryTimer);
-      queue.length = 0;
-      wakeThrottled?.();
-      fanout.connections.delete(id);
-      // The code this side closed with when it closed first (what the peer echoes, or would have).
-      const code = violation ?? connection.closedWith ?? received;
-      metrics.closes.inc({ code: String(code) });
-      if (logger.isLevelEnabled('debug')) log().debug({ code, received }, 'closed');
-      if (!busy) finish();
-    });
+/**
+ * One connection's read side: frames wait in `queue` and go to `Engine.handleFrame` one at a time in
+ * arrival order; the socket's reading pauses while too many wait; a sender the rate limiter throttled waits
+ * for it, and is closed if it keeps flooding.
+ */
+class ConnectionPump {
+  private readonly queue: InboundFrame[] = [];
+  private queuedBytes = 0;
+  /** Busy until the engine has registered the connection: frames wait in the queue meanwhile. */
+  private busy = true;
+  private isClosed = false;
+  private paused = false;
+  /**
+   * Set once the rate limiter refused a frame, until a frame is admitted without waiting: meanwhile each
+   * frame waits until the limiter admits it, rather than being parsed and refused one by one (what made a
+   * flood cost the server as much as it could read). A sender that keeps sending a burst's worth is closed.
+   */
+  private throttled = false;
+  private flooded = false;
+  private wakeThrottled: (() => void) | undefined = undefined;
+  /** The close code for a protocol violation `ws` reported, which closes without a handshake. */
+  private violation: number | undefined = undefined;
+  /** The connection's child logger, made on its first use: most connections never log anything. */
+  private childLog: Logger | undefined = undefined;
 
+  constructor(
+    private readonly context: PumpContext,
+    readonly connection: Connection,
+  ) {}
+
+  log(): Logger {
+    return (this.childLog ??= this.context.logger.child({ connectionId: this.connection.id, userId: this.connection.userId }));
+  }
+
+  received(data: RawData, isBinary: boolean): void {
+    const { connection, context } = this;
+    const bytes = Array.isArray(data) ? data.reduce((total, part) => total + part.length, 0) : data.byteLength;
+    context.metrics.framesIn.inc();
+    context.metrics.bytesIn.inc(bytes);
+    connection.lastActiveAt = Date.now();
+    if (isBinary) {
+      connection.close(CLOSE_CODES.unsupportedData, 'binary frames are not supported');
+      return;
+    }
+    if (this.flooded) return;
+    this.queue.push({ text: data.toString(), bytes });
+    this.queuedBytes += bytes;
+    const backlogFull = this.queue.length >= QUEUE_HIGH_WATER || this.queuedBytes >= QUEUE_HIGH_WATER_BYTES;
+    // Told to slow down (its last frame refused) and still sending a burst's worth, or enough to fill the
+    // backlog: a flood, not a burst.
+    if (this.throttled && (backlogFull || this.queue.length > context.abusiveBacklog)) this.closeFlooder();
+    else if (backlogFull) this.pauseReading();
+    if (!this.busy) void this.pump();
+  }
+
+  ponged(): void {
+    const connection = this.connection;
+    connection.alive = true;
+    // Only the answer to our ping counts: a client may send unsolicited pongs.
+    if (connection.pingSentAt !== undefined) this.context.metrics.pingRoundTrip.observe((performance.now() - connection.pingSentAt) / 1000);
+    connection.pingSentAt = undefined;
+  }
+
+  failed(error: Error & { code?: string }): void {
+    if (error.code?.startsWith('WS_ERR_') === true) {
+      this.violation = VIOLATION_CLOSE_CODES[error.code] ?? PROTOCOL_ERROR;
+      this.log().info({ code: this.violation, error: error.code, message: error.message }, 'closed for a protocol violation');
+    } else if (this.context.logger.isLevelEnabled('debug')) {
+      this.log().debug({ err: error }, 'socket error');
+    }
+  }
+
+  closed(received: number): void {
+    const { connection, context } = this;
+    this.isClosed = true;
+    context.expiries.remove(connection);
+    this.queue.length = 0;
+    this.wakeThrottled?.();
+    context.fanout.connections.delete(connection.id);
+    // The code this side closed with when it closed first (what the peer echoes, or would have).
+    const code = this.violation ?? connection.closedWith ?? received;
+    context.metrics.closes.inc({ code: String(code) });
+    if (context.logger.isLevelEnabled('debug')) this.log().debug({ code, received }, 'closed');
+    if (!this.busy) this.finish();
+  }
+
+  /** Registers the connection with the engine, then handles the frames that waited meanwhile. */
+  start(claims: Claims, room: string | undefined): void {
+    const { connection, context } = this;
     const record = {
-      connectionId: id,
+      connectionId: connection.id,
       userId: claims.userId,
       name: claims.name,
       role: claims.role,
       rooms: claims.rooms,
       expiresAt: claims.expiresAt,
       connectedAt: connection.connectedAt,
-      node: deps.nodeId,
+      node: context.nodeId,
     };
-    engine
+    context.engine
       .connect(record, room)
       .then(() => {
         connection.registered = true;
-        if (logger.isLevelEnabled('debug')) log().debug({ room }, 'connected');
-        return pump();
+        if (context.logger.isLevelEnabled('debug')) this.log().debug({ room }, 'connected');
+        return this.pump();
       })
       .catch((error: unknown) => {
-        log().error({ err: error }, 'connect failed');
+        this.log().error({ err: error }, 'connect failed');
         // Not registered, so no disconnect frees the slot checkConnect reserved.
-        deps.registry.releaseSlot(claims.userId, id).catch((releaseError: unknown) => log().warn({ err: releaseError }, 'slot release failed'));
+        context.registry.releaseSlot(connection.userId, connection.id).catch((releaseError: unknown) => this.log().warn({ err: releaseError }, 'slot release failed'));
         connection.close(CLOSE_CODES.serverError, 'could not register the connection');
-        busy = false;
-        if (closed) finish();
+        this.busy = false;
+        if (this.isClosed) this.finish();
       });
+  }
+
+  private pauseReading(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.connection.socket.pause();
+  }
+
+  private resumeReading(): void {
+    this.paused = false;
+    this.connection.socket.resume();
+  }
+
+  private closeFlooder(): void {
+    this.flooded = true;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.wakeThrottled?.();
+    // Nothing more is read from it: the close handshake would otherwise make the gateway read, unmask and
+    // drop everything the flooder has in flight ahead of its reply (megabytes), and the socket is
+    // destroyed after the close grace period instead.
+    this.pauseReading();
+    this.connection.close(CLOSE_CODES.rateLimited, 'rate limit exceeded');
+  }
+
+  private finish(): void {
+    const { connection, context } = this;
+    const id = connection.id;
+    const done = context.engine.disconnect(id, 'disconnected', connection.subscribedRooms()).catch((error: unknown) => {
+      this.log().warn({ err: error }, 'disconnect failed; retrying');
+      retryDisconnect(context.engine, id, () => this.log(), 0);
+    });
+    context.disconnecting.add(done);
+    void done.finally(() => context.disconnecting.delete(done));
+  }
+
+  private async pump(): Promise<void> {
+    const { connection, context, queue } = this;
+    const engine = context.engine;
+    this.busy = true;
+    let sliceStart = performance.now();
+    // Whether the frame at the head of the queue had to wait for the limiter.
+    let headWaited = false;
+    for (let next = queue[0]; next !== undefined && !this.isClosed && !this.flooded; next = queue[0]) {
+      if (this.paused && queue.length <= QUEUE_LOW_WATER && this.queuedBytes <= QUEUE_LOW_WATER_BYTES) this.resumeReading();
+      if (this.throttled) {
+        const waitMs = engine.admissionDelayMs(connection.id, next.bytes);
+        if (waitMs > 0) {
+          headWaited = true;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, waitMs);
+            this.wakeThrottled = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          this.wakeThrottled = undefined;
+          sliceStart = performance.now();
+          continue;
+        }
+      }
+      queue.shift();
+      this.queuedBytes -= next.bytes;
+      // Frames queued before the token's expiry but handled after it are refused too.
+      if (Date.now() >= connection.expiresAt) {
+        closeExpired(connection);
+        break;
+      }
+      const verdict = await engine.handleFrame(connection.id, next.text, next.bytes);
+      if (verdict === 'limited') {
+        if (!this.throttled) {
+          this.throttled = true;
+          context.metrics.inboundThrottles.inc();
+        }
+        if (queue.length > context.abusiveBacklog) {
+          this.closeFlooder();
+          break;
+        }
+      } else if (!headWaited) {
+        // Admitted without waiting: the sender is back within its rate.
+        this.throttled = false;
+      }
+      headWaited = false;
+      if (queue.length > 0 && performance.now() - sliceStart >= SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
+    }
+    if (this.paused && !this.isClosed && !this.flooded) this.resumeReading();
+    this.busy = false;
+    if (this.isClosed) this.finish();
+  }
+}
+
+/** Closes a connection whose token expired (4004). */
+export function closeExpired(connection: Connection): void {
+  connection.close(CLOSE_CODES.tokenExpired, 'token expired');
+}
+
+/**
+ * The connection pump: registers an upgraded socket with the engine, then feeds its frames to
+ * `Engine.handleFrame` one at a time in arrival order, and disconnects it when the socket closes.
+ */
+export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: IncomingMessage, id: string, claims: Claims, room: string | undefined) => void {
+  const { metrics, logger } = deps;
+  const context: PumpContext = {
+    ...deps,
+    events: {
+      slowConsumer: (connection) => {
+        metrics.slowConsumers.inc();
+        logger.warn({ connectionId: connection.id, userId: connection.userId }, 'slow consumer closed');
+      },
+      framesOut: (count, bytes) => {
+        metrics.framesOut.inc(count);
+        metrics.bytesOut.inc(bytes);
+      },
+    },
+  };
+
+  return (ws, req, id, claims, room) => {
+    const connection = new Connection(id, ws, claims.userId, claims.expiresAt, deps.trustedProxies.sourceIpOf(req), req.headers['user-agent'] ?? '', deps.maxBufferedBytes, context.events);
+    deps.fanout.connections.set(id, connection);
+    deps.expiries.add(connection);
+    const pump = new ConnectionPump(context, connection);
+    (ws as PumpedSocket)[PUMP] = pump;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('error', onError);
+    ws.on('close', onClose);
+    pump.start(claims, room);
   };
 }
 
@@ -295,7 +360,7 @@ export function startHeartbeat(connections: ReadonlyMap<string, Connection>, int
     const now = Date.now();
     for (const connection of connections.values()) {
       if (connection.expiresAt <= now) {
-        connection.close(CLOSE_CODES.tokenExpired, 'token expired');
+        closeExpired(connection);
       } else if (!connection.alive) {
         connection.socket.terminate();
       } else {

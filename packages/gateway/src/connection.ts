@@ -55,6 +55,9 @@ export class Connection implements CoalescingState {
   /** The event-loop turn this connection last wrote in, and the frame it holds (see writeCoalesced). */
   coalescingTurn = -1;
   heldFrame: Buffer | undefined = undefined;
+  /** The node's ExpiryQueue keeps its place here (no entry object per connection). */
+  expiryKey = 0;
+  expiryIndex = -1;
 
   constructor(
     readonly id: string,

@@ -22,8 +22,9 @@ import { AdminApi } from './admin.js';
 import { authenticateApiRequest } from './api-auth.js';
 import { createCluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
+import { closeExpired, createConnectionPump, startHeartbeat } from './connection-pump.js';
 import type { Connection } from './connection.js';
-import { createConnectionPump, startHeartbeat } from './connection-pump.js';
+import { ExpiryQueue } from './expiry-queue.js';
 import { createDevTokens, devTokenWarning } from './dev-tokens.js';
 import { isAbandoned, listen, pathOf, sendError } from './http-util.js';
 import { LocalFanOut } from './local-fanout.js';
@@ -118,6 +119,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const classroom = config.classroom
     ? new Classroom({ registry, broker, presence, fanout: engineFanout, maxFrameBytes: config.limits.maxFrameBytes, maxBoardBytes: config.limits.maxBoardBytes, boardRate: config.limits.boardRate, eventRate: config.limits.classEventRate })
     : undefined;
+  // Token expiries of every connection of this node, behind one timer.
+  const expiries = new ExpiryQueue<Connection>(closeExpired);
   const engine = new Engine({
     registry,
     broker,
@@ -141,7 +144,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     presenceInLog: records !== undefined,
     expiryChanged: (connectionId, expiresAt) => {
       const connection = fanout.connections.get(connectionId);
-      if (connection !== undefined) connection.expiresAt = expiresAt;
+      if (connection === undefined) return;
+      connection.expiresAt = expiresAt;
+      expiries.update(connection);
     },
   });
 
@@ -195,7 +200,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     metrics,
     logger,
     isDraining: () => status === 'draining',
-    accept: createConnectionPump({ engine, registry, fanout, metrics, logger, nodeId, maxBufferedBytes: config.limits.maxBufferedBytes, trustedProxies: config.trustedProxies, disconnecting, abusiveBacklog: config.limits.rateBurst }),
+    accept: createConnectionPump({ engine, registry, fanout, metrics, logger, nodeId, maxBufferedBytes: config.limits.maxBufferedBytes, trustedProxies: config.trustedProxies, disconnecting, abusiveBacklog: config.limits.rateBurst, expiries }),
   });
 
   const heartbeat = startHeartbeat(fanout.connections, config.pingIntervalMs);
@@ -216,6 +221,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     admin?.stop();
     clearInterval(heartbeat);
     clearInterval(sweeper);
+    expiries.stop();
     const closedServer = new Promise<void>((resolve) => server.close(() => resolve()));
     const scheduled = spreadCloses([...fanout.connections.values()], config.drainSpreadMs);
     const deadline = Date.now() + config.drainSpreadMs + config.drainTimeoutMs;

@@ -34,7 +34,7 @@ describe.each(RUNTIMES)('token expiry on %s', (runtime) => {
       await eventually(() => Date.now() >= expiresAt * 1000, 5000);
       shortLived.send({ action: 'publish', room: 'exp', event: 'chat.message', data: 'after', id: 'late' });
     }
-    // The gateway closes at exp by itself (a timer per connection), long before any heartbeat.
+    // The gateway closes at exp by itself (its expiry queue), long before any heartbeat.
     expect(await closeCodeOf(shortLived)).toBe(CLOSE_CODES.tokenExpired);
     expect(Date.now()).toBeGreaterThanOrEqual(expiresAt * 1000);
 
