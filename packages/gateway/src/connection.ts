@@ -14,8 +14,8 @@ interface RoomCursor {
   holding: boolean;
   /** Highest seq delivered live; lower or equal ones are duplicates of a replay. */
   lastSeq: number;
-  /** Frames (built by `textFrame`) held while `holding`, with their seq. */
-  held: { frame: Buffer; seq: number }[];
+  /** Frames (built by `textFrame`) held while `holding`, with their seq; made when the first is held. */
+  held: { frame: Buffer; seq: number }[] | undefined;
 }
 
 /** What `Connection.deliver` did with a frame. */
@@ -153,7 +153,7 @@ export class Connection implements CoalescingState {
 
   subscribe(room: string, holding: boolean): void {
     const cursor = this.rooms.get(room);
-    if (cursor === undefined) this.rooms.set(room, { holding, lastSeq: 0, held: [] });
+    if (cursor === undefined) this.rooms.set(room, { holding, lastSeq: 0, held: undefined });
     else if (holding) cursor.holding = true;
   }
 
@@ -162,8 +162,8 @@ export class Connection implements CoalescingState {
     if (cursor === undefined) return;
     cursor.holding = false;
     cursor.lastSeq = Math.max(cursor.lastSeq, seq);
-    const held = cursor.held;
-    cursor.held = [];
+    const held = cursor.held ?? [];
+    cursor.held = undefined;
     let written = 0;
     let bytes = 0;
     for (const { frame, seq: heldSeq } of held) {
@@ -194,7 +194,7 @@ export class Connection implements CoalescingState {
     const cursor = this.rooms.get(room);
     if (cursor === undefined) return DELIVERY.dropped;
     if (cursor.holding) {
-      cursor.held.push({ frame, seq });
+      (cursor.held ??= []).push({ frame, seq });
       return DELIVERY.held;
     }
     if (seq <= cursor.lastSeq) return DELIVERY.dropped;
