@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Claims, ConnectionRegistry, Engine } from '@classwire/core';
+import { StoreUnavailableError, type Claims, type ConnectionRegistry, type Engine } from '@classwire/core';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
@@ -276,7 +276,9 @@ export function createConnectionPump(deps: PumpDeps): (ws: WebSocket, req: Incom
         return pump();
       })
       .catch((error: unknown) => {
-        log().error({ err: error }, 'connect failed');
+        // Redis unreachable between the upgrade and the registration: expected, and the client reconnects (4005).
+        if (error instanceof StoreUnavailableError) log().warn({ err: error }, 'connect failed: store unavailable');
+        else log().error({ err: error }, 'connect failed');
         // Not registered, so no disconnect frees the slot checkConnect reserved.
         deps.registry.releaseSlot(claims.userId, id).catch((releaseError: unknown) => log().warn({ err: releaseError }, 'slot release failed'));
         connection.close(CLOSE_CODES.serverError, 'could not register the connection');
