@@ -8,7 +8,7 @@ import { listen } from '../src/http-util.js';
 import type { Gateway } from '../src/index.js';
 import { GatewayMetrics } from '../src/metrics.js';
 import { handleUpgrades } from '../src/upgrade.js';
-import { SECRET, TestClient, eventually, makeToken, startTestGateway, upgradeStatus } from '../../../test-support/harness.js';
+import { API_KEY, SECRET, TestClient, eventually, makeToken, startTestGateway, upgradeStatus } from '../../../test-support/harness.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -75,6 +75,19 @@ describe('Redis unreachable', () => {
     expect(logs.filter((l) => l.level >= 50)).toEqual([]);
     expect(logs.some((l) => l.level === 40 && /store unavailable/.test(l.msg))).toBe(true);
     expect((await gateway.metrics.authRejects.get()).values.find((v) => v.labels.reason === 'unavailable')?.value).toBe(1);
+
+    // The backend's publish route needs Redis too: the same answer.
+    const published = await fetch(`${gateway.url}/rooms/outage/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ event: 'class.notice', data: 'hi', id: 'n-1' }),
+    });
+    expect({ status: published.status, retryAfter: published.headers.get('retry-after'), body: (await published.json()) as unknown }).toMatchObject({
+      status: 503,
+      retryAfter: '5',
+      body: { code: 'unavailable' },
+    });
+    expect(logs.filter((l) => l.level >= 50)).toEqual([]);
 
     // A connection opened before the outage asks to join: the documented error, not a generic one.
     const joined = await connected.join('outage');
