@@ -103,6 +103,25 @@ describe('Redis unreachable', () => {
   });
 });
 
+describe('Redis unreachable behind the API Gateway emulator', () => {
+  it("refuses $connect with 503 unavailable (the Lambda handler's answer), and connects again once Redis is back", async () => {
+    const redis = await RedisProcess.start();
+    cleanups.push(() => redis.stop());
+    const emulator = await startTestGateway({ CLASSWIRE_MODE: 'apigw-emulator', CLASSWIRE_REDIS_URL: redis.url });
+    cleanups.push(() => emulator.drain());
+    const token = await makeToken({ rooms: ['outage'] });
+    const wsUrl = `${emulator.url.replace('http', 'ws')}/ws?token=${token}`;
+    expect(await upgradeStatus(wsUrl)).toBe(101);
+
+    await redis.kill();
+    const refused = await upgradeAnswer(`${emulator.url}/ws?token=${token}`);
+    expect({ status: refused.status, body: JSON.parse(refused.body) as unknown }).toMatchObject({ status: 503, body: { code: 'unavailable' } });
+
+    await redis.launch();
+    await eventually(async () => (await upgradeStatus(wsUrl)) === 101, 10_000);
+  });
+});
+
 describe('upgrade failures', () => {
   /** The upgrade handler alone, over a registry whose slot reservation throws `error`. */
   async function upgradeWith(error: Error): Promise<UpgradeAnswer> {
