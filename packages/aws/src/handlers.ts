@@ -1,4 +1,4 @@
-import { checkConnect, type Logger } from '@classwire/core';
+import { checkConnect, StoreUnavailableError, type Logger } from '@classwire/core';
 import { ERROR_CODES, ProtocolError, type ErrorCode } from '@classwire/protocol';
 import type { Redis } from 'ioredis';
 import { pino, type DestinationStream } from 'pino';
@@ -111,6 +111,11 @@ export function createHandlers(environment: Record<string, string | undefined>, 
         }
         // The classroom's join rule, when the class changed since checkConnect read it.
         if (error instanceof ProtocolError) return refuse('forbidden', error.message);
+        // Redis unreachable: the client should retry later (503), as the gateway's upgrade answers.
+        if (error instanceof StoreUnavailableError) {
+          logger.warn({ err: error, connectionId: context.connectionId }, '$connect refused: store unavailable');
+          return refuse('unavailable', 'the store is unavailable; retry later');
+        }
         logger.error({ err: error, connectionId: context.connectionId }, '$connect failed');
         return refuse('internal', 'could not register the connection');
       } finally {

@@ -199,14 +199,14 @@ describe('records HTTP API on the Lambda runtime (Redis + Postgres)', () => {
     }
     const tooLongQuery = await handlers.api(httpApiEvent(`/backend/classes?room=${'a'.repeat(MAX_RECORDS_QUERY_LENGTH)}`));
     expect(tooLongQuery.statusCode).toBe(400);
-    const withBody = await handlers.api(httpApiEvent('/backend/webhooks/dead-letters/1/redeliver', { method: 'POST', body: 'x'.repeat(MAX_RECORDS_BODY_BYTES + 1) }));
+    const withBody = await invoke('/backend/webhooks/dead-letters/1/redeliver', { method: 'POST', body: 'x'.repeat(MAX_RECORDS_BODY_BYTES + 1) });
     expect(withBody.statusCode).toBe(413);
-    expect(JSON.parse(withBody.body)).toMatchObject({ code: 'payload_too_large' });
+    expect(withBody.json).toMatchObject({ code: 'payload_too_large' });
     const unknown = await handlers.api(httpApiEvent('/backend/nothing-here'));
     expect([unknown.statusCode, JSON.parse(unknown.body)]).toEqual([404, { code: 'not_found', message: 'not found' }]);
-    // A method the API does not serve on its path (not in the OpenAPI document, so checked here alone).
-    const wrongMethod = await handlers.api(httpApiEvent('/backend/classes', { method: 'POST' }));
-    expect([wrongMethod.statusCode, JSON.parse(wrongMethod.body)]).toEqual([400, { code: 'bad_request', message: 'method POST is not supported here' }]);
+    // A method the API does not serve on its path: the document's x-unsupported-method answer.
+    const wrongMethod = await invoke('/backend/classes', { method: 'POST' });
+    expect([wrongMethod.statusCode, wrongMethod.json]).toEqual([400, { code: 'bad_request', message: 'method POST is not supported here' }]);
     expect((await invoke('/backend/classes/424242')).json).toMatchObject({ code: 'not_found' });
   });
 
@@ -229,6 +229,7 @@ describe('records HTTP API on the Lambda runtime: the database down', () => {
       expect(answer.statusCode).toBe(503);
       expect(answer.headers['retry-after']).toBe('5');
       expect(JSON.parse(answer.body)).toMatchObject({ code: 'unavailable' });
+      expectDocumented('GET', '/classes', answer.statusCode, JSON.parse(answer.body));
     } finally {
       await handlers.close();
       await redis.stop();

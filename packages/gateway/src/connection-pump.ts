@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Claims, ConnectionRegistry, Engine } from '@classwire/core';
+import { StoreUnavailableError, type Claims, type ConnectionRegistry, type Engine } from '@classwire/core';
 import { CLOSE_CODES } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
@@ -211,7 +211,9 @@ class ConnectionPump {
         return this.pump();
       })
       .catch((error: unknown) => {
-        this.log().error({ err: error }, 'connect failed');
+        // Redis unreachable between the upgrade and the registration: expected, and the client reconnects (4005).
+        if (error instanceof StoreUnavailableError) this.log().warn({ err: error }, 'connect failed: store unavailable');
+        else this.log().error({ err: error }, 'connect failed');
         // Not registered, so no disconnect frees the slot checkConnect reserved.
         context.registry.releaseSlot(connection.userId, connection.id).catch((releaseError: unknown) => this.log().warn({ err: releaseError }, 'slot release failed'));
         connection.close(CLOSE_CODES.serverError, 'could not register the connection');

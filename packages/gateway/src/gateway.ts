@@ -9,6 +9,7 @@ import {
   MemoryRateLimiter,
   MemoryRegistry,
   MemoryBroker,
+  StoreUnavailableError,
   type Broker,
   type ConnectionRegistry,
   type PresenceStore,
@@ -177,8 +178,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         res.destroy();
         return;
       }
-      logger.error({ err: error, method: req.method, path: pathOf(req) }, 'request failed');
-      if (!res.headersSent) sendError(res, 'internal', 'internal error');
+      // Redis unreachable: 503 with Retry-After, as the upgrade answers; anything else is a bug (500).
+      const unavailable = error instanceof StoreUnavailableError;
+      if (unavailable) logger.warn({ err: error, method: req.method, path: pathOf(req) }, 'request refused: store unavailable');
+      else logger.error({ err: error, method: req.method, path: pathOf(req) }, 'request failed');
+      if (!res.headersSent) sendError(res, unavailable ? 'unavailable' : 'internal', unavailable ? 'the store is unavailable; retry later' : 'internal error');
       else res.destroy();
     });
   });

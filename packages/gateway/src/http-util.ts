@@ -32,9 +32,20 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/**
+ * Seconds a client or load balancer should wait before retrying an `unavailable` answer (a store
+ * outage, a draining node): the same value the records API sends.
+ */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** `Retry-After` for the codes that mean "not now" (503), none for the others. */
+function retryHeaders(code: ErrorCode): Record<string, string> {
+  return code === 'unavailable' ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {};
+}
+
 /** An error answer `{code, message}` with the code's status from the error catalogue. */
 export function sendError(res: ServerResponse, code: ErrorCode, message: string): void {
-  sendJson(res, ERROR_CODES[code].httpStatus, { code, message });
+  sendJson(res, ERROR_CODES[code].httpStatus, { code, message }, retryHeaders(code));
 }
 
 /** 405 for a route called with another method: a fault of the route, not one the error catalogue names. */
@@ -47,9 +58,13 @@ export function rejectUpgrade(socket: Duplex, code: ErrorCode, message: string):
   if (socket.destroyed) return;
   const status = ERROR_CODES[code].httpStatus;
   const body = JSON.stringify({ code, message });
+  const extra = Object.entries(retryHeaders(code))
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Connection: close\r\n' +
+      extra +
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { checkConnect, type Claims, type ConnectChecks, type ConnectionRegistry } from '@classwire/core';
+import { checkConnect, StoreUnavailableError, type Claims, type ConnectChecks, type ConnectionRegistry } from '@classwire/core';
 import { ERROR_CODES, type ErrorCode } from '@classwire/protocol';
 import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -31,6 +31,14 @@ export function handleUpgrades(server: Server, deps: UpgradeDeps): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', onSocketError);
     upgrade(deps, req, socket, head).catch((error: unknown) => {
+      // Redis unreachable (an outage, a failover) is expected and passes: 503 with Retry-After, so clients
+      // and load balancers retry. Anything else is a bug in this process.
+      if (error instanceof StoreUnavailableError) {
+        deps.metrics.authRejects.inc({ reason: 'unavailable' });
+        deps.logger.warn({ err: error, path: pathOf(req) }, 'upgrade refused: store unavailable');
+        rejectUpgrade(socket, 'unavailable', 'the store is unavailable; retry later');
+        return;
+      }
       deps.logger.error({ err: error, path: pathOf(req) }, 'upgrade failed');
       rejectUpgrade(socket, 'internal', 'internal error');
     });
@@ -66,7 +74,10 @@ async function upgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, 
   }
   // `ws` answers a malformed handshake itself and never calls back (it completes a valid one at once):
   // the slot reserved for this connection is then freed.
-  if (!accepted) await deps.checks.registry.releaseSlot(decision.claims.userId, connectionId);
+  // Best effort: ws has answered already, and an unfreed reservation lapses by itself (SLOT_RESERVATION_MS).
+  if (!accepted) {
+    await deps.checks.registry.releaseSlot(decision.claims.userId, connectionId).catch((error: unknown) => deps.logger.warn({ err: error }, 'slot release failed'));
+  }
 }
 
 function bearerToken(req: IncomingMessage): string | undefined {
