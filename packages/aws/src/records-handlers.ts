@@ -164,7 +164,8 @@ export function createRecordsHandlers(environment: Record<string, string | undef
       const outbox = hooks && new WebhookOutbox(hooks.endpoints, recordedAttendance(), () => undefined);
       const store = new RecordsStore(db, { hook: outbox });
       const log = new RedisRoomLog(client, { prefix: keys.prefix, pubsub: false, maxMessages: config.limits.historySize, maxAgeMs: config.limits.historyTtlMs });
-      const recorder = new Recorder({ store, broker: log, logger });
+      // This run retries its failed rooms by marking them again: no timer of the recorder's may outlive it.
+      const recorder = new Recorder({ store, broker: log, logger, retryFailures: false });
       const run: RecordRun = { recorded: 0, failed: 0, deferred: 0 };
       const failed: string[] = [];
       // Rooms with an open class are looked at on every run: a run that died after taking its rooms

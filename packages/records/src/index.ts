@@ -17,7 +17,7 @@ export {
   type RecordsRequest,
   type RecordsResponse,
 } from './http.js';
-export { DEV_DATA_DIR, MAX_RETENTION_DAYS, RECORDS_ENV, RETENTION_ENV, RETENTION_INTERVAL_MS, RecordsService, recordsSettings, WEBHOOKS_DUE_CAP, retentionCutoff, type RecordsDeps, type RecordsLogger, type RecordsSettings } from './service.js';
+export { DEV_DATA_DIR, MAX_EARLY_ROOMS, MAX_RETENTION_DAYS, RECORDS_ENV, RETENTION_ENV, RETENTION_INTERVAL_MS, RecordsService, recordsSettings, WEBHOOKS_DUE_CAP, retentionCutoff, type RecordsDeps, type RecordsLogger, type RecordsSettings } from './service.js';
 export { recordedAttendance } from './webhooks-attendance.js';
 export { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_ENV, WEBHOOK_TYPES, matchesPattern, webhookSettings, type WebhookEndpoint, type WebhookSettings } from './webhooks-config.js';
 export { WebhookDispatcher, exponentialBackoff, type DispatchCounts, type WebhookDispatcherOptions } from './webhooks-dispatcher.js';

@@ -34,6 +34,12 @@ export interface RecorderOptions {
    * over from another continues the same totals.
    */
   counts?: RecordingCounts | undefined;
+  /**
+   * Whether a failed room is kept in the backlog and retried after `retryMs`. False for a caller that
+   * retries on its own and must leave no timer behind (the scheduled recorder on AWS marks the room
+   * again for its next run). @default true
+   */
+  retryFailures?: boolean | undefined;
 }
 
 /**
@@ -51,6 +57,7 @@ export class Recorder {
   private readonly batchDelayMs: number;
   private readonly now: () => number;
   private readonly lease: RecordingLease | undefined;
+  private readonly retryFailures: boolean;
   /**
    * Rooms whose polls' final results are to be recorded (a `poll.close`, `poll.share` or `class.end` was
    * read from their log): when each poll closed, as far as the log told, and the time of the event.
@@ -81,6 +88,7 @@ export class Recorder {
     this.batchDelayMs = options.batchDelayMs ?? 250;
     this.now = options.now ?? Date.now;
     this.lease = options.lease;
+    this.retryFailures = options.retryFailures ?? true;
   }
 
   /** Called after a message was sequenced in `room`: cheap, synchronous, never throws. */
@@ -150,7 +158,13 @@ export class Recorder {
     }
   }
 
+  /**
+   * Each room of a drain ends with one outcome, counted once: recorded when everything this node owes
+   * for it committed (its log and due poll results when it holds the lease, the private messages it
+   * stored), failed otherwise (it then stays in the backlog until a retry records it).
+   */
   private async drainRooms(due: readonly string[]): Promise<void> {
+    const since = this.inFlightSince ?? Date.now();
     for (let start = 0; start < due.length && !this.closed; start += ROOMS_PER_TRANSACTION) {
       const rooms = due.slice(start, start + ROOMS_PER_TRANSACTION);
       const leases = await this.holdsLeases(rooms);
@@ -158,64 +172,69 @@ export class Recorder {
       // The logs first, so a private message finds the class its time falls in.
       const failed = await this.recordRoomsIsolated(leased);
       for (const [index, room] of rooms.entries()) {
-        if (failed.has(room)) continue;
-        try {
-          // Private messages live in the room's state, which the lease holder does not watch: the node
-          // that stored one records it (by id, so twice is harmless).
-          if (this.privatePending.delete(room)) {
-            await this.recordPrivate(room).catch((error: unknown) => {
-              this.privatePending.add(room);
-              throw error;
-            });
-          }
-          // Another node records this room's log; if it stops (or dies), its lease expires and this note retries.
-          if (!leases[index]) {
-            this.failing.delete(room);
-            this.scheduleRetry(room, this.lease!.ttlMs);
-          }
-        } catch (error) {
-          this.logger.warn({ err: error, room }, 'recording failed; will retry');
-          this.scheduleRetry(room, this.retryMs);
+        if (failed.has(room)) {
+          this.failed(room, failed.get(room), since);
+          continue;
         }
+        // Private messages live in the room's state, which the lease holder does not watch: the node
+        // that stored one records it (by id, so twice is harmless).
+        const owesPrivate = this.privatePending.delete(room);
+        if (owesPrivate) {
+          try {
+            await this.recordPrivate(room);
+          } catch (error) {
+            this.privatePending.add(room);
+            this.failed(room, error, since);
+            continue;
+          }
+        }
+        if (leases[index] || owesPrivate) this.recorded(room);
+        else this.failing.delete(room);
+        // Another node records this room's log; if it stops (or dies), its lease expires and this note retries.
+        if (!leases[index]) this.scheduleRetry(room, this.lease!.ttlMs);
       }
     }
   }
 
   /**
    * Records the rooms in one transaction; if that fails, each room on its own, so one room the
-   * database refuses does not hold back the others. Returns the rooms that failed (scheduled for a retry).
+   * database refuses does not hold back the others. Returns the rooms that failed, with their error;
+   * a batch's failure is no room's outcome (each is tried again alone at once).
    */
-  private async recordRoomsIsolated(rooms: readonly string[]): Promise<Set<string>> {
-    const failed = new Set<string>();
-    if (rooms.length === 0) return failed;
+  private async recordRoomsIsolated(rooms: readonly string[]): Promise<Map<string, unknown>> {
+    if (rooms.length === 0) return new Map();
     try {
-      await this.recordRooms(rooms);
-      return failed;
+      return await this.commit(rooms);
     } catch (error) {
-      if (rooms.length === 1) {
-        this.failed(rooms[0]!, error);
-        failed.add(rooms[0]!);
-        return failed;
-      }
+      if (rooms.length === 1) return new Map([[rooms[0]!, error]]);
     }
+    const failures = new Map<string, unknown>();
     for (const room of rooms) {
       try {
-        await this.recordRooms([room]);
+        for (const [failedRoom, error] of await this.commit([room])) failures.set(failedRoom, error);
       } catch (error) {
-        this.failed(room, error);
-        failed.add(room);
+        failures.set(room, error);
       }
     }
-    return failed;
+    return failures;
+  }
+
+  /** A room's recording committed: one `recorded`, and it leaves the backlog. */
+  private recorded(room: string): void {
+    this.counts.roomsRecorded += 1;
+    this.failing.delete(room);
   }
 
   /**
-   * A room's recording failed: it stays in the backlog until a retry records it, dated from its drain's
-   * oldest note (no later than its own), so its age keeps growing while it fails.
+   * A room's recording failed: one `failed`, and it stays in the backlog until a retry records it,
+   * dated from `since` (its drain's oldest note, or when a direct recording started) or from its
+   * first failure if earlier, so its age keeps growing while it fails.
    */
-  private failed(room: string, error: unknown): void {
+  private failed(room: string, error: unknown, since: number): void {
+    this.counts.roomsFailed += 1;
+    if (!this.retryFailures) return;
     this.logger.warn({ err: error, room }, 'recording failed; will retry');
-    if (!this.failing.has(room)) this.failing.set(room, this.inFlightSince ?? Date.now());
+    if (!this.failing.has(room)) this.failing.set(room, since);
     this.scheduleRetry(room, this.retryMs);
   }
 
@@ -252,7 +271,14 @@ export class Recorder {
         ended += 1;
         // A poll with a time limit closes without an event: its class ending is when it is recorded at the latest.
         this.duePolls(idle.room).at = idle.emptySince;
-        await this.recordPolls(idle.room);
+        const since = Date.now();
+        try {
+          await this.recordPolls(idle.room);
+        } catch (error) {
+          // Still due: the room's retry records them (nothing else may note an idle room again).
+          this.failed(idle.room, error, since);
+          throw error;
+        }
       }
     }
     return ended;
@@ -303,30 +329,61 @@ export class Recorder {
     await this.store.recordPrivate(room, () => readPrivateTail(this.broker, room), this.now());
   }
 
-  /** Records everything after the room's cursor; a part the log no longer holds becomes a gap. */
+  /**
+   * Records everything after the room's cursor (a part the log no longer holds becomes a gap) and its
+   * due poll results. A failure is counted and, like a drain's, keeps the room in the backlog until a
+   * retry records it (reconciliation and the idle sweep record rooms this way), then is thrown.
+   */
   async recordRoom(room: string): Promise<void> {
-    await this.recordRooms([room]);
+    const since = Date.now();
+    let failure: { error: unknown } | undefined;
+    try {
+      const failures = await this.commit([room]);
+      if (failures.has(room)) failure = { error: failures.get(room) };
+    } catch (error) {
+      failure = { error };
+    }
+    if (failure === undefined) {
+      this.recorded(room);
+      return;
+    }
+    this.failed(room, failure.error, since);
+    throw failure.error;
   }
 
   /**
    * Records everything after each room's cursor, in one transaction for all of them (the logs are read
-   * under the rooms' locks, from the cursors the transaction reads); a part a log no longer holds
-   * becomes a gap.
+   * under the rooms' locks, from the cursors the transaction reads; a part a log no longer holds
+   * becomes a gap), then their due poll results. Throws when the transaction fails (no room's outcome:
+   * the caller tries them one by one) or when a room's poll results failed (that room counted failed).
    */
   async recordRooms(rooms: readonly string[]): Promise<void> {
-    let written;
-    try {
-      written = await this.store.recordFrom(rooms, (room, cursor) => this.readLog(room, cursor), this.now());
-    } catch (error) {
-      // A batch that fails is retried room by room at once: only a room's own failure is its outcome.
-      if (rooms.length === 1) this.counts.roomsFailed += 1;
-      throw error;
-    }
-    this.counts.roomsRecorded += rooms.length;
+    if (rooms.length === 1) return this.recordRoom(rooms[0]!);
+    const since = Date.now();
+    const failures = await this.commit(rooms);
+    for (const room of rooms) if (!failures.has(room)) this.recorded(room);
+    for (const [room, error] of failures) this.failed(room, error, since);
+    if (failures.size > 0) throw failures.values().next().value;
+  }
+
+  /**
+   * The rooms' logs in one transaction, then each room's due poll results (their own writes, after the
+   * commit). Throws when the transaction fails; returns the rooms whose poll results failed (still due).
+   */
+  private async commit(rooms: readonly string[]): Promise<Map<string, unknown>> {
+    const written = await this.store.recordFrom(rooms, (room, cursor) => this.readLog(room, cursor), this.now());
     this.counts.eventsWritten += written.events;
     this.counts.gapsRecorded += written.gaps;
-    for (const room of rooms) this.failing.delete(room);
-    for (const room of rooms) if (this.pollsDue.has(room)) await this.recordPolls(room);
+    const failures = new Map<string, unknown>();
+    for (const room of rooms) {
+      if (!this.pollsDue.has(room)) continue;
+      try {
+        await this.recordPolls(room);
+      } catch (error) {
+        failures.set(room, error);
+      }
+    }
+    return failures;
   }
 
   /** What the room's live log holds after `cursor`, with the gaps before it; undefined when nothing. */

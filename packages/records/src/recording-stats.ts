@@ -6,9 +6,12 @@
 
 /** Running totals since the process started; they only grow. */
 export interface RecordingCounts {
-  /** Room recordings that committed (a drain's room, or a room recorded on its own). */
+  /**
+   * Room recordings that committed: everything this node owed for the room (its log and poll results,
+   * the private messages it stored), in a drain or a room recorded on its own.
+   */
   roomsRecorded: number;
-  /** Room recordings that failed (the room is retried a second later). */
+  /** Room recordings of which a write failed (the room stays in the backlog and is retried a second later). */
   roomsFailed: number;
   /** Room log messages written to the records. */
   eventsWritten: number;

@@ -126,6 +126,17 @@ export const WEBHOOKS_DUE_CAP = 10_000;
 /** How long a scrape waits for the count of due webhooks before answering with the last one. */
 const WEBHOOKS_DUE_WAIT_MS = 1_000;
 
+/**
+ * Rooms remembered while the database is not open yet (with activity and with private messages
+ * together), at most: a database that never opens must not grow this without end. A room noted past it
+ * is not remembered, and nothing is lost twice or twice recorded: recording always goes on from the
+ * room's cursor, so such a room is recorded whole at its next message once the database is open (each
+ * member's leave is one), or at the open if the records hold an open class for it; what its live log
+ * dropped by then becomes an explicit gap. A room with neither loses its unrecorded messages with its
+ * live log; a warning says when the bound is reached, and the backlog stays at it, ageing.
+ */
+export const MAX_EARLY_ROOMS = 10_000;
+
 /** The idle sweep runs at a quarter of the idle time, at least every 30 s. */
 const IDLE_SWEEP_MAX_MS = 30_000;
 
@@ -138,9 +149,12 @@ export class RecordsService {
   private recorder: RecorderPort | undefined;
   private store: RecordsStore | undefined;
   private api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
-  /** Rooms with activity before the database was open. */
+  /** Rooms with activity before the database was open (`MAX_EARLY_ROOMS` together). */
   private readonly early = new Set<string>();
   private readonly earlyPrivate = new Set<string>();
+  /** Notes dropped past `MAX_EARLY_ROOMS`; the first one is logged. */
+  private earlyDropped = 0;
+  private readonly logger: RecordsLogger;
   private readonly opened: Promise<RecordsDb | undefined>;
   private retention: NodeJS.Timeout | undefined;
   private dispatcher: WebhookDispatcher | undefined;
@@ -158,6 +172,7 @@ export class RecordsService {
   constructor(settings: RecordsSettings, deps: RecordsDeps) {
     this.webhookEndpoints = settings.webhooks?.endpoints.map((endpoint) => endpoint.name) ?? [];
     this.lastDue = this.webhookEndpoints.map((endpoint) => ({ endpoint, due: 0 }));
+    this.logger = deps.logger;
     this.opened = this.open(settings, deps);
   }
 
@@ -202,6 +217,7 @@ export class RecordsService {
       this.early.clear();
       this.earlyPrivate.clear();
       this.earlySince = undefined;
+      if (this.earlyDropped > 0) deps.logger.warn({ droppedNotes: this.earlyDropped, rooms: MAX_EARLY_ROOMS }, 'class records: notes past the bound were dropped while the database opened; those rooms are recorded at their next message');
       if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
       this.startIdleSweep(idleMs, deps.logger);
       this.reconcilePresence(store, this.recorder, deps).catch((error: unknown) => deps.logger.warn({ err: error }, 'presence reconciliation failed'));
@@ -304,17 +320,24 @@ export class RecordsService {
   /** A private message was stored: it is recorded from the room's state, not its log. */
   notePrivate(room: string): void {
     if (this.recorder !== undefined) this.recorder.notePrivate(room);
-    else {
-      this.earlySince ??= Date.now();
-      this.earlyPrivate.add(room);
-    }
+    else this.noteEarly(this.earlyPrivate, room);
   }
 
   noteActivity(room: string): void {
     if (this.recorder !== undefined) this.recorder.noteActivity(room);
-    else {
-      this.earlySince ??= Date.now();
-      this.early.add(room);
+    else this.noteEarly(this.early, room);
+  }
+
+  /** A note while the database is not open: remembered up to `MAX_EARLY_ROOMS` (see there for the rest). */
+  private noteEarly(rooms: Set<string>, room: string): void {
+    this.earlySince ??= Date.now();
+    if (rooms.has(room)) return;
+    if (this.early.size + this.earlyPrivate.size < MAX_EARLY_ROOMS) {
+      rooms.add(room);
+      return;
+    }
+    if (this.earlyDropped++ === 0) {
+      this.logger.warn({ rooms: MAX_EARLY_ROOMS }, 'class records: the database is not open yet and the rooms waiting for it reached the bound; further rooms are recorded at their next message once it opens');
     }
   }
 

@@ -1,13 +1,51 @@
+import { createServer, connect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { JwtAuthorizer, MemoryBroker, MemoryPresence, type RoomDelivery } from '@classwire/core';
 import { encodeMessageBody, type Sender } from '@classwire/protocol';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SECRET } from '../../../test-support/harness.js';
-import { Recorder, RecordsService, RecordsStore } from '../src/index.js';
+import { POSTGRES } from '../../../test-support/postgres.js';
+import { MAX_EARLY_ROOMS, Recorder, RecordsService, RecordsStore } from '../src/index.js';
 import { BACKENDS, type TestDatabase } from './databases.js';
 
 const teacher: Sender = { userId: 't-1', name: 'Ms Rivera', role: 'teacher' };
 const noDelivery: RoomDelivery = { deliver: () => undefined, hasMembers: () => false, closeMembers: () => undefined };
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * A TCP gate in front of the machine's Postgres: connections wait (their bytes unread) until `release`,
+ * so the records database opens exactly when the test says.
+ */
+async function heldPostgres(): Promise<{ port: number; release(): void; close(): Promise<void> }> {
+  const target = new URL(POSTGRES);
+  const sockets = new Set<Socket>();
+  const waiting: Socket[] = [];
+  let released = false;
+  const pass = (client: Socket): void => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(upstream);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  };
+  const server = createServer((client) => {
+    sockets.add(client);
+    if (released) pass(client);
+    else waiting.push(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    release: () => {
+      released = true;
+      for (const client of waiting.splice(0)) pass(client);
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
 
 describe('RecordsService on Postgres', () => {
   let database: TestDatabase;
@@ -63,4 +101,45 @@ describe('RecordsService on Postgres', () => {
     ]);
     expect((await store.recordedPresence()).filter((member) => member.room === 'geography').map((member) => member.userId)).toEqual(['t-1']);
   });
+
+  it('remembers at most MAX_EARLY_ROOMS rooms while the database is not open; a room past the bound is recorded whole at its next message', async () => {
+    const own = await BACKENDS[0].open();
+    const gate = await heldPostgres();
+    try {
+      const url = new URL(await own.url());
+      url.port = String(gate.port);
+      const broker = new MemoryBroker({ delivery: noDelivery });
+      const warnings: string[] = [];
+      const service = new RecordsService(
+        { target: { url: url.href }, retentionDays: undefined, keepErasedMessages: false, worker: false },
+        { broker, presence: new MemoryPresence(), authorizer: new JwtAuthorizer({ secret: SECRET }), authenticateBackend: () => Promise.resolve(false), logger: { ...silent, warn: (_details, message) => warnings.push(message) } },
+      );
+      const observed = service.observe(broker);
+      const publish = (room: string, text: string) => observed.publish(room, encodeMessageBody('chat.message', { text }, teacher));
+      await publish('early-first', 'within the bound');
+      for (let i = 1; i < MAX_EARLY_ROOMS; i++) service.noteActivity(`early-${i}`);
+      expect(warnings).toEqual([]);
+      // Past the bound: neither remembered nor counted twice, and said once.
+      await publish('early-past', 'one');
+      await publish('early-past', 'two');
+      service.notePrivate('early-past-private');
+      expect(service.recordingStats().rooms).toBe(MAX_EARLY_ROOMS);
+      expect(service.recordingStats().oldestNotedAt).toBeLessThanOrEqual(Date.now());
+      expect(warnings).toHaveLength(1);
+
+      gate.release();
+      expect(await service.ready()).toBe(true);
+      const store = new RecordsStore(own.records.db);
+      await vi.waitFor(async () => expect(await store.cursor('early-first')).toMatchObject({ seq: 1 }), { timeout: 60_000, interval: 100 });
+      // Its next message notes it: recorded from its cursor, so its messages from before the open too.
+      await publish('early-past', 'three');
+      await vi.waitFor(async () => expect(await store.cursor('early-past')).toMatchObject({ seq: 3 }), { timeout: 60_000, interval: 100 });
+      await service.close();
+      expect((await store.roomEvents('early-past')).map((event) => (event.data as { text: string }).text)).toEqual(['one', 'two', 'three']);
+      expect(await store.gaps('early-past')).toEqual([]);
+    } finally {
+      await gate.close();
+      await own.drop();
+    }
+  }, 120_000);
 });
