@@ -243,6 +243,19 @@ export class Engine {
     return this.rateLimiter?.delayMs(connectionId, bytes) ?? 0;
   }
 
+  /**
+   * Forgets rate state that no longer limits anyone (refilled buckets of the frame, join and history
+   * rates, and the classroom's event rate). The runtime calls it periodically; idle connections then
+   * keep none.
+   */
+  sweep(): void {
+    this.rateLimiter?.sweep();
+    this.joins.sweep();
+    this.roomJoins.sweep();
+    this.historyReads.sweep();
+    this.classroom?.sweep();
+  }
+
   private async handleAdmitted(connectionId: string, raw: string, decision: RateDecision): Promise<void> {
     let id: string | undefined;
     let action: string | undefined;

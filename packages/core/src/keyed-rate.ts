@@ -40,6 +40,19 @@ export class KeyedRate {
     return Math.min(this.burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.perSecond);
   }
 
+  /**
+   * Forgets every full bucket (a full bucket is the same as none). Called periodically, so an idle
+   * connection keeps no bucket: each was ~0.1 KB per key (docs/performance.md, idle memory).
+   */
+  sweep(): void {
+    this.prune(this.now());
+  }
+
+  /** Keys tracked now (for tests and metrics). */
+  get size(): number {
+    return this.buckets.size;
+  }
+
   /** A full bucket is the same as none. */
   private prune(now: number): void {
     for (const [key, bucket] of this.buckets) if (this.refilled(bucket, now) >= this.burst) this.buckets.delete(key);

@@ -278,6 +278,8 @@ export interface RateLimiter {
   /** Milliseconds until `take` would admit a frame of `bytes` (0: now); takes nothing. */
   delayMs(connectionId: string, bytes: number): number;
   forget(connectionId: string): void;
+  /** Forgets what no longer limits anyone (buckets that have refilled): called periodically. */
+  sweep(): void;
 }
 
 /** Thrown by a store that cannot reach its backend; surfaces to clients as `unavailable`. */

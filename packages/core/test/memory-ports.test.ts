@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { encodeMessageBody } from '@classwire/protocol';
 import { MemoryBroker, MemoryPresence, MemoryRateLimiter, MemoryRegistry, MemoryRoomLog } from '@classwire/core';
+import { KeyedRate } from '../src/keyed-rate.js';
 import { describeBrokerContract } from './contracts/broker.contract.js';
 import { describeRegistryContract } from './contracts/registry.contract.js';
 import { describePresenceContract } from './contracts/presence.contract.js';
@@ -23,6 +24,25 @@ function manualClock(start = START) {
 }
 
 describe('MemoryRateLimiter', () => {
+  it('sweep forgets refilled buckets only, and a forgotten bucket admits what a full one would', () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 10, burst: 2, bytesPerSecond: 1000, bytesBurst: 1000, abusiveAfter: 100, now: clock.now });
+    expect(limiter.take('idle', 10)).toBe('ok');
+    expect([limiter.take('busy', 1), limiter.take('busy', 1), limiter.take('busy', 1)]).toEqual(['ok', 'ok', 'limited']);
+    expect(limiter.take('bytes', 900)).toBe('ok');
+    // After 100 ms: 'idle' has refilled both buckets, 'busy' has 1 of 2 frames, 'bytes' has 200 of 1000 bytes.
+    clock.advance(100);
+    limiter.sweep();
+    expect(limiter.size).toBe(2);
+    expect(limiter.take('busy', 1)).toBe('ok');
+    expect(limiter.take('busy', 1)).toBe('limited');
+    expect(limiter.take('bytes', 300)).toBe('limited');
+    expect([limiter.take('idle', 1), limiter.take('idle', 1), limiter.take('idle', 1)]).toEqual(['ok', 'ok', 'limited']);
+    clock.advance(60_000);
+    limiter.sweep();
+    expect(limiter.size).toBe(0);
+  });
+
   it('accepts a burst, then limits', () => {
     const clock = manualClock();
     const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 3, abusiveAfter: 100, now: clock.now });
@@ -216,5 +236,23 @@ describe('MemoryRoomLog specifics', () => {
     expect(read.messages.map((m) => m.seq)).toEqual([491, 492, 493, 494, 495, 496, 497, 498, 499, 500]);
     expect((await log.read('r', 495, epoch)).messages.map((m) => m.seq)).toEqual([496, 497, 498, 499, 500]);
     expect((await log.read('r', 489, epoch)).recovered).toBe(false);
+  });
+});
+
+describe('KeyedRate', () => {
+  it('sweep forgets full buckets only; a forgotten key starts again with a full burst', () => {
+    const clock = manualClock();
+    const rate = new KeyedRate(1, 2, clock.now);
+    expect(rate.admit('once')).toBe(true);
+    expect([rate.admit('twice'), rate.admit('twice'), rate.admit('twice')]).toEqual([true, true, false]);
+    clock.advance(1_000);
+    // 'once' is back to 2 tokens (full); 'twice' has 1.
+    rate.sweep();
+    expect(rate.size).toBe(1);
+    expect([rate.admit('twice'), rate.admit('twice')]).toEqual([true, false]);
+    expect([rate.admit('once'), rate.admit('once'), rate.admit('once')]).toEqual([true, true, false]);
+    clock.advance(10_000);
+    rate.sweep();
+    expect(rate.size).toBe(0);
   });
 });

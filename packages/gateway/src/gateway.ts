@@ -208,7 +208,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
 
   const heartbeat = startHeartbeat(fanout.connections, config.pingIntervalMs);
-  const sweeper = setInterval(() => memoryBroker?.log.sweep(), SWEEP_INTERVAL_MS);
+  const sweeper = setInterval(() => {
+    memoryBroker?.log.sweep();
+    engine.sweep();
+  }, SWEEP_INTERVAL_MS);
   sweeper.unref();
   await cluster?.start((connectionId) => engine.disconnect(connectionId, 'reaped'));
 

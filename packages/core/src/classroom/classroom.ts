@@ -151,6 +151,11 @@ export class Classroom {
     this.liveReactions = new LiveReactions(this.store, this.registry, this.presence, this.fanout, this.now, options.reactionWindowMs ?? 250);
     this.groups = new GroupAccess(this.store, this.presence, this.fanout, this.now, this.maxFrameBytes);
   }
+  /** Forgets refilled event-rate buckets (see `Engine.sweep`). */
+  sweep(): void {
+    this.eventRate.sweep();
+  }
+
 
   /**
    * Throws `forbidden` when the user may not join: removed from the class, or a student after it ended;

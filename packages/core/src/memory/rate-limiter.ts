@@ -88,4 +88,22 @@ export class MemoryRateLimiter implements RateLimiter {
   forget(connectionId: string): void {
     this.buckets.delete(connectionId);
   }
+
+  /**
+   * Forgets every bucket that has refilled: a full bucket admits exactly what a new one would, so an idle
+   * connection keeps none.
+   */
+  sweep(): void {
+    const now = this.now();
+    for (const [connectionId, bucket] of this.buckets) {
+      const elapsedSeconds = Math.max(0, now - bucket.updatedAt) / 1000;
+      const full = bucket.frames + elapsedSeconds * this.rate >= this.burst && bucket.bytes + elapsedSeconds * this.byteRate >= this.byteBurst;
+      if (full) this.buckets.delete(connectionId);
+    }
+  }
+
+  /** Connections with a bucket now (for tests). */
+  get size(): number {
+    return this.buckets.size;
+  }
 }

@@ -47,6 +47,26 @@ export function describePresenceContract(name: string, factory: PresenceFactory)
       expect(await presence.list(room)).toEqual([]);
     });
 
+    it('a user whose connections come and go stays one member until the last one leaves', async () => {
+      const presence = await factory();
+      const room = unique('room');
+      const ada = member(unique('ada'));
+      const [c1, c2, c3, c4] = [unique('c'), unique('c'), unique('c'), unique('c')];
+      expect(await presence.add(room, ada, c1)).toBe(true);
+      expect(await presence.add(room, ada, c2)).toBe(false);
+      expect(await presence.add(room, ada, c3)).toBe(false);
+      expect(await presence.remove(room, ada.userId, c2)).toBe(false);
+      expect(await presence.remove(room, ada.userId, c1)).toBe(false);
+      // Down to one connection, then a second again.
+      expect(await presence.remove(room, ada.userId, c1)).toBe(false);
+      expect(await presence.add(room, ada, c4)).toBe(false);
+      expect(await presence.remove(room, ada.userId, c3)).toBe(false);
+      expect(await presence.remove(room, ada.userId, c3)).toBe(false);
+      expect(await presence.list(room)).toEqual([ada]);
+      expect(await presence.remove(room, ada.userId, c4)).toBe(true);
+      expect(await presence.list(room)).toEqual([]);
+    });
+
     it('adding the same connection twice does not need two removes', async () => {
       const presence = await factory();
       const room = unique('room');

@@ -186,6 +186,19 @@ export function describeRegistryContract(name: string, factory: RegistryFactory)
       expect((await registry.connectionsOfUser(user)).map((s) => s.connectionId)).toEqual([c2.connectionId]);
     });
 
+    it('a slot reserved but not registered yet is not one of the user\'s connections', async () => {
+      const registry = await factory();
+      const user = unique('user');
+      const registered = record(user);
+      expect(await registry.reserveSlot(user, registered.connectionId, 5)).toBe(true);
+      expect(await registry.reserveSlot(user, unique('conn'), 5)).toBe(true);
+      expect(await registry.countForUser(user)).toBe(0);
+      expect(await registry.connectionsOfUser(user)).toEqual([]);
+      await registry.add(registered);
+      expect(await registry.countForUser(user)).toBe(1);
+      expect((await registry.connectionsOfUser(user)).map((s) => s.connectionId)).toEqual([registered.connectionId]);
+    });
+
     it('reserveSlot takes at most max slots of a user, even concurrently; remove and releaseSlot free them', async () => {
       const registry = await factory();
       const user = unique('user');
