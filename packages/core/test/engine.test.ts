@@ -867,6 +867,7 @@ describe('Engine: rate limiting', () => {
         return 'limited';
       },
       delayMs: () => 250,
+      sweep: () => undefined,
       forget: (id) => {
         forgotten.push(id);
       },
