@@ -6,7 +6,8 @@
 //
 // Each server runs under `--expose-gc` with bench/lib/heap-hook.mjs preloaded; clients join rooms of 25
 // from this process. Reported per connection: JS heap used, external memory (Buffers and other memory
-// outside the heap that V8 tracks), and RSS, each as (after - before) / clients.
+// outside the heap that V8 tracks), and the Node processes' RSS, each as (after - before) / clients
+// (Redis, for the Redis targets, is left out).
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,14 +63,16 @@ async function tokens(count, prefix) {
   return out;
 }
 
-/** Asks every server process to collect and report; sums their figures. @param {number[]} pids */
-async function measure(pids) {
+/** Asks every Node server process to collect and report; sums their figures. @param {number[]} allPids */
+async function measure(allPids) {
+  // Only Node processes have the hook: SIGUSR2 would end a redis-server.
+  const pids = allPids.filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('node'));
   for (const pid of pids) rmSync(join(heapDir, `${pid}.json`), { force: true });
   for (const pid of pids) process.kill(pid, 'SIGUSR2');
   const total = { heapUsed: 0, external: 0, rss: 0 };
   for (const pid of pids) {
     const file = join(heapDir, `${pid}.json`);
-    // Polls the file the hook renames into place (a Redis process never writes one: skipped below).
+    // Polls the file the hook renames into place.
     for (let i = 0; i < 200 && !existsSync(file); i += 1) await sleep(25);
     if (!existsSync(file)) continue;
     const usage = JSON.parse(readFileSync(file, 'utf8'));
