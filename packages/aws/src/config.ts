@@ -28,7 +28,8 @@ const env = z.object({
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   AWS_SESSION_TOKEN: z.string().min(1).optional(),
-  CLASSWIRE_NODE_ID: z.string().min(1).max(64).default('apigw'),
+  // The stack sets its own name (CloudFormation allows up to 128 characters).
+  CLASSWIRE_NODE_ID: z.string().min(1).max(128).default('apigw'),
   // API Gateway's frame limit: a larger setting could not be sent.
   CLASSWIRE_MAX_FRAME_BYTES: int(1024).max(DEFAULT_LIMITS.maxFrameBytes).default(DEFAULTS.maxFrameBytes),
   CLASSWIRE_FANOUT_CONCURRENCY: int(1).max(1000).default(50),

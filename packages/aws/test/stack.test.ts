@@ -196,6 +196,12 @@ describe('the CDK stack (synthesized offline)', () => {
         'IntegrationError', 'IntegrationLatency', 'ReplicationLag', 'Throttles', 'Throttles', 'Throttles', 'Throttles', 'Throttles',
       ].sort(),
     );
+    // The fan-out metrics carry the stack's name: two stacks in one account never share an alarm's data.
+    const failedPosts = alarms.find((a) => JSON.stringify(a).includes('"FailedPosts"'))!;
+    expect(failedPosts.Dimensions).toEqual([{ Name: 'Node', Value: 'ClasswireTest' }]);
+    for (const handler of ['index.connect', 'index.message', 'index.disconnect', 'index.sweep']) {
+      expect((functionsByHandler()[handler]!.Properties.Environment as { Variables: Record<string, unknown> }).Variables.CLASSWIRE_NODE_ID).toBe('ClasswireTest');
+    }
     // Every function has its own throttle alarm.
     const throttled = alarms.filter((a) => JSON.stringify(a).includes('"Throttles"')).map((a) => JSON.stringify(a.Dimensions));
     const fnIds = Object.values(functionsByHandler()).map((fn) => fn.id);

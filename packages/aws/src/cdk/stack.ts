@@ -206,6 +206,9 @@ export class ClasswireStack extends Stack {
     });
     const handlerEnvironment: Record<string, string> = {
       CLASSWIRE_REDIS_URL: redisUrl,
+      // The fan-out metrics' `Node` dimension (and the registry's node name): the stack's own, so two
+      // stacks in one account and region never add up in each other's alarms.
+      CLASSWIRE_NODE_ID: this.stackName,
       WS_CALLBACK_URL: this.stage.callbackUrl,
       ...(props.allowedOrigins === undefined ? {} : { CLASSWIRE_ALLOWED_ORIGINS: props.allowedOrigins.join(',') }),
       ...(props.coalesceMs === undefined ? {} : { CLASSWIRE_COALESCE_MS: String(props.coalesceMs) }),
@@ -269,7 +272,7 @@ export class ClasswireStack extends Stack {
       return new cloudwatch.MathExpression({ expression: how === 'MAX' ? `MAX([${ids}])` : `SUM([${ids}])`, usingMetrics, period, label: `${metricName} (${how.toLowerCase()} of all nodes)` });
     };
     const classwire = (metricName: string) =>
-      new cloudwatch.Metric({ namespace: 'Classwire', metricName, dimensionsMap: { Node: 'apigw' }, statistic: 'Sum', period: Duration.minutes(1) });
+      new cloudwatch.Metric({ namespace: 'Classwire', metricName, dimensionsMap: { Node: this.stackName }, statistic: 'Sum', period: Duration.minutes(1) });
     const { connect, disconnect, message, authorizer, sweep } = this.functions;
     const handlers = [authorizer, connect, message, disconnect, sweep];
     const allRedisNodes = (metricName: string, statistic = 'Average') => REDIS_NODES.map((node) => redis(metricName, node, statistic));
