@@ -1,5 +1,5 @@
 import type { Authorizer, Logger } from '@classwire/core';
-import { RecordsApiError, credentialsPrincipal, recordsErrorResponse, type RecordsPrincipal, type RecordsRequest, type RecordsResponse } from '@classwire/records';
+import { RecordsApiError, credentialsPrincipal, recordsErrorResponse, recordsFailureResponse, type RecordsPrincipal, type RecordsRequest, type RecordsResponse } from '@classwire/records';
 import type { HttpApiEvent, HttpApiIamIdentity, HttpApiResult } from './events.js';
 import { BACKEND_PREFIX, BACKEND_ROUTE_PATH } from './records-routes.js';
 
@@ -44,8 +44,9 @@ function verifiedCaller(iam: HttpApiIamIdentity | undefined): boolean {
 
 /**
  * Answers one HTTP API event through the neutral records API: bounds first, then the route, then the
- * principal. Every refusal is `{code, message}` from the error catalogue; a failure of the database or
- * Redis is `503 unavailable` (retryable) and logged, never a 500 for what the caller sent.
+ * principal. Every refusal is `{code, message}` from the error catalogue. A failure, opening the
+ * database included, is answered as on the gateway (`recordsFailureResponse`): the database or Redis
+ * unreachable is `503 unavailable` (a warning), anything else a bug, `500 internal` (an error).
  */
 export async function answerRecordsEvent(event: HttpApiEvent, handle: () => Promise<NeutralRecordsHandler>, logger: Logger): Promise<HttpApiResult> {
   const refused = checkBounds(event);
@@ -66,9 +67,8 @@ export async function answerRecordsEvent(event: HttpApiEvent, handle: () => Prom
     const answer = await (await handle())(request);
     return result(answer ?? recordsErrorResponse('not_found', 'not found'));
   } catch (error) {
-    logger.error({ err: error, requestId: event.requestContext.requestId, routeKey: event.routeKey }, 'records API request failed');
-    const unavailable = recordsErrorResponse('unavailable', 'class records are unavailable; retry later');
-    return result({ ...unavailable, headers: { ...unavailable.headers, 'retry-after': '5' } });
+    // The neutral handler answers its own failures; what lands here failed before it existed (the open).
+    return result(recordsFailureResponse(error, logger, { requestId: event.requestContext.requestId, routeKey: event.routeKey }));
   }
 }
 

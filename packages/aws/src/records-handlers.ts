@@ -150,6 +150,7 @@ export function createRecordsHandlers(environment: Record<string, string | undef
       // A redelivered letter is due at once; the dispatcher function's next run (within a minute) sends it.
       deadLetters: new WebhookDeadLetters(db),
       principal,
+      logger,
     });
     recordsApi = handler;
     return handler;

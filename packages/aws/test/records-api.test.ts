@@ -1,10 +1,12 @@
 import { RedisPresence, RedisRoomLog, redisKeys } from '@classwire/core';
 import { PRESENCE_EVENTS, encodeMessageBody, type Sender } from '@classwire/protocol';
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, type TestDatabase } from '../../records/test/databases.js';
 import { expectDocumented } from '../../records/test/openapi.js';
 import { SECRET, makeToken } from '../../../test-support/harness.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
+import { FaultProxy } from '../../../test-support/fault-proxy.js';
 import { BACKEND_ROUTE_PATH, MAX_RECORDS_BODY_BYTES, MAX_RECORDS_QUERY_LENGTH, STAFF_ROUTE_PATH, createLambdaLogger, createRecordsHandlers, type HttpApiEvent, type HttpApiIamIdentity, type HttpApiResult, type RecordsHandlers } from '../src/index.js';
 
 const silent = createLambdaLogger({ logLevel: 'silent' }, undefined);
@@ -234,5 +236,65 @@ describe('records HTTP API on the Lambda runtime: the database down', () => {
       await handlers.close();
       await redis.stop();
     }
+  });
+});
+
+describe('records HTTP API on the Lambda runtime: an outage is 503, a bug is 500', () => {
+  let redis: RedisProcess;
+  let database: TestDatabase;
+  let proxy: FaultProxy;
+  let handlers: RecordsHandlers;
+  const lines: { level: number; msg: string }[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisProcess.start();
+    database = await BACKENDS[0].open();
+    // The function reaches the real database through a proxy this test controls: the outage is the proxy's.
+    proxy = new FaultProxy(5432, { raw: true });
+    const url = new URL(await database.url());
+    url.port = String(await proxy.start());
+    const logger = createLambdaLogger({ logLevel: 'info' }, 'ClasswireTest-RecordsApi', { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    handlers = createRecordsHandlers({ CLASSWIRE_REDIS_URL: redis.url, CLASSWIRE_DATABASE_URL: url.toString(), CLASSWIRE_JWT_SECRET: SECRET }, { logger });
+    expect((await handlers.api(httpApiEvent('/backend/classes'))).statusCode).toBe(200);
+  });
+  afterAll(async () => {
+    await handlers.close();
+    await proxy.stop();
+    await database.drop();
+    await redis.stop();
+  });
+
+  async function invoke(target: string): Promise<{ status: number; retryAfter: string | undefined; json: unknown; logged: typeof lines }> {
+    const mark = lines.length;
+    const answer = await handlers.api(httpApiEvent(target));
+    const json: unknown = JSON.parse(answer.body);
+    expectDocumented('GET', target.replace(/^\/backend(?=\/)/, ''), answer.statusCode, json);
+    return { status: answer.statusCode, retryAfter: answer.headers['retry-after'], json, logged: lines.slice(mark) };
+  }
+
+  it('answers 503 unavailable with Retry-After, logged as a warning, while the database refuses connections; 200 once it is back', async () => {
+    proxy.refuse(true);
+    // The pool's open connections go too: the next query must open one.
+    proxy.cutAll();
+    const refused = await invoke('/backend/classes');
+    expect(refused).toMatchObject({ status: 503, retryAfter: '5', json: { code: 'unavailable', message: 'class records are unavailable; retry later' } });
+    expect(refused.logged.map((line) => [line.level, line.msg])).toEqual([[40, 'records API request refused: a store is unreachable']]);
+
+    proxy.refuse(false);
+    expect((await invoke('/backend/classes')).status).toBe(200);
+  });
+
+  it('answers a bug with 500 internal, logged as an error, not 503', async () => {
+    // A schema the code does not expect (the table gone from under it): Postgres answers, so it is no outage.
+    await sql`alter table classes rename to classes_moved`.execute(database.records.db);
+    try {
+      const broken = await invoke('/backend/classes');
+      expect(broken).toMatchObject({ status: 500, json: { code: 'internal', message: 'internal error' } });
+      expect(broken.retryAfter).toBeUndefined();
+      expect(broken.logged.map((line) => [line.level, line.msg])).toEqual([[50, 'records API request failed']]);
+    } finally {
+      await sql`alter table classes_moved rename to classes`.execute(database.records.db);
+    }
+    expect((await invoke('/backend/classes')).status).toBe(200);
   });
 });

@@ -288,6 +288,12 @@ export class StoreUnavailableError extends Error {
 }
 
 /**
+ * Seconds a caller should wait before retrying an `unavailable` answer (a store outage, a draining node,
+ * class records not open yet): the one `Retry-After` every runtime's HTTP answers send.
+ */
+export const RETRY_AFTER_SECONDS = 5;
+
+/**
  * Which node records a room's class records when several share one database (Redis mode): `acquire`
  * answers, room by room, whether this node holds the room's lease (taken or renewed for `ttlMs`).
  */

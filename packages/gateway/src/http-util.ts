@@ -1,6 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { RETRY_AFTER_SECONDS } from '@classwire/core';
 import { ERROR_CODES, type ErrorCode } from '@classwire/protocol';
 
 export class BodyTooLargeError extends Error {
@@ -32,11 +33,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/**
- * Seconds a client or load balancer should wait before retrying an `unavailable` answer (a store
- * outage, a draining node): the same value the records API sends.
- */
-export const RETRY_AFTER_SECONDS = 5;
 
 /** `Retry-After` for the codes that mean "not now" (503), none for the others. */
 function retryHeaders(code: ErrorCode): Record<string, string> {

@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AuthError, mayJoinRoom, type Authorizer, type Broker, type PresenceStore } from '@classwire/core';
+import { AuthError, mayJoinRoom, RETRY_AFTER_SECONDS, type Authorizer, type Broker, type PresenceStore } from '@classwire/core';
 import { DEFAULT_LIMITS, ERROR_CODES, ROOM_PATTERN, type ErrorCode } from '@classwire/protocol';
 import { isStaff } from '@classwire/protocol/classroom';
 import { z } from 'zod';
 import { attendanceCsv, computeAttendance } from './attendance.js';
 import type { ClassRow, RecordEventRow } from './schema.js';
 import type { RecordsStore } from './store.js';
+import { isStoreUnreachable } from './unavailable.js';
 import type { WebhookDeadLetters } from './webhooks.js';
 
 /** Who may read: a backend (every room), or a staff member's token (the rooms in its claims). */
@@ -31,8 +32,15 @@ export interface RecordsResponse {
   body: string;
 }
 
+/** Where the records API reports a request it could not answer: warn for an outage, error for a bug. */
+export interface RecordsFailureLogger {
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
 /** What the records API reads and writes, whatever carries its requests. */
 export interface RecordsDataOptions {
+  logger: RecordsFailureLogger;
   store: RecordsStore;
   broker: Pick<Broker, 'read'>;
   presence: Pick<PresenceStore, 'list'>;
@@ -158,9 +166,9 @@ export function credentialsPrincipal<R extends RecordsRequest>(authorizer: Autho
 
 /**
  * The records API without a transport: routing, authentication (through `options.principal`),
- * validation and answers. Resolves undefined for a path the API does not own; a refusal is an answer
- * (`{code, message}` from the catalogue). Anything else thrown (the database unreachable) is the
- * transport's to answer.
+ * validation and answers. Resolves undefined for a path the API does not own; everything else is an
+ * answer (`{code, message}` from the catalogue): a refusal, `503 unavailable` when a store cannot be
+ * reached, `500 internal` for a bug (see {@link recordsFailureResponse}). It never rejects.
  */
 export function createRecordsHandler<R extends RecordsRequest>(options: RecordsHandlerOptions<R>): (request: R) => Promise<RecordsResponse | undefined> {
   const { store } = options;
@@ -291,14 +299,34 @@ export function createRecordsHandler<R extends RecordsRequest>(options: RecordsH
       return jsonResponse(answer.status, answer.body);
     } catch (error) {
       if (error instanceof RecordsApiError) return recordsErrorResponse(error.code, error.message);
-      throw error;
+      return recordsFailureResponse(error, options.logger, { method: request.method, path: request.path });
     }
   };
 }
 
-/** An error answer in the catalogue's shape, `{code, message}`, with the code's HTTP status. */
+/**
+ * The answer to a records request that failed with something other than a refusal, the same on every
+ * runtime: a store that cannot be reached ({@link isStoreUnreachable}) is `503 unavailable` with
+ * `Retry-After`, logged as a warning (an outage, not a fault here); anything else is a bug, `500
+ * internal`, logged as an error. The message never carries the error's own text.
+ */
+export function recordsFailureResponse(error: unknown, logger: RecordsFailureLogger, details: object): RecordsResponse {
+  if (isStoreUnreachable(error)) {
+    logger.warn({ ...details, err: error }, 'records API request refused: a store is unreachable');
+    return recordsErrorResponse('unavailable', 'class records are unavailable; retry later');
+  }
+  logger.error({ ...details, err: error }, 'records API request failed');
+  return recordsErrorResponse('internal', 'internal error');
+}
+
+/**
+ * An error answer in the catalogue's shape, `{code, message}`, with the code's HTTP status; an
+ * `unavailable` one carries `Retry-After` (core's RETRY_AFTER_SECONDS, as the gateway's other routes).
+ */
 export function recordsErrorResponse(code: ErrorCode, message: string): RecordsResponse {
-  return jsonResponse(ERROR_CODES[code].httpStatus, { code, message });
+  const response = jsonResponse(ERROR_CODES[code].httpStatus, { code, message });
+  if (code === 'unavailable') response.headers['retry-after'] = String(RETRY_AFTER_SECONDS);
+  return response;
 }
 
 function mayReadPrivate(principal: RecordsPrincipal): boolean {

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError, envFlag, envInt, ForwardingBroker, StoreUnavailableError, storesPrivateMessage, type Authorizer, type Broker, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type RecordingLease, type StateEffects, type StoredMessage } from '@classwire/core';
-import { ERROR_CODES, PRESENCE_EVENTS, composeMessageFrame, encodeMessageBody, isRole } from '@classwire/protocol';
+import { PRESENCE_EVENTS, composeMessageFrame, encodeMessageBody, isRole } from '@classwire/protocol';
 import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
-import { createRecordsApi } from './http.js';
+import { createRecordsApi, recordsErrorResponse } from './http.js';
 import { Recorder } from './recorder.js';
 import { RecordingThread, type RecorderPort } from './recording-thread.js';
 import { addBacklogs, addCounts, zeroCounts, type RecordingStats, type WebhookDeliveryCounts, type WebhookDue } from './recording-stats.js';
@@ -385,8 +385,8 @@ export class RecordsService {
     if (this.api !== undefined) return this.api(req, res);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (!/^\/(classes(\/|$)|users\/[^/]+\/records$|webhooks\/dead-letters(\/[^/]+\/redeliver)?$|rooms\/[^/]+\/(presence|history)$)/.test(path)) return false;
-    const body = JSON.stringify({ code: 'unavailable', message: 'class records are not available yet' });
-    res.writeHead(ERROR_CODES.unavailable.httpStatus, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5' }).end(body);
+    const answer = recordsErrorResponse('unavailable', 'class records are not available yet');
+    res.writeHead(answer.status, answer.headers).end(answer.body);
     return true;
   }
 

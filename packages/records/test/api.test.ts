@@ -38,6 +38,7 @@ describe.each(BACKENDS)('records API on $name', ({ open }) => {
       authenticateBackend: (req) => Promise.resolve(req.headers.authorization === `Bearer ${API_KEY}`),
       authorizer: new JwtAuthorizer({ secret: SECRET }),
       keepErasedMessages: true,
+      logger: { warn: () => undefined, error: () => undefined },
     });
     server = createServer((req, res) => {
       api(req, res).then(

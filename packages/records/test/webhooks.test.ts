@@ -304,6 +304,7 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
       deadLetters: new WebhookDeadLetters(database.records.db),
       onRedeliver: () => dispatcher.wake(),
       now: clock.now,
+      logger: { warn: () => undefined, error: () => undefined },
     });
     const server = createServer((req, res) => {
       api(req, res).then(
