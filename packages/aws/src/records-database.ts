@@ -1,0 +1,121 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { StoreUnavailableError, type HistoryArchive } from '@classwire/core';
+import type { RecordsDb, RecordsStore } from '@classwire/records';
+import { z } from 'zod';
+import { LambdaConfigError, type LambdaConfig } from './config.js';
+
+/**
+ * Where the records database is, for every function that opens it (the records functions, and the
+ * engine's `$default` for history beyond the live log): one set of variables, one way of reading them.
+ */
+export const DATABASE_ENV = {
+  CLASSWIRE_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'CLASSWIRE_DATABASE_URL must start with postgres://').optional(),
+  CLASSWIRE_DATABASE_SECRET_ARN: z.string().startsWith('arn:').optional(),
+  CLASSWIRE_DATABASE_HOST: z.string().min(1).max(255).optional(),
+};
+
+/** Where the database is: a URL, or an RDS secret (username, password, host, port, dbname) with an optional host override (the RDS Proxy). */
+export type DatabaseSource = { url: string } | { secretArn: string; host: string | undefined };
+
+/** The configured database, or undefined when none is. */
+export function databaseSource(e: { CLASSWIRE_DATABASE_URL?: string | undefined; CLASSWIRE_DATABASE_SECRET_ARN?: string | undefined; CLASSWIRE_DATABASE_HOST?: string | undefined }): DatabaseSource | undefined {
+  if (e.CLASSWIRE_DATABASE_URL !== undefined) return { url: e.CLASSWIRE_DATABASE_URL };
+  if (e.CLASSWIRE_DATABASE_SECRET_ARN !== undefined) return { secretArn: e.CLASSWIRE_DATABASE_SECRET_ARN, host: e.CLASSWIRE_DATABASE_HOST };
+  return undefined;
+}
+
+/** The database of one execution environment: opened on first use, kept while warm. */
+export interface LazyRecordsDb {
+  get(): Promise<RecordsDb>;
+  /** Releases the pool (tests; Lambda just freezes). */
+  close(): Promise<void>;
+}
+
+export function lazyRecordsDb(source: DatabaseSource, readSecret: (arn: string) => Promise<string>): LazyRecordsDb {
+  let database: Promise<RecordsDb> | undefined;
+  return {
+    get() {
+      database ??= databaseUrl(source, readSecret)
+        .then(async (url) => (await records()).openRecordsDb({ url }))
+        .catch((error: unknown) => {
+          // Not cached: the next invocation tries again (the database may be resuming from zero capacity).
+          database = undefined;
+          throw error;
+        });
+      return database;
+    },
+    async close() {
+      const opened = database;
+      database = undefined;
+      await opened?.then((db) => db.close()).catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * The engine's history archive on Lambda: the class records, opened by the first `history` request that
+ * reaches past the live log (a container that never pages history never connects) and kept while the
+ * container is warm. A database that cannot be opened or queried is `StoreUnavailableError`, which the
+ * engine answers as `unavailable` (retryable); the next request tries to open it again.
+ */
+export function lambdaArchive(database: LazyRecordsDb): HistoryArchive {
+  let cached: { db: RecordsDb; store: RecordsStore } | undefined;
+  let archive: Promise<HistoryArchive> | undefined;
+  const load = async (): Promise<HistoryArchive> => {
+    const { RecordsStore, recordsArchive } = await records();
+    return recordsArchive(async () => {
+      const db = await database.get();
+      if (cached?.db !== db) cached = { db, store: new RecordsStore(db.db) };
+      return cached.store;
+    });
+  };
+  return {
+    async before(room, epoch, before, limit) {
+      try {
+        // A failed load is not kept: the next request loads again.
+        archive ??= load().catch((error: unknown) => {
+          archive = undefined;
+          throw error;
+        });
+        return await (await archive).before(room, epoch, before, limit);
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
+        throw new StoreUnavailableError('the class records cannot be reached', { cause: error });
+      }
+    },
+  };
+}
+
+/**
+ * `@classwire/records` (with pg and kysely) loaded on first use: the engine functions' bundle evaluates
+ * it only in a container that pages history from the records, so the others start as fast as before.
+ */
+const records = () => import('@classwire/records');
+
+const rdsSecret = z.object({
+  username: z.string().min(1),
+  password: z.string().min(1),
+  host: z.string().min(1),
+  port: z.coerce.number().int().min(1).max(65_535).default(5432),
+  dbname: z.string().min(1).default('postgres'),
+});
+
+/** The connection URL: as configured, or built from the RDS secret, over verified TLS (RDS Proxy presents an ACM certificate). */
+async function databaseUrl(source: DatabaseSource, readSecret: (arn: string) => Promise<string>): Promise<string> {
+  if ('url' in source) return source.url;
+  const parsed = rdsSecret.safeParse(JSON.parse(await readSecret(source.secretArn)));
+  if (!parsed.success) throw new LambdaConfigError(`the database secret ${source.secretArn} lacks username, password or host`);
+  const { username, password, host, port, dbname } = parsed.data;
+  return `postgres://${encodeURIComponent(username)}:${encodeURIComponent(password)}@${source.host ?? host}:${port}/${encodeURIComponent(dbname)}?sslmode=verify-full`;
+}
+
+/** Reads a Secrets Manager secret's string (one client per execution environment). */
+export function secretReader(config: LambdaConfig): (arn: string) => Promise<string> {
+  let client: SecretsManagerClient | undefined;
+  return async (arn) => {
+    client ??= new SecretsManagerClient(config.region === undefined ? {} : { region: config.region });
+    const output = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+    if (output.SecretString === undefined) throw new Error(`secret ${arn} has no string value`);
+    return output.SecretString;
+  };
+}
