@@ -17,6 +17,9 @@ export const DATABASE_ENV = {
 /** Where the database is: a URL, or an RDS secret (username, password, host, port, dbname) with an optional host override (the RDS Proxy). */
 export type DatabaseSource = { url: string } | { secretArn: string; host: string | undefined };
 
+/** How long `$default` waits for the records (opening included) before answering `unavailable`. */
+export const ARCHIVE_TIMEOUT_MS = 5_000;
+
 /** The configured database, or undefined when none is. */
 export function databaseSource(e: { CLASSWIRE_DATABASE_URL?: string | undefined; CLASSWIRE_DATABASE_SECRET_ARN?: string | undefined; CLASSWIRE_DATABASE_HOST?: string | undefined }): DatabaseSource | undefined {
   if (e.CLASSWIRE_DATABASE_URL !== undefined) return { url: e.CLASSWIRE_DATABASE_URL };
@@ -56,9 +59,11 @@ export function lazyRecordsDb(source: DatabaseSource, readSecret: (arn: string) 
  * The engine's history archive on Lambda: the class records, opened by the first `history` request that
  * reaches past the live log (a container that never pages history never connects) and kept while the
  * container is warm. A database that cannot be opened or queried is `StoreUnavailableError`, which the
- * engine answers as `unavailable` (retryable); the next request tries to open it again.
+ * engine answers as `unavailable` (retryable); the next request tries to open it again. So is one that
+ * does not answer within `timeoutMs`: a proxy or cluster that drops packets must not hold the member's
+ * request until the integration times out with no answer at all.
  */
-export function lambdaArchive(database: LazyRecordsDb): HistoryArchive {
+export function lambdaArchive(database: LazyRecordsDb, timeoutMs: number = ARCHIVE_TIMEOUT_MS): HistoryArchive {
   let cached: { db: RecordsDb; store: RecordsStore } | undefined;
   let archive: Promise<HistoryArchive> | undefined;
   const load = async (): Promise<HistoryArchive> => {
@@ -71,16 +76,23 @@ export function lambdaArchive(database: LazyRecordsDb): HistoryArchive {
   };
   return {
     async before(room, epoch, before, limit) {
+      // A failed load is not kept: the next request loads again.
+      archive ??= load().catch((error: unknown) => {
+        archive = undefined;
+        throw error;
+      });
+      const loaded = archive;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StoreUnavailableError(`the class records did not answer within ${timeoutMs} ms`)), timeoutMs);
+      });
       try {
-        // A failed load is not kept: the next request loads again.
-        archive ??= load().catch((error: unknown) => {
-          archive = undefined;
-          throw error;
-        });
-        return await (await archive).before(room, epoch, before, limit);
+        return await Promise.race([loaded.then((a) => a.before(room, epoch, before, limit)), late]);
       } catch (error) {
         if (error instanceof StoreUnavailableError) throw error;
         throw new StoreUnavailableError('the class records cannot be reached', { cause: error });
+      } finally {
+        clearTimeout(timer);
       }
     },
   };

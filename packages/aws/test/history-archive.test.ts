@@ -4,6 +4,9 @@
  * the scheduled recorder handler wrote, and answer `unavailable` while the database cannot be reached.
  * Postgres is reached through a TCP fault proxy, so the test can take it away and give it back.
  */
+import { createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { StoreUnavailableError } from '@classwire/core';
 import { RecordsStore } from '@classwire/records';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/src/index.js';
@@ -12,6 +15,7 @@ import { FaultProxy } from '../../../test-support/fault-proxy.js';
 import { TestClient, makeToken, startTestGateway, type Frame } from '../../../test-support/harness.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import { createLambdaLogger, createRecordsHandlers, type RecordsHandlers } from '../src/index.js';
+import { lambdaArchive, lazyRecordsDb } from '../src/records-database.js';
 
 const silent = createLambdaLogger({ logLevel: 'silent' }, undefined);
 const ROOM = 'h-aws';
@@ -130,5 +134,28 @@ describe('history beyond the live log on the Lambda runtime, from the class reco
     expect(await history({ before: 10, limit: 5 })).toMatchObject({ type: 'error', code: 'unavailable' });
     proxy.refuse(false);
     expect(seqs(await history({ before: 10, limit: 5 }))).toEqual(range(5, 9));
+  });
+});
+
+describe('the Lambda history archive against a database that accepts connections and never answers', () => {
+  it('answers unavailable at its time limit rather than holding the request until the integration times out', async () => {
+    const sockets = new Set<Socket>();
+    // A real TCP listener that takes the connection and says nothing (a proxy dropping packets).
+    const silent = createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const connected = new Promise((resolve) => silent.once('connection', resolve));
+    const database = lazyRecordsDb({ url: `postgres://postgres@127.0.0.1:${(silent.address() as AddressInfo).port}/classwire` }, () => Promise.reject(new Error('no secret here')));
+    try {
+      const outcome = lambdaArchive(database, 100).before(ROOM, 'epoch', 10, 5).then(
+        () => 'answered',
+        (error: unknown) => error,
+      );
+      await connected;
+      expect(await outcome).toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+      await database.close();
+    }
   });
 });
