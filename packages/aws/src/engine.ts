@@ -1,4 +1,4 @@
-import { Classroom, Engine, type Authorizer, RedisPresence, RedisRegistry, RedisRoomLog, redisKeys, type Logger, type RedisKeys } from '@classwire/core';
+import { Classroom, Engine, type Authorizer, type HistoryArchive, RedisPresence, RedisRegistry, RedisRoomLog, redisKeys, type Logger, type RedisKeys } from '@classwire/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ManagementApiBroker } from './broker.js';
 import { RoomCoalescer } from './coalescer.js';
@@ -32,6 +32,8 @@ export interface LambdaEngineOptions {
   now?: () => number;
   /** Verifies in-band refresh tokens; without it refreshes are refused. */
   tokens?: Authorizer;
+  /** History older than the live log (the class records, when the function has the database); none without. */
+  archive?: HistoryArchive | undefined;
 }
 
 /**
@@ -105,6 +107,7 @@ export function createLambdaEngine(config: LambdaConfig, options: LambdaEngineOp
     keepAliveMs: config.keepAliveMs,
     logger,
     tokens: options.tokens,
+    archive: options.archive,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   const connections = new ConnectionIndex(redis, keys);

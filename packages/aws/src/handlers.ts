@@ -1,12 +1,14 @@
-import { checkConnect, StoreUnavailableError, type Logger } from '@classwire/core';
+import { checkConnect, parseEnv, StoreUnavailableError, type Logger } from '@classwire/core';
 import { ERROR_CODES, ProtocolError, type ErrorCode } from '@classwire/protocol';
 import type { Redis } from 'ioredis';
 import { pino, type DestinationStream } from 'pino';
 import { RequestAuthorizer, claimsFromContext } from './authorizer.js';
-import { callbackUrlFor, loadLambdaConfig, type LambdaConfig } from './config.js';
+import { callbackUrlFor, LambdaConfigError, loadLambdaConfig, type LambdaConfig } from './config.js';
 import { createLambdaEngine, type LambdaEngine } from './engine.js';
 import type { AuthorizerResult, RequestAuthorizerEvent, WebSocketEvent, WebSocketResult } from './events.js';
 import type { FanOutStats } from './fanout.js';
+import { DATABASE_ENV, databaseSource, lambdaArchive, lazyRecordsDb, secretReader } from './records-database.js';
+import { z } from 'zod';
 
 /** The Lambda entry points. Each function of the deployment uses one of them. */
 export interface ClasswireHandlers {
@@ -29,7 +31,11 @@ export interface HandlerOptions {
   /** Use this Redis client instead of connecting (tests). */
   redis?: Redis;
   now?: () => number;
+  /** Reads a Secrets Manager secret's string: the records database's (tests replace it). */
+  readSecret?: (arn: string) => Promise<string>;
 }
+
+const databaseEnv = z.object(DATABASE_ENV);
 
 /** Connections the sweeper handles per run; the rest wait for the next run. */
 const SWEEP_BATCH = 1000;
@@ -42,13 +48,16 @@ export function createHandlers(environment: Record<string, string | undefined>, 
   const config = loadLambdaConfig(environment);
   const logger = options.logger ?? createLambdaLogger(config, environment.AWS_LAMBDA_FUNCTION_NAME);
   const now = options.now ?? Date.now;
+  // With the records database (the records functions' variables), history reaches past the live log.
+  const source = databaseSource(parseEnv(databaseEnv, environment, (problems) => new LambdaConfigError(problems)));
+  const database = source === undefined ? undefined : lazyRecordsDb(source, options.readSecret ?? secretReader(config));
   let runtime: LambdaEngine | undefined;
   let authorizer: RequestAuthorizer | undefined;
   const verifier = (): RequestAuthorizer => (authorizer ??= new RequestAuthorizer(config, logger));
   // `$default` verifies in-band refresh tokens as the authorizer verifies `$connect`'s.
   const tokens = { authorize: (token: string) => verifier().verify(token) };
   const engine = async (event?: WebSocketEvent): Promise<LambdaEngine> => {
-    runtime ??= createLambdaEngine(config, { logger, tokens, ...(options.redis === undefined ? {} : { redis: options.redis }), ...(options.now === undefined ? {} : { now: options.now }) });
+    runtime ??= createLambdaEngine(config, { logger, tokens, archive: database && lambdaArchive(database), ...(options.redis === undefined ? {} : { redis: options.redis }), ...(options.now === undefined ? {} : { now: options.now }) });
     if (event !== undefined) runtime.useEndpoint(callbackUrlFor(config, event.requestContext));
     await runtime.failover.check();
     return runtime;
@@ -163,6 +172,7 @@ export function createHandlers(environment: Record<string, string | undefined>, 
 
     async close() {
       await runtime?.close();
+      await database?.close();
     },
   };
 }

@@ -1,4 +1,3 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { RedisPresence, RedisRoomLog, parseEnv, redisKeys, type Logger } from '@classwire/core';
 import {
   DEFAULT_IDLE_MS,
@@ -12,7 +11,6 @@ import {
   WebhookDispatcher,
   WebhookOutbox,
   createRecordsHandler,
-  openRecordsDb,
   recordedAttendance,
   retentionCutoff,
   webhookSettings,
@@ -22,6 +20,7 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { RequestAuthorizer } from './authorizer.js';
 import { LambdaConfigError, loadLambdaConfig, type LambdaConfig } from './config.js';
+import { DATABASE_ENV, databaseSource, lazyRecordsDb, secretReader } from './records-database.js';
 import type { HttpApiEvent, HttpApiResult } from './events.js';
 import { createLambdaLogger } from './handlers.js';
 import { answerRecordsEvent, lambdaRecordsPrincipal, type NeutralRecordsHandler } from './records-api.js';
@@ -77,9 +76,7 @@ export interface RecordsHandlerOptions {
 }
 
 const env = z.object({
-  CLASSWIRE_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'CLASSWIRE_DATABASE_URL must start with postgres://').optional(),
-  CLASSWIRE_DATABASE_SECRET_ARN: z.string().startsWith('arn:').optional(),
-  CLASSWIRE_DATABASE_HOST: z.string().min(1).max(255).optional(),
+  ...DATABASE_ENV,
   ...RETENTION_ENV,
   ...WEBHOOK_ENV,
   // The records API's settings, as the gateway reads them.
@@ -97,17 +94,13 @@ const ROOMS_PER_TRANSACTION = 50;
 /** The budget when no Lambda context is given (tests, a direct call). */
 const DEFAULT_BUDGET_MS = 60_000;
 
-/** Where the database is: a URL, or an RDS secret (username, password, host, port, dbname) with an optional host override (the RDS Proxy). */
-type DatabaseSource = { url: string } | { secretArn: string; host: string | undefined };
-
 export function createRecordsHandlers(environment: Record<string, string | undefined>, options: RecordsHandlerOptions = {}): RecordsHandlers {
   const config = loadLambdaConfig(environment);
   const e = parseEnv(env, environment, (problems) => new LambdaConfigError(problems));
   const problems: string[] = [];
   const hooks = webhookSettings(e, problems);
   if (problems.length > 0) throw new LambdaConfigError(problems);
-  const source: DatabaseSource | undefined =
-    e.CLASSWIRE_DATABASE_URL !== undefined ? { url: e.CLASSWIRE_DATABASE_URL } : e.CLASSWIRE_DATABASE_SECRET_ARN !== undefined ? { secretArn: e.CLASSWIRE_DATABASE_SECRET_ARN, host: e.CLASSWIRE_DATABASE_HOST } : undefined;
+  const source = databaseSource(e);
   if (source === undefined) throw new LambdaConfigError('the records functions need CLASSWIRE_DATABASE_URL or CLASSWIRE_DATABASE_SECRET_ARN');
   const logger = options.logger ?? createLambdaLogger(config, environment.AWS_LAMBDA_FUNCTION_NAME);
   const readSecret = options.readSecret ?? secretReader(config);
@@ -118,17 +111,8 @@ export function createRecordsHandlers(environment: Record<string, string | undef
   const recorderName = metricFunctionName(environment.AWS_LAMBDA_FUNCTION_NAME, 'records.record');
   const dispatcherName = metricFunctionName(environment.AWS_LAMBDA_FUNCTION_NAME, 'records.dispatch');
 
-  let database: Promise<RecordsDb> | undefined;
-  const records = (): Promise<RecordsDb> => {
-    database ??= databaseUrl(source, readSecret)
-      .then((url) => openRecordsDb({ url }))
-      .catch((error: unknown) => {
-        // Not cached: the next invocation tries again (the database may be resuming from zero capacity).
-        database = undefined;
-        throw error;
-      });
-    return database;
-  };
+  const database = lazyRecordsDb(source, readSecret);
+  const records = (): Promise<RecordsDb> => database.get();
   let redisClient: Redis | undefined;
   const redis = (): Redis => (redisClient ??= options.redis ?? connectRedis(config, logger));
   // The WebSocket authorizer's JWT checks and secret source (CLASSWIRE_JWT_SECRET / _SECRET_ARN / JWKS).
@@ -260,9 +244,7 @@ export function createRecordsHandlers(environment: Record<string, string | undef
 
     async close() {
       recordsApi = undefined;
-      const opened = database;
-      database = undefined;
-      await opened?.then((db) => db.close()).catch(() => undefined);
+      await database.close();
       if (options.redis === undefined) redisClient?.disconnect();
       redisClient = undefined;
     },
@@ -331,33 +313,6 @@ function reportRunMetrics(logger: Logger, functionName: string, metrics: RunMetr
 
 function budgetMs(context: LambdaContext | undefined): number {
   return Math.max(0, (context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS) - SAFETY_MS);
-}
-
-const rdsSecret = z.object({
-  username: z.string().min(1),
-  password: z.string().min(1),
-  host: z.string().min(1),
-  port: z.coerce.number().int().min(1).max(65_535).default(5432),
-  dbname: z.string().min(1).default('postgres'),
-});
-
-/** The connection URL: as configured, or built from the RDS secret, over verified TLS (RDS Proxy presents an ACM certificate). */
-async function databaseUrl(source: DatabaseSource, readSecret: (arn: string) => Promise<string>): Promise<string> {
-  if ('url' in source) return source.url;
-  const parsed = rdsSecret.safeParse(JSON.parse(await readSecret(source.secretArn)));
-  if (!parsed.success) throw new LambdaConfigError(`the database secret ${source.secretArn} lacks username, password or host`);
-  const { username, password, host, port, dbname } = parsed.data;
-  return `postgres://${encodeURIComponent(username)}:${encodeURIComponent(password)}@${source.host ?? host}:${port}/${encodeURIComponent(dbname)}?sslmode=verify-full`;
-}
-
-function secretReader(config: LambdaConfig): (arn: string) => Promise<string> {
-  let client: SecretsManagerClient | undefined;
-  return async (arn) => {
-    client ??= new SecretsManagerClient(config.region === undefined ? {} : { region: config.region });
-    const output = await client.send(new GetSecretValueCommand({ SecretId: arn }));
-    if (output.SecretString === undefined) throw new Error(`secret ${arn} has no string value`);
-    return output.SecretString;
-  };
 }
 
 function connectRedis(config: LambdaConfig, logger: Logger): Redis {

@@ -69,6 +69,10 @@ describe('the stack without records', () => {
     expect(functionByHandler(without, 'records.record')).toBeUndefined();
     expect(functionByHandler(without, 'records.dispatch')).toBeUndefined();
     expect(JSON.stringify(functionByHandler(without, 'index.message').Properties.Environment)).not.toContain('CLASSWIRE_RECORD_ROOMS');
+    // No database for history either: `$default` has no database variables and only the handlers' group.
+    expect(JSON.stringify(functionByHandler(without, 'index.message').Properties.Environment)).not.toContain('CLASSWIRE_DATABASE');
+    expect((functionByHandler(without, 'index.message').Properties.VpcConfig as { SecurityGroupIds: unknown[] }).SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [groupId(without, 'HandlerSecurityGroup'), 'GroupId'] }]);
+    expect(groupId(without, 'HistorySecurityGroup')).toBeUndefined();
     expect(functionByHandler(without, 'records.api')).toBeUndefined();
     without.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     without.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET' });
@@ -110,11 +114,15 @@ describe('the stack with records', () => {
     expect((subnetGroup.Properties.SubnetIds as { Ref: string }[]).map((s) => s.Ref).sort()).toEqual(privateSubnets.sort());
   });
 
-  it('admits only the records functions to the proxy, and only the proxy to the cluster', () => {
+  it('admits only the records functions and `$default` (history) to the proxy, and only the proxy to the cluster', () => {
     const functions = groupId(withRecords, 'RecordsFunctionsSecurityGroup');
+    const history = groupId(withRecords, 'HistorySecurityGroup');
     const proxy = groupId(withRecords, 'RecordsProxySecurityGroup');
     const cluster = groupId(withRecords, 'RecordsDatabaseSecurityGroup');
-    expect(ingressTo(withRecords, proxy)).toEqual([expect.objectContaining({ FromPort: 5432, ToPort: 5432, SourceSecurityGroupId: { 'Fn::GetAtt': [functions, 'GroupId'] } })]);
+    expect(ingressTo(withRecords, proxy)).toEqual([
+      expect.objectContaining({ FromPort: 5432, ToPort: 5432, SourceSecurityGroupId: { 'Fn::GetAtt': [functions, 'GroupId'] } }),
+      expect.objectContaining({ FromPort: 5432, ToPort: 5432, SourceSecurityGroupId: { 'Fn::GetAtt': [history, 'GroupId'] } }),
+    ]);
     expect(ingressTo(withRecords, cluster)).toEqual([expect.objectContaining({ IpProtocol: 'tcp', SourceSecurityGroupId: { 'Fn::GetAtt': [proxy, 'GroupId'] } })]);
   });
 
@@ -163,6 +171,27 @@ describe('the stack with records', () => {
       expect(functionByHandler(withRecords, handler).Properties.Environment).toMatchObject({ Variables: { CLASSWIRE_RECORD_ROOMS: 'true' } });
     }
     expect(JSON.stringify(functionByHandler(withRecords, 'index.authorizer').Properties.Environment)).not.toContain('CLASSWIRE_RECORD_ROOMS');
+  });
+
+  it('gives `$default` (history beyond the live log) the database through the proxy: its variables, its secret and the history group; no other engine function', () => {
+    const handlers = groupId(withRecords, 'HandlerSecurityGroup');
+    const history = groupId(withRecords, 'HistorySecurityGroup');
+    const message = functionByHandler(withRecords, 'index.message');
+    expect(message.Properties.Environment).toMatchObject({
+      Variables: {
+        CLASSWIRE_DATABASE_SECRET_ARN: { Ref: expect.stringMatching(/^RecordsDatabaseSecretAttachment/) },
+        CLASSWIRE_DATABASE_HOST: { 'Fn::GetAtt': [expect.stringMatching(/^RecordsDatabaseRecordsProxy/), 'Endpoint'] },
+      },
+    });
+    expect((message.Properties.VpcConfig as { SecurityGroupIds: unknown[] }).SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [handlers, 'GroupId'] }, { 'Fn::GetAtt': [history, 'GroupId'] }]);
+    const role = (message.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const policy = Object.values(resources(withRecords, 'AWS::IAM::Policy')).find((candidate) => JSON.stringify(candidate.Properties.Roles).includes(role))!;
+    expect(JSON.stringify(policy.Properties.PolicyDocument)).toMatch(/secretsmanager:GetSecretValue.*RecordsDatabaseSecret/);
+    for (const handler of ['index.connect', 'index.disconnect', 'index.sweep', 'index.authorizer']) {
+      const fn = functionByHandler(withRecords, handler);
+      expect(JSON.stringify(fn.Properties.Environment)).not.toContain('CLASSWIRE_DATABASE');
+      expect(JSON.stringify(fn.Properties.VpcConfig ?? {})).not.toContain(history);
+    }
   });
 
   it('serves the records HTTP API: the same routes under /backend with AWS_IAM and at the root with none, one function, a throttled stage and its URL as an output', () => {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConfigError, envFlag, envInt, ForwardingBroker, StoreUnavailableError, storesPrivateMessage, type Authorizer, type Broker, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type RecordingLease, type StateEffects, type StoredMessage } from '@classwire/core';
-import { PRESENCE_EVENTS, composeMessageFrame, encodeMessageBody, isRole } from '@classwire/protocol';
+import { ConfigError, envFlag, envInt, ForwardingBroker, storesPrivateMessage, type Authorizer, type Broker, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type RecordingLease, type StateEffects } from '@classwire/core';
+import { PRESENCE_EVENTS, encodeMessageBody, isRole } from '@classwire/protocol';
 import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
 import { createRecordsApi, recordsErrorResponse } from './http.js';
@@ -8,6 +8,7 @@ import { Recorder } from './recorder.js';
 import { RecordingThread, type RecorderPort } from './recording-thread.js';
 import { addBacklogs, addCounts, zeroCounts, type RecordingStats, type WebhookDeliveryCounts, type WebhookDue } from './recording-stats.js';
 import { DEFAULT_RESUME_GRACE_MS } from './attendance.js';
+import { recordsArchive } from './archive.js';
 import { DEFAULT_IDLE_MS, DEFAULT_STARTED_IDLE_MS, RecordsStore } from './store.js';
 import { WebhookDeadLetters, WebhookOutbox, type AttendanceSummaryFn } from './webhooks.js';
 import { recordedAttendance } from './webhooks-attendance.js';
@@ -255,23 +256,7 @@ export class RecordsService {
    * The records as the engine's history archive (`history` requests older than the live log), each
    * event as the message frame the room delivered; `unavailable` while the database opens.
    */
-  readonly archive: HistoryArchive = {
-    before: async (room, epoch, before, limit) => {
-      if (this.store === undefined) throw new StoreUnavailableError('class records are not open yet');
-      const rows = await this.store.eventsBefore(room, epoch, before, limit);
-      return rows.map(
-        (row): StoredMessage => ({
-          seq: row.seq,
-          frame: composeMessageFrame(
-            room,
-            row.seq,
-            row.ts,
-            encodeMessageBody(row.event, row.data, { userId: row.author_id ?? '', name: row.author_name ?? 'Removed user', role: isRole(row.author_role) ? row.author_role : 'server' }),
-          ),
-        }),
-      );
-    },
-  };
+  readonly archive: HistoryArchive = recordsArchive(() => this.store);
 
   /**
    * Members the records still count as present but the live presence no longer has (the node, or the

@@ -58,6 +58,8 @@ export interface RecordsContext {
   tracing: boolean;
   /** The functions that run the engine: their publishes mark rooms for the recorder. */
   engineFunctions: lambda.Function[];
+  /** The engine functions that answer `history` (`$default`), and the security group they alone are in: they read older history from the records. */
+  history: { functions: lambda.Function[]; group: ec2.ISecurityGroup };
   /** `CLASSWIRE_JWT_*` / `CLASSWIRE_JWKS_URL`, as the WebSocket authorizer gets them: the records API verifies staff tokens the same way. */
   jwtEnvironment: Record<string, string>;
   /** The secret holding the HS256 key, when tokens are verified with one (the API function reads it). */
@@ -174,6 +176,13 @@ export function addRecords(stack: Stack, context: RecordsContext, props: Records
     targets: [new targets.LambdaFunction(dispatcher)],
   });
   for (const fn of context.engineFunctions) fn.addEnvironment('CLASSWIRE_RECORD_ROOMS', 'true');
+  // `history` beyond the live log reads the records (docs/aws.md): the database variables, its secret, the proxy.
+  proxyGroup.addIngressRule(context.history.group, ec2.Port.tcp(POSTGRES_PORT), 'Postgres from the Classwire $default function (history)');
+  for (const fn of context.history.functions) {
+    fn.addEnvironment('CLASSWIRE_DATABASE_SECRET_ARN', secret.secretArn);
+    fn.addEnvironment('CLASSWIRE_DATABASE_HOST', proxy.endpoint);
+    secret.grantRead(fn);
+  }
 
   new CfnOutput(stack, 'RecordsDatabaseSecretArn', { value: secret.secretArn, description: 'Credentials of the records database' });
   new CfnOutput(stack, 'RecordsApiUrl', { value: httpStage.url, description: 'The records HTTP API: backends sign requests to /backend/… with SigV4 (execute-api); staff send a JWT to /…' });

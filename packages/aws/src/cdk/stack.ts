@@ -114,6 +114,9 @@ export class ClasswireStack extends Stack {
       allowAllOutbound: false,
     });
     redisSecurityGroup.addIngressRule(handlerSecurityGroup, ec2.Port.tcp(REDIS_PORT), 'Redis from the Classwire handlers');
+    // With records, `$default` pages history from them: its own group, the only engine function the records proxy admits.
+    const historySecurityGroup =
+      props.records === undefined ? undefined : new ec2.SecurityGroup(this, 'HistorySecurityGroup', { vpc, description: 'Classwire $default: history from the records', allowAllOutbound: true });
 
     const subnetGroup = new elasticache.CfnSubnetGroup(this, 'RedisSubnets', {
       description: 'Classwire Redis',
@@ -160,7 +163,7 @@ export class ClasswireStack extends Stack {
     if (props.jwt?.audience !== undefined) jwtEnvironment.CLASSWIRE_JWT_AUDIENCE = props.jwt.audience;
 
     const code = lambda.Code.fromAsset(props.assetDir);
-    const make = (name: string, handler: string, options: { inVpc: boolean; timeout: Duration; memorySize: number; environment: Record<string, string> }) => {
+    const make = (name: string, handler: string, options: { inVpc: boolean; timeout: Duration; memorySize: number; environment: Record<string, string>; extraGroups?: ec2.ISecurityGroup[] }) => {
       const logGroup = new logs.LogGroup(this, `${name}Logs`, { retention, removalPolicy: RemovalPolicy.DESTROY });
       return new lambda.Function(this, name, {
         runtime: props.runtime ?? lambda.Runtime.NODEJS_24_X,
@@ -173,7 +176,7 @@ export class ClasswireStack extends Stack {
         environment: { NODE_OPTIONS: '--enable-source-maps', LOG_LEVEL: 'info', ...options.environment },
         ...(props.tracing === true ? { tracing: lambda.Tracing.ACTIVE } : {}),
         ...(options.inVpc
-          ? { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, securityGroups: [handlerSecurityGroup] }
+          ? { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, securityGroups: [handlerSecurityGroup, ...(options.extraGroups ?? [])] }
           : {}),
       });
     };
@@ -216,7 +219,7 @@ export class ClasswireStack extends Stack {
     const handlerOptions = { inVpc: true, timeout: INTEGRATION_TIMEOUT, memorySize: 512, environment: handlerEnvironment };
     const connect = make('Connect', 'connect', handlerOptions);
     const disconnect = make('Disconnect', 'disconnect', handlerOptions);
-    const message = make('Default', 'message', handlerOptions);
+    const message = make('Default', 'message', { ...handlerOptions, extraGroups: historySecurityGroup === undefined ? [] : [historySecurityGroup] });
     const sweep = make('Sweep', 'sweep', { ...handlerOptions, timeout: Duration.minutes(4) });
     this.functions = { authorizer, connect, disconnect, message, sweep };
 
@@ -240,7 +243,7 @@ export class ClasswireStack extends Stack {
     this.records =
       props.records === undefined
         ? undefined
-        : addRecords(this, { vpc, redisClientGroup: handlerSecurityGroup, redisUrl, assetDir: props.assetDir, runtime: props.runtime ?? lambda.Runtime.NODEJS_24_X, retention, tracing: props.tracing === true, engineFunctions: [connect, disconnect, message, sweep], jwtEnvironment, jwtSecret: generatedSecret ?? importedSecret }, props.records);
+        : addRecords(this, { vpc, redisClientGroup: handlerSecurityGroup, redisUrl, assetDir: props.assetDir, runtime: props.runtime ?? lambda.Runtime.NODEJS_24_X, retention, tracing: props.tracing === true, engineFunctions: [connect, disconnect, message, sweep], history: { functions: [message], group: historySecurityGroup! }, jwtEnvironment, jwtSecret: generatedSecret ?? importedSecret }, props.records);
 
     this.observe(replicationGroupId, props.alarmEmail);
 
