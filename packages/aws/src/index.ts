@@ -4,7 +4,11 @@ export { FailoverGuard } from './failover.js';
 export { ManagementApiBroker } from './broker.js';
 export { ManagementApiFanOut, isGoneError, MAX_POST_BYTES, BILLING_UNIT_BYTES, type FanOutStats } from './fanout.js';
 export { RequestAuthorizer, claimsFromContext, contextOf, MAX_AUTHORIZER_RESULT_BYTES } from './authorizer.js';
-export { loadLambdaConfig, callbackUrlFor, LambdaConfigError, API_GATEWAY_MAX_CONNECTION_MS, LAMBDA_ENV_NAMES, type LambdaConfig } from './config.js';
+import { LAMBDA_ENV_NAMES as CONFIG_ENV_NAMES } from './config.js';
+import { DATABASE_ENV } from './records-database.js';
+export { loadLambdaConfig, callbackUrlFor, LambdaConfigError, API_GATEWAY_MAX_CONNECTION_MS, type LambdaConfig } from './config.js';
+/** Every variable the Lambda functions read: their configuration's, and the records database's (history from the records). */
+export const LAMBDA_ENV_NAMES: readonly string[] = [...CONFIG_ENV_NAMES, ...Object.keys(DATABASE_ENV)];
 export type * from './events.js';
 export { createRecordsHandlers, type DispatchRun, type LambdaContext, type RecordRun, type RecordsHandlerOptions, type RecordsHandlers } from './records-handlers.js';
 export { RecordMarkingBroker } from './records-marker.js';

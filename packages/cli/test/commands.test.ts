@@ -100,6 +100,16 @@ describe('configuration errors', () => {
     expect(result.stderr).toBe('classwire: invalid configuration: CLASSWIRE_REDSI_URL: unknown variable (did you mean CLASSWIRE_REDIS_URL?)\n');
   });
 
+  it('knows the Lambda functions\' records database variables in emulator mode, and names a misspelt one', () => {
+    const emulated = { CLASSWIRE_JWT_SECRET: SECRET, CLASSWIRE_MODE: 'apigw-emulator', CLASSWIRE_REDIS_URL: 'redis://127.0.0.1:1' };
+    const known = run(['check-config'], { ...emulated, CLASSWIRE_DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:db', CLASSWIRE_DATABASE_HOST: 'proxy.example' });
+    expect(known.stderr).toBe('');
+    expect(known.status).toBe(0);
+    const misspelt = run(['check-config'], { ...emulated, CLASSWIRE_DATABASE_SECRTE_ARN: 'arn:x' });
+    expect(misspelt.status).toBe(2);
+    expect(misspelt.stderr).toBe('classwire: invalid configuration: CLASSWIRE_DATABASE_SECRTE_ARN: unknown variable (did you mean CLASSWIRE_DATABASE_SECRET_ARN?)\n');
+  });
+
   it('only warns about unknown variables with --allow-unknown-env', () => {
     const result = run(['check-config', '--allow-unknown-env'], { CLASSWIRE_JWT_SECRET: SECRET, CLASSWIRE_REDSI_URL: 'redis://127.0.0.1:1', CLASSWIRE_TOTALLY_NEW: '1' });
     expect(result.status).toBe(0);
