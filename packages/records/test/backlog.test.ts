@@ -36,6 +36,7 @@ class FaultyStore extends RecordsStore {
 
   override async recordFrom(...args: Parameters<RecordsStore['recordFrom']>): ReturnType<RecordsStore['recordFrom']> {
     await this.before('recordFrom');
+    this.failRooms('recordFrom', args[0]);
     const written = await super.recordFrom(...args);
     this.completed.recordFrom += 1;
     return written;
@@ -53,6 +54,26 @@ class FaultyStore extends RecordsStore {
     const written = await super.recordPolls(...args);
     this.completed.recordPolls += 1;
     return written;
+  }
+
+  /** Rooms whose recording (`recordFrom`) or idle class's end (`endIdleClass`) fails until `heal`. */
+  private readonly failingRooms = new Map<string, 'recordFrom' | 'endIdleClass'>();
+
+  failRoom(room: string, method: 'recordFrom' | 'endIdleClass'): void {
+    this.failingRooms.set(room, method);
+  }
+
+  heal(room: string): void {
+    this.failingRooms.delete(room);
+  }
+
+  override async endIdleClass(...args: Parameters<RecordsStore['endIdleClass']>): ReturnType<RecordsStore['endIdleClass']> {
+    this.failRooms('endIdleClass', [args[0]]);
+    return super.endIdleClass(...args);
+  }
+
+  private failRooms(method: 'recordFrom' | 'endIdleClass', rooms: readonly string[]): void {
+    for (const room of rooms) if (this.failingRooms.get(room) === method) throw new Error(`injected: ${method} refused ${room}`);
   }
 
   private arm(method: Faulty, fault: Fault): void {
@@ -160,7 +181,7 @@ describe('the recorder backlog and outcomes, with faults in a real Postgres stor
     await broker.publish(room, encodeMessageBody('chat.message', { text: 'to an empty room' }, teacher));
     store.failNext('recordFrom');
     const retry = store.holdNext('recordFrom');
-    await expect(recorder.endIdleClasses(0)).rejects.toThrow('injected');
+    expect(await recorder.endIdleClasses(0)).toEqual({ ended: 0, failed: [room] });
     expect(recorder.counts).toMatchObject({ roomsRecorded: 1, roomsFailed: 1 });
     expect(recorder.backlog().rooms).toBe(1);
 
@@ -169,7 +190,41 @@ describe('the recorder backlog and outcomes, with faults in a real Postgres stor
     await recorder.settled();
     expect(recorder.backlog()).toEqual({ rooms: 0, oldestNotedAt: undefined });
     expect(await store.cursor(room)).toMatchObject({ seq: 3 });
-    expect(await recorder.endIdleClasses(0)).toBe(1);
+    expect(await recorder.endIdleClasses(0)).toEqual({ ended: 1, failed: [] });
     await recorder.close();
   });
+
+  it.each(['recordFrom', 'endIdleClass'] as const)('the idle sweep goes on past a room whose %s fails: the others end in the same run, it is one failure, retried', async (method) => {
+    const warnings: { room?: string }[] = [];
+    const broker = new MemoryBroker({ delivery: noDelivery });
+    const store = new FaultyStore(database.records.db, { idleMs: 1 });
+    const recorder = new Recorder({ store, broker, logger: { warn: (details) => warnings.push(details) }, retryMs: NO_TIMED_RETRY_MS, batchDelayMs: 0 });
+    const rooms = [`sweep-${method}-a`, `sweep-${method}-b`, `sweep-${method}-c`];
+    const middle = rooms[1]!;
+    for (const room of rooms) {
+      await broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.join, { ...student }, student));
+      await broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.leave, { ...student, reason: 'left' }, student));
+      await recorder.recordRoom(room);
+    }
+    const failedBefore = recorder.counts.roomsFailed;
+    store.failRoom(middle, method);
+
+    expect(await recorder.endIdleClasses(0)).toEqual({ ended: 2, failed: [middle] });
+    const open = new Set(await store.roomsWithOpenClasses());
+    expect(rooms.filter((room) => open.has(room))).toEqual([middle]);
+    expect(recorder.counts.roomsFailed - failedBefore).toBe(1);
+    expect(recorder.backlog().rooms).toBe(1);
+    expect(warnings.map((details) => details.room)).toEqual([middle]);
+
+    // The fault is gone; what the retry timer does records the room, and the next sweep ends its class.
+    store.heal(middle);
+    recorder.noteActivity(middle);
+    await recorder.settled();
+    expect(recorder.backlog()).toEqual({ rooms: 0, oldestNotedAt: undefined });
+    expect(await recorder.endIdleClasses(0)).toEqual({ ended: 1, failed: [] });
+    expect(new Set(await store.roomsWithOpenClasses()).has(middle)).toBe(false);
+    expect(recorder.counts.roomsFailed - failedBefore).toBe(1);
+    await recorder.close();
+  });
+
 });
