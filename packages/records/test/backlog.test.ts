@@ -1,7 +1,8 @@
-import { MemoryBroker, storePrivateOps, type RoomDelivery } from '@classwire/core';
+import { MemoryBroker, MemoryPresence, storePrivateOps, type PublishOptions, type PublishResult, type RoomDelivery } from '@classwire/core';
 import { encodeMessageBody, PRESENCE_EVENTS, type Sender } from '@classwire/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Recorder, RecordsStore } from '../src/index.js';
+import { reconcilePresence } from '../src/reconcile.js';
 import { BACKENDS, type TestDatabase } from './databases.js';
 
 const teacher: Sender = { userId: 't-1', name: 'Ms Rivera', role: 'teacher' };
@@ -227,4 +228,78 @@ describe('the recorder backlog and outcomes, with faults in a real Postgres stor
     await recorder.close();
   });
 
+  describe('presence reconciliation goes on past a room that fails', () => {
+    /** A real broker whose publish fails for one room until healed. */
+    class RefusingBroker extends MemoryBroker {
+      refused: string | undefined;
+      override async publish(room: string, body: string, options?: PublishOptions): Promise<PublishResult> {
+        if (room === this.refused) throw new Error(`injected: publish refused ${room}`);
+        return super.publish(room, body, options);
+      }
+    }
+
+    async function threeRoomsWithLostMembers(prefix: string): Promise<{ broker: RefusingBroker; store: FaultyStore; recorder: Recorder; rooms: string[]; warnings: { room?: string }[] }> {
+      const warnings: { room?: string }[] = [];
+      const broker = new RefusingBroker({ delivery: noDelivery });
+      const store = new FaultyStore(database.records.db, { idleMs: 1 });
+      const recorder = new Recorder({ store, broker, logger: { warn: (details) => warnings.push(details) }, retryMs: NO_TIMED_RETRY_MS, batchDelayMs: 0 });
+      const rooms = [`${prefix}-a`, `${prefix}-b`, `${prefix}-c`];
+      // Joined and recorded; then the node stopped: the live presence (a new MemoryPresence) lost them.
+      for (const room of rooms) {
+        await broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.join, { ...student }, student));
+        await recorder.recordRoom(room);
+      }
+      return { broker, store, recorder, rooms, warnings };
+    }
+
+    async function presentIn(store: RecordsStore, rooms: readonly string[]): Promise<string[]> {
+      return (await store.recordedPresence()).filter((member) => rooms.includes(member.room)).map((member) => member.room);
+    }
+
+    it('a room whose recording fails: the others get their leave in the same run; it is one failure, in the backlog, and a retry reconciles it', async () => {
+      const { broker, store, recorder, rooms, warnings } = await threeRoomsWithLostMembers('reconcile-record');
+      const middle = rooms[1]!;
+      const counted: string[] = [];
+      const deps = { store, recorder, broker, presence: new MemoryPresence(), logger: { warn: (details: { room?: string }) => warnings.push(details) }, countFailure: (room: string) => counted.push(room) };
+      const failedBefore = recorder.counts.roomsFailed;
+      store.failRoom(middle, 'recordFrom');
+
+      expect(await reconcilePresence(deps, new Set(rooms))).toEqual({ reconciled: 2, leaves: 2, failed: [middle] });
+      await recorder.settled();
+      expect(await presentIn(store, rooms)).toEqual([middle]);
+      // Counted once, by the recorder (not again by the reconciliation), and kept in its backlog.
+      expect(recorder.counts.roomsFailed - failedBefore).toBe(1);
+      expect(counted).toEqual([]);
+      expect(recorder.backlog().rooms).toBe(1);
+      expect(warnings.every((details) => details.room === middle)).toBe(true);
+      expect(warnings.length).toBeGreaterThan(0);
+
+      store.heal(middle);
+      expect(await reconcilePresence(deps, new Set([middle]))).toEqual({ reconciled: 1, leaves: 1, failed: [] });
+      await recorder.settled();
+      expect(await presentIn(store, rooms)).toEqual([]);
+      expect(recorder.backlog()).toEqual({ rooms: 0, oldestNotedAt: undefined });
+      await recorder.close();
+    });
+
+    it('a room whose leave cannot be appended: the others get theirs; it is counted where recording failures are, and a retry reconciles it', async () => {
+      const { broker, store, recorder, rooms, warnings } = await threeRoomsWithLostMembers('reconcile-publish');
+      const middle = rooms[1]!;
+      const counted: string[] = [];
+      const deps = { store, recorder, broker, presence: new MemoryPresence(), logger: { warn: (details: { room?: string }) => warnings.push(details) }, countFailure: (room: string) => counted.push(room) };
+      broker.refused = middle;
+
+      expect(await reconcilePresence(deps, new Set(rooms))).toEqual({ reconciled: 2, leaves: 2, failed: [middle] });
+      await recorder.settled();
+      expect(await presentIn(store, rooms)).toEqual([middle]);
+      expect(counted).toEqual([middle]);
+      expect(warnings.map((details) => details.room)).toEqual([middle]);
+
+      broker.refused = undefined;
+      expect(await reconcilePresence(deps, new Set([middle]))).toEqual({ reconciled: 1, leaves: 1, failed: [] });
+      await recorder.settled();
+      expect(await presentIn(store, rooms)).toEqual([]);
+      await recorder.close();
+    });
+  });
 });
