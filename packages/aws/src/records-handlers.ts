@@ -194,11 +194,21 @@ export function createRecordsHandlers(environment: Record<string, string | undef
         batch = [];
       }
       // Classes a first join started end once their room has stayed empty, as the gateway's idle sweep does.
+      // A room that fails there is a failed room of this run (marked again; the next run's sweep ends its
+      // class), and the sweep goes on with the others.
       if (Date.now() < deadline) {
-        await recorder.endIdleClasses(DEFAULT_IDLE_MS).catch((error: unknown) => logger.warn({ err: error }, 'ending idle classes failed; the next run retries'));
+        try {
+          const sweep = await recorder.endIdleClasses(DEFAULT_IDLE_MS);
+          // Each was logged by the recorder.
+          failed.push(...sweep.failed);
+        } catch (error) {
+          logger.warn({ err: error }, 'ending idle classes failed; the next run retries');
+        }
       }
-      run.failed = failed.length;
-      if (failed.length > 0) await client.sadd(key, ...failed);
+      // A room that failed in its drain and again in the sweep is one failed room.
+      const failedRooms = [...new Set(failed)];
+      run.failed = failedRooms.length;
+      if (failedRooms.length > 0) await client.sadd(key, ...failedRooms);
       // Retention after recording, and only with time left: it never costs a room its recording.
       if (retentionDays !== undefined && Date.now() < deadline) {
         const retention = await applyRetention(client, keys.recordsRetentionMark(), store, retentionDays, deadline, logger);

@@ -436,6 +436,37 @@ describe('records on the Lambda runtime (Redis + Postgres)', () => {
       await closeAndRecord(room, [teacher]);
     });
 
+    it('an idle class the database refuses to end is a failed room of the run (RoomsFailed, marked again); the sweep ends the others in the same run', async () => {
+      const functionName = 'ClasswireTest-Recorder4D5E6F';
+      const captured = capturingLogger();
+      const handlers = createRecordsHandlers({ ...environment, AWS_LAMBDA_FUNCTION_NAME: functionName }, { logger: captured.logger });
+      opened.push(handlers);
+      const db = database.records.db;
+      const rooms = ['idle-refused-a', 'idle-refused-b', 'idle-refused-c'];
+      // Classes a first join started, whose rooms emptied an hour ago: past the 300 s idle time.
+      const emptySince = Date.now() - 3_600_000;
+      await db.insertInto('classes').values(rooms.map((room) => ({ room, started_at: emptySince - 60_000, ended_at: null, started_by: null, auto: true, empty_since: emptySince }))).execute();
+      // The database refuses to end the middle one (a trigger, as a lock timeout or a constraint would).
+      await sql`create function refuse_idle_end() returns trigger language plpgsql as $$ begin raise exception 'class end refused'; end $$`.execute(db);
+      await sql`create trigger refuse_idle_end before update on classes for each row when (new.room = 'idle-refused-b') execute function refuse_idle_end()`.execute(db);
+      const stillOpen = async (): Promise<string[]> => {
+        const open = new Set(await store.roomsWithOpenClasses());
+        return rooms.filter((room) => open.has(room));
+      };
+
+      expect(await handlers.record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 1, deferred: 0 });
+      expect(await stillOpen()).toEqual(['idle-refused-b']);
+      expect(await pending()).toEqual(['idle-refused-b']);
+      expect(emfMetrics(captured.metricLines()[0]!, functionName)).toMatchObject({ RoomsFailed: 1 });
+
+      await sql`drop trigger refuse_idle_end on classes`.execute(db);
+      await sql`drop function refuse_idle_end`.execute(db);
+      expect(await handlers.record(SCHEDULED_EVENT, contextWith(60_000))).toMatchObject({ failed: 0, deferred: 0 });
+      expect(await stillOpen()).toEqual([]);
+      expect(await pending()).toEqual([]);
+      expect(emfMetrics(captured.metricLines()[1]!, functionName)).toMatchObject({ RoomsFailed: 0 });
+    });
+
     it('a dispatcher run logs one EMF line with the webhooks delivered, the failed attempts and the dead-lettered', async () => {
       const functionName = 'ClasswireTest-Dispatcher4D5E6F';
       const db = database.records.db;

@@ -4,7 +4,7 @@ export { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.j
 export { DEFAULT_IDLE_MS, RecordsStore, type Cursor, type Gap, type LogEntry, type RecordedEntry, type RecordHook, type LogReader, type RoomLog, type RecordingWritten } from './store.js';
 export { attendanceCsv, computeAttendance, DEFAULT_RESUME_GRACE_MS, type Attendance, type AttendanceInterval, type AttendanceOptions, type Attendee } from './attendance.js';
 export { addBacklogs, addCounts, zeroCounts, type RecordingBacklog, type RecordingCounts, type RecordingStats, type WebhookDeliveryCounts, type WebhookDue } from './recording-stats.js';
-export { Recorder, type RecorderLogger, type RecorderOptions } from './recorder.js';
+export { Recorder, type IdleSweep, type RecorderLogger, type RecorderOptions } from './recorder.js';
 export {
   createRecordsApi,
   createRecordsHandler,

@@ -8,6 +8,12 @@ import type { Cursor, Gap, LogEntry, RecordsStore, RoomLog } from './store.js';
  */
 const ROOMS_PER_TRANSACTION = 100;
 
+/** What one idle sweep did: the classes it ended, and the rooms that failed (in sweep order). */
+export interface IdleSweep {
+  ended: number;
+  failed: string[];
+}
+
 export interface RecorderLogger {
   warn(details: object, message: string): void;
 }
@@ -262,26 +268,41 @@ export class Recorder {
    * Ends the classes a first join started whose room has stayed empty for `idleMs`, and those a teacher
    * started whose room has stayed empty for the store's `startedIdleMs` (a day), at the time the last
    * member left. Each room is recorded first, so a rejoin still in the live log keeps its class.
+   * A room that fails (its recording, its class's end or its poll results) is counted failed and kept in
+   * the backlog for a retry like a drain's, and the sweep goes on with the next room: one room the
+   * database refuses must not hold back every other room's end. Its class ends at a later sweep.
    */
-  async endIdleClasses(idleMs: number): Promise<number> {
-    let ended = 0;
+  async endIdleClasses(idleMs: number): Promise<IdleSweep> {
+    const sweep: IdleSweep = { ended: 0, failed: [] };
     for (const idle of await this.store.idleClasses(this.now() - idleMs, this.now() - this.store.startedIdleMs)) {
-      await this.recordRoom(idle.room);
-      if (await this.store.endIdleClass(idle.room, idle.id, idle.emptySince, this.now())) {
-        ended += 1;
-        // A poll with a time limit closes without an event: its class ending is when it is recorded at the latest.
-        this.duePolls(idle.room).at = idle.emptySince;
-        const since = Date.now();
-        try {
+      try {
+        // Counts and keeps its own failure.
+        await this.recordRoom(idle.room);
+      } catch (error) {
+        this.sweepFailed(sweep, idle.room, error);
+        continue;
+      }
+      const since = Date.now();
+      try {
+        if (await this.store.endIdleClass(idle.room, idle.id, idle.emptySince, this.now())) {
+          sweep.ended += 1;
+          // A poll with a time limit closes without an event: its class ending is when it is recorded at the latest.
+          // Still due if this fails: the room's retry records them (nothing else may note an idle room again).
+          this.duePolls(idle.room).at = idle.emptySince;
           await this.recordPolls(idle.room);
-        } catch (error) {
-          // Still due: the room's retry records them (nothing else may note an idle room again).
-          this.failed(idle.room, error, since);
-          throw error;
         }
+      } catch (error) {
+        this.failed(idle.room, error, since);
+        this.sweepFailed(sweep, idle.room, error);
       }
     }
-    return ended;
+    return sweep;
+  }
+
+  private sweepFailed(sweep: IdleSweep, room: string, error: unknown): void {
+    sweep.failed.push(room);
+    // `failed` logs only the rooms it retries; a caller that retries on its own still gets each one logged.
+    if (!this.retryFailures) this.logger.warn({ err: error, room }, 'ending an idle class failed; the caller retries the room');
   }
 
   /**

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Broker, RecordingLease } from '@classwire/core';
+import type { IdleSweep } from './recorder.js';
 import { addBacklogs, zeroCounts, type RecordingBacklog, type RecordingCounts, type RecordingStats } from './recording-stats.js';
 import type { WebhookSettings } from './webhooks-config.js';
 
@@ -8,7 +9,7 @@ export interface RecorderPort {
   noteActivity(room: string): void;
   notePrivate(room: string): void;
   recordRoom(room: string): Promise<void>;
-  endIdleClasses(idleMs: number): Promise<number>;
+  endIdleClasses(idleMs: number): Promise<IdleSweep>;
   /** Rooms noted and not recorded yet (for the metrics). */
   backlog(): RecordingBacklog;
   close(): Promise<void>;
@@ -144,8 +145,8 @@ export class RecordingThread implements RecorderPort {
     return this.request((id) => ({ kind: 'record', id, room })).then(() => undefined);
   }
 
-  async endIdleClasses(idleMs: number): Promise<number> {
-    return (await this.request((id) => ({ kind: 'endIdle', id, idleMs }))) as number;
+  async endIdleClasses(idleMs: number): Promise<IdleSweep> {
+    return (await this.request((id) => ({ kind: 'endIdle', id, idleMs }))) as IdleSweep;
   }
 
   /** The worker's totals as it last reported them (at most `STATS_INTERVAL_MS` old, or from before it stopped). */

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError, envFlag, envInt, ForwardingBroker, storesPrivateMessage, type Authorizer, type Broker, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type RecordingLease, type StateEffects } from '@classwire/core';
-import { PRESENCE_EVENTS, encodeMessageBody, isRole } from '@classwire/protocol';
 import { z } from 'zod';
 import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
 import { createRecordsApi, recordsErrorResponse } from './http.js';
@@ -9,6 +8,7 @@ import { RecordingThread, type RecorderPort } from './recording-thread.js';
 import { addBacklogs, addCounts, zeroCounts, type RecordingStats, type WebhookDeliveryCounts, type WebhookDue } from './recording-stats.js';
 import { DEFAULT_RESUME_GRACE_MS } from './attendance.js';
 import { recordsArchive } from './archive.js';
+import { reconcilePresence } from './reconcile.js';
 import { DEFAULT_IDLE_MS, DEFAULT_STARTED_IDLE_MS, RecordsStore } from './store.js';
 import { WebhookDeadLetters, WebhookOutbox, type AttendanceSummaryFn } from './webhooks.js';
 import { recordedAttendance } from './webhooks-attendance.js';
@@ -160,6 +160,12 @@ export class RecordsService {
   private retention: NodeJS.Timeout | undefined;
   private dispatcher: WebhookDispatcher | undefined;
   private idleSweep: NodeJS.Timeout | undefined;
+  /** The presence reconciliation running, if one is. */
+  private reconciling: Promise<void> | undefined;
+  /** Rooms whose presence reconciliation failed: the next idle sweep reconciles them again. */
+  private readonly unreconciled = new Set<string>();
+  /** The whole reconciliation failed (the recorded presence could not be listed): the next idle sweep runs it again. */
+  private reconcileAll = false;
   /** When `early` last went from empty to not empty: rooms waiting for the database are backlog. */
   private earlySince: number | undefined;
   /** What recorders on this thread counted, the first one and any that took over from the worker. */
@@ -220,8 +226,8 @@ export class RecordsService {
       this.earlySince = undefined;
       if (this.earlyDropped > 0) deps.logger.warn({ droppedNotes: this.earlyDropped, rooms: MAX_EARLY_ROOMS }, 'class records: notes past the bound were dropped while the database opened; those rooms are recorded at their next message');
       if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
-      this.startIdleSweep(idleMs, deps.logger);
-      this.reconcilePresence(store, this.recorder, deps).catch((error: unknown) => deps.logger.warn({ err: error }, 'presence reconciliation failed'));
+      this.startIdleSweep(idleMs, deps);
+      this.reconcile(store, deps, undefined);
       deps.logger.info({ database: records.description, webhookEndpoints: hooks?.endpoints.length ?? 0 }, 'class records are on');
       return records;
     } catch (error) {
@@ -259,34 +265,46 @@ export class RecordsService {
   readonly archive: HistoryArchive = recordsArchive(() => this.store);
 
   /**
-   * Members the records still count as present but the live presence no longer has (the node, or the
-   * whole memory-mode server, stopped without their leave reaching the log) get a `presence.leave`
-   * (`disconnected`) appended now, through the log like any other, so no interval stays open forever.
+   * Presence reconciliation at start (`reconcilePresence`), or again for the rooms it failed in. One runs
+   * at a time, so a room's leaves are never appended by two at once.
    */
-  private async reconcilePresence(store: RecordsStore, recorder: RecorderPort, deps: RecordsDeps): Promise<void> {
-    const byRoom = new Map<string, { userId: string; name: string; role: string }[]>();
-    for (const member of await store.recordedPresence()) {
-      const list = byRoom.get(member.room) ?? [];
-      list.push(member);
-      byRoom.set(member.room, list);
-    }
-    for (const [room, recorded] of byRoom) {
-      // Recorded up to the log's end first: a leave still waiting there is not appended twice.
-      await recorder.recordRoom(room);
-      const live = new Set((await deps.presence.list(room)).map((member) => member.userId));
-      const current = new Set((await store.recordedPresence()).filter((member) => member.room === room).map((member) => member.userId));
-      for (const member of recorded) {
-        if (live.has(member.userId) || !current.has(member.userId) || !isRole(member.role)) continue;
-        const who = { userId: member.userId, name: member.name, role: member.role };
-        await deps.broker.publish(room, encodeMessageBody(PRESENCE_EVENTS.leave, { ...who, reason: 'disconnected' }, who));
-      }
-      recorder.noteActivity(room);
-    }
+  private reconcile(store: RecordsStore, deps: RecordsDeps, only: ReadonlySet<string> | undefined): void {
+    const recorder = this.recorder;
+    if (recorder === undefined || this.reconciling !== undefined) return;
+    const count = (): void => {
+      this.inProcessCounts.roomsFailed += 1;
+    };
+    this.reconciling = reconcilePresence({ store, recorder, broker: deps.broker, presence: deps.presence, logger: deps.logger, countFailure: count }, only)
+      .then(
+        (result) => {
+          for (const room of result.failed) this.unreconciled.add(room);
+        },
+        (error: unknown) => {
+          // Listing the recorded presence failed: no room was looked at, so all of them are tried again.
+          deps.logger.warn({ err: error }, 'presence reconciliation failed; it is tried again');
+          this.reconcileAll = true;
+        },
+      )
+      .finally(() => {
+        this.reconciling = undefined;
+      });
   }
 
-  /** Ends classes a first join started once their room has stayed empty for `idleMs`. */
-  private startIdleSweep(idleMs: number, logger: RecordsLogger): void {
+  /**
+   * Ends classes a first join started once their room has stayed empty for `idleMs`. Each run also
+   * reconciles again the rooms whose reconciliation failed (their recording is retried by the recorder).
+   */
+  private startIdleSweep(idleMs: number, deps: RecordsDeps): void {
+    const logger = deps.logger;
     const sweep = (): void => {
+      const store = this.store;
+      if (store !== undefined && this.reconciling === undefined && (this.reconcileAll || this.unreconciled.size > 0)) {
+        const only = this.reconcileAll ? undefined : new Set(this.unreconciled);
+        this.reconcileAll = false;
+        this.unreconciled.clear();
+        this.reconcile(store, deps, only);
+      }
+      // Each failed room was logged and counted by the recorder; the sweep went on with the others.
       this.recorder?.endIdleClasses(idleMs).catch((error: unknown) => logger.warn({ err: error }, 'ending idle classes failed'));
     };
     this.idleSweep = setInterval(sweep, Math.min(Math.max(1000, Math.floor(idleMs / 4)), IDLE_SWEEP_MAX_MS));

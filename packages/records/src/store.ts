@@ -430,7 +430,6 @@ export class RecordsStore {
     return query.execute();
   }
 
-  /** Classes a first join started whose room has been empty since before `emptyBefore`. */
   /** Open classes whose room has been empty since before `emptyBefore` (a first join's) or `startedEmptyBefore` (a teacher's). */
   async idleClasses(emptyBefore: number, startedEmptyBefore: number): Promise<{ id: number; room: string; emptySince: number }[]> {
     const rows = await this.db
@@ -443,6 +442,9 @@ export class RecordsStore {
           eb.and([eb('auto', '=', false), eb('empty_since', '<=', startedEmptyBefore)]),
         ]),
       )
+      // A fixed order: a sweep's rooms (and the failures it reports) come in the same order every run.
+      .orderBy('room')
+      .orderBy('id')
       .execute();
     return rows.map((row) => ({ id: row.id, room: row.room, emptySince: row.empty_since! }));
   }

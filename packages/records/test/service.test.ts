@@ -2,6 +2,7 @@ import { createServer, connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { JwtAuthorizer, MemoryBroker, MemoryPresence, type RoomDelivery } from '@classwire/core';
 import { encodeMessageBody, type Sender } from '@classwire/protocol';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SECRET } from '../../../test-support/harness.js';
 import { POSTGRES } from '../../../test-support/postgres.js';
@@ -100,6 +101,48 @@ describe('RecordsService on Postgres', () => {
       ['presence.leave', 's-ada', 'disconnected'],
     ]);
     expect((await store.recordedPresence()).filter((member) => member.room === 'geography').map((member) => member.userId)).toEqual(['t-1']);
+  });
+
+  it('at start, a room whose reconciliation fails holds back no other room, is counted failed, and is reconciled again by the idle sweep once it can be', async () => {
+    const broker = new MemoryBroker({ delivery: noDelivery });
+    const db = database.records.db;
+    const store = new RecordsStore(db);
+    const rooms = ['reconcile-a', 'reconcile-b', 'reconcile-c'];
+    const ada = { userId: 's-ada', name: 'Ada', role: 'student' as const };
+    for (const room of rooms) {
+      await broker.publish(room, encodeMessageBody('presence.join', { ...ada }, ada));
+      await new Recorder({ store, broker, logger: silent }).recordRoom(room);
+    }
+    // The middle room has a message left unrecorded, and the database refuses its events (a trigger, as a
+    // constraint or a lock timeout would): its recording, the reconciliation's first step, fails.
+    await broker.publish('reconcile-b', encodeMessageBody('chat.message', { text: 'unrecorded' }, ada));
+    await sql`create function refuse_reconcile_b() returns trigger language plpgsql as $$ begin raise exception 'room refused'; end $$`.execute(db);
+    await sql`create trigger refuse_reconcile_b before insert on record_events for each row when (new.room = 'reconcile-b') execute function refuse_reconcile_b()`.execute(db);
+    const present = async (): Promise<string[]> => (await store.recordedPresence()).filter((member) => rooms.includes(member.room)).map((member) => member.room);
+    const warned: unknown[] = [];
+
+    // After a restart nobody is back (an empty live presence).
+    const service = new RecordsService(
+      { target: { url: await database.url() }, retentionDays: undefined, keepErasedMessages: false, worker: false, idleMs: 1_000 },
+      { broker, presence: new MemoryPresence(), authorizer: new JwtAuthorizer({ secret: SECRET }), authenticateBackend: () => Promise.resolve(false), logger: { ...silent, warn: (details) => warned.push((details as { room?: unknown }).room) } },
+    );
+    try {
+      expect(await service.ready()).toBe(true);
+      await vi.waitFor(async () => expect(await present()).toEqual(['reconcile-b']), { timeout: 10_000, interval: 50 });
+      await vi.waitFor(() => expect(warned).toContain('reconcile-b'), { timeout: 10_000, interval: 50 });
+      expect(service.recordingStats().roomsFailed).toBeGreaterThan(0);
+
+      await sql`drop trigger refuse_reconcile_b on record_events`.execute(db);
+      await sql`drop function refuse_reconcile_b`.execute(db);
+      await vi.waitFor(async () => expect(await present()).toEqual([]), { timeout: 10_000, interval: 50 });
+    } finally {
+      await service.close();
+    }
+    expect((await store.roomEvents('reconcile-b')).map((event) => [event.event, (event.data as { reason?: string }).reason])).toEqual([
+      ['presence.join', undefined],
+      ['chat.message', undefined],
+      ['presence.leave', 'disconnected'],
+    ]);
   });
 
   it('remembers at most MAX_EARLY_ROOMS rooms while the database is not open; a room past the bound is recorded whole at its next message', async () => {

@@ -149,9 +149,9 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
     await eventually(async () => receiver.received.length === 3 && (await outboxRows()).length === 0);
     expect(receiver.received.map((delivery) => delivery.type).sort()).toEqual(['class.started', 'member.joined', 'member.left']);
     // Not idle long enough yet: nothing ends.
-    expect(await recorder.endIdleClasses(DEFAULT_IDLE_MS)).toBe(0);
+    expect((await recorder.endIdleClasses(DEFAULT_IDLE_MS)).ended).toBe(0);
     clock.advance(DEFAULT_IDLE_MS);
-    expect(await recorder.endIdleClasses(DEFAULT_IDLE_MS)).toBe(1);
+    expect((await recorder.endIdleClasses(DEFAULT_IDLE_MS)).ended).toBe(1);
     await eventually(() => receiver.received.length === 4);
     expect(receiver.rejected).toEqual([]);
     const started = receiver.received.find((delivery) => delivery.type === 'class.started')!.payload;
@@ -161,7 +161,7 @@ describe.each(BACKENDS)('webhooks on $name', ({ open }) => {
     expect(ended.data).toMatchObject({ room, classId: started.data.classId, endedBy: null, endedAt: (started.data.startedAt as number) + 2_000 });
     expect((ended.data.attendance as { attendees: unknown[] }).attendees).toEqual([expect.objectContaining({ userId: 's-1', disconnects: 1, minutesPresent: 0 })]);
     // A second sweep ends nothing.
-    expect(await recorder.endIdleClasses(DEFAULT_IDLE_MS)).toBe(0);
+    expect((await recorder.endIdleClasses(DEFAULT_IDLE_MS)).ended).toBe(0);
   });
 
   it('loses nothing while the receiver is down: every event arrives once it is back, under the id it was first sent with', async () => {
