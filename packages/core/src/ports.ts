@@ -1,4 +1,4 @@
-import type { Member, Role } from '@classwire/protocol';
+import type { ErrorCode, Member, Role } from '@classwire/protocol';
 
 /**
  * The ports the engine runs on. Each has a memory implementation in `memory/` and a Redis one for
@@ -292,6 +292,11 @@ export class StoreUnavailableError extends Error {
  * class records not open yet): the one `Retry-After` every runtime's HTTP answers send.
  */
 export const RETRY_AFTER_SECONDS = 5;
+
+/** The headers every runtime's HTTP error answer carries for `code`: `Retry-After` for `unavailable` (503), none otherwise. */
+export function retryAfterHeaders(code: ErrorCode): Record<string, string> {
+  return code === 'unavailable' ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {};
+}
 
 /**
  * Which node records a room's class records when several share one database (Redis mode): `acquire`

@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { RETRY_AFTER_SECONDS } from '@classwire/core';
+import { retryAfterHeaders } from '@classwire/core';
 import { ERROR_CODES, type ErrorCode } from '@classwire/protocol';
 
 export class BodyTooLargeError extends Error {
@@ -33,15 +33,9 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-
-/** `Retry-After` for the codes that mean "not now" (503), none for the others. */
-function retryHeaders(code: ErrorCode): Record<string, string> {
-  return code === 'unavailable' ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {};
-}
-
 /** An error answer `{code, message}` with the code's status from the error catalogue. */
 export function sendError(res: ServerResponse, code: ErrorCode, message: string): void {
-  sendJson(res, ERROR_CODES[code].httpStatus, { code, message }, retryHeaders(code));
+  sendJson(res, ERROR_CODES[code].httpStatus, { code, message }, retryAfterHeaders(code));
 }
 
 /** 405 for a route called with another method: a fault of the route, not one the error catalogue names. */
@@ -54,7 +48,7 @@ export function rejectUpgrade(socket: Duplex, code: ErrorCode, message: string):
   if (socket.destroyed) return;
   const status = ERROR_CODES[code].httpStatus;
   const body = JSON.stringify({ code, message });
-  const extra = Object.entries(retryHeaders(code))
+  const extra = Object.entries(retryAfterHeaders(code))
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   socket.end(

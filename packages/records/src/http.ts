@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AuthError, mayJoinRoom, RETRY_AFTER_SECONDS, type Authorizer, type Broker, type PresenceStore } from '@classwire/core';
+import { AuthError, mayJoinRoom, retryAfterHeaders, type Authorizer, type Broker, type PresenceStore } from '@classwire/core';
 import { DEFAULT_LIMITS, ERROR_CODES, ROOM_PATTERN, type ErrorCode } from '@classwire/protocol';
 import { isStaff } from '@classwire/protocol/classroom';
 import { z } from 'zod';
@@ -321,11 +321,11 @@ export function recordsFailureResponse(error: unknown, logger: RecordsFailureLog
 
 /**
  * An error answer in the catalogue's shape, `{code, message}`, with the code's HTTP status; an
- * `unavailable` one carries `Retry-After` (core's RETRY_AFTER_SECONDS, as the gateway's other routes).
+ * `unavailable` one carries `Retry-After` (core's `retryAfterHeaders`, as the gateway's other routes).
  */
 export function recordsErrorResponse(code: ErrorCode, message: string): RecordsResponse {
   const response = jsonResponse(ERROR_CODES[code].httpStatus, { code, message });
-  if (code === 'unavailable') response.headers['retry-after'] = String(RETRY_AFTER_SECONDS);
+  Object.assign(response.headers, retryAfterHeaders(code));
   return response;
 }
 
