@@ -113,7 +113,7 @@ describe('records HTTP API on the Lambda runtime (Redis + Postgres)', () => {
     const isJson = result.headers['content-type']?.startsWith('application/json') === true;
     const json: unknown = isJson ? JSON.parse(result.body) : undefined;
     const documentedPath = target.split('?')[0]!.replace(/^\/backend(?=\/)/, '');
-    if (isJson) expectDocumented(options.method ?? 'GET', documentedPath, result.statusCode, json);
+    if (isJson) expectDocumented(options.method ?? 'GET', documentedPath, result.statusCode, json, result.headers);
     return { ...result, json };
   }
 
@@ -206,9 +206,12 @@ describe('records HTTP API on the Lambda runtime (Redis + Postgres)', () => {
     expect(withBody.json).toMatchObject({ code: 'payload_too_large' });
     const unknown = await handlers.api(httpApiEvent('/backend/nothing-here'));
     expect([unknown.statusCode, JSON.parse(unknown.body)]).toEqual([404, { code: 'not_found', message: 'not found' }]);
-    // A method the API does not serve on its path: the document's x-unsupported-method answer.
+    // A method the API does not serve on its path (API Gateway routes GET, DELETE and POST to the function):
+    // 405 with Allow from the route table, the document's x-method-not-allowed answer, on both routes.
     const wrongMethod = await invoke('/backend/classes', { method: 'POST' });
-    expect([wrongMethod.statusCode, wrongMethod.json]).toEqual([400, { code: 'bad_request', message: 'method POST is not supported here' }]);
+    expect([wrongMethod.statusCode, wrongMethod.headers.allow, wrongMethod.json]).toEqual([405, 'GET', { code: 'bad_request', message: 'method POST is not supported here; use GET' }]);
+    const wrongForStaff = await invoke(`/classes/${classId}`, { method: 'POST' });
+    expect([wrongForStaff.statusCode, wrongForStaff.headers.allow]).toEqual([405, 'GET, DELETE']);
     expect((await invoke('/backend/classes/424242')).json).toMatchObject({ code: 'not_found' });
   });
 

@@ -2,6 +2,7 @@ export * from './claims.js';
 export * from './authorizer.js';
 export * from './policy.js';
 export * from './ports.js';
+export * from './http-answers.js';
 export * from './logger.js';
 export * from './engine.js';
 export { MemoryRoomLog, type MemoryRoomLogOptions } from './memory/room-log.js';

@@ -63,19 +63,19 @@ export class AdminApi {
     if (!constantTimeEquals(header.slice(7), this.deps.key)) return sendError(res, 'forbidden', 'invalid admin key');
     const method = req.method ?? 'GET';
     if (path === '/admin/api/overview') {
-      if (method !== 'GET') return sendMethodNotAllowed(res, 'GET');
+      if (method !== 'GET') return sendMethodNotAllowed(req, res, ['GET']);
       return sendJson(res, 200, await this.overview());
     }
     const userMatch = /^\/admin\/api\/users\/([^/]+)\/connections$/.exec(path);
     if (userMatch !== null) {
-      if (method !== 'GET') return sendMethodNotAllowed(res, 'GET');
+      if (method !== 'GET') return sendMethodNotAllowed(req, res, ['GET']);
       const userId = decodeSegment(userMatch[1]!);
       if (userId === undefined || userId.length === 0 || userId.length > DEFAULT_LIMITS.maxUserIdLength) return sendError(res, 'bad_request', 'invalid user id');
       return sendJson(res, 200, { userId, connections: await this.connectionsOf(userId) });
     }
     const closeMatch = /^\/admin\/api\/(connections|rooms)\/([^/]+)\/close$/.exec(path);
     if (closeMatch !== null) {
-      if (method !== 'POST') return sendMethodNotAllowed(res, 'POST');
+      if (method !== 'POST') return sendMethodNotAllowed(req, res, ['POST']);
       const target = decodeSegment(closeMatch[2]!);
       if (closeMatch[1] === 'connections') {
         if (target === undefined || !/^[A-Za-z0-9_-]{15}=$/.test(target)) return sendError(res, 'bad_request', 'invalid connection id');

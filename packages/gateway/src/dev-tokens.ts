@@ -83,7 +83,7 @@ export function devTokenWarning(config: Pick<GatewayConfig, 'host' | 'auth'>, ur
 
 /** `POST /dev/token`: issues a token for the requested user. */
 export async function serveDevToken(req: IncomingMessage, res: ServerResponse, issuer: DevTokenIssuer): Promise<void> {
-  if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');
+  if (req.method !== 'POST') return sendMethodNotAllowed(req, res, ['POST']);
   const input = await readJson(req, res, DEV_TOKEN_BODY_LIMIT);
   if (input === undefined) return;
   const issued = await issuer.issue(input.value);

@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { retryAfterHeaders } from '@classwire/core';
+import { methodNotAllowed, retryAfterHeaders } from '@classwire/core';
 import { ERROR_CODES, type ErrorCode } from '@classwire/protocol';
 
 export class BodyTooLargeError extends Error {
@@ -38,9 +38,10 @@ export function sendError(res: ServerResponse, code: ErrorCode, message: string)
   sendJson(res, ERROR_CODES[code].httpStatus, { code, message }, retryAfterHeaders(code));
 }
 
-/** 405 for a route called with another method: a fault of the route, not one the error catalogue names. */
-export function sendMethodNotAllowed(res: ServerResponse, allowed: string): void {
-  sendJson(res, 405, { code: 'bad_request', message: `use ${allowed}` });
+/** 405 with `Allow` for a route called with a method it does not serve: core's `methodNotAllowed`, as on every runtime. */
+export function sendMethodNotAllowed(req: IncomingMessage, res: ServerResponse, allowed: readonly string[]): void {
+  const answer = methodNotAllowed(req.method ?? '', allowed);
+  sendJson(res, answer.status, answer.body, answer.headers);
 }
 
 /** Answers an upgrade request with a plain HTTP error (the code's status); no WebSocket is created. */

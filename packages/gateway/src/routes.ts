@@ -48,7 +48,8 @@ export function createRoutes(deps: RouteDeps): (req: IncomingMessage, res: Serve
     const method = req.method ?? 'GET';
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok', node: deps.nodeId });
     if (path === '/readyz') return readiness(deps, res);
-    if (path === '/metrics' && method === 'GET') {
+    if (path === '/metrics') {
+      if (method !== 'GET') return sendMethodNotAllowed(req, res, ['GET']);
       const text = await metrics.registry.metrics();
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       res.end(text);
@@ -92,7 +93,7 @@ async function connectionsApi(deps: RouteDeps, req: IncomingMessage, res: Server
 
 /** `POST /rooms/{room}/messages`: a publish by the application's backend (`Engine.publishAsServer`). */
 async function roomPublish(deps: RouteDeps, req: IncomingMessage, res: ServerResponse, encodedRoom: string): Promise<void> {
-  if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');
+  if (req.method !== 'POST') return sendMethodNotAllowed(req, res, ['POST']);
   let body: Buffer;
   try {
     body = await readBody(req, deps.config.limits.maxFrameBytes);

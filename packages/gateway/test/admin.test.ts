@@ -80,7 +80,10 @@ describe('ops console API on one node', () => {
     expect((await admin(gateway, 'connections/not-an-id/close', { method: 'POST' })).status).toBe(400);
     expect((await admin(gateway, 'connections/AAAAAAAAAAAAAAA=/close', { method: 'POST' })).status).toBe(404);
     expect((await admin(gateway, 'rooms/%E0%A4%A/close', { method: 'POST' })).status).toBe(400);
-    expect((await admin(gateway, 'rooms/algebra/close')).status).toBe(405);
+    const wrongMethod = await admin(gateway, 'rooms/algebra/close');
+    expect([wrongMethod.status, wrongMethod.headers.get('allow')]).toEqual([405, 'POST']);
+    const overview = await admin(gateway, 'overview', { method: 'DELETE' });
+    expect([overview.status, overview.headers.get('allow')]).toEqual([405, 'GET']);
     expect((await admin(gateway, `users/${'u'.repeat(500)}/connections`)).status).toBe(400);
     expect((await admin(gateway, 'nothing-here')).status).toBe(404);
   });

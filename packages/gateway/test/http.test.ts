@@ -90,6 +90,26 @@ describe('HTTP endpoints', () => {
     expect(bad.status).toBe(400);
     await dev.drain();
   });
+
+  it('answers a known route called with a method it does not serve with 405 and the methods it does serve in Allow', async () => {
+    const dev = await startTestGateway({ CLASSWIRE_DEV_TOKENS: '1', CLASSWIRE_JWT_SECRET: '' });
+    try {
+      for (const [method, path, allow] of [
+        ['GET', '/dev/token', 'POST'],
+        ['GET', '/rooms/algebra/messages', 'POST'],
+        ['POST', '/metrics', 'GET'],
+      ] as const) {
+        const response = await fetch(`${dev.url}${path}`, { method });
+        const body: unknown = await response.json();
+        expect([response.status, response.headers.get('allow'), body], `${method} ${path}`).toEqual([405, allow, { code: 'bad_request', message: `method ${method} is not supported here; use ${allow}` }]);
+      }
+      // HEAD is not served on these routes either: it is a wrong method too, not a way round one.
+      const head = await fetch(`${dev.url}/metrics`, { method: 'HEAD' });
+      expect([head.status, head.headers.get('allow')]).toEqual([405, 'GET']);
+    } finally {
+      await dev.drain();
+    }
+  });
 });
 
 describe('drain', () => {

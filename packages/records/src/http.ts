@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AuthError, mayJoinRoom, retryAfterHeaders, type Authorizer, type Broker, type PresenceStore } from '@classwire/core';
+import { AuthError, mayJoinRoom, methodNotAllowed, retryAfterHeaders, type Authorizer, type Broker, type PresenceStore } from '@classwire/core';
 import { DEFAULT_LIMITS, ERROR_CODES, ROOM_PATTERN, type ErrorCode } from '@classwire/protocol';
 import { isStaff } from '@classwire/protocol/classroom';
 import { z } from 'zod';
@@ -282,13 +282,14 @@ export function createRecordsHandler<R extends RecordsRequest>(options: RecordsH
     if (options.deadLetters === undefined) throw new RecordsApiError('not_found', 'webhooks are not configured here');
     return options.deadLetters;
   }
-  const routePatterns = routes.map((route) => route.pattern);
 
   return async (request) => {
-    if (!routePatterns.some((pattern) => pattern.test(request.path))) return undefined;
+    const onPath = routes.filter((route) => route.pattern.test(request.path));
+    if (onPath.length === 0) return undefined;
     try {
-      const route = routes.find((candidate) => candidate.method === request.method && candidate.pattern.test(request.path));
-      if (route === undefined) throw new RecordsApiError('bad_request', `method ${request.method} is not supported here`);
+      const route = onPath.find((candidate) => candidate.method === request.method);
+      // The route table is the one list of what a path serves: the 405's Allow comes from it.
+      if (route === undefined) return recordsMethodNotAllowed(request.method, onPath.map((candidate) => candidate.method));
       const params = route.pattern.exec(request.path)!.slice(1).map(decodeSegment);
       const principal = await options.principal(request);
       const answer = await route.handle(principal, params, request.query, request);
@@ -326,6 +327,14 @@ export function recordsFailureResponse(error: unknown, logger: RecordsFailureLog
 export function recordsErrorResponse(code: ErrorCode, message: string): RecordsResponse {
   const response = jsonResponse(ERROR_CODES[code].httpStatus, { code, message });
   Object.assign(response.headers, retryAfterHeaders(code));
+  return response;
+}
+
+/** A path of the API called with a method it does not serve: 405 with `Allow` (core's `methodNotAllowed`, as the gateway's routes). */
+function recordsMethodNotAllowed(method: string, allowed: readonly string[]): RecordsResponse {
+  const answer = methodNotAllowed(method, allowed);
+  const response = jsonResponse(answer.status, answer.body);
+  Object.assign(response.headers, answer.headers);
   return response;
 }
 

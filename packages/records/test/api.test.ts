@@ -71,13 +71,14 @@ describe.each(BACKENDS)('records API on $name', ({ open }) => {
     expect(statuses.filter((status) => status >= 500)).toEqual([]);
   });
 
-  async function call(method: string, path: string, auth: string | null = `Bearer ${API_KEY}`): Promise<{ status: number; body: unknown }> {
+  async function call(method: string, path: string, auth: string | null = `Bearer ${API_KEY}`): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
     const response = await fetch(`${base}${path}`, { method, headers: auth === null ? {} : { authorization: auth } });
     const text = await response.text();
     const body: unknown = text === '' ? '' : JSON.parse(text);
+    const headers = Object.fromEntries(response.headers);
     statuses.push(response.status);
-    expectDocumented(method, new URL(path, base).pathname, response.status, body);
-    return { status: response.status, body };
+    expectDocumented(method, new URL(path, base).pathname, response.status, body, headers);
+    return { status: response.status, body, headers };
   }
 
   it('lists classes by room and time, and shows one with its staff', async () => {
@@ -134,10 +135,21 @@ describe.each(BACKENDS)('records API on $name', ({ open }) => {
       expect(body).toMatchObject({ code: 'bad_request' });
     }
     expect((await call('GET', '/classes/999999')).status).toBe(404);
-    // A method the path does not serve: the document's x-unsupported-method answer.
-    for (const [method, path] of [['POST', '/classes'], ['PUT', '/classes/1'], ['GET', '/users/s-1/records']] as const) {
-      expect((await call(method, path)).body, `${method} ${path}`).toEqual({ code: 'bad_request', message: `method ${method} is not supported here` });
+    // A method the path does not serve: 405 with Allow from the route table (the document's x-method-not-allowed),
+    // before any credential is looked at; HEAD is not served, so it is one of these.
+    const wrongMethods = [
+      ['POST', '/classes', 'GET'],
+      ['PUT', '/classes/1', 'GET, DELETE'],
+      ['GET', '/users/s-1/records', 'DELETE'],
+      ['GET', '/webhooks/dead-letters/1/redeliver', 'POST'],
+      ['HEAD', '/rooms/algebra/presence', 'GET'],
+    ] as const;
+    for (const [method, path, allow] of wrongMethods) {
+      const answer = await call(method, path);
+      expect([answer.status, answer.headers.allow], `${method} ${path}`).toEqual([405, allow]);
+      if (method !== 'HEAD') expect(answer.body, `${method} ${path}`).toEqual({ code: 'bad_request', message: `method ${method} is not supported here; use ${allow}` });
     }
+    expect((await call('DELETE', '/classes', null)).headers.allow).toBe('GET');
   });
 
   it('erases a user and deletes a class', async () => {
