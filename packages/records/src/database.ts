@@ -27,8 +27,50 @@ export const CONNECT_TIMEOUT_MS = 5_000;
  */
 export const QUERY_TIMEOUT_MS = 60_000;
 
+/**
+ * How much sooner than the client the server gives up on a statement: the client's timeout only stops
+ * waiting, the statement would go on running on the server (holding its backend, its locks, CPU). So the
+ * server cancels it first (`statement_timeout`, SQLSTATE 57014), early enough for the cancellation to
+ * reach the client before the client's own timeout fires; the client's then only catches a server or
+ * network that went silent.
+ */
+const SERVER_CANCEL_MARGIN_MS = 5_000;
+
+/** The server-side bound of one statement: always below the client's (see `SERVER_CANCEL_MARGIN_MS`). */
+export const STATEMENT_TIMEOUT_MS = QUERY_TIMEOUT_MS - SERVER_CANCEL_MARGIN_MS;
+
 /** The migrations' own bound: a migration may rebuild a large table, so it gets longer than a query. */
 const MIGRATION_QUERY_TIMEOUT_MS = 15 * 60_000;
+
+/**
+ * The time a session may sit inside a transaction between two statements before the server ends it
+ * (`idle_in_transaction_session_timeout`, which closes the connection). The recorder reads the live log
+ * (Redis, or the main thread) while its transaction holds the rooms' advisory locks: a read that never
+ * returns, or a code path that leaves a transaction open, would otherwise hold those locks, and stop
+ * every other writer of those rooms, for as long as the process lives. No legitimate pause between two
+ * statements comes near a statement's own bound.
+ */
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = QUERY_TIMEOUT_MS;
+
+/** The bounds a pool applies to every statement and transaction of its connections. */
+export interface StatementTimeouts {
+  /** Server-side (`statement_timeout`); must be below `queryMs`. */
+  statementMs: number;
+  /** Client-side (pg's `query_timeout`). */
+  queryMs: number;
+  /** Server-side (`idle_in_transaction_session_timeout`). */
+  idleInTransactionMs: number;
+}
+
+/** The records' pool. */
+export const RECORDS_TIMEOUTS: StatementTimeouts = { statementMs: STATEMENT_TIMEOUT_MS, queryMs: QUERY_TIMEOUT_MS, idleInTransactionMs: IDLE_IN_TRANSACTION_TIMEOUT_MS };
+
+/** The migrations' pool: their longer bound on both sides, kept in the same order. */
+const MIGRATION_TIMEOUTS: StatementTimeouts = {
+  statementMs: MIGRATION_QUERY_TIMEOUT_MS - SERVER_CANCEL_MARGIN_MS,
+  queryMs: MIGRATION_QUERY_TIMEOUT_MS,
+  idleInTransactionMs: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+};
 
 /** Where the records live: a Postgres server, or an embedded PGlite persisted in a directory. */
 export type DatabaseTarget = { url: string } | { dataDir: string };
@@ -53,8 +95,8 @@ export async function openRecordsDb(target: DatabaseTarget): Promise<RecordsDb> 
     return { db, description, close: () => db.destroy() };
   }
   // On Postgres the migrations run on a pool of their own, with their longer query timeout.
-  await migrate(openPostgres(target.url, MIGRATION_QUERY_TIMEOUT_MS).db, true);
-  const { db, description } = openPostgres(target.url, QUERY_TIMEOUT_MS);
+  await migrate(openPostgres(target.url, MIGRATION_TIMEOUTS).db, true);
+  const { db, description } = openPostgres(target.url, RECORDS_TIMEOUTS);
   return { db, description, close: () => db.destroy() };
 }
 
@@ -69,12 +111,19 @@ async function migrate(db: Kysely<RecordsDatabase>, destroyAfter = false): Promi
   if (destroyAfter) await db.destroy();
 }
 
-function openPostgres(url: string, queryTimeoutMs: number): { db: Kysely<RecordsDatabase>; description: string } {
+/** A pool on a Postgres server with the given bounds (exported for the tests, which pass small ones). */
+export function openPostgres(url: string, timeouts: StatementTimeouts): { db: Kysely<RecordsDatabase>; description: string } {
+  if (!(timeouts.statementMs > 0 && timeouts.statementMs < timeouts.queryMs)) {
+    throw new RangeError(`the server's statement timeout (${timeouts.statementMs} ms) must be positive and below the client's (${timeouts.queryMs} ms)`);
+  }
   const pool = new pg.Pool({
     connectionString: url,
     max: 4,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    query_timeout: queryTimeoutMs,
+    query_timeout: timeouts.queryMs,
+    // Sent with the connection's startup: they apply to every statement, with no extra round trip.
+    statement_timeout: timeouts.statementMs,
+    idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
     types: { getTypeParser: (oid, format) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) },
   });
   // An idle connection that the server closes (restart, failover) must not crash the process: the pool

@@ -24,6 +24,8 @@ export interface ReconcileDeps {
    * recording failures are counted, so each failure counts once.
    */
   countFailure(room: string): void;
+  /** True once the records are closing: no further room is started (the next start reconciles them). */
+  stopped?: () => boolean;
 }
 
 /**
@@ -44,6 +46,7 @@ export async function reconcilePresence(deps: ReconcileDeps, only?: ReadonlySet<
     byRoom.set(member.room, list);
   }
   for (const [room, recorded] of byRoom) {
+    if (deps.stopped?.() === true) break;
     try {
       // Recorded up to the log's end first: a leave still waiting there is not appended twice. A
       // failure here is counted by the recorder, which keeps the room in its backlog for a retry.

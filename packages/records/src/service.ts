@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError, envFlag, envInt, ForwardingBroker, storesPrivateMessage, type Authorizer, type Broker, type HistoryArchive, type PresenceStore, type PublishOptions, type PublishResult, type RecordingLease, type StateEffects } from '@classwire/core';
 import { z } from 'zod';
-import { openRecordsDb, type DatabaseTarget, type RecordsDb } from './database.js';
+import { openRecordsDb, QUERY_TIMEOUT_MS, type DatabaseTarget, type RecordsDb } from './database.js';
 import { createRecordsApi, recordsErrorResponse } from './http.js';
 import { Recorder } from './recorder.js';
 import { RecordingThread, type RecorderPort } from './recording-thread.js';
@@ -138,6 +138,13 @@ const WEBHOOKS_DUE_WAIT_MS = 1_000;
  */
 export const MAX_EARLY_ROOMS = 10_000;
 
+/**
+ * How long `close()` waits for a presence reconciliation in progress: it stops before its next room, so
+ * what is left is one room's steps, each a statement or a live-log call; one that has not ended within a
+ * statement's own bound is stuck, and closing goes on without it.
+ */
+const RECONCILIATION_CLOSE_WAIT_MS = QUERY_TIMEOUT_MS;
+
 /** The idle sweep runs at a quarter of the idle time, at least every 30 s. */
 const IDLE_SWEEP_MAX_MS = 30_000;
 
@@ -166,6 +173,8 @@ export class RecordsService {
   private readonly unreconciled = new Set<string>();
   /** The whole reconciliation failed (the recorded presence could not be listed): the next idle sweep runs it again. */
   private reconcileAll = false;
+  /** `close()` has begun: no reconciliation, idle sweep or retention run starts any more. */
+  private closing = false;
   /** When `early` last went from empty to not empty: rooms waiting for the database are backlog. */
   private earlySince: number | undefined;
   /** What recorders on this thread counted, the first one and any that took over from the worker. */
@@ -225,9 +234,11 @@ export class RecordsService {
       this.earlyPrivate.clear();
       this.earlySince = undefined;
       if (this.earlyDropped > 0) deps.logger.warn({ droppedNotes: this.earlyDropped, rooms: MAX_EARLY_ROOMS }, 'class records: notes past the bound were dropped while the database opened; those rooms are recorded at their next message');
-      if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
-      this.startIdleSweep(idleMs, deps);
-      this.reconcile(store, deps, undefined);
+      if (!this.closing) {
+        if (settings.retentionDays !== undefined) this.startRetention(store, settings.retentionDays, deps.logger);
+        this.startIdleSweep(idleMs, deps);
+        this.reconcile(store, deps, undefined);
+      }
       deps.logger.info({ database: records.description, webhookEndpoints: hooks?.endpoints.length ?? 0 }, 'class records are on');
       return records;
     } catch (error) {
@@ -270,11 +281,12 @@ export class RecordsService {
    */
   private reconcile(store: RecordsStore, deps: RecordsDeps, only: ReadonlySet<string> | undefined): void {
     const recorder = this.recorder;
-    if (recorder === undefined || this.reconciling !== undefined) return;
+    if (recorder === undefined || this.reconciling !== undefined || this.closing) return;
     const count = (): void => {
       this.inProcessCounts.roomsFailed += 1;
     };
-    this.reconciling = reconcilePresence({ store, recorder, broker: deps.broker, presence: deps.presence, logger: deps.logger, countFailure: count }, only)
+    const stopped = (): boolean => this.closing;
+    this.reconciling = reconcilePresence({ store, recorder, broker: deps.broker, presence: deps.presence, logger: deps.logger, countFailure: count, stopped }, only)
       .then(
         (result) => {
           for (const room of result.failed) this.unreconciled.add(room);
@@ -297,6 +309,7 @@ export class RecordsService {
   private startIdleSweep(idleMs: number, deps: RecordsDeps): void {
     const logger = deps.logger;
     const sweep = (): void => {
+      if (this.closing) return;
       const store = this.store;
       if (store !== undefined && this.reconciling === undefined && (this.reconcileAll || this.unreconciled.size > 0)) {
         const only = this.reconcileAll ? undefined : new Set(this.unreconciled);
@@ -399,12 +412,27 @@ export class RecordsService {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     const records = await this.opened;
     clearInterval(this.retention);
     clearInterval(this.idleSweep);
+    // A reconciliation in progress still records through the recorder and queries the database: both
+    // stay open until it ends (it starts no further room now), or until it is clearly stuck.
+    await this.reconciliationEnded();
     await this.recorder?.close();
     await this.dispatcher?.close();
     await records?.close();
+  }
+
+  /** Resolves when no reconciliation runs, or after `RECONCILIATION_CLOSE_WAIT_MS` (logged) if one hangs. */
+  private async reconciliationEnded(): Promise<void> {
+    const reconciling = this.reconciling;
+    if (reconciling === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), RECONCILIATION_CLOSE_WAIT_MS)));
+    const stuck = await Promise.race([reconciling.then(() => false), late]);
+    clearTimeout(timer);
+    if (stuck) this.logger.warn({ waitedMs: RECONCILIATION_CLOSE_WAIT_MS }, 'class records: closing without waiting longer for the presence reconciliation in progress');
   }
 }
 

@@ -11,6 +11,12 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ET
  * prefix): shutting down, crashed, starting up or in recovery, out of connection slots.
  */
 const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+// Not 57014 (query_canceled, what the server's `statement_timeout` answers): the server was reached and
+// answered, but a statement ran for most of a minute, far past anything the records run, so something
+// here is wrong (a plan gone bad, a lock held too long): a `500 internal` logged as an error, for someone
+// to look at. A `503` with `Retry-After: 5` would have clients rerun the same minute-long statement
+// against a database that is already struggling. A server that goes silent is still caught by the
+// client's own timeout ("Query read timeout" below, which fires later): that one is an outage.
 
 /**
  * What `pg`, `pg-pool` and PGlite throw, without a code, when the connection is gone or never came:

@@ -185,4 +185,62 @@ describe('RecordsService on Postgres', () => {
       await own.drop();
     }
   }, 120_000);
+
+  it('close() waits for a presence reconciliation in progress, which starts no further room, before closing the database', async () => {
+    const own = await BACKENDS[0].open();
+    try {
+      const broker = new MemoryBroker({ delivery: noDelivery });
+      const store = new RecordsStore(own.records.db);
+      const ada = { userId: 's-ada', name: 'Ada', role: 'student' as const };
+      for (const room of ['close-a', 'close-b']) {
+        await broker.publish(room, encodeMessageBody('presence.join', { ...ada }, ada));
+        await new Recorder({ store, broker, logger: silent }).recordRoom(room);
+      }
+      // After a restart nobody is back; the live presence of the first room answers only when the test says.
+      let entered!: () => void;
+      const reconciling = new Promise<void>((resolve) => (entered = resolve));
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const listed: string[] = [];
+      class HeldPresence extends MemoryPresence {
+        override async list(room: string) {
+          listed.push(room);
+          entered();
+          await held;
+          return super.list(room);
+        }
+      }
+      const order: string[] = [];
+      const append = broker.publish.bind(broker);
+      broker.publish = async (room, body, options) => {
+        const result = await append(room, body, options);
+        order.push(`appended in ${room}`);
+        return result;
+      };
+      const problems: string[] = [];
+      const logger = { info: () => undefined, warn: (_details: object, message: string) => problems.push(message), error: (_details: object, message: string) => problems.push(message) };
+      const service = new RecordsService(
+        { target: { url: await own.url() }, retentionDays: undefined, keepErasedMessages: false, worker: false },
+        { broker, presence: new HeldPresence(), authorizer: new JwtAuthorizer({ secret: SECRET }), authenticateBackend: () => Promise.resolve(false), logger },
+      );
+      expect(await service.ready()).toBe(true);
+      await reconciling;
+      // The catch-up at open has been recorded: closing the recorder has nothing in flight to wait for.
+      await vi.waitFor(() => expect(service.recordingStats().rooms).toBe(0), { timeout: 10_000, interval: 50 });
+
+      const closed = service.close().then(() => order.push('closed'));
+      // Whatever close() does without waiting on the reconciliation is done within this turn.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      order.push('released');
+      release();
+      await closed;
+      // The held room finished (its leave appended through a database still open), then close resolved;
+      // the second room was not started once close had begun (the next start reconciles it).
+      expect(order).toEqual(['released', 'appended in close-a', 'closed']);
+      expect(listed).toEqual(['close-a']);
+      expect(problems).toEqual([]);
+    } finally {
+      await own.drop();
+    }
+  });
 });
