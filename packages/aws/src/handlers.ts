@@ -48,9 +48,10 @@ export function createHandlers(environment: Record<string, string | undefined>, 
   const config = loadLambdaConfig(environment);
   const logger = options.logger ?? createLambdaLogger(config, environment.AWS_LAMBDA_FUNCTION_NAME);
   const now = options.now ?? Date.now;
-  // With the records database (the records functions' variables), history reaches past the live log.
+  // With the records database (the records functions' variables), history reaches past the live log:
+  // read only, since this function parses every client's frames; the records functions migrate and write.
   const source = databaseSource(parseEnv(databaseEnv, environment, (problems) => new LambdaConfigError(problems)));
-  const database = source === undefined ? undefined : lazyRecordsDb(source, options.readSecret ?? secretReader(config));
+  const database = source === undefined ? undefined : lazyRecordsDb(source, options.readSecret ?? secretReader(config), 'read-only');
   let runtime: LambdaEngine | undefined;
   let authorizer: RequestAuthorizer | undefined;
   const verifier = (): RequestAuthorizer => (authorizer ??= new RequestAuthorizer(config, logger));

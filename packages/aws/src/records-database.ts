@@ -34,12 +34,23 @@ export interface LazyRecordsDb {
   close(): Promise<void>;
 }
 
-export function lazyRecordsDb(source: DatabaseSource, readSecret: (arn: string) => Promise<string>): LazyRecordsDb {
+/**
+ * How a function opens the records. `migrate-and-write`: the records functions (recorder, scheduled
+ * jobs, records API), which bring the schema up to date and write. `read-only`: the engine's `$default`,
+ * which parses every client's frames and only pages history: no migrations, read-only sessions, and
+ * `unavailable` until the records functions have migrated the schema.
+ */
+export type RecordsAccess = 'read-only' | 'migrate-and-write';
+
+export function lazyRecordsDb(source: DatabaseSource, readSecret: (arn: string) => Promise<string>, access: RecordsAccess): LazyRecordsDb {
   let database: Promise<RecordsDb> | undefined;
   return {
     get() {
       database ??= databaseUrl(source, readSecret)
-        .then(async (url) => (await records()).openRecordsDb({ url }))
+        .then(async (url) => {
+          const { openRecordsDb, openRecordsReader } = await records();
+          return access === 'read-only' ? openRecordsReader({ url }) : openRecordsDb({ url });
+        })
         .catch((error: unknown) => {
           // Not cached: the next invocation tries again (the database may be resuming from zero capacity).
           database = undefined;
@@ -59,7 +70,8 @@ export function lazyRecordsDb(source: DatabaseSource, readSecret: (arn: string) 
  * The engine's history archive on Lambda: the class records, opened by the first `history` request that
  * reaches past the live log (a container that never pages history never connects) and kept while the
  * container is warm. A database that cannot be opened or queried is `StoreUnavailableError`, which the
- * engine answers as `unavailable` (retryable); the next request tries to open it again. So is one that
+ * engine answers as `unavailable` (retryable); the next request tries to open it again. So is a schema
+ * the records functions have not migrated yet (`RecordsSchemaNotMigratedError`), and one that
  * does not answer within `timeoutMs`: a proxy or cluster that drops packets must not hold the member's
  * request until the integration times out with no answer at all.
  */
@@ -91,7 +103,8 @@ export function lambdaArchive(database: LazyRecordsDb, timeoutMs: number = ARCHI
       } catch (error) {
         if (error instanceof StoreUnavailableError) throw error;
         // The records' one classification: an unreachable database is `unavailable` (retry later); any
-        // other failure (a bug) stays itself and is answered `internal`.
+        // other failure (a bug, such as a write refused by the read-only session: 25006) stays itself
+        // and is answered `internal`.
         const isStoreUnreachable = await records().then(
           (loadedRecords) => loadedRecords.isStoreUnreachable,
           () => undefined,

@@ -111,7 +111,7 @@ export function createRecordsHandlers(environment: Record<string, string | undef
   const recorderName = metricFunctionName(environment.AWS_LAMBDA_FUNCTION_NAME, 'records.record');
   const dispatcherName = metricFunctionName(environment.AWS_LAMBDA_FUNCTION_NAME, 'records.dispatch');
 
-  const database = lazyRecordsDb(source, readSecret);
+  const database = lazyRecordsDb(source, readSecret, 'migrate-and-write');
   const records = (): Promise<RecordsDb> => database.get();
   let redisClient: Redis | undefined;
   const redis = (): Redis => (redisClient ??= options.redis ?? connectRedis(config, logger));

@@ -4,14 +4,17 @@
  * the scheduled recorder handler wrote, and answer `unavailable` while the database cannot be reached.
  * Postgres is reached through a TCP fault proxy, so the test can take it away and give it back.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { StoreUnavailableError } from '@classwire/core';
 import { RecordsStore } from '@classwire/records';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/src/index.js';
 import { BACKENDS, type TestDatabase } from '../../records/test/databases.js';
 import { FaultProxy } from '../../../test-support/fault-proxy.js';
+import { POSTGRES, postgresAdmin } from '../../../test-support/postgres.js';
 import { TestClient, makeToken, startTestGateway, type Frame } from '../../../test-support/harness.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import { createLambdaLogger, createRecordsHandlers, type RecordsHandlers } from '../src/index.js';
@@ -137,6 +140,73 @@ describe('history beyond the live log on the Lambda runtime, from the class reco
   });
 });
 
+describe("`$default` against a records database the records functions have not migrated yet", () => {
+  let redis: RedisProcess;
+  let gateway: Gateway;
+  let client: TestClient;
+  const name = `classwire_records_${randomUUID().replaceAll('-', '')}`;
+  const url = `${POSTGRES}/${name}`;
+  const shared = { CLASSWIRE_REDIS_PREFIX: 'awsunmigrated', CLASSWIRE_HISTORY_SIZE: String(LIVE) };
+
+  /** The tables of the database's `public` schema, as the server lists them. */
+  const tables = async (): Promise<string[]> => {
+    const observer = new pg.Client({ connectionString: url });
+    await observer.connect();
+    try {
+      const { rows } = await observer.query<{ name: string }>(`select table_name as name from information_schema.tables where table_schema = 'public' order by 1`);
+      return rows.map((row) => row.name);
+    } finally {
+      await observer.end();
+    }
+  };
+
+  beforeAll(async () => {
+    redis = await RedisProcess.start();
+    // The name is generated here (hex only): no input reaches this statement.
+    await postgresAdmin(`CREATE DATABASE ${name}`);
+    gateway = await startTestGateway({
+      CLASSWIRE_MODE: 'apigw-emulator',
+      ...shared,
+      CLASSWIRE_REDIS_URL: redis.url,
+      CLASSWIRE_RATE_PER_SECOND: '1000',
+      CLASSWIRE_RATE_BURST: '1000',
+      CLASSWIRE_DATABASE_URL: url,
+    });
+    client = await TestClient.connect(gateway, await makeToken({ sub: 'ada', name: 'ADA', rooms: [ROOM] }));
+    await client.join(ROOM);
+    // Three more than the live log keeps: seqs 1-3 are only in the records (where nothing recorded them).
+    for (const i of range(1, LIVE + 3)) {
+      expect(await client.request({ action: 'publish', room: ROOM, event: 'note.add', data: { i } })).toMatchObject({ type: 'ack', seq: i });
+    }
+  });
+  afterAll(async () => {
+    await client.close();
+    await gateway.drain();
+    await postgresAdmin(`DROP DATABASE ${name} WITH (FORCE)`);
+    await redis.stop();
+  });
+
+  it('answers unavailable for a page beyond the live log, and neither migrates nor writes the database', async () => {
+    // The live log alone still serves what it holds.
+    expect(await client.request({ action: 'history', room: ROOM, limit: 5 })).toMatchObject({ type: 'history', archive: true, next: LIVE - 1 });
+    expect(await client.request({ action: 'history', room: ROOM, before: 4, limit: 3 })).toMatchObject({ type: 'error', code: 'unavailable' });
+    expect(await tables()).toEqual([]);
+  });
+
+  it('pages from the records once the records functions have migrated them (the failed open is not kept)', async () => {
+    const recorder = createRecordsHandlers({ ...shared, CLASSWIRE_REDIS_URL: redis.url, CLASSWIRE_DATABASE_URL: url }, { logger: silent });
+    try {
+      // The recorder's first run opens the database the migrating way.
+      expect(await recorder.record()).toMatchObject({ failed: 0 });
+    } finally {
+      await recorder.close();
+    }
+    expect(await tables()).toContain('record_events');
+    // Nothing recorded seqs 1-3 before they left the live log: the records answer, with an empty page.
+    expect(await client.request({ action: 'history', room: ROOM, before: 4, limit: 3 })).toMatchObject({ type: 'history', archive: true, messages: [] });
+  });
+});
+
 describe('the Lambda history archive against a database that accepts connections and never answers', () => {
   it('answers unavailable at its time limit rather than holding the request until the integration times out', async () => {
     const sockets = new Set<Socket>();
@@ -144,7 +214,7 @@ describe('the Lambda history archive against a database that accepts connections
     const silent = createServer((socket) => void sockets.add(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const connected = new Promise((resolve) => silent.once('connection', resolve));
-    const database = lazyRecordsDb({ url: `postgres://postgres@127.0.0.1:${(silent.address() as AddressInfo).port}/classwire` }, () => Promise.reject(new Error('no secret here')));
+    const database = lazyRecordsDb({ url: `postgres://postgres@127.0.0.1:${(silent.address() as AddressInfo).port}/classwire` }, () => Promise.reject(new Error('no secret here')), 'read-only');
     try {
       const outcome = lambdaArchive(database, 100).before(ROOM, 'epoch', 10, 5).then(
         () => 'answered',

@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
-import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
+import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
+import { StoreUnavailableError } from '@classwire/core';
 import * as records0001 from './migrations/0001-records.js';
 import * as attendance0002 from './migrations/0002-attendance.js';
 import * as webhooks0003 from './migrations/0003-webhooks.js';
@@ -87,6 +88,22 @@ const MIGRATIONS: Record<string, Migration> = { '0001-records': records0001, '00
 
 const migrationProvider: MigrationProvider = { getMigrations: () => Promise.resolve(MIGRATIONS) };
 
+/** The migration a schema must have applied for this code to read it: the last one it knows. */
+const EXPECTED_MIGRATION = Object.keys(MIGRATIONS).at(-1)!;
+
+/** Postgres's SQLSTATE for a relation that does not exist: here, a database nothing has migrated yet. */
+const UNDEFINED_TABLE = '42P01';
+
+/**
+ * The records' schema is older than this code (or absent): a reader does not migrate, the records
+ * functions do, so this is an outage of the records (`unavailable`, retry later), not a bug.
+ */
+export class RecordsSchemaNotMigratedError extends StoreUnavailableError {
+  constructor(detail: string, options?: ErrorOptions) {
+    super(`records schema is not migrated yet (${detail}); the records functions migrate it`, options);
+  }
+}
+
 /** Opens the database and brings its schema up to date (the same migrations on Postgres and PGlite). */
 export async function openRecordsDb(target: DatabaseTarget): Promise<RecordsDb> {
   if ('dataDir' in target) {
@@ -100,6 +117,42 @@ export async function openRecordsDb(target: DatabaseTarget): Promise<RecordsDb> 
   return { db, description, close: () => db.destroy() };
 }
 
+/**
+ * Opens the records on a Postgres server to read them only (the engine's `$default` on AWS, which pages
+ * `history` for every client): no migrations (the records functions run them), and every session
+ * read-only on the server, so a write through this pool fails (SQLSTATE 25006). Fails with
+ * `RecordsSchemaNotMigratedError` when the schema is behind this code. PGlite has no reader: it is the
+ * gateway's embedded database, opened by the one process that also writes it.
+ */
+export async function openRecordsReader(target: { url: string }): Promise<RecordsDb> {
+  const { db, description } = openPostgres(target.url, RECORDS_TIMEOUTS, { readOnly: true });
+  try {
+    await verifyReadableSchema(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return { db, description, close: () => db.destroy() };
+}
+
+/** One round trip: the schema has this code's last migration, and the session really is read-only. */
+async function verifyReadableSchema(db: Kysely<RecordsDatabase>): Promise<void> {
+  let state: { migrated: boolean; readOnly: string } | undefined;
+  try {
+    const { rows } = await sql<{ migrated: boolean; readOnly: string }>`
+      select exists (select 1 from ${sql.table(DEFAULT_MIGRATION_TABLE)} where name = ${EXPECTED_MIGRATION}) as migrated,
+             current_setting('transaction_read_only') as "readOnly"`.execute(db);
+    state = rows[0];
+  } catch (error) {
+    if ((error as { code?: unknown }).code === UNDEFINED_TABLE) throw new RecordsSchemaNotMigratedError('no migration table', { cause: error });
+    throw error;
+  }
+  if (state?.migrated !== true) throw new RecordsSchemaNotMigratedError(`${EXPECTED_MIGRATION} not applied`);
+  // A connection URL with its own `options` parameter replaces the pool's (pg lets the URL win): refuse
+  // to go on with sessions that can write rather than silently lose the guarantee. A configuration bug.
+  if (state.readOnly !== 'on') throw new Error('the records reader session is not read-only: does the database URL set its own `options`?');
+}
+
 /** Brings the schema up to date; destroys `db` on failure (thrown, the driver's error as the cause) and, when asked, after success. */
 async function migrate(db: Kysely<RecordsDatabase>, destroyAfter = false): Promise<void> {
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
@@ -111,8 +164,14 @@ async function migrate(db: Kysely<RecordsDatabase>, destroyAfter = false): Promi
   if (destroyAfter) await db.destroy();
 }
 
+/** What a pool's sessions may do beyond its bounds. */
+export interface SessionMode {
+  /** Every transaction read-only on the server (`default_transaction_read_only`). */
+  readOnly?: boolean;
+}
+
 /** A pool on a Postgres server with the given bounds (exported for the tests, which pass small ones). */
-export function openPostgres(url: string, timeouts: StatementTimeouts): { db: Kysely<RecordsDatabase>; description: string } {
+export function openPostgres(url: string, timeouts: StatementTimeouts, mode: SessionMode = {}): { db: Kysely<RecordsDatabase>; description: string } {
   if (!(timeouts.statementMs > 0 && timeouts.statementMs < timeouts.queryMs)) {
     throw new RangeError(`the server's statement timeout (${timeouts.statementMs} ms) must be positive and below the client's (${timeouts.queryMs} ms)`);
   }
@@ -124,6 +183,8 @@ export function openPostgres(url: string, timeouts: StatementTimeouts): { db: Ky
     // Sent with the connection's startup: they apply to every statement, with no extra round trip.
     statement_timeout: timeouts.statementMs,
     idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+    // pg has no field of its own for this one: it goes in the startup's `options`, as libpq's `-c`.
+    ...(mode.readOnly === true ? { options: '-c default_transaction_read_only=on' } : {}),
     types: { getTypeParser: (oid, format) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) },
   });
   // An idle connection that the server closes (restart, failover) must not crash the process: the pool
