@@ -7,6 +7,7 @@ import { Recorder } from './recorder.js';
 import { RecordingThread, type RecorderPort } from './recording-thread.js';
 import { addBacklogs, addCounts, zeroCounts, type RecordingStats, type WebhookDeliveryCounts, type WebhookDue } from './recording-stats.js';
 import { DEFAULT_RESUME_GRACE_MS } from './attendance.js';
+import { InFlightTasks } from './in-flight.js';
 import { recordsArchive } from './archive.js';
 import { reconcilePresence } from './reconcile.js';
 import { DEFAULT_IDLE_MS, DEFAULT_STARTED_IDLE_MS, RecordsStore } from './store.js';
@@ -139,11 +140,13 @@ const WEBHOOKS_DUE_WAIT_MS = 1_000;
 export const MAX_EARLY_ROOMS = 10_000;
 
 /**
- * How long `close()` waits for a presence reconciliation in progress: it stops before its next room, so
- * what is left is one room's steps, each a statement or a live-log call; one that has not ended within a
- * statement's own bound is stuck, and closing goes on without it.
+ * How long `close()` waits, in all, for the work in progress (a presence reconciliation, an idle sweep, a
+ * retention run). A reconciliation stops before its next room and retention before its next batch, so
+ * what is left of them is a few statements or live-log calls; an idle sweep finishes its rooms (each a
+ * few statements). Work that has not ended within a statement's own bound is stuck, and closing goes on
+ * without it.
  */
-const RECONCILIATION_CLOSE_WAIT_MS = QUERY_TIMEOUT_MS;
+const CLOSE_WAIT_MS = QUERY_TIMEOUT_MS;
 
 /** The idle sweep runs at a quarter of the idle time, at least every 30 s. */
 const IDLE_SWEEP_MAX_MS = 30_000;
@@ -167,13 +170,15 @@ export class RecordsService {
   private retention: NodeJS.Timeout | undefined;
   private dispatcher: WebhookDispatcher | undefined;
   private idleSweep: NodeJS.Timeout | undefined;
-  /** The presence reconciliation running, if one is. */
+  /** The presence reconciliation running, if one is (it is also in `inFlight`). */
   private reconciling: Promise<void> | undefined;
+  /** Work using the database or the recorder that runs beside the rooms: `close()` waits for it. */
+  private readonly inFlight = new InFlightTasks();
   /** Rooms whose presence reconciliation failed: the next idle sweep reconciles them again. */
   private readonly unreconciled = new Set<string>();
   /** The whole reconciliation failed (the recorded presence could not be listed): the next idle sweep runs it again. */
   private reconcileAll = false;
-  /** `close()` has begun: no reconciliation, idle sweep or retention run starts any more. */
+  /** `close()` has begun: no reconciliation, idle sweep, retention run or other database task starts any more. */
   private closing = false;
   /** When `early` last went from empty to not empty: rooms waiting for the database are backlog. */
   private earlySince: number | undefined;
@@ -252,17 +257,28 @@ export class RecordsService {
     this.recorder = recorder;
     for (const room of rooms) recorder.noteActivity(room);
     for (const room of privateRooms) recorder.notePrivate(room);
-    store.roomsWithOpenClasses().then(
-      (open) => {
-        for (const room of open) recorder.noteActivity(room);
-      },
-      (error: unknown) => logger.warn({ err: error }, 'listing the open classes failed'),
+    // Closing: the recorder is about to close too, and records nothing more.
+    if (this.closing) return;
+    this.inFlight.track(
+      'listing the open classes',
+      store.roomsWithOpenClasses().then(
+        (open) => {
+          for (const room of open) recorder.noteActivity(room);
+        },
+        (error: unknown) => logger.warn({ err: error }, 'listing the open classes failed'),
+      ),
     );
   }
 
   private startRetention(store: RecordsStore, days: number, logger: RecordsLogger): void {
     const sweep = (): void => {
-      store.deleteOlderThan(retentionCutoff(days)).catch((error: unknown) => logger.warn({ err: error }, 'records retention failed'));
+      if (this.closing) return;
+      // Once closing, it stops after the batch in progress: what is left is deleted by the next run.
+      const run = store.deleteOlderThan(retentionCutoff(days), { stopped: () => this.closing });
+      this.inFlight.track(
+        'retention',
+        run.catch((error: unknown) => logger.warn({ err: error }, 'records retention failed')),
+      );
     };
     sweep();
     this.retention = setInterval(sweep, RETENTION_INTERVAL_MS);
@@ -286,7 +302,7 @@ export class RecordsService {
       this.inProcessCounts.roomsFailed += 1;
     };
     const stopped = (): boolean => this.closing;
-    this.reconciling = reconcilePresence({ store, recorder, broker: deps.broker, presence: deps.presence, logger: deps.logger, countFailure: count, stopped }, only)
+    const run = reconcilePresence({ store, recorder, broker: deps.broker, presence: deps.presence, logger: deps.logger, countFailure: count, stopped }, only)
       .then(
         (result) => {
           for (const room of result.failed) this.unreconciled.add(room);
@@ -300,6 +316,8 @@ export class RecordsService {
       .finally(() => {
         this.reconciling = undefined;
       });
+    this.reconciling = run;
+    this.inFlight.track('presence reconciliation', run);
   }
 
   /**
@@ -317,8 +335,13 @@ export class RecordsService {
         this.unreconciled.clear();
         this.reconcile(store, deps, only);
       }
+      const recorder = this.recorder;
+      if (recorder === undefined) return;
       // Each failed room was logged and counted by the recorder; the sweep went on with the others.
-      this.recorder?.endIdleClasses(idleMs).catch((error: unknown) => logger.warn({ err: error }, 'ending idle classes failed'));
+      this.inFlight.track(
+        'idle sweep',
+        recorder.endIdleClasses(idleMs).catch((error: unknown) => logger.warn({ err: error }, 'ending idle classes failed')),
+      );
     };
     this.idleSweep = setInterval(sweep, Math.min(Math.max(1000, Math.floor(idleMs / 4)), IDLE_SWEEP_MAX_MS));
     this.idleSweep.unref();
@@ -377,19 +400,23 @@ export class RecordsService {
   /**
    * Each endpoint's due rows, counted up to `WEBHOOKS_DUE_CAP`. One count runs at a time and a caller
    * waits for it at most a second: a slow database answers with the previous count, never a hung scrape.
+   * Once closing, no count starts (the previous one answers).
    */
   async webhooksDue(): Promise<readonly WebhookDue[]> {
     const dispatcher = this.dispatcher;
-    if (dispatcher === undefined) return this.lastDue;
-    this.dueCount ??= dispatcher
-      .due(WEBHOOKS_DUE_CAP)
-      .then((due) => {
-        this.lastDue = due;
-      })
-      .catch(() => undefined)
-      .finally(() => {
-        this.dueCount = undefined;
-      });
+    if (dispatcher === undefined || this.closing) return this.lastDue;
+    if (this.dueCount === undefined) {
+      this.dueCount = dispatcher
+        .due(WEBHOOKS_DUE_CAP)
+        .then((due) => {
+          this.lastDue = due;
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          this.dueCount = undefined;
+        });
+      this.inFlight.track('counting due webhooks', this.dueCount);
+    }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.dueCount, new Promise((resolve) => (timer = setTimeout(resolve, WEBHOOKS_DUE_WAIT_MS)))]);
     clearTimeout(timer);
@@ -416,23 +443,14 @@ export class RecordsService {
     const records = await this.opened;
     clearInterval(this.retention);
     clearInterval(this.idleSweep);
-    // A reconciliation in progress still records through the recorder and queries the database: both
-    // stay open until it ends (it starts no further room now), or until it is clearly stuck.
-    await this.reconciliationEnded();
+    // Work in progress (a reconciliation, an idle sweep, a retention run) still records through the
+    // recorder and queries the database: both stay open until it ends (none starts now), or until
+    // `CLOSE_WAIT_MS` says it is stuck.
+    const stillRunning = await this.inFlight.ended(CLOSE_WAIT_MS);
+    if (stillRunning.length > 0) this.logger.warn({ waitedMs: CLOSE_WAIT_MS, running: stillRunning }, 'class records: closing without waiting longer for work in progress');
     await this.recorder?.close();
     await this.dispatcher?.close();
     await records?.close();
-  }
-
-  /** Resolves when no reconciliation runs, or after `RECONCILIATION_CLOSE_WAIT_MS` (logged) if one hangs. */
-  private async reconciliationEnded(): Promise<void> {
-    const reconciling = this.reconciling;
-    if (reconciling === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), RECONCILIATION_CLOSE_WAIT_MS)));
-    const stuck = await Promise.race([reconciling.then(() => false), late]);
-    clearTimeout(timer);
-    if (stuck) this.logger.warn({ waitedMs: RECONCILIATION_CLOSE_WAIT_MS }, 'class records: closing without waiting longer for the presence reconciliation in progress');
   }
 }
 

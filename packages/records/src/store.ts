@@ -570,11 +570,12 @@ export class RecordsStore {
    * `before` (epoch ms). A large backlog (retention turned on over years of records) goes in short
    * statements of at most `batch` rows, each its own transaction, so none holds locks or runs for long;
    * every step can be repeated, so stopping part-way loses nothing. With `until` (epoch ms) it stops once
-   * that time has passed and answers false: the next call goes on where this one stopped.
+   * that time has passed and answers false: the next call goes on where this one stopped. `stopped`
+   * (a shutdown) ends it the same way, at the same points: after the batch or the class in progress.
    */
-  async deleteOlderThan(before: number, options: { batch?: number; until?: number } = {}): Promise<boolean> {
+  async deleteOlderThan(before: number, options: { batch?: number; until?: number; stopped?: () => boolean } = {}): Promise<boolean> {
     const batch = options.batch ?? RETENTION_BATCH_ROWS;
-    const timeLeft = (): boolean => options.until === undefined || Date.now() < options.until;
+    const timeLeft = (): boolean => options.stopped?.() !== true && (options.until === undefined || Date.now() < options.until);
     /**
      * Runs a `delete ... where id in (select id ... limit batch)` until it deletes less than a batch (done:
      * true), or until the time is up with more to delete (false). Each call makes progress.

@@ -243,4 +243,113 @@ describe('RecordsService on Postgres', () => {
       await own.drop();
     }
   });
+
+  it('close() waits for an idle sweep in progress, which ends its classes through a database still open', async () => {
+    const own = await BACKENDS[0].open();
+    try {
+      const broker = new MemoryBroker({ delivery: noDelivery });
+      const store = new RecordsStore(own.records.db);
+      const ada = { userId: 's-ada', name: 'Ada', role: 'student' as const };
+      const rooms = ['idle-a', 'idle-b'];
+      // A first join opened each class, and the room emptied: both are idle once the sweep looks.
+      for (const room of rooms) {
+        await broker.publish(room, encodeMessageBody('presence.join', { ...ada }, ada));
+        await broker.publish(room, encodeMessageBody('presence.leave', { ...ada, reason: 'left' }, ada));
+        await new Recorder({ store, broker, logger: silent }).recordRoom(room);
+      }
+      // Only the idle sweep reads these rooms' state (their polls' final results, once a class ended):
+      // the first such read holds the sweep midway, its first class ended and the second not yet.
+      let entered!: () => void;
+      const sweeping = new Promise<void>((resolve) => (entered = resolve));
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const readState = broker.readState.bind(broker);
+      broker.readState = async (...args) => {
+        entered();
+        await held;
+        return readState(...args);
+      };
+      const problems: string[] = [];
+      const logger = { info: () => undefined, warn: (_details: object, message: string) => problems.push(message), error: (_details: object, message: string) => problems.push(message) };
+      const service = new RecordsService(
+        { target: { url: await own.url() }, retentionDays: undefined, keepErasedMessages: false, worker: false, idleMs: 1_000 },
+        { broker, presence: new MemoryPresence(), authorizer: new JwtAuthorizer({ secret: SECRET }), authenticateBackend: () => Promise.resolve(false), logger },
+      );
+      expect(await service.ready()).toBe(true);
+      await sweeping;
+
+      const order: string[] = [];
+      const closed = service.close().then(() => order.push('closed'));
+      // Whatever close() does without waiting on the sweep is done within this turn.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      order.push('released');
+      release();
+      await closed;
+      expect(order).toEqual(['released', 'closed']);
+      // The sweep went on to the second room through the open database, and nothing failed at shutdown.
+      const classes = await own.records.db.selectFrom('classes').select(['room', 'ended_at']).orderBy('room').execute();
+      expect(classes.map((row) => [row.room, row.ended_at !== null])).toEqual([
+        ['idle-a', true],
+        ['idle-b', true],
+      ]);
+      expect(problems).toEqual([]);
+    } finally {
+      await own.drop();
+    }
+  });
+
+  it('close() waits for a retention run in progress, which stops after the class it is deleting, before closing the database', async () => {
+    const own = await BACKENDS[0].open();
+    try {
+      const db = own.records.db;
+      // Two classes that ended long ago, with an event each: retention deletes them one class at a time.
+      for (const room of ['retention-a', 'retention-b']) {
+        const { id } = await db.insertInto('classes').values({ room, started_at: 1_000, ended_at: 2_000, started_by: null, empty_since: null }).returning('id').executeTakeFirstOrThrow();
+        await db
+          .insertInto('record_events')
+          .values({ room, epoch: 'e1', seq: 1, private_id: null, ts: 1_500, event: 'chat.message', data: JSON.stringify({ text: 'old' }), author_id: 't-1', author_name: 'Ms Rivera', author_role: 'teacher', class_id: id })
+          .execute();
+      }
+      // Another session holds the events table against writes: retention's first delete waits for it.
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const holder = db.transaction().execute(async (trx) => {
+        await sql`lock table record_events in share mode`.execute(trx);
+        locked();
+        await held;
+      });
+      await lockTaken;
+      const deletesWaiting = async (): Promise<number> =>
+        (await sql<{ waiting: number }>`select count(*)::int as waiting from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'delete from "record_events"%'`.execute(db)).rows[0]!.waiting;
+
+      const problems: string[] = [];
+      const logger = { info: () => undefined, warn: (_details: object, message: string) => problems.push(message), error: (_details: object, message: string) => problems.push(message) };
+      const broker = new MemoryBroker({ delivery: noDelivery });
+      const service = new RecordsService(
+        { target: { url: await own.url() }, retentionDays: 1, keepErasedMessages: false, worker: false },
+        { broker, presence: new MemoryPresence(), authorizer: new JwtAuthorizer({ secret: SECRET }), authenticateBackend: () => Promise.resolve(false), logger },
+      );
+      expect(await service.ready()).toBe(true);
+      await vi.waitFor(async () => expect(await deletesWaiting()).toBe(1), { timeout: 10_000, interval: 50 });
+
+      const order: string[] = [];
+      const closed = service.close().then(() => order.push('closed'));
+      // Whatever close() does without waiting on the retention run is done within this turn.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      order.push('released');
+      release();
+      await holder;
+      await closed;
+      expect(order).toEqual(['released', 'closed']);
+      // The class in progress went whole (its events, then itself) through the open database; the next
+      // one was not started once close had begun (the next run deletes it), and nothing failed.
+      expect((await db.selectFrom('classes').select('room').execute()).map((row) => row.room)).toEqual(['retention-b']);
+      expect((await db.selectFrom('record_events').select('room').execute()).map((row) => row.room)).toEqual(['retention-b']);
+      expect(problems).toEqual([]);
+    } finally {
+      await own.drop();
+    }
+  });
 });
