@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { StoreUnavailableError, type HistoryArchive } from '@classwire/core';
-import type { RecordsDb, RecordsStore } from '@classwire/records';
+import type { RecordsDb, RecordsStore, SessionSettings } from '@classwire/records';
 import { z } from 'zod';
 import { LambdaConfigError, type LambdaConfig } from './config.js';
 
@@ -42,6 +42,15 @@ export interface LazyRecordsDb {
  */
 export type RecordsAccess = 'read-only' | 'migrate-and-write';
 
+/**
+ * The stack's database is its RDS Proxy (`CLASSWIRE_DATABASE_HOST`), which refuses session settings in a
+ * connection's startup: the proxy's InitQuery sets the records' bounds there. A URL, or a secret without
+ * the proxy's host, reaches Postgres directly, which takes them at connection start.
+ */
+export function sessionSettingsFor(source: DatabaseSource): SessionSettings {
+  return 'secretArn' in source && source.host !== undefined ? 'proxy' : 'connection-start';
+}
+
 export function lazyRecordsDb(source: DatabaseSource, readSecret: (arn: string) => Promise<string>, access: RecordsAccess): LazyRecordsDb {
   let database: Promise<RecordsDb> | undefined;
   return {
@@ -49,7 +58,8 @@ export function lazyRecordsDb(source: DatabaseSource, readSecret: (arn: string) 
       database ??= databaseUrl(source, readSecret)
         .then(async (url) => {
           const { openRecordsDb, openRecordsReader } = await records();
-          return access === 'read-only' ? openRecordsReader({ url }) : openRecordsDb({ url });
+          const options = { settings: sessionSettingsFor(source) };
+          return access === 'read-only' ? openRecordsReader({ url }, options) : openRecordsDb({ url }, options);
         })
         .catch((error: unknown) => {
           // Not cached: the next invocation tries again (the database may be resuming from zero capacity).

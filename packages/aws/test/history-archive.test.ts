@@ -18,7 +18,7 @@ import { POSTGRES, postgresAdmin } from '../../../test-support/postgres.js';
 import { TestClient, makeToken, startTestGateway, type Frame } from '../../../test-support/harness.js';
 import { RedisProcess } from '../../../test-support/redis-server.js';
 import { createLambdaLogger, createRecordsHandlers, type RecordsHandlers } from '../src/index.js';
-import { lambdaArchive, lazyRecordsDb } from '../src/records-database.js';
+import { databaseSource, lambdaArchive, lazyRecordsDb, sessionSettingsFor } from '../src/records-database.js';
 
 const silent = createLambdaLogger({ logLevel: 'silent' }, undefined);
 const ROOM = 'h-aws';
@@ -227,5 +227,16 @@ describe('the Lambda history archive against a database that accepts connections
       silent.close();
       await database.close();
     }
+  });
+});
+
+describe('where a function takes the records\' session settings from', () => {
+  it("behind the stack's RDS Proxy (its host given) from the proxy's InitQuery; otherwise at connection start", () => {
+    const proxied = databaseSource({ CLASSWIRE_DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:db', CLASSWIRE_DATABASE_HOST: 'proxy.example' })!;
+    const direct = databaseSource({ CLASSWIRE_DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:db' })!;
+    const url = databaseSource({ CLASSWIRE_DATABASE_URL: 'postgres://db.example/classwire' })!;
+    expect(sessionSettingsFor(proxied)).toBe('proxy');
+    expect(sessionSettingsFor(direct)).toBe('connection-start');
+    expect(sessionSettingsFor(url)).toBe('connection-start');
   });
 });

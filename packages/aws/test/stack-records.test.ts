@@ -108,6 +108,10 @@ describe('the stack with records', () => {
     withRecords.hasResourceProperties('AWS::RDS::DBInstance', { DBInstanceClass: 'db.serverless', Engine: 'aurora-postgresql' });
     withRecords.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ SecretStringTemplate: '{"username":"classwire"}' }) });
     withRecords.hasResourceProperties('AWS::RDS::DBProxy', { EngineFamily: 'POSTGRESQL', RequireTLS: true });
+    // The records' server-side bounds come from the proxy: the functions cannot send them at connection start.
+    withRecords.hasResourceProperties('AWS::RDS::DBProxyTargetGroup', {
+      ConnectionPoolConfigurationInfo: Match.objectLike({ InitQuery: 'SET statement_timeout = 55000; SET idle_in_transaction_session_timeout = 60000' }),
+    });
     // The cluster lives in the private subnets.
     const privateSubnets = Object.keys(resources(withRecords, 'AWS::EC2::Subnet')).filter((id) => id.includes('private'));
     const subnetGroup = Object.values(resources(withRecords, 'AWS::RDS::DBSubnetGroup'))[0]!;

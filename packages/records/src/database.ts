@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PGliteDialect, PostgresDialect, sql, type DatabaseConnection } from 'kysely';
 import { DEFAULT_MIGRATION_TABLE, Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
 import { StoreUnavailableError } from '@classwire/core';
@@ -104,16 +104,39 @@ export class RecordsSchemaNotMigratedError extends StoreUnavailableError {
   }
 }
 
+/**
+ * Where a Postgres pool's server-side settings (the statement and idle-transaction bounds, read-only
+ * sessions) come from.
+ * - `connection-start` (a Postgres server reached directly): sent in each connection's startup message,
+ *   so they cost no statement.
+ * - `proxy` (behind AWS RDS Proxy, as the CDK stack deploys the records): RDS Proxy refuses a startup
+ *   message that carries settings or `options` ("Feature not supported", SQLSTATE 0A000), and a `SET`
+ *   pins the client's session to one database connection, which would undo the proxy's sharing. So the
+ *   pool sends none, and the proxy's own `InitQuery` (`RECORDS_PROXY_INIT_QUERY`, set by the stack) gives
+ *   every database connection the records' bounds. The migrations' pool alone sets its longer bound with a
+ *   `SET` (its short-lived sessions may pin), and a reader's sessions are not read-only on the server.
+ */
+export type SessionSettings = 'connection-start' | 'proxy';
+
+export interface OpenOptions {
+  /** Default `connection-start`. */
+  settings?: SessionSettings;
+}
+
+/** What RDS Proxy runs on each database connection it opens: the records' bounds (`RECORDS_TIMEOUTS`). */
+export const RECORDS_PROXY_INIT_QUERY = `SET statement_timeout = ${RECORDS_TIMEOUTS.statementMs}; SET idle_in_transaction_session_timeout = ${RECORDS_TIMEOUTS.idleInTransactionMs}`;
+
 /** Opens the database and brings its schema up to date (the same migrations on Postgres and PGlite). */
-export async function openRecordsDb(target: DatabaseTarget): Promise<RecordsDb> {
+export async function openRecordsDb(target: DatabaseTarget, options: OpenOptions = {}): Promise<RecordsDb> {
   if ('dataDir' in target) {
     const { db, description } = await openPGlite(target.dataDir);
     await migrate(db);
     return { db, description, close: () => db.destroy() };
   }
+  const settings = options.settings ?? 'connection-start';
   // On Postgres the migrations run on a pool of their own, with their longer query timeout.
-  await migrate(openPostgres(target.url, MIGRATION_TIMEOUTS).db, true);
-  const { db, description } = openPostgres(target.url, RECORDS_TIMEOUTS);
+  await migrate(openPostgres(target.url, MIGRATION_TIMEOUTS, { settings }).db, true);
+  const { db, description } = openPostgres(target.url, RECORDS_TIMEOUTS, { settings });
   return { db, description, close: () => db.destroy() };
 }
 
@@ -124,10 +147,11 @@ export async function openRecordsDb(target: DatabaseTarget): Promise<RecordsDb> 
  * `RecordsSchemaNotMigratedError` when the schema is behind this code. PGlite has no reader: it is the
  * gateway's embedded database, opened by the one process that also writes it.
  */
-export async function openRecordsReader(target: { url: string }): Promise<RecordsDb> {
-  const { db, description } = openPostgres(target.url, RECORDS_TIMEOUTS, { readOnly: true });
+export async function openRecordsReader(target: { url: string }, options: OpenOptions = {}): Promise<RecordsDb> {
+  const settings = options.settings ?? 'connection-start';
+  const { db, description } = openPostgres(target.url, RECORDS_TIMEOUTS, { readOnly: true, settings });
   try {
-    await verifyReadableSchema(db);
+    await verifyReadableSchema(db, settings === 'connection-start');
   } catch (error) {
     await db.destroy();
     throw error;
@@ -135,8 +159,8 @@ export async function openRecordsReader(target: { url: string }): Promise<Record
   return { db, description, close: () => db.destroy() };
 }
 
-/** One round trip: the schema has this code's last migration, and the session really is read-only. */
-async function verifyReadableSchema(db: Kysely<RecordsDatabase>): Promise<void> {
+/** One round trip: the schema has this code's last migration, and (when asked) the session really is read-only. */
+async function verifyReadableSchema(db: Kysely<RecordsDatabase>, readOnlySession: boolean): Promise<void> {
   let state: { migrated: boolean; readOnly: string } | undefined;
   try {
     const { rows } = await sql<{ migrated: boolean; readOnly: string }>`
@@ -150,7 +174,7 @@ async function verifyReadableSchema(db: Kysely<RecordsDatabase>): Promise<void> 
   if (state?.migrated !== true) throw new RecordsSchemaNotMigratedError(`${EXPECTED_MIGRATION} not applied`);
   // A connection URL with its own `options` parameter replaces the pool's (pg lets the URL win): refuse
   // to go on with sessions that can write rather than silently lose the guarantee. A configuration bug.
-  if (state.readOnly !== 'on') throw new Error('the records reader session is not read-only: does the database URL set its own `options`?');
+  if (readOnlySession && state.readOnly !== 'on') throw new Error('the records reader session is not read-only: does the database URL set its own `options`?');
 }
 
 /** Brings the schema up to date; destroys `db` on failure (thrown, the driver's error as the cause) and, when asked, after success. */
@@ -164,10 +188,12 @@ async function migrate(db: Kysely<RecordsDatabase>, destroyAfter = false): Promi
   if (destroyAfter) await db.destroy();
 }
 
-/** What a pool's sessions may do beyond its bounds. */
+/** What a pool's sessions may do beyond its bounds, and where their settings come from. */
 export interface SessionMode {
-  /** Every transaction read-only on the server (`default_transaction_read_only`). */
+  /** Every transaction read-only on the server (`default_transaction_read_only`); `connection-start` only. */
   readOnly?: boolean;
+  /** Default `connection-start`. */
+  settings?: SessionSettings;
 }
 
 /** A pool on a Postgres server with the given bounds (exported for the tests, which pass small ones). */
@@ -175,16 +201,24 @@ export function openPostgres(url: string, timeouts: StatementTimeouts, mode: Ses
   if (!(timeouts.statementMs > 0 && timeouts.statementMs < timeouts.queryMs)) {
     throw new RangeError(`the server's statement timeout (${timeouts.statementMs} ms) must be positive and below the client's (${timeouts.queryMs} ms)`);
   }
+  const behindProxy = mode.settings === 'proxy';
+  // Behind the proxy its InitQuery sets the records' bounds; a pool with other bounds (the migrations')
+  // sets its own on each new connection, before any query of the pool's.
+  const ownBounds = behindProxy && (timeouts.statementMs !== RECORDS_TIMEOUTS.statementMs || timeouts.idleInTransactionMs !== RECORDS_TIMEOUTS.idleInTransactionMs);
   const pool = new pg.Pool({
     connectionString: url,
     max: 4,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     query_timeout: timeouts.queryMs,
-    // Sent with the connection's startup: they apply to every statement, with no extra round trip.
-    statement_timeout: timeouts.statementMs,
-    idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
-    // pg has no field of its own for this one: it goes in the startup's `options`, as libpq's `-c`.
-    ...(mode.readOnly === true ? { options: '-c default_transaction_read_only=on' } : {}),
+    ...(behindProxy
+      ? {}
+      : {
+          // Sent with the connection's startup: they apply to every statement, with no extra round trip.
+          statement_timeout: timeouts.statementMs,
+          idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+          // pg has no field of its own for this one: it goes in the startup's `options`, as libpq's `-c`.
+          ...(mode.readOnly === true ? { options: '-c default_transaction_read_only=on' } : {}),
+        }),
     types: { getTypeParser: (oid, format) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) },
   });
   // An idle connection that the server closes (restart, failover) must not crash the process: the pool
@@ -194,7 +228,12 @@ export function openPostgres(url: string, timeouts: StatementTimeouts, mode: Ses
   // emit an unheard 'error' and end the process. Its query fails all the same and reaches the caller.
   pool.on('connect', (client) => client.on('error', () => undefined));
   const parsed = new URL(url);
-  return { db: new Kysely({ dialect: new PostgresDialect({ pool }) }), description: `postgres ${parsed.host}${parsed.pathname}` };
+  const onCreateConnection = ownBounds
+    ? async (connection: DatabaseConnection): Promise<void> => {
+        await connection.executeQuery(CompiledQuery.raw(`SET statement_timeout = ${timeouts.statementMs}; SET idle_in_transaction_session_timeout = ${timeouts.idleInTransactionMs}`));
+      }
+    : undefined;
+  return { db: new Kysely({ dialect: new PostgresDialect({ pool, ...(onCreateConnection === undefined ? {} : { onCreateConnection }) }) }), description: `postgres ${parsed.host}${parsed.pathname}` };
 }
 
 async function openPGlite(dataDir: string): Promise<{ db: Kysely<RecordsDatabase>; description: string }> {

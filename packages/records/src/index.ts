@@ -1,6 +1,6 @@
 export { isStoreUnreachable } from './unavailable.js';
 export { recordsArchive } from './archive.js';
-export { openRecordsDb, openRecordsReader, RecordsSchemaNotMigratedError, type DatabaseTarget, type RecordsDb } from './database.js';
+export { openRecordsDb, openRecordsReader, RecordsSchemaNotMigratedError, RECORDS_PROXY_INIT_QUERY, type DatabaseTarget, type OpenOptions, type RecordsDb, type SessionSettings } from './database.js';
 export { DEFAULT_IDLE_MS, RecordsStore, type Cursor, type Gap, type LogEntry, type RecordedEntry, type RecordHook, type LogReader, type RoomLog, type RecordingWritten } from './store.js';
 export { attendanceCsv, computeAttendance, DEFAULT_RESUME_GRACE_MS, type Attendance, type AttendanceInterval, type AttendanceOptions, type Attendee } from './attendance.js';
 export { addBacklogs, addCounts, zeroCounts, type RecordingBacklog, type RecordingCounts, type RecordingStats, type WebhookDeliveryCounts, type WebhookDue } from './recording-stats.js';

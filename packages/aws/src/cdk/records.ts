@@ -1,5 +1,5 @@
 import { ConfigError, parseEnv } from '@classwire/core';
-import { MAX_RETENTION_DAYS, RETENTION_ENV } from '@classwire/records';
+import { MAX_RETENTION_DAYS, RECORDS_PROXY_INIT_QUERY, RETENTION_ENV } from '@classwire/records';
 import { CfnOutput, Duration, RemovalPolicy, type Stack } from 'aws-cdk-lib';
 import { HttpApi, HttpMethod, HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -115,6 +115,9 @@ export function addRecords(stack: Stack, context: RecordsContext, props: Records
     vpcSubnets: privateSubnets,
     securityGroups: [proxyGroup],
     requireTLS: true,
+    // The records' statement and idle-transaction bounds, on every database connection the proxy opens:
+    // the functions cannot send them at connection start (the proxy refuses startup settings).
+    initQuery: RECORDS_PROXY_INIT_QUERY,
   });
 
   const code = lambda.Code.fromAsset(context.assetDir);
