@@ -1,5 +1,5 @@
 import { CLOSE_CODES, shouldReconnect, type PingFrame } from '@classwire/protocol/wire';
-import { Heartbeat } from './heartbeat.js';
+import { createHeartbeat, type Heartbeat } from './heartbeat.js';
 import type { TokenSource } from './token.js';
 
 /**
@@ -102,7 +102,7 @@ export class Connection {
     private readonly tokens: TokenSource,
     private readonly hooks: ConnectionHooks,
   ) {
-    this.heartbeat = new Heartbeat(settings.pongTimeoutMs);
+    this.heartbeat = createHeartbeat(settings.pongTimeoutMs);
     settings.network?.addEventListener('offline', this.wentOffline);
     settings.network?.addEventListener('online', this.cameOnline);
   }
