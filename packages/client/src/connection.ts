@@ -150,18 +150,10 @@ export class Connection {
 
   /** Closes for good. */
   close(info: CloseInfo): void {
-    const socket = this.socket;
+    if (this.socket !== undefined) abandon(this.socket, CLOSE_CODES.normal, 'client closed');
     this.socket = undefined;
-    if (socket !== undefined) {
-      detach(socket);
-      try {
-        socket.close(CLOSE_CODES.normal, 'client closed');
-      } catch {
-        // already closing
-      }
-    }
     this.heartbeat.stop();
-    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.cancelReconnect();
     this.settings.network?.removeEventListener('offline', this.wentOffline);
     this.settings.network?.removeEventListener('online', this.cameOnline);
     this.setState('closed');
@@ -175,12 +167,7 @@ export class Connection {
     const socket = this.socket;
     if (socket !== undefined) {
       this.socket = undefined;
-      detach(socket);
-      try {
-        socket.close(CLOSE_CODES.normal, 'network offline');
-      } catch {
-        // already closing
-      }
+      abandon(socket, CLOSE_CODES.normal, 'network offline');
       this.heartbeat.stop();
       this.hooks.lost(CLOSE_CODES.normal);
     }
@@ -197,7 +184,7 @@ export class Connection {
   }
 
   private cancelReconnect(): void {
-    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
   }
 
@@ -275,12 +262,7 @@ export class Connection {
   private onSilence(socket: WebSocketLike): void {
     if (this.socket !== socket) return;
     const reason = 'no answer to ping';
-    detach(socket);
-    try {
-      socket.close(CLOSE_CODES.heartbeatTimeout, reason);
-    } catch {
-      // already closing
-    }
+    abandon(socket, CLOSE_CODES.heartbeatTimeout, reason);
     this.onSocketClosed(CLOSE_CODES.heartbeatTimeout, reason);
   }
 
@@ -314,10 +296,16 @@ export class Connection {
   }
 }
 
-function detach(socket: WebSocketLike): void {
+/** Closes a socket this connection is done with; none of its events reach the connection any more. */
+function abandon(socket: WebSocketLike, code: number, reason: string): void {
   socket.onopen = null;
   socket.onmessage = null;
   socket.onclose = null;
   // Keep a listener: `ws` reports closing a still-connecting socket as an 'error' event, fatal if unheard.
   socket.onerror = () => {};
+  try {
+    socket.close(code, reason);
+  } catch {
+    // already closing
+  }
 }

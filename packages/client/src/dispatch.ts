@@ -3,6 +3,7 @@ import type { Connection } from './connection.js';
 import { ClasswireError } from './errors.js';
 import type { Membership } from './membership.js';
 import type { Outbox } from './outbox.js';
+import { seenBefore } from './recent.js';
 import type { TokenRefresher } from './refresh.js';
 
 /** A private message as the app receives it. */
@@ -94,12 +95,7 @@ export class Inbound {
   }
 
   private onDirect(frame: DirectMessageFrame): void {
-    if (frame.id !== undefined) {
-      const key = `${frame.from.userId}\n${frame.id}`;
-      if (this.seenDirect.has(key)) return;
-      this.seenDirect.add(key);
-      if (this.seenDirect.size > MAX_REMEMBERED_DIRECT_IDS) this.seenDirect.delete(this.seenDirect.values().next().value!);
-    }
+    if (frame.id !== undefined && seenBefore(this.seenDirect, `${frame.from.userId}\n${frame.id}`, MAX_REMEMBERED_DIRECT_IDS)) return;
     const message: DirectMessage = { event: frame.event, data: frame.data, from: frame.from, ts: frame.ts };
     if (frame.id !== undefined) message.id = frame.id;
     this.parts.direct(message);
