@@ -1,4 +1,4 @@
-import { CLOSE_CODES, DEFAULT_LIMITS, utf8Length, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
+import { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
 import { browserNetwork, Connection, type CloseInfo, type ConnectionState, type NetworkStatus, type WebSocketConstructor } from './connection.js';
@@ -157,7 +157,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
     this.outbox = new Outbox(
       {
         maxPending: options.maxPendingPublishes ?? 1000,
-        maxFrameBytes: options.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
+        maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
         maxInFlight: options.maxInFlight ?? 1,
         ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
         retryDelay: backoff,
