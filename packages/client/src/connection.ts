@@ -94,8 +94,6 @@ export class Connection {
   private closingNotice: (CloseInfo & { retryAfterMs?: number | undefined }) | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly heartbeat: Heartbeat;
-  private readonly wentOffline = () => this.onOffline();
-  private readonly cameOnline = () => this.onOnline();
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -103,8 +101,8 @@ export class Connection {
     private readonly hooks: ConnectionHooks,
   ) {
     this.heartbeat = createHeartbeat(settings.pongTimeoutMs);
-    settings.network?.addEventListener('offline', this.wentOffline);
-    settings.network?.addEventListener('online', this.cameOnline);
+    settings.network?.addEventListener('offline', this.onOffline);
+    settings.network?.addEventListener('online', this.onOnline);
   }
 
   get state(): ConnectionState {
@@ -114,7 +112,7 @@ export class Connection {
   /** The socket while the connection is open; undefined otherwise. */
   get link(): Link | undefined {
     const socket = this.socket;
-    return this.current === 'open' && socket !== undefined && socket.readyState === OPEN ? socket : undefined;
+    return this.current === 'open' && socket?.readyState === OPEN ? socket : undefined;
   }
 
   /** Opens the first socket; later calls do nothing. */
@@ -154,14 +152,14 @@ export class Connection {
     this.socket = undefined;
     this.heartbeat.stop();
     this.cancelReconnect();
-    this.settings.network?.removeEventListener('offline', this.wentOffline);
-    this.settings.network?.removeEventListener('online', this.cameOnline);
+    this.settings.network?.removeEventListener('offline', this.onOffline);
+    this.settings.network?.removeEventListener('online', this.onOnline);
     this.setState('closed');
     this.hooks.ended(info);
   }
 
   /** The network is gone: drop the socket (it cannot work) and wait for `online` instead of retrying. */
-  private onOffline(): void {
+  private readonly onOffline = (): void => {
     if (this.current === 'idle' || this.current === 'closed') return;
     this.cancelReconnect();
     const socket = this.socket;
@@ -172,16 +170,16 @@ export class Connection {
       this.hooks.lost(CLOSE_CODES.normal);
     }
     this.setState('offline');
-  }
+  };
 
   /** The network is back: reconnect at once, from the start of the backoff. */
-  private onOnline(): void {
+  private readonly onOnline = (): void => {
     if (this.current !== 'offline' && this.current !== 'reconnecting') return;
     this.cancelReconnect();
     this.attempt = 0;
     this.setState('connecting');
     void this.openSocket();
-  }
+  };
 
   private cancelReconnect(): void {
     clearTimeout(this.reconnectTimer);

@@ -278,7 +278,7 @@ export class Room<Events = ClassroomEventMap> {
       if (epochChanged) this.buffered.clear();
       this.lastSeq = frame.seq;
       this.knownSeq = frame.seq;
-      for (const seq of this.buffered.keys()) if (seq <= frame.seq) this.buffered.delete(seq);
+      // Frames up to the new seq are dropped by `drain` below, before anything is delivered.
       for (const seq of this.buffered.keys()) this.knownSeq = Math.max(this.knownSeq, seq);
     }
     const parts = this.memberParts;
