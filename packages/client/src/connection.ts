@@ -52,6 +52,9 @@ export interface CloseInfo {
   reason: string;
 }
 
+/** A `closing` frame's content: the code the connection closes with, and when to reconnect. */
+type CloseNotice = CloseInfo & { retryAfterMs?: number | undefined };
+
 export interface ConnectionSettings {
   url: string;
   WebSocket: WebSocketConstructor;
@@ -91,7 +94,7 @@ export class Connection {
   /** Reconnect attempts since a room was last joined: the backoff's exponent. */
   private attempt = 0;
   /** A `closing` frame's code (and reconnect delay), applied when the socket closes. */
-  private closingNotice: (CloseInfo & { retryAfterMs?: number | undefined }) | undefined;
+  private closingNotice: CloseNotice | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly heartbeat: Heartbeat;
 
@@ -132,8 +135,8 @@ export class Connection {
    * cannot set one); it decides over the code the socket actually closes with. `retryAfterMs`, from a
    * draining server, replaces the backoff's delay before the next attempt.
    */
-  announceClose(notice: CloseInfo, retryAfterMs?: number): void {
-    this.closingNotice = { ...notice, retryAfterMs };
+  announceClose(notice: CloseNotice): void {
+    this.closingNotice = notice;
   }
 
   /**

@@ -63,7 +63,7 @@ export class Inbound {
       direct: (frame) => this.onDirect(frame),
       error: (frame) => this.onError(frame),
       pong: (frame) => connection.keepAlive(frame.keepAliveMs),
-      closing: (frame) => connection.announceClose({ code: frame.code, reason: frame.reason }, frame.retryAfterMs),
+      closing: (frame) => connection.announceClose(frame),
     };
   }
 

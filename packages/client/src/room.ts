@@ -378,7 +378,7 @@ export class Room<Events = ClassroomEventMap> {
   }
 
   private clearGapTimer(): void {
-    if (this.gapTimer !== undefined) clearTimeout(this.gapTimer);
+    clearTimeout(this.gapTimer);
     this.gapTimer = undefined;
   }
 
