@@ -1,4 +1,4 @@
-import { CLOSE_CODES, DEFAULT_LIMITS, utf8Length, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
+import { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClassroomEventMap, type ClientFrame } from '@classwire/protocol/wire';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { watchDeadline, type OperationOptions } from './deadline.js';
 import { browserNetwork, Connection, type CloseInfo, type ConnectionState, type NetworkStatus, type WebSocketConstructor } from './connection.js';
@@ -8,9 +8,9 @@ import { ClasswireError } from './errors.js';
 import { Membership } from './membership.js';
 import { Outbox, tooLarge } from './outbox.js';
 import { Room, type AnyRoom, type PublishOptions, type RoomHost } from './room.js';
-import { Positions, type PositionStorage } from './positions.js';
+import { createPositions, sessionPositionStorage, type Positions, type PositionStorage } from './positions.js';
 import { TokenRefresher } from './refresh.js';
-import { TokenSource } from './token.js';
+import { createTokenSource } from './token.js';
 
 export interface ClientOptions {
   /** The gateway's WebSocket URL, e.g. `wss://classwire.example/ws` (or an API Gateway stage URL). */
@@ -124,7 +124,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
     this.events = new Emitter((error) => this.reportError(error));
     const backoff = (attempt: number) => fullJitterDelay(attempt, options.reconnect, random);
     const link = () => this.connection.link;
-    const tokens = new TokenSource(options.token, options.getToken);
+    const tokens = createTokenSource(options.token, options.getToken);
     this.connection = new Connection(
       {
         url: options.url,
@@ -157,7 +157,7 @@ export class ClasswireClient<Events = ClassroomEventMap> {
     this.outbox = new Outbox(
       {
         maxPending: options.maxPendingPublishes ?? 1000,
-        maxFrameBytes: options.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
+        maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
         maxInFlight: options.maxInFlight ?? 1,
         ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
         retryDelay: backoff,
@@ -184,8 +184,8 @@ export class ClasswireClient<Events = ClassroomEventMap> {
       direct: (message) => this.events.emit('direct', message),
       reportError: (error) => this.reportError(error),
     });
-    const storage = options.rememberPositions === true ? Positions.sessionStorage() : options.rememberPositions || undefined;
-    this.positions = storage === undefined ? undefined : new Positions(storage, options.url);
+    const storage = options.rememberPositions === true ? sessionPositionStorage() : options.rememberPositions || undefined;
+    this.positions = storage === undefined ? undefined : createPositions(storage, options.url);
     this.roomHost = {
       publish: (room, event, data, publishOptions) => this.publishTo(room, event, data, publishOptions),
       leave: (room) => this.leaveRoom(room),

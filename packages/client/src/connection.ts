@@ -1,5 +1,5 @@
 import { CLOSE_CODES, shouldReconnect, type PingFrame } from '@classwire/protocol/wire';
-import { Heartbeat } from './heartbeat.js';
+import { createHeartbeat, type Heartbeat } from './heartbeat.js';
 import type { TokenSource } from './token.js';
 
 /**
@@ -52,6 +52,9 @@ export interface CloseInfo {
   reason: string;
 }
 
+/** A `closing` frame's content: the code the connection closes with, and when to reconnect. */
+type CloseNotice = CloseInfo & { retryAfterMs?: number | undefined };
+
 export interface ConnectionSettings {
   url: string;
   WebSocket: WebSocketConstructor;
@@ -91,20 +94,18 @@ export class Connection {
   /** Reconnect attempts since a room was last joined: the backoff's exponent. */
   private attempt = 0;
   /** A `closing` frame's code (and reconnect delay), applied when the socket closes. */
-  private closingNotice: (CloseInfo & { retryAfterMs?: number | undefined }) | undefined;
+  private closingNotice: CloseNotice | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly heartbeat: Heartbeat;
-  private readonly wentOffline = () => this.onOffline();
-  private readonly cameOnline = () => this.onOnline();
 
   constructor(
     private readonly settings: ConnectionSettings,
     private readonly tokens: TokenSource,
     private readonly hooks: ConnectionHooks,
   ) {
-    this.heartbeat = new Heartbeat(settings.pongTimeoutMs);
-    settings.network?.addEventListener('offline', this.wentOffline);
-    settings.network?.addEventListener('online', this.cameOnline);
+    this.heartbeat = createHeartbeat(settings.pongTimeoutMs);
+    settings.network?.addEventListener('offline', this.onOffline);
+    settings.network?.addEventListener('online', this.onOnline);
   }
 
   get state(): ConnectionState {
@@ -114,7 +115,7 @@ export class Connection {
   /** The socket while the connection is open; undefined otherwise. */
   get link(): Link | undefined {
     const socket = this.socket;
-    return this.current === 'open' && socket !== undefined && socket.readyState === OPEN ? socket : undefined;
+    return this.current === 'open' && socket?.readyState === OPEN ? socket : undefined;
   }
 
   /** Opens the first socket; later calls do nothing. */
@@ -134,8 +135,8 @@ export class Connection {
    * cannot set one); it decides over the code the socket actually closes with. `retryAfterMs`, from a
    * draining server, replaces the backoff's delay before the next attempt.
    */
-  announceClose(notice: CloseInfo, retryAfterMs?: number): void {
-    this.closingNotice = { ...notice, retryAfterMs };
+  announceClose(notice: CloseNotice): void {
+    this.closingNotice = notice;
   }
 
   /**
@@ -150,54 +151,41 @@ export class Connection {
 
   /** Closes for good. */
   close(info: CloseInfo): void {
-    const socket = this.socket;
+    if (this.socket !== undefined) abandon(this.socket, CLOSE_CODES.normal, 'client closed');
     this.socket = undefined;
-    if (socket !== undefined) {
-      detach(socket);
-      try {
-        socket.close(CLOSE_CODES.normal, 'client closed');
-      } catch {
-        // already closing
-      }
-    }
     this.heartbeat.stop();
-    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
-    this.settings.network?.removeEventListener('offline', this.wentOffline);
-    this.settings.network?.removeEventListener('online', this.cameOnline);
+    this.cancelReconnect();
+    this.settings.network?.removeEventListener('offline', this.onOffline);
+    this.settings.network?.removeEventListener('online', this.onOnline);
     this.setState('closed');
     this.hooks.ended(info);
   }
 
   /** The network is gone: drop the socket (it cannot work) and wait for `online` instead of retrying. */
-  private onOffline(): void {
+  private readonly onOffline = (): void => {
     if (this.current === 'idle' || this.current === 'closed') return;
     this.cancelReconnect();
     const socket = this.socket;
     if (socket !== undefined) {
       this.socket = undefined;
-      detach(socket);
-      try {
-        socket.close(CLOSE_CODES.normal, 'network offline');
-      } catch {
-        // already closing
-      }
+      abandon(socket, CLOSE_CODES.normal, 'network offline');
       this.heartbeat.stop();
       this.hooks.lost(CLOSE_CODES.normal);
     }
     this.setState('offline');
-  }
+  };
 
   /** The network is back: reconnect at once, from the start of the backoff. */
-  private onOnline(): void {
+  private readonly onOnline = (): void => {
     if (this.current !== 'offline' && this.current !== 'reconnecting') return;
     this.cancelReconnect();
     this.attempt = 0;
     this.setState('connecting');
     void this.openSocket();
-  }
+  };
 
   private cancelReconnect(): void {
-    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
   }
 
@@ -275,12 +263,7 @@ export class Connection {
   private onSilence(socket: WebSocketLike): void {
     if (this.socket !== socket) return;
     const reason = 'no answer to ping';
-    detach(socket);
-    try {
-      socket.close(CLOSE_CODES.heartbeatTimeout, reason);
-    } catch {
-      // already closing
-    }
+    abandon(socket, CLOSE_CODES.heartbeatTimeout, reason);
     this.onSocketClosed(CLOSE_CODES.heartbeatTimeout, reason);
   }
 
@@ -314,10 +297,16 @@ export class Connection {
   }
 }
 
-function detach(socket: WebSocketLike): void {
+/** Closes a socket this connection is done with; none of its events reach the connection any more. */
+function abandon(socket: WebSocketLike, code: number, reason: string): void {
   socket.onopen = null;
   socket.onmessage = null;
   socket.onclose = null;
   // Keep a listener: `ws` reports closing a still-connecting socket as an 'error' event, fatal if unheard.
   socket.onerror = () => {};
+  try {
+    socket.close(code, reason);
+  } catch {
+    // already closing
+  }
 }

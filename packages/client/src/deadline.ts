@@ -26,7 +26,7 @@ export function watchDeadline(what: string, options: OperationOptions, expire: (
     }, timeoutMs);
   signal?.addEventListener('abort', aborted, { once: true });
   return () => {
-    if (timer !== undefined) clearTimeout(timer);
+    clearTimeout(timer);
     signal?.removeEventListener('abort', aborted);
   };
 }

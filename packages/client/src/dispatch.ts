@@ -1,8 +1,9 @@
-import { isErrorCode, type DirectMessageFrame, type ErrorCode, type ErrorFrame, type JoinedFrame, type Member, type Sender, type ServerFrame } from '@classwire/protocol/wire';
+import { isErrorCode, type ErrorCode, type Member, type Sender, type ServerFrame } from '@classwire/protocol/wire';
 import type { Connection } from './connection.js';
 import { ClasswireError } from './errors.js';
 import type { Membership } from './membership.js';
 import type { Outbox } from './outbox.js';
+import { seenBefore } from './recent.js';
 import type { TokenRefresher } from './refresh.js';
 
 /** A private message as the app receives it. */
@@ -40,7 +41,15 @@ export class Inbound {
     const { connection, membership, outbox, refresher } = parts;
     this.handlers = {
       message: (frame) => membership.get(frame.room)?.handleMessage(frame),
-      joined: (frame) => this.onJoined(frame),
+      joined: (frame) => {
+        const room = membership.joined(frame);
+        if (room === undefined) return;
+        connection.resetBackoff();
+        connection.keepAlive(frame.keepAliveMs);
+        room.handleJoined(frame);
+        // The room's publishes waited for this.
+        outbox.flush();
+      },
       members: (frame) => {
         if (frame.id === undefined) return membership.get(frame.room)?.handleMembersPart(frame);
         this.answerMembers = frame.part > 0 ? [...this.answerMembers, ...frame.members] : frame.members;
@@ -59,10 +68,20 @@ export class Inbound {
         if (!refresher.acknowledged(frame.id)) outbox.acknowledged(frame);
       },
       left: (frame) => membership.left(frame),
-      direct: (frame) => this.onDirect(frame),
-      error: (frame) => this.onError(frame),
+      direct: (frame) => {
+        if (frame.id !== undefined && seenBefore(this.seenDirect, `${frame.from.userId}\n${frame.id}`, MAX_REMEMBERED_DIRECT_IDS)) return;
+        const message: DirectMessage = { event: frame.event, data: frame.data, from: frame.from, ts: frame.ts };
+        if (frame.id !== undefined) message.id = frame.id;
+        parts.direct(message);
+      },
+      error: (frame) => {
+        const code: ErrorCode = isErrorCode(frame.code) ? frame.code : 'internal';
+        const error = new ClasswireError(code, frame.message);
+        if (refresher.refused(frame.id, error) || membership.joinRefused(frame.id, code, error)) return;
+        if (!outbox.refused(frame.id, code, error)) parts.reportError(error);
+      },
       pong: (frame) => connection.keepAlive(frame.keepAliveMs),
-      closing: (frame) => connection.announceClose({ code: frame.code, reason: frame.reason }, frame.retryAfterMs),
+      closing: (frame) => connection.announceClose(frame),
     };
   }
 
@@ -81,35 +100,5 @@ export class Inbound {
       // Frame types this client does not know (from a newer server), and non-objects, are ignored.
       if (one && Object.hasOwn(this.handlers, one.type)) (this.handlers[one.type as keyof ServerFrameHandlers] as (frame: ServerFrame) => void)(one);
     }
-  }
-
-  private onJoined(frame: JoinedFrame): void {
-    const room = this.parts.membership.joined(frame);
-    if (room === undefined) return;
-    this.parts.connection.resetBackoff();
-    this.parts.connection.keepAlive(frame.keepAliveMs);
-    room.handleJoined(frame);
-    // The room's publishes waited for this.
-    this.parts.outbox.flush();
-  }
-
-  private onDirect(frame: DirectMessageFrame): void {
-    if (frame.id !== undefined) {
-      const key = `${frame.from.userId}\n${frame.id}`;
-      if (this.seenDirect.has(key)) return;
-      this.seenDirect.add(key);
-      if (this.seenDirect.size > MAX_REMEMBERED_DIRECT_IDS) this.seenDirect.delete(this.seenDirect.values().next().value!);
-    }
-    const message: DirectMessage = { event: frame.event, data: frame.data, from: frame.from, ts: frame.ts };
-    if (frame.id !== undefined) message.id = frame.id;
-    this.parts.direct(message);
-  }
-
-  private onError(frame: ErrorFrame): void {
-    const code: ErrorCode = isErrorCode(frame.code) ? frame.code : 'internal';
-    const error = new ClasswireError(code, frame.message);
-    if (this.parts.refresher.refused(frame.id, error)) return;
-    if (this.parts.membership.joinRefused(frame.id, code, error)) return;
-    if (!this.parts.outbox.refused(frame.id, code, error)) this.parts.reportError(error);
   }
 }

@@ -7,7 +7,7 @@ type Listener<T> = (value: T) => void;
 export class Emitter<Events extends Record<string, unknown>> {
   private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();
 
-  constructor(private readonly onListenerError: (error: unknown, event: keyof Events) => void) {}
+  constructor(private readonly onListenerError: (error: unknown) => void) {}
 
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
     let set = this.listeners.get(event);
@@ -28,7 +28,7 @@ export class Emitter<Events extends Record<string, unknown>> {
       try {
         (listener as Listener<Events[K]>)(value);
       } catch (error) {
-        this.onListenerError(error, event);
+        this.onListenerError(error);
       }
     }
   }

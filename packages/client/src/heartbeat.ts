@@ -2,46 +2,52 @@
  * Application pings while the connection is open. They detect dead paths that TCP does not report, and
  * keep API Gateway's idle timer from firing. Any inbound frame counts as the answer.
  */
-export class Heartbeat {
-  private pingTimer: ReturnType<typeof setInterval> | undefined;
-  private answerTimer: ReturnType<typeof setTimeout> | undefined;
-  /** One beat: a ping, and the wait for its answer. Set by `start`. */
-  private tick = () => {};
-
-  constructor(private readonly answerTimeoutMs: number) {}
-
+export interface Heartbeat {
   /** Pings every `intervalMs`: `ping` sends one and says whether it could; `silent` runs when nothing arrived in time after one. */
-  start(intervalMs: number, ping: () => boolean, silent: () => void): void {
-    this.stop();
-    this.tick = () => {
-      if (!ping() || this.answerTimer !== undefined) return;
-      this.answerTimer = setTimeout(() => {
-        this.answerTimer = undefined;
-        silent();
-      }, this.answerTimeoutMs);
-    };
-    this.pingTimer = setInterval(this.tick, intervalMs);
-  }
-
+  start(intervalMs: number, ping: () => boolean, silent: () => void): void;
   /**
    * Pings every `intervalMs` from now on, the next one `intervalMs` from now (the server asked for it); a
    * ping awaiting its answer still waits for it.
    */
-  retime(intervalMs: number): void {
-    if (this.pingTimer === undefined) return;
-    clearInterval(this.pingTimer);
-    this.pingTimer = setInterval(this.tick, intervalMs);
-  }
-
+  retime(intervalMs: number): void;
   /** A frame arrived: the path is alive. */
-  alive(): void {
-    if (this.answerTimer !== undefined) clearTimeout(this.answerTimer);
-    this.answerTimer = undefined;
-  }
+  alive(): void;
+  stop(): void;
+}
 
-  stop(): void {
-    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
-    this.alive();
-  }
+export function createHeartbeat(answerTimeoutMs: number): Heartbeat {
+  let pingTimer: ReturnType<typeof setInterval> | undefined;
+  let answerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** One beat: a ping, and the wait for its answer. Set by `start`. */
+  let tick = () => {};
+  // clearTimeout and clearInterval ignore undefined.
+  const alive = () => {
+    clearTimeout(answerTimer);
+    answerTimer = undefined;
+  };
+  const stop = () => {
+    clearInterval(pingTimer);
+    pingTimer = undefined;
+    alive();
+  };
+  return {
+    start(intervalMs, ping, silent) {
+      stop();
+      tick = () => {
+        if (!ping() || answerTimer !== undefined) return;
+        answerTimer = setTimeout(() => {
+          answerTimer = undefined;
+          silent();
+        }, answerTimeoutMs);
+      };
+      pingTimer = setInterval(tick, intervalMs);
+    },
+    retime(intervalMs) {
+      if (pingTimer === undefined) return;
+      clearInterval(pingTimer);
+      pingTimer = setInterval(tick, intervalMs);
+    },
+    alive,
+    stop,
+  };
 }

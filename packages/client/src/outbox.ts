@@ -8,7 +8,6 @@ import type { AnyRoom } from './room.js';
 /** A publish or direct message, from the app's call until its ack or its final refusal. */
 interface PendingRequest {
   id: string;
-  frame: ClientFrame & { id: string };
   /** The frame as sent, and its size in bytes. */
   text: string;
   bytes: number;
@@ -18,15 +17,15 @@ interface PendingRequest {
   resolve: (value: never) => void;
   reject: (error: ClasswireError) => void;
   /** The socket it was last written to; undefined while it waits to be (re)sent. */
-  sentOn: Link | undefined;
-  ackTimer: ReturnType<typeof setTimeout> | undefined;
+  sentOn?: Link | undefined;
+  ackTimer?: ReturnType<typeof setTimeout> | undefined;
   retries: number;
   /** When the server first refused it with a retryable error, epoch ms. */
-  firstRefusedAt: number | undefined;
+  firstRefusedAt?: number | undefined;
   /** Times a `not_joined` answer made the client join the room again for this request. */
   rejoins: number;
   /** Set while a refused request waits out its backoff; its lane waits with it. */
-  retryTimer: ReturnType<typeof setTimeout> | undefined;
+  retryTimer?: ReturnType<typeof setTimeout> | undefined;
   /** Stops watching the caller's timeout and abort signal. */
   unwatch: () => void;
 }
@@ -109,18 +108,13 @@ export class Outbox {
     return new Promise((resolve, reject) => {
       const request: PendingRequest = {
         id: frame.id,
-        frame,
         text,
         bytes,
         room,
         resolve,
         reject,
-        sentOn: undefined,
-        ackTimer: undefined,
         retries: 0,
-        firstRefusedAt: undefined,
         rejoins: 0,
-        retryTimer: undefined,
         unwatch: () => {},
       };
       this.pending.set(frame.id, request);
@@ -135,8 +129,7 @@ export class Outbox {
    */
   private abandon(request: PendingRequest, error: ClasswireError): void {
     if (this.pending.get(request.id) !== request) return;
-    this.settle(request);
-    request.reject(error);
+    this.fail(request, error);
     this.flush();
   }
 
@@ -208,8 +201,7 @@ export class Outbox {
       }, this.settings.retryDelay(request.retries));
       return true;
     }
-    this.settle(request);
-    request.reject(error);
+    this.fail(request, error);
     this.flush();
     return true;
   }
@@ -227,36 +219,24 @@ export class Outbox {
       }
       if (largest !== undefined) {
         this.frameLimit = Math.min(this.frameLimit, largest.bytes - 1);
-        this.settle(largest);
-        largest.reject(tooLarge(largest.bytes, this.frameLimit));
+        this.fail(largest, tooLarge(largest.bytes, this.frameLimit));
       }
     }
     for (const request of this.pending.values()) this.unsend(request);
   }
 
   rejectAll(error: ClasswireError): void {
-    for (const request of this.pending.values()) {
-      this.unsend(request);
-      this.clearRetry(request);
-      request.unwatch();
-      request.reject(error);
-    }
-    this.pending.clear();
+    for (const request of this.pending.values()) this.fail(request, error);
   }
 
   rejectRoom(room: AnyRoom, error: ClasswireError): void {
-    for (const request of [...this.pending.values()]) {
-      if (request.room === room) {
-        this.settle(request);
-        request.reject(error);
-      }
-    }
+    for (const request of this.pending.values()) if (request.room === room) this.fail(request, error);
   }
 
   private transmit(request: PendingRequest, link: Link): void {
     request.sentOn = link;
     link.send(request.text);
-    if (request.ackTimer !== undefined) clearTimeout(request.ackTimer);
+    clearTimeout(request.ackTimer);
     request.ackTimer = setTimeout(() => {
       request.ackTimer = undefined;
       // No ack on a live connection: resend with the same id; the server answers a duplicate with the first ack.
@@ -267,21 +247,24 @@ export class Outbox {
     }, this.settings.ackTimeoutMs);
   }
 
+  // clearTimeout ignores undefined.
   private unsend(request: PendingRequest): void {
     request.sentOn = undefined;
-    if (request.ackTimer !== undefined) clearTimeout(request.ackTimer);
+    clearTimeout(request.ackTimer);
     request.ackTimer = undefined;
   }
 
-  private clearRetry(request: PendingRequest): void {
-    if (request.retryTimer !== undefined) clearTimeout(request.retryTimer);
-    request.retryTimer = undefined;
-  }
-
+  /** Takes the request out of the outbox, its timers and deadline stopped. */
   private settle(request: PendingRequest): void {
     this.unsend(request);
-    this.clearRetry(request);
+    clearTimeout(request.retryTimer);
+    request.retryTimer = undefined;
     request.unwatch();
     this.pending.delete(request.id);
+  }
+
+  private fail(request: PendingRequest, error: ClasswireError): void {
+    this.settle(request);
+    request.reject(error);
   }
 }

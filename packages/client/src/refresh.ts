@@ -51,7 +51,7 @@ export class TokenRefresher {
 
   /** The socket is gone: a new one opens with a fresh token and schedules again. */
   stop(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
     this.awaiting = undefined;
     this.generation += 1;

@@ -1,5 +1,6 @@
 import type { ClassroomEventMap, ClassroomServerEventMap, HistoryFrame, HistoryRequestFrame, JoinedFrame, Member, MembersFrame, MembersRequestFrame, MessageFrame, PresenceFrame, Sender, SnapshotFrame } from '@classwire/protocol/wire';
 import { Emitter } from './emitter.js';
+import { seenBefore } from './recent.js';
 import type { OperationOptions } from './deadline.js';
 import type { ClasswireError } from './errors.js';
 
@@ -123,7 +124,8 @@ export class Room<Events = ClassroomEventMap> {
   /** Resolves on the first `joined`; rejects when the server refuses the join. */
   readonly ready: Promise<JoinInfo>;
   private members = new Map<string, Member>();
-  private readonly handlers = new Map<string, Set<(message: RoomMessage) => void>>();
+  /** The app's message handlers, by event name (`*`: every event). */
+  private readonly messages: Emitter<Record<string, RoomMessage>>;
   private readonly lifecycle: Emitter<RoomEvents>;
   private readonly buffered = new Map<number, MessageFrame>();
   /** Parts of the snapshot being received, and the complete one waiting for its `joined`. */
@@ -151,6 +153,7 @@ export class Room<Events = ClassroomEventMap> {
     private readonly host: RoomHost,
   ) {
     this.lifecycle = new Emitter((error) => host.reportError(error));
+    this.messages = new Emitter((error) => host.reportError(error));
     this.ready = new Promise((resolve, reject) => {
       this.settleReady = { resolve, reject };
     });
@@ -190,14 +193,7 @@ export class Room<Events = ClassroomEventMap> {
   /** Messages of one event. Returns a function that removes the handler. */
   on<K extends keyof ReceivedEventMap<Events> & string>(event: K, handler: (message: EventMessage<ReceivedEventMap<Events>, K>) => void): () => void;
   on(event: string, handler: (message: never) => void): () => void {
-    let set = this.handlers.get(event);
-    if (set === undefined) {
-      set = new Set();
-      this.handlers.set(event, set);
-    }
-    const stored = handler as (message: RoomMessage) => void;
-    set.add(stored);
-    return () => set.delete(stored);
+    return this.messages.on(event, handler as (message: RoomMessage) => void);
   }
 
   /** Each successful (re)join. */
@@ -282,7 +278,7 @@ export class Room<Events = ClassroomEventMap> {
       if (epochChanged) this.buffered.clear();
       this.lastSeq = frame.seq;
       this.knownSeq = frame.seq;
-      for (const seq of this.buffered.keys()) if (seq <= frame.seq) this.buffered.delete(seq);
+      // Frames up to the new seq are dropped by `drain` below, before anything is delivered.
       for (const seq of this.buffered.keys()) this.knownSeq = Math.max(this.knownSeq, seq);
     }
     const parts = this.memberParts;
@@ -381,21 +377,13 @@ export class Room<Events = ClassroomEventMap> {
     }, this.host.gapTimeoutMs);
   }
 
-  /** Remembers `key`; true when it was remembered already. */
-  private alreadyDelivered(key: string): boolean {
-    if (this.recentIds.has(key)) return true;
-    this.recentIds.add(key);
-    if (this.recentIds.size > RECENT_IDS) this.recentIds.delete(this.recentIds.values().next().value!);
-    return false;
-  }
-
   private clearGapTimer(): void {
-    if (this.gapTimer !== undefined) clearTimeout(this.gapTimer);
+    clearTimeout(this.gapTimer);
     this.gapTimer = undefined;
   }
 
   private deliver(frame: MessageFrame): void {
-    if (frame.seq !== undefined && frame.id !== undefined && this.alreadyDelivered(`${frame.from.userId}\u0000${frame.id}`)) return;
+    if (frame.seq !== undefined && frame.id !== undefined && seenBefore(this.recentIds, `${frame.from.userId}\u0000${frame.id}`, RECENT_IDS)) return;
     const message: RoomMessage = {
       room: frame.room,
       event: frame.event,
@@ -406,16 +394,7 @@ export class Room<Events = ClassroomEventMap> {
       ...(frame.seq === undefined ? {} : { seq: frame.seq }),
       ...(frame.id === undefined ? {} : { id: frame.id }),
     };
-    for (const key of [frame.event, '*']) {
-      const set = this.handlers.get(key);
-      if (set === undefined) continue;
-      for (const handler of [...set]) {
-        try {
-          handler(message);
-        } catch (error) {
-          this.host.reportError(error);
-        }
-      }
-    }
+    this.messages.emit(frame.event, message);
+    this.messages.emit('*', message);
   }
 }

@@ -7,46 +7,46 @@ const REFRESH_MARGIN_MS = 30_000;
  * The token for the next connection: the fixed one, or one from `getToken`, fetched again when the last
  * one was refused, expired, or is about to expire.
  */
-export class TokenSource {
-  /** Fetch a new token before the next connection; true until the first fetch. */
-  private stale = true;
-
-  constructor(
-    private token: string | undefined,
-    private readonly getToken: (() => string | Promise<string>) | undefined,
-  ) {}
-
+export interface TokenSource {
   /** The server refused the token or said it expired. */
-  markStale(): void {
-    this.stale = true;
-  }
-
+  markStale(): void;
   /** Whether tokens can be renewed during a connection (only with `getToken`). */
-  get renewable(): boolean {
-    return this.getToken !== undefined;
-  }
-
+  readonly renewable: boolean;
   /** The current token's `exp`, epoch ms; undefined without a token or when it has no readable `exp`. */
-  get expiresAt(): number | undefined {
-    return this.token === undefined ? undefined : expiryOf(this.token);
-  }
-
-  async current(): Promise<string> {
-    const expiresAt = this.expiresAt;
-    if (this.getToken !== undefined && (this.stale || this.token === undefined || (expiresAt !== undefined && expiresAt - Date.now() < REFRESH_MARGIN_MS))) {
-      return this.fetch();
-    }
-    if (this.token === undefined) throw new ClasswireError('unauthorized', 'no token');
-    return this.token;
-  }
-
+  readonly expiresAt: number | undefined;
+  current(): Promise<string>;
   /** Asks `getToken` for a new token, which becomes the current one. */
-  async fetch(): Promise<string> {
-    if (this.getToken === undefined) throw new ClasswireError('unauthorized', 'no getToken to renew the token with');
-    this.token = await this.getToken();
-    this.stale = false;
-    return this.token;
-  }
+  fetch(): Promise<string>;
+}
+
+export function createTokenSource(token: string | undefined, getToken: (() => string | Promise<string>) | undefined): TokenSource {
+  /** Fetch a new token before the next connection; true until the first fetch. */
+  let stale = true;
+  const fetch = async () => {
+    if (getToken === undefined) throw new ClasswireError('unauthorized', 'no getToken to renew the token with');
+    token = await getToken();
+    stale = false;
+    return token;
+  };
+  const expiresAt = () => (token === undefined ? undefined : expiryOf(token));
+  return {
+    markStale() {
+      stale = true;
+    },
+    renewable: getToken !== undefined,
+    get expiresAt() {
+      return expiresAt();
+    },
+    async current() {
+      const expiry = expiresAt();
+      if (getToken !== undefined && (stale || token === undefined || (expiry !== undefined && expiry - Date.now() < REFRESH_MARGIN_MS))) {
+        return fetch();
+      }
+      if (token === undefined) throw new ClasswireError('unauthorized', 'no token');
+      return token;
+    },
+    fetch,
+  };
 }
 
 /** A JWT's `exp` in epoch ms. Unreadable tokens are left to the server to judge. */

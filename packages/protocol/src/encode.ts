@@ -1,5 +1,8 @@
 import type { ErrorCode } from './errors.js';
 import type { AckFrame, ClosingFrame, DirectMessageFrame, ErrorFrame, HistoryFrame, JoinedFrame, LeftFrame, Member, MembersFrame, PongFrame, PresenceFrame, Sender, ServerFrame } from './types.js';
+import { utf8Length } from './utf8.js';
+
+export { utf8Length };
 
 /**
  * One encoder per server frame type: every frame a server sends is built here, so its fields and their
@@ -188,22 +191,4 @@ export function encodeSnapshotFrame(room: string, seq: number, part: number, par
 export function encodeClosingFrame(code: number, reason: string, retryAfterMs?: number): string {
   const frame: ClosingFrame = retryAfterMs === undefined ? { type: 'closing', code, reason } : { type: 'closing', code, reason, retryAfterMs };
   return JSON.stringify(frame);
-}
-
-/** UTF-8 byte length without allocating a buffer. */
-export function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 4;
-        i++;
-      } else bytes += 3;
-    } else bytes += 3;
-  }
-  return bytes;
 }

@@ -1,7 +1,10 @@
+/** Largest text frame accepted or sent by default, in bytes (API Gateway's frame limit). Its own constant so the SDK bundles it without the other limits. */
+export const DEFAULT_MAX_FRAME_BYTES = 32 * 1024;
+
 /** Default protocol limits. Servers may be configured with other values; docs/protocol.md explains each. */
 export const DEFAULT_LIMITS = {
   /** Largest text frame accepted or sent, in bytes (API Gateway's frame limit). */
-  maxFrameBytes: 32 * 1024,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   /** Longest room name. */
   maxRoomLength: 128,
   /** Longest event name. */

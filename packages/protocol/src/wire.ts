@@ -9,6 +9,7 @@ export * from './limits.js';
 export * from './types.js';
 export * from './classroom/types.js';
 export type { BoardPages, PageBrowseData, PageData, PageIdData, TextData } from './classroom/board.js';
-export { utf8Length } from './encode.js';
+// Not from encode.js: the SDK needs this helper, not the server's frame encoders.
+export { utf8Length } from './utf8.js';
 export type * from './admin.js';
 export type * from './records.js';
