@@ -5,15 +5,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { POSTGRES, postgresAdmin } from '../../../test-support/postgres.js';
 import { isStoreUnreachable, openRecordsDb, openRecordsReader, RecordsSchemaNotMigratedError, RecordsStore, type RecordsDb } from '../src/index.js';
-
-async function failure(run: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await run();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
-}
+import { failure } from '../../../test-support/failure.js';
 
 /** The tables of a database's `public` schema, as the server lists them. */
 async function tablesOf(url: string): Promise<string[]> {

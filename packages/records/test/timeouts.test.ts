@@ -6,15 +6,7 @@ import { POSTGRES, postgresAdmin } from '../../../test-support/postgres.js';
 import { openPostgres, RECORDS_TIMEOUTS, type StatementTimeouts } from '../src/database.js';
 import type { RecordsDatabase } from '../src/schema.js';
 import { isStoreUnreachable } from '../src/index.js';
-
-async function failure(run: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await run();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
-}
+import { failure } from '../../../test-support/failure.js';
 
 /** The records' pool bounds, made small enough for a test, on a real Postgres server. */
 describe('records pool timeouts (Postgres)', () => {

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { POSTGRES } from '../../../test-support/postgres.js';
 import { isStoreUnreachable, openRecordsDb } from '../src/index.js';
+import { failure } from '../../../test-support/failure.js';
 
 /** A loopback port nothing listens on any more: a connection to it is refused. */
 async function closedPort(): Promise<number> {
@@ -12,15 +13,6 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-async function failure(run: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await run();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
 }
 
 /** The errors the real drivers throw, classified: an outage (503) or not (a bug, 500). */
