@@ -201,6 +201,10 @@ export function openPostgres(url: string, timeouts: StatementTimeouts, mode: Ses
   if (!(timeouts.statementMs > 0 && timeouts.statementMs < timeouts.queryMs)) {
     throw new RangeError(`the server's statement timeout (${timeouts.statementMs} ms) must be positive and below the client's (${timeouts.queryMs} ms)`);
   }
+  // Whole milliseconds: behind a proxy they are written into a SET statement.
+  if (!Number.isSafeInteger(timeouts.statementMs) || !Number.isSafeInteger(timeouts.idleInTransactionMs) || timeouts.idleInTransactionMs <= 0) {
+    throw new RangeError('the server-side bounds must be positive whole milliseconds');
+  }
   const behindProxy = mode.settings === 'proxy';
   // Behind the proxy its InitQuery sets the records' bounds; a pool with other bounds (the migrations')
   // sets its own on each new connection, before any query of the pool's.
