@@ -204,10 +204,18 @@ export async function createCluster(
     }
     generation = current;
   };
+  // Checks in progress after a reconnect: until they end the node is not ready, so neither a load balancer
+  // (readyz) nor a client is sent here only to be closed by the check a moment later.
+  let generationChecks = 0;
   redis.on('ready', () => {
     // Reconnected: Redis may be another server now, or have lost its data.
     registry.forgetLocal();
-    checkGeneration().catch((error: unknown) => logger.warn({ err: error }, 'generation check failed'));
+    generationChecks += 1;
+    checkGeneration()
+      .catch((error: unknown) => logger.warn({ err: error }, 'generation check failed'))
+      .finally(() => {
+        generationChecks -= 1;
+      });
   });
   // The subscriber missed whatever was published while it was away.
   subscriber.on('ready', () => broker.resync());
@@ -229,7 +237,7 @@ export async function createCluster(
         return records.filter((record): record is string => record !== null);
       },
     },
-    isReady: () => redis.status === 'ready' && subscriber.status === 'ready',
+    isReady: () => redis.status === 'ready' && subscriber.status === 'ready' && generationChecks === 0,
     async start(disconnectConnection) {
       disconnect = disconnectConnection;
       await checkGeneration();
