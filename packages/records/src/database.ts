@@ -123,8 +123,13 @@ export interface OpenOptions {
   settings?: SessionSettings;
 }
 
+/** The statements that give a session `timeouts`' server-side bounds (whole milliseconds, checked by `openPostgres`). */
+function serverBoundsSql(timeouts: StatementTimeouts): string {
+  return `SET statement_timeout = ${timeouts.statementMs}; SET idle_in_transaction_session_timeout = ${timeouts.idleInTransactionMs}`;
+}
+
 /** What RDS Proxy runs on each database connection it opens: the records' bounds (`RECORDS_TIMEOUTS`). */
-export const RECORDS_PROXY_INIT_QUERY = `SET statement_timeout = ${RECORDS_TIMEOUTS.statementMs}; SET idle_in_transaction_session_timeout = ${RECORDS_TIMEOUTS.idleInTransactionMs}`;
+export const RECORDS_PROXY_INIT_QUERY = serverBoundsSql(RECORDS_TIMEOUTS);
 
 /** Opens the database and brings its schema up to date (the same migrations on Postgres and PGlite). */
 export async function openRecordsDb(target: DatabaseTarget, options: OpenOptions = {}): Promise<RecordsDb> {
@@ -234,7 +239,7 @@ export function openPostgres(url: string, timeouts: StatementTimeouts, mode: Ses
   const parsed = new URL(url);
   const onCreateConnection = ownBounds
     ? async (connection: DatabaseConnection): Promise<void> => {
-        await connection.executeQuery(CompiledQuery.raw(`SET statement_timeout = ${timeouts.statementMs}; SET idle_in_transaction_session_timeout = ${timeouts.idleInTransactionMs}`));
+        await connection.executeQuery(CompiledQuery.raw(serverBoundsSql(timeouts)));
       }
     : undefined;
   return { db: new Kysely({ dialect: new PostgresDialect({ pool, ...(onCreateConnection === undefined ? {} : { onCreateConnection }) }) }), description: `postgres ${parsed.host}${parsed.pathname}` };
